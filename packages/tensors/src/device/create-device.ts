@@ -1,0 +1,122 @@
+import { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './adapter-class.js';
+import { Device, type DeviceInfo } from './device.js';
+import { NoAdapterError, noAdapterAdvice } from './errors.js';
+
+export interface CreateDeviceOptions {
+  /** A GPU object to use (navigator.gpu or webgpu's create()); found automatically when omitted. */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+  /** Ask for the fallback (software) adapter. */
+  forceFallbackAdapter?: boolean;
+  /** Override the adapter class used to pick kernel tile sizes. */
+  adapterClass?: AdapterClass;
+  /** Override individual tuning parameters. */
+  tuning?: Partial<Tuning>;
+  /**
+   * Cap on bytes per storage binding, below the adapter's own limit: simulates a browser's
+   * 128 MiB limit on a machine that offers more, so chunked-tensor paths can be tested.
+   */
+  maxBindingBytes?: number;
+  /** Dawn toggles for Node, e.g. ['enable-dawn-features=allow_unsafe_apis']. */
+  dawnOptions?: string[];
+}
+
+const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
+
+// Dawn crashes the process if the object returned by create() is garbage-collected while a
+// device made from it is alive: keep every one for the life of the process.
+const nodeGpus: GPU[] = [];
+
+async function findGpu(options: CreateDeviceOptions): Promise<{ gpu: GPU; backend: DeviceInfo['backend'] }> {
+  if (options.gpu) return { gpu: options.gpu, backend: isNode() ? 'dawn-node' : 'browser' };
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (!isNode()) {
+    if (!nav?.gpu) throw new NoAdapterError(`WebGPU is not available. ${noAdapterAdvice('browser')}`);
+    return { gpu: nav.gpu, backend: 'browser' };
+  }
+  let module: { create: (options: string[]) => GPU };
+  try {
+    const name = 'webgpu';
+    module = (await import(/* @vite-ignore */ name)) as typeof module;
+  } catch (error) {
+    throw new NoAdapterError(
+      `could not load the npm package "webgpu" (Dawn for Node.js): ${(error as Error).message}. Install it with \`pnpm add webgpu\`.`,
+    );
+  }
+  const gpu = module.create(options.dawnOptions ?? []);
+  nodeGpus.push(gpu);
+  return { gpu, backend: 'dawn-node' };
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+}
+
+/**
+ * Gets a WebGPU device in Node.js (Dawn, npm `webgpu`) or in a browser (`navigator.gpu`), asks
+ * for every limit the adapter offers (without them the device gets the spec minimums) and the
+ * features kernels can use, and picks kernel tile sizes for the adapter's class.
+ */
+export async function createDevice(options: CreateDeviceOptions = {}): Promise<Device> {
+  if (isNode()) process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const { gpu, backend } = await findGpu(options);
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference,
+    forceFallbackAdapter: options.forceFallbackAdapter,
+  });
+  if (!adapter) {
+    const platform = backend === 'browser' ? 'browser' : process.platform;
+    throw new NoAdapterError(`no WebGPU adapter was found. ${noAdapterAdvice(platform)}`);
+  }
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const key of LIMIT_NAMES) {
+    const value = (adapter.limits as unknown as Record<string, number | undefined>)[key];
+    if (typeof value === 'number') requiredLimits[key] = value;
+  }
+  const gpuDevice = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webtune' });
+  const adapterInfo = adapter.info ?? ({} as GPUAdapterInfo);
+  const description = {
+    vendor: adapterInfo.vendor ?? '',
+    architecture: adapterInfo.architecture ?? '',
+    device: adapterInfo.device ?? '',
+    description: adapterInfo.description ?? '',
+    isFallbackAdapter: Boolean((adapterInfo as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+  };
+  const adapterClass = options.adapterClass ?? classifyAdapter(description);
+  const limits: Record<string, number> = {};
+  for (const key of LIMIT_NAMES) {
+    const value = (gpuDevice.limits as unknown as Record<string, number | undefined>)[key];
+    if (typeof value === 'number') limits[key] = value;
+  }
+  const info: DeviceInfo = {
+    backend,
+    vendor: description.vendor,
+    architecture: description.architecture,
+    device: description.device,
+    description: description.description,
+    adapterClass,
+    features: [...gpuDevice.features].sort(),
+    limits,
+  };
+  return new Device(gpuDevice, info, tuningFor(adapterClass, options.tuning), {
+    maxBindingBytes: options.maxBindingBytes,
+  });
+}
+
+const LIMIT_NAMES = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxUniformBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBuffersPerShaderStage',
+  'maxBindingsPerBindGroup',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'minStorageBufferOffsetAlignment',
+  'minUniformBufferOffsetAlignment',
+] as const;

@@ -1,0 +1,28 @@
+/**
+ * Every kernel's name, in one place. Pipeline cache keys start with one of these; set
+ * WEBTUNE_PRINT_WGSL=<name> (or *) to print the generated WGSL of a kernel when it is compiled.
+ */
+export const KERNELS = {
+  fill: 'fill',
+  copy: 'copy',
+  unary: 'unary',
+  binary: 'binary',
+  where: 'where',
+  cast: 'cast',
+  random: 'random',
+  dropout: 'dropout',
+  reduce: 'reduce',
+  softmax: 'softmax',
+  rmsNorm: 'rms-norm',
+  layerNorm: 'layer-norm',
+  matmul: 'matmul',
+  rotary: 'rotary',
+  embedding: 'embedding',
+  scatterAdd: 'scatter-add',
+  attention: 'attention',
+  crossEntropy: 'cross-entropy',
+  adamw: 'adamw',
+  globalNorm: 'global-norm',
+} as const;
+
+export type KernelName = (typeof KERNELS)[keyof typeof KERNELS];

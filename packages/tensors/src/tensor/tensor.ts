@@ -1,0 +1,135 @@
+import type { Device } from '../device/device.js';
+import { TensorError } from '../device/errors.js';
+import { DTYPE_BYTES, type DType, type HostArray } from './dtype.js';
+import { checkShape, formatShape, type Shape, sizeOf } from './shape.js';
+import type { Chunk, Storage } from './storage.js';
+
+let nextId = 1;
+
+/** A buffer range bound to one kernel binding. */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/**
+ * An n-dimensional array on a WebGPU device. Tensors are always contiguous in row-major order;
+ * `reshape` is free (a view of the same storage), transposes and slices copy. Dispose a tensor
+ * when done, or create it inside `device.scope()`, which disposes what the scope does not return.
+ */
+export class Tensor<D extends DType = DType> {
+  readonly id = nextId++;
+  readonly size: number;
+  private released = false;
+
+  constructor(
+    readonly device: Device,
+    readonly shape: Shape,
+    readonly dtype: D,
+    readonly storage: Storage,
+  ) {
+    this.size = sizeOf(shape);
+    device.track(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get byteLength(): number {
+    return this.size * DTYPE_BYTES[this.dtype];
+  }
+
+  get disposed(): boolean {
+    return this.released;
+  }
+
+  get chunked(): boolean {
+    return this.storage.chunks.length > 1;
+  }
+
+  get chunks(): readonly Chunk[] {
+    this.assertLive();
+    return this.storage.chunks;
+  }
+
+  /** The whole tensor as one binding; throws for a tensor split over several buffers. */
+  binding(what = 'this op'): BufferRange {
+    this.assertLive();
+    if (this.storage.chunks.length > 1) {
+      throw new TensorError(
+        `${what} needs ${this.describe()} in one storage binding, but it is ${this.byteLength} bytes, above ` +
+          `this device's binding limit (${this.device.maxBindingBytes} bytes), and is split in ` +
+          `${this.storage.chunks.length} chunks; ops that support chunked tensors: elementwise, embedding, ` +
+          `matmul (as the weight operand), adamw, globalNorm`,
+      );
+    }
+    const buffer = this.storage.chunks[0].buffer;
+    return { buffer, offset: 0, size: Math.max(4, Math.ceil(this.byteLength / 4) * 4) };
+  }
+
+  /** A view with another shape and the same elements (no copy). */
+  reshape(shape: Shape): Tensor<D> {
+    this.assertLive();
+    const resolved = resolveReshape(this.shape, shape);
+    if (this.chunked && resolved[resolved.length - 1] !== this.shape[this.shape.length - 1]) {
+      throw new TensorError(
+        `a chunked tensor ${this.describe()} can only be reshaped keeping its last dimension`,
+      );
+    }
+    this.storage.refs++;
+    return new Tensor(this.device, resolved, this.dtype, this.storage);
+  }
+
+  /** Copies the tensor to the host. f16 is widened to f32. Waits for pending GPU work. */
+  toArray(): Promise<HostArray<D>> {
+    this.assertLive();
+    return this.device.read(this) as Promise<HostArray<D>>;
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1)
+      throw new TensorError(`item() needs one element, ${this.describe()} has ${this.size}`);
+    return (await this.toArray())[0];
+  }
+
+  /** Removes the tensor from the enclosing scope so it outlives it. */
+  keep(): this {
+    this.device.untrack(this);
+    return this;
+  }
+
+  dispose(): void {
+    if (this.released) return;
+    this.released = true;
+    this.device.untrack(this);
+    this.device.releaseStorage(this.storage);
+  }
+
+  assertLive(): void {
+    if (this.released) throw new TensorError(`tensor #${this.id} ${formatShape(this.shape)} was disposed`);
+  }
+
+  describe(): string {
+    return `tensor #${this.id} ${this.dtype}${formatShape(this.shape)}`;
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}${formatShape(this.shape)})`;
+  }
+}
+
+export function resolveReshape(from: Shape, to: Shape): number[] {
+  const total = sizeOf(from);
+  const inferred = to.filter((d) => d === -1).length;
+  if (inferred > 1) throw new TensorError(`reshape to ${formatShape(to)}: at most one dimension can be -1`);
+  const known = to.reduce((p, d) => (d === -1 ? p : p * d), 1);
+  const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : total / known) : d));
+  checkShape(out, 'reshape target');
+  if (sizeOf(out) !== total) {
+    throw new TensorError(`cannot reshape ${formatShape(from)} (${total} elements) to ${formatShape(to)}`);
+  }
+  return out;
+}
