@@ -123,7 +123,8 @@ export class Device {
     }
     const elements = sizeOf(shape);
     const bytesPerElement = DTYPE_BYTES[dtype];
-    const rowElements = shape.length ? Math.max(1, shape[shape.length - 1]) : 1;
+    // Chunks hold whole rows of the last dimension (a 1-D tensor's rows are single elements).
+    const rowElements = shape.length >= 2 ? Math.max(1, shape[shape.length - 1]) : 1;
     const storage = this.allocStorage(
       elements,
       bytesPerElement,

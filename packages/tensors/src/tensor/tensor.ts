@@ -73,10 +73,15 @@ export class Tensor<D extends DType = DType> {
   reshape(shape: Shape): Tensor<D> {
     this.assertLive();
     const resolved = resolveReshape(this.shape, shape);
-    if (this.chunked && resolved[resolved.length - 1] !== this.shape[this.shape.length - 1]) {
-      throw new TensorError(
-        `a chunked tensor ${this.describe()} can only be reshaped keeping its last dimension`,
-      );
+    if (this.chunked) {
+      const row = resolved.length >= 2 ? resolved[resolved.length - 1] : 1;
+      const chunks = this.storage.chunks;
+      if (chunks.slice(0, -1).some((c) => c.elements % row !== 0)) {
+        throw new TensorError(
+          `cannot reshape ${this.describe()} to ${formatShape(resolved)}: it is split in chunks of ` +
+            `${chunks[0].elements} elements, not whole rows of ${row}`,
+        );
+      }
     }
     this.storage.refs++;
     return new Tensor(this.device, resolved, this.dtype, this.storage);
