@@ -6,6 +6,7 @@ import { arange, zeros } from '../ops/creation.js';
 import { classifyAdapter } from './adapter-class.js';
 import { sizeClass } from './buffer-pool.js';
 import { createDevice } from './create-device.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from './device.js';
 import { DeviceLostError, TensorError } from './errors.js';
 
@@ -127,7 +128,7 @@ describe('tensors and memory', () => {
   it('batches many dispatches per submit and waits only on reads', async () => {
     await device.sync();
     const submits = device.stats.submits;
-    let x = zeros(device, [64]);
+    let x: Tensor = zeros(device, [64]);
     for (let i = 0; i < 100; i++) {
       const next = binary('add', x, 1);
       x.dispose();

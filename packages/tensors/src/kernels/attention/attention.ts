@@ -1,0 +1,243 @@
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import { formatShape, sameShape } from '../../tensor/shape.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { kernelSource } from '../wgsl.js';
+
+export interface AttentionOptions {
+  /** Query i may see key j only when j <= queryOffset + i. Default true. */
+  causal?: boolean;
+  /** Multiplies q . k. Default 1 / sqrt(headDim). */
+  scale?: number;
+  /** u32 or i32 [batch, seqK]: 1 = attend, 0 = padded key. */
+  paddingMask?: Tensor;
+  /**
+   * Position of query 0 among the keys (query i sits at queryOffset + i), for causal masking.
+   * Default seqK - seqQ: the last query lines up with the last key, as when decoding with a KV
+   * cache that holds exactly the keys so far (0 when seqQ = seqK, as in training).
+   */
+  queryOffset?: number;
+}
+
+export interface AttentionResult {
+  /** [batch, seqQ, headsQ, headDim], q's dtype. */
+  output: Tensor;
+  /**
+   * f32 [batch, headsQ, seqQ]: log sum_j exp(scale q . k_j) over the keys the query sees, the
+   * statistic a backward pass uses to rebuild the probabilities. +Infinity for a query that sees
+   * no key (its output is zeros), so that exp(score - logsumexp) is 0 there too.
+   */
+  logsumexp: Tensor;
+}
+
+const FIELDS = [
+  { name: 'total', type: 'u32' as const },
+  { name: 'q_blocks', type: 'u32' as const },
+  { name: 'seq_q', type: 'u32' as const },
+  { name: 'seq_k', type: 'u32' as const },
+  { name: 'heads_q', type: 'u32' as const },
+  { name: 'heads_kv', type: 'u32' as const },
+  { name: 'group', type: 'u32' as const },
+  { name: 'query_offset', type: 'i32' as const },
+  { name: 'scale', type: 'f32' as const },
+  { name: 'empty_logsumexp', type: 'f32' as const },
+  { name: 'vectors', type: 'u32' as const },
+  { name: 'causal', type: 'u32' as const },
+  { name: 'masked', type: 'u32' as const },
+];
+
+/**
+ * Fused scaled-dot-product attention, softmax(scale q k^T + mask) v, on q [batch, seqQ, headsQ,
+ * headDim] and k, v [batch, seqK, headsKV, headDim] with grouped-query heads: headsQ is a
+ * multiple of headsKV and query head h reads kv head floor(h / (headsQ / headsKV)) (HF repeat_kv).
+ * f32 or f16 (computed in f32).
+ *
+ * Flash-attention style: one invocation per query row, device.tuning.attentionBlockQ rows per
+ * workgroup (so the rows of a workgroup read the same key and value rows), keys visited in tiles
+ * of attentionBlockK with an online softmax (running max and sum, rescaled per tile). No
+ * seq x seq matrix is ever stored. Causal tiles past a query's last visible key are skipped.
+ * Loops over the head dim are unrolled up to device.tuning.attentionUnrollHeadDim. Causal and the
+ * mask are uniforms, so one pipeline serves every option for a (dtype, headDim).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): AttentionResult {
+  for (const t of [q, k, v]) t.assertLive();
+  const mask = options.paddingMask;
+  mask?.assertLive();
+  const describe = () =>
+    `attention(q ${q.dtype}${formatShape(q.shape)}, k ${k.dtype}${formatShape(k.shape)}, v ${v.dtype}${formatShape(v.shape)}` +
+    (mask ? `, paddingMask ${mask.dtype}${formatShape(mask.shape)})` : ')');
+  if (q.rank !== 4 || k.rank !== 4) {
+    throw new TensorError(`${describe()}: q, k and v must be [batch, seq, heads, headDim]`);
+  }
+  if (!sameShape(k.shape, v.shape)) throw new TensorError(`${describe()}: k and v shapes differ`);
+  if ((q.dtype !== 'f32' && q.dtype !== 'f16') || k.dtype !== q.dtype || v.dtype !== q.dtype) {
+    throw new TensorError(`${describe()}: q, k and v must share one float dtype (f32 or f16)`);
+  }
+  if (k.device !== q.device || v.device !== q.device || (mask && mask.device !== q.device)) {
+    throw new TensorError(`${describe()}: tensors live on different devices`);
+  }
+  const [batch, seqQ, headsQ, headDim] = q.shape;
+  const [batchK, seqK, headsKV, headDimK] = k.shape;
+  if (batchK !== batch) throw new TensorError(`${describe()}: q and k have different batch sizes`);
+  if (headDimK !== headDim) throw new TensorError(`${describe()}: q and k have different head dims`);
+  if (headsKV === 0 || headsQ % headsKV !== 0) {
+    throw new TensorError(
+      `${describe()}: query heads (${headsQ}) must be a multiple of key/value heads (${headsKV})`,
+    );
+  }
+  if (mask) {
+    if (mask.dtype !== 'u32' && mask.dtype !== 'i32')
+      throw new TensorError(`${describe()}: paddingMask must be u32 or i32`);
+    if (!sameShape(mask.shape, [batch, seqK])) {
+      throw new TensorError(
+        `${describe()}: paddingMask must be [batch, seqK] = ${formatShape([batch, seqK])}`,
+      );
+    }
+  }
+  const causal = options.causal ?? true;
+  const scale = options.scale ?? 1 / Math.sqrt(headDim);
+  const queryOffset = options.queryOffset ?? seqK - seqQ;
+  if (!Number.isFinite(scale)) throw new TensorError(`${describe()}: scale ${scale} is not finite`);
+  if (!Number.isInteger(queryOffset) || Math.abs(queryOffset) >= 2 ** 31) {
+    throw new TensorError(`${describe()}: queryOffset ${queryOffset} must be a 32-bit integer`);
+  }
+
+  const device = q.device;
+  const output = device.empty(q.shape, q.dtype);
+  const logsumexp = device.empty([batch, headsQ, seqQ], 'f32');
+  if (output.size === 0) return { output, logsumexp };
+
+  const blockQ = device.tuning.attentionBlockQ;
+  const blockK = device.tuning.attentionBlockK;
+  const width = headDim % 4 === 0 ? 4 : 1;
+  const vectors = headDim / width;
+  const dtype = q.dtype;
+  const stored = width === 4 ? (`vec4<${dtype}>` as const) : dtype;
+  const compute = width === 4 ? 'vec4<f32>' : 'f32';
+  const qBlocks = Math.ceil(seqQ / blockQ);
+  const total = batch * headsQ * qBlocks;
+  if (total >= 2 ** 32) throw new TensorError(`${describe()}: too many query rows`);
+  const unroll = headDim <= device.tuning.attentionUnrollHeadDim;
+  const key = [KERNELS.attention, dtype, headDim, blockQ, blockK, unroll ? 'unrolled' : 'looped'].join(':');
+  device.dispatch({
+    key,
+    source: () =>
+      kernelSource({
+        storage: [
+          { name: 'q', type: stored, access: 'read' },
+          { name: 'k', type: stored, access: 'read' },
+          { name: 'v', type: stored, access: 'read' },
+          { name: 'mask', type: 'u32', access: 'read' },
+          { name: 'out', type: stored, access: 'read_write' },
+          { name: 'lse', type: 'f32', access: 'read_write' },
+        ],
+        uniforms: FIELDS,
+        workgroupSize: blockQ,
+        helpers: attentionHelpers(blockK, vectors, compute),
+        body: attentionBody({ compute, stored, unroll }),
+      }),
+    // Without a mask, q stands in for the binding; params.masked = 0 keeps it unread.
+    bindings: [q, k, v, mask ?? q, output, logsumexp],
+    uniforms: {
+      fields: FIELDS,
+      values: {
+        total,
+        q_blocks: qBlocks,
+        seq_q: seqQ,
+        seq_k: seqK,
+        heads_q: headsQ,
+        heads_kv: headsKV,
+        group: headsQ / headsKV,
+        query_offset: queryOffset,
+        scale,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        vectors,
+        causal: causal ? 1 : 0,
+        masked: mask ? 1 : 0,
+      },
+    },
+    workgroups: grid(total, device.maxWorkgroupsPerDimension),
+  });
+  return { output, logsumexp };
+}
+
+function attentionHelpers(blockK: number, vectors: number, compute: string): string {
+  const dot = compute === 'f32' ? 'a * b' : 'dot(a, b)';
+  return `
+const BK: u32 = ${blockK}u;
+const DV: u32 = ${vectors}u;
+// Score of a masked key: exp(SKIP - max) underflows to 0 without infinities.
+const SKIP: f32 = -1.0e38;
+fn dot_w(a: ${compute}, b: ${compute}) -> f32 { return ${dot}; }`;
+}
+
+function attentionBody(spec: { compute: string; stored: string; unroll: boolean }): string {
+  const { compute, stored, unroll } = spec;
+  return `
+  // A constant bound lets the compiler unroll the loops over the head dim; a uniform one does not.
+  let head_vectors = ${unroll ? 'DV' : 'params.vectors'};
+  let block = flat_workgroup(wid, nwg);
+  if (block >= params.total) { return; }
+  let q_block = block % params.q_blocks;
+  let batch_head = block / params.q_blocks;
+  let head = batch_head % params.heads_q;
+  let b = batch_head / params.heads_q;
+  let kv_head = head / params.group;
+  let i = q_block * WG + lid.x;
+  if (i >= params.seq_q) { return; }
+  let q_at = ((b * params.seq_q + i) * params.heads_q + head) * DV;
+  var query: array<${compute}, DV>;
+  var acc: array<${compute}, DV>;
+  for (var c = 0u; c < head_vectors; c++) { query[c] = ${compute}(q[q_at + c]) * params.scale; }
+  // Causal: keys after the query's position are never visited.
+  let causal_end = u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
+  let key_end = select(params.seq_k, causal_end, params.causal == 1u);
+  let kv_stride = params.heads_kv * DV;
+  let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
+  var running_max = 0.0;
+  var running_sum = 0.0;
+  var seen = false;
+  var scores: array<f32, BK>;
+  for (var start = 0u; start < key_end; start += BK) {
+    let count = min(BK, key_end - start);
+    var block_max = SKIP;
+    for (var t = 0u; t < count; t++) {
+      let j = start + t;
+      var score = SKIP;
+      if (params.masked == 0u || mask[b * params.seq_k + j] != 0u) {
+        let k_at = kv_base + j * kv_stride;
+        var total = 0.0;
+        for (var c = 0u; c < head_vectors; c++) { total += dot_w(query[c], ${compute}(k[k_at + c])); }
+        score = total;
+      }
+      scores[t] = score;
+      block_max = max(block_max, score);
+    }
+    // Every key of this tile is masked for this query.
+    if (block_max == SKIP) { continue; }
+    let new_max = select(block_max, max(running_max, block_max), seen);
+    let correction = select(0.0, exp(running_max - new_max), seen);
+    running_sum *= correction;
+    for (var c = 0u; c < head_vectors; c++) { acc[c] *= correction; }
+    for (var t = 0u; t < count; t++) {
+      if (scores[t] == SKIP) { continue; }
+      let p = exp(scores[t] - new_max);
+      running_sum += p;
+      let v_at = kv_base + (start + t) * kv_stride;
+      for (var c = 0u; c < head_vectors; c++) { acc[c] += p * ${compute}(v[v_at + c]); }
+    }
+    running_max = new_max;
+    seen = true;
+  }
+  let lse_at = (b * params.heads_q + head) * params.seq_q + i;
+  if (seen) {
+    let inverse = 1.0 / running_sum;
+    for (var c = 0u; c < head_vectors; c++) { out[q_at + c] = ${stored}(acc[c] * inverse); }
+    lse[lse_at] = running_max + log(running_sum);
+  } else {
+    // No visible key: zeros, not NaN.
+    for (var c = 0u; c < head_vectors; c++) { out[q_at + c] = ${stored}(); }
+    lse[lse_at] = params.empty_logsumexp;
+  }`;
+}
