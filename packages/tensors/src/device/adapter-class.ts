@@ -8,16 +8,40 @@ export type AdapterClass = 'software' | 'integrated' | 'discrete';
 export interface Tuning {
   /** Invocations per workgroup for simple elementwise and copy kernels. */
   elementwiseWorkgroup: number;
-  /** Invocations per workgroup for row-wise kernels (reductions, softmax, norms). */
+  /**
+   * Consecutive items (vec4s where the kernel vectorises) one elementwise invocation handles.
+   * Fewer, fatter invocations pay on CPU rasterisers; GPUs want one per invocation (coalescing).
+   */
+  elementwisePerInvocation: number;
+  /** Invocations per workgroup for row-wise kernels (reductions, softmax, norms); a power of two. */
   rowWorkgroup: number;
+  /**
+   * Workgroups a reduction aims for when it has few, long rows: the reduced axis is split in
+   * segments reduced in parallel, then the partial results are reduced again.
+   */
+  reduceSplitWorkgroups: number;
   /** Output rows x columns computed by one matmul invocation (register tile). */
   matmulTileRows: number;
   matmulTileCols: number;
   /** Invocations per matmul workgroup. */
   matmulWorkgroup: number;
+  /**
+   * Matmul shares A rows across a workgroup of one subgroup with subgroupBroadcast (each lane loads
+   * distinct rows) instead of every lane loading them; used only where the device has the
+   * `subgroups` feature and a subgroup holds the whole workgroup. Pays on lavapipe, where every
+   * storage load costs a scalar load per lane.
+   */
+  matmulSubgroups: boolean;
   /** Query rows and key columns per attention tile. */
   attentionBlockQ: number;
   attentionBlockK: number;
+  /**
+   * Largest head dim for which attention unrolls its loops over the head dim (constant bounds, the
+   * query and accumulator rows in registers); larger head dims loop at run time over private
+   * memory. On lavapipe unrolling halves the time at d = 48, ties at 64, and at 128 doubles it and
+   * takes ~20 s to compile; GPU compilers need the constant bounds to keep the rows in registers.
+   */
+  attentionUnrollHeadDim: number;
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
 }
@@ -26,32 +50,44 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
   // CPU rasterisers (lavapipe, SwiftShader): few, fat invocations; registers pay, shared memory does not.
   software: {
     elementwiseWorkgroup: 64,
+    elementwisePerInvocation: 4,
     rowWorkgroup: 64,
-    matmulTileRows: 8,
-    matmulTileCols: 8,
+    reduceSplitWorkgroups: 16,
+    matmulTileRows: 24,
+    matmulTileCols: 4,
     matmulWorkgroup: 8,
+    matmulSubgroups: true,
     attentionBlockQ: 8,
     attentionBlockK: 32,
+    attentionUnrollHeadDim: 48,
     maxDispatchesPerSubmit: 256,
   },
   integrated: {
     elementwiseWorkgroup: 256,
+    elementwisePerInvocation: 1,
     rowWorkgroup: 128,
+    reduceSplitWorkgroups: 256,
     matmulTileRows: 4,
     matmulTileCols: 4,
     matmulWorkgroup: 64,
+    matmulSubgroups: false,
     attentionBlockQ: 16,
     attentionBlockK: 32,
+    attentionUnrollHeadDim: 256,
     maxDispatchesPerSubmit: 128,
   },
   discrete: {
     elementwiseWorkgroup: 256,
+    elementwisePerInvocation: 1,
     rowWorkgroup: 256,
+    reduceSplitWorkgroups: 1024,
     matmulTileRows: 4,
     matmulTileCols: 4,
     matmulWorkgroup: 64,
+    matmulSubgroups: false,
     attentionBlockQ: 16,
     attentionBlockK: 64,
+    attentionUnrollHeadDim: 256,
     maxDispatchesPerSubmit: 128,
   },
 };

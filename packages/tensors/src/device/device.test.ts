@@ -190,3 +190,18 @@ describe('device loss', () => {
     expect(() => lost.empty([4], 'f32')).toThrow(DeviceLostError);
   });
 });
+
+describe('kernel errors', () => {
+  it('reports the WGSL compile error of a broken kernel, naming the kernel', async () => {
+    const broken = await createDevice();
+    const t = zeros(broken, [4]);
+    broken.dispatch({
+      key: 'test-broken-kernel',
+      source: () => '@compute @workgroup_size(1) fn main() { let x: f32 = undefined_name; }',
+      bindings: [],
+      workgroups: [1],
+    });
+    await expect(t.toArray()).rejects.toThrow(/kernel test-broken-kernel failed to compile.*undefined_name/s);
+    broken.destroy();
+  });
+});

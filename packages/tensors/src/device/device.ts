@@ -80,6 +80,8 @@ export class Device {
   private liveTensors = 0;
   private lostReason: { reason: string; message: string } | null = null;
   private firstError: string | null = null;
+  /** Shader compile errors; reported before the 'invalid pipeline' errors they cause. */
+  private compileError: string | null = null;
   private readonly printKernels = readEnv('WEBTUNE_PRINT_WGSL');
   readonly stats: DeviceStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
 
@@ -338,7 +340,7 @@ export class Device {
       label: key,
     });
     this.gpu.popErrorScope().then((error) => {
-      if (error) this.firstError ??= `kernel ${key} failed to compile: ${error.message}`;
+      if (error) this.compileError ??= `kernel ${key} failed to compile: ${error.message}`;
     });
     this.pipelines.set(key, pipeline);
     this.stats.pipelines++;
@@ -452,8 +454,9 @@ export class Device {
 
   private throwIfFailed(): void {
     this.assertUsable();
-    if (this.firstError) {
-      const message = this.firstError;
+    const message = this.compileError ?? this.firstError;
+    if (message) {
+      this.compileError = null;
       this.firstError = null;
       throw new GpuError(message);
     }
