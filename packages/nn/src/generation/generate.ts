@@ -1,0 +1,305 @@
+import type { Tensor } from '@webtune/tensors';
+import { ModelError } from '../errors.js';
+import * as F from '../functional.js';
+import type { CausalLM } from '../models/llama.js';
+import type { TextTokenizer } from '../tokenizer.js';
+import { KVCache } from './kv-cache.js';
+import {
+  isGreedy,
+  type SamplingOptions,
+  SeededRandom,
+  sampleToken,
+  validateSamplingOptions,
+} from './sampling.js';
+
+/** One step of one sequence, as passed to `onToken`. */
+export interface TokenEvent {
+  /** Which prompt (index into the prompts given). */
+  prompt: number;
+  /** The new token (on the last event of a sequence stopped by a stop token: that token). */
+  token: number;
+  /** 0 for the first new token. */
+  index: number;
+  /**
+   * Text that became certain with this token: '' while a multi-byte character or a possible
+   * stop string is incomplete. The concatenation over a sequence's events is its result text.
+   */
+  text: string;
+  /** Set on the sequence's last event. */
+  finishReason?: FinishReason;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to add per prompt (default 128). */
+  maxNewTokens?: number;
+  /**
+   * Token ids that end a sequence (not included in the output). Default: the config's
+   * eos_token_id(s). Pass [] to run to maxNewTokens.
+   */
+  stopTokens?: readonly number[];
+  /** Texts that end a sequence; the output is cut before the first one. Needs a tokenizer. */
+  stopStrings?: readonly string[];
+  /** Called for each new token of each prompt, in order. */
+  onToken?: (event: TokenEvent) => void;
+  /** Add the tokenizer's default special tokens (BOS) to text prompts. Default true. */
+  addSpecialTokens?: boolean;
+  /** Stops every sequence at the next step. */
+  signal?: AbortSignal;
+}
+
+export type FinishReason = 'stop-token' | 'stop-string' | 'length' | 'aborted';
+
+export interface GenerationResult {
+  promptTokens: number[];
+  /** The new tokens (without the stop token; with the tokens of a stop string). */
+  tokens: number[];
+  /** The new text, cut before a stop string ('' without a tokenizer). */
+  text: string;
+  finishReason: FinishReason;
+  /** The stop token or stop string that ended the sequence. */
+  stoppedBy?: number | string;
+}
+
+export interface GenerationTimings {
+  promptTokens: number;
+  prefillMs: number;
+  newTokens: number;
+  decodeMs: number;
+  decodeSteps: number;
+}
+
+/**
+ * Continues one prompt or several at once (left-padded into one batch, with a padding mask and
+ * per-row positions) with a KV cache on the device. Prompts are texts (needs a tokenizer) or
+ * token ids. Greedy decoding takes the argmax on the device and reads back one id per row;
+ * sampling reads back one row of logits per prompt and step.
+ */
+export async function generate(
+  model: CausalLM,
+  tokenizer: TextTokenizer | null,
+  prompts: string | readonly string[] | readonly number[] | readonly (readonly number[])[],
+  options: GenerateOptions = {},
+): Promise<GenerationResult[]> {
+  return (await generateWithTimings(model, tokenizer, prompts, options)).results;
+}
+
+/** `generate` that also reports prefill and decode times (what the benchmark prints). */
+export async function generateWithTimings(
+  model: CausalLM,
+  tokenizer: TextTokenizer | null,
+  prompts: string | readonly string[] | readonly number[] | readonly (readonly number[])[],
+  options: GenerateOptions = {},
+): Promise<{ results: GenerationResult[]; timings: GenerationTimings }> {
+  validateSamplingOptions(options);
+  const maxNewTokens = options.maxNewTokens ?? 128;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
+    throw new ModelError(`maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
+  }
+  const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
+  if (stopStrings.length > 0 && !tokenizer) throw new ModelError('stopStrings need a tokenizer');
+  const promptIds = normalisePrompts(prompts, tokenizer, options.addSpecialTokens ?? true);
+  const config = model.config;
+  for (const [i, ids] of promptIds.entries()) {
+    if (ids.length === 0) throw new ModelError(`prompt ${i} has no tokens (give BOS or some text)`);
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= config.vocabSize);
+    if (bad !== undefined)
+      throw new ModelError(
+        `prompt ${i} holds token id ${bad}, outside the vocabulary of ${config.vocabSize}`,
+      );
+  }
+  const stopTokens = new Set(options.stopTokens ?? config.eosTokenIds);
+  const batch = promptIds.length;
+  const longest = Math.max(...promptIds.map((ids) => ids.length));
+  const capacity = longest + maxNewTokens;
+  const padding = promptIds.map((ids) => longest - ids.length);
+  const padId = config.padTokenId ?? 0;
+  const device = model.device;
+  const random = new SeededRandom(options.seed);
+  const greedyOnDevice = isGreedy(options) && (options.repetitionPenalty ?? 1) === 1;
+
+  const sequences = promptIds.map((ids) => [...ids]);
+  const generated: number[][] = promptIds.map(() => []);
+  const states = promptIds.map(() => ({
+    finished: false,
+    reason: 'length' as FinishReason,
+    stoppedBy: undefined as number | string | undefined,
+    emitted: '',
+    text: '',
+  }));
+  const timings: GenerationTimings = {
+    promptTokens: promptIds.reduce((total, ids) => total + ids.length, 0),
+    prefillMs: 0,
+    newTokens: 0,
+    decodeMs: 0,
+    decodeSteps: 0,
+  };
+
+  if (maxNewTokens === 0) return { results: finish(), timings };
+
+  const cache = KVCache.forModel(device, config, batch, capacity, weightDtype(model));
+  let paddingMask: Tensor | null = null;
+  try {
+    if (padding.some((p) => p > 0)) {
+      const mask = new Int32Array(batch * capacity);
+      for (let b = 0; b < batch; b++) for (let j = padding[b]; j < capacity; j++) mask[b * capacity + j] = 1;
+      paddingMask = device.fromArray(mask, [batch, capacity], 'i32').keep();
+    }
+    const positionsFor = (start: number, steps: number) =>
+      padding.map((pad) => Array.from({ length: steps }, (_, i) => Math.max(0, start + i - pad)));
+
+    // Prefill: every prompt token at once, logits only at the last position.
+    let started = performance.now();
+    const firstIds = new Int32Array(batch * longest);
+    for (let b = 0; b < batch; b++) {
+      firstIds.fill(padId, b * longest, b * longest + padding[b]);
+      firstIds.set(promptIds[b], b * longest + padding[b]);
+    }
+    let next = await step(firstIds, longest, positionsFor(0, longest));
+    timings.prefillMs = performance.now() - started;
+    started = performance.now();
+    for (let index = 0; ; index++) {
+      const aborted = options.signal?.aborted ?? false;
+      for (let b = 0; b < batch; b++) {
+        if (!states[b].finished) accept(b, next[b], index, aborted);
+      }
+      if (states.every((s) => s.finished)) break;
+      const ids = new Int32Array(batch);
+      for (let b = 0; b < batch; b++) ids[b] = states[b].finished ? padId : next[b];
+      next = await step(ids, 1, positionsFor(longest + index, 1));
+      timings.decodeSteps++;
+    }
+    timings.decodeMs = performance.now() - started;
+    timings.newTokens = generated.reduce((total, tokens) => total + tokens.length, 0);
+  } finally {
+    cache.dispose();
+    paddingMask?.dispose();
+  }
+  return { results: finish(), timings };
+
+  /** Runs the model on `ids` [batch, steps] and returns the next token of every row. */
+  async function step(ids: Int32Array, steps: number, positions: number[][]): Promise<number[]> {
+    return device.scope(async () => {
+      const input = device.fromArray(ids, [batch, steps], 'i32');
+      const logits = model.forward(input, {
+        cache,
+        positions,
+        paddingMask: paddingMask ?? undefined,
+        logits: 'last',
+      });
+      if (greedyOnDevice) {
+        return [...(await F.argmax(logits.reshape([batch, config.vocabSize]), -1).toArray())];
+      }
+      const values = (await logits.toArray()) as Float32Array;
+      const chosen: number[] = [];
+      for (let b = 0; b < batch; b++) {
+        if (states[b].finished) {
+          chosen.push(padId);
+          continue;
+        }
+        const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
+        chosen.push(sampleToken(row, options, random, sequences[b]));
+      }
+      return chosen;
+    });
+  }
+
+  /** Takes row b's next token: stop checks, text, the event. */
+  function accept(b: number, token: number, index: number, aborted: boolean): void {
+    const state = states[b];
+    if (stopTokens.has(token)) {
+      Object.assign(state, { finished: true, reason: 'stop-token', stoppedBy: token });
+    } else {
+      sequences[b].push(token);
+      generated[b].push(token);
+      if (index + 1 >= maxNewTokens) Object.assign(state, { finished: true, reason: 'length' });
+      else if (aborted) Object.assign(state, { finished: true, reason: 'aborted' });
+    }
+    const text = streamText(b);
+    options.onToken?.({
+      prompt: b,
+      token,
+      index,
+      text,
+      ...(state.finished ? { finishReason: state.reason } : {}),
+    });
+  }
+
+  /**
+   * Decodes row b's new tokens, cuts at the first stop string, and returns the text that is now
+   * certain: all of it once the row has finished, else without a trailing incomplete UTF-8
+   * character or a tail that could be the start of a stop string.
+   */
+  function streamText(b: number): string {
+    const state = states[b];
+    if (!tokenizer) return '';
+    let text = tokenizer.decode(generated[b]);
+    let cut = -1;
+    for (const stop of stopStrings) {
+      const at = text.indexOf(stop);
+      if (at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+        state.stoppedBy = stop;
+      }
+    }
+    if (cut >= 0) {
+      text = text.slice(0, cut);
+      state.finished = true;
+      state.reason = 'stop-string';
+    }
+    state.text = text;
+    let safe = text.length;
+    if (!state.finished) {
+      while (safe > 0 && text[safe - 1] === '\uFFFD') safe--;
+      let hold = 0;
+      for (const stop of stopStrings) {
+        for (let keep = Math.min(stop.length - 1, safe); keep > hold; keep--) {
+          if (text.endsWith(stop.slice(0, keep), safe)) {
+            hold = keep;
+            break;
+          }
+        }
+      }
+      safe -= hold;
+    }
+    // Decoding more tokens only appends text, except right after a held-back character.
+    if (!text.startsWith(state.emitted) || safe <= state.emitted.length) return '';
+    const delta = text.slice(state.emitted.length, safe);
+    state.emitted += delta;
+    return delta;
+  }
+
+  function finish(): GenerationResult[] {
+    return promptIds.map((ids, b) => {
+      const state = states[b];
+      return {
+        promptTokens: [...ids],
+        tokens: generated[b],
+        text: state.text,
+        finishReason: state.reason,
+        ...(state.stoppedBy !== undefined ? { stoppedBy: state.stoppedBy } : {}),
+      };
+    });
+  }
+}
+
+function weightDtype(model: CausalLM): 'f32' | 'f16' {
+  const table = model.getParameterByName('model.embed_tokens.weight');
+  return table?.dtype === 'f16' ? 'f16' : 'f32';
+}
+
+function normalisePrompts(
+  prompts: string | readonly string[] | readonly number[] | readonly (readonly number[])[],
+  tokenizer: TextTokenizer | null,
+  addSpecialTokens: boolean,
+): number[][] {
+  const encode = (text: string) => {
+    if (!tokenizer) throw new ModelError('text prompts need a tokenizer; pass token ids instead');
+    return [...tokenizer.encode(text, { addSpecialTokens })];
+  };
+  if (typeof prompts === 'string') return [encode(prompts)];
+  if (prompts.length === 0) throw new ModelError('generate: no prompts given');
+  if (typeof prompts[0] === 'number') return [[...(prompts as readonly number[])]];
+  return (prompts as readonly (string | readonly number[])[]).map((prompt) =>
+    typeof prompt === 'string' ? encode(prompt) : [...prompt],
+  );
+}

@@ -1,0 +1,84 @@
+import { type SafetensorsEntry, toFloat32 } from '@webtune/safetensors';
+import type { Device } from '@webtune/tensors';
+import { ModelError } from '../errors.js';
+import type { CausalLM } from '../models/llama.js';
+
+/** Progress of a load: one call per tensor placed on the device. */
+export interface LoadProgress {
+  name: string;
+  /** Tensors placed so far, and the number expected (the model's parameter slots). */
+  loaded: number;
+  total: number;
+  /** Bytes read from the checkpoint so far. */
+  bytes: number;
+}
+
+export interface LoadWeightsOptions {
+  /** Parameter dtype on the device (default f32; f16 needs shader-f16). */
+  dtype?: 'f32' | 'f16';
+  /** Throw on tensors the model has no slot for (default true). */
+  strict?: boolean;
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+/** Checkpoint tensors that carry no weights (buffers older exports saved). */
+const IGNORED = [/\.rotary_emb\.inv_freq$/, /\.attn\.masked_bias$/, /\.attn\.bias$/];
+
+/**
+ * Streams checkpoint tensors onto the device, one at a time: each entry's bytes are converted to
+ * float32 on the host (F32, F16, BF16, F64 on disk), checked against the parameter's shape,
+ * uploaded, and dropped before the next is read. A tied head's `lm_head.weight` in the file is
+ * skipped. Ends by tying the head and checking that every parameter was filled.
+ */
+export async function loadWeights(
+  model: CausalLM,
+  entries: AsyncIterable<SafetensorsEntry>,
+  options: LoadWeightsOptions = {},
+): Promise<CausalLM> {
+  const device: Device = model.device;
+  const dtype = options.dtype ?? 'f32';
+  const slots = new Map(model.namedSlots());
+  const total = [...slots.keys()].filter(
+    (name) => !(model.config.tieWordEmbeddings && name === 'lm_head.weight'),
+  ).length;
+  const unknown: string[] = [];
+  let loaded = 0;
+  let bytes = 0;
+  for await (const entry of entries) {
+    const name = entry.name;
+    const slot = slots.get(name);
+    if (!slot) {
+      if (!IGNORED.some((pattern) => pattern.test(name))) unknown.push(name);
+      continue;
+    }
+    if (model.config.tieWordEmbeddings && name === 'lm_head.weight') continue;
+    if (!sameShape(slot.shape, entry.shape)) {
+      throw new ModelError(
+        `checkpoint tensor ${name} has shape [${entry.shape.join(', ')}], the model expects [${slot.shape.join(', ')}] (check config.json)`,
+      );
+    }
+    if (slot.tensor) throw new ModelError(`checkpoint tensor ${name} appears twice`);
+    if (!['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
+      throw new ModelError(
+        `checkpoint tensor ${name} is ${entry.dtype}; only F32, F16, BF16 and F64 weights load`,
+      );
+    }
+    const values = toFloat32(entry);
+    model.setParameterByName(name, device.fromArray(values, entry.shape, dtype).keep());
+    loaded++;
+    bytes += entry.data.byteLength;
+    options.onProgress?.({ name, loaded, total, bytes });
+  }
+  if (unknown.length > 0 && (options.strict ?? true)) {
+    throw new ModelError(
+      `the checkpoint has ${unknown.length} tensors this ${model.config.architecture} model has no place for: ${unknown.slice(0, 8).join(', ')}${unknown.length > 8 ? ', ...' : ''}`,
+    );
+  }
+  model.tieWeights();
+  model.assertLoaded();
+  return model;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -1,0 +1,57 @@
+import type { Tensor } from '../functional.js';
+import * as F from '../functional.js';
+import { Module } from './module.js';
+
+/** Any module that maps [..., in] to [..., out]: a Linear, or an adapter wrapping one. */
+export interface LinearLike extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  forward(x: Tensor): Tensor;
+}
+
+/** y = x W^T + b with `weight` [out, in] and an optional `bias` [out] (PyTorch's nn.Linear). */
+export class Linear extends Module implements LinearLike {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    readonly hasBias: boolean,
+  ) {
+    super();
+    this.declareParameter('weight', [outFeatures, inFeatures]);
+    if (hasBias) this.declareParameter('bias', [outFeatures]);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.linear(x, this.parameter('weight'), this.hasBias ? this.parameter('bias') : null);
+  }
+}
+
+/** A lookup table `weight` [vocab, dim]. */
+export class Embedding extends Module {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+  ) {
+    super();
+    this.declareParameter('weight', [numEmbeddings, embeddingDim]);
+  }
+
+  forward(ids: Tensor): Tensor {
+    return F.embedding(this.parameter('weight'), ids);
+  }
+}
+
+/** Root-mean-square normalisation over the last axis with a learned `weight` [dim]. */
+export class RMSNorm extends Module {
+  constructor(
+    readonly dim: number,
+    readonly eps: number,
+  ) {
+    super();
+    this.declareParameter('weight', [dim]);
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.rmsNorm(x, this.parameter('weight'), this.eps);
+  }
+}

@@ -1,0 +1,71 @@
+// Node-only parts of @webtune/nn: model folders on disk, llama2.c files, hub downloads.
+import { readFile } from 'node:fs/promises';
+import { openFileReader } from '@webtune/safetensors/node';
+import type { Device } from '@webtune/tensors';
+import { Tokenizer } from '@webtune/tokenizers';
+import { loadLlama2c } from './loading/llama2c.js';
+import type { LoadWeightsOptions } from './loading/load-weights.js';
+import { loadPretrained, type PretrainedModel } from './loading/pretrained.js';
+import { type SaveOptions, saveModel } from './loading/save.js';
+import type { CausalLM } from './models/llama.js';
+import { directorySink, directorySource } from './node/files.js';
+import { type DownloadOptions, downloadModel } from './node/hub.js';
+
+export { directorySink, directorySource } from './node/files.js';
+export {
+  type DownloadOptions,
+  type DownloadProgress,
+  defaultCacheDir,
+  downloadModel,
+  snapshotDir,
+} from './node/hub.js';
+
+/** Loads a Hugging Face model folder from disk (see loadPretrained). */
+export async function loadModelDirectory(
+  device: Device,
+  directory: string,
+  options: LoadWeightsOptions = {},
+): Promise<PretrainedModel> {
+  return loadPretrained(device, directorySource(directory), options);
+}
+
+/** Downloads a hub model into the cache (resuming partial files) and loads it. */
+export async function loadModelFromHub(
+  device: Device,
+  repoId: string,
+  options: DownloadOptions & LoadWeightsOptions = {},
+): Promise<PretrainedModel> {
+  const directory = await downloadModel(repoId, options);
+  return loadModelDirectory(device, directory, options);
+}
+
+/**
+ * Loads a llama2.c checkpoint (streamed; see loadLlama2c) and, when given, its tokenizer .bin
+ * (tok512.bin, tokenizer.bin).
+ */
+export async function loadLlama2cFile(
+  device: Device,
+  checkpointPath: string,
+  options: Pick<LoadWeightsOptions, 'dtype' | 'onProgress'> & { tokenizerPath?: string } = {},
+): Promise<{ model: CausalLM; tokenizer: Tokenizer | null }> {
+  const reader = await openFileReader(checkpointPath);
+  let model: CausalLM;
+  try {
+    model = await loadLlama2c(device, reader, options);
+  } finally {
+    await reader.close();
+  }
+  const tokenizer = options.tokenizerPath
+    ? Tokenizer.fromLlama2c(new Uint8Array(await readFile(options.tokenizerPath)))
+    : null;
+  return { model, tokenizer };
+}
+
+/** Saves a model as a Hugging Face folder on disk (see saveModel). */
+export async function saveModelDirectory(
+  model: CausalLM,
+  directory: string,
+  options: SaveOptions = {},
+): Promise<string[]> {
+  return saveModel(model, directorySink(directory), options);
+}
