@@ -1,0 +1,216 @@
+/**
+ * The whole data step: load and check datasets, then render them with the chat template, tokenize,
+ * mask, truncate to `cutoffLen` and (optionally) pack, and fill the report with token statistics and a
+ * preview of trained tokens.
+ */
+import type { Example, KtoExample, PretrainExample } from '../formats/types.js';
+import { DataError, type DataIssue } from '../issues.js';
+import { formatPreview, type PreviewEntry, previewSequence } from '../report/preview.js';
+import { type LengthRecord, tokenStatistics } from '../report/token-statistics.js';
+import type { ValidationReport } from '../report/validation-report.js';
+import { hasReasoning } from '../templates/messages.js';
+import { resolveChatTemplate } from '../templates/resolve.js';
+import { type ChatTemplate, TemplateError } from '../templates/types.js';
+import {
+  type EncodedExample,
+  type EncodeOptions,
+  encodeKto,
+  encodePreference,
+  encodePretrain,
+  encodeSupervised,
+  type TokenizedKto,
+  tokenizeKto,
+} from '../tokenize/encode-examples.js';
+import { type PackedSequence, packSequences } from '../tokenize/packing.js';
+import type { LabelledSequence } from '../tokenize/supervised.js';
+import { IGNORE_INDEX, type TokenizerLike } from '../tokenize/tokenizer-like.js';
+import { type LoadOptions, loadExamples } from './load-examples.js';
+
+/** Options of `prepareDataset`: loading options plus tokenization. */
+export interface PrepareOptions extends LoadOptions {
+  tokenizer: TokenizerLike;
+  /**
+   * A built-in template name, Jinja text, a `ChatTemplate`, or `auto` / undefined for the tokenizer's
+   * own `chat_template`.
+   */
+  template?: string | ChatTemplate;
+  /** Qwen3 thinking switch (LLaMA-Factory's `enable_thinking`). */
+  enableThinking?: boolean;
+  /** Longest sequence in tokens (LLaMA-Factory's rule decides what is cut). Default 2048. */
+  cutoffLen?: number;
+  trainOnPrompt?: boolean;
+  maskHistory?: boolean;
+  /** Pack SFT examples into `cutoffLen`-long sequences; for `pt`, concatenate into blocks (default on). */
+  packing?: boolean;
+  /** Examples shown in the report's preview. Default 3. */
+  previewCount?: number;
+}
+
+/** Encoded train and validation sets and the full report. */
+export interface PreparedDataset {
+  train: EncodedExample[];
+  validation: EncodedExample[];
+  /** SFT with packing: the packed sequences (segment ids keep examples apart). */
+  packed?: { train: PackedSequence[]; validation: PackedSequence[] };
+  template?: ChatTemplate;
+  report: ValidationReport;
+}
+
+/** Loads, checks and encodes datasets for a stage; the report explains every row not used. */
+export async function prepareDataset(options: PrepareOptions): Promise<PreparedDataset> {
+  const loaded = await loadExamples(options);
+  const { report } = loaded;
+  const cutoffLen = options.cutoffLen ?? 2048;
+  report.cutoffLen = cutoffLen;
+
+  if (options.stage === 'pt') {
+    const packing = options.packing ?? true;
+    const encode = (examples: Example[]) =>
+      encodePretrain(examples as PretrainExample[], { tokenizer: options.tokenizer, cutoffLen, packing });
+    const train = encode(loaded.train);
+    const validation = encode(loaded.validation);
+    const lengths: LengthRecord[] = train.documentLengths.map((length) => ({
+      fullLength: length,
+      length,
+      trainedTokens: length,
+    }));
+    report.tokens = tokenStatistics(lengths, cutoffLen);
+    report.tokens.truncated = train.truncatedDocuments;
+    report.tokens.truncatedTokens = train.truncatedTokens;
+    report.tokens.totalTokens -= train.truncatedTokens;
+    report.tokens.trainedTokens -= train.truncatedTokens;
+    report.blocks = train.blocks.length;
+    report.preview = train.blocks
+      .slice(0, options.previewCount ?? 3)
+      .map((block) => previewSequence(block, options.tokenizer, block.documents[0]));
+    return { train: train.blocks, validation: validation.blocks, report };
+  }
+
+  const template = resolveChatTemplate(options.template, options.tokenizer, {
+    enableThinking: options.enableThinking,
+  });
+  report.template = template.name;
+  const encodeOptions: EncodeOptions = {
+    template,
+    tokenizer: options.tokenizer,
+    cutoffLen,
+    trainOnPrompt: options.trainOnPrompt,
+    maskHistory: options.maskHistory,
+  };
+  const train = encodeAll(loaded.train, encodeOptions, options, report);
+  const validation = encodeAll(loaded.validation, encodeOptions, options, report);
+  if (train.length === 0) {
+    throw new DataError({
+      severity: 'error',
+      file: report.datasets.map((dataset) => dataset.file).join(', '),
+      field: '(dataset)',
+      expected: `rows the ${template.name} template can encode`,
+      got: 'none',
+      detail: report.rejected[report.rejected.length - 1]?.detail,
+    });
+  }
+  report.tokens = tokenStatistics(train.map(lengthRecord), cutoffLen);
+  report.preview = train
+    .slice(0, options.previewCount ?? 3)
+    .map((example) => previewSequence(previewTarget(example), options.tokenizer, example.location));
+
+  let packed: PreparedDataset['packed'];
+  if (options.packing && options.stage === 'sft') {
+    packed = {
+      train: packSequences(train as LabelledSequence[], { maxLength: cutoffLen }),
+      validation: packSequences(validation as LabelledSequence[], { maxLength: cutoffLen }),
+    };
+  }
+  return { train, validation, packed, template, report };
+}
+
+function encodeAll(
+  examples: Example[],
+  encodeOptions: EncodeOptions,
+  options: PrepareOptions,
+  report: ValidationReport,
+): Exclude<EncodedExample, { kind: 'pretrain' }>[] {
+  const encoded: Exclude<EncodedExample, { kind: 'pretrain' }>[] = [];
+  const tokenizedKto: TokenizedKto[] = [];
+  for (const example of examples) {
+    if (
+      options.enableThinking === false &&
+      example.kind !== 'pretrain' &&
+      hasReasoning(example.conversation.turns)
+    ) {
+      report.warnings.push({
+        severity: 'warning',
+        ...example.location,
+        field: '(assistant turns)',
+        expected: 'no reasoning blocks while thinking is off',
+        got: 'a <think> block, which was removed',
+      });
+    }
+    try {
+      let result: Exclude<EncodedExample, { kind: 'pretrain' }> | undefined;
+      switch (example.kind) {
+        case 'supervised':
+          result = encodeSupervised(example, encodeOptions);
+          break;
+        case 'preference':
+          result = encodePreference(example, encodeOptions);
+          break;
+        case 'kto':
+          tokenizedKto.push(tokenizeKto(example as KtoExample, encodeOptions));
+          break;
+        case 'pretrain':
+          throw new Error('pretraining examples are encoded as blocks');
+      }
+      const warnings = result?.warnings ?? tokenizedKto[tokenizedKto.length - 1]?.warnings ?? [];
+      for (const warning of warnings) {
+        report.warnings.push({
+          severity: 'warning',
+          ...example.location,
+          field: '(template)',
+          expected: 'every part of the conversation rendered',
+          detail: warning,
+        });
+      }
+      if (result) encoded.push(result);
+    } catch (error) {
+      if (!(error instanceof TemplateError)) throw error;
+      const issue: DataIssue = {
+        severity: 'error',
+        ...example.location,
+        field: error.turn !== undefined ? `turns[${error.turn}]` : '(conversation)',
+        expected: `a conversation the ${encodeOptions.template.name} template can render`,
+        detail: error.message,
+      };
+      if (options.strict) throw new DataError(issue);
+      report.rejected.push(issue);
+      const dataset = report.datasets.find((item) => item.name === example.location.dataset);
+      if (dataset) {
+        dataset.rowsRejectedByTemplate++;
+        dataset.rowsKept--;
+        dataset.rowsRejected++;
+      }
+    }
+  }
+  if (tokenizedKto.length > 0) encoded.push(...encodeKto(tokenizedKto, encodeOptions));
+  return encoded;
+}
+
+function previewTarget(example: Exclude<EncodedExample, { kind: 'pretrain' }>): LabelledSequence {
+  return example.kind === 'preference' ? example.chosen : example;
+}
+
+function trainedCount(sequence: LabelledSequence): number {
+  let count = 0;
+  for (const label of sequence.labels) if (label !== IGNORE_INDEX) count++;
+  return count;
+}
+
+function lengthRecord(example: Exclude<EncodedExample, { kind: 'pretrain' }>): LengthRecord {
+  const trainedTokens =
+    example.kind === 'preference'
+      ? Math.max(trainedCount(example.chosen), trainedCount(example.rejected))
+      : trainedCount(example);
+  return { fullLength: example.fullLength, length: example.length, trainedTokens };
+}
+
+export { formatPreview, type PreviewEntry };

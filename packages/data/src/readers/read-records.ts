@@ -1,0 +1,71 @@
+/** One entry point for every file kind: yields row records, streaming where the format allows it. */
+import { DataError, type DataIssue } from '../issues.js';
+import { type ByteSource, readAllBytes } from './bytes.js';
+import { parseCsvFile } from './csv.js';
+import { parseJsonArrayFile } from './json-array.js';
+import { readJsonLines, readTextLines } from './json-lines.js';
+import { type FileKind, fileKindOf, type ReadStatistics, type RecordResult } from './records.js';
+
+/** Options for `readRecords`. */
+export interface ReadRecordsOptions {
+  /** File name: used in issues and, without `kind`, to pick the reader by extension. */
+  file: string;
+  /** Dataset name used in issues. */
+  dataset?: string;
+  /** Force a reader instead of choosing by extension. */
+  kind?: FileKind;
+  /** Rows over this many bytes are rejected (streamed kinds only). Default 64 MiB. */
+  maxRowBytes?: number;
+  /** Filled in while reading. */
+  statistics: ReadStatistics;
+}
+
+/**
+ * Reads the rows of a dataset file. JSON lines and text are streamed in bounded memory; `.json` and
+ * `.csv` are read whole. Throws `DataError` for an unsupported extension.
+ */
+export async function* readRecords(
+  source: ByteSource,
+  options: ReadRecordsOptions,
+): AsyncGenerator<RecordResult> {
+  const kind = options.kind ?? fileKindOf(options.file);
+  if (kind === undefined) {
+    const issue: DataIssue = {
+      severity: 'error',
+      dataset: options.dataset,
+      file: options.file,
+      field: '(file)',
+      expected: 'a .json, .jsonl, .csv or .txt file',
+      got: `a file named ${options.file}`,
+      detail: 'parquet and arrow files are not read; convert them to JSON lines',
+    };
+    throw new DataError(issue);
+  }
+  const streamOptions = {
+    file: options.file,
+    dataset: options.dataset,
+    maxRowBytes: options.maxRowBytes,
+    statistics: options.statistics,
+  };
+  switch (kind) {
+    case 'jsonl':
+      yield* readJsonLines(source, streamOptions);
+      return;
+    case 'text':
+      yield* readTextLines(source, streamOptions);
+      return;
+    case 'json':
+      yield* parseJsonArrayFile(
+        await readAllBytes(source),
+        options.file,
+        options.statistics,
+        options.dataset,
+      );
+      return;
+    case 'csv':
+      yield* parseCsvFile(await readAllBytes(source), options.file, options.statistics, options.dataset);
+      return;
+  }
+}
+
+export type { FileKind, ReadStatistics, RecordResult };
