@@ -1,0 +1,38 @@
+import type { Tensor } from '../tensor/tensor.js';
+import { checkpointWith } from './checkpoint.js';
+import { type DifferentiableFunctions, differentiable } from './functions.js';
+import { GPU_BACKEND } from './gpu-backend.js';
+
+/**
+ * The differentiable ops on GPU tensors: the names, arguments and results of the plain ops
+ * (`autograd.matmul(x, w, { transposeB: true })`), plus `reshape` (the differentiable
+ * `x.reshape`) and the fused `swiglu`. A call records onto the tape only when grad mode is on
+ * and one of its inputs requires grad; otherwise it is the plain op and keeps nothing.
+ */
+export const autograd: DifferentiableFunctions<Tensor> = differentiable(GPU_BACKEND);
+
+/**
+ * Gradient checkpointing of a block: `checkpoint((h) => block(h), [h])` keeps only the block's
+ * inputs for backward and recomputes its forward there (see checkpoint.ts).
+ */
+export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[]): Tensor {
+  return checkpointWith(GPU_BACKEND, fn, inputs);
+}
+
+export type { AutogradBackend } from './backend.js';
+export { checkpointWith } from './checkpoint.js';
+export {
+  type BackwardOptions,
+  backward,
+  clearTape,
+  enableGrad,
+  gradOf,
+  isGradEnabled,
+  isTracked,
+  noGrad,
+  requiresGrad,
+  tapeSize,
+  zeroGrad,
+} from './engine.js';
+export { type DifferentiableFunctions, differentiable } from './functions.js';
+export { GPU_BACKEND } from './gpu-backend.js';
