@@ -1,0 +1,232 @@
+import { expectClose, Rng } from '@webtune/test-utils';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDevice } from '../../device/create-device.js';
+import type { Device } from '../../device/device.js';
+import { roundToF16 } from '../../tensor/dtype.js';
+import { sizeOf } from '../../tensor/shape.js';
+import { type MatmulOptions, matmul } from './matmul.js';
+import { matmulReference } from './reference.js';
+
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+
+interface Case {
+  a: number[];
+  b: number[];
+  transposeA?: boolean;
+  transposeB?: boolean;
+  bias?: boolean;
+}
+
+/** Runs one product on `on` and compares it with the float64 reference. */
+async function check(on: Device, testCase: Case, seed: number, tolerance = 2e-5): Promise<void> {
+  const rng = new Rng(seed);
+  const aData = rng.uniform(sizeOf(testCase.a));
+  const bData = rng.uniform(sizeOf(testCase.b));
+  const transposeB = testCase.transposeB ?? false;
+  const n = transposeB ? testCase.b[testCase.b.length - 2] : testCase.b[testCase.b.length - 1];
+  const biasData = testCase.bias ? rng.uniform(n) : undefined;
+  const options = { transposeA: testCase.transposeA, transposeB, bias: biasData };
+  const expected = matmulReference(aData, testCase.a, bData, testCase.b, options);
+  await on.scope(async () => {
+    const gpuOptions: MatmulOptions = { transposeA: testCase.transposeA, transposeB };
+    if (biasData) gpuOptions.bias = on.fromArray(biasData, [n], 'f32');
+    const out = matmul(
+      on.fromArray(aData, testCase.a, 'f32'),
+      on.fromArray(bData, testCase.b, 'f32'),
+      gpuOptions,
+    );
+    expect(out.shape).toEqual(expected.shape);
+    expect(out.dtype).toBe('f32');
+    const label = JSON.stringify(testCase);
+    expectClose(await out.toArray(), expected.data, { rtol: tolerance, atol: tolerance, label });
+  });
+}
+
+// M x K x N shapes off every tile multiple, plus K % 4 == 0 cases that read operands in place.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 5, 3],
+  [1, 36, 40],
+  [33, 17, 65],
+  [16, 32, 32],
+  [41, 64, 33],
+  [100, 7, 130],
+  // Rows of 4 KiB: packed even where they could be read in place.
+  [9, 1024, 12],
+];
+
+describe('matmul', () => {
+  for (const [m, k, n] of SHAPES) {
+    it(`${m}x${k}x${n} in all four transpose layouts`, async () => {
+      for (const transposeA of [false, true]) {
+        for (const transposeB of [false, true]) {
+          await check(
+            device,
+            {
+              a: transposeA ? [k, m] : [m, k],
+              b: transposeB ? [n, k] : [k, n],
+              transposeA,
+              transposeB,
+            },
+            m * 1000 + k * 10 + n,
+          );
+        }
+      }
+    });
+  }
+
+  it('gives zeros, or the bias, when K is 0', async () => {
+    const bias = device.fromArray([1, 2, 3, 4, 5], [5], 'f32');
+    const a = device.empty([3, 0], 'f32');
+    const b = device.empty([0, 5], 'f32');
+    expect(Array.from(await matmul(a, b).toArray())).toEqual(new Array(15).fill(0));
+    expect(Array.from(await matmul(a, b, { bias }).toArray())).toEqual([
+      1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5,
+    ]);
+    expect((await matmul(device.empty([2, 0, 3], 'f32'), b, { transposeA: true }).toArray()).length).toBe(30);
+  });
+
+  it('adds a bias in the epilogue', async () => {
+    await check(device, { a: [33, 20], b: [20, 45], bias: true }, 1);
+    await check(device, { a: [2, 9, 24], b: [48, 24], transposeB: true, bias: true }, 2);
+    await check(device, { a: [2, 3, 5, 8], b: [2, 1, 8, 6], bias: true }, 3);
+  });
+
+  it('broadcasts batch dimensions', async () => {
+    // b 2-D against a batched a (a weight), folded into M.
+    await check(device, { a: [2, 3, 17, 12], b: [12, 9] }, 4);
+    await check(device, { a: [3, 17, 12], b: [1, 9, 12], transposeB: true }, 5);
+    // Batched on both sides, with broadcasting in both directions and transposes.
+    await check(device, { a: [2, 1, 9, 12], b: [3, 12, 12] }, 6);
+    await check(device, { a: [4, 12, 9], b: [4, 10, 12], transposeA: true, transposeB: true }, 7);
+    await check(device, { a: [9, 12], b: [5, 12, 10] }, 8);
+    await check(device, { a: [2, 3, 12, 9], b: [3, 12, 10], transposeA: true }, 9);
+    await check(device, { a: [5, 1, 2, 6, 3], b: [4, 1, 3, 7] }, 10);
+  });
+
+  it('runs the kernel variants of other tunings', async () => {
+    // The portable kernel (no subgroups, 2-D workgroups) used on GPUs, and other tile shapes.
+    const tunings = [
+      { matmulSubgroups: false, matmulTileRows: 3, matmulTileCols: 2, matmulWorkgroup: 64 },
+      { matmulSubgroups: true, matmulTileRows: 16, matmulTileCols: 3, matmulWorkgroup: 8 },
+    ];
+    for (const tuning of tunings) {
+      const other = await createDevice({ tuning });
+      try {
+        await check(other, { a: [20, 37], b: [70, 20], transposeA: true, transposeB: true }, 12);
+        await check(other, { a: [2, 1, 9, 12], b: [3, 12, 10] }, 13);
+      } finally {
+        other.destroy();
+      }
+    }
+  });
+
+  it('multiplies by a chunked weight and writes chunked outputs', async () => {
+    // 4 KiB bindings: b [100, 36] f32 (14,400 bytes) splits in chunks of 28 rows, the output
+    // [2, 40, 100] in chunks of 10 rows, a [80, 36] in chunks of 28 rows.
+    const small = await createDevice({ maxBindingBytes: 4096 });
+    try {
+      const rng = new Rng(20);
+      const aData = rng.uniform(80 * 36);
+      const bData = rng.uniform(100 * 36);
+      const biasData = rng.uniform(100);
+      const a = small.fromArray(aData, [2, 40, 36], 'f32');
+      const b = small.fromArray(bData, [100, 36], 'f32');
+      expect(a.chunked && b.chunked).toBe(true);
+      const out = matmul(a, b, { transposeB: true, bias: small.fromArray(biasData, [100], 'f32') });
+      expect(out.chunked).toBe(true);
+      const expected = matmulReference(aData, [2, 40, 36], bData, [100, 36], {
+        transposeB: true,
+        bias: biasData,
+      });
+      expect(out.shape).toEqual([2, 40, 100]);
+      expectClose(await out.toArray(), expected.data, { rtol: 2e-5, atol: 2e-5 });
+      // K not a multiple of 4: every segment is packed, and packed copies respect the limit.
+      const a2 = rng.uniform(70 * 30);
+      const b2 = rng.uniform(90 * 30);
+      const bias2 = rng.uniform(90);
+      const out2 = matmul(small.fromArray(a2, [70, 30], 'f32'), small.fromArray(b2, [90, 30], 'f32'), {
+        transposeB: true,
+        bias: small.fromArray(bias2, [90], 'f32'),
+      });
+      const expected2 = matmulReference(a2, [70, 30], b2, [90, 30], { transposeB: true, bias: bias2 });
+      expectClose(await out2.toArray(), expected2.data, { rtol: 2e-5, atol: 2e-5 });
+      // A batch that does not fold into M needs every tensor in one binding.
+      const chunkedA = small.fromArray(new Float32Array(2 * 40 * 36), [2, 40, 36], 'f32');
+      const batchedB = small.fromArray(new Float32Array(2 * 36 * 4), [2, 36, 4], 'f32');
+      expect(() => matmul(chunkedA, batchedB)).toThrow(
+        /split in chunks are supported only when the batch folds/,
+      );
+      const wide = small.fromArray(new Float32Array(2 * 4 * 100), [2, 4, 100], 'f32');
+      const tall = small.fromArray(new Float32Array(2 * 8 * 4), [2, 8, 4], 'f32');
+      expect(() => matmul(tall, wide)).toThrow(/output .* exceeds one storage binding/);
+      expect(() => matmul(a, small.fromArray(new Float32Array(36 * 120), [36, 120], 'f32'))).toThrow(
+        /chunked b is supported as a weight \[N, K\] with transposeB/,
+      );
+    } finally {
+      small.destroy();
+    }
+  });
+
+  it('computes f16 tensors in f32 and rounds the result', async () => {
+    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+    const rng = new Rng(30);
+    // N = 32 stores vec4<f16>, N = 33 one value at a time. Five rows keep the tile (and the
+    // kernels lavapipe compiles) small.
+    for (const n of [32, 33]) {
+      const aData = roundToF16(rng.uniform(5 * 40));
+      const bData = roundToF16(rng.uniform(n * 40));
+      const biasData = roundToF16(rng.uniform(n));
+      const out = matmul(device.fromArray(aData, [5, 40], 'f16'), device.fromArray(bData, [n, 40], 'f16'), {
+        transposeB: true,
+        bias: device.fromArray(biasData, [n], 'f16'),
+      });
+      expect(out.dtype).toBe('f16');
+      const expected = matmulReference(aData, [5, 40], bData, [n, 40], { transposeB: true, bias: biasData });
+      expectClose(await out.toArray(), roundToF16(expected.data), { rtol: 2e-3, atol: 2e-3 });
+    }
+  });
+
+  it('spreads more than 65,535 workgroups over two grid dimensions', async () => {
+    // Tall and thin: more row tiles than one grid dimension holds.
+    const m = 65_535 * device.tuning.matmulTileRows + 4 * 257;
+    const k = 4;
+    const n = 3;
+    const aData = new Float32Array(m * k).map((_, i) => (i % 13) - 6);
+    const bData = new Float32Array(k * n).map((_, i) => i - 5);
+    const out = await matmul(
+      device.fromArray(aData, [m, k], 'f32'),
+      device.fromArray(bData, [k, n], 'f32'),
+    ).toArray();
+    for (const row of [0, 1, 65_535 * device.tuning.matmulTileRows, m - 2, m - 1]) {
+      for (let col = 0; col < n; col++) {
+        let sum = 0;
+        for (let i = 0; i < k; i++) sum += aData[row * k + i] * bData[i * n + col];
+        expect(out[row * n + col]).toBe(sum);
+      }
+    }
+  });
+
+  it('rejects operands that do not fit', () => {
+    const a = device.fromArray(new Float32Array(6), [2, 3], 'f32');
+    const b = device.fromArray(new Float32Array(8), [4, 2], 'f32');
+    expect(() => matmul(a, b)).toThrow(/inner dimensions differ, K = 3 for a and 4 for b/);
+    expect(() => matmul(a, device.fromArray(new Float32Array(3), [3], 'f32'))).toThrow(/rank >= 2/);
+    expect(() => matmul(a, device.fromArray(new Int32Array(6), [3, 2], 'i32'))).toThrow(/dtypes differ/);
+    const ints = device.fromArray(new Int32Array(6), [2, 3], 'i32');
+    expect(() => matmul(ints, device.fromArray(new Int32Array(6), [3, 2], 'i32'))).toThrow(/f32 and f16/);
+    const c = device.fromArray(new Float32Array(6), [3, 2], 'f32');
+    expect(() => matmul(a, c, { bias: device.fromArray(new Float32Array(3), [3], 'f32') })).toThrow(
+      /bias must be f32\[2\]/,
+    );
+    expect(() =>
+      matmul(
+        device.fromArray(new Float32Array(12), [2, 2, 3], 'f32'),
+        device.fromArray(new Float32Array(18), [3, 3, 2], 'f32'),
+      ),
+    ).toThrow(/batch dimensions \[2\] and \[3\] cannot be broadcast/);
+  });
+});

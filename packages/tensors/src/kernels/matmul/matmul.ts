@@ -1,0 +1,518 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { DType } from '../../tensor/dtype.js';
+import { broadcastShapes, collapseDims, contiguousStrides, formatShape, sizeOf } from '../../tensor/shape.js';
+import type { Chunk } from '../../tensor/storage.js';
+import type { BufferRange, Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { MAX_RANK, padDims } from '../strided.js';
+import { workgroupsFor } from '../wgsl.js';
+import {
+  MATMUL_FIELDS,
+  type MatmulKernelShape,
+  matmulKey,
+  matmulSource,
+  PACK_FIELDS,
+  packSource,
+  tileCols,
+  tileRows,
+} from './matmul-wgsl.js';
+
+export interface MatmulOptions {
+  /** `a` holds [..., K, M]: multiply by its transpose (no copy is made by the caller). */
+  transposeA?: boolean;
+  /** `b` holds [..., N, K], e.g. a weight stored [out, in]: multiply by its transpose. */
+  transposeB?: boolean;
+  /** [N], added to every output row in the kernel's epilogue. */
+  bias?: Tensor | null;
+}
+
+/**
+ * Matrix product a x b with NumPy batch broadcasting: a [..., M, K] (or [..., K, M] with
+ * transposeA) times b [..., K, N] (or [..., N, K] with transposeB) gives [..., M, N], plus an
+ * optional bias [N]. f16 tensors are computed in f32 and rounded on store.
+ *
+ * `b` may be a chunked tensor (larger than one storage binding) when it is a 2-D weight used with
+ * transposeB, as in a tied LM head: the product runs chunk by chunk into column blocks of the
+ * output. `a` and the output may be chunked when the batch folds into M (b has no batch).
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const transposeA = options.transposeA ?? false;
+  const transposeB = options.transposeB ?? false;
+  const bias = options.bias ?? null;
+  a.assertLive();
+  b.assertLive();
+  const device = a.device;
+  const describe = () =>
+    `${a.describe()}${transposeA ? '^T' : ''} x ${b.describe()}${transposeB ? '^T' : ''}`;
+  if (b.device !== device)
+    throw new TensorError(`matmul: operands live on different devices (${describe()})`);
+  if (a.rank < 2 || b.rank < 2) {
+    throw new TensorError(`matmul needs operands of rank >= 2, got ${describe()}; reshape vectors to [1, n]`);
+  }
+  if (a.dtype !== b.dtype) throw new TensorError(`matmul: dtypes differ (${describe()}); cast one first`);
+  if (a.dtype !== 'f32' && a.dtype !== 'f16') {
+    throw new TensorError(`matmul is defined for f32 and f16 tensors, not ${a.dtype} (${describe()})`);
+  }
+  const dtype = a.dtype;
+  const [aRows, aCols] = a.shape.slice(-2);
+  const [bRows, bCols] = b.shape.slice(-2);
+  const M = transposeA ? aCols : aRows;
+  const K = transposeA ? aRows : aCols;
+  const N = transposeB ? bRows : bCols;
+  const bK = transposeB ? bCols : bRows;
+  if (K !== bK) {
+    throw new TensorError(`matmul: inner dimensions differ, K = ${K} for a and ${bK} for b (${describe()})`);
+  }
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  let batch: number[];
+  try {
+    batch = broadcastShapes(aBatch, bBatch);
+  } catch {
+    throw new TensorError(
+      `matmul: batch dimensions ${formatShape(aBatch)} and ${formatShape(bBatch)} cannot be broadcast (${describe()})`,
+    );
+  }
+  if (bias) {
+    bias.assertLive();
+    if (bias.device !== device) throw new TensorError('matmul: bias lives on another device');
+    if (bias.dtype !== dtype || bias.rank !== 1 || bias.shape[0] !== N) {
+      throw new TensorError(`matmul: bias must be ${dtype}[${N}], got ${bias.describe()} (${describe()})`);
+    }
+    if (bias.chunked) throw new TensorError(`matmul: bias ${bias.describe()} must fit one storage binding`);
+  }
+
+  // A batch over a alone folds into M: one 2-D product, which is also the case that supports
+  // chunked tensors (each chunk holds whole rows).
+  const folded = sizeOf(bBatch) === 1 && !transposeA;
+  if (folded && b.chunked && !transposeB) {
+    throw new TensorError(
+      `matmul: a chunked b is supported as a weight [N, K] with transposeB (the tied LM head), not ${describe()}`,
+    );
+  }
+  if (!folded && (a.chunked || b.chunked)) {
+    throw new TensorError(
+      `matmul: operands split in chunks are supported only when the batch folds into M (b 2-D, no transposeA): ${describe()}`,
+    );
+  }
+
+  const out = device.empty([...batch, M, N], dtype);
+  if (out.size === 0) return out;
+  const problem: Problem = {
+    device,
+    a,
+    b,
+    out,
+    bias,
+    transposeA,
+    transposeB,
+    M: folded ? sizeOf(aBatch) * M : M,
+    K,
+    N,
+    dtype,
+  };
+  try {
+    if (folded) runFolded(problem);
+    else runBatched(problem, batch, aBatch, bBatch);
+  } catch (error) {
+    out.dispose();
+    throw error;
+  }
+  return out;
+}
+
+interface Problem {
+  device: Device;
+  a: Tensor;
+  b: Tensor;
+  out: Tensor;
+  bias: Tensor | null;
+  transposeA: boolean;
+  transposeB: boolean;
+  /** Rows of the (folded) output, inner dimension, output columns. */
+  M: number;
+  K: number;
+  N: number;
+  dtype: 'f32' | 'f16';
+}
+
+/**
+ * A matrix operand as the kernel reads it: `rows` rows (output rows for A, output columns for B)
+ * of K values, element (row, k) at offset + row * rowStride + k * kStride of `range`.
+ */
+interface MatrixSource {
+  range: BufferRange;
+  offset: number;
+  rowStride: number;
+  kStride: number;
+  /** Elements between consecutive matrices of a batch. */
+  batchStride: number;
+}
+
+/** Addressing of an operand in vec4 units, see the operand fields in matmul-wgsl.ts. */
+interface OperandPlan {
+  range: BufferRange;
+  offset: number;
+  panel: number;
+  line: number;
+  step: number;
+  /** vec4s between consecutive matrices of the operand's batch. */
+  batchStride: number;
+  /** A packed copy to dispose once the product is recorded. */
+  temporary: Tensor | null;
+}
+
+/** Picks the kernel variant for this device and problem. */
+function kernelShape(
+  device: Device,
+  rows: number,
+  problem: Problem,
+  columnOffsets: readonly number[],
+): MatmulKernelShape {
+  const tuning = device.tuning;
+  const lanes = tuning.matmulWorkgroup;
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  const subgroups =
+    tuning.matmulSubgroups &&
+    device.gpu.features.has('subgroups') &&
+    (info?.subgroupMinSize ?? 0) >= lanes &&
+    tuning.matmulTileRows % lanes === 0;
+  const common = {
+    cols: tuning.matmulTileCols,
+    vectorStore:
+      tuning.matmulTileCols % 4 === 0 &&
+      problem.N % 4 === 0 &&
+      columnOffsets.every((offset) => offset % 4 === 0),
+    bias: problem.bias !== null,
+    outType: problem.dtype,
+  };
+  if (subgroups) {
+    // A few rows (decoding a token): one row per lane wastes less work on clamped rows. Only two
+    // heights, so lavapipe compiles few variants (each takes seconds).
+    const tile = rows <= lanes ? lanes : tuning.matmulTileRows;
+    return { ...common, rows: tile, lanesN: lanes, lanesM: 1, subgroups: true };
+  }
+  const lanesN = gcd(lanes, 16);
+  const lanesM = lanes / lanesN;
+  const tile = Math.max(1, Math.min(tuning.matmulTileRows, Math.ceil(rows / lanesM)));
+  return { ...common, rows: tile, lanesN, lanesM, subgroups: false };
+}
+
+function gcd(x: number, y: number): number {
+  return y === 0 ? x : gcd(y, x % y);
+}
+
+/**
+ * Plans one operand: read it in place when it allows (see needsPacking), otherwise pack it
+ * (transpose, pad, widen f16) into panels of `tile` rows.
+ */
+function planOperand(
+  device: Device,
+  source: MatrixSource,
+  rows: number,
+  K: number,
+  batches: number,
+  tile: number,
+  dtype: DType,
+): OperandPlan {
+  const k4 = Math.ceil(K / 4);
+  if (!needsPacking(source, K, dtype)) {
+    return {
+      range: vectorRange(source.range),
+      offset: source.offset / 4,
+      panel: tile * k4,
+      line: k4,
+      step: 1,
+      batchStride: source.batchStride / 4,
+      temporary: null,
+    };
+  }
+  const panels = Math.ceil(rows / tile);
+  const count = batches * panels * k4 * tile;
+  const packed = device.empty([count * 4], 'f32');
+  const workgroup = device.tuning.elementwiseWorkgroup;
+  if (count > 0) {
+    device.dispatch({
+      key: `${KERNELS.matmul}:pack:${dtype}:${workgroup}`,
+      source: () => packSource(dtype, workgroup),
+      bindings: [source.range, packed],
+      uniforms: {
+        fields: PACK_FIELDS,
+        values: {
+          count,
+          rows,
+          k: K,
+          k4,
+          tile,
+          panels,
+          row_stride: source.rowStride,
+          k_stride: source.kStride,
+          offset: source.offset,
+          batch_stride: source.batchStride,
+        },
+      },
+      workgroups: grid(workgroupsFor(count, workgroup), device.maxWorkgroupsPerDimension),
+    });
+  }
+  return {
+    range: vectorRange(packed.binding('matmul')),
+    offset: 0,
+    panel: k4 * tile,
+    line: 1,
+    step: tile,
+    batchStride: panels * k4 * tile,
+    temporary: packed,
+  };
+}
+
+/** A binding read as array<vec4<f32>> must hold at least one vec4, even for an empty operand. */
+function vectorRange(range: BufferRange): BufferRange {
+  return { ...range, size: Math.min(range.buffer.size - range.offset, Math.max(range.size, 16)) };
+}
+
+/**
+ * Direct reads need f32 rows contiguous in K with K a multiple of 4 (vec4 loads). Rows whose
+ * length is a multiple of 4 KiB (K a multiple of 1024) are packed as well: the rows one tile reads
+ * side by side would map to the same L1 cache sets.
+ */
+function needsPacking(source: MatrixSource, K: number, dtype: DType): boolean {
+  const direct = dtype === 'f32' && source.kStride === 1 && source.rowStride === K && K % 4 === 0;
+  return !direct || (K > 0 && K % 1024 === 0);
+}
+
+/** Most rows of a packed operand that fit one binding, in whole panels. */
+function packedRowLimit(device: Device, K: number, tile: number, what: string): number {
+  const panelBytes = 16 * Math.max(1, Math.ceil(K / 4)) * tile;
+  const panels = Math.floor(device.maxBindingBytes / panelBytes);
+  if (panels < 1) {
+    throw new TensorError(
+      `matmul: one packed ${what} panel (${tile} x ${K}) exceeds this device's binding limit of ${device.maxBindingBytes} bytes`,
+    );
+  }
+  return panels * tile;
+}
+
+/** The chunk holding row `row` of a tensor whose rows have `rowLength` elements. */
+function chunkOfRow(tensor: Tensor, rowLength: number, row: number): { chunk: Chunk; firstRow: number } {
+  // One chunk holds every row, also when rows are empty (K = 0).
+  if (tensor.chunks.length === 1) return { chunk: tensor.chunks[0], firstRow: 0 };
+  const element = row * rowLength;
+  const chunk = tensor.chunks.find(
+    (c) => element >= c.elementOffset && element < c.elementOffset + c.elements,
+  );
+  if (!chunk) throw new TensorError(`matmul: row ${row} lies outside ${tensor.describe()}`);
+  return { chunk, firstRow: chunk.elementOffset / rowLength };
+}
+
+function chunkRange(chunk: Chunk): BufferRange {
+  return { buffer: chunk.buffer, offset: 0, size: chunk.buffer.size };
+}
+
+/** Splits [0, extent) at every chunk boundary of the given tensors and into pieces of at most `limit`. */
+function segments(extent: number, cuts: Iterable<number>, limit: number): [number, number][] {
+  const points = [...new Set([0, extent, ...[...cuts].filter((c) => c > 0 && c < extent)])].sort(
+    (x, y) => x - y,
+  );
+  const out: [number, number][] = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    for (let start = points[i]; start < points[i + 1]; start += limit) {
+      out.push([start, Math.min(points[i + 1], start + limit)]);
+    }
+  }
+  return out;
+}
+
+function rowCuts(tensor: Tensor, rowLength: number): number[] {
+  return tensor.chunks.map((c) => c.elementOffset / rowLength);
+}
+
+/** The 2-D product [M, K] x [K, N], row by row over chunks of a and the output, column by column over chunks of b. */
+function runFolded(problem: Problem): void {
+  const { device, a, b, out, M, K, N, dtype, transposeB } = problem;
+  const columnCuts = transposeB && b.chunked ? rowCuts(b, K) : [];
+  const shape = kernelShape(device, M, problem, columnCuts);
+  const tileM = tileRows(shape);
+  const tileN = tileCols(shape);
+
+  const aSource = (m0: number): MatrixSource => {
+    const { chunk, firstRow } = chunkOfRow(a, K, m0);
+    return {
+      range: chunkRange(chunk),
+      offset: (m0 - firstRow) * K,
+      rowStride: K,
+      kStride: 1,
+      batchStride: 0,
+    };
+  };
+  const bSource = (n0: number): MatrixSource => {
+    if (transposeB) {
+      const { chunk, firstRow } = chunkOfRow(b, K, n0);
+      return {
+        range: chunkRange(chunk),
+        offset: (n0 - firstRow) * K,
+        rowStride: K,
+        kStride: 1,
+        batchStride: 0,
+      };
+    }
+    return { range: b.binding('matmul'), offset: n0, rowStride: 1, kStride: N, batchStride: 0 };
+  };
+
+  const rowLimit = needsPacking(aSource(0), K, dtype) ? packedRowLimit(device, K, tileM, 'a') : M;
+  const colLimit = needsPacking(bSource(0), K, dtype) ? packedRowLimit(device, K, tileN, 'b') : N;
+  const rowSegments = segments(M, [...(a.chunked ? rowCuts(a, K) : []), ...rowCuts(out, N)], rowLimit);
+  const colSegments = segments(N, columnCuts, colLimit);
+
+  const aPlans = rowSegments.map(([m0, m1]) => planOperand(device, aSource(m0), m1 - m0, K, 1, tileM, dtype));
+  for (const [n0, n1] of colSegments) {
+    const bPlan = planOperand(device, bSource(n0), n1 - n0, K, 1, tileN, dtype);
+    rowSegments.forEach(([m0, m1], i) => {
+      const { chunk, firstRow } = chunkOfRow(out, N, m0);
+      launch(problem, shape, {
+        m: m1 - m0,
+        n: n1 - n0,
+        batches: 1,
+        a: aPlans[i],
+        b: bPlan,
+        c: { range: chunkRange(chunk), offset: (m0 - firstRow) * N + n0, row: N },
+        biasOffset: n0,
+        batch: null,
+      });
+    });
+    bPlan.temporary?.dispose();
+  }
+  for (const plan of aPlans) plan.temporary?.dispose();
+}
+
+/** A product with batch dimensions that do not fold into M: one launch, batch decoded per workgroup. */
+function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch: number[]): void {
+  const { device, a, b, out, M, K, N, dtype, transposeA, transposeB } = problem;
+  const aCount = sizeOf(aBatch);
+  const bCount = sizeOf(bBatch);
+  const collapsed = collapseDims(batch, [
+    broadcastIndexStrides(aBatch, batch),
+    broadcastIndexStrides(bBatch, batch),
+    contiguousStrides(batch),
+  ]);
+  const batchRank = sizeOf(batch) === 1 ? 0 : collapsed.shape.length;
+  if (batchRank > MAX_RANK) {
+    throw new TensorError(`matmul: the batch ${formatShape(batch)} needs more than ${MAX_RANK} dimensions`);
+  }
+  if (out.chunked) {
+    throw new TensorError(
+      `matmul: the output ${out.describe()} exceeds one storage binding; that is supported only when the batch folds into M (b 2-D, no transposeA)`,
+    );
+  }
+  const shape = kernelShape(device, M, problem, []);
+  const aSource: MatrixSource = {
+    range: a.binding('matmul'),
+    offset: 0,
+    rowStride: transposeA ? 1 : K,
+    kStride: transposeA ? M : 1,
+    batchStride: M * K,
+  };
+  const bSource: MatrixSource = {
+    range: b.binding('matmul'),
+    offset: 0,
+    rowStride: transposeB ? K : 1,
+    kStride: transposeB ? 1 : N,
+    batchStride: K * N,
+  };
+  // Packed copies hold the whole batch in one binding.
+  for (const [source, rows, count, tile] of [
+    [aSource, M, aCount, tileRows(shape)],
+    [bSource, N, bCount, tileCols(shape)],
+  ] as const) {
+    const bytes = 16 * count * Math.ceil(rows / tile) * tile * Math.ceil(K / 4);
+    if (needsPacking(source, K, dtype) && bytes > device.maxBindingBytes) {
+      throw new TensorError(
+        `matmul: the packed copy of a batched operand (${bytes} bytes) exceeds this device's binding limit of ${device.maxBindingBytes} bytes`,
+      );
+    }
+  }
+  const aPlan = planOperand(device, aSource, M, K, aCount, tileRows(shape), dtype);
+  const bPlan = planOperand(device, bSource, N, K, bCount, tileCols(shape), dtype);
+  launch(problem, shape, {
+    m: M,
+    n: N,
+    batches: sizeOf(batch),
+    a: aPlan,
+    b: bPlan,
+    c: { range: out.binding('matmul'), offset: 0, row: N },
+    biasOffset: 0,
+    batch:
+      batchRank === 0
+        ? null
+        : {
+            shape: collapsed.shape,
+            a: collapsed.strides[0].map((s) => s * aPlan.batchStride),
+            b: collapsed.strides[1].map((s) => s * bPlan.batchStride),
+            c: collapsed.strides[2].map((s) => s * M * N),
+          },
+  });
+  aPlan.temporary?.dispose();
+  bPlan.temporary?.dispose();
+}
+
+/** Strides, in whole matrices of an operand's own batch, of its batch index broadcast to `batch` (0 where broadcast). */
+function broadcastIndexStrides(operand: number[], batch: number[]): number[] {
+  const strides = contiguousStrides(operand);
+  const out = new Array<number>(batch.length).fill(0);
+  const shift = batch.length - operand.length;
+  operand.forEach((extent, i) => {
+    out[shift + i] = extent === 1 ? 0 : strides[i];
+  });
+  return out;
+}
+
+interface Launch {
+  m: number;
+  n: number;
+  batches: number;
+  a: OperandPlan;
+  b: OperandPlan;
+  c: { range: BufferRange; offset: number; row: number };
+  biasOffset: number;
+  batch: { shape: number[]; a: number[]; b: number[]; c: number[] } | null;
+}
+
+function launch(problem: Problem, shape: MatmulKernelShape, job: Launch): void {
+  const { device, bias } = problem;
+  const tilesN = Math.ceil(job.n / tileCols(shape));
+  const tilesM = Math.ceil(job.m / tileRows(shape));
+  const tiles = tilesN * tilesM * job.batches;
+  const values: Record<string, number | number[]> = {
+    m: job.m,
+    n: job.n,
+    k4: Math.ceil(problem.K / 4),
+    tiles,
+    tiles_n: tilesN,
+    tiles_m: tilesM,
+    m_first: job.n > job.m ? 1 : 0,
+    a_offset: job.a.offset,
+    a_panel: job.a.panel,
+    a_line: job.a.line,
+    a_step: job.a.step,
+    b_offset: job.b.offset,
+    b_panel: job.b.panel,
+    b_line: job.b.line,
+    b_step: job.b.step,
+    c_offset: job.c.offset,
+    c_row: job.c.row,
+    bias_offset: job.biasOffset,
+  };
+  values.batch_rank = job.batch?.shape.length ?? 0;
+  values.batch_shape = padDims(job.batch?.shape ?? [], 1);
+  values.batch_a = padDims(job.batch?.a ?? []);
+  values.batch_b = padDims(job.batch?.b ?? []);
+  values.batch_c = padDims(job.batch?.c ?? []);
+  device.dispatch({
+    key: `${KERNELS.matmul}:${matmulKey(shape)}`,
+    source: () => matmulSource(shape),
+    bindings: [job.a.range, job.b.range, ...(bias ? [bias] : []), job.c.range],
+    uniforms: { fields: MATMUL_FIELDS, values },
+    workgroups: grid(tiles, device.maxWorkgroupsPerDimension),
+  });
+}
