@@ -1,0 +1,122 @@
+import type { CausalLM } from '@webtune/nn';
+import { generate } from '@webtune/nn';
+import { loadModelDirectory } from '@webtune/nn/node';
+import { createDevice, type Device } from '@webtune/tensors';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import type { Tokenizer } from '@webtune/tokenizers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EvaluationError } from '../errors.js';
+import { generationMetrics } from '../metrics/generation-metrics.js';
+import { parsePredictionsJsonl, predict, predictExamplesFrom, predictionsToJsonl } from './predict.js';
+
+const MODEL = 'models/stories260K-hf';
+
+describe('prediction files', () => {
+  it('round-trips JSON Lines and names the line of a bad row', () => {
+    const records = [
+      { prompt: 'p1', predict: '你好', label: '你好啊' },
+      { prompt: 'p2', predict: 'a "quoted"\nanswer', label: 'b' },
+    ];
+    const text = predictionsToJsonl(records);
+    expect(text.split('\n')).toHaveLength(3);
+    expect(parsePredictionsJsonl(text)).toEqual(records);
+    expect(() => parsePredictionsJsonl(`${text}{"predict": 1}\n`, 'out.jsonl')).toThrow(
+      'out.jsonl:3: expected an object with string fields "predict" and "label"',
+    );
+    expect(() => parsePredictionsJsonl('\n{oops', 'out.jsonl')).toThrow(/^out.jsonl:2: not valid JSON/);
+  });
+
+  it('takes prompts and labels from supervised examples', () => {
+    const examples = predictExamplesFrom([
+      {
+        kind: 'supervised',
+        location: { file: 'data.json', row: 1 },
+        conversation: {
+          system: 'sys',
+          turns: [
+            { role: 'user', content: 'q1' },
+            { role: 'assistant', content: 'a1' },
+            { role: 'user', content: 'q2' },
+            { role: 'assistant', content: 'a2' },
+          ],
+        },
+      },
+    ]);
+    expect(examples).toEqual([
+      {
+        prompt: {
+          system: 'sys',
+          turns: [
+            { role: 'user', content: 'q1' },
+            { role: 'assistant', content: 'a1' },
+            { role: 'user', content: 'q2' },
+          ],
+        },
+        label: 'a2',
+      },
+    ]);
+    expect(() =>
+      predictExamplesFrom([
+        {
+          kind: 'supervised',
+          location: { file: 'd.json', line: 4 },
+          conversation: { turns: [{ role: 'user', content: 'q' }] },
+        },
+      ]),
+    ).toThrow(EvaluationError);
+  });
+});
+
+describe.skipIf(!requireFixtures(MODEL))('predict on stories260K', () => {
+  let device: Device;
+  let model: CausalLM;
+  let tokenizer: Tokenizer;
+
+  beforeAll(async () => {
+    device = await createDevice();
+    const loaded = await loadModelDirectory(device, fixturePath(MODEL));
+    model = loaded.model;
+    tokenizer = loaded.tokenizer as Tokenizer;
+  });
+  afterAll(() => {
+    model?.dispose();
+    device?.destroy();
+  });
+
+  it('generates in batches what generate gives one by one, and scores it', async () => {
+    const prompts = ['Once upon a time', 'Lily and Tom went to the park.', 'The cat'];
+    const result = await predict(
+      model,
+      tokenizer,
+      prompts.map((prompt, index) => ({
+        prompt,
+        label: index === 0 ? 'there was a little girl named Lily.' : 'something else',
+      })),
+      { maxNewTokens: 12, batchSize: 2 },
+    );
+    expect(result.records).toHaveLength(3);
+    for (const [index, prompt] of prompts.entries()) {
+      // The fewshot template leaves a one-turn prompt as its text; BOS is added.
+      expect(result.records[index].prompt).toBe(prompt);
+      const [alone] = await generate(model, tokenizer, prompt, { maxNewTokens: 12 });
+      expect(result.records[index].predict).toBe(alone.text);
+    }
+    expect(result.metrics).toEqual(generationMetrics(result.records));
+    expect(result.timing.newTokens).toBeGreaterThan(0);
+    console.log(
+      `predict: ${result.timing.samplesPerSecond.toFixed(2)} samples/s, ${result.timing.tokensPerSecond.toFixed(1)} new tokens/s`,
+    );
+
+    // Labels equal to the model's own answers score 100 on every metric.
+    const echo = await predict(
+      model,
+      tokenizer,
+      result.records.map((record, index) => ({ prompt: prompts[index], label: record.predict })),
+      { maxNewTokens: 12, batchSize: 3 },
+    );
+    expect(echo.metrics['bleu-4']).toBeCloseTo(100, 10);
+    expect(echo.metrics['rouge-1']).toBeCloseTo(100, 10);
+    expect(echo.metrics['rouge-2']).toBeCloseTo(100, 10);
+    expect(echo.metrics['rouge-l']).toBeCloseTo(100, 10);
+  });
+});
