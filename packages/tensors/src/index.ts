@@ -1,5 +1,26 @@
 // Public API of @webtune/tensors. Listed deliberately: what is not here is internal.
 
+// Autograd: reverse-mode differentiation over the ops, backward kernels (src/autograd, kernels/*-backward, swiglu)
+export {
+  type AutogradBackend,
+  autograd,
+  type BackwardOptions,
+  backward,
+  checkpoint,
+  checkpointWith,
+  clearTape,
+  type DifferentiableFunctions,
+  differentiable,
+  enableGrad,
+  GPU_BACKEND,
+  gradOf,
+  isGradEnabled,
+  isTracked,
+  noGrad,
+  requiresGrad,
+  tapeSize,
+  zeroGrad,
+} from './autograd/index.js';
 export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './device/adapter-class.js';
 // Device
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
@@ -14,14 +35,107 @@ export {
 } from './device/device.js';
 export { DeviceLostError, GpuError, NoAdapterError, TensorError } from './device/errors.js';
 export type { UniformField, UniformType, UniformValue } from './device/uniforms.js';
+// Row-wise kernels: reductions, softmax, norms, cross-entropy, AdamW, global norm
+export { type AdamWOptions, adamwStep } from './kernels/adamw/adamw.js';
+// Transformer kernels: rotary, embedding, scatter-add, attention
+export { type AttentionOptions, type AttentionResult, attention } from './kernels/attention/attention.js';
+export {
+  type AttentionBackwardOptions,
+  attentionBackward,
+} from './kernels/attention-backward/attention-backward.js';
 // Elementwise
 export { type BinaryOp, binary } from './kernels/binary/binary.js';
+// Unary, where, cast, layout and random (kernels/unary, where, cast, copy, random)
+export { cast } from './kernels/cast/cast.js';
+export { type CopyRegion, stridedCopy } from './kernels/copy/copy.js';
+export {
+  type CrossEntropyOptions,
+  type CrossEntropyResult,
+  crossEntropy,
+  type LossReduction,
+} from './kernels/cross-entropy/cross-entropy.js';
+export { crossEntropyBackward } from './kernels/cross-entropy-backward/cross-entropy-backward.js';
+export { embedding } from './kernels/embedding/embedding.js';
+export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
+export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';
+// Matmul
+export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
+export {
+  type DropoutOptions,
+  dropout,
+  dropoutMask,
+  type NormalOptions,
+  type RandomOptions,
+  randomBits,
+  randomNormal,
+  randomUniform,
+  type UniformOptions,
+} from './kernels/random/random.js';
+export {
+  argmax,
+  max,
+  mean,
+  type ReduceOp,
+  type ReduceOptions,
+  reduce,
+  sum,
+} from './kernels/reduce/reduce.js';
+export { type RmsNormOptions, type RmsNormResult, rmsNorm } from './kernels/rms-norm/rms-norm.js';
+export { rmsNormBackward } from './kernels/rms-norm-backward/rms-norm-backward.js';
+export { type RotaryOptions, type RotaryStyle, rotary } from './kernels/rotary/rotary.js';
+export {
+  type RopeScaling,
+  type RotaryFrequencies,
+  type RotaryTablesOptions,
+  ropeScalingFromConfig,
+  rotaryFrequencies,
+  rotaryTables,
+  rotaryTableValues,
+} from './kernels/rotary/rotary-tables.js';
+export { scatterAdd } from './kernels/scatter-add/scatter-add.js';
+export { logSoftmax, type SoftmaxKind, softmax } from './kernels/softmax/softmax.js';
+export { swiglu, swigluBackward } from './kernels/swiglu/swiglu.js';
+export { UNARY_OPS, type UnaryOp, unary } from './kernels/unary/unary.js';
+export { unaryBackward } from './kernels/unary-backward/unary-backward.js';
 export { type KernelSourceSpec, kernelSource, type StorageBinding, workgroupsFor } from './kernels/wgsl.js';
+export { where } from './kernels/where/where.js';
 // Creation
-export { arange, fromArray, full, ones, zeros } from './ops/creation.js';
-export { add, div, eq, ge, gt, le, lt, maximum, minimum, mul, ne, pow, sub } from './ops/elementwise.js';
+export { arange, fromArray, full, ones, rand, randn, zeros } from './ops/creation.js';
+export {
+  abs,
+  add,
+  cos,
+  div,
+  eq,
+  erf,
+  exp,
+  ge,
+  gelu,
+  gt,
+  le,
+  log,
+  lt,
+  maximum,
+  minimum,
+  mul,
+  ne,
+  neg,
+  pow,
+  reciprocal,
+  relu,
+  rsqrt,
+  scale,
+  sigmoid,
+  silu,
+  sin,
+  sqrt,
+  square,
+  sub,
+  tanh,
+} from './ops/elementwise.js';
+export { concat, contiguousCopy, permute, slice, transpose } from './ops/layout.js';
 export {
   DTYPE_BYTES,
   type DType,

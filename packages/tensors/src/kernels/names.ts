@@ -23,6 +23,12 @@ export const KERNELS = {
   crossEntropy: 'cross-entropy',
   adamw: 'adamw',
   globalNorm: 'global-norm',
+  // Autograd backward kernels
+  unaryBackward: 'unary-backward',
+  swiglu: 'swiglu',
+  rmsNormBackward: 'rms-norm-backward',
+  crossEntropyBackward: 'cross-entropy-backward',
+  attentionBackward: 'attention-backward',
 } as const;
 
 export type KernelName = (typeof KERNELS)[keyof typeof KERNELS];

@@ -115,10 +115,13 @@ describe('binary', () => {
   it('spreads more than 65,535 workgroups over two grid dimensions', async () => {
     const n = 65_535 * device.tuning.elementwiseWorkgroup * 4 + 4 * 1001;
     const a = new Float32Array(n).map((_, i) => i % 1013);
-    const out = binary('add', device.fromArray(a, [n], 'f32'), 1);
+    // Flat path: a length that is not a multiple of 4 takes one element per item, and each
+    // invocation handles elementwisePerInvocation items.
+    const flat = 65_535 * device.tuning.elementwiseWorkgroup * device.tuning.elementwisePerInvocation + 1001;
+    const out = binary('add', device.fromArray(a.subarray(0, flat), [flat], 'f32'), 1);
     const result = await out.toArray();
-    expect(result[n - 1]).toBe(((n - 1) % 1013) + 1);
-    expect(result[n - 4096]).toBe(((n - 4096) % 1013) + 1);
+    expect(result[flat - 1]).toBe(((flat - 1) % 1013) + 1);
+    expect(result[flat - 4096]).toBe(((flat - 4096) % 1013) + 1);
     const strided = binary(
       'sub',
       device.fromArray(a, [n / 4, 4], 'f32'),

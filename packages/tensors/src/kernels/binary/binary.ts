@@ -11,6 +11,7 @@ import {
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
 import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../strided.js';
+import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
 import { kernelSource, workgroupsFor } from '../wgsl.js';
 
 export type BinaryOp =
@@ -172,13 +173,18 @@ ${stridedOffsets(rank, ['a', 'b'])}
     target: { buffer: GPUBuffer },
   ) {
     const wg = device.tuning.elementwiseWorkgroup;
-    // Four elements per invocation through vec4 loads when the layout allows it (f32/i32/u32).
-    const vector = dtype !== 'f16' && n % 4 === 0 ? 4 : 1;
+    const perInvocation = device.tuning.elementwisePerInvocation;
+    // Four elements per item through vec4 loads when the length allows it (f16 as vec4<f16>).
+    const vector = n % 4 === 0 ? 4 : 1;
     const elementType = vector === 4 ? `vec4<${dtype}>` : dtype;
     const outElement = vector === 4 ? `vec4<${outType}>` : outType;
     const scalarType = compute;
+    const computeType = vector === 4 ? `vec4<${compute}>` : compute;
+    const loadItem = (name: string, at: string) =>
+      dtype === 'f16' ? `${computeType}(${name}[${at}])` : `${name}[${at}]`;
+    const storeItem = (value: string) => (outType === 'f16' ? `${outElement}(${value})` : value);
     const bValue = bRange
-      ? load('b', 'index')
+      ? loadItem('b', 'index')
       : vector === 4
         ? `vec4<${scalarType}>(${scalarType}(params.scalar))`
         : `${scalarType}(params.scalar)`;
@@ -193,24 +199,24 @@ ${stridedOffsets(rank, ['a', 'b'])}
     ];
     const items = n / vector;
     device.dispatch({
-      key: `${KERNELS.binary}:flat:${op}:${dtype}:${vector}:${bRange ? 't' : 's'}`,
+      key: `${KERNELS.binary}:flat:${op}:${dtype}:${vector}:${perInvocation}:${bRange ? 't' : 's'}`,
       source: () =>
         kernelSource({
           storage,
           uniforms: uniformFields,
           workgroupSize: wg,
-          body: `
-  let index = flat_workgroup(wid, nwg) * WG + lid.x;
-  if (index >= params.n) { return; }
-  let a = ${load('a', 'index')};
-  let b = ${bValue};
-  out[index] = ${store(expression(op, vector === 4 ? elementType : null))};`,
+          body: elementwiseLoop(
+            perInvocation,
+            (index) =>
+              `let a = ${loadItem('a', index)}; let b = ${bValue}; ` +
+              `out[${index}] = ${storeItem(expression(op, vector === 4 ? elementType : null))};`,
+          ),
         }),
       bindings: bRange
         ? [aRange, bRange, { buffer: target.buffer, offset: 0, size: target.buffer.size }]
         : [aRange, { buffer: target.buffer, offset: 0, size: target.buffer.size }],
       uniforms: { fields: uniformFields, values: { n: items, scalar: typeof b === 'number' ? b : 0 } },
-      workgroups: grid(workgroupsFor(items, wg), device.maxWorkgroupsPerDimension),
+      workgroups: elementwiseGrid(device, items, perInvocation),
     });
   }
 }
