@@ -32,6 +32,15 @@ export interface Tuning {
    * storage load costs a scalar load per lane.
    */
   matmulSubgroups: boolean;
+  /**
+   * Products with at most this many rows (decoding a token or a few) take the small-M matmul
+   * kernel: a workgroup per block of output columns, its lanes splitting K (kernels/matmul/small-rows-wgsl.ts).
+   * 0 turns it off.
+   */
+  matmulSmallRowsMax: number;
+  /** Invocations per small-M workgroup (a power of two; they split K) and output columns per workgroup (a multiple of 4). */
+  matmulSmallRowsLanes: number;
+  matmulSmallRowsCols: number;
   /** Query rows and key columns per attention tile. */
   attentionBlockQ: number;
   attentionBlockK: number;
@@ -57,6 +66,10 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 8,
     matmulSubgroups: true,
+    // Measured in tools/kernel-lab (small-rows.mjs): beyond 4 rows the tiled kernel is faster.
+    matmulSmallRowsMax: 4,
+    matmulSmallRowsLanes: 4,
+    matmulSmallRowsCols: 8,
     attentionBlockQ: 8,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 48,
@@ -71,6 +84,9 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 64,
     matmulSubgroups: false,
+    matmulSmallRowsMax: 8,
+    matmulSmallRowsLanes: 32,
+    matmulSmallRowsCols: 4,
     attentionBlockQ: 16,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 256,
@@ -85,6 +101,9 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 64,
     matmulSubgroups: false,
+    matmulSmallRowsMax: 8,
+    matmulSmallRowsLanes: 32,
+    matmulSmallRowsCols: 4,
     attentionBlockQ: 16,
     attentionBlockK: 64,
     attentionUnrollHeadDim: 256,

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binary } from '../kernels/binary/binary.js';
 import { fillRange, full } from '../kernels/fill/fill.js';
 import { arange, zeros } from '../ops/creation.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { classifyAdapter } from './adapter-class.js';
 import { sizeClass } from './buffer-pool.js';
 import { createDevice } from './create-device.js';
-import type { Tensor } from '../tensor/tensor.js';
 import type { Device } from './device.js';
 import { DeviceLostError, TensorError } from './errors.js';
 
@@ -28,12 +28,16 @@ describe('createDevice', () => {
   it('asks for the adapter limits rather than the spec defaults', () => {
     // The spec default for maxStorageBufferBindingSize is 128 MiB; every adapter seen offers at least that,
     // and the device must carry the adapter's own figure.
-    expect(device.gpu.limits.maxStorageBufferBindingSize).toBe(device.info.limits.maxStorageBufferBindingSize);
+    expect(device.gpu.limits.maxStorageBufferBindingSize).toBe(
+      device.info.limits.maxStorageBufferBindingSize,
+    );
   });
 
   it('classifies software, integrated and discrete adapters', () => {
     const base = { vendor: '', architecture: '', device: '', description: '', isFallbackAdapter: false };
-    expect(classifyAdapter({ ...base, vendor: 'mesa', device: 'llvmpipe (LLVM 19.1.7, 256 bits)' })).toBe('software');
+    expect(classifyAdapter({ ...base, vendor: 'mesa', device: 'llvmpipe (LLVM 19.1.7, 256 bits)' })).toBe(
+      'software',
+    );
     expect(classifyAdapter({ ...base, vendor: 'google', architecture: 'swiftshader' })).toBe('software');
     expect(classifyAdapter({ ...base, vendor: 'intel', architecture: 'gen-12lp' })).toBe('integrated');
     expect(classifyAdapter({ ...base, vendor: 'nvidia', architecture: 'ampere' })).toBe('discrete');
@@ -46,7 +50,9 @@ describe('tensors and memory', () => {
     expect(Array.from(await device.fromArray(values, [37], 'f32').toArray())).toEqual(Array.from(values));
     const ints = new Rng(2).integers(37, -1000, 1000);
     expect(Array.from(await device.fromArray(ints, [37], 'i32').toArray())).toEqual(Array.from(ints));
-    expect(Array.from(await device.fromArray([0, 1, 4294967295], [3], 'u32').toArray())).toEqual([0, 1, 4294967295]);
+    expect(Array.from(await device.fromArray([0, 1, 4294967295], [3], 'u32').toArray())).toEqual([
+      0, 1, 4294967295,
+    ]);
     if (device.hasF16) {
       const f16 = await device.fromArray([0.5, -2, 65504, 1e-8, 3.14159], [5], 'f16').toArray();
       expect(Array.from(f16)).toEqual([0.5, -2, 65504, 0, 3.140625]);

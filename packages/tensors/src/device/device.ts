@@ -61,7 +61,8 @@ interface CompiledKernel {
   layout: GPUBindGroupLayout | null;
 }
 
-const BINDING_DECLARATION = /@group\((\d+)\)\s*@binding\((\d+)\)\s*var<\s*(storage|uniform)\s*(?:,\s*(read_write|read)\s*)?>/g;
+const BINDING_DECLARATION =
+  /@group\((\d+)\)\s*@binding\((\d+)\)\s*var<\s*(storage|uniform)\s*(?:,\s*(read_write|read)\s*)?>/g;
 
 /** The bind group layout a kernel's WGSL declares (group 0 only), or null to fall back to 'auto'. */
 function bindGroupLayoutEntries(code: string): GPUBindGroupLayoutEntry[] | null {
@@ -71,11 +72,16 @@ function bindGroupLayoutEntries(code: string): GPUBindGroupLayoutEntry[] | null 
     const binding = Number(match[2]);
     const type: GPUBufferBindingType =
       match[3] === 'uniform' ? 'uniform' : match[4] === 'read_write' ? 'storage' : 'read-only-storage';
-    entries.push({ binding, visibility: 4 /* COMPUTE */, buffer: { type, hasDynamicOffset: type === 'uniform' } });
+    entries.push({
+      binding,
+      visibility: 4 /* COMPUTE */,
+      buffer: { type, hasDynamicOffset: type === 'uniform' },
+    });
   }
   const uniforms = entries.filter((e) => e.buffer?.type === 'uniform');
   // Only the layout the prelude writes: storage bindings 0..n-1, then at most one uniform at n.
-  if (uniforms.length > 1 || (uniforms.length === 1 && uniforms[0].binding !== entries.length - 1)) return null;
+  if (uniforms.length > 1 || (uniforms.length === 1 && uniforms[0].binding !== entries.length - 1))
+    return null;
   if (entries.some((e, i) => e.binding !== i)) return null;
   return entries;
 }
@@ -380,7 +386,10 @@ export class Device {
     let group = this.bindGroups.get(cacheKey);
     if (!group) {
       if (uniformOffset >= 0) {
-        entries.push({ binding: entries.length, resource: { buffer: this.uniformBuffer, offset: 0, size: uniformSize } });
+        entries.push({
+          binding: entries.length,
+          resource: { buffer: this.uniformBuffer, offset: 0, size: uniformSize },
+        });
       }
       group = this.gpu.createBindGroup({ layout: compiled.layout, entries });
       if (this.bindGroups.size >= BIND_GROUP_CACHE_SIZE) this.bindGroups.clear();
