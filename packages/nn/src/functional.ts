@@ -1,24 +1,33 @@
 /**
  * Every tensor op the modules of this package call, in one place. Modules import ops from here
- * and nowhere else, so pointing the model at autograd-aware versions of these functions (for
- * training) is a change to this one file.
+ * and nowhere else. They are the autograd-aware ops of @webtune/tensors: a call records onto the
+ * tape only when grad mode is on and an input requires grad (training); otherwise it is the plain
+ * op and keeps nothing (inference, generation under noGrad).
  */
 import {
-  add as addOp,
   argmax as argmaxOp,
-  attention as attentionOp,
-  crossEntropy as crossEntropyOp,
-  embedding as embeddingOp,
-  matmul as matmulOp,
-  rmsNorm as rmsNormOp,
-  rotary as rotaryOp,
+  autograd,
   rotaryTables as rotaryTablesOp,
-  slice as sliceOp,
-  swiglu as swigluOp,
+  type Shape,
   type Tensor,
 } from '@webtune/tensors';
 
+const addOp = autograd.add;
+const attentionOp = autograd.attention;
+const crossEntropyOp = autograd.crossEntropy;
+const embeddingOp = autograd.embedding;
+const matmulOp = autograd.matmul;
+const rmsNormOp = autograd.rmsNorm;
+const rotaryOp = autograd.rotary;
+const sliceOp = autograd.slice;
+const swigluOp = autograd.swiglu;
+
 export type { Tensor };
+
+/** A view of x with another shape (recorded, so gradients flow through it). */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  return autograd.reshape(x, shape);
+}
 
 /** y = x W^T + b for x [..., in], weight [out, in] (PyTorch's Linear layout), bias [out] or null. */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {

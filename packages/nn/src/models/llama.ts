@@ -47,9 +47,14 @@ export class Attention extends Module {
 
   forward(x: Tensor, context: LayerContext): Tensor {
     const [batch, seq] = x.shape;
-    let q = this.child<LinearLike>('q_proj').forward(x).reshape([batch, seq, this.heads, this.headDim]);
-    let k = this.child<LinearLike>('k_proj').forward(x).reshape([batch, seq, this.kvHeads, this.headDim]);
-    const v = this.child<LinearLike>('v_proj').forward(x).reshape([batch, seq, this.kvHeads, this.headDim]);
+    let q = F.reshape(this.child<LinearLike>('q_proj').forward(x), [batch, seq, this.heads, this.headDim]);
+    let k = F.reshape(this.child<LinearLike>('k_proj').forward(x), [batch, seq, this.kvHeads, this.headDim]);
+    const v = F.reshape(this.child<LinearLike>('v_proj').forward(x), [
+      batch,
+      seq,
+      this.kvHeads,
+      this.headDim,
+    ]);
     if (this.config.qkNorm) {
       q = this.child<RMSNorm>('q_norm').forward(q);
       k = this.child<RMSNorm>('k_norm').forward(k);
@@ -68,7 +73,9 @@ export class Attention extends Module {
       queryOffset,
       paddingMask: context.paddingMask,
     });
-    return this.child<LinearLike>('o_proj').forward(output.reshape([batch, seq, this.heads * this.headDim]));
+    return this.child<LinearLike>('o_proj').forward(
+      F.reshape(output, [batch, seq, this.heads * this.headDim]),
+    );
   }
 }
 
