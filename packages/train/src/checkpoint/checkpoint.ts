@@ -1,0 +1,190 @@
+import type { ModelFileSink } from '@webtune/nn';
+import { readSafetensorsBytes, writeSafetensors } from '@webtune/safetensors';
+import type { Tensor } from '@webtune/tensors';
+import type { TrainingStorage } from './training-storage.js';
+
+export const CHECKPOINT_PREFIX = 'checkpoint-';
+export const TRAINER_STATE_FILE = 'trainer_state.json';
+export const PARAMETERS_FILE = 'trainable_parameters.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+const TEMPORARY_PREFIX = '.tmp-';
+
+/** Everything besides tensors that a resumed run needs to continue exactly. */
+export interface TrainerState {
+  format: 'webtune-trainer-state';
+  version: 1;
+  /** Optimizer steps done. */
+  globalStep: number;
+  /** Epochs done, fractional (LLaMA-Factory's `epoch`). */
+  epoch: number;
+  /** The next micro-batch: epoch index and position in that epoch's order. */
+  position: { epoch: number; microBatch: number };
+  /** What fixes the data order and the step count; a resume with other values is refused. */
+  plan: { seed: number; trainRows: number; microBatchSize: number; accumulation: number; totalSteps: number };
+  /** Rows of trainer_log.jsonl written so far (to trim the log of a run killed after this save). */
+  logRows: number;
+  /** Wall time spent before this save (elapsed_time continues from it). */
+  elapsedMs: number;
+  /** State of the loss diagnostics (so a resumed run judges like an uninterrupted one). */
+  diagnostics: unknown;
+}
+
+/** What a checkpoint holds. */
+export interface CheckpointContents {
+  state: TrainerState;
+  /** Trainable parameters by name. */
+  parameters: readonly [string, Tensor][];
+  /** Optimizer moments by name. */
+  optimizer: readonly [string, Tensor][];
+  /** Extra files (PEFT's adapter files), written into the checkpoint folder. */
+  exportFiles?: (sink: ModelFileSink) => Promise<string[]>;
+}
+
+/** A checkpoint read back: the state and every tensor's values on the host. */
+export interface LoadedCheckpoint {
+  path: string;
+  state: TrainerState;
+  parameters: Map<string, { shape: number[]; data: Float32Array }>;
+  optimizer: Map<string, { shape: number[]; data: Float32Array }>;
+}
+
+/** The step of a `checkpoint-<step>` folder name, or null. */
+export function checkpointStep(name: string): number | null {
+  const match = /^checkpoint-(\d+)$/.exec(name);
+  return match ? Number(match[1]) : null;
+}
+
+/** Complete checkpoints in the output folder, oldest first. */
+export async function listCheckpoints(storage: TrainingStorage): Promise<string[]> {
+  const names = (await storage.list('')).filter((name) => checkpointStep(name) !== null);
+  return names.sort((a, b) => checkpointStep(a)! - checkpointStep(b)!);
+}
+
+/** The newest complete checkpoint, or null. */
+export async function latestCheckpoint(storage: TrainingStorage): Promise<string | null> {
+  const names = await listCheckpoints(storage);
+  return names.length > 0 ? names[names.length - 1] : null;
+}
+
+/** Removes folders left by saves that never finished (a crash while saving). */
+export async function removeUnfinishedSaves(storage: TrainingStorage): Promise<string[]> {
+  const stale = (await storage.list('')).filter((name) => name.startsWith(TEMPORARY_PREFIX));
+  for (const name of stale) await storage.remove(name);
+  return stale;
+}
+
+/**
+ * Writes a checkpoint atomically: every file goes into a temporary folder, the state file last,
+ * and only then is the folder renamed to `checkpoint-<step>`. A crash at any moment leaves either
+ * no new checkpoint (the previous ones intact, a temporary folder to clean up) or a complete one.
+ * Afterwards the oldest checkpoints beyond `keepLast` are removed. Returns the folder and the
+ * checkpoints removed.
+ */
+export async function saveCheckpoint(
+  storage: TrainingStorage,
+  contents: CheckpointContents,
+  keepLast: number | null,
+): Promise<{ path: string; removed: string[] }> {
+  const step = contents.state.globalStep;
+  const path = `${CHECKPOINT_PREFIX}${step}`;
+  const temporary = `${TEMPORARY_PREFIX}${path}-${Date.now().toString(36)}`;
+  await storage.remove(temporary);
+  await storage.writeFile(`${temporary}/${PARAMETERS_FILE}`, await tensorsFile(contents.parameters));
+  await storage.writeFile(`${temporary}/${OPTIMIZER_FILE}`, await tensorsFile(contents.optimizer));
+  if (contents.exportFiles) {
+    await contents.exportFiles({
+      writeFile: (name, data) => storage.writeFile(`${temporary}/${name}`, data),
+    });
+  }
+  await storage.writeFile(
+    `${temporary}/${TRAINER_STATE_FILE}`,
+    `${JSON.stringify(contents.state, null, 2)}\n`,
+  );
+  if (await storage.exists(path)) {
+    // The same step saved again (after a resume): move the old one aside, then drop it.
+    const old = `${TEMPORARY_PREFIX}old-${path}-${Date.now().toString(36)}`;
+    await storage.rename(path, old);
+    await storage.rename(temporary, path);
+    await storage.remove(old);
+  } else {
+    await storage.rename(temporary, path);
+  }
+  const removed: string[] = [];
+  if (keepLast !== null && keepLast > 0) {
+    const all = await listCheckpoints(storage);
+    for (const name of all.slice(0, Math.max(0, all.length - keepLast))) {
+      if (name === path) continue;
+      await storage.remove(name);
+      removed.push(name);
+    }
+  }
+  return { path, removed };
+}
+
+/** Reads a checkpoint folder (see saveCheckpoint). */
+export async function loadCheckpoint(storage: TrainingStorage, path: string): Promise<LoadedCheckpoint> {
+  const decoder = new TextDecoder();
+  const state = JSON.parse(
+    decoder.decode(await storage.readFile(`${path}/${TRAINER_STATE_FILE}`)),
+  ) as TrainerState;
+  if (state.format !== 'webtune-trainer-state' || state.version !== 1) {
+    throw new Error(`${path}/${TRAINER_STATE_FILE} is not a webtune trainer state (version 1)`);
+  }
+  return {
+    path,
+    state,
+    parameters: readTensorsFile(
+      await storage.readFile(`${path}/${PARAMETERS_FILE}`),
+      `${path}/${PARAMETERS_FILE}`,
+    ),
+    optimizer: readTensorsFile(
+      await storage.readFile(`${path}/${OPTIMIZER_FILE}`),
+      `${path}/${OPTIMIZER_FILE}`,
+    ),
+  };
+}
+
+/**
+ * Writes saved values into live tensors (same names, same shapes): parameters or optimizer
+ * moments. Every tensor must be found; a mismatch names the tensor and what differs.
+ */
+export function restoreTensors(
+  targets: readonly [string, Tensor][],
+  values: Map<string, { shape: number[]; data: Float32Array }>,
+  what: string,
+): void {
+  for (const [name, tensor] of targets) {
+    const saved = values.get(name);
+    if (!saved) throw new Error(`${what}: the checkpoint has no tensor "${name}"`);
+    if (saved.shape.join(',') !== tensor.shape.join(',')) {
+      throw new Error(
+        `${what}: "${name}" is [${saved.shape}] in the checkpoint but [${tensor.shape}] in the model`,
+      );
+    }
+    tensor.device.write(tensor, saved.data);
+  }
+}
+
+async function tensorsFile(tensors: readonly [string, Tensor][]): Promise<Uint8Array> {
+  const entries = [];
+  for (const [name, tensor] of tensors) {
+    const values = await tensor.toArray();
+    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    entries.push({ name, dtype: 'F32' as const, shape: [...tensor.shape], data });
+  }
+  return writeSafetensors(entries, { format: 'pt' });
+}
+
+function readTensorsFile(
+  bytes: Uint8Array,
+  fileName: string,
+): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const entry of readSafetensorsBytes(bytes, { fileName }).tensors) {
+    if (entry.dtype !== 'F32')
+      throw new Error(`${fileName}: "${entry.name}" is ${entry.dtype}, expected F32`);
+    const copy = new Uint8Array(entry.data);
+    out.set(entry.name, { shape: entry.shape, data: new Float32Array(copy.buffer, 0, copy.length / 4) });
+  }
+  return out;
+}

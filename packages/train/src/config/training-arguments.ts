@@ -1,0 +1,175 @@
+import { SCHEDULE_TYPES, type ScheduleType } from '../schedule/learning-rate.js';
+
+/**
+ * The trainer's settings. Each field is LLaMA-Factory's (Transformers') key in camelCase; see
+ * `trainingArgumentsFromLlamaFactory` for the YAML names. Arithmetic worth knowing:
+ * rows per optimizer step = perDeviceTrainBatchSize x gradientAccumulationSteps, steps per epoch =
+ * ceil(ceil(rows / perDeviceTrainBatchSize) / gradientAccumulationSteps), total steps = maxSteps
+ * when > 0, else ceil(numTrainEpochs x steps per epoch).
+ */
+export interface TrainingArguments {
+  /** num_train_epochs (default 3; fractions stop part-way through an epoch). */
+  numTrainEpochs?: number;
+  /** max_steps: optimizer steps; > 0 overrides numTrainEpochs (default -1). */
+  maxSteps?: number;
+  /** per_device_train_batch_size: rows per micro-batch (default 1). */
+  perDeviceTrainBatchSize?: number;
+  /** per_device_eval_batch_size (default: the train micro-batch size). */
+  perDeviceEvalBatchSize?: number;
+  /** gradient_accumulation_steps: micro-batches per optimizer step (default 1). */
+  gradientAccumulationSteps?: number;
+  /** learning_rate (default 5e-5). */
+  learningRate?: number;
+  /** weight_decay (default 0), never applied to norms and biases. */
+  weightDecay?: number;
+  adamBeta1?: number;
+  adamBeta2?: number;
+  adamEpsilon?: number;
+  /** lr_scheduler_type (default 'linear'). */
+  lrSchedulerType?: ScheduleType;
+  /** warmup_ratio (default 0). */
+  warmupRatio?: number;
+  /** warmup_steps; wins over warmupRatio when > 0 (default 0). */
+  warmupSteps?: number;
+  /** max_grad_norm: clip the global gradient norm to this; 0 turns clipping off (default 1). */
+  maxGradNorm?: number;
+  /** gradient_checkpointing: recompute each decoder layer in backward (default false). */
+  gradientCheckpointing?: boolean;
+  /** seed: data order, dropout masks (default 42). */
+  seed?: number;
+  /** Shuffle rows each epoch (default true). */
+  shuffle?: boolean;
+  /** logging_steps: a trainer_log.jsonl row every N steps (default 5; events come every step). */
+  loggingSteps?: number;
+  /** eval_steps: evaluate on the validation rows every N steps (default: never). */
+  evalSteps?: number | null;
+  /** save_steps: a checkpoint every N steps (default: never, besides stop requests). */
+  saveSteps?: number | null;
+  /** save_total_limit: keep only the last K checkpoints (default: all). */
+  saveTotalLimit?: number | null;
+  /** resume_from_checkpoint: true for the newest in the output folder, or a folder name. */
+  resumeFromCheckpoint?: boolean | string | null;
+}
+
+export type ResolvedTrainingArguments = Required<TrainingArguments>;
+
+/** Fills defaults and checks every value, naming the key that is wrong. */
+export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrainingArguments {
+  const microBatch = args.perDeviceTrainBatchSize ?? 1;
+  const resolved: ResolvedTrainingArguments = {
+    numTrainEpochs: args.numTrainEpochs ?? 3,
+    maxSteps: args.maxSteps ?? -1,
+    perDeviceTrainBatchSize: microBatch,
+    perDeviceEvalBatchSize: args.perDeviceEvalBatchSize ?? microBatch,
+    gradientAccumulationSteps: args.gradientAccumulationSteps ?? 1,
+    learningRate: args.learningRate ?? 5e-5,
+    weightDecay: args.weightDecay ?? 0,
+    adamBeta1: args.adamBeta1 ?? 0.9,
+    adamBeta2: args.adamBeta2 ?? 0.999,
+    adamEpsilon: args.adamEpsilon ?? 1e-8,
+    lrSchedulerType: args.lrSchedulerType ?? 'linear',
+    warmupRatio: args.warmupRatio ?? 0,
+    warmupSteps: args.warmupSteps ?? 0,
+    maxGradNorm: args.maxGradNorm ?? 1,
+    gradientCheckpointing: args.gradientCheckpointing ?? false,
+    seed: args.seed ?? 42,
+    shuffle: args.shuffle ?? true,
+    loggingSteps: args.loggingSteps ?? 5,
+    evalSteps: args.evalSteps ?? null,
+    saveSteps: args.saveSteps ?? null,
+    saveTotalLimit: args.saveTotalLimit ?? null,
+    resumeFromCheckpoint: args.resumeFromCheckpoint ?? null,
+  };
+  const positiveIntegers = [
+    'perDeviceTrainBatchSize',
+    'perDeviceEvalBatchSize',
+    'gradientAccumulationSteps',
+    'loggingSteps',
+  ] as const;
+  for (const key of positiveIntegers) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] < 1) fail(key, 'a positive integer', resolved[key]);
+  }
+  for (const key of ['evalSteps', 'saveSteps', 'saveTotalLimit'] as const) {
+    const value = resolved[key];
+    if (value !== null && (!Number.isInteger(value) || value < 1))
+      fail(key, 'a positive integer or null', value);
+  }
+  if (!Number.isInteger(resolved.maxSteps)) fail('maxSteps', 'an integer', resolved.maxSteps);
+  if (resolved.maxSteps <= 0 && !(resolved.numTrainEpochs > 0)) {
+    fail('numTrainEpochs', 'a number > 0 when maxSteps is not set', resolved.numTrainEpochs);
+  }
+  if (!(resolved.learningRate >= 0)) fail('learningRate', 'a number >= 0', resolved.learningRate);
+  if (!(resolved.weightDecay >= 0)) fail('weightDecay', 'a number >= 0', resolved.weightDecay);
+  for (const key of ['adamBeta1', 'adamBeta2'] as const) {
+    if (!(resolved[key] >= 0 && resolved[key] < 1)) fail(key, 'a number in [0, 1)', resolved[key]);
+  }
+  if (!(resolved.adamEpsilon > 0)) fail('adamEpsilon', 'a number > 0', resolved.adamEpsilon);
+  if (!SCHEDULE_TYPES.includes(resolved.lrSchedulerType)) {
+    fail('lrSchedulerType', SCHEDULE_TYPES.join(' | '), resolved.lrSchedulerType);
+  }
+  if (!(resolved.warmupRatio >= 0 && resolved.warmupRatio <= 1))
+    fail('warmupRatio', 'a number in [0, 1]', resolved.warmupRatio);
+  if (!(Number.isInteger(resolved.warmupSteps) && resolved.warmupSteps >= 0)) {
+    fail('warmupSteps', 'an integer >= 0', resolved.warmupSteps);
+  }
+  if (!(resolved.maxGradNorm >= 0))
+    fail('maxGradNorm', 'a number >= 0 (0: no clipping)', resolved.maxGradNorm);
+  if (!Number.isInteger(resolved.seed)) fail('seed', 'an integer', resolved.seed);
+  return resolved;
+}
+
+function fail(key: string, expected: string, got: unknown): never {
+  throw new Error(`training arguments: ${key} must be ${expected}, got ${JSON.stringify(got)}`);
+}
+
+const LLAMA_FACTORY_KEYS: Record<string, keyof TrainingArguments> = {
+  num_train_epochs: 'numTrainEpochs',
+  max_steps: 'maxSteps',
+  per_device_train_batch_size: 'perDeviceTrainBatchSize',
+  per_device_eval_batch_size: 'perDeviceEvalBatchSize',
+  gradient_accumulation_steps: 'gradientAccumulationSteps',
+  learning_rate: 'learningRate',
+  weight_decay: 'weightDecay',
+  adam_beta1: 'adamBeta1',
+  adam_beta2: 'adamBeta2',
+  adam_epsilon: 'adamEpsilon',
+  lr_scheduler_type: 'lrSchedulerType',
+  warmup_ratio: 'warmupRatio',
+  warmup_steps: 'warmupSteps',
+  max_grad_norm: 'maxGradNorm',
+  gradient_checkpointing: 'gradientCheckpointing',
+  seed: 'seed',
+  logging_steps: 'loggingSteps',
+  eval_steps: 'evalSteps',
+  save_steps: 'saveSteps',
+  save_total_limit: 'saveTotalLimit',
+  resume_from_checkpoint: 'resumeFromCheckpoint',
+};
+
+/**
+ * TrainingArguments from a LLaMA-Factory config (parsed YAML or JSON, snake_case keys). Keys
+ * that belong to other parts (model, dataset, finetuning) are returned in `ignored`; numbers
+ * given as strings ("5e-5", as YAML writes them) are converted. Gradient checkpointing is on
+ * unless `disable_gradient_checkpointing: true`, as in LLaMA-Factory.
+ */
+export function trainingArgumentsFromLlamaFactory(config: Record<string, unknown>): {
+  args: TrainingArguments;
+  ignored: string[];
+} {
+  const args: Record<string, unknown> = {};
+  const ignored: string[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    const name = LLAMA_FACTORY_KEYS[key];
+    if (!name) {
+      ignored.push(key);
+      continue;
+    }
+    args[name] = typeof value === 'string' && /^[-+0-9.eE]+$/.test(value) ? Number(value) : value;
+  }
+  // LLaMA-Factory checkpoints gradients unless disable_gradient_checkpointing is set.
+  args.gradientCheckpointing = config.disable_gradient_checkpointing !== true;
+  return {
+    args: args as TrainingArguments,
+    ignored: ignored.filter((key) => key !== 'disable_gradient_checkpointing'),
+  };
+}

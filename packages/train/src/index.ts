@@ -1,0 +1,82 @@
+// Public API of @webtune/train. Listed deliberately: what is not here is internal.
+// Node-only parts (the output folder on disk) are in '@webtune/train/node'.
+
+// Checkpoints and the output folder
+export {
+  CHECKPOINT_PREFIX,
+  type CheckpointContents,
+  checkpointStep,
+  type LoadedCheckpoint,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  OPTIMIZER_FILE,
+  PARAMETERS_FILE,
+  removeUnfinishedSaves,
+  restoreTensors,
+  saveCheckpoint,
+  TRAINER_STATE_FILE,
+  type TrainerState,
+} from './checkpoint/checkpoint.js';
+export { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
+// Settings
+export {
+  type ResolvedTrainingArguments,
+  resolveTrainingArguments,
+  type TrainingArguments,
+  trainingArgumentsFromLlamaFactory,
+} from './config/training-arguments.js';
+// Data
+export { epochOrder, microBatchesOf } from './data/epoch-order.js';
+export {
+  type CollateOptions,
+  collateRows,
+  type HostBatch,
+  type PreferenceRow,
+  type SupervisedRow,
+  trainedTokensOf,
+} from './data/rows.js';
+// Diagnostics
+export {
+  type Diagnostic,
+  type DiagnosticKind,
+  LossDiagnostics,
+  type LossDiagnosticsOptions,
+} from './diagnostics/loss-diagnostics.js';
+export { firstNonFinite } from './diagnostics/non-finite.js';
+// Events
+export type {
+  CheckpointSavedEvent,
+  DiagnosticRaisedEvent,
+  EvalEndEvent,
+  MemoryFigures,
+  StepEndEvent,
+  TrainEndEvent,
+  TrainEndReason,
+  TrainerEvent,
+  TrainStartEvent,
+} from './events.js';
+export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
+// Models
+export {
+  type TrainableModel,
+  type TrainingForwardOptions,
+  trainableCausalLM,
+  trainablePeftModel,
+} from './model/trainable-model.js';
+// Optimizer and schedules
+export { AdamW, type AdamWSettings, excludedFromWeightDecay } from './optimizer/adamw.js';
+export {
+  learningRateAt,
+  SCHEDULE_TYPES,
+  type ScheduleOptions,
+  type ScheduleType,
+  warmupStepsOf,
+} from './schedule/learning-rate.js';
+// Stages
+export { type PreferenceTaskOptions, preferenceTask, type ReferenceChoice } from './tasks/preference-task.js';
+export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
+export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';
+export type { TaskBatch, TaskMetrics, TaskStep, TrainingTask } from './tasks/training-task.js';
+// The loop
+export { evaluate, type TrainOptions, type TrainResult, train } from './trainer.js';

@@ -1,0 +1,104 @@
+import type { CausalLM, LinearLike, ModelFileSink, Module } from '@webtune/nn';
+import { type PeftModel, saveAdapter } from '@webtune/peft';
+import { checkpoint, type Device, rotaryTables, type Tensor } from '@webtune/tensors';
+
+/** Options of one training forward. */
+export interface TrainingForwardOptions {
+  /** Recompute each decoder layer in backward instead of keeping its activations. */
+  gradientCheckpointing?: boolean;
+}
+
+/**
+ * What the trainer needs from a model: hidden states and the classifier (kept apart so the loss
+ * can fuse and chunk the classifier), the parameters that train, and optional hooks for
+ * dropout, DPO's reference pass and checkpoint files.
+ */
+export interface TrainableModel {
+  readonly device: Device;
+  readonly hiddenSize: number;
+  /** Hidden states after the final norm, [batch, seq, hidden], for i32 ids [batch, seq]. */
+  hiddenStates(ids: Tensor, options?: TrainingForwardOptions): Tensor;
+  /** The classifier: hidden [rows, hidden] -> logits [rows, vocab]. */
+  head(hidden: Tensor): Tensor;
+  /** The parameters the optimizer updates, by stable names (checkpoints use them). */
+  trainableParameters(): [string, Tensor][];
+  /** Dropout on (training) or off (evaluation), and the seed its masks derive from. */
+  setTraining?(on: boolean, seed: number): void;
+  /** Runs `fn` with the adapters off (the DPO reference); absent for models without adapters. */
+  withAdaptersDisabled?<R>(fn: () => R): R;
+  /** Writes files that make a checkpoint usable on its own (PEFT's adapter files). */
+  exportFiles?(sink: ModelFileSink): Promise<string[]>;
+}
+
+/**
+ * A CausalLM for training: every parameter trains (full fine-tuning), or only those named in
+ * `trainable` (freeze tuning, see @webtune/peft's freezeTrainableNames).
+ */
+export function trainableCausalLM(
+  model: CausalLM,
+  options: { trainable?: readonly string[] } = {},
+): TrainableModel {
+  const all = [...model.namedParameters()];
+  const names = options.trainable ? new Set(options.trainable) : null;
+  if (names) {
+    const known = new Set(all.map(([name]) => name));
+    const unknown = [...names].filter((name) => !known.has(name));
+    if (unknown.length > 0) throw new Error(`trainableCausalLM: no parameters named ${unknown.join(', ')}`);
+  }
+  const trainable = names ? all.filter(([name]) => names.has(name)) : all;
+  return {
+    device: model.device,
+    hiddenSize: model.config.hiddenSize,
+    hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
+    head: (hidden) => model.child<LinearLike>('lm_head').forward(hidden),
+    trainableParameters: () => trainable,
+  };
+}
+
+/** A PEFT model for training: its adapter's parameters train, the base stays frozen. */
+export function trainablePeftModel(peft: PeftModel): TrainableModel {
+  const model = peft.model;
+  return {
+    device: model.device,
+    hiddenSize: model.config.hiddenSize,
+    hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
+    head: (hidden) => model.child<LinearLike>('lm_head').forward(hidden),
+    trainableParameters: () => peft.trainableParameters(),
+    setTraining: (on, seed) => {
+      peft.train(on);
+      peft.runtime.seed = seed;
+    },
+    withAdaptersDisabled: (fn) => peft.withAdaptersDisabled(fn),
+    exportFiles: (sink) => saveAdapter(peft, sink),
+  };
+}
+
+/**
+ * CausalLM.hiddenStates for training: the same embedding, decoder layers and final norm, each
+ * layer inside its own scope, so its intermediates that backward does not need are freed as soon
+ * as the layer is done (the tape holds its own handles to the rest); with gradient checkpointing
+ * a layer keeps only its input and runs again in backward. Right-padded batches need no padding
+ * mask: a causal model never lets a real token see the padding after it.
+ */
+function decoderHiddenStates(model: CausalLM, ids: Tensor, options: TrainingForwardOptions = {}): Tensor {
+  const { config, device } = model;
+  const seq = ids.shape[1];
+  const { cos, sin } = rotaryTables(device, {
+    positions: Array.from({ length: seq }, (_, i) => i),
+    dim: config.headDim,
+    base: config.ropeTheta,
+    scaling: (config.ropeScaling ?? undefined) as never,
+  });
+  const context = { cos, sin, cache: null };
+  const decoder = model.model;
+  let h = decoder.child<Module & { forward(ids: Tensor): Tensor }>('embed_tokens').forward(ids);
+  for (const layer of decoder.layers) {
+    const input = h;
+    h = device.scope(() =>
+      options.gradientCheckpointing
+        ? checkpoint((x) => layer.forward(x, context), [input])
+        : layer.forward(input, context),
+    );
+  }
+  return decoder.child<LinearLike>('norm').forward(h);
+}

@@ -1,0 +1,85 @@
+// Node-only parts of @webtune/train: the output folder on disk.
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { TrainingStorage } from './checkpoint/training-storage.js';
+
+/**
+ * A TrainingStorage over a folder on disk (LLaMA-Factory's output_dir). Files are written and
+ * fsynced before the promise settles, and renames are the file system's (atomic within one
+ * folder), so checkpoints survive a crash at any moment.
+ */
+export function directoryStorage(outputDir: string): TrainingStorage {
+  const root = resolve(outputDir);
+  const full = (path: string) => {
+    const target = resolve(root, path);
+    if (target !== root && !target.startsWith(root + '/') && !target.startsWith(root + '\\')) {
+      throw new Error(`directoryStorage: ${path} is outside ${root}`);
+    }
+    return target;
+  };
+  return {
+    async writeFile(path, contents) {
+      const target = full(path);
+      await mkdir(dirname(target), { recursive: true });
+      const handle = await open(target, 'w');
+      try {
+        await handle.writeFile(contents);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    },
+    async readFile(path) {
+      return new Uint8Array(await readFile(full(path)));
+    },
+    async appendText(path, text) {
+      const target = full(path);
+      await mkdir(dirname(target), { recursive: true });
+      await appendFile(target, text);
+    },
+    async list(path) {
+      try {
+        return (await readdir(full(path))).sort();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
+    },
+    async exists(path) {
+      try {
+        await stat(full(path));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async rename(from, to) {
+      const target = full(to);
+      try {
+        await stat(target);
+        throw new Error(`rename: ${to} exists`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      await rename(full(from), target);
+      // Make the rename itself durable.
+      await syncDirectory(dirname(target));
+    },
+    async remove(path) {
+      await rm(full(path), { recursive: true, force: true });
+    },
+  };
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Some platforms cannot fsync a folder; the rename is still atomic.
+  }
+}

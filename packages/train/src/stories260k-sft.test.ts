@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bottleneckConfig, getPeftModel, loraConfig } from '@webtune/peft';
+import { clearTape, createDevice, type Device } from '@webtune/tensors';
+import { requireFixtures } from '@webtune/test-utils';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { listCheckpoints } from './checkpoint/checkpoint.js';
+import type { TrainingStorage } from './checkpoint/training-storage.js';
+import type { TrainingArguments } from './config/training-arguments.js';
+import type { SupervisedRow } from './data/rows.js';
+import { trainableCausalLM, trainablePeftModel } from './model/trainable-model.js';
+import { directoryStorage } from './node.js';
+import { supervisedTask } from './tasks/sft-task.js';
+import {
+  DATASETS,
+  greedyAnswer,
+  IDENTITY,
+  identityRows,
+  loadStories,
+  promptOf,
+  STORIES,
+} from './testing/stories.js';
+import { train } from './trainer.js';
+
+// LoRA, Adapter and full fine-tuning of stories260K on identity.json with the placeholders filled.
+describe.skipIf(!requireFixtures(STORIES, DATASETS))('SFT on stories260K', () => {
+  let device: Device;
+  let rows: SupervisedRow[];
+  // Rows whose answer names the assistant: "I am Zorbik, ...", "You may refer to me as Zorbik, ...".
+  const ASKED = [2, 3, 5, 7];
+
+  beforeAll(async () => {
+    device = await createDevice();
+    const { model, tokenizer } = await loadStories(device);
+    model.dispose();
+    // The 16 English rows of identity.json (55-80 tokens each, none cut).
+    rows = await identityRows(tokenizer, { rows: 16, cutoffLen: 96 });
+  });
+  afterAll(() => device?.destroy());
+  afterEach(() => clearTape());
+
+  const lora = () => loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' as never });
+  const BASE: TrainingArguments = {
+    perDeviceTrainBatchSize: 4,
+    gradientAccumulationSteps: 2,
+    learningRate: 1e-2,
+    lrSchedulerType: 'cosine',
+    warmupRatio: 0.1,
+    seed: 3,
+  };
+
+  it('LoRA: the loss falls by at least half and greedy answers then contain the name (not before)', async () => {
+    const { model, tokenizer } = await loadStories(device);
+    const prompts = ASKED.map((i) => promptOf(rows[i]));
+    const before = await Promise.all(prompts.map((prompt) => greedyAnswer(model, tokenizer, prompt)));
+    for (const answer of before) expect(answer).not.toContain(IDENTITY.name);
+    const peft = await getPeftModel(model, lora(), { seed: 1 });
+    const result = await train({
+      model: trainablePeftModel(peft),
+      task: supervisedTask(),
+      train: rows,
+      args: { ...BASE, maxSteps: 36 },
+    });
+    const first = result.losses[0];
+    const last = result.losses.slice(-3).reduce((a, b) => a + b) / 3;
+    console.log(`LoRA SFT: loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+    expect(last).toBeLessThan(first / 2);
+    peft.eval();
+    const after = await Promise.all(prompts.map((prompt) => greedyAnswer(model, tokenizer, prompt)));
+    console.log('before:', before, 'after:', after);
+    for (const answer of after) expect(answer).toContain(IDENTITY.name);
+    model.dispose();
+  });
+
+  it('full fine-tuning and Adapter tuning each reduce the loss on the same data', async () => {
+    for (const method of ['full', 'adapter'] as const) {
+      const { model } = await loadStories(device);
+      const trainable =
+        method === 'full'
+          ? trainableCausalLM(model)
+          : trainablePeftModel(
+              await getPeftModel(model, bottleneckConfig({ bottleneck_size: 16 }), { seed: 2 }),
+            );
+      const result = await train({
+        model: trainable,
+        task: supervisedTask(),
+        train: rows,
+        args: { ...BASE, maxSteps: 12, learningRate: method === 'full' ? 2e-3 : 1e-2 },
+      });
+      const first = result.losses[0];
+      const last = result.losses.slice(-3).reduce((a, b) => a + b) / 3;
+      console.log(`${method}: loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+      expect(last).toBeLessThan(first * 0.8);
+      model.dispose();
+    }
+  });
+
+  it('gradient checkpointing gives the same losses', async () => {
+    const losses: number[][] = [];
+    for (const gradientCheckpointing of [false, true]) {
+      const { model } = await loadStories(device);
+      const peft = await getPeftModel(model, lora(), { seed: 1 });
+      const result = await train({
+        model: trainablePeftModel(peft),
+        task: supervisedTask(),
+        train: rows,
+        args: { ...BASE, maxSteps: 4, gradientCheckpointing },
+      });
+      losses.push(result.losses);
+      model.dispose();
+    }
+    for (let i = 0; i < 4; i++) expect(losses[1][i]).toBeCloseTo(losses[0][i], 5);
+  });
+
+  it('resume after a kill and after a crash while saving repeats the uninterrupted run (files on disk)', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'webtune-train-'));
+    const args: TrainingArguments = { ...BASE, maxSteps: 6, saveSteps: 2, saveTotalLimit: 2 };
+    const runOnce = async (
+      storage: TrainingStorage | null,
+      extra: TrainingArguments = {},
+      crashAtStep?: number,
+    ) => {
+      const { model } = await loadStories(device);
+      const peft = await getPeftModel(model, lora(), { seed: 1 });
+      try {
+        return await train({
+          model: trainablePeftModel(peft),
+          task: supervisedTask(),
+          train: rows,
+          args: { ...args, ...extra },
+          storage,
+          onEvent: (event) => {
+            if (event.type === 'step-end' && event.step === crashAtStep) throw new Error('killed');
+          },
+        });
+      } finally {
+        model.dispose();
+      }
+    };
+    try {
+      const reference = await runOnce(null);
+      // Killed in step 3, after checkpoint-2.
+      const killed = directoryStorage(join(folder, 'killed'));
+      await expect(runOnce(killed, {}, 3)).rejects.toThrow('killed');
+      const resumed = await runOnce(killed, { resumeFromCheckpoint: true });
+      expect(resumed.losses).toEqual(reference.losses.slice(2));
+      expect(await listCheckpoints(killed)).toEqual(['checkpoint-4', 'checkpoint-6']);
+      // The adapter files sit in each checkpoint and in the output folder (PEFT's layout).
+      expect(await killed.exists('checkpoint-6/adapter_model.safetensors')).toBe(true);
+      expect(await killed.exists('adapter_config.json')).toBe(true);
+
+      // The disk fails while checkpoint-4 is written: checkpoint-2 survives and resumes.
+      const crashing = directoryStorage(join(folder, 'crash'));
+      let writes = 0;
+      const failing: TrainingStorage = {
+        ...crashing,
+        writeFile: async (path, contents) => {
+          if (path.includes('checkpoint-4') && ++writes === 2) throw new Error('disk full');
+          return crashing.writeFile(path, contents);
+        },
+      };
+      await expect(runOnce(failing)).rejects.toThrow('disk full');
+      expect(await listCheckpoints(crashing)).toEqual(['checkpoint-2']);
+      const recovered = await runOnce(crashing, { resumeFromCheckpoint: true });
+      expect(recovered.losses).toEqual(reference.losses.slice(2));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
