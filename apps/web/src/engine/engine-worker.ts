@@ -1,0 +1,482 @@
+/*
+ * The engine: a Web Worker that owns the WebGPU device, the model, the prepared data and the
+ * training run, so the page stays responsive while the GPU works. It parses requests, calls the
+ * packages and reports back; the training logic itself is @webtune/train's.
+ */
+import {
+  type ChatTemplate,
+  type Conversation,
+  type EncodedExample,
+  memoryFileResolver,
+  prepareDataset,
+  renderText,
+  resolveChatTemplate,
+  templateTokensOf,
+} from '@webtune/data';
+import { evaluateMcq, loadMcqTask } from '@webtune/eval';
+import {
+  type CausalLM,
+  generate,
+  loadPretrained,
+  memoryFileSource,
+  type PretrainedModel,
+  perplexity,
+  saveModel,
+} from '@webtune/nn';
+import { estimateTrainingMemory, loadAdapter, type PeftModel, saveAdapter } from '@webtune/peft';
+import { createDevice, type Device } from '@webtune/tensors';
+import { preferenceTask, supervisedTask, type TrainerEvent, train } from '@webtune/train';
+import { memorySink } from './memory-sink.js';
+import { applyMethod, trainingMethodOf } from './method.js';
+import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
+import type {
+  DataSettings,
+  EngineEnvelope,
+  EngineEvent,
+  EngineMessage,
+  EngineReplies,
+  EngineRequest,
+  ExportedFile,
+  ModelSummary,
+} from './protocol.js';
+import { downloadModelFolder } from './url-source.js';
+
+interface LoadedModel {
+  files: Map<string, Blob>;
+  location: string;
+  pretrained: PretrainedModel;
+}
+
+interface PreparedData {
+  settings: DataSettings;
+  train: EncodedExample[];
+  validation: EncodedExample[];
+  template: ChatTemplate | undefined;
+}
+
+const session = {
+  device: null as Promise<Device> | null,
+  loaded: null as LoadedModel | null,
+  /** Adapters added by the last run (LoRA, DoRA, bottleneck); null before training or for freeze/full. */
+  peft: null as PeftModel | null,
+  /** Freeze and full tuning changed the loaded weights: `baseCopy` holds the original for comparisons. */
+  baseChanged: false,
+  baseCopy: null as CausalLM | null,
+  data: null as PreparedData | null,
+  training: null as AbortController | null,
+};
+
+type Emit = (event: EngineEvent) => void;
+type Handler<K extends EngineRequest['kind']> = (
+  request: Extract<EngineRequest, { kind: K }>,
+  emit: Emit,
+) => Promise<EngineReplies[K]>;
+
+/** The one device of the worker, created on first use (concurrent first calls share it). */
+function device(): Promise<Device> {
+  session.device ??= createDevice();
+  return session.device;
+}
+
+function requireModel(): LoadedModel {
+  if (!session.loaded) throw new Error('no model is loaded: load one in the Model tab first');
+  return session.loaded;
+}
+
+async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit): Promise<ModelSummary> {
+  if (session.training)
+    throw new Error('a training run is in progress: stop it before loading another model');
+  disposeModel();
+  const pretrained = await loadPretrained(await device(), memoryFileSource(files, location), {
+    onProgress: (progress) =>
+      emit({
+        type: 'progress',
+        label: `placing ${progress.name}`,
+        done: progress.loaded,
+        total: progress.total,
+      }),
+  });
+  session.loaded = { files, location, pretrained };
+  session.data = null;
+  return summarize(session.loaded);
+}
+
+function disposeModel(): void {
+  session.peft = null;
+  session.baseChanged = false;
+  session.baseCopy?.dispose();
+  session.baseCopy = null;
+  session.loaded?.pretrained.model.dispose();
+  session.loaded = null;
+}
+
+function summarize({ pretrained, location }: LoadedModel): ModelSummary {
+  const { config, model, tokenizer } = pretrained;
+  let parameters = 0;
+  let weightBytes = 0;
+  let largestTensorBytes = 0;
+  const seen = new Set<unknown>();
+  for (const [, tensor] of model.namedParameters()) {
+    if (seen.has(tensor)) continue;
+    seen.add(tensor);
+    parameters += tensor.size;
+    weightBytes += tensor.byteLength;
+    largestTensorBytes = Math.max(largestTensorBytes, tensor.byteLength);
+  }
+  return {
+    location,
+    architecture: config.architecture,
+    modelType: config.modelType,
+    hiddenSize: config.hiddenSize,
+    intermediateSize: config.intermediateSize,
+    layers: config.numHiddenLayers,
+    attentionHeads: config.numAttentionHeads,
+    keyValueHeads: config.numKeyValueHeads,
+    vocabSize: config.vocabSize,
+    maxPositions: config.maxPositionEmbeddings,
+    tiedEmbeddings: config.tieWordEmbeddings,
+    parameters,
+    weightBytes,
+    hasTokenizer: tokenizer !== null,
+    hasChatTemplate: Boolean(tokenizer?.chatTemplate),
+    largestTensorBytes,
+  };
+}
+
+function tokenizerOf(loaded: LoadedModel) {
+  const tokenizer = loaded.pretrained.tokenizer;
+  if (!tokenizer) throw new Error(`${loaded.location} has no tokenizer.json: the board needs one`);
+  return tokenizer;
+}
+
+/** The template to use: the one the data was prepared with, else the model's own, else plain text. */
+function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTemplate {
+  const tokenizer = tokenizerOf(loaded);
+  const wanted = name === undefined || name === 'auto' ? (tokenizer.chatTemplate ? 'auto' : 'empty') : name;
+  return resolveChatTemplate(wanted, tokenizer);
+}
+
+/** The model a request names: the tuned model, or the base (adapters off, or the untouched copy). */
+async function withVariant<R>(variant: 'base' | 'tuned', fn: (model: CausalLM) => Promise<R>): Promise<R> {
+  const loaded = requireModel();
+  const model = loaded.pretrained.model;
+  if (variant === 'tuned') return fn(model);
+  if (session.peft) return session.peft.withAdaptersDisabled(() => fn(model));
+  if (session.baseChanged) {
+    if (!session.baseCopy) {
+      const copy = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+      session.baseCopy = copy.model;
+    }
+    return fn(session.baseCopy);
+  }
+  return fn(model);
+}
+
+/*
+ * Requests that use the model run one at a time: two interleaved async calls would share the
+ * adapters' on/off switch (the base variant turns them off until it settles). While a run trains,
+ * they are refused at once rather than queued behind it; `stop-training`, `device`,
+ * `estimate-memory` and `list-checkpoints` always answer.
+ */
+const USES_MODEL: ReadonlySet<EngineRequest['kind']> = new Set([
+  'load-model',
+  'load-model-url',
+  'prepare-data',
+  'train',
+  'generate',
+  'perplexity',
+  'mcq',
+  'export',
+]);
+const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
+  'load-model': 'loading a model',
+  'load-model-url': 'loading a model',
+  'prepare-data': 'checking data',
+  generate: 'chat',
+  perplexity: 'evaluation',
+  mcq: 'evaluation',
+  export: 'export',
+};
+let modelQueue: Promise<unknown> = Promise.resolve();
+
+function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T> {
+  if (!USES_MODEL.has(kind)) return task();
+  if (session.training) {
+    throw new Error(
+      kind === 'train'
+        ? 'a training run is already in progress'
+        : `${WHAT[kind]} waits for the training run: pause or stop it first`,
+    );
+  }
+  const result = modelQueue.then(task, task);
+  modelQueue = result.catch(() => undefined);
+  return result;
+}
+
+const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
+  async device() {
+    return (await device()).info;
+  },
+
+  async 'load-model'(request, emit) {
+    return loadFiles(new Map(Object.entries(request.files)), request.location, emit);
+  },
+
+  async 'load-model-url'(request, emit) {
+    const files = await downloadModelFolder(request.url, (name, loaded, total) =>
+      emit({ type: 'progress', label: `downloading ${name}`, done: loaded, total }),
+    );
+    return loadFiles(files, request.url, emit);
+  },
+
+  async 'estimate-memory'(request) {
+    const loaded = requireModel();
+    const { config } = loaded.pretrained;
+    const summary = estimateTrainingMemory(config, trainingMethodOf(request.method));
+    // Activations kept for backward, per token and layer: the residual stream, norms, q/k/v/o and
+    // the MLP's gate, up and product; plus one chunk of logits. A rough figure, in float32.
+    const tokens = request.batchSize * request.sequenceLength;
+    const perLayer = 10 * config.hiddenSize + 3 * config.intermediateSize;
+    const activationBytes = 4 * tokens * (config.numHiddenLayers * perLayer + 2 * config.vocabSize);
+    const limits = (await device()).info.limits;
+    return {
+      summary,
+      activationBytes,
+      limits: {
+        maxBufferSize: limits.maxBufferSize ?? 0,
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize ?? 0,
+      },
+    };
+  },
+
+  async 'prepare-data'(request, emit) {
+    const loaded = requireModel();
+    const tokenizer = tokenizerOf(loaded);
+    const { settings } = request;
+    emit({ type: 'progress', label: 'reading and tokenizing', done: 0, total: 1 });
+    const template = settings.stage === 'pt' ? undefined : chatTemplate(loaded, settings.template);
+    const prepared = await prepareDataset({
+      stage: settings.stage,
+      datasets: Object.entries(request.files).map(([name, file]) => ({ name, fileName: name, source: file })),
+      tokenizer,
+      template,
+      cutoffLen: settings.cutoffLen,
+      valSize: settings.valSize > 0 ? settings.valSize : undefined,
+      maxSamples: settings.maxSamples > 0 ? settings.maxSamples : undefined,
+    });
+    emit({ type: 'progress', label: 'reading and tokenizing', done: 1, total: 1 });
+    session.data = { settings, train: prepared.train, validation: prepared.validation, template };
+    const lengths = prepared.train.map((example) =>
+      'fullLength' in example ? example.fullLength : example.inputIds.length,
+    );
+    return {
+      report: prepared.report,
+      trainRows: prepared.train.length,
+      validationRows: prepared.validation.length,
+      lengths,
+      stage: settings.stage,
+    };
+  },
+
+  async train(request, emit) {
+    const loaded = requireModel();
+    const data = session.data;
+    const { settings } = request;
+    if (session.training) throw new Error('a training run is already in progress');
+    if (!data) throw new Error('no data is prepared: check a dataset in the Data tab first');
+    if (data.settings.stage !== settings.stage) {
+      throw new Error(
+        `the data was prepared for stage ${data.settings.stage}; prepare it again for ${settings.stage} in the Data tab`,
+      );
+    }
+    await resetModel(loaded, emit);
+    const applied = await applyMethod(loaded.pretrained.model, settings.method, settings.args.seed ?? 42);
+    session.peft = applied.peft;
+    session.baseChanged = applied.changesBaseWeights;
+    if (!settings.resume) await removeRun(settings.runName);
+    const storage = await opfsStorage(settings.runName);
+    const controller = new AbortController();
+    session.training = controller;
+    const options = {
+      model: applied.trainable,
+      args: { ...settings.args, resumeFromCheckpoint: settings.resume ? true : null },
+      storage,
+      signal: controller.signal,
+      onEvent: (event: TrainerEvent) => emit({ type: 'trainer', event }),
+    };
+    try {
+      const result =
+        settings.stage === 'dpo'
+          ? await train({
+              ...options,
+              task: preferenceTask({ beta: settings.preference.beta, loss: settings.preference.loss }),
+              train: data.train.filter((row) => row.kind === 'preference'),
+              validation: data.validation.filter((row) => row.kind === 'preference'),
+            })
+          : await train({
+              ...options,
+              task: supervisedTask({ stage: settings.stage }),
+              train: data.train.filter((row) => row.kind === 'supervised' || row.kind === 'pretrain'),
+              validation: data.validation.filter(
+                (row) => row.kind === 'supervised' || row.kind === 'pretrain',
+              ),
+            });
+      return { reason: result.reason, steps: result.steps, lastCheckpoint: result.lastCheckpoint };
+    } finally {
+      session.training = null;
+    }
+  },
+
+  async 'stop-training'() {
+    const running = session.training;
+    running?.abort();
+    return { stopping: running !== null };
+  },
+
+  async 'list-checkpoints'(request) {
+    return { checkpoints: await listCheckpointsOf(request.runName) };
+  },
+
+  async generate(request, emit) {
+    const loaded = requireModel();
+    const tokenizer = tokenizerOf(loaded);
+    const template = session.data?.template ?? chatTemplate(loaded, undefined);
+    const conversation: Conversation = { turns: [{ role: 'user', content: request.prompt }] };
+    const text = renderText(template, conversation, { addGenerationPrompt: true });
+    // Templates that write the BOS text themselves must not get a second one from the tokenizer.
+    const { bosToken } = templateTokensOf(tokenizer);
+    const started = performance.now();
+    const { settings } = request;
+    const [result] = await withVariant(request.variant, (model) =>
+      generate(model, tokenizer, text, {
+        maxNewTokens: settings.maxNewTokens,
+        temperature: settings.temperature,
+        topP: settings.topP,
+        seed: settings.seed,
+        addSpecialTokens: !(bosToken && text.startsWith(bosToken)),
+        onToken: (event) => {
+          if (event.text) emit({ type: 'token', text: event.text });
+        },
+      }),
+    );
+    return { text: result.text, tokens: result.tokens.length, milliseconds: performance.now() - started };
+  },
+
+  async perplexity(request) {
+    const loaded = requireModel();
+    const tokenizer = tokenizerOf(loaded);
+    const result = await withVariant(request.variant, (model) => perplexity(model, tokenizer, request.text));
+    return { perplexity: result.perplexity, meanLoss: result.meanLoss, tokens: result.tokens };
+  },
+
+  async mcq(request, emit) {
+    const loaded = requireModel();
+    const tokenizer = tokenizerOf(loaded);
+    // Files arrive with their paths in the picked folder (`mmlu_subset/test/x.csv`): drop the folder name.
+    const entries = Object.entries(request.files);
+    const top = entries[0]?.[0].split('/')[0] ?? 'task';
+    const allUnderTop = entries.every(([name]) => name.startsWith(`${top}/`));
+    const files = Object.fromEntries(
+      entries.map(([name, file]) => [allUnderTop ? name.slice(top.length + 1) : name, file]),
+    );
+    const task = await loadMcqTask(memoryFileResolver(files), allUnderTop ? top : 'task');
+    const result = await withVariant(request.variant, (model) =>
+      evaluateMcq(model, tokenizer, task, {
+        nShot: request.nShot,
+        limit: request.maxQuestions > 0 ? request.maxQuestions : undefined,
+        onProgress: (progress) =>
+          emit({ type: 'progress', label: 'scoring questions', done: progress.done, total: progress.total }),
+      }),
+    );
+    return {
+      accuracy: result.overall.accuracy,
+      questions: result.overall.questions,
+      subjects: result.subjects.map((subject) => ({
+        name: subject.name,
+        accuracy: subject.accuracy,
+        questions: subject.questions,
+      })),
+    };
+  },
+
+  async export(request, emit) {
+    const loaded = requireModel();
+    const sink = memorySink();
+    const base = loaded.location;
+    if (request.what === 'adapter') {
+      if (!session.peft) {
+        throw new Error(
+          session.baseChanged
+            ? 'freeze and full tuning change the model itself: export the merged model'
+            : 'there is no adapter yet: train with LoRA, DoRA or an adapter first',
+        );
+      }
+      await saveAdapter(session.peft, sink, { baseModelNameOrPath: base });
+      return { files: sink.files };
+    }
+    const extraFiles = loaded.pretrained.tokenizerFiles;
+    const generationConfig = loaded.pretrained.generationConfig;
+    if (!session.peft) {
+      await saveModel(loaded.pretrained.model, sink, { extraFiles, generationConfig });
+      return { files: sink.files };
+    }
+    // Merging removes the adapter layers: keep the adapter's files, merge and save, then load the
+    // base again and put the adapter back, so chat and export keep working.
+    const adapter = memorySink();
+    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: base });
+    emit({ type: 'progress', label: 'merging', done: 0, total: 2 });
+    const merged = session.peft.mergeAndUnload();
+    await saveModel(merged, sink, { extraFiles, generationConfig });
+    emit({ type: 'progress', label: 'restoring the adapter', done: 1, total: 2 });
+    const restored = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+    merged.dispose();
+    loaded.pretrained = restored;
+    session.peft = await loadAdapter(restored.model, memoryFileSource(filesByName(adapter.files), 'adapter'));
+    emit({ type: 'progress', label: 'restoring the adapter', done: 2, total: 2 });
+    return { files: sink.files };
+  },
+};
+
+/** Before a new run: the base weights as loaded, without the adapters of an earlier run. */
+async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
+  if (!session.peft && !session.baseChanged) return;
+  emit({ type: 'progress', label: 'reloading the base model', done: 0, total: 1 });
+  loaded.pretrained.model.dispose();
+  session.baseCopy?.dispose();
+  session.baseCopy = null;
+  session.peft = null;
+  session.baseChanged = false;
+  loaded.pretrained = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+  emit({ type: 'progress', label: 'reloading the base model', done: 1, total: 1 });
+}
+
+function filesByName(files: ExportedFile[]): Map<string, Uint8Array> {
+  return new Map(files.map((file) => [file.name, file.bytes]));
+}
+
+/** Posts to the page (a worker's postMessage takes the same options object as a window's). */
+function post(message: EngineMessage, transfer: Transferable[] = []): void {
+  self.postMessage(message, { transfer });
+}
+
+self.onmessage = async (message: MessageEvent<EngineEnvelope>) => {
+  const { id, request } = message.data;
+  const emit: Emit = (event) => post({ id, type: 'event', event });
+  try {
+    const handler = handlers[request.kind] as Handler<typeof request.kind>;
+    const value = await run(request.kind, () => handler(request as never, emit));
+    // Exported files move to the page without a copy.
+    const transfer =
+      request.kind === 'export'
+        ? [
+            ...new Set(
+              (value as EngineReplies['export']).files.map((file) => file.bytes.buffer as ArrayBuffer),
+            ),
+          ]
+        : [];
+    post({ id, type: 'reply', ok: true, value }, transfer);
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    post({ id, type: 'reply', ok: false, error: { name: failure.name, message: failure.message } });
+  }
+};

@@ -1,0 +1,248 @@
+import { BUILTIN_TEMPLATE_NAMES, type DataIssue, type PreviewEntry } from '@webtune/data';
+import type { BoardContext } from '../board.js';
+import type { DataSummary, StageName } from '../engine/protocol.js';
+import { field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
+import { dropZone, filesOfInput } from '../ui/file-drop.js';
+import { formatBytes } from '../ui/format.js';
+import { tokenHistogram } from '../ui/histogram.js';
+import { TaskStatus } from '../ui/task-status.js';
+import { STAGE_LABELS } from './train-settings.js';
+
+/** Data: datasets in, the validation report, token lengths against cutoff_len, trained tokens shown. */
+export function dataTab(context: BoardContext): HTMLElement {
+  const { engine, store } = context;
+  const status = new TaskStatus('Checking the data');
+  let files: Record<string, Blob> = {};
+  const fileList = h('ul', { class: 'file-list', 'aria-label': 'Datasets to use' });
+  const report = h('div', { class: 'data-report' });
+
+  const stage = select('data-stage', Object.entries(STAGE_LABELS), 'sft');
+  const template = select(
+    'template',
+    [['auto', 'auto'], ...BUILTIN_TEMPLATE_NAMES.map((name): [string, string] => [name, name])],
+    'auto',
+  );
+  const cutoffLen = numberInput('cutoff_len', 2048, { min: 1, step: 1 });
+  const valSize = numberInput('val_size', 0, { min: 0 });
+  const maxSamples = numberInput('max_samples', 100000, { min: 0, step: 1 });
+  const checkButton = h('button', { type: 'submit', disabled: true }, 'Check data');
+
+  const setFiles = (picked: Record<string, Blob>) => {
+    files = picked;
+    replaceChildren(
+      fileList,
+      Object.entries(files).map(([name, file]) => h('li', {}, `${name} (${formatBytes(file.size)})`)),
+    );
+    updateButton();
+  };
+  const updateButton = () => {
+    checkButton.disabled = Object.keys(files).length === 0 || !store.get().model;
+  };
+  const input = h('input', {
+    type: 'file',
+    multiple: true,
+    name: 'dataset-files',
+    accept: '.json,.jsonl,.csv,.txt,.parquet',
+  });
+  input.addEventListener('change', () => setFiles(filesOfInput(input)));
+  context.onUseDatasets((given, givenStage) => {
+    setFiles(given);
+    stage.value = givenStage;
+  });
+  store.subscribe((state, previous) => {
+    if (state.model !== previous.model) updateButton();
+  });
+
+  const form = h(
+    'form',
+    {
+      class: 'data-form',
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const settings = {
+          stage: stage.value as StageName,
+          template: template.value,
+          cutoffLen: Number(cutoffLen.value),
+          valSize: Number(valSize.value),
+          maxSamples: Number(maxSamples.value),
+        };
+        const summary = await status.run(
+          'Reading, checking and tokenizing',
+          () => engine.call({ kind: 'prepare-data', files, settings }, status.onEvent),
+          (result) =>
+            `${result.trainRows} training rows, ${result.validationRows} validation rows, ${result.report.rejected.length} rejected.`,
+        );
+        if (summary) {
+          renderReport(report, summary);
+          store.update({ data: summary });
+        }
+      },
+    },
+    h(
+      'div',
+      { class: 'pickers' },
+      field(
+        'Dataset files',
+        input,
+        'JSON, JSON lines, CSV or text, in LLaMA-Factory’s formats (alpaca, sharegpt, openai, preference pairs).',
+      ),
+    ),
+    dropZone('Drop dataset files here', setFiles),
+    fileList,
+    h(
+      'div',
+      { class: 'form-grid' },
+      field(
+        'Stage',
+        stage,
+        'Decides which rows are valid: SFT needs answers, DPO chosen and rejected answers, pretraining text.',
+      ),
+      field(
+        'Chat template',
+        template,
+        'How a conversation becomes text. auto: the tokenizer’s template, or plain text (empty) when it has none.',
+      ),
+      field('cutoff_len', cutoffLen, 'Longest sequence in tokens; longer examples are cut.'),
+      field('val_size', valSize, 'Share (below 1) or number of rows held out to compute the eval loss.'),
+      field('max_samples', maxSamples, 'Keep at most this many rows per dataset; 0 keeps all.'),
+    ),
+    h('div', { class: 'actions' }, checkButton),
+    status.element,
+  );
+
+  return h(
+    'section',
+    { 'aria-labelledby': 'data-heading' },
+    h('h2', { id: 'data-heading' }, 'Data'),
+    h('div', { class: 'card' }, form),
+    report,
+  );
+}
+
+function renderReport(element: HTMLElement, summary: DataSummary): void {
+  const { report } = summary;
+  const cutoff = report.cutoffLen ?? 0;
+  const tokens = report.tokens;
+  replaceChildren(
+    element,
+    h(
+      'div',
+      { class: 'card' },
+      h('h3', {}, 'Validation report'),
+      h(
+        'ul',
+        { class: 'dataset-summary' },
+        report.datasets.map((dataset) =>
+          h(
+            'li',
+            {},
+            h('strong', {}, dataset.name),
+            ` (${dataset.formatting}): ${dataset.rowsRead} rows read, ${dataset.rowsKept} kept, ${dataset.rowsRejected} rejected`,
+            dataset.notes.length > 0
+              ? h(
+                  'ul',
+                  {},
+                  dataset.notes.map((note) => h('li', { class: 'note' }, note)),
+                )
+              : null,
+          ),
+        ),
+      ),
+      report.template
+        ? h(
+            'p',
+            {},
+            `Template: ${report.template}. `,
+            report.split ? `Split: ${report.split.train} train, ${report.split.validation} validation.` : '',
+          )
+        : null,
+      report.rejected.length > 0
+        ? issueTable('Rejected rows', report.rejected, 'rejected-rows')
+        : h('p', { class: 'ok' }, 'No row was rejected.'),
+      report.warnings.length > 0 ? issueTable('Warnings', report.warnings.slice(0, 50), 'warnings') : null,
+    ),
+    tokens
+      ? h(
+          'div',
+          { class: 'card' },
+          h('h3', {}, 'Token lengths'),
+          h(
+            'p',
+            {},
+            `Median ${tokens.p50}, 95th percentile ${tokens.p95}, longest ${tokens.max} tokens; ` +
+              `${tokens.truncated} of ${tokens.examples} examples exceed cutoff_len ${cutoff} (${tokens.truncatedTokens} tokens cut). ` +
+              `${tokens.trainedTokens} of ${tokens.totalTokens} kept tokens are trained.`,
+          ),
+          tokenHistogram(summary.lengths, cutoff),
+        )
+      : null,
+    report.preview.length > 0
+      ? h(
+          'div',
+          { class: 'card' },
+          h('h3', {}, 'Examples as the model sees them'),
+          h(
+            'p',
+            { class: 'help' },
+            'Highlighted text is trained on (its tokens have labels); the rest is context only.',
+          ),
+          report.preview.map(previewBlock),
+        )
+      : null,
+  );
+}
+
+function issueTable(title: string, issues: readonly DataIssue[], className: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: `issues stack ${className}` },
+      h('caption', {}, `${title}: ${issues.length}`),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['File', 'Row', 'Line', 'Field', 'Expected', 'Got'].map((name) => h('th', { scope: 'col' }, name)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        issues.map((issue) =>
+          h(
+            'tr',
+            { 'data-row': issue.row ?? '' },
+            h('td', { 'data-label': 'File' }, issue.file),
+            h('td', { 'data-label': 'Row' }, issue.row ?? '–'),
+            h('td', { 'data-label': 'Line' }, issue.line ?? '–'),
+            h('td', { 'data-label': 'Field' }, h('code', {}, issue.field)),
+            h('td', { 'data-label': 'Expected' }, issue.expected),
+            h('td', { 'data-label': 'Got' }, [issue.got ?? '', issue.detail ? ` (${issue.detail})` : '']),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function previewBlock(entry: PreviewEntry): HTMLElement {
+  const where = `${entry.location.dataset ?? entry.location.file} row ${entry.location.row ?? '?'}`;
+  return h(
+    'figure',
+    { class: 'preview' },
+    h('figcaption', {}, `${where}: ${entry.totalTokens} tokens, ${entry.trainedTokens} trained`),
+    h(
+      'pre',
+      { class: 'preview-text' },
+      entry.segments.map((segment) =>
+        segment.trained
+          ? h('mark', { title: `${segment.tokens} trained tokens` }, segment.text)
+          : h('span', {}, segment.text),
+      ),
+    ),
+  );
+}
