@@ -17,7 +17,7 @@ as_root() {
 need_vulkan_driver() {
   # Any installed Vulkan ICD counts; on Debian 12 Mesa's own lavapipe is too old for Dawn, so require Mesa >= 24 there.
   [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libvulkan.so.1 ] || return 0
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 || return 0
+  compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null || return 0
   if command -v dpkg-query >/dev/null && dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q '^22\.'; then
     return 0
   fi
