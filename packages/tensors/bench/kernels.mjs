@@ -98,17 +98,30 @@ function report(name, shape, ms, work) {
  * a [M, K] (or [K, M] with transposeA) x b [K, N] (or [N, K] with transposeB, a weight stored
  * [out, in]); the shape column reads M x K x N.
  */
-async function matmulCase(name, m, k, n, { transposeA = false, transposeB = false, repetitions = 5 } = {}) {
+async function matmulCase(
+  name,
+  m,
+  k,
+  n,
+  { transposeA = false, transposeB = false, repetitions = 5, tuning = {} } = {},
+) {
   if (only && !only.test(name)) return;
   const a = device.fromArray(values(m * k, 1), transposeA ? [k, m] : [m, k], 'f32');
   const b = device.fromArray(values(k * n, 2), transposeB ? [n, k] : [k, n], 'f32');
-  await measure(
-    name,
-    `${m}x${k}x${n}`,
-    () => tensors.matmul(a, b, { transposeA, transposeB }),
-    { flops: 2 * m * n * k },
-    repetitions,
-  );
+  // Tuning fields overridden for this case only (to time another kernel variant in the same run).
+  const saved = Object.fromEntries(Object.keys(tuning).map((key) => [key, device.tuning[key]]));
+  Object.assign(device.tuning, tuning);
+  try {
+    await measure(
+      name,
+      `${m}x${k}x${n}`,
+      () => tensors.matmul(a, b, { transposeA, transposeB }),
+      { flops: 2 * m * n * k },
+      repetitions,
+    );
+  } finally {
+    Object.assign(device.tuning, saved);
+  }
   a.dispose();
   b.dispose();
   device.trimPool();
@@ -126,6 +139,18 @@ await matmulCase('matmul dY·W (w1 input grad)', 2048, 768, 288);
 await matmulCase('matmul dYᵀ·X (w1 weight grad)', 768, 2048, 288, { transposeA: true });
 // The tied classifier: logits [2048, 32000] exceed a 128 MiB binding and are written in chunks.
 await matmulCase('matmul x·Eᵀ (classifier)', 2048, 288, 32000, { transposeB: true, repetitions: 3 });
+// Decoding one token (batch 1) and a few at once: the tied LM head and a projection, both
+// bandwidth-bound (every weight value is read once per step). The small-M kernel takes up to
+// tuning.matmulSmallRowsMax rows; the 'tiled' rows time the tiled kernel on the same product.
+const tiled = { tuning: { matmulSmallRowsMax: 0 } };
+await matmulCase('matmul decode x·Eᵀ (LM head)', 1, 288, 32000, { transposeB: true, repetitions: 9 });
+await matmulCase('matmul decode x·Eᵀ tiled', 1, 288, 32000, { transposeB: true, ...tiled });
+await matmulCase('matmul decode x·Wᵀ (w1)', 1, 288, 768, { transposeB: true, repetitions: 9 });
+await matmulCase('matmul decode x·Wᵀ (w1) tiled', 1, 288, 768, { transposeB: true, ...tiled });
+await matmulCase('matmul decode x·W (w1)', 1, 288, 768, { repetitions: 9 });
+await matmulCase('matmul decode x·W (w1) tiled', 1, 288, 768, tiled);
+await matmulCase('matmul decode 2 rows x·Eᵀ', 2, 288, 32000, { transposeB: true });
+await matmulCase('matmul decode 2 rows x·Eᵀ tiled', 2, 288, 32000, { transposeB: true, ...tiled });
 
 // ---- elementwise -------------------------------------------------------------------------------
 

@@ -442,7 +442,10 @@ function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolea
 
 /**
  * dB of op(A) op(B) = C: op(A)^T g. When B is a matrix shared by a batch of A (a weight), the
- * batch is folded into the rows so the sum over the batch happens inside one matmul.
+ * batch is folded into the rows so the sum over the batch happens inside one matmul. That is a
+ * 2-D product, which matmul also runs for a weight split in chunks (a tied embedding larger than
+ * one binding): g^T a is summed over blocks of tokens into a gradient whose rows follow the
+ * weight's chunks, and dA = g B over blocks of the weight's rows.
  */
 function matmulGradB(o: Ops, g: T, a: T, transposeA: boolean, transposeB: boolean, bShape: Shape): T {
   const aShape = o.shape(a);

@@ -66,8 +66,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 8,
     matmulSubgroups: true,
-    // Measured in tools/kernel-lab (small-rows.mjs): beyond 4 rows the tiled kernel is faster.
-    matmulSmallRowsMax: 4,
+    // tools/kernel-lab/README.md: 1.6x the tiled kernel at 1 row, 1.3x at 2, even at 4, slower beyond.
+    matmulSmallRowsMax: 2,
     matmulSmallRowsLanes: 4,
     matmulSmallRowsCols: 8,
     attentionBlockQ: 8,

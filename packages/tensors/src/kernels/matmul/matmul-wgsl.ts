@@ -21,6 +21,8 @@ export interface MatmulKernelShape {
    */
   subgroups: boolean;
   bias: boolean;
+  /** Add the tile into the output instead of overwriting it (a later K segment of the product). */
+  accumulate: boolean;
   /** Output and bias written and read as vec4 (see emitVectorEpilogue). */
   vectorStore: boolean;
   /** Storage type of the output and bias (computed in f32 either way). */
@@ -43,6 +45,7 @@ export function matmulKey(shape: MatmulKernelShape): string {
     `${shape.rows}x${shape.cols}`,
     `${shape.lanesN}x${shape.lanesM}`,
     shape.bias ? 'bias' : 'nobias',
+    ...(shape.accumulate ? ['add'] : []),
     shape.vectorStore ? 'store4' : 'store1',
     shape.outType,
   ].join(':');
@@ -228,10 +231,10 @@ function emitScalarEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
     );
   }
   emitStoreLoop(shape, emit, (r) =>
-    Array.from(
-      { length: C },
-      (_, j) => `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`acc_${r}_${j} + bias_${j}`)}; }`,
-    ),
+    Array.from({ length: C }, (_, j) => {
+      const earlier = shape.accumulate ? `f32(out[at + ${j}u]) + ` : '';
+      return `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`${earlier}acc_${r}_${j} + bias_${j}`)}; }`;
+    }),
   );
 }
 
@@ -253,7 +256,8 @@ function emitVectorEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
   emitStoreLoop(shape, emit, (r) =>
     Array.from({ length: C / 4 }, (_, q) => {
       const value = [0, 1, 2, 3].map((i) => `acc_${r}_${4 * q + i}`).join(', ');
-      return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(vec4f(${value}) + bias_${q}); }`;
+      const earlier = shape.accumulate ? `vec4f(out[at / 4u + ${q}u]) + ` : '';
+      return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(${earlier}vec4f(${value}) + bias_${q}); }`;
     }),
   );
 }

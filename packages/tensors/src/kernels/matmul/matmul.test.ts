@@ -87,6 +87,9 @@ describe('matmul', () => {
       1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5,
     ]);
     expect((await matmul(device.empty([2, 0, 3], 'f32'), b, { transposeA: true }).toArray()).length).toBe(30);
+    expect(
+      Array.from(await matmul(device.empty([0, 3], 'f32'), b, { transposeA: true, bias }).toArray()),
+    ).toEqual([1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5]);
   });
 
   it('adds a bias in the epilogue', async () => {
@@ -158,14 +161,72 @@ describe('matmul', () => {
       const chunkedA = small.fromArray(new Float32Array(2 * 40 * 36), [2, 40, 36], 'f32');
       const batchedB = small.fromArray(new Float32Array(2 * 36 * 4), [2, 36, 4], 'f32');
       expect(() => matmul(chunkedA, batchedB)).toThrow(
-        /split in chunks are supported only when the batch folds/,
+        /split in chunks are supported only when the product is one 2-D product/,
       );
       const wide = small.fromArray(new Float32Array(2 * 4 * 100), [2, 4, 100], 'f32');
       const tall = small.fromArray(new Float32Array(2 * 8 * 4), [2, 8, 4], 'f32');
       expect(() => matmul(tall, wide)).toThrow(/output .* exceeds one storage binding/);
-      expect(() => matmul(a, small.fromArray(new Float32Array(36 * 120), [36, 120], 'f32'))).toThrow(
-        /chunked b is supported as a weight \[N, K\] with transposeB/,
-      );
+      const batchedTransposed = small.fromArray(new Float32Array(2 * 36 * 40), [2, 36, 40], 'f32');
+      expect(() =>
+        matmul(batchedTransposed, small.fromArray(new Float32Array(36 * 5), [36, 5], 'f32'), {
+          transposeA: true,
+        }),
+      ).toThrow(/split in chunks are supported only when the product is one 2-D product/);
+    } finally {
+      small.destroy();
+    }
+  });
+
+  it('sums K blocks of a chunked a^T or b [K, N] into the output (tied LM head backward)', async () => {
+    // 4 KiB bindings. dlogits [80, 150] (48,000 bytes) lies in chunks of 6 rows, the embedding
+    // E [150, 36] in chunks of 28 rows, h [80, 36] in chunks of 28 rows.
+    const small = await createDevice({ maxBindingBytes: 4096 });
+    try {
+      const rng = new Rng(25);
+      const g = rng.uniform(80 * 150);
+      const e = rng.uniform(150 * 36);
+      const h = rng.uniform(80 * 36);
+      const bias = rng.uniform(36);
+      const gTensor = small.fromArray(g, [80, 150], 'f32');
+      const eTensor = small.fromArray(e, [150, 36], 'f32');
+      const hTensor = small.fromArray(h, [80, 36], 'f32');
+      expect(gTensor.chunked && eTensor.chunked && hTensor.chunked).toBe(true);
+      // dh = dlogits x E: K (= V) blocks at the chunks of E; a bias goes in once.
+      const dh = matmul(gTensor, eTensor, { bias: small.fromArray(bias, [36], 'f32') });
+      const dhExpected = matmulReference(g, [80, 150], e, [150, 36], { bias });
+      expectClose(await dh.toArray(), dhExpected.data, { rtol: 2e-5, atol: 2e-5, label: 'dlogits x E' });
+      // dE = dlogits^T x h: K (= tokens) blocks at the chunks of dlogits and h, written into a
+      // chunked [V, D] whose rows follow the chunks of E.
+      const de = matmul(gTensor, hTensor, { transposeA: true });
+      expect(de.shape).toEqual([150, 36]);
+      expect(de.chunks.map((c) => c.elements)).toEqual(eTensor.chunks.map((c) => c.elements));
+      const deExpected = matmulReference(g, [80, 150], h, [80, 36], { transposeA: true });
+      expectClose(await de.toArray(), deExpected.data, { rtol: 2e-5, atol: 2e-5, label: 'dlogits^T x h' });
+      // Both transposed: K blocks of 25, 25 and 20 (a^T), column blocks of 14 (b), row blocks of
+      // the output.
+      const a3 = rng.uniform(70 * 40);
+      const b3 = rng.uniform(90 * 70);
+      const out3 = matmul(small.fromArray(a3, [70, 40], 'f32'), small.fromArray(b3, [90, 70], 'f32'), {
+        transposeA: true,
+        transposeB: true,
+      });
+      const expected3 = matmulReference(a3, [70, 40], b3, [90, 70], { transposeA: true, transposeB: true });
+      expectClose(await out3.toArray(), expected3.data, { rtol: 2e-5, atol: 2e-5, label: 'a^T b^T' });
+      if (small.hasF16) {
+        // f16: E [60, 100] in chunks of 20 rows, the output [30, 100] in chunks of 20 rows; the
+        // partial sums are stored as f16 between K blocks.
+        const g16 = roundToF16(rng.uniform(30 * 60));
+        const e16 = roundToF16(rng.uniform(60 * 100));
+        const out16 = matmul(small.fromArray(g16, [30, 60], 'f16'), small.fromArray(e16, [60, 100], 'f16'));
+        expect(out16.dtype).toBe('f16');
+        expect(out16.chunked).toBe(true);
+        const expected16 = matmulReference(g16, [30, 60], e16, [60, 100]);
+        expectClose(await out16.toArray(), expected16.data, {
+          rtol: 1e-2,
+          atol: 1e-2,
+          label: 'f16 K blocks',
+        });
+      }
     } finally {
       small.destroy();
     }

@@ -18,6 +18,7 @@ import {
   tileCols,
   tileRows,
 } from './matmul-wgsl.js';
+import { launchSmallRows, smallRowsShape } from './small-rows.js';
 
 export interface MatmulOptions {
   /** `a` holds [..., K, M]: multiply by its transpose (no copy is made by the caller). */
@@ -33,9 +34,14 @@ export interface MatmulOptions {
  * transposeA) times b [..., K, N] (or [..., N, K] with transposeB) gives [..., M, N], plus an
  * optional bias [N]. f16 tensors are computed in f32 and rounded on store.
  *
- * `b` may be a chunked tensor (larger than one storage binding) when it is a 2-D weight used with
- * transposeB, as in a tied LM head: the product runs chunk by chunk into column blocks of the
- * output. `a` and the output may be chunked when the batch folds into M (b has no batch).
+ * Tensors larger than one storage binding (split in chunks of whole rows) are supported when the
+ * product is one 2-D product after folding a's batch into M (b 2-D, and a 2-D with transposeA):
+ * a chunked weight [N, K] with transposeB (a tied LM head) runs chunk by chunk into column
+ * blocks of the output; a chunked output, or a chunked a, in row blocks; a chunked a^T or b
+ * [K, N] (the backward of a tied head) in K blocks added into the output.
+ *
+ * Products of a few rows (at most `device.tuning.matmulSmallRowsMax`, decoding) take a
+ * bandwidth-bound kernel that splits K over the lanes of a workgroup (small-rows.ts).
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   const transposeA = options.transposeA ?? false;
@@ -85,19 +91,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
 
   // A batch over a alone folds into M: one 2-D product, which is also the case that supports
-  // chunked tensors (each chunk holds whole rows).
-  const folded = sizeOf(bBatch) === 1 && !transposeA;
-  if (folded && b.chunked && !transposeB) {
-    throw new TensorError(
-      `matmul: a chunked b is supported as a weight [N, K] with transposeB (the tied LM head), not ${describe()}`,
-    );
-  }
+  // chunked tensors (each chunk holds whole rows). With transposeA, a must be a single matrix.
+  const folded = sizeOf(bBatch) === 1 && (!transposeA || sizeOf(aBatch) === 1);
   if (!folded && (a.chunked || b.chunked)) {
     throw new TensorError(
-      `matmul: operands split in chunks are supported only when the batch folds into M (b 2-D, no transposeA): ${describe()}`,
+      `matmul: operands split in chunks are supported only when the product is one 2-D product (b 2-D; a 2-D with transposeA): ${describe()}`,
     );
   }
-
   const out = device.empty([...batch, M, N], dtype);
   if (out.size === 0) return out;
   const problem: Problem = {
@@ -186,6 +186,7 @@ function kernelShape(
       problem.N % 4 === 0 &&
       columnOffsets.every((offset) => offset % 4 === 0),
     bias: problem.bias !== null,
+    accumulate: false,
     outType: problem.dtype,
   };
   if (subgroups) {
@@ -328,62 +329,165 @@ function rowCuts(tensor: Tensor, rowLength: number): number[] {
   return tensor.chunks.map((c) => c.elementOffset / rowLength);
 }
 
-/** The 2-D product [M, K] x [K, N], row by row over chunks of a and the output, column by column over chunks of b. */
+/**
+ * The 2-D product [M, K] x [K, N] of tensors that may be split in chunks of whole rows: row
+ * segments at the chunk boundaries of the output (and of a), column segments at those of a
+ * transposed b (a weight [N, K]), and K segments at those of a transposed a or a plain b (the
+ * backward of a tied LM head: dlogits^T x h into a chunked [V, D], dlogits x E with E chunked).
+ * K segments after the first add into the output.
+ */
 function runFolded(problem: Problem): void {
-  const { device, a, b, out, M, K, N, dtype, transposeB } = problem;
+  const { device, a, b, out, M, K, N, dtype, transposeA, transposeB } = problem;
+  const rowCutList = [...(a.chunked && !transposeA ? rowCuts(a, K) : []), ...rowCuts(out, N)];
   const columnCuts = transposeB && b.chunked ? rowCuts(b, K) : [];
+  const kCuts = [
+    ...(a.chunked && transposeA ? rowCuts(a, M) : []),
+    ...(b.chunked && !transposeB ? rowCuts(b, N) : []),
+  ];
+  const kSegments = K === 0 ? [[0, 0] as [number, number]] : segments(K, kCuts, K);
+
+  if (!transposeA && kSegments.length === 1 && runSmallRows(problem, rowCutList, columnCuts)) return;
+
   const shape = kernelShape(device, M, problem, columnCuts);
   const tileM = tileRows(shape);
   const tileN = tileCols(shape);
-
-  const aSource = (m0: number): MatrixSource => {
+  // Operand rows (output rows of a, output columns of b) from row0, K values from k0.
+  const aSource = (m0: number, k0: number): MatrixSource => {
+    if (transposeA) {
+      const { chunk, firstRow } = chunkOfRow(a, M, k0);
+      return {
+        range: chunkRange(chunk),
+        offset: (k0 - firstRow) * M + m0,
+        rowStride: 1,
+        kStride: M,
+        batchStride: 0,
+      };
+    }
     const { chunk, firstRow } = chunkOfRow(a, K, m0);
     return {
       range: chunkRange(chunk),
-      offset: (m0 - firstRow) * K,
+      offset: (m0 - firstRow) * K + k0,
       rowStride: K,
       kStride: 1,
       batchStride: 0,
     };
   };
-  const bSource = (n0: number): MatrixSource => {
+  const bSource = (n0: number, k0: number): MatrixSource => {
     if (transposeB) {
       const { chunk, firstRow } = chunkOfRow(b, K, n0);
       return {
         range: chunkRange(chunk),
-        offset: (n0 - firstRow) * K,
+        offset: (n0 - firstRow) * K + k0,
         rowStride: K,
         kStride: 1,
         batchStride: 0,
       };
     }
-    return { range: b.binding('matmul'), offset: n0, rowStride: 1, kStride: N, batchStride: 0 };
+    const { chunk, firstRow } = chunkOfRow(b, N, k0);
+    return {
+      range: chunkRange(chunk),
+      offset: (k0 - firstRow) * N + n0,
+      rowStride: 1,
+      kStride: N,
+      batchStride: 0,
+    };
   };
 
-  const rowLimit = needsPacking(aSource(0), K, dtype) ? packedRowLimit(device, K, tileM, 'a') : M;
-  const colLimit = needsPacking(bSource(0), K, dtype) ? packedRowLimit(device, K, tileN, 'b') : N;
-  const rowSegments = segments(M, [...(a.chunked ? rowCuts(a, K) : []), ...rowCuts(out, N)], rowLimit);
-  const colSegments = segments(N, columnCuts, colLimit);
-
-  const aPlans = rowSegments.map(([m0, m1]) => planOperand(device, aSource(m0), m1 - m0, K, 1, tileM, dtype));
-  for (const [n0, n1] of colSegments) {
-    const bPlan = planOperand(device, bSource(n0), n1 - n0, K, 1, tileN, dtype);
-    rowSegments.forEach(([m0, m1], i) => {
-      const { chunk, firstRow } = chunkOfRow(out, N, m0);
-      launch(problem, shape, {
-        m: m1 - m0,
-        n: n1 - n0,
+  kSegments.forEach(([k0, k1], kIndex) => {
+    const k = k1 - k0;
+    // Later K segments add into the output; the bias goes in with the first.
+    const segmentShape = kIndex === 0 ? shape : { ...shape, bias: false, accumulate: true };
+    const bias = kIndex === 0 ? problem.bias : null;
+    const packA = needsPacking(aSource(0, k0), k, dtype);
+    const packB = needsPacking(bSource(0, k0), k, dtype);
+    const rowSegments = segments(M, rowCutList, packA ? packedRowLimit(device, k, tileM, 'a') : M);
+    const colSegments = segments(N, columnCuts, packB ? packedRowLimit(device, k, tileN, 'b') : N);
+    const planA = ([m0, m1]: [number, number]) =>
+      planOperand(device, aSource(m0, k0), m1 - m0, k, 1, tileM, dtype);
+    const planB = ([n0, n1]: [number, number]) =>
+      planOperand(device, bSource(n0, k0), n1 - n0, k, 1, tileN, dtype);
+    const run = (
+      rows: [number, number],
+      columns: [number, number],
+      aPlan: OperandPlan,
+      bPlan: OperandPlan,
+    ) => {
+      const { chunk, firstRow } = chunkOfRow(out, N, rows[0]);
+      launch(problem, segmentShape, {
+        m: rows[1] - rows[0],
+        n: columns[1] - columns[0],
+        k,
         batches: 1,
-        a: aPlans[i],
+        a: aPlan,
         b: bPlan,
-        c: { range: chunkRange(chunk), offset: (m0 - firstRow) * N + n0, row: N },
-        biasOffset: n0,
+        bias,
+        c: { range: chunkRange(chunk), offset: (rows[0] - firstRow) * N + columns[0], row: N },
+        biasOffset: columns[0],
         batch: null,
       });
-    });
-    bPlan.temporary?.dispose();
+    };
+    if (colSegments.length === 1) {
+      // One b panel set: pack each row segment of a just before its launch (a packed a, as
+      // dlogits^T of a tied head, may be far larger than one binding).
+      const bPlan = planB(colSegments[0]);
+      for (const rows of rowSegments) {
+        const aPlan = planA(rows);
+        run(rows, colSegments[0], aPlan, bPlan);
+        aPlan.temporary?.dispose();
+      }
+      bPlan.temporary?.dispose();
+      return;
+    }
+    const aPlans = rowSegments.map(planA);
+    for (const columns of colSegments) {
+      const bPlan = planB(columns);
+      rowSegments.forEach((rows, i) => {
+        run(rows, columns, aPlans[i], bPlan);
+      });
+      bPlan.temporary?.dispose();
+    }
+    for (const plan of aPlans) plan.temporary?.dispose();
+  });
+}
+
+/**
+ * A product of a few rows (decoding): the small-M kernel, which reads every weight value once
+ * in place. Returns false where it does not apply.
+ */
+function runSmallRows(problem: Problem, rowCutList: number[], columnCuts: number[]): boolean {
+  const { device, a, b, out, M, K, N, transposeB } = problem;
+  const rowSegments = segments(M, rowCutList, M);
+  const colSegments = segments(N, columnCuts, N);
+  const shape = smallRowsShape({
+    device,
+    rows: Math.max(...rowSegments.map(([m0, m1]) => m1 - m0)),
+    K,
+    N,
+    transposeB,
+    bias: problem.bias !== null,
+    dtype: problem.dtype,
+    columnOffsets: colSegments.map(([n0]) => n0),
+  });
+  if (!shape) return false;
+  for (const [n0, n1] of colSegments) {
+    const bChunk = chunkOfRow(b, transposeB ? K : N, transposeB ? n0 : 0);
+    const bOffset = transposeB ? (n0 - bChunk.firstRow) * K : n0;
+    for (const [m0, m1] of rowSegments) {
+      const aChunk = chunkOfRow(a, K, m0);
+      const outChunk = chunkOfRow(out, N, m0);
+      launchSmallRows(device, shape, {
+        m: m1 - m0,
+        n: n1 - n0,
+        K,
+        a: { range: chunkRange(aChunk.chunk), offset: (m0 - aChunk.firstRow) * K },
+        b: { range: chunkRange(bChunk.chunk), offset: bOffset, row: N },
+        c: { range: chunkRange(outChunk.chunk), offset: (m0 - outChunk.firstRow) * N + n0, row: N },
+        bias: problem.bias,
+        biasOffset: n0,
+      });
+    }
   }
-  for (const plan of aPlans) plan.temporary?.dispose();
+  return true;
 }
 
 /** A product with batch dimensions that do not fold into M: one launch, batch decoded per workgroup. */
@@ -437,9 +541,11 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
   launch(problem, shape, {
     m: M,
     n: N,
+    k: K,
     batches: sizeOf(batch),
     a: aPlan,
     b: bPlan,
+    bias: problem.bias,
     c: { range: out.binding('matmul'), offset: 0, row: N },
     biasOffset: 0,
     batch:
@@ -470,23 +576,27 @@ function broadcastIndexStrides(operand: number[], batch: number[]): number[] {
 interface Launch {
   m: number;
   n: number;
+  /** Inner dimension of this launch (a K segment of the product). */
+  k: number;
   batches: number;
   a: OperandPlan;
   b: OperandPlan;
+  bias: Tensor | null;
   c: { range: BufferRange; offset: number; row: number };
   biasOffset: number;
   batch: { shape: number[]; a: number[]; b: number[]; c: number[] } | null;
 }
 
 function launch(problem: Problem, shape: MatmulKernelShape, job: Launch): void {
-  const { device, bias } = problem;
+  const { device } = problem;
+  const bias = job.bias;
   const tilesN = Math.ceil(job.n / tileCols(shape));
   const tilesM = Math.ceil(job.m / tileRows(shape));
   const tiles = tilesN * tilesM * job.batches;
   const values: Record<string, number | number[]> = {
     m: job.m,
     n: job.n,
-    k4: Math.ceil(problem.K / 4),
+    k4: Math.ceil(job.k / 4),
     tiles,
     tiles_n: tilesN,
     tiles_m: tilesM,
