@@ -127,9 +127,12 @@ describe('matching through adapter wrappers', () => {
     const model = shapeOnlyModel();
     const runtime = createRuntime();
     const q = model.getSubmodule<Linear>(Q);
-    model.setSubmodule(Q, new LoraLinear(q, runtime, 0));
+    model.setSubmodule(Q, new LoraLinear(q, runtime, Q));
     const attention = model.getSubmodule('model.layers.0.self_attn');
-    model.setSubmodule('model.layers.0.self_attn', new AdapterBlock(attention as never, 8, runtime, 1));
+    model.setSubmodule(
+      'model.layers.0.self_attn',
+      new AdapterBlock(attention as never, 8, runtime, 'model.layers.0.self_attn'),
+    );
     const entries = [...baseModules(model)];
     const plain = [...shapeOnlyModel().namedModules()].map(([name]) => name).filter((name) => name);
     expect(entries.map((e) => e.name)).toEqual(plain);

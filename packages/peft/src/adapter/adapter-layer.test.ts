@@ -89,7 +89,7 @@ describe('bottleneck adapter against the float64 reference', () => {
       const expected = bottleneckReference(input, g);
       const runtime = createRuntime();
       runtime.activeAdapter = 'default';
-      const block = new AdapterBlock(new IdentityBlock() as never, c.hidden, runtime, 0);
+      const block = new AdapterBlock(new IdentityBlock() as never, c.hidden, runtime, 'block');
       const tensor = (values: Float64Array, shape: number[]) => device.fromArray(values, shape, 'f32').keep();
       block.addAdapter(
         'default',

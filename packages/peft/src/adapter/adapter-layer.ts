@@ -48,14 +48,14 @@ export class AdapterBlock extends Module {
   readonly adapterWrapper = true;
   readonly wrappedChildName = 'base_layer';
   private readonly settings = new Map<string, BottleneckSettings>();
-  private dropoutOffset = 0;
 
   constructor(
     base: Block,
     /** Width of the block's output (the model's hidden size). */
     readonly hiddenSize: number,
     readonly runtime: AdapterRuntime,
-    readonly ordinal: number,
+    /** The block's module path in the model: with the runtime seed it fixes the dropout masks. */
+    readonly path: string,
   ) {
     super();
     this.addModule('base_layer', base);
@@ -131,15 +131,20 @@ export class AdapterBlock extends Module {
     const weights = this.weights(name);
     const parameter = (key: string) => weights.getParameterByName(key)!;
     let input = F.cast(output, 'f32');
+    // The mask depends on (runtime seed, path, shape) only: recomputation and resume repeat it.
     if (runtime.training && settings.dropout > 0) {
-      input = F.dropout(input, settings.dropout, layerSeed(runtime, this.ordinal), this.dropoutOffset);
-      this.dropoutOffset += input.size;
+      input = F.dropout(input, settings.dropout, this.dropoutSeed(), 0);
     }
     const hidden = F.ACTIVATIONS[settings.activation](
       F.linear(input, parameter('down_proj.weight'), parameter('down_proj.bias')),
     );
     const up = F.linear(hidden, parameter('up_proj.weight'), parameter('up_proj.bias'));
     return F.add(output, F.cast(F.scale(up, settings.scaling), output.dtype as 'f32' | 'f16'));
+  }
+
+  /** Seed of this block's dropout mask under the runtime's current seed (counter offset 0). */
+  dropoutSeed(): number {
+    return layerSeed(this.runtime, `adapter:${this.path}`);
   }
 
   private weights(name: string): Module {

@@ -69,15 +69,13 @@ export function injectBottleneck(
   options: InjectBottleneckOptions,
 ): AdapterBlock[] {
   const random = new InitRandom(options.seed);
-  let ordinal =
-    100_000 + [...model.namedModules()].filter(([, module]) => module instanceof AdapterBlock).length;
   const blocks: AdapterBlock[] = [];
   for (const target of targets) {
     const existing = model.getSubmodule(target.path);
     let block: AdapterBlock;
     if (existing instanceof AdapterBlock) block = existing;
     else {
-      block = new AdapterBlock(existing as never, target.hiddenSize, runtime, ordinal++);
+      block = new AdapterBlock(existing as never, target.hiddenSize, runtime, target.path);
       model.setSubmodule(target.path, block);
     }
     if (block.hasAdapter(adapterName))

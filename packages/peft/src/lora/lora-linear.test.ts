@@ -11,7 +11,7 @@ import {
 } from '@webtune/tensors';
 import { expectClose, Rng } from '@webtune/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRuntime, layerSeed } from '../adapter-runtime.js';
+import { createRuntime } from '../adapter-runtime.js';
 import { loraScaling } from './lora-config.js';
 import { LoraLinear } from './lora-linear.js';
 import { type LoraReferenceInput, loraLinearReference } from './reference.js';
@@ -136,13 +136,17 @@ function gpu(values: Float64Array, shape: number[]): Tensor {
   return device.fromArray(values, shape, 'f32').keep();
 }
 
-function buildLayer(c: Case, input: LoraReferenceInput): LoraLinear {
+function buildLayer(
+  c: Case,
+  input: LoraReferenceInput,
+  path = 'model.layers.0.self_attn.q_proj',
+): LoraLinear {
   const base = new Linear(c.inFeatures, c.outFeatures, c.bias ?? false);
   base.setParameter('weight', gpu(input.weight, [c.outFeatures, c.inFeatures]));
   if (input.bias) base.setParameter('bias', gpu(input.bias, [c.outFeatures]));
   const runtime = createRuntime();
   runtime.activeAdapter = 'default';
-  const layer = new LoraLinear(base, runtime, 0);
+  const layer = new LoraLinear(base, runtime, path);
   layer.addAdapter(
     'default',
     { r: c.r, alpha: c.alpha, scaling: input.scaling, dropout: 0, useDora: c.dora ?? false },
@@ -250,7 +254,7 @@ describe('LoRA and DoRA layers against the float64 reference', () => {
     Object.assign(layer.settingsOf('default'), { dropout: 0.3 });
     layer.runtime.training = true;
     const mask = (await dropoutMask(device, [c.rows, c.inFeatures], 0.3, {
-      seed: layerSeed(layer.runtime, layer.ordinal),
+      seed: layer.dropoutSeed(),
       offset: 0,
     }).toArray()) as Float32Array;
     expect(mask.some((v) => v === 0)).toBe(true);
@@ -295,17 +299,30 @@ describe('LoRA and DoRA layers against the float64 reference', () => {
     const expected = loraLinearReference(input, new Float64Array(c.rows * c.outFeatures)).output;
     expectClose(evalOutput, expected, { rtol: 1e-5, atol: 1e-5, label: 'eval ignores dropout' });
     runtime.training = true;
+    runtime.seed = 11;
     const first = (await layer.forward(x).toArray()) as Float32Array;
     const second = (await layer.forward(x).toArray()) as Float32Array;
+    runtime.seed = 12;
+    const otherSeed = (await layer.forward(x).toArray()) as Float32Array;
     runtime.training = false;
-    expect(Math.max(...first.map((v, i) => Math.abs(v - evalOutput[i])))).toBeGreaterThan(1e-3);
-    // Each call draws a new mask (the offset advances) ...
-    expect(Math.max(...first.map((v, i) => Math.abs(v - second[i])))).toBeGreaterThan(1e-3);
-    // ... and the same seed gives the same masks in a new layer.
+    const largest = (a: Float32Array, b: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+    expect(largest(first, evalOutput)).toBeGreaterThan(1e-3);
+    // The mask is a pure function of (runtime seed, layer path, shape): a second forward with the
+    // same seed (gradient checkpointing's recomputation) drops the same elements ...
+    expect(second).toEqual(first);
+    // ... another seed (the next micro-batch) draws another mask ...
+    expect(largest(first, otherSeed)).toBeGreaterThan(1e-3);
+    // ... a new layer at the same path repeats it (a resumed run), one at another path does not.
     const again = buildLayer(c, input);
-    Object.assign(again.settingsOf('default'), { dropout: 0.5 });
-    again.runtime.training = true;
+    const elsewhere = buildLayer(c, input, 'model.layers.1.self_attn.q_proj');
+    for (const other of [again, elsewhere]) {
+      Object.assign(other.settingsOf('default'), { dropout: 0.5 });
+      other.runtime.training = true;
+      other.runtime.seed = 11;
+    }
     expect((await again.forward(x).toArray()) as Float32Array).toEqual(first);
+    expect(largest((await elsewhere.forward(x).toArray()) as Float32Array, first)).toBeGreaterThan(1e-3);
+    elsewhere.dispose();
     layer.dispose();
     again.dispose();
   });

@@ -49,13 +49,12 @@ export class LoraLinear extends Module implements LinearLike {
   private readonly mergedAdapters: string[] = [];
   /** DoRA weight norms taken at merge time, needed to unmerge. */
   private readonly mergedNorms = new Map<string, Tensor>();
-  private dropoutOffset = 0;
 
   constructor(
     base: Linear,
     readonly runtime: AdapterRuntime,
-    /** Position among the model's adapter layers: picks this layer's dropout stream. */
-    readonly ordinal: number,
+    /** The layer's module path in the model: with the runtime seed it fixes the dropout masks. */
+    readonly path: string,
   ) {
     super();
     this.inFeatures = base.inFeatures;
@@ -201,10 +200,9 @@ export class LoraLinear extends Module implements LinearLike {
     const b = this.loraB(name);
     let input = F.cast(x, a.dtype as 'f32' | 'f16');
     const dropping = runtime.training && settings.dropout > 0;
-    if (dropping) {
-      input = F.dropout(input, settings.dropout, layerSeed(runtime, this.ordinal), this.dropoutOffset);
-      this.dropoutOffset += input.size;
-    }
+    // The mask depends on (runtime seed, path, shape) only, so a recomputed forward (gradient
+    // checkpointing) or a resumed run drops the same elements.
+    if (dropping) input = F.dropout(input, settings.dropout, this.dropoutSeed(), 0);
     const lora = F.linear(F.linear(input, a), b);
     if (!settings.useDora)
       return F.add(result, F.cast(F.scale(lora, settings.scaling), result.dtype as 'f32' | 'f16'));
@@ -221,6 +219,11 @@ export class LoraLinear extends Module implements LinearLike {
     }
     const dora = F.add(F.mul(F.sub(factor, 1), baseResult), F.mul(F.scale(lora, settings.scaling), factor));
     return F.add(result, F.cast(dora, result.dtype as 'f32' | 'f16'));
+  }
+
+  /** Seed of this layer's dropout mask under the runtime's current seed (counter offset 0). */
+  dropoutSeed(): number {
+    return layerSeed(this.runtime, `lora:${this.path}`);
   }
 
   /** s B A [out, in] in float32: the adapter's update of the weight. */

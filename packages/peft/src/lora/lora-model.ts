@@ -116,14 +116,13 @@ export async function injectLora(
   options: InjectLoraOptions,
 ): Promise<LoraLinear[]> {
   const random = new InitRandom(options.seed);
-  let ordinal = [...model.namedModules()].filter(([, module]) => module instanceof LoraLinear).length;
   const layers: LoraLinear[] = [];
   for (const target of targets) {
     const existing = model.getSubmodule(target.path);
     let layer: LoraLinear;
     if (existing instanceof LoraLinear) layer = existing;
     else if (existing instanceof Linear) {
-      layer = new LoraLinear(existing, runtime, ordinal++);
+      layer = new LoraLinear(existing, runtime, target.path);
       model.setSubmodule(target.path, layer);
     } else {
       throw new PeftError(`LoRA: ${target.name} is a ${existing.constructor.name}, not a Linear`);
