@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createDevice, formatBytes } from '@webtune/tensors';
 import { bold, table } from '../ui.js';
+import { version } from '../version.js';
 
 export const envHelp = `webtune env [--json]
 
@@ -14,7 +15,7 @@ export async function envCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true });
   const device = await createDevice();
   const report = {
-    webtune: process.env.npm_package_version ?? 'dev',
+    webtune: version(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     adapter: {
@@ -53,7 +54,7 @@ export async function envCommand(argv: string[]): Promise<number> {
         ]),
       ),
     );
-    console.log(`\n${bold('versions')}\nnode ${report.node}, ${report.platform}`);
+    console.log(`\n${bold('versions')}\nwebtune ${report.webtune}, node ${report.node}, ${report.platform}`);
   }
   device.destroy();
   return 0;

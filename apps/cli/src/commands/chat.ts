@@ -1,0 +1,135 @@
+import { createInterface } from 'node:readline';
+import {
+  optional,
+  parseCommandLine,
+  required,
+  SAMPLING_HELP,
+  SAMPLING_OPTIONS,
+  samplingFrom,
+} from '../args.js';
+import { ChatEngine } from '../chat-engine.js';
+import { loadModel, openDevice } from '../model-loading.js';
+import { type ChatMessage, chatTemplateFor, MessagesError } from '../prompting.js';
+import { bold, cyan, dim, green, UsageError, yellow } from '../ui.js';
+
+export const chatHelp = `webtune chat --model DIR [--adapter DIR] [--compare] [options]
+
+An interactive chat through the model's chat template, streaming each answer. Type a message and
+press Enter; /reset forgets the conversation, /exit (or Ctrl-D) quits. Standard input may be a pipe:
+each line is one user message.
+
+With --compare (needs --adapter) every message is answered twice, by the base model (adapter
+switched off, no second copy in memory) and by the tuned one, each keeping its own history.
+
+Options:
+  --model DIR        Hugging Face model folder (or hub id)
+  --adapter DIR      PEFT adapter folder to apply
+  --compare          answer with the base model and the tuned one
+  --template NAME    chat template (default: the tokenizer's own, else "default")
+  --system TEXT      system message
+${SAMPLING_HELP}
+
+Examples:
+  webtune chat --model ./Qwen3-0.6B --adapter ./saves/lora
+  webtune chat --model ./stories260K --adapter ./out --compare --max-new-tokens 64
+  printf 'Who are you?\\n' | webtune chat --model ./base --adapter ./out --compare`;
+
+export async function chatCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandLine(argv, {
+    model: { type: 'string' },
+    adapter: { type: 'string' },
+    compare: { type: 'boolean' },
+    template: { type: 'string' },
+    system: { type: 'string' },
+    ...SAMPLING_OPTIONS,
+  });
+  const modelName = required(values, 'model');
+  const adapter = optional(values, 'adapter');
+  const compare = Boolean(values.compare);
+  if (compare && !adapter)
+    throw new UsageError(
+      '--compare needs --adapter (base and tuned are the same model with the adapter off and on)',
+    );
+  const sampling = samplingFrom(values, { maxNewTokens: 256 });
+  const system = optional(values, 'system');
+  const interactive = Boolean(process.stdin.isTTY);
+
+  const device = await openDevice();
+  try {
+    const loaded = await loadModel(device, modelName, { adapter });
+    const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
+    const sides = compare
+      ? [
+          { label: 'base', base: true, paint: yellow },
+          { label: 'tuned', base: false, paint: green },
+        ]
+      : [{ label: 'assistant', base: false, paint: green }];
+    const histories: ChatMessage[][] = sides.map(() => (system ? [{ role: 'system', content: system }] : []));
+    if (interactive) {
+      console.log(
+        dim(
+          `chatting with ${modelName}${adapter ? ` + ${adapter}` : ''} (template ${engine.template.name}); /reset, /exit`,
+        ),
+      );
+    }
+    const lines = createInterface({
+      input: process.stdin,
+      output: interactive ? process.stdout : undefined,
+      terminal: interactive,
+    });
+    // Ctrl-C stops the answer being written, or quits at the prompt.
+    let answering: AbortController | null = null;
+    lines.on('SIGINT', () => {
+      if (answering) answering.abort();
+      else lines.close();
+    });
+    const ask = () => {
+      if (!interactive) return;
+      lines.setPrompt(cyan('you> '));
+      lines.prompt();
+    };
+    ask();
+    for await (const line of lines) {
+      const text = line.trim();
+      if (text === '/exit' || text === '/quit') break;
+      if (text === '/reset') {
+        for (const history of histories) history.splice(system ? 1 : 0);
+        console.log(dim('(conversation cleared)'));
+        ask();
+        continue;
+      }
+      if (text.length === 0) {
+        ask();
+        continue;
+      }
+      for (const [index, side] of sides.entries()) {
+        const history = histories[index];
+        history.push({ role: 'user', content: text });
+        process.stdout.write(`${bold(side.paint(`${side.label}>`))} `);
+        try {
+          const completion = await engine.complete(history, {
+            ...sampling,
+            base: side.base,
+            signal: (answering = new AbortController()).signal,
+            onText: (piece) => process.stdout.write(piece),
+          });
+          answering = null;
+          history.push({ role: 'assistant', content: completion.text });
+          process.stdout.write(completion.finishReason === 'length' ? `${dim(' [max tokens]')}\n` : '\n');
+        } catch (error) {
+          answering = null;
+          history.pop();
+          process.stdout.write('\n');
+          if (!(error instanceof MessagesError)) throw error;
+          console.error(yellow(`${error.message}; /reset starts a new conversation`, process.stderr));
+          break;
+        }
+      }
+      ask();
+    }
+    lines.close();
+    return 0;
+  } finally {
+    device.destroy();
+  }
+}

@@ -1,0 +1,148 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeAdapter } from '../testing/make-adapter.js';
+import { errorLines, webtune } from '../testing/run-cli.js';
+
+const STORIES = 'models/stories260K-hf';
+
+describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () => {
+  const model = fixturePath(STORIES);
+  let folder: string;
+  let adapter: string;
+
+  beforeAll(async () => {
+    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-export-'));
+    adapter = join(folder, 'adapter');
+    await makeAdapter(model, adapter);
+  });
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+  const greedy = (args: string[]) =>
+    webtune(['generate', ...args, '--prompt', 'Once upon a time', '--max-new-tokens', '16']);
+
+  it('merges the adapter into a Hugging Face folder that generates what model + adapter do', async () => {
+    const out = join(folder, 'merged');
+    const result = await webtune(['export', '--model', model, '--adapter', adapter, '--out', out]);
+    expect(result.code).toBe(0);
+    for (const file of [
+      'config.json',
+      'generation_config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]) {
+      expect(existsSync(join(out, file)), file).toBe(true);
+    }
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).architectures).toEqual([
+      'LlamaForCausalLM',
+    ]);
+    const merged = await greedy(['--model', out]);
+    const adapted = await greedy(['--model', model, '--adapter', adapter]);
+    const base = await greedy(['--model', model]);
+    expect(merged.code).toBe(0);
+    expect(merged.stdout).toBe(adapted.stdout);
+    expect(merged.stdout).not.toBe(base.stdout);
+  });
+
+  it('refuses to overwrite without --force, and shards with --max-shard-size', async () => {
+    const out = join(folder, 'sharded');
+    expect((await webtune(['export', '--model', model, '--adapter', adapter, '--out', out])).code).toBe(0);
+    const again = await webtune([
+      'export',
+      '--model',
+      model,
+      '--adapter',
+      adapter,
+      '--out',
+      out,
+      '--max-shard-size',
+      '300KB',
+    ]);
+    expect(again.code).toBe(2);
+    expect(errorLines(again.stderr)).toEqual([
+      expect.stringMatching(/--out ".*sharded" exists and is not empty; add --force to replace it/),
+    ]);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+    const forced = await webtune([
+      'export',
+      '--model',
+      model,
+      '--adapter',
+      adapter,
+      '--out',
+      out,
+      '--max-shard-size',
+      '300KB',
+      '--force',
+      '--dtype',
+      'bf16',
+    ]);
+    expect(forced.code).toBe(0);
+    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(new Set(Object.values(index.weight_map)).size).toBeGreaterThan(1);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
+    expect((await greedy(['--model', out])).code).toBe(0);
+  });
+
+  it('names a missing adapter folder and a bad size in one line', async () => {
+    const missing = await webtune([
+      'export',
+      '--model',
+      model,
+      '--adapter',
+      join(folder, 'none'),
+      '--out',
+      join(folder, 'x'),
+    ]);
+    expect(missing.code).toBe(1);
+    expect(errorLines(missing.stderr)).toEqual([
+      expect.stringMatching(/adapter folder ".*none" does not exist/),
+    ]);
+    const size = await webtune([
+      'export',
+      '--model',
+      model,
+      '--out',
+      join(folder, 'y'),
+      '--max-shard-size',
+      'big',
+    ]);
+    expect(size.code).toBe(2);
+    expect(errorLines(size.stderr)).toEqual([
+      expect.stringMatching(/--max-shard-size must look like 2GB or 500MB/),
+    ]);
+    expect(existsSync(join(folder, 'x'))).toBe(false);
+  });
+
+  it('chat reads messages from a pipe, streams answers and compares base with tuned', async () => {
+    const single = await webtune(['chat', '--model', model, '--max-new-tokens', '8'], {
+      input: 'Tell me a story\n\nWhat did Lily see?\n',
+    });
+    expect(single.code).toBe(0);
+    expect(single.stdout.match(/^assistant> /gm)).toHaveLength(2);
+    const compare = await webtune(
+      ['chat', '--model', model, '--adapter', adapter, '--compare', '--max-new-tokens', '8'],
+      { input: 'Tell me a story\n/reset\nHi\n' },
+    );
+    expect(compare.code).toBe(0);
+    const lines = compare.stdout.split('\n');
+    const base = lines.filter((l) => l.startsWith('base> '));
+    const tuned = lines.filter((l) => l.startsWith('tuned> '));
+    expect(base).toHaveLength(2);
+    expect(tuned).toHaveLength(2);
+    expect(base[0]).not.toBe(tuned[0].replace('tuned>', 'base>'));
+    expect(compare.stdout).toContain('(conversation cleared)');
+    // The base side answers as the model without the adapter does.
+    const alone = await webtune(['chat', '--model', model, '--max-new-tokens', '8'], {
+      input: 'Tell me a story\n',
+    });
+    expect(base[0].slice('base> '.length)).toBe(alone.stdout.split('\n')[0].slice('assistant> '.length));
+    const noAdapter = await webtune(['chat', '--model', model, '--compare']);
+    expect(noAdapter.code).toBe(2);
+    expect(errorLines(noAdapter.stderr)).toEqual([expect.stringMatching(/--compare needs --adapter/)]);
+  });
+});

@@ -1,0 +1,212 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { perplexity } from '@webtune/nn';
+import { loadModelDirectory } from '@webtune/nn/node';
+import { createDevice } from '@webtune/tensors';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeAdapter } from '../testing/make-adapter.js';
+import { errorLines, webtune } from '../testing/run-cli.js';
+
+const STORIES = 'models/stories260K-hf';
+const EXPECTED = 'models/stories260K-llama2c/expected_greedy_200.txt';
+const MMLU = 'eval/mmlu_subset';
+
+describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
+  'generate and eval perplexity on stories260K',
+  () => {
+    const model = fixturePath(STORIES);
+    let folder: string;
+    let adapter: string;
+
+    beforeAll(async () => {
+      folder = mkdtempSync(join(tmpdir(), 'webtune-cli-generate-'));
+      adapter = join(folder, 'adapter');
+      await makeAdapter(model, adapter);
+    });
+    afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+    it('prints the greedy completion only, as upstream llama2.c decodes it', async () => {
+      const result = await webtune([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        'Once upon a time',
+        '--max-new-tokens',
+        '40',
+      ]);
+      expect(result.code).toBe(0);
+      const expected = readFileSync(fixturePath(EXPECTED), 'utf8');
+      const completion = result.stdout.replace(/\n$/, '');
+      expect(completion.length).toBeGreaterThan(100);
+      expect(expected.startsWith(`Once upon a time${completion}`)).toBe(true);
+    });
+
+    it('applies an adapter, a chat template, sampling with a seed, and reads the prompt from stdin', async () => {
+      const tuned = await webtune([
+        'generate',
+        '--model',
+        model,
+        '--adapter',
+        adapter,
+        '--prompt',
+        'Once upon a time',
+        '--max-new-tokens',
+        '12',
+      ]);
+      expect(tuned.code).toBe(0);
+      expect(tuned.stdout).not.toBe(', there was a little girl named Lily.\n');
+      const sampled = [
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        '-',
+        '--temperature',
+        '1',
+        '--seed',
+        '7',
+        '--max-new-tokens',
+        '12',
+        '--template',
+        'default',
+      ];
+      const first = await webtune(sampled, { input: 'Tell me a story\n' });
+      const second = await webtune(sampled, { input: 'Tell me a story\n' });
+      expect(first.code).toBe(0);
+      expect(first.stdout).toBe(second.stdout);
+    });
+
+    it('fails in one line on a missing model, a missing --prompt and a bad number', async () => {
+      const missing = await webtune(['generate', '--model', join(folder, 'nope'), '--prompt', 'x']);
+      expect(missing.code).toBe(1);
+      expect(errorLines(missing.stderr)).toEqual([
+        expect.stringMatching(/model folder ".*nope" does not exist/),
+      ]);
+      const noPrompt = await webtune(['generate', '--model', model]);
+      expect(noPrompt.code).toBe(2);
+      expect(errorLines(noPrompt.stderr)).toEqual(['webtune generate: --prompt is required']);
+      const badNumber = await webtune([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        'x',
+        '--max-new-tokens',
+        'many',
+      ]);
+      expect(badNumber.code).toBe(2);
+      expect(errorLines(badNumber.stderr)).toEqual([
+        'webtune generate: --max-new-tokens must be an integer, got "many"',
+      ]);
+      const badTemplate = await webtune([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        'x',
+        '--template',
+        'nonesuch',
+      ]);
+      expect(badTemplate.code).toBe(2);
+      expect(errorLines(badTemplate.stderr)).toEqual([
+        expect.stringMatching(/unknown template "nonesuch"; built-in templates: default/),
+      ]);
+    });
+
+    it("eval perplexity --json prints the nn package's perplexity, NLL and token count", async () => {
+      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
+      const file = join(folder, 'sample.txt');
+      writeFileSync(file, text);
+      const result = await webtune([
+        'eval',
+        'perplexity',
+        '--model',
+        model,
+        '--file',
+        file,
+        '--json',
+        '--window',
+        '256',
+      ]);
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout);
+      expect(Object.keys(report)).toEqual(['perplexity', 'nll', 'tokens']);
+      const device = await createDevice();
+      try {
+        const { model: reference, tokenizer } = await loadModelDirectory(device, model);
+        const expected = await perplexity(reference, tokenizer!, text, { window: 256 });
+        expect(report.tokens).toBe(expected.tokens);
+        expect(report.nll).toBeCloseTo(expected.meanLoss, 5);
+        expect(report.perplexity).toBeCloseTo(expected.perplexity, 4);
+      } finally {
+        device.destroy();
+      }
+      const tuned = await webtune([
+        'eval',
+        'perplexity',
+        '--model',
+        model,
+        '--adapter',
+        adapter,
+        '--file',
+        file,
+        '--json',
+        '--window',
+        '256',
+      ]);
+      expect(JSON.parse(tuned.stdout).perplexity).not.toBeCloseTo(report.perplexity, 2);
+      const missing = await webtune([
+        'eval',
+        'perplexity',
+        '--model',
+        model,
+        '--file',
+        join(folder, 'none.txt'),
+      ]);
+      expect(missing.code).toBe(1);
+      expect(errorLines(missing.stderr)).toEqual([
+        expect.stringMatching(/--file ".*none.txt" does not exist/),
+      ]);
+      const task = await webtune(['eval', 'mmlu']);
+      expect(task.code).toBe(2);
+      expect(errorLines(task.stderr)).toEqual([
+        expect.stringMatching(/unknown eval task "mmlu"; available: perplexity/),
+      ]);
+    });
+
+    it('eval mcq scores a multiple-choice task folder through @webtune/eval', async () => {
+      const save = join(folder, 'mcq');
+      const result = await webtune([
+        'eval',
+        'mcq',
+        '--task',
+        fixturePath(MMLU),
+        '--split',
+        'val',
+        '--n-shot',
+        '1',
+        '--limit',
+        '2',
+        '--model',
+        model,
+        '--json',
+        '--save',
+        save,
+      ]);
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout);
+      expect(report).toMatchObject({ task: 'mmlu_subset', split: 'val', nShot: 1 });
+      expect(report.overall.questions).toBe(2 * report.subjects.length);
+      expect(report.overall.accuracy).toBeGreaterThanOrEqual(0);
+      expect(readFileSync(join(save, 'results.md'), 'utf8')).toMatch(/^# mmlu_subset/);
+      const missing = await webtune(['eval', 'mcq', '--task', join(folder, 'none'), '--model', model]);
+      expect(missing.code).toBe(1);
+      expect(errorLines(missing.stderr)).toEqual([
+        expect.stringMatching(/task folder ".*none" does not exist/),
+      ]);
+    });
+  },
+);

@@ -1,0 +1,169 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLines, REPO_ROOT, webtune } from '../testing/run-cli.js';
+
+const STORIES = 'models/stories260K-hf';
+const DATASETS = 'datasets/llamafactory';
+
+/** trainer_log.jsonl rows. */
+function logOf(out: string): Record<string, unknown>[] {
+  return readFileSync(join(out, 'trainer_log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
+describe.skipIf(!requireFixtures(STORIES, DATASETS))(
+  'webtune train: stages, methods and the second example',
+  () => {
+    let folder: string;
+    const model = fixturePath(STORIES);
+    const datasetDir = fixturePath(DATASETS);
+
+    beforeAll(() => {
+      folder = mkdtempSync(join(tmpdir(), 'webtune-cli-stages-'));
+    });
+    afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+    it('runs the Hugging Face model example unchanged but for the model and the run length', async () => {
+      const out = join(folder, 'hf');
+      const result = await webtune([
+        'train',
+        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
+        '--model_name_or_path',
+        model,
+        '--output_dir',
+        out,
+        '--num_train_epochs',
+        '1',
+        '--max_samples',
+        '8',
+        '--max_new_tokens',
+        '4',
+      ]);
+      expect(errorLines(result.stderr)).toEqual([]);
+      expect(result.code).toBe(0);
+      // stories260K has no chat_template: the built-in default stands in, and says so.
+      expect(result.stdout).toMatch(
+        /note: the tokenizer has no chat_template and no template is set: using the built-in "default"/,
+      );
+      expect(result.stdout).toMatch(
+        /answers matching eval_dataset: \d+\/8 \(\d+%\) before -> \d+\/8 \(\d+%\) after training/,
+      );
+      const predictions = readFileSync(join(out, 'generated_predictions.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(predictions).toHaveLength(8);
+      expect(Object.keys(predictions[0])).toEqual(['prompt', 'label', 'predict', 'predict_before']);
+      expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    });
+
+    it('DPO with LoRA logs the rewards', async () => {
+      const out = join(folder, 'dpo');
+      const result = await webtune([
+        'train',
+        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
+        '--model_name_or_path',
+        model,
+        '--output_dir',
+        out,
+        '--stage',
+        'dpo',
+        '--dataset',
+        'dpo_en_demo',
+        '--dataset_dir',
+        datasetDir,
+        '--template',
+        'default',
+        '--do_predict',
+        'false',
+        '--max_samples',
+        '4',
+        '--cutoff_len',
+        '48',
+        '--max_steps',
+        '2',
+        '--logging_steps',
+        '1',
+        '--per_device_train_batch_size',
+        '2',
+        '--gradient_accumulation_steps',
+        '1',
+        '--pref_beta',
+        '0.2',
+      ]);
+      expect(errorLines(result.stderr)).toEqual([]);
+      expect(result.code).toBe(0);
+      const log = logOf(out);
+      expect(log).toHaveLength(2);
+      for (const key of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins'])
+        expect(typeof log[0][key], key).toBe('number');
+      expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    });
+
+    it('full fine-tuning writes a model folder; pretraining on text works', async () => {
+      const out = join(folder, 'full');
+      const full = await webtune([
+        'train',
+        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
+        '--model_name_or_path',
+        model,
+        '--output_dir',
+        out,
+        '--finetuning_type',
+        'full',
+        '--learning_rate',
+        '1e-3',
+        '--do_predict',
+        'false',
+        '--max_samples',
+        '8',
+        '--max_steps',
+        '2',
+        '--logging_steps',
+        '1',
+      ]);
+      expect(errorLines(full.stderr)).toEqual([]);
+      expect(full.code).toBe(0);
+      for (const file of ['config.json', 'model.safetensors', 'tokenizer.json'])
+        expect(existsSync(join(out, file)), file).toBe(true);
+      expect(
+        (await webtune(['generate', '--model', out, '--prompt', 'Once', '--max-new-tokens', '4'])).code,
+      ).toBe(0);
+
+      const pt = join(folder, 'pt');
+      const pretrain = await webtune([
+        'train',
+        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
+        '--model_name_or_path',
+        model,
+        '--output_dir',
+        pt,
+        '--stage',
+        'pt',
+        '--dataset',
+        fixturePath('pretrain/tinystories_sample_cs336.txt'),
+        '--do_predict',
+        'false',
+        '--cutoff_len',
+        '64',
+        '--max_steps',
+        '2',
+        '--logging_steps',
+        '1',
+        '--finetuning_type',
+        'freeze',
+        '--freeze_trainable_layers',
+        '1',
+      ]);
+      expect(errorLines(pretrain.stderr)).toEqual([]);
+      expect(pretrain.code).toBe(0);
+      expect(pretrain.stdout).toMatch(/freeze: \d+ parameter tensors train/);
+      expect(logOf(pt)).toHaveLength(2);
+    });
+  },
+);

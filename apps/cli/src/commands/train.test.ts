@@ -1,0 +1,245 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { errorLines, startCli, webtune } from '../testing/run-cli.js';
+
+const STORIES = 'models/stories260K-hf';
+const DATASETS = 'datasets/llamafactory';
+
+describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories260K', () => {
+  let folder: string;
+  let config: string;
+
+  beforeAll(() => {
+    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-train-'));
+    config = join(folder, 'lora.yaml');
+    writeFileSync(
+      config,
+      [
+        `model_name_or_path: ${fixturePath(STORIES)}`,
+        'stage: sft',
+        'do_train: true',
+        'finetuning_type: lora',
+        'lora_rank: 8',
+        'lora_target: all',
+        'dataset: identity',
+        `dataset_dir: ${fixturePath(DATASETS)}`,
+        'template: default',
+        'cutoff_len: 64',
+        'max_samples: 20',
+        'val_size: 0.2',
+        'eval_strategy: steps',
+        'eval_steps: 2',
+        `output_dir: ${join(folder, 'out')}`,
+        'logging_steps: 2',
+        'save_steps: 2',
+        'per_device_train_batch_size: 4',
+        'learning_rate: 1.0e-2',
+        'max_steps: 4',
+        'bf16: true',
+        'report_to: none',
+        'seed: 3',
+      ].join('\n'),
+    );
+  });
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('trains a LoRA adapter and writes the adapter, trainer_log.jsonl, the resolved config and a loss curve', async () => {
+    const result = await webtune(['train', config, '--learning_rate', '5e-3']);
+    expect(errorLines(result.stderr)).toEqual([]);
+    expect(result.code).toBe(0);
+    const out = join(folder, 'out');
+    // The resolved config is printed, with notes for keys without effect.
+    expect(result.stdout).toMatch(/### method\nstage: sft/);
+    expect(result.stdout).toMatch(/note: bf16: true has no effect/);
+    expect(result.stdout).toMatch(/training: 4 steps \(4 per epoch\), 16 train rows, 4 validation rows/);
+    expect(result.stdout).toMatch(/^step 2\/4 \(50%\) loss \d/m);
+    expect(result.stdout).toMatch(/^eval at step 2: eval_loss \d/m);
+    for (const file of [
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'tokenizer.json',
+      'trainer_log.jsonl',
+      'training_args.yaml',
+      'training_loss.svg',
+      'all_results.json',
+      'checkpoint-2',
+      'checkpoint-4',
+    ]) {
+      expect(existsSync(join(out, file)), file).toBe(true);
+    }
+    const log = readFileSync(join(out, 'trainer_log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(log.filter((row) => row.eval_loss === undefined).map((row) => row.current_steps)).toEqual([2, 4]);
+    for (const row of log)
+      expect(row).toMatchObject({ total_steps: 4, loss: expect.any(Number), lr: expect.any(Number) });
+    expect(log.some((row) => typeof row.eval_loss === 'number')).toBe(true);
+    const resolved = parseYaml(readFileSync(join(out, 'training_args.yaml'), 'utf8'));
+    expect(resolved).toMatchObject({
+      learning_rate: 5e-3,
+      lora_rank: 8,
+      lora_alpha: 16,
+      cutoff_len: 64,
+      max_steps: 4,
+    });
+    const svg = readFileSync(join(out, 'training_loss.svg'), 'utf8');
+    expect(svg.match(/class="train-loss" d="([^"]+)"/)![1].split(' ')).toHaveLength(4);
+    const adapterConfig = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+    expect(adapterConfig).toMatchObject({
+      peft_type: 'LORA',
+      r: 8,
+      lora_alpha: 16,
+      base_model_name_or_path: fixturePath(STORIES),
+    });
+    const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8'));
+    expect(results).toMatchObject({ train_steps: 4, end_reason: 'completed' });
+    // The adapter loads and generates.
+    const generated = await webtune([
+      'generate',
+      '--model',
+      fixturePath(STORIES),
+      '--adapter',
+      out,
+      '--template',
+      'default',
+      '--prompt',
+      'Who are you?',
+      '--max-new-tokens',
+      '8',
+    ]);
+    expect(generated.code).toBe(0);
+
+    // A second run into the same folder is refused without overwrite_output_dir.
+    const again = await webtune(['train', config]);
+    expect(again.code).toBe(2);
+    expect(errorLines(again.stderr)).toEqual([
+      expect.stringMatching(/output_dir ".*out" exists and is not empty; set overwrite_output_dir: true/),
+    ]);
+  });
+
+  it('gives the intended one-line error for bad configs, missing files and bad datasets', async () => {
+    const cases: [string[], number, RegExp][] = [
+      [
+        ['train', config, '--lerning_rate', '1e-4', '--dry-run'],
+        2,
+        /unknown config key "lerning_rate"; did you mean "learning_rate"\?/,
+      ],
+      [
+        ['train', config, '--quantization_bit', '4', '--dry-run'],
+        2,
+        /quantization_bit: 4 is a LLaMA-Factory setting webtune does not support/,
+      ],
+      [
+        ['train', config, '--stage', 'kto', '--dry-run'],
+        2,
+        /stage: "kto" is known to LLaMA-Factory but not supported by webtune/,
+      ],
+      [['train', config, '--lora_rank', 'big', '--dry-run'], 2, /lora_rank must be an integer, got "big"/],
+      [
+        ['train', config, '--lr_scheduler_type', 'polynomial', '--dry-run'],
+        2,
+        /lr_scheduler_type must be one of constant, constant_with_warmup, linear, cosine/,
+      ],
+      [['train', join(folder, 'missing.yaml')], 2, /config file ".*missing.yaml" does not exist/],
+      [['train'], 2, /missing CONFIG/],
+      [
+        [
+          'train',
+          config,
+          '--output_dir',
+          join(folder, 'o2'),
+          '--model_name_or_path',
+          join(folder, 'no-model'),
+        ],
+        1,
+        /model folder ".*no-model" does not exist/,
+      ],
+      [
+        ['train', config, '--output_dir', join(folder, 'o3'), '--dataset', 'no_such_dataset'],
+        1,
+        /no_such_dataset/,
+      ],
+    ];
+    const broken = join(folder, 'broken.yaml');
+    writeFileSync(broken, 'learning_rate: [1, 2\nstage: sft\n');
+    cases.push([['train', broken], 2, /broken.yaml is not valid YAML/]);
+    const badRows = join(folder, 'bad.jsonl');
+    writeFileSync(badRows, '{"instruction": 1}\n{"output": "x"}\n');
+    cases.push([
+      ['train', config, '--output_dir', join(folder, 'o4'), '--dataset', badRows],
+      1,
+      /expected at least one valid row/,
+    ]);
+    for (const [args, code, message] of cases) {
+      const result = await webtune(args);
+      expect(result.code, args.join(' ')).toBe(code);
+      const lines = errorLines(result.stderr);
+      expect(lines, args.join(' ')).toEqual([expect.stringMatching(message)]);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('--dry-run prints the resolved config, defaults included, without training', async () => {
+    const json = join(folder, 'config.json');
+    writeFileSync(
+      json,
+      JSON.stringify({
+        model_name_or_path: fixturePath(STORIES),
+        dataset: 'identity',
+        output_dir: join(folder, 'never'),
+      }),
+    );
+    const result = await webtune(['train', json, '--dry-run']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/resolved config/);
+    expect(result.stdout).toMatch(/lora_rank: 8\n/);
+    expect(result.stdout).toMatch(/learning_rate: 0.00005\n/);
+    expect(existsSync(join(folder, 'never'))).toBe(false);
+  });
+
+  it('Ctrl-C saves a checkpoint and exits 130; --resume_from_checkpoint finishes the run', async () => {
+    const out = join(folder, 'interrupted');
+    const args = [
+      'train',
+      config,
+      '--output_dir',
+      out,
+      '--max_steps',
+      '16',
+      '--logging_steps',
+      '1',
+      '--save_steps',
+      '1000',
+      '--eval_strategy',
+      'no',
+    ];
+    const run = startCli(args);
+    await run.waitFor(/^step 2\/16/m, 120_000);
+    run.child.kill('SIGINT');
+    const exit = await run.exited;
+    expect(exit.code).toBe(130);
+    const lines = errorLines(run.stderr());
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /stopped at step \d+; checkpoint .*checkpoint-\d+ saved; resume with: webtune train .* --resume_from_checkpoint true/,
+      ),
+    ]);
+    const step = Number(lines[0].match(/stopped at step (\d+)/)![1]);
+    expect(step).toBeLessThan(16);
+    expect(existsSync(join(out, `checkpoint-${step}`))).toBe(true);
+    const resumed = await webtune([...args, '--resume_from_checkpoint', 'true']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(new RegExp(`resumed from checkpoint-${step}`));
+    const log = readFileSync(join(out, 'trainer_log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(log.map((row) => row.current_steps)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * Opening the device and loading a model (folder or hub id), its tokenizer and an optional PEFT
+ * adapter, with a progress bar on a terminal and one-line errors for what the user can fix.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  CausalLM,
+  type GenerationConfig,
+  initializeModel,
+  parseGenerationConfig,
+  parseModelConfig,
+  TOKENIZER_FILES,
+} from '@webtune/nn';
+import { directorySource, loadModelDirectory, loadModelFromHub } from '@webtune/nn/node';
+import { loadAdapter, type PeftModel } from '@webtune/peft';
+import { createDevice, type Device } from '@webtune/tensors';
+import { Tokenizer } from '@webtune/tokenizers';
+import { ProgressBar, UsageError } from './ui.js';
+
+/** A model ready to run: the CausalLM (adapter injected when one was given) and its tokenizer. */
+export interface LoadedModel {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  generationConfig: GenerationConfig | null;
+  /** Tokenizer files as found in the folder (export copies them). */
+  tokenizerFiles: Record<string, Uint8Array>;
+  /** The adapted model when `--adapter` was given. */
+  peft: PeftModel | null;
+  /** The folder the model came from (the cache folder for a hub id). */
+  directory: string;
+  /** What the user named: a path or a hub id. */
+  name: string;
+}
+
+/** Creates the WebGPU device (lavapipe, a real GPU, ...). */
+export async function openDevice(): Promise<Device> {
+  return createDevice();
+}
+
+const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** Whether `name` names a hub repository rather than a local path. */
+export function looksLikeHubId(name: string): boolean {
+  return HUB_ID.test(name) && !existsSync(name) && !name.startsWith('.');
+}
+
+/** Checks that `path` is an existing folder; a UsageError naming the option otherwise. */
+export function requireDirectory(path: string, what: string): string {
+  if (!existsSync(path)) throw new UsageError(`${what} "${path}" does not exist`, 1);
+  if (!statSync(path).isDirectory()) throw new UsageError(`${what} "${path}" is not a folder`, 1);
+  return resolve(path);
+}
+
+/**
+ * Loads `--model` (a Hugging Face folder, or a hub id downloaded to the cache) and `--adapter`
+ * (a PEFT adapter folder) onto `device`.
+ */
+export async function loadModel(
+  device: Device,
+  name: string,
+  options: { adapter?: string; dtype?: 'f32' | 'f16'; quiet?: boolean } = {},
+): Promise<LoadedModel> {
+  const bar = options.quiet ? null : new ProgressBar('loading');
+  const onProgress = bar
+    ? (progress: { loaded: number; total: number }) => bar.update(progress.loaded, progress.total, 'tensors')
+    : undefined;
+  let loaded: Awaited<ReturnType<typeof loadModelDirectory>>;
+  let directory: string;
+  try {
+    if (looksLikeHubId(name)) {
+      const download = options.quiet ? null : new ProgressBar(`downloading ${name}`);
+      try {
+        loaded = await loadModelFromHub(device, name, {
+          dtype: options.dtype,
+          onProgress: (progress) => {
+            if ('file' in progress) {
+              const p = progress as { receivedBytes: number; totalBytes: number | null; file: string };
+              download?.update(p.receivedBytes, p.totalBytes ?? p.receivedBytes, p.file);
+            } else onProgress?.(progress as { loaded: number; total: number });
+          },
+        });
+      } catch (error) {
+        throw new UsageError(
+          `could not load "${name}" from the hub: ${(error as Error).message} (offline? give a local model folder)`,
+          1,
+        );
+      } finally {
+        download?.done();
+      }
+      directory = name;
+    } else {
+      directory = requireDirectory(name, 'model folder');
+      loaded = await loadModelDirectory(device, directory, { dtype: options.dtype, onProgress });
+    }
+  } finally {
+    bar?.done();
+  }
+  if (!loaded.tokenizer) {
+    loaded.model.dispose();
+    throw new UsageError(`${name} has no tokenizer.json: webtune needs the model's tokenizer`, 1);
+  }
+  let peft: PeftModel | null = null;
+  if (options.adapter) {
+    const adapterDirectory = requireDirectory(options.adapter, 'adapter folder');
+    const source = directorySource(adapterDirectory);
+    try {
+      peft = await loadAdapter(loaded.model, source);
+    } finally {
+      await source.close?.();
+    }
+    peft.eval();
+  }
+  return {
+    model: loaded.model,
+    tokenizer: loaded.tokenizer,
+    generationConfig: loaded.generationConfig,
+    tokenizerFiles: loaded.tokenizerFiles,
+    peft,
+    directory,
+    name,
+  };
+}
+
+/**
+ * A model folder's config and tokenizer with weights drawn at random from `seed` (LLaMA-Factory's
+ * `train_from_scratch`): for folders that define a model without shipping weights.
+ */
+export async function initializeModelFromConfig(
+  device: Device,
+  name: string,
+  seed: number,
+): Promise<LoadedModel> {
+  const directory = requireDirectory(name, 'model folder');
+  const configPath = join(directory, 'config.json');
+  if (!existsSync(configPath)) throw new UsageError(`${name} has no config.json`, 1);
+  const config = parseModelConfig(await readFile(configPath, 'utf8'));
+  const tokenizerPath = join(directory, 'tokenizer.json');
+  if (!existsSync(tokenizerPath)) {
+    throw new UsageError(`${name} has no tokenizer.json: webtune needs the model's tokenizer`, 1);
+  }
+  const tokenizerFiles: Record<string, Uint8Array> = {};
+  for (const file of TOKENIZER_FILES) {
+    const path = join(directory, file);
+    if (existsSync(path)) tokenizerFiles[file] = new Uint8Array(await readFile(path));
+  }
+  const decoder = new TextDecoder();
+  const tokenizer = Tokenizer.fromJSON(
+    decoder.decode(tokenizerFiles['tokenizer.json']),
+    tokenizerFiles['tokenizer_config.json']
+      ? decoder.decode(tokenizerFiles['tokenizer_config.json'])
+      : undefined,
+  );
+  const generationPath = join(directory, 'generation_config.json');
+  const generationConfig = existsSync(generationPath)
+    ? parseGenerationConfig(await readFile(generationPath, 'utf8'))
+    : null;
+  if (generationConfig && generationConfig.eosTokenIds.length > 0) {
+    config.eosTokenIds = [...new Set([...config.eosTokenIds, ...generationConfig.eosTokenIds])];
+  }
+  const model = initializeModel(new CausalLM(device, config), { seed });
+  return { model, tokenizer, generationConfig, tokenizerFiles, peft: null, directory, name };
+}
