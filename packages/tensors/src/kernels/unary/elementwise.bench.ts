@@ -250,7 +250,9 @@ bench(
     for (const s of setups) {
       const list = times.get(s.name)!.sort((x, y) => x - y);
       const gbps = (ms: number) => ((12 * N) / (ms * 1e6)).toFixed(2);
-      console.log(`add ${s.name.padEnd(10)} best ${gbps(list[0])} GB/s, median ${gbps(list[list.length >> 1])} GB/s`);
+      console.log(
+        `add ${s.name.padEnd(10)} best ${gbps(list[0])} GB/s, median ${gbps(list[list.length >> 1])} GB/s`,
+      );
     }
   },
   { iterations: 1, time: 0, warmupIterations: 0, warmupTime: 0 },
