@@ -106,11 +106,12 @@ export async function chatCommand(argv: string[]): Promise<number> {
         const history = histories[index];
         history.push({ role: 'user', content: text });
         process.stdout.write(`${bold(side.paint(`${side.label}>`))} `);
+        answering = new AbortController();
         try {
           const completion = await engine.complete(history, {
             ...sampling,
             base: side.base,
-            signal: (answering = new AbortController()).signal,
+            signal: answering.signal,
             onText: (piece) => process.stdout.write(piece),
           });
           answering = null;
