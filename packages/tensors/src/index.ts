@@ -1,5 +1,16 @@
 // Public API of @webtune/tensors. Listed deliberately: what is not here is internal.
 
+// Option and result types of the differentiable ops (generic over the tensor type of a backend).
+export type {
+  AttentionOptions as AutogradAttentionOptions,
+  CrossEntropyOptions as AutogradCrossEntropyOptions,
+  CrossEntropyResult as AutogradCrossEntropyResult,
+  DropoutOptions as AutogradDropoutOptions,
+  MatmulOptions as AutogradMatmulOptions,
+  RotaryOptions as AutogradRotaryOptions,
+  UnaryFunction as AutogradUnaryFunction,
+  UnaryOp as AutogradUnaryOp,
+} from './autograd/backend.js';
 // Autograd: reverse-mode differentiation over the ops, backward kernels (src/autograd, kernels/*-backward, swiglu)
 export {
   type AutogradBackend,
@@ -55,6 +66,7 @@ export {
   type LossReduction,
 } from './kernels/cross-entropy/cross-entropy.js';
 export { crossEntropyBackward } from './kernels/cross-entropy-backward/cross-entropy-backward.js';
+export type { CrossEntropyBackwardOptions } from './kernels/cross-entropy-backward/reference.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';

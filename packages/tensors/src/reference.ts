@@ -49,6 +49,7 @@ export {
   UNARY_REFERENCE,
   unaryReference,
 } from './kernels/unary/reference.js';
+export type { UnaryOp } from './kernels/unary/unary.js';
 export { UNARY_DERIVATIVE, unaryBackwardReference } from './kernels/unary-backward/reference.js';
 export { type WhereOperand, whereReference } from './kernels/where/reference.js';
 export { roundToF16 } from './tensor/dtype.js';
