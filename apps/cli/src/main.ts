@@ -35,7 +35,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   eval: {
-    summary: 'evaluate a model (perplexity, multiple-choice benchmarks)',
+    summary:
+      'evaluate: perplexity, benchmarks (mcq), predict + BLEU/ROUGE, blind A/B, model judge, forgetting',
     load: async () => {
       const m = await import('./commands/eval.js');
       return { help: m.evalHelp, run: m.evalCommand };
