@@ -101,7 +101,6 @@ export {
   type RopeScaling,
   type RotaryFrequencies,
   type RotaryTablesOptions,
-  ropeScalingFromConfig,
   rotaryFrequencies,
   rotaryTables,
   rotaryTableValues,

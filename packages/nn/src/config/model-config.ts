@@ -1,3 +1,4 @@
+import type { RopeScaling } from '@webtune/tensors';
 import { ModelError } from '../errors.js';
 
 /** Architectures this package builds, as named in config.json's `architectures`. */
@@ -16,29 +17,7 @@ export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
  * rescales low frequencies band by band; `yarn` blends interpolated and original frequencies and
  * scales cos/sin by an attention factor.
  */
-export type RopeScaling =
-  | { type: 'linear'; factor: number }
-  | { type: 'dynamic'; factor: number; originalMaxPositionEmbeddings: number }
-  | {
-      type: 'llama3';
-      factor: number;
-      lowFreqFactor: number;
-      highFreqFactor: number;
-      originalMaxPositionEmbeddings: number;
-    }
-  | {
-      type: 'yarn';
-      factor: number;
-      originalMaxPositionEmbeddings: number;
-      betaFast?: number;
-      betaSlow?: number;
-      /** Multiplies cos and sin; when absent it follows from factor (and mscale / mscaleAllDim). */
-      attentionFactor?: number;
-      mscale?: number;
-      mscaleAllDim?: number;
-      /** Round the interpolation ramp's ends to whole dimensions (default true). */
-      truncate?: boolean;
-    };
+export type { RopeScaling };
 
 /** A decoder-only model's shape and behaviour, read from a Hugging Face config.json. */
 export interface ModelConfig {

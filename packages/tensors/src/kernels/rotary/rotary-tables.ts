@@ -174,53 +174,6 @@ export function rotaryFrequencies(options: {
   return { inverseFrequencies: inverse, attentionFactor };
 }
 
-/**
- * Reads a Hugging Face `rope_scaling` object (config.json) into a RopeScaling; null for none or
- * 'default'. `maxPositionEmbeddings` is the config's `max_position_embeddings`, used where the
- * object has no `original_max_position_embeddings`.
- */
-export function ropeScalingFromConfig(
-  config: Record<string, unknown> | null | undefined,
-  maxPositionEmbeddings: number,
-): RopeScaling | null {
-  if (!config) return null;
-  const type = String(config.rope_type ?? config.type ?? 'default');
-  const factor = Number(config.factor ?? 1);
-  const original = Number(config.original_max_position_embeddings ?? maxPositionEmbeddings);
-  const optional = (key: string) =>
-    config[key] === undefined || config[key] === null ? undefined : Number(config[key]);
-  switch (type) {
-    case 'default':
-      return null;
-    case 'linear':
-      return { type, factor };
-    case 'dynamic':
-      return { type, factor, originalMaxPositionEmbeddings: original };
-    case 'llama3':
-      return {
-        type,
-        factor,
-        lowFreqFactor: Number(config.low_freq_factor),
-        highFreqFactor: Number(config.high_freq_factor),
-        originalMaxPositionEmbeddings: original,
-      };
-    case 'yarn':
-      return {
-        type,
-        factor,
-        originalMaxPositionEmbeddings: original,
-        betaFast: optional('beta_fast'),
-        betaSlow: optional('beta_slow'),
-        attentionFactor: optional('attention_factor'),
-        mscale: optional('mscale'),
-        mscaleAllDim: optional('mscale_all_dim'),
-        truncate: config.truncate === undefined ? undefined : Boolean(config.truncate),
-      };
-    default:
-      throw new TensorError(`rope_scaling type '${type}' is not supported (linear, dynamic, llama3, yarn)`);
-  }
-}
-
 export interface RotaryTablesOptions {
   /**
    * Position of each token: one list (tables [seq, dim/2]) or one list per batch row, all of the

@@ -5,12 +5,7 @@ import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
 import { rotaryReference } from './reference.js';
 import { type RotaryStyle, rotary } from './rotary.js';
-import {
-  ropeScalingFromConfig,
-  rotaryFrequencies,
-  rotaryTables,
-  rotaryTableValues,
-} from './rotary-tables.js';
+import { rotaryFrequencies, rotaryTables, rotaryTableValues } from './rotary-tables.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -244,35 +239,5 @@ describe('rotaryTables frequencies', () => {
       [1, 1, 1, 1].map((v) => v * 1.1386294361119891),
     );
     close([tables.sin[4]], [Math.sin(2) * 1.1386294361119891]);
-  });
-
-  it('reads Hugging Face rope_scaling objects', () => {
-    expect(ropeScalingFromConfig(null, 2048)).toBeNull();
-    expect(ropeScalingFromConfig({ rope_type: 'default' }, 2048)).toBeNull();
-    expect(ropeScalingFromConfig({ type: 'linear', factor: 4 }, 2048)).toEqual({ type: 'linear', factor: 4 });
-    expect(
-      ropeScalingFromConfig(
-        {
-          rope_type: 'llama3',
-          factor: 8,
-          low_freq_factor: 1,
-          high_freq_factor: 4,
-          original_max_position_embeddings: 8192,
-        },
-        131072,
-      ),
-    ).toEqual({
-      type: 'llama3',
-      factor: 8,
-      lowFreqFactor: 1,
-      highFreqFactor: 4,
-      originalMaxPositionEmbeddings: 8192,
-    });
-    expect(ropeScalingFromConfig({ type: 'dynamic', factor: 2 }, 4096)).toEqual({
-      type: 'dynamic',
-      factor: 2,
-      originalMaxPositionEmbeddings: 4096,
-    });
-    expect(() => ropeScalingFromConfig({ rope_type: 'longrope' }, 4096)).toThrow(/not supported/);
   });
 });
