@@ -3,6 +3,14 @@
 //
 //   pnpm --filter @webtune/train bench            (builds, then runs)
 //   WEBTUNE_BENCH_STEPS=5 node --expose-gc bench/lora-sft.mjs
+//   webtune bench train --json                    (the CLI: WEBTUNE_BENCH_JSON=1, --steps=N)
+//
+// Options: --steps=N (timed steps, default 3; or WEBTUNE_BENCH_STEPS), --only=<regexp> (the shapes
+// whose name matches), --json (or WEBTUNE_BENCH_JSON=1): print only one JSON row per case on
+// stdout, {name, model, shape, tokens_per_s, peak_bytes, torch_tokens_per_s?}, where a case is a
+// shape with or without gradient checkpointing (torch_tokens_per_s: the PyTorch step beside the
+// plain case, absent when PyTorch did not run); other lines then go to stderr. Without --json: a
+// table.
 //
 // Shapes: stories260K (its real weights when the fixture is present) and a stories15M-shaped model
 // (dim 288, 6 layers, 6 heads, vocab 32000; random weights: only the shape matters for speed).
@@ -22,9 +30,19 @@ import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = process.env.WEBTUNE_FIXTURES ?? resolve(here, '../../../../shared/fixtures');
-const steps = Number(process.env.WEBTUNE_BENCH_STEPS ?? 3);
+const args = process.argv.slice(2);
+const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const jsonOnly = args.includes('--json') || process.env.WEBTUNE_BENCH_JSON === '1';
+const steps = Number(option('steps') ?? process.env.WEBTUNE_BENCH_STEPS ?? 3);
+if (!Number.isInteger(steps) || steps < 1) {
+  console.error(`lora-sft bench: --steps must be a positive integer, got ${option('steps')}`);
+  process.exit(2);
+}
+const only = option('only') ? new RegExp(option('only')) : null;
 const warmup = 1;
 const python = process.env.WEBTUNE_PYTHON ?? '/usr/bin/python3';
+// With --json, stdout carries the JSON rows only.
+const info = jsonOnly ? console.error : console.log;
 
 const SHAPES = [
   {
@@ -62,12 +80,19 @@ const SHAPES = [
   },
 ];
 
+const shapes = SHAPES.filter((shape) => !only || only.test(shape.name));
+if (shapes.length === 0) {
+  console.error(
+    `lora-sft bench: no shape matches --only=${option('only')} (${SHAPES.map((s) => s.name).join(', ')})`,
+  );
+  process.exit(2);
+}
 const device = await createDevice();
-console.log(
+info(
   `adapter: ${device.info.vendor} ${device.info.architecture} (${device.info.adapterClass}); steps timed: ${steps}`,
 );
 const results = [];
-for (const shape of SHAPES) {
+for (const shape of shapes) {
   const config = createModelConfig(shape.config);
   let model;
   if (shape.directory && existsSync(shape.directory)) {
@@ -137,6 +162,30 @@ for (const shape of SHAPES) {
   } catch (error) {
     console.warn(`PyTorch baseline skipped: ${error.message.split('\n')[0]}`);
   }
+  const shapeRow = {
+    batch: shape.batch,
+    seq: shape.seq,
+    hidden: config.hiddenSize,
+    layers: config.numHiddenLayers,
+    vocab: config.vocabSize,
+    lora_r: 8,
+  };
+  for (const [variant, run] of Object.entries(runs)) {
+    const row = {
+      name: variant === 'plain' ? 'lora-sft' : 'lora-sft-grad-checkpointing',
+      model: shape.name,
+      shape: shapeRow,
+      tokens_per_s: Math.round(tokens / (run.stepMs / 1000)),
+      peak_bytes: run.peak,
+      ...(torch && variant === 'plain'
+        ? {
+            torch_tokens_per_s: Math.round(torch.tokens_per_second),
+            torch_peak_bytes: torch.peak_rss_bytes - torch.baseline_rss_bytes,
+          }
+        : {}),
+    };
+    if (jsonOnly) console.log(JSON.stringify(row));
+  }
   results.push({
     model: shape.name,
     tokens: `${shape.batch} x ${shape.seq}`,
@@ -148,9 +197,8 @@ for (const shape of SHAPES) {
     'torch step ms': torch ? Math.round(torch.step_seconds * 1000) : 'n/a',
     'torch peak RSS': torch ? formatBytes(torch.peak_rss_bytes - torch.baseline_rss_bytes) : 'n/a',
   });
-  if (torch)
-    console.log(`${shape.name}: PyTorch ${torch.torch}, ${torch.threads} thread(s), BLAS ${torch.blas}`);
+  if (torch) info(`${shape.name}: PyTorch ${torch.torch}, ${torch.threads} thread(s), BLAS ${torch.blas}`);
   model.dispose();
 }
-console.table(results);
+if (!jsonOnly) console.table(results);
 device.destroy();

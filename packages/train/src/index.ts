@@ -59,6 +59,7 @@ export type {
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
 // Models
 export {
+  type ExportOptions,
   type TrainableModel,
   type TrainingForwardOptions,
   trainableCausalLM,
@@ -78,5 +79,6 @@ export { type PreferenceTaskOptions, preferenceTask, type ReferenceChoice } from
 export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
 export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';
 export type { TaskBatch, TaskMetrics, TaskStep, TrainingTask } from './tasks/training-task.js';
+export { loadValueHead, saveValueHead, VALUE_HEAD_FILE } from './tasks/value-head-file.js';
 // The loop
 export { evaluate, type TrainOptions, type TrainResult, train } from './trainer.js';

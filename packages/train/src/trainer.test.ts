@@ -1,6 +1,6 @@
 import { clearTape, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { listCheckpoints, loadCheckpoint } from './checkpoint/checkpoint.js';
+import { listCheckpoints, loadCheckpoint, TRAINER_STATE_FILE } from './checkpoint/checkpoint.js';
 import { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 import type { TrainingArguments } from './config/training-arguments.js';
 import type { TrainerEvent } from './events.js';
@@ -143,6 +143,29 @@ describe('train on a toy model', () => {
     expect((await readLog(storage)).map((row) => row.current_steps)).toEqual([2, 4, 6, 8, 10, 12]);
     const state = (await loadCheckpoint(storage, 'checkpoint-8')).state;
     expect(state).toMatchObject({ globalStep: 8, position: { epoch: 1, microBatch: 4 } });
+  });
+
+  it("after a resume, the remaining time comes from this run's own time and steps", async () => {
+    const args = { ...ARGS, saveSteps: 4 };
+    const storage = memoryStorage();
+    await expect(run(args, storage, (e) => e.type === 'step-end' && e.step === 6)).rejects.toThrow(
+      'simulated crash',
+    );
+    // The runs before took (so the checkpoint says) 10^9 ms: elapsed time counts them, the estimate does not.
+    const statePath = `checkpoint-4/${TRAINER_STATE_FILE}`;
+    const state = JSON.parse(new TextDecoder().decode(await storage.readFile(statePath)));
+    await storage.writeFile(statePath, JSON.stringify({ ...state, elapsedMs: 1e9 }));
+    const started = performance.now();
+    const resumed = await run({ ...args, resumeFromCheckpoint: true }, storage);
+    const took = performance.now() - started;
+    const steps = resumed.events.filter((e) => e.type === 'step-end');
+    expect(steps[0]).toMatchObject({ step: 5 });
+    for (const event of steps) {
+      expect(event.elapsedMs).toBeGreaterThanOrEqual(1e9);
+      // This run's steps so far each took at most `took`: the rest (12 - step) cannot take longer.
+      expect(event.remainingMs).toBeLessThanOrEqual(took * (12 - event.step));
+    }
+    expect(steps[steps.length - 1].remainingMs).toBe(0);
   });
 
   it('a crash while saving leaves the previous checkpoint intact, and resuming from it repeats the run', async () => {

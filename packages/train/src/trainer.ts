@@ -4,6 +4,7 @@
  * micro-batches, clip, read the loss back (the one sync point), step, zero, log, evaluate,
  * checkpoint. Stages (SFT, DPO, RM) differ only in their task (tasks/); everything else is here.
  */
+import type { ModelFileSink } from '@webtune/nn';
 import {
   add,
   backward,
@@ -162,7 +163,10 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     firstStep: state.globalStep + 1,
   });
 
-  const started = performance.now() - state.elapsedMs;
+  // Elapsed time counts the runs before a resume too (the log's elapsed_time); the remaining-time
+  // estimate divides only this run's own time by this run's own steps.
+  const runStarted = performance.now();
+  const started = runStarted - state.elapsedMs;
   const elapsed = () => performance.now() - started;
   const losses: number[] = [];
   const evalLosses: { step: number; loss: number }[] = [];
@@ -180,6 +184,17 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     const { liveBytes, peakBytes } = device.memory();
     return { liveBytes, peakBytes };
   };
+  // The files that make a folder usable on its own: the model's (PEFT's adapter, whose config
+  // names the base model of this run) and the task's (a reward model's value head).
+  const exportFiles =
+    model.exportFiles || task.exportFiles
+      ? async (sink: ModelFileSink) => [
+          ...((await model.exportFiles?.(sink, {
+            baseModelNameOrPath: args.modelNameOrPath ?? undefined,
+          })) ?? []),
+          ...((await task.exportFiles?.(sink)) ?? []),
+        ]
+      : undefined;
   const checkpointNow = async () => {
     if (!storage) return;
     const began = performance.now();
@@ -192,7 +207,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
         state,
         parameters,
         optimizer: optimizer.stateTensors(),
-        exportFiles: model.exportFiles?.bind(model),
+        exportFiles,
       },
       args.saveTotalLimit,
     );
@@ -329,7 +344,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
       metrics = computeMetrics(task, values.subarray(2), sizes, '');
     }
     const stepMs = performance.now() - stepStarted;
-    const remainingMs = (elapsed() / Math.max(1, losses.length)) * (totalSteps - step);
+    const remainingMs = ((performance.now() - runStarted) / Math.max(1, losses.length)) * (totalSteps - step);
     emit({
       type: 'step-end',
       step,
@@ -416,9 +431,10 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     if (args.saveSteps && step % args.saveSteps === 0) await checkpointNow();
   }
 
-  // A completed run writes the model's own files (PEFT's adapter) into the output folder.
-  if (reason === 'completed' && storage && model.exportFiles) {
-    await model.exportFiles({ writeFile: (name, data) => storage.writeFile(name, data) });
+  // A completed run writes the model's and the task's files (PEFT's adapter, a value head) into
+  // the output folder.
+  if (reason === 'completed' && storage && exportFiles) {
+    await exportFiles({ writeFile: (name, data) => storage.writeFile(name, data) });
   }
   model.setTraining?.(false, args.seed);
   optimizer.dispose();

@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ModelFileSource } from '@webtune/nn';
+import { directorySink, directorySource } from '@webtune/nn/node';
 import { readSafetensorsBytes } from '@webtune/safetensors';
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose } from '@webtune/test-utils';
@@ -137,5 +140,47 @@ describe('adapters written by the PyTorch generator in PEFT naming (tools/golden
     await expect(loadAdapter(model, fixtureSource('base', 'llama'))).rejects.toThrow(PeftError);
     model.dispose();
     other.dispose();
+  });
+
+  it('loadAdapter closes the file source it opened, when it loads and when it refuses', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'webtune-peft-close-'));
+    try {
+      const other = await loadBase(device, 'llama');
+      await saveAdapter(
+        await getPeftModel(other, loraConfig({ r: 4, target_modules: ['q_proj'] })),
+        directorySink(folder),
+      );
+      other.dispose();
+      // Counts opens and closes of a real directory source (a file handle per open).
+      const counted = () => {
+        const inner = directorySource(folder);
+        const counts = { opened: 0, closed: 0 };
+        const source: ModelFileSource = {
+          ...inner,
+          open: async (name) => {
+            counts.opened++;
+            return inner.open(name);
+          },
+          close: async () => {
+            counts.closed++;
+            await inner.close?.();
+          },
+        };
+        return { source, counts };
+      };
+      const loaded = counted();
+      const model = await loadBase(device, 'llama');
+      const peft = await loadAdapter(model, loaded.source);
+      expect(peft.adapterNames).toEqual(['default']);
+      expect(loaded.counts).toEqual({ opened: 1, closed: 1 });
+      // A refused load (the adapter is already there under that name) closes it too.
+      const refused = counted();
+      await expect(loadAdapter(peft, refused.source)).rejects.toThrow(PeftError);
+      expect(refused.counts.opened).toBe(1);
+      expect(refused.counts.closed).toBe(1);
+      peft.model.dispose();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -98,6 +98,7 @@ export interface LoadAdapterOptions {
  * PeftModel (one more named adapter). Unknown config keys are ignored. Tensors are checked
  * against what the config implies for this model before anything changes: a tensor that is
  * missing, one that matches no adapted module, or one of the wrong shape is an error naming it.
+ * What it opened from `source` is released (`source.close()`) before it returns or throws.
  */
 export async function loadAdapter(
   target: CausalLM | PeftModel,
@@ -117,11 +118,12 @@ export async function loadAdapter(
   }
   const peft = target instanceof PeftModel ? target : new PeftModel(target);
   const model = peft.model;
-  const file = await readSafetensors(await source.open(ADAPTER_WEIGHTS_FILE), {
-    fileName: ADAPTER_WEIGHTS_FILE,
-  });
   const tensors = new Map<string, Tensor>();
+  let added = false;
   try {
+    const file = await readSafetensors(await source.open(ADAPTER_WEIGHTS_FILE), {
+      fileName: ADAPTER_WEIGHTS_FILE,
+    });
     for (const info of file.tensors) {
       if (!['F32', 'F16', 'BF16', 'F64'].includes(info.dtype)) {
         throw new PeftError(
@@ -140,11 +142,16 @@ export async function loadAdapter(
       tensors.set(key, model.device.fromArray(toFloat32(entry), entry.shape, 'f32').keep());
     }
     await peft.addAdapter(name, config, { tensors });
+    added = true;
   } catch (error) {
-    // Tensors the model did not take are freed (addAdapter checks everything before it changes the model).
-    if (!peft.adapterNames.includes(name)) for (const tensor of tensors.values()) tensor.dispose();
+    // Tensors the model did not take are freed (addAdapter checks everything before it changes the
+    // model; a name already taken keeps its own tensors).
+    if (!added) for (const tensor of tensors.values()) tensor.dispose();
     if (error instanceof PeftError) throw new PeftError(`${source.location}: ${error.message}`);
     throw error;
+  } finally {
+    // The weights file was opened for random access (a file handle in Node): release it.
+    await source.close?.();
   }
   if (options.activate ?? true) peft.setAdapter(name);
   return peft;

@@ -48,8 +48,13 @@ describe('training arguments', () => {
       loggingSteps: 10,
       saveSteps: 500,
       gradientCheckpointing: true,
+      modelNameOrPath: 'Qwen/Qwen2.5-0.5B',
     });
-    expect(ignored).toEqual(['model_name_or_path', 'stage', 'finetuning_type']);
+    expect(ignored).toEqual(['stage', 'finetuning_type']);
+    // A model name made of digits stays a string.
+    expect(trainingArgumentsFromLlamaFactory({ model_name_or_path: '1e5' }).args.modelNameOrPath).toBe('1e5');
+    expect(resolveTrainingArguments({}).modelNameOrPath).toBeNull();
+    expect(() => resolveTrainingArguments({ modelNameOrPath: 3 as never })).toThrow(/modelNameOrPath/);
     expect(
       trainingArgumentsFromLlamaFactory({ disable_gradient_checkpointing: true }).args.gradientCheckpointing,
     ).toBe(false);

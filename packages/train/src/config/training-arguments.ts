@@ -49,6 +49,11 @@ export interface TrainingArguments {
   saveTotalLimit?: number | null;
   /** resume_from_checkpoint: true for the newest in the output folder, or a folder name. */
   resumeFromCheckpoint?: boolean | string | null;
+  /**
+   * model_name_or_path: the base model of the run, written as base_model_name_or_path into the
+   * adapter files the trainer exports (default: the adapter config's own value).
+   */
+  modelNameOrPath?: string | null;
 }
 
 export type ResolvedTrainingArguments = Required<TrainingArguments>;
@@ -79,6 +84,7 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     saveSteps: args.saveSteps ?? null,
     saveTotalLimit: args.saveTotalLimit ?? null,
     resumeFromCheckpoint: args.resumeFromCheckpoint ?? null,
+    modelNameOrPath: args.modelNameOrPath ?? null,
   };
   const positiveIntegers = [
     'perDeviceTrainBatchSize',
@@ -115,6 +121,8 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   if (!(resolved.maxGradNorm >= 0))
     fail('maxGradNorm', 'a number >= 0 (0: no clipping)', resolved.maxGradNorm);
   if (!Number.isInteger(resolved.seed)) fail('seed', 'an integer', resolved.seed);
+  if (resolved.modelNameOrPath !== null && typeof resolved.modelNameOrPath !== 'string')
+    fail('modelNameOrPath', 'a string or null', resolved.modelNameOrPath);
   return resolved;
 }
 
@@ -144,11 +152,13 @@ const LLAMA_FACTORY_KEYS: Record<string, keyof TrainingArguments> = {
   save_steps: 'saveSteps',
   save_total_limit: 'saveTotalLimit',
   resume_from_checkpoint: 'resumeFromCheckpoint',
+  model_name_or_path: 'modelNameOrPath',
 };
 
 /**
  * TrainingArguments from a LLaMA-Factory config (parsed YAML or JSON, snake_case keys). Keys
- * that belong to other parts (model, dataset, finetuning) are returned in `ignored`; numbers
+ * that belong to other parts (dataset, finetuning, the model's other keys) are returned in
+ * `ignored`; model_name_or_path is kept (the exported adapter names its base model); numbers
  * given as strings ("5e-5", as YAML writes them) are converted. Gradient checkpointing is on
  * unless `disable_gradient_checkpointing: true`, as in LLaMA-Factory.
  */
@@ -164,7 +174,10 @@ export function trainingArgumentsFromLlamaFactory(config: Record<string, unknown
       ignored.push(key);
       continue;
     }
-    args[name] = typeof value === 'string' && /^[-+0-9.eE]+$/.test(value) ? Number(value) : value;
+    args[name] =
+      typeof value === 'string' && name !== 'modelNameOrPath' && /^[-+0-9.eE]+$/.test(value)
+        ? Number(value)
+        : value;
   }
   // LLaMA-Factory checkpoints gradients unless disable_gradient_checkpointing is set.
   args.gradientCheckpointing = config.disable_gradient_checkpointing !== true;

@@ -27,7 +27,16 @@ export interface TrainableModel {
   /** Runs `fn` with the adapters off (the DPO reference); absent for models without adapters. */
   withAdaptersDisabled?<R>(fn: () => R): R;
   /** Writes files that make a checkpoint usable on its own (PEFT's adapter files). */
-  exportFiles?(sink: ModelFileSink): Promise<string[]>;
+  exportFiles?(sink: ModelFileSink, options?: ExportOptions): Promise<string[]>;
+}
+
+/** What the trainer tells `exportFiles` about the run. */
+export interface ExportOptions {
+  /**
+   * The base model of the run (LLaMA-Factory's model_name_or_path), written as the adapter's
+   * base_model_name_or_path; absent: the adapter config's own value is kept.
+   */
+  baseModelNameOrPath?: string;
 }
 
 /**
@@ -69,7 +78,8 @@ export function trainablePeftModel(peft: PeftModel): TrainableModel {
       peft.runtime.seed = seed;
     },
     withAdaptersDisabled: (fn) => peft.withAdaptersDisabled(fn),
-    exportFiles: (sink) => saveAdapter(peft, sink),
+    exportFiles: (sink, options = {}) =>
+      saveAdapter(peft, sink, { baseModelNameOrPath: options.baseModelNameOrPath }),
   };
 }
 

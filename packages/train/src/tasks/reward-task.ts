@@ -10,17 +10,21 @@ import {
 import { autograd, type Tensor } from '@webtune/tensors';
 import { type CollateOptions, collateRows, type PreferenceRow } from '../data/rows.js';
 import type { TrainingTask } from './training-task.js';
+import { saveValueHead } from './value-head-file.js';
 
 export interface RewardTaskOptions {
   /** Seed of the value head's initialisation (default 0). */
   seed?: number;
+  /** A value head to start from (see loadValueHead) instead of a fresh one; training updates it. */
+  valueHead?: ValueHead;
   collate?: CollateOptions;
 }
 
 /**
  * Reward-model training (LLaMA-Factory's `stage: rm`): a value head scores each answer at its
  * last token, trained with the pairwise loss; the head trains beside the model's parameters
- * and is saved under TRL's names (v_head.summary.*).
+ * and is saved under TRL's names (v_head.summary.*): in checkpoints, and as value_head.safetensors
+ * beside the exported adapter or model (loadValueHead reads it back).
  */
 export function rewardTask(
   options: RewardTaskOptions = {},
@@ -33,7 +37,16 @@ export function rewardTask(
     tokensOf: (row) => row.chosen.inputIds.length + row.rejected.inputIds.length,
     valueHead: () => head,
     parameters(model) {
-      head ??= createValueHead(model.device, model.hiddenSize, options.seed ?? 0);
+      if (!head && options.valueHead) {
+        const [rows, hidden] = options.valueHead.weight.shape;
+        if (rows !== 1 || hidden !== model.hiddenSize || options.valueHead.bias.size !== 1) {
+          throw new Error(
+            `rewardTask: the value head is ${options.valueHead.weight.describe()} + ${options.valueHead.bias.describe()}; ` +
+              `the model needs [1, ${model.hiddenSize}] + [1]`,
+          );
+        }
+      }
+      head ??= options.valueHead ?? createValueHead(model.device, model.hiddenSize, options.seed ?? 0);
       head.weight.keep();
       head.bias.keep();
       return [
@@ -41,6 +54,7 @@ export function rewardTask(
         [VALUE_HEAD_NAMES.bias, head.bias],
       ] as [string, Tensor][];
     },
+    exportFiles: async (sink) => (head ? saveValueHead(head, sink) : []),
     metrics: {
       update: (values) => metrics.update(values),
       compute: (prefix) => metrics.compute(prefix),

@@ -1,3 +1,4 @@
+import { memoryFileSource } from '@webtune/nn';
 import { clearTape, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStorage } from '../checkpoint/training-storage.js';
@@ -7,6 +8,7 @@ import { patternRows, toyModel } from '../testing/toy-model.js';
 import { evaluate, train } from '../trainer.js';
 import { preferenceTask } from './preference-task.js';
 import { rewardTask } from './reward-task.js';
+import { loadValueHead, VALUE_HEAD_FILE } from './value-head-file.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -125,6 +127,32 @@ describe('preference and reward tasks on a toy model', () => {
       await storage.readFile('checkpoint-16/trainable_parameters.safetensors'),
     );
     expect(saved).toContain('v_head.summary.weight');
+    // value_head.safetensors beside the exported files (output folder and checkpoint), read back
+    // by loadValueHead with the trained values; a task started from it scores like the trained one.
+    const trained = task.valueHead()!;
+    for (const folder of ['', 'checkpoint-16/']) {
+      const files = new Map([[VALUE_HEAD_FILE, await storage.readFile(`${folder}${VALUE_HEAD_FILE}`)]]);
+      const loaded = await loadValueHead(device, memoryFileSource(files, folder || 'output'), {
+        hiddenSize: model.hiddenSize,
+      });
+      expect(Array.from(await loaded.weight.toArray())).toEqual(Array.from(await trained.weight.toArray()));
+      expect(Array.from(await loaded.bias.toArray())).toEqual(Array.from(await trained.bias.toArray()));
+      loaded.weight.dispose();
+      loaded.bias.dispose();
+    }
+    const files = new Map([[VALUE_HEAD_FILE, await storage.readFile(VALUE_HEAD_FILE)]]);
+    await expect(loadValueHead(device, memoryFileSource(files, 'output'), { hiddenSize: 5 })).rejects.toThrow(
+      /expected \[1, 5\] and \[1\]/,
+    );
+    const restored = rewardTask({
+      valueHead: await loadValueHead(device, memoryFileSource(files, 'output')),
+    });
+    restored.parameters(model);
+    const again = await evaluate(model, restored, scored(8), 8);
+    expect(again.loss).toBeCloseTo(evaluation.loss, 6);
+    expect(() =>
+      rewardTask({ valueHead: restored.valueHead()! }).parameters(toyModel(device, { hidden: 4 })),
+    ).toThrow(/the model needs \[1, 4\] \+ \[1\]/);
     model.dispose();
   });
 });

@@ -1,3 +1,4 @@
+import type { ModelFileSink } from '@webtune/nn';
 import type { Tensor } from '@webtune/tensors';
 import type { TrainableModel, TrainingForwardOptions } from '../model/trainable-model.js';
 
@@ -49,4 +50,9 @@ export interface TrainingTask<Row> {
     options: TrainingForwardOptions,
   ): TaskStep;
   readonly metrics: TaskMetrics | null;
+  /**
+   * Writes the task's own trained parameters as files beside the model's (a reward model's
+   * value_head.safetensors), into checkpoints and the output folder; returns the names written.
+   */
+  exportFiles?(sink: ModelFileSink): Promise<string[]>;
 }
