@@ -117,6 +117,44 @@ describe('attention-backward', () => {
     );
   });
 
+  it('head rows longer than one vector per lane (head sizes 48 and 10), shared or loaded by every lane', async () => {
+    // 48: 12 vec4s, 10: 10 scalars per row, both more than one per lane of a software workgroup,
+    // so the subgroup variant loads several pieces per lane.
+    const plain = await createDevice({ tuning: { attentionSubgroups: false } });
+    for (const target of [device, plain]) {
+      await check(target, { batch: 1, seqQ: 19, seqK: 19, headsQ: 2, headsKV: 1, headDim: 48 }, 10);
+      await check(
+        target,
+        { batch: 2, seqQ: 7, seqK: 11, headsQ: 2, headsKV: 2, headDim: 10, options: { causal: false } },
+        11,
+      );
+    }
+    plain.destroy();
+  });
+
+  it('takes the subgroup variant exactly where the tuning and the adapter allow it', () => {
+    const keys: string[] = [];
+    const dispatch = device.dispatch.bind(device);
+    device.dispatch = (launch) => {
+      keys.push(launch.key);
+      dispatch(launch);
+    };
+    try {
+      const q = device.fromArray(new Float32Array(2 * 8), [1, 2, 1, 8], 'f32');
+      const lse = device.fromArray(new Float32Array(2), [1, 1, 2], 'f32');
+      attentionBackward(q, q, q, q, lse, q);
+    } finally {
+      device.dispatch = dispatch;
+    }
+    const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+    const expected =
+      device.tuning.attentionSubgroups &&
+      device.gpu.features.has('subgroups') &&
+      (info?.subgroupMinSize ?? 0) >= device.tuning.attentionBlockQ;
+    const dq = keys.find((key) => key.includes(':dq:'));
+    expect(dq?.endsWith(expected ? ':sg' : ':lanes')).toBe(true);
+  });
+
   it('spreads more than 65,535 workgroups over two grid dimensions', async () => {
     const wide = await createDevice({ tuning: { attentionBlockQ: 1 } });
     await check(wide, { batch: 1, seqQ: 2, seqK: 2, headsQ: 33_000, headsKV: 33_000, headDim: 4 }, 8);

@@ -38,6 +38,8 @@ interface Variant {
   causal: boolean;
   maskType: DType | null;
   workgroup: number;
+  /** Rows every lane needs are loaded a few vec4s per lane and shared with subgroupBroadcast. */
+  subgroups: boolean;
 }
 
 /**
@@ -51,6 +53,8 @@ interface Variant {
  * workgroup, so they read the same keys); dk and dv with one invocation per key row
  * (attentionBlockQ keys of one kv head per workgroup) walking the queries that see it. Nothing of
  * size seqQ x seqK is stored; the price is computing the scores twice, as flash attention does.
+ * Where device.tuning.attentionSubgroups allows, the rows all lanes read are shared through
+ * subgroupBroadcast instead of loaded by every lane.
  */
 export function attentionBackward(
   q: Tensor,
@@ -104,13 +108,19 @@ export function attentionBackward(
     return { q: dq, k: dk, v: dv };
   }
   const width: 1 | 4 = headDim % 4 === 0 ? 4 : 1;
+  const workgroup = device.tuning.attentionBlockQ;
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
   const variant: Variant = {
     dtype,
     width,
     vectors: headDim / width,
     causal: options.causal ?? true,
     maskType: mask?.dtype ?? null,
-    workgroup: device.tuning.attentionBlockQ,
+    workgroup,
+    subgroups:
+      device.tuning.attentionSubgroups &&
+      device.gpu.features.has('subgroups') &&
+      (info?.subgroupMinSize ?? 0) >= workgroup,
   };
   const values = {
     rows: 0,
@@ -123,7 +133,7 @@ export function attentionBackward(
     scale: options.scale ?? 1 / Math.sqrt(headDim),
   };
   const keyOf = (pass: string) =>
-    `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.workgroup}`;
+    `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}`;
   const queryRows = batch * headsQ * seqQ;
   const delta = device.empty([batch, headsQ, seqQ], 'f32');
   const wg = variant.workgroup;
@@ -159,6 +169,44 @@ function types(variant: Variant) {
   const vector = variant.width === 4 ? 'vec4<f32>' : 'f32';
   const storage = (variant.width === 4 ? `vec4<${variant.dtype}>` : variant.dtype) as StorageBinding['type'];
   return { vector, storage, load: (name: string, at: string) => `${vector}(${name}[${at}])` };
+}
+
+/**
+ * Loads rows that every lane of the workgroup needs (the same address in all lanes) into private
+ * arrays: `targets` pairs an array name with the buffer it is read from, `at` is the row's first
+ * element (uniform). Plainly, every lane loads every vector. With subgroups, lane l loads vectors
+ * l, l + WG, ... and subgroupBroadcast hands each vector to the others (the calls need constant
+ * lane indices, so the copy is unrolled).
+ */
+function sharedRowLoads(variant: Variant, targets: [string, string][], at: string, indent: string): string {
+  const { load } = types(variant);
+  const n = variant.vectors;
+  const wg = variant.workgroup;
+  if (!variant.subgroups) {
+    const body = targets.map(([array, buffer]) => `${array}[d] = ${load(buffer, `${at} + d`)};`).join(' ');
+    return `${indent}for (var d = 0u; d < ${n}u; d++) { ${body} }`;
+  }
+  const pieces = Math.ceil(n / wg);
+  const lines: string[] = [];
+  for (const [array, buffer] of targets) {
+    for (let p = 0; p < pieces; p++) {
+      lines.push(`let ${array}_piece_${p} = ${load(buffer, `${at} + min(${p * wg}u + lane, ${n - 1}u)`)};`);
+    }
+    for (let d = 0; d < n; d++) {
+      lines.push(`${array}[${d}] = subgroupBroadcast(${array}_piece_${Math.floor(d / wg)}, ${d % wg}u);`);
+    }
+  }
+  return lines.map((line) => indent + line).join('\n');
+}
+
+/** kernelSource() with the subgroups extension and the `lane` builtin when the variant uses them. */
+function sourceFor(variant: Variant, spec: Parameters<typeof kernelSource>[0]): string {
+  const source = kernelSource(spec);
+  if (!variant.subgroups) return source;
+  const signature = 'nwg: vec3u) {';
+  if (!source.includes(signature))
+    throw new TensorError('attentionBackward: kernelSource() main signature not found');
+  return `enable subgroups;\n${source.replace(signature, 'nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {')}`;
 }
 
 const HELPERS = (vector: string) => `
@@ -220,7 +268,7 @@ function queryGradSource(variant: Variant): string {
     ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : []),
     ...(variant.maskType ? ['padding_mask[b * params.seq_k + j] != 0'] : []),
   ].join(' && ');
-  return kernelSource({
+  return sourceFor(variant, {
     storage: [...inputBindings(variant), { name: 'dq', type: storage, access: 'read_write' }],
     uniforms: FIELDS,
     workgroupSize: variant.workgroup,
@@ -255,10 +303,19 @@ function queryGradSource(variant: Variant): string {
     var score = 0.0;
     var dp = 0.0;
     var k_row: array<${vector}, ${n}>;
+    var v_row: array<${vector}, ${n}>;
+${sharedRowLoads(
+  variant,
+  [
+    ['k_row', 'k'],
+    ['v_row', 'v'],
+  ],
+  'key',
+  '    ',
+)}
     for (var d = 0u; d < ${n}u; d++) {
-      k_row[d] = ${load('k', 'key + d')};
       score += dot_row(q_row[d], k_row[d]);
-      dp += dot_row(g_row[d], ${load('v', 'key + d')});
+      dp += dot_row(g_row[d], v_row[d]);
     }
     let visible = ${visible};
     let p = select(0.0, exp(score * params.scale - lse), visible);
@@ -286,7 +343,7 @@ function keyValueGradSource(variant: Variant): string {
   const visible = ['key_visible', ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : [])].join(
     ' && ',
   );
-  return kernelSource({
+  return sourceFor(variant, {
     storage: [
       ...inputBindings(variant),
       { name: 'dk', type: storage, access: 'read_write' },
@@ -326,9 +383,16 @@ function keyValueGradSource(variant: Variant): string {
       var g_row: array<${vector}, ${n}>;
       var score = 0.0;
       var dp = 0.0;
+${sharedRowLoads(
+  variant,
+  [
+    ['q_row', 'q'],
+    ['g_row', 'grad'],
+  ],
+  'base',
+  '      ',
+)}
       for (var d = 0u; d < ${n}u; d++) {
-        q_row[d] = ${load('q', 'base + d')};
-        g_row[d] = ${load('grad', 'base + d')};
         score += dot_row(q_row[d], k_row[d]);
         dp += dot_row(g_row[d], v_row[d]);
       }

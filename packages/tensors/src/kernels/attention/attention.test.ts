@@ -13,11 +13,17 @@ let device: Device;
  * file stays fast.
  */
 let looped: Device;
+/** Unrolled, every lane loading the key and value rows itself (no subgroupBroadcast). */
+let unshared: Device;
 beforeAll(async () => {
   device = await createDevice();
   looped = await createDevice({ tuning: { attentionUnrollHeadDim: 0 } });
+  unshared = await createDevice({ tuning: { attentionSubgroups: false } });
 });
-afterAll(() => looped.destroy());
+afterAll(() => {
+  looped.destroy();
+  unshared.destroy();
+});
 
 interface Variant {
   name: string;
@@ -97,9 +103,9 @@ async function check(
 describe('attention', () => {
   for (const headDim of [8, 32, 64, 48]) {
     for (const seqQ of [1, 7, 33, 130]) {
-      const unrolled = headDim === 8 || headDim === 48;
-      it(`head dim ${headDim} (${unrolled ? 'default tuning' : 'looped'}), seq ${seqQ}: GQA 1 and 3, padding, KV-cache offsets`, async () => {
-        const on = unrolled ? device : looped;
+      const tuning = headDim === 48 ? 'default tuning' : headDim === 8 ? 'unrolled, unshared' : 'looped';
+      it(`head dim ${headDim} (${tuning}), seq ${seqQ}: GQA 1 and 3, padding, KV-cache offsets`, async () => {
+        const on = headDim === 48 ? device : headDim === 8 ? unshared : looped;
         for (const group of [1, 3]) {
           for (const [n, variant] of VARIANTS.entries()) {
             const headsKV = 2;

@@ -57,7 +57,9 @@ const FIELDS = [
  * workgroup (so the rows of a workgroup read the same key and value rows), keys visited in tiles
  * of attentionBlockK with an online softmax (running max and sum, rescaled per tile). No
  * seq x seq matrix is ever stored. Causal tiles past a query's last visible key are skipped.
- * Loops over the head dim are unrolled up to device.tuning.attentionUnrollHeadDim. Causal and the
+ * Loops over the head dim are unrolled up to device.tuning.attentionUnrollHeadDim; unrolled, and
+ * where device.tuning.attentionSubgroups allows, the key and value rows every lane reads are loaded
+ * a few vectors per lane and shared with subgroupBroadcast (see sharedBody). Causal and the
  * mask are uniforms, so one pipeline serves every option for a (dtype, headDim).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): AttentionResult {
@@ -119,24 +121,41 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const total = batch * headsQ * qBlocks;
   if (total >= 2 ** 32) throw new TensorError(`${describe()}: too many query rows`);
   const unroll = headDim <= device.tuning.attentionUnrollHeadDim;
-  const key = [KERNELS.attention, dtype, headDim, blockQ, blockK, unroll ? 'unrolled' : 'looped'].join(':');
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  const shared =
+    unroll &&
+    device.tuning.attentionSubgroups &&
+    device.gpu.features.has('subgroups') &&
+    (info?.subgroupMinSize ?? 0) >= blockQ;
+  const key = [
+    KERNELS.attention,
+    dtype,
+    headDim,
+    blockQ,
+    blockK,
+    shared ? 'shared' : unroll ? 'unrolled' : 'looped',
+  ].join(':');
+  const spec = () => ({
+    storage: [
+      { name: 'q', type: stored, access: 'read' as const },
+      { name: 'k', type: stored, access: 'read' as const },
+      { name: 'v', type: stored, access: 'read' as const },
+      { name: 'mask', type: 'u32' as const, access: 'read' as const },
+      { name: 'out', type: stored, access: 'read_write' as const },
+      { name: 'lse', type: 'f32' as const, access: 'read_write' as const },
+    ],
+    uniforms: FIELDS,
+    workgroupSize: blockQ,
+    helpers: attentionHelpers(blockK, vectors, compute),
+  });
   device.dispatch({
     key,
     source: () =>
-      kernelSource({
-        storage: [
-          { name: 'q', type: stored, access: 'read' },
-          { name: 'k', type: stored, access: 'read' },
-          { name: 'v', type: stored, access: 'read' },
-          { name: 'mask', type: 'u32', access: 'read' },
-          { name: 'out', type: stored, access: 'read_write' },
-          { name: 'lse', type: 'f32', access: 'read_write' },
-        ],
-        uniforms: FIELDS,
-        workgroupSize: blockQ,
-        helpers: attentionHelpers(blockK, vectors, compute),
-        body: attentionBody({ compute, stored, unroll }),
-      }),
+      shared
+        ? withSubgroupLane(
+            kernelSource({ ...spec(), body: sharedBody({ compute, stored, vectors, blockQ }) }),
+          )
+        : kernelSource({ ...spec(), body: attentionBody({ compute, stored, unroll }) }),
     // Without a mask, q stands in for the binding; params.masked = 0 keeps it unread.
     bindings: [q, k, v, mask ?? q, output, logsumexp],
     uniforms: {
@@ -238,6 +257,109 @@ function attentionBody(spec: { compute: string; stored: string; unroll: boolean 
   } else {
     // No visible key: zeros, not NaN.
     for (var c = 0u; c < head_vectors; c++) { out[q_at + c] = ${stored}(); }
+    lse[lse_at] = params.empty_logsumexp;
+  }`;
+}
+
+/** Adds the subgroups extension and the `lane` builtin (subgroup_invocation_id) to kernelSource() output. */
+function withSubgroupLane(source: string): string {
+  const signature = 'nwg: vec3u) {';
+  if (!source.includes(signature))
+    throw new TensorError('attention: kernelSource() main signature not found');
+  return `enable subgroups;\n${source.replace(signature, 'nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {')}`;
+}
+
+/**
+ * The attention body for a workgroup that is one subgroup: the same online softmax as
+ * attentionBody, with control flow uniform over the workgroup so that subgroupBroadcast may run
+ * in it. Every lane walks the keys up to the last query's causal end; keys past its own end or
+ * padded score SKIP (select, not branch), a tile with no visible key leaves the state unchanged,
+ * and rows past seqQ are computed on a clamped query and not stored. Lane l loads vectors l,
+ * l + WG, ... of each key and value row, and subgroupBroadcast hands them to the other lanes: on
+ * lavapipe every lane's own load of a row the whole workgroup reads costs a scalar load per lane.
+ */
+function sharedBody(spec: { compute: string; stored: string; vectors: number; blockQ: number }): string {
+  const { compute, stored, vectors, blockQ } = spec;
+  const pieces = Math.ceil(vectors / blockQ);
+  const loadRow = (row: string, buffer: string, at: string, indent: string) => {
+    const lines: string[] = [];
+    for (let p = 0; p < pieces; p++) {
+      lines.push(
+        `let ${row}_piece_${p} = ${compute}(${buffer}[${at} + min(${p * blockQ}u + lane, DV - 1u)]);`,
+      );
+    }
+    lines.push(`var ${row}: array<${compute}, DV>;`);
+    for (let c = 0; c < vectors; c++) {
+      lines.push(`${row}[${c}] = subgroupBroadcast(${row}_piece_${Math.floor(c / blockQ)}, ${c % blockQ}u);`);
+    }
+    return lines.map((line) => indent + line).join('\n');
+  };
+  return `
+  let block = flat_workgroup(wid, nwg);
+  if (block >= params.total) { return; }
+  let q_block = block % params.q_blocks;
+  let batch_head = block / params.q_blocks;
+  let head = batch_head % params.heads_q;
+  let b = batch_head / params.heads_q;
+  let kv_head = head / params.group;
+  let first = q_block * WG;
+  let in_range = first + lid.x < params.seq_q;
+  let i = min(first + lid.x, params.seq_q - 1u);
+  let last = min(first + WG, params.seq_q) - 1u;
+  let q_at = ((b * params.seq_q + i) * params.heads_q + head) * DV;
+  var query: array<${compute}, DV>;
+  var acc: array<${compute}, DV>;
+  for (var c = 0u; c < DV; c++) { query[c] = ${compute}(q[q_at + c]) * params.scale; }
+  // This lane's causal end, and the workgroup's (that of its last query, the largest).
+  let causal_end = u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
+  let key_end = select(params.seq_k, causal_end, params.causal == 1u);
+  let last_causal_end = u32(clamp(i32(last) + params.query_offset + 1, 0, i32(params.seq_k)));
+  let walk_end = select(params.seq_k, last_causal_end, params.causal == 1u);
+  let kv_stride = params.heads_kv * DV;
+  let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
+  var running_max = 0.0;
+  var running_sum = 0.0;
+  var seen = false;
+  var scores: array<f32, BK>;
+  for (var start = 0u; start < walk_end; start += BK) {
+    let count = min(BK, walk_end - start);
+    var block_max = SKIP;
+    for (var t = 0u; t < count; t++) {
+      let j = start + t;
+      let k_at = kv_base + j * kv_stride;
+${loadRow('key_row', 'k', 'k_at', '      ')}
+      var total = 0.0;
+      for (var c = 0u; c < DV; c++) { total += dot_w(query[c], key_row[c]); }
+      let visible = j < key_end && (params.masked == 0u || mask[b * params.seq_k + j] != 0u);
+      let score = select(SKIP, total, visible);
+      scores[t] = score;
+      block_max = max(block_max, score);
+    }
+    // A tile with no visible key for this query changes nothing (correction 1, p = 0).
+    let live = block_max != SKIP;
+    let new_max = select(running_max, select(block_max, max(running_max, block_max), seen), live);
+    let correction = select(1.0, select(0.0, exp(running_max - new_max), seen), live);
+    running_sum *= correction;
+    for (var c = 0u; c < DV; c++) { acc[c] *= correction; }
+    for (var t = 0u; t < count; t++) {
+      let v_at = kv_base + (start + t) * kv_stride;
+${loadRow('value_row', 'v', 'v_at', '      ')}
+      let p = select(0.0, exp(scores[t] - new_max), scores[t] != SKIP);
+      running_sum += p;
+      for (var c = 0u; c < DV; c++) { acc[c] += p * value_row[c]; }
+    }
+    running_max = new_max;
+    seen = seen || live;
+  }
+  if (!in_range) { return; }
+  let lse_at = (b * params.heads_q + head) * params.seq_q + i;
+  if (seen) {
+    let inverse = 1.0 / running_sum;
+    for (var c = 0u; c < DV; c++) { out[q_at + c] = ${stored}(acc[c] * inverse); }
+    lse[lse_at] = running_max + log(running_sum);
+  } else {
+    // No visible key: zeros, not NaN.
+    for (var c = 0u; c < DV; c++) { out[q_at + c] = ${stored}(); }
     lse[lse_at] = params.empty_logsumexp;
   }`;
 }

@@ -10,7 +10,7 @@ import {
   computeType,
   loadF32,
   rowHelpers,
-  rowWorkgroupSize,
+  rowWorkgroupFor,
   storeAs,
   vectorType,
 } from '../reduce/row-kernel.js';
@@ -72,7 +72,9 @@ export function rmsNormBackward(
     return { input: dx, weight: dw };
   }
   const width: 1 | 4 = hidden % 4 === 0 ? 4 : 1;
-  const workgroup = rowWorkgroupSize(device);
+  // Fewer lanes for short rows, as the forward does (on lavapipe 64 lanes over a row of 72 vec4s
+  // took 5x the forward's time).
+  const workgroup = rowWorkgroupFor(device, hidden / width);
   const inverse = device.empty([rows], 'f32');
   const weightType = weight?.dtype ?? null;
   device.dispatch({
