@@ -64,6 +64,11 @@ export interface AttentionOptions {
   /** [batch, keys], nonzero where a key is real, zero where it is padding. */
   paddingMask?: Tensor;
   scale?: number;
+  /**
+   * Sliding window (Mistral's sliding_window): the query at position p = queryOffset + i sees
+   * only keys j with p - window < j, the window keys up to itself, as Hugging Face masks them.
+   */
+  window?: number;
 }
 
 /**

@@ -46,8 +46,16 @@ export interface ModelConfig {
   /** RMSNorm on each query and key head before RoPE (Qwen3). */
   qkNorm: boolean;
   hiddenAct: 'silu';
-  /** Keys further back than this are not attended to (Mistral, Qwen2 with use_sliding_window). */
+  /**
+   * Sliding-window attention (Mistral; Qwen2/Qwen3 with use_sliding_window): the query at position
+   * p sees keys p - slidingWindow < j <= p, as Hugging Face masks them. null: every earlier key.
+   */
   slidingWindow: number | null;
+  /**
+   * First layer the sliding window applies to: 0 for Mistral (every layer), max_window_layers
+   * for Qwen2/Qwen3 (default 28), whose lower layers attend to every key.
+   */
+  slidingWindowFromLayer: number;
   torchDtype: string;
   bosTokenId: number | null;
   eosTokenIds: number[];
@@ -99,6 +107,12 @@ export function parseModelConfig(source: string | Json): ModelConfig {
   const attentionBias = booleanField(json, 'attention_bias', false);
   const isQwen2 = architecture === 'Qwen2ForCausalLM';
   const slidingWindow = readSlidingWindow(json, architecture);
+  const slidingWindowFromLayer =
+    architecture === 'MistralForCausalLM' || json.max_window_layers == null
+      ? architecture === 'MistralForCausalLM'
+        ? 0
+        : 28
+      : nonNegativeInteger(json.max_window_layers, 'max_window_layers');
   const eos = json.eos_token_id;
   const eosTokenIds =
     eos == null
@@ -128,6 +142,7 @@ export function parseModelConfig(source: string | Json): ModelConfig {
     qkNorm: architecture === 'Qwen3ForCausalLM',
     hiddenAct: 'silu',
     slidingWindow,
+    slidingWindowFromLayer,
     torchDtype: typeof json.torch_dtype === 'string' ? json.torch_dtype : 'float32',
     bosTokenId: json.bos_token_id == null ? null : tokenId(json.bos_token_id, 'bos_token_id'),
     eosTokenIds,
@@ -196,6 +211,7 @@ export function createModelConfig(
     qkNorm: fields.qkNorm ?? architecture === 'Qwen3ForCausalLM',
     hiddenAct: 'silu',
     slidingWindow: fields.slidingWindow ?? null,
+    slidingWindowFromLayer: fields.slidingWindowFromLayer ?? 0,
     torchDtype: fields.torchDtype ?? 'float32',
     bosTokenId: fields.bosTokenId ?? null,
     eosTokenIds: fields.eosTokenIds ?? [],
@@ -243,6 +259,13 @@ function defaultModelType(architecture: Architecture): string {
     case 'Qwen3ForCausalLM':
       return 'qwen3';
   }
+}
+
+function nonNegativeInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new ModelError(`config.json: ${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 function readSlidingWindow(json: Json, architecture: Architecture): number | null {

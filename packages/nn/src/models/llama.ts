@@ -68,10 +68,16 @@ export class Attention extends Module {
       queryOffset = context.cache.length;
       ({ keys, values } = context.cache.update(this.layerIndex, k, v));
     }
+    // Sliding window (Mistral; Qwen2's layers from max_window_layers on): the query at position p
+    // sees keys p - window < j <= p. The cache keeps every past key; attention skips the others.
     const output = F.attention(q, keys, values, {
       causal: true,
       queryOffset,
       paddingMask: context.paddingMask,
+      window:
+        this.layerIndex >= this.config.slidingWindowFromLayer
+          ? (this.config.slidingWindow ?? undefined)
+          : undefined,
     });
     return this.child<LinearLike>('o_proj').forward(
       F.reshape(output, [batch, seq, this.heads * this.headDim]),
@@ -198,12 +204,6 @@ export class CausalLM extends Module {
       throw new ModelError(`CausalLM: ids must be [batch, seq], got [${ids.shape.join(', ')}]`);
     const cache = options.cache ?? null;
     const offset = cache?.length ?? 0;
-    const window = this.config.slidingWindow;
-    if (window !== null && offset + seq > window) {
-      throw new ModelError(
-        `CausalLM: ${offset + seq} positions exceed the sliding window of ${window}, which this implementation does not apply`,
-      );
-    }
     if (options.positions && options.positions.length !== batch) {
       throw new ModelError(
         `CausalLM: positions has ${options.positions.length} rows for a batch of ${batch}`,

@@ -51,6 +51,8 @@ export interface AttentionOptions<T> {
   scale?: number;
   /** [batch, seq] of keys: nonzero = attend, 0 = padding. */
   paddingMask?: T | null;
+  /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
+  window?: number;
 }
 
 export interface CrossEntropyOptions {

@@ -140,6 +140,12 @@ export const OP_CASES: OpCase[] = [
     'padding mask',
   ),
   c('attention', [t([1, 3, 2, 4]), t([1, 5, 1, 4]), t([1, 5, 1, 4])], 'causal, fewer queries than keys'),
+  c('attention', [t([2, 9, 4, 4]), t([2, 9, 2, 4]), t([2, 9, 2, 4]), { window: 3 }], 'sliding window 3, GQA'),
+  c(
+    'attention',
+    [t([1, 3, 2, 4]), t([1, 8, 1, 4]), t([1, 8, 1, 4]), { window: 2 }],
+    'sliding window 2, decoding after 5 cached keys',
+  ),
   c(
     'crossEntropy',
     [t([6, 9], -3, 3), ints([6], 0, 9, 'i32', [[1, -100]]), { labelSmoothing: 0.1 }],

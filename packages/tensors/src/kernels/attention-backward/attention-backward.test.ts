@@ -99,6 +99,63 @@ describe('attention-backward', () => {
     );
   });
 
+  for (const seq of [33, 130]) {
+    it(`sliding windows 1, 3 and 16 at seq ${seq}: GQA, KV-cache offsets, padding`, async () => {
+      const plain = await createDevice({ tuning: { attentionSubgroups: false } });
+      for (const [w, window] of [1, 3, 16].entries()) {
+        const seed = seq * 100 + window * 10;
+        const target = w % 2 === 0 ? device : plain;
+        await check(
+          target,
+          { batch: 1, seqQ: seq, seqK: seq, headsQ: 4, headsKV: 2, headDim: 8, options: { window } },
+          seed,
+        );
+        // KV-cache decoding: a few queries at the end of a longer run of keys.
+        await check(
+          target,
+          {
+            batch: 2,
+            seqQ: 5,
+            seqK: seq,
+            headsQ: 6,
+            headsKV: 2,
+            headDim: 4,
+            options: { window },
+            padded: [3, seq + 1],
+          },
+          seed + 1,
+        );
+        await check(
+          target,
+          {
+            batch: 1,
+            seqQ: seq,
+            seqK: seq + 9,
+            headsQ: 3,
+            headsKV: 1,
+            headDim: 6,
+            options: { window, queryOffset: 4 },
+          },
+          seed + 2,
+        );
+        await check(
+          target,
+          {
+            batch: 1,
+            seqQ: 9,
+            seqK: seq,
+            headsQ: 2,
+            headsKV: 2,
+            headDim: 8,
+            options: { window, causal: false, queryOffset: 7 },
+          },
+          seed + 3,
+        );
+      }
+      plain.destroy();
+    });
+  }
+
   it('gives zero gradients to queries that see no key and to padded keys', async () => {
     // Batch 1 pads every key: its queries see nothing (logsumexp +Infinity).
     await check(
@@ -174,6 +231,10 @@ describe('attention-backward', () => {
     const k3 = device.fromArray(new Float32Array(2 * 3 * 4), [1, 2, 3, 4], 'f32');
     expect(() => attentionBackward(q, k3, k3, q, device.fromArray([1, 2], [2], 'f32'), q)).toThrow(
       /logsumexp/,
+    );
+    const lse2 = device.fromArray(new Float32Array(6), [1, 3, 2], 'f32');
+    expect(() => attentionBackward(q, k3, k3, q, lse2, q, { window: 0 })).toThrow(
+      /window 0 must be a positive/,
     );
   });
 });

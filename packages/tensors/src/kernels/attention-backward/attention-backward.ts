@@ -16,6 +16,11 @@ export interface AttentionBackwardOptions {
   paddingMask?: Tensor | null;
   /** Position of query 0 among the keys for causal masking; default seqK - seqQ. */
   queryOffset?: number;
+  /**
+   * Sliding window, as attention()'s: query i sees only keys j > queryOffset + i - window.
+   * Key tiles before a query block's window, and query tiles past a key block's, are skipped.
+   */
+  window?: number;
 }
 
 const FIELDS = [
@@ -27,6 +32,8 @@ const FIELDS = [
   { name: 'group', type: 'u32' as const },
   { name: 'query_offset', type: 'i32' as const },
   { name: 'scale', type: 'f32' as const },
+  // 0 = no sliding window.
+  { name: 'window', type: 'u32' as const },
 ];
 
 interface Variant {
@@ -98,6 +105,10 @@ export function attentionBackward(
   if (mask && (!sameShape(mask.shape, [batch, seqK]) || (mask.dtype !== 'u32' && mask.dtype !== 'i32'))) {
     throw new TensorError(`${describe()}: paddingMask must be u32 or i32 [${batch}, ${seqK}]`);
   }
+  const window = options.window;
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window < 2 ** 31)) {
+    throw new TensorError(`${describe()}: window ${window} must be a positive 32-bit integer`);
+  }
   const device = q.device;
   const dq = device.empty(q.shape, dtype);
   const dk = device.empty(k.shape, dtype);
@@ -131,6 +142,7 @@ export function attentionBackward(
     group: headsQ / headsKV,
     query_offset: options.queryOffset ?? seqK - seqQ,
     scale: options.scale ?? 1 / Math.sqrt(headDim),
+    window: window ?? 0,
   };
   const keyOf = (pass: string) =>
     `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}`;
@@ -210,7 +222,11 @@ function sourceFor(variant: Variant, spec: Parameters<typeof kernelSource>[0]): 
 }
 
 const HELPERS = (vector: string) => `
-fn dot_row(a: ${vector}, b: ${vector}) -> f32 { return ${vector === 'f32' ? 'a * b' : 'dot(a, b)'}; }`;
+fn dot_row(a: ${vector}, b: ${vector}) -> f32 { return ${vector === 'f32' ? 'a * b' : 'dot(a, b)'}; }
+// Whether query i sees key j under the sliding window (always without one): j > i + offset - window.
+fn in_window(i: u32, j: u32) -> bool {
+  return params.window == 0u || i32(j) + i32(params.window) > params.query_offset + i32(i);
+}`;
 
 /** D_i = dO_i . O_i for every query row (b, h, i), rows ordered [batch, headsQ, seqQ]. */
 function deltaSource(variant: Variant): string {
@@ -265,6 +281,7 @@ function queryGradSource(variant: Variant): string {
     : 'params.seq_k';
   const visible = [
     'in_range',
+    'in_window(i, j)',
     ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : []),
     ...(variant.maskType ? ['padding_mask[b * params.seq_k + j] != 0'] : []),
   ].join(' && ');
@@ -298,7 +315,12 @@ function queryGradSource(variant: Variant): string {
   let lse = logsumexp[stat];
   let delta_i = delta[stat];
   let end = ${lastKey};
-  for (var j = 0u; j < end; j++) {
+  // Keys before the first query's sliding window are seen by no query of the block.
+  var begin = 0u;
+  if (params.window > 0u) {
+    begin = u32(clamp(params.query_offset + i32(first) - i32(params.window) + 1, 0, i32(params.seq_k)));
+  }
+  for (var j = begin; j < end; j++) {
     let key = ((b * params.seq_k + j) * params.heads_kv + kv_head) * ${n}u;
     var score = 0.0;
     var dp = 0.0;
@@ -340,9 +362,11 @@ function keyValueGradSource(variant: Variant): string {
   const firstQuery = variant.causal
     ? 'u32(clamp(i32(first) - params.query_offset, 0, i32(params.seq_q)))'
     : '0u';
-  const visible = ['key_visible', ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : [])].join(
-    ' && ',
-  );
+  const visible = [
+    'key_visible',
+    'in_window(i, j)',
+    ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : []),
+  ].join(' && ');
   return sourceFor(variant, {
     storage: [
       ...inputBindings(variant),
@@ -375,8 +399,14 @@ function keyValueGradSource(variant: Variant): string {
   }
   let key_visible = in_range${variant.maskType ? ' && padding_mask[b * params.seq_k + j] != 0' : ''};
   let first_query = ${firstQuery};
+  // Queries past the last key's sliding window see no key of the block: i < last + window - offset.
+  var query_end = params.seq_q;
+  if (params.window > 0u) {
+    let last_key = min(first + WG, params.seq_k) - 1u;
+    query_end = u32(clamp(i32(last_key) + i32(params.window) - params.query_offset, 0, i32(params.seq_q)));
+  }
   for (var h = kv_head * params.group; h < (kv_head + 1u) * params.group; h++) {
-    for (var i = first_query; i < params.seq_q; i++) {
+    for (var i = first_query; i < query_end; i++) {
       let stat = (b * params.heads_q + h) * params.seq_q + i;
       let base = ((b * params.seq_q + i) * params.heads_q + h) * ${n}u;
       var q_row: array<${vector}, ${n}>;

@@ -17,12 +17,15 @@ export interface AttentionBackwardReferenceOptions {
   scale?: number;
   /** [batch, keys]: nonzero = attend. */
   paddingMask?: ArrayLike<number> | null;
+  /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
+  window?: number;
 }
 
 /**
  * Gradients of attention in float64 from the saved output O and row logsumexp L
  * ([batch, heads, queries]), as flash attention's backward computes them: with s_ij = scale q_i k_j
- * (masked: causal keys j > queryOffset + i, padded keys), p_ij = exp(s_ij - L_i),
+ * (masked: causal keys j > queryOffset + i, keys j <= queryOffset + i - window outside a
+ * sliding window, padded keys), p_ij = exp(s_ij - L_i),
  * D_i = dO_i . O_i, dp_ij = dO_i . v_j, ds_ij = p_ij (dp_ij - D_i):
  *   dq_i = scale sum_j ds_ij k_j,  dk_j = scale sum_i ds_ij q_i,  dv_j = sum_i p_ij dO_i,
  * with dk and dv summed over the query heads that share a key/value head (head h reads kv head
@@ -60,6 +63,7 @@ export function attentionBackwardReference(
         for (let d = 0; d < headDim; d++) delta += grad[qi + d] * output[qi + d];
         for (let j = 0; j < keys; j++) {
           if (causal && j > queryOffset + i) continue;
+          if (options.window !== undefined && j <= queryOffset + i - options.window) continue;
           if (options.paddingMask && !options.paddingMask[b * keys + j]) continue;
           const kj = kAt(b, j, kvh);
           let s = 0;

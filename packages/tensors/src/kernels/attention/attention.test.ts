@@ -33,6 +33,8 @@ interface Variant {
   extraKeys: number;
   /** Explicit queryOffset, or undefined for the default. */
   queryOffset?: number;
+  /** Sliding window, or undefined for none. */
+  window?: number;
 }
 
 const VARIANTS: Variant[] = [
@@ -79,10 +81,19 @@ async function check(
   const kData = round(rng.normal(batch * seqK * headsKV * headDim));
   const vData = round(rng.normal(batch * seqK * headsKV * headDim));
   const mask = variant.mask ? paddingMask(rng, batch, seqK) : undefined;
-  const options = { causal: variant.causal, paddingMask: mask, queryOffset: variant.queryOffset };
+  const options = {
+    causal: variant.causal,
+    paddingMask: mask,
+    queryOffset: variant.queryOffset,
+    window: variant.window,
+  };
   const expected = attentionReference(qData, kData, vData, dims, options);
   await on.scope(async () => {
-    const gpuOptions: AttentionOptions = { causal: variant.causal, queryOffset: variant.queryOffset };
+    const gpuOptions: AttentionOptions = {
+      causal: variant.causal,
+      queryOffset: variant.queryOffset,
+      window: variant.window,
+    };
     if (mask) gpuOptions.paddingMask = on.fromArray(mask, [batch, seqK], 'i32');
     const { output, logsumexp } = attention(
       on.fromArray(qData, [batch, seqQ, headsQ, headDim], dtype),
@@ -124,6 +135,77 @@ describe('attention', () => {
       });
     }
   }
+
+  for (const seqQ of [33, 130]) {
+    it(`sliding windows 1, 3 and 16 at seq ${seqQ}: GQA, padding, KV-cache offsets, every variant`, async () => {
+      for (const [w, window] of [1, 3, 16].entries()) {
+        const windowed: Variant[] = [
+          { name: `window ${window}`, causal: true, mask: false, extraKeys: 0, window },
+          { name: `window ${window} + padding`, causal: true, mask: true, extraKeys: 0, window },
+          // KV-cache decoding: the queries are the last of seqK keys (default offset).
+          {
+            name: `window ${window}, KV cache of 40 more keys`,
+            causal: true,
+            mask: false,
+            extraKeys: 40,
+            window,
+          },
+          {
+            name: `window ${window}, queryOffset 3 over 11 more keys`,
+            causal: true,
+            mask: false,
+            extraKeys: 11,
+            queryOffset: 3,
+            window,
+          },
+          { name: `window ${window}, not causal`, causal: false, mask: false, extraKeys: 5, window },
+        ];
+        // Each device builds a different kernel variant: shared rows, unrolled, looped.
+        const targets = [
+          [device, 48],
+          [unshared, 8],
+          [looped, 32],
+        ] as const;
+        for (const [n, variant] of windowed.entries()) {
+          const [on, headDim] = targets[(n + w) % targets.length];
+          const dims = {
+            batch: variant.mask ? 3 : 2,
+            seqQ,
+            seqK: seqQ + variant.extraKeys,
+            headsQ: 6,
+            headsKV: 2,
+            headDim,
+          };
+          await check(on, dims, variant, 7000 + seqQ * 10 + window * 3 + n);
+        }
+      }
+      // One decoding step (a single query) over a long cache, on every variant.
+      for (const [on, headDim] of [
+        [device, 48],
+        [unshared, 8],
+        [looped, 32],
+      ] as const) {
+        const dims = { batch: 1, seqQ: 1, seqK: seqQ, headsQ: 4, headsKV: 1, headDim };
+        const variant = {
+          name: 'decode step, window 16',
+          causal: true,
+          mask: false,
+          extraKeys: 0,
+          window: 16,
+        };
+        await check(on, dims, variant, 8000 + seqQ + headDim);
+      }
+    });
+  }
+
+  it('sliding window: a window of 1 returns every query its own value row', async () => {
+    const rng = new Rng(31);
+    const qData = rng.normal(9 * 2 * 8);
+    const kvData = rng.normal(9 * 2 * 8);
+    const kv = device.fromArray(kvData, [1, 9, 2, 8], 'f32');
+    const { output } = attention(device.fromArray(qData, [1, 9, 2, 8], 'f32'), kv, kv, { window: 1 });
+    expectClose(await output.toArray(), kvData, { rtol: 1e-6, atol: 1e-7 });
+  });
 
   it('gives zero rows (not NaN) and logsumexp +Infinity where every key is masked', async () => {
     const dims = { batch: 3, seqQ: 9, seqK: 9, headsQ: 2, headsKV: 1, headDim: 8 };
@@ -296,5 +378,7 @@ describe('attention', () => {
     const ki = device.fromArray(new Int32Array(2 * 5 * 2 * 8), [2, 5, 2, 8], 'i32');
     expect(() => attention(q, ki, ki)).toThrow(/one float dtype/);
     expect(() => attention(q, k, k, { queryOffset: 1.5 })).toThrow(/queryOffset/);
+    expect(() => attention(q, k, k, { window: 0 })).toThrow(/window 0 must be a positive/);
+    expect(() => attention(q, k, k, { window: 2.5 })).toThrow(/window 2.5 must be a positive/);
   });
 });

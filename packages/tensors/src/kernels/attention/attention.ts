@@ -18,6 +18,14 @@ export interface AttentionOptions {
    * cache that holds exactly the keys so far (0 when seqQ = seqK, as in training).
    */
   queryOffset?: number;
+  /**
+   * Sliding window (Mistral's sliding_window): query i, at position p = queryOffset + i, sees
+   * only keys j with p - window < j, so with causal masking the window keys p - window + 1 .. p,
+   * itself included, as Hugging Face's Mistral masks them (key j is hidden when
+   * j <= p - sliding_window). Key tiles entirely before a query's window are never visited.
+   * A positive integer; default none (every earlier key).
+   */
+  window?: number;
 }
 
 export interface AttentionResult {
@@ -45,6 +53,8 @@ const FIELDS = [
   { name: 'vectors', type: 'u32' as const },
   { name: 'causal', type: 'u32' as const },
   { name: 'masked', type: 'u32' as const },
+  // 0 = no sliding window.
+  { name: 'window', type: 'u32' as const },
 ];
 
 /**
@@ -56,7 +66,8 @@ const FIELDS = [
  * Flash-attention style: one invocation per query row, device.tuning.attentionBlockQ rows per
  * workgroup (so the rows of a workgroup read the same key and value rows), keys visited in tiles
  * of attentionBlockK with an online softmax (running max and sum, rescaled per tile). No
- * seq x seq matrix is ever stored. Causal tiles past a query's last visible key are skipped.
+ * seq x seq matrix is ever stored. Causal tiles past a query's last visible key, and with a sliding
+ * window the tiles before its first, are skipped.
  * Loops over the head dim are unrolled up to device.tuning.attentionUnrollHeadDim; unrolled, and
  * where device.tuning.attentionSubgroups allows, the key and value rows every lane reads are loaded
  * a few vectors per lane and shared with subgroupBroadcast (see sharedBody). Causal and the
@@ -103,6 +114,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (!Number.isFinite(scale)) throw new TensorError(`${describe()}: scale ${scale} is not finite`);
   if (!Number.isInteger(queryOffset) || Math.abs(queryOffset) >= 2 ** 31) {
     throw new TensorError(`${describe()}: queryOffset ${queryOffset} must be a 32-bit integer`);
+  }
+  const window = options.window;
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window < 2 ** 31)) {
+    throw new TensorError(`${describe()}: window ${window} must be a positive 32-bit integer`);
   }
 
   const device = q.device;
@@ -174,6 +189,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
         vectors,
         causal: causal ? 1 : 0,
         masked: mask ? 1 : 0,
+        window: window ?? 0,
       },
     },
     workgroups: grid(total, device.maxWorkgroupsPerDimension),
@@ -188,7 +204,13 @@ const BK: u32 = ${blockK}u;
 const DV: u32 = ${vectors}u;
 // Score of a masked key: exp(SKIP - max) underflows to 0 without infinities.
 const SKIP: f32 = -1.0e38;
-fn dot_w(a: ${compute}, b: ${compute}) -> f32 { return ${dot}; }`;
+fn dot_w(a: ${compute}, b: ${compute}) -> f32 { return ${dot}; }
+// First key the query at row i sees under the sliding window (0 without one): keys j with
+// i + query_offset - window < j.
+fn window_begin(i: u32) -> u32 {
+  if (params.window == 0u) { return 0u; }
+  return u32(clamp(i32(i) + params.query_offset - i32(params.window) + 1, 0, i32(params.seq_k)));
+}`;
 }
 
 function attentionBody(spec: { compute: string; stored: string; unroll: boolean }): string {
@@ -212,13 +234,15 @@ function attentionBody(spec: { compute: string; stored: string; unroll: boolean 
   // Causal: keys after the query's position are never visited.
   let causal_end = u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
   let key_end = select(params.seq_k, causal_end, params.causal == 1u);
+  // Sliding window: keys before it are never visited either.
+  let key_begin = window_begin(i);
   let kv_stride = params.heads_kv * DV;
   let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
   var running_max = 0.0;
   var running_sum = 0.0;
   var seen = false;
   var scores: array<f32, BK>;
-  for (var start = 0u; start < key_end; start += BK) {
+  for (var start = key_begin; start < key_end; start += BK) {
     let count = min(BK, key_end - start);
     var block_max = SKIP;
     for (var t = 0u; t < count; t++) {
@@ -315,13 +339,16 @@ function sharedBody(spec: { compute: string; stored: string; vectors: number; bl
   let key_end = select(params.seq_k, causal_end, params.causal == 1u);
   let last_causal_end = u32(clamp(i32(last) + params.query_offset + 1, 0, i32(params.seq_k)));
   let walk_end = select(params.seq_k, last_causal_end, params.causal == 1u);
+  // This lane's first key under the sliding window, and the workgroup's (its first query's).
+  let key_begin = window_begin(i);
+  let walk_begin = window_begin(first);
   let kv_stride = params.heads_kv * DV;
   let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
   var running_max = 0.0;
   var running_sum = 0.0;
   var seen = false;
   var scores: array<f32, BK>;
-  for (var start = 0u; start < walk_end; start += BK) {
+  for (var start = walk_begin; start < walk_end; start += BK) {
     let count = min(BK, walk_end - start);
     var block_max = SKIP;
     for (var t = 0u; t < count; t++) {
@@ -330,7 +357,7 @@ function sharedBody(spec: { compute: string; stored: string; vectors: number; bl
 ${loadRow('key_row', 'k', 'k_at', '      ')}
       var total = 0.0;
       for (var c = 0u; c < DV; c++) { total += dot_w(query[c], key_row[c]); }
-      let visible = j < key_end && (params.masked == 0u || mask[b * params.seq_k + j] != 0u);
+      let visible = j < key_end && j >= key_begin && (params.masked == 0u || mask[b * params.seq_k + j] != 0u);
       let score = select(SKIP, total, visible);
       scores[t] = score;
       block_max = max(block_max, score);

@@ -15,11 +15,14 @@ export interface AttentionReferenceOptions {
   paddingMask?: ArrayLike<number>;
   /** Default seqK - seqQ. */
   queryOffset?: number;
+  /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
+  window?: number;
 }
 
 /**
  * One query row of attention in float64, from materialised scores: s_j = scale q . k_j for
- * every visible key j (j <= queryOffset + i when causal, mask[batch, j] != 0), p = softmax(s),
+ * every visible key j (j <= queryOffset + i when causal, j > queryOffset + i - window with a
+ * sliding window, mask[batch, j] != 0), p = softmax(s),
  * output = sum_j p_j v_j, logsumexp = log sum_j exp(s_j). A row with no visible key gives zeros
  * and logsumexp +Infinity.
  */
@@ -42,6 +45,7 @@ export function attentionRowReference(
   const keys: number[] = [];
   for (let j = 0; j < seqK; j++) {
     if (causal && j > offset + i) continue;
+    if (options.window !== undefined && j <= offset + i - options.window) continue;
     if (options.paddingMask && options.paddingMask[b * seqK + j] === 0) continue;
     const kAt = ((b * seqK + j) * headsKV + kvHead) * headDim;
     let dot = 0;
