@@ -105,6 +105,41 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
     });
 
+    it('reward modelling with LoRA writes the adapter and the value head, base recorded', async () => {
+      const out = join(folder, 'rm');
+      const result = await webtune([
+        'train',
+        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
+        '--model_name_or_path',
+        model,
+        '--output_dir',
+        out,
+        '--stage',
+        'rm',
+        '--dataset',
+        'dpo_en_demo',
+        '--dataset_dir',
+        datasetDir,
+        '--template',
+        'default',
+        '--do_predict',
+        'false',
+        '--max_samples',
+        '4',
+        '--cutoff_len',
+        '48',
+        '--max_steps',
+        '1',
+        '--per_device_train_batch_size',
+        '2',
+      ]);
+      expect(errorLines(result.stderr)).toEqual([]);
+      expect(result.code).toBe(0);
+      expect(existsSync(join(out, 'value_head.safetensors'))).toBe(true);
+      const config = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+      expect(config.base_model_name_or_path).toBe(model);
+    });
+
     it('full fine-tuning writes a model folder; pretraining on text works', async () => {
       const out = join(folder, 'full');
       const full = await webtune([

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import type { EncodedExample, Stage } from '@webtune/data';
 import { formatIssue } from '@webtune/data';
 import { prepareDatasetFromDirectory } from '@webtune/data/node';
-import { directorySink, directorySource, saveModelDirectory } from '@webtune/nn/node';
+import { directorySource, saveModelDirectory } from '@webtune/nn/node';
 import {
   freezeTrainableNames,
   getPeftModel,
@@ -18,9 +18,7 @@ import {
   loadAdapter,
   loraConfig,
   type PeftModel,
-  saveAdapter,
 } from '@webtune/peft';
-import { fromFloat32, writeSafetensors } from '@webtune/safetensors';
 import type { Device } from '@webtune/tensors';
 import {
   preferenceTask,
@@ -358,6 +356,9 @@ async function trainLoaded(
       saveStrategy === 'steps' ? (v.save_steps as number) : saveStrategy === 'epoch' ? stepsPerEpoch : null,
     saveTotalLimit: v.save_total_limit as number | null,
     resumeFromCheckpoint: (v.resume_from_checkpoint as boolean | string | null) || null,
+    // The trainer writes the adapter (and a reward model's value head) into output_dir and every
+    // checkpoint; this is the base it records in adapter_config.json.
+    modelNameOrPath: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,
   };
   if (evalStrategy !== 'no' && validation.length === 0) {
     log(
@@ -402,9 +403,6 @@ async function trainLoaded(
   );
   if (result.reason === 'completed') {
     if (peft) {
-      await saveAdapter(peft, directorySink(outputDir), {
-        baseModelNameOrPath: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,
-      });
       for (const [name, bytes] of Object.entries(loaded.tokenizerFiles))
         await writeFile(join(outputDir, name), bytes);
     } else {
@@ -412,19 +410,6 @@ async function trainLoaded(
         generationConfig: loaded.generationConfig,
         extraFiles: loaded.tokenizerFiles,
       });
-    }
-    const head = rewardHead?.parameters(trainable) ?? [];
-    if (head.length > 0) {
-      const tensors = [];
-      for (const [name, tensor] of head) {
-        tensors.push({
-          name,
-          dtype: 'F32' as const,
-          shape: tensor.shape,
-          data: fromFloat32((await tensor.toArray()) as Float32Array, 'F32'),
-        });
-      }
-      await writeFile(join(outputDir, 'value_head.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
     }
   }
   const losses = result.losses;
