@@ -7,6 +7,9 @@
 import {
   argmax as argmaxOp,
   autograd,
+  isGradEnabled,
+  isTracked,
+  matmul as plainMatmul,
   rotaryTables as rotaryTablesOp,
   type Shape,
   type Tensor,
@@ -32,6 +35,17 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
 /** y = x W^T + b for x [..., in], weight [out, in] (PyTorch's Linear layout), bias [out] or null. */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   return matmulOp(x, weight, bias ? { transposeB: true, bias } : { transposeB: true });
+}
+
+/**
+ * residual + x W^T + b: with no gradient to record (generation, inference) the residual is added
+ * in the matmul's epilogue (one dispatch instead of two); otherwise `linear` then `add`.
+ */
+export function linearResidual(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor): Tensor {
+  const recording =
+    isGradEnabled() && [x, weight, bias, residual].some((tensor) => tensor !== null && isTracked(tensor));
+  if (recording) return add(residual, linear(x, weight, bias));
+  return plainMatmul(x, weight, { transposeB: true, bias, residual });
 }
 
 /** Rows of `table` [vocab, dim] at integer `ids`: [...ids.shape, dim]. */

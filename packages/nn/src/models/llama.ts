@@ -45,7 +45,11 @@ export class Attention extends Module {
     }
   }
 
-  forward(x: Tensor, context: LayerContext): Tensor {
+  /**
+   * `residual` (the layer input), when given, is added to the output: inside o_proj's matmul
+   * where o_proj is a plain Linear, with an add where it is wrapped (LoRA).
+   */
+  forward(x: Tensor, context: LayerContext, residual?: Tensor): Tensor {
     const [batch, seq] = x.shape;
     let q = F.reshape(this.child<LinearLike>('q_proj').forward(x), [batch, seq, this.heads, this.headDim]);
     let k = F.reshape(this.child<LinearLike>('k_proj').forward(x), [batch, seq, this.kvHeads, this.headDim]);
@@ -79,8 +83,10 @@ export class Attention extends Module {
           ? (this.config.slidingWindow ?? undefined)
           : undefined,
     });
-    return this.child<LinearLike>('o_proj').forward(
+    return linearPlusResidual(
+      this.child<LinearLike>('o_proj'),
       F.reshape(output, [batch, seq, this.heads * this.headDim]),
+      residual,
     );
   }
 }
@@ -95,10 +101,11 @@ export class GatedMLP extends Module {
     this.addModule('down_proj', new Linear(intermediateSize, hiddenSize, mlpBias));
   }
 
-  forward(x: Tensor): Tensor {
+  /** `residual`, when given, is added to the output (in down_proj's matmul where it can). */
+  forward(x: Tensor, residual?: Tensor): Tensor {
     const gate = this.child<LinearLike>('gate_proj').forward(x);
     const up = this.child<LinearLike>('up_proj').forward(x);
-    return this.child<LinearLike>('down_proj').forward(F.swiglu(gate, up));
+    return linearPlusResidual(this.child<LinearLike>('down_proj'), F.swiglu(gate, up), residual);
   }
 }
 
@@ -113,15 +120,12 @@ export class DecoderLayer extends Module {
   }
 
   forward(x: Tensor, context: LayerContext): Tensor {
-    const attended = this.child<Attention>('self_attn').forward(
+    const h = this.child<Attention>('self_attn').forward(
       this.child<RMSNorm>('input_layernorm').forward(x),
       context,
+      x,
     );
-    const h = F.add(x, attended);
-    const mlp = this.child<GatedMLP>('mlp').forward(
-      this.child<RMSNorm>('post_attention_layernorm').forward(h),
-    );
-    return F.add(h, mlp);
+    return this.child<GatedMLP>('mlp').forward(this.child<RMSNorm>('post_attention_layernorm').forward(h), h);
   }
 }
 
@@ -234,6 +238,23 @@ export class CausalLM extends Module {
     }
     return this.child<LinearLike>('lm_head').forward(h);
   }
+}
+
+/**
+ * layer(x) + residual. A plain Linear (exactly that class, not a subclass or a LoRA wrapper)
+ * takes the residual into its matmul; anything else runs its own forward and then an add.
+ */
+function linearPlusResidual(layer: LinearLike, x: Tensor, residual: Tensor | undefined): Tensor {
+  if (!residual) return layer.forward(x);
+  if (layer instanceof Linear && layer.constructor === Linear) {
+    return F.linearResidual(
+      x,
+      layer.parameter('weight'),
+      layer.hasBias ? layer.parameter('bias') : null,
+      residual,
+    );
+  }
+  return F.add(residual, layer.forward(x));
 }
 
 function checkRow(row: readonly number[], seq: number): readonly number[] {

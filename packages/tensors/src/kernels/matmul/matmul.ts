@@ -1,6 +1,7 @@
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
+import { add } from '../../ops/elementwise.js';
 import type { DType } from '../../tensor/dtype.js';
 import { broadcastShapes, collapseDims, contiguousStrides, formatShape, sizeOf } from '../../tensor/shape.js';
 import type { Chunk } from '../../tensor/storage.js';
@@ -27,6 +28,12 @@ export interface MatmulOptions {
   transposeB?: boolean;
   /** [N], added to every output row in the kernel's epilogue. */
   bias?: Tensor | null;
+  /**
+   * A tensor of the output's shape and dtype added to the product (a residual connection):
+   * fused into the small-rows kernel's epilogue (decoding), a separate add elsewhere. Not
+   * differentiated: the autograd matmul does not take it.
+   */
+  residual?: Tensor | null;
 }
 
 /**
@@ -47,6 +54,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transposeA = options.transposeA ?? false;
   const transposeB = options.transposeB ?? false;
   const bias = options.bias ?? null;
+  const residual = options.residual ?? null;
   a.assertLive();
   b.assertLive();
   const device = a.device;
@@ -98,7 +106,17 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       `matmul: operands split in chunks are supported only when the product is one 2-D product (b 2-D; a 2-D with transposeA): ${describe()}`,
     );
   }
-  const out = device.empty([...batch, M, N], dtype);
+  const outShape = [...batch, M, N];
+  if (residual) {
+    residual.assertLive();
+    if (residual.device !== device) throw new TensorError('matmul: residual lives on another device');
+    if (residual.dtype !== dtype || formatShape(residual.shape) !== formatShape(outShape)) {
+      throw new TensorError(
+        `matmul: residual must be ${dtype}${formatShape(outShape)} like the output, got ${residual.describe()} (${describe()})`,
+      );
+    }
+  }
+  const out = device.empty(outShape, dtype);
   if (out.size === 0) return out;
   const problem: Problem = {
     device,
@@ -106,6 +124,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     b,
     out,
     bias,
+    residual: residual && !residual.chunked && !out.chunked ? residual : null,
+    fusedResidual: false,
     transposeA,
     transposeB,
     M: folded ? sizeOf(aBatch) * M : M,
@@ -120,6 +140,11 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     out.dispose();
     throw error;
   }
+  if (residual && !problem.fusedResidual) {
+    const sum = add(out, residual);
+    out.dispose();
+    return sum;
+  }
   return out;
 }
 
@@ -129,6 +154,9 @@ interface Problem {
   b: Tensor;
   out: Tensor;
   bias: Tensor | null;
+  /** Fused by runSmallRows where it applies (sets fusedResidual); added afterwards otherwise. */
+  residual: Tensor | null;
+  fusedResidual: boolean;
   transposeA: boolean;
   transposeB: boolean;
   /** Rows of the (folded) output, inner dimension, output columns. */
@@ -465,6 +493,7 @@ function runSmallRows(problem: Problem, rowCutList: number[], columnCuts: number
     N,
     transposeB,
     bias: problem.bias !== null,
+    residual: problem.residual !== null,
     dtype: problem.dtype,
     columnOffsets: colSegments.map(([n0]) => n0),
   });
@@ -484,9 +513,13 @@ function runSmallRows(problem: Problem, rowCutList: number[], columnCuts: number
         c: { range: chunkRange(outChunk.chunk), offset: (m0 - outChunk.firstRow) * N + n0, row: N },
         bias: problem.bias,
         biasOffset: n0,
+        residual: problem.residual
+          ? { range: problem.residual.binding('matmul'), offset: m0 * N + n0 }
+          : null,
       });
     }
   }
+  problem.fusedResidual = problem.residual !== null;
   return true;
 }
 

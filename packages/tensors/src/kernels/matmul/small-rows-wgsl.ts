@@ -21,6 +21,8 @@ export interface SmallRowsKernelShape {
   /** b read as vec4 along N ('nn' only): N % 4 == 0 and the column offset too. */
   vectorN: boolean;
   bias: boolean;
+  /** A `residual` tensor laid out like the output is added in the epilogue. */
+  residual: boolean;
   /** Storage type of every operand, the bias and the output (computed in f32 either way). */
   dtype: 'f32' | 'f16';
 }
@@ -34,6 +36,7 @@ export function smallRowsKey(shape: SmallRowsKernelShape): string {
     shape.vectorK ? 'k4' : 'k1',
     shape.vectorN ? 'n4' : 'n1',
     shape.bias ? 'bias' : 'nobias',
+    ...(shape.residual ? ['residual'] : []),
     shape.dtype,
   ].join(':');
 }
@@ -58,6 +61,8 @@ export const SMALL_ROWS_FIELDS: UniformField[] = [
   { name: 'c_offset', type: 'u32' },
   { name: 'c_row', type: 'u32' },
   { name: 'bias_offset', type: 'u32' },
+  /** Element offset of the residual's first value (rows c_row apart, like the output). */
+  { name: 'r_offset', type: 'u32' },
 ];
 
 /**
@@ -139,7 +144,10 @@ export function smallRowsSource(shape: SmallRowsKernelShape): string {
   const cast = (value: string) => (shape.dtype === 'f16' ? `f16(${value})` : value);
   const store = (r: number, j: number, total: string) => {
     const bias = shape.bias ? ` + ${widen(`bias[params.bias_offset + col0 + ${j}u]`, false)}` : '';
-    return `out[params.c_offset + ${r}u * params.c_row + col0 + ${j}u] = ${cast(`${total}${bias}`)};`;
+    const residual = shape.residual
+      ? ` + ${widen(`residual[params.r_offset + ${r}u * params.c_row + col0 + ${j}u]`, false)}`
+      : '';
+    return `out[params.c_offset + ${r}u * params.c_row + col0 + ${j}u] = ${cast(`${total}${bias}${residual}`)};`;
   };
   const inside = (r: number, j: number) => `${r}u < params.m && col0 + ${j}u < params.n`;
   let helpers = '';
@@ -181,6 +189,7 @@ export function smallRowsSource(shape: SmallRowsKernelShape): string {
     { name: 'a', type: element(vectorK), access: 'read' },
     { name: 'b', type: element(layout === 'nt' ? vectorK : vectorN), access: 'read' },
     ...(shape.bias ? [{ name: 'bias', type: shape.dtype, access: 'read' }] : []),
+    ...(shape.residual ? [{ name: 'residual', type: shape.dtype, access: 'read' }] : []),
     { name: 'out', type: shape.dtype, access: 'read_write' },
   ];
   const header: string[] = [];

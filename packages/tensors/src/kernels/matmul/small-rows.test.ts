@@ -38,6 +38,8 @@ interface Case {
   b: number[];
   transposeB: boolean;
   bias?: boolean;
+  /** Adds a residual of the output's shape (the fused epilogue on the small-M path). */
+  residual?: boolean;
 }
 
 /** Runs one product on `on`, compares it with the reference and returns the kernels it used. */
@@ -55,11 +57,14 @@ async function check(
   const n = transposeB ? testCase.b[testCase.b.length - 2] : testCase.b[testCase.b.length - 1];
   const biasData = testCase.bias ? round(rng.uniform(n)) : undefined;
   const expected = matmulReference(aData, testCase.a, bData, testCase.b, { transposeB, bias: biasData });
+  const residualData = testCase.residual ? round(rng.uniform(expected.data.length)) : undefined;
+  if (residualData) expected.data = expected.data.map((value, i) => value + residualData[i]);
   const tolerance = dtype === 'f16' ? 2e-3 : 2e-5;
   const { keys } = await keysOf(on, () =>
     on.scope(async () => {
       const options: MatmulOptions = { transposeB };
       if (biasData) options.bias = on.fromArray(biasData, [n], dtype);
+      if (residualData) options.residual = on.fromArray(residualData, expected.shape, dtype);
       const out = matmul(
         on.fromArray(aData, testCase.a, dtype),
         on.fromArray(bData, testCase.b, dtype),
@@ -104,6 +109,56 @@ describe('matmul with a few rows (small-M kernel)', () => {
       // The operands are read in place: no packing pass.
       expect(keys).toHaveLength(1);
     }
+  });
+
+  it('adds a residual in the epilogue, in the same one launch', async () => {
+    const cases: Case[] = [
+      { a: [1, 1, 36], b: [41, 36], transposeB: true, bias: true, residual: true },
+      { a: [1, 17], b: [33, 17], transposeB: true, residual: true },
+      { a: [2, 36], b: [36, 44], transposeB: false, residual: true },
+      { a: [1, 17], b: [17, 7], transposeB: false, bias: true, residual: true },
+    ];
+    for (const [i, testCase] of cases.entries()) {
+      const keys = await check(device, testCase, 120 + i);
+      expect(keys, JSON.stringify(testCase)).toHaveLength(1);
+      expect(keys[0]).toMatch(/^matmul:small:.*:residual:/);
+    }
+    if (device.hasF16) {
+      const keys = await check(
+        device,
+        { a: [1, 40], b: [33, 40], transposeB: true, residual: true },
+        125,
+        'f16',
+      );
+      expect(keys).toHaveLength(1);
+    }
+  });
+
+  it('adds a residual after the tiled kernel and over a chunked output', async () => {
+    const rows = device.tuning.matmulSmallRowsMax + 1;
+    const keys = await check(device, { a: [rows, 36], b: [41, 36], transposeB: true, residual: true }, 130);
+    expect(usedSmall(keys)).toBe(false);
+    expect(keys.some((key) => key.startsWith('binary'))).toBe(true);
+    const small = await createDevice({ maxBindingBytes: 4096, tuning: { matmulSmallRowsMax: 4 } });
+    try {
+      // Output [3, 400] (4,800 bytes) in two chunks: the residual goes in with an add.
+      await check(small, { a: [3, 17], b: [400, 17], transposeB: true, bias: true, residual: true }, 131);
+      // A weight in chunks, output in one binding: fused per column block.
+      const fused = await check(small, { a: [1, 36], b: [100, 36], transposeB: true, residual: true }, 132);
+      expect(fused.filter((key) => key.includes(':residual:'))).toHaveLength(4);
+    } finally {
+      small.destroy();
+    }
+  });
+
+  it('rejects a residual of another shape or dtype', () => {
+    device.scope(() => {
+      const a = device.fromArray(new Float32Array(4), [1, 4], 'f32');
+      const b = device.fromArray(new Float32Array(12), [3, 4], 'f32');
+      expect(() =>
+        matmul(a, b, { transposeB: true, residual: device.fromArray(new Float32Array(4), [1, 4], 'f32') }),
+      ).toThrow(/residual must be f32\[1, 3\]/);
+    });
   });
 
   it('takes up to 8 rows where the tuning says so (GPUs)', async () => {

@@ -18,6 +18,8 @@ export interface SmallRowsProblem {
   N: number;
   transposeB: boolean;
   bias: boolean;
+  /** Adds a residual laid out like the output in the epilogue. */
+  residual?: boolean;
   dtype: 'f32' | 'f16';
   /** First output column of every launch (b read as vec4 along N needs them aligned). */
   columnOffsets: readonly number[];
@@ -44,6 +46,7 @@ export function smallRowsShape(problem: SmallRowsProblem): SmallRowsKernelShape 
     vectorK: K % 4 === 0,
     vectorN: !problem.transposeB && N % 4 === 0 && problem.columnOffsets.every((offset) => offset % 4 === 0),
     bias: problem.bias,
+    residual: problem.residual ?? false,
     dtype: problem.dtype,
   };
 }
@@ -60,6 +63,8 @@ export interface SmallRowsLaunch {
   c: { range: BufferRange; offset: number; row: number };
   bias: Tensor | null;
   biasOffset: number;
+  /** Added to the product, rows `c.row` apart from `offset` (elements), like the output. */
+  residual?: { range: BufferRange; offset: number } | null;
 }
 
 /** Records one small-M launch; see smallRowsSource for what each workgroup computes. */
@@ -74,6 +79,7 @@ export function launchSmallRows(device: Device, shape: SmallRowsKernelShape, job
       vectorRange(job.a.range, aUnit),
       vectorRange(job.b.range, bUnit),
       ...(job.bias ? [job.bias] : []),
+      ...(job.residual ? [job.residual.range] : []),
       job.c.range,
     ],
     uniforms: {
@@ -90,6 +96,7 @@ export function launchSmallRows(device: Device, shape: SmallRowsKernelShape, job
         c_offset: job.c.offset,
         c_row: job.c.row,
         bias_offset: job.biasOffset,
+        r_offset: job.residual?.offset ?? 0,
       },
     },
     workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
