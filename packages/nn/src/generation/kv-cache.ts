@@ -1,4 +1,4 @@
-import { type Device, type DType, Tensor, zeros } from '@webtune/tensors';
+import { type Device, type DType, type Tensor, zeros } from '@webtune/tensors';
 import type { ModelConfig } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
 
@@ -127,13 +127,7 @@ export class KVCache {
   }
 }
 
-/**
- * The first `rows` positions of a [1, capacity, ...] cache tensor as a tensor of its own that
- * shares the storage (like reshape, the storage is reference-counted, so disposing the view is
- * safe). Binding it binds only the prefix bytes.
- */
+/** The first `rows` positions of a [1, capacity, ...] cache tensor, sharing its storage. */
 function prefixView(cache: Tensor, rows: number): Tensor {
-  if (rows === cache.shape[1]) return cache.reshape(cache.shape);
-  cache.storage.refs++;
-  return new Tensor(cache.device, [1, rows, cache.shape[2], cache.shape[3]], cache.dtype, cache.storage);
+  return cache.prefixView([1, rows, cache.shape[2], cache.shape[3]]);
 }

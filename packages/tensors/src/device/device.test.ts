@@ -123,6 +123,25 @@ describe('tensors and memory', () => {
     expect((await b.toArray())[0]).toBe(100);
   });
 
+  it('prefixView shares storage and reads and writes only its own elements', async () => {
+    const cache = device.fromArray(
+      Array.from({ length: 24 }, (_, i) => i),
+      [1, 6, 4],
+      'f32',
+    );
+    const filled = cache.prefixView([1, 2, 4]);
+    expect(filled.storage).toBe(cache.storage);
+    expect(Array.from(await filled.toArray())).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    device.write(filled, new Array(8).fill(-1));
+    const all = await cache.toArray();
+    expect(Array.from(all.slice(0, 8))).toEqual(new Array(8).fill(-1));
+    // The rest of the cache is untouched by a write through the view.
+    expect(Array.from(all.slice(8))).toEqual(Array.from({ length: 16 }, (_, i) => i + 8));
+    expect(() => cache.prefixView([1, 7, 4])).toThrow(/needs 28 elements/);
+    filled.dispose();
+    expect((await cache.toArray())[23]).toBe(23);
+  });
+
   it('write() lands after the work already recorded', async () => {
     const a = device.fromArray([1, 2, 3, 4], [4], 'f32');
     const doubled = binary('mul', a, 2);

@@ -199,7 +199,8 @@ export class Device {
     const per = DTYPE_BYTES[tensor.dtype];
     for (const chunk of tensor.storage.chunks) {
       const start = chunk.elementOffset * per;
-      const length = Math.ceil((chunk.elements * per) / 4) * 4;
+      const length = Math.ceil((elementsIn(chunk, tensor) * per) / 4) * 4;
+      if (length === 0) continue;
       const slice = new Uint8Array(length);
       slice.set(bytes.subarray(start, Math.min(start + length, bytes.length)));
       this.gpu.queue.writeBuffer(chunk.buffer, 0, slice);
@@ -484,7 +485,7 @@ export class Device {
     this.endPass();
     const encoder = this.commandEncoder();
     for (const chunk of tensor.storage.chunks) {
-      const length = Math.ceil((chunk.elements * per) / 4) * 4;
+      const length = Math.ceil((elementsIn(chunk, tensor) * per) / 4) * 4;
       if (length > 0) encoder.copyBufferToBuffer(chunk.buffer, 0, staging, chunk.elementOffset * per, length);
     }
     this.flush();
@@ -547,6 +548,11 @@ export class Device {
       throw new GpuError(message);
     }
   }
+}
+
+/** Elements of `tensor` held by `chunk`: a prefix view uses only the start of its storage. */
+function elementsIn(chunk: Chunk, tensor: Tensor): number {
+  return Math.max(0, Math.min(chunk.elements, tensor.size - chunk.elementOffset));
 }
 
 /** Splits a workgroup count over x and y so neither exceeds the per-dimension limit. */

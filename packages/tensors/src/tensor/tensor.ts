@@ -87,6 +87,26 @@ export class Tensor<D extends DType = DType> {
     return new Tensor(this.device, resolved, this.dtype, this.storage);
   }
 
+  /**
+   * A view of the first `sizeOf(shape)` elements with another shape, sharing the storage (no
+   * copy): e.g. the filled positions of a preallocated KV cache. Binding it binds only those
+   * elements; writes and reads touch only them.
+   */
+  prefixView(shape: Shape): Tensor<D> {
+    this.assertLive();
+    checkShape(shape, 'prefixView shape');
+    const size = sizeOf(shape);
+    if (size > this.size) {
+      throw new TensorError(
+        `prefixView ${formatShape(shape)} needs ${size} elements, ${this.describe()} has ${this.size}`,
+      );
+    }
+    if (this.chunked)
+      throw new TensorError(`prefixView of ${this.describe()}: the tensor is split in chunks`);
+    this.storage.refs++;
+    return new Tensor(this.device, [...shape], this.dtype, this.storage);
+  }
+
   /** Copies the tensor to the host. f16 is widened to f32. Waits for pending GPU work. */
   toArray(): Promise<HostArray<D>> {
     this.assertLive();
