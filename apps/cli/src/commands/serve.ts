@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { numberOption, optional, parseCommandLine, required } from '../args.js';
 import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { createOpenAiServer } from '../server/openai-server.js';
 import { dim, UsageError, yellow } from '../ui.js';
 
@@ -18,7 +18,8 @@ Options:
   --host H              address to bind (default 127.0.0.1: this machine only)
   --port N              port (default 8000; 0 picks a free one)
   --model-name NAME     the id clients use (default: the adapter's or model's folder name)
-  --template NAME       chat template (default: the tokenizer's own, else "default")
+  --template NAME       LLaMA-Factory template name, or auto for the tokenizer's own Jinja
+                        template (default: as LLaMA-Factory: its chat_template parsed, else empty)
   --api-key KEY         require "Authorization: Bearer KEY" (or set WEBTUNE_API_KEY)
   --max-body-bytes N    largest request body (default 1048576)
   --max-tokens N        max_tokens when a request gives none (default 256)
@@ -57,7 +58,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   const device = await openDevice();
   const loaded = await loadModel(device, modelName, { adapter });
-  const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
+  const engine = new ChatEngine(
+    loaded,
+    promptEncoderFor(loaded.tokenizer, { template: optional(values, 'template') }),
+  );
   const modelId = optional(values, 'model-name') ?? basename(adapter ?? modelName);
   const server = createOpenAiServer(engine, {
     modelId,
