@@ -1,3 +1,10 @@
 export { type CloseOptions, expectClose, maxRelativeError } from './close.js';
-export { fixturePath, fixturesRoot, requireFixtures } from './fixtures.js';
+export {
+  fixturePath,
+  fixturesRoot,
+  optionalFixtures,
+  readFixture,
+  repositoryFixturesRoot,
+  requireFixtures,
+} from './fixtures.js';
 export { Rng } from './rng.js';
