@@ -1,3 +1,4 @@
+// Plain JavaScript (types in fixtures.d.ts) so that bench scripts import it too: `@webtune/test-utils/fixtures`.
 import {
   existsSync,
   mkdirSync,
@@ -19,7 +20,7 @@ const repoRoot = resolve(here, '../../..');
  * that `requireFixtures` names finds its files here on a fresh clone. Files stored as `name.gz` are
  * decompressed once into node_modules/.cache and handed out from there.
  */
-export function repositoryFixturesRoot(): string {
+export function repositoryFixturesRoot() {
   return join(repoRoot, 'fixtures');
 }
 
@@ -27,39 +28,39 @@ export function repositoryFixturesRoot(): string {
  * Where larger, optional material lives: $WEBTUNE_FIXTURES, else ../shared/fixtures beside the repository.
  * Only `optionalFixtures` and `fixturePath` of files the repository does not carry look here.
  */
-export function fixturesRoot(): string {
+export function fixturesRoot() {
   return process.env.WEBTUNE_FIXTURES ?? resolve(repoRoot, '../shared/fixtures');
 }
 
 const cacheRoot = () => join(repoRoot, 'node_modules', '.cache', 'webtune-fixtures');
 
 /** Writes through a temporary name and a rename, so parallel test workers never read half a file. */
-function writeAtomically(path: string, bytes: Uint8Array): void {
+function writeAtomically(path, bytes) {
   mkdirSync(dirname(path), { recursive: true });
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   writeFileSync(temporary, bytes);
   renameSync(temporary, path);
 }
 
-const isFresh = (target: string, source: string) =>
+const isFresh = (target, source) =>
   existsSync(target) && statSync(target).mtimeMs >= statSync(source).mtimeMs;
 
 /** The decompressed copy of `relative`.gz in the cache. */
-function inflated(relative: string): string {
+function inflated(relative) {
   const source = join(repositoryFixturesRoot(), `${relative}.gz`);
   const target = join(cacheRoot(), relative);
   if (!isFresh(target, source)) writeAtomically(target, gunzipSync(readFileSync(source)));
   return target;
 }
 
-function holdsCompressed(folder: string): boolean {
+function holdsCompressed(folder) {
   return readdirSync(folder, { withFileTypes: true }).some((entry) =>
     entry.isDirectory() ? holdsCompressed(join(folder, entry.name)) : entry.name.endsWith('.gz'),
   );
 }
 
 /** A folder of the repository's fixtures as readers expect it: a cached copy with `.gz` files inflated. */
-function materialisedFolder(relative: string): string {
+function materialisedFolder(relative) {
   const source = join(repositoryFixturesRoot(), relative);
   if (!holdsCompressed(source)) return source;
   for (const entry of readdirSync(source, { withFileTypes: true })) {
@@ -77,7 +78,7 @@ function materialisedFolder(relative: string): string {
 }
 
 /** Whether the repository carries `relative` (as itself or as `relative.gz`). */
-function inRepository(relative: string): boolean {
+function inRepository(relative) {
   const root = repositoryFixturesRoot();
   return existsSync(join(root, relative)) || existsSync(join(root, `${relative}.gz`));
 }
@@ -86,7 +87,7 @@ function inRepository(relative: string): boolean {
  * The path of a fixture: the repository's copy when it has one (decompressed if stored gzipped),
  * else the same relative path under the optional fixtures folder (`fixturesRoot()`).
  */
-export function fixturePath(...parts: string[]): string {
+export function fixturePath(...parts) {
   const relative = join(...parts);
   const root = repositoryFixturesRoot();
   const plain = join(root, relative);
@@ -96,7 +97,7 @@ export function fixturePath(...parts: string[]): string {
 }
 
 /** The text of a fixture file, read through `fixturePath`. */
-export function readFixture(...parts: string[]): string {
+export function readFixture(...parts) {
   return readFileSync(fixturePath(...parts), 'utf8');
 }
 
@@ -106,7 +107,7 @@ export function readFixture(...parts: string[]): string {
  * WEBTUNE_REQUIRE_FIXTURES=1 (set by .ci/run): then it throws.
  * Use as `describe.skipIf(!requireFixtures('models/stories260K-hf'))(...)`.
  */
-export function requireFixtures(...relativePaths: string[]): boolean {
+export function requireFixtures(...relativePaths) {
   const missing = relativePaths.filter((path) => !inRepository(path));
   if (missing.length === 0) return true;
   const message = `missing fixtures under ${repositoryFixturesRoot()}: ${missing.join(', ')} (the repository should carry them; see fixtures/PROVENANCE.md)`;
@@ -120,7 +121,7 @@ export function requireFixtures(...relativePaths: string[]): boolean {
  * present under `fixturesRoot()`. When it is not, the test skips with the reason, even under
  * WEBTUNE_REQUIRE_FIXTURES: a fresh clone runs everything else.
  */
-export function optionalFixtures(...relativePaths: string[]): boolean {
+export function optionalFixtures(...relativePaths) {
   const missing = relativePaths.filter((path) => !existsSync(join(fixturesRoot(), path)));
   if (missing.length === 0) return true;
   console.warn(
