@@ -10,3 +10,5 @@ export function readFixture(...parts: string[]): string;
 export function requireFixtures(...relativePaths: string[]): boolean;
 /** Whether optional material is present under `fixturesRoot()`; skips with the reason when not, always. */
 export function optionalFixtures(...relativePaths: string[]): boolean;
+/** For benchmarks: the optional folder's whole copy when present, else the repository's through `fixturePath`. */
+export function fullFixturePath(...parts: string[]): string;

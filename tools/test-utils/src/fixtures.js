@@ -129,3 +129,12 @@ export function optionalFixtures(...relativePaths) {
   );
   return false;
 }
+
+/**
+ * For benchmarks: the optional folder's copy when it has one (whole, untrimmed files), else the
+ * repository's (trimmed) copy through `fixturePath`.
+ */
+export function fullFixturePath(...parts) {
+  const optional = join(fixturesRoot(), ...parts);
+  return existsSync(optional) ? optional : fixturePath(...parts);
+}

@@ -2,6 +2,7 @@ export { type CloseOptions, expectClose, maxRelativeError } from './close.js';
 export {
   fixturePath,
   fixturesRoot,
+  fullFixturePath,
   optionalFixtures,
   readFixture,
   repositoryFixturesRoot,
