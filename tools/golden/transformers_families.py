@@ -12,7 +12,8 @@ golden.json:
   cast with `.double()`; RoPE tables stay float32 inside Transformers, as they always are);
 - the per-token loss (-log p(next token)) and its mean, in float64;
 - 64 greedy tokens from `generate` (float64, KV cache) after a 4-token prompt, with the smallest
-  gap between the best and second-best logit along the way (how far from a tie the run is);
+  gap between the best and second-best logit along the way (how far from a tie the run is); for
+  the LongRoPE models, greedy over full forward passes (see greedy_full_passes' caller);
 - one LoRA step made with `peft` (r 4, every linear layer, both factors random): the adapter as
   PEFT saves it and the gradients of the mean next-token loss with respect to every lora_A and
   lora_B, in float64.
@@ -204,6 +205,15 @@ def greedy(model):
     return tokens, margin
 
 
+def greedy_full_passes(model):
+    """Greedy decoding by a full forward pass over the whole sequence at every step (no cache)."""
+    ids = torch.tensor([PROMPT])
+    for _ in range(NEW_TOKENS):
+        logits = model(input_ids=ids, use_cache=False).logits[0, -1]
+        ids = torch.cat([ids, logits.argmax().view(1, 1)], dim=1)
+    return ids[0, len(PROMPT):].tolist()
+
+
 def lora_step(name, model, ids, out_folder):
     """One LoRA forward/backward with PEFT in float64; saves the adapter as PEFT writes it."""
     torch.manual_seed(99)
@@ -279,6 +289,16 @@ def build(name):
         logits = model(input_ids=ids).logits
         losses = per_token_loss(logits, ids)
         tokens, margin = greedy(model)
+        # LongRoPE rotates a whole pass with the long factors once it outgrows the short context:
+        # a pass over only the first original_max_position_embeddings tokens uses the short ones.
+        short = getattr(config, 'original_max_position_embeddings', None) if name.startswith('phi') else None
+        short_logits = model(input_ids=ids[:, :short]).logits if short else None
+        # Phi3ForCausalLM.generate in transformers 5.18 drops its cache when the sequence first
+        # outgrows the short context (to rotate every key with the long factors again), but then
+        # feeds only the newest token, so from there on each step sees no context. webtune runs
+        # the whole sequence again at the switch; its reference is greedy over full passes, and
+        # generate()'s tokens are kept to show where the two part.
+        full_pass_tokens = greedy_full_passes(model) if short else None
     golden = dict(
         description=f'{description}. Made with transformers {transformers.__version__} and torch '
                     f'{torch.__version__.split("+")[0]} in float64 by tools/golden/transformers_families.py',
@@ -290,6 +310,10 @@ def build(name):
         mean_loss=float(losses.mean()),
         greedy=dict(prompt=PROMPT, tokens=tokens, smallest_top2_gap=margin),
     )
+    if short_logits is not None:
+        golden['short_context'] = dict(length=short, logits=f32(short_logits))
+        golden['greedy'] = dict(prompt=PROMPT, tokens=full_pass_tokens, generate_tokens=tokens,
+                                reference='greedy over full forward passes (see the script)')
     with open(os.path.join(nn_folder, 'golden.json'), 'w') as handle:
         json.dump(golden, handle, sort_keys=True, separators=(',', ':'))
         handle.write('\n')
