@@ -1,5 +1,5 @@
 import type { UnaryOp } from '../../autograd/backend.js';
-import { erf } from '../unary/special-functions.js';
+import { erf } from './special-functions.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;

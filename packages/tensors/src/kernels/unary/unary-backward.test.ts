@@ -4,8 +4,8 @@ import { UNARY_FUNCTIONS, type UnaryOp } from '../../autograd/backend.js';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
-import { unaryReference } from '../unary/reference.js';
-import { unaryBackwardReference } from './reference.js';
+import { unaryBackwardReference } from './backward-reference.js';
+import { unaryReference } from './reference.js';
 import { unaryBackward } from './unary-backward.js';
 
 let device: Device;

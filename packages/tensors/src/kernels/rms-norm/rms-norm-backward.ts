@@ -13,8 +13,8 @@ import {
   rowWorkgroupFor,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding, workgroupsFor } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 
 /** Rows one invocation of the weight-gradient pass sums before the partial sums are added. */
 const ROWS_PER_SEGMENT = 64;

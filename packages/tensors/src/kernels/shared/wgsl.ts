@@ -1,5 +1,5 @@
-import { type UniformField, uniformStruct } from '../device/uniforms.js';
-import type { DType } from '../tensor/dtype.js';
+import { type UniformField, uniformStruct } from '../../device/uniforms.js';
+import type { DType } from '../../tensor/dtype.js';
 
 /** One storage binding of a kernel: `array<type>` read or written by the shader. */
 export interface StorageBinding {

@@ -3,9 +3,9 @@ import { TensorError } from '../../device/errors.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { assertFloat, assertSameDevice, vectorType } from '../reduce/row-kernel.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
-import type { CrossEntropyBackwardOptions } from './reference.js';
+import { assertFloat, assertSameDevice, vectorType } from '../shared/row-kernel.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
+import type { CrossEntropyBackwardOptions } from './backward-reference.js';
 
 const FIELDS = [
   { name: 'n', type: 'u32' as const },

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
-import { rmsNormBackwardReference } from './reference.js';
+import { rmsNormBackwardReference } from './backward-reference.js';
 import { rmsNormBackward } from './rms-norm-backward.js';
 
 let device: Device;

@@ -3,9 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
-import { attentionReference } from '../attention/reference.js';
 import { attentionBackward } from './attention-backward.js';
-import { type AttentionBackwardReferenceOptions, attentionBackwardReference } from './reference.js';
+import { type AttentionBackwardReferenceOptions, attentionBackwardReference } from './backward-reference.js';
+import { attentionReference } from './reference.js';
 
 let device: Device;
 beforeAll(async () => {

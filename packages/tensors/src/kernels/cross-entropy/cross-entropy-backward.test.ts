@@ -3,9 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
-import { crossEntropyReference } from '../cross-entropy/reference.js';
+import { type CrossEntropyBackwardOptions, crossEntropyBackwardReference } from './backward-reference.js';
 import { crossEntropyBackward } from './cross-entropy-backward.js';
-import { type CrossEntropyBackwardOptions, crossEntropyBackwardReference } from './reference.js';
+import { crossEntropyReference } from './reference.js';
 
 let device: Device;
 beforeAll(async () => {

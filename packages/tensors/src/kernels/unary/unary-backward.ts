@@ -1,8 +1,8 @@
 import type { UnaryOp } from '../../autograd/backend.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { mathHelpers, wgslFloat } from '../unary/math.js';
-import { elementwiseMap } from './elementwise-map.js';
+import { elementwiseMap } from '../shared/elementwise-map.js';
+import { mathHelpers, wgslFloat } from '../shared/wgsl-math.js';
 
 const GELU_TANH_SCALE = 2 * Math.sqrt(2 / Math.PI);
 

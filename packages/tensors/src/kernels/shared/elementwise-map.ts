@@ -2,8 +2,8 @@ import { TensorError } from '../../device/errors.js';
 import type { DType } from '../../tensor/dtype.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+import { elementwiseGrid, elementwiseLoop } from './elementwise-loop.js';
+import { kernelSource, type StorageBinding } from './wgsl.js';
 
 export interface ElementwiseMap {
   /** Pipeline key prefix: kernel name and everything else that changes the WGSL. */

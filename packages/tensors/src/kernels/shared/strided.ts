@@ -1,4 +1,4 @@
-import type { UniformField } from '../device/uniforms.js';
+import type { UniformField } from '../../device/uniforms.js';
 
 /** At most this many dimensions after collapsing contiguous runs (collapseDims). */
 export const MAX_RANK = 8;

@@ -5,7 +5,7 @@ import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
-import { kernelSource, type StorageBinding, workgroupsFor } from '../wgsl.js';
+import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */

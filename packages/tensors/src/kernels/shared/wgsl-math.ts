@@ -1,4 +1,4 @@
-import { erf, erfcx } from './special-functions.js';
+import { erf, erfcx } from '../unary/special-functions.js';
 
 /**
  * WGSL math helpers for the unary kernels, written once for a type placeholder so the same text

@@ -8,7 +8,7 @@ import { TensorError } from '../../device/errors.js';
 import type { DType } from '../../tensor/dtype.js';
 import { formatShape, type Shape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import type { StorageBinding } from '../wgsl.js';
+import type { StorageBinding } from './wgsl.js';
 
 /**
  * -infinity in WGSL. Infinities are not valid constant expressions, so the bits come from
