@@ -1,5 +1,5 @@
 import type { UniformField } from '../../device/uniforms.js';
-import { kernelSource } from '../wgsl.js';
+import { kernelSource } from '../shared/wgsl.js';
 import { BLOCK, type PackedFormat } from './formats.js';
 
 /** Output rows one invocation computes (the weight block it decodes is reused across them). */

@@ -6,7 +6,7 @@ import { TensorError } from '../../device/errors.js';
 import { zeros } from '../../ops/creation.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { workgroupsFor } from '../wgsl.js';
+import { workgroupsFor } from '../shared/wgsl.js';
 import { BLOCK } from './formats.js';
 import {
   FORWARD_FIELDS,
