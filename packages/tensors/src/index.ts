@@ -75,6 +75,32 @@ export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernel
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
+// Frozen weights in half precision or ggml blocks (Q8_0, Q4_0), decoded inside the matmul kernels
+export {
+  BLOCK as PACKED_BLOCK,
+  bf16BitsToF32,
+  bitsPerWeight,
+  decodeRows,
+  encodeRows,
+  f32ToBf16Bits,
+  fitsFormat,
+  isQuantized,
+  PACKED_FORMATS,
+  type PackedFormat,
+  packedRowBytes,
+} from './kernels/packed-matmul/formats.js';
+export {
+  packedLinear,
+  packedMatmul,
+  packedMatmulInputGrad,
+  unpackWeight,
+} from './kernels/packed-matmul/packed-matmul.js';
+export {
+  type PackedChunk,
+  PackedWeight,
+  packedWeightFromBytes,
+  packWeight,
+} from './kernels/packed-matmul/packed-weight.js';
 export {
   type DropoutOptions,
   dropout,
