@@ -31,6 +31,14 @@ export {
   sampleToken,
   samplingDistribution,
 } from './generation/sampling.js';
+export {
+  type BaseFormat,
+  describeBaseFormat,
+  formatFor,
+  type PackSummary,
+  packedTarget,
+  packFrozenWeights,
+} from './loading/frozen-weights.js';
 // Loading and saving
 export {
   interleavedToHalf,
