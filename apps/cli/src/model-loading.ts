@@ -6,9 +6,11 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  type BaseFormat,
   CausalLM,
   type GenerationConfig,
   initializeModel,
+  type ModelConfig,
   parseGenerationConfig,
   parseModelConfig,
   TOKENIZER_FILES,
@@ -53,6 +55,13 @@ export function requireDirectory(path: string, what: string): string {
   return resolve(path);
 }
 
+/** config.json of a local model folder, read without loading weights (null for hub ids and other sources). */
+export async function readModelConfig(name: string): Promise<ModelConfig | null> {
+  const path = join(name, 'config.json');
+  if (looksLikeHubId(name) || !existsSync(path)) return null;
+  return parseModelConfig(await readFile(path, 'utf8'));
+}
+
 /**
  * Loads `--model` (a Hugging Face folder, or a hub id downloaded to the cache) and `--adapter`
  * (a PEFT adapter folder) onto `device`.
@@ -60,7 +69,7 @@ export function requireDirectory(path: string, what: string): string {
 export async function loadModel(
   device: Device,
   name: string,
-  options: { adapter?: string; dtype?: 'f32' | 'f16'; quiet?: boolean } = {},
+  options: { adapter?: string; dtype?: 'f32' | 'f16'; quiet?: boolean; baseFormat?: BaseFormat } = {},
 ): Promise<LoadedModel> {
   const bar = options.quiet ? null : new ProgressBar('loading');
   const onProgress = bar
@@ -74,6 +83,7 @@ export async function loadModel(
       try {
         loaded = await loadModelFromHub(device, name, {
           dtype: options.dtype,
+          baseFormat: options.baseFormat,
           onProgress: (progress) => {
             if ('file' in progress) {
               const p = progress as { receivedBytes: number; totalBytes: number | null; file: string };
@@ -92,7 +102,11 @@ export async function loadModel(
       directory = name;
     } else {
       directory = requireDirectory(name, 'model folder');
-      loaded = await loadModelDirectory(device, directory, { dtype: options.dtype, onProgress });
+      loaded = await loadModelDirectory(device, directory, {
+        dtype: options.dtype,
+        baseFormat: options.baseFormat,
+        onProgress,
+      });
     }
   } finally {
     bar?.done();
