@@ -5,7 +5,7 @@
    for the types gguf-py can quantize, its quantization of a fixed input (`<TYPE>.of_input`,
    input in `input`). webtune's dequantizer must reproduce the dequantized values exactly and
    its Q8_0/Q4_0/Q5_0 quantizers the blocks.
-2. stories260K-python.gguf: the stories260K Hugging Face model converted by this script with
+2. stories260K-python.gguf (in packages/nn, whose test loads it): the stories260K Hugging Face model converted by this script with
    gguf-py's writer the way llama.cpp's convert_hf_to_gguf.py does (llama architecture, q/k rows
    permuted to the interleaved RoPE layout, matrices in F16, the SentencePiece vocabulary with
    its scores from llama2.c's tok512.bin), plus stories260K-python-logits.json: the Hugging Face
@@ -27,6 +27,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "packages" / "gguf" / "src" / "__fixtures__"
+NN_OUT = ROOT / "packages" / "nn" / "src" / "__fixtures__" / "gguf"
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "models"
 rng = np.random.default_rng(15)
 
@@ -88,7 +89,7 @@ def write_stories() -> None:
     source = FIXTURES / "stories260K-hf"
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     config = model.config
-    writer = gguf.GGUFWriter(str(OUT / "stories260K-python.gguf"), "llama")
+    writer = gguf.GGUFWriter(str(NN_OUT / "stories260K-python.gguf"), "llama")
     writer.add_name("stories260K")
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -160,7 +161,7 @@ def write_stories() -> None:
         logits = model(torch.tensor([ids])).logits[0]
     tokenizer = AutoTokenizer.from_pretrained(source)
     text = "Once upon a time, there was a little girl named Lily. She liked to play."
-    (OUT / "stories260K-python-logits.json").write_text(
+    (NN_OUT / "stories260K-python-logits.json").write_text(
         json.dumps(
             {
                 "ids": ids,
@@ -174,7 +175,8 @@ def write_stories() -> None:
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
+    NN_OUT.mkdir(parents=True, exist_ok=True)
     write_quants()
     write_stories()
-    for path in sorted(OUT.iterdir()):
+    for path in [*sorted(OUT.iterdir()), *sorted(NN_OUT.iterdir())]:
         print(path.name, path.stat().st_size)

@@ -25,7 +25,8 @@ export interface GgufModel {
   architecture: string;
   /** config.json equivalent. */
   config: Record<string, unknown>;
-  tokenizer: HuggingFaceTokenizerFiles;
+  /** null when the file has no `tokenizer.ggml.model`. */
+  tokenizer: HuggingFaceTokenizerFiles | null;
   /** generation_config.json equivalent (bos/eos). */
   generationConfig: Record<string, unknown>;
   /** `general.name`, when set. */
@@ -59,7 +60,7 @@ export function openGgufModel(file: GgufFile): GgufModel {
     }
     return [{ info, name }];
   });
-  const tokenizer = huggingFaceTokenizerOf(file);
+  const tokenizer = file.metadata.has('tokenizer.ggml.model') ? huggingFaceTokenizerOf(file) : null;
   const generationConfig: Record<string, unknown> = {};
   if (config.bos_token_id !== undefined) generationConfig.bos_token_id = config.bos_token_id;
   if (config.eos_token_id !== undefined) generationConfig.eos_token_id = config.eos_token_id;
@@ -164,7 +165,8 @@ export interface ExportTensor {
 export interface GgufModelExport {
   /** config.json (object). */
   config: Record<string, unknown>;
-  tokenizer: HuggingFaceTokenizerFiles;
+  /** Without one the file has no tokenizer: llama.cpp will not load it (tests only). */
+  tokenizer: HuggingFaceTokenizerFiles | null;
   tensors: readonly ExportTensor[];
   fileType: GgufFileType;
   /** general.name. */
@@ -193,7 +195,7 @@ export function ggufModelFile(model: GgufModelExport): { metadata: [string, Gguf
     ['general.file_type', gguf.uint32(GGUF_FILE_TYPES[model.fileType])],
     ['general.quantization_version', gguf.uint32(2)],
     ...architectureKeys.slice(1),
-    ...ggufTokenizerMetadata(model.tokenizer, vocabSize),
+    ...(model.tokenizer ? ggufTokenizerMetadata(model.tokenizer, vocabSize) : []),
   ];
   const tensors: GgufTensorInput[] = [];
   for (const tensor of model.tensors) {

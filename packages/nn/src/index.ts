@@ -39,6 +39,7 @@ export {
   loadLlama2c,
   parseLlama2cHeader,
 } from './loading/llama2c.js';
+export { isGgufPath, loadGguf } from './loading/gguf.js';
 export { type LoadProgress, type LoadWeightsOptions, loadWeights } from './loading/load-weights.js';
 export {
   type GenerationConfig,

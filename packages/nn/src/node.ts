@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { openFileReader } from '@webtune/safetensors/node';
 import type { Device } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
+import { loadGguf } from './loading/gguf.js';
 import { loadLlama2c } from './loading/llama2c.js';
 import type { LoadWeightsOptions } from './loading/load-weights.js';
 import { loadPretrained, type PretrainedModel } from './loading/pretrained.js';
@@ -68,4 +69,21 @@ export async function saveModelDirectory(
   options: SaveOptions = {},
 ): Promise<string[]> {
   return saveModel(model, directorySink(directory), options);
+}
+
+/**
+ * Loads a GGUF model file from disk (see loadGguf); the file is read by byte range, one tensor at
+ * a time.
+ */
+export async function loadGgufFile(
+  device: Device,
+  path: string,
+  options: LoadWeightsOptions = {},
+): Promise<PretrainedModel & { ggufName: string | undefined }> {
+  const reader = await openFileReader(path);
+  try {
+    return await loadGguf(device, reader, { ...options, fileName: path });
+  } finally {
+    await reader.close();
+  }
 }
