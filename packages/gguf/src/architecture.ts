@@ -1,5 +1,5 @@
 import { GgufError } from './errors.js';
-import { gguf, type GgufValue } from './metadata.js';
+import { type GgufValue, gguf } from './metadata.js';
 import type { GgufFile } from './read.js';
 
 /** `general.architecture` values webtune loads, with the Hugging Face class each becomes. */
@@ -20,7 +20,9 @@ export function ggufArchitectureOf(config: Record<string, unknown>): string {
   };
   const architecture = byClass[name];
   if (architecture === undefined) {
-    throw new GgufError(`config.json architecture ${JSON.stringify(name)} has no GGUF export (${Object.keys(byClass).join(', ')} do)`);
+    throw new GgufError(
+      `config.json architecture ${JSON.stringify(name)} has no GGUF export (${Object.keys(byClass).join(', ')} do)`,
+    );
   }
   return architecture;
 }
@@ -42,7 +44,10 @@ export function huggingFaceConfigOf(file: GgufFile): Record<string, unknown> {
   }
   const type = file.string('general.type');
   if (type !== undefined && type !== 'model') {
-    throw new GgufError(`general.type is ${JSON.stringify(type)}: this is not a model (an adapter is loaded on top of its base)`, where);
+    throw new GgufError(
+      `general.type is ${JSON.stringify(type)}: this is not a model (an adapter is loaded on top of its base)`,
+      where,
+    );
   }
   const required = (suffix: string): number => {
     const key = `${architecture}.${suffix}`;
@@ -85,15 +90,20 @@ export function huggingFaceConfigOf(file: GgufFile): Record<string, unknown> {
   const factor = optional('rope.scaling.factor');
   if (scalingType !== undefined && scalingType !== 'none' && factor !== undefined) {
     if (scalingType !== 'linear' && scalingType !== 'yarn') {
-      throw new GgufError(`RoPE scaling ${JSON.stringify(scalingType)} is not supported (linear and yarn are)`, {
-        ...where,
-        key: `${architecture}.rope.scaling.type`,
-      });
+      throw new GgufError(
+        `RoPE scaling ${JSON.stringify(scalingType)} is not supported (linear and yarn are)`,
+        {
+          ...where,
+          key: `${architecture}.rope.scaling.type`,
+        },
+      );
     }
     config.rope_scaling = {
       rope_type: scalingType,
       factor,
-      ...(scalingType === 'yarn' ? { original_max_position_embeddings: optional('rope.scaling.original_context_length') } : {}),
+      ...(scalingType === 'yarn'
+        ? { original_max_position_embeddings: optional('rope.scaling.original_context_length') }
+        : {}),
     };
   }
   const window = optional('attention.sliding_window');
@@ -137,15 +147,28 @@ export function ggufArchitectureMetadata(config: Record<string, unknown>): [stri
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.float32(number('rms_norm_eps', 1e-6))],
     [`${a}.vocab_size`, gguf.uint32(number('vocab_size'))],
   ];
-  const scaling = config.rope_scaling as { rope_type?: string; type?: string; factor?: number; original_max_position_embeddings?: number } | null;
+  const scaling = config.rope_scaling as {
+    rope_type?: string;
+    type?: string;
+    factor?: number;
+    original_max_position_embeddings?: number;
+  } | null;
   if (scaling && typeof scaling === 'object') {
     const type = scaling.rope_type ?? scaling.type;
     if (type !== 'linear' && type !== 'yarn') {
-      throw new GgufError(`RoPE scaling ${JSON.stringify(type)} has no GGUF export here (linear and yarn do)`);
+      throw new GgufError(
+        `RoPE scaling ${JSON.stringify(type)} has no GGUF export here (linear and yarn do)`,
+      );
     }
-    entries.push([`${a}.rope.scaling.type`, gguf.string(type)], [`${a}.rope.scaling.factor`, gguf.float32(scaling.factor ?? 1)]);
+    entries.push(
+      [`${a}.rope.scaling.type`, gguf.string(type)],
+      [`${a}.rope.scaling.factor`, gguf.float32(scaling.factor ?? 1)],
+    );
     if (type === 'yarn' && scaling.original_max_position_embeddings) {
-      entries.push([`${a}.rope.scaling.original_context_length`, gguf.uint32(scaling.original_max_position_embeddings)]);
+      entries.push([
+        `${a}.rope.scaling.original_context_length`,
+        gguf.uint32(scaling.original_max_position_embeddings),
+      ]);
     }
   }
   if (typeof config.sliding_window === 'number' && (config.use_sliding_window ?? true) && a === 'llama') {

@@ -6,7 +6,9 @@ import { quantize } from './quantize.js';
 import { readGguf } from './read.js';
 
 // quants.gguf is written by tools/golden/gguf_fixtures.py with the `gguf` Python package.
-const golden = await readGguf(new Uint8Array(await readFile(join(import.meta.dirname, '__fixtures__', 'quants.gguf'))));
+const golden = await readGguf(
+  new Uint8Array(await readFile(join(import.meta.dirname, '__fixtures__', 'quants.gguf'))),
+);
 const input = await golden.readFloat32('input');
 
 describe('dequantize against gguf-py (gguf.quants)', () => {
@@ -42,7 +44,8 @@ describe('quantize against gguf-py (gguf.quants)', () => {
       for (let block = 0; block < input.length; block += blockSize) {
         const slice = input.subarray(block, block + blockSize);
         const range = Math.max(...slice.map(Math.abs)) || 1;
-        for (let j = 0; j < blockSize; j++) worst = Math.max(worst, Math.abs(decoded[block + j] - slice[j]) / range);
+        for (let j = 0; j < blockSize; j++)
+          worst = Math.max(worst, Math.abs(decoded[block + j] - slice[j]) / range);
       }
       expect(worst, type).toBeLessThan(bound);
       expect(worst, type).toBeGreaterThan(0);
@@ -51,9 +54,18 @@ describe('quantize against gguf-py (gguf.quants)', () => {
 
   it('F16 and BF16 round to nearest even and decode exactly', () => {
     const values = Float32Array.of(1, -2.5, 65504, 1e-8, 0.1, 3.14159);
-    expect(Array.from(dequantize('F16', quantize('F16', values), 6))).toEqual([1, -2.5, 65504, 0, 0.0999755859375, 3.140625]);
+    expect(Array.from(dequantize('F16', quantize('F16', values), 6))).toEqual([
+      1, -2.5, 65504, 0, 0.0999755859375, 3.140625,
+    ]);
     expect(Array.from(dequantize('BF16', quantize('BF16', values), 6))).toEqual(
-      Array.from(values, (value) => new Float32Array(new Uint32Array([Math.round(new Uint32Array(Float32Array.of(value).buffer)[0] / 65536) * 65536]).buffer)[0]),
+      Array.from(
+        values,
+        (value) =>
+          new Float32Array(
+            new Uint32Array([Math.round(new Uint32Array(Float32Array.of(value).buffer)[0] / 65536) * 65536])
+              .buffer,
+          )[0],
+      ),
     );
   });
 });

@@ -71,7 +71,10 @@ class Cursor {
 
   async #ensure(length: number, what: string): Promise<number> {
     if (length > this.remaining) {
-      this.#fail(`the file ends inside ${what} (needs ${length} bytes, ${this.remaining} left)`, this.position);
+      this.#fail(
+        `the file ends inside ${what} (needs ${length} bytes, ${this.remaining} left)`,
+        this.position,
+      );
     }
     const local = this.position - this.#bufferStart;
     if (local >= 0 && local + length <= this.#buffer.length) return local;
@@ -82,7 +85,8 @@ class Cursor {
     } catch (error) {
       this.#fail(`reading ${want} bytes failed: ${(error as Error).message}`, this.position);
     }
-    if (bytes.length !== want) this.#fail(`the reader returned ${bytes.length} bytes, not ${want}`, this.position);
+    if (bytes.length !== want)
+      this.#fail(`the reader returned ${bytes.length} bytes, not ${want}`, this.position);
     this.#buffer = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#bufferStart = this.position;
@@ -107,7 +111,10 @@ class Cursor {
   async string(what: string): Promise<string> {
     const length = await this.size64(`the length of ${what}`);
     if (length > this.remaining) {
-      this.#fail(`${what} claims ${length} bytes but ${this.remaining} are left in the file`, this.position - 8);
+      this.#fail(
+        `${what} claims ${length} bytes but ${this.remaining} are left in the file`,
+        this.position - 8,
+      );
     }
     const at = await this.#ensure(length, what);
     this.position += length;
@@ -170,7 +177,11 @@ function narrow(value: bigint): number | bigint {
  * decode are listed (their `typeName` says which); reading one throws naming it.
  */
 export async function readGgufHeader(reader: RandomAccessReader, fileName?: string): Promise<GgufHeader> {
-  const fail = (problem: string, offset?: number, extra: { key?: string; tensorName?: string } = {}): never => {
+  const fail = (
+    problem: string,
+    offset?: number,
+    extra: { key?: string; tensorName?: string } = {},
+  ): never => {
     throw new GgufError(problem, { fileName, offset, ...extra });
   };
   const cursor = new Cursor(reader, fail);
@@ -180,7 +191,8 @@ export async function readGgufHeader(reader: RandomAccessReader, fileName?: stri
     fail(`not a GGUF file: the first four bytes are 0x${magic.toString(16).padStart(8, '0')}, not "GGUF"`, 0);
   }
   const version = await cursor.uint32('the version');
-  if (version === 1) fail('GGUF version 1 (32-bit counts) is not supported: convert it with a current llama.cpp', 4);
+  if (version === 1)
+    fail('GGUF version 1 (32-bit counts) is not supported: convert it with a current llama.cpp', 4);
   if (version !== 2 && version !== 3) {
     fail(
       version === 0x02000000 || version === 0x03000000
@@ -192,8 +204,10 @@ export async function readGgufHeader(reader: RandomAccessReader, fileName?: stri
   const tensorCount = await cursor.size64('the tensor count');
   const keyCount = await cursor.size64('the metadata key count');
   // A key is at least 8 (length) + 1 + 4 (type) + 1 bytes; a tensor info at least 8 + 1 + 4 + 8 + 4 + 8.
-  if (keyCount * 14 > cursor.remaining) fail(`the header claims ${keyCount} metadata keys, more than the file can hold`, 16);
-  if (tensorCount * 33 > cursor.remaining) fail(`the header claims ${tensorCount} tensors, more than the file can hold`, 8);
+  if (keyCount * 14 > cursor.remaining)
+    fail(`the header claims ${keyCount} metadata keys, more than the file can hold`, 16);
+  if (tensorCount * 33 > cursor.remaining)
+    fail(`the header claims ${tensorCount} tensors, more than the file can hold`, 8);
   const metadata: GgufMetadata = new Map();
   for (let index = 0; index < keyCount; index++) {
     const keyOffset = cursor.position;
@@ -205,10 +219,19 @@ export async function readGgufHeader(reader: RandomAccessReader, fileName?: stri
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   if (alignmentValue !== undefined) {
     const value = alignmentValue.value;
-    if (alignmentValue.type !== 'UINT32' || typeof value !== 'number' || value === 0 || (value & (value - 1)) !== 0) {
-      fail(`must be a power of two stored as UINT32, got ${alignmentValue.type} ${String(value)}`, undefined, {
-        key: 'general.alignment',
-      });
+    if (
+      alignmentValue.type !== 'UINT32' ||
+      typeof value !== 'number' ||
+      value === 0 ||
+      (value & (value - 1)) !== 0
+    ) {
+      fail(
+        `must be a power of two stored as UINT32, got ${alignmentValue.type} ${String(value)}`,
+        undefined,
+        {
+          key: 'general.alignment',
+        },
+      );
     }
     alignment = value as number;
   }
@@ -220,7 +243,8 @@ export async function readGgufHeader(reader: RandomAccessReader, fileName?: stri
     if (names.has(name)) fail('appears twice', infoOffset, { tensorName: name });
     names.add(name);
     const rank = await cursor.uint32(`the rank of tensor ${name}`);
-    if (rank > MAX_DIMENSIONS) fail(`has ${rank} dimensions, at most ${MAX_DIMENSIONS} are allowed`, infoOffset, { tensorName: name });
+    if (rank > MAX_DIMENSIONS)
+      fail(`has ${rank} dimensions, at most ${MAX_DIMENSIONS} are allowed`, infoOffset, { tensorName: name });
     const dimensions: number[] = [];
     let elements = 1;
     for (let d = 0; d < rank; d++) {
@@ -233,7 +257,9 @@ export async function readGgufHeader(reader: RandomAccessReader, fileName?: stri
     const offset = await cursor.size64(`the data offset of tensor ${name}`);
     const typeName = ggmlTypeName(type);
     if (offset % alignment !== 0) {
-      fail(`data offset ${offset} is not a multiple of the alignment ${alignment}`, infoOffset, { tensorName: name });
+      fail(`data offset ${offset} is not a multiple of the alignment ${alignment}`, infoOffset, {
+        tensorName: name,
+      });
     }
     const supported = supportedTypeName(type);
     let byteLength = 0;
@@ -262,7 +288,8 @@ export async function readGgufHeader(reader: RandomAccessReader, fileName?: stri
         { tensorName: tensor.name },
       );
     }
-    if (tensor.offset < end) fail(`data overlaps tensor ${JSON.stringify(previous)}`, undefined, { tensorName: tensor.name });
+    if (tensor.offset < end)
+      fail(`data overlaps tensor ${JSON.stringify(previous)}`, undefined, { tensorName: tensor.name });
     end = tensor.offset + tensor.byteLength;
     previous = tensor.name;
   }
@@ -300,7 +327,9 @@ async function readValue(
   const itemType = valueTypeName(itemTypeId);
   if (itemType === undefined || itemType === 'ARRAY') {
     fail(
-      itemType === 'ARRAY' ? 'is an array of arrays, which this reader does not accept' : `has array item type ${itemTypeId}, which GGUF does not define`,
+      itemType === 'ARRAY'
+        ? 'is an array of arrays, which this reader does not accept'
+        : `has array item type ${itemTypeId}, which GGUF does not define`,
       typeOffset,
       { key },
     );
@@ -311,6 +340,7 @@ async function readValue(
     fail(`claims ${count} items, more than the ${cursor.remaining} bytes left can hold`, typeOffset, { key });
   }
   const value: GgufScalar[] = new Array(count);
-  for (let index = 0; index < count; index++) value[index] = await cursor.scalar(itemType, `item ${index} of ${key}`);
+  for (let index = 0; index < count; index++)
+    value[index] = await cursor.scalar(itemType, `item ${index} of ${key}`);
   return { type: 'ARRAY', itemType, value };
 }

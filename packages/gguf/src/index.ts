@@ -57,8 +57,8 @@ export {
   permuteRotaryRows,
 } from './tensor-names.js';
 export {
-  type HuggingFaceTokenizerFiles,
   ggufTokenizerMetadata,
+  type HuggingFaceTokenizerFiles,
   huggingFaceTokenizerOf,
   mergesFromScores,
   TOKEN_TYPES,

@@ -1,6 +1,6 @@
 import { ggufArchitectureOf } from './architecture.js';
 import { GgufError } from './errors.js';
-import { gguf, type GgufValue } from './metadata.js';
+import { type GgufValue, gguf } from './metadata.js';
 import { quantize } from './quantize.js';
 import { ggufModuleName, permutedHeads, permuteRotaryRows } from './tensor-names.js';
 import type { GgufTensorInput } from './write.js';
@@ -30,16 +30,20 @@ export function ggufLoraFile(
   if (adapterConfig.peft_type !== undefined && adapterConfig.peft_type !== 'LORA') {
     throw new GgufError(`a ${String(adapterConfig.peft_type)} adapter has no GGUF LoRA export (LORA does)`);
   }
-  if (adapterConfig.use_dora === true) throw new GgufError('DoRA adapters have no llama.cpp equivalent: merge the adapter and export the model');
+  if (adapterConfig.use_dora === true)
+    throw new GgufError('DoRA adapters have no llama.cpp equivalent: merge the adapter and export the model');
   for (const key of ['rank_pattern', 'alpha_pattern']) {
     const value = adapterConfig[key];
     if (value && typeof value === 'object' && Object.keys(value).length > 0) {
-      throw new GgufError(`${key} (per-module ranks or alphas) has no llama.cpp equivalent: merge the adapter and export the model`);
+      throw new GgufError(
+        `${key} (per-module ranks or alphas) has no llama.cpp equivalent: merge the adapter and export the model`,
+      );
     }
   }
   const rank = Number(adapterConfig.r);
   let alpha = Number(adapterConfig.lora_alpha ?? rank);
-  if (!(rank > 0) || !(alpha > 0)) throw new GgufError(`adapter_config.json needs positive r and lora_alpha, got ${rank} and ${alpha}`);
+  if (!(rank > 0) || !(alpha > 0))
+    throw new GgufError(`adapter_config.json needs positive r and lora_alpha, got ${rank} and ${alpha}`);
   if (adapterConfig.use_rslora === true) alpha *= Math.sqrt(rank);
   const heads = {
     attention: Number(baseConfig.num_attention_heads),
@@ -49,10 +53,13 @@ export function ggufLoraFile(
   for (const tensor of tensors) {
     const match = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(tensor.name);
     if (!match) {
-      throw new GgufError('is not a lora_A/lora_B weight: only plain LoRA adapters export to GGUF', { tensorName: tensor.name });
+      throw new GgufError('is not a lora_A/lora_B weight: only plain LoRA adapters export to GGUF', {
+        tensorName: tensor.name,
+      });
     }
     const module = ggufModuleName(match[1]);
-    if (module === undefined) throw new GgufError('targets a module llama.cpp has no name for', { tensorName: tensor.name });
+    if (module === undefined)
+      throw new GgufError('targets a module llama.cpp has no name for', { tensorName: tensor.name });
     const isB = match[2] === 'B';
     const permute = isB ? permutedHeads(architecture, `${match[1]}.weight`, heads) : 0;
     out.push({
@@ -62,7 +69,9 @@ export function ggufLoraFile(
       data: async () => {
         const values = await tensor.values();
         const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-        return permute > 0 ? permuteRotaryRows(bytes, tensor.shape[0], permute, true, tensor.name) : quantize('F32', values);
+        return permute > 0
+          ? permuteRotaryRows(bytes, tensor.shape[0], permute, true, tensor.name)
+          : quantize('F32', values);
       },
     });
   }

@@ -49,7 +49,8 @@ export type GgufMetadata = Map<string, GgufValue>;
 
 /** The name of value type id `id`, or undefined. */
 export function valueTypeName(id: number): GgufValueTypeName | undefined {
-  for (const [name, value] of Object.entries(GGUF_VALUE_TYPES)) if (value === id) return name as GgufValueTypeName;
+  for (const [name, value] of Object.entries(GGUF_VALUE_TYPES))
+    if (value === id) return name as GgufValueTypeName;
   return undefined;
 }
 
@@ -61,5 +62,9 @@ export const gguf = {
   float32: (value: number): GgufValue => ({ type: 'FLOAT32', value }),
   bool: (value: boolean): GgufValue => ({ type: 'BOOL', value }),
   uint64: (value: number | bigint): GgufValue => ({ type: 'UINT64', value }),
-  array: (itemType: GgufScalarTypeName, value: GgufScalar[]): GgufValue => ({ type: 'ARRAY', itemType, value }),
+  array: (itemType: GgufScalarTypeName, value: GgufScalar[]): GgufValue => ({
+    type: 'ARRAY',
+    itemType,
+    value,
+  }),
 };

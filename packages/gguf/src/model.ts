@@ -2,11 +2,15 @@ import { ggufArchitectureMetadata, ggufArchitectureOf, huggingFaceConfigOf } fro
 import { dequantize } from './dequantize.js';
 import { GgufError } from './errors.js';
 import { GGML_BLOCK_LAYOUT, type GgmlTypeName, supportedTypeName } from './ggml-types.js';
-import { gguf, type GgufValue } from './metadata.js';
+import { type GgufValue, gguf } from './metadata.js';
 import { type QuantizableType, quantize } from './quantize.js';
 import type { GgufFile } from './read.js';
 import { ggufTensorName, huggingFaceTensorName, permutedHeads, permuteRotaryRows } from './tensor-names.js';
-import { ggufTokenizerMetadata, type HuggingFaceTokenizerFiles, huggingFaceTokenizerOf } from './vocabulary.js';
+import {
+  ggufTokenizerMetadata,
+  type HuggingFaceTokenizerFiles,
+  huggingFaceTokenizerOf,
+} from './vocabulary.js';
 import type { GgufTensorInput } from './write.js';
 
 /** A tensor of a GGUF model under its Hugging Face name, decoded to float32 bytes. */
@@ -48,7 +52,10 @@ export function openGgufModel(file: GgufFile): GgufModel {
   const config = huggingFaceConfigOf(file);
   const architecture = file.string('general.architecture')!;
   file.assertDecodable();
-  const heads = { attention: config.num_attention_heads as number, keyValue: config.num_key_value_heads as number };
+  const heads = {
+    attention: config.num_attention_heads as number,
+    keyValue: config.num_key_value_heads as number,
+  };
   const mapped = file.tensors.flatMap((info) => {
     if (IGNORED.has(info.name)) return [];
     const name = huggingFaceTensorName(info.name);
@@ -178,7 +185,10 @@ export interface GgufModelExport {
  * tokenizer and chat template, llama.cpp tensor names, q/k rows permuted for Llama, each tensor
  * quantized when the writer reaches it. Pass the result to `writeGguf`.
  */
-export function ggufModelFile(model: GgufModelExport): { metadata: [string, GgufValue][]; tensors: GgufTensorInput[] } {
+export function ggufModelFile(model: GgufModelExport): {
+  metadata: [string, GgufValue][];
+  tensors: GgufTensorInput[];
+} {
   const architecture = ggufArchitectureOf(model.config);
   const layers = Number(model.config.num_hidden_layers);
   const heads = {

@@ -22,7 +22,8 @@ function quote(text: string): string {
 export function ollamaModelfile(options: ModelfileOptions): string {
   const lines = [`FROM ${options.from}`];
   if (options.adapter) lines.push(`ADAPTER ${options.adapter}`);
-  for (const stop of new Set(options.stopTokens ?? [])) if (stop !== '') lines.push(`PARAMETER stop ${quote(stop)}`);
+  for (const stop of new Set(options.stopTokens ?? []))
+    if (stop !== '') lines.push(`PARAMETER stop ${quote(stop)}`);
   if (options.system) lines.push(`SYSTEM """${options.system.replace(/"""/g, '\\"\\"\\"')}"""`);
   return `${lines.join('\n')}\n`;
 }

@@ -69,7 +69,12 @@ export class GgufFile {
   number(key: string): number | undefined {
     const entry = this.header.metadata.get(key);
     if (entry === undefined) return undefined;
-    if (entry.type === 'ARRAY' || entry.type === 'STRING' || entry.type === 'BOOL' || typeof entry.value !== 'number') {
+    if (
+      entry.type === 'ARRAY' ||
+      entry.type === 'STRING' ||
+      entry.type === 'BOOL' ||
+      typeof entry.value !== 'number'
+    ) {
       this.#wrongType(key, 'a number', entry.type);
     }
     return entry.value as number;
@@ -93,8 +98,15 @@ export class GgufFile {
       entry.type === 'ARRAY' &&
       (itemKind === 'string'
         ? entry.itemType === 'STRING'
-        : entry.itemType !== 'STRING' && entry.itemType !== 'BOOL' && entry.value.every((item) => typeof item === 'number'));
-    if (!ok) this.#wrongType(key, `an array of ${itemKind}s`, entry.type === 'ARRAY' ? `ARRAY of ${entry.itemType}` : entry.type);
+        : entry.itemType !== 'STRING' &&
+          entry.itemType !== 'BOOL' &&
+          entry.value.every((item) => typeof item === 'number'));
+    if (!ok)
+      this.#wrongType(
+        key,
+        `an array of ${itemKind}s`,
+        entry.type === 'ARRAY' ? `ARRAY of ${entry.itemType}` : entry.type,
+      );
     return entry.value as T extends 'string' ? string[] : number[];
   }
 
@@ -146,7 +158,8 @@ export class GgufFile {
 
   /** Fails naming the first tensor of a type this package cannot decode, if any. */
   assertDecodable(): void {
-    for (const info of this.header.tensors) if (supportedTypeName(info.type) === undefined) this.#unsupported(info);
+    for (const info of this.header.tensors)
+      if (supportedTypeName(info.type) === undefined) this.#unsupported(info);
   }
 }
 
@@ -155,7 +168,9 @@ function toReader(source: GgufSource, name?: string): RandomAccessReader {
   if (typeof Blob !== 'undefined' && source instanceof Blob) return blobReader(source, name);
   const reader = source as RandomAccessReader;
   if (typeof reader.read !== 'function' || typeof reader.size !== 'number') {
-    throw new TypeError('a GGUF source must be a Uint8Array, a Blob or a { size, read(offset, length) } reader');
+    throw new TypeError(
+      'a GGUF source must be a Uint8Array, a Blob or a { size, read(offset, length) } reader',
+    );
   }
   return reader;
 }

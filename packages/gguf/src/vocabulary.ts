@@ -1,9 +1,16 @@
 import { GgufError } from './errors.js';
-import { gguf, type GgufValue } from './metadata.js';
+import { type GgufValue, gguf } from './metadata.js';
 import type { GgufFile } from './read.js';
 
 /** llama.cpp's token types (`tokenizer.ggml.token_type`). */
-export const TOKEN_TYPES = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+export const TOKEN_TYPES = {
+  NORMAL: 1,
+  UNKNOWN: 2,
+  CONTROL: 3,
+  USER_DEFINED: 4,
+  UNUSED: 5,
+  BYTE: 6,
+} as const;
 
 /** Pre-tokenizer regexes of the byte-level BPE families llama.cpp names in `tokenizer.ggml.pre`. */
 const PRE_TOKENIZER_PATTERNS: Record<string, string> = {
@@ -31,18 +38,25 @@ export interface HuggingFaceTokenizerFiles {
 export function huggingFaceTokenizerOf(file: GgufFile): HuggingFaceTokenizerFiles {
   const where = { fileName: file.fileName };
   const model = file.string('tokenizer.ggml.model');
-  if (model === undefined) throw new GgufError('has no tokenizer.ggml.model: webtune needs the tokenizer', where);
+  if (model === undefined)
+    throw new GgufError('has no tokenizer.ggml.model: webtune needs the tokenizer', where);
   const tokens = file.array('tokenizer.ggml.tokens', 'string');
   if (tokens === undefined || tokens.length === 0) throw new GgufError('has no tokenizer.ggml.tokens', where);
   const types = file.array('tokenizer.ggml.token_type', 'number') ?? tokens.map(() => TOKEN_TYPES.NORMAL);
   if (types.length !== tokens.length) {
-    throw new GgufError(`has ${types.length} token types for ${tokens.length} tokens`, { ...where, key: 'tokenizer.ggml.token_type' });
+    throw new GgufError(`has ${types.length} token types for ${tokens.length} tokens`, {
+      ...where,
+      key: 'tokenizer.ggml.token_type',
+    });
   }
   const id = (key: string): number | undefined => {
     const value = file.number(key);
     if (value === undefined) return undefined;
     if (!Number.isInteger(value) || value < 0 || value >= tokens.length) {
-      throw new GgufError(`token id ${value} is outside the vocabulary of ${tokens.length}`, { ...where, key });
+      throw new GgufError(`token id ${value} is outside the vocabulary of ${tokens.length}`, {
+        ...where,
+        key,
+      });
     }
     return value;
   };
@@ -73,7 +87,10 @@ export function huggingFaceTokenizerOf(file: GgufFile): HuggingFaceTokenizerFile
   if (model === 'llama') {
     const scores = file.array('tokenizer.ggml.scores', 'number');
     if (scores === undefined || scores.length !== tokens.length) {
-      throw new GgufError('a llama (SentencePiece) vocabulary needs one score per token', { ...where, key: 'tokenizer.ggml.scores' });
+      throw new GgufError('a llama (SentencePiece) vocabulary needs one score per token', {
+        ...where,
+        key: 'tokenizer.ggml.scores',
+      });
     }
     const addSpacePrefix = file.boolean('tokenizer.ggml.add_space_prefix') ?? true;
     tokenizerJson = {
@@ -114,7 +131,11 @@ export function huggingFaceTokenizerOf(file: GgufFile): HuggingFaceTokenizerFile
     };
   } else if (model === 'gpt2') {
     const merges = file.array('tokenizer.ggml.merges', 'string');
-    if (merges === undefined) throw new GgufError('a gpt2 (byte-level BPE) vocabulary needs merges', { ...where, key: 'tokenizer.ggml.merges' });
+    if (merges === undefined)
+      throw new GgufError('a gpt2 (byte-level BPE) vocabulary needs merges', {
+        ...where,
+        key: 'tokenizer.ggml.merges',
+      });
     const pre = file.string('tokenizer.ggml.pre') ?? 'default';
     const pattern = PRE_TOKENIZER_PATTERNS[pre];
     if (pattern === undefined) {
@@ -192,7 +213,8 @@ export function mergesFromScores(
       const right = characters.slice(split).join('');
       const leftId = vocab[left];
       const rightId = vocab[right];
-      if (leftId !== undefined && rightId !== undefined) local.push({ left, right, score: scores[index], leftId, rightId });
+      if (leftId !== undefined && rightId !== undefined)
+        local.push({ left, right, score: scores[index], leftId, rightId });
     }
     local.sort((a, b) => a.leftId - b.leftId || a.rightId - b.rightId);
     candidates.push(...local);
@@ -216,16 +238,27 @@ function contentOf(value: unknown): string | undefined {
  * llama.cpp's highest-score-first merging pick what the BPE merges would); a byte-level BPE
  * (Qwen, Llama 3) as `gpt2` with its merges and the pre-tokenizer named by its regex.
  */
-export function ggufTokenizerMetadata(files: HuggingFaceTokenizerFiles, vocabSize: number): [string, GgufValue][] {
+export function ggufTokenizerMetadata(
+  files: HuggingFaceTokenizerFiles,
+  vocabSize: number,
+): [string, GgufValue][] {
   const json = files.tokenizerJson as {
-    model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[]; byte_fallback?: boolean; unk_token?: string | null };
+    model?: {
+      type?: string;
+      vocab?: Record<string, number>;
+      merges?: (string | [string, string])[];
+      byte_fallback?: boolean;
+      unk_token?: string | null;
+    };
     added_tokens?: { id: number; content: string; special?: boolean }[];
     normalizer?: unknown;
     pre_tokenizer?: unknown;
   };
   const config = files.tokenizerConfig;
   if (json.model?.type !== 'BPE' || json.model.vocab === undefined) {
-    throw new GgufError(`tokenizer.json model ${JSON.stringify(json.model?.type)} has no GGUF export (BPE does)`);
+    throw new GgufError(
+      `tokenizer.json model ${JSON.stringify(json.model?.type)} has no GGUF export (BPE does)`,
+    );
   }
   const tokens: string[] = new Array(vocabSize);
   for (const [piece, index] of Object.entries(json.model.vocab)) if (index < vocabSize) tokens[index] = piece;
@@ -241,10 +274,17 @@ export function ggufTokenizerMetadata(files: HuggingFaceTokenizerFiles, vocabSiz
   const unkContent = json.model.unk_token ?? undefined;
   const unk = unkContent ? tokens.indexOf(unkContent) : -1;
   const spm = json.model.byte_fallback === true;
-  const mergeList = (json.model.merges ?? []).map((merge) => (typeof merge === 'string' ? merge.split(' ') : merge) as [string, string]);
+  const mergeList = (json.model.merges ?? []).map(
+    (merge) => (typeof merge === 'string' ? merge.split(' ') : merge) as [string, string],
+  );
   const types = tokens.map((token, index) => {
     const addedToken = added.get(index);
-    if (addedToken) return addedToken.special === false ? TOKEN_TYPES.USER_DEFINED : index === unk ? TOKEN_TYPES.UNKNOWN : TOKEN_TYPES.CONTROL;
+    if (addedToken)
+      return addedToken.special === false
+        ? TOKEN_TYPES.USER_DEFINED
+        : index === unk
+          ? TOKEN_TYPES.UNKNOWN
+          : TOKEN_TYPES.CONTROL;
     if (index === unk) return TOKEN_TYPES.UNKNOWN;
     if (spm && /^<0x[0-9A-Fa-f]{2}>$/.test(token)) return TOKEN_TYPES.BYTE;
     if (token.startsWith('[PAD') && json.model?.vocab?.[token] === undefined) return TOKEN_TYPES.UNUSED;
@@ -273,14 +313,21 @@ export function ggufTokenizerMetadata(files: HuggingFaceTokenizerFiles, vocabSiz
   } else {
     const patterns = JSON.stringify(json.pre_tokenizer ?? '');
     const pre =
-      Object.entries(PRE_TOKENIZER_PATTERNS).find(([name, pattern]) => name !== 'default' && patterns.includes(JSON.stringify(pattern).slice(1, -1)))?.[0] ??
-      'default';
+      Object.entries(PRE_TOKENIZER_PATTERNS).find(
+        ([name, pattern]) => name !== 'default' && patterns.includes(JSON.stringify(pattern).slice(1, -1)),
+      )?.[0] ?? 'default';
     entries.push(
       ['tokenizer.ggml.model', gguf.string('gpt2')],
       ['tokenizer.ggml.pre', gguf.string(pre)],
       ['tokenizer.ggml.tokens', gguf.array('STRING', tokens)],
       ['tokenizer.ggml.token_type', gguf.array('INT32', types)],
-      ['tokenizer.ggml.merges', gguf.array('STRING', mergeList.map(([left, right]) => `${left} ${right}`))],
+      [
+        'tokenizer.ggml.merges',
+        gguf.array(
+          'STRING',
+          mergeList.map(([left, right]) => `${left} ${right}`),
+        ),
+      ],
     );
   }
   const ids: [string, number | undefined][] = [
@@ -290,9 +337,11 @@ export function ggufTokenizerMetadata(files: HuggingFaceTokenizerFiles, vocabSiz
     ['tokenizer.ggml.padding_token_id', idOf('pad_token')],
   ];
   for (const [key, value] of ids) if (value !== undefined) entries.push([key, gguf.uint32(value)]);
-  if (typeof config.add_bos_token === 'boolean') entries.push(['tokenizer.ggml.add_bos_token', gguf.bool(config.add_bos_token)]);
+  if (typeof config.add_bos_token === 'boolean')
+    entries.push(['tokenizer.ggml.add_bos_token', gguf.bool(config.add_bos_token)]);
   else entries.push(['tokenizer.ggml.add_bos_token', gguf.bool(spm && idOf('bos_token') !== undefined)]);
   entries.push(['tokenizer.ggml.add_eos_token', gguf.bool(config.add_eos_token === true)]);
-  if (typeof config.chat_template === 'string') entries.push(['tokenizer.chat_template', gguf.string(config.chat_template)]);
+  if (typeof config.chat_template === 'string')
+    entries.push(['tokenizer.chat_template', gguf.string(config.chat_template)]);
   return entries;
 }

@@ -53,12 +53,14 @@ class ByteWriter {
 
   scalar(type: GgufScalarTypeName, value: GgufScalar, key: string): void {
     if (type === 'STRING') {
-      if (typeof value !== 'string') throw new GgufError(`a STRING value must be a string, got ${typeof value}`, { key });
+      if (typeof value !== 'string')
+        throw new GgufError(`a STRING value must be a string, got ${typeof value}`, { key });
       this.string(value);
       return;
     }
     if (type === 'BOOL') {
-      if (typeof value !== 'boolean') throw new GgufError(`a BOOL value must be a boolean, got ${typeof value}`, { key });
+      if (typeof value !== 'boolean')
+        throw new GgufError(`a BOOL value must be a boolean, got ${typeof value}`, { key });
       this.#reserve(1);
       this.#view.setUint8(this.length++, value ? 1 : 0);
       return;
@@ -138,7 +140,10 @@ export interface GgufLayout {
  * Plans a GGUF v3 file: encodes the header (metadata in the given order, then tensor infos with
  * offsets aligned to `general.alignment`, default 32) and returns it with the tensor layout.
  */
-export function planGguf(metadata: Iterable<[string, GgufValue]>, tensors: readonly GgufTensorInput[]): GgufLayout {
+export function planGguf(
+  metadata: Iterable<[string, GgufValue]>,
+  tensors: readonly GgufTensorInput[],
+): GgufLayout {
   const entries = [...metadata];
   const alignmentEntry = entries.find(([key]) => key === 'general.alignment');
   const alignment = alignmentEntry ? Number(alignmentEntry[1].value) : GGUF_DEFAULT_ALIGNMENT;
@@ -172,9 +177,12 @@ export function planGguf(metadata: Iterable<[string, GgufValue]>, tensors: reado
     const elements = dimensions.reduce((product, extent) => product * extent, 1);
     const { blockSize, blockBytes } = GGML_BLOCK_LAYOUT[input.type];
     if ((dimensions[0] ?? 1) % blockSize !== 0) {
-      throw new GgufError(`${input.type} needs rows of whole ${blockSize}-element blocks, the row length is ${dimensions[0]}`, {
-        tensorName: input.name,
-      });
+      throw new GgufError(
+        `${input.type} needs rows of whole ${blockSize}-element blocks, the row length is ${dimensions[0]}`,
+        {
+          tensorName: input.name,
+        },
+      );
     }
     const byteLength = (elements / blockSize) * blockBytes;
     writer.string(input.name);
@@ -205,9 +213,12 @@ export async function* writeGguf(
     const { input, offset, byteLength } = layout.tensors[index];
     const data = typeof input.data === 'function' ? await input.data() : input.data;
     if (data.byteLength !== byteLength) {
-      throw new GgufError(`has ${data.byteLength} bytes, a ${input.type} tensor of shape [${input.shape.join(', ')}] has ${byteLength}`, {
-        tensorName: input.name,
-      });
+      throw new GgufError(
+        `has ${data.byteLength} bytes, a ${input.type} tensor of shape [${input.shape.join(', ')}] has ${byteLength}`,
+        {
+          tensorName: input.name,
+        },
+      );
     }
     if (offset !== written) yield new Uint8Array(offset - written);
     yield data;

@@ -40,6 +40,7 @@ export {
   parseLlama2cHeader,
 } from './loading/llama2c.js';
 export { isGgufPath, loadGguf } from './loading/gguf.js';
+export { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 export { type LoadProgress, type LoadWeightsOptions, loadWeights } from './loading/load-weights.js';
 export {
   type GenerationConfig,

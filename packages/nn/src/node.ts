@@ -1,10 +1,11 @@
 // Node-only parts of @webtune/nn: model folders on disk, llama2.c files, hub downloads.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { openFileReader } from '@webtune/safetensors/node';
 import type { Device } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
 import { loadGguf } from './loading/gguf.js';
 import { loadLlama2c } from './loading/llama2c.js';
+import { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 import type { LoadWeightsOptions } from './loading/load-weights.js';
 import { loadPretrained, type PretrainedModel } from './loading/pretrained.js';
 import { type SaveOptions, saveModel } from './loading/save.js';
@@ -86,4 +87,19 @@ export async function loadGgufFile(
   } finally {
     await reader.close();
   }
+}
+
+/** Writes a model as one GGUF file on disk (see ggufChunks); returns its size in bytes. */
+export async function saveGgufFile(model: CausalLM, path: string, options: SaveGgufOptions): Promise<number> {
+  const handle = await open(path, 'w');
+  let size = 0;
+  try {
+    for await (const chunk of ggufChunks(model, options)) {
+      await handle.write(chunk);
+      size += chunk.length;
+    }
+  } finally {
+    await handle.close();
+  }
+  return size;
 }

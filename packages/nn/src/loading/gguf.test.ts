@@ -26,7 +26,11 @@ async function exportFixture(name: string, fileType: GgufFileType): Promise<Uint
     config,
     tokenizer: null,
     fileType,
-    tensors: tensors.map((entry) => ({ name: entry.name, shape: entry.shape, values: () => toFloat32(entry) })),
+    tensors: tensors.map((entry) => ({
+      name: entry.name,
+      shape: entry.shape,
+      values: () => toFloat32(entry),
+    })),
   });
   return writeGgufBytes(file.metadata, file.tensors);
 }
@@ -56,7 +60,11 @@ describe('GGUF models in webtune', () => {
     const golden = JSON.parse(readFileSync(join(GGUF_FIXTURES, 'stories260K-python-logits.json'), 'utf8'));
     const loaded = await loadGguf(device, bytes, { fileName: 'stories260K-python.gguf' });
     try {
-      expect(loaded.config).toMatchObject({ architecture: 'LlamaForCausalLM', hiddenSize: 64, numKeyValueHeads: 4 });
+      expect(loaded.config).toMatchObject({
+        architecture: 'LlamaForCausalLM',
+        hiddenSize: 64,
+        numKeyValueHeads: 4,
+      });
       expect(loaded.tokenizer!.encode(golden.text)).toEqual(golden.text_ids);
       expect(loaded.tokenizer!.decode(golden.text_ids, { skipSpecialTokens: true })).toBe(golden.text);
       const logits = await device.scope(async () =>

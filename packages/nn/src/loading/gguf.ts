@@ -5,7 +5,7 @@ import { parseModelConfig } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
 import { CausalLM } from '../models/llama.js';
 import { type LoadWeightsOptions, loadWeights } from './load-weights.js';
-import { parseGenerationConfig, type PretrainedModel } from './pretrained.js';
+import { type PretrainedModel, parseGenerationConfig } from './pretrained.js';
 
 /** Whether a file name names a GGUF model (`*.gguf`). */
 export function isGgufPath(name: string): boolean {
@@ -37,7 +37,9 @@ export async function loadGguf(
     try {
       tokenizer = Tokenizer.fromJSON(tokenizerJsonText, tokenizerConfigText);
     } catch (error) {
-      throw new ModelError(`${file.fileName ?? 'GGUF file'}: cannot rebuild the tokenizer: ${(error as Error).message}`);
+      throw new ModelError(
+        `${file.fileName ?? 'GGUF file'}: cannot rebuild the tokenizer: ${(error as Error).message}`,
+      );
     }
     tokenizerFiles['tokenizer.json'] = encoder.encode(tokenizerJsonText);
     tokenizerFiles['tokenizer_config.json'] = encoder.encode(tokenizerConfigText);
