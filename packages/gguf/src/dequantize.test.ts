@@ -53,9 +53,9 @@ describe('quantize against gguf-py (gguf.quants)', () => {
   });
 
   it('F16 and BF16 round to nearest even and decode exactly', () => {
-    const values = Float32Array.of(1, -2.5, 65504, 1e-8, 0.1, 3.14159);
+    const values = Float32Array.of(1, -2.5, 65504, 1e-8, 0.1, 2.5e-3);
     expect(Array.from(dequantize('F16', quantize('F16', values), 6))).toEqual([
-      1, -2.5, 65504, 0, 0.0999755859375, 3.140625,
+      1, -2.5, 65504, 0, 0.0999755859375, 0.0025005340576171875,
     ]);
     expect(Array.from(dequantize('BF16', quantize('BF16', values), 6))).toEqual(
       Array.from(

@@ -1,5 +1,5 @@
 import { GgufError } from './errors.js';
-import { GGML_BLOCK_LAYOUT, type GgmlTypeName } from './ggml-types.js';
+import { GGML_BLOCK_LAYOUT } from './ggml-types.js';
 import { floatToBfloat16Bits, floatToHalfBits, halfToFloatTable } from './half.js';
 
 const f32 = Math.fround;
@@ -56,7 +56,7 @@ export function quantize(type: QuantizableType, values: Float32Array): Uint8Arra
   }
 }
 
-function quantizeQ8_0(x: Float32Array, from: number, out: Uint8Array, at: number, view: DataView): void {
+function quantizeQ8_0(x: Float32Array, from: number, _out: Uint8Array, at: number, view: DataView): void {
   let amax = 0;
   for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[from + j]));
   const d = f32(amax / 127);

@@ -31,6 +31,7 @@ export {
   sampleToken,
   samplingDistribution,
 } from './generation/sampling.js';
+export { isGgufPath, loadGguf } from './loading/gguf.js';
 // Loading and saving
 export {
   interleavedToHalf,
@@ -39,8 +40,6 @@ export {
   loadLlama2c,
   parseLlama2cHeader,
 } from './loading/llama2c.js';
-export { isGgufPath, loadGguf } from './loading/gguf.js';
-export { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 export { type LoadProgress, type LoadWeightsOptions, loadWeights } from './loading/load-weights.js';
 export {
   type GenerationConfig,
@@ -53,6 +52,7 @@ export {
   weightEntries,
 } from './loading/pretrained.js';
 export { type ModelFileSink, type SaveOptions, saveModel } from './loading/save.js';
+export { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 // Models
 export {
   Attention,
