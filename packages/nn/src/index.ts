@@ -31,6 +31,14 @@ export {
   sampleToken,
   samplingDistribution,
 } from './generation/sampling.js';
+export {
+  type BaseFormat,
+  describeBaseFormat,
+  formatFor,
+  type PackSummary,
+  packedTarget,
+  packFrozenWeights,
+} from './loading/frozen-weights.js';
 export { isGgufPath, loadGguf } from './loading/gguf.js';
 // Loading and saving
 export {

@@ -12,8 +12,8 @@ import {
   loadF32,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 export interface AdamWOptions {
   /** Learning rate. */

@@ -10,9 +10,9 @@ import {
 } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../strided.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../shared/strided.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 export type BinaryOp =
   | 'add'

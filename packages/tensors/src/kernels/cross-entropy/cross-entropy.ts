@@ -17,8 +17,8 @@ import {
   rowHelpers,
   rowWorkgroupFor,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 export type LossReduction = 'mean' | 'sum' | 'none';
 

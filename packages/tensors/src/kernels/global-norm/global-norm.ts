@@ -15,8 +15,8 @@ import {
   rowWorkgroupSize,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
 
 /** Elements (or vec4s) each invocation handles in one workgroup's block. */
 const UNITS_PER_INVOCATION = 32;

@@ -14,8 +14,8 @@ import {
   rowWorkgroupFor,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
 
 export interface LayerNormOptions {
   /** Also return the per-row mean and 1 / sqrt(var + eps) that the backward pass needs. */

@@ -7,8 +7,8 @@ import { broadcastShapes, collapseDims, contiguousStrides, formatShape, sizeOf }
 import type { Chunk } from '../../tensor/storage.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { MAX_RANK, padDims } from '../strided.js';
-import { workgroupsFor } from '../wgsl.js';
+import { MAX_RANK, padDims } from '../shared/strided.js';
+import { workgroupsFor } from '../shared/wgsl.js';
 import {
   MATMUL_FIELDS,
   type MatmulKernelShape,

@@ -5,8 +5,8 @@ import type { Shape } from '../../tensor/shape.js';
 import type { Chunk } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS, type KernelName } from '../names.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource } from '../wgsl.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { kernelSource } from '../shared/wgsl.js';
 import { checkCounterArgument, dropoutParameters, GENERATOR_WGSL, generatorKeys } from './generator.js';
 
 /** Where a random op starts in the counter stream. */

@@ -14,8 +14,8 @@ import {
   rowWorkgroupFor,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
 
 export interface RmsNormOptions {
   /** Also return the per-row 1 / sqrt(mean(x^2) + eps) that the backward pass needs. */

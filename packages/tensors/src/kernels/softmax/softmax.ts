@@ -14,8 +14,8 @@ import {
   splitAtAxis,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 export type SoftmaxKind = 'softmax' | 'log-softmax';
 

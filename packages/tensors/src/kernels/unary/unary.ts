@@ -3,9 +3,9 @@ import type { DType } from '../../tensor/dtype.js';
 import type { Chunk } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../wgsl.js';
-import { elementwiseGrid, elementwiseLoop } from './elementwise-loop.js';
-import { mathHelpers } from './math.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { kernelSource } from '../shared/wgsl.js';
+import { mathHelpers } from '../shared/wgsl-math.js';
 
 export type UnaryOp =
   | 'neg'
