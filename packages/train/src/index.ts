@@ -21,6 +21,8 @@ export {
 export { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 // Settings
 export {
+  INTERVAL_STRATEGIES,
+  type IntervalStrategy,
   type ResolvedTrainingArguments,
   resolveTrainingArguments,
   type TrainingArguments,
@@ -56,6 +58,7 @@ export type {
   TrainerEvent,
   TrainStartEvent,
 } from './events.js';
+export { type LossCurve, type LossPoint, lossCurveOfLog } from './log/loss-curve.js';
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
 // Models
 export {

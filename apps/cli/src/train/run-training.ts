@@ -4,7 +4,7 @@
  * adapter or model, plots and predictions. The loop, losses, checkpoints and diagnostics belong
  * to the packages; this file wires them. Used by `webtune train` and `webtune webui`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { EncodedExample, Stage } from '@webtune/data';
@@ -388,10 +388,6 @@ async function trainLoaded(
     `# resolved by webtune from ${configPath}\n${configToYaml(resolved)}`,
   );
 
-  const curve = {
-    train: [] as { step: number; loss: number }[],
-    eval: [] as { step: number; loss: number }[],
-  };
   const started = performance.now();
   const result = await train({
     model: trainable,
@@ -401,20 +397,14 @@ async function trainLoaded(
     args,
     storage: directoryStorage(outputDir),
     signal: options.signal,
-    onEvent: (event: TrainerEvent) => {
-      if (event.type === 'train-start' && event.resumedFrom)
-        curve.train.push(...loggedLosses(outputDir, event.firstStep, curve.eval));
-      if (event.type === 'step-end') curve.train.push({ step: event.step, loss: event.loss });
-      if (event.type === 'eval-end') curve.eval.push({ step: event.step, loss: event.evalLoss });
-      options.onEvent?.(event);
-    },
+    onEvent: (event: TrainerEvent) => options.onEvent?.(event),
   });
   const runtime = (performance.now() - started) / 1000;
 
   // ---- Outputs.
   await writeFile(
     join(outputDir, 'training_loss.svg'),
-    lossCurveSvg({ ...curve, title: `training loss: ${modelName}` }),
+    lossCurveSvg({ ...result.lossCurve, title: `training loss: ${modelName}` }),
   );
   if (result.reason === 'completed') {
     if (peft) {
@@ -495,29 +485,6 @@ async function trainLoaded(
   log(dim(`try it:  webtune chat ${adapterHint}${peft ? ' --compare' : ''}`));
   log(dim(`files:   ${(await readdir(outputDir)).sort().join(', ')}`));
   return { reason: result.reason, steps: result.steps, outputDir, lastCheckpoint: result.lastCheckpoint };
-}
-
-/** Train (and eval) losses trainer_log.jsonl holds for steps before `firstStep` (a resumed run's past). */
-function loggedLosses(
-  outputDir: string,
-  firstStep: number,
-  evals: { step: number; loss: number }[],
-): { step: number; loss: number }[] {
-  const path = join(outputDir, 'trainer_log.jsonl');
-  if (!existsSync(path)) return [];
-  const points: { step: number; loss: number }[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const row = JSON.parse(line) as { current_steps: number; loss?: number; eval_loss?: number };
-      if (row.current_steps >= firstStep) continue;
-      if (typeof row.eval_loss === 'number') evals.push({ step: row.current_steps, loss: row.eval_loss });
-      else if (typeof row.loss === 'number') points.push({ step: row.current_steps, loss: row.loss });
-    } catch {
-      // A torn last line of a killed run: skip it.
-    }
-  }
-  return points;
 }
 
 function printDataSummary(
