@@ -15,7 +15,7 @@ import {
   parseModelConfig,
   TOKENIZER_FILES,
 } from '@webtune/nn';
-import { directorySource, loadModelDirectory, loadModelFromHub } from '@webtune/nn/node';
+import { directorySource, loadGgufFile, loadModelDirectory, loadModelFromHub } from '@webtune/nn/node';
 import { loadAdapter, type PeftModel } from '@webtune/peft';
 import { createDevice, type Device } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
@@ -30,7 +30,7 @@ export interface LoadedModel {
   tokenizerFiles: Record<string, Uint8Array>;
   /** The adapted model when `--adapter` was given. */
   peft: PeftModel | null;
-  /** The folder the model came from (the cache folder for a hub id). */
+  /** The folder the model came from (the cache folder for a hub id; the file for a GGUF model). */
   directory: string;
   /** What the user named: a path or a hub id. */
   name: string;
@@ -45,7 +45,12 @@ const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 /** Whether `name` names a hub repository rather than a local path. */
 export function looksLikeHubId(name: string): boolean {
-  return HUB_ID.test(name) && !existsSync(name) && !name.startsWith('.');
+  return HUB_ID.test(name) && !existsSync(name) && !name.startsWith('.') && !/\.gguf$/i.test(name);
+}
+
+/** Whether `name` names a GGUF model file (llama.cpp's format) rather than a folder. */
+export function isGgufFile(name: string): boolean {
+  return /\.gguf$/i.test(name);
 }
 
 /** Checks that `path` is an existing folder; a UsageError naming the option otherwise. */
@@ -100,6 +105,11 @@ export async function loadModel(
         download?.done();
       }
       directory = name;
+    } else if (isGgufFile(name)) {
+      if (!existsSync(name)) throw new UsageError(`GGUF file "${name}" does not exist`, 1);
+      if (!statSync(name).isFile()) throw new UsageError(`"${name}" is not a file`, 1);
+      directory = resolve(name);
+      loaded = await loadGgufFile(device, directory, { dtype: options.dtype, onProgress });
     } else {
       directory = requireDirectory(name, 'model folder');
       loaded = await loadModelDirectory(device, directory, {

@@ -36,7 +36,8 @@ export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './de
 // Device
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
 export {
-  Device,
+  type Bindable,
+  type Device,
   type DeviceInfo,
   type DeviceStats,
   formatBytes,

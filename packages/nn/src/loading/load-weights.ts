@@ -53,7 +53,8 @@ export async function loadWeights(
   let loaded = 0;
   let bytes = 0;
   for await (const entry of entries) {
-    const name = entry.name;
+    const name = textModelName(entry.name, model.config.textPartOf);
+    if (name === null) continue;
     const slot = slots.get(name);
     if (!slot) {
       if (!IGNORED.some((pattern) => pattern.test(name))) unknown.push(name);
@@ -95,6 +96,23 @@ export async function loadWeights(
   model.tieWeights();
   model.assertLoaded();
   return model;
+}
+
+/**
+ * The text model's name for a tensor of a multimodal checkpoint (Gemma3ForConditionalGeneration):
+ * `language_model.model.*` (Hub layout) or `model.language_model.*` (transformers 5) become
+ * `model.*`, `language_model.lm_head.*` becomes `lm_head.*`; the vision tower and projector give null.
+ */
+function textModelName(name: string, textPartOf: string | null): string | null {
+  if (!textPartOf) return name;
+  const renames: [string, string][] = [
+    ['language_model.model.', 'model.'],
+    ['model.language_model.', 'model.'],
+    ['language_model.lm_head.', 'lm_head.'],
+    ['lm_head.', 'lm_head.'],
+  ];
+  for (const [from, to] of renames) if (name.startsWith(from)) return to + name.slice(from.length);
+  return null;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

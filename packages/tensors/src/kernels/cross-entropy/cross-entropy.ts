@@ -4,11 +4,11 @@ import type { DType } from '../../tensor/dtype.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
   blockedSum,
-  chunkRange,
   combineOnlineStatistics,
   computeType,
   loadF32,

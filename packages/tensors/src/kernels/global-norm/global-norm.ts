@@ -5,11 +5,11 @@ import type { DType } from '../../tensor/dtype.js';
 import type { Storage } from '../../tensor/storage.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
   blockedSum,
-  chunkRange,
   loadF32,
   rowHelpers,
   rowWorkgroupSize,

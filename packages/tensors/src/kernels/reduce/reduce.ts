@@ -4,10 +4,10 @@ import type { DType } from '../../tensor/dtype.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
+import { chunkRange } from '../shared/chunks.js';
 import {
   assertFloat,
   blockedSum,
-  chunkRange,
   loadF32,
   NEG_INF,
   rowHelpers,

@@ -231,15 +231,3 @@ export function assertSameDevice(op: string, x: Tensor, other: Tensor): void {
     throw new TensorError(`${op}: ${x.describe()} and ${other.describe()} live on different devices`);
   }
 }
-
-/**
- * The binding of one chunk of a tensor: its elements rounded up to 16 bytes (so vec4 views
- * fit), never past the buffer (pooled buffers may be larger than the chunk).
- */
-export function chunkRange(
-  chunk: { buffer: GPUBuffer; elements: number },
-  bytesPerElement: number,
-): { buffer: GPUBuffer; offset: number; size: number } {
-  const bytes = Math.max(16, Math.ceil((chunk.elements * bytesPerElement) / 16) * 16);
-  return { buffer: chunk.buffer, offset: 0, size: Math.min(bytes, chunk.buffer.size) };
-}

@@ -1,10 +1,11 @@
 /*
- * Remote mode against the real `webtune webui` (apps/cli), started by this test: the board is
- * served by webui itself, and a run on the server's device (Dawn in Node) streams its log and
+ * Remote mode against the real `webtune webui` (this CLI, built), started by this test: the board (the
+ * built app of the @webtune/web dependency) is served by webui itself, and a run on the server's device (Dawn in Node) streams its log and
  * chart into the page.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +14,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const distFolder = join(here, '..', 'dist');
-const cli = join(here, '..', '..', 'cli', 'dist', 'cli.js');
-const artifacts = join(here, '..', 'test-artifacts');
+const distFolder = join(dirname(createRequire(import.meta.url).resolve('@webtune/web/package.json')), 'dist');
+const cli = join(here, '..', '..', 'dist', 'cli.js');
+const artifacts = join(here, '..', '..', 'test-artifacts');
 const chromiumPath = process.env.WEBTUNE_CHROMIUM ?? '/usr/bin/chromium';
 const strict = process.env.WEBTUNE_REQUIRE_FIXTURES === '1';
 const CHROMIUM_FLAGS = [
@@ -90,7 +91,7 @@ describe.skipIf(!ready)('remote mode against webtune webui', () => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -100,7 +101,7 @@ describe.skipIf(!ready)('remote mode against webtune webui', () => {
       await exited;
     }
     if (workFolder) rmSync(workFolder, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('trains stories260K on the server from the board it serves, with the log and chart streamed', async () => {
     const dataset = join(workFolder, 'animals.jsonl');
