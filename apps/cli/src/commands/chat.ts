@@ -1,7 +1,10 @@
 import { createInterface } from 'node:readline';
 import {
+  baseFormatFrom,
   optional,
   parseCommandLine,
+  QUANTIZATION_HELP,
+  QUANTIZATION_OPTIONS,
   required,
   SAMPLING_HELP,
   SAMPLING_OPTIONS,
@@ -28,6 +31,7 @@ Options:
   --template NAME    chat template (default: the tokenizer's own, else "default")
   --system TEXT      system message
 ${SAMPLING_HELP}
+${QUANTIZATION_HELP}
 
 Examples:
   webtune chat --model ./Qwen3-0.6B --adapter ./saves/lora
@@ -42,6 +46,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
     template: { type: 'string' },
     system: { type: 'string' },
     ...SAMPLING_OPTIONS,
+    ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   const adapter = optional(values, 'adapter');
@@ -56,7 +61,7 @@ export async function chatCommand(argv: string[]): Promise<number> {
 
   const device = await openDevice();
   try {
-    const loaded = await loadModel(device, modelName, { adapter });
+    const loaded = await loadModel(device, modelName, { adapter, baseFormat: baseFormatFrom(values) });
     const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
     const sides = compare
       ? [

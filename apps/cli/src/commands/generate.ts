@@ -1,7 +1,10 @@
 import { generate } from '@webtune/nn';
 import {
+  baseFormatFrom,
   optional,
   parseCommandLine,
+  QUANTIZATION_HELP,
+  QUANTIZATION_OPTIONS,
   required,
   SAMPLING_HELP,
   SAMPLING_OPTIONS,
@@ -24,6 +27,7 @@ Options:
   --template NAME          chat template: auto, default, chatml, llama3, qwen, ...
   --system TEXT            system message (with --template)
 ${SAMPLING_HELP}
+${QUANTIZATION_HELP}
   --stop TEXT              stop at this text (repeatable)
 
 Examples:
@@ -40,6 +44,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     system: { type: 'string' },
     stop: { type: 'string', multiple: true },
     ...SAMPLING_OPTIONS,
+    ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   let prompt = required(values, 'prompt');
@@ -48,7 +53,10 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const templateName = optional(values, 'template');
   const device = await openDevice();
   try {
-    const { model, tokenizer } = await loadModel(device, modelName, { adapter: optional(values, 'adapter') });
+    const { model, tokenizer } = await loadModel(device, modelName, {
+      adapter: optional(values, 'adapter'),
+      baseFormat: baseFormatFrom(values),
+    });
     const stopStrings = ((values.stop as string[] | undefined) ?? []).slice();
     let input: string | number[] = prompt;
     if (templateName !== undefined) {

@@ -1,5 +1,13 @@
 import { basename } from 'node:path';
-import { numberOption, optional, parseCommandLine, required } from '../args.js';
+import {
+  baseFormatFrom,
+  numberOption,
+  optional,
+  parseCommandLine,
+  QUANTIZATION_HELP,
+  QUANTIZATION_OPTIONS,
+  required,
+} from '../args.js';
 import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
 import { chatTemplateFor } from '../prompting.js';
@@ -24,6 +32,7 @@ Options:
   --max-tokens N        max_tokens when a request gives none (default 256)
   --max-queue N         waiting requests before new ones get 503 (default 64)
   --quiet               no access log
+${QUANTIZATION_HELP}
 
 Examples:
   webtune serve --model ./stories260K --port 8000
@@ -43,6 +52,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'max-body-bytes': { type: 'string' },
     'max-tokens': { type: 'string' },
     'max-queue': { type: 'string' },
+    ...QUANTIZATION_OPTIONS,
     quiet: { type: 'boolean' },
   });
   const modelName = required(values, 'model');
@@ -56,7 +66,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxQueue = numberOption(values, 'max-queue', { integer: true, min: 0 });
 
   const device = await openDevice();
-  const loaded = await loadModel(device, modelName, { adapter });
+  const loaded = await loadModel(device, modelName, { adapter, baseFormat: baseFormatFrom(values) });
   const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
   const modelId = optional(values, 'model-name') ?? basename(adapter ?? modelName);
   const server = createOpenAiServer(engine, {
