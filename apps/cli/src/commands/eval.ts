@@ -84,7 +84,7 @@ forgetting --adapter DIR --general-task DIR (--domain-task DIR | --domain-file T
   --general-share S       share of general data in the mix (default 0.1)
 
 Options of every task:
-  --model DIR             Hugging Face model folder (or hub id)
+  --model DIR             Hugging Face model folder, hub id or .gguf file
   --adapter DIR           PEFT adapter folder (required by ab, judge, forgetting)
   --json                  machine-readable output on stdout (not ab)
 
