@@ -25,7 +25,7 @@ With --compare (needs --adapter) every message is answered twice, by the base mo
 switched off, no second copy in memory) and by the tuned one, each keeping its own history.
 
 Options:
-  --model DIR        Hugging Face model folder (or hub id)
+  --model DIR        Hugging Face model folder, hub id or .gguf file
   --adapter DIR      PEFT adapter folder to apply
   --compare          answer with the base model and the tuned one
   --template NAME    chat template (default: the tokenizer's own, else "default")

@@ -21,7 +21,7 @@ Without --template the prompt is raw text (the tokenizer adds BOS); with --templ
 message rendered through the chat template (auto: the tokenizer's own).
 
 Options:
-  --model DIR              Hugging Face model folder (or hub id)
+  --model DIR              Hugging Face model folder, hub id or .gguf file
   --adapter DIR            PEFT adapter folder to apply
   --prompt TEXT            the prompt ("-" reads it from standard input)
   --template NAME          chat template: auto, default, chatml, llama3, qwen, ...

@@ -21,7 +21,7 @@ as server-sent events), GET /health. Messages go through the chat template. Requ
 one at a time on the device; the others wait in a queue. Stop with Ctrl-C.
 
 Options:
-  --model DIR           Hugging Face model folder (or hub id)
+  --model DIR           Hugging Face model folder, hub id or .gguf file
   --adapter DIR         PEFT adapter folder to apply
   --host H              address to bind (default 127.0.0.1: this machine only)
   --port N              port (default 8000; 0 picks a free one)
