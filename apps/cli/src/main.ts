@@ -135,6 +135,8 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose) console.error(err.stack);
     // Bad options (node:util parseArgs) and UsageError are the user's to fix: exit 2.
     if (error instanceof UsageError) return error.exitCode;
+    // A resume the output folder cannot serve (@webtune/train's CheckpointError) is a setting to fix.
+    if (err.name === 'CheckpointError') return 2;
     return err.code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }
 }
