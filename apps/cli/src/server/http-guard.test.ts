@@ -65,7 +65,15 @@ describe('serve: only its user can drive it (issue 19, cases 4 and 6)', () => {
       expect(answered(await send(port, { path: '/v1/models', headers: { Host: host } })).status, host).toBe(
         200,
       );
-    expect(answered(await send(port, { path: '/v1/models', headers: { Host: 'bad host' } })).status).toBe(400);
+    expect(answered(await send(port, { path: '/v1/models', headers: { Host: 'bad host' } })).status).toBe(
+      400,
+    );
+  });
+
+  it('reads a target that starts with // as a path (it threw outside the handler; found by the fuzzer)', async () => {
+    const odd = answered(await send(port, { path: '//%2F/x?y' }));
+    expect(odd.status).toBe(404);
+    expect(answered(await send(port, { path: '/health' })).status).toBe(200);
   });
 
   it('refuses cross-site requests and bodies that are not declared JSON', async () => {

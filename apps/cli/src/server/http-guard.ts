@@ -200,6 +200,21 @@ function decodeCookie(value: string): string {
   }
 }
 
+/**
+ * The URL of a request, its target read as a path on this server: `//evil/x` is the path
+ * `//evil/x`, not a URL of another host (which `new URL(target, base)` makes of it, or throws).
+ * Null when it cannot be read (the caller answers 400).
+ */
+export function requestUrl(request: IncomingMessage): URL | null {
+  const target = request.url ?? '/';
+  if (!target.startsWith('/')) return null;
+  try {
+    return new URL(`http://localhost${target}`);
+  } catch {
+    return null;
+  }
+}
+
 /** Refuses a body that is not declared as JSON (415): a browser cannot send one cross-site unpreflighted. */
 export function requireJsonBody(request: IncomingMessage): void {
   if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {

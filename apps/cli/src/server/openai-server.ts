@@ -12,6 +12,7 @@ import {
   GuardError,
   HttpGuard,
   logWhenDone,
+  requestUrl,
   requireJsonBody,
   SERVER_OPTIONS,
 } from './http-guard.js';
@@ -397,7 +398,14 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
     allowOrigins: options.allowOrigins,
   });
   const server = createServer(SERVER_OPTIONS, async (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const url = requestUrl(request);
+    if (!url) {
+      sendError(
+        response,
+        new HttpError(400, 'the request target is not a path', 'invalid_request_error', 'bad_path'),
+      );
+      return;
+    }
     const route = `${request.method} ${url.pathname.replace(/\/+$/, '')}`;
     logWhenDone(request, response, url.pathname, options.onRequest);
     try {

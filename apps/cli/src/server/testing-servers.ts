@@ -109,6 +109,8 @@ export function send(
       {
         host: '127.0.0.1',
         port,
+        // A connection per request: a refused POST may close its connection (as it should).
+        agent: false,
         method: options.method ?? 'GET',
         path: options.path ?? '/',
         headers: { Host: `127.0.0.1:${port}`, ...options.headers },

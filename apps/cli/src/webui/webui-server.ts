@@ -22,7 +22,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Device } from '@webtune/tensors';
 import type { TrainerEvent } from '@webtune/train';
-import { applyServerLimits, GuardError, HttpGuard, SERVER_OPTIONS } from '../server/http-guard.js';
+import {
+  applyServerLimits,
+  GuardError,
+  HttpGuard,
+  requestUrl,
+  SERVER_OPTIONS,
+} from '../server/http-guard.js';
 import { type RawConfig, resolveConfig } from '../train/config.js';
 import { runTraining } from '../train/run-training.js';
 import { stripAnsi } from '../ui.js';
@@ -248,7 +254,11 @@ export function createWebuiServer(options: WebuiOptions): Webui {
     allowHeaders: 'Authorization, Content-Type',
   });
   const server = createServer(SERVER_OPTIONS, async (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const url = requestUrl(request);
+    if (!url) {
+      json(response, 400, { error: 'the request target is not a path' });
+      return;
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     try {
       // Host, Origin, CORS and the token on every request (static files too); answers preflights.

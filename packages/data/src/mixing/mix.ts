@@ -8,6 +8,9 @@
 import { DataConfigError } from '../issues.js';
 import { SeededRandom } from '../random.js';
 
+/** The most draws an interleave_over mix may be expected to take (rows / probability). */
+const MAX_EXPECTED_DRAWS = 1e8;
+
 export type MixStrategy = 'concat' | 'interleave_under' | 'interleave_over';
 
 /** Options of `mixDatasets`. */
@@ -61,6 +64,19 @@ export function mixDatasets<T>(datasets: readonly (readonly T[])[], options: Mix
   const empty = datasets.findIndex((dataset) => dataset.length === 0);
   if (empty >= 0)
     throw new DataConfigError('mix_strategy', `dataset ${empty} is empty; it cannot be interleaved`);
+  if (strategy === 'interleave_over' && probabilities !== undefined) {
+    // Every drawable dataset must run out once: about rows / probability draws. Refuse a mix that
+    // would take longer than any real one (a tiny probability), instead of looping for ever.
+    datasets.forEach((dataset, index) => {
+      const p = probabilities[index];
+      if (p > 0 && dataset.length / p > MAX_EXPECTED_DRAWS) {
+        throw new DataConfigError(
+          'interleave_probs',
+          `probability ${p} for dataset ${index} (${dataset.length} rows) needs about ${(dataset.length / p).toExponential(1)} draws before it runs out with interleave_over; raise it, set it to 0, or use interleave_under`,
+        );
+      }
+    });
+  }
   const random = new SeededRandom(options.seed ?? 42);
   const positions = datasets.map(() => 0);
   // Datasets that can never be drawn (probability 0) do not have to run out.

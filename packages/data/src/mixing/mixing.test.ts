@@ -109,3 +109,11 @@ describe('settings that do not fit the data', () => {
     expect(() => mixDatasets([[1], []], { strategy: 'interleave_under' })).toThrow(DataConfigError);
   });
 });
+
+describe('interleave_over with a tiny probability', () => {
+  it('is refused instead of looping for ever (found by the fuzzer)', () => {
+    expect(() =>
+      mixDatasets([[1, 2], [3]], { strategy: 'interleave_over', probabilities: [1e-300, 1], seed: 1 }),
+    ).toThrow(/interleave_probs: probability 1e-300 for dataset 0 \(2 rows\) needs about/);
+  });
+});
