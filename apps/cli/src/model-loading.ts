@@ -170,7 +170,7 @@ export async function initializeModelFromConfig(
   const directory = requireDirectory(name, 'model folder');
   const configPath = join(directory, 'config.json');
   if (!existsSync(configPath)) throw new UsageError(`${name} has no config.json`, 1);
-  const config = parseModelConfig(await readFile(configPath, 'utf8'));
+  const config = parseModelConfig(await readFile(configPath, 'utf8'), configPath);
   const tokenizerPath = join(directory, 'tokenizer.json');
   if (!existsSync(tokenizerPath)) {
     throw new UsageError(`${name} has no tokenizer.json: webtune needs the model's tokenizer`, 1);

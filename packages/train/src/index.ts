@@ -6,18 +6,23 @@ export {
   CHECKPOINT_PREFIX,
   type CheckpointContents,
   checkpointStep,
+  isCompleteCheckpoint,
   type LoadedCheckpoint,
   latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
   OPTIMIZER_FILE,
   PARAMETERS_FILE,
+  readTrainerState,
   removeUnfinishedSaves,
   restoreTensors,
   saveCheckpoint,
   TRAINER_STATE_FILE,
   type TrainerState,
 } from './checkpoint/checkpoint.js';
+export { CheckpointError, type CheckpointProblem } from './checkpoint/checkpoint-error.js';
+export { findResumeCheckpoint } from './checkpoint/resume.js';
+export { runIdentity } from './checkpoint/run-identity.js';
 export { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 // Settings
 export {

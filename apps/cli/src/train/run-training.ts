@@ -22,6 +22,8 @@ import {
 } from '@webtune/peft';
 import type { Device } from '@webtune/tensors';
 import {
+  CheckpointError,
+  findResumeCheckpoint,
   preferenceTask,
   rewardTask,
   SCHEDULE_TYPES,
@@ -36,7 +38,7 @@ import {
   trainableCausalLM,
   trainablePeftModel,
 } from '@webtune/train';
-import { directoryStorage } from '@webtune/train/node';
+import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
 import { resolveDatasets } from '../datasets.js';
 import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
@@ -83,8 +85,18 @@ export function checkCombinations(v: Values): void {
 
 /** Refuses to mix a new run into an old one's output_dir unless told to. */
 export async function prepareOutputDir(outputDir: string, v: Values): Promise<void> {
+  if (v.resume_from_checkpoint) {
+    // Before anything is written: a resume with nothing to resume is refused, never a fresh start.
+    try {
+      const request = resumeRequestFor(outputDir, v.resume_from_checkpoint);
+      if (request !== null) await findResumeCheckpoint(directoryStorage(outputDir), request, null);
+    } catch (error) {
+      if (error instanceof CheckpointError) throw new UsageError(error.message);
+      throw error;
+    }
+    return;
+  }
   if (!existsSync(outputDir) || readdirSync(outputDir).length === 0) return;
-  if (v.resume_from_checkpoint) return;
   if (!v.overwrite_output_dir) {
     throw new UsageError(
       `output_dir "${outputDir}" exists and is not empty; set overwrite_output_dir: true to replace it, or resume_from_checkpoint: true to continue`,
@@ -370,7 +382,7 @@ async function trainLoaded(
     saveSteps:
       saveStrategy === 'steps' ? (v.save_steps as number) : saveStrategy === 'epoch' ? stepsPerEpoch : null,
     saveTotalLimit: v.save_total_limit as number | null,
-    resumeFromCheckpoint: (v.resume_from_checkpoint as boolean | string | null) || null,
+    resumeFromCheckpoint: resumeRequestFor(outputDir, v.resume_from_checkpoint),
     // The trainer writes the adapter (and a reward model's value head) into output_dir and every
     // checkpoint; this is the base it records in adapter_config.json.
     modelNameOrPath: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,
