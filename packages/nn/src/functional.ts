@@ -9,6 +9,8 @@ import {
   autograd,
   isGradEnabled,
   isTracked,
+  type PackedWeight,
+  packedLinear as packedLinearOp,
   matmul as plainMatmul,
   rotaryTables as rotaryTablesOp,
   type Shape,
@@ -46,6 +48,11 @@ export function linearResidual(x: Tensor, weight: Tensor, bias: Tensor | null, r
     isGradEnabled() && [x, weight, bias, residual].some((tensor) => tensor !== null && isTracked(tensor));
   if (recording) return add(residual, linear(x, weight, bias));
   return plainMatmul(x, weight, { transposeB: true, bias, residual });
+}
+
+/** y = x W^T + b for a frozen packed weight (half precision or quantized; x takes the gradient). */
+export function packedLinear(x: Tensor, weight: PackedWeight, bias: Tensor | null): Tensor {
+  return packedLinearOp(x, weight, bias);
 }
 
 /** Rows of `table` [vocab, dim] at integer `ids`: [...ids.shape, dim]. */

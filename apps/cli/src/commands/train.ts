@@ -5,7 +5,16 @@
  * renders.
  */
 import { resolve } from 'node:path';
-import { openDevice } from '../model-loading.js';
+import { describeBaseFormat } from '@webtune/nn';
+import { BROWSER_TAB_BUDGET } from '@webtune/train';
+import { openDevice, readModelConfig } from '../model-loading.js';
+import {
+  baseFormatOf,
+  formatMemoryPlan,
+  memoryBudget,
+  trainingCheckpointing,
+  trainingMemoryPlan,
+} from '../train/base-precision.js';
 import { configToYaml, parseOverrides, readConfigFile, resolveConfig } from '../train/config.js';
 import { CONFIG_KEYS } from '../train/config-keys.js';
 import { createDashboard } from '../train/dashboard.js';
@@ -50,6 +59,25 @@ ${Object.entries(CONFIG_KEYS)
 
 const CLI_FLAGS = new Set(['dry-run', 'plain']);
 
+/**
+ * The memory plan of a dry run, for a local model folder: against WebGPU's default limits (128 MiB
+ * per binding, 256 MiB per buffer) and WEBTUNE_MEMORY_BUDGET, else a browser tab's budget.
+ */
+async function printMemoryPlan(v: Record<string, unknown>): Promise<void> {
+  const config = await readModelConfig(String(v.model_name_or_path));
+  if (!config) {
+    console.log(dim('memory plan: needs a local model folder with config.json'));
+    return;
+  }
+  const plan = trainingMemoryPlan(v, config, {
+    maxBufferSize: 256 * 1024 ** 2,
+    maxStorageBufferBindingSize: 128 * 1024 ** 2,
+    budgetBytes: memoryBudget(null) ?? BROWSER_TAB_BUDGET,
+  });
+  console.log(`\n${bold(`memory plan (base ${describeBaseFormat(baseFormatOf(v))})`)}`);
+  for (const line of formatMemoryPlan(plan, trainingCheckpointing(v))) console.log(line);
+}
+
 export async function trainCommand(argv: string[]): Promise<number> {
   const [configPath, ...rest] = argv;
   if (!configPath || configPath.startsWith('--'))
@@ -68,6 +96,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   for (const note of resolved.notes) console.log(yellow(`note: ${note}`));
   if (flags.has('dry-run')) {
     console.log(`\n${bold('resolved config')}\n${configToYaml(resolved)}`);
+    await printMemoryPlan(v);
     return 0;
   }
 

@@ -130,10 +130,15 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   print_param_status: supported('model', 'boolean', false, {
     note: 'print every parameter and whether it trains',
   }),
-  quantization_bit: unsupported('model', 'integer', 'quantized training (QLoRA) is not implemented', null),
-  quantization_method: ignored('model', 'string', 'only used with quantization_bit', 'bitsandbytes'),
-  quantization_type: ignored('model', 'string', 'only used with quantization_bit', 'nf4'),
-  double_quantization: ignored('model', 'boolean', 'only used with quantization_bit', true),
+  quantization_bit: supported('model', 'integer', null, {
+    note: '8: Q8_0 blocks, 4: Q4_0 blocks; a frozen base for LoRA (QLoRA)',
+  }),
+  quantization_method: ignored('model', 'string', 'webtune quantizes to its own ggml blocks', 'bitsandbytes'),
+  quantization_type: supported('model', 'string', 'nf4', {
+    choices: ['nf4', 'fp4'],
+    note: 'both map to Q4_0 blocks',
+  }),
+  double_quantization: ignored('model', 'boolean', 'Q4_0/Q8_0 scales are 16-bit already', true),
   quantization_device_map: ignored('model', 'string', 'only used with quantization_bit', null),
   export_dir: unsupported('model', 'string', EXPORT, null),
   export_size: unsupported('model', 'integer', EXPORT, 5),
@@ -357,9 +362,9 @@ export const CONFIG_KEYS: Record<string, KeySpec> = {
   gradient_checkpointing: supported('train', 'boolean', null, {
     note: "Transformers' switch; disable_gradient_checkpointing is LLaMA-Factory's",
   }),
-  bf16: ignored('train', 'boolean', PRECISION, false),
-  fp16: ignored('train', 'boolean', PRECISION, false),
-  pure_bf16: ignored('train', 'boolean', PRECISION, false),
+  bf16: supported('train', 'boolean', false, { note: 'a frozen bf16 base (LoRA); activations stay f32' }),
+  fp16: supported('train', 'boolean', false, { note: 'a frozen f16 base (LoRA); activations stay f32' }),
+  pure_bf16: supported('train', 'boolean', false, { note: 'as bf16: a frozen bf16 base' }),
   tf32: ignored('train', 'boolean', PRECISION, null),
   ddp_timeout: ignored('train', 'integer', SINGLE_DEVICE, 1800),
   ddp_find_unused_parameters: ignored('train', 'boolean', SINGLE_DEVICE, null),

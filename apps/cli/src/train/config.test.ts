@@ -43,8 +43,8 @@ describe('training config', () => {
   });
 
   it('says so for known but unsupported features, and accepts their neutral values', () => {
-    expect(errorOf(() => resolveConfig({ ...BASE, quantization_bit: 4 }))).toMatch(
-      /quantization_bit: 4 is a LLaMA-Factory setting webtune does not support \(quantized training/,
+    expect(errorOf(() => resolveConfig({ ...BASE, use_galore: true }))).toMatch(
+      /use_galore: true is a LLaMA-Factory setting webtune does not support/,
     );
     expect(errorOf(() => resolveConfig({ ...BASE, stage: 'ppo' }))).toMatch(
       /stage: "ppo" is known to LLaMA-Factory but not supported by webtune; supported: pt, sft, rm, dpo/,
@@ -56,13 +56,13 @@ describe('training config', () => {
   it('accepts keys without effect here with a note', () => {
     const { notes } = resolveConfig({
       ...BASE,
-      bf16: true,
+      tf32: true,
       report_to: 'none',
       ddp_timeout: 180000000,
       trust_remote_code: true,
     });
     expect(notes).toEqual([
-      expect.stringMatching(/^bf16: true has no effect \(webtune trains in float32/),
+      expect.stringMatching(/^tf32: true has no effect \(webtune trains in float32/),
       expect.stringMatching(/^ddp_timeout: 180000000 has no effect/),
       expect.stringMatching(/^trust_remote_code: true has no effect/),
     ]);

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import type { EncodedExample, Stage } from '@webtune/data';
 import { formatIssue } from '@webtune/data';
 import { prepareDatasetFromDirectory } from '@webtune/data/node';
+import { describeBaseFormat } from '@webtune/nn';
 import { directorySource, saveModelDirectory } from '@webtune/nn/node';
 import {
   freezeTrainableNames,
@@ -38,9 +39,10 @@ import {
 import { directoryStorage } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
 import { resolveDatasets } from '../datasets.js';
-import { initializeModelFromConfig, type LoadedModel, loadModel } from '../model-loading.js';
+import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
 import { chatTemplateFor } from '../prompting.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
+import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
 import { configToYaml, listOf, type ResolvedConfig } from './config.js';
 import { lossCurveSvg } from './loss-svg.js';
 import { isMatch, type PredictionCase, predict, predictionCases } from './predict.js';
@@ -49,6 +51,7 @@ type Values = Record<string, unknown>;
 
 /** Settings that are fine alone but not together. */
 export function checkCombinations(v: Values): void {
+  baseFormatOf(v); // quantization_bit / bf16 / fp16 against the method (base-precision.ts)
   if (v.adapter_name_or_path && v.finetuning_type !== 'lora') {
     throw new UsageError(
       `adapter_name_or_path needs finetuning_type lora (got ${v.finetuning_type}); merge it first with \`webtune export\``,
@@ -145,7 +148,19 @@ export async function runTraining(
       `model: ${modelName} (${loaded.model.config.architecture}, ${(loaded.model.parameterCount() / 1e6).toFixed(2)}M parameters, random weights from seed ${seed})`,
     );
   } else {
-    loaded = await loadModel(device, modelName);
+    // Precision and the memory plan, before any weight is read (base-precision.ts).
+    const baseFormat = baseFormatOf(v);
+    const config = await readModelConfig(modelName);
+    if (config) {
+      const plan = trainingMemoryPlan(v, config, {
+        maxBufferSize: device.gpu.limits.maxBufferSize,
+        maxStorageBufferBindingSize: device.maxBindingBytes,
+        budgetBytes: memoryBudget(device.info.adapterClass),
+      });
+      refuseIfTooLarge(plan);
+    }
+    loaded = await loadModel(device, modelName, { baseFormat });
+    if (baseFormat !== 'f32') log(`base: ${describeBaseFormat(baseFormat)}`);
     log(
       `model: ${modelName} (${loaded.model.config.architecture}, ${(loaded.model.parameterCount() / 1e6).toFixed(2)}M parameters)`,
     );
@@ -422,6 +437,7 @@ async function trainLoaded(
     train_steps_per_second: Number((losses.length / runtime).toFixed(3)),
     eval_loss: result.evalLosses.at(-1)?.loss ?? null,
     end_reason: result.reason,
+    peak_memory_bytes: model.device.memory().peakBytes,
   };
 
   // ---- Predictions after training.

@@ -181,7 +181,7 @@ export class GatedMLP extends Module {
  */
 export function linearPlusResidual(layer: LinearLike, x: Tensor, residual: Tensor | undefined): Tensor {
   if (!residual) return layer.forward(x);
-  if (layer instanceof Linear && layer.constructor === Linear) {
+  if (layer instanceof Linear && layer.constructor === Linear && !layer.packedParameter('weight')) {
     return F.linearResidual(
       x,
       layer.parameter('weight'),

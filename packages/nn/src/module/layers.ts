@@ -22,7 +22,10 @@ export class Linear extends Module implements LinearLike {
   }
 
   forward(x: Tensor): Tensor {
-    return F.linear(x, this.parameter('weight'), this.hasBias ? this.parameter('bias') : null);
+    const bias = this.hasBias ? this.parameter('bias') : null;
+    const packed = this.packedParameter('weight');
+    if (packed) return F.packedLinear(x, packed, bias);
+    return F.linear(x, this.parameter('weight'), bias);
   }
 }
 
