@@ -11,7 +11,7 @@ import {
   samplingFrom,
 } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatPromptIds, chatTemplateFor, stopStringsFor } from '../prompting.js';
+import { chatPromptIds, promptEncoderFor } from '../prompting.js';
 import { readStdin } from '../stdin.js';
 
 export const generateHelp = `webtune generate --model DIR [--adapter DIR] --prompt TEXT [options]
@@ -60,13 +60,13 @@ export async function generateCommand(argv: string[]): Promise<number> {
     const stopStrings = ((values.stop as string[] | undefined) ?? []).slice();
     let input: string | number[] = prompt;
     if (templateName !== undefined) {
-      const template = chatTemplateFor(tokenizer, templateName);
+      const prompts = promptEncoderFor(tokenizer, { template: templateName });
       const system = optional(values, 'system');
-      input = chatPromptIds(template, tokenizer, [
+      input = chatPromptIds(prompts, [
         ...(system ? [{ role: 'system' as const, content: system }] : []),
         { role: 'user', content: prompt },
       ]);
-      stopStrings.push(...stopStringsFor(template, tokenizer));
+      stopStrings.push(...prompts.stopStrings());
     }
     await generate(model, tokenizer, input, {
       ...sampling,

@@ -10,7 +10,7 @@ import {
 } from '../args.js';
 import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { SERVER_LIMITS } from '../server/http-guard.js';
 import { createOpenAiServer } from '../server/openai-server.js';
 import { dim, UsageError, yellow } from '../ui.js';
@@ -27,7 +27,8 @@ Options:
   --host H              address to bind (default 127.0.0.1: this machine only)
   --port N              port (default 8000; 0 picks a free one)
   --model-name NAME     the id clients use (default: the adapter's or model's folder name)
-  --template NAME       chat template (default: the tokenizer's own, else "default")
+  --template NAME       LLaMA-Factory template name, or auto for the tokenizer's own Jinja
+                        template (default: as LLaMA-Factory: its chat_template parsed, else empty)
   --api-key KEY         require "Authorization: Bearer KEY"; other users of this machine see
                         command lines (ps), so prefer the environment: WEBTUNE_API_KEY=KEY
   --allow-host NAME     also answer to this Host name (repeatable; * any). Loopback names, IP
@@ -80,7 +81,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   const device = await openDevice();
   const loaded = await loadModel(device, modelName, { adapter, baseFormat: baseFormatFrom(values) });
-  const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
+  const engine = new ChatEngine(
+    loaded,
+    promptEncoderFor(loaded.tokenizer, { template: optional(values, 'template') }),
+  );
   const modelId = optional(values, 'model-name') ?? basename(adapter ?? modelName);
   const server = createOpenAiServer(engine, {
     modelId,

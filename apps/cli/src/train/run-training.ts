@@ -42,7 +42,7 @@ import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
 import { resolveDatasets } from '../datasets.js';
 import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
 import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
 import { configToYaml, listOf, type ResolvedConfig } from './config.js';
@@ -199,11 +199,21 @@ async function trainLoaded(
   const seed = v.seed as number;
   const modelName = String(v.model_name_or_path);
   const { model, tokenizer } = loaded;
-  const template =
-    stage === 'pt' ? null : chatTemplateFor(tokenizer, (v.template as string | null) ?? undefined);
+  const prompts =
+    stage === 'pt'
+      ? null
+      : promptEncoderFor(tokenizer, {
+          template: (v.template as string | null) ?? undefined,
+          enableThinking: v.enable_thinking as boolean | undefined,
+          defaultSystem: (v.default_system as string | null) ?? undefined,
+          toolFormat: (v.tool_format as string | null) ?? undefined,
+        });
+  const template = prompts?.template ?? null;
   if (template && !v.template && !tokenizer.chatTemplate) {
     log(
-      yellow('note: the tokenizer has no chat_template and no template is set: using the built-in "default"'),
+      yellow(
+        'note: the tokenizer has no chat_template and no template is set: using "empty", as LLaMA-Factory',
+      ),
     );
   }
 
@@ -324,7 +334,7 @@ async function trainLoaded(
   // ---- Predictions before training (do_predict).
   let cases: PredictionCase[] = [];
   let before: { answers: string[]; correct: number } | null = null;
-  const engine = template ? new ChatEngine({ ...loaded, peft }, template) : null;
+  const engine = prompts ? new ChatEngine({ ...loaded, peft }, prompts) : null;
   const predictOptions = {
     maxNewTokens: v.max_new_tokens as number,
     temperature: v.do_sample ? (v.temperature as number) : 0,
