@@ -23,9 +23,11 @@ export type {
 export { EXAMPLE_KIND_OF_STAGE, isPromptSide } from './formats/types.js';
 // Problems and reports
 export {
+  DataConfigError,
   DataError,
   type DataIssue,
   describeValue,
+  escapeControlCharacters,
   formatIssue,
   type IssueSeverity,
   type RowLocation,

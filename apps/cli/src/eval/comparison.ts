@@ -37,7 +37,7 @@ export const COMPARISON_OPTIONS: OptionSpec = {
 };
 
 /** Help lines of COMPARISON_OPTIONS. */
-export const COMPARISON_HELP = `  --model DIR             the base model folder (or hub id)
+export const COMPARISON_HELP = `  --model DIR             the base model folder, hub id or .gguf file
   --adapter DIR           the tuned adapter: base = adapter off, tuned = adapter on (one copy)
   --prompts FILE          one prompt a line (.txt), or .json / .jsonl of strings, {"prompt"},
                           {"instruction", "input"} or {"messages"} ending with a user message
