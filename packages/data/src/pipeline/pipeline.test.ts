@@ -284,7 +284,10 @@ describe('validation report of bad input', () => {
         conversations: [
           { from: 'human', value: 'w?' },
           // Two calls at once: the glm4 tool format has no parallel calls.
-          { from: 'function_call', value: '[{"name": "w", "arguments": {}}, {"name": "v", "arguments": {}}]' },
+          {
+            from: 'function_call',
+            value: '[{"name": "w", "arguments": {}}, {"name": "v", "arguments": {}}]',
+          },
         ],
       },
       {
