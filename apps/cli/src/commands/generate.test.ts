@@ -112,7 +112,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
       ]);
       expect(badTemplate.code).toBe(2);
       expect(errorLines(badTemplate.stderr)).toEqual([
-        expect.stringMatching(/unknown template "nonesuch"; built-in templates: default/),
+        expect.stringMatching(/unknown template "nonesuch"; templates: alpaca, /),
       ]);
     });
 

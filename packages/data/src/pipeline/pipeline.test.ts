@@ -283,7 +283,11 @@ describe('validation report of bad input', () => {
       {
         conversations: [
           { from: 'human', value: 'w?' },
-          { from: 'function_call', value: '{"name": "w", "arguments": {}}' },
+          // Two calls at once: the glm4 tool format has no parallel calls.
+          {
+            from: 'function_call',
+            value: '[{"name": "w", "arguments": {}}, {"name": "v", "arguments": {}}]',
+          },
         ],
       },
       {
@@ -299,6 +303,7 @@ describe('validation report of bad input', () => {
       files: memoryFileResolver({ 'chat.json': JSON.stringify(rows) }),
       tokenizer: toyQwenTokenizer(),
       template: 'chatml',
+      toolFormat: 'glm4',
       cutoffLen: 100,
     });
     expect(prepared.train).toHaveLength(2);

@@ -298,11 +298,23 @@ export class LlamaFactoryTemplate implements ChatTemplate {
           slots.push(...applySlots(definition.observation, { content: message.content }));
           break;
         case 'function':
-          slots.push(...applySlots(definition.function, { content: this.functionText(message, index) }));
+          slots.push(...applySlots(definition.function, { content: this.functionTextOf(message, index) }));
           break;
       }
       return slots;
     });
+  }
+
+  /** `functionText`, its errors naming the turn. */
+  private functionTextOf(message: Message, index: number): string {
+    try {
+      return this.functionText(message, index);
+    } catch (error) {
+      if (error instanceof TemplateError && error.turn === undefined) {
+        throw new TemplateError(`turn ${index + 1}: ${error.message}`, index);
+      }
+      throw error;
+    }
   }
 
   /** LLaMA-Factory's `FunctionFormatter.apply`: thought or text around the calls kept, calls formatted. */
