@@ -209,7 +209,8 @@ clearTimeout(deadline);
 
 const byKind = {};
 for (const outcome of outcomes) {
-  const entry = (byKind[outcome.kind] ??= { sent: 0, ok: 0, statuses: {} });
+  byKind[outcome.kind] ??= { sent: 0, ok: 0, statuses: {} };
+  const entry = byKind[outcome.kind];
   entry.sent++;
   if (!outcome.problem) entry.ok++;
   entry.statuses[outcome.status] = (entry.statuses[outcome.status] ?? 0) + 1;
