@@ -26,6 +26,8 @@ export { runIdentity } from './checkpoint/run-identity.js';
 export { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 // Settings
 export {
+  INTERVAL_STRATEGIES,
+  type IntervalStrategy,
   type ResolvedTrainingArguments,
   resolveTrainingArguments,
   type TrainingArguments,
@@ -61,6 +63,7 @@ export type {
   TrainerEvent,
   TrainStartEvent,
 } from './events.js';
+export { type LossCurve, type LossPoint, lossCurveOfLog } from './log/loss-curve.js';
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
 // Memory plan: what a run needs on the device, before anything is loaded
 export {

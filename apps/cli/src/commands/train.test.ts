@@ -98,6 +98,8 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     });
     const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8'));
     expect(results).toMatchObject({ train_steps: 4, end_reason: 'completed' });
+    // The device's peak of live tensor bytes: at least the f32 model (stories260K: 1.1 MB).
+    expect(results.peak_memory_bytes).toBeGreaterThan(1_000_000);
     // The adapter loads and generates.
     const generated = await webtune([
       'generate',

@@ -10,6 +10,8 @@ const OPERATIONAL_KEYS: readonly (keyof ResolvedTrainingArguments)[] = [
   'loggingSteps',
   'evalSteps',
   'saveSteps',
+  'evalStrategy',
+  'saveStrategy',
   'saveTotalLimit',
   'perDeviceEvalBatchSize',
   'gradientCheckpointing',
