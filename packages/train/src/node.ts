@@ -44,13 +44,17 @@ export function directoryStorage(outputDir: string): TrainingStorage {
     location: root,
     async writeFile(path, contents) {
       const target = full(path);
-      await mkdir(dirname(target), { recursive: true });
-      const handle = await open(target, 'w');
       try {
-        await handle.writeFile(contents);
-        await handle.sync();
-      } finally {
-        await handle.close();
+        await mkdir(dirname(target), { recursive: true });
+        const handle = await open(target, 'w');
+        try {
+          await handle.writeFile(contents);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } catch (error) {
+        throw diskError(error, target);
       }
     },
     async readFile(path) {
@@ -58,8 +62,12 @@ export function directoryStorage(outputDir: string): TrainingStorage {
     },
     async appendText(path, text) {
       const target = full(path);
-      await mkdir(dirname(target), { recursive: true });
-      await appendFile(target, text);
+      try {
+        await mkdir(dirname(target), { recursive: true });
+        await appendFile(target, text);
+      } catch (error) {
+        throw diskError(error, target);
+      }
     },
     async list(path) {
       try {
@@ -93,6 +101,20 @@ export function directoryStorage(outputDir: string): TrainingStorage {
       await rm(full(path), { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A full disk (or quota) named with the file and what to do: Node's own message for a failed
+ * write ("ENOSPC: no space left on device, write") names neither. Other errors pass unchanged.
+ */
+function diskError(error: unknown, target: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
+  const failure = new Error(
+    `no space left on the device writing ${target} (${code}); the checkpoints saved before are complete: free some space, then resume with resume_from_checkpoint: true`,
+  );
+  (failure as NodeJS.ErrnoException).code = code;
+  return failure;
 }
 
 async function syncDirectory(path: string): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * Property-based fuzzing of the config.json reader (issue 19): any JSON, and valid configs with
  * fields replaced by hostile values, give a config within MODEL_CONFIG_LIMITS or a ModelError,
- * each within milliseconds (nothing is allocated from the numbers). Bounded for CI.
+ * each at once (nothing is allocated from the numbers). Bounded for CI.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -42,7 +42,8 @@ function parsesOrRefuses(source: string | Record<string, unknown>): boolean {
   } catch (error) {
     if (!(error instanceof ModelError)) throw new Error(`untyped error: ${(error as Error).stack}`);
   }
-  return performance.now() - started < 100;
+  // Generous for a loaded CI machine; building from the numbers would take minutes.
+  return performance.now() - started < 1000;
 }
 
 describe('config.json reader fuzz', () => {

@@ -226,7 +226,7 @@ describe('parseModelConfig', () => {
     for (const [fields, message] of cases) {
       const started = performance.now();
       expect(() => parseModelConfig({ ...mistral, ...fields })).toThrow(message);
-      expect(performance.now() - started).toBeLessThan(50);
+      expect(performance.now() - started).toBeLessThan(1000);
     }
     expect(estimateParameterCount(parseModelConfig(mistral))).toBeGreaterThan(7e9);
     expect(estimateParameterCount(parseModelConfig(mistral))).toBeLessThan(7.5e9);

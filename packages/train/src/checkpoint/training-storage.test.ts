@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,24 @@ describe('directory storage', () => {
   it('refuses paths outside its folder', async () => {
     const storage = directoryStorage(join(folder, 'fenced'));
     await expect(storage.writeFile('../escape.txt', 'x')).rejects.toThrow(/outside/);
+  });
+});
+
+describe.skipIf(!existsSync('/dev/full'))('directory storage on a full disk (issue 19)', () => {
+  it('names the file and says how to resume', async () => {
+    const out = join(folder, 'full');
+    mkdirSync(join(out, 'checkpoint-2'), { recursive: true });
+    symlinkSync('/dev/full', join(out, 'trainer_log.jsonl'));
+    symlinkSync('/dev/full', join(out, 'checkpoint-2', 'state.json'));
+    const storage = directoryStorage(out);
+    for (const write of [
+      () => storage.appendText('trainer_log.jsonl', 'row\n'),
+      () => storage.writeFile('checkpoint-2/state.json', '{}'),
+    ]) {
+      await expect(write()).rejects.toThrow(
+        /^no space left on the device writing .*\/full\/(trainer_log\.jsonl|checkpoint-2\/state\.json) \(ENOSPC\); the checkpoints saved before are complete: free some space, then resume with resume_from_checkpoint: true$/,
+      );
+    }
   });
 });
 
