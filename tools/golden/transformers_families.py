@@ -255,6 +255,7 @@ def lora_step(name, model, ids, out_folder):
     adapted.double()
     output = adapted(input_ids=ids, labels=ids)
     output.loss.backward()
+    adapted_logits = output.logits.detach()
     gradients = {}
     for parameter_name, parameter in sorted(adapted.named_parameters()):
         if 'lora_' in parameter_name:
@@ -268,6 +269,7 @@ def lora_step(name, model, ids, out_folder):
                     'lora_A and lora_B random): gradients of the mean next-token loss, float64',
         input_ids=INPUT_IDS,
         loss=float(output.loss),
+        adapted_logits=f32(adapted_logits),
         target_modules=sorted(adapted.peft_config['default'].target_modules),
         largest_gradient=largest,
         float32_worst=float('%.3g' % float32_worst),
