@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPretrained, memoryFileSource } from '@webtune/nn';
 import { autograd, backward, createDevice, type Device, gradOf, requiresGrad } from '@webtune/tensors';
+import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAdapter } from '../files/adapter-files.js';
 import { FIXTURES } from '../testing/models.js';
@@ -16,6 +17,8 @@ afterAll(() => device?.destroy());
 interface LoraGolden {
   input_ids: number[][];
   loss: number;
+  /** Logits of the adapted model, float64 in PEFT. */
+  adapted_logits: number[];
   largest_gradient: number;
   target_modules: string[];
   gradients: Record<string, { shape: number[]; values: number[] }>;
@@ -25,7 +28,7 @@ const NAMES = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3',
 
 describe('one LoRA step against PEFT + Transformers (tools/golden/transformers_families.py)', () => {
   for (const name of NAMES) {
-    it(`${name}: PEFT's adapter loads, and the gradients of every lora_A / lora_B match PEFT's`, async () => {
+    it(`${name}: PEFT's adapter loads, gives PEFT's logits (merged too) and its lora_A / lora_B gradients`, async () => {
       const folder = join(FIXTURES, 'transformers', name);
       const files: Record<string, Uint8Array> = {};
       for (const file of [
@@ -47,10 +50,12 @@ describe('one LoRA step against PEFT + Transformers (tools/golden/transformers_f
         expect([...byName.keys()].sort()).toEqual(Object.keys(golden.gradients).sort());
         for (const [, tensor] of trainable) requiresGrad(tensor);
         const [batch, seq] = [golden.input_ids.length, golden.input_ids[0].length];
+        let adaptedLogits: Float32Array | null = null;
         const loss = await device.scope(async () => {
           // Transformers' causal LM loss: mean over every next-token prediction.
           const ids = device.fromArray(golden.input_ids.flat(), [batch, seq], 'i32');
           const logits = peft.model.forward(ids);
+          adaptedLogits = (await logits.toArray()) as Float32Array;
           const vocab = logits.shape[2];
           const shifted = autograd.reshape(autograd.slice(logits, [0, 0, 0], [batch, seq - 1, vocab]), [
             batch * (seq - 1),
@@ -85,6 +90,14 @@ describe('one LoRA step against PEFT + Transformers (tools/golden/transformers_f
           `largest gradient difference (largest gradient ${golden.largest_gradient})`,
         ).toBeLessThan(bound);
         for (const [, tensor] of trainable) requiresGrad(tensor, false);
+        // The adapted model's logits are PEFT's, before and after merging the adapter into the weights.
+        expectClose(adaptedLogits!, golden.adapted_logits, { atol: 1e-4, rtol: 0, label: `${name} adapted` });
+        peft.merge();
+        const merged = await device.scope(async () => {
+          const ids = device.fromArray(golden.input_ids.flat(), [batch, seq], 'i32');
+          return peft.model.forward(ids).toArray();
+        });
+        expectClose(merged, golden.adapted_logits, { atol: 1e-4, rtol: 0, label: `${name} merged` });
       } finally {
         model.dispose();
       }
