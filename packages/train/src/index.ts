@@ -57,6 +57,16 @@ export type {
   TrainStartEvent,
 } from './events.js';
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
+// Memory plan: what a run needs on the device, before anything is loaded
+export {
+  BROWSER_TAB_BUDGET,
+  formatMemoryPlan,
+  formatPlanBytes,
+  type MemoryPlan,
+  type MemoryPlanInput,
+  type PlanModelShape,
+  planMemory,
+} from './memory/memory-plan.js';
 // Models
 export {
   type ExportOptions,
@@ -82,13 +92,3 @@ export type { TaskBatch, TaskMetrics, TaskStep, TrainingTask } from './tasks/tra
 export { loadValueHead, saveValueHead, VALUE_HEAD_FILE } from './tasks/value-head-file.js';
 // The loop
 export { evaluate, type TrainOptions, type TrainResult, train } from './trainer.js';
-// Memory plan: what a run needs on the device, before anything is loaded
-export {
-  BROWSER_TAB_BUDGET,
-  formatMemoryPlan,
-  formatPlanBytes,
-  type MemoryPlan,
-  type MemoryPlanInput,
-  type PlanModelShape,
-  planMemory,
-} from './memory/memory-plan.js';
