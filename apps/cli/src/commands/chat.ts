@@ -12,7 +12,7 @@ import {
 } from '../args.js';
 import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { type ChatMessage, chatTemplateFor, MessagesError } from '../prompting.js';
+import { type ChatMessage, MessagesError, promptEncoderFor } from '../prompting.js';
 import { bold, cyan, dim, green, UsageError, yellow } from '../ui.js';
 
 export const chatHelp = `webtune chat --model DIR [--adapter DIR] [--compare] [options]
@@ -25,10 +25,11 @@ With --compare (needs --adapter) every message is answered twice, by the base mo
 switched off, no second copy in memory) and by the tuned one, each keeping its own history.
 
 Options:
-  --model DIR        Hugging Face model folder (or hub id)
+  --model DIR        Hugging Face model folder, hub id or .gguf file
   --adapter DIR      PEFT adapter folder to apply
   --compare          answer with the base model and the tuned one
-  --template NAME    chat template (default: the tokenizer's own, else "default")
+  --template NAME    LLaMA-Factory template name, or auto for the tokenizer's own Jinja
+                     template (default: as LLaMA-Factory: its chat_template parsed, else empty)
   --system TEXT      system message
 ${SAMPLING_HELP}
 ${QUANTIZATION_HELP}
@@ -62,7 +63,10 @@ export async function chatCommand(argv: string[]): Promise<number> {
   const device = await openDevice();
   try {
     const loaded = await loadModel(device, modelName, { adapter, baseFormat: baseFormatFrom(values) });
-    const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
+    const engine = new ChatEngine(
+      loaded,
+      promptEncoderFor(loaded.tokenizer, { template: optional(values, 'template') }),
+    );
     const sides = compare
       ? [
           { label: 'base', base: true, paint: yellow },

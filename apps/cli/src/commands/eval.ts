@@ -91,7 +91,7 @@ forgetting --adapter DIR --general-task DIR (--domain-task DIR | --domain-file T
   --general-share S       share of general data in the mix (default 0.1)
 
 Options of every task:
-  --model DIR             Hugging Face model folder (or hub id)
+  --model DIR             Hugging Face model folder, hub id or .gguf file
   --adapter DIR           PEFT adapter folder (required by ab, judge, forgetting)
   --json                  machine-readable output on stdout (not ab)
   --quantization-bit N    perplexity, mcq: 8 or 4 holds the base in Q8_0 / Q4_0 blocks

@@ -11,7 +11,7 @@ import {
   samplingFrom,
 } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatPromptIds, chatTemplateFor, stopStringsFor } from '../prompting.js';
+import { chatPromptIds, promptEncoderFor } from '../prompting.js';
 import { readStdin } from '../stdin.js';
 
 export const generateHelp = `webtune generate --model DIR [--adapter DIR] --prompt TEXT [options]
@@ -21,7 +21,7 @@ Without --template the prompt is raw text (the tokenizer adds BOS); with --templ
 message rendered through the chat template (auto: the tokenizer's own).
 
 Options:
-  --model DIR              Hugging Face model folder (or hub id)
+  --model DIR              Hugging Face model folder, hub id or .gguf file
   --adapter DIR            PEFT adapter folder to apply
   --prompt TEXT            the prompt ("-" reads it from standard input)
   --template NAME          chat template: auto, default, chatml, llama3, qwen, ...
@@ -60,13 +60,13 @@ export async function generateCommand(argv: string[]): Promise<number> {
     const stopStrings = ((values.stop as string[] | undefined) ?? []).slice();
     let input: string | number[] = prompt;
     if (templateName !== undefined) {
-      const template = chatTemplateFor(tokenizer, templateName);
+      const prompts = promptEncoderFor(tokenizer, { template: templateName });
       const system = optional(values, 'system');
-      input = chatPromptIds(template, tokenizer, [
+      input = chatPromptIds(prompts, [
         ...(system ? [{ role: 'system' as const, content: system }] : []),
         { role: 'user', content: prompt },
       ]);
-      stopStrings.push(...stopStringsFor(template, tokenizer));
+      stopStrings.push(...prompts.stopStrings());
     }
     await generate(model, tokenizer, input, {
       ...sampling,
