@@ -6,18 +6,23 @@ export {
   CHECKPOINT_PREFIX,
   type CheckpointContents,
   checkpointStep,
+  isCompleteCheckpoint,
   type LoadedCheckpoint,
   latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
   OPTIMIZER_FILE,
   PARAMETERS_FILE,
+  readTrainerState,
   removeUnfinishedSaves,
   restoreTensors,
   saveCheckpoint,
   TRAINER_STATE_FILE,
   type TrainerState,
 } from './checkpoint/checkpoint.js';
+export { CheckpointError, type CheckpointProblem } from './checkpoint/checkpoint-error.js';
+export { findResumeCheckpoint } from './checkpoint/resume.js';
+export { runIdentity } from './checkpoint/run-identity.js';
 export { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 // Settings
 export {
@@ -60,6 +65,16 @@ export type {
 } from './events.js';
 export { type LossCurve, type LossPoint, lossCurveOfLog } from './log/loss-curve.js';
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
+// Memory plan: what a run needs on the device, before anything is loaded
+export {
+  BROWSER_TAB_BUDGET,
+  formatMemoryPlan,
+  formatPlanBytes,
+  type MemoryPlan,
+  type MemoryPlanInput,
+  type PlanModelShape,
+  planMemory,
+} from './memory/memory-plan.js';
 // Models
 export {
   type ExportOptions,
@@ -85,13 +100,3 @@ export type { TaskBatch, TaskMetrics, TaskStep, TrainingTask } from './tasks/tra
 export { loadValueHead, saveValueHead, VALUE_HEAD_FILE } from './tasks/value-head-file.js';
 // The loop
 export { evaluate, type TrainOptions, type TrainResult, train } from './trainer.js';
-// Memory plan: what a run needs on the device, before anything is loaded
-export {
-  BROWSER_TAB_BUDGET,
-  formatMemoryPlan,
-  formatPlanBytes,
-  type MemoryPlan,
-  type MemoryPlanInput,
-  type PlanModelShape,
-  planMemory,
-} from './memory/memory-plan.js';

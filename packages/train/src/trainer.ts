@@ -9,13 +9,14 @@
 import type { ModelFileSink } from '@webtune/nn';
 import { clipByGlobalNorm, globalNorm, gradOf, requiresGrad, type Tensor, zeroGrad } from '@webtune/tensors';
 import {
-  latestCheckpoint,
   loadCheckpoint,
   removeUnfinishedSaves,
   restoreTensors,
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint/checkpoint.js';
+import { findResumeCheckpoint } from './checkpoint/resume.js';
+import { runIdentity } from './checkpoint/run-identity.js';
 import type { TrainingStorage } from './checkpoint/training-storage.js';
 import { resolveTrainingArguments, type TrainingArguments } from './config/training-arguments.js';
 import { type Diagnostic, LossDiagnostics } from './diagnostics/loss-diagnostics.js';
@@ -116,24 +117,24 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   let resumedFrom: string | null = null;
   let lastCheckpoint: string | null = null;
   let curve: LossCurve = { train: [], eval: [] };
+  // Every checkpoint records the run that saved it: `true` resumes only this run's.
+  const identity = await runIdentity(args, plan.fingerprint);
+  state.runIdentity = identity;
   if (storage) await removeUnfinishedSaves(storage);
   if (args.resumeFromCheckpoint) {
     if (!storage) throw new Error('train: resumeFromCheckpoint needs a storage');
-    const path =
-      typeof args.resumeFromCheckpoint === 'string'
-        ? args.resumeFromCheckpoint
-        : await latestCheckpoint(storage);
-    if (path) {
-      const loaded = await loadCheckpoint(storage, path);
-      checkSamePlan(loaded.state.plan, plan.fingerprint, path);
-      restoreTensors(parameters, loaded.parameters, `resume from ${path}`);
-      restoreTensors(optimizer.stateTensors(), loaded.optimizer, `resume from ${path}`);
-      optimizer.stepCount = loaded.state.globalStep;
-      state = loaded.state;
-      diagnostics.restore(state.diagnostics);
-      curve = lossCurveOfLog(await log.truncate(state.logRows));
-      resumedFrom = lastCheckpoint = path;
-    }
+    // No checkpoint to resume is an error (CheckpointError), never a silent fresh start.
+    const path = await findResumeCheckpoint(storage, args.resumeFromCheckpoint, identity);
+    const loaded = await loadCheckpoint(storage, path);
+    checkSamePlan(loaded.state.plan, plan.fingerprint, path);
+    restoreTensors(parameters, loaded.parameters, `resume from ${path}`);
+    restoreTensors(optimizer.stateTensors(), loaded.optimizer, `resume from ${path}`);
+    optimizer.stepCount = loaded.state.globalStep;
+    // From here on this run's identity (a checkpoint asked for by name may be another run's).
+    state = { ...loaded.state, runIdentity: identity };
+    diagnostics.restore(state.diagnostics);
+    curve = lossCurveOfLog(await log.truncate(state.logRows));
+    resumedFrom = lastCheckpoint = path;
   }
   if (!resumedFrom) await log.reset();
 
@@ -278,7 +279,12 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
               .filter(([, p]) => gradients.has(p))
               .map(([name, p]) => [`${name}.grad`, gradients.get(p)!]),
           )) ?? 'gradient norm');
-      const diagnostic = diagnostics.nonFinite(step, where, Number.isFinite(loss) ? gradNorm : loss);
+      const diagnostic = diagnostics.nonFinite(
+        step,
+        where,
+        Number.isFinite(loss) ? gradNorm : loss,
+        lastCheckpoint,
+      );
       raise([diagnostic]);
       // The log says so too (JSON has no NaN: the row's loss is null).
       await log.append(

@@ -22,6 +22,8 @@ import {
 } from '@webtune/peft';
 import type { Device } from '@webtune/tensors';
 import {
+  CheckpointError,
+  findResumeCheckpoint,
   preferenceTask,
   rewardTask,
   SCHEDULE_TYPES,
@@ -36,11 +38,11 @@ import {
   trainableCausalLM,
   trainablePeftModel,
 } from '@webtune/train';
-import { directoryStorage } from '@webtune/train/node';
+import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
 import { resolveDatasets } from '../datasets.js';
 import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
 import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
 import { configToYaml, listOf, type ResolvedConfig } from './config.js';
@@ -83,8 +85,18 @@ export function checkCombinations(v: Values): void {
 
 /** Refuses to mix a new run into an old one's output_dir unless told to. */
 export async function prepareOutputDir(outputDir: string, v: Values): Promise<void> {
+  if (v.resume_from_checkpoint) {
+    // Before anything is written: a resume with nothing to resume is refused, never a fresh start.
+    try {
+      const request = resumeRequestFor(outputDir, v.resume_from_checkpoint);
+      if (request !== null) await findResumeCheckpoint(directoryStorage(outputDir), request, null);
+    } catch (error) {
+      if (error instanceof CheckpointError) throw new UsageError(error.message);
+      throw error;
+    }
+    return;
+  }
   if (!existsSync(outputDir) || readdirSync(outputDir).length === 0) return;
-  if (v.resume_from_checkpoint) return;
   if (!v.overwrite_output_dir) {
     throw new UsageError(
       `output_dir "${outputDir}" exists and is not empty; set overwrite_output_dir: true to replace it, or resume_from_checkpoint: true to continue`,
@@ -187,11 +199,21 @@ async function trainLoaded(
   const seed = v.seed as number;
   const modelName = String(v.model_name_or_path);
   const { model, tokenizer } = loaded;
-  const template =
-    stage === 'pt' ? null : chatTemplateFor(tokenizer, (v.template as string | null) ?? undefined);
+  const prompts =
+    stage === 'pt'
+      ? null
+      : promptEncoderFor(tokenizer, {
+          template: (v.template as string | null) ?? undefined,
+          enableThinking: v.enable_thinking as boolean | undefined,
+          defaultSystem: (v.default_system as string | null) ?? undefined,
+          toolFormat: (v.tool_format as string | null) ?? undefined,
+        });
+  const template = prompts?.template ?? null;
   if (template && !v.template && !tokenizer.chatTemplate) {
     log(
-      yellow('note: the tokenizer has no chat_template and no template is set: using the built-in "default"'),
+      yellow(
+        'note: the tokenizer has no chat_template and no template is set: using "empty", as LLaMA-Factory',
+      ),
     );
   }
 
@@ -312,7 +334,7 @@ async function trainLoaded(
   // ---- Predictions before training (do_predict).
   let cases: PredictionCase[] = [];
   let before: { answers: string[]; correct: number } | null = null;
-  const engine = template ? new ChatEngine({ ...loaded, peft }, template) : null;
+  const engine = prompts ? new ChatEngine({ ...loaded, peft }, prompts) : null;
   const predictOptions = {
     maxNewTokens: v.max_new_tokens as number,
     temperature: v.do_sample ? (v.temperature as number) : 0,
@@ -370,7 +392,7 @@ async function trainLoaded(
     saveSteps:
       saveStrategy === 'steps' ? (v.save_steps as number) : saveStrategy === 'epoch' ? stepsPerEpoch : null,
     saveTotalLimit: v.save_total_limit as number | null,
-    resumeFromCheckpoint: (v.resume_from_checkpoint as boolean | string | null) || null,
+    resumeFromCheckpoint: resumeRequestFor(outputDir, v.resume_from_checkpoint),
     // The trainer writes the adapter (and a reward model's value head) into output_dir and every
     // checkpoint; this is the base it records in adapter_config.json.
     modelNameOrPath: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,

@@ -146,7 +146,8 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   }
   if (!(resolved.maxGradNorm >= 0))
     fail('maxGradNorm', 'a number >= 0 (0: no clipping)', resolved.maxGradNorm);
-  if (!Number.isInteger(resolved.seed)) fail('seed', 'an integer', resolved.seed);
+  if (!Number.isInteger(resolved.seed) || resolved.seed < 0 || resolved.seed > 2 ** 32 - 1)
+    fail('seed', 'an integer in [0, 2^32 - 1]', resolved.seed);
   if (resolved.modelNameOrPath !== null && typeof resolved.modelNameOrPath !== 'string')
     fail('modelNameOrPath', 'a string or null', resolved.modelNameOrPath);
   return resolved;
