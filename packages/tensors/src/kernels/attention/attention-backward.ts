@@ -228,6 +228,20 @@ fn in_window(i: u32, j: u32) -> bool {
   return params.window == 0u || i32(j) + i32(params.window) > params.query_offset + i32(i);
 }`;
 
+/**
+ * The start of the dq and dk/dv kernels: this workgroup's block of WG rows (queries or keys) of
+ * one (batch, head): `first` row, `b` and the head index named `head`.
+ */
+function blockOfRows(length: 'seq_q' | 'seq_k', heads: 'heads_q' | 'heads_kv', head: string): string {
+  return `  let block_id = flat_workgroup(wid, nwg);
+  if (block_id >= params.rows) { return; }
+  let blocks = (params.${length} + WG - 1u) / WG;
+  let bh = block_id / blocks;
+  let first = (block_id % blocks) * WG;
+  let ${head} = bh % params.${heads};
+  let b = bh / params.${heads};`;
+}
+
 /** D_i = dO_i . O_i for every query row (b, h, i), rows ordered [batch, headsQ, seqQ]. */
 function deltaSource(variant: Variant): string {
   const { vector, storage, load } = types(variant);
@@ -291,13 +305,7 @@ function queryGradSource(variant: Variant): string {
     workgroupSize: variant.workgroup,
     helpers: HELPERS(vector),
     body: `
-  let block_id = flat_workgroup(wid, nwg);
-  if (block_id >= params.rows) { return; }
-  let blocks = (params.seq_q + WG - 1u) / WG;
-  let bh = block_id / blocks;
-  let first = (block_id % blocks) * WG;
-  let h = bh % params.heads_q;
-  let b = bh / params.heads_q;
+${blockOfRows('seq_q', 'heads_q', 'h')}
   let kv_head = h / params.group;
   let in_range = first + lid.x < params.seq_q;
   let i = min(first + lid.x, params.seq_q - 1u);
@@ -377,13 +385,7 @@ function keyValueGradSource(variant: Variant): string {
     workgroupSize: variant.workgroup,
     helpers: HELPERS(vector),
     body: `
-  let block_id = flat_workgroup(wid, nwg);
-  if (block_id >= params.rows) { return; }
-  let blocks = (params.seq_k + WG - 1u) / WG;
-  let bh = block_id / blocks;
-  let first = (block_id % blocks) * WG;
-  let kv_head = bh % params.heads_kv;
-  let b = bh / params.heads_kv;
+${blockOfRows('seq_k', 'heads_kv', 'kv_head')}
   let in_range = first + lid.x < params.seq_k;
   let j = min(first + lid.x, params.seq_k - 1u);
   let key = ((b * params.seq_k + j) * params.heads_kv + kv_head) * ${n}u;

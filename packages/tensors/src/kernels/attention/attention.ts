@@ -210,8 +210,35 @@ fn dot_w(a: ${compute}, b: ${compute}) -> f32 { return ${dot}; }
 fn window_begin(i: u32) -> u32 {
   if (params.window == 0u) { return 0u; }
   return u32(clamp(i32(i) + params.query_offset - i32(params.window) + 1, 0, i32(params.seq_k)));
+}
+// One past the last key the query at row i sees: every key, or (causal) those up to its position.
+fn key_end_of(i: u32) -> u32 {
+  if (params.causal == 0u) { return params.seq_k; }
+  return u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
 }`;
 }
+
+/** Writes a query row's output (acc / sum) and its log-sum-exp; a row that saw no key gets zeros. */
+function storeRow(stored: string, vectors: string): string {
+  return `  let lse_at = (b * params.heads_q + head) * params.seq_q + i;
+  if (seen) {
+    let inverse = 1.0 / running_sum;
+    for (var c = 0u; c < ${vectors}; c++) { out[q_at + c] = ${stored}(acc[c] * inverse); }
+    lse[lse_at] = running_max + log(running_sum);
+  } else {
+    // No visible key: zeros, not NaN.
+    for (var c = 0u; c < ${vectors}; c++) { out[q_at + c] = ${stored}(); }
+    lse[lse_at] = params.empty_logsumexp;
+  }`;
+}
+
+/** The online softmax's state of one query row, and where its head's keys and values start. */
+const ONLINE_SOFTMAX_STATE = `  let kv_stride = params.heads_kv * DV;
+  let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
+  var running_max = 0.0;
+  var running_sum = 0.0;
+  var seen = false;
+  var scores: array<f32, BK>;`;
 
 function attentionBody(spec: { compute: string; stored: string; unroll: boolean }): string {
   const { compute, stored, unroll } = spec;
@@ -232,16 +259,10 @@ function attentionBody(spec: { compute: string; stored: string; unroll: boolean 
   var acc: array<${compute}, DV>;
   for (var c = 0u; c < head_vectors; c++) { query[c] = ${compute}(q[q_at + c]) * params.scale; }
   // Causal: keys after the query's position are never visited.
-  let causal_end = u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
-  let key_end = select(params.seq_k, causal_end, params.causal == 1u);
+  let key_end = key_end_of(i);
   // Sliding window: keys before it are never visited either.
   let key_begin = window_begin(i);
-  let kv_stride = params.heads_kv * DV;
-  let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
-  var running_max = 0.0;
-  var running_sum = 0.0;
-  var seen = false;
-  var scores: array<f32, BK>;
+${ONLINE_SOFTMAX_STATE}
   for (var start = key_begin; start < key_end; start += BK) {
     let count = min(BK, key_end - start);
     var block_max = SKIP;
@@ -273,16 +294,7 @@ function attentionBody(spec: { compute: string; stored: string; unroll: boolean 
     running_max = new_max;
     seen = true;
   }
-  let lse_at = (b * params.heads_q + head) * params.seq_q + i;
-  if (seen) {
-    let inverse = 1.0 / running_sum;
-    for (var c = 0u; c < head_vectors; c++) { out[q_at + c] = ${stored}(acc[c] * inverse); }
-    lse[lse_at] = running_max + log(running_sum);
-  } else {
-    // No visible key: zeros, not NaN.
-    for (var c = 0u; c < head_vectors; c++) { out[q_at + c] = ${stored}(); }
-    lse[lse_at] = params.empty_logsumexp;
-  }`;
+${storeRow(stored, 'head_vectors')}`;
 }
 
 /** Adds the subgroups extension and the `lane` builtin (subgroup_invocation_id) to kernelSource() output. */
@@ -335,19 +347,12 @@ function sharedBody(spec: { compute: string; stored: string; vectors: number; bl
   var acc: array<${compute}, DV>;
   for (var c = 0u; c < DV; c++) { query[c] = ${compute}(q[q_at + c]) * params.scale; }
   // This lane's causal end, and the workgroup's (that of its last query, the largest).
-  let causal_end = u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
-  let key_end = select(params.seq_k, causal_end, params.causal == 1u);
-  let last_causal_end = u32(clamp(i32(last) + params.query_offset + 1, 0, i32(params.seq_k)));
-  let walk_end = select(params.seq_k, last_causal_end, params.causal == 1u);
+  let key_end = key_end_of(i);
+  let walk_end = key_end_of(last);
   // This lane's first key under the sliding window, and the workgroup's (its first query's).
   let key_begin = window_begin(i);
   let walk_begin = window_begin(first);
-  let kv_stride = params.heads_kv * DV;
-  let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
-  var running_max = 0.0;
-  var running_sum = 0.0;
-  var seen = false;
-  var scores: array<f32, BK>;
+${ONLINE_SOFTMAX_STATE}
   for (var start = walk_begin; start < walk_end; start += BK) {
     let count = min(BK, walk_end - start);
     var block_max = SKIP;
@@ -379,14 +384,5 @@ ${loadRow('value_row', 'v', 'v_at', '      ')}
     seen = seen || live;
   }
   if (!in_range) { return; }
-  let lse_at = (b * params.heads_q + head) * params.seq_q + i;
-  if (seen) {
-    let inverse = 1.0 / running_sum;
-    for (var c = 0u; c < DV; c++) { out[q_at + c] = ${stored}(acc[c] * inverse); }
-    lse[lse_at] = running_max + log(running_sum);
-  } else {
-    // No visible key: zeros, not NaN.
-    for (var c = 0u; c < DV; c++) { out[q_at + c] = ${stored}(); }
-    lse[lse_at] = params.empty_logsumexp;
-  }`;
+${storeRow(stored, 'DV')}`;
 }

@@ -10,6 +10,7 @@ import {
   assertSameDevice,
   computeType,
   loadF32,
+  NORM_FIELDS,
   rowHelpers,
   rowWorkgroupFor,
   storeAs,
@@ -30,13 +31,7 @@ export interface LayerNormResult {
   rstd: Tensor<'f32'>;
 }
 
-const FIELDS = [
-  { name: 'rows', type: 'u32' as const },
-  { name: 'row_offset', type: 'u32' as const },
-  { name: 'length', type: 'u32' as const },
-  { name: 'hidden', type: 'f32' as const },
-  { name: 'eps', type: 'f32' as const },
-];
+const FIELDS = NORM_FIELDS;
 
 /**
  * LayerNorm over the last axis as in PyTorch: (x - mean) / sqrt(var + eps) * weight + bias with

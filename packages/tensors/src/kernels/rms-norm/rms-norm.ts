@@ -10,6 +10,7 @@ import {
   assertSameDevice,
   computeType,
   loadF32,
+  NORM_FIELDS,
   rowHelpers,
   rowWorkgroupFor,
   storeAs,
@@ -28,13 +29,7 @@ export interface RmsNormResult {
   inverseRms: Tensor<'f32'>;
 }
 
-const FIELDS = [
-  { name: 'rows', type: 'u32' as const },
-  { name: 'row_offset', type: 'u32' as const },
-  { name: 'length', type: 'u32' as const },
-  { name: 'hidden', type: 'f32' as const },
-  { name: 'eps', type: 'f32' as const },
-];
+const FIELDS = NORM_FIELDS;
 
 /**
  * Llama's RMSNorm over the last axis: x * rsqrt(mean(x^2) + eps) * weight, computed in f32 (f16

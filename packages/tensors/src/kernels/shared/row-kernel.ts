@@ -21,6 +21,15 @@ export const NAN = 'bitcast<f32>(quiet_nan_bits)';
 /** Values summed naively before they are folded into the compensated (Kahan) accumulator. */
 export const SUM_BLOCK = 64;
 
+/** Parameters of the row normalisations (rmsNorm, layerNorm): rows of this dispatch, the first row's index, vec4s or values per row, the row length, eps. */
+export const NORM_FIELDS = [
+  { name: 'rows', type: 'u32' as const },
+  { name: 'row_offset', type: 'u32' as const },
+  { name: 'length', type: 'u32' as const },
+  { name: 'hidden', type: 'f32' as const },
+  { name: 'eps', type: 'f32' as const },
+];
+
 /** Storage element type of a row read `width` elements at a time. */
 export function vectorType(dtype: DType, width: 1 | 4): StorageBinding['type'] {
   return width === 4 ? (`vec4<${dtype}>` as StorageBinding['type']) : dtype;
