@@ -10,6 +10,7 @@ import {
   required,
 } from '../args.js';
 import { COMPARISON_HELP } from '../eval/comparison.js';
+import { MCQ_OPTIONS, mcqChoicesFrom } from '../eval/mcq-options.js';
 import { loadModel, openDevice, requireDirectory } from '../model-loading.js';
 import { bold, ProgressBar, UsageError } from '../ui.js';
 
@@ -173,29 +174,17 @@ async function evalMcq(argv: string[]): Promise<number> {
     model: { type: 'string' },
     adapter: { type: 'string' },
     task: { type: 'string' },
-    split: { type: 'string' },
-    'n-shot': { type: 'string' },
-    lang: { type: 'string' },
-    template: { type: 'string' },
-    limit: { type: 'string' },
+    ...MCQ_OPTIONS,
     save: { type: 'string' },
     json: { type: 'boolean' },
     ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   const taskDir = requireDirectory(required(values, 'task'), 'task folder');
-  const split = optional(values, 'split') ?? 'test';
-  if (!['test', 'val', 'dev'].includes(split))
-    throw new UsageError(`--split must be test, val or dev, got "${split}"`);
-  const language = optional(values, 'lang');
-  if (language !== undefined && language !== 'en' && language !== 'zh') {
-    throw new UsageError(`--lang must be en or zh, got "${language}"`);
-  }
-  const nShot = numberOption(values, 'n-shot', { integer: true, min: 0 });
-  const limit = numberOption(values, 'limit', { integer: true, min: 1 });
+  const { split, ...choices } = mcqChoicesFrom(values);
   const { evaluateMcq, formatMcqMarkdown, mcqResultToJson } = await import('@webtune/eval');
   const { loadMcqTaskDirectory, saveMcqResult } = await import('@webtune/eval/node');
-  const task = await loadMcqTaskDirectory(taskDir, { split: split as 'test' });
+  const task = await loadMcqTaskDirectory(taskDir, { split });
   const device = await openDevice();
   try {
     const { model, tokenizer } = await loadModel(device, modelName, {
@@ -205,10 +194,7 @@ async function evalMcq(argv: string[]): Promise<number> {
     });
     const bar = values.json ? null : new ProgressBar('scoring');
     const result = await evaluateMcq(model, tokenizer, task, {
-      nShot,
-      language: language as 'en' | undefined,
-      template: optional(values, 'template'),
-      limit,
+      ...choices,
       onProgress: (progress) => bar?.update(progress.done, progress.total, 'questions'),
     });
     bar?.done();

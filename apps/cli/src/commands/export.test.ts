@@ -1,31 +1,22 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
+import { describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
 import { errorLines, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
 
 describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () => {
   const model = fixturePath(STORIES);
-  let folder: string;
-  let adapter: string;
-
-  beforeAll(async () => {
-    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-export-'));
-    adapter = join(folder, 'adapter');
-    await makeAdapter(model, adapter);
-  });
-  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const work = adapterFolder(model, 'webtune-cli-export-');
 
   const greedy = (args: string[]) =>
     webtune(['generate', ...args, '--prompt', 'Once upon a time', '--max-new-tokens', '16']);
 
   it('merges the adapter into a Hugging Face folder that generates what model + adapter do', async () => {
-    const out = join(folder, 'merged');
-    const result = await webtune(['export', '--model', model, '--adapter', adapter, '--out', out]);
+    const out = join(work.folder, 'merged');
+    const result = await webtune(['export', '--model', model, '--adapter', work.adapter, '--out', out]);
     expect(result.code).toBe(0);
     for (const file of [
       'config.json',
@@ -40,7 +31,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       'LlamaForCausalLM',
     ]);
     const merged = await greedy(['--model', out]);
-    const adapted = await greedy(['--model', model, '--adapter', adapter]);
+    const adapted = await greedy(['--model', model, '--adapter', work.adapter]);
     const base = await greedy(['--model', model]);
     expect(merged.code).toBe(0);
     expect(merged.stdout).toBe(adapted.stdout);
@@ -48,14 +39,16 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
   });
 
   it('refuses to overwrite without --force, and shards with --max-shard-size', async () => {
-    const out = join(folder, 'sharded');
-    expect((await webtune(['export', '--model', model, '--adapter', adapter, '--out', out])).code).toBe(0);
+    const out = join(work.folder, 'sharded');
+    expect((await webtune(['export', '--model', model, '--adapter', work.adapter, '--out', out])).code).toBe(
+      0,
+    );
     const again = await webtune([
       'export',
       '--model',
       model,
       '--adapter',
-      adapter,
+      work.adapter,
       '--out',
       out,
       '--max-shard-size',
@@ -71,7 +64,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       '--model',
       model,
       '--adapter',
-      adapter,
+      work.adapter,
       '--out',
       out,
       '--max-shard-size',
@@ -94,9 +87,9 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       '--model',
       model,
       '--adapter',
-      join(folder, 'none'),
+      join(work.folder, 'none'),
       '--out',
-      join(folder, 'x'),
+      join(work.folder, 'x'),
     ]);
     expect(missing.code).toBe(1);
     expect(errorLines(missing.stderr)).toEqual([
@@ -107,7 +100,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       '--model',
       model,
       '--out',
-      join(folder, 'y'),
+      join(work.folder, 'y'),
       '--max-shard-size',
       'big',
     ]);
@@ -115,7 +108,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
     expect(errorLines(size.stderr)).toEqual([
       expect.stringMatching(/--max-shard-size must look like 2GB or 500MB/),
     ]);
-    expect(existsSync(join(folder, 'x'))).toBe(false);
+    expect(existsSync(join(work.folder, 'x'))).toBe(false);
   });
 
   it('chat reads messages from a pipe, streams answers and compares base with tuned', async () => {
@@ -125,7 +118,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
     expect(single.code).toBe(0);
     expect(single.stdout.match(/^assistant> /gm)).toHaveLength(2);
     const compare = await webtune(
-      ['chat', '--model', model, '--adapter', adapter, '--compare', '--max-new-tokens', '8'],
+      ['chat', '--model', model, '--adapter', work.adapter, '--compare', '--max-new-tokens', '8'],
       { input: 'Tell me a story\n/reset\nHi\n' },
     );
     expect(compare.code).toBe(0);

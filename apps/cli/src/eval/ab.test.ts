@@ -1,12 +1,11 @@
 // `webtune eval ab` end to end on stories260K: votes piped on standard input, the sides revealed,
 // and the voted pairs exported as a preference dataset that DPO training reads.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadExamplesFromDirectory } from '@webtune/data/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
 import { errorLines, REPO_ROOT, webtune } from '../testing/run-cli.js';
 import { printable } from '../ui.js';
 
@@ -44,32 +43,27 @@ function shown(text: string): string {
 
 describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () => {
   const model = fixturePath(STORIES);
-  let folder: string;
-  let adapter: string;
+  const work = adapterFolder(model, 'webtune-cli-ab-');
   let prompts: string;
 
-  beforeAll(async () => {
-    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-ab-'));
-    adapter = join(folder, 'adapter');
-    await makeAdapter(model, adapter);
-    prompts = join(folder, 'prompts.txt');
+  beforeAll(() => {
+    prompts = join(work.folder, 'prompts.txt');
     writeFileSync(
       prompts,
       'Once upon a time\nTell me about a dog\n\nWhat is the sun?\nLily went to the park\n',
     );
   });
-  afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
   it('shows shuffled pairs, reads piped votes, unblinds, saves and exports a DPO dataset', async () => {
-    const save = join(folder, 'session.json');
-    const data = join(folder, 'data');
+    const save = join(work.folder, 'session.json');
+    const data = join(work.folder, 'data');
     const ab = [
       'eval',
       'ab',
       '--model',
       model,
       '--adapter',
-      adapter,
+      work.adapter,
       '--prompts',
       prompts,
       '--max-new-tokens',
@@ -146,7 +140,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
       expect(example.rejected.content).toBe(pair.answers[loser]);
     }
     // ...and `webtune train` with stage: dpo trains on.
-    const out = join(folder, 'dpo');
+    const out = join(work.folder, 'dpo');
     const train = await webtune([
       'train',
       join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
@@ -181,7 +175,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
   });
 
   it('q ends the session at once: nothing to unblind, nothing exported', async () => {
-    const data = join(folder, 'quit-data');
+    const data = join(work.folder, 'quit-data');
     const result = await webtune(
       [
         'eval',
@@ -189,7 +183,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
         '--model',
         model,
         '--adapter',
-        adapter,
+        work.adapter,
         '--prompts',
         prompts,
         '--max-samples',
@@ -229,17 +223,26 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
       '--model',
       model,
       '--adapter',
-      adapter,
+      work.adapter,
       '--prompts',
-      join(folder, 'none.txt'),
+      join(work.folder, 'none.txt'),
     ]);
     expect(missing.code).toBe(1);
     expect(errorLines(missing.stderr)).toEqual([
       expect.stringMatching(/--prompts ".*none\.txt" does not exist/),
     ]);
-    const bad = join(folder, 'bad.jsonl');
+    const bad = join(work.folder, 'bad.jsonl');
     writeFileSync(bad, '{"prompt": "fine"}\n{"prompt": 7}\n');
-    const malformed = await webtune(['eval', 'ab', '--model', model, '--adapter', adapter, '--prompts', bad]);
+    const malformed = await webtune([
+      'eval',
+      'ab',
+      '--model',
+      model,
+      '--adapter',
+      work.adapter,
+      '--prompts',
+      bad,
+    ]);
     expect(malformed.code).toBe(1);
     expect(errorLines(malformed.stderr)).toEqual([
       expect.stringMatching(/^webtune eval: .*bad\.jsonl:2: expected a string, \{"prompt"\}/),
