@@ -48,6 +48,10 @@ const HELLO_COMMA_WORLD = [9707, 11, 1879, 0];
 
 const location = { dataset: 'golden', file: 'golden.json', row: 1 };
 const masked = (ids: number[]) => ids.map(() => X);
+/** A whole message in Qwen3's chat layout: <|im_start|>role\n ... <|im_end|>\n. */
+const message = (role: number, content: number[]) => [START, role, NEWLINE, ...content, END, NEWLINE];
+/** The generation prompt: <|im_start|>assistant\n. */
+const ANSWER_START = [START, ASSISTANT, NEWLINE];
 
 function loadTokenizer(folder: string): Tokenizer {
   return Tokenizer.fromJSON(
@@ -70,17 +74,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'chat_templates/Qwen
         { role: 'assistant', content: 'Hello world' },
       ],
     };
-    const singlePrompt = [
-      START,
-      USER,
-      NEWLINE,
-      ...HELLO_COMMA_WORLD,
-      END,
-      NEWLINE,
-      START,
-      ASSISTANT,
-      NEWLINE,
-    ];
+    const singlePrompt = [...message(USER, HELLO_COMMA_WORLD), ...ANSWER_START];
     const singleResponse = [THINK, TWO_NEWLINES, END_THINK, TWO_NEWLINES, ...HELLO_WORLD, END, NEWLINE];
 
     const multiTurn: Conversation = {
@@ -92,23 +86,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'chat_templates/Qwen
         { role: 'assistant', content: 'Hello world' },
       ],
     };
-    const multiPrompt1 = [
-      START,
-      SYSTEM,
-      NEWLINE,
-      ...HELLO,
-      END,
-      NEWLINE,
-      START,
-      USER,
-      NEWLINE,
-      ...HELLO_WORLD,
-      END,
-      NEWLINE,
-      START,
-      ASSISTANT,
-      NEWLINE,
-    ];
+    const multiPrompt1 = [...message(SYSTEM, HELLO), ...message(USER, HELLO_WORLD), ...ANSWER_START];
     // Earlier assistant turns get no think block in Qwen3's template.
     const multiResponse1 = [...HELLO, END, NEWLINE];
     const multiPrompt2 = singlePrompt;
