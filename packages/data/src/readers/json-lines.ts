@@ -85,31 +85,22 @@ function parseJsonLine(text: string, location: RowLocation): RecordResult {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return {
-      kind: 'issue',
-      issue: {
-        severity: 'error',
-        ...location,
-        field: '(row)',
-        expected: 'one JSON object on the line',
-        got: 'text that is not JSON',
-        detail: (error as Error).message,
-      },
-    };
+    const detail = (error as Error).message;
+    return rowIssue(location, {
+      expected: 'one JSON object on the line',
+      got: 'text that is not JSON',
+      detail,
+    });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return {
-      kind: 'issue',
-      issue: {
-        severity: 'error',
-        ...location,
-        field: '(row)',
-        expected: 'a JSON object',
-        got: describeValue(value),
-      },
-    };
+    return rowIssue(location, { expected: 'a JSON object', got: describeValue(value) });
   }
   return { kind: 'row', location, value };
+}
+
+/** A rejected row: the whole row (field `(row)`) is not what the reader expects. */
+function rowIssue(location: RowLocation, what: Pick<DataIssue, 'expected' | 'got' | 'detail'>): RecordResult {
+  return { kind: 'issue', issue: { severity: 'error', ...location, field: '(row)', ...what } };
 }
 
 function linesOptions(options: StreamReadOptions) {

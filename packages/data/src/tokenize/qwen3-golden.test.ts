@@ -53,6 +53,23 @@ const message = (role: number, content: number[]) => [START, role, NEWLINE, ...c
 /** The generation prompt: <|im_start|>assistant\n. */
 const ANSWER_START = [START, ASSISTANT, NEWLINE];
 
+/**
+ * For every golden conversation, the template's prompt and response segments, tokenized one by one,
+ * give the ids of its whole rendered text.
+ */
+function expectSegmentsMatchWholeText(official: JinjaChatTemplate, tokenizer: Tokenizer, label: string) {
+  for (const item of goldenCases.values()) {
+    const conversation = conversationOf(item);
+    const options = { addGenerationPrompt: item.add_generation_prompt };
+    const fromOfficial = tokenizeSegments(official.render(conversation, options).segments, tokenizer);
+    const whole = tokenizer.encode(renderText(official, conversation, options), { addSpecialTokens: false });
+    expect(
+      fromOfficial.flatMap((pair) => [...pair.promptIds, ...pair.responseIds]),
+      `${label} / ${item.name}`,
+    ).toEqual(whole);
+  }
+}
+
 function loadTokenizer(folder: string): Tokenizer {
   return Tokenizer.fromJSON(
     readFileSync(fixturePath(folder, 'tokenizer.json'), 'utf8'),
@@ -233,18 +250,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'chat_templates/Qwen
     it('for every golden conversation, the official templates give the ids of their whole text', () => {
       for (const file of ['Qwen-Qwen3-0.6B.jinja', 'Qwen-Qwen2.5-7B-Instruct.jinja']) {
         const official = new JinjaChatTemplate(templateSource(file), { eosToken: '<|im_end|>' });
-        for (const item of goldenCases.values()) {
-          const conversation = conversationOf(item);
-          const options = { addGenerationPrompt: item.add_generation_prompt };
-          const fromOfficial = tokenizeSegments(official.render(conversation, options).segments, tokenizer);
-          const whole = tokenizer.encode(renderText(official, conversation, options), {
-            addSpecialTokens: false,
-          });
-          expect(
-            fromOfficial.flatMap((pair) => [...pair.promptIds, ...pair.responseIds]),
-            `${file} / ${item.name}`,
-          ).toEqual(whole);
-        }
+        expectSegmentsMatchWholeText(official, tokenizer, file);
       }
     });
   },
@@ -259,17 +265,6 @@ describe.skipIf(
       bosToken: '<|begin_of_text|>',
       eosToken: '<|eot_id|>',
     });
-    for (const item of goldenCases.values()) {
-      const conversation = conversationOf(item);
-      const options = { addGenerationPrompt: item.add_generation_prompt };
-      const fromOfficial = tokenizeSegments(official.render(conversation, options).segments, tokenizer);
-      const whole = tokenizer.encode(renderText(official, conversation, options), {
-        addSpecialTokens: false,
-      });
-      expect(
-        fromOfficial.flatMap((pair) => [...pair.promptIds, ...pair.responseIds]),
-        item.name,
-      ).toEqual(whole);
-    }
+    expectSegmentsMatchWholeText(official, tokenizer, 'llama 3.1');
   }, 60_000);
 });
