@@ -6,7 +6,7 @@ import { loadExamplesFromDirectory } from '@webtune/data/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterFolder } from '../testing/adapter-folder.js';
-import { errorLines, REPO_ROOT, webtune } from '../testing/run-cli.js';
+import { errorLines, trainExample, trainerLog, webtune } from '../testing/run-cli.js';
 import { printable } from '../ui.js';
 
 const STORIES = 'models/stories260K-hf';
@@ -141,35 +141,20 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
     }
     // ...and `webtune train` with stage: dpo trains on.
     const out = join(work.folder, 'dpo');
-    const train = await webtune([
-      'train',
-      join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-      '--model_name_or_path',
-      model,
-      '--output_dir',
-      out,
-      '--stage',
-      'dpo',
-      '--dataset',
-      'voted',
-      '--dataset_dir',
-      data,
-      '--template',
-      'default',
-      '--do_predict',
-      'false',
-      '--max_steps',
-      '1',
-      '--logging_steps',
-      '1',
-      '--per_device_train_batch_size',
-      '2',
-      '--gradient_accumulation_steps',
-      '1',
-    ]);
+    const train = await trainExample(model, out, {
+      stage: 'dpo',
+      dataset: 'voted',
+      dataset_dir: data,
+      template: 'default',
+      do_predict: 'false',
+      max_steps: '1',
+      logging_steps: '1',
+      per_device_train_batch_size: '2',
+      gradient_accumulation_steps: '1',
+    });
     expect(errorLines(train.stderr)).toEqual([]);
     expect(train.code).toBe(0);
-    const log = JSON.parse(readFileSync(join(out, 'trainer_log.jsonl'), 'utf8').trim().split('\n')[0]);
+    const [log] = trainerLog(out);
     expect(typeof log['rewards/chosen']).toBe('number');
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
   });
