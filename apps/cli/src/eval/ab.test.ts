@@ -6,7 +6,7 @@ import { loadExamplesFromDirectory } from '@webtune/data/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterFolder } from '../testing/adapter-folder.js';
-import { errorLines, trainExample, trainerLog, webtune } from '../testing/run-cli.js';
+import { comparisonArgs, errorLines, trainExample, trainerLog, webtune } from '../testing/run-cli.js';
 import { printable } from '../ui.js';
 
 const STORIES = 'models/stories260K-hf';
@@ -58,14 +58,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
     const save = join(work.folder, 'session.json');
     const data = join(work.folder, 'data');
     const ab = [
-      'eval',
-      'ab',
-      '--model',
-      model,
-      '--adapter',
-      work.adapter,
-      '--prompts',
-      prompts,
+      ...comparisonArgs('ab', model, work.adapter, prompts),
       '--max-new-tokens',
       '8',
       '--seed',
@@ -163,14 +156,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
     const data = join(work.folder, 'quit-data');
     const result = await webtune(
       [
-        'eval',
-        'ab',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--prompts',
-        prompts,
+        ...comparisonArgs('ab', model, work.adapter, prompts),
         '--max-samples',
         '2',
         '--max-new-tokens',
@@ -203,14 +189,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
       'webtune eval: --adapter is required: base (adapter off) is compared with tuned (adapter on)',
     ]);
     const missing = await webtune([
-      'eval',
-      'ab',
-      '--model',
-      model,
-      '--adapter',
-      work.adapter,
-      '--prompts',
-      join(work.folder, 'none.txt'),
+      ...comparisonArgs('ab', model, work.adapter, join(work.folder, 'none.txt')),
     ]);
     expect(missing.code).toBe(1);
     expect(errorLines(missing.stderr)).toEqual([
@@ -218,16 +197,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
     ]);
     const bad = join(work.folder, 'bad.jsonl');
     writeFileSync(bad, '{"prompt": "fine"}\n{"prompt": 7}\n');
-    const malformed = await webtune([
-      'eval',
-      'ab',
-      '--model',
-      model,
-      '--adapter',
-      work.adapter,
-      '--prompts',
-      bad,
-    ]);
+    const malformed = await webtune(comparisonArgs('ab', model, work.adapter, bad));
     expect(malformed.code).toBe(1);
     expect(errorLines(malformed.stderr)).toEqual([
       expect.stringMatching(/^webtune eval: .*bad\.jsonl:2: expected a string, \{"prompt"\}/),

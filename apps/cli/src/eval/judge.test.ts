@@ -8,7 +8,7 @@ import { loadExamplesFromDirectory } from '@webtune/data/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterFolder } from '../testing/adapter-folder.js';
-import { errorLines, startCli, webtune } from '../testing/run-cli.js';
+import { comparisonArgs, errorLines, startCli, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
 const KEY = 'judge-key-42';
@@ -104,14 +104,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', 
     const data = join(work.folder, 'judged');
     try {
       const result = await webtune([
-        'eval',
-        'judge',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--prompts',
-        prompts,
+        ...comparisonArgs('judge', model, work.adapter, prompts),
         '--max-new-tokens',
         '8',
         '--judge-url',
@@ -229,14 +222,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', 
       const match = await serve.waitFor(/on http:\/\/127\.0\.0\.1:(\d+)\/v1/);
       const save = join(work.folder, 'verdicts.json');
       const result = await webtune([
-        'eval',
-        'judge',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--prompts',
-        prompts,
+        ...comparisonArgs('judge', model, work.adapter, prompts),
         '--max-samples',
         '3',
         '--max-new-tokens',
@@ -275,7 +261,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', 
   });
 
   it('fails in one line on a bad URL, an unreachable judge and a missing --judge-model', async () => {
-    const common = ['eval', 'judge', '--model', model, '--adapter', work.adapter, '--prompts', prompts];
+    const common = comparisonArgs('judge', model, work.adapter, prompts);
     const badUrl = await webtune([...common, '--judge-url', 'ftp://x', '--judge-model', 'm']);
     expect(badUrl.code).toBe(2);
     expect(errorLines(badUrl.stderr)).toEqual([

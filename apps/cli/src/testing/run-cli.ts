@@ -141,3 +141,13 @@ export function trainerLog(outputDir: string): Record<string, unknown>[] {
     .split('\n')
     .map((line) => JSON.parse(line));
 }
+
+/** The arguments of `webtune eval ab` / `eval judge`: `model` (base) against it with `adapter` (tuned). */
+export function comparisonArgs(
+  task: 'ab' | 'judge',
+  model: string,
+  adapter: string,
+  prompts: string,
+): string[] {
+  return ['eval', task, '--model', model, '--adapter', adapter, '--prompts', prompts];
+}
