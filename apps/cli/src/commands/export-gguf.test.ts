@@ -11,7 +11,7 @@ import { directorySource, loadGgufFile } from '@webtune/nn/node';
 import { loadAdapter } from '@webtune/peft';
 import { createDevice, type Device } from '@webtune/tensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { getLlama, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { getLlama, type Llama, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAdapter } from '../testing/make-adapter.js';
 import { webtune } from '../testing/run-cli.js';
@@ -51,7 +51,7 @@ describe.skipIf(!requireFixtures(STORIES))('GGUF export judged by llama.cpp (sto
     }
     files.lora = join(folder, 'split', 'stories260K-hf-lora.gguf');
     device = await createDevice();
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   }, 240_000);
 
   afterAll(async () => {
