@@ -1,7 +1,30 @@
 // Node-only parts of @webtune/train: the output folder on disk.
 import { appendFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { CheckpointError } from './checkpoint/checkpoint-error.js';
 import type { TrainingStorage } from './checkpoint/training-storage.js';
+
+/**
+ * resume_from_checkpoint as TrainingArguments takes it: true, null, or a folder inside the
+ * output folder. A path (`saves/run/checkpoint-30`, relative to the working folder, or absolute)
+ * becomes its name inside `outputDir`; a folder elsewhere is a CheckpointError.
+ */
+export function resumeRequestFor(outputDir: string, value: unknown): true | string | null {
+  if (value === true || value === 'true' || value === 'True') return true;
+  if (value === null || value === undefined || value === false || value === '' || value === 'false')
+    return null;
+  const text = String(value);
+  if (!text.includes('/') && !text.includes('\\')) return text;
+  const root = resolve(outputDir);
+  const inside = relative(root, resolve(text));
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw new CheckpointError(
+      `resume_from_checkpoint: "${text}" is not inside output_dir ${root}; a run resumes from a checkpoint in its own output_dir`,
+      'not-found',
+    );
+  }
+  return inside.split('\\').join('/');
+}
 
 /**
  * A TrainingStorage over a folder on disk (LLaMA-Factory's output_dir). Files are written and
@@ -18,6 +41,7 @@ export function directoryStorage(outputDir: string): TrainingStorage {
     return target;
   };
   return {
+    location: root,
     async writeFile(path, contents) {
       const target = full(path);
       await mkdir(dirname(target), { recursive: true });

@@ -73,7 +73,8 @@ const NO_REPORTERS =
 const PERFORMANCE = 'a performance switch of PyTorch back ends; webtune has its own kernels';
 const TEXT_ONLY = 'webtune trains text-only models';
 const HUB = 'webtune does not push to a hub; copy output_dir or use `webtune export`';
-const EXPORT = 'export is a separate command: `webtune export --model DIR --adapter DIR --out DIR`';
+const EXPORT =
+  'export is a separate command: `webtune export CONFIG.yaml` (export_dir, export_quantization_bit -> GGUF) or `webtune export --model DIR --adapter DIR --out DIR [--gguf TYPE]`';
 
 /** Every key webtune knows, by LLaMA-Factory's name. */
 export const CONFIG_KEYS: Record<string, KeySpec> = {

@@ -87,6 +87,10 @@ describe('training config', () => {
     expect(errorOf(() => resolveConfig({ ...BASE, lora_dropout: 1.5 }))).toMatch(
       /lora_dropout must be in \[0, 1\)/,
     );
+    // issue 19: a negative seed was accepted.
+    expect(errorOf(() => resolveConfig({ ...BASE, seed: -5 }))).toBe(
+      'seed must be an integer in [0, 4294967295], got -5',
+    );
   });
 
   it('reads command-line overrides as YAML scalars', () => {

@@ -215,6 +215,10 @@ function checkRanges(values: Record<string, unknown>): void {
   if (!(dropout >= 0 && dropout < 1)) throw new UsageError(`lora_dropout must be in [0, 1), got ${dropout}`);
   const valSize = values.val_size as number;
   if (!(valSize >= 0)) throw new UsageError(`val_size must be at least 0, got ${valSize}`);
+  const seed = values.seed as number;
+  // Transformers' set_seed (numpy) takes 0 .. 2^32 - 1.
+  if (!(seed >= 0 && seed <= 2 ** 32 - 1))
+    throw new UsageError(`seed must be an integer in [0, 4294967295], got ${seed}`);
   if ((values.max_steps as number) <= 0 && !((values.num_train_epochs as number) > 0)) {
     throw new UsageError('set max_steps or a num_train_epochs above 0');
   }

@@ -4,7 +4,7 @@
  * adapter or model, plots and predictions. The loop, losses, checkpoints and diagnostics belong
  * to the packages; this file wires them. Used by `webtune train` and `webtune webui`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { EncodedExample, Stage } from '@webtune/data';
@@ -22,6 +22,8 @@ import {
 } from '@webtune/peft';
 import type { Device } from '@webtune/tensors';
 import {
+  CheckpointError,
+  findResumeCheckpoint,
   preferenceTask,
   rewardTask,
   SCHEDULE_TYPES,
@@ -36,11 +38,11 @@ import {
   trainableCausalLM,
   trainablePeftModel,
 } from '@webtune/train';
-import { directoryStorage } from '@webtune/train/node';
+import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
 import { resolveDatasets } from '../datasets.js';
 import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
 import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
 import { configToYaml, listOf, type ResolvedConfig } from './config.js';
@@ -83,8 +85,18 @@ export function checkCombinations(v: Values): void {
 
 /** Refuses to mix a new run into an old one's output_dir unless told to. */
 export async function prepareOutputDir(outputDir: string, v: Values): Promise<void> {
+  if (v.resume_from_checkpoint) {
+    // Before anything is written: a resume with nothing to resume is refused, never a fresh start.
+    try {
+      const request = resumeRequestFor(outputDir, v.resume_from_checkpoint);
+      if (request !== null) await findResumeCheckpoint(directoryStorage(outputDir), request, null);
+    } catch (error) {
+      if (error instanceof CheckpointError) throw new UsageError(error.message);
+      throw error;
+    }
+    return;
+  }
   if (!existsSync(outputDir) || readdirSync(outputDir).length === 0) return;
-  if (v.resume_from_checkpoint) return;
   if (!v.overwrite_output_dir) {
     throw new UsageError(
       `output_dir "${outputDir}" exists and is not empty; set overwrite_output_dir: true to replace it, or resume_from_checkpoint: true to continue`,
@@ -187,11 +199,21 @@ async function trainLoaded(
   const seed = v.seed as number;
   const modelName = String(v.model_name_or_path);
   const { model, tokenizer } = loaded;
-  const template =
-    stage === 'pt' ? null : chatTemplateFor(tokenizer, (v.template as string | null) ?? undefined);
+  const prompts =
+    stage === 'pt'
+      ? null
+      : promptEncoderFor(tokenizer, {
+          template: (v.template as string | null) ?? undefined,
+          enableThinking: v.enable_thinking as boolean | undefined,
+          defaultSystem: (v.default_system as string | null) ?? undefined,
+          toolFormat: (v.tool_format as string | null) ?? undefined,
+        });
+  const template = prompts?.template ?? null;
   if (template && !v.template && !tokenizer.chatTemplate) {
     log(
-      yellow('note: the tokenizer has no chat_template and no template is set: using the built-in "default"'),
+      yellow(
+        'note: the tokenizer has no chat_template and no template is set: using "empty", as LLaMA-Factory',
+      ),
     );
   }
 
@@ -312,7 +334,7 @@ async function trainLoaded(
   // ---- Predictions before training (do_predict).
   let cases: PredictionCase[] = [];
   let before: { answers: string[]; correct: number } | null = null;
-  const engine = template ? new ChatEngine({ ...loaded, peft }, template) : null;
+  const engine = prompts ? new ChatEngine({ ...loaded, peft }, prompts) : null;
   const predictOptions = {
     maxNewTokens: v.max_new_tokens as number,
     temperature: v.do_sample ? (v.temperature as number) : 0,
@@ -370,7 +392,7 @@ async function trainLoaded(
     saveSteps:
       saveStrategy === 'steps' ? (v.save_steps as number) : saveStrategy === 'epoch' ? stepsPerEpoch : null,
     saveTotalLimit: v.save_total_limit as number | null,
-    resumeFromCheckpoint: (v.resume_from_checkpoint as boolean | string | null) || null,
+    resumeFromCheckpoint: resumeRequestFor(outputDir, v.resume_from_checkpoint),
     // The trainer writes the adapter (and a reward model's value head) into output_dir and every
     // checkpoint; this is the base it records in adapter_config.json.
     modelNameOrPath: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,
@@ -388,10 +410,6 @@ async function trainLoaded(
     `# resolved by webtune from ${configPath}\n${configToYaml(resolved)}`,
   );
 
-  const curve = {
-    train: [] as { step: number; loss: number }[],
-    eval: [] as { step: number; loss: number }[],
-  };
   const started = performance.now();
   const result = await train({
     model: trainable,
@@ -401,20 +419,14 @@ async function trainLoaded(
     args,
     storage: directoryStorage(outputDir),
     signal: options.signal,
-    onEvent: (event: TrainerEvent) => {
-      if (event.type === 'train-start' && event.resumedFrom)
-        curve.train.push(...loggedLosses(outputDir, event.firstStep, curve.eval));
-      if (event.type === 'step-end') curve.train.push({ step: event.step, loss: event.loss });
-      if (event.type === 'eval-end') curve.eval.push({ step: event.step, loss: event.evalLoss });
-      options.onEvent?.(event);
-    },
+    onEvent: (event: TrainerEvent) => options.onEvent?.(event),
   });
   const runtime = (performance.now() - started) / 1000;
 
   // ---- Outputs.
   await writeFile(
     join(outputDir, 'training_loss.svg'),
-    lossCurveSvg({ ...curve, title: `training loss: ${modelName}` }),
+    lossCurveSvg({ ...result.lossCurve, title: `training loss: ${modelName}` }),
   );
   if (result.reason === 'completed') {
     if (peft) {
@@ -495,29 +507,6 @@ async function trainLoaded(
   log(dim(`try it:  webtune chat ${adapterHint}${peft ? ' --compare' : ''}`));
   log(dim(`files:   ${(await readdir(outputDir)).sort().join(', ')}`));
   return { reason: result.reason, steps: result.steps, outputDir, lastCheckpoint: result.lastCheckpoint };
-}
-
-/** Train (and eval) losses trainer_log.jsonl holds for steps before `firstStep` (a resumed run's past). */
-function loggedLosses(
-  outputDir: string,
-  firstStep: number,
-  evals: { step: number; loss: number }[],
-): { step: number; loss: number }[] {
-  const path = join(outputDir, 'trainer_log.jsonl');
-  if (!existsSync(path)) return [];
-  const points: { step: number; loss: number }[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const row = JSON.parse(line) as { current_steps: number; loss?: number; eval_loss?: number };
-      if (row.current_steps >= firstStep) continue;
-      if (typeof row.eval_loss === 'number') evals.push({ step: row.current_steps, loss: row.eval_loss });
-      else if (typeof row.loss === 'number') points.push({ step: row.current_steps, loss: row.loss });
-    } catch {
-      // A torn last line of a killed run: skip it.
-    }
-  }
-  return points;
 }
 
 function printDataSummary(

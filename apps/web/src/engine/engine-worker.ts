@@ -8,10 +8,8 @@ import {
   type Conversation,
   type EncodedExample,
   memoryFileResolver,
+  PromptEncoder,
   prepareDataset,
-  renderText,
-  resolveChatTemplate,
-  templateTokensOf,
 } from '@webtune/data';
 import { evaluateMcq, loadMcqTask } from '@webtune/eval';
 import {
@@ -149,11 +147,12 @@ function tokenizerOf(loaded: LoadedModel) {
   return tokenizer;
 }
 
-/** The template to use: the one the data was prepared with, else the model's own, else plain text. */
-function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTemplate {
-  const tokenizer = tokenizerOf(loaded);
-  const wanted = name === undefined || name === 'auto' ? (tokenizer.chatTemplate ? 'auto' : 'empty') : name;
-  return resolveChatTemplate(wanted, tokenizer);
+/**
+ * The prompt encoder (shared with the CLI and training): the template the data was prepared with, else
+ * a named one; `''` or undefined is LLaMA-Factory's choice (the model's chat_template parsed, else empty).
+ */
+function promptEncoder(loaded: LoadedModel, template: string | ChatTemplate | undefined): PromptEncoder {
+  return new PromptEncoder(tokenizerOf(loaded), { template: template === '' ? undefined : template });
 }
 
 /** The model a request names: the tuned model, or the base (adapters off, or the untouched copy). */
@@ -254,7 +253,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const tokenizer = tokenizerOf(loaded);
     const { settings } = request;
     emit({ type: 'progress', label: 'reading and tokenizing', done: 0, total: 1 });
-    const template = settings.stage === 'pt' ? undefined : chatTemplate(loaded, settings.template);
+    const template = settings.stage === 'pt' ? undefined : promptEncoder(loaded, settings.template).template;
     const prepared = await prepareDataset({
       stage: settings.stage,
       datasets: Object.entries(request.files).map(([name, file]) => ({ name, fileName: name, source: file })),
@@ -340,20 +339,18 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   async generate(request, emit) {
     const loaded = requireModel();
     const tokenizer = tokenizerOf(loaded);
-    const template = session.data?.template ?? chatTemplate(loaded, undefined);
+    const prompts = promptEncoder(loaded, session.data?.template);
     const conversation: Conversation = { turns: [{ role: 'user', content: request.prompt }] };
-    const text = renderText(template, conversation, { addGenerationPrompt: true });
-    // Templates that write the BOS text themselves must not get a second one from the tokenizer.
-    const { bosToken } = templateTokensOf(tokenizer);
+    const ids = prompts.encodePrompt(conversation);
     const started = performance.now();
     const { settings } = request;
     const [result] = await withVariant(request.variant, (model) =>
-      generate(model, tokenizer, text, {
+      generate(model, tokenizer, ids, {
         maxNewTokens: settings.maxNewTokens,
         temperature: settings.temperature,
         topP: settings.topP,
         seed: settings.seed,
-        addSpecialTokens: !(bosToken && text.startsWith(bosToken)),
+        stopTokens: [...new Set([...model.config.eosTokenIds, ...prompts.stopTokenIds()])],
         onToken: (event) => {
           if (event.text) emit({ type: 'token', text: event.text });
         },

@@ -35,7 +35,7 @@ export interface MethodSettings {
 /** How datasets are read and tokenized. */
 export interface DataSettings {
   stage: StageName;
-  /** `auto` (the tokenizer's chat template) or a built-in template name. */
+  /** A LLaMA-Factory template name, `auto` (the tokenizer's Jinja template), or `''` for LLaMA-Factory's choice. */
   template: string;
   cutoffLen: number;
   /** Validation share (below 1) or count. 0: no validation rows. */

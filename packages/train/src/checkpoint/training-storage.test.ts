@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { directoryStorage } from '../node.js';
+import { directoryStorage, resumeRequestFor } from '../node.js';
 import { memoryStorage, type TrainingStorage } from './training-storage.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'webtune-storage-'));
@@ -38,5 +38,20 @@ describe('directory storage', () => {
   it('refuses paths outside its folder', async () => {
     const storage = directoryStorage(join(folder, 'fenced'));
     await expect(storage.writeFile('../escape.txt', 'x')).rejects.toThrow(/outside/);
+  });
+});
+
+describe('resumeRequestFor', () => {
+  it('maps resume_from_checkpoint to a folder inside the output folder', () => {
+    const out = join(folder, 'run');
+    expect(resumeRequestFor(out, true)).toBe(true);
+    expect(resumeRequestFor(out, 'true')).toBe(true);
+    expect(resumeRequestFor(out, null)).toBe(null);
+    expect(resumeRequestFor(out, false)).toBe(null);
+    expect(resumeRequestFor(out, 'checkpoint-30')).toBe('checkpoint-30');
+    expect(resumeRequestFor(out, join(out, 'checkpoint-30'))).toBe('checkpoint-30');
+    expect(() => resumeRequestFor(out, join(folder, 'other', 'checkpoint-30'))).toThrow(
+      /is not inside output_dir/,
+    );
   });
 });
