@@ -57,6 +57,8 @@ export interface TrainResult {
   reason: TrainEndReason;
   /** Optimizer steps done (the checkpoint step when resumed included). */
   steps: number;
+  /** Epochs done: steps / steps per epoch (LLaMA-Factory's `epoch` in all_results.json). */
+  epoch: number;
   /** The train loss of every step this call ran, in order. */
   losses: number[];
   /** Eval losses by step. */
@@ -100,7 +102,13 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     totalSteps,
     warmupSteps: args.warmupSteps,
     warmupRatio: args.warmupRatio,
+    kwargs: args.lrSchedulerKwargs,
   };
+  // eval_strategy / save_strategy 'epoch': at the end of each epoch, i.e. every stepsPerEpoch steps.
+  const everyOf = (strategy: 'no' | 'steps' | 'epoch', steps: number | null) =>
+    strategy === 'epoch' ? stepsPerEpoch : strategy === 'steps' ? steps : null;
+  const evalEvery = everyOf(args.evalStrategy, args.evalSteps);
+  const saveEvery = everyOf(args.saveStrategy, args.saveSteps);
 
   // ---- Parameters and optimizer. The task may train parameters of its own (a value head).
   const parameters = [...model.trainableParameters(), ...task.parameters(model)];
@@ -403,7 +411,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     }
 
     // Evaluation every evalSteps steps (and at the last step when evaluation is on).
-    if (args.evalSteps && validation.length > 0 && (step % args.evalSteps === 0 || step === totalSteps)) {
+    if (evalEvery && validation.length > 0 && (step % evalEvery === 0 || step === totalSteps)) {
       const began = performance.now();
       const evaluation = await evaluate(model, task, validation, args.perDeviceEvalBatchSize);
       evalLosses.push({ step, loss: evaluation.loss });
@@ -428,7 +436,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
       );
     }
 
-    if (args.saveSteps && step % args.saveSteps === 0) await checkpointNow();
+    if (saveEvery && step % saveEvery === 0) await checkpointNow();
   }
 
   // A completed run writes the model's and the task's files (PEFT's adapter, a value head) into
@@ -449,7 +457,15 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     memory: memory(),
     lastCheckpoint,
   });
-  return { reason, steps: state.globalStep, losses, evalLosses, diagnostics: raised, lastCheckpoint };
+  return {
+    reason,
+    steps: state.globalStep,
+    epoch: state.globalStep / stepsPerEpoch,
+    losses,
+    evalLosses,
+    diagnostics: raised,
+    lastCheckpoint,
+  };
 }
 
 /**

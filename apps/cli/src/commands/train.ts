@@ -5,19 +5,21 @@
  * renders.
  */
 import { resolve } from 'node:path';
+import { CONFIG_KEYS, REQUIRED_KEYS } from '@webtune/train';
 import { openDevice } from '../model-loading.js';
-import { configToYaml, parseOverrides, readConfigFile, resolveConfig } from '../train/config.js';
-import { CONFIG_KEYS } from '../train/config-keys.js';
+import { configToYaml, planFromCommandLine } from '../train/config.js';
 import { createDashboard } from '../train/dashboard.js';
-import { checkCombinations, runTraining } from '../train/run-training.js';
+import { runTraining } from '../train/run-training.js';
 import { bold, dim, EXIT, UsageError, yellow } from '../ui.js';
 
-export const trainHelp = `webtune train CONFIG [--key value ...] [--dry-run] [--plain]
+export const trainHelp = `webtune train CONFIG [key=value ...] [--key value ...] [--dry-run] [--plain]
 
-Fine-tunes a model from a LLaMA-Factory config (YAML or JSON). Keys are LLaMA-Factory's; any key
-can be overridden on the command line (--learning_rate 1e-4 --max_steps 20). An unknown key is an
-error naming the nearest known key; a LLaMA-Factory feature webtune lacks is an error saying so;
-keys without effect here (bf16, report_to, ...) are accepted with a note.
+Fine-tunes a model from a LLaMA-Factory config (YAML or JSON), as \`llamafactory-cli train\` does.
+Keys are LLaMA-Factory's; any key can be overridden after the file, as key=value
+(learning_rate=1e-4 max_steps=20) or --key value. Every problem of a config is listed at once:
+an unknown key names the nearest known key; a LLaMA-Factory feature webtune lacks is an error
+saying so; keys without effect here (bf16, report_to, ...) are accepted with a note. do_train:
+false skips training (do_eval and do_predict still run on the model as loaded).
 
 Writes into output_dir: the adapter (adapter_config.json, adapter_model.safetensors) or the model,
 tokenizer files, trainer_log.jsonl, training_args.yaml (the resolved config), training_loss.svg,
@@ -35,7 +37,7 @@ Options:
 
 Examples:
   webtune train examples/quickstart.yaml
-  webtune train my_lora_sft.yaml --learning_rate 2e-4 --num_train_epochs 1
+  webtune train my_lora_sft.yaml learning_rate=2e-4 num_train_epochs=1
   webtune train my_lora_sft.yaml --resume_from_checkpoint true
   webtune train config.json --output_dir saves/run2 --overwrite_output_dir true
 
@@ -44,7 +46,7 @@ ${Object.entries(CONFIG_KEYS)
   .filter(([, spec]) => spec.status === 'supported')
   .map(
     ([key, spec]) =>
-      `  ${['model_name_or_path', 'dataset', 'output_dir'].includes(key) ? '*' : ' '}${key}${spec.default !== undefined && spec.default !== null ? ` (default ${spec.default})` : ''}`,
+      `  ${(REQUIRED_KEYS as readonly string[]).includes(key) ? '*' : ' '}${key}${spec.default !== undefined && spec.default !== null ? ` (default ${spec.default})` : ''}`,
   )
   .join('\n')}`;
 
@@ -57,22 +59,20 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const flags = new Set(
     rest.filter((a) => a.startsWith('--') && CLI_FLAGS.has(a.slice(2))).map((a) => a.slice(2)),
   );
-  const overrides = parseOverrides(rest.filter((a) => !(a.startsWith('--') && CLI_FLAGS.has(a.slice(2)))));
-  const raw = { ...readConfigFile(configPath), ...overrides };
-  const resolved = resolveConfig(raw);
-  const v = resolved.values;
-
-  checkCombinations(v);
+  const plan = planFromCommandLine(
+    configPath,
+    rest.filter((a) => !(a.startsWith('--') && CLI_FLAGS.has(a.slice(2)))),
+  );
   console.log(bold(`webtune train ${configPath}`));
-  console.log(dim(configToYaml({ ...resolved, values: pick(v, resolved.given) }).trimEnd()));
-  for (const note of resolved.notes) console.log(yellow(`note: ${note}`));
+  console.log(dim(configToYaml(plan, true).trimEnd()));
+  for (const note of plan.notes) console.log(yellow(`note: ${note}`));
   if (flags.has('dry-run')) {
-    console.log(`\n${bold('resolved config')}\n${configToYaml(resolved)}`);
+    console.log(`\n${bold('resolved config')}\n${configToYaml(plan)}`);
     return 0;
   }
 
   const live = Boolean(process.stdout.isTTY) && !flags.has('plain') && !process.env.CI;
-  const dashboard = createDashboard({ live, loggingSteps: v.logging_steps as number });
+  const dashboard = createDashboard({ live, loggingSteps: plan.config.logging_steps });
   const abort = new AbortController();
   let interrupts = 0;
   const onInterrupt = () => {
@@ -90,7 +90,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
   try {
-    const outcome = await runTraining(resolved, {
+    const outcome = await runTraining(plan, {
       device,
       source: configPath,
       signal: abort.signal,
@@ -122,8 +122,4 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', onInterrupt);
     device.destroy();
   }
-}
-
-function pick(values: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([key]) => keys.has(key)));
 }

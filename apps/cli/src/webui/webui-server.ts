@@ -19,10 +19,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Device } from '@webtune/tensors';
-import type { TrainerEvent } from '@webtune/train';
-import { type RawConfig, resolveConfig } from '../train/config.js';
+import type { RawConfig, RunPlan, TrainerEvent } from '@webtune/train';
 import { runTraining } from '../train/run-training.js';
 import { stripAnsi } from '../ui.js';
+import { planOfRequest } from './run-request.js';
 
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed';
 
@@ -138,20 +138,16 @@ export function createWebuiServer(options: WebuiOptions): Webui {
     if (current?.status === 'running')
       throw new ApiError(409, `run ${current.id} is still running; stop it first`);
     const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
-    const config: RawConfig = { ...raw };
-    if (config.output_dir === undefined || config.output_dir === null || config.output_dir === '') {
-      config.output_dir = join(options.outputRoot, String(config.run_name || id).replace(/[^\w.-]+/g, '_'));
-    }
-    let resolved: ReturnType<typeof resolveConfig>;
+    let plan: RunPlan;
     try {
-      resolved = resolveConfig(config);
+      plan = planOfRequest(raw, options.outputRoot, id);
     } catch (error) {
       throw new ApiError(400, (error as Error).message);
     }
     const run: Run = {
       id,
       status: 'running',
-      outputDir: resolve(String(resolved.values.output_dir)),
+      outputDir: resolve(plan.config.output_dir),
       events: [],
       listeners: new Set(),
       abort: new AbortController(),
@@ -163,8 +159,8 @@ export function createWebuiServer(options: WebuiOptions): Webui {
       options.onLog?.(`[${id}] ${clean}`);
       emit(run, 'log', { line: clean });
     };
-    for (const note of resolved.notes) log(`note: ${note}`);
-    runTraining(resolved, {
+    for (const note of plan.notes) log(`note: ${note}`);
+    runTraining(plan, {
       device: options.device,
       source: 'webui',
       log,
