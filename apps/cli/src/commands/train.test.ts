@@ -141,9 +141,9 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
       ],
       [['train', config, '--lora_rank', 'big', '--dry-run'], 2, /lora_rank must be an integer, got "big"/],
       [
-        ['train', config, '--lr_scheduler_type', 'polynomial', '--dry-run'],
+        ['train', config, 'lr_scheduler_type=cosine_with_min_lr', '--dry-run'],
         2,
-        /lr_scheduler_type must be one of constant, constant_with_warmup, linear, cosine/,
+        /cosine_with_min_lr needs one of lr_scheduler_kwargs.min_lr or min_lr_rate/,
       ],
       [['train', join(folder, 'missing.yaml')], 2, /config file ".*missing.yaml" does not exist/],
       [['train'], 2, /missing CONFIG/],

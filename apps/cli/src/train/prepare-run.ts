@@ -10,6 +10,7 @@ import type { ChatTemplate, EncodedExample } from '@webtune/data';
 import { prepareDatasetFromDirectory } from '@webtune/data/node';
 import { directorySource, saveModelDirectory } from '@webtune/nn/node';
 import type { PeftModel } from '@webtune/peft';
+import type { Tokenizer } from '@webtune/tokenizers';
 import {
   applyMethod,
   createTask,
@@ -22,22 +23,26 @@ import { type ResolvedDatasets, resolveDatasets } from '../datasets.js';
 import type { LoadedModel } from '../model-loading.js';
 import { chatTemplateFor } from '../prompting.js';
 
-/** What the trainer gets, and what the run's other steps (predictions, outputs) need. */
-export interface PreparedRun {
-  trainable: TrainableModel;
-  peft: PeftModel | null;
-  trainableNames: string[];
-  task: TrainingTask<unknown>;
+/** The plan's data, read and encoded. */
+export interface PreparedRunData {
   template: ChatTemplate | null;
+  /** Rows of the kinds the plan's task trains on. */
   train: EncodedExample[];
   validation: EncodedExample[];
   evalDatasets: ResolvedDatasets | null;
   report: Awaited<ReturnType<typeof prepareDatasetFromDirectory>>['report'];
 }
 
-/** Reads the plan's data and applies its method to `loaded` (the caller frees the model). */
-export async function prepareRun(loaded: LoadedModel, plan: RunPlan): Promise<PreparedRun> {
-  const { model, tokenizer } = loaded;
+/** What the trainer gets, and what the run's other steps (predictions, outputs) need. */
+export interface PreparedRun extends PreparedRunData {
+  trainable: TrainableModel;
+  peft: PeftModel | null;
+  trainableNames: string[];
+  task: TrainingTask<unknown>;
+}
+
+/** Reads and encodes the plan's datasets (no device needed). */
+export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promise<PreparedRunData> {
   const data = plan.data;
   const template = data.usesTemplate ? chatTemplateFor(tokenizer, data.template ?? undefined) : null;
   const dataOptions = { datasetDir: existsSync(data.datasetDir) ? data.datasetDir : undefined };
@@ -66,6 +71,20 @@ export async function prepareRun(loaded: LoadedModel, plan: RunPlan): Promise<Pr
   if (evalDatasets && data.readEvalDatasets) {
     validation = (await prepareDatasetFromDirectory({ ...common, ...evalDatasets })).train;
   }
+  const kinds = rowKindsOf(plan.task);
+  return {
+    template,
+    train: prepared.train.filter((row) => kinds.includes(row.kind)),
+    validation: validation.filter((row) => kinds.includes(row.kind)),
+    evalDatasets,
+    report: prepared.report,
+  };
+}
+
+/** Reads the plan's data and applies its method to `loaded` (the caller frees the model). */
+export async function prepareRun(loaded: LoadedModel, plan: RunPlan): Promise<PreparedRun> {
+  const { model, tokenizer } = loaded;
+  const data = await prepareRunData(plan, tokenizer);
   if (plan.baseModelDirectory && plan.actions.train) {
     // A LoRA adapter is useless without its base: keep the drawn weights beside it.
     await mkdir(plan.baseModelDirectory, { recursive: true });
@@ -78,16 +97,11 @@ export async function prepareRun(loaded: LoadedModel, plan: RunPlan): Promise<Pr
     seed: plan.config.seed,
     openAdapter: async (path) => directorySource(resolve(path)),
   });
-  const kinds = rowKindsOf(plan.task);
   return {
+    ...data,
     trainable: applied.trainable,
     peft: applied.peft,
     trainableNames: applied.trainableNames,
     task: createTask(plan.task, { padTokenId: tokenizer.padTokenId ?? 0, seed: plan.config.seed }),
-    template,
-    train: prepared.train.filter((row) => kinds.includes(row.kind)),
-    validation: validation.filter((row) => kinds.includes(row.kind)),
-    evalDatasets,
-    report: prepared.report,
   };
 }

@@ -3,7 +3,7 @@
  * checked against the key tables, values converted to their types, defaults filled in, and every
  * problem of the config collected and reported together.
  */
-import { SCHEDULE_TYPES } from '../schedule/learning-rate.js';
+import { SCHEDULE_TYPES, type ScheduleType, scheduleKwargsProblems } from '../schedule/learning-rate.js';
 import { CONFIG_KEYS, type LlamaFactoryConfig, REQUIRED_KEYS } from './config-keys.js';
 import type { KeySpec } from './key-spec.js';
 import { nearestKey } from './nearest-key.js';
@@ -255,11 +255,10 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
       'packing: true is supported for stage pt only (SFT packing needs block-diagonal attention)',
     );
   }
-  if (!SCHEDULE_TYPES.includes(config.lr_scheduler_type as never) && config.lr_scheduler_type) {
-    problem(
-      'lr_scheduler_type',
-      `lr_scheduler_type must be one of ${SCHEDULE_TYPES.join(', ')}, got "${config.lr_scheduler_type}"`,
-    );
+  if (SCHEDULE_TYPES.includes(config.lr_scheduler_type as ScheduleType)) {
+    const type = config.lr_scheduler_type as ScheduleType;
+    for (const message of scheduleKwargsProblems(type, config.lr_scheduler_kwargs, config.learning_rate))
+      problem('lr_scheduler_kwargs', message);
   }
   if (config.do_predict && config.stage !== 'sft') problem('do_predict', 'do_predict is for stage sft');
   if (config.do_predict && !config.eval_dataset)

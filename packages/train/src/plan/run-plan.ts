@@ -15,9 +15,8 @@ import {
 } from '@webtune/peft';
 import type { TrainingArguments } from '../config/training-arguments.js';
 import type { ScheduleType } from '../schedule/learning-rate.js';
-import { scheduleKwargsProblems } from '../schedule/learning-rate.js';
 import type { LlamaFactoryConfig } from './config-keys.js';
-import { ConfigError, type RawConfig, type ResolvedConfig, resolveConfig } from './resolve-config.js';
+import { type RawConfig, type ResolvedConfig, resolveConfig } from './resolve-config.js';
 
 /** Which weights train, and how. */
 export type MethodPlan =
@@ -117,13 +116,6 @@ export function planResolved(resolved: ResolvedConfig): RunPlan {
   const addsAdapter = config.finetuning_type === 'lora' || config.finetuning_type === 'adapter';
   const baseModelDirectory = config.train_from_scratch && addsAdapter ? `${outputDir}/base_model` : null;
   const baseModel = baseModelDirectory ?? config.model_name_or_path;
-  const problems = scheduleKwargsProblems(
-    config.lr_scheduler_type as ScheduleType,
-    config.lr_scheduler_kwargs,
-    config.learning_rate,
-  );
-  if (problems.length > 0)
-    throw new ConfigError(problems.map((message) => ({ key: 'lr_scheduler_kwargs', message })));
   return {
     config,
     given: resolved.given,
