@@ -88,6 +88,7 @@ export {
 export {
   type DataPlan,
   type GenerationPlan,
+  generationOf,
   type MethodPlan,
   planResolved,
   planRun,

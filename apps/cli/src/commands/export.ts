@@ -5,6 +5,7 @@ import { saveModelDirectory } from '@webtune/nn/node';
 import { optional, parseCommandLine, required } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
 import { UsageError } from '../ui.js';
+import { argvFromConfig } from './config-argv.js';
 
 export const exportHelp = `webtune export --model DIR --adapter DIR --out DIR [options]
 
@@ -45,7 +46,8 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-export async function exportCommand(argv: string[]): Promise<number> {
+export async function exportCommand(commandLine: string[]): Promise<number> {
+  const argv = argvFromConfig('export', commandLine);
   const { values } = parseCommandLine(argv, {
     model: { type: 'string' },
     adapter: { type: 'string' },

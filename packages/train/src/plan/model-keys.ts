@@ -67,7 +67,7 @@ export const MODEL_KEYS = {
   double_quantization: ignored('model', 'boolean', 'only used with quantization_bit', true),
   quantization_device_map: ignored('model', 'string', 'only used with quantization_bit', null),
   export_dir: supported('model', 'string', null, { note: EXPORT }),
-  export_size: ignored('model', 'integer', 'safetensors shards are written whole', 5),
+  export_size: supported('model', 'integer', 5, { note: 'largest shard of `webtune export`, in GB' }),
   export_device: ignored('model', 'string', 'merging runs on the WebGPU device', 'cpu'),
   export_quantization_bit: unsupported('model', 'integer', 'GPTQ export is not implemented', null),
   export_quantization_dataset: ignored('model', 'string', 'only used with export_quantization_bit', null),

@@ -179,11 +179,11 @@ describe('reading a LLaMA-Factory config', () => {
     expect(errorOf({ ...BASE, stage: 'rlhf' })).toMatch(/stage must be one of pt, sft, rm, dpo, got "rlhf"/);
     expect(errorOf({ ...BASE, do_train: 'yes' })).toMatch(/do_train must be true or false/);
     expect(errorOf({ ...BASE, lr_scheduler_kwargs: '[1]' })).toMatch(/lr_scheduler_kwargs must be a mapping/);
-    expect(
-      resolveConfig({ ...BASE, lr_scheduler_kwargs: '{"num_cycles": 2}' }).config.lr_scheduler_kwargs,
-    ).toEqual({
-      num_cycles: 2,
-    });
+    expect(errorOf({ ...BASE, lr_scheduler_kwargs: { num_cycles: 2 } })).toBe(
+      'lr_scheduler_kwargs.num_cycles is not an argument of linear (it takes none)',
+    );
+    const kwargs = { ...BASE, lr_scheduler_type: 'cosine', lr_scheduler_kwargs: '{"num_cycles": 2}' };
+    expect(resolveConfig(kwargs).config.lr_scheduler_kwargs).toEqual({ num_cycles: 2 });
     expect(resolveConfig({ ...BASE, interleave_probs: '0.3, 0.7' }).config.interleave_probs).toEqual([
       0.3, 0.7,
     ]);

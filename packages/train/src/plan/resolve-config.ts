@@ -4,7 +4,7 @@
  * problem of the config collected and reported together.
  */
 import { SCHEDULE_TYPES, type ScheduleType, scheduleKwargsProblems } from '../schedule/learning-rate.js';
-import { CONFIG_KEYS, type LlamaFactoryConfig, REQUIRED_KEYS } from './config-keys.js';
+import { CONFIG_KEYS, type ConfigKey, type LlamaFactoryConfig, REQUIRED_KEYS } from './config-keys.js';
 import type { KeySpec } from './key-spec.js';
 import { nearestKey } from './nearest-key.js';
 
@@ -123,9 +123,13 @@ function supportedChoices(spec: KeySpec): string {
 /**
  * Checks a config and fills defaults. Unknown keys get the nearest known key; unsupported
  * features and values are problems saying so; ignored keys become notes. Throws one ConfigError
- * listing every problem.
+ * listing every problem. `required`: the keys a command needs (default: a training run's, whose
+ * combinations are checked too; chat, export and eval name their own).
  */
-export function resolveConfig(raw: RawConfig): ResolvedConfig {
+export function resolveConfig(
+  raw: RawConfig,
+  options: { required?: readonly ConfigKey[] } = {},
+): ResolvedConfig {
   const values: Record<string, unknown> = {};
   const given = new Set<string>();
   const notes: string[] = [];
@@ -170,7 +174,7 @@ export function resolveConfig(raw: RawConfig): ResolvedConfig {
     values[key] = read;
     given.add(key);
   }
-  for (const key of REQUIRED_KEYS) {
+  for (const key of options.required ?? REQUIRED_KEYS) {
     if (issues.some((issue) => issue.key === key)) continue;
     const value = values[key];
     if (value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0))
@@ -186,7 +190,7 @@ export function resolveConfig(raw: RawConfig): ResolvedConfig {
   values.evaluation_strategy = null;
   const config = values as LlamaFactoryConfig;
   checkRanges(config, problem);
-  checkCombinations(config, problem);
+  if (options.required === undefined) checkCombinations(config, problem);
   if (issues.length > 0) throw new ConfigError(issues);
   return { config, given, notes };
 }

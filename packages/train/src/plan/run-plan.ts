@@ -16,7 +16,7 @@ import {
 import type { TrainingArguments } from '../config/training-arguments.js';
 import type { ScheduleType } from '../schedule/learning-rate.js';
 import type { LlamaFactoryConfig } from './config-keys.js';
-import { type RawConfig, type ResolvedConfig, resolveConfig } from './resolve-config.js';
+import { ConfigError, type RawConfig, type ResolvedConfig, resolveConfig } from './resolve-config.js';
 
 /** Which weights train, and how. */
 export type MethodPlan =
@@ -122,21 +122,35 @@ export function planResolved(resolved: ResolvedConfig): RunPlan {
     notes: resolved.notes,
     actions: { train: config.do_train, evaluate: config.do_eval, predict: config.do_predict },
     stage,
-    method: methodOf(config, baseModel),
+    method: checkedMethodOf(config, baseModel),
     task: taskOf(config, stage),
     data: dataOf(config, stage),
     trainingArguments: trainingArgumentsOf(config, baseModel),
-    generation: {
-      maxNewTokens: config.max_new_tokens,
-      temperature: config.do_sample ? config.temperature : 0,
-      topP: config.do_sample ? config.top_p : undefined,
-      topK: config.do_sample ? config.top_k : undefined,
-      repetitionPenalty: config.repetition_penalty,
-      seed: config.seed,
-    },
+    generation: generationOf(config),
     baseModel,
     baseModelDirectory,
   };
+}
+
+/** GeneratingArguments as generation options: greedy unless do_sample. */
+export function generationOf(config: LlamaFactoryConfig): GenerationPlan {
+  return {
+    maxNewTokens: config.max_new_tokens,
+    temperature: config.do_sample ? config.temperature : 0,
+    topP: config.do_sample ? config.top_p : undefined,
+    topK: config.do_sample ? config.top_k : undefined,
+    repetitionPenalty: config.repetition_penalty,
+    seed: config.seed,
+  };
+}
+
+/** methodOf, with @webtune/peft's refusals of a method config as ConfigError. */
+function checkedMethodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {
+  try {
+    return methodOf(config, baseModel);
+  } catch (error) {
+    throw new ConfigError([{ key: 'finetuning_type', message: (error as Error).message }]);
+  }
 }
 
 function methodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {

@@ -140,6 +140,14 @@ export const TRAINING_KEYS = {
   greater_is_better: ignored('eval', 'boolean', 'only used with load_best_model_at_end', null),
   eval_accumulation_steps: ignored('eval', 'integer', 'evaluation losses are summed as they come', null),
   eval_delay: ignored('eval', 'number', 'evaluation follows eval_strategy', 0),
+  // LLaMA-Factory's EvaluationArguments (`llamafactory-cli eval`, `webtune eval CONFIG`).
+  task: supported('eval', 'string', null, { note: 'the benchmark and split, e.g. mmlu_test (webtune eval)' }),
+  task_dir: supported('eval', 'string', 'evaluation', { note: 'the folder holding the benchmark folders' }),
+  batch_size: ignored('eval', 'integer', 'questions are scored one at a time', 4),
+  lang: supported('eval', 'string', 'en', { choices: ['en', 'zh'] }),
+  n_shot: supported('eval', 'integer', 5),
+  save_dir: supported('eval', 'string', null, { note: 'where webtune eval writes results.json' }),
+  download_mode: ignored('eval', 'string', 'benchmarks are read from task_dir', 'reuse_dataset_if_exists'),
 };
 
 export const GENERATING_KEYS = {
