@@ -3,7 +3,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { UsageError } from './ui.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** Parsed options and positionals; unknown options are an error (exit 2). */
 export interface ParsedCommandLine {

@@ -6,14 +6,16 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
+  type BaseFormat,
   CausalLM,
   type GenerationConfig,
   initializeModel,
+  type ModelConfig,
   parseGenerationConfig,
   parseModelConfig,
   TOKENIZER_FILES,
 } from '@webtune/nn';
-import { directorySource, loadModelDirectory, loadModelFromHub } from '@webtune/nn/node';
+import { directorySource, loadGgufFile, loadModelDirectory, loadModelFromHub } from '@webtune/nn/node';
 import { loadAdapter, type PeftModel } from '@webtune/peft';
 import { createDevice, type Device } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
@@ -28,7 +30,7 @@ export interface LoadedModel {
   tokenizerFiles: Record<string, Uint8Array>;
   /** The adapted model when `--adapter` was given. */
   peft: PeftModel | null;
-  /** The folder the model came from (the cache folder for a hub id). */
+  /** The folder the model came from (the cache folder for a hub id; the file for a GGUF model). */
   directory: string;
   /** What the user named: a path or a hub id. */
   name: string;
@@ -43,7 +45,12 @@ const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 /** Whether `name` names a hub repository rather than a local path. */
 export function looksLikeHubId(name: string): boolean {
-  return HUB_ID.test(name) && !existsSync(name) && !name.startsWith('.');
+  return HUB_ID.test(name) && !existsSync(name) && !name.startsWith('.') && !/\.gguf$/i.test(name);
+}
+
+/** Whether `name` names a GGUF model file (llama.cpp's format) rather than a folder. */
+export function isGgufFile(name: string): boolean {
+  return /\.gguf$/i.test(name);
 }
 
 /** Checks that `path` is an existing folder; a UsageError naming the option otherwise. */
@@ -53,6 +60,13 @@ export function requireDirectory(path: string, what: string): string {
   return resolve(path);
 }
 
+/** config.json of a local model folder, read without loading weights (null for hub ids and other sources). */
+export async function readModelConfig(name: string): Promise<ModelConfig | null> {
+  const path = join(name, 'config.json');
+  if (looksLikeHubId(name) || !existsSync(path)) return null;
+  return parseModelConfig(await readFile(path, 'utf8'));
+}
+
 /**
  * Loads `--model` (a Hugging Face folder, or a hub id downloaded to the cache) and `--adapter`
  * (a PEFT adapter folder) onto `device`.
@@ -60,7 +74,7 @@ export function requireDirectory(path: string, what: string): string {
 export async function loadModel(
   device: Device,
   name: string,
-  options: { adapter?: string; dtype?: 'f32' | 'f16'; quiet?: boolean } = {},
+  options: { adapter?: string; dtype?: 'f32' | 'f16'; quiet?: boolean; baseFormat?: BaseFormat } = {},
 ): Promise<LoadedModel> {
   const bar = options.quiet ? null : new ProgressBar('loading');
   const onProgress = bar
@@ -74,6 +88,7 @@ export async function loadModel(
       try {
         loaded = await loadModelFromHub(device, name, {
           dtype: options.dtype,
+          baseFormat: options.baseFormat,
           onProgress: (progress) => {
             if ('file' in progress) {
               const p = progress as { receivedBytes: number; totalBytes: number | null; file: string };
@@ -90,9 +105,18 @@ export async function loadModel(
         download?.done();
       }
       directory = name;
+    } else if (isGgufFile(name)) {
+      if (!existsSync(name)) throw new UsageError(`GGUF file "${name}" does not exist`, 1);
+      if (!statSync(name).isFile()) throw new UsageError(`"${name}" is not a file`, 1);
+      directory = resolve(name);
+      loaded = await loadGgufFile(device, directory, { dtype: options.dtype, onProgress });
     } else {
       directory = requireDirectory(name, 'model folder');
-      loaded = await loadModelDirectory(device, directory, { dtype: options.dtype, onProgress });
+      loaded = await loadModelDirectory(device, directory, {
+        dtype: options.dtype,
+        baseFormat: options.baseFormat,
+        onProgress,
+      });
     }
   } finally {
     bar?.done();

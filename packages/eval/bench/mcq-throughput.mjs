@@ -1,14 +1,13 @@
 // Multiple-choice throughput on stories260K: whole fixture splits, questions per second.
-// Run: pnpm --filter @webtune/eval bench   (builds first; WEBTUNE_FIXTURES points at the fixtures)
-import { resolve } from 'node:path';
+// Run: pnpm --filter @webtune/eval bench   (builds first; whole splits from $WEBTUNE_FIXTURES or ../shared/fixtures when present, else the repository's)
 import { evaluateMcq } from '@webtune/eval';
 import { loadMcqTaskDirectory } from '@webtune/eval/node';
 import { loadModelDirectory } from '@webtune/nn/node';
 import { createDevice } from '@webtune/tensors';
+import { fullFixturePath } from '@webtune/test-utils/fixtures';
 
-const fixtures = process.env.WEBTUNE_FIXTURES ?? resolve(import.meta.dirname, '../../../../shared/fixtures');
 const device = await createDevice();
-const { model, tokenizer } = await loadModelDirectory(device, resolve(fixtures, 'models/stories260K-hf'));
+const { model, tokenizer } = await loadModelDirectory(device, fullFixturePath('models/stories260K-hf'));
 console.log(`device: ${device.info.vendor} ${device.info.architecture} (${device.info.adapterClass})`);
 const runs = [
   ['mmlu_subset', 'test', 5, {}],
@@ -18,7 +17,7 @@ const runs = [
   ['cmmlu_subset', 'test', 0, {}],
 ];
 for (const [name, split, nShot, batching] of runs) {
-  const task = await loadMcqTaskDirectory(resolve(fixtures, 'eval', name), { split });
+  const task = await loadMcqTaskDirectory(fullFixturePath('eval', name), { split });
   const result = await evaluateMcq(model, tokenizer, task, { nShot, ...batching });
   const { timing, overall } = result;
   console.log(

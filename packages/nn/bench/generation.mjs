@@ -8,14 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { loadModelDirectory, saveModelDirectory } from '@webtune/nn/node';
 import { createDevice } from '@webtune/tensors';
+import { fullFixturePath } from '@webtune/test-utils/fixtures';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const fixtures = process.env.WEBTUNE_FIXTURES ?? resolve(here, '../../../../shared/fixtures');
 const promptTokens = Number(process.env.WEBTUNE_BENCH_PROMPT ?? 128);
 const newTokens = Number(process.env.WEBTUNE_BENCH_NEW_TOKENS ?? 128);
 const repeats = Number(process.env.WEBTUNE_BENCH_REPEATS ?? 2);
@@ -68,7 +68,7 @@ const hfConfigJson = (config) => ({
 });
 
 // stories260K: the real checkpoint.
-const storiesDir = join(fixtures, 'models/stories260K-hf');
+const storiesDir = fullFixturePath('models/stories260K-hf');
 if (existsSync(storiesDir)) {
   const { model } = await loadModelDirectory(device, storiesDir);
   rows.push({ name: 'stories260K', parameters: model.parameterCount(), ...(await measure(model)) });
@@ -82,7 +82,7 @@ if (existsSync(storiesDir)) {
   });
   model.dispose();
 } else {
-  console.log(`(stories260K skipped: ${storiesDir} not found; set WEBTUNE_FIXTURES)`);
+  console.log(`(stories260K skipped: ${storiesDir} not found)`);
 }
 
 // A random model of stories15M's shape.

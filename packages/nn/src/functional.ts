@@ -9,6 +9,8 @@ import {
   autograd,
   isGradEnabled,
   isTracked,
+  type PackedWeight,
+  packedLinear as packedLinearOp,
   matmul as plainMatmul,
   rotaryTables as rotaryTablesOp,
   type Shape,
@@ -46,6 +48,11 @@ export function linearResidual(x: Tensor, weight: Tensor, bias: Tensor | null, r
     isGradEnabled() && [x, weight, bias, residual].some((tensor) => tensor !== null && isTracked(tensor));
   if (recording) return add(residual, linear(x, weight, bias));
   return plainMatmul(x, weight, { transposeB: true, bias, residual });
+}
+
+/** y = x W^T + b for a frozen packed weight (half precision or quantized; x takes the gradient). */
+export function packedLinear(x: Tensor, weight: PackedWeight, bias: Tensor | null): Tensor {
+  return packedLinearOp(x, weight, bias);
 }
 
 /** Rows of `table` [vocab, dim] at integer `ids`: [...ids.shape, dim]. */
@@ -95,12 +102,78 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   return output;
 }
 
+/**
+ * Attention with Gemma 2's logit soft-capping, composed from differentiable ops (the fused
+ * attention kernel has no soft-cap): s = cap * tanh(q.k * scale / cap), then the causal, window
+ * and padding masks, softmax, and the weighted sum of v. Each key head's query heads are stacked
+ * so one batched matmul serves a group. Same shapes as `attention`.
+ */
+export function softcappedAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: AttentionOptions & { softcap: number },
+): Tensor {
+  const [batch, seq, heads, headDim] = q.shape;
+  const [, keys, kvHeads] = k.shape;
+  const group = heads / kvHeads;
+  const scale = options.scale ?? 1 / Math.sqrt(headDim);
+  const grouped = reshape(autograd.permute(q, [0, 2, 1, 3]), [batch, kvHeads, group * seq, headDim]);
+  const keysByHead = autograd.permute(k, [0, 2, 1, 3]);
+  const valuesByHead = autograd.permute(v, [0, 2, 1, 3]);
+  let scores = matmulOp(grouped, keysByHead, { transposeB: true });
+  scores = autograd.scale(autograd.tanh(autograd.scale(scores, scale / options.softcap)), options.softcap);
+  // Causal and window masks: row r of a group is query r % seq at position queryOffset + r % seq.
+  const offset = options.queryOffset ?? 0;
+  const mask = new Float32Array(group * seq * keys);
+  for (let row = 0; row < group * seq; row++) {
+    const position = offset + (row % seq);
+    for (let key = 0; key < keys; key++) {
+      const hidden =
+        (options.causal && key > position) ||
+        (options.window !== undefined && key <= position - options.window);
+      if (hidden) mask[row * keys + key] = MASKED;
+    }
+  }
+  const device = q.device;
+  scores = addOp(scores, device.fromArray(mask, [1, 1, group * seq, keys], 'f32'));
+  if (options.paddingMask) {
+    const padding = reshape(options.paddingMask, [batch, 1, 1, keys]);
+    scores = addOp(scores, autograd.where(padding, 0, MASKED));
+  }
+  const output = matmulOp(autograd.softmax(scores, -1), valuesByHead);
+  return autograd.permute(reshape(output, [batch, heads, seq, headDim]), [0, 2, 1, 3]);
+}
+
+/** What a masked attention logit becomes: far below any real one, finite so a row never turns NaN. */
+const MASKED = -1e30;
+
+/** cap * tanh(x / cap): Gemma 2's soft-capping of logits. */
+export function softcap(x: Tensor, cap: number): Tensor {
+  return autograd.scale(autograd.tanh(autograd.scale(x, 1 / cap)), cap);
+}
+
+/** x * factor. */
+export function scale(x: Tensor, factor: number): Tensor {
+  return autograd.scale(x, factor);
+}
+
+/** gelu_tanh(gate) * up, the GeGLU gate of Gemma's MLP (tanh-approximated GELU, as Hugging Face's gelu_pytorch_tanh). */
+export function geglu(gate: Tensor, up: Tensor): Tensor {
+  return autograd.mul(autograd.gelu(gate), up);
+}
+
+/** The tensors joined along `axis`. */
+export function concat(tensors: readonly Tensor[], axis: number): Tensor {
+  return autograd.concat(tensors, axis);
+}
+
 /** silu(gate) * up, the SwiGLU gate of the MLP, in one kernel. */
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   return swigluOp(gate, up);
 }
 
-export function add(a: Tensor, b: Tensor): Tensor {
+export function add(a: Tensor, b: Tensor | number): Tensor {
   return addOp(a, b);
 }
 

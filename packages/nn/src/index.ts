@@ -31,6 +31,15 @@ export {
   sampleToken,
   samplingDistribution,
 } from './generation/sampling.js';
+export {
+  type BaseFormat,
+  describeBaseFormat,
+  formatFor,
+  type PackSummary,
+  packedTarget,
+  packFrozenWeights,
+} from './loading/frozen-weights.js';
+export { isGgufPath, loadGguf } from './loading/gguf.js';
 // Loading and saving
 export {
   interleavedToHalf,
@@ -51,6 +60,7 @@ export {
   weightEntries,
 } from './loading/pretrained.js';
 export { type ModelFileSink, type SaveOptions, saveModel } from './loading/save.js';
+export { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 // Models
 export {
   Attention,

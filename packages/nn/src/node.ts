@@ -1,12 +1,14 @@
 // Node-only parts of @webtune/nn: model folders on disk, llama2.c files, hub downloads.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { openFileReader } from '@webtune/safetensors/node';
 import type { Device } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
+import { loadGguf } from './loading/gguf.js';
 import { loadLlama2c } from './loading/llama2c.js';
 import type { LoadWeightsOptions } from './loading/load-weights.js';
 import { loadPretrained, type PretrainedModel } from './loading/pretrained.js';
 import { type SaveOptions, saveModel } from './loading/save.js';
+import { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 import type { CausalLM } from './models/llama.js';
 import { directorySink, directorySource } from './node/files.js';
 import { type DownloadOptions, downloadModel } from './node/hub.js';
@@ -68,4 +70,36 @@ export async function saveModelDirectory(
   options: SaveOptions = {},
 ): Promise<string[]> {
   return saveModel(model, directorySink(directory), options);
+}
+
+/**
+ * Loads a GGUF model file from disk (see loadGguf); the file is read by byte range, one tensor at
+ * a time.
+ */
+export async function loadGgufFile(
+  device: Device,
+  path: string,
+  options: LoadWeightsOptions = {},
+): Promise<PretrainedModel & { ggufName: string | undefined }> {
+  const reader = await openFileReader(path);
+  try {
+    return await loadGguf(device, reader, { ...options, fileName: path });
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Writes a model as one GGUF file on disk (see ggufChunks); returns its size in bytes. */
+export async function saveGgufFile(model: CausalLM, path: string, options: SaveGgufOptions): Promise<number> {
+  const handle = await open(path, 'w');
+  let size = 0;
+  try {
+    for await (const chunk of ggufChunks(model, options)) {
+      await handle.write(chunk);
+      size += chunk.length;
+    }
+  } finally {
+    await handle.close();
+  }
+  return size;
 }

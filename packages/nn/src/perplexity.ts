@@ -1,7 +1,6 @@
 import { ModelError } from './errors.js';
 import * as F from './functional.js';
 import type { CausalLM } from './models/llama.js';
-import type { LinearLike } from './module/layers.js';
 import type { TextTokenizer } from './tokenizer.js';
 
 export interface PerplexityOptions {
@@ -87,12 +86,11 @@ export async function perplexityOfIds(
       const input = device.fromArray(windowIds, [1, windowIds.length], 'i32');
       const hidden = model.hiddenStates(input);
       const hiddenSize = hidden.shape[2];
-      const head = model.child<LinearLike>('lm_head');
       let sum = 0;
       for (let row = first; row < last; row += rowsPerBlock) {
         const rows = Math.min(rowsPerBlock, last - row);
         const block = F.slice(hidden, [0, row, 0], [1, row + rows, hiddenSize]).reshape([rows, hiddenSize]);
-        const logits = head.forward(block);
+        const logits = model.logitsFromHidden(block);
         const targets = device.fromArray(windowIds.slice(row + 1, row + 1 + rows), [rows], 'i32');
         sum += await F.crossEntropySum(logits, targets).item();
       }

@@ -36,7 +36,8 @@ export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './de
 // Device
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
 export {
-  Device,
+  type Bindable,
+  type Device,
   type DeviceInfo,
   type DeviceStats,
   formatBytes,
@@ -53,20 +54,20 @@ export { type AttentionOptions, type AttentionResult, attention } from './kernel
 export {
   type AttentionBackwardOptions,
   attentionBackward,
-} from './kernels/attention-backward/attention-backward.js';
+} from './kernels/attention/attention-backward.js';
 // Elementwise
 export { type BinaryOp, binary } from './kernels/binary/binary.js';
 // Unary, where, cast, layout and random (kernels/unary, where, cast, copy, random)
 export { cast } from './kernels/cast/cast.js';
 export { type CopyRegion, stridedCopy } from './kernels/copy/copy.js';
+export type { CrossEntropyBackwardOptions } from './kernels/cross-entropy/backward-reference.js';
 export {
   type CrossEntropyOptions,
   type CrossEntropyResult,
   crossEntropy,
   type LossReduction,
 } from './kernels/cross-entropy/cross-entropy.js';
-export { crossEntropyBackward } from './kernels/cross-entropy-backward/cross-entropy-backward.js';
-export type { CrossEntropyBackwardOptions } from './kernels/cross-entropy-backward/reference.js';
+export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';
@@ -74,6 +75,32 @@ export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernel
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
+// Frozen weights in half precision or ggml blocks (Q8_0, Q4_0), decoded inside the matmul kernels
+export {
+  BLOCK as PACKED_BLOCK,
+  bf16BitsToF32,
+  bitsPerWeight,
+  decodeRows,
+  encodeRows,
+  f32ToBf16Bits,
+  fitsFormat,
+  isQuantized,
+  PACKED_FORMATS,
+  type PackedFormat,
+  packedRowBytes,
+} from './kernels/packed-matmul/formats.js';
+export {
+  packedLinear,
+  packedMatmul,
+  packedMatmulInputGrad,
+  unpackWeight,
+} from './kernels/packed-matmul/packed-matmul.js';
+export {
+  type PackedChunk,
+  PackedWeight,
+  packedWeightFromBytes,
+  packWeight,
+} from './kernels/packed-matmul/packed-weight.js';
 export {
   type DropoutOptions,
   dropout,
@@ -95,7 +122,7 @@ export {
   sum,
 } from './kernels/reduce/reduce.js';
 export { type RmsNormOptions, type RmsNormResult, rmsNorm } from './kernels/rms-norm/rms-norm.js';
-export { rmsNormBackward } from './kernels/rms-norm-backward/rms-norm-backward.js';
+export { rmsNormBackward } from './kernels/rms-norm/rms-norm-backward.js';
 export { type RotaryOptions, type RotaryStyle, rotary } from './kernels/rotary/rotary.js';
 export {
   type RopeScaling,
@@ -106,11 +133,16 @@ export {
   rotaryTableValues,
 } from './kernels/rotary/rotary-tables.js';
 export { scatterAdd } from './kernels/scatter-add/scatter-add.js';
+export {
+  type KernelSourceSpec,
+  kernelSource,
+  type StorageBinding,
+  workgroupsFor,
+} from './kernels/shared/wgsl.js';
 export { logSoftmax, type SoftmaxKind, softmax } from './kernels/softmax/softmax.js';
 export { swiglu, swigluBackward } from './kernels/swiglu/swiglu.js';
 export { UNARY_OPS, type UnaryOp, unary } from './kernels/unary/unary.js';
-export { unaryBackward } from './kernels/unary-backward/unary-backward.js';
-export { type KernelSourceSpec, kernelSource, type StorageBinding, workgroupsFor } from './kernels/wgsl.js';
+export { unaryBackward } from './kernels/unary/unary-backward.js';
 export { where } from './kernels/where/where.js';
 // Creation
 export { arange, fromArray, full, ones, rand, randn, zeros } from './ops/creation.js';

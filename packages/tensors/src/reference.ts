@@ -4,6 +4,7 @@
 export { REFERENCE_BACKEND, ReferenceTensor } from './autograd/reference-backend.js';
 // Row-wise kernels: reductions, softmax, norms, cross-entropy, AdamW, global norm
 export { adamwReference } from './kernels/adamw/reference.js';
+export { attentionBackwardReference } from './kernels/attention/backward-reference.js';
 // Transformer kernels: rotary, embedding, scatter-add, attention
 export {
   type AttentionDims,
@@ -11,7 +12,6 @@ export {
   attentionReference,
   attentionRowReference,
 } from './kernels/attention/reference.js';
-export { attentionBackwardReference } from './kernels/attention-backward/reference.js';
 export { BINARY_REFERENCE, binaryReference } from './kernels/binary/reference.js';
 // Unary, where, cast, layout and random
 export { castReference, castValue } from './kernels/cast/reference.js';
@@ -21,8 +21,8 @@ export {
   permuteReference,
   sliceReference,
 } from './kernels/copy/reference.js';
+export { crossEntropyBackwardReference } from './kernels/cross-entropy/backward-reference.js';
 export { crossEntropyReference } from './kernels/cross-entropy/reference.js';
-export { crossEntropyBackwardReference } from './kernels/cross-entropy-backward/reference.js';
 export { embeddingReference } from './kernels/embedding/reference.js';
 export { clipByGlobalNormReference, globalNormReference } from './kernels/global-norm/reference.js';
 export { layerNormReference } from './kernels/layer-norm/reference.js';
@@ -36,12 +36,13 @@ export {
   uniformReference,
 } from './kernels/random/reference.js';
 export { axisViewReference, reduceReference } from './kernels/reduce/reference.js';
+export { rmsNormBackwardReference } from './kernels/rms-norm/backward-reference.js';
 export { rmsNormReference } from './kernels/rms-norm/reference.js';
-export { rmsNormBackwardReference } from './kernels/rms-norm-backward/reference.js';
 export { rotaryReference } from './kernels/rotary/reference.js';
 export { scatterAddReference } from './kernels/scatter-add/reference.js';
 export { logSoftmaxReference, softmaxReference } from './kernels/softmax/reference.js';
 export { swigluBackwardReference, swigluReference } from './kernels/swiglu/reference.js';
+export { UNARY_DERIVATIVE, unaryBackwardReference } from './kernels/unary/backward-reference.js';
 export {
   erf as erfReference,
   erfc as erfcReference,
@@ -50,6 +51,5 @@ export {
   unaryReference,
 } from './kernels/unary/reference.js';
 export type { UnaryOp } from './kernels/unary/unary.js';
-export { UNARY_DERIVATIVE, unaryBackwardReference } from './kernels/unary-backward/reference.js';
 export { type WhereOperand, whereReference } from './kernels/where/reference.js';
 export { roundToF16 } from './tensor/dtype.js';

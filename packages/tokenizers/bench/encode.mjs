@@ -1,10 +1,10 @@
 // Encoding and decoding speed on TinyStories text, per tokenizer. Run `pnpm bench` (builds first).
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { fullFixturePath } from '@webtune/test-utils/fixtures';
 import { Tokenizer } from '../dist/index.js';
 
-const fixtures = process.env.WEBTUNE_FIXTURES ?? resolve(import.meta.dirname, '../../../../shared/fixtures');
-const read = (path) => readFileSync(join(fixtures, path));
+// The repository's fixtures, or the whole files in $WEBTUNE_FIXTURES / ../shared/fixtures when present.
+const read = (path) => readFileSync(fullFixturePath(path));
 const text = read('pretrain/tinystories_val_sample.txt').toString('utf8');
 const paragraphs = text.split('\n\n').filter((paragraph) => paragraph.trim() !== '');
 

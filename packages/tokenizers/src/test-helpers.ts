@@ -5,13 +5,19 @@ import { Tokenizer } from './tokenizer.js';
 
 /** llama.cpp's tokenizer test vectors: inputs split on the separator line, ids per line. */
 export function llamaCppVectors(vocabName: string): { text: string; ids: number[] }[] {
-  const base = fixturePath('tokenizers/llamacpp_vocab_tests', `ggml-vocab-${vocabName}.gguf`);
-  const inputs = readFileSync(`${base}.inp`, 'utf8').split('\n__ggml_vocab_test__\n');
+  const file = (extension: string) =>
+    readFileSync(
+      fixturePath('tokenizers/llamacpp_vocab_tests', `ggml-vocab-${vocabName}.gguf.${extension}`),
+      'utf8',
+    );
+  const inputs = file('inp').split('\n__ggml_vocab_test__\n');
   inputs.pop(); // the file ends with a separator
-  const outputs = readFileSync(`${base}.out`, 'utf8').split('\n');
+  const outputs = file('out').split('\n');
   if (outputs.at(-1) === '') outputs.pop();
   if (inputs.length !== outputs.length) {
-    throw new Error(`${base}: ${inputs.length} inputs but ${outputs.length} expected outputs`);
+    throw new Error(
+      `ggml-vocab-${vocabName}.gguf: ${inputs.length} inputs but ${outputs.length} expected outputs`,
+    );
   }
   return inputs.map((text, index) => ({
     text,

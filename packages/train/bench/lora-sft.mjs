@@ -20,16 +20,16 @@
 // above what importing torch took (PyTorch).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
 import { loadModelDirectory } from '@webtune/nn/node';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { createDevice, formatBytes } from '@webtune/tensors';
+import { fullFixturePath } from '@webtune/test-utils/fixtures';
 import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const fixtures = process.env.WEBTUNE_FIXTURES ?? resolve(here, '../../../../shared/fixtures');
 const args = process.argv.slice(2);
 const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const jsonOnly = args.includes('--json') || process.env.WEBTUNE_BENCH_JSON === '1';
@@ -56,7 +56,7 @@ const SHAPES = [
       vocabSize: 512,
       tieWordEmbeddings: true,
     },
-    directory: join(fixtures, 'models/stories260K-hf'),
+    directory: fullFixturePath('models/stories260K-hf'),
     batch: 8,
     seq: 256,
     chunkRows: undefined,

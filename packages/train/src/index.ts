@@ -56,6 +56,16 @@ export type {
   TrainStartEvent,
 } from './events.js';
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
+// Memory plan: what a run needs on the device, before anything is loaded
+export {
+  BROWSER_TAB_BUDGET,
+  formatMemoryPlan,
+  formatPlanBytes,
+  type MemoryPlan,
+  type MemoryPlanInput,
+  type PlanModelShape,
+  planMemory,
+} from './memory/memory-plan.js';
 // Models
 export {
   type ExportOptions,
@@ -75,6 +85,7 @@ export {
   createTask,
   rowKindsOf,
 } from './plan/apply-plan.js';
+export { baseFormatOf, type PrecisionKeys } from './plan/base-format.js';
 export { CONFIG_KEYS, type ConfigKey, type LlamaFactoryConfig, REQUIRED_KEYS } from './plan/config-keys.js';
 export type { KeySection, KeySpec, KeyStatus, KeyType } from './plan/key-spec.js';
 export { editDistance, nearestKey } from './plan/nearest-key.js';

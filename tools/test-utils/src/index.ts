@@ -1,3 +1,11 @@
 export { type CloseOptions, expectClose, maxRelativeError } from './close.js';
-export { fixturePath, fixturesRoot, requireFixtures } from './fixtures.js';
+export {
+  fixturePath,
+  fixturesRoot,
+  fullFixturePath,
+  optionalFixtures,
+  readFixture,
+  repositoryFixturesRoot,
+  requireFixtures,
+} from './fixtures.js';
 export { Rng } from './rng.js';

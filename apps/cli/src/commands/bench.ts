@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { numberOption, optional, parseCommandLine } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
@@ -28,15 +27,17 @@ Examples:
 
 const require = createRequire(import.meta.url);
 
-/** A benchmark script shipped in a workspace package (bench/ is not published). */
+/**
+ * A benchmark script of a workspace package, through its `./bench/*` export (bench/ is not published,
+ * so outside a clone of the repository the script is missing).
+ */
 function packageScript(packageName: string, script: string): string | null {
-  let root: string;
+  let path: string;
   try {
-    root = dirname(require.resolve(`${packageName}/package.json`));
+    path = require.resolve(`${packageName}/bench/${script}`);
   } catch {
     return null;
   }
-  const path = join(root, 'bench', script);
   return existsSync(path) ? path : null;
 }
 

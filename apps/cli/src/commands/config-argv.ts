@@ -1,6 +1,6 @@
 /**
- * `webtune chat|export|eval CONFIG [key=value ...]`, as `llamafactory-cli chat|export|eval` take
- * them: the config is read with the same key table as `webtune train` (every problem reported,
+ * `webtune chat|eval CONFIG [key=value ...]`, as `llamafactory-cli chat|eval` take them
+ * (`webtune export CONFIG` reads its keys in export.ts): the config is read with the same key table as `webtune train` (every problem reported,
  * notes for keys without effect) and turned into the command's own options.
  */
 import {
@@ -13,11 +13,10 @@ import {
 import { isConfigPath, parseOverrides, readConfigFile, usageErrorOf } from '../train/config.js';
 import { UsageError, yellow } from '../ui.js';
 
-export type ConfigCommand = 'chat' | 'export' | 'eval';
+export type ConfigCommand = 'chat' | 'eval';
 
 const REQUIRED: Record<ConfigCommand, readonly ConfigKey[]> = {
   chat: ['model_name_or_path'],
-  export: ['model_name_or_path', 'export_dir'],
   eval: ['model_name_or_path', 'task'],
 };
 
@@ -40,7 +39,7 @@ export function argvFromConfig(command: ConfigCommand, argv: string[]): string[]
   return optionsOf(command, config);
 }
 
-/** A LLaMA-Factory config as the options of `webtune chat|export|eval`. */
+/** A LLaMA-Factory config as the options of `webtune chat|eval`. */
 export function optionsOf(command: ConfigCommand, config: LlamaFactoryConfig): string[] {
   const options = ['--model', config.model_name_or_path];
   const adapters = config.adapter_name_or_path?.split(',').filter(Boolean) ?? [];
@@ -66,11 +65,6 @@ export function optionsOf(command: ConfigCommand, config: LlamaFactoryConfig): s
       '--seed',
       String(generation.seed),
     );
-    return options;
-  }
-  if (command === 'export') {
-    // LLaMA-Factory writes into export_dir whatever it holds.
-    options.push('--out', config.export_dir ?? '', '--max-shard-size', `${config.export_size}GB`, '--force');
     return options;
   }
   // eval: LLaMA-Factory's `task` is the benchmark folder's name and the split (mmlu_test).

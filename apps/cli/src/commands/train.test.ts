@@ -39,7 +39,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
         'per_device_train_batch_size: 4',
         'learning_rate: 1.0e-2',
         'max_steps: 4',
-        'bf16: true',
+        'tf32: true',
         'report_to: none',
         'seed: 3',
       ].join('\n'),
@@ -54,7 +54,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     const out = join(folder, 'out');
     // The resolved config is printed, with notes for keys without effect.
     expect(result.stdout).toMatch(/### method\nstage: sft/);
-    expect(result.stdout).toMatch(/note: bf16: true has no effect/);
+    expect(result.stdout).toMatch(/note: tf32: true has no effect/);
     expect(result.stdout).toMatch(/training: 4 steps \(4 per epoch\), 16 train rows, 4 validation rows/);
     expect(result.stdout).toMatch(/^step 2\/4 \(50%\) loss \d/m);
     expect(result.stdout).toMatch(/^eval at step 2: eval_loss \d/m);
@@ -130,9 +130,14 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
         /unknown config key "lerning_rate"; did you mean "learning_rate"\?/,
       ],
       [
-        ['train', config, '--quantization_bit', '4', '--dry-run'],
+        ['train', config, '--quantization_bit', '3', '--dry-run'],
         2,
-        /quantization_bit: 4 is a LLaMA-Factory setting webtune does not support/,
+        /quantization_bit: 3 is not supported; use 8 \(Q8_0 blocks\) or 4 \(Q4_0 blocks\)/,
+      ],
+      [
+        ['train', config, '--quantization_bit', '4', '--finetuning_type', 'full', '--dry-run'],
+        2,
+        /quantization_bit: 4 with finetuning_type: full: a quantized base is frozen/,
       ],
       [
         ['train', config, '--stage', 'kto', '--dry-run'],
@@ -199,6 +204,11 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     expect(result.stdout).toMatch(/resolved config/);
     expect(result.stdout).toMatch(/lora_rank: 8\n/);
     expect(result.stdout).toMatch(/learning_rate: 0.00005\n/);
+    // The memory plan of stories260K with LoRA r 8, batch 8 x 2048 tokens, checkpointed.
+    expect(result.stdout).toMatch(/memory plan \(base f32\)\n {2}weights\s+[\d.]+ (KiB|MiB)\n/);
+    expect(result.stdout).toMatch(/predicted peak\s+[\d.]+ (MiB|GiB)/);
+    const quantized = await webtune(['train', json, '--quantization_bit', '4', '--dry-run']);
+    expect(quantized.stdout).toMatch(/memory plan \(base q4_0 \(quantized, frozen\)\)/);
     expect(existsSync(join(folder, 'never'))).toBe(false);
   });
 

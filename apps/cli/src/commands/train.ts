@@ -5,8 +5,15 @@
  * renders.
  */
 import { resolve } from 'node:path';
-import { CONFIG_KEYS, REQUIRED_KEYS } from '@webtune/train';
-import { openDevice } from '../model-loading.js';
+import { describeBaseFormat } from '@webtune/nn';
+import { BROWSER_TAB_BUDGET, CONFIG_KEYS, REQUIRED_KEYS, type RunPlan } from '@webtune/train';
+import { openDevice, readModelConfig } from '../model-loading.js';
+import {
+  formatMemoryPlan,
+  memoryBudget,
+  trainingCheckpointing,
+  trainingMemoryPlan,
+} from '../train/base-precision.js';
 import { configToYaml, planFromCommandLine } from '../train/config.js';
 import { createDashboard } from '../train/dashboard.js';
 import { runTraining } from '../train/run-training.js';
@@ -52,6 +59,26 @@ ${Object.entries(CONFIG_KEYS)
 
 const CLI_FLAGS = new Set(['dry-run', 'plain']);
 
+/**
+ * The memory plan of a dry run, for a local model folder: against WebGPU's default limits (128 MiB
+ * per binding, 256 MiB per buffer) and WEBTUNE_MEMORY_BUDGET, else a browser tab's budget.
+ */
+async function printMemoryPlan(run: RunPlan): Promise<void> {
+  const v = run.config as Record<string, unknown>;
+  const config = await readModelConfig(run.config.model_name_or_path);
+  if (!config) {
+    console.log(dim('memory plan: needs a local model folder with config.json'));
+    return;
+  }
+  const plan = trainingMemoryPlan(v, config, {
+    maxBufferSize: 256 * 1024 ** 2,
+    maxStorageBufferBindingSize: 128 * 1024 ** 2,
+    budgetBytes: memoryBudget(null) ?? BROWSER_TAB_BUDGET,
+  });
+  console.log(`\n${bold(`memory plan (base ${describeBaseFormat(run.baseFormat)})`)}`);
+  for (const line of formatMemoryPlan(plan, trainingCheckpointing(v))) console.log(line);
+}
+
 export async function trainCommand(argv: string[]): Promise<number> {
   const [configPath, ...rest] = argv;
   if (!configPath || configPath.startsWith('--'))
@@ -68,6 +95,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   for (const note of plan.notes) console.log(yellow(`note: ${note}`));
   if (flags.has('dry-run')) {
     console.log(`\n${bold('resolved config')}\n${configToYaml(plan)}`);
+    await printMemoryPlan(plan);
     return 0;
   }
 

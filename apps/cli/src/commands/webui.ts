@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { numberOption, optional, parseCommandLine } from '../args.js';
 import { openDevice } from '../model-loading.js';
 import { dim, UsageError, yellow } from '../ui.js';
@@ -17,7 +17,7 @@ Stop with Ctrl-C.
 Options:
   --host H              address to bind (default 127.0.0.1: this machine only)
   --port N              port (default 7860; 0 picks a free one)
-  --app DIR             the built web app (default: apps/web/dist of this repository)
+  --app DIR             the built web app (default: the dist/ of the @webtune/web package)
   --output-root DIR     where runs write (default saves/webui)
   --allow-origin URL    let pages from this origin use the API (repeatable; default: none)
 
@@ -26,9 +26,9 @@ Examples:
   webtune webui --port 8080 --output-root ./runs
   webtune webui --allow-origin http://localhost:5173`;
 
-/** apps/web/dist beside this CLI (apps/cli/dist) in the repository. */
+/** The built app of @webtune/web, a dependency of this CLI: its `dist/` folder. */
 function defaultAppDirectory(): string {
-  return fileURLToPath(new URL('../../web/dist/', import.meta.url));
+  return join(dirname(createRequire(import.meta.url).resolve('@webtune/web/package.json')), 'dist');
 }
 
 export async function webuiCommand(argv: string[]): Promise<number> {

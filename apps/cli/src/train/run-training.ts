@@ -9,13 +9,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatIssue } from '@webtune/data';
+import { describeBaseFormat } from '@webtune/nn';
 import { saveModelDirectory } from '@webtune/nn/node';
 import type { Device } from '@webtune/tensors';
 import { evaluate, type RunPlan, type TrainEndReason, type TrainerEvent, train } from '@webtune/train';
 import { directoryStorage } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
-import { initializeModelFromConfig, type LoadedModel, loadModel } from '../model-loading.js';
+import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
+import { memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
 import { configToYaml } from './config.js';
 import { lossCurveSvg } from './loss-svg.js';
 import { isMatch, type PredictionCase, predict, predictionCases } from './predict.js';
@@ -65,10 +67,6 @@ export interface RunTrainingOptions {
 }
 
 /**
- * One training run from a resolved config: model, data, method and stage through the packages,
- * @webtune/train's loop, then the files of output_dir. Checks the config and output_dir first.
- */
-/**
  * One run from a plan (@webtune/train's planRun): the model loaded, the data and method set up
  * (prepareRun), the trainer run when do_train, then the files of output_dir. Checks output_dir
  * first.
@@ -86,7 +84,19 @@ export async function runTraining(plan: RunPlan, options: RunTrainingOptions): P
       `model: ${modelName} (${loaded.model.config.architecture}, ${(loaded.model.parameterCount() / 1e6).toFixed(2)}M parameters, random weights from seed ${seed})`,
     );
   } else {
-    loaded = await loadModel(device, modelName);
+    // Precision and the memory plan, before any weight is read (base-precision.ts).
+    const baseFormat = plan.baseFormat;
+    const config = await readModelConfig(modelName);
+    if (config) {
+      const memory = trainingMemoryPlan(plan.config as Record<string, unknown>, config, {
+        maxBufferSize: device.gpu.limits.maxBufferSize,
+        maxStorageBufferBindingSize: device.maxBindingBytes,
+        budgetBytes: memoryBudget(device.info.adapterClass),
+      });
+      refuseIfTooLarge(memory);
+    }
+    loaded = await loadModel(device, modelName, { baseFormat });
+    if (baseFormat !== 'f32') log(`base: ${describeBaseFormat(baseFormat)}`);
     log(
       `model: ${modelName} (${loaded.model.config.architecture}, ${(loaded.model.parameterCount() / 1e6).toFixed(2)}M parameters)`,
     );
@@ -203,6 +213,7 @@ async function trainLoaded(
     train_steps_per_second: Number((losses.length / runtime).toFixed(3)),
     eval_loss: result.evalLosses.at(-1)?.loss ?? null,
     end_reason: result.reason,
+    peak_memory_bytes: model.device.memory().peakBytes,
   };
   if (plan.actions.evaluate && result.reason === 'completed' && run.validation.length > 0) {
     const evaluated = await evaluate(trainable, run.task, run.validation, args.perDeviceEvalBatchSize ?? 8);

@@ -22,17 +22,19 @@ function stageOf(attributes: ReturnType<typeof resolveDatasetAttributes>): Stage
   return 'sft';
 }
 
+// fixtures/datasets/llamafactory: LLaMA-Factory's identity.json and v1_dpo_demo.jsonl, and webtune's own
+// files in the formats of the other demos (tools/fixtures/generate.mjs; see fixtures/PROVENANCE.md).
 const ROWS: Record<string, number> = {
   identity: 91,
-  alpaca_en_demo: 999,
-  alpaca_zh_demo: 1000,
-  glaive_toolcall_en_demo: 300,
-  glaive_toolcall_zh_demo: 300,
-  dpo_en_demo: 300,
-  dpo_zh_demo: 300,
-  kto_en_demo: 300,
+  alpaca_en_demo: 120,
+  alpaca_zh_demo: 120,
+  glaive_toolcall_en_demo: 60,
+  glaive_toolcall_zh_demo: 60,
+  dpo_en_demo: 60,
+  dpo_zh_demo: 60,
+  kto_en_demo: 60,
   wiki_demo: 30,
-  c4_demo: 300,
+  c4_demo: 60,
 };
 
 describe.skipIf(
@@ -111,7 +113,7 @@ describe.skipIf(
     }
     const text = formatValidationReport(prepared.report);
     expect(text).toContain(
-      'alpaca_zh_demo (alpaca_zh_demo.json, alpaca): 1000 rows read, 1000 kept, 0 rejected, 50 selected',
+      'alpaca_zh_demo (alpaca_zh_demo.json, alpaca): 120 rows read, 120 kept, 0 rejected, 50 selected',
     );
     expect(text).toMatch(/tokens per example: p50 \d+, p95 \d+, max \d+/);
     expect(text).toContain('⟦<think>\n\n</think>\n\n');

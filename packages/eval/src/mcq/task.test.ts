@@ -47,14 +47,14 @@ describe('loadMcqTask', () => {
   });
 
   describe.skipIf(!requireFixtures('eval/mmlu_subset', 'eval/ceval_subset', 'eval/cmmlu_subset'))(
-    'the three column conventions on the shared fixtures',
+    'the three column conventions on the repository fixtures (MMLU trimmed; C-Eval and CMMLU layouts with webtune-written questions)',
     () => {
       it('MMLU: no header, <subject>_<split>.csv', async () => {
         const task = await loadMcqTaskDirectory(fixturePath('eval/mmlu_subset'), { split: 'test' });
         expect(task.format).toBe('mmlu');
         expect(task.language).toBe('en');
         expect(task.subjects).toHaveLength(5);
-        expect(task.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(633);
+        expect(task.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(100); // the first 20 test questions of each subject
         expect(task.subjects.every((subject) => subject.dev.length === 5)).toBe(true);
         expect(task.subjects[0]).toMatchObject({
           key: 'abstract_algebra',
@@ -67,7 +67,7 @@ describe('loadMcqTask', () => {
         const val = await loadMcqTaskDirectory(fixturePath('eval/ceval_subset'), { split: 'val' });
         expect(val.format).toBe('ceval');
         expect(val.language).toBe('zh');
-        expect(val.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(101);
+        expect(val.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(40);
         expect(val.subjects.find((subject) => subject.key === 'logic')?.name).toBe('逻辑学');
         const test = await loadMcqTaskDirectory(fixturePath('eval/ceval_subset'), { split: 'test' });
         expect(
@@ -79,10 +79,10 @@ describe('loadMcqTask', () => {
         const task = await loadMcqTaskDirectory(fixturePath('eval/cmmlu_subset'));
         expect(task.format).toBe('cmmlu');
         expect(task.language).toBe('zh');
-        expect(task.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(770);
+        expect(task.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(60);
         expect(task.subjects[0].dev[0]).toMatchObject({
-          question: '孔府菜的代表名菜有',
-          answer: 'A',
+          question: '班级要准备一次春游。老师说，从今天开始，还要再过3个星期零5天才出发。请问从今天算起，一共还要等多少天？',
+          answer: 'B',
           line: 2,
         });
         await expect(

@@ -156,8 +156,9 @@ describe('parseModelConfig', () => {
       originalMaxPositionEmbeddings: 32768,
     });
     expect(withScaling({ rope_type: 'default' })).toBeNull();
-    expect(() => withScaling({ rope_type: 'longrope', factor: 2 })).toThrow(
-      /longrope.*linear, dynamic, llama3, yarn/,
+    expect(() => withScaling({ rope_type: 'longrope', factor: 2 })).toThrow(/rope_scaling\.short_factor/);
+    expect(() => withScaling({ rope_type: 'ntk-by-parts', factor: 2 })).toThrow(
+      /ntk-by-parts.*linear, dynamic, llama3, yarn, longrope/,
     );
   });
 

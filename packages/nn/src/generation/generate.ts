@@ -155,6 +155,10 @@ export async function generateWithTimings(
       firstIds.set(promptIds[b], b * longest + padding[b]);
     }
     let next = await step(firstIds, longest, positionsFor(0, longest));
+    // Every id fed so far, row by row (LongRoPE may need to run them again).
+    const fed = Array.from({ length: batch }, (_, b) => [
+      ...firstIds.subarray(b * longest, (b + 1) * longest),
+    ]);
     timings.prefillMs = performance.now() - started;
     started = performance.now();
     for (let index = 0; ; index++) {
@@ -165,7 +169,15 @@ export async function generateWithTimings(
       if (states.every((s) => s.finished)) break;
       const ids = new Int32Array(batch);
       for (let b = 0; b < batch; b++) ids[b] = states[b].finished ? padId : next[b];
-      next = await step(ids, 1, positionsFor(longest + index, 1));
+      for (let b = 0; b < batch; b++) fed[b].push(ids[b]);
+      if (longRopeSwitches(config, cache.length)) {
+        // The cached keys were rotated with LongRoPE's short factors and the sequence now
+        // outgrows them: run every position again with the long ones, as Transformers' Phi-3
+        // generation does (it drops its cache at this step).
+        const length = cache.length + 1;
+        cache.reset();
+        next = await step(Int32Array.from(fed.flat()), length, positionsFor(0, length));
+      } else next = await step(ids, 1, positionsFor(longest + index, 1));
       timings.decodeSteps++;
     }
     timings.decodeMs = performance.now() - started;
@@ -302,4 +314,13 @@ function normalisePrompts(
   return (prompts as readonly (string | readonly number[])[]).map((prompt) =>
     typeof prompt === 'string' ? encode(prompt) : [...prompt],
   );
+}
+
+/**
+ * Whether a one-token step after `cached` positions is the first past LongRoPE's short context
+ * (the cache then holds keys rotated with the short factors).
+ */
+function longRopeSwitches(config: CausalLM['config'], cached: number): boolean {
+  const scaling = config.ropeScaling;
+  return scaling?.type === 'longrope' && cached === scaling.originalMaxPositionEmbeddings;
 }

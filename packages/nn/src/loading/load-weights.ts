@@ -1,7 +1,8 @@
 import { type SafetensorsEntry, toFloat32 } from '@webtune/safetensors';
-import type { Device } from '@webtune/tensors';
+import { type Device, packWeight } from '@webtune/tensors';
 import { ModelError } from '../errors.js';
 import type { CausalLM } from '../models/llama.js';
+import { type BaseFormat, formatFor, type PackSummary, packedTarget, record } from './frozen-weights.js';
 
 /** Progress of a load: one call per tensor placed on the device. */
 export interface LoadProgress {
@@ -16,6 +17,13 @@ export interface LoadProgress {
 export interface LoadWeightsOptions {
   /** Parameter dtype on the device (default f32; f16 needs shader-f16). */
   dtype?: 'f32' | 'f16';
+  /**
+   * Storage of the frozen decoder projections (default f32): `f16`/`bf16` or ggml `q8_0`/`q4_0`
+   * blocks, packed on the way in, one tensor at a time (see frozen-weights.ts).
+   */
+  baseFormat?: BaseFormat;
+  /** Filled with what was packed when baseFormat is not f32. */
+  packSummary?: PackSummary;
   /** Throw on tensors the model has no slot for (default true). */
   strict?: boolean;
   onProgress?: (progress: LoadProgress) => void;
@@ -45,7 +53,8 @@ export async function loadWeights(
   let loaded = 0;
   let bytes = 0;
   for await (const entry of entries) {
-    const name = entry.name;
+    const name = textModelName(entry.name, model.config.textPartOf);
+    if (name === null) continue;
     const slot = slots.get(name);
     if (!slot) {
       if (!IGNORED.some((pattern) => pattern.test(name))) unknown.push(name);
@@ -64,7 +73,17 @@ export async function loadWeights(
       );
     }
     const values = toFloat32(entry);
-    model.setParameterByName(name, device.fromArray(values, entry.shape, dtype).keep());
+    const baseFormat = options.baseFormat ?? 'f32';
+    const target = baseFormat === 'f32' ? null : packedTarget(model, name);
+    if (target && baseFormat !== 'f32') {
+      const chosen = formatFor(baseFormat, target.inFeatures);
+      const weight = packWeight(device, values, [target.outFeatures, target.inFeatures], chosen);
+      target.setPackedParameter('weight', weight);
+      if (options.packSummary)
+        record(options.packSummary, baseFormat, chosen, weight.byteLength, values.length * 4);
+    } else {
+      model.setParameterByName(name, device.fromArray(values, entry.shape, dtype).keep());
+    }
     loaded++;
     bytes += entry.data.byteLength;
     options.onProgress?.({ name, loaded, total, bytes });
@@ -77,6 +96,23 @@ export async function loadWeights(
   model.tieWeights();
   model.assertLoaded();
   return model;
+}
+
+/**
+ * The text model's name for a tensor of a multimodal checkpoint (Gemma3ForConditionalGeneration):
+ * `language_model.model.*` (Hub layout) or `model.language_model.*` (transformers 5) become
+ * `model.*`, `language_model.lm_head.*` becomes `lm_head.*`; the vision tower and projector give null.
+ */
+function textModelName(name: string, textPartOf: string | null): string | null {
+  if (!textPartOf) return name;
+  const renames: [string, string][] = [
+    ['language_model.model.', 'model.'],
+    ['model.language_model.', 'model.'],
+    ['language_model.lm_head.', 'lm_head.'],
+    ['lm_head.', 'lm_head.'],
+  ];
+  for (const [from, to] of renames) if (name.startsWith(from)) return to + name.slice(from.length);
+  return null;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -47,6 +47,12 @@ export async function saveModel(
   const dtype = options.dtype ?? 'F32';
   if (!(dtype in TORCH_DTYPE)) throw new ModelError(`save: dtype must be F32, F16 or BF16, got ${dtype}`);
   model.assertLoaded();
+  const packed = [...model.namedPackedParameters()];
+  if (packed.length > 0) {
+    throw new ModelError(
+      `save: ${packed.length} base weights are held packed (${packed[0][1].format}, e.g. ${packed[0][0]}); a full model is saved from an f32 load (save the adapter instead, or load without quantization to merge)`,
+    );
+  }
   const parameters = [...model.namedParameters()];
   const { shards, index } = planSafetensorsShards(
     parameters.map(([name, tensor]) => ({ name, dtype, shape: tensor.shape })),

@@ -1,125 +1,44 @@
 import type { Device, Shape, Tensor } from '@webtune/tensors';
-import type { ModelConfig } from '../config/model-config.js';
+import { type ModelConfig, rotaryDim } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
 import * as F from '../functional.js';
 import type { KVCache } from '../generation/kv-cache.js';
 import { Embedding, Linear, type LinearLike, RMSNorm } from '../module/layers.js';
 import { Module, ModuleList } from '../module/module.js';
+import { Attention, GatedMLP, type LayerContext } from './attention.js';
 
-/** What every decoder layer of one forward call shares. */
-export interface LayerContext {
-  /** Rotary tables for the new positions: [seq, headDim/2] or [batch, seq, headDim/2]. */
-  cos: Tensor;
-  sin: Tensor;
-  cache: KVCache | null;
-  /** [batch, keys] (nonzero = attend) or undefined when every key is real. */
-  paddingMask?: Tensor;
-}
+export { Attention, GatedMLP, type LayerContext } from './attention.js';
 
 /**
- * Multi-head attention with grouped-query heads, rotary positions in the rotate-half layout,
- * optional q/k/v (and output) bias, and Qwen3's per-head RMSNorm on queries and keys.
- * Children: q_proj, k_proj, v_proj, o_proj (and q_norm, k_norm).
+ * Pre-norm block: x + attn(norm(x)), then + mlp(norm(...)). Gemma 2/3 also normalise each
+ * branch's output before its residual add: x + post_attention_layernorm(attn(input_layernorm(x))),
+ * then h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h))).
  */
-export class Attention extends Module {
-  readonly heads: number;
-  readonly kvHeads: number;
-  readonly headDim: number;
-
+export class DecoderLayer extends Module {
   constructor(
     readonly config: ModelConfig,
-    readonly layerIndex: number,
+    layerIndex: number,
   ) {
     super();
-    const { hiddenSize, numAttentionHeads, numKeyValueHeads, headDim } = config;
-    this.heads = numAttentionHeads;
-    this.kvHeads = numKeyValueHeads;
-    this.headDim = headDim;
-    this.addModule('q_proj', new Linear(hiddenSize, numAttentionHeads * headDim, config.qkvBias));
-    this.addModule('k_proj', new Linear(hiddenSize, numKeyValueHeads * headDim, config.qkvBias));
-    this.addModule('v_proj', new Linear(hiddenSize, numKeyValueHeads * headDim, config.qkvBias));
-    this.addModule('o_proj', new Linear(numAttentionHeads * headDim, hiddenSize, config.outputBias));
-    if (config.qkNorm) {
-      this.addModule('q_norm', new RMSNorm(headDim, config.rmsNormEps));
-      this.addModule('k_norm', new RMSNorm(headDim, config.rmsNormEps));
-    }
-  }
-
-  /**
-   * `residual` (the layer input), when given, is added to the output: inside o_proj's matmul
-   * where o_proj is a plain Linear, with an add where it is wrapped (LoRA).
-   */
-  forward(x: Tensor, context: LayerContext, residual?: Tensor): Tensor {
-    const [batch, seq] = x.shape;
-    let q = F.reshape(this.child<LinearLike>('q_proj').forward(x), [batch, seq, this.heads, this.headDim]);
-    let k = F.reshape(this.child<LinearLike>('k_proj').forward(x), [batch, seq, this.kvHeads, this.headDim]);
-    const v = F.reshape(this.child<LinearLike>('v_proj').forward(x), [
-      batch,
-      seq,
-      this.kvHeads,
-      this.headDim,
-    ]);
-    if (this.config.qkNorm) {
-      q = this.child<RMSNorm>('q_norm').forward(q);
-      k = this.child<RMSNorm>('k_norm').forward(k);
-    }
-    q = F.rotary(q, context.cos, context.sin);
-    k = F.rotary(k, context.cos, context.sin);
-    let keys = k;
-    let values = v;
-    let queryOffset = 0;
-    if (context.cache) {
-      queryOffset = context.cache.length;
-      ({ keys, values } = context.cache.update(this.layerIndex, k, v));
-    }
-    // Sliding window (Mistral; Qwen2's layers from max_window_layers on): the query at position p
-    // sees keys p - window < j <= p. The cache keeps every past key; attention skips the others.
-    const output = F.attention(q, keys, values, {
-      causal: true,
-      queryOffset,
-      paddingMask: context.paddingMask,
-      window:
-        this.layerIndex >= this.config.slidingWindowFromLayer
-          ? (this.config.slidingWindow ?? undefined)
-          : undefined,
-    });
-    return linearPlusResidual(
-      this.child<LinearLike>('o_proj'),
-      F.reshape(output, [batch, seq, this.heads * this.headDim]),
-      residual,
-    );
-  }
-}
-
-/** down_proj(silu(gate_proj(x)) * up_proj(x)). */
-export class GatedMLP extends Module {
-  constructor(config: ModelConfig) {
-    super();
-    const { hiddenSize, intermediateSize, mlpBias } = config;
-    this.addModule('gate_proj', new Linear(hiddenSize, intermediateSize, mlpBias));
-    this.addModule('up_proj', new Linear(hiddenSize, intermediateSize, mlpBias));
-    this.addModule('down_proj', new Linear(intermediateSize, hiddenSize, mlpBias));
-  }
-
-  /** `residual`, when given, is added to the output (in down_proj's matmul where it can). */
-  forward(x: Tensor, residual?: Tensor): Tensor {
-    const gate = this.child<LinearLike>('gate_proj').forward(x);
-    const up = this.child<LinearLike>('up_proj').forward(x);
-    return linearPlusResidual(this.child<LinearLike>('down_proj'), F.swiglu(gate, up), residual);
-  }
-}
-
-/** Pre-norm block: x + attn(norm(x)), then + mlp(norm(...)). */
-export class DecoderLayer extends Module {
-  constructor(config: ModelConfig, layerIndex: number) {
-    super();
+    const norm = () => new RMSNorm(config.hiddenSize, config.rmsNormEps, config.normAddsOne);
     this.addModule('self_attn', new Attention(config, layerIndex));
     this.addModule('mlp', new GatedMLP(config));
-    this.addModule('input_layernorm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
-    this.addModule('post_attention_layernorm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+    this.addModule('input_layernorm', norm());
+    this.addModule('post_attention_layernorm', norm());
+    if (config.postNorms) {
+      this.addModule('pre_feedforward_layernorm', norm());
+      this.addModule('post_feedforward_layernorm', norm());
+    }
   }
 
   forward(x: Tensor, context: LayerContext): Tensor {
+    if (this.config.postNorms) {
+      const norm = (name: string, y: Tensor) => this.child<RMSNorm>(name).forward(y);
+      const attended = this.child<Attention>('self_attn').forward(norm('input_layernorm', x), context);
+      const h = F.add(x, norm('post_attention_layernorm', attended));
+      const mlp = this.child<GatedMLP>('mlp').forward(norm('pre_feedforward_layernorm', h));
+      return F.add(h, norm('post_feedforward_layernorm', mlp));
+    }
     const h = this.child<Attention>('self_attn').forward(
       this.child<RMSNorm>('input_layernorm').forward(x),
       context,
@@ -136,7 +55,7 @@ export class DecoderModel extends Module {
     this.addModule('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize));
     const layers = this.addModule('layers', new ModuleList<DecoderLayer>());
     for (let i = 0; i < config.numHiddenLayers; i++) layers.append(new DecoderLayer(config, i));
-    this.addModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+    this.addModule('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps, config.normAddsOne));
   }
 
   get layers(): ModuleList<DecoderLayer> {
@@ -216,14 +135,18 @@ export class CausalLM extends Module {
     const positions = options.positions
       ? options.positions.map((row) => checkRow(row, seq))
       : Array.from({ length: seq }, (_, i) => offset + i);
-    const { cos, sin } = F.rotaryTables(this.device, {
-      positions,
-      dim: this.config.headDim,
-      base: this.config.ropeTheta,
-      scaling: this.config.ropeScaling ?? undefined,
-    });
-    const context: LayerContext = { cos, sin, cache, paddingMask: options.paddingMask };
-    let h = this.model.child<Embedding>('embed_tokens').forward(ids);
+    const { config } = this;
+    const tables = (base: number, scaling: typeof config.ropeScaling) =>
+      F.rotaryTables(this.device, { positions, dim: rotaryDim(config), base, scaling: scaling ?? undefined });
+    const { cos, sin } = tables(config.ropeTheta, config.ropeScaling);
+    const local = config.localRope ? tables(config.localRope.theta, config.localRope.scaling) : undefined;
+    const context: LayerContext = { cos, sin, local, cache, paddingMask: options.paddingMask };
+    const embedding = this.model.child<Embedding>('embed_tokens');
+    let h = embedding.forward(ids);
+    if (config.embeddingMultiplier != null) {
+      // Hugging Face multiplies by sqrt(hidden) cast to the embedding's dtype.
+      h = F.scale(h, roundTo(embedding.parameter('weight').dtype, config.embeddingMultiplier));
+    }
     for (const layer of this.model.layers) h = layer.forward(h, context);
     cache?.advance(seq);
     return this.model.child<RMSNorm>('norm').forward(h);
@@ -236,25 +159,29 @@ export class CausalLM extends Module {
       const [batch, seq, hidden] = h.shape;
       h = F.slice(h, [0, seq - 1, 0], [batch, seq, hidden]);
     }
-    return this.child<LinearLike>('lm_head').forward(h);
+    return this.logitsFromHidden(h);
+  }
+
+  /**
+   * Logits [..., vocab] from hidden states [..., hidden]: lm_head, then Gemma 2's final
+   * soft-capping where the config has it. Losses that start from `hiddenStates` use this as
+   * their head.
+   */
+  logitsFromHidden(hidden: Tensor): Tensor {
+    const logits = this.child<LinearLike>('lm_head').forward(hidden);
+    const cap = this.config.finalLogitSoftcapping;
+    return cap == null ? logits : F.softcap(logits, cap);
   }
 }
 
-/**
- * layer(x) + residual. A plain Linear (exactly that class, not a subclass or a LoRA wrapper)
- * takes the residual into its matmul; anything else runs its own forward and then an add.
- */
-function linearPlusResidual(layer: LinearLike, x: Tensor, residual: Tensor | undefined): Tensor {
-  if (!residual) return layer.forward(x);
-  if (layer instanceof Linear && layer.constructor === Linear) {
-    return F.linearResidual(
-      x,
-      layer.parameter('weight'),
-      layer.hasBias ? layer.parameter('bias') : null,
-      residual,
-    );
+/** `value` rounded to a float dtype (f32 or f16), as a tensor of that dtype would hold it. */
+function roundTo(dtype: string, value: number): number {
+  if (dtype === 'f16') {
+    const exponent = Math.floor(Math.log2(Math.abs(value)));
+    const step = 2 ** (exponent - 10);
+    return Math.round(value / step) * step;
   }
-  return F.add(residual, layer.forward(x));
+  return Math.fround(value);
 }
 
 function checkRow(row: readonly number[], seq: number): readonly number[] {

@@ -25,7 +25,8 @@ export function initializeModel(model: CausalLM, options: InitializeOptions = {}
     if (slot.tensor || (tiedHead && name === 'lm_head.weight')) continue;
     const size = slot.shape.reduce((product, d) => product * d, 1);
     const values = new Float32Array(size);
-    if (name.endsWith('norm.weight')) values.fill(1);
+    // Gemma's norms scale by (1 + weight): zeros are their identity, as Hugging Face initialises them.
+    if (name.endsWith('norm.weight')) values.fill(model.config.normAddsOne ? 0 : 1);
     else if (!name.endsWith('.bias')) {
       for (let i = 0; i < size; i += 2) {
         // Box-Muller: two normals from two uniforms.

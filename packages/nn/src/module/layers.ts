@@ -22,7 +22,10 @@ export class Linear extends Module implements LinearLike {
   }
 
   forward(x: Tensor): Tensor {
-    return F.linear(x, this.parameter('weight'), this.hasBias ? this.parameter('bias') : null);
+    const bias = this.hasBias ? this.parameter('bias') : null;
+    const packed = this.packedParameter('weight');
+    if (packed) return F.packedLinear(x, packed, bias);
+    return F.linear(x, this.parameter('weight'), bias);
   }
 }
 
@@ -41,17 +44,22 @@ export class Embedding extends Module {
   }
 }
 
-/** Root-mean-square normalisation over the last axis with a learned `weight` [dim]. */
+/**
+ * Root-mean-square normalisation over the last axis with a learned `weight` [dim]. With
+ * `addsOne` (Gemma) the scale is (1 + weight), so a zero weight is the identity.
+ */
 export class RMSNorm extends Module {
   constructor(
     readonly dim: number,
     readonly eps: number,
+    readonly addsOne = false,
   ) {
     super();
     this.declareParameter('weight', [dim]);
   }
 
   forward(x: Tensor): Tensor {
-    return F.rmsNorm(x, this.parameter('weight'), this.eps);
+    const weight = this.parameter('weight');
+    return F.rmsNorm(x, this.addsOne ? F.add(weight, 1) : weight, this.eps);
   }
 }

@@ -1,4 +1,4 @@
-import type { Shape, Tensor } from '@webtune/tensors';
+import type { PackedWeight, Shape, Tensor } from '@webtune/tensors';
 import { ModelError } from '../errors.js';
 
 /** What a parameter slot expects before a tensor fills it. */
@@ -18,6 +18,8 @@ export interface ParameterSlot {
  */
 export class Module {
   private readonly slots = new Map<string, ParameterSlot>();
+  /** Slots filled by a frozen packed weight (half precision or quantized) instead of a Tensor. */
+  private readonly packedSlots = new Map<string, PackedWeight>();
   private readonly children = new Map<string, Module>();
 
   /** Declares an empty parameter slot of a given shape. */
@@ -42,6 +44,12 @@ export class Module {
     const slot = this.slots.get(name);
     if (!slot) throw new ModelError(`${this.constructor.name} has no parameter "${name}"`);
     if (!slot.tensor) {
+      const packed = this.packedSlots.get(name);
+      if (packed) {
+        throw new ModelError(
+          `${this.constructor.name}: parameter "${name}" is a frozen ${packed.format} base weight (quantized or half-precision load); this operation needs it in f32: load the model without quantization_bit / fp16 / bf16`,
+        );
+      }
       throw new ModelError(
         `${this.constructor.name}: parameter "${name}" has not been loaded or initialised`,
       );
@@ -144,6 +152,36 @@ export class Module {
     }
   }
 
+  /**
+   * Fills a slot with a frozen packed weight (it takes no gradient and is not a parameter: not in
+   * namedParameters, not trained, not saved). Any tensor the slot held is disposed.
+   */
+  setPackedParameter(name: string, weight: PackedWeight): void {
+    const slot = this.slots.get(name);
+    if (!slot) throw new ModelError(`${this.constructor.name} has no parameter "${name}"`);
+    if (!sameShape(slot.shape, weight.shape)) {
+      throw new ModelError(
+        `${this.constructor.name}.${name}: expected shape [${slot.shape.join(', ')}], got packed [${weight.shape.join(', ')}]`,
+      );
+    }
+    slot.tensor?.dispose();
+    slot.tensor = null;
+    this.packedSlots.get(name)?.dispose();
+    this.packedSlots.set(name, weight);
+  }
+
+  /** The packed weight in a slot of this module, or null. */
+  packedParameter(name: string): PackedWeight | null {
+    return this.packedSlots.get(name) ?? null;
+  }
+
+  /** Every packed frozen weight in the tree with its Hugging Face name. */
+  *namedPackedParameters(prefix = ''): Generator<[string, PackedWeight]> {
+    for (const [path, module] of this.namedModules(prefix)) {
+      for (const [name, weight] of module.packedSlots) yield [path ? `${path}.${name}` : name, weight];
+    }
+  }
+
   /** Fills the slot called by its full name (`model.norm.weight`). */
   setParameterByName(fullName: string, tensor: Tensor): Tensor | null {
     const cut = fullName.lastIndexOf('.');
@@ -163,7 +201,10 @@ export class Module {
 
   /** Names of declared slots that hold no tensor yet. */
   missingParameters(): string[] {
-    return [...this.namedSlots()].filter(([, slot]) => !slot.tensor).map(([name]) => name);
+    const packed = new Set([...this.namedPackedParameters()].map(([name]) => name));
+    return [...this.namedSlots()]
+      .filter(([name, slot]) => !slot.tensor && !packed.has(name))
+      .map(([name]) => name);
   }
 
   /** Number of elements over all distinct parameters. */
@@ -184,6 +225,8 @@ export class Module {
         }
         slot.tensor = null;
       }
+      for (const weight of module.packedSlots.values()) weight.dispose();
+      module.packedSlots.clear();
     }
   }
 }

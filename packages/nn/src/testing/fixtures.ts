@@ -44,6 +44,49 @@ export async function loadArchitectureFixture(
   return { ...(await loadPretrained(device, source)), golden };
 }
 
+/** Goldens made by Transformers itself (tools/golden/transformers_families.py). */
+export interface TransformersGolden extends ArchitectureGolden {
+  /** -log p(token t + 1) at each position t < seq - 1, per row, float64. */
+  token_losses: number[];
+  mean_loss: number;
+  greedy: { prompt: number[]; tokens: number[]; smallest_top2_gap: number; generate_tokens?: number[] };
+  /** LongRoPE models: logits of a pass over the first `length` tokens (short factors). */
+  short_context?: { length: number; logits: number[] };
+}
+
+/** Folders under __fixtures__/transformers/. */
+export const TRANSFORMERS_FIXTURES = [
+  'llama',
+  'mistral',
+  'qwen2',
+  'qwen3',
+  'gemma2',
+  'gemma3',
+  'phi3',
+  'phi4-mini',
+  'smollm3',
+] as const;
+
+/** The files of one Transformers fixture folder. */
+export function transformersFixtureFiles(name: string): Record<string, Uint8Array> {
+  const folder = join(FIXTURES, 'transformers', name);
+  return {
+    'config.json': readFileSync(join(folder, 'config.json')),
+    'model.safetensors': readFileSync(join(folder, 'model.safetensors')),
+  };
+}
+
+/** Loads one Transformers fixture and its golden. */
+export async function loadTransformersFixture(
+  device: Device,
+  name: string,
+): Promise<PretrainedModel & { golden: TransformersGolden }> {
+  const folder = join(FIXTURES, 'transformers', name);
+  const golden = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8')) as TransformersGolden;
+  const source = memoryFileSource(transformersFixtureFiles(name), folder);
+  return { ...(await loadPretrained(device, source)), golden };
+}
+
 /** Largest |a - b| over two arrays of equal length. */
 export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} and ${b.length}`);

@@ -27,8 +27,8 @@ const reference = differentiable(REFERENCE_BACKEND);
  */
 async function expectGpuMatchesReference(opCase: OpCase, seed: number) {
   const rule: Rule = RULES[opCase.op];
-  const hostArgs = referenceArgs(opCase, seed);
-  const gpuArgs = materialize(opCase.args, seed, (data, spec) =>
+  const hostArgs = referenceArgs(opCase, new Rng(seed));
+  const gpuArgs = materialize(opCase.args, new Rng(seed), (data, spec) =>
     device.fromArray(data, spec.shape, spec.dtype),
   );
   const hostInputs = rule

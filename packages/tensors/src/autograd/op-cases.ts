@@ -1,4 +1,3 @@
-import { Rng } from '@webtune/test-utils';
 import type { DType } from '../tensor/dtype.js';
 import { ReferenceTensor } from './reference-backend.js';
 import type { DifferentiableOp } from './rules.js';
@@ -161,13 +160,20 @@ export const OP_CASES: OpCase[] = [
   c('swiglu', [t([3, 7], -4, 4), t([3, 7])]),
 ];
 
-/** Draws the data of every tensor spec in `args` (one level into arrays and plain objects). */
+/** A seeded source of uniform numbers in [0, 1) (the tests pass test-utils' Rng). */
+export interface RandomSource {
+  next(): number;
+}
+
+/**
+ * Draws the data of every tensor spec in `args` (one level into arrays and plain objects) from
+ * `rng`; the same seed gives the same data on every backend.
+ */
 export function materialize<T>(
   args: readonly unknown[],
-  seed: number,
+  rng: RandomSource,
   make: (data: Float64Array, spec: TensorSpec) => T,
 ): unknown[] {
-  const rng = new Rng(seed);
   const draw = (value: unknown, depth: number): unknown => {
     if (isSpec(value)) {
       const size = value.shape.reduce((p, d) => p * d, 1);
@@ -194,6 +200,6 @@ function isSpec(value: unknown): value is TensorSpec {
 }
 
 /** The case's arguments as float64 reference tensors. */
-export function referenceArgs(opCase: OpCase, seed: number): unknown[] {
-  return materialize(opCase.args, seed, (data, spec) => new ReferenceTensor(data, spec.shape, spec.dtype));
+export function referenceArgs(opCase: OpCase, rng: RandomSource): unknown[] {
+  return materialize(opCase.args, rng, (data, spec) => new ReferenceTensor(data, spec.shape, spec.dtype));
 }

@@ -1,5 +1,5 @@
 import { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './adapter-class.js';
-import { Device, type DeviceInfo } from './device.js';
+import { type Device, type DeviceInfo, WebGpuDevice } from './device.js';
 import { NoAdapterError, noAdapterAdvice } from './errors.js';
 
 export interface CreateDeviceOptions {
@@ -99,7 +99,7 @@ export async function createDevice(options: CreateDeviceOptions = {}): Promise<D
     features: [...gpuDevice.features].sort(),
     limits,
   };
-  return new Device(gpuDevice, info, tuningFor(adapterClass, options.tuning), {
+  return new WebGpuDevice(gpuDevice, info, tuningFor(adapterClass, options.tuning), {
     maxBindingBytes: options.maxBindingBytes,
   });
 }

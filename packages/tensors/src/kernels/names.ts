@@ -23,6 +23,10 @@ export const KERNELS = {
   crossEntropy: 'cross-entropy',
   adamw: 'adamw',
   globalNorm: 'global-norm',
+  // Frozen weights in half precision or ggml blocks (kernels/packed-matmul)
+  packedMatmul: 'packed-matmul',
+  packedMatmulInputGrad: 'packed-matmul-input-grad',
+  packedUnpack: 'packed-unpack',
   // Autograd backward kernels
   unaryBackward: 'unary-backward',
   swiglu: 'swiglu',

@@ -4,6 +4,13 @@
  * whole rows (the last dimension), each in its own buffer, so kernels that work row by row
  * (embedding gather, matmul against a weight, elementwise, optimizer updates) loop over chunks.
  */
+/** A buffer range bound to one kernel binding. */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
 export interface Chunk {
   buffer: GPUBuffer;
   /** First element of the tensor held by this chunk. */

@@ -1,16 +1,70 @@
-import type { Device } from '../device/device.js';
+import type { Tuning } from '../device/adapter-class.js';
+import type { DeviceInfo, DeviceStats, KernelLaunch, MemoryStats } from '../device/device-types.js';
 import { TensorError } from '../device/errors.js';
 import { DTYPE_BYTES, type DType, type HostArray } from './dtype.js';
 import { checkShape, formatShape, type Shape, sizeOf } from './shape.js';
-import type { Chunk, Storage } from './storage.js';
+import type { BufferRange, Chunk, Storage } from './storage.js';
+
+export type { BufferRange } from './storage.js';
 
 let nextId = 1;
 
-/** A buffer range bound to one kernel binding. */
-export interface BufferRange {
-  buffer: GPUBuffer;
-  offset: number;
-  size: number;
+/**
+ * A WebGPU device as tensors and kernels see it: a pipeline cache, a buffer pool, one command
+ * encoder that collects dispatches until the host needs a result, per-submit uniforms, scopes
+ * that dispose intermediates, and memory accounting. Create one with `createDevice()`; the
+ * implementation is device/device.ts. The contract sits here, beside Tensor, because each names
+ * the other: the device makes tensors and a tensor knows its device, and so neither file imports
+ * the other's.
+ */
+export interface Device {
+  readonly gpu: GPUDevice;
+  readonly info: DeviceInfo;
+  readonly tuning: Tuning;
+  readonly hasF16: boolean;
+  /** Bytes one storage binding (and so one tensor chunk) may hold on this device. */
+  readonly maxBindingBytes: number;
+  readonly maxWorkgroupsPerDimension: number;
+  readonly stats: DeviceStats;
+
+  /** An uninitialised tensor (contents are whatever the pooled buffer held). */
+  empty<D extends DType>(shape: Shape, dtype: D): Tensor<D>;
+  /** A tensor holding `data` (numbers are converted to the dtype). */
+  fromArray<D extends DType>(data: ArrayLike<number>, shape: Shape, dtype: D): Tensor<D>;
+  /** Overwrites a tensor's contents from the host, after the work already recorded. */
+  write(tensor: Tensor, data: ArrayLike<number>): void;
+  /**
+   * Runs `fn` and disposes every tensor created inside it except those it returns (a tensor,
+   * an array, or an object of tensors) or marked with `keep()`. Returned tensors move to the
+   * enclosing scope. Async functions are supported; do not interleave two async scopes.
+   */
+  scope<T>(fn: () => T): T;
+
+  /** Records one compute dispatch into the pending command buffer. */
+  dispatch(launch: KernelLaunch): void;
+  /** Records a buffer-to-buffer copy (sizes and offsets in bytes, multiples of 4). */
+  copyBuffer(source: BufferRange, target: BufferRange): void;
+  /** Submits everything recorded so far. Does not wait. */
+  flush(): void;
+  /** Submits and waits until the GPU has finished all recorded work. */
+  sync(): Promise<void>;
+
+  memory(): MemoryStats;
+  /** A one-line memory summary for logs. */
+  formatMemory(): string;
+  resetPeak(): void;
+  /** Frees pooled buffers back to the driver. */
+  trimPool(): void;
+  destroy(): void;
+
+  /** @internal Copies a tensor to the host (Tensor.toArray). A sync point. */
+  read(tensor: Tensor): Promise<HostArray>;
+  /** @internal Called by the Tensor constructor. */
+  track(tensor: Tensor): void;
+  /** @internal Called by Tensor.keep() and Tensor.dispose(). */
+  untrack(tensor: Tensor): void;
+  /** @internal Called by Tensor.dispose(). */
+  releaseStorage(storage: Storage): void;
 }
 
 /**

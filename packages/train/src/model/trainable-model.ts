@@ -48,6 +48,12 @@ export function trainableCausalLM(
   options: { trainable?: readonly string[] } = {},
 ): TrainableModel {
   const all = [...model.namedParameters()];
+  const packed = [...model.namedPackedParameters()];
+  if (packed.length > 0 && !options.trainable) {
+    throw new Error(
+      `full fine-tuning cannot train a quantized or half-precision frozen base (${packed.length} weights are held ${packed[0][1].format}, e.g. ${packed[0][0]}): those weights take no gradient. Use finetuning_type: lora (QLoRA), or load the base in f32 (drop quantization_bit / fp16 / bf16)`,
+    );
+  }
   const names = options.trainable ? new Set(options.trainable) : null;
   if (names) {
     const known = new Set(all.map(([name]) => name));

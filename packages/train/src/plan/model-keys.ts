@@ -61,15 +61,22 @@ export const MODEL_KEYS = {
   print_param_status: supported('model', 'boolean', false, {
     note: 'print every parameter and whether it trains',
   }),
-  quantization_bit: unsupported('model', 'integer', 'quantized training (QLoRA) is not implemented', null),
-  quantization_method: ignored('model', 'string', 'only used with quantization_bit', 'bitsandbytes'),
-  quantization_type: ignored('model', 'string', 'only used with quantization_bit', 'nf4'),
-  double_quantization: ignored('model', 'boolean', 'only used with quantization_bit', true),
+  quantization_bit: supported('model', 'integer', null, {
+    note: '8: Q8_0 blocks, 4: Q4_0 blocks; a frozen base for LoRA (QLoRA)',
+  }),
+  quantization_method: ignored('model', 'string', 'webtune quantizes to its own ggml blocks', 'bitsandbytes'),
+  quantization_type: supported('model', 'string', 'nf4', {
+    choices: ['nf4', 'fp4'],
+    note: 'both map to Q4_0 blocks',
+  }),
+  double_quantization: ignored('model', 'boolean', 'Q4_0/Q8_0 scales are 16-bit already', true),
   quantization_device_map: ignored('model', 'string', 'only used with quantization_bit', null),
   export_dir: supported('model', 'string', null, { note: EXPORT }),
   export_size: supported('model', 'integer', 5, { note: 'largest shard of `webtune export`, in GB' }),
   export_device: ignored('model', 'string', 'merging runs on the WebGPU device', 'cpu'),
-  export_quantization_bit: unsupported('model', 'integer', 'GPTQ export is not implemented', null),
+  export_quantization_bit: supported('model', 'integer', null, {
+    note: '`webtune export`: a GGUF file quantized to this many bits',
+  }),
   export_quantization_dataset: ignored('model', 'string', 'only used with export_quantization_bit', null),
   export_quantization_nsamples: ignored('model', 'integer', 'only used with export_quantization_bit', 128),
   export_quantization_maxlen: ignored('model', 'integer', 'only used with export_quantization_bit', 1024),

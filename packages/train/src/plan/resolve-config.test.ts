@@ -124,14 +124,14 @@ describe('reading a LLaMA-Factory config', () => {
         model_name_or_path: 'm',
         lerning_rate: 1e-4,
         lora_rank: 'eight',
-        quantization_bit: 4,
+        use_galore: true,
         stage: 'ppo',
         lora_dropout: 1.5,
       }),
     ).toEqual([
       'unknown config key "lerning_rate"; did you mean "learning_rate"?',
       'lora_rank must be an integer, got "eight"',
-      expect.stringMatching(/^quantization_bit: 4 is a LLaMA-Factory setting webtune does not support/),
+      expect.stringMatching(/^use_galore: true is a LLaMA-Factory setting webtune does not support/),
       expect.stringMatching(/^stage: "ppo" is known to LLaMA-Factory but not supported by webtune/),
       expect.stringMatching(/^the config needs dataset/),
       expect.stringMatching(/^the config needs output_dir/),
@@ -156,19 +156,22 @@ describe('reading a LLaMA-Factory config', () => {
       /reduce_lr_on_plateau" is known to LLaMA-Factory but not supported/,
     );
     expect(() => resolveConfig({ ...BASE, quantization_bit: null, use_galore: false })).not.toThrow();
+    expect(errorOf({ ...BASE, finetuning_type: 'full', quantization_bit: 4 })).toMatch(
+      /quantization_bit: 4 with finetuning_type: full: a quantized base is frozen/,
+    );
   });
 
   it('accepts keys without effect here with a note', () => {
     const { notes } = resolveConfig({
       ...BASE,
-      bf16: true,
+      tf32: true,
       report_to: 'none',
       ddp_timeout: 180000000,
       trust_remote_code: true,
       include_num_input_tokens_seen: true,
     });
     expect(notes).toEqual([
-      expect.stringMatching(/^bf16: true has no effect \(webtune trains in float32/),
+      expect.stringMatching(/^tf32: true has no effect \(webtune trains in float32/),
       expect.stringMatching(/^ddp_timeout: 180000000 has no effect/),
       expect.stringMatching(/^trust_remote_code: true has no effect/),
       expect.stringMatching(/^include_num_input_tokens_seen: true has no effect/),

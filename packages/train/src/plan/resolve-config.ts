@@ -4,6 +4,7 @@
  * problem of the config collected and reported together.
  */
 import { SCHEDULE_TYPES, type ScheduleType, scheduleKwargsProblems } from '../schedule/learning-rate.js';
+import { baseFormatOf } from './base-format.js';
 import { CONFIG_KEYS, type ConfigKey, type LlamaFactoryConfig, REQUIRED_KEYS } from './config-keys.js';
 import type { KeySpec } from './key-spec.js';
 import { nearestKey } from './nearest-key.js';
@@ -269,6 +270,7 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
     problem('do_predict', 'do_predict needs eval_dataset (the prompts to answer)');
   if (config.pissa_init && config.finetuning_type !== 'lora')
     problem('pissa_init', 'pissa_init needs finetuning_type lora');
+  for (const message of baseFormatOf(config).problems) problem('quantization_bit', message);
   if (config.use_dora && config.finetuning_type !== 'lora')
     problem('use_dora', 'use_dora needs finetuning_type lora');
 }

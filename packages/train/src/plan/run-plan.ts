@@ -5,6 +5,7 @@
  * `planRun`; none of them decides anything about a run.
  */
 import type { Stage } from '@webtune/data';
+import type { BaseFormat } from '@webtune/nn';
 import {
   type BottleneckConfig,
   bottleneckConfig,
@@ -15,6 +16,7 @@ import {
 } from '@webtune/peft';
 import type { TrainingArguments } from '../config/training-arguments.js';
 import type { ScheduleType } from '../schedule/learning-rate.js';
+import { baseFormatOf } from './base-format.js';
 import type { LlamaFactoryConfig } from './config-keys.js';
 import { ConfigError, type RawConfig, type ResolvedConfig, resolveConfig } from './resolve-config.js';
 
@@ -96,6 +98,8 @@ export interface RunPlan {
   data: DataPlan;
   trainingArguments: TrainingArguments;
   generation: GenerationPlan;
+  /** How the frozen base is stored (quantization_bit, bf16, fp16); f32 otherwise. */
+  baseFormat: BaseFormat;
   /** The base model the run's adapter names (base_model_name_or_path). */
   baseModel: string;
   /** Where a train_from_scratch run keeps its drawn base weights beside the adapter (else null). */
@@ -127,6 +131,7 @@ export function planResolved(resolved: ResolvedConfig): RunPlan {
     data: dataOf(config, stage),
     trainingArguments: trainingArgumentsOf(config, baseModel),
     generation: generationOf(config),
+    baseFormat: baseFormatOf(config).format,
     baseModel,
     baseModelDirectory,
   };

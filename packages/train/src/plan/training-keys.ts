@@ -85,9 +85,9 @@ export const TRAINING_KEYS = {
   gradient_checkpointing: supported('train', 'boolean', null, {
     note: "Transformers' switch; disable_gradient_checkpointing is LLaMA-Factory's",
   }),
-  bf16: ignored('train', 'boolean', PRECISION, false),
-  fp16: ignored('train', 'boolean', PRECISION, false),
-  pure_bf16: ignored('train', 'boolean', PRECISION, false),
+  bf16: supported('train', 'boolean', false, { note: 'a frozen bf16 base (LoRA); activations stay f32' }),
+  fp16: supported('train', 'boolean', false, { note: 'a frozen f16 base (LoRA); activations stay f32' }),
+  pure_bf16: supported('train', 'boolean', false, { note: 'as bf16: a frozen bf16 base' }),
   tf32: ignored('train', 'boolean', PRECISION, null),
   ddp_timeout: ignored('train', 'integer', SINGLE_DEVICE, 1800),
   ddp_find_unused_parameters: ignored('train', 'boolean', SINGLE_DEVICE, null),

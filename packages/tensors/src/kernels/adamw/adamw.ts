@@ -4,16 +4,16 @@ import type { DType } from '../../tensor/dtype.js';
 import { sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange, forEachChunk } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
-  chunkRange,
   computeType,
   loadF32,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 export interface AdamWOptions {
   /** Learning rate. */
@@ -96,19 +96,6 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
       `${op}: lr ${lr}, weightDecay ${weightDecay} and eps ${eps} must be finite (eps >= 0)`,
     );
   }
-  const chunks = param.chunks;
-  for (const [what, t] of named) {
-    const same =
-      t.chunks.length === chunks.length &&
-      t.chunks.every(
-        (c, i) => c.elementOffset === chunks[i].elementOffset && c.elements === chunks[i].elements,
-      );
-    if (!same) {
-      throw new TensorError(
-        `${op}: ${what} ${t.describe()} is split in ${t.chunks.length} chunks differently from param ${param.describe()} (${chunks.length} chunks); use one dtype size for all four`,
-      );
-    }
-  }
   const device = param.device;
   const workgroup = device.tuning.elementwiseWorkgroup;
   const values = {
@@ -120,17 +107,25 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
     eps,
   };
   const types = named.map(([, t]) => t.dtype);
-  chunks.forEach((chunk, i) => {
-    const width = chunk.elements % 4 === 0 ? 4 : 1;
-    const units = chunk.elements / width;
-    device.dispatch({
-      key: `${KERNELS.adamw}:${types.join(',')}:${width}:${workgroup}`,
-      source: () => adamwSource(types, width, workgroup),
-      bindings: named.map(([, t]) => chunkRange(t.chunks[i], t.storage.bytesPerElement)),
-      uniforms: { fields: FIELDS, values: { n: units, ...values } },
-      workgroups: grid(workgroupsFor(units, workgroup), device.maxWorkgroupsPerDimension),
-    });
-  });
+  const tensors = named.map(([, t]) => t);
+  const names = named.map(([what]) => what);
+  forEachChunk(
+    `${op} (use one dtype size for all four)`,
+    tensors,
+    (chunks) => {
+      const chunk = chunks[0];
+      const width = chunk.elements % 4 === 0 ? 4 : 1;
+      const units = chunk.elements / width;
+      device.dispatch({
+        key: `${KERNELS.adamw}:${types.join(',')}:${width}:${workgroup}`,
+        source: () => adamwSource(types, width, workgroup),
+        bindings: chunks.map((c, i) => chunkRange(c, tensors[i].storage.bytesPerElement)),
+        uniforms: { fields: FIELDS, values: { n: units, ...values } },
+        workgroups: grid(workgroupsFor(units, workgroup), device.maxWorkgroupsPerDimension),
+      });
+    },
+    names,
+  );
 }
 
 function adamwSource(types: DType[], width: 1 | 4, workgroup: number): string {

@@ -3,7 +3,7 @@ import { TensorError } from '../../device/errors.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../wgsl.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 export interface AttentionOptions {
   /** Query i may see key j only when j <= queryOffset + i. Default true. */

@@ -10,9 +10,10 @@ import {
 } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../strided.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+import { chunkRange } from '../shared/chunks.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../shared/strided.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 export type BinaryOp =
   | 'add'
@@ -107,11 +108,10 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
       );
     }
     a.chunks.forEach((chunk, i) => {
-      const bRange = scalar ? null : { buffer: b.chunks[i].buffer, offset: 0, size: b.chunks[i].buffer.size };
       launchContiguous(
         chunk.elements,
-        { buffer: chunk.buffer, offset: 0, size: chunk.buffer.size },
-        bRange,
+        chunkRange(chunk),
+        scalar ? null : chunkRange(b.chunks[i]),
         out.chunks[i],
       );
     });

@@ -3,8 +3,8 @@ import { DTYPE_BYTES, type DType } from '../../tensor/dtype.js';
 import type { Chunk } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource } from '../wgsl.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 const DTYPES: readonly DType[] = ['f32', 'f16', 'i32', 'u32'];
 

@@ -3,9 +3,9 @@ import { DTYPE_BYTES } from '../../tensor/dtype.js';
 import { collapseDims, type Shape, sizeOf } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../strided.js';
-import { elementwiseGrid } from '../unary/elementwise-loop.js';
-import { kernelSource } from '../wgsl.js';
+import { elementwiseGrid } from '../shared/elementwise-loop.js';
+import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../shared/strided.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 /**
  * A strided region copy: for every coordinate c of `shape`,

@@ -4,11 +4,11 @@ import type { DType } from '../../tensor/dtype.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
   blockedSum,
-  chunkRange,
   combineOnlineStatistics,
   computeType,
   loadF32,
@@ -17,8 +17,8 @@ import {
   rowHelpers,
   rowWorkgroupFor,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 export type LossReduction = 'mean' | 'sum' | 'none';
 

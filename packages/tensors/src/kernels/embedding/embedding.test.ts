@@ -4,7 +4,7 @@ import { createDevice } from '../../device/create-device.js';
 import { type Device, grid } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 import { embedding } from './embedding.js';
 import { embeddingReference } from './reference.js';
 

@@ -3,8 +3,8 @@ import type { DType } from '../../tensor/dtype.js';
 import type { Shape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource } from '../wgsl.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 const FIELDS = [
   { name: 'n', type: 'u32' as const },

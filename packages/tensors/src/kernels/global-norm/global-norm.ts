@@ -5,18 +5,18 @@ import type { DType } from '../../tensor/dtype.js';
 import type { Storage } from '../../tensor/storage.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
   blockedSum,
-  chunkRange,
   loadF32,
   rowHelpers,
   rowWorkgroupSize,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
 
 /** Elements (or vec4s) each invocation handles in one workgroup's block. */
 const UNITS_PER_INVOCATION = 32;

@@ -4,18 +4,18 @@ import type { DType } from '../../tensor/dtype.js';
 import { formatShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange, forEachChunk } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
-  chunkRange,
   computeType,
   loadF32,
   rowHelpers,
   rowWorkgroupFor,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
 
 export interface LayerNormOptions {
   /** Also return the per-row mean and 1 / sqrt(var + eps) that the backward pass needs. */
@@ -102,7 +102,7 @@ export function layerNorm(
     } as const;
     const bytes = x.storage.bytesPerElement;
     // Chunks of a tensor above one binding hold whole rows; the output is split the same way.
-    x.chunks.forEach((chunk, i) => {
+    forEachChunk('layerNorm', [x, output], ([chunk, outputChunk]) => {
       const chunkRows = chunk.elements / hidden;
       device.dispatch({
         key: `${KERNELS.layerNorm}:${x.dtype}:${variant.weightType}:${variant.biasType}:${variant.saveStats}:${width}:${workgroup}`,
@@ -111,7 +111,7 @@ export function layerNorm(
           chunkRange(chunk, bytes),
           ...(weight ? [weight.binding('layerNorm')] : []),
           ...(bias ? [bias.binding('layerNorm')] : []),
-          chunkRange(output.chunks[i], bytes),
+          chunkRange(outputChunk, bytes),
           ...(stats ? [stats.mean.binding('layerNorm'), stats.rstd.binding('layerNorm')] : []),
         ],
         uniforms: {

@@ -1,6 +1,6 @@
 import { type UniformField, uniformStruct } from '../../device/uniforms.js';
 import type { DType } from '../../tensor/dtype.js';
-import { kernelSource } from '../wgsl.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 /**
  * The shape of one matmul kernel: what one invocation and one workgroup compute, and how the

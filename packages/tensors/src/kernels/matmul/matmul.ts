@@ -2,23 +2,26 @@ import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { add } from '../../ops/elementwise.js';
-import type { DType } from '../../tensor/dtype.js';
 import { broadcastShapes, collapseDims, contiguousStrides, formatShape, sizeOf } from '../../tensor/shape.js';
-import type { Chunk } from '../../tensor/storage.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { MAX_RANK, padDims } from '../strided.js';
-import { workgroupsFor } from '../wgsl.js';
+import { chunkOfRow, chunkRange, rowCuts, segments } from '../shared/chunks.js';
+import { MAX_RANK, padDims } from '../shared/strided.js';
 import {
   MATMUL_FIELDS,
   type MatmulKernelShape,
   matmulKey,
   matmulSource,
-  PACK_FIELDS,
-  packSource,
   tileCols,
   tileRows,
 } from './matmul-wgsl.js';
+import {
+  type MatrixSource,
+  needsPacking,
+  type OperandPlan,
+  packedRowLimit,
+  planOperand,
+} from './operand-plan.js';
 import { launchSmallRows, smallRowsShape } from './small-rows.js';
 
 export interface MatmulOptions {
@@ -166,32 +169,6 @@ interface Problem {
   dtype: 'f32' | 'f16';
 }
 
-/**
- * A matrix operand as the kernel reads it: `rows` rows (output rows for A, output columns for B)
- * of K values, element (row, k) at offset + row * rowStride + k * kStride of `range`.
- */
-interface MatrixSource {
-  range: BufferRange;
-  offset: number;
-  rowStride: number;
-  kStride: number;
-  /** Elements between consecutive matrices of a batch. */
-  batchStride: number;
-}
-
-/** Addressing of an operand in vec4 units, see the operand fields in matmul-wgsl.ts. */
-interface OperandPlan {
-  range: BufferRange;
-  offset: number;
-  panel: number;
-  line: number;
-  step: number;
-  /** vec4s between consecutive matrices of the operand's batch. */
-  batchStride: number;
-  /** A packed copy to dispose once the product is recorded. */
-  temporary: Tensor | null;
-}
-
 /** Picks the kernel variant for this device and problem. */
 function kernelShape(
   device: Device,
@@ -234,130 +211,6 @@ function gcd(x: number, y: number): number {
 }
 
 /**
- * Plans one operand: read it in place when it allows (see needsPacking), otherwise pack it
- * (transpose, pad, widen f16) into panels of `tile` rows.
- */
-function planOperand(
-  device: Device,
-  source: MatrixSource,
-  rows: number,
-  K: number,
-  batches: number,
-  tile: number,
-  dtype: DType,
-): OperandPlan {
-  const k4 = Math.ceil(K / 4);
-  if (!needsPacking(source, K, dtype)) {
-    return {
-      range: vectorRange(source.range),
-      offset: source.offset / 4,
-      panel: tile * k4,
-      line: k4,
-      step: 1,
-      batchStride: source.batchStride / 4,
-      temporary: null,
-    };
-  }
-  const panels = Math.ceil(rows / tile);
-  const count = batches * panels * k4 * tile;
-  const packed = device.empty([count * 4], 'f32');
-  const workgroup = device.tuning.elementwiseWorkgroup;
-  if (count > 0) {
-    device.dispatch({
-      key: `${KERNELS.matmul}:pack:${dtype}:${workgroup}`,
-      source: () => packSource(dtype, workgroup),
-      bindings: [source.range, packed],
-      uniforms: {
-        fields: PACK_FIELDS,
-        values: {
-          count,
-          rows,
-          k: K,
-          k4,
-          tile,
-          panels,
-          row_stride: source.rowStride,
-          k_stride: source.kStride,
-          offset: source.offset,
-          batch_stride: source.batchStride,
-        },
-      },
-      workgroups: grid(workgroupsFor(count, workgroup), device.maxWorkgroupsPerDimension),
-    });
-  }
-  return {
-    range: vectorRange(packed.binding('matmul')),
-    offset: 0,
-    panel: k4 * tile,
-    line: 1,
-    step: tile,
-    batchStride: panels * k4 * tile,
-    temporary: packed,
-  };
-}
-
-/** A binding read as array<vec4<f32>> must hold at least one vec4, even for an empty operand. */
-function vectorRange(range: BufferRange): BufferRange {
-  return { ...range, size: Math.min(range.buffer.size - range.offset, Math.max(range.size, 16)) };
-}
-
-/**
- * Direct reads need f32 rows contiguous in K with K a multiple of 4 (vec4 loads). Rows whose
- * length is a multiple of 4 KiB (K a multiple of 1024) are packed as well: the rows one tile reads
- * side by side would map to the same L1 cache sets.
- */
-function needsPacking(source: MatrixSource, K: number, dtype: DType): boolean {
-  const direct = dtype === 'f32' && source.kStride === 1 && source.rowStride === K && K % 4 === 0;
-  return !direct || (K > 0 && K % 1024 === 0);
-}
-
-/** Most rows of a packed operand that fit one binding, in whole panels. */
-function packedRowLimit(device: Device, K: number, tile: number, what: string): number {
-  const panelBytes = 16 * Math.max(1, Math.ceil(K / 4)) * tile;
-  const panels = Math.floor(device.maxBindingBytes / panelBytes);
-  if (panels < 1) {
-    throw new TensorError(
-      `matmul: one packed ${what} panel (${tile} x ${K}) exceeds this device's binding limit of ${device.maxBindingBytes} bytes`,
-    );
-  }
-  return panels * tile;
-}
-
-/** The chunk holding row `row` of a tensor whose rows have `rowLength` elements. */
-function chunkOfRow(tensor: Tensor, rowLength: number, row: number): { chunk: Chunk; firstRow: number } {
-  // One chunk holds every row, also when rows are empty (K = 0).
-  if (tensor.chunks.length === 1) return { chunk: tensor.chunks[0], firstRow: 0 };
-  const element = row * rowLength;
-  const chunk = tensor.chunks.find(
-    (c) => element >= c.elementOffset && element < c.elementOffset + c.elements,
-  );
-  if (!chunk) throw new TensorError(`matmul: row ${row} lies outside ${tensor.describe()}`);
-  return { chunk, firstRow: chunk.elementOffset / rowLength };
-}
-
-function chunkRange(chunk: Chunk): BufferRange {
-  return { buffer: chunk.buffer, offset: 0, size: chunk.buffer.size };
-}
-
-/** Splits [0, extent) at every chunk boundary of the given tensors and into pieces of at most `limit`. */
-function segments(extent: number, cuts: Iterable<number>, limit: number): [number, number][] {
-  const points = [...new Set([0, extent, ...[...cuts].filter((c) => c > 0 && c < extent)])].sort(
-    (x, y) => x - y,
-  );
-  const out: [number, number][] = [];
-  for (let i = 0; i + 1 < points.length; i++) {
-    for (let start = points[i]; start < points[i + 1]; start += limit) {
-      out.push([start, Math.min(points[i + 1], start + limit)]);
-    }
-  }
-  return out;
-}
-
-function rowCuts(tensor: Tensor, rowLength: number): number[] {
-  return tensor.chunks.map((c) => c.elementOffset / rowLength);
-}
-
-/**
  * The 2-D product [M, K] x [K, N] of tensors that may be split in chunks of whole rows: row
  * segments at the chunk boundaries of the output (and of a), column segments at those of a
  * transposed b (a weight [N, K]), and K segments at those of a transposed a or a plain b (the
@@ -382,7 +235,7 @@ function runFolded(problem: Problem): void {
   // Operand rows (output rows of a, output columns of b) from row0, K values from k0.
   const aSource = (m0: number, k0: number): MatrixSource => {
     if (transposeA) {
-      const { chunk, firstRow } = chunkOfRow(a, M, k0);
+      const { chunk, firstRow } = chunkOfRow('matmul', a, M, k0);
       return {
         range: chunkRange(chunk),
         offset: (k0 - firstRow) * M + m0,
@@ -391,7 +244,7 @@ function runFolded(problem: Problem): void {
         batchStride: 0,
       };
     }
-    const { chunk, firstRow } = chunkOfRow(a, K, m0);
+    const { chunk, firstRow } = chunkOfRow('matmul', a, K, m0);
     return {
       range: chunkRange(chunk),
       offset: (m0 - firstRow) * K + k0,
@@ -402,7 +255,7 @@ function runFolded(problem: Problem): void {
   };
   const bSource = (n0: number, k0: number): MatrixSource => {
     if (transposeB) {
-      const { chunk, firstRow } = chunkOfRow(b, K, n0);
+      const { chunk, firstRow } = chunkOfRow('matmul', b, K, n0);
       return {
         range: chunkRange(chunk),
         offset: (n0 - firstRow) * K + k0,
@@ -411,7 +264,7 @@ function runFolded(problem: Problem): void {
         batchStride: 0,
       };
     }
-    const { chunk, firstRow } = chunkOfRow(b, N, k0);
+    const { chunk, firstRow } = chunkOfRow('matmul', b, N, k0);
     return {
       range: chunkRange(chunk),
       offset: (k0 - firstRow) * N + n0,
@@ -440,7 +293,7 @@ function runFolded(problem: Problem): void {
       aPlan: OperandPlan,
       bPlan: OperandPlan,
     ) => {
-      const { chunk, firstRow } = chunkOfRow(out, N, rows[0]);
+      const { chunk, firstRow } = chunkOfRow('matmul', out, N, rows[0]);
       launch(problem, segmentShape, {
         m: rows[1] - rows[0],
         n: columns[1] - columns[0],
@@ -499,11 +352,11 @@ function runSmallRows(problem: Problem, rowCutList: number[], columnCuts: number
   });
   if (!shape) return false;
   for (const [n0, n1] of colSegments) {
-    const bChunk = chunkOfRow(b, transposeB ? K : N, transposeB ? n0 : 0);
+    const bChunk = chunkOfRow('matmul', b, transposeB ? K : N, transposeB ? n0 : 0);
     const bOffset = transposeB ? (n0 - bChunk.firstRow) * K : n0;
     for (const [m0, m1] of rowSegments) {
-      const aChunk = chunkOfRow(a, K, m0);
-      const outChunk = chunkOfRow(out, N, m0);
+      const aChunk = chunkOfRow('matmul', a, K, m0);
+      const outChunk = chunkOfRow('matmul', out, N, m0);
       launchSmallRows(device, shape, {
         m: m1 - m0,
         n: n1 - n0,

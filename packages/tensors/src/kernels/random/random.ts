@@ -5,8 +5,9 @@ import type { Shape } from '../../tensor/shape.js';
 import type { Chunk } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS, type KernelName } from '../names.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource } from '../wgsl.js';
+import { forEachChunk } from '../shared/chunks.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { kernelSource } from '../shared/wgsl.js';
 import { checkCounterArgument, dropoutParameters, GENERATOR_WGSL, generatorKeys } from './generator.js';
 
 /** Where a random op starts in the counter stream. */
@@ -245,7 +246,7 @@ export function dropout(x: Tensor, p: number, options: DropoutOptions): { output
   const output = device.empty(x.shape, x.dtype);
   const mask = options.returnMask === false ? undefined : device.empty(x.shape, x.dtype);
   if (output.size > 0) {
-    x.chunks.forEach((chunk, i) => {
+    forEachChunk('dropout', mask ? [x, output, mask] : [x, output], ([chunk, outputChunk, maskChunk]) => {
       launch(device, {
         mode: 'dropout',
         dtype: x.dtype,
@@ -254,8 +255,8 @@ export function dropout(x: Tensor, p: number, options: DropoutOptions): { output
         threshold,
         first: scale,
         input: chunk,
-        output: output.chunks[i],
-        mask: mask?.chunks[i],
+        output: outputChunk,
+        mask: maskChunk,
         elements: chunk.elements,
         elementOffset: chunk.elementOffset,
       });

@@ -4,11 +4,10 @@ import type { DType } from '../../tensor/dtype.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
-import { kernelSource, type StorageBinding, workgroupsFor } from '../wgsl.js';
+import { chunkRange } from '../shared/chunks.js';
 import {
   assertFloat,
   blockedSum,
-  chunkRange,
   loadF32,
   NEG_INF,
   rowHelpers,
@@ -16,7 +15,8 @@ import {
   splitAtAxis,
   storeAs,
   vectorType,
-} from './row-kernel.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'argmax';
 

@@ -4,18 +4,18 @@ import type { DType } from '../../tensor/dtype.js';
 import { formatShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange, forEachChunk } from '../shared/chunks.js';
 import {
   assertFloat,
   assertSameDevice,
-  chunkRange,
   computeType,
   loadF32,
   rowHelpers,
   rowWorkgroupFor,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, type StorageBinding } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
 
 export interface RmsNormOptions {
   /** Also return the per-row 1 / sqrt(mean(x^2) + eps) that the backward pass needs. */
@@ -88,7 +88,7 @@ export function rmsNorm(
     };
     const bytes = x.storage.bytesPerElement;
     // Chunks of a tensor above one binding hold whole rows; the output is split the same way.
-    x.chunks.forEach((chunk, i) => {
+    forEachChunk('rmsNorm', [x, output], ([chunk, outputChunk]) => {
       const chunkRows = chunk.elements / hidden;
       device.dispatch({
         key: `${KERNELS.rmsNorm}:${x.dtype}:${variant.weightType}:${variant.saveStats}:${width}:${workgroup}`,
@@ -96,7 +96,7 @@ export function rmsNorm(
         bindings: [
           chunkRange(chunk, bytes),
           ...(weight ? [weight.binding('rmsNorm')] : []),
-          chunkRange(output.chunks[i], bytes),
+          chunkRange(outputChunk, bytes),
           ...(inverseRms ? [inverseRms.binding('rmsNorm')] : []),
         ],
         uniforms: {

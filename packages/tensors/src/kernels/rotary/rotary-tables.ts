@@ -71,6 +71,27 @@ export type RopeScaling =
       mscaleAllDim?: number;
       /** Round the correction range to whole dimensions (HF default true). */
       truncate?: boolean;
+    }
+  | {
+      /**
+       * LongRoPE (Phi-3, Phi-4-mini). With L0 = originalMaxPositionEmbeddings and L the sequence
+       * length (max(positions) + 1 unless given), one rescale factor per frequency:
+       *   inv_freq'_i = inv_freq_i / (L > L0 ? longFactor_i : shortFactor_i)
+       * and cos and sin are multiplied by the attention factor: attentionFactor if given, else
+       * sqrt(1 + ln(factor) / ln(L0)) when factor > 1, else 1. `factor` is HF's `factor`, or
+       * max_position_embeddings / L0 when the config leaves it out.
+       * Like Hugging Face, a KV-cached step past L0 uses the long factors for its new positions
+       * while the cached keys keep the rotation they were made with.
+       */
+      type: 'longrope';
+      factor: number;
+      originalMaxPositionEmbeddings: number;
+      /** dim / 2 factors each. */
+      shortFactor: readonly number[];
+      longFactor: readonly number[];
+      attentionFactor?: number;
+      /** L: the current sequence length; default max(positions) + 1. */
+      sequenceLength?: number;
     };
 
 export interface RotaryFrequencies {
@@ -88,7 +109,7 @@ export function rotaryFrequencies(options: {
   dim: number;
   base?: number;
   scaling?: RopeScaling;
-  /** Used by 'dynamic' when scaling.sequenceLength is absent. */
+  /** Used by 'dynamic' and 'longrope' when scaling.sequenceLength is absent. */
   sequenceLength?: number;
 }): RotaryFrequencies {
   const { dim, scaling } = options;
@@ -166,6 +187,25 @@ export function rotaryFrequencies(options: {
       else if (scaling.mscale && scaling.mscaleAllDim) {
         attentionFactor = mscale(factor, scaling.mscale) / mscale(factor, scaling.mscaleAllDim);
       } else attentionFactor = mscale(factor, 1);
+      break;
+    }
+    case 'longrope': {
+      const { factor, originalMaxPositionEmbeddings: original, shortFactor, longFactor } = scaling;
+      for (const [name, list] of [
+        ['shortFactor', shortFactor],
+        ['longFactor', longFactor],
+      ] as const) {
+        if (list.length !== half || list.some((value) => !(value > 0))) {
+          throw new TensorError(
+            `rotaryTables: longrope ${name} must hold ${half} positive numbers (dim ${dim} / 2), got ${list.length}`,
+          );
+        }
+      }
+      const length = scaling.sequenceLength ?? options.sequenceLength ?? 0;
+      const factors = length > original ? longFactor : shortFactor;
+      for (let i = 0; i < half; i++) inverse[i] /= factors[i];
+      if (scaling.attentionFactor !== undefined) attentionFactor = scaling.attentionFactor;
+      else attentionFactor = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
       break;
     }
     default:

@@ -240,4 +240,32 @@ describe('rotaryTables frequencies', () => {
     );
     close([tables.sin[4]], [Math.sin(2) * 1.1386294361119891]);
   });
+
+  it('longrope divides by the short factors within the original context, by the long ones past it', () => {
+    // dim 4, base 10000: inv_freq = [1, 0.01]. factor 16 over L0 = 8: a = sqrt(1 + ln 16 / ln 8) = sqrt(7/3).
+    const longrope = {
+      type: 'longrope' as const,
+      factor: 16,
+      originalMaxPositionEmbeddings: 8,
+      shortFactor: [1, 2],
+      longFactor: [3, 4],
+    };
+    const a = Math.sqrt(7 / 3);
+    const short = rotaryFrequencies({ dim: 4, scaling: longrope, sequenceLength: 8 });
+    close(Array.from(short.inverseFrequencies), [1, 0.005]);
+    expect(short.attentionFactor).toBeCloseTo(a, 12);
+    const long = rotaryFrequencies({ dim: 4, scaling: longrope, sequenceLength: 9 });
+    close(Array.from(long.inverseFrequencies), [1 / 3, 0.0025]);
+    // The tables pick by max(position) + 1: position 8 means a length of 9.
+    const tables = rotaryTableValues({ positions: [8], dim: 4, scaling: longrope });
+    close(Array.from(tables.cos), [Math.cos(8 / 3) * a, Math.cos(8 * 0.0025) * a]);
+    const within = rotaryTableValues({ positions: [7], dim: 4, scaling: longrope });
+    close(Array.from(within.sin), [Math.sin(7) * a, Math.sin(7 * 0.005) * a]);
+    expect(
+      rotaryFrequencies({ dim: 4, scaling: { ...longrope, factor: 1 }, sequenceLength: 2 }).attentionFactor,
+    ).toBe(1);
+    expect(() => rotaryFrequencies({ dim: 4, scaling: { ...longrope, longFactor: [1] } })).toThrow(
+      /longFactor must hold 2 positive numbers/,
+    );
+  });
 });

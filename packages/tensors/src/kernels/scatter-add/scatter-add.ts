@@ -3,7 +3,7 @@ import { TensorError } from '../../device/errors.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 const ORDER_FIELDS = [{ name: 'n', type: 'u32' as const }];
 

@@ -3,9 +3,9 @@ import { TensorError } from '../../device/errors.js';
 import type { DType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { chunkRange, forEachChunk } from '../shared/chunks.js';
 import {
   assertFloat,
-  chunkRange,
   combineOnlineStatistics,
   loadF32,
   onlineStatistics,
@@ -14,8 +14,8 @@ import {
   splitAtAxis,
   storeAs,
   vectorType,
-} from '../reduce/row-kernel.js';
-import { kernelSource, workgroupsFor } from '../wgsl.js';
+} from '../shared/row-kernel.js';
+import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
 
 export type SoftmaxKind = 'softmax' | 'log-softmax';
 
@@ -62,12 +62,12 @@ function softmaxLike(kind: SoftmaxKind, x: Tensor, axis: number): Tensor {
   const bytes = x.storage.bytesPerElement;
   // A tensor larger than one binding is split in chunks of whole rows; the output, of the same
   // shape and dtype, is split the same way.
-  x.chunks.forEach((chunk, i) => {
+  forEachChunk(op, [x, out], ([chunk, outChunk]) => {
     const chunkOuter = chunk.elements / (length * inner);
     device.dispatch({
       key: `${KERNELS.softmax}:${kind}:${row ? 'row' : 'column'}:${x.dtype}:${width}:${workgroup}`,
       source: () => softmaxSource(kind, row, x.dtype, width, workgroup),
-      bindings: [chunkRange(chunk, bytes), chunkRange(out.chunks[i], bytes)],
+      bindings: [chunkRange(chunk, bytes), chunkRange(outChunk, bytes)],
       uniforms: { fields: FIELDS, values: { outer: chunkOuter, length: length / width, inner } },
       workgroups: grid(
         row ? chunkOuter : workgroupsFor(chunkOuter * inner, workgroup),

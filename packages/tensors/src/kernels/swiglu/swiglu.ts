@@ -1,7 +1,7 @@
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { mathHelpers } from '../unary/math.js';
-import { elementwiseMap } from '../unary-backward/elementwise-map.js';
+import { elementwiseMap } from '../shared/elementwise-map.js';
+import { mathHelpers } from '../shared/wgsl-math.js';
 
 const FORWARD = 'let out = gate * webtune_sigmoid(gate) * up;';
 const BACKWARD = `let s = webtune_sigmoid(gate);

@@ -3,7 +3,7 @@ import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { binary } from '../binary/binary.js';
-import { kernelSource } from '../wgsl.js';
+import { kernelSource } from '../shared/wgsl.js';
 import { unary } from './unary.js';
 
 const N = 16 * 1024 * 1024;

@@ -3,9 +3,10 @@ import type { DType } from '../../tensor/dtype.js';
 import type { Chunk } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../wgsl.js';
-import { elementwiseGrid, elementwiseLoop } from './elementwise-loop.js';
-import { mathHelpers } from './math.js';
+import { forEachChunk } from '../shared/chunks.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { kernelSource } from '../shared/wgsl.js';
+import { mathHelpers } from '../shared/wgsl-math.js';
 
 export type UnaryOp =
   | 'neg'
@@ -129,13 +130,7 @@ export function unary(op: UnaryOp, x: Tensor, factor = 1): Tensor {
   const device = x.device;
   const out = device.empty(x.shape, dtype);
   if (out.size === 0) return out;
-  const outChunks = out.chunks;
-  x.chunks.forEach((chunk, i) => {
-    if (outChunks[i]?.elements !== chunk.elements) {
-      throw new TensorError(`${op}: chunk ${i} of ${x.describe()} does not match the output's chunks`);
-    }
-    launch(chunk, outChunks[i]);
-  });
+  forEachChunk(op, [x, out], ([source, target]) => launch(source, target), ['input', 'output']);
   return out;
 
   function launch(source: Chunk, target: Chunk) {

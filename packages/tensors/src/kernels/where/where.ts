@@ -11,9 +11,9 @@ import {
 import type { Chunk } from '../../tensor/storage.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../strided.js';
-import { elementwiseGrid, elementwiseLoop } from '../unary/elementwise-loop.js';
-import { kernelSource } from '../wgsl.js';
+import { elementwiseGrid, elementwiseLoop } from '../shared/elementwise-loop.js';
+import { MAX_RANK, padDims, stridedFields, stridedOffsets } from '../shared/strided.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 type Operand = Tensor | number;
 

@@ -1,0 +1,87 @@
+import { createModelConfig } from '@webtune/nn';
+import { describe, expect, it } from 'vitest';
+import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
+
+const LORA = { finetuning_type: 'lora' };
+const errorOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return null;
+};
+
+describe('base precision from LLaMA-Factory keys', () => {
+  it('maps quantization_bit, bf16, fp16 and pure_bf16 to a base format', () => {
+    expect(baseFormatOf({ ...LORA })).toBe('f32');
+    expect(baseFormatOf({ ...LORA, quantization_bit: 8 })).toBe('q8_0');
+    expect(
+      baseFormatOf({ ...LORA, quantization_bit: 4, quantization_type: 'fp4', double_quantization: true }),
+    ).toBe('q4_0');
+    expect(baseFormatOf({ ...LORA, bf16: true })).toBe('bf16');
+    expect(baseFormatOf({ ...LORA, pure_bf16: true })).toBe('bf16');
+    expect(baseFormatOf({ ...LORA, fp16: true })).toBe('f16');
+    // The quantized base wins over the half-precision switch.
+    expect(baseFormatOf({ ...LORA, quantization_bit: 4, bf16: true })).toBe('q4_0');
+  });
+
+  it('refuses bad combinations with the reason, before any work', () => {
+    expect(errorOf(() => baseFormatOf({ ...LORA, quantization_bit: 3 }))).toBe(
+      'quantization_bit: 3 is not supported; use 8 (Q8_0 blocks) or 4 (Q4_0 blocks), or leave it out for an f32 base',
+    );
+    expect(errorOf(() => baseFormatOf({ finetuning_type: 'full', quantization_bit: 8 }))).toMatch(
+      /^quantization_bit: 8 with finetuning_type: full: a quantized base is frozen and takes no gradient/,
+    );
+    expect(errorOf(() => baseFormatOf({ finetuning_type: 'freeze', bf16: true }))).toMatch(
+      /^bf16: true stores the base as frozen half-precision weights/,
+    );
+    expect(errorOf(() => baseFormatOf({ ...LORA, bf16: true, fp16: true }))).toBe(
+      'bf16 and fp16 exclude each other: pick one',
+    );
+    expect(errorOf(() => baseFormatOf({ ...LORA, quantization_bit: 4, quantization_type: 'int4' }))).toMatch(
+      /quantization_type must be nf4 or fp4/,
+    );
+  });
+
+  it('refuses a run over WEBTUNE_MEMORY_BUDGET with advice', () => {
+    const previous = process.env.WEBTUNE_MEMORY_BUDGET;
+    process.env.WEBTUNE_MEMORY_BUDGET = '1GiB';
+    try {
+      expect(memoryBudget('discrete-gpu')).toBe(1024 ** 3);
+      const config = createModelConfig({
+        architecture: 'Qwen3ForCausalLM',
+        hiddenSize: 1024,
+        intermediateSize: 3072,
+        numHiddenLayers: 28,
+        numAttentionHeads: 16,
+        numKeyValueHeads: 8,
+        headDim: 128,
+        vocabSize: 151936,
+        tieWordEmbeddings: true,
+      });
+      const values = { ...LORA, per_device_train_batch_size: 1, cutoff_len: 128, lora_rank: 8 };
+      const limits = {
+        maxBufferSize: 2 ** 32 - 1,
+        maxStorageBufferBindingSize: 2 ** 27,
+        budgetBytes: memoryBudget(null),
+      };
+      const f32 = trainingMemoryPlan(values, config, limits);
+      expect(errorOf(() => refuseIfTooLarge(f32))).toMatch(
+        /^this run does not fit: the run needs about [\d.]+ GiB, the budget is 1.00 GiB. Try: quantize the base: quantization_bit: 4/,
+      );
+      process.env.WEBTUNE_MEMORY_BUDGET = '3GiB';
+      const q4 = trainingMemoryPlan({ ...values, quantization_bit: 4 }, config, {
+        ...limits,
+        budgetBytes: memoryBudget(null),
+      });
+      expect(q4.peak).toBeLessThan(f32.peak / 1.5);
+      expect(() => refuseIfTooLarge(q4)).not.toThrow();
+      process.env.WEBTUNE_MEMORY_BUDGET = 'lots';
+      expect(() => memoryBudget(null)).toThrow(/WEBTUNE_MEMORY_BUDGET must be bytes or like 4GiB/);
+    } finally {
+      if (previous === undefined) delete process.env.WEBTUNE_MEMORY_BUDGET;
+      else process.env.WEBTUNE_MEMORY_BUDGET = previous;
+    }
+  });
+});

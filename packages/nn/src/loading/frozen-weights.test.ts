@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDevice, type Device } from '@webtune/tensors';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CausalLM } from '../models/llama.js';
+import { loadModelDirectory } from '../node.js';
+import { perplexityOfIds } from '../perplexity.js';
+import { FIXTURES } from '../testing/fixtures.js';
+import type { BaseFormat, PackSummary } from './frozen-weights.js';
+import { packFrozenWeights } from './frozen-weights.js';
+import { saveModel } from './save.js';
+
+const HF = 'models/stories260K-hf';
+
+/**
+ * Mean loss (nats) of stories260K on the perplexity golden's text with each base format against
+ * f32. Bounds: f16 1e-3, bf16 1e-2, Q8_0 0.02 and Q4_0 0.15 (round-to-nearest at 4 bits; the
+ * measured cost is in docs/guide/quantization.md).
+ */
+const BOUNDS: [BaseFormat, number][] = [
+  ['f16', 1e-3],
+  ['bf16', 1e-2],
+  ['q8_0', 0.02],
+  ['q4_0', 0.15],
+];
+
+describe.skipIf(!requireFixtures(HF))('stories260K with a packed frozen base', () => {
+  let device: Device;
+  const ids: number[] = JSON.parse(readFileSync(join(FIXTURES, 'stories260k-perplexity.json'), 'utf8')).ids;
+  const loss = async (model: CausalLM) =>
+    (await perplexityOfIds(model, ids, { window: 128, stride: 64 })).meanLoss;
+  let f32Loss = 0;
+
+  beforeAll(async () => {
+    device = await createDevice();
+    const { model } = await loadModelDirectory(device, fixturePath(HF));
+    f32Loss = await loss(model as CausalLM);
+    model.dispose();
+  });
+  afterAll(() => device?.destroy());
+
+  for (const [format, bound] of BOUNDS) {
+    it(`${format}: loss within ${bound} nats of f32, packed while streaming in`, async () => {
+      const packSummary: PackSummary = { packed: 0, fallback: 0, bytes: 0, f32Bytes: 0 };
+      const { model } = await loadModelDirectory(device, fixturePath(HF), {
+        baseFormat: format,
+        packSummary,
+      });
+      try {
+        const packed = [...model.namedPackedParameters()];
+        // 5 layers x 7 projections; down_proj (172 inputs) is not whole blocks: f16 fallback.
+        expect(packed.length).toBe(35);
+        expect(packSummary.packed + packSummary.fallback).toBe(35);
+        expect(packSummary.fallback).toBe(format === 'q8_0' || format === 'q4_0' ? 5 : 0);
+        expect(packSummary.bytes).toBeLessThan(packSummary.f32Bytes / 1.9);
+        expect([...model.namedParameters()].some(([name]) => name.endsWith('q_proj.weight'))).toBe(false);
+        const delta = Math.abs((await loss(model)) - f32Loss);
+        console.log(
+          `stories260K ${format} base: f32 loss ${f32Loss.toFixed(5)}, |delta| ${delta.toExponential(3)} nats`,
+        );
+        expect(delta).toBeLessThan(bound);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it('packing a loaded model equals packing on load, and refuses to save it whole', async () => {
+    const streamed = (await loadModelDirectory(device, fixturePath(HF), { baseFormat: 'q4_0' })).model;
+    const loaded = (await loadModelDirectory(device, fixturePath(HF))).model;
+    try {
+      const summary = await packFrozenWeights(loaded, 'q4_0');
+      expect(summary).toMatchObject({ packed: 30, fallback: 5 });
+      const a = streamed.getSubmodule('model.layers.2.mlp.up_proj').packedParameter('weight')!;
+      const b = loaded.getSubmodule('model.layers.2.mlp.up_proj').packedParameter('weight')!;
+      expect(await a.readBytes()).toEqual(await b.readBytes());
+      expect(await loss(streamed)).toBe(await loss(loaded));
+      expect(() => loaded.getSubmodule('model.layers.0.self_attn.q_proj').parameter('weight')).toThrow(
+        /frozen q4_0 base weight/,
+      );
+      await expect(saveModel(loaded, { writeFile: async () => {} })).rejects.toThrow(/held packed \(q4_0/);
+    } finally {
+      streamed.dispose();
+      loaded.dispose();
+    }
+  });
+});

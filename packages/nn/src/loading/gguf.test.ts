@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type GgufFileType, ggufModelFile, writeGgufBytes } from '@webtune/gguf';
+import { readSafetensorsBytes, toFloat32 } from '@webtune/safetensors';
+import { createDevice, type Device } from '@webtune/tensors';
+import { expectClose } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES } from '../testing/fixtures.js';
+import { loadGguf } from './gguf.js';
+
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+afterAll(() => device?.destroy());
+
+const GGUF_FIXTURES = join(FIXTURES, 'gguf');
+
+/** Exports an architecture fixture (config.json + safetensors) to GGUF bytes, without a tokenizer. */
+async function exportFixture(name: string, fileType: GgufFileType): Promise<Uint8Array> {
+  const folder = join(FIXTURES, 'architectures', name);
+  const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
+  const golden = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8'));
+  const { tensors } = readSafetensorsBytes(new Uint8Array(readFileSync(join(folder, golden.weights))));
+  const file = ggufModelFile({
+    config,
+    tokenizer: null,
+    fileType,
+    tensors: tensors.map((entry) => ({
+      name: entry.name,
+      shape: entry.shape,
+      values: () => toFloat32(entry),
+    })),
+  });
+  return writeGgufBytes(file.metadata, file.tensors);
+}
+
+describe('GGUF models in webtune', () => {
+  // Each architecture goes Hugging Face -> GGUF (llama.cpp names, q/k rows interleaved for llama)
+  // -> webtune, and must give the PyTorch logits of the original.
+  for (const name of ['llama', 'mistral', 'qwen2', 'qwen3', 'llama-linear-rope']) {
+    it(`${name}: exported as F32 GGUF and loaded back, logits match the PyTorch golden`, async () => {
+      const bytes = await exportFixture(name, 'F32');
+      const golden = JSON.parse(readFileSync(join(FIXTURES, 'architectures', name, 'golden.json'), 'utf8'));
+      const { model } = await loadGguf(device, bytes, { fileName: `${name}.gguf` });
+      try {
+        const [batch, seq] = golden.shape;
+        const logits = await device.scope(async () =>
+          model.forward(device.fromArray(golden.input_ids.flat(), [batch, seq], 'i32')).toArray(),
+        );
+        expectClose(logits, golden.logits, { atol: 1e-4, rtol: 1e-4, label: name });
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it('a GGUF written by the gguf Python package (stories260K, F16) gives the Hugging Face logits and tokens', async () => {
+    const bytes = new Uint8Array(readFileSync(join(GGUF_FIXTURES, 'stories260K-python.gguf')));
+    const golden = JSON.parse(readFileSync(join(GGUF_FIXTURES, 'stories260K-python-logits.json'), 'utf8'));
+    const loaded = await loadGguf(device, bytes, { fileName: 'stories260K-python.gguf' });
+    try {
+      expect(loaded.config).toMatchObject({
+        architecture: 'LlamaForCausalLM',
+        hiddenSize: 64,
+        numKeyValueHeads: 4,
+      });
+      expect(loaded.tokenizer!.encode(golden.text)).toEqual(golden.text_ids);
+      expect(loaded.tokenizer!.decode(golden.text_ids, { skipSpecialTokens: true })).toBe(golden.text);
+      const logits = await device.scope(async () =>
+        loaded.model.forward(device.fromArray(golden.ids, [1, golden.ids.length], 'i32')).toArray(),
+      );
+      expectClose(logits, golden.logits.flat(), { atol: 1e-4, rtol: 1e-4, label: 'stories260K-python' });
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});

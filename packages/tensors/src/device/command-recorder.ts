@@ -1,0 +1,172 @@
+import type { BufferRange, Chunk } from '../tensor/storage.js';
+import type { BufferPool } from './buffer-pool.js';
+import { BufferUsage, READBACK_USAGE } from './buffer-pool.js';
+import type { CompiledKernel } from './pipeline-cache.js';
+import { type UniformField, type UniformValue, uniformLayout, writeUniforms } from './uniforms.js';
+
+const UNIFORM_SLOTS = 512;
+
+/** Where a dispatch's parameters sit in the uniform buffer of the pending submit. */
+export interface UniformSlot {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/**
+ * Encoding: one command encoder collects dispatches and copies until the host needs a result
+ * (or a submit grows too long); kernel parameters take a slot of one host-side uniform block
+ * written with a single queue.writeBuffer right before the submit.
+ */
+export class CommandRecorder {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingDispatches = 0;
+  private readonly slotSize: number;
+  private readonly uniformHost: ArrayBuffer;
+  private readonly uniformView: DataView;
+  private readonly uniformBuffer: GPUBuffer;
+  private uniformSlotsUsed = 0;
+
+  constructor(
+    private readonly gpu: GPUDevice,
+    private readonly pool: BufferPool,
+    private readonly maxDispatchesPerSubmit: number,
+    /** Called after each submit (device statistics). */
+    private readonly onSubmit: () => void,
+  ) {
+    this.slotSize = Math.max(256, gpu.limits.minUniformBufferOffsetAlignment);
+    this.uniformHost = new ArrayBuffer(this.slotSize * UNIFORM_SLOTS);
+    this.uniformView = new DataView(this.uniformHost);
+    this.uniformBuffer = gpu.createBuffer({
+      size: this.uniformHost.byteLength,
+      usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST,
+      label: 'webtune-uniforms',
+    });
+  }
+
+  /** True when commands are recorded and not yet submitted. */
+  get pending(): boolean {
+    return this.pendingDispatches > 0 || this.encoder !== null;
+  }
+
+  /** True when the next dispatch must go into a new submit (uniform slots or dispatch budget used up). */
+  get full(): boolean {
+    return this.uniformSlotsUsed >= UNIFORM_SLOTS || this.pendingDispatches >= this.maxDispatchesPerSubmit;
+  }
+
+  /** Writes a dispatch's parameters into the next uniform slot. */
+  writeUniforms(fields: readonly UniformField[], values: Record<string, UniformValue>): UniformSlot {
+    const size = uniformLayout(fields).size;
+    const offset = this.uniformSlotsUsed * this.slotSize;
+    writeUniforms(this.uniformView, offset, fields, values);
+    this.uniformSlotsUsed++;
+    return { buffer: this.uniformBuffer, offset, size };
+  }
+
+  /** Records one dispatch; `dynamicOffset` is the uniform slot where the layout binds it dynamically. */
+  dispatch(
+    compiled: CompiledKernel,
+    bindGroup: GPUBindGroup,
+    dynamicOffset: number | null,
+    x: number,
+    y: number,
+    z: number,
+  ): void {
+    const pass = this.computePass();
+    pass.setPipeline(compiled.pipeline);
+    if (dynamicOffset !== null) pass.setBindGroup(0, bindGroup, [dynamicOffset]);
+    else pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.pendingDispatches++;
+  }
+
+  copyBuffer(source: BufferRange, target: BufferRange): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(
+      source.buffer,
+      source.offset,
+      target.buffer,
+      target.offset,
+      source.size,
+    );
+  }
+
+  /** Submits everything recorded so far; false when there was nothing to submit. */
+  flush(): boolean {
+    if (!this.encoder) return false;
+    this.endPass();
+    if (this.uniformSlotsUsed > 0) {
+      this.gpu.queue.writeBuffer(
+        this.uniformBuffer,
+        0,
+        this.uniformHost,
+        0,
+        this.uniformSlotsUsed * this.slotSize,
+      );
+    }
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.pendingDispatches = 0;
+    this.uniformSlotsUsed = 0;
+    this.pool.afterSubmit();
+    this.onSubmit();
+    return true;
+  }
+
+  /**
+   * Copies `bytesPerElement`-sized elements of the given chunks (the first `count` of each) into
+   * one mapped staging buffer, submits, and returns the bytes. A sync point.
+   */
+  async readChunks(
+    chunks: readonly Chunk[],
+    count: (chunk: Chunk) => number,
+    bytesPerElement: number,
+    totalElements: number,
+  ): Promise<ArrayBuffer> {
+    const bytes = Math.max(4, Math.ceil((totalElements * bytesPerElement) / 4) * 4);
+    const staging = this.pool.acquire(bytes, READBACK_USAGE, 'readback');
+    this.endPass();
+    const encoder = this.commandEncoder();
+    for (const chunk of chunks) {
+      const length = Math.ceil((count(chunk) * bytesPerElement) / 4) * 4;
+      if (length > 0)
+        encoder.copyBufferToBuffer(chunk.buffer, 0, staging, chunk.elementOffset * bytesPerElement, length);
+    }
+    this.flush();
+    await keepAlive(staging.mapAsync(1, 0, bytes));
+    const raw = new Uint8Array(bytes);
+    raw.set(new Uint8Array(staging.getMappedRange(0, bytes)));
+    staging.unmap();
+    this.pool.release(staging);
+    return raw.buffer;
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.gpu.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.pass ??= this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+}
+
+/**
+ * A pending mapAsync or onSubmittedWorkDone does not keep Node's event loop alive; without a
+ * timer, a script can exit silently in the middle of a wait.
+ */
+export async function keepAlive<T>(promise: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1000);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,129 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { DType } from '../../tensor/dtype.js';
+import type { BufferRange, Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { workgroupsFor } from '../shared/wgsl.js';
+import { PACK_FIELDS, packSource } from './matmul-wgsl.js';
+
+/*
+ * How the matmul kernel reads an operand: in place where its layout allows vec4 loads, otherwise
+ * from a packed copy (transposed, padded, widened from f16) in panels of a tile's rows.
+ */
+
+/**
+ * A matrix operand as the kernel reads it: `rows` rows (output rows for A, output columns for B)
+ * of K values, element (row, k) at offset + row * rowStride + k * kStride of `range`.
+ */
+export interface MatrixSource {
+  range: BufferRange;
+  offset: number;
+  rowStride: number;
+  kStride: number;
+  /** Elements between consecutive matrices of a batch. */
+  batchStride: number;
+}
+
+/** Addressing of an operand in vec4 units, see the operand fields in matmul-wgsl.ts. */
+export interface OperandPlan {
+  range: BufferRange;
+  offset: number;
+  panel: number;
+  line: number;
+  step: number;
+  /** vec4s between consecutive matrices of the operand's batch. */
+  batchStride: number;
+  /** A packed copy to dispose once the product is recorded. */
+  temporary: Tensor | null;
+}
+
+/**
+ * Plans one operand: read it in place when it allows (see needsPacking), otherwise pack it
+ * (transpose, pad, widen f16) into panels of `tile` rows.
+ */
+export function planOperand(
+  device: Device,
+  source: MatrixSource,
+  rows: number,
+  K: number,
+  batches: number,
+  tile: number,
+  dtype: DType,
+): OperandPlan {
+  const k4 = Math.ceil(K / 4);
+  if (!needsPacking(source, K, dtype)) {
+    return {
+      range: vectorRange(source.range),
+      offset: source.offset / 4,
+      panel: tile * k4,
+      line: k4,
+      step: 1,
+      batchStride: source.batchStride / 4,
+      temporary: null,
+    };
+  }
+  const panels = Math.ceil(rows / tile);
+  const count = batches * panels * k4 * tile;
+  const packed = device.empty([count * 4], 'f32');
+  const workgroup = device.tuning.elementwiseWorkgroup;
+  if (count > 0) {
+    device.dispatch({
+      key: `${KERNELS.matmul}:pack:${dtype}:${workgroup}`,
+      source: () => packSource(dtype, workgroup),
+      bindings: [source.range, packed],
+      uniforms: {
+        fields: PACK_FIELDS,
+        values: {
+          count,
+          rows,
+          k: K,
+          k4,
+          tile,
+          panels,
+          row_stride: source.rowStride,
+          k_stride: source.kStride,
+          offset: source.offset,
+          batch_stride: source.batchStride,
+        },
+      },
+      workgroups: grid(workgroupsFor(count, workgroup), device.maxWorkgroupsPerDimension),
+    });
+  }
+  return {
+    range: vectorRange(packed.binding('matmul')),
+    offset: 0,
+    panel: k4 * tile,
+    line: 1,
+    step: tile,
+    batchStride: panels * k4 * tile,
+    temporary: packed,
+  };
+}
+
+/** A binding read as array<vec4<f32>> must hold at least one vec4, even for an empty operand. */
+export function vectorRange(range: BufferRange): BufferRange {
+  return { ...range, size: Math.min(range.buffer.size - range.offset, Math.max(range.size, 16)) };
+}
+
+/**
+ * Direct reads need f32 rows contiguous in K with K a multiple of 4 (vec4 loads). Rows whose
+ * length is a multiple of 4 KiB (K a multiple of 1024) are packed as well: the rows one tile reads
+ * side by side would map to the same L1 cache sets.
+ */
+export function needsPacking(source: MatrixSource, K: number, dtype: DType): boolean {
+  const direct = dtype === 'f32' && source.kStride === 1 && source.rowStride === K && K % 4 === 0;
+  return !direct || (K > 0 && K % 1024 === 0);
+}
+
+/** Most rows of a packed operand that fit one binding, in whole panels. */
+export function packedRowLimit(device: Device, K: number, tile: number, what: string): number {
+  const panelBytes = 16 * Math.max(1, Math.ceil(K / 4)) * tile;
+  const panels = Math.floor(device.maxBindingBytes / panelBytes);
+  if (panels < 1) {
+    throw new TensorError(
+      `matmul: one packed ${what} panel (${tile} x ${K}) exceeds this device's binding limit of ${device.maxBindingBytes} bytes`,
+    );
+  }
+  return panels * tile;
+}

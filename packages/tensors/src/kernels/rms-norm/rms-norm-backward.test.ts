@@ -1,0 +1,69 @@
+import { expectClose, Rng } from '@webtune/test-utils';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDevice } from '../../device/create-device.js';
+import type { Device } from '../../device/device.js';
+import { roundToF16 } from '../../tensor/dtype.js';
+import { rmsNormBackwardReference } from './backward-reference.js';
+import { rmsNormBackward } from './rms-norm-backward.js';
+
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+
+async function check(shape: number[], withWeight: boolean, seed: number, dtype: 'f32' | 'f16' = 'f32') {
+  const hidden = shape[shape.length - 1];
+  const n = shape.reduce((p, d) => p * d, 1);
+  const rng = new Rng(seed);
+  const round = (v: Float32Array) => (dtype === 'f16' ? roundToF16(v) : v);
+  const x = round(rng.uniform(n, -2, 2));
+  const grad = round(rng.uniform(n, -1, 1));
+  const weight = withWeight ? round(rng.uniform(hidden, 0.5, 1.5)) : null;
+  const result = rmsNormBackward(
+    device.fromArray(x, shape, dtype),
+    weight ? device.fromArray(weight, [hidden], dtype) : null,
+    device.fromArray(grad, shape, dtype),
+    1e-5,
+  );
+  const expected = rmsNormBackwardReference(x, weight, grad, hidden, 1e-5);
+  const tolerance = dtype === 'f16' ? { rtol: 5e-3, atol: 5e-3 } : { rtol: 2e-5, atol: 2e-5 };
+  expect(result.input.shape).toEqual(shape);
+  expectClose(await result.input.toArray(), expected.input, { ...tolerance, label: `dx ${shape}` });
+  if (withWeight) {
+    expect(result.weight!.shape).toEqual([hidden]);
+    // dw sums over every row: scale the tolerance with the row count.
+    const rows = n / hidden;
+    expectClose(await result.weight!.toArray(), expected.weight!, {
+      rtol: tolerance.rtol * 4,
+      atol: tolerance.atol * Math.sqrt(rows),
+      label: `dw ${shape}`,
+    });
+  } else {
+    expect(result.weight).toBeNull();
+  }
+}
+
+describe('rms-norm-backward', () => {
+  it('matches the reference at rows 1, 7, 130 and hidden 8, 7, 288, 1000', async () => {
+    await check([1, 8], true, 1);
+    await check([7, 7], true, 2);
+    await check([2, 65, 288], true, 3);
+    await check([3, 1000], true, 4);
+    await check([5, 33], false, 5);
+  });
+
+  it('spreads more than 65,535 rows over two grid dimensions', async () => {
+    await check([66_000, 4], true, 6);
+  });
+
+  it('computes f16 in f32', async () => {
+    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+    await check([9, 64], true, 7, 'f16');
+  });
+
+  it('rejects mismatched shapes', () => {
+    const x = device.fromArray([1, 2, 3, 4], [2, 2], 'f32');
+    expect(() => rmsNormBackward(x, null, device.fromArray([1, 2], [2], 'f32'), 1e-5)).toThrow(/must match/);
+    expect(() => rmsNormBackward(x, device.fromArray([1, 2, 3], [3], 'f32'), x, 1e-5)).toThrow(/weight/);
+  });
+});
