@@ -212,6 +212,17 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     expect(existsSync(join(folder, 'never'))).toBe(false);
   });
 
+  it('do_train: false does not train; do_eval evaluates the model as loaded (key=value overrides)', async () => {
+    const out = join(folder, 'eval-only');
+    const result = await webtune(['train', config, `output_dir=${out}`, 'do_train=false', 'do_eval=true']);
+    expect(result.code).toBe(0);
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(false);
+    expect(existsSync(join(out, 'trainer_log.jsonl'))).toBe(false);
+    const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8'));
+    expect(results.eval_loss).toBeGreaterThan(0);
+    expect(result.stdout).toMatch(/done \(no training, do_train: false\)/);
+  });
+
   it('Ctrl-C saves a checkpoint and exits 130; --resume_from_checkpoint finishes the run', async () => {
     const out = join(folder, 'interrupted');
     const args = [

@@ -26,6 +26,10 @@ export function baseFormatOf(config: PrecisionKeys): { format: BaseFormat; probl
       problems.push(
         `quantization_bit: ${bits} is not supported; use 8 (Q8_0 blocks) or 4 (Q4_0 blocks), or leave it out for an f32 base`,
       );
+    } else if (bits === 4 && config.quantization_type !== 'nf4' && config.quantization_type !== 'fp4') {
+      problems.push(
+        `quantization_type must be nf4 or fp4 (both train on Q4_0 blocks), got ${config.quantization_type}`,
+      );
     } else if (config.finetuning_type !== 'lora') {
       problems.push(
         `quantization_bit: ${bits} with finetuning_type: ${config.finetuning_type}: a quantized base is frozen and takes no gradient, so only adapters train on it; use finetuning_type: lora (QLoRA) or drop quantization_bit`,
