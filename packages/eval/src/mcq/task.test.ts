@@ -81,7 +81,8 @@ describe('loadMcqTask', () => {
         expect(task.language).toBe('zh');
         expect(task.subjects.reduce((total, subject) => total + subject.questions.length, 0)).toBe(60);
         expect(task.subjects[0].dev[0]).toMatchObject({
-          question: '班级要准备一次春游。老师说，从今天开始，还要再过3个星期零5天才出发。请问从今天算起，一共还要等多少天？',
+          question:
+            '班级要准备一次春游。老师说，从今天开始，还要再过3个星期零5天才出发。请问从今天算起，一共还要等多少天？',
           answer: 'B',
           line: 2,
         });
