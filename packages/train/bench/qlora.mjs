@@ -81,7 +81,9 @@ async function* randomEntries(model, seed) {
 }
 
 const device = await createDevice();
-info(`adapter: ${device.info.vendor} ${device.info.device} (${device.info.adapterClass}); timed steps: ${steps}`);
+info(
+  `adapter: ${device.info.vendor} ${device.info.device} (${device.info.adapterClass}); timed steps: ${steps}`,
+);
 const rows = [];
 for (const shape of SHAPES.filter((s) => only.test(s.name))) {
   for (const baseFormat of formats) {
@@ -96,7 +98,11 @@ for (const shape of SHAPES.filter((s) => only.test(s.name))) {
     const loadStart = performance.now();
     await loadWeights(model, randomEntries(model, 7), { baseFormat });
     const loadMs = performance.now() - loadStart;
-    const peft = await getPeftModel(model, loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }), { seed: 0 });
+    const peft = await getPeftModel(
+      model,
+      loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+      { seed: 0 },
+    );
     const data = Array.from({ length: shape.batch }, (_, r) => {
       const ids = Array.from({ length: shape.seq }, (_, t) => (r * 7919 + t * 104729) % config.vocabSize);
       return { inputIds: ids, labels: ids };
@@ -123,7 +129,10 @@ for (const shape of SHAPES.filter((s) => only.test(s.name))) {
       batchSize: shape.batch,
       sequenceLength: shape.seq,
       gradientCheckpointing: false,
-      limits: { maxBufferSize: device.gpu.limits.maxBufferSize, maxStorageBufferBindingSize: device.maxBindingBytes },
+      limits: {
+        maxBufferSize: device.gpu.limits.maxBufferSize,
+        maxStorageBufferBindingSize: device.maxBindingBytes,
+      },
     });
     const timed = times.slice(1).sort((a, b) => a - b);
     const stepMs = timed[Math.floor(timed.length / 2)];
