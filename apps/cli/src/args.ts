@@ -93,3 +93,17 @@ export const SAMPLING_HELP = `  --max-new-tokens N       most tokens to generate
   --top-p P, --top-k K     nucleus / top-k sampling
   --repetition-penalty R   above 1 discourages repeats
   --seed N                 sampling seed (same seed, same text)`;
+
+/** `--quantization-bit 8|4`: run inference on a frozen Q8_0 / Q4_0 base (see train/base-precision.ts). */
+export const QUANTIZATION_OPTIONS: OptionSpec = { 'quantization-bit': { type: 'string' } };
+export const QUANTIZATION_HELP =
+  '  --quantization-bit N     8 or 4: hold the base in Q8_0 / Q4_0 blocks (less memory)';
+
+/** The base format `--quantization-bit` asks for ('f32' when absent). */
+export function baseFormatFrom(values: Values): 'f32' | 'q8_0' | 'q4_0' {
+  const given = optional(values, 'quantization-bit');
+  if (given === undefined) return 'f32';
+  if (given === '8') return 'q8_0';
+  if (given === '4') return 'q4_0';
+  throw new UsageError(`--quantization-bit must be 8 or 4, got "${given}"`);
+}

@@ -2,10 +2,10 @@
  * One loaded model answering chat messages through its template, one request at a time (the
  * device runs one generation at a time; callers queue). Shared by `chat` and `serve`.
  */
-import type { ChatTemplate } from '@webtune/data';
+import type { ChatTemplate, PromptEncoder } from '@webtune/data';
 import { type FinishReason, generate } from '@webtune/nn';
 import type { LoadedModel } from './model-loading.js';
-import { type ChatMessage, chatPromptIds, MessagesError, stopStringsFor } from './prompting.js';
+import { type ChatMessage, chatPromptIds, MessagesError } from './prompting.js';
 
 export interface CompletionOptions {
   maxNewTokens: number;
@@ -44,8 +44,13 @@ export class ChatEngine {
 
   constructor(
     readonly loaded: LoadedModel,
-    readonly template: ChatTemplate,
+    readonly prompts: PromptEncoder,
   ) {}
+
+  /** The chat template the prompts go through. */
+  get template(): ChatTemplate {
+    return this.prompts.template;
+  }
 
   /** Requests waiting for the device (not counting the one running). */
   get queued(): number {
@@ -59,7 +64,7 @@ export class ChatEngine {
 
   /** Prompt ids for messages (throws MessagesError / ContextLengthError for bad input). */
   promptIds(messages: readonly ChatMessage[], maxNewTokens: number, fitContext = false): number[] {
-    const ids = chatPromptIds(this.template, this.loaded.tokenizer, messages);
+    const ids = chatPromptIds(this.prompts, messages);
     if (ids.length + (fitContext ? 1 : maxNewTokens) > this.contextLength) {
       throw new ContextLengthError(
         `the prompt has ${ids.length} tokens and max_tokens is ${maxNewTokens}: more than the model's context of ${this.contextLength}`,
@@ -105,7 +110,8 @@ export class ChatEngine {
         topK: options.topK,
         repetitionPenalty: options.repetitionPenalty,
         seed: options.seed,
-        stopStrings: [...stopStringsFor(this.template, tokenizer), ...(options.stop ?? [])],
+        stopTokens: [...new Set([...model.config.eosTokenIds, ...this.prompts.stopTokenIds()])],
+        stopStrings: [...this.prompts.stopStrings(), ...(options.stop ?? [])],
         signal: options.signal,
         onToken: options.onText
           ? (event) => {

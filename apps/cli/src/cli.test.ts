@@ -1,3 +1,7 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { describe, expect, it } from 'vitest';
 import { errorLines, webtune } from './testing/run-cli.js';
 
@@ -56,5 +60,27 @@ describe('webtune', () => {
     ]);
     expect(verbose.code).toBe(1);
     expect(verbose.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe.skipIf(!requireFixtures('models/stories260K-hf'))('bad model files (issue 19)', () => {
+  it('names config.json and never echoes its control characters to the terminal', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'webtune-escape-'));
+    try {
+      cpSync(fixturePath('models/stories260K-hf'), folder, { recursive: true });
+      writeFileSync(
+        join(folder, 'config.json'),
+        '{"architectures": ["LlamaForCausalLM"], "x": \u001b[2J\u001b]0;pwned\u0007 }',
+      );
+      const result = await webtune(['generate', '--model', folder, '--prompt', 'hi']);
+      expect(result.code).toBe(1);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what is looked for.
+      expect(result.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+      expect(errorLines(result.stderr)).toEqual([
+        expect.stringContaining(`${join(folder, 'config.json')} is not valid JSON: Unexpected token '\\x1b'`),
+      ]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -135,6 +135,9 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose) console.error(err.stack);
     // Bad options (node:util parseArgs) and UsageError are the user's to fix: exit 2.
     if (error instanceof UsageError) return error.exitCode;
+    // Settings that do not fit what they apply to: a resume the output folder cannot serve
+    // (@webtune/train's CheckpointError), a val_size larger than the data (@webtune/data).
+    if (err.name === 'CheckpointError' || err.name === 'DataConfigError') return 2;
     return err.code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }
 }

@@ -74,7 +74,13 @@ export async function readModelConfig(name: string): Promise<ModelConfig | null>
 export async function loadModel(
   device: Device,
   name: string,
-  options: { adapter?: string; dtype?: 'f32' | 'f16'; quiet?: boolean; baseFormat?: BaseFormat } = {},
+  options: {
+    adapter?: string;
+    dtype?: 'f32' | 'f16';
+    quiet?: boolean;
+    baseFormat?: BaseFormat;
+    keepQuantized?: boolean;
+  } = {},
 ): Promise<LoadedModel> {
   const bar = options.quiet ? null : new ProgressBar('loading');
   const onProgress = bar
@@ -109,7 +115,12 @@ export async function loadModel(
       if (!existsSync(name)) throw new UsageError(`GGUF file "${name}" does not exist`, 1);
       if (!statSync(name).isFile()) throw new UsageError(`"${name}" is not a file`, 1);
       directory = resolve(name);
-      loaded = await loadGgufFile(device, directory, { dtype: options.dtype, onProgress });
+      // Q8_0/Q4_0 projections stay packed (frozen) unless the caller must change them (export merges).
+      loaded = await loadGgufFile(device, directory, {
+        dtype: options.dtype,
+        onProgress,
+        keepQuantized: options.keepQuantized,
+      });
     } else {
       directory = requireDirectory(name, 'model folder');
       loaded = await loadModelDirectory(device, directory, {
@@ -159,7 +170,7 @@ export async function initializeModelFromConfig(
   const directory = requireDirectory(name, 'model folder');
   const configPath = join(directory, 'config.json');
   if (!existsSync(configPath)) throw new UsageError(`${name} has no config.json`, 1);
-  const config = parseModelConfig(await readFile(configPath, 'utf8'));
+  const config = parseModelConfig(await readFile(configPath, 'utf8'), configPath);
   const tokenizerPath = join(directory, 'tokenizer.json');
   if (!existsSync(tokenizerPath)) {
     throw new UsageError(`${name} has no tokenizer.json: webtune needs the model's tokenizer`, 1);

@@ -1,14 +1,8 @@
 /**
- * Chat messages -> prompt token ids through a chat template (@webtune/data renders; this file
- * only maps OpenAI-style messages onto a Conversation and picks the template).
+ * Chat messages -> prompt token ids through @webtune/data's `PromptEncoder` (the encoder training uses);
+ * this file only maps OpenAI-style messages onto a Conversation and turns template errors into usage errors.
  */
-import {
-  BUILTIN_TEMPLATE_NAMES,
-  type ChatTemplate,
-  type Conversation,
-  renderText,
-  resolveChatTemplate,
-} from '@webtune/data';
+import { type Conversation, PromptEncoder, type PromptEncoderOptions, TemplateError } from '@webtune/data';
 import type { Tokenizer } from '@webtune/tokenizers';
 import { UsageError } from './ui.js';
 
@@ -18,19 +12,16 @@ export interface ChatMessage {
 }
 
 /**
- * The template for `name`: a built-in name, or (absent / `auto`) the tokenizer's own
- * chat_template, falling back to the built-in `default` for tokenizers without one.
+ * The prompt encoder for a tokenizer and LLaMA-Factory's template settings (`template`,
+ * `enable_thinking`, `default_system`, `tool_format`). No template: LLaMA-Factory's choice.
  */
-export function chatTemplateFor(tokenizer: Tokenizer, name?: string): ChatTemplate {
-  if ((name === undefined || name === 'auto') && !tokenizer.chatTemplate) {
-    return resolveChatTemplate('default', tokenizer);
+export function promptEncoderFor(tokenizer: Tokenizer, options: PromptEncoderOptions = {}): PromptEncoder {
+  try {
+    return new PromptEncoder(tokenizer, options);
+  } catch (error) {
+    if (error instanceof TemplateError) throw new UsageError(error.message);
+    throw error;
   }
-  if (name !== undefined && name !== 'auto' && !(BUILTIN_TEMPLATE_NAMES as string[]).includes(name)) {
-    throw new UsageError(
-      `unknown template "${name}"; built-in templates: ${BUILTIN_TEMPLATE_NAMES.join(', ')}`,
-    );
-  }
-  return resolveChatTemplate(name, tokenizer);
 }
 
 /** Thrown for message lists that do not form a conversation (the server answers 400). */
@@ -62,35 +53,12 @@ export function conversationOf(messages: readonly ChatMessage[]): Conversation {
   return { system: system.length > 0 ? system.join('\n') : undefined, turns };
 }
 
-/**
- * Token ids of the prompt for `messages`, ending with the assistant header the model completes.
- * Templates write their own BOS, so the tokenizer adds no special tokens (as in training).
- */
-export function chatPromptIds(
-  template: ChatTemplate,
-  tokenizer: Tokenizer,
-  messages: readonly ChatMessage[],
-): number[] {
-  const text = renderText(template, conversationOf(messages), { addGenerationPrompt: true });
-  const ids = tokenizer.encode(text, { addSpecialTokens: false });
-  if (ids.length === 0 && tokenizer.bosTokenId !== undefined) return [tokenizer.bosTokenId];
-  return ids;
-}
-
-/** End-of-turn texts that end an answer besides the model's EOS tokens. */
-export function stopStringsFor(template: ChatTemplate, tokenizer: Tokenizer): string[] {
-  const stops = new Set<string>();
-  const eos = tokenizer.eosTokenId !== undefined ? tokenizer.idToToken(tokenizer.eosTokenId) : undefined;
-  if (eos) stops.add(eos);
-  for (const marker of ['<|im_end|>', '<|eot_id|>', '<end_of_turn>', '<|end|>']) {
-    if (tokenizer.tokenToId(marker) !== undefined) stops.add(marker);
+/** Token ids of the prompt for `messages`, ending where the model's answer begins. */
+export function chatPromptIds(encoder: PromptEncoder, messages: readonly ChatMessage[]): number[] {
+  try {
+    return encoder.encodePrompt(conversationOf(messages));
+  } catch (error) {
+    if (error instanceof TemplateError) throw new MessagesError(error.message);
+    throw error;
   }
-  // Plain-text formats: the next user header ends the answer.
-  const nextTurn: Record<string, string> = {
-    default: '\nHuman:',
-    alpaca: '\n\n### Instruction:',
-    vicuna: 'USER:',
-  };
-  if (nextTurn[template.name]) stops.add(nextTurn[template.name]);
-  return [...stops];
 }

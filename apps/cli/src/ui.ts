@@ -154,11 +154,30 @@ export function printable(text: string): string {
   return out;
 }
 
-/** Collapses an error message to one line. */
+/**
+ * Collapses an error message to one line that is safe for a terminal: control characters (ESC
+ * sequences from a file's bytes, C1 controls) and bidirectional overrides become visible escapes.
+ */
 export function oneLine(message: string): string {
-  return message
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0)
-    .join('; ');
+  return escapeControls(
+    message
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0)
+      .join('; '),
+  );
+}
+
+/** Control characters (tab kept), DEL, C1 and bidirectional overrides as `\x1b` / `\u202e`. */
+export function escapeControls(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what is looked for.
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (character) => {
+      const code = character.charCodeAt(0);
+      return code < 0x100
+        ? `\\x${code.toString(16).padStart(2, '0')}`
+        : `\\u${code.toString(16).padStart(4, '0')}`;
+    },
+  );
 }

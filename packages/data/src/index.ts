@@ -23,9 +23,11 @@ export type {
 export { EXAMPLE_KIND_OF_STAGE, isPromptSide } from './formats/types.js';
 // Problems and reports
 export {
+  DataConfigError,
   DataError,
   type DataIssue,
   describeValue,
+  escapeControlCharacters,
   formatIssue,
   type IssueSeverity,
   type RowLocation,
@@ -44,6 +46,12 @@ export {
 } from './pipeline/load-examples.js';
 export { fillPlaceholders, unfilledPlaceholders } from './pipeline/placeholders.js';
 export { type PreparedDataset, type PrepareOptions, prepareDataset } from './pipeline/prepare.js';
+// The prompt encoder: every conversation -> token ids goes through it
+export {
+  type EncodeConversationOptions,
+  encodeConversation,
+} from './prompt/encode-conversation.js';
+export { PromptEncoder, type PromptEncoderOptions } from './prompt/prompt-encoder.js';
 export { SeededRandom } from './random.js';
 // Readers
 export {
@@ -92,13 +100,37 @@ export {
   summarizeIssues,
   type ValidationReport,
 } from './report/validation-report.js';
-export {
-  BUILTIN_TEMPLATE_NAMES,
-  type BuiltinTemplateName,
-  type BuiltinTemplateOptions,
-  builtinTemplate,
-} from './templates/builtin/index.js';
 export { JinjaChatTemplate, type JinjaTemplateOptions } from './templates/jinja-template.js';
+// LLaMA-Factory templates
+export {
+  canonicalTemplateName,
+  llamaFactoryTemplate,
+  TEMPLATE_NAMES,
+} from './templates/llama-factory/index.js';
+export {
+  type EncodedTurns,
+  type EncodeMode,
+  LlamaFactoryTemplate,
+  type LlamaFactoryTemplateOptions,
+  type TemplateEncodeOptions,
+} from './templates/llama-factory/llama-factory-template.js';
+export { parseChatTemplate } from './templates/llama-factory/parse-template.js';
+export {
+  BOS,
+  EOS,
+  type ResolvedDefinition,
+  resolveDefinition,
+  type Slot,
+  type TemplateDefinition,
+  type TemplateKind,
+  type ToolFormatName,
+  token,
+} from './templates/llama-factory/slots.js';
+export {
+  type FunctionCall,
+  TOOL_FORMAT_NAMES,
+  type ToolFormat,
+} from './templates/llama-factory/tool-formats.js';
 export {
   type ChatMessage,
   type ChatMessages,
@@ -106,7 +138,11 @@ export {
   withoutReasoning,
 } from './templates/messages.js';
 export { pythonJsonDumps } from './templates/python-json.js';
-export { type ResolveTemplateOptions, resolveChatTemplate } from './templates/resolve.js';
+export {
+  PARSED_TEMPLATE_NAME,
+  type ResolveTemplateOptions,
+  resolveChatTemplate,
+} from './templates/resolve.js';
 // Chat templates
 export {
   type ChatTemplate,

@@ -41,6 +41,21 @@ export class DataError extends Error {
   }
 }
 
+/**
+ * A setting that does not fit the data it is applied to (val_size, max_samples, mix_strategy,
+ * interleave_probs): the user's configuration to fix, named by its LLaMA-Factory key.
+ */
+export class DataConfigError extends Error {
+  override name = 'DataConfigError';
+  constructor(
+    /** The LLaMA-Factory key, e.g. `val_size`. */
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`);
+  }
+}
+
 /** Formats an issue as one line: `file.json row 3 (line 17), field "output": expected a string, got a number (42)`. */
 export function formatIssue(issue: DataIssue): string {
   const where = [
@@ -51,7 +66,25 @@ export function formatIssue(issue: DataIssue): string {
   let text = `${where.join(' ')}, field "${issue.field}": expected ${issue.expected}`;
   if (issue.got !== undefined) text += `, got ${issue.got}`;
   if (issue.detail) text += ` (${issue.detail})`;
-  return text;
+  return escapeControlCharacters(text);
+}
+
+/**
+ * Text from a user's file made safe to print: control characters (C0 but tab, DEL, C1), the
+ * bidirectional overrides become visible escapes (`\x1b`, `\u202e`), so a file's bytes
+ * can never drive the terminal (colours, cursor moves, titles, hidden text).
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what is looked for.
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (character) => {
+      const code = character.charCodeAt(0);
+      return code < 0x100
+        ? `\\x${code.toString(16).padStart(2, '0')}`
+        : `\\u${code.toString(16).padStart(4, '0')}`;
+    },
+  );
 }
 
 /** Describes a value in a few words for an error message: `an empty string`, `a number (42)`, `missing`. */
@@ -69,7 +102,10 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') {
     const keys = Object.keys(value as object);
     if (keys.length === 0) return 'an empty object';
-    return `an object with keys ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', ...' : ''}`;
+    return `an object with keys ${keys
+      .slice(0, 6)
+      .map((key) => escapeControlCharacters(shorten(key, 40)))
+      .join(', ')}${keys.length > 6 ? ', ...' : ''}`;
   }
   return typeof value;
 }

@@ -27,7 +27,6 @@ export {
   type McqProgress,
   softmax,
 } from './mcq/evaluate-mcq.js';
-export { fewshotTemplate } from './mcq/fewshot-template.js';
 export {
   aggregateMcq,
   formatMcqMarkdown,
@@ -133,7 +132,6 @@ export {
 export {
   asConversation,
   type EvalTokenizer,
-  PromptEncoder,
   type PromptOptions,
-  resolveEvalTemplate,
+  promptEncoderFor,
 } from './prompt-encoding.js';

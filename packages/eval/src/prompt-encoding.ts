@@ -1,60 +1,33 @@
-/** Rendering conversations through a chat template and tokenizing them the same way everywhere in eval. */
+/**
+ * Eval's prompts go through @webtune/data's `PromptEncoder`, the encoder training, chat, serve and the web
+ * app use, so a model is evaluated on the ids it was trained on.
+ */
 import type { ChatTemplate, Conversation, TokenizerLike } from '@webtune/data';
-import { renderText, resolveChatTemplate } from '@webtune/data';
-import { fewshotTemplate } from './mcq/fewshot-template.js';
+import { PromptEncoder } from '@webtune/data';
 
 /** A tokenizer for evaluation: `Tokenizer` of @webtune/tokenizers fits. */
 export type EvalTokenizer = TokenizerLike & { readonly addBosToken?: boolean };
 
-/** How prompts are rendered and tokenized. */
+/** How prompts are encoded. */
 export interface PromptOptions {
+  /** The prompt encoder to use (the one the model was trained with). Else one is made from `template`. */
+  prompts?: PromptEncoder;
   /**
-   * Chat template: a built-in name (`qwen3`, `llama3`, `chatml`...), `fewshot`, Jinja text or a
-   * `ChatTemplate`. Default: the tokenizer's own `chat_template`, else `fewshot` (plain text with
-   * a blank line after each answer, for base models).
+   * Chat template: a LLaMA-Factory name (`fewshot`, `qwen3`, `llama3`...), `auto` (the tokenizer's Jinja
+   * template), Jinja text or a `ChatTemplate`. Default: LLaMA-Factory's choice (the tokenizer's
+   * chat_template parsed, else `empty`).
    */
   template?: string | ChatTemplate;
-  /**
-   * Add the tokenizer's default special tokens (BOS) to the rendered prompt. `auto` (default): yes
-   * unless the template already wrote the BOS text.
-   */
-  addSpecialTokens?: boolean | 'auto';
+  /** Thinking switch of reasoning templates. */
+  enableThinking?: boolean;
 }
 
-/** The template `PromptOptions.template` names for a tokenizer. */
-export function resolveEvalTemplate(
-  template: string | ChatTemplate | undefined,
-  tokenizer: TokenizerLike,
-): ChatTemplate {
-  if (template === 'fewshot' || (template === undefined && !tokenizer.chatTemplate)) return fewshotTemplate;
-  return resolveChatTemplate(template, tokenizer);
-}
-
-/** Renders conversations for generation (the assistant header appended) and tokenizes them. */
-export class PromptEncoder {
-  readonly template: ChatTemplate;
-  private readonly bosText: string;
-
-  constructor(
-    readonly tokenizer: EvalTokenizer,
-    private readonly options: PromptOptions = {},
-  ) {
-    this.template = resolveEvalTemplate(options.template, tokenizer);
-    const bos = tokenizer.bosTokenId;
-    this.bosText = bos != null ? tokenizer.decode([bos], { skipSpecialTokens: false }) : '';
-  }
-
-  /** The prompt text of a conversation ending with a user turn. */
-  render(conversation: Conversation): string {
-    return renderText(this.template, conversation, { addGenerationPrompt: true });
-  }
-
-  /** Token ids of rendered text, with BOS as `addSpecialTokens` says. */
-  encode(text: string): number[] {
-    const setting = this.options.addSpecialTokens ?? 'auto';
-    const add = setting === 'auto' ? !(this.bosText.length > 0 && text.startsWith(this.bosText)) : setting;
-    return [...this.tokenizer.encode(text, { addSpecialTokens: add })];
-  }
+/** The prompt encoder `options` name for a tokenizer. */
+export function promptEncoderFor(tokenizer: EvalTokenizer, options: PromptOptions = {}): PromptEncoder {
+  return (
+    options.prompts ??
+    new PromptEncoder(tokenizer, { template: options.template, enableThinking: options.enableThinking })
+  );
 }
 
 /** A one-turn conversation from a text, or the conversation as given. */

@@ -42,6 +42,7 @@ export {
   type GgufModel,
   type GgufModelExport,
   type GgufModelTensor,
+  type GgufTensorReadOptions,
   ggufModelFile,
   ggufTensorType,
   openGgufModel,

@@ -13,14 +13,24 @@ import {
 } from './vocabulary.js';
 import type { GgufTensorInput } from './write.js';
 
-/** A tensor of a GGUF model under its Hugging Face name, decoded to float32 bytes. */
+/**
+ * A tensor of a GGUF model under its Hugging Face name: decoded to float32 bytes (`dtype` F32),
+ * or, when the caller asked to keep its type, the stored blocks in ggml's layout (`dtype` is then
+ * the type name, e.g. Q8_0; rows already in Hugging Face order).
+ */
 export interface GgufModelTensor {
   name: string;
-  dtype: 'F32';
+  dtype: string;
   shape: number[];
   data: Uint8Array;
   /** The type it had in the file (`Q4_K`, `F16`, ...). */
   storedType: string;
+}
+
+/** Options of `GgufModel.tensors`. */
+export interface GgufTensorReadOptions {
+  /** Tensors for which this returns true come back in their stored type instead of float32. */
+  keepStored?: (name: string, storedType: string, shape: readonly number[]) => boolean;
 }
 
 /** A GGUF model seen as a Hugging Face model folder. */
@@ -36,7 +46,7 @@ export interface GgufModel {
   /** `general.name`, when set. */
   name: string | undefined;
   /** The tensors one at a time, in file order, renamed and (for llama) un-permuted. */
-  tensors(): AsyncGenerator<GgufModelTensor>;
+  tensors(options?: GgufTensorReadOptions): AsyncGenerator<GgufModelTensor>;
 }
 
 /** Tensors llama.cpp stores that carry nothing a Hugging Face model has. */
@@ -77,12 +87,16 @@ export function openGgufModel(file: GgufFile): GgufModel {
     tokenizer,
     generationConfig,
     name: file.string('general.name'),
-    async *tensors() {
+    async *tensors(options: GgufTensorReadOptions = {}) {
       for (const { info, name } of mapped) {
         const type = supportedTypeName(info.type)!;
         let { data } = await file.readRaw(info.name);
         const permute = permutedHeads(architecture, name, heads);
         if (permute > 0) data = permuteRotaryRows(data, info.shape[0], permute, false, info.name);
+        if (options.keepStored?.(name, type, info.shape)) {
+          yield { name, dtype: type, shape: [...info.shape], data, storedType: type };
+          continue;
+        }
         const values = dequantize(type, data, info.elements);
         yield {
           name,

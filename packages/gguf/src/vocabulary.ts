@@ -253,6 +253,7 @@ export function ggufTokenizerMetadata(
     added_tokens?: { id: number; content: string; special?: boolean }[];
     normalizer?: unknown;
     pre_tokenizer?: unknown;
+    post_processor?: unknown;
   };
   const config = files.tokenizerConfig;
   if (json.model?.type !== 'BPE' || json.model.vocab === undefined) {
@@ -337,9 +338,19 @@ export function ggufTokenizerMetadata(
     ['tokenizer.ggml.padding_token_id', idOf('pad_token')],
   ];
   for (const [key, value] of ids) if (value !== undefined) entries.push([key, gguf.uint32(value)]);
-  if (typeof config.add_bos_token === 'boolean')
-    entries.push(['tokenizer.ggml.add_bos_token', gguf.bool(config.add_bos_token)]);
-  else entries.push(['tokenizer.ggml.add_bos_token', gguf.bool(spm && idOf('bos_token') !== undefined)]);
+  // Without add_bos_token in tokenizer_config.json, BOS is added when the post-processor's single
+  // template starts with it (Llama 3), or by SentencePiece convention.
+  const bosContent = contentOf(config.bos_token);
+  const templateAddsBos =
+    bosContent !== undefined &&
+    JSON.stringify(json.post_processor ?? null).includes(
+      `"single":[{"SpecialToken":{"id":${JSON.stringify(bosContent)}`,
+    );
+  const addBos =
+    typeof config.add_bos_token === 'boolean'
+      ? config.add_bos_token
+      : templateAddsBos || (spm && idOf('bos_token') !== undefined);
+  entries.push(['tokenizer.ggml.add_bos_token', gguf.bool(addBos)]);
   entries.push(['tokenizer.ggml.add_eos_token', gguf.bool(config.add_eos_token === true)]);
   if (typeof config.chat_template === 'string')
     entries.push(['tokenizer.chat_template', gguf.string(config.chat_template)]);

@@ -5,6 +5,8 @@
 export {
   type Architecture,
   createModelConfig,
+  estimateParameterCount,
+  MODEL_CONFIG_LIMITS,
   type ModelConfig,
   modelConfigToJson,
   parseModelConfig,

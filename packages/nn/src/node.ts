@@ -79,8 +79,8 @@ export async function saveModelDirectory(
 export async function loadGgufFile(
   device: Device,
   path: string,
-  options: LoadWeightsOptions = {},
-): Promise<PretrainedModel & { ggufName: string | undefined }> {
+  options: LoadWeightsOptions & { keepQuantized?: boolean } = {},
+): Promise<Awaited<ReturnType<typeof loadGguf>>> {
   const reader = await openFileReader(path);
   try {
     return await loadGguf(device, reader, { ...options, fileName: path });

@@ -9,6 +9,8 @@ export {
 } from './adapter/adapter-config.js';
 export { AdapterBlock, type BottleneckSettings } from './adapter/adapter-layer.js';
 export { type AdapterTarget, planBottleneck } from './adapter/adapter-model.js';
+// Methods: each PEFT method is a folder that declares its config, tensors, injection and merge
+export { BOTTLENECK_METHOD } from './adapter/bottleneck-method.js';
 export type { AdapterRuntime } from './adapter-runtime.js';
 export { PeftError } from './errors.js';
 // Files
@@ -43,10 +45,22 @@ export {
   parseLoraConfig,
 } from './lora/lora-config.js';
 export { LoraLinear, type LoraSettings, type LoraTensors } from './lora/lora-linear.js';
+export { LORA_METHOD } from './lora/lora-method.js';
 export { type LoraTarget, planLora, resolveLoraConfig } from './lora/lora-model.js';
+export type { PissaFactors } from './lora/pissa-conversion.js';
 export { randomizedSvd, type Svd, svd } from './lora/svd.js';
 // Memory planning
 export { estimateTrainingMemory, type TrainingMethod } from './memory.js';
+export type {
+  AdapterPlan,
+  InjectedLayer,
+  MergeableLayer,
+  MethodConfig,
+  MethodContext,
+  PeftMethod,
+  PlannedModule,
+} from './methods/peft-method.js';
+export { BUILT_IN_METHODS, DEFAULT_METHODS, PeftMethodRegistry } from './methods/registry.js';
 export { ModulesToSaveWrapper } from './modules-to-save.js';
 // The adapted model
 export {

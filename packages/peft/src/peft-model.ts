@@ -1,25 +1,34 @@
 import type { CausalLM, ForwardOptions, Module } from '@webtune/nn';
 import type { Tensor } from '@webtune/tensors';
 import type { BottleneckConfig } from './adapter/adapter-config.js';
-import { AdapterBlock, type BottleneckTensors } from './adapter/adapter-layer.js';
-import { injectBottleneck, planBottleneck } from './adapter/adapter-model.js';
+import type { AdapterBlock } from './adapter/adapter-layer.js';
 import { type AdapterRuntime, createRuntime } from './adapter-runtime.js';
 import { PeftError } from './errors.js';
-import { initNeedsWeight } from './lora/init.js';
 import type { LoraConfig } from './lora/lora-config.js';
-import { LoraLinear, type LoraTensors } from './lora/lora-linear.js';
-import { injectLora, planLora, resolveLoraConfig } from './lora/lora-model.js';
-import { sharedTensors } from './modules.js';
+import type { LoraLinear } from './lora/lora-linear.js';
+import type { PissaFactors } from './lora/pissa-conversion.js';
+import {
+  type InjectedLayer,
+  isMergeable,
+  type MergeableLayer,
+  type MethodConfig,
+  type PeftMethod,
+} from './methods/peft-method.js';
+import { DEFAULT_METHODS, type PeftMethodRegistry } from './methods/registry.js';
 import { ModulesToSaveWrapper } from './modules-to-save.js';
 import { formatTrainableSummary, type TrainableSummary, trainableSummary } from './summary.js';
 import { type BaseModule, baseModules } from './target-modules.js';
+import { checkUntied } from './tied-weights.js';
 import { markTrainable } from './trainable.js';
 
-/** The config of one adapter: LoRA (with DoRA and PiSSA options) or a bottleneck adapter. */
+/**
+ * The config of one adapter of a built-in method: LoRA (with DoRA and PiSSA options) or a
+ * bottleneck adapter. A method registered in a PeftMethodRegistry brings its own config type.
+ */
 export type PeftConfig = LoraConfig | BottleneckConfig;
 
 /** A layer this package injected: it holds per-adapter tensors under names relative to itself. */
-export type AdapterLayer = LoraLinear | AdapterBlock | ModulesToSaveWrapper;
+export type AdapterLayer = LoraLinear | AdapterBlock | ModulesToSaveWrapper | InjectedLayer;
 
 /** An injected layer with its Hugging Face module name and its path in the module tree now. */
 export interface AdapterLayerEntry {
@@ -49,15 +58,18 @@ export const PEFT_PREFIX = 'base_model.model.';
  */
 export class PeftModel {
   readonly runtime: AdapterRuntime;
-  private readonly configs = new Map<string, PeftConfig>();
-  /** Initial PiSSA factors per adapter and module, kept on the host to save as plain LoRA. */
-  private readonly pissaInitial = new Map<string, Map<string, { a: Float32Array; b: Float32Array }>>();
+  /** The PEFT methods this model can add, by peft_type. */
+  readonly methods: PeftMethodRegistry;
+  private readonly configs = new Map<string, MethodConfig>();
+  /** What each adapter's injection returned to keep (PiSSA's initial factors, for saving as plain LoRA). */
+  private readonly initialStates = new Map<string, unknown>();
 
   constructor(
     readonly model: CausalLM,
-    options: { seed?: number } = {},
+    options: { seed?: number; methods?: PeftMethodRegistry } = {},
   ) {
     this.runtime = createRuntime(options.seed ?? 0);
+    this.methods = options.methods ?? DEFAULT_METHODS;
   }
 
   /** Names of the adapters, in the order they were added. */
@@ -74,7 +86,12 @@ export class PeftModel {
     const config = this.configs.get(name);
     if (!config)
       throw new PeftError(`no adapter "${name}" (adapters: ${this.adapterNames.join(', ') || 'none'})`);
-    return config;
+    return config as PeftConfig;
+  }
+
+  /** The method of an adapter (how it saves, whether it merges). */
+  methodOf(name = this.requireActive()): PeftMethod {
+    return this.methods.method(this.config(name).peft_type);
   }
 
   /**
@@ -82,13 +99,24 @@ export class PeftModel {
    * are added inactive (PEFT's add_adapter) until `setAdapter`. Modules are matched and checked
    * before anything changes, so a config that does not fit leaves the model as it was.
    */
-  async addAdapter(name: string, config: PeftConfig, options: AddAdapterOptions = {}): Promise<void> {
+  async addAdapter(name: string, config: MethodConfig, options: AddAdapterOptions = {}): Promise<void> {
     if (this.configs.has(name)) throw new PeftError(`an adapter called "${name}" already exists`);
     if (!/^[A-Za-z0-9_-]+$/.test(name)) {
       throw new PeftError(`adapter name "${name}" must hold only letters, digits, "_" and "-"`);
     }
-    const device = this.model.device;
-    const seed = options.seed ?? 0;
+    const method = this.methods.method(config.peft_type, `adapter "${name}"`);
+    const plan = method.plan(
+      {
+        model: this.model,
+        device: this.model.device,
+        runtime: this.runtime,
+        adapterName: name,
+        seed: options.seed ?? 0,
+      },
+      config,
+    );
+    const modulesToSave = this.planModulesToSave(plan.config.modules_to_save ?? null);
+    // Loading: take and check every supplied tensor before touching the model.
     const supplied = options.tensors;
     const used = new Set<string>();
     const take = (fileName: string, shape: readonly number[]): Tensor => {
@@ -103,67 +131,21 @@ export class PeftModel {
       used.add(fileName);
       return tensor;
     };
-    let resolved: PeftConfig;
-    if (config.peft_type === 'LORA') {
-      resolved = resolveLoraConfig(this.model, config, this.model.config.modelType);
-      const targets = planLora(this.model, resolved);
-      this.checkUntied(targets, resolved, 'LoRA with PiSSA init');
-      const modulesToSave = this.planModulesToSave(resolved.modules_to_save);
-      // Validate every supplied tensor before touching the model.
-      const lookups = supplied
-        ? targets.map((target) => {
-            const prefix = `${PEFT_PREFIX}${target.name}.`;
-            const { r, useDora } = target.settings;
-            const tensors: LoraTensors = {
-              a: take(`${prefix}lora_A.weight`, [r, target.inFeatures]),
-              b: take(`${prefix}lora_B.weight`, [target.outFeatures, r]),
-              magnitude: useDora ? take(`${prefix}lora_magnitude_vector`, [target.outFeatures]) : null,
-            };
-            return [target.name, tensors] as const;
-          })
-        : [];
-      const byName = new Map(lookups);
-      const savedTensors = this.takeModulesToSave(modulesToSave, supplied ? take : null);
-      if (supplied) this.checkAllUsed(supplied, used);
-      await injectLora(this.model, device, name, resolved, targets, this.runtime, {
-        seed,
-        tensorsFor: supplied ? (target) => byName.get(target.name)! : undefined,
-      });
-      if (!supplied && initNeedsWeight(resolved.init_lora_weights)) await this.keepPissaInitial(name);
-      this.wrapModulesToSave(name, modulesToSave, savedTensors);
-    } else if (config.peft_type === 'BOTTLENECK') {
-      resolved = config;
-      const targets = planBottleneck(this.model, config, this.model.config.hiddenSize);
-      const modulesToSave = this.planModulesToSave(config.modules_to_save);
-      const byName = new Map<string, BottleneckTensors>();
-      if (supplied) {
-        for (const target of targets) {
-          const tensors: BottleneckTensors = new Map();
-          const block = { hidden: target.hiddenSize, size: target.settings.size };
-          for (const [key, shape] of [
-            ['adapter.down_proj.weight', [block.size, block.hidden]],
-            ['adapter.down_proj.bias', [block.size]],
-            ['adapter.up_proj.weight', [block.hidden, block.size]],
-            ['adapter.up_proj.bias', [block.hidden]],
-          ] as const) {
-            tensors.set(key, take(`${PEFT_PREFIX}${target.name}.${key}`, shape));
-          }
-          byName.set(target.name, tensors);
-        }
+    const byModule = new Map<string, Map<string, Tensor>>();
+    if (supplied) {
+      for (const module of plan.modules) {
+        const tensors = new Map<string, Tensor>();
+        for (const [key, shape] of module.tensors)
+          tensors.set(key, take(`${PEFT_PREFIX}${module.name}.${key}`, shape));
+        byModule.set(module.name, tensors);
       }
-      const savedTensors = this.takeModulesToSave(modulesToSave, supplied ? take : null);
-      if (supplied) this.checkAllUsed(supplied, used);
-      injectBottleneck(this.model, device, name, config, targets, this.runtime, {
-        seed,
-        tensorsFor: supplied ? (target) => byName.get(target.name)! : undefined,
-      });
-      this.wrapModulesToSave(name, modulesToSave, savedTensors);
-    } else {
-      throw new PeftError(
-        `unknown peft_type ${JSON.stringify((config as { peft_type: unknown }).peft_type)}`,
-      );
     }
-    this.configs.set(name, resolved);
+    const savedTensors = this.takeModulesToSave(modulesToSave, supplied ? take : null);
+    if (supplied) this.checkAllUsed(supplied, used);
+    const initial = await plan.inject(supplied ? (module) => byModule.get(module)! : null);
+    if (initial !== undefined) this.initialStates.set(name, initial);
+    this.wrapModulesToSave(name, modulesToSave, savedTensors);
+    this.configs.set(name, plan.config);
     if (this.runtime.activeAdapter === null) this.runtime.activeAdapter = name;
   }
 
@@ -185,7 +167,7 @@ export class PeftModel {
     this.config(name);
     for (const { layer } of this.adapterLayers()) layer.deleteAdapter(name);
     this.configs.delete(name);
-    this.pissaInitial.delete(name);
+    this.initialStates.delete(name);
     if (this.runtime.activeAdapter === name) this.runtime.activeAdapter = this.adapterNames[0] ?? null;
     this.unwrapEmpty();
   }
@@ -242,28 +224,29 @@ export class PeftModel {
    */
   merge(names: readonly string[] = [this.requireActive()]): void {
     for (const name of names) {
-      const config = this.config(name);
-      if (config.peft_type !== 'LORA')
-        throw new PeftError(`adapter "${name}" is a ${config.peft_type} adapter, which cannot be merged`);
+      const method = this.methodOf(name);
+      if (!method.mergeable)
+        throw new PeftError(`adapter "${name}" is a ${method.peftType} adapter, which cannot be merged`);
     }
-    const layers = this.loraLayers();
-    this.checkUntied(
+    const layers = this.mergeableLayers();
+    checkUntied(
+      this.model,
       layers.filter(({ layer }) => names.some((n) => layer.hasAdapter(n))),
-      null,
       'merging',
+      (module): module is InjectedLayer => this.methods.isLayer(module),
     );
     for (const { layer } of layers) layer.merge(names);
   }
 
   /** Takes merged adapters back out of the base weights. */
   unmerge(): void {
-    for (const { layer } of this.loraLayers()) layer.unmerge();
+    for (const { layer } of this.mergeableLayers()) layer.unmerge();
   }
 
   /** Adapters merged into at least one layer. */
   mergedAdapters(): string[] {
     const names = new Set<string>();
-    for (const { layer } of this.loraLayers()) for (const name of layer.merged) names.add(name);
+    for (const { layer } of this.mergeableLayers()) for (const name of layer.merged) names.add(name);
     return [...names];
   }
 
@@ -287,11 +270,7 @@ export class PeftModel {
   adapterLayers(): AdapterLayerEntry[] {
     const layers: AdapterLayerEntry[] = [];
     for (const { name, path, module } of baseModules(this.model)) {
-      if (
-        module instanceof LoraLinear ||
-        module instanceof AdapterBlock ||
-        module instanceof ModulesToSaveWrapper
-      ) {
+      if (this.methods.isLayer(module) || module instanceof ModulesToSaveWrapper) {
         layers.push({ name, path, layer: module });
       }
     }
@@ -313,9 +292,15 @@ export class PeftModel {
     return state;
   }
 
-  /** The initial PiSSA factors of adapter `name` by module path (null unless it was PiSSA-initialised here). */
-  pissaInitialFactors(name: string): Map<string, { a: Float32Array; b: Float32Array }> | null {
-    return this.pissaInitial.get(name) ?? null;
+  /** The initial PiSSA factors of adapter `name` by module name (null unless it was PiSSA-initialised here). */
+  pissaInitialFactors(name: string): PissaFactors | null {
+    const initial = this.initialStates.get(name);
+    return initial instanceof Map ? (initial as PissaFactors) : null;
+  }
+
+  /** What the method's injection kept for adapter `name` (PiSSA's initial factors), or undefined. */
+  initialState(name: string): unknown {
+    return this.initialStates.get(name);
   }
 
   /**
@@ -358,35 +343,11 @@ export class PeftModel {
     return name;
   }
 
-  private loraLayers(): (AdapterLayerEntry & { layer: LoraLinear })[] {
+  private mergeableLayers(): (AdapterLayerEntry & { layer: MergeableLayer })[] {
     return this.adapterLayers().filter(
-      (entry): entry is AdapterLayerEntry & { layer: LoraLinear } => entry.layer instanceof LoraLinear,
+      (entry): entry is AdapterLayerEntry & { layer: MergeableLayer } =>
+        !(entry.layer instanceof ModulesToSaveWrapper) && isMergeable(entry.layer),
     );
-  }
-
-  /** Throws when a module's weight is also held elsewhere (tied head), for operations that rewrite it. */
-  private checkUntied(
-    modules: readonly { name: string; path: string }[],
-    config: LoraConfig | null,
-    what: string,
-  ): void {
-    if (config && !initNeedsWeight(config.init_lora_weights)) return;
-    const holders = sharedTensors(this.model);
-    for (const { name, path } of modules) {
-      const module = this.model.getSubmodule(path);
-      const weight =
-        module instanceof LoraLinear
-          ? module.baseLayer.parameter('weight')
-          : module.optionalParameter('weight');
-      const others = (weight ? (holders.get(weight) ?? []) : []).filter(
-        (holder) => !holder.startsWith(`${path}.`),
-      );
-      if (others.length > 0) {
-        throw new PeftError(
-          `${what} would rewrite the weight of ${name}, which is shared with ${others.join(', ')} (tied embeddings); leave ${name} out or untie it`,
-        );
-      }
-    }
   }
 
   /** Modules whose name ends with an entry of modules_to_save (PEFT's rule: a plain string suffix). */
@@ -444,18 +405,6 @@ export class PeftModel {
     }
   }
 
-  private async keepPissaInitial(name: string): Promise<void> {
-    const factors = new Map<string, { a: Float32Array; b: Float32Array }>();
-    for (const { name: module, layer } of this.loraLayers()) {
-      if (!layer.hasAdapter(name)) continue;
-      factors.set(module, {
-        a: (await layer.loraA(name).toArray()) as Float32Array,
-        b: (await layer.loraB(name).toArray()) as Float32Array,
-      });
-    }
-    this.pissaInitial.set(name, factors);
-  }
-
   /** Replaces every wrapper by the module it wraps; `keepCopiesOf` promotes that adapter's modules_to_save copies. */
   private removeAdapters(keepCopiesOf: string | null): CausalLM {
     // Deepest first: replacing an outer wrapper would move the paths of the ones inside it.
@@ -476,7 +425,7 @@ export class PeftModel {
       this.model.setSubmodule(path, replacement);
     }
     this.configs.clear();
-    this.pissaInitial.clear();
+    this.initialStates.clear();
     this.runtime.activeAdapter = null;
     return this.model;
   }
@@ -491,7 +440,7 @@ export class PeftModel {
   private unwrapEmpty(): void {
     for (const { path, layer } of this.adapterLayers().reverse()) {
       if (layer.adapterNames().length > 0) continue;
-      if (layer instanceof LoraLinear && layer.merged.length > 0) continue;
+      if (!(layer instanceof ModulesToSaveWrapper) && isMergeable(layer) && layer.merged.length > 0) continue;
       this.model.setSubmodule(path, layer instanceof ModulesToSaveWrapper ? layer.original : layer.baseLayer);
     }
   }
@@ -503,10 +452,10 @@ export class PeftModel {
  */
 export async function getPeftModel(
   model: CausalLM,
-  config: PeftConfig,
-  options: { adapterName?: string; seed?: number } = {},
+  config: MethodConfig,
+  options: { adapterName?: string; seed?: number; methods?: PeftMethodRegistry } = {},
 ): Promise<PeftModel> {
-  const peft = new PeftModel(model, { seed: options.seed });
+  const peft = new PeftModel(model, { seed: options.seed, methods: options.methods });
   await peft.addAdapter(options.adapterName ?? 'default', config, { seed: options.seed });
   return peft;
 }

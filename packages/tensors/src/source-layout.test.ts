@@ -20,7 +20,9 @@ function sourceFiles(folder: string): string[] {
   });
 }
 
-const isTest = (file: string) => /\.(test|bench)\.ts$/.test(file);
+/** Tests, benches and the test support in src/testing/ do not ship. */
+const isTest = (file: string) =>
+  /\.(test|bench)\.ts$/.test(file) || relative(root, file).startsWith('testing/');
 
 function imports(file: string): string[] {
   return [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => match[1]);
@@ -79,6 +81,13 @@ describe('source layout', () => {
     expect(
       imports(join(root, 'tensor/tensor.ts')).filter((specifier) => specifier.includes('/device.')),
     ).toEqual([]);
+  });
+
+  it('keeps test support out of code that ships', () => {
+    const offenders = shipped.filter((file) =>
+      imports(file).some((specifier) => specifier.includes('/testing/')),
+    );
+    expect(offenders.map((file) => relative(root, file))).toEqual([]);
   });
 
   it('imports no dev-only package from code that ships', () => {

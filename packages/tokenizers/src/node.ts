@@ -13,7 +13,17 @@ export async function loadTokenizer(directory: string): Promise<Tokenizer> {
   if (!existsSync(jsonPath)) throw new TokenizerError(`${directory} has no tokenizer.json`);
   const configPath = join(directory, 'tokenizer_config.json');
   const config = existsSync(configPath) ? await readFile(configPath, 'utf8') : undefined;
-  return Tokenizer.fromJSON(await readFile(jsonPath, 'utf8'), config);
+  try {
+    return Tokenizer.fromJSON(await readFile(jsonPath, 'utf8'), config);
+  } catch (error) {
+    // Name the file on disk: "tokenizer.json: ..." becomes "<folder>/tokenizer.json: ...".
+    const message = (error as Error).message;
+    if (message.startsWith('tokenizer_config.json'))
+      throw new TokenizerError(`${configPath}${message.slice('tokenizer_config.json'.length)}`);
+    if (message.startsWith('tokenizer.json'))
+      throw new TokenizerError(`${jsonPath}${message.slice('tokenizer.json'.length)}`);
+    throw new TokenizerError(`${jsonPath}: ${message}`);
+  }
 }
 
 /** Loads a llama2.c tokenizer.bin (Node only). */

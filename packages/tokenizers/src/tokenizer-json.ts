@@ -35,7 +35,31 @@ export function parseTokenizerJson(tokenizerJson: object | string): TokenizerJso
   if (json.model.type !== undefined && !['BPE', 'WordPiece', 'Unigram'].includes(json.model.type)) {
     throw new TokenizerError(`tokenizer.json model type ${JSON.stringify(json.model.type)} is not supported`);
   }
+  checkAddedTokens(json.added_tokens);
   return json;
+}
+
+/** Every added_tokens entry: an object with an integer id >= 0 and a non-empty string content. */
+function checkAddedTokens(tokens: unknown): void {
+  if (tokens === undefined || tokens === null) return;
+  if (!Array.isArray(tokens)) throw new TokenizerError('tokenizer.json: added_tokens must be an array');
+  tokens.forEach((token: unknown, index) => {
+    const where = `tokenizer.json: added_tokens[${index}]`;
+    if (token === null || typeof token !== 'object' || Array.isArray(token))
+      throw new TokenizerError(`${where} must be an object, got ${JSON.stringify(token)}`);
+    const { id, content } = token as { id?: unknown; content?: unknown };
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      throw new TokenizerError(`${where}.id must be an integer >= 0, got ${JSON.stringify(id ?? null)}`);
+    if (typeof content !== 'string' || content.length === 0)
+      throw new TokenizerError(
+        `${where}.content must be a non-empty string, got ${JSON.stringify(content ?? null)}`,
+      );
+    for (const flag of ['special', 'normalized', 'lstrip', 'rstrip', 'single_word']) {
+      const value = (token as Record<string, unknown>)[flag];
+      if (value !== undefined && typeof value !== 'boolean')
+        throw new TokenizerError(`${where}.${flag} must be true or false, got ${JSON.stringify(value)}`);
+    }
+  });
 }
 
 /**

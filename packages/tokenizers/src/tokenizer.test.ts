@@ -116,3 +116,39 @@ describe.skipIf(!requireFixtures('tokenizers/gpt2_cs336'))('GPT-2 files', () => 
     expect(() => Tokenizer.fromGpt2Files('{"a": 0}', 'a b c')).toThrow(/merges.txt line 1/);
   });
 });
+
+describe.skipIf(!requireFixtures('models/stories260K-hf'))('broken tokenizer files (issue 19)', () => {
+  const base = () => JSON.parse(read('models/stories260K-hf/tokenizer.json'));
+  it('rejects a malformed added_tokens entry, naming it', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ id: 'x', content: '<s>' }, /added_tokens\[1\]\.id must be an integer >= 0, got "x"/],
+      [{ id: 1, content: 5 }, /added_tokens\[1\]\.content must be a non-empty string, got 5/],
+      [{ id: 1, content: '' }, /added_tokens\[1\]\.content must be a non-empty string/],
+      [null, /added_tokens\[1\] must be an object, got null/],
+      [{ id: 1, content: '<s>', special: 'yes' }, /added_tokens\[1\]\.special must be true or false/],
+    ];
+    for (const [entry, message] of cases) {
+      const json = base();
+      json.added_tokens[1] = entry;
+      expect(() => Tokenizer.fromJSON(JSON.stringify(json))).toThrow(message);
+    }
+    const json = base();
+    json.added_tokens = { 0: 'x' };
+    expect(() => Tokenizer.fromJSON(JSON.stringify(json))).toThrow(/added_tokens must be an array/);
+  });
+
+  it('names the file on disk when tokenizer.json is broken', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const folder = mkdtempSync(join(tmpdir(), 'webtune-tokenizer-'));
+    try {
+      writeFileSync(join(folder, 'tokenizer.json'), '{"model": {"type": "BPE"');
+      await expect(loadTokenizer(folder)).rejects.toThrow(
+        `${join(folder, 'tokenizer.json')} is not valid JSON`,
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,21 +6,28 @@ export {
   CHECKPOINT_PREFIX,
   type CheckpointContents,
   checkpointStep,
+  isCompleteCheckpoint,
   type LoadedCheckpoint,
   latestCheckpoint,
   listCheckpoints,
   loadCheckpoint,
   OPTIMIZER_FILE,
   PARAMETERS_FILE,
+  readTrainerState,
   removeUnfinishedSaves,
   restoreTensors,
   saveCheckpoint,
   TRAINER_STATE_FILE,
   type TrainerState,
 } from './checkpoint/checkpoint.js';
+export { CheckpointError, type CheckpointProblem } from './checkpoint/checkpoint-error.js';
+export { findResumeCheckpoint } from './checkpoint/resume.js';
+export { runIdentity } from './checkpoint/run-identity.js';
 export { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 // Settings
 export {
+  INTERVAL_STRATEGIES,
+  type IntervalStrategy,
   type ResolvedTrainingArguments,
   resolveTrainingArguments,
   type TrainingArguments,
@@ -55,6 +62,7 @@ export type {
   TrainerEvent,
   TrainStartEvent,
 } from './events.js';
+export { type LossCurve, type LossPoint, lossCurveOfLog } from './log/loss-curve.js';
 export { formatDuration, TRAINER_LOG_FILE, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
 // Memory plan: what a run needs on the device, before anything is loaded
 export {

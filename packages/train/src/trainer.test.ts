@@ -109,6 +109,43 @@ describe('train on a toy model', () => {
     // The logged loss is the mean over the logging interval.
     expect(log[0].loss).toBeCloseTo((result.losses[0] + result.losses[1]) / 2, 4);
     expect(log.find((row) => row.current_steps === 12).percentage).toBe(100);
+    // The loss curve handed to callers: every step's loss and the eval losses.
+    expect(result.lossCurve.train).toEqual(result.losses.map((loss, i) => ({ step: i + 1, loss })));
+    expect(result.lossCurve.eval).toEqual(evals.map((e) => ({ step: e.step, loss: e.evalLoss })));
+  });
+
+  it("evaluates and saves at the end of every epoch with strategy 'epoch' (and at the last, partial one)", async () => {
+    const storage = memoryStorage();
+    // 6 steps per epoch, 1.5 epochs: 9 steps; epochs end after steps 6 and 9.
+    const { result, events } = await run(
+      {
+        ...ARGS,
+        numTrainEpochs: 1.5,
+        evalStrategy: 'epoch',
+        saveStrategy: 'epoch',
+        evalSteps: 2,
+        saveSteps: 2,
+      },
+      storage,
+    );
+    expect(result.steps).toBe(9);
+    expect(events.filter((e) => e.type === 'eval-end').map((e) => e.step)).toEqual([6, 9]);
+    expect(events.filter((e) => e.type === 'checkpoint-saved').map((e) => e.step)).toEqual([6, 9]);
+    expect(await listCheckpoints(storage)).toEqual(['checkpoint-6', 'checkpoint-9']);
+    const evalRows = (await readLog(storage)).filter((row) => row.eval_loss !== undefined);
+    expect(evalRows.map((row) => [row.current_steps, row.epoch])).toEqual([
+      [6, 1],
+      [9, 1.5],
+    ]);
+
+    // 'no' turns both off even with intervals given; 'steps' without an interval evaluates every loggingSteps.
+    const off = await run(
+      { ...ARGS, maxSteps: 4, evalStrategy: 'no', saveStrategy: 'no', evalSteps: 2, saveSteps: 2 },
+      memoryStorage(),
+    );
+    expect(off.events.filter((e) => e.type === 'eval-end' || e.type === 'checkpoint-saved')).toEqual([]);
+    const steps = await run({ ...ARGS, maxSteps: 4, evalStrategy: 'steps' });
+    expect(steps.events.filter((e) => e.type === 'eval-end').map((e) => e.step)).toEqual([2, 4]);
   });
 
   it('accumulating 4 micro-batches of 1 equals one micro-batch of 4 (token-normalised)', async () => {
@@ -140,7 +177,14 @@ describe('train on a toy model', () => {
     expect(resumed.result.losses).toEqual(reference.result.losses.slice(4));
     expect(Array.from(resumed.weights)).toEqual(Array.from(reference.weights));
     // The log has the rows up to step 4 once, then the resumed ones: no duplicates.
-    expect((await readLog(storage)).map((row) => row.current_steps)).toEqual([2, 4, 6, 8, 10, 12]);
+    const log = await readLog(storage);
+    expect(log.map((row) => row.current_steps)).toEqual([2, 4, 6, 8, 10, 12]);
+    // The curve handed back covers the whole run: the logged rows before the resume, then every step.
+    expect(resumed.result.lossCurve.train).toEqual([
+      { step: 2, loss: log[0].loss },
+      { step: 4, loss: log[1].loss },
+      ...resumed.result.losses.map((loss, i) => ({ step: i + 5, loss })),
+    ]);
     const state = (await loadCheckpoint(storage, 'checkpoint-8')).state;
     expect(state).toMatchObject({ globalStep: 8, position: { epoch: 1, microBatch: 4 } });
   });
@@ -274,8 +318,9 @@ describe('train on a toy model', () => {
   it('refuses to resume a checkpoint saved with another plan', async () => {
     const storage = memoryStorage();
     await run({ ...ARGS, maxSteps: 2, saveSteps: 2 }, storage);
-    await expect(run({ ...ARGS, maxSteps: 2, seed: 8, resumeFromCheckpoint: true }, storage)).rejects.toThrow(
-      /seed 7 -> 8/,
-    );
+    // Asked for by name (with `true` it counts as another run's: see checkpoint/resume.test.ts).
+    await expect(
+      run({ ...ARGS, maxSteps: 2, seed: 8, resumeFromCheckpoint: 'checkpoint-2' }, storage),
+    ).rejects.toThrow(/seed 7 -> 8/);
   });
 });

@@ -1,37 +1,32 @@
 /*
- * The training loop, in one file, read top to bottom: plan the steps, restore a checkpoint,
- * then for each optimizer step: schedule the learning rate, run and differentiate the
- * micro-batches, clip, read the loss back (the one sync point), step, zero, log, evaluate,
- * checkpoint. Stages (SFT, DPO, RM) differ only in their task (tasks/); everything else is here.
+ * The training loop, read top to bottom: plan the steps, restore a checkpoint, then for each
+ * optimizer step: schedule the learning rate, run and differentiate the micro-batches, clip, read
+ * the loss back (the one sync point), step, zero, log, evaluate, checkpoint. Stages (SFT, DPO, RM)
+ * differ only in their task (tasks/); the step arithmetic is in loop/step-plan.ts, micro-batch
+ * accumulation (shared with evaluate) in loop/micro-batches.ts, when to evaluate and save in
+ * loop/strategies.ts.
  */
 import type { ModelFileSink } from '@webtune/nn';
+import { clipByGlobalNorm, globalNorm, gradOf, requiresGrad, type Tensor, zeroGrad } from '@webtune/tensors';
 import {
-  add,
-  backward,
-  clipByGlobalNorm,
-  concat,
-  globalNorm,
-  gradOf,
-  noGrad,
-  requiresGrad,
-  type Tensor,
-  zeroGrad,
-} from '@webtune/tensors';
-import {
-  latestCheckpoint,
   loadCheckpoint,
   removeUnfinishedSaves,
   restoreTensors,
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint/checkpoint.js';
+import { findResumeCheckpoint } from './checkpoint/resume.js';
+import { runIdentity } from './checkpoint/run-identity.js';
 import type { TrainingStorage } from './checkpoint/training-storage.js';
 import { resolveTrainingArguments, type TrainingArguments } from './config/training-arguments.js';
-import { epochOrder, microBatchesOf } from './data/epoch-order.js';
 import { type Diagnostic, LossDiagnostics } from './diagnostics/loss-diagnostics.js';
 import { firstNonFinite } from './diagnostics/non-finite.js';
 import type { MemoryFigures, TrainEndReason, TrainerEvent } from './events.js';
+import { type LossCurve, type LossPoint, lossCurveOfLog } from './log/loss-curve.js';
 import { formatDuration, round, TrainerLog, type TrainerLogRow } from './log/trainer-log.js';
+import { accumulate, computeMetrics, normalizerOf, readBack } from './loop/micro-batches.js';
+import { StepPlan } from './loop/step-plan.js';
+import { shouldEvaluate, shouldSave } from './loop/strategies.js';
 import type { TrainableModel } from './model/trainable-model.js';
 import { AdamW } from './optimizer/adamw.js';
 import { learningRateAt } from './schedule/learning-rate.js';
@@ -42,7 +37,7 @@ export interface TrainOptions<Row> {
   /** The stage: supervisedTask(), preferenceTask(), rewardTask(). */
   task: TrainingTask<Row>;
   train: readonly Row[];
-  /** Rows for evaluation every `evalSteps` (LLaMA-Factory's val_size split). */
+  /** Rows to evaluate on, as evalStrategy says (LLaMA-Factory's val_size split). */
   validation?: readonly Row[];
   args?: TrainingArguments;
   /** The output folder: checkpoints and trainer_log.jsonl. Null: neither is written. */
@@ -62,7 +57,12 @@ export interface TrainResult {
   /** The train loss of every step this call ran, in order. */
   losses: number[];
   /** Eval losses by step. */
-  evalLosses: { step: number; loss: number }[];
+  evalLosses: LossPoint[];
+  /**
+   * The whole run's curve for a plot: this call's step losses and eval losses, after the points a
+   * resumed run's trainer_log.jsonl holds for the steps before it.
+   */
+  lossCurve: LossCurve;
   diagnostics: Diagnostic[];
   lastCheckpoint: string | null;
 }
@@ -79,23 +79,8 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   if (rows.length === 0) throw new Error('train: no training rows');
 
   // ---- The plan: how many steps, and the data order (a pure function of seed and epoch).
-  const microBatchSize = args.perDeviceTrainBatchSize;
-  const accumulation = args.gradientAccumulationSteps;
-  const microBatchesPerEpoch = Math.ceil(rows.length / microBatchSize);
-  const stepsPerEpoch = Math.ceil(microBatchesPerEpoch / accumulation);
-  const totalSteps = args.maxSteps > 0 ? args.maxSteps : Math.ceil(args.numTrainEpochs * stepsPerEpoch);
-  const plan = { seed: args.seed, trainRows: rows.length, microBatchSize, accumulation, totalSteps };
-  const epochBatches = new Map<number, number[][]>();
-  const batchesOf = (epoch: number) => {
-    if (!epochBatches.has(epoch)) {
-      epochBatches.clear(); // one epoch's order at a time
-      epochBatches.set(
-        epoch,
-        microBatchesOf(epochOrder(rows.length, args.seed, epoch, args.shuffle), microBatchSize),
-      );
-    }
-    return epochBatches.get(epoch)!;
-  };
+  const plan = new StepPlan(rows.length, args);
+  const { totalSteps, stepsPerEpoch } = plan;
   const schedule = {
     type: args.lrSchedulerType,
     learningRate: args.learningRate,
@@ -104,18 +89,13 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     warmupRatio: args.warmupRatio,
     kwargs: args.lrSchedulerKwargs,
   };
-  // eval_strategy / save_strategy 'epoch': at the end of each epoch, i.e. every stepsPerEpoch steps.
-  const everyOf = (strategy: 'no' | 'steps' | 'epoch', steps: number | null) =>
-    strategy === 'epoch' ? stepsPerEpoch : strategy === 'steps' ? steps : null;
-  const evalEvery = everyOf(args.evalStrategy, args.evalSteps);
-  const saveEvery = everyOf(args.saveStrategy, args.saveSteps);
 
   // ---- Parameters and optimizer. The task may train parameters of its own (a value head).
   const parameters = [...model.trainableParameters(), ...task.parameters(model)];
   if (parameters.length === 0) throw new Error('train: the model has no trainable parameters');
   for (const [, parameter] of parameters) requiresGrad(parameter);
   // Before any restore: a precomputed DPO reference must see the starting weights.
-  await task.prepare?.(model, { train: rows, validation }, microBatchSize);
+  await task.prepare?.(model, { train: rows, validation }, plan.microBatchSize);
   const optimizer = new AdamW(device, parameters, {
     beta1: args.adamBeta1,
     beta2: args.adamBeta2,
@@ -132,31 +112,32 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     globalStep: 0,
     epoch: 0,
     position: { epoch: 0, microBatch: 0 },
-    plan,
+    plan: plan.fingerprint,
     logRows: 0,
     elapsedMs: 0,
     diagnostics: null,
   };
   let resumedFrom: string | null = null;
   let lastCheckpoint: string | null = null;
+  let curve: LossCurve = { train: [], eval: [] };
+  // Every checkpoint records the run that saved it: `true` resumes only this run's.
+  const identity = await runIdentity(args, plan.fingerprint);
+  state.runIdentity = identity;
   if (storage) await removeUnfinishedSaves(storage);
   if (args.resumeFromCheckpoint) {
     if (!storage) throw new Error('train: resumeFromCheckpoint needs a storage');
-    const path =
-      typeof args.resumeFromCheckpoint === 'string'
-        ? args.resumeFromCheckpoint
-        : await latestCheckpoint(storage);
-    if (path) {
-      const loaded = await loadCheckpoint(storage, path);
-      checkSamePlan(loaded.state.plan, plan, path);
-      restoreTensors(parameters, loaded.parameters, `resume from ${path}`);
-      restoreTensors(optimizer.stateTensors(), loaded.optimizer, `resume from ${path}`);
-      optimizer.stepCount = loaded.state.globalStep;
-      state = loaded.state;
-      diagnostics.restore(state.diagnostics);
-      await log.truncate(state.logRows);
-      resumedFrom = lastCheckpoint = path;
-    }
+    // No checkpoint to resume is an error (CheckpointError), never a silent fresh start.
+    const path = await findResumeCheckpoint(storage, args.resumeFromCheckpoint, identity);
+    const loaded = await loadCheckpoint(storage, path);
+    checkSamePlan(loaded.state.plan, plan.fingerprint, path);
+    restoreTensors(parameters, loaded.parameters, `resume from ${path}`);
+    restoreTensors(optimizer.stateTensors(), loaded.optimizer, `resume from ${path}`);
+    optimizer.stepCount = loaded.state.globalStep;
+    // From here on this run's identity (a checkpoint asked for by name may be another run's).
+    state = { ...loaded.state, runIdentity: identity };
+    diagnostics.restore(state.diagnostics);
+    curve = lossCurveOfLog(await log.truncate(state.logRows));
+    resumedFrom = lastCheckpoint = path;
   }
   if (!resumedFrom) await log.reset();
 
@@ -177,7 +158,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   const started = runStarted - state.elapsedMs;
   const elapsed = () => performance.now() - started;
   const losses: number[] = [];
-  const evalLosses: { step: number; loss: number }[] = [];
+  const evalLosses: LossPoint[] = [];
   const raised: Diagnostic[] = [];
   const interval = { loss: 0, steps: 0, tokens: 0, ms: 0, metrics: new Map<string, number>() };
   let lastLoss = Number.NaN;
@@ -192,6 +173,25 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     const { liveBytes, peakBytes } = device.memory();
     return { liveBytes, peakBytes };
   };
+  // Every trainer_log.jsonl row, built here once: the step's place, then what the row adds.
+  const logRow = (
+    at: { step: number; done: number; loss: number; learningRate: number; remainingMs: number },
+    extra: Partial<TrainerLogRow>,
+    found: readonly Diagnostic[] = [],
+  ): TrainerLogRow => ({
+    current_steps: at.step,
+    total_steps: totalSteps,
+    loss: round(at.loss),
+    lr: at.learningRate,
+    epoch: round(state.epoch, 2),
+    percentage: round((at.done / totalSteps) * 100, 2),
+    elapsed_time: formatDuration(elapsed()),
+    remaining_time: formatDuration(at.remainingMs),
+    ...extra,
+    ...(found.length > 0
+      ? { diagnostics: found.map(({ kind, message, advice }) => ({ kind, message, advice })) }
+      : {}),
+  });
   // The files that make a folder usable on its own: the model's (PEFT's adapter, whose config
   // names the base model of this run) and the task's (a reward model's value head).
   const exportFiles =
@@ -238,44 +238,19 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     const step = state.globalStep + 1;
     const learningRate = learningRateAt(state.globalStep, schedule);
 
-    // The micro-batches of this step: the next `accumulation` of the epoch (fewer at its end).
-    if (state.position.microBatch >= batchesOf(state.position.epoch).length) {
-      state.position = { epoch: state.position.epoch + 1, microBatch: 0 };
-    }
-    const epochBatchList = batchesOf(state.position.epoch);
-    const microBatches = epochBatchList.slice(
-      state.position.microBatch,
-      state.position.microBatch + accumulation,
-    );
+    // The micro-batches of this step. Every micro-batch's loss is divided by the units (trained
+    // tokens, pairs) of the whole step, so the accumulated gradient is that of one batch of all.
+    const { start, microBatches } = plan.nextStep(state.position);
+    state.position = start;
     const batches: TaskBatch<Row>[] = microBatches.map((ids) => ({ rows: ids.map((i) => rows[i]), ids }));
-    // Every micro-batch's loss is divided by the units (trained tokens, pairs) of the whole
-    // step, so the accumulated gradient is that of one batch of all of them.
-    const units = batches.reduce(
-      (total, batch) => total + batch.rows.reduce((s, row) => s + task.unitsOf(row), 0),
-      0,
-    );
-    const normalizer = units > 0 ? units : 1;
-    const tokens = batches.reduce(
-      (total, batch) => total + batch.rows.reduce((s, row) => s + task.tokensOf(row), 0),
-      0,
-    );
+    const stepRows = batches.flatMap((batch) => batch.rows);
+    const tokens = stepRows.reduce((total, row) => total + task.tokensOf(row), 0);
 
-    // Forward and backward, one micro-batch at a time: each one's activations are freed by its
-    // scope once backward has consumed them; gradients accumulate on the parameters.
-    let stepLoss: Tensor | null = null;
-    const statistics: Tensor[] = [];
-    batches.forEach((batch, micro) => {
-      model.setTraining?.(true, dropoutSeed(args.seed, state.globalStep, micro));
-      device.scope(() => {
-        const result = task.forward(model, batch, normalizer, {
-          gradientCheckpointing: args.gradientCheckpointing,
-        });
-        backward(result.loss);
-        const total: Tensor = stepLoss ? add(stepLoss, result.loss) : add(result.loss, 0);
-        stepLoss?.dispose();
-        stepLoss = total.keep();
-        if (result.statistics) statistics.push(result.statistics.keep());
-      });
+    // Forward and backward, one micro-batch at a time; gradients accumulate on the parameters.
+    const accumulated = accumulate(model, task, batches, normalizerOf(task, stepRows), {
+      differentiate: true,
+      gradientCheckpointing: args.gradientCheckpointing,
+      beforeMicroBatch: (micro) => model.setTraining?.(true, dropoutSeed(args.seed, state.globalStep, micro)),
     });
 
     // Clip by the global norm (computed on the device), then read the loss, the norm and the
@@ -286,26 +261,17 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
       if (grad) gradients.set(parameter, grad);
     }
     const gradientList = [...gradients.values()];
-    const readback = device.scope(() => {
-      const norm =
-        gradientList.length === 0
-          ? device.fromArray([0], [], 'f32')
-          : args.maxGradNorm > 0
-            ? clipByGlobalNorm(gradientList, args.maxGradNorm)
-            : globalNorm(gradientList);
-      const parts = [
-        stepLoss!.reshape([1]),
-        norm.reshape([1]),
-        ...statistics.map((s) => s.reshape([s.size])),
-      ];
-      return concat(parts, 0).keep();
-    });
-    const values = (await readback.toArray()) as Float32Array;
-    const sizes = statistics.map((s) => s.size);
-    readback.dispose();
-    (stepLoss as Tensor | null)?.dispose();
-    for (const s of statistics) s.dispose();
-    const [loss, gradNorm] = [values[0], values[1]];
+    const norm = device.scope(() =>
+      (gradientList.length === 0
+        ? device.fromArray([0], [], 'f32')
+        : args.maxGradNorm > 0
+          ? clipByGlobalNorm(gradientList, args.maxGradNorm)
+          : globalNorm(gradientList)
+      ).keep(),
+    );
+    const readback = await readBack(accumulated, [norm]);
+    norm.dispose();
+    const [loss, gradNorm] = readback.scalars;
 
     // NaN or infinity: stop before the update, name the tensor, keep the last good checkpoint.
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
@@ -316,20 +282,19 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
               .filter(([, p]) => gradients.has(p))
               .map(([name, p]) => [`${name}.grad`, gradients.get(p)!]),
           )) ?? 'gradient norm');
-      const diagnostic = diagnostics.nonFinite(step, where, Number.isFinite(loss) ? gradNorm : loss);
+      const diagnostic = diagnostics.nonFinite(
+        step,
+        where,
+        Number.isFinite(loss) ? gradNorm : loss,
+        lastCheckpoint,
+      );
       raise([diagnostic]);
       // The log says so too (JSON has no NaN: the row's loss is null).
-      await log.append({
-        current_steps: step,
-        total_steps: totalSteps,
-        loss: Number.NaN,
-        lr: learningRate,
-        epoch: round(state.epoch, 2),
-        percentage: round((state.globalStep / totalSteps) * 100, 2),
-        elapsed_time: formatDuration(elapsed()),
-        remaining_time: formatDuration(0),
-        diagnostics: [{ kind: diagnostic.kind, message: diagnostic.message, advice: diagnostic.advice }],
-      });
+      await log.append(
+        logRow({ step, done: state.globalStep, loss: Number.NaN, learningRate, remainingMs: 0 }, {}, [
+          diagnostic,
+        ]),
+      );
       zeroGrad(parameters.map(([, p]) => p));
       reason = 'non-finite';
       break;
@@ -338,19 +303,13 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     optimizer.step(gradients, learningRate);
     zeroGrad(parameters.map(([, p]) => p));
     state.globalStep = step;
-    state.position = {
-      epoch: state.position.epoch,
-      microBatch: state.position.microBatch + microBatches.length,
-    };
+    state.position = { epoch: start.epoch, microBatch: start.microBatch + microBatches.length };
     state.epoch = step / stepsPerEpoch;
     losses.push(loss);
+    curve.train.push({ step, loss });
     lastLoss = loss;
 
-    // Metrics of this step from the read-back statistics.
-    let metrics: Record<string, number> = {};
-    if (task.metrics && statistics.length > 0) {
-      metrics = computeMetrics(task, values.subarray(2), sizes, '');
-    }
+    const metrics = computeMetrics(task, readback.statistics, readback.sizes, '');
     const stepMs = performance.now() - stepStarted;
     const remainingMs = ((performance.now() - runStarted) / Math.max(1, losses.length)) * (totalSteps - step);
     emit({
@@ -380,41 +339,34 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     for (const [name, value] of Object.entries(metrics)) {
       interval.metrics.set(name, (interval.metrics.get(name) ?? 0) + value);
     }
-    const logRow = (extra: Partial<TrainerLogRow>): TrainerLogRow => ({
-      current_steps: step,
-      total_steps: totalSteps,
-      loss: round(interval.steps > 0 ? interval.loss / interval.steps : lastLoss),
-      lr: learningRate,
-      epoch: round(state.epoch, 2),
-      percentage: round((step / totalSteps) * 100, 2),
-      elapsed_time: formatDuration(elapsed()),
-      remaining_time: formatDuration(remainingMs),
-      ...extra,
-    });
+    const at = { step, done: step, learningRate, remainingMs };
     if (step % args.loggingSteps === 0 || step === totalSteps || found.length > 0) {
       const averaged = Object.fromEntries(
         [...interval.metrics].map(([name, total]) => [name, round(total / interval.steps)]),
       );
       await log.append(
-        logRow({
-          throughput: round(interval.tokens / (interval.ms / 1000), 2),
-          total_tokens: interval.tokens,
-          grad_norm: round(gradNorm),
-          ...averaged,
-          ...(found.length > 0
-            ? { diagnostics: found.map(({ kind, message, advice }) => ({ kind, message, advice })) }
-            : {}),
-        }),
+        logRow(
+          { ...at, loss: interval.loss / interval.steps },
+          {
+            throughput: round(interval.tokens / (interval.ms / 1000), 2),
+            total_tokens: interval.tokens,
+            grad_norm: round(gradNorm),
+            ...averaged,
+          },
+          found,
+        ),
       );
       Object.assign(interval, { loss: 0, steps: 0, tokens: 0, ms: 0 });
       interval.metrics.clear();
     }
 
-    // Evaluation every evalSteps steps (and at the last step when evaluation is on).
-    if (evalEvery && validation.length > 0 && (step % evalEvery === 0 || step === totalSteps)) {
+    // Evaluation and checkpoints, as evalStrategy and saveStrategy say.
+    const boundary = { step, totalSteps, endsEpoch: plan.endsEpoch(state.position) };
+    if (validation.length > 0 && shouldEvaluate(args, boundary)) {
       const began = performance.now();
       const evaluation = await evaluate(model, task, validation, args.perDeviceEvalBatchSize);
       evalLosses.push({ step, loss: evaluation.loss });
+      curve.eval.push({ step, loss: evaluation.loss });
       emit({
         type: 'eval-end',
         step,
@@ -425,18 +377,14 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
       const evalFound = diagnostics.observeEval(step, evaluation.loss);
       raise(evalFound);
       await log.append(
-        logRow({
-          loss: round(lastLoss),
-          eval_loss: round(evaluation.loss),
-          ...roundAll(evaluation.metrics),
-          ...(evalFound.length > 0
-            ? { diagnostics: evalFound.map(({ kind, message, advice }) => ({ kind, message, advice })) }
-            : {}),
-        }),
+        logRow(
+          { ...at, loss: lastLoss },
+          { eval_loss: round(evaluation.loss), ...roundAll(evaluation.metrics) },
+          evalFound,
+        ),
       );
     }
-
-    if (saveEvery && step % saveEvery === 0) await checkpointNow();
+    if (shouldSave(args, boundary)) await checkpointNow();
   }
 
   // A completed run writes the model's and the task's files (PEFT's adapter, a value head) into
@@ -463,6 +411,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     epoch: state.globalStep / stepsPerEpoch,
     losses,
     evalLosses,
+    lossCurve: curve,
     diagnostics: raised,
     lastCheckpoint,
   };
@@ -478,55 +427,18 @@ export async function evaluate<Row>(
   rows: readonly Row[],
   batchSize: number,
 ): Promise<{ loss: number; metrics: Record<string, number> }> {
-  const device = model.device;
   model.setTraining?.(false, 0);
-  const units = rows.reduce((total, row) => total + task.unitsOf(row), 0);
-  const normalizer = units > 0 ? units : 1;
-  let total: Tensor | null = null;
-  const statistics: Tensor[] = [];
+  const batches: TaskBatch<Row>[] = [];
   for (let start = 0; start < rows.length; start += batchSize) {
     const slice = rows.slice(start, start + batchSize);
-    const ids = slice.map((_, i) => -(start + i + 1));
-    device.scope(() =>
-      noGrad(() => {
-        const result = task.forward(model, { rows: slice, ids }, normalizer, {});
-        const next: Tensor = total ? add(total, result.loss) : add(result.loss, 0);
-        total?.dispose();
-        total = next.keep();
-        if (result.statistics) statistics.push(result.statistics.keep());
-      }),
-    );
+    batches.push({ rows: slice, ids: slice.map((_, i) => -(start + i + 1)) });
   }
-  const packed = device.scope(() =>
-    concat([(total as Tensor | null)!.reshape([1]), ...statistics.map((s) => s.reshape([s.size]))], 0).keep(),
-  );
-  const values = (await packed.toArray()) as Float32Array;
-  const sizes = statistics.map((s) => s.size);
-  packed.dispose();
-  (total as Tensor | null)?.dispose();
-  for (const s of statistics) s.dispose();
-  const metrics =
-    task.metrics && sizes.length > 0 ? computeMetrics(task, values.subarray(1), sizes, 'eval_') : {};
-  return { loss: values[0], metrics };
-}
-
-/** Feeds each micro-batch's block of read-back statistics to the task's metrics. */
-function computeMetrics<Row>(
-  task: TrainingTask<Row>,
-  values: Float32Array,
-  sizes: readonly number[],
-  prefix: string,
-): Record<string, number> {
-  const metrics = task.metrics!;
-  metrics.reset();
-  let offset = 0;
-  for (const size of sizes) {
-    metrics.update(values.subarray(offset, offset + size));
-    offset += size;
-  }
-  const computed = metrics.compute(prefix);
-  metrics.reset();
-  return computed;
+  const accumulated = accumulate(model, task, batches, normalizerOf(task, rows), { differentiate: false });
+  const readback = await readBack(accumulated);
+  return {
+    loss: readback.scalars[0],
+    metrics: computeMetrics(task, readback.statistics, readback.sizes, 'eval_'),
+  };
 }
 
 /** The dropout seed of one micro-batch: fixed by (seed, step, micro-batch), so resumes repeat it. */

@@ -1,7 +1,10 @@
 import { createInterface } from 'node:readline';
 import {
+  baseFormatFrom,
   optional,
   parseCommandLine,
+  QUANTIZATION_HELP,
+  QUANTIZATION_OPTIONS,
   required,
   SAMPLING_HELP,
   SAMPLING_OPTIONS,
@@ -9,7 +12,7 @@ import {
 } from '../args.js';
 import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { type ChatMessage, chatTemplateFor, MessagesError } from '../prompting.js';
+import { type ChatMessage, MessagesError, promptEncoderFor } from '../prompting.js';
 import { bold, cyan, dim, green, UsageError, yellow } from '../ui.js';
 import { argvFromConfig } from './config-argv.js';
 
@@ -23,12 +26,14 @@ With --compare (needs --adapter) every message is answered twice, by the base mo
 switched off, no second copy in memory) and by the tuned one, each keeping its own history.
 
 Options:
-  --model DIR        Hugging Face model folder (or hub id)
+  --model DIR        Hugging Face model folder, hub id or .gguf file
   --adapter DIR      PEFT adapter folder to apply
   --compare          answer with the base model and the tuned one
-  --template NAME    chat template (default: the tokenizer's own, else "default")
+  --template NAME    LLaMA-Factory template name, or auto for the tokenizer's own Jinja
+                     template (default: as LLaMA-Factory: its chat_template parsed, else empty)
   --system TEXT      system message
 ${SAMPLING_HELP}
+${QUANTIZATION_HELP}
 
 Examples:
   webtune chat --model ./Qwen3-0.6B --adapter ./saves/lora
@@ -44,6 +49,7 @@ export async function chatCommand(commandLine: string[]): Promise<number> {
     template: { type: 'string' },
     system: { type: 'string' },
     ...SAMPLING_OPTIONS,
+    ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   const adapter = optional(values, 'adapter');
@@ -58,8 +64,11 @@ export async function chatCommand(commandLine: string[]): Promise<number> {
 
   const device = await openDevice();
   try {
-    const loaded = await loadModel(device, modelName, { adapter });
-    const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
+    const loaded = await loadModel(device, modelName, { adapter, baseFormat: baseFormatFrom(values) });
+    const engine = new ChatEngine(
+      loaded,
+      promptEncoderFor(loaded.tokenizer, { template: optional(values, 'template') }),
+    );
     const sides = compare
       ? [
           { label: 'base', base: true, paint: yellow },

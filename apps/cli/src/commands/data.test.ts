@@ -69,7 +69,9 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune data', () => {
     expect(plain.stdout).toMatch(/── identity row 1 \(supervised\)\nuser: hi\nassistant: Hello! I am Zorbik/);
     const tokens = await webtune(['data', 'preview', bad, '--model', model, '--template', 'default']);
     expect(tokens.code).toBe(0);
-    expect(tokens.stdout).toContain('Human: hi\nAssistant: ⟦hello</s>⟧');
+    // LLaMA-Factory's default template: EOS after the user text and the answer, each piece tokenized
+    // on its own (the SentencePiece tokenizer starts each with a space).
+    expect(tokens.stdout).toContain('Human: hi</s> \nAssistant:⟦hello</s> \n⟧');
   });
 
   it('stats --json measures token lengths against cutoff_len', async () => {

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { perplexity } from '@webtune/nn';
-import { numberOption, optional, parseCommandLine, required } from '../args.js';
+import {
+  baseFormatFrom,
+  numberOption,
+  optional,
+  parseCommandLine,
+  QUANTIZATION_OPTIONS,
+  required,
+} from '../args.js';
 import { COMPARISON_HELP } from '../eval/comparison.js';
 import { loadModel, openDevice, requireDirectory } from '../model-loading.js';
 import { bold, ProgressBar, UsageError } from '../ui.js';
@@ -85,9 +92,10 @@ forgetting --adapter DIR --general-task DIR (--domain-task DIR | --domain-file T
   --general-share S       share of general data in the mix (default 0.1)
 
 Options of every task:
-  --model DIR             Hugging Face model folder (or hub id)
+  --model DIR             Hugging Face model folder, hub id or .gguf file
   --adapter DIR           PEFT adapter folder (required by ab, judge, forgetting)
   --json                  machine-readable output on stdout (not ab)
+  --quantization-bit N    perplexity, mcq: 8 or 4 holds the base in Q8_0 / Q4_0 blocks
 
 Exit codes: 0 done, 1 a file, folder, dataset, model or endpoint failed, 2 bad command line.
 
@@ -130,6 +138,7 @@ export async function evalCommand(commandLine: string[]): Promise<number> {
     window: { type: 'string' },
     stride: { type: 'string' },
     json: { type: 'boolean' },
+    ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   const file = required(values, 'file');
@@ -143,6 +152,7 @@ export async function evalCommand(commandLine: string[]): Promise<number> {
     const { model, tokenizer } = await loadModel(device, modelName, {
       adapter: optional(values, 'adapter'),
       quiet: Boolean(values.json),
+      baseFormat: baseFormatFrom(values),
     });
     const result = await perplexity(model, tokenizer, text, { window, stride });
     if (result.tokens === 0) throw new UsageError(`--file "${file}" has a single token: nothing to score`, 1);
@@ -172,6 +182,7 @@ async function evalMcq(argv: string[]): Promise<number> {
     limit: { type: 'string' },
     save: { type: 'string' },
     json: { type: 'boolean' },
+    ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   const taskDir = requireDirectory(required(values, 'task'), 'task folder');
@@ -192,6 +203,7 @@ async function evalMcq(argv: string[]): Promise<number> {
     const { model, tokenizer } = await loadModel(device, modelName, {
       adapter: optional(values, 'adapter'),
       quiet: Boolean(values.json),
+      baseFormat: baseFormatFrom(values),
     });
     const bar = values.json ? null : new ProgressBar('scoring');
     const result = await evaluateMcq(model, tokenizer, task, {

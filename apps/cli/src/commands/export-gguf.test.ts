@@ -2,7 +2,7 @@
  * llama.cpp is the judge: GGUF files written by `webtune export --gguf` load in llama.cpp
  * (node-llama-cpp's prebuilt CPU build) and continue a prompt as webtune does.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGguf } from '@webtune/gguf';
@@ -14,7 +14,7 @@ import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { getLlama, type Llama, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeAdapter } from '../testing/make-adapter.js';
-import { webtune } from '../testing/run-cli.js';
+import { REPO_ROOT, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
 const PROMPT = 'Once upon a time';
@@ -157,6 +157,55 @@ describe.skipIf(!requireFixtures(STORIES))('GGUF export judged by llama.cpp (sto
     } finally {
       loaded.model.dispose();
     }
+  }, 120_000);
+
+  it('LoRA trains on the Q8_0 GGUF base (kept packed) and saves a PEFT adapter with Hugging Face names', async () => {
+    const config = join(folder, 'train.yaml');
+    const out = join(folder, 'lora-on-gguf');
+    writeFileSync(
+      config,
+      [
+        `model_name_or_path: ${files.q8_0}`,
+        'stage: sft',
+        'finetuning_type: lora',
+        'lora_rank: 4',
+        'lora_target: all',
+        'dataset: quickstart_facts',
+        `dataset_dir: ${join(REPO_ROOT, 'examples', 'quickstart', 'data')}`,
+        'template: default',
+        'cutoff_len: 32',
+        `output_dir: ${out}`,
+        'per_device_train_batch_size: 4',
+        'max_steps: 2',
+        'learning_rate: 1.0e-2',
+      ].join('\n'),
+    );
+    const result = await webtune(['train', config]);
+    expect(result.code, result.stderr).toBe(0);
+    const names = Object.keys(
+      JSON.parse(
+        new TextDecoder().decode(
+          readFileSync(join(out, 'adapter_model.safetensors')).subarray(
+            8,
+            8 + Number(readFileSync(join(out, 'adapter_model.safetensors')).readBigUInt64LE(0)),
+          ),
+        ),
+      ),
+    );
+    expect(names).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
+    // The same adapter applies to the Hugging Face model the GGUF came from.
+    const generated = await webtune([
+      'generate',
+      '--model',
+      hf,
+      '--adapter',
+      out,
+      '--prompt',
+      PROMPT,
+      '--max-new-tokens',
+      '4',
+    ]);
+    expect(generated.code, generated.stderr).toBe(0);
   }, 120_000);
 
   /** exp(mean -log p) of each token after the first, from llama.cpp's next-token probabilities. */

@@ -158,7 +158,10 @@ async function exportWith(plan: ExportPlan): Promise<number> {
   const device = await openDevice();
   try {
     // With --gguf-adapter the adapter is written on its own, so the base stays unmerged.
-    const loaded = await loadModel(device, modelName, { adapter: plan.ggufAdapter ? undefined : adapter });
+    const loaded = await loadModel(device, modelName, {
+      adapter: plan.ggufAdapter ? undefined : adapter,
+      keepQuantized: false,
+    });
     const model = loaded.peft ? loaded.peft.mergeAndUnload() : loaded.model;
     // Write beside the target and swap at the end: a failed export leaves --out as it was.
     const partial = `${out}.partial-${process.pid}`;

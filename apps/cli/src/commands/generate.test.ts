@@ -112,7 +112,51 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
       ]);
       expect(badTemplate.code).toBe(2);
       expect(errorLines(badTemplate.stderr)).toEqual([
-        expect.stringMatching(/unknown template "nonesuch"; built-in templates: default/),
+        expect.stringMatching(/unknown template "nonesuch"; templates: alpaca, /),
+      ]);
+    });
+
+    it('--quantization-bit runs generate and eval perplexity on a Q8_0 / Q4_0 base, and rejects other widths', async () => {
+      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
+      const file = join(folder, 'quantized-sample.txt');
+      writeFileSync(file, text);
+      const nll = async (extra: string[]) => {
+        const result = await webtune([
+          'eval',
+          'perplexity',
+          '--model',
+          model,
+          '--file',
+          file,
+          '--json',
+          ...extra,
+        ]);
+        expect(result.code).toBe(0);
+        return JSON.parse(result.stdout).nll as number;
+      };
+      const f32 = await nll([]);
+      const q8 = await nll(['--quantization-bit', '8']);
+      const q4 = await nll(['--quantization-bit', '4']);
+      expect(q8).not.toBe(f32);
+      expect(Math.abs(q8 - f32)).toBeLessThan(0.02);
+      expect(Math.abs(q4 - f32)).toBeLessThan(0.15);
+      const generated = await webtune([
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        'Once upon a time',
+        '--max-new-tokens',
+        '8',
+        '--quantization-bit',
+        '4',
+      ]);
+      expect(generated.code).toBe(0);
+      expect(generated.stdout.length).toBeGreaterThan(8);
+      const bad = await webtune(['generate', '--model', model, '--prompt', 'x', '--quantization-bit', '3']);
+      expect(bad.code).toBe(2);
+      expect(errorLines(bad.stderr)).toEqual([
+        expect.stringMatching(/--quantization-bit must be 8 or 4, got "3"/),
       ]);
     });
 

@@ -1,14 +1,17 @@
 import { generate } from '@webtune/nn';
 import {
+  baseFormatFrom,
   optional,
   parseCommandLine,
+  QUANTIZATION_HELP,
+  QUANTIZATION_OPTIONS,
   required,
   SAMPLING_HELP,
   SAMPLING_OPTIONS,
   samplingFrom,
 } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatPromptIds, chatTemplateFor, stopStringsFor } from '../prompting.js';
+import { chatPromptIds, promptEncoderFor } from '../prompting.js';
 import { readStdin } from '../stdin.js';
 
 export const generateHelp = `webtune generate --model DIR [--adapter DIR] --prompt TEXT [options]
@@ -18,12 +21,13 @@ Without --template the prompt is raw text (the tokenizer adds BOS); with --templ
 message rendered through the chat template (auto: the tokenizer's own).
 
 Options:
-  --model DIR              Hugging Face model folder (or hub id)
+  --model DIR              Hugging Face model folder, hub id or .gguf file
   --adapter DIR            PEFT adapter folder to apply
   --prompt TEXT            the prompt ("-" reads it from standard input)
   --template NAME          chat template: auto, default, chatml, llama3, qwen, ...
   --system TEXT            system message (with --template)
 ${SAMPLING_HELP}
+${QUANTIZATION_HELP}
   --stop TEXT              stop at this text (repeatable)
 
 Examples:
@@ -40,6 +44,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     system: { type: 'string' },
     stop: { type: 'string', multiple: true },
     ...SAMPLING_OPTIONS,
+    ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   let prompt = required(values, 'prompt');
@@ -48,17 +53,20 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const templateName = optional(values, 'template');
   const device = await openDevice();
   try {
-    const { model, tokenizer } = await loadModel(device, modelName, { adapter: optional(values, 'adapter') });
+    const { model, tokenizer } = await loadModel(device, modelName, {
+      adapter: optional(values, 'adapter'),
+      baseFormat: baseFormatFrom(values),
+    });
     const stopStrings = ((values.stop as string[] | undefined) ?? []).slice();
     let input: string | number[] = prompt;
     if (templateName !== undefined) {
-      const template = chatTemplateFor(tokenizer, templateName);
+      const prompts = promptEncoderFor(tokenizer, { template: templateName });
       const system = optional(values, 'system');
-      input = chatPromptIds(template, tokenizer, [
+      input = chatPromptIds(prompts, [
         ...(system ? [{ role: 'system' as const, content: system }] : []),
         { role: 'user', content: prompt },
       ]);
-      stopStrings.push(...stopStringsFor(template, tokenizer));
+      stopStrings.push(...prompts.stopStrings());
     }
     await generate(model, tokenizer, input, {
       ...sampling,

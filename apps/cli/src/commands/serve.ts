@@ -1,8 +1,17 @@
 import { basename } from 'node:path';
-import { numberOption, optional, parseCommandLine, required } from '../args.js';
+import {
+  baseFormatFrom,
+  numberOption,
+  optional,
+  parseCommandLine,
+  QUANTIZATION_HELP,
+  QUANTIZATION_OPTIONS,
+  required,
+} from '../args.js';
 import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
+import { SERVER_LIMITS } from '../server/http-guard.js';
 import { createOpenAiServer } from '../server/openai-server.js';
 import { dim, UsageError, yellow } from '../ui.js';
 
@@ -13,17 +22,29 @@ as server-sent events), GET /health. Messages go through the chat template. Requ
 one at a time on the device; the others wait in a queue. Stop with Ctrl-C.
 
 Options:
-  --model DIR           Hugging Face model folder (or hub id)
+  --model DIR           Hugging Face model folder, hub id or .gguf file
   --adapter DIR         PEFT adapter folder to apply
   --host H              address to bind (default 127.0.0.1: this machine only)
   --port N              port (default 8000; 0 picks a free one)
   --model-name NAME     the id clients use (default: the adapter's or model's folder name)
-  --template NAME       chat template (default: the tokenizer's own, else "default")
-  --api-key KEY         require "Authorization: Bearer KEY" (or set WEBTUNE_API_KEY)
-  --max-body-bytes N    largest request body (default 1048576)
+  --template NAME       LLaMA-Factory template name, or auto for the tokenizer's own Jinja
+                        template (default: as LLaMA-Factory: its chat_template parsed, else empty)
+  --api-key KEY         require "Authorization: Bearer KEY"; other users of this machine see
+                        command lines (ps), so prefer the environment: WEBTUNE_API_KEY=KEY
+  --allow-host NAME     also answer to this Host name (repeatable; * any). Loopback names, IP
+                        addresses and the --host name always pass; others are refused (403) so a
+                        web page cannot reach the server through DNS rebinding
+  --allow-origin URL    let pages from this origin call the API (CORS; repeatable; default none:
+                        browsers' cross-site requests are refused with 403)
+  --max-body-bytes N    largest request body (default 1048576; over it: 413)
   --max-tokens N        max_tokens when a request gives none (default 256)
   --max-queue N         waiting requests before new ones get 503 (default 64)
   --quiet               no access log
+${QUANTIZATION_HELP}
+
+Requests: POST bodies must be Content-Type: application/json (else 415). Limits: request head
+${SERVER_LIMITS.maxHeaderBytes / 1024} KiB (431), head within ${SERVER_LIMITS.headersTimeoutMs / 1000}s and whole request within ${SERVER_LIMITS.requestTimeoutMs / 1000}s (408),
+${SERVER_LIMITS.maxConnections} open connections. A stream that fails after it started ends with an error event and [DONE].
 
 Examples:
   webtune serve --model ./stories260K --port 8000
@@ -40,9 +61,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'model-name': { type: 'string' },
     template: { type: 'string' },
     'api-key': { type: 'string' },
+    'allow-host': { type: 'string', multiple: true },
+    'allow-origin': { type: 'string', multiple: true },
     'max-body-bytes': { type: 'string' },
     'max-tokens': { type: 'string' },
     'max-queue': { type: 'string' },
+    ...QUANTIZATION_OPTIONS,
     quiet: { type: 'boolean' },
   });
   const modelName = required(values, 'model');
@@ -56,8 +80,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const maxQueue = numberOption(values, 'max-queue', { integer: true, min: 0 });
 
   const device = await openDevice();
-  const loaded = await loadModel(device, modelName, { adapter });
-  const engine = new ChatEngine(loaded, chatTemplateFor(loaded.tokenizer, optional(values, 'template')));
+  const loaded = await loadModel(device, modelName, { adapter, baseFormat: baseFormatFrom(values) });
+  const engine = new ChatEngine(
+    loaded,
+    promptEncoderFor(loaded.tokenizer, { template: optional(values, 'template') }),
+  );
   const modelId = optional(values, 'model-name') ?? basename(adapter ?? modelName);
   const server = createOpenAiServer(engine, {
     modelId,
@@ -65,6 +92,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxBodyBytes,
     defaultMaxTokens,
     maxQueue,
+    bindHost: host,
+    allowHosts: (values['allow-host'] as string[] | undefined) ?? [],
+    allowOrigins: (values['allow-origin'] as string[] | undefined) ?? [],
     onRequest: values.quiet
       ? undefined
       : (line) => console.error(dim(`${new Date().toISOString()} ${line}`, process.stderr)),
@@ -85,6 +115,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
   console.log(
     `webtune serve: "${modelId}" (template ${engine.template.name}) on http://${shownHost}:${bound}/v1`,
   );
+  if (optional(values, 'api-key') !== undefined) {
+    console.error(
+      yellow(
+        'note: --api-key is visible to other users of this machine (ps, /proc/<pid>/cmdline); set WEBTUNE_API_KEY instead',
+        process.stderr,
+      ),
+    );
+  }
   if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !apiKey) {
     console.error(
       yellow(

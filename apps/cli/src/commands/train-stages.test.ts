@@ -46,9 +46,9 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       ]);
       expect(errorLines(result.stderr)).toEqual([]);
       expect(result.code).toBe(0);
-      // stories260K has no chat_template: the built-in default stands in, and says so.
+      // stories260K has no chat_template: LLaMA-Factory's choice, empty, stands in, and says so.
       expect(result.stdout).toMatch(
-        /note: the tokenizer has no chat_template and no template is set: using the built-in "default"/,
+        /note: the tokenizer has no chat_template and no template is set: using "empty", as LLaMA-Factory/,
       );
       expect(result.stdout).toMatch(
         /answers matching eval_dataset: \d+\/8 \(\d+%\) before -> \d+\/8 \(\d+%\) after training/,

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
@@ -98,6 +98,8 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     });
     const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8'));
     expect(results).toMatchObject({ train_steps: 4, end_reason: 'completed' });
+    // The device's peak of live tensor bytes: at least the f32 model (stories260K: 1.1 MB).
+    expect(results.peak_memory_bytes).toBeGreaterThan(1_000_000);
     // The adapter loads and generates.
     const generated = await webtune([
       'generate',
@@ -119,6 +121,46 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     expect(again.code).toBe(2);
     expect(errorLines(again.stderr)).toEqual([
       expect.stringMatching(/output_dir ".*out" exists and is not empty; set overwrite_output_dir: true/),
+    ]);
+  });
+
+  it('resume_from_checkpoint with nothing to resume is refused (exit 2) and the folder is left as it was', async () => {
+    // issue 19, case 1: a model folder used as output_dir, resumed with no checkpoint.
+    const target = join(folder, 'model-copy');
+    cpSync(fixturePath(STORIES), target, { recursive: true });
+    const weights = readFileSync(join(target, 'model.safetensors'));
+    const refused = await webtune([
+      'train',
+      config,
+      '--output_dir',
+      target,
+      '--finetuning_type',
+      'full',
+      '--max_steps',
+      '2',
+      '--resume_from_checkpoint',
+      'true',
+    ]);
+    expect(refused.code).toBe(2);
+    expect(errorLines(refused.stderr)).toEqual([
+      expect.stringMatching(
+        /resume_from_checkpoint: true, but no valid checkpoint was found in .*model-copy; nothing was changed/,
+      ),
+    ]);
+    expect(readFileSync(join(target, 'model.safetensors')).equals(weights)).toBe(true);
+    const missing = await webtune([
+      'train',
+      config,
+      '--output_dir',
+      target,
+      '--resume_from_checkpoint',
+      'checkpoint-999',
+    ]);
+    expect(missing.code).toBe(2);
+    expect(errorLines(missing.stderr)).toEqual([
+      expect.stringMatching(
+        /resume_from_checkpoint: "checkpoint-999" does not exist in .*model-copy \(it holds no checkpoints\)/,
+      ),
     ]);
   });
 

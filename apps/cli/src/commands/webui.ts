@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { numberOption, optional, parseCommandLine } from '../args.js';
 import { openDevice } from '../model-loading.js';
+import { isLoopbackHost, SERVER_LIMITS } from '../server/http-guard.js';
 import { dim, UsageError, yellow } from '../ui.js';
 import { version } from '../version.js';
 import { createWebuiServer } from '../webui/webui-server.js';
@@ -18,8 +20,19 @@ Options:
   --host H              address to bind (default 127.0.0.1: this machine only)
   --port N              port (default 7860; 0 picks a free one)
   --app DIR             the built web app (default: the dist/ of the @webtune/web package)
-  --output-root DIR     where runs write (default saves/webui)
+  --output-root DIR     where runs write (default saves/webui); a run's output_dir must lie
+                        under it
+  --allow-any-output-dir  let runs write to any output_dir the page sets
+  --token               require a token even on loopback. Bound beyond loopback (--host 0.0.0.0)
+                        a token is always required. It is printed in the URL to open
+                        (http://HOST:PORT/?token=...), or set it with WEBTUNE_WEBUI_TOKEN
+  --allow-host NAME     also answer to this Host name (repeatable; * any). Loopback names, IP
+                        addresses and the --host name always pass (a DNS-rebinding guard)
   --allow-origin URL    let pages from this origin use the API (repeatable; default: none)
+
+Requests: POST bodies must be Content-Type: application/json (else 415), at most 1 MiB (413).
+Limits: request head ${SERVER_LIMITS.maxHeaderBytes / 1024} KiB (431), head within ${SERVER_LIMITS.headersTimeoutMs / 1000}s and whole request within
+${SERVER_LIMITS.requestTimeoutMs / 1000}s (408), ${SERVER_LIMITS.maxConnections} open connections, one training run at a time (409).
 
 Examples:
   webtune webui
@@ -38,6 +51,9 @@ export async function webuiCommand(argv: string[]): Promise<number> {
     app: { type: 'string' },
     'output-root': { type: 'string' },
     'allow-origin': { type: 'string', multiple: true },
+    'allow-host': { type: 'string', multiple: true },
+    token: { type: 'boolean' },
+    'allow-any-output-dir': { type: 'boolean' },
   });
   const host = optional(values, 'host') ?? '127.0.0.1';
   const port = numberOption(values, 'port', { integer: true, min: 0, max: 65535 }) ?? 7860;
@@ -49,14 +65,20 @@ export async function webuiCommand(argv: string[]): Promise<number> {
     );
   }
   const device = await openDevice();
-  const loopback = ['127.0.0.1', 'localhost', '::1'].includes(host);
+  const loopback = isLoopbackHost(host);
+  // Beyond loopback anyone on the network could start runs: a token, as Jupyter does.
+  const token =
+    values.token || !loopback ? process.env.WEBTUNE_WEBUI_TOKEN || randomBytes(24).toString('hex') : null;
   const { server, stopRuns } = createWebuiServer({
     appDirectory,
     device,
     version: version(),
     outputRoot: resolve(optional(values, 'output-root') ?? 'saves/webui'),
+    allowAnyOutputDir: values['allow-any-output-dir'] === true,
     allowOrigins: (values['allow-origin'] as string[] | undefined) ?? [],
-    allowedHosts: loopback ? undefined : ['*'],
+    bindHost: host,
+    allowedHosts: (values['allow-host'] as string[] | undefined) ?? [],
+    token,
     onLog: (line) => console.log(dim(line)),
   });
   await new Promise<void>((done, fail) => {
@@ -71,13 +93,14 @@ export async function webuiCommand(argv: string[]): Promise<number> {
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   console.log(
-    `webtune webui: http://${host.includes(':') ? `[${host}]` : host}:${bound} (app ${appDirectory})`,
+    `webtune webui: http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${bound}/${token ? `?token=${token}` : ''} (app ${appDirectory})`,
   );
   if (!loopback)
     console.error(
       yellow(
-        `warning: bound to ${host}: anyone who can reach this port can start training runs`,
+        `warning: bound to ${host}: anyone who can reach this port and has the token can start training runs`,
         process.stderr,
       ),
     );

@@ -14,7 +14,7 @@ import {
 import { writePreferenceDataset } from '@webtune/eval/node';
 import { numberOption, type OptionSpec, optional, required } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatTemplateFor, stopStringsFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { ProgressBar, UsageError } from '../ui.js';
 import { type ComparisonPrompt, readPromptsFile } from './prompts-file.js';
 
@@ -37,7 +37,7 @@ export const COMPARISON_OPTIONS: OptionSpec = {
 };
 
 /** Help lines of COMPARISON_OPTIONS. */
-export const COMPARISON_HELP = `  --model DIR             the base model folder (or hub id)
+export const COMPARISON_HELP = `  --model DIR             the base model folder, hub id or .gguf file
   --adapter DIR           the tuned adapter: base = adapter off, tuned = adapter on (one copy)
   --prompts FILE          one prompt a line (.txt), or .json / .jsonl of strings, {"prompt"},
                           {"instruction", "input"} or {"messages"} ending with a user message
@@ -102,14 +102,12 @@ export async function collectComparison(request: ComparisonRequest, quiet: boole
   try {
     const loaded = await loadModel(device, request.model, { adapter: request.adapter, quiet });
     if (!loaded.peft) throw new UsageError(`--adapter "${request.adapter}" did not load`, 1);
-    const template = chatTemplateFor(loaded.tokenizer, request.template);
+    const prompts = promptEncoderFor(loaded.tokenizer, { template: request.template });
     const bar = quiet ? null : new ProgressBar('answering');
     try {
       return await collectAnswers(adapterVariants(loaded.peft, SIDES), loaded.tokenizer, request.prompts, {
-        template,
-        // Templates write their own BOS, as in training and in `webtune chat`.
-        addSpecialTokens: false,
-        stopStrings: stopStringsFor(template, loaded.tokenizer),
+        prompts,
+        stopStrings: prompts.stopStrings(),
         maxNewTokens: request.maxNewTokens,
         batchSize: request.batchSize,
         onProgress: (progress) => bar?.update(progress.done, progress.total, 'answers'),

@@ -11,7 +11,7 @@ import { writePredictions } from '@webtune/eval/node';
 import { numberOption, optional, parseCommandLine, required } from '../args.js';
 import { resolveDatasets } from '../datasets.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { chatTemplateFor, stopStringsFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 import { formatDuration, ProgressBar, table, UsageError } from '../ui.js';
 
 const SEGMENTATIONS: Segmentation[] = ['characters', 'words'];
@@ -76,14 +76,12 @@ export async function predictCommand(argv: string[]): Promise<number> {
   let result: PredictResult;
   try {
     const loaded = await loadModel(device, modelName, { adapter: optional(values, 'adapter'), quiet: json });
-    const template = chatTemplateFor(loaded.tokenizer, optional(values, 'template'));
+    const prompts = promptEncoderFor(loaded.tokenizer, { template: optional(values, 'template') });
     const bar = json ? null : new ProgressBar('predicting');
     try {
       result = await predict(loaded.model, loaded.tokenizer, examples, {
-        template,
-        // Templates write their own BOS, as in training.
-        addSpecialTokens: false,
-        stopStrings: stopStringsFor(template, loaded.tokenizer),
+        prompts,
+        stopStrings: prompts.stopStrings(),
         maxNewTokens,
         batchSize,
         metrics: { segmentation },

@@ -7,6 +7,15 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ChatEngine, CompletionOptions } from '../chat-engine.js';
 import { type ChatMessage, MessagesError } from '../prompting.js';
+import {
+  applyServerLimits,
+  GuardError,
+  HttpGuard,
+  logWhenDone,
+  requestUrl,
+  requireJsonBody,
+  SERVER_OPTIONS,
+} from './http-guard.js';
 
 export interface OpenAiServerOptions {
   /** The model id clients name (GET /v1/models lists it). */
@@ -19,8 +28,14 @@ export interface OpenAiServerOptions {
   defaultMaxTokens?: number;
   /** Most requests waiting for the device before new ones get 503 (default 64). */
   maxQueue?: number;
-  /** Called once per finished request (for the access log). */
+  /** Called once per request when it is over, answered or abandoned (for the access log). */
   onRequest?: (line: string) => void;
+  /** The address the server binds (`--host`, default 127.0.0.1): a name there is an allowed Host. */
+  bindHost?: string;
+  /** More Host names to answer to (`--allow-host`; `*` any). Loopback names and IPs always pass. */
+  allowHosts?: readonly string[];
+  /** Origins whose pages may call the API from a browser (`--allow-origin`); default none. */
+  allowOrigins?: readonly string[];
 }
 
 /** An error answered as `{"error": {...}}` with an HTTP status. */
@@ -51,9 +66,19 @@ function sendJson(
   response.end(text);
 }
 
+/** Responses that are server-sent event streams (their errors go out as an event). */
+const streamingResponses = new WeakSet<ServerResponse>();
+
 function sendError(response: ServerResponse, error: HttpError): void {
   if (response.headersSent) {
-    response.end();
+    // Mid-stream (after the 200): an error event, then [DONE], so clients see why it ended.
+    if (streamingResponses.has(response) && !response.writableEnded) {
+      const body = {
+        error: { message: error.message, type: error.type, param: error.param, code: error.code },
+      };
+      response.write(`data: ${JSON.stringify(body)}\n\n`);
+      response.end('data: [DONE]\n\n');
+    } else response.end();
     return;
   }
   sendJson(
@@ -276,7 +301,8 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
   const created = Math.floor(Date.now() / 1000);
 
   async function chatCompletions(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    // The body is parsed as JSON whatever Content-Type says (curl -d sends form-urlencoded).
+    // JSON only when declared as such: a cross-site form or text/plain POST needs no preflight.
+    requireJsonBody(request);
     const body = await readBody(request, options.maxBodyBytes);
     const chat = parseChatRequest(body, options, engine.contextLength);
     if (engine.queued >= options.maxQueue) {
@@ -328,6 +354,7 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
             chunk([{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }]),
           ),
       });
+      streamingResponses.add(response);
       response.writeHead(200, {
         'Content-Type': 'text/event-stream',
         'Cache-Control': 'no-cache',
@@ -365,16 +392,25 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
     }
   }
 
-  const server = createServer(async (request, response) => {
-    const started = Date.now();
-    const url = new URL(request.url ?? '/', 'http://localhost');
+  const guard = new HttpGuard({
+    bindHost: options.bindHost ?? '127.0.0.1',
+    allowHosts: options.allowHosts,
+    allowOrigins: options.allowOrigins,
+  });
+  const server = createServer(SERVER_OPTIONS, async (request, response) => {
+    const url = requestUrl(request);
+    if (!url) {
+      sendError(
+        response,
+        new HttpError(400, 'the request target is not a path', 'invalid_request_error', 'bad_path'),
+      );
+      return;
+    }
     const route = `${request.method} ${url.pathname.replace(/\/+$/, '')}`;
+    logWhenDone(request, response, url.pathname, options.onRequest);
     try {
-      if (request.method === 'OPTIONS') {
-        response.writeHead(204, { Allow: 'GET, POST, OPTIONS' });
-        response.end();
-        return;
-      }
+      // Host, Origin and CORS on every request, /health included; answers preflights.
+      if (guard.check(request, response, url)) return;
       if (route === 'GET /health') {
         sendJson(response, 200, { status: 'ok', queued: engine.queued });
         return;
@@ -413,17 +449,15 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
       }
     } catch (error) {
       if (error instanceof HttpError) sendError(response, error);
+      else if (error instanceof GuardError)
+        sendError(response, new HttpError(error.status, error.message, 'invalid_request_error', error.code));
       else
         sendError(
           response,
           new HttpError(500, `internal error: ${(error as Error).message}`, 'server_error'),
         );
       if (error instanceof HttpError && error.status === 413) request.socket.destroySoon?.();
-    } finally {
-      options.onRequest?.(
-        `${request.method} ${url.pathname} ${response.statusCode} ${Date.now() - started}ms`,
-      );
     }
   });
-  return server;
+  return applyServerLimits(server);
 }

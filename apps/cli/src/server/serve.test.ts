@@ -58,7 +58,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune serve (OpenAI-compatible API
   });
 
   it('binds to 127.0.0.1 and lists the model', async () => {
-    expect(server.stdout()).toMatch(/"stories" \(template default\) on http:\/\/127\.0\.0\.1:\d+\/v1/);
+    expect(server.stdout()).toMatch(/"stories" \(template empty\) on http:\/\/127\.0\.0\.1:\d+\/v1/);
     const response = await fetch(`${base}/v1/models`, { headers });
     expect(response.status).toBe(200);
     const body = await response.json();

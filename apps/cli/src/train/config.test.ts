@@ -23,6 +23,10 @@ describe('training config on the command line', () => {
     expect(errorOf(() => planOf({ ...BASE, lora_rank: 0, stage: 'ppo' }))).toMatch(
       /^the config has 2 problems:\n {2}- stage: "ppo" is known .*\n {2}- lora_rank must be at least 1, got 0$/,
     );
+    // issue 19: a negative seed was accepted.
+    expect(errorOf(() => planOf({ ...BASE, seed: -5 }))).toBe(
+      'seed must be an integer in [0, 4294967295], got -5',
+    );
   });
 
   it("reads overrides as llamafactory-cli's key=value and as --key value", () => {

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ChatTemplate, EncodedExample } from '@webtune/data';
+import type { ChatTemplate, EncodedExample, PromptEncoder } from '@webtune/data';
 import { prepareDatasetFromDirectory } from '@webtune/data/node';
 import { directorySource, saveModelDirectory } from '@webtune/nn/node';
 import type { PeftModel } from '@webtune/peft';
@@ -21,10 +21,12 @@ import {
 } from '@webtune/train';
 import { type ResolvedDatasets, resolveDatasets } from '../datasets.js';
 import type { LoadedModel } from '../model-loading.js';
-import { chatTemplateFor } from '../prompting.js';
+import { promptEncoderFor } from '../prompting.js';
 
 /** The plan's data, read and encoded. */
 export interface PreparedRunData {
+  /** The one prompt encoder of the run (train data, predictions, the chat engine); null for pt. */
+  prompts: PromptEncoder | null;
   template: ChatTemplate | null;
   /** Rows of the kinds the plan's task trains on. */
   train: EncodedExample[];
@@ -44,7 +46,15 @@ export interface PreparedRun extends PreparedRunData {
 /** Reads and encodes the plan's datasets (no device needed). */
 export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promise<PreparedRunData> {
   const data = plan.data;
-  const template = data.usesTemplate ? chatTemplateFor(tokenizer, data.template ?? undefined) : null;
+  const prompts = data.usesTemplate
+    ? promptEncoderFor(tokenizer, {
+        template: data.template ?? undefined,
+        enableThinking: data.enableThinking,
+        defaultSystem: plan.config.default_system ?? undefined,
+        toolFormat: plan.config.tool_format ?? undefined,
+      })
+    : null;
+  const template = prompts?.template ?? null;
   const dataOptions = { datasetDir: existsSync(data.datasetDir) ? data.datasetDir : undefined };
   const common = {
     stage: data.stage,
@@ -56,6 +66,8 @@ export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promi
     trainOnPrompt: data.trainOnPrompt,
     maskHistory: data.maskHistory,
     enableThinking: data.enableThinking,
+    defaultSystem: plan.config.default_system ?? undefined,
+    toolFormat: plan.config.tool_format ?? undefined,
     packing: data.packing,
   };
   const prepared = await prepareDatasetFromDirectory({
@@ -73,6 +85,7 @@ export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promi
   }
   const kinds = rowKindsOf(plan.task);
   return {
+    prompts,
     template,
     train: prepared.train.filter((row) => kinds.includes(row.kind)),
     validation: validation.filter((row) => kinds.includes(row.kind)),

@@ -5,15 +5,23 @@
  * checkpoints and diagnostics belong to the packages; this file wires them and writes files.
  * Used by `webtune train` and `webtune webui`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatIssue } from '@webtune/data';
 import { describeBaseFormat } from '@webtune/nn';
 import { saveModelDirectory } from '@webtune/nn/node';
 import type { Device } from '@webtune/tensors';
-import { evaluate, type RunPlan, type TrainEndReason, type TrainerEvent, train } from '@webtune/train';
-import { directoryStorage } from '@webtune/train/node';
+import {
+  CheckpointError,
+  evaluate,
+  findResumeCheckpoint,
+  type RunPlan,
+  type TrainEndReason,
+  type TrainerEvent,
+  train,
+} from '@webtune/train';
+import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
 import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
@@ -25,8 +33,19 @@ import { type PreparedRun, prepareRun } from './prepare-run.js';
 
 /** Refuses to mix a new run into an old one's output_dir unless told to. */
 export async function prepareOutputDir(outputDir: string, plan: RunPlan): Promise<void> {
+  if (plan.config.resume_from_checkpoint && plan.actions.train) {
+    // Before anything is written: a resume with nothing to resume is refused, never a fresh start.
+    try {
+      const request = resumeRequestFor(outputDir, plan.config.resume_from_checkpoint);
+      if (request !== null) await findResumeCheckpoint(directoryStorage(outputDir), request, null);
+    } catch (error) {
+      if (error instanceof CheckpointError) throw new UsageError(error.message);
+      throw error;
+    }
+    return;
+  }
   if (!existsSync(outputDir) || readdirSync(outputDir).length === 0) return;
-  if (plan.config.resume_from_checkpoint || !plan.actions.train) return;
+  if (!plan.actions.train) return;
   if (!plan.config.overwrite_output_dir) {
     throw new UsageError(
       `output_dir "${outputDir}" exists and is not empty; set overwrite_output_dir: true to replace it, or resume_from_checkpoint: true to continue`,
@@ -120,7 +139,9 @@ async function trainLoaded(
   const { model, tokenizer } = loaded;
   if (plan.data.usesTemplate && !plan.data.template && !tokenizer.chatTemplate) {
     log(
-      yellow('note: the tokenizer has no chat_template and no template is set: using the built-in "default"'),
+      yellow(
+        'note: the tokenizer has no chat_template and no template is set: using "empty", as LLaMA-Factory',
+      ),
     );
   }
   const run = await prepareRun(loaded, plan);
@@ -138,7 +159,7 @@ async function trainLoaded(
   // ---- Predictions before training (do_predict).
   let cases: PredictionCase[] = [];
   let before: { answers: string[]; correct: number } | null = null;
-  const engine = run.template ? new ChatEngine({ ...loaded, peft }, run.template) : null;
+  const engine = run.prompts ? new ChatEngine({ ...loaded, peft }, run.prompts) : null;
   const predictOptions = { ...plan.generation, fitContext: true };
   if (plan.actions.predict && engine && run.evalDatasets) {
     cases = await predictionCases({ ...run.evalDatasets, maxSamples: plan.data.maxSamples });
@@ -164,33 +185,23 @@ async function trainLoaded(
       ),
     );
   }
-  const curve = {
-    train: [] as { step: number; loss: number }[],
-    eval: [] as { step: number; loss: number }[],
-  };
   const started = performance.now();
   const result = await train({
     model: trainable,
     task: run.task,
     train: run.train as unknown[],
     validation: run.validation as unknown[],
-    args,
+    args: { ...args, resumeFromCheckpoint: resumeRequestFor(outputDir, plan.config.resume_from_checkpoint) },
     storage: directoryStorage(outputDir),
     signal: options.signal,
-    onEvent: (event: TrainerEvent) => {
-      if (event.type === 'train-start' && event.resumedFrom)
-        curve.train.push(...loggedLosses(outputDir, event.firstStep, curve.eval));
-      if (event.type === 'step-end') curve.train.push({ step: event.step, loss: event.loss });
-      if (event.type === 'eval-end') curve.eval.push({ step: event.step, loss: event.evalLoss });
-      options.onEvent?.(event);
-    },
+    onEvent: (event: TrainerEvent) => options.onEvent?.(event),
   });
   const runtime = (performance.now() - started) / 1000;
 
   // ---- Outputs.
   await writeFile(
     join(outputDir, 'training_loss.svg'),
-    lossCurveSvg({ ...curve, title: `training loss: ${modelName}` }),
+    lossCurveSvg({ ...result.lossCurve, title: `training loss: ${modelName}` }),
   );
   if (result.reason === 'completed') {
     if (peft) {
@@ -321,29 +332,6 @@ async function writePredictions(
     }),
   );
   await writeFile(join(outputDir, 'generated_predictions.jsonl'), `${lines.join('\n')}\n`);
-}
-
-/** Train (and eval) losses trainer_log.jsonl holds for steps before `firstStep` (a resumed run's past). */
-function loggedLosses(
-  outputDir: string,
-  firstStep: number,
-  evals: { step: number; loss: number }[],
-): { step: number; loss: number }[] {
-  const path = join(outputDir, 'trainer_log.jsonl');
-  if (!existsSync(path)) return [];
-  const points: { step: number; loss: number }[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const row = JSON.parse(line) as { current_steps: number; loss?: number; eval_loss?: number };
-      if (row.current_steps >= firstStep) continue;
-      if (typeof row.eval_loss === 'number') evals.push({ step: row.current_steps, loss: row.eval_loss });
-      else if (typeof row.loss === 'number') points.push({ step: row.current_steps, loss: row.loss });
-    } catch {
-      // A torn last line of a killed run: skip it.
-    }
-  }
-  return points;
 }
 
 function printDataSummary(log: (line: string) => void, report: PreparedRun['report']): void {

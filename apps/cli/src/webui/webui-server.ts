@@ -10,8 +10,10 @@
  *                                  ({line}), `end` ({status, error?}); replayed from the start,
  *                                  or after Last-Event-ID
  *
- * Errors are JSON {"error": "..."}. One run at a time (one device). Requests from other origins
- * are refused unless --allow-origin names them; POSTs must be JSON (so browsers preflight them).
+ * Errors are JSON {"error": "..."}. One run at a time (one device). Every request passes the
+ * checks of ../server/http-guard.ts first (Host and Origin allow-lists, CORS, the token when one is
+ * required); POSTs must be JSON (so browsers preflight them); a run's output_dir must lie under
+ * --output-root unless the server was started with --allow-any-output-dir.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
@@ -20,6 +22,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Device } from '@webtune/tensors';
 import type { RawConfig, RunPlan, TrainerEvent } from '@webtune/train';
+import {
+  applyServerLimits,
+  GuardError,
+  HttpGuard,
+  requestUrl,
+  SERVER_OPTIONS,
+} from '../server/http-guard.js';
 import { runTraining } from '../train/run-training.js';
 import { stripAnsi } from '../ui.js';
 import { planOfRequest } from './run-request.js';
@@ -47,12 +56,18 @@ export interface WebuiOptions {
   appDirectory: string;
   device: Device;
   version: string;
-  /** Where runs without output_dir write (a folder per run). */
+  /** Where runs write: a folder per run without output_dir; output_dir must lie under it. */
   outputRoot: string;
+  /** Let runs write anywhere (`--allow-any-output-dir`): output_dir is not confined. */
+  allowAnyOutputDir?: boolean;
   /** Origins allowed to call the API from another page (CORS); default none. */
   allowOrigins?: readonly string[];
-  /** Host names the server answers to (DNS-rebinding guard); default loopback names. */
+  /** The address the server binds (`--host`, default 127.0.0.1): a name there is an allowed Host. */
+  bindHost?: string;
+  /** More Host names the server answers to (`--allow-host`; `*` any); loopback names and IPs pass. */
   allowedHosts?: readonly string[];
+  /** Every request must carry this token (`?token=`, cookie, Bearer); null/undefined: none. */
+  token?: string | null;
   onLog?: (line: string) => void;
 }
 
@@ -139,8 +154,12 @@ export function createWebuiServer(options: WebuiOptions): Webui {
       throw new ApiError(409, `run ${current.id} is still running; stop it first`);
     const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
     let plan: RunPlan;
+    const config: RawConfig = { ...raw };
+    if (config.output_dir != null && config.output_dir !== '' && !options.allowAnyOutputDir) {
+      config.output_dir = confinedOutputDir(options.outputRoot, config.output_dir);
+    }
     try {
-      plan = planOfRequest(raw, options.outputRoot, id);
+      plan = planOfRequest(config, options.outputRoot, id);
     } catch (error) {
       throw new ApiError(400, (error as Error).message);
     }
@@ -225,41 +244,35 @@ export function createWebuiServer(options: WebuiOptions): Webui {
     response.end(body);
   };
 
-  const server = createServer(async (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+  const guard = new HttpGuard({
+    bindHost: options.bindHost ?? '127.0.0.1',
+    allowHosts: options.allowedHosts,
+    allowOrigins: [...allowOrigins],
+    token: options.token ?? null,
+    allowHeaders: 'Authorization, Content-Type',
+  });
+  const server = createServer(SERVER_OPTIONS, async (request, response) => {
+    const url = requestUrl(request);
+    if (!url) {
+      json(response, 400, { error: 'the request target is not a path' });
+      return;
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     try {
-      const host = (request.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      const hosts = options.allowedHosts ?? ['127.0.0.1', 'localhost', '::1'];
-      if (!hosts.includes('*') && !hosts.includes(host))
-        throw new ApiError(403, `host "${host}" is not served here`);
-      const origin = request.headers.origin;
-      if (origin && allowOrigins.has(origin)) {
-        response.setHeader('Access-Control-Allow-Origin', origin);
-        response.setHeader('Vary', 'Origin');
-        response.setHeader('Access-Control-Allow-Headers', 'Content-Type, Last-Event-ID');
-        response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-        response.setHeader('Access-Control-Allow-Private-Network', 'true');
-      }
-      if (request.method === 'OPTIONS') {
-        response.writeHead(204);
-        response.end();
-        return;
-      }
+      // Host, Origin, CORS and the token on every request (static files too); answers preflights.
+      if (guard.check(request, response, url)) return;
       if (!path.startsWith('/api/') && path !== '/api') {
         if (request.method !== 'GET' && request.method !== 'HEAD')
           throw new ApiError(405, `${request.method} is not allowed here`);
         await serveStatic(url.pathname, response);
         return;
       }
-      // Cross-origin API calls only from allowed origins (browsers send Origin on them).
-      if (origin && !allowOrigins.has(origin) && origin !== `http://${request.headers.host}`) {
-        throw new ApiError(
-          403,
-          `origin ${origin} may not use this API (start webui with --allow-origin ${origin})`,
-        );
+      let parts: string[];
+      try {
+        parts = path.split('/').slice(2).map(decodeURIComponent);
+      } catch {
+        throw new ApiError(400, `the path ${JSON.stringify(path)} is not valid percent-encoding`);
       }
-      const parts = path.split('/').slice(2).map(decodeURIComponent);
       if (request.method === 'GET' && path === '/api/info') {
         json(response, 200, {
           name: 'webtune',
@@ -297,7 +310,7 @@ export function createWebuiServer(options: WebuiOptions): Webui {
         throw new ApiError(404, `no route ${request.method} ${path}`);
       }
     } catch (error) {
-      const status = error instanceof ApiError ? error.status : 500;
+      const status = error instanceof ApiError || error instanceof GuardError ? error.status : 500;
       if (!response.headersSent) json(response, status, { error: (error as Error).message });
       else response.end();
     }
@@ -311,5 +324,22 @@ export function createWebuiServer(options: WebuiOptions): Webui {
       });
       run.abort.abort();
     });
-  return { server, stopRuns };
+  return { server: applyServerLimits(server), stopRuns };
+}
+
+/**
+ * A run's output_dir inside `outputRoot`: a relative one is taken under it; one that resolves
+ * elsewhere (an absolute path, `..`) is refused, so a page cannot make runs write anywhere the
+ * server's user can.
+ */
+export function confinedOutputDir(outputRoot: string, outputDir: unknown): string {
+  const root = resolve(outputRoot);
+  const target = resolve(root, String(outputDir));
+  if (target !== root && !target.startsWith(root + sep)) {
+    throw new ApiError(
+      403,
+      `output_dir ${JSON.stringify(String(outputDir))} is outside --output-root ${root}; give a folder under it (or start webui with --allow-any-output-dir)`,
+    );
+  }
+  return target;
 }

@@ -82,7 +82,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune webui', () => {
   });
 
   it('runs training from LLaMA-Factory keys and streams its events and log', async () => {
-    const started = await post('/api/runs', { config: config(join(folder, 'run1')) });
+    const started = await post('/api/runs', { config: config(join(folder, 'runs', 'run1')) });
     expect(started.status).toBe(201);
     const { id } = await started.json();
     const stream = await events(`${base}/api/runs/${id}/events`);
@@ -103,16 +103,16 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune webui', () => {
     });
     expect((await replay.text()).match(/^event: /gm)).toHaveLength(1);
     const status = await (await fetch(`${base}/api/runs/${id}`)).json();
-    expect(status).toMatchObject({ id, status: 'completed', outputDir: join(folder, 'run1') });
+    expect(status).toMatchObject({ id, status: 'completed', outputDir: join(folder, 'runs', 'run1') });
     const info = await (await fetch(`${base}/api/info`)).json();
     expect(info.run).toEqual({ id, status: 'completed' });
   });
 
   it('stops a run at a step boundary with a checkpoint', async () => {
     const { id } = await (
-      await post('/api/runs', { config: config(join(folder, 'run2'), { max_steps: 200 }) })
+      await post('/api/runs', { config: config(join(folder, 'runs', 'run2'), { max_steps: 200 }) })
     ).json();
-    const busy = await post('/api/runs', { config: config(join(folder, 'run3')) });
+    const busy = await post('/api/runs', { config: config(join(folder, 'runs', 'run3')) });
     expect(busy.status).toBe(409);
     expect((await busy.json()).error).toMatch(/still running/);
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -125,11 +125,13 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune webui', () => {
   });
 
   it('answers bad requests with JSON errors and refuses other origins and hosts', async () => {
-    const unknown = await post('/api/runs', { config: { ...config(join(folder, 'run4')), lerning_rate: 1 } });
+    const unknown = await post('/api/runs', {
+      config: { ...config(join(folder, 'runs', 'run4')), lerning_rate: 1 },
+    });
     expect(unknown.status).toBe(400);
     expect((await unknown.json()).error).toMatch(/did you mean "learning_rate"/);
     const failing = await post('/api/runs', {
-      config: config(join(folder, 'run5'), { model_name_or_path: join(folder, 'none') }),
+      config: config(join(folder, 'runs', 'run5'), { model_name_or_path: join(folder, 'none') }),
     });
     const { id } = await failing.json();
     const end = (await events(`${base}/api/runs/${id}/events`)).at(-1);
@@ -142,7 +144,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune webui', () => {
     expect((await fetch(`${base}/api/runs/nope/events`)).status).toBe(404);
     const crossOrigin = await post(
       '/api/runs',
-      { config: config(join(folder, 'run6')) },
+      { config: config(join(folder, 'runs', 'run6')) },
       { 'Content-Type': 'application/json', Origin: 'https://evil.example' },
     );
     expect(crossOrigin.status).toBe(403);

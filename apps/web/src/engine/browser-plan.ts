@@ -4,7 +4,7 @@
  * browser knows (the loaded model's location, the picked files, the run's name in private
  * storage) and hands the config to the planner. Nothing about a run is decided here.
  */
-import { type ChatTemplate, prepareDataset, resolveChatTemplate, type TokenizerLike } from '@webtune/data';
+import { type ChatTemplate, PromptEncoder, prepareDataset, type TokenizerLike } from '@webtune/data';
 import type { TrainingMethod } from '@webtune/peft';
 import { type MethodPlan, planRun, type RawConfig, type RunPlan } from '@webtune/train';
 
@@ -54,6 +54,8 @@ export function prepareBrowserData(
     trainOnPrompt: data.trainOnPrompt,
     maskHistory: data.maskHistory,
     enableThinking: data.enableThinking,
+    defaultSystem: plan.config.default_system ?? undefined,
+    toolFormat: plan.config.tool_format ?? undefined,
     packing: data.packing,
     mixStrategy: data.mixStrategy,
     interleaveProbs: data.interleaveProbs,
@@ -74,11 +76,11 @@ export function trainingMethodOf(method: MethodPlan): TrainingMethod {
   }
 }
 
-/** The board's template: the one named, else the tokenizer's own chat_template, else plain text. */
+/** The board's template: the one named, else LLaMA-Factory's choice (the chat_template parsed, else empty). */
 export function boardTemplate(
   tokenizer: TokenizerLike & { chatTemplate?: string | null },
   name: string | undefined,
 ): ChatTemplate {
-  const wanted = name === undefined || name === 'auto' ? (tokenizer.chatTemplate ? 'auto' : 'empty') : name;
-  return resolveChatTemplate(wanted, tokenizer);
+  // The one prompt encoder of @webtune/data, as the CLI: no name is LLaMA-Factory's choice.
+  return new PromptEncoder(tokenizer, { template: name === '' ? undefined : name }).template;
 }

@@ -8,8 +8,7 @@ import {
   type Conversation,
   type EncodedExample,
   memoryFileResolver,
-  renderText,
-  templateTokensOf,
+  PromptEncoder,
 } from '@webtune/data';
 import { evaluateMcq, loadMcqTask } from '@webtune/eval';
 import {
@@ -149,9 +148,17 @@ function tokenizerOf(loaded: LoadedModel) {
   return tokenizer;
 }
 
-/** The template to use: the one named, else the model's own, else plain text. */
+/** The template to use: the one named, else LLaMA-Factory's choice (the chat_template parsed, else empty). */
 function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTemplate {
   return boardTemplate(tokenizerOf(loaded), name);
+}
+
+/**
+ * The prompt encoder (shared with the CLI and training): the template the data was prepared with, else
+ * a named one; `''` or undefined is LLaMA-Factory's choice (the model's chat_template parsed, else empty).
+ */
+function promptEncoder(loaded: LoadedModel, template: string | ChatTemplate | undefined): PromptEncoder {
+  return new PromptEncoder(tokenizerOf(loaded), { template: template === '' ? undefined : template });
 }
 
 /** The model a request names: the tuned model, or the base (adapters off, or the untouched copy). */
@@ -339,20 +346,18 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   async generate(request, emit) {
     const loaded = requireModel();
     const tokenizer = tokenizerOf(loaded);
-    const template = session.data?.template ?? chatTemplate(loaded, undefined);
+    const prompts = promptEncoder(loaded, session.data?.template);
     const conversation: Conversation = { turns: [{ role: 'user', content: request.prompt }] };
-    const text = renderText(template, conversation, { addGenerationPrompt: true });
-    // Templates that write the BOS text themselves must not get a second one from the tokenizer.
-    const { bosToken } = templateTokensOf(tokenizer);
+    const ids = prompts.encodePrompt(conversation);
     const started = performance.now();
     const { settings } = request;
     const [result] = await withVariant(request.variant, (model) =>
-      generate(model, tokenizer, text, {
+      generate(model, tokenizer, ids, {
         maxNewTokens: settings.maxNewTokens,
         temperature: settings.temperature,
         topP: settings.topP,
         seed: settings.seed,
-        addSpecialTokens: !(bosToken && text.startsWith(bosToken)),
+        stopTokens: [...new Set([...model.config.eosTokenIds, ...prompts.stopTokenIds()])],
         onToken: (event) => {
           if (event.text) emit({ type: 'token', text: event.text });
         },

@@ -1,4 +1,4 @@
-import { BUILTIN_TEMPLATE_NAMES, type DataIssue, type PreviewEntry } from '@webtune/data';
+import { type DataIssue, type PreviewEntry, TEMPLATE_NAMES } from '@webtune/data';
 import type { BoardContext } from '../board.js';
 import type { DataSummary, StageName } from '../engine/protocol.js';
 import { field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
@@ -19,8 +19,12 @@ export function dataTab(context: BoardContext): HTMLElement {
   const stage = select('data-stage', Object.entries(STAGE_LABELS), 'sft');
   const template = select(
     'template',
-    [['auto', 'auto'], ...BUILTIN_TEMPLATE_NAMES.map((name): [string, string] => [name, name])],
-    'auto',
+    [
+      ['', 'as LLaMA-Factory'],
+      ['auto', 'auto (model’s Jinja)'],
+      ...TEMPLATE_NAMES.map((name): [string, string] => [name, name]),
+    ],
+    '',
   );
   const cutoffLen = numberInput('cutoff_len', 2048, { min: 1, step: 1 });
   const valSize = numberInput('val_size', 0, { min: 0 });
@@ -65,7 +69,7 @@ export function dataTab(context: BoardContext): HTMLElement {
           cutoff_len: Number(cutoffLen.value),
           val_size: Number(valSize.value),
         };
-        if (template.value !== 'auto') config.template = template.value;
+        if (template.value !== '') config.template = template.value;
         if (Number(maxSamples.value) > 0) config.max_samples = Number(maxSamples.value);
         const settings = { stage: stage.value as StageName, config };
         const summary = await status.run(
@@ -102,7 +106,7 @@ export function dataTab(context: BoardContext): HTMLElement {
       field(
         'Chat template',
         template,
-        'How a conversation becomes text. auto: the tokenizer’s template, or plain text (empty) when it has none.',
+        'How a conversation becomes tokens (LLaMA-Factory’s template names). As LLaMA-Factory: the tokenizer’s chat_template read as a template, or empty when it has none; auto: the tokenizer’s Jinja template as Transformers renders it.',
       ),
       field('cutoff_len', cutoffLen, 'Longest sequence in tokens; longer examples are cut.'),
       field('val_size', valSize, 'Share (below 1) or number of rows held out to compute the eval loss.'),

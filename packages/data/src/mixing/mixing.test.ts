@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DataConfigError } from '../issues.js';
 import { mixDatasets } from './mix.js';
 import { drawSamples, splitValidation, takeFirst } from './sampling.js';
 
@@ -92,5 +93,27 @@ describe('sampling and splitting', () => {
     expect(splitValidation(items, 25, 42).validation).toHaveLength(25);
     expect(splitValidation(items, 0.001, 42).validation).toHaveLength(1);
     expect(() => splitValidation(items, 100, 42)).toThrow(/leaving none to train on/);
+  });
+});
+
+describe('settings that do not fit the data', () => {
+  it('are DataConfigErrors naming the LLaMA-Factory key', () => {
+    const items = [1, 2, 3, 4];
+    expect(() => splitValidation(items, 50)).toThrow(DataConfigError);
+    expect(() => splitValidation(items, 50)).toThrow(
+      /^val_size: 50 takes 50 of the 4 examples, leaving none/,
+    );
+    expect(() => splitValidation(items, 4)).toThrow(DataConfigError);
+    expect(() => splitValidation(items, -1)).toThrow(/^val_size: must be > 0/);
+    expect(() => takeFirst(items, 0)).toThrow(/^max_samples: /);
+    expect(() => mixDatasets([[1], []], { strategy: 'interleave_under' })).toThrow(DataConfigError);
+  });
+});
+
+describe('interleave_over with a tiny probability', () => {
+  it('is refused instead of looping for ever (found by the fuzzer)', () => {
+    expect(() =>
+      mixDatasets([[1, 2], [3]], { strategy: 'interleave_over', probabilities: [1e-300, 1], seed: 1 }),
+    ).toThrow(/interleave_probs: probability 1e-300 for dataset 0 \(2 rows\) needs about/);
   });
 });

@@ -1,11 +1,12 @@
 /** Taking part of a dataset: `max_samples`, `num_samples`, and the seeded validation split. */
+import { DataConfigError } from '../issues.js';
 import { SeededRandom } from '../random.js';
 
 /** The first `maxSamples` items (LLaMA-Factory's `max_samples`, applied to each dataset). */
 export function takeFirst<T>(items: readonly T[], maxSamples: number | undefined): T[] {
   if (maxSamples === undefined) return [...items];
   if (!Number.isInteger(maxSamples) || maxSamples <= 0)
-    throw new RangeError(`maxSamples must be a positive integer, got ${maxSamples}`);
+    throw new DataConfigError('max_samples', `must be a positive integer, got ${maxSamples}`);
   return items.slice(0, maxSamples);
 }
 
@@ -29,15 +30,16 @@ export interface Split<T> {
 
 /**
  * Splits off a validation set after a seeded shuffle: `valSize` below 1 is a fraction (rounded up),
- * otherwise a count. Throws `RangeError` when nothing would be left to train on.
+ * otherwise a count. Throws `DataConfigError` (val_size) when nothing would be left to train on.
  */
 export function splitValidation<T>(items: readonly T[], valSize: number | undefined, seed = 42): Split<T> {
   if (valSize === undefined || valSize === 0) return { train: [...items], validation: [] };
-  if (!(valSize > 0)) throw new RangeError(`valSize must be > 0, got ${valSize}`);
+  if (!(valSize > 0)) throw new DataConfigError('val_size', `must be > 0, got ${valSize}`);
   const count = valSize < 1 ? Math.ceil(valSize * items.length) : Math.floor(valSize);
   if (count >= items.length) {
-    throw new RangeError(
-      `valSize ${valSize} takes ${count} of ${items.length} examples, leaving none to train on`,
+    throw new DataConfigError(
+      'val_size',
+      `${valSize} takes ${count} of the ${items.length} examples, leaving none to train on; lower it (below 1 it is a fraction)`,
     );
   }
   const order = new SeededRandom(seed).permutation(items.length);

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { join } from 'node:path';
+import { fixturePath, fixturesRoot, optionalFixtures, requireFixtures } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Stage } from '../formats/types.js';
 import { DataError, type DataIssue } from '../issues.js';
@@ -37,6 +38,66 @@ const ROWS: Record<string, number> = {
   c4_demo: 60,
 };
 
+/** Loads every dataset of `info` that has a file in `datasetDir`, checking that all `rows[name]` rows are kept. */
+async function expectEveryDatasetLoads(
+  datasetDir: string,
+  info: ReturnType<typeof parseDatasetInfo>,
+  rows: Record<string, number>,
+): Promise<void> {
+  const present = localDatasetNames(info).filter((name) =>
+    existsSync(join(datasetDir, resolveDatasetAttributes(info, name).location)),
+  );
+  expect(present.sort()).toEqual(Object.keys(rows).sort());
+  for (const name of present) {
+    const stage = stageOf(resolveDatasetAttributes(info, name));
+    const loaded = await loadExamplesFromDirectory({
+      datasetDir,
+      datasets: [name],
+      stage,
+      placeholders: { name: 'Webtune', author: 'us' },
+    });
+    expect(loaded.report.rejected, name).toEqual([]);
+    expect(loaded.report.datasets[0], name).toMatchObject({
+      rowsRead: rows[name],
+      rowsKept: rows[name],
+      rowsRejected: 0,
+    });
+    expect(loaded.train, name).toHaveLength(rows[name]);
+    const kind = { pt: 'pretrain', sft: 'supervised', dpo: 'preference', kto: 'kto', rm: 'preference' }[
+      stage
+    ];
+    expect(
+      loaded.train.every((example) => example.kind === kind),
+      name,
+    ).toBe(true);
+  }
+}
+
+/** The upstream demo files (not redistributable, so outside the repository), where a machine has them. */
+const UPSTREAM_ROWS: Record<string, number> = {
+  identity: 91,
+  alpaca_en_demo: 999,
+  alpaca_zh_demo: 1000,
+  glaive_toolcall_en_demo: 300,
+  glaive_toolcall_zh_demo: 300,
+  dpo_en_demo: 300,
+  dpo_zh_demo: 300,
+  kto_en_demo: 300,
+  wiki_demo: 30,
+  c4_demo: 300,
+};
+
+describe.skipIf(!optionalFixtures(`${LLAMAFACTORY}/alpaca_en_demo.json`, `${LLAMAFACTORY}/dpo_en_demo.json`))(
+  "LLaMA-Factory's own demo datasets (optional: $WEBTUNE_FIXTURES or ../shared/fixtures)",
+  () => {
+    it('every dataset with a local file loads by name for its stage, with every row kept', async () => {
+      const datasetDir = join(fixturesRoot(), LLAMAFACTORY);
+      const info = parseDatasetInfo(readFileSync(join(datasetDir, 'dataset_info.json'), 'utf8'));
+      await expectEveryDatasetLoads(datasetDir, info, UPSTREAM_ROWS);
+    }, 60_000);
+  },
+);
+
 describe.skipIf(
   !requireFixtures(`${LLAMAFACTORY}/dataset_info.json`, 'chat_templates/Qwen-Qwen3-0.6B.jinja'),
 )('the LLaMA-Factory demo datasets', () => {
@@ -49,33 +110,7 @@ describe.skipIf(
   });
 
   it('every dataset with a local file loads by name for its stage, with every row kept', async () => {
-    const present = localDatasetNames(info).filter((name) =>
-      existsSync(fixturePath(LLAMAFACTORY, resolveDatasetAttributes(info, name).location)),
-    );
-    expect(present.sort()).toEqual(Object.keys(ROWS).sort());
-    for (const name of present) {
-      const stage = stageOf(resolveDatasetAttributes(info, name));
-      const loaded = await loadExamplesFromDirectory({
-        datasetDir,
-        datasets: [name],
-        stage,
-        placeholders: { name: 'Webtune', author: 'us' },
-      });
-      expect(loaded.report.rejected, name).toEqual([]);
-      expect(loaded.report.datasets[0], name).toMatchObject({
-        rowsRead: ROWS[name],
-        rowsKept: ROWS[name],
-        rowsRejected: 0,
-      });
-      expect(loaded.train, name).toHaveLength(ROWS[name]);
-      const kind = { pt: 'pretrain', sft: 'supervised', dpo: 'preference', kto: 'kto', rm: 'preference' }[
-        stage
-      ];
-      expect(
-        loaded.train.every((example) => example.kind === kind),
-        name,
-      ).toBe(true);
-    }
+    await expectEveryDatasetLoads(datasetDir, info, ROWS);
   });
 
   it('a dataset named without a local file says so', async () => {
@@ -248,7 +283,11 @@ describe('validation report of bad input', () => {
       {
         conversations: [
           { from: 'human', value: 'w?' },
-          { from: 'function_call', value: '{"name": "w", "arguments": {}}' },
+          // Two calls at once: the glm4 tool format has no parallel calls.
+          {
+            from: 'function_call',
+            value: '[{"name": "w", "arguments": {}}, {"name": "v", "arguments": {}}]',
+          },
         ],
       },
       {
@@ -264,6 +303,7 @@ describe('validation report of bad input', () => {
       files: memoryFileResolver({ 'chat.json': JSON.stringify(rows) }),
       tokenizer: toyQwenTokenizer(),
       template: 'chatml',
+      toolFormat: 'glm4',
       cutoffLen: 100,
     });
     expect(prepared.train).toHaveLength(2);

@@ -5,11 +5,12 @@
  */
 import type { Example, KtoExample, PretrainExample } from '../formats/types.js';
 import { DataError, type DataIssue } from '../issues.js';
+import { PromptEncoder } from '../prompt/prompt-encoder.js';
 import { formatPreview, type PreviewEntry, previewSequence } from '../report/preview.js';
 import { type LengthRecord, tokenStatistics } from '../report/token-statistics.js';
 import type { ValidationReport } from '../report/validation-report.js';
+import { LlamaFactoryTemplate } from '../templates/llama-factory/llama-factory-template.js';
 import { hasReasoning } from '../templates/messages.js';
-import { resolveChatTemplate } from '../templates/resolve.js';
 import { type ChatTemplate, TemplateError } from '../templates/types.js';
 import {
   type EncodedExample,
@@ -30,12 +31,16 @@ import { type LoadOptions, loadExamples } from './load-examples.js';
 export interface PrepareOptions extends LoadOptions {
   tokenizer: TokenizerLike;
   /**
-   * A built-in template name, Jinja text, a `ChatTemplate`, or `auto` / undefined for the tokenizer's
-   * own `chat_template`.
+   * A LLaMA-Factory template name, `auto` (the tokenizer's Jinja template), Jinja text, a `ChatTemplate`,
+   * or undefined for LLaMA-Factory's choice (see `PromptEncoder`).
    */
   template?: string | ChatTemplate;
-  /** Qwen3 thinking switch (LLaMA-Factory's `enable_thinking`). */
+  /** Thinking switch of reasoning templates (LLaMA-Factory's `enable_thinking`). */
   enableThinking?: boolean;
+  /** LLaMA-Factory's `default_system`. */
+  defaultSystem?: string;
+  /** LLaMA-Factory's `tool_format`. */
+  toolFormat?: string;
   /** Longest sequence in tokens (LLaMA-Factory's rule decides what is cut). Default 2048. */
   cutoffLen?: number;
   trainOnPrompt?: boolean;
@@ -86,9 +91,15 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     return { train: train.blocks, validation: validation.blocks, report };
   }
 
-  const template = resolveChatTemplate(options.template, options.tokenizer, {
+  const { template } = new PromptEncoder(options.tokenizer, {
+    template: options.template,
     enableThinking: options.enableThinking,
+    defaultSystem: options.defaultSystem,
+    toolFormat: options.toolFormat,
   });
+  if (options.trainOnPrompt && template instanceof LlamaFactoryTemplate && template.definition.efficientEos) {
+    throw new TemplateError(`the ${template.name} template (efficient_eos) does not support train_on_prompt`);
+  }
   report.template = template.name;
   const encodeOptions: EncodeOptions = {
     template,

@@ -1,6 +1,7 @@
 /**
- * The validation reports of two demo datasets under the Qwen3 tokenizer and its official chat template
- * (the whole datasets: the slowest test of the package, ~15 s). Set WEBTUNE_PRINT_REPORTS=1 to print them.
+ * The validation reports of two demo datasets under the Qwen3 tokenizer with no template named: its
+ * chat_template read as a LLaMA-Factory template, as LLaMA-Factory does (the whole datasets: the slowest
+ * test of the package, ~15 s). Set WEBTUNE_PRINT_REPORTS=1 to print them.
  */
 import { readFileSync } from 'node:fs';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
@@ -33,7 +34,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'datasets/llamafacto
           previewCount: 1,
         });
         expect(prepared.report.rejected).toEqual([]);
-        expect(prepared.report.template).toBe('chat_template');
+        expect(prepared.report.template).toBe('chat_template (parsed)');
         expect(prepared.report.tokens!.examples).toBe(name === 'alpaca_zh_demo' ? 120 : 60);
         // Trained tokens: every answer, never a prompt.
         expect(prepared.report.tokens!.trainedTokens).toBeGreaterThan(0);

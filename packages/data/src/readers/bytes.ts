@@ -240,3 +240,67 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
   }
   return { line, column: offset - lineStart + 1 };
 }
+
+/** The UTF-16 byte order of text that starts with a UTF-16 byte-order mark or looks like ASCII in UTF-16. */
+export function utf16ByteOrder(start: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
+  if (start.length >= 2 && start[0] === 0xff && start[1] === 0xfe) return 'utf-16le';
+  if (start.length >= 2 && start[0] === 0xfe && start[1] === 0xff) return 'utf-16be';
+  // No mark: two ASCII characters with a zero byte beside each (`[\0{\0` is `[{` in UTF-16LE).
+  if (start.length >= 4) {
+    const ascii = (byte: number) => byte >= 0x09 && byte < 0x7f;
+    if (ascii(start[0]) && start[1] === 0 && ascii(start[2]) && start[3] === 0) return 'utf-16le';
+    if (start[0] === 0 && ascii(start[1]) && start[2] === 0 && ascii(start[3])) return 'utf-16be';
+  }
+  return undefined;
+}
+
+/**
+ * The same text as UTF-8: a source in UTF-16 (Windows editors and PowerShell write it) is
+ * recognised by its byte-order mark, or by its zero bytes, and transcoded while it streams;
+ * anything else passes through unchanged.
+ */
+export function asUtf8(source: ByteSource): ByteSource {
+  if (source instanceof ArrayBuffer) return asUtf8(new Uint8Array(source));
+  if (source instanceof Uint8Array) {
+    const order = utf16ByteOrder(source);
+    if (order === undefined) return source;
+    return new TextEncoder().encode(new TextDecoder(order).decode(source));
+  }
+  return transcodedChunks(source);
+}
+
+async function* transcodedChunks(source: ByteSource): AsyncGenerator<Uint8Array> {
+  let decoder: TextDecoder | undefined;
+  let head: Uint8Array | undefined = new Uint8Array(0);
+  const encoder = new TextEncoder();
+  const transcode = (chunk: Uint8Array) => {
+    const text = decoder!.decode(chunk, { stream: true });
+    return text.length > 0 ? encoder.encode(text) : undefined;
+  };
+  for await (const chunk of byteChunks(source)) {
+    if (head) {
+      // Decide on the first 4 bytes (chunks may be smaller).
+      head = concatBytes([head, chunk]);
+      if (head.length < 4) continue;
+      const order = utf16ByteOrder(head);
+      if (order) decoder = new TextDecoder(order);
+      const start = head;
+      head = undefined;
+      const out = decoder ? transcode(start) : start;
+      if (out) yield out;
+      continue;
+    }
+    const out = decoder ? transcode(chunk) : chunk;
+    if (out) yield out;
+  }
+  if (head && head.length > 0) {
+    const order = utf16ByteOrder(head);
+    if (order) decoder = new TextDecoder(order);
+    const out = decoder ? transcode(head) : head;
+    if (out) yield out;
+  }
+  if (decoder) {
+    const rest = decoder.decode();
+    if (rest.length > 0) yield encoder.encode(rest);
+  }
+}

@@ -1,6 +1,6 @@
 /** One entry point for every file kind: yields row records, streaming where the format allows it. */
 import { DataError, type DataIssue } from '../issues.js';
-import { type ByteSource, readAllBytes } from './bytes.js';
+import { asUtf8, type ByteSource, readAllBytes } from './bytes.js';
 import { parseCsvFile } from './csv.js';
 import { parseJsonArrayFile } from './json-array.js';
 import { readJsonLines, readTextLines } from './json-lines.js';
@@ -29,6 +29,8 @@ export async function* readRecords(
   options: ReadRecordsOptions,
 ): AsyncGenerator<RecordResult> {
   const kind = options.kind ?? fileKindOf(options.file);
+  // UTF-16 files are read as the text they hold (the readers then see UTF-8).
+  source = asUtf8(source);
   if (kind === undefined) {
     const issue: DataIssue = {
       severity: 'error',

@@ -304,3 +304,35 @@ describe('readRecords: CSV', () => {
     );
   });
 });
+
+describe('readRecords: UTF-16 files', () => {
+  const utf16 = (text: string, order: 'le' | 'be', mark: boolean) => {
+    const out = new Uint8Array((text.length + (mark ? 1 : 0)) * 2);
+    const units = [...(mark ? [0xfeff] : []), ...Array.from(text, (_, i) => text.charCodeAt(i))];
+    units.forEach((unit, i) => {
+      out[2 * i + (order === 'le' ? 0 : 1)] = unit & 0xff;
+      out[2 * i + (order === 'le' ? 1 : 0)] = unit >> 8;
+    });
+    return out;
+  };
+  it('reads UTF-16 LE and BE, with or without a byte-order mark, streamed or whole', async () => {
+    const lines = '{"a": "é1"}\r\n{"a": "漢2"}\r\n';
+    const array = '[{"a": "é1"}, {"a": "漢2"}]';
+    for (const order of ['le', 'be'] as const) {
+      for (const mark of [true, false]) {
+        for (const [text, file] of [
+          [lines, 'data.jsonl'],
+          [array, 'data.json'],
+        ]) {
+          for (const source of [utf16(text, order, mark), chunked(utf16(text, order, mark), 3)]) {
+            const { results } = await collect(source, file);
+            expect(results.map((r) => (r.kind === 'row' ? r.value : r.issue))).toEqual([
+              { a: 'é1' },
+              { a: '漢2' },
+            ]);
+          }
+        }
+      }
+    }
+  });
+});

@@ -4,14 +4,14 @@
  */
 import type { KtoExample, PreferenceExample, PretrainExample, SupervisedExample } from '../formats/types.js';
 import type { RowLocation } from '../issues.js';
+import { encodeConversation } from '../prompt/encode-conversation.js';
+import type { EncodedTurns } from '../templates/llama-factory/llama-factory-template.js';
 import { type ChatTemplate, TemplateError } from '../templates/types.js';
 import {
   type AssembledSequence,
   assembleSupervised,
   type LabelledSequence,
   type MaskOptions,
-  type TokenPair,
-  tokenizeSegments,
 } from './supervised.js';
 import { IGNORE_INDEX, type TokenizerLike } from './tokenizer-like.js';
 import { truncatedLengths } from './truncation.js';
@@ -64,9 +64,10 @@ export type EncodedExample = EncodedSupervised | EncodedPreference | EncodedKto 
 
 /** Encodes an SFT example. Throws `TemplateError` when the template cannot render it. */
 export function encodeSupervised(example: SupervisedExample, options: EncodeOptions): EncodedSupervised {
-  const rendered = options.template.render(example.conversation);
-  const pairs = tokenizeSegments(rendered.segments, options.tokenizer);
-  const sequence = assembleSupervised(pairs, options);
+  const rendered = encodeConversation(options.template, example.conversation, options.tokenizer, {
+    maskHistory: options.maskHistory,
+  });
+  const sequence = assembleSupervised(rendered.pairs, options, rendered.efficientEosId);
   return {
     kind: 'supervised',
     location: example.location,
@@ -78,21 +79,11 @@ export function encodeSupervised(example: SupervisedExample, options: EncodeOpti
   };
 }
 
-/**
- * The conversation as one prompt and one response (the last): earlier turns become prompt, as in
- * LLaMA-Factory's preference and KTO encoding.
- */
-function oneTurn(pairs: TokenPair[]): { promptIds: number[]; responseIds: number[] } {
-  const list = [...pairs];
-  const trailing = list.length > 1 && list[list.length - 1].responseIds.length === 0 ? list.pop() : undefined;
-  const last = list[list.length - 1];
-  const promptIds: number[] = [];
-  for (const pair of list.slice(0, -1)) promptIds.push(...pair.promptIds, ...pair.responseIds);
-  promptIds.push(...last.promptIds);
-  return {
-    promptIds,
-    responseIds: trailing ? [...last.responseIds, ...trailing.promptIds] : last.responseIds,
-  };
+/** The one prompt/response pair of a `oneturn` encoding, the `efficient_eos` EOS after the response. */
+function withEfficientEos(encoded: EncodedTurns): { promptIds: number[]; responseIds: number[] } {
+  const { promptIds, responseIds } = encoded.pairs[0];
+  const eos = encoded.efficientEosId;
+  return { promptIds, responseIds: eos === undefined ? responseIds : [...responseIds, eos] };
 }
 
 function labelled(promptIds: number[], responseIds: number[], trainOnPrompt: boolean): LabelledSequence {
@@ -109,13 +100,12 @@ function labelled(promptIds: number[], responseIds: number[], trainOnPrompt: boo
 export function encodePreference(example: PreferenceExample, options: EncodeOptions): EncodedPreference {
   const render = (answer: PreferenceExample['chosen']) => {
     const conversation = { ...example.conversation, turns: [...example.conversation.turns, answer] };
-    const rendered = options.template.render(conversation);
-    return { pairs: tokenizeSegments(rendered.segments, options.tokenizer), warnings: rendered.warnings };
+    return encodeConversation(options.template, conversation, options.tokenizer, { mode: 'oneturn' });
   };
   const chosen = render(example.chosen);
   const rejected = render(example.rejected);
-  const chosenTurn = oneTurn(chosen.pairs);
-  const rejectedTurn = oneTurn(rejected.pairs);
+  const chosenTurn = withEfficientEos(chosen);
+  const rejectedTurn = withEfficientEos(rejected);
   if (chosenTurn.promptIds.join() !== rejectedTurn.promptIds.join()) {
     throw new TemplateError(
       'the chosen and rejected answers render different prompts',
@@ -155,9 +145,11 @@ export interface TokenizedKto {
 
 /** Tokenizes a KTO example. Throws `TemplateError` when the template cannot render it. */
 export function tokenizeKto(example: KtoExample, options: EncodeOptions): TokenizedKto {
-  const rendered = options.template.render(example.conversation);
-  const turn = oneTurn(tokenizeSegments(rendered.segments, options.tokenizer));
-  return { example, ...turn, warnings: rendered.warnings };
+  const rendered = encodeConversation(options.template, example.conversation, options.tokenizer, {
+    mode: 'oneturn',
+  });
+  const { promptIds, responseIds } = withEfficientEos(rendered);
+  return { example, promptIds, responseIds, warnings: rendered.warnings };
 }
 
 /**

@@ -67,18 +67,24 @@ export function tokenizeSegments(
   }));
 }
 
-/** Builds input ids and labels from token pairs. */
+/**
+ * Builds input ids and labels from token pairs. `efficientEosId` (templates with LLaMA-Factory's
+ * `efficient_eos`): one EOS ends the sequence, and the first prompt token of each later turn is labelled
+ * EOS, so the model learns to stop where the next turn begins.
+ */
 export function assembleSupervised(
   pairs: readonly TokenPair[],
   options: MaskOptions = {},
+  efficientEosId?: number,
 ): AssembledSequence {
   const { cutoffLen, trainOnPrompt = false, maskHistory = false } = options;
-  let fullLength = 0;
+  const efficient = efficientEosId !== undefined;
+  let fullLength = efficient ? 1 : 0;
   for (const pair of pairs) fullLength += pair.promptIds.length + pair.responseIds.length;
 
   const order = maskHistory ? [...pairs].reverse() : pairs;
   const pieces: { ids: number[]; labels: number[] }[] = [];
-  let total = 0;
+  let total = efficient ? 1 : 0;
   order.forEach((pair, position) => {
     if (cutoffLen !== undefined && total >= cutoffLen) return;
     let promptIds = pair.promptIds;
@@ -90,6 +96,8 @@ export function assembleSupervised(
     }
     total += promptIds.length + responseIds.length;
     const promptLabels = trainOnPrompt ? promptIds : promptIds.map(() => IGNORE_INDEX);
+    if (!trainOnPrompt && efficient && position !== 0 && promptLabels.length > 0)
+      promptLabels[0] = efficientEosId;
     const masked = !pair.trainable || (maskHistory && position !== 0);
     const responseLabels = masked ? responseIds.map(() => IGNORE_INDEX) : responseIds;
     const piece = { ids: [...promptIds, ...responseIds], labels: [...promptLabels, ...responseLabels] };
@@ -97,6 +105,7 @@ export function assembleSupervised(
     else pieces.push(piece);
   });
 
+  if (efficient) pieces.push({ ids: [efficientEosId], labels: [efficientEosId] });
   const inputIds = new Int32Array(total);
   const labels = new Int32Array(total);
   let offset = 0;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Conversation } from '../formats/types.js';
 import { SeededRandom } from '../random.js';
-import { builtinTemplate } from '../templates/builtin/index.js';
+import { llamaFactoryTemplate } from '../templates/llama-factory/index.js';
 import { ToyTokenizer, toyQwenTokenizer } from '../test-support/toy-tokenizer.js';
 import { collate, lengthBucketBatches, paddingCost } from './batching.js';
 import {
@@ -83,7 +83,7 @@ describe('labels and masks', () => {
 
 describe('encoding conversations', () => {
   const tokenizer = toyQwenTokenizer();
-  const template = builtinTemplate('chatml', { eosToken: '<|im_end|>' });
+  const template = llamaFactoryTemplate('chatml', { eosToken: '<|im_end|>' });
   const im = (token: string) => tokenizer.tokenToId(token)!;
   const chars = (text: string) => [...text].map((character) => 1000 + character.codePointAt(0)!);
   const conversation: Conversation = {

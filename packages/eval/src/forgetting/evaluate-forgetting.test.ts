@@ -166,7 +166,8 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset'))(
         expect(saved.overall).toEqual(fromDisk.overall);
         expect(saved.questions).toHaveLength(9);
         expect(await readFile(join(folder, 'out', 'results.md'), 'utf8')).toContain(
-          '# tiny-task (test, 1-shot, en, template fewshot)',
+          // No chat_template and no template named: LLaMA-Factory's choice, `empty`.
+          '# tiny-task (test, 1-shot, en, template empty)',
         );
       } finally {
         await rm(folder, { recursive: true, force: true });

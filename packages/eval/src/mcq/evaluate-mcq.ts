@@ -6,7 +6,7 @@
 import type { Conversation, TokenizerLike } from '@webtune/data';
 import type { CausalLM } from '@webtune/nn';
 import { EvaluationError } from '../errors.js';
-import { type EvalTokenizer, PromptEncoder, type PromptOptions } from '../prompt-encoding.js';
+import { type EvalTokenizer, type PromptOptions, promptEncoderFor } from '../prompt-encoding.js';
 import { type ChoiceScorer, modelChoiceScorer } from './choice-scorer.js';
 import { aggregateMcq, type McqQuestionResult, type McqResult } from './mcq-result.js';
 import { mcqConversation } from './prompt.js';
@@ -65,7 +65,7 @@ export async function evaluateMcq(
   if (!Number.isInteger(nShot) || nShot < 0)
     throw new EvaluationError(`nShot must be an integer >= 0, got ${nShot}`);
   const language = options.language ?? task.language;
-  const prompts = new PromptEncoder(tokenizer, options);
+  const prompts = promptEncoderFor(tokenizer, options);
   const maxLength = options.maxLength ?? scorer.maxLength ?? Number.POSITIVE_INFINITY;
   const maxBatchTokens = options.maxBatchTokens ?? 4096;
   const maxBatchSize = options.maxBatchSize ?? 32;
@@ -76,7 +76,7 @@ export async function evaluateMcq(
     );
   }
   const choiceIds = options.choiceTokenIds ?? letterTokenIds(tokenizer);
-  const encode = (conversation: Conversation) => prompts.encode(prompts.render(conversation));
+  const encode = (conversation: Conversation) => prompts.encodePrompt(conversation);
 
   // Build and tokenize every prompt, with as many shots as fit in maxLength.
   const prepared: PreparedQuestion[] = [];

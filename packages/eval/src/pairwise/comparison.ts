@@ -8,7 +8,7 @@ import { type CausalLM, generate } from '@webtune/nn';
 import { noGrad } from '@webtune/tensors';
 import { EvaluationError } from '../errors.js';
 import type { PredictOptions } from '../predict/predict.js';
-import { asConversation, type EvalTokenizer, PromptEncoder } from '../prompt-encoding.js';
+import { asConversation, type EvalTokenizer, promptEncoderFor } from '../prompt-encoding.js';
 
 /** One prompt and the two models' answers (`answers[i]` from `models[i]`). */
 export interface ComparisonPair {
@@ -74,9 +74,16 @@ export async function collectAnswers(
   if (variants[0].name === variants[1].name) {
     throw new EvaluationError(`the two models need different names, both are "${variants[0].name}"`);
   }
-  const encoder = new PromptEncoder(tokenizer, options);
-  const ids = prompts.map((prompt) => encoder.encode(encoder.render(asConversation(prompt))));
-  const { batchSize = 8, onProgress, template: _template, addSpecialTokens: _add, ...generation } = options;
+  const encoder = promptEncoderFor(tokenizer, options);
+  const ids = prompts.map((prompt) => encoder.encodePrompt(asConversation(prompt)));
+  const {
+    batchSize = 8,
+    onProgress,
+    prompts: _prompts,
+    template: _template,
+    enableThinking: _thinking,
+    ...generation
+  } = options;
   const answers: string[][] = [[], []];
   for (const side of [0, 1] as const) {
     await withVariant(variants[side], async () => {

@@ -8,7 +8,7 @@ import type { CausalLM } from '@webtune/nn';
 import { generate } from '@webtune/nn';
 import { noGrad } from '@webtune/tensors';
 import { EvaluationError } from '../errors.js';
-import { type EvalTokenizer, PromptEncoder, type PromptOptions } from '../prompt-encoding.js';
+import { type EvalTokenizer, type PromptOptions, promptEncoderFor } from '../prompt-encoding.js';
 import { type ComparisonSet, type PairOutcome, promptText } from './comparison.js';
 import {
   type ChatEndpoint,
@@ -62,13 +62,13 @@ export function localModelJudge(
   tokenizer: EvalTokenizer,
   options: PromptOptions & { maxNewTokens?: number } = {},
 ): JudgeBackend {
-  const encoder = new PromptEncoder(tokenizer, options);
+  const encoder = promptEncoderFor(tokenizer, options);
   return async (messages) => {
     const system = messages.find((message) => message.role === 'system')?.content;
     const turns = messages
       .filter((message) => message.role !== 'system')
       .map((message) => ({ role: message.role as 'user' | 'assistant', content: message.content }));
-    const ids = encoder.encode(encoder.render({ system, turns }));
+    const ids = encoder.encodePrompt({ system, turns });
     const [result] = await noGrad(() =>
       generate(model, tokenizer, [ids], { maxNewTokens: options.maxNewTokens ?? 256 }),
     );

@@ -12,7 +12,12 @@ import {
   type GenerationMetrics,
   generationMetrics,
 } from '../metrics/generation-metrics.js';
-import { asConversation, type EvalTokenizer, PromptEncoder, type PromptOptions } from '../prompt-encoding.js';
+import {
+  asConversation,
+  type EvalTokenizer,
+  type PromptOptions,
+  promptEncoderFor,
+} from '../prompt-encoding.js';
 
 /** One test example: a prompt (text or a conversation ending with a user turn) and the reference answer. */
 export interface PredictExample {
@@ -58,14 +63,16 @@ export async function predict(
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new EvaluationError(`batchSize must be a positive integer, got ${batchSize}`);
-  const encoder = new PromptEncoder(tokenizer, options);
-  const prompts = examples.map((example) => encoder.render(asConversation(example.prompt)));
+  const encoder = promptEncoderFor(tokenizer, options);
+  const conversations = examples.map((example) => asConversation(example.prompt));
+  const prompts = conversations.map((conversation) => encoder.renderPrompt(conversation));
   const {
     batchSize: _batch,
     metrics: metricOptions,
     onProgress,
+    prompts: _prompts,
     template: _template,
-    addSpecialTokens: _add,
+    enableThinking: _thinking,
     ...generation
   } = options;
   const records: PredictionRecord[] = [];
@@ -77,7 +84,9 @@ export async function predict(
       generate(
         model,
         tokenizer,
-        texts.map((text) => encoder.encode(text)),
+        conversations
+          .slice(start, start + batchSize)
+          .map((conversation) => encoder.encodePrompt(conversation)),
         { maxNewTokens: 128, ...generation },
       ),
     );

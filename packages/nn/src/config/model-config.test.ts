@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelError } from '../errors.js';
 import {
   createModelConfig,
+  estimateParameterCount,
   modelConfigToJson,
   parseModelConfig,
   SUPPORTED_ARCHITECTURES,
@@ -188,6 +189,47 @@ describe('parseModelConfig', () => {
     expect(() => parseModelConfig({ ...mistral, hidden_act: 'gelu' })).toThrow(/hidden_act "gelu"/);
     expect(() => parseModelConfig({ ...mistral, tie_word_embeddings: 'yes' })).toThrow(/tie_word_embeddings/);
     expect(() => parseModelConfig('[1, 2]')).toThrow(/JSON object/);
+  });
+
+  it('names the file when the JSON is broken (issue 19: "Unexpected end of JSON input" alone)', () => {
+    expect(() => parseModelConfig('{"hidden_size": 4', '/models/x/config.json')).toThrow(
+      /^\/models\/x\/config\.json is not valid JSON: /,
+    );
+    expect(() => parseModelConfig({ ...mistral, hidden_size: 0 }, '/models/x/config.json')).toThrow(
+      /^\/models\/x\/config\.json: hidden_size must be a positive integer/,
+    );
+  });
+
+  it('refuses absurd sizes before anything is allocated (issue 19: num_hidden_layers 10^9)', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ num_hidden_layers: 1_000_000_000 }, /num_hidden_layers 1000000000 is over the limit of 1024/],
+      [{ hidden_size: 10_000_000 }, /hidden_size 10000000 is over the limit/],
+      [{ vocab_size: 2 ** 30 }, /vocab_size 1073741824 is over the limit/],
+      [
+        { num_attention_heads: 4096, num_key_value_heads: 4096, hidden_size: 65536 },
+        /num_attention_heads 4096/,
+      ],
+      [{ max_position_embeddings: 2 ** 40 }, /max_position_embeddings .* is over the limit/],
+      [{ intermediate_size: 10 ** 9 }, /intermediate_size/],
+      // Each within its limit, together a model of 10^13 parameters.
+      [
+        {
+          num_hidden_layers: 1024,
+          hidden_size: 65536,
+          intermediate_size: 262144,
+          num_attention_heads: 64,
+          num_key_value_heads: 64,
+        },
+        /describes about 7\.\d+e\+13 parameters, over the limit of 1e\+12/,
+      ],
+    ];
+    for (const [fields, message] of cases) {
+      const started = performance.now();
+      expect(() => parseModelConfig({ ...mistral, ...fields })).toThrow(message);
+      expect(performance.now() - started).toBeLessThan(1000);
+    }
+    expect(estimateParameterCount(parseModelConfig(mistral))).toBeGreaterThan(7e9);
+    expect(estimateParameterCount(parseModelConfig(mistral))).toBeLessThan(7.5e9);
   });
 
   it('writes back what it read, with unknown fields kept', () => {

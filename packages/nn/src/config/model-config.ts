@@ -113,9 +113,79 @@ export interface ModelConfig {
  * needs and throws a ModelError naming the field; an architecture that is not supported gets an
  * error listing the supported ones.
  */
-export function parseModelConfig(source: string | Json): ModelConfig {
-  const outer: Json = typeof source === 'string' ? (JSON.parse(source) as Json) : source;
-  if (!isObject(outer)) throw new ModelError('config.json must hold a JSON object');
+export function parseModelConfig(source: string | Json, fileName = 'config.json'): ModelConfig {
+  let json: Json;
+  try {
+    json = typeof source === 'string' ? (JSON.parse(source) as Json) : source;
+  } catch (error) {
+    throw new ModelError(`${fileName} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!isObject(json)) throw new ModelError(`${fileName} must hold a JSON object`);
+  try {
+    const config = readModelConfig(json);
+    checkModelConfigLimits(config);
+    return config;
+  } catch (error) {
+    // Name the file on disk when the caller gave its path.
+    if (error instanceof ModelError && fileName !== 'config.json' && error.message.startsWith('config.json'))
+      throw new ModelError(`${fileName}${error.message.slice('config.json'.length)}`);
+    throw error;
+  }
+}
+
+/**
+ * The largest model config.json may describe. Beyond them a file is corrupt or hostile: refused
+ * before anything is allocated (a billion layers would otherwise build for minutes and exhaust
+ * memory). Each is several times the largest open model of its kind.
+ */
+export const MODEL_CONFIG_LIMITS = {
+  numHiddenLayers: 1024,
+  hiddenSize: 65_536,
+  intermediateSize: 262_144,
+  numAttentionHeads: 1024,
+  headDim: 1024,
+  vocabSize: 4_194_304,
+  maxPositionEmbeddings: 16_777_216,
+  /** Parameters in all (the memory plan): 10^12. */
+  parameters: 1e12,
+} as const;
+
+/** About how many parameters a config describes (embeddings, attention, MLP, norms, head). */
+export function estimateParameterCount(config: ModelConfig): number {
+  const attention =
+    config.hiddenSize * config.headDim * (config.numAttentionHeads * 2 + config.numKeyValueHeads * 2);
+  const mlp = 3 * config.hiddenSize * config.intermediateSize;
+  const embeddings = config.vocabSize * config.hiddenSize * (config.tieWordEmbeddings ? 1 : 2);
+  return embeddings + config.numHiddenLayers * (attention + mlp + 2 * config.hiddenSize) + config.hiddenSize;
+}
+
+function checkModelConfigLimits(config: ModelConfig): void {
+  const fields: [keyof typeof MODEL_CONFIG_LIMITS & keyof ModelConfig, string][] = [
+    ['numHiddenLayers', 'num_hidden_layers'],
+    ['hiddenSize', 'hidden_size'],
+    ['intermediateSize', 'intermediate_size'],
+    ['numAttentionHeads', 'num_attention_heads'],
+    ['headDim', 'head_dim'],
+    ['vocabSize', 'vocab_size'],
+    ['maxPositionEmbeddings', 'max_position_embeddings'],
+  ];
+  for (const [field, key] of fields) {
+    const limit = MODEL_CONFIG_LIMITS[field];
+    if ((config[field] as number) > limit) {
+      throw new ModelError(
+        `config.json: ${key} ${config[field]} is over the limit of ${limit}; the file is corrupt or not a model webtune can hold`,
+      );
+    }
+  }
+  const parameters = estimateParameterCount(config);
+  if (parameters > MODEL_CONFIG_LIMITS.parameters) {
+    throw new ModelError(
+      `config.json describes about ${parameters.toExponential(2)} parameters, over the limit of ${MODEL_CONFIG_LIMITS.parameters.toExponential(0)}; the file is corrupt or not a model webtune can hold`,
+    );
+  }
+}
+
+function readModelConfig(outer: Json): ModelConfig {
   const { architecture, json: fields, textPartOf } = readArchitecture(outer);
   const family = FAMILIES[architecture];
   // Fields the config leaves out take the config class's defaults.

@@ -149,3 +149,25 @@ describe.skipIf(!requireFixtures(HF))('generate on stories260K', () => {
     expect(device.memory().liveTensors).toBe([...model.namedParameters()].length);
   });
 });
+
+describe.skipIf(!requireFixtures(HF))('generate with NaN logits', () => {
+  it('names the NaN instead of decoding an id off the vocabulary (issue 19)', async () => {
+    const device = await createDevice();
+    const { model, tokenizer } = (await loadModelDirectory(device, fixturePath(HF))) as {
+      model: CausalLM;
+      tokenizer: Tokenizer;
+    };
+    try {
+      const norm = [...model.namedParameters()].find(([name]) => name === 'model.norm.weight')![1];
+      device.write(norm, new Float32Array(norm.size).fill(Number.NaN));
+      for (const temperature of [0, 0.8]) {
+        await expect(
+          generate(model, tokenizer, [[1]], { maxNewTokens: 3, temperature, seed: 1 }),
+        ).rejects.toThrow(/next-token logits are NaN \(row 0, after 0 new tokens\)/);
+      }
+    } finally {
+      model.dispose();
+      device.destroy();
+    }
+  });
+});

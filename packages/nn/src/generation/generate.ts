@@ -199,7 +199,11 @@ export async function generateWithTimings(
         logits: 'last',
       });
       if (greedyOnDevice) {
-        return [...(await F.argmax(logits.reshape([batch, config.vocabSize]), -1).toArray())];
+        const ids = [...(await F.argmax(logits.reshape([batch, config.vocabSize]), -1).toArray())];
+        // The device's argmax finds no largest value among NaNs (it returns an id off the vocabulary).
+        const bad = ids.findIndex((id) => !(id >= 0 && id < config.vocabSize));
+        if (bad >= 0) throw nonFiniteLogits(bad);
+        return ids;
       }
       const values = (await logits.toArray()) as Float32Array;
       const chosen: number[] = [];
@@ -209,10 +213,17 @@ export async function generateWithTimings(
           continue;
         }
         const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
+        if (row.some((value) => Number.isNaN(value))) throw nonFiniteLogits(b);
         chosen.push(sampleToken(row, options, random, sequences[b]));
       }
       return chosen;
     });
+  }
+
+  function nonFiniteLogits(row: number): ModelError {
+    return new ModelError(
+      `generate: the model's next-token logits are NaN (row ${row}, after ${generated[row].length} new tokens): the weights or an activation hold NaN or overflowed, so no token can be chosen`,
+    );
   }
 
   /** Takes row b's next token: stop checks, text, the event. */

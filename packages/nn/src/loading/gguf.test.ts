@@ -76,3 +76,36 @@ describe('GGUF models in webtune', () => {
     }
   });
 });
+
+describe('GGUF projections kept in their blocks', () => {
+  it('Q8_0 and Q4_0 projections load packed and give the logits of the dequantized model', async () => {
+    for (const fileType of ['Q8_0', 'Q4_0'] as const) {
+      const bytes = await exportFixture('qwen3', fileType);
+      const golden = JSON.parse(
+        readFileSync(join(FIXTURES, 'architectures', 'qwen3', 'golden.json'), 'utf8'),
+      );
+      const packed = await loadGguf(device, bytes);
+      const plain = await loadGguf(device, bytes, { keepQuantized: false });
+      try {
+        expect(packed.packedTensors).toBeGreaterThan(0);
+        expect(plain.packedTensors).toBe(0);
+        expect([...packed.model.namedPackedParameters()].length).toBe(packed.packedTensors);
+        const [batch, seq] = golden.shape;
+        const run = (model: typeof packed.model) =>
+          device.scope(async () =>
+            model.forward(device.fromArray(golden.input_ids.flat(), [batch, seq], 'i32')).toArray(),
+          );
+        const fromPacked = await run(packed.model);
+        const fromPlain = await run(plain.model);
+        expectClose(fromPacked, fromPlain, {
+          atol: 1e-4,
+          rtol: 1e-4,
+          label: `${fileType} packed vs dequantized`,
+        });
+      } finally {
+        packed.model.dispose();
+        plain.model.dispose();
+      }
+    }
+  });
+});

@@ -1,9 +1,11 @@
 import { type GgufSource, openGgufModel, readGguf } from '@webtune/gguf';
-import type { Device } from '@webtune/tensors';
+import type { SafetensorsEntry } from '@webtune/safetensors';
+import { type Device, fitsFormat, type PackedFormat, packedWeightFromBytes } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
 import { parseModelConfig } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
 import { CausalLM } from '../models/llama.js';
+import { packedTarget } from './frozen-weights.js';
 import { type LoadWeightsOptions, loadWeights } from './load-weights.js';
 import { type PretrainedModel, parseGenerationConfig } from './pretrained.js';
 
@@ -16,14 +18,23 @@ export function isGgufPath(name: string): boolean {
  * Loads a GGUF model file (llama, qwen2, qwen3 architectures) as a Hugging Face model: the config
  * from its metadata, the tokenizer rebuilt from `tokenizer.ggml.*` (returned as tokenizer.json and
  * tokenizer_config.json files too, so saving the model or an adapter writes a Hugging Face
- * folder), and the weights read one tensor at a time under Hugging Face names. Quantized tensors
- * are dequantized to float32 on the way to the device.
+ * folder), and the weights read one tensor at a time under Hugging Face names. Decoder projections
+ * stored as Q8_0 or Q4_0 stay in those blocks on the device (see `keepQuantized`); other quantized
+ * types (Q4_1, Q5_x, K-quants) are dequantized to float32 on the way.
  */
 export async function loadGguf(
   device: Device,
   source: GgufSource,
-  options: LoadWeightsOptions & { fileName?: string } = {},
-): Promise<PretrainedModel & { ggufName: string | undefined }> {
+  options: LoadWeightsOptions & {
+    fileName?: string;
+    /**
+     * Keep the decoder projections stored as Q8_0 or Q4_0 in the file packed on the device, in the
+     * same ggml blocks (frozen: LoRA trains on top, full fine-tuning is refused), instead of
+     * decoding them to float32. Default true; export turns it off to merge adapters.
+     */
+    keepQuantized?: boolean;
+  } = {},
+): Promise<PretrainedModel & { ggufName: string | undefined; packedTensors: number }> {
   const file = await readGguf(source, { fileName: options.fileName });
   const gguf = openGgufModel(file);
   const config = parseModelConfig(gguf.config);
@@ -45,8 +56,35 @@ export async function loadGguf(
     tokenizerFiles['tokenizer_config.json'] = encoder.encode(tokenizerConfigText);
   }
   const model = new CausalLM(device, config);
+  const packedFormats: Record<string, PackedFormat> = { Q8_0: 'q8_0', Q4_0: 'q4_0' };
+  const keep = (options.keepQuantized ?? true) && (options.baseFormat ?? 'f32') === 'f32';
+  let packedTensors = 0;
+  // Projections stored as Q8_0/Q4_0 go to the device as they are; the rest stream to loadWeights.
+  async function* entries(): AsyncGenerator<SafetensorsEntry> {
+    const stream = gguf.tensors({
+      keepStored: (name, type, shape) =>
+        keep &&
+        packedFormats[type] !== undefined &&
+        shape.length === 2 &&
+        fitsFormat(packedFormats[type], shape[1]) &&
+        packedTarget(model, name) !== null,
+    });
+    for await (const tensor of stream) {
+      if (tensor.dtype === 'F32') {
+        yield tensor as SafetensorsEntry;
+        continue;
+      }
+      const target = packedTarget(model, tensor.name)!;
+      const [rows, columns] = tensor.shape;
+      target.setPackedParameter(
+        'weight',
+        packedWeightFromBytes(device, packedFormats[tensor.dtype], [rows, columns], tensor.data),
+      );
+      packedTensors++;
+    }
+  }
   try {
-    await loadWeights(model, gguf.tensors(), options);
+    await loadWeights(model, entries(), options);
   } catch (error) {
     model.dispose();
     throw error;
@@ -58,5 +96,6 @@ export async function loadGguf(
     generationConfig,
     tokenizerFiles,
     ggufName: gguf.name,
+    packedTensors,
   };
 }

@@ -73,7 +73,10 @@ export async function loadPretrained(
   if (!(await source.exists('config.json'))) {
     throw new ModelError(`${source.location} has no config.json: not a Hugging Face model folder`);
   }
-  const config = parseModelConfig(await source.readText('config.json'));
+  const config = parseModelConfig(
+    await source.readText('config.json'),
+    `${source.location.replace(/\/+$/, '')}/config.json`,
+  );
   const generationConfig = (await source.exists('generation_config.json'))
     ? parseGenerationConfig(await source.readText('generation_config.json'))
     : null;

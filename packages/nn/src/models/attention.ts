@@ -156,13 +156,16 @@ export class GatedMLP extends Module {
     if (this.config.fusedProjections) {
       const both = this.child<LinearLike>('gate_up_proj').forward(x);
       const width = this.config.intermediateSize;
-      const starts = both.shape.map(() => 0);
-      const ends = [...both.shape];
-      ends[ends.length - 1] = width;
-      gate = F.slice(both, starts, ends);
-      starts[starts.length - 1] = width;
-      ends[ends.length - 1] = 2 * width;
-      up = F.slice(both, starts, ends);
+      const last = both.rank - 1;
+      // Fresh index lists per slice: the tape keeps them for backward.
+      const bounds = (from: number, to: number) => ({
+        starts: both.shape.map((_, axis) => (axis === last ? from : 0)),
+        ends: both.shape.map((extent, axis) => (axis === last ? to : extent)),
+      });
+      const first = bounds(0, width);
+      const second = bounds(width, 2 * width);
+      gate = F.slice(both, first.starts, first.ends);
+      up = F.slice(both, second.starts, second.ends);
     } else {
       gate = this.child<LinearLike>('gate_proj').forward(x);
       up = this.child<LinearLike>('up_proj').forward(x);

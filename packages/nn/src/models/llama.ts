@@ -135,21 +135,37 @@ export class CausalLM extends Module {
     const positions = options.positions
       ? options.positions.map((row) => checkRow(row, seq))
       : Array.from({ length: seq }, (_, i) => offset + i);
+    const context = this.layerContext(positions, cache, options.paddingMask);
+    let h = this.embed(ids);
+    for (const layer of this.model.layers) h = layer.forward(h, context);
+    cache?.advance(seq);
+    return this.model.child<RMSNorm>('norm').forward(h);
+  }
+
+  /** Token embeddings of ids [batch, seq]: [batch, seq, hidden] (Gemma: times sqrt(hidden)). */
+  embed(ids: Tensor): Tensor {
+    const embedding = this.model.child<Embedding>('embed_tokens');
+    const h = embedding.forward(ids);
+    const multiplier = this.config.embeddingMultiplier;
+    // Hugging Face multiplies by sqrt(hidden) cast to the embedding's dtype.
+    return multiplier == null ? h : F.scale(h, roundTo(embedding.parameter('weight').dtype, multiplier));
+  }
+
+  /**
+   * What the decoder layers share for tokens at `positions` (one list, or one per batch row):
+   * rotary tables (and Gemma 3's local ones), the cache and the padding mask.
+   */
+  layerContext(
+    positions: readonly number[] | readonly (readonly number[])[],
+    cache: KVCache | null,
+    paddingMask?: Tensor,
+  ): LayerContext {
     const { config } = this;
     const tables = (base: number, scaling: typeof config.ropeScaling) =>
       F.rotaryTables(this.device, { positions, dim: rotaryDim(config), base, scaling: scaling ?? undefined });
     const { cos, sin } = tables(config.ropeTheta, config.ropeScaling);
     const local = config.localRope ? tables(config.localRope.theta, config.localRope.scaling) : undefined;
-    const context: LayerContext = { cos, sin, local, cache, paddingMask: options.paddingMask };
-    const embedding = this.model.child<Embedding>('embed_tokens');
-    let h = embedding.forward(ids);
-    if (config.embeddingMultiplier != null) {
-      // Hugging Face multiplies by sqrt(hidden) cast to the embedding's dtype.
-      h = F.scale(h, roundTo(embedding.parameter('weight').dtype, config.embeddingMultiplier));
-    }
-    for (const layer of this.model.layers) h = layer.forward(h, context);
-    cache?.advance(seq);
-    return this.model.child<RMSNorm>('norm').forward(h);
+    return { cos, sin, local, cache, paddingMask };
   }
 
   /** Logits [batch, seq, vocab] for token ids [batch, seq] (i32); see ForwardOptions. */

@@ -7,16 +7,17 @@ import {
   writeSafetensors,
 } from '@webtune/safetensors';
 import type { Tensor } from '@webtune/tensors';
-import { parseBottleneckConfig } from '../adapter/adapter-config.js';
 import { PeftError } from '../errors.js';
-import { type LoraConfig, loraConfigToJson, parseLoraConfig } from '../lora/lora-config.js';
+import type { MethodConfig } from '../methods/peft-method.js';
+import { DEFAULT_METHODS, type PeftMethodRegistry } from '../methods/registry.js';
 import { PEFT_PREFIX, type PeftConfig, PeftModel } from '../peft-model.js';
 
 /*
  * Hugging Face PEFT's adapter folder: adapter_config.json and adapter_model.safetensors
- * (`__metadata__` {"format": "pt"}), tensors named `base_model.model.<module>.lora_A.weight`
- * [r, in], `...lora_B.weight` [out, r], `...lora_magnitude_vector` [out] for DoRA, and
- * modules_to_save under the module's own names; the adapter name is not in the file.
+ * (`__metadata__` {"format": "pt"}), tensors named `base_model.model.<module>.<key>` with the
+ * keys and shapes the adapter's method declares (lora/lora-method.ts, adapter/bottleneck-method.ts),
+ * and modules_to_save under the module's own names; the adapter name is not in the file. Config
+ * parsing and writing dispatch to the method of the config's peft_type.
  */
 
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -46,7 +47,8 @@ export async function saveAdapter(
 ): Promise<string[]> {
   const name = options.adapterName ?? peft.activeAdapter;
   if (name === null) throw new PeftError('saveAdapter: no adapter is active; pass adapterName');
-  let config: PeftConfig = structuredClone(peft.config(name));
+  let config: MethodConfig = structuredClone(peft.config(name));
+  const method = peft.methodOf(name);
   const dtype = options.dtype ?? 'F32';
   if (!['F32', 'F16', 'BF16'].includes(dtype))
     throw new PeftError(`saveAdapter: dtype must be F32, F16 or BF16, got ${dtype}`);
@@ -56,18 +58,17 @@ export async function saveAdapter(
     values.set(key, { shape: [...tensor.shape], data: (await readFloat32(tensor)).slice() });
   }
   if (options.convertPissaToLora) {
-    if (config.peft_type !== 'LORA' || !String(config.init_lora_weights).startsWith('pissa')) {
+    if (!method.convertForSaving) {
       throw new PeftError(
         `saveAdapter: adapter "${name}" was not initialised with PiSSA; nothing to convert`,
       );
     }
-    const initial = peft.pissaInitialFactors(name);
-    if (!initial)
-      throw new PeftError(
-        `saveAdapter: the initial PiSSA factors of "${name}" are not known in this session`,
-      );
-    config = convertPissaConfig(config);
-    for (const [path, factors] of initial) convertPissaTensors(values, `${PEFT_PREFIX}${path}.`, factors);
+    try {
+      config = method.convertForSaving(config, values, peft.initialState(name), PEFT_PREFIX);
+    } catch (error) {
+      if (error instanceof PeftError) throw new PeftError(`saveAdapter: adapter "${name}": ${error.message}`);
+      throw error;
+    }
   }
   const tensors = [...values].map(([key, value]) => ({
     name: key,
@@ -75,10 +76,7 @@ export async function saveAdapter(
     shape: value.shape,
     data: fromFloat32(value.data, dtype as FloatDtype),
   }));
-  const json: Record<string, unknown> =
-    config.peft_type === 'LORA'
-      ? loraConfigToJson(config)
-      : { ...(config as unknown as Record<string, unknown>) };
+  const json = method.configToJson(config);
   json.inference_mode = true;
   if (options.baseModelNameOrPath !== undefined) json.base_model_name_or_path = options.baseModelNameOrPath;
   await sink.writeFile(ADAPTER_CONFIG_FILE, `${JSON.stringify(json, null, 2)}\n`);
@@ -91,6 +89,8 @@ export interface LoadAdapterOptions {
   adapterName?: string;
   /** Make it the active adapter (default true). */
   activate?: boolean;
+  /** The methods to read with when `target` is a CausalLM (default: the built-in ones). */
+  methods?: PeftMethodRegistry;
 }
 
 /**
@@ -106,7 +106,9 @@ export async function loadAdapter(
   options: LoadAdapterOptions = {},
 ): Promise<PeftModel> {
   const name = options.adapterName ?? 'default';
-  const config = await readAdapterConfig(source);
+  const peft = target instanceof PeftModel ? target : new PeftModel(target, { methods: options.methods });
+  const config = await readAdapterConfig(source, peft.methods);
+  const method = peft.methods.method(config.peft_type);
   if (!(await source.exists(ADAPTER_WEIGHTS_FILE))) {
     const hasBin = await source.exists('adapter_model.bin');
     throw new PeftError(
@@ -116,7 +118,6 @@ export async function loadAdapter(
           : ''),
     );
   }
-  const peft = target instanceof PeftModel ? target : new PeftModel(target);
   const model = peft.model;
   const tensors = new Map<string, Tensor>();
   let added = false;
@@ -130,8 +131,7 @@ export async function loadAdapter(
           `${ADAPTER_WEIGHTS_FILE}: ${info.name} is ${info.dtype}; adapter tensors must be floating point`,
         );
       }
-      // DoRA magnitudes: PEFT writes `lora_magnitude_vector`; accept the `.weight` form of its in-memory name too.
-      const key = info.name.replace(/\.lora_magnitude_vector\.weight$/, '.lora_magnitude_vector');
+      const key = method.tensorFileName?.(info.name) ?? info.name;
       if (!key.startsWith(PEFT_PREFIX)) {
         throw new PeftError(
           `${ADAPTER_WEIGHTS_FILE}: tensor ${info.name} does not start with "${PEFT_PREFIX}" (not a PEFT adapter file?)`,
@@ -157,8 +157,11 @@ export async function loadAdapter(
   return peft;
 }
 
-/** Reads and parses adapter_config.json (LoRA, or this package's bottleneck adapters). */
-export async function readAdapterConfig(source: ModelFileSource): Promise<PeftConfig> {
+/** Reads and parses adapter_config.json with the method of its peft_type (LoRA when absent). */
+export async function readAdapterConfig(
+  source: ModelFileSource,
+  methods: PeftMethodRegistry = DEFAULT_METHODS,
+): Promise<PeftConfig> {
   if (!(await source.exists(ADAPTER_CONFIG_FILE))) {
     throw new PeftError(`${source.location} has no ${ADAPTER_CONFIG_FILE}: not a PEFT adapter folder`);
   }
@@ -169,53 +172,10 @@ export async function readAdapterConfig(source: ModelFileSource): Promise<PeftCo
   } catch (error) {
     throw new PeftError(`${ADAPTER_CONFIG_FILE} is not valid JSON: ${String(error)}`);
   }
-  const type = json.peft_type ?? 'LORA';
-  if (type === 'LORA') return parseLoraConfig(json);
-  if (type === 'BOTTLENECK') return parseBottleneckConfig(json);
-  throw new PeftError(
-    `${ADAPTER_CONFIG_FILE}: peft_type ${JSON.stringify(type)} is not supported (LORA, BOTTLENECK)`,
-  );
+  return methods.parseConfig(json, ADAPTER_CONFIG_FILE) as PeftConfig;
 }
 
 async function readFloat32(tensor: Tensor): Promise<Float32Array> {
   const values = await tensor.toArray();
   return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
-}
-
-function convertPissaConfig(config: LoraConfig): LoraConfig {
-  const double = (record: Record<string, number>) =>
-    Object.fromEntries(Object.entries(record).map(([key, value]) => [key, 2 * value]));
-  return {
-    ...config,
-    init_lora_weights: true,
-    r: 2 * config.r,
-    lora_alpha: config.use_rslora ? config.lora_alpha * Math.SQRT2 : 2 * config.lora_alpha,
-    rank_pattern: double(config.rank_pattern),
-    alpha_pattern: double(config.alpha_pattern),
-  };
-}
-
-/** A' = [A; A0] (rows), B' = [B, -B0] (columns): s' B' A' = s (B A - B0 A0). */
-function convertPissaTensors(
-  values: Map<string, { shape: number[]; data: Float32Array }>,
-  prefix: string,
-  initial: { a: Float32Array; b: Float32Array },
-): void {
-  const a = values.get(`${prefix}lora_A.weight`);
-  const b = values.get(`${prefix}lora_B.weight`);
-  if (!a || !b) throw new PeftError(`PiSSA conversion: ${prefix}lora_A / lora_B are missing`);
-  const [r, inFeatures] = a.shape;
-  const outFeatures = b.shape[0];
-  const stackedA = new Float32Array(2 * r * inFeatures);
-  stackedA.set(a.data, 0);
-  stackedA.set(initial.a, r * inFeatures);
-  const stackedB = new Float32Array(outFeatures * 2 * r);
-  for (let i = 0; i < outFeatures; i++) {
-    for (let j = 0; j < r; j++) {
-      stackedB[i * 2 * r + j] = b.data[i * r + j];
-      stackedB[i * 2 * r + r + j] = -initial.b[i * r + j];
-    }
-  }
-  values.set(`${prefix}lora_A.weight`, { shape: [2 * r, inFeatures], data: stackedA });
-  values.set(`${prefix}lora_B.weight`, { shape: [outFeatures, 2 * r], data: stackedB });
 }

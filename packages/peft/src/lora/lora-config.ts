@@ -89,6 +89,8 @@ export const DEFAULT_LORA_TARGETS: Record<string, string[]> = {
   mistral: ['q_proj', 'v_proj'],
   qwen2: ['q_proj', 'v_proj'],
   qwen3: ['q_proj', 'v_proj'],
+  gemma2: ['q_proj', 'v_proj'],
+  gemma3_text: ['q_proj', 'v_proj'],
 };
 
 /** A LoRA config from PEFT's defaults and the given fields, validated. */

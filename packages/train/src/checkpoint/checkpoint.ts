@@ -1,6 +1,7 @@
 import type { ModelFileSink } from '@webtune/nn';
 import { readSafetensorsBytes, writeSafetensors } from '@webtune/safetensors';
 import type { Tensor } from '@webtune/tensors';
+import { CheckpointError } from './checkpoint-error.js';
 import type { TrainingStorage } from './training-storage.js';
 
 export const CHECKPOINT_PREFIX = 'checkpoint-';
@@ -8,6 +9,8 @@ export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const PARAMETERS_FILE = 'trainable_parameters.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 const TEMPORARY_PREFIX = '.tmp-';
+/** A complete checkpoint moved aside while the same step is saved again (see saveCheckpoint). */
+const REPLACED_PREFIX = '.old-';
 
 /** Everything besides tensors that a resumed run needs to continue exactly. */
 export interface TrainerState {
@@ -27,6 +30,11 @@ export interface TrainerState {
   elapsedMs: number;
   /** State of the loss diagnostics (so a resumed run judges like an uninterrupted one). */
   diagnostics: unknown;
+  /**
+   * The identity of the run that saved it (`runIdentity`: a hash of the settings that decide the
+   * result). Missing in checkpoints of versions before it; such checkpoints count as this run's.
+   */
+  runIdentity?: string;
 }
 
 /** What a checkpoint holds. */
@@ -66,11 +74,37 @@ export async function latestCheckpoint(storage: TrainingStorage): Promise<string
   return names.length > 0 ? names[names.length - 1] : null;
 }
 
-/** Removes folders left by saves that never finished (a crash while saving). */
+/**
+ * Tidies the output folder after a crash while saving: removes unfinished saves (`.tmp-*`), and for
+ * a checkpoint that was being saved again (moved aside to `.old-checkpoint-<step>-*`) keeps a
+ * complete copy: the old one goes back to `checkpoint-<step>` unless a complete new one is
+ * already there. Never removes the only complete copy of a step. Returns the folders removed.
+ */
 export async function removeUnfinishedSaves(storage: TrainingStorage): Promise<string[]> {
-  const stale = (await storage.list('')).filter((name) => name.startsWith(TEMPORARY_PREFIX));
-  for (const name of stale) await storage.remove(name);
-  return stale;
+  const removed: string[] = [];
+  for (const name of await storage.list('')) {
+    if (!name.startsWith(REPLACED_PREFIX)) continue;
+    const match = /^\.old-(checkpoint-\d+)-/.exec(name);
+    const target = match?.[1];
+    if (target && !(await isCompleteCheckpoint(storage, target))) {
+      await storage.remove(target);
+      await storage.rename(name, target);
+    } else {
+      await storage.remove(name);
+      removed.push(name);
+    }
+  }
+  for (const name of await storage.list('')) {
+    if (!name.startsWith(TEMPORARY_PREFIX)) continue;
+    await storage.remove(name);
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Whether a folder holds a checkpoint whose last-written file (trainer_state.json) is there. */
+export async function isCompleteCheckpoint(storage: TrainingStorage, path: string): Promise<boolean> {
+  return storage.exists(`${path}/${TRAINER_STATE_FILE}`);
 }
 
 /**
@@ -101,8 +135,9 @@ export async function saveCheckpoint(
     `${JSON.stringify(contents.state, null, 2)}\n`,
   );
   if (await storage.exists(path)) {
-    // The same step saved again (after a resume): move the old one aside, then drop it.
-    const old = `${TEMPORARY_PREFIX}old-${path}-${Date.now().toString(36)}`;
+    // The same step saved again (after a resume): move the old one aside, then drop it. A crash
+    // between the renames leaves the old copy under `.old-`, which removeUnfinishedSaves restores.
+    const old = `${REPLACED_PREFIX}${path}-${Date.now().toString(36)}`;
     await storage.rename(path, old);
     await storage.rename(temporary, path);
     await storage.remove(old);
@@ -121,26 +156,48 @@ export async function saveCheckpoint(
   return { path, removed };
 }
 
+/** Reads a checkpoint's trainer_state.json; a missing or broken file is a CheckpointError naming it. */
+export async function readTrainerState(storage: TrainingStorage, path: string): Promise<TrainerState> {
+  const file = `${path}/${TRAINER_STATE_FILE}`;
+  let state: TrainerState;
+  try {
+    state = JSON.parse(new TextDecoder().decode(await storage.readFile(file))) as TrainerState;
+  } catch (error) {
+    throw new CheckpointError(`${file}: cannot be read as JSON (${(error as Error).message})`, 'unreadable');
+  }
+  if (
+    typeof state !== 'object' ||
+    state === null ||
+    state.format !== 'webtune-trainer-state' ||
+    state.version !== 1 ||
+    !Number.isInteger(state.globalStep) ||
+    typeof state.plan !== 'object' ||
+    state.plan === null ||
+    typeof state.position !== 'object' ||
+    state.position === null
+  ) {
+    throw new CheckpointError(`${file} is not a webtune trainer state (version 1)`, 'unreadable');
+  }
+  return state;
+}
+
 /** Reads a checkpoint folder (see saveCheckpoint). */
 export async function loadCheckpoint(storage: TrainingStorage, path: string): Promise<LoadedCheckpoint> {
-  const decoder = new TextDecoder();
-  const state = JSON.parse(
-    decoder.decode(await storage.readFile(`${path}/${TRAINER_STATE_FILE}`)),
-  ) as TrainerState;
-  if (state.format !== 'webtune-trainer-state' || state.version !== 1) {
-    throw new Error(`${path}/${TRAINER_STATE_FILE} is not a webtune trainer state (version 1)`);
-  }
+  const state = await readTrainerState(storage, path);
+  const tensors = async (name: string) => {
+    const file = `${path}/${name}`;
+    try {
+      return readTensorsFile(await storage.readFile(file), file);
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new CheckpointError(message.includes(file) ? message : `${file}: ${message}`, 'unreadable');
+    }
+  };
   return {
     path,
     state,
-    parameters: readTensorsFile(
-      await storage.readFile(`${path}/${PARAMETERS_FILE}`),
-      `${path}/${PARAMETERS_FILE}`,
-    ),
-    optimizer: readTensorsFile(
-      await storage.readFile(`${path}/${OPTIMIZER_FILE}`),
-      `${path}/${OPTIMIZER_FILE}`,
-    ),
+    parameters: await tensors(PARAMETERS_FILE),
+    optimizer: await tensors(OPTIMIZER_FILE),
   };
 }
 

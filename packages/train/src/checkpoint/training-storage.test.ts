@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { directoryStorage } from '../node.js';
+import { directoryStorage, resumeRequestFor } from '../node.js';
 import { memoryStorage, type TrainingStorage } from './training-storage.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'webtune-storage-'));
@@ -38,5 +38,38 @@ describe('directory storage', () => {
   it('refuses paths outside its folder', async () => {
     const storage = directoryStorage(join(folder, 'fenced'));
     await expect(storage.writeFile('../escape.txt', 'x')).rejects.toThrow(/outside/);
+  });
+});
+
+describe.skipIf(!existsSync('/dev/full'))('directory storage on a full disk (issue 19)', () => {
+  it('names the file and says how to resume', async () => {
+    const out = join(folder, 'full');
+    mkdirSync(join(out, 'checkpoint-2'), { recursive: true });
+    symlinkSync('/dev/full', join(out, 'trainer_log.jsonl'));
+    symlinkSync('/dev/full', join(out, 'checkpoint-2', 'state.json'));
+    const storage = directoryStorage(out);
+    for (const write of [
+      () => storage.appendText('trainer_log.jsonl', 'row\n'),
+      () => storage.writeFile('checkpoint-2/state.json', '{}'),
+    ]) {
+      await expect(write()).rejects.toThrow(
+        /^no space left on the device writing .*\/full\/(trainer_log\.jsonl|checkpoint-2\/state\.json) \(ENOSPC\); the checkpoints saved before are complete: free some space, then resume with resume_from_checkpoint: true$/,
+      );
+    }
+  });
+});
+
+describe('resumeRequestFor', () => {
+  it('maps resume_from_checkpoint to a folder inside the output folder', () => {
+    const out = join(folder, 'run');
+    expect(resumeRequestFor(out, true)).toBe(true);
+    expect(resumeRequestFor(out, 'true')).toBe(true);
+    expect(resumeRequestFor(out, null)).toBe(null);
+    expect(resumeRequestFor(out, false)).toBe(null);
+    expect(resumeRequestFor(out, 'checkpoint-30')).toBe('checkpoint-30');
+    expect(resumeRequestFor(out, join(out, 'checkpoint-30'))).toBe('checkpoint-30');
+    expect(() => resumeRequestFor(out, join(folder, 'other', 'checkpoint-30'))).toThrow(
+      /is not inside output_dir/,
+    );
   });
 });

@@ -5,6 +5,8 @@
  * for rename); `memoryStorage()` keeps everything in memory.
  */
 export interface TrainingStorage {
+  /** Where the folder is (a path on disk), for messages. */
+  readonly location?: string;
   /** Writes a whole file, creating missing folders; durable when the promise settles. */
   writeFile(path: string, contents: Uint8Array | string): Promise<void>;
   readFile(path: string): Promise<Uint8Array>;

@@ -20,6 +20,9 @@ describe('training arguments', () => {
       /lrSchedulerType/,
     );
     expect(() => resolveTrainingArguments({ adamBeta2: 1 })).toThrow(/adamBeta2/);
+    expect(() => resolveTrainingArguments({ seed: -5 })).toThrow(
+      /seed must be an integer in \[0, 2\^32 - 1\]/,
+    );
     expect(() => resolveTrainingArguments({ numTrainEpochs: 0 })).toThrow(/numTrainEpochs/);
     expect(resolveTrainingArguments({ numTrainEpochs: 0, maxSteps: 5 }).maxSteps).toBe(5);
   });

@@ -1,5 +1,10 @@
 import { SCHEDULE_TYPES, type ScheduleType, scheduleKwargsProblems } from '../schedule/learning-rate.js';
 
+/** When to evaluate or save: never, every N steps, or at the end of every epoch (Transformers' IntervalStrategy). */
+export type IntervalStrategy = 'no' | 'steps' | 'epoch';
+
+export const INTERVAL_STRATEGIES: readonly IntervalStrategy[] = ['no', 'steps', 'epoch'];
+
 /**
  * The trainer's settings. Each field is LLaMA-Factory's (Transformers') key in camelCase; the
  * planner (`planRun`) makes them from a LLaMA-Factory config with its defaults. Arithmetic worth knowing:
@@ -44,15 +49,19 @@ export interface TrainingArguments {
   /** logging_steps: a trainer_log.jsonl row every N steps (default 5; events come every step). */
   loggingSteps?: number;
   /**
-   * eval_strategy: evaluate on the validation rows every evalSteps steps ('steps'), at the end of
-   * each epoch ('epoch') or never ('no'). Default: 'steps' when evalSteps is set, else 'no'.
+   * eval_strategy: evaluate on the validation rows never ('no'), every evalSteps steps and at the
+   * last step ('steps'), or at the end of every epoch and at the last step ('epoch'). Default:
+   * 'steps' when evalSteps is set, else 'no'.
    */
-  evalStrategy?: 'no' | 'steps' | 'epoch';
-  /** eval_steps: evaluate on the validation rows every N steps (default: never). */
+  evalStrategy?: IntervalStrategy;
+  /** eval_steps: the interval of evalStrategy 'steps' (default: loggingSteps, as Transformers). */
   evalSteps?: number | null;
-  /** save_strategy: like evalStrategy, for checkpoints (default: 'steps' when saveSteps is set, else 'no'). */
-  saveStrategy?: 'no' | 'steps' | 'epoch';
-  /** save_steps: a checkpoint every N steps (default: never, besides stop requests). */
+  /**
+   * save_strategy: a checkpoint never ('no', besides stop requests), every saveSteps steps
+   * ('steps'), or at the end of every epoch ('epoch'). Default: 'steps' when saveSteps is set, else 'no'.
+   */
+  saveStrategy?: IntervalStrategy;
+  /** save_steps: the interval of saveStrategy 'steps' (default 500, as Transformers, when saveStrategy is 'steps'). */
   saveSteps?: number | null;
   /** save_total_limit: keep only the last K checkpoints (default: all). */
   saveTotalLimit?: number | null;
@@ -90,9 +99,9 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     seed: args.seed ?? 42,
     shuffle: args.shuffle ?? true,
     loggingSteps: args.loggingSteps ?? 5,
-    evalStrategy: args.evalStrategy ?? (args.evalSteps ? 'steps' : 'no'),
-    evalSteps: args.evalSteps ?? (args.evalStrategy === 'steps' ? (args.loggingSteps ?? 5) : null),
-    saveStrategy: args.saveStrategy ?? (args.saveSteps ? 'steps' : 'no'),
+    evalStrategy: args.evalStrategy ?? (args.evalSteps != null ? 'steps' : 'no'),
+    evalSteps: args.evalSteps ?? null,
+    saveStrategy: args.saveStrategy ?? (args.saveSteps != null ? 'steps' : 'no'),
     saveSteps: args.saveSteps ?? null,
     saveTotalLimit: args.saveTotalLimit ?? null,
     resumeFromCheckpoint: args.resumeFromCheckpoint ?? null,
@@ -112,6 +121,14 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     if (value !== null && (!Number.isInteger(value) || value < 1))
       fail(key, 'a positive integer or null', value);
   }
+  for (const key of ['evalStrategy', 'saveStrategy'] as const) {
+    if (!INTERVAL_STRATEGIES.includes(resolved[key]))
+      fail(key, INTERVAL_STRATEGIES.join(' | '), resolved[key]);
+  }
+  // Transformers' fallbacks: eval_steps defaults to logging_steps, save_steps to 500.
+  if (resolved.evalStrategy === 'steps' && resolved.evalSteps === null)
+    resolved.evalSteps = resolved.loggingSteps;
+  if (resolved.saveStrategy === 'steps' && resolved.saveSteps === null) resolved.saveSteps = 500;
   if (!Number.isInteger(resolved.maxSteps)) fail('maxSteps', 'an integer', resolved.maxSteps);
   if (resolved.maxSteps <= 0 && !(resolved.numTrainEpochs > 0)) {
     fail('numTrainEpochs', 'a number > 0 when maxSteps is not set', resolved.numTrainEpochs);
@@ -145,7 +162,8 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   }
   if (!(resolved.maxGradNorm >= 0))
     fail('maxGradNorm', 'a number >= 0 (0: no clipping)', resolved.maxGradNorm);
-  if (!Number.isInteger(resolved.seed)) fail('seed', 'an integer', resolved.seed);
+  if (!Number.isInteger(resolved.seed) || resolved.seed < 0 || resolved.seed > 2 ** 32 - 1)
+    fail('seed', 'an integer in [0, 2^32 - 1]', resolved.seed);
   if (resolved.modelNameOrPath !== null && typeof resolved.modelNameOrPath !== 'string')
     fail('modelNameOrPath', 'a string or null', resolved.modelNameOrPath);
   return resolved;

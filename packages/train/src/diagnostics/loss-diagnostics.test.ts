@@ -63,3 +63,15 @@ describe('loss diagnostics', () => {
     expect(copy.observeTrain(6, 5)).toEqual(diagnostics.observeTrain(6, 5));
   });
 });
+
+describe('the non-finite stop', () => {
+  it('suggests only a checkpoint that exists', () => {
+    const diagnostics = new LossDiagnostics({ totalSteps: 10 });
+    expect(diagnostics.nonFinite(3, 'loss', Number.NaN, 'checkpoint-2').advice).toContain(
+      'Resume from checkpoint-2 (resume_from_checkpoint: checkpoint-2)',
+    );
+    const none = diagnostics.nonFinite(1, 'loss', Number.NaN, null).advice;
+    expect(none).toMatch(/^No checkpoint was saved before it: start over/);
+    expect(none).not.toMatch(/[Rr]esume/);
+  });
+});

@@ -121,15 +121,20 @@ export class LossDiagnostics {
   }
 
   /** The error for a NaN or infinite value: the run stops and the last good checkpoint is kept. */
-  nonFinite(step: number, tensor: string, value: number): Diagnostic {
+  nonFinite(step: number, tensor: string, value: number, lastCheckpoint: string | null = null): Diagnostic {
     return {
       kind: 'non-finite',
       step,
       severity: 'error',
       tensor,
       message: `Step ${step} produced ${value} in ${tensor}; training stopped before the update, so the weights are still those of step ${step - 1}.`,
-      advice:
-        'Resume from the last checkpoint with a lower learning rate (and clipping on), or look for an empty or corrupt row in the batch; in f16, switch to f32.',
+      // Only a checkpoint that exists is suggested (a lower learning rate is another run's
+      // setting, so the resume names the folder).
+      advice: `${
+        lastCheckpoint
+          ? `Resume from ${lastCheckpoint} (resume_from_checkpoint: ${lastCheckpoint}) with a lower learning rate (and clipping on)`
+          : 'No checkpoint was saved before it: start over with a lower learning rate (and clipping on)'
+      }, or look for an empty or corrupt row in the batch; in f16, switch to f32.`,
     };
   }
 

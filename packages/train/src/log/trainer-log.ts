@@ -53,16 +53,26 @@ export class TrainerLog {
     await this.storage?.appendText(TRAINER_LOG_FILE, `${JSON.stringify(row)}\n`);
   }
 
-  /** Keeps the first `rows` lines: what a run killed after its last checkpoint logged is dropped. */
-  async truncate(rows: number): Promise<void> {
+  /**
+   * Keeps the first `rows` lines: what a run killed after its last checkpoint logged is dropped.
+   * Returns the rows kept (a line that does not parse, torn by a kill, is kept but not returned).
+   */
+  async truncate(rows: number): Promise<TrainerLogRow[]> {
     this.rows = rows;
-    if (!this.storage || !(await this.storage.exists(TRAINER_LOG_FILE))) return;
+    if (!this.storage || !(await this.storage.exists(TRAINER_LOG_FILE))) return [];
     const text = new TextDecoder().decode(await this.storage.readFile(TRAINER_LOG_FILE));
     const kept = text
       .split('\n')
       .filter((line) => line.trim() !== '')
       .slice(0, rows);
     await this.storage.writeFile(TRAINER_LOG_FILE, kept.map((line) => `${line}\n`).join(''));
+    return kept.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as TrainerLogRow];
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** Starts a new log (a run that does not resume). */

@@ -1,6 +1,6 @@
-import type { CausalLM, LinearLike, ModelFileSink, Module } from '@webtune/nn';
+import type { CausalLM, LinearLike, ModelFileSink } from '@webtune/nn';
 import { type PeftModel, saveAdapter } from '@webtune/peft';
-import { checkpoint, type Device, rotaryTables, type Tensor } from '@webtune/tensors';
+import { checkpoint, type Device, type Tensor } from '@webtune/tensors';
 
 /** Options of one training forward. */
 export interface TrainingForwardOptions {
@@ -65,7 +65,7 @@ export function trainableCausalLM(
     device: model.device,
     hiddenSize: model.config.hiddenSize,
     hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
-    head: (hidden) => model.child<LinearLike>('lm_head').forward(hidden),
+    head: (hidden) => model.logitsFromHidden(hidden),
     trainableParameters: () => trainable,
   };
 }
@@ -77,7 +77,7 @@ export function trainablePeftModel(peft: PeftModel): TrainableModel {
     device: model.device,
     hiddenSize: model.config.hiddenSize,
     hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
-    head: (hidden) => model.child<LinearLike>('lm_head').forward(hidden),
+    head: (hidden) => model.logitsFromHidden(hidden),
     trainableParameters: () => peft.trainableParameters(),
     setTraining: (on, seed) => {
       peft.train(on);
@@ -97,17 +97,14 @@ export function trainablePeftModel(peft: PeftModel): TrainableModel {
  * mask: a causal model never lets a real token see the padding after it.
  */
 function decoderHiddenStates(model: CausalLM, ids: Tensor, options: TrainingForwardOptions = {}): Tensor {
-  const { config, device } = model;
+  const { device } = model;
   const seq = ids.shape[1];
-  const { cos, sin } = rotaryTables(device, {
-    positions: Array.from({ length: seq }, (_, i) => i),
-    dim: config.headDim,
-    base: config.ropeTheta,
-    scaling: (config.ropeScaling ?? undefined) as never,
-  });
-  const context = { cos, sin, cache: null };
+  const context = model.layerContext(
+    Array.from({ length: seq }, (_, i) => i),
+    null,
+  );
   const decoder = model.model;
-  let h = decoder.child<Module & { forward(ids: Tensor): Tensor }>('embed_tokens').forward(ids);
+  let h = model.embed(ids);
   for (const layer of decoder.layers) {
     const input = h;
     h = device.scope(() =>

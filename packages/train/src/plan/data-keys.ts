@@ -9,7 +9,7 @@ export const DATA_KEYS = {
   dataset_dir: supported('dataset', 'string', 'data'),
   media_dir: ignored('dataset', 'string', TEXT_ONLY, null),
   template: supported('dataset', 'string', null, {
-    note: "a built-in template name; absent: the tokenizer's own chat_template",
+    note: "a LLaMA-Factory template name, or auto for the tokenizer's Jinja chat_template; absent: as LLaMA-Factory (the chat_template parsed, else empty)",
   }),
   cutoff_len: supported('dataset', 'integer', 2048),
   train_on_prompt: supported('dataset', 'boolean', false),
@@ -47,8 +47,12 @@ export const DATA_KEYS = {
     'packing without cross-contamination is not implemented',
     false,
   ),
-  tool_format: unsupported('dataset', 'string', 'tool formats come from the chat template', null),
-  default_system: unsupported('dataset', 'string', 'put the system prompt in the data', null),
+  tool_format: supported('dataset', 'string', null, {
+    note: "LLaMA-Factory's tool-call format (default, glm4, llama3, mistral, qwen) instead of the template's",
+  }),
+  default_system: supported('dataset', 'string', null, {
+    note: 'the system prompt of rows that give none',
+  }),
   enable_thinking: supported('dataset', 'boolean', true),
   tokenized_path: unsupported('dataset', 'string', 'there is no tokenized cache', null),
   data_shared_file_system: ignored('dataset', 'boolean', SINGLE_DEVICE, false),

@@ -229,6 +229,9 @@ function checkRanges(config: LlamaFactoryConfig, problem: Problem): void {
   if (!(config.lora_dropout >= 0 && config.lora_dropout < 1))
     problem('lora_dropout', `lora_dropout must be in [0, 1), got ${config.lora_dropout}`);
   if (!(config.val_size >= 0)) problem('val_size', `val_size must be at least 0, got ${config.val_size}`);
+  // Transformers' set_seed (numpy) takes 0 .. 2^32 - 1.
+  if (!(Number.isInteger(config.seed) && config.seed >= 0 && config.seed <= 2 ** 32 - 1))
+    problem('seed', `seed must be an integer in [0, 4294967295], got ${config.seed}`);
   if (!(config.warmup_ratio >= 0 && config.warmup_ratio <= 1))
     problem('warmup_ratio', `warmup_ratio must be in [0, 1], got ${config.warmup_ratio}`);
   for (const key of ['adam_beta1', 'adam_beta2'] as const) {

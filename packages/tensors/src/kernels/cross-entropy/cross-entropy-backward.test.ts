@@ -1,8 +1,9 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { Rng } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
 import { type CrossEntropyBackwardOptions, crossEntropyBackwardReference } from './backward-reference.js';
 import { crossEntropyBackward } from './cross-entropy-backward.js';
 import { crossEntropyReference } from './reference.js';
@@ -43,10 +44,11 @@ async function check(
   const lse = Float32Array.from(forward.logSumExp);
   const expected = crossEntropyBackwardReference(logits, vocab, targets, lse, grad, options);
   const tolerance = dtype === 'f16' ? { rtol: 3e-3, atol: 1e-4 } : { rtol: 2e-5, atol: 1e-7 };
-  expectClose(await result.toArray(), expected, {
-    ...tolerance,
-    label: `${rows}x${vocab} ${JSON.stringify(options)}`,
-  });
+  await expectKernel(
+    `${rows}x${vocab} ${JSON.stringify(options)}`,
+    { dlogits: { actual: result, expected, shape: [rows, vocab] } },
+    tolerance,
+  );
 }
 
 describe('cross-entropy-backward', () => {

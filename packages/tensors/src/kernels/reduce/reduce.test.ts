@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
 import { argmax, max, mean, type ReduceOp, reduce, sum } from './reduce.js';
 import { reduceReference } from './reference.js';
 
@@ -39,14 +40,12 @@ async function check(
   const expected = reduceReference(op, data, shape, axis, { keepDims });
   await device.scope(async () => {
     const out = reduce(op, device.fromArray(data, shape, 'f32'), axis, { keepDims });
-    expect(out.shape).toEqual(expected.shape);
-    const label = `${op} ${JSON.stringify(shape)} axis ${axis}`;
-    if (op === 'argmax') {
-      expect(out.dtype).toBe('i32');
-      expect(Array.from(await out.toArray()), label).toEqual(Array.from(expected.data));
-    } else {
-      expectClose(await out.toArray(), expected.data, { rtol: 2e-6, atol: 1e-5, label });
-    }
+    if (op === 'argmax') expect(out.dtype).toBe('i32');
+    await expectKernel(
+      `${op} ${JSON.stringify(shape)} axis ${axis}`,
+      { [op]: { actual: out, expected: expected.data, shape: expected.shape, exact: op === 'argmax' } },
+      { rtol: 2e-6, atol: 1e-5 },
+    );
   });
 }
 

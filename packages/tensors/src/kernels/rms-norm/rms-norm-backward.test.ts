@@ -1,8 +1,9 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { Rng } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
 import { rmsNormBackwardReference } from './backward-reference.js';
 import { rmsNormBackward } from './rms-norm-backward.js';
 
@@ -27,20 +28,26 @@ async function check(shape: number[], withWeight: boolean, seed: number, dtype: 
   );
   const expected = rmsNormBackwardReference(x, weight, grad, hidden, 1e-5);
   const tolerance = dtype === 'f16' ? { rtol: 5e-3, atol: 5e-3 } : { rtol: 2e-5, atol: 2e-5 };
-  expect(result.input.shape).toEqual(shape);
-  expectClose(await result.input.toArray(), expected.input, { ...tolerance, label: `dx ${shape}` });
-  if (withWeight) {
-    expect(result.weight!.shape).toEqual([hidden]);
-    // dw sums over every row: scale the tolerance with the row count.
-    const rows = n / hidden;
-    expectClose(await result.weight!.toArray(), expected.weight!, {
-      rtol: tolerance.rtol * 4,
-      atol: tolerance.atol * Math.sqrt(rows),
-      label: `dw ${shape}`,
-    });
-  } else {
-    expect(result.weight).toBeNull();
-  }
+  // dw sums over every row: scale its tolerance with the row count.
+  const rows = n / hidden;
+  await expectKernel(
+    `rmsNormBackward ${JSON.stringify(shape)}`,
+    {
+      dx: { actual: result.input, expected: expected.input, shape },
+      ...(withWeight
+        ? {
+            dw: {
+              actual: result.weight!,
+              expected: expected.weight!,
+              shape: [hidden],
+              tolerance: { rtol: tolerance.rtol * 4, atol: tolerance.atol * Math.sqrt(rows) },
+            },
+          }
+        : {}),
+    },
+    tolerance,
+  );
+  if (!withWeight) expect(result.weight).toBeNull();
 }
 
 describe('rms-norm-backward', () => {

@@ -80,8 +80,9 @@ export type RopeScaling =
        * and cos and sin are multiplied by the attention factor: attentionFactor if given, else
        * sqrt(1 + ln(factor) / ln(L0)) when factor > 1, else 1. `factor` is HF's `factor`, or
        * max_position_embeddings / L0 when the config leaves it out.
-       * Like Hugging Face, a KV-cached step past L0 uses the long factors for its new positions
-       * while the cached keys keep the rotation they were made with.
+       * The tables only rotate the positions they are given: keys cached while L <= L0 keep the
+       * short rotation, so a caller crossing L0 runs the sequence again (as @webtune/nn's
+       * generation does, and Transformers' Phi-3 means to).
        */
       type: 'longrope';
       factor: number;

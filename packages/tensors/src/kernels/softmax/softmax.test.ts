@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
 import { logSoftmaxReference, softmaxReference } from './reference.js';
 import { logSoftmax, softmax } from './softmax.js';
 
@@ -31,18 +32,19 @@ const CASES: [number[], number][] = [
 async function check(data: Float32Array, shape: number[], axis: number, label: string) {
   await device.scope(async () => {
     const x = device.fromArray(data, shape, 'f32');
-    const probabilities = softmax(x, axis);
-    const logs = logSoftmax(x, axis);
-    expect(probabilities.shape).toEqual(shape);
-    expectClose(await probabilities.toArray(), softmaxReference(data, shape, axis), {
-      rtol: 2e-5,
-      atol: 1e-9,
-      label: `softmax ${label}`,
-    });
-    expectClose(await logs.toArray(), logSoftmaxReference(data, shape, axis), {
-      rtol: 1e-5,
-      atol: 2e-5,
-      label: `logSoftmax ${label}`,
+    await expectKernel(label, {
+      softmax: {
+        actual: softmax(x, axis),
+        expected: softmaxReference(data, shape, axis),
+        shape,
+        tolerance: { rtol: 2e-5, atol: 1e-9 },
+      },
+      logSoftmax: {
+        actual: logSoftmax(x, axis),
+        expected: logSoftmaxReference(data, shape, axis),
+        shape,
+        tolerance: { rtol: 1e-5, atol: 2e-5 },
+      },
     });
   });
 }

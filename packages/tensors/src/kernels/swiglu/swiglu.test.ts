@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
 import { swigluBackwardReference, swigluReference } from './reference.js';
 import { swiglu, swigluBackward } from './swiglu.js';
 
@@ -18,13 +19,17 @@ async function check(target: Device, shape: number[], seed: number) {
   const up = rng.uniform(n, -2, 2);
   const grad = rng.uniform(n, -1, 1);
   const [g, u, d] = [gate, up, grad].map((v) => target.fromArray(v, shape, 'f32'));
-  const out = swiglu(g, u);
   const back = swigluBackward(g, u, d);
-  expect(out.shape).toEqual(shape);
   const expected = swigluBackwardReference(gate, up, grad);
-  expectClose(await out.toArray(), swigluReference(gate, up), { rtol: 1e-5, atol: 1e-6, label: 'forward' });
-  expectClose(await back.gate.toArray(), expected.gate, { rtol: 1e-5, atol: 1e-6, label: 'd gate' });
-  expectClose(await back.up.toArray(), expected.up, { rtol: 1e-5, atol: 1e-6, label: 'd up' });
+  await expectKernel(
+    `swiglu ${JSON.stringify(shape)}`,
+    {
+      forward: { actual: swiglu(g, u), expected: swigluReference(gate, up), shape },
+      'd gate': { actual: back.gate, expected: expected.gate, shape },
+      'd up': { actual: back.up, expected: expected.up, shape },
+    },
+    { rtol: 1e-5, atol: 1e-6 },
+  );
 }
 
 describe('swiglu', () => {
