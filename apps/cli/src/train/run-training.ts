@@ -273,7 +273,8 @@ async function trainLoaded(
   log(green(`done: ${outputDir}`));
   const adapterHint = peft ? `--model ${plan.baseModel} --adapter ${outputDir}` : `--model ${outputDir}`;
   // The chat must render prompts as training did: name the template the run used.
-  const templateHint = plan.data.usesTemplate && plan.data.template ? ` --template ${plan.data.template}` : '';
+  const templateHint =
+    plan.data.usesTemplate && plan.data.template ? ` --template ${plan.data.template}` : '';
   log(dim(`try it:  webtune chat ${adapterHint}${templateHint}${peft ? ' --compare' : ''}`));
   log(dim(`files:   ${(await readdir(outputDir)).sort().join(', ')}`));
   return outcome;
