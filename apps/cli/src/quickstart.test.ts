@@ -42,9 +42,21 @@ describe('examples/quickstart.yaml', () => {
     const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8'));
     expect(results.predict_exact_match).toBeGreaterThanOrEqual(22 / 24);
     expect(results.final_loss).toBeLessThan(0.2);
-    // The adapter and the drawn base model are usable afterwards.
+    // The adapter and the drawn base model are usable afterwards, with the template the run names.
+    expect(result.stdout).toContain('--template default');
     const chat = await webtune(
-      ['chat', '--model', join(out, 'base_model'), '--adapter', out, '--compare', '--max-new-tokens', '8'],
+      [
+        'chat',
+        '--model',
+        join(out, 'base_model'),
+        '--adapter',
+        out,
+        '--template',
+        'default',
+        '--compare',
+        '--max-new-tokens',
+        '8',
+      ],
       {
         input: 'What color is a zib?\n',
       },

@@ -31,7 +31,6 @@ export {
   type ResolvedTrainingArguments,
   resolveTrainingArguments,
   type TrainingArguments,
-  trainingArgumentsFromLlamaFactory,
 } from './config/training-arguments.js';
 // Data
 export { epochOrder, microBatchesOf } from './data/epoch-order.js';
@@ -85,11 +84,43 @@ export {
 } from './model/trainable-model.js';
 // Optimizer and schedules
 export { AdamW, type AdamWSettings, excludedFromWeightDecay } from './optimizer/adamw.js';
+// The run plan: a LLaMA-Factory config turned into what a run needs
+export {
+  type AppliedMethod,
+  type ApplyMethodOptions,
+  applyMethod,
+  type CreateTaskOptions,
+  createTask,
+  rowKindsOf,
+} from './plan/apply-plan.js';
+export { baseFormatOf, type PrecisionKeys } from './plan/base-format.js';
+export { CONFIG_KEYS, type ConfigKey, type LlamaFactoryConfig, REQUIRED_KEYS } from './plan/config-keys.js';
+export type { KeySection, KeySpec, KeyStatus, KeyType } from './plan/key-spec.js';
+export { editDistance, nearestKey } from './plan/nearest-key.js';
+export {
+  ConfigError,
+  type ConfigIssue,
+  type RawConfig,
+  type ResolvedConfig,
+  resolveConfig,
+} from './plan/resolve-config.js';
+export {
+  type DataPlan,
+  type GenerationPlan,
+  generationOf,
+  type MethodPlan,
+  planResolved,
+  planRun,
+  type RunPlan,
+  type TaskPlan,
+} from './plan/run-plan.js';
 export {
   learningRateAt,
+  SCHEDULE_KWARGS,
   SCHEDULE_TYPES,
   type ScheduleOptions,
   type ScheduleType,
+  scheduleKwargsProblems,
   warmupStepsOf,
 } from './schedule/learning-rate.js';
 // Stages

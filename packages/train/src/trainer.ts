@@ -52,6 +52,8 @@ export interface TrainResult {
   reason: TrainEndReason;
   /** Optimizer steps done (the checkpoint step when resumed included). */
   steps: number;
+  /** Epochs done: steps / steps per epoch (LLaMA-Factory's `epoch` in all_results.json). */
+  epoch: number;
   /** The train loss of every step this call ran, in order. */
   losses: number[];
   /** Eval losses by step. */
@@ -85,6 +87,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     totalSteps,
     warmupSteps: args.warmupSteps,
     warmupRatio: args.warmupRatio,
+    kwargs: args.lrSchedulerKwargs,
   };
 
   // ---- Parameters and optimizer. The task may train parameters of its own (a value head).
@@ -405,6 +408,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   return {
     reason,
     steps: state.globalStep,
+    epoch: state.globalStep / stepsPerEpoch,
     losses,
     evalLosses,
     lossCurve: curve,

@@ -14,6 +14,7 @@ import { ChatEngine } from '../chat-engine.js';
 import { loadModel, openDevice } from '../model-loading.js';
 import { type ChatMessage, MessagesError, promptEncoderFor } from '../prompting.js';
 import { bold, cyan, dim, green, UsageError, yellow } from '../ui.js';
+import { argvFromConfig } from './config-argv.js';
 
 export const chatHelp = `webtune chat --model DIR [--adapter DIR] [--compare] [options]
 
@@ -39,7 +40,8 @@ Examples:
   webtune chat --model ./stories260K --adapter ./out --compare --max-new-tokens 64
   printf 'Who are you?\\n' | webtune chat --model ./base --adapter ./out --compare`;
 
-export async function chatCommand(argv: string[]): Promise<number> {
+export async function chatCommand(commandLine: string[]): Promise<number> {
+  const argv = argvFromConfig('chat', commandLine);
   const { values } = parseCommandLine(argv, {
     model: { type: 'string' },
     adapter: { type: 'string' },

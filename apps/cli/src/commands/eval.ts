@@ -13,6 +13,7 @@ import { COMPARISON_HELP } from '../eval/comparison.js';
 import { MCQ_OPTIONS, mcqChoicesFrom } from '../eval/mcq-options.js';
 import { loadModel, openDevice, requireDirectory } from '../model-loading.js';
 import { bold, ProgressBar, UsageError } from '../ui.js';
+import { argvFromConfig } from './config-argv.js';
 
 export const evalHelp = `webtune eval perplexity|mcq|predict|ab|judge|forgetting --model DIR ... [--json]
 
@@ -117,7 +118,8 @@ Examples:
 
 const TASKS = ['perplexity', 'mcq', 'predict', 'ab', 'judge', 'forgetting'];
 
-export async function evalCommand(argv: string[]): Promise<number> {
+export async function evalCommand(commandLine: string[]): Promise<number> {
+  const argv = argvFromConfig('eval', commandLine);
   const [task, ...rest] = argv;
   if (task === 'mcq') return evalMcq(rest);
   if (task === 'predict') return (await import('../eval/predict.js')).predictCommand(rest);

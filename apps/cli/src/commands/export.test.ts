@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { describe, expect, it } from 'vitest';
@@ -137,5 +137,32 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
     const noAdapter = await webtune(['chat', '--model', model, '--compare']);
     expect(noAdapter.code).toBe(2);
     expect(errorLines(noAdapter.stderr)).toEqual([expect.stringMatching(/--compare needs --adapter/)]);
+  });
+
+  it('export and chat take a LLaMA-Factory config file and key=value overrides, as llamafactory-cli does', async () => {
+    // LLaMA-Factory's examples/merge_lora and examples/inference configs, paths swapped.
+    const exportConfig = join(work.folder, 'merge.yaml');
+    writeFileSync(
+      exportConfig,
+      `model_name_or_path: ${model}\nadapter_name_or_path: ${work.adapter}\ntemplate: llama3\ntrust_remote_code: true\nexport_dir: ${join(work.folder, 'unused')}\nexport_size: 5\nexport_device: cpu\nexport_legacy_format: false\n`,
+    );
+    const out = join(work.folder, 'from-config');
+    const exported = await webtune(['export', exportConfig, `export_dir=${out}`]);
+    expect(exported.code).toBe(0);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+    expect(existsSync(join(work.folder, 'unused'))).toBe(false);
+    const chatConfig = join(work.folder, 'inference.yaml');
+    writeFileSync(chatConfig, `model_name_or_path: ${out}\ninfer_backend: huggingface\n`);
+    const chatted = await webtune(['chat', chatConfig, 'max_new_tokens=8'], { input: 'Tell me a story\n' });
+    const alone = await webtune(['chat', '--model', out, '--max-new-tokens', '8'], {
+      input: 'Tell me a story\n',
+    });
+    expect(chatted.code).toBe(0);
+    expect(chatted.stdout).toBe(alone.stdout);
+    const bad = await webtune(['chat', chatConfig, 'max_new_tokns=8', 'use_galore=true']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/the config has 2 problems:/);
+    expect(bad.stderr).toMatch(/did you mean "max_new_tokens"/);
+    expect(bad.stderr).toMatch(/use_galore: true is a LLaMA-Factory setting webtune does not support/);
   });
 });

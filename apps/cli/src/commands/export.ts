@@ -4,7 +4,7 @@ import { basename, resolve } from 'node:path';
 import { saveModelDirectory } from '@webtune/nn/node';
 import { optional, parseCommandLine, type Values } from '../args.js';
 import { loadModel, openDevice } from '../model-loading.js';
-import { readConfigFile } from '../train/config.js';
+import { isConfigPath, parseOverrides, readConfigFile } from '../train/config.js';
 import { UsageError } from '../ui.js';
 import { exportGguf, ggufTypeOfBits, parseGgufType } from './export-gguf.js';
 
@@ -74,8 +74,9 @@ interface ExportPlan {
   force: boolean;
 }
 
-function planFromConfig(path: string): ExportPlan {
-  const config = readConfigFile(path);
+/** A config file and `key=value` / `--key value` overrides after it, as llamafactory-cli export takes them. */
+function planFromConfig(path: string, overrides: string[] = []): ExportPlan {
+  const config = { ...readConfigFile(path), ...parseOverrides(overrides) };
   const text = (key: string) => (typeof config[key] === 'string' ? (config[key] as string) : undefined);
   const modelName = text('model_name_or_path');
   const out = text('export_dir');
@@ -126,6 +127,7 @@ function planFromFlags(values: Values): ExportPlan {
 }
 
 export async function exportCommand(argv: string[]): Promise<number> {
+  if (isConfigPath(argv[0])) return exportWith(planFromConfig(argv[0], argv.slice(1)));
   const { values, positionals } = parseCommandLine(
     argv,
     {
@@ -141,7 +143,10 @@ export async function exportCommand(argv: string[]): Promise<number> {
     },
     { min: 0, max: 1, what: 'config file' },
   );
-  const plan = positionals.length === 1 ? planFromConfig(positionals[0]) : planFromFlags(values);
+  return exportWith(positionals.length === 1 ? planFromConfig(positionals[0]) : planFromFlags(values));
+}
+
+async function exportWith(plan: ExportPlan): Promise<number> {
   const { modelName, out, adapter } = plan;
   if (out === resolve(modelName) || (adapter && out === resolve(adapter))) {
     throw new UsageError('--out must differ from --model and --adapter');

@@ -188,9 +188,9 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
       ],
       [['train', config, '--lora_rank', 'big', '--dry-run'], 2, /lora_rank must be an integer, got "big"/],
       [
-        ['train', config, '--lr_scheduler_type', 'polynomial', '--dry-run'],
+        ['train', config, 'lr_scheduler_type=cosine_with_min_lr', '--dry-run'],
         2,
-        /lr_scheduler_type must be one of constant, constant_with_warmup, linear, cosine/,
+        /cosine_with_min_lr needs one of lr_scheduler_kwargs.min_lr or min_lr_rate/,
       ],
       [['train', join(folder, 'missing.yaml')], 2, /config file ".*missing.yaml" does not exist/],
       [['train'], 2, /missing CONFIG/],
@@ -252,6 +252,17 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     const quantized = await webtune(['train', json, '--quantization_bit', '4', '--dry-run']);
     expect(quantized.stdout).toMatch(/memory plan \(base q4_0 \(quantized, frozen\)\)/);
     expect(existsSync(join(folder, 'never'))).toBe(false);
+  });
+
+  it('do_train: false does not train; do_eval evaluates the model as loaded (key=value overrides)', async () => {
+    const out = join(folder, 'eval-only');
+    const result = await webtune(['train', config, `output_dir=${out}`, 'do_train=false', 'do_eval=true']);
+    expect(result.code).toBe(0);
+    expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(false);
+    expect(existsSync(join(out, 'trainer_log.jsonl'))).toBe(false);
+    const results = JSON.parse(readFileSync(join(out, 'all_results.json'), 'utf8'));
+    expect(results.eval_loss).toBeGreaterThan(0);
+    expect(result.stdout).toMatch(/done \(no training, do_train: false\)/);
   });
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume_from_checkpoint finishes the run', async () => {

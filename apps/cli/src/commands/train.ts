@@ -6,27 +6,27 @@
  */
 import { resolve } from 'node:path';
 import { describeBaseFormat } from '@webtune/nn';
-import { BROWSER_TAB_BUDGET } from '@webtune/train';
+import { BROWSER_TAB_BUDGET, CONFIG_KEYS, REQUIRED_KEYS, type RunPlan } from '@webtune/train';
 import { openDevice, readModelConfig } from '../model-loading.js';
 import {
-  baseFormatOf,
   formatMemoryPlan,
   memoryBudget,
   trainingCheckpointing,
   trainingMemoryPlan,
 } from '../train/base-precision.js';
-import { configToYaml, parseOverrides, readConfigFile, resolveConfig } from '../train/config.js';
-import { CONFIG_KEYS } from '../train/config-keys.js';
+import { configToYaml, planFromCommandLine } from '../train/config.js';
 import { createDashboard } from '../train/dashboard.js';
-import { checkCombinations, runTraining } from '../train/run-training.js';
+import { runTraining } from '../train/run-training.js';
 import { bold, dim, EXIT, UsageError, yellow } from '../ui.js';
 
-export const trainHelp = `webtune train CONFIG [--key value ...] [--dry-run] [--plain]
+export const trainHelp = `webtune train CONFIG [key=value ...] [--key value ...] [--dry-run] [--plain]
 
-Fine-tunes a model from a LLaMA-Factory config (YAML or JSON). Keys are LLaMA-Factory's; any key
-can be overridden on the command line (--learning_rate 1e-4 --max_steps 20). An unknown key is an
-error naming the nearest known key; a LLaMA-Factory feature webtune lacks is an error saying so;
-keys without effect here (bf16, report_to, ...) are accepted with a note.
+Fine-tunes a model from a LLaMA-Factory config (YAML or JSON), as \`llamafactory-cli train\` does.
+Keys are LLaMA-Factory's; any key can be overridden after the file, as key=value
+(learning_rate=1e-4 max_steps=20) or --key value. Every problem of a config is listed at once:
+an unknown key names the nearest known key; a LLaMA-Factory feature webtune lacks is an error
+saying so; keys without effect here (bf16, report_to, ...) are accepted with a note. do_train:
+false skips training (do_eval and do_predict still run on the model as loaded).
 
 Writes into output_dir: the adapter (adapter_config.json, adapter_model.safetensors) or the model,
 tokenizer files, trainer_log.jsonl, training_args.yaml (the resolved config), training_loss.svg,
@@ -44,7 +44,7 @@ Options:
 
 Examples:
   webtune train examples/quickstart.yaml
-  webtune train my_lora_sft.yaml --learning_rate 2e-4 --num_train_epochs 1
+  webtune train my_lora_sft.yaml learning_rate=2e-4 num_train_epochs=1
   webtune train my_lora_sft.yaml --resume_from_checkpoint true
   webtune train config.json --output_dir saves/run2 --overwrite_output_dir true
 
@@ -53,7 +53,7 @@ ${Object.entries(CONFIG_KEYS)
   .filter(([, spec]) => spec.status === 'supported')
   .map(
     ([key, spec]) =>
-      `  ${['model_name_or_path', 'dataset', 'output_dir'].includes(key) ? '*' : ' '}${key}${spec.default !== undefined && spec.default !== null ? ` (default ${spec.default})` : ''}`,
+      `  ${(REQUIRED_KEYS as readonly string[]).includes(key) ? '*' : ' '}${key}${spec.default !== undefined && spec.default !== null ? ` (default ${spec.default})` : ''}`,
   )
   .join('\n')}`;
 
@@ -63,8 +63,9 @@ const CLI_FLAGS = new Set(['dry-run', 'plain']);
  * The memory plan of a dry run, for a local model folder: against WebGPU's default limits (128 MiB
  * per binding, 256 MiB per buffer) and WEBTUNE_MEMORY_BUDGET, else a browser tab's budget.
  */
-async function printMemoryPlan(v: Record<string, unknown>): Promise<void> {
-  const config = await readModelConfig(String(v.model_name_or_path));
+async function printMemoryPlan(run: RunPlan): Promise<void> {
+  const v = run.config as Record<string, unknown>;
+  const config = await readModelConfig(run.config.model_name_or_path);
   if (!config) {
     console.log(dim('memory plan: needs a local model folder with config.json'));
     return;
@@ -74,7 +75,7 @@ async function printMemoryPlan(v: Record<string, unknown>): Promise<void> {
     maxStorageBufferBindingSize: 128 * 1024 ** 2,
     budgetBytes: memoryBudget(null) ?? BROWSER_TAB_BUDGET,
   });
-  console.log(`\n${bold(`memory plan (base ${describeBaseFormat(baseFormatOf(v))})`)}`);
+  console.log(`\n${bold(`memory plan (base ${describeBaseFormat(run.baseFormat)})`)}`);
   for (const line of formatMemoryPlan(plan, trainingCheckpointing(v))) console.log(line);
 }
 
@@ -85,23 +86,21 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const flags = new Set(
     rest.filter((a) => a.startsWith('--') && CLI_FLAGS.has(a.slice(2))).map((a) => a.slice(2)),
   );
-  const overrides = parseOverrides(rest.filter((a) => !(a.startsWith('--') && CLI_FLAGS.has(a.slice(2)))));
-  const raw = { ...readConfigFile(configPath), ...overrides };
-  const resolved = resolveConfig(raw);
-  const v = resolved.values;
-
-  checkCombinations(v);
+  const plan = planFromCommandLine(
+    configPath,
+    rest.filter((a) => !(a.startsWith('--') && CLI_FLAGS.has(a.slice(2)))),
+  );
   console.log(bold(`webtune train ${configPath}`));
-  console.log(dim(configToYaml({ ...resolved, values: pick(v, resolved.given) }).trimEnd()));
-  for (const note of resolved.notes) console.log(yellow(`note: ${note}`));
+  console.log(dim(configToYaml(plan, true).trimEnd()));
+  for (const note of plan.notes) console.log(yellow(`note: ${note}`));
   if (flags.has('dry-run')) {
-    console.log(`\n${bold('resolved config')}\n${configToYaml(resolved)}`);
-    await printMemoryPlan(v);
+    console.log(`\n${bold('resolved config')}\n${configToYaml(plan)}`);
+    await printMemoryPlan(plan);
     return 0;
   }
 
   const live = Boolean(process.stdout.isTTY) && !flags.has('plain') && !process.env.CI;
-  const dashboard = createDashboard({ live, loggingSteps: v.logging_steps as number });
+  const dashboard = createDashboard({ live, loggingSteps: plan.config.logging_steps });
   const abort = new AbortController();
   let interrupts = 0;
   const onInterrupt = () => {
@@ -119,7 +118,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
   try {
-    const outcome = await runTraining(resolved, {
+    const outcome = await runTraining(plan, {
       device,
       source: configPath,
       signal: abort.signal,
@@ -151,8 +150,4 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', onInterrupt);
     device.destroy();
   }
-}
-
-function pick(values: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([key]) => keys.has(key)));
 }

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../train/config.js';
+import { planOf } from '../train/config.js';
 import { UsageError } from '../ui.js';
 import { fakeEngine, listen, send, startServe, startWebui } from './testing-servers.js';
 
@@ -180,7 +180,7 @@ describe('training config reader fuzz', () => {
       fc.property(fc.dictionary(keys, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 8 }), (raw) => {
         cases++;
         try {
-          resolveConfig({ model_name_or_path: 'm', dataset: 'd', output_dir: 'o', ...raw } as never);
+          planOf({ model_name_or_path: 'm', dataset: 'd', output_dir: 'o', ...raw } as never);
         } catch (error) {
           if (!(error instanceof UsageError)) throw new Error(`untyped error: ${(error as Error).stack}`);
         }

@@ -13,42 +13,31 @@
  */
 import { totalmem } from 'node:os';
 import type { BaseFormat, ModelConfig } from '@webtune/nn';
-import { formatMemoryPlan, type MemoryPlan, planMemory } from '@webtune/train';
+import {
+  formatMemoryPlan,
+  type MemoryPlan,
+  baseFormatOf as planBaseFormat,
+  planMemory,
+} from '@webtune/train';
 import { UsageError } from '../ui.js';
 
 type Values = Record<string, unknown>;
 
-/** The frozen base's storage for a config; throws a one-line UsageError on a bad combination. */
+/**
+ * The frozen base's storage for a config (@webtune/train's baseFormatOf, the planner's rule);
+ * throws a one-line UsageError on a bad combination.
+ */
 export function baseFormatOf(v: Values): BaseFormat {
-  const bits = v.quantization_bit ?? null;
-  if (bits !== null) {
-    if (bits !== 8 && bits !== 4) {
-      throw new UsageError(
-        `quantization_bit: ${bits} is not supported; use 8 (Q8_0 blocks) or 4 (Q4_0 blocks), or leave it out for an f32 base`,
-      );
-    }
-    if (v.finetuning_type !== 'lora') {
-      throw new UsageError(
-        `quantization_bit: ${bits} with finetuning_type: ${v.finetuning_type}: a quantized base is frozen and takes no gradient, so only adapters train on it; use finetuning_type: lora (QLoRA) or drop quantization_bit`,
-      );
-    }
-    const type = v.quantization_type ?? 'nf4';
-    if (bits === 4 && type !== 'nf4' && type !== 'fp4') {
-      throw new UsageError(`quantization_type must be nf4 or fp4 (both train on Q4_0 blocks), got ${type}`);
-    }
-    return bits === 8 ? 'q8_0' : 'q4_0';
-  }
-  const bf16 = v.bf16 === true || v.pure_bf16 === true;
-  if (bf16 && v.fp16 === true) throw new UsageError('bf16 and fp16 exclude each other: pick one');
-  if (bf16 || v.fp16 === true) {
-    if (v.finetuning_type !== 'lora') {
-      throw new UsageError(
-        `${bf16 ? 'bf16' : 'fp16'}: true stores the base as frozen half-precision weights, which full and freeze tuning would have to train; use finetuning_type: lora, or drop ${bf16 ? 'bf16' : 'fp16'} to train in f32`,
-      );
-    }
-    return bf16 ? 'bf16' : 'f16';
-  }
-  return 'f32';
+  const { format, problems } = planBaseFormat({
+    quantization_bit: (v.quantization_bit as number | null | undefined) ?? null,
+    quantization_type: String(v.quantization_type ?? 'nf4'),
+    bf16: v.bf16 === true,
+    fp16: v.fp16 === true,
+    pure_bf16: v.pure_bf16 === true,
+    finetuning_type: String(v.finetuning_type ?? 'lora'),
+  });
+  if (problems.length > 0) throw new UsageError(problems[0]);
+  return format;
 }
 
 /**

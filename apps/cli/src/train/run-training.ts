@@ -1,94 +1,42 @@
 /**
- * One training run, from a resolved LLaMA-Factory config to the files of output_dir: loads the
- * model and data, sets up the method and stage, runs @webtune/train's loop and writes the
- * adapter or model, plots and predictions. The loop, losses, checkpoints and diagnostics belong
- * to the packages; this file wires them. Used by `webtune train` and `webtune webui`.
+ * One run from a plan (@webtune/train's planRun) to the files of output_dir: loads the model,
+ * prepares data and method as the plan says (prepare-run.ts), runs @webtune/train's loop when
+ * do_train and writes the adapter or model, plots, evaluation and predictions. The loop, losses,
+ * checkpoints and diagnostics belong to the packages; this file wires them and writes files.
+ * Used by `webtune train` and `webtune webui`.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { EncodedExample, Stage } from '@webtune/data';
 import { formatIssue } from '@webtune/data';
-import { prepareDatasetFromDirectory } from '@webtune/data/node';
 import { describeBaseFormat } from '@webtune/nn';
-import { directorySource, saveModelDirectory } from '@webtune/nn/node';
-import {
-  freezeTrainableNames,
-  getPeftModel,
-  type LoraInit,
-  loadAdapter,
-  loraConfig,
-  type PeftModel,
-} from '@webtune/peft';
+import { saveModelDirectory } from '@webtune/nn/node';
 import type { Device } from '@webtune/tensors';
 import {
   CheckpointError,
+  evaluate,
   findResumeCheckpoint,
-  preferenceTask,
-  rewardTask,
-  SCHEDULE_TYPES,
-  type ScheduleType,
-  supervisedTask,
-  type TrainableModel,
+  type RunPlan,
   type TrainEndReason,
   type TrainerEvent,
-  type TrainingArguments,
-  type TrainingTask,
   train,
-  trainableCausalLM,
-  trainablePeftModel,
 } from '@webtune/train';
 import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { ChatEngine } from '../chat-engine.js';
-import { resolveDatasets } from '../datasets.js';
 import { initializeModelFromConfig, type LoadedModel, loadModel, readModelConfig } from '../model-loading.js';
-import { promptEncoderFor } from '../prompting.js';
 import { bold, dim, green, ProgressBar, printable, table, UsageError, yellow } from '../ui.js';
-import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
-import { configToYaml, listOf, type ResolvedConfig } from './config.js';
+import { memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
+import { configToYaml } from './config.js';
 import { lossCurveSvg } from './loss-svg.js';
 import { isMatch, type PredictionCase, predict, predictionCases } from './predict.js';
-
-type Values = Record<string, unknown>;
-
-/** Settings that are fine alone but not together. */
-export function checkCombinations(v: Values): void {
-  baseFormatOf(v); // quantization_bit / bf16 / fp16 against the method (base-precision.ts)
-  if (v.adapter_name_or_path && v.finetuning_type !== 'lora') {
-    throw new UsageError(
-      `adapter_name_or_path needs finetuning_type lora (got ${v.finetuning_type}); merge it first with \`webtune export\``,
-    );
-  }
-  if (v.adapter_name_or_path && listOf(v.adapter_name_or_path).length > 1) {
-    throw new UsageError(
-      'adapter_name_or_path: one adapter only; merge the others first with `webtune export`',
-    );
-  }
-  if (v.adapter_name_or_path && v.train_from_scratch)
-    throw new UsageError('adapter_name_or_path and train_from_scratch exclude each other');
-  if (v.packing === true && v.stage !== 'pt') {
-    throw new UsageError(
-      'packing: true is supported for stage pt only (SFT packing needs block-diagonal attention)',
-    );
-  }
-  if (!SCHEDULE_TYPES.includes(v.lr_scheduler_type as ScheduleType)) {
-    throw new UsageError(
-      `lr_scheduler_type must be one of ${SCHEDULE_TYPES.join(', ')}, got "${v.lr_scheduler_type}"`,
-    );
-  }
-  if (v.do_predict && v.stage !== 'sft') throw new UsageError('do_predict is for stage sft');
-  if (v.do_predict && !v.eval_dataset)
-    throw new UsageError('do_predict needs eval_dataset (the prompts to answer)');
-  if (v.pissa_init && v.finetuning_type !== 'lora')
-    throw new UsageError('pissa_init needs finetuning_type lora');
-}
+import { type PreparedRun, prepareRun } from './prepare-run.js';
 
 /** Refuses to mix a new run into an old one's output_dir unless told to. */
-export async function prepareOutputDir(outputDir: string, v: Values): Promise<void> {
-  if (v.resume_from_checkpoint) {
+export async function prepareOutputDir(outputDir: string, plan: RunPlan): Promise<void> {
+  if (plan.config.resume_from_checkpoint && plan.actions.train) {
     // Before anything is written: a resume with nothing to resume is refused, never a fresh start.
     try {
-      const request = resumeRequestFor(outputDir, v.resume_from_checkpoint);
+      const request = resumeRequestFor(outputDir, plan.config.resume_from_checkpoint);
       if (request !== null) await findResumeCheckpoint(directoryStorage(outputDir), request, null);
     } catch (error) {
       if (error instanceof CheckpointError) throw new UsageError(error.message);
@@ -97,7 +45,8 @@ export async function prepareOutputDir(outputDir: string, v: Values): Promise<vo
     return;
   }
   if (!existsSync(outputDir) || readdirSync(outputDir).length === 0) return;
-  if (!v.overwrite_output_dir) {
+  if (!plan.actions.train) return;
+  if (!plan.config.overwrite_output_dir) {
     throw new UsageError(
       `output_dir "${outputDir}" exists and is not empty; set overwrite_output_dir: true to replace it, or resume_from_checkpoint: true to continue`,
     );
@@ -137,39 +86,33 @@ export interface RunTrainingOptions {
 }
 
 /**
- * One training run from a resolved config: model, data, method and stage through the packages,
- * @webtune/train's loop, then the files of output_dir. Checks the config and output_dir first.
+ * One run from a plan (@webtune/train's planRun): the model loaded, the data and method set up
+ * (prepareRun), the trainer run when do_train, then the files of output_dir. Checks output_dir
+ * first.
  */
-export async function runTraining(
-  resolved: ResolvedConfig,
-  options: RunTrainingOptions,
-): Promise<TrainingOutcome> {
-  const v = resolved.values;
-  checkCombinations(v);
-  const outputDir = resolve(String(v.output_dir));
-  await prepareOutputDir(outputDir, v);
+export async function runTraining(plan: RunPlan, options: RunTrainingOptions): Promise<TrainingOutcome> {
+  const outputDir = resolve(plan.config.output_dir);
+  await prepareOutputDir(outputDir, plan);
   const { device, log } = options;
-  const seed = v.seed as number;
-  const modelName = String(v.model_name_or_path);
-
-  // ---- Model (and an adapter to continue).
+  const seed = plan.config.seed;
+  const modelName = plan.config.model_name_or_path;
   let loaded: LoadedModel;
-  if (v.train_from_scratch) {
+  if (plan.config.train_from_scratch) {
     loaded = await initializeModelFromConfig(device, modelName, seed);
     log(
       `model: ${modelName} (${loaded.model.config.architecture}, ${(loaded.model.parameterCount() / 1e6).toFixed(2)}M parameters, random weights from seed ${seed})`,
     );
   } else {
     // Precision and the memory plan, before any weight is read (base-precision.ts).
-    const baseFormat = baseFormatOf(v);
+    const baseFormat = plan.baseFormat;
     const config = await readModelConfig(modelName);
     if (config) {
-      const plan = trainingMemoryPlan(v, config, {
+      const memory = trainingMemoryPlan(plan.config as Record<string, unknown>, config, {
         maxBufferSize: device.gpu.limits.maxBufferSize,
         maxStorageBufferBindingSize: device.maxBindingBytes,
         budgetBytes: memoryBudget(device.info.adapterClass),
       });
-      refuseIfTooLarge(plan);
+      refuseIfTooLarge(memory);
     }
     loaded = await loadModel(device, modelName, { baseFormat });
     if (baseFormat !== 'f32') log(`base: ${describeBaseFormat(baseFormat)}`);
@@ -178,7 +121,7 @@ export async function runTraining(
     );
   }
   try {
-    return await trainLoaded(loaded, resolved, options, outputDir);
+    return await trainLoaded(loaded, plan, options, outputDir);
   } finally {
     loaded.model.dispose();
   }
@@ -187,236 +130,68 @@ export async function runTraining(
 /** The rest of a run, once the model is on the device (its caller frees it). */
 async function trainLoaded(
   loaded: LoadedModel,
-  resolved: ResolvedConfig,
+  plan: RunPlan,
   options: RunTrainingOptions,
   outputDir: string,
 ): Promise<TrainingOutcome> {
-  const v = resolved.values;
   const { log } = options;
-  const configPath = options.source;
-  const stage = v.stage as Stage;
-  const method = v.finetuning_type as 'lora' | 'freeze' | 'full';
-  const seed = v.seed as number;
-  const modelName = String(v.model_name_or_path);
+  const modelName = plan.config.model_name_or_path;
   const { model, tokenizer } = loaded;
-  const prompts =
-    stage === 'pt'
-      ? null
-      : promptEncoderFor(tokenizer, {
-          template: (v.template as string | null) ?? undefined,
-          enableThinking: v.enable_thinking as boolean | undefined,
-          defaultSystem: (v.default_system as string | null) ?? undefined,
-          toolFormat: (v.tool_format as string | null) ?? undefined,
-        });
-  const template = prompts?.template ?? null;
-  if (template && !v.template && !tokenizer.chatTemplate) {
+  if (plan.data.usesTemplate && !plan.data.template && !tokenizer.chatTemplate) {
     log(
       yellow(
         'note: the tokenizer has no chat_template and no template is set: using "empty", as LLaMA-Factory',
       ),
     );
   }
-
-  // ---- Data.
-  const datasetDir = (v.dataset_dir as string) ?? 'data';
-  const dataOptions = { datasetDir: existsSync(datasetDir) ? datasetDir : undefined };
-  const trainData = resolveDatasets(listOf(v.dataset).join(','), dataOptions);
-  const common = {
-    stage,
-    tokenizer,
-    template: template ?? undefined,
-    cutoffLen: v.cutoff_len as number,
-    maxSamples: (v.max_samples as number | null) ?? undefined,
-    seed,
-    trainOnPrompt: v.train_on_prompt as boolean,
-    maskHistory: v.mask_history as boolean,
-    enableThinking: v.enable_thinking as boolean,
-    packing: stage === 'pt' ? ((v.packing as boolean | null) ?? true) : undefined,
-  };
-  const prepared = await prepareDatasetFromDirectory({
-    ...common,
-    ...trainData,
-    valSize: v.eval_dataset ? undefined : (v.val_size as number) || undefined,
-    mixStrategy: v.mix_strategy as 'concat',
-    interleaveProbs: v.interleave_probs ? listOf(v.interleave_probs).map(Number) : undefined,
-  });
-  printDataSummary(log, prepared.report);
-  let validation = prepared.validation;
-  const evalDatasets = v.eval_dataset ? resolveDatasets(listOf(v.eval_dataset).join(','), dataOptions) : null;
-  if (evalDatasets && (v.eval_strategy !== 'no' || v.do_eval)) {
-    validation = (await prepareDatasetFromDirectory({ ...common, ...evalDatasets })).train;
-  }
-
-  // ---- Method.
-  let peft: PeftModel | null = null;
-  let trainable: TrainableModel;
-  if (method === 'lora') {
-    if (v.train_from_scratch) {
-      // The adapter is useless without its base: keep the drawn weights beside it.
-      await saveModelDirectory(model, join(outputDir, 'base_model'), {
-        generationConfig: loaded.generationConfig,
-        extraFiles: loaded.tokenizerFiles,
-      });
-    }
-    if (v.adapter_name_or_path) {
-      const source = directorySource(resolve(String(v.adapter_name_or_path)));
-      try {
-        peft = await loadAdapter(model, source);
-      } finally {
-        await source.close?.();
-      }
-    } else {
-      const target = String(v.lora_target);
-      const init: LoraInit = v.pissa_init
-        ? (v.pissa_iter as number) < 0
-          ? 'pissa'
-          : `pissa_niter_${v.pissa_iter as number}`
-        : true;
-      peft = await getPeftModel(
-        model,
-        loraConfig({
-          r: v.lora_rank as number,
-          lora_alpha: v.lora_alpha as number,
-          lora_dropout: v.lora_dropout as number,
-          target_modules: target === 'all' ? 'all-linear' : listOf(target),
-          modules_to_save: v.additional_target ? listOf(v.additional_target) : null,
-          use_rslora: v.use_rslora as boolean,
-          use_dora: v.use_dora as boolean,
-          init_lora_weights: init,
-          base_model_name_or_path: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,
-        }),
-        { seed },
-      );
-    }
-    trainable = trainablePeftModel(peft);
-    log(peft.formatSummary());
-  } else if (method === 'freeze') {
-    const names = freezeTrainableNames(model, {
-      trainableLayers: v.freeze_trainable_layers as number,
-      trainableModules:
-        String(v.freeze_trainable_modules) === 'all' ? 'all' : listOf(v.freeze_trainable_modules),
-      extraModules: listOf(v.freeze_extra_modules),
-    });
-    trainable = trainableCausalLM(model, { trainable: names });
-    log(`freeze: ${names.length} parameter tensors train`);
-  } else {
-    trainable = trainableCausalLM(model);
-  }
-  if (v.print_param_status) {
-    const training = new Set(trainable.trainableParameters().map(([name]) => name));
+  const run = await prepareRun(loaded, plan);
+  printDataSummary(log, run.report);
+  const { peft, trainable } = run;
+  if (peft) log(peft.formatSummary());
+  else if (plan.method.type === 'freeze') log(`freeze: ${run.trainableNames.length} parameter tensors train`);
+  if (plan.config.print_param_status) {
+    const training = new Set(run.trainableNames);
     for (const [name, tensor] of model.namedParameters()) {
       log(`${name} [${tensor.shape.join(', ')}] ${training.has(name) ? green('trains') : dim('frozen')}`);
     }
   }
 
-  // ---- Stage.
-  let task: TrainingTask<unknown>;
-  let rewardHead: ReturnType<typeof rewardTask> | null = null;
-  if (stage === 'sft' || stage === 'pt') {
-    task = supervisedTask({
-      stage,
-      collate: { padTokenId: tokenizer.padTokenId ?? 0 },
-    }) as TrainingTask<unknown>;
-  } else if (stage === 'dpo') {
-    task = preferenceTask({
-      loss: v.pref_loss as 'sigmoid',
-      beta: v.pref_beta as number,
-      labelSmoothing: v.dpo_label_smoothing as number,
-      simpoGamma: v.simpo_gamma as number,
-      ftx: v.pref_ftx as number,
-      collate: { padTokenId: tokenizer.padTokenId ?? 0 },
-    }) as TrainingTask<unknown>;
-  } else {
-    rewardHead = rewardTask({ seed, collate: { padTokenId: tokenizer.padTokenId ?? 0 } });
-    task = rewardHead as TrainingTask<unknown>;
-  }
-
   // ---- Predictions before training (do_predict).
   let cases: PredictionCase[] = [];
   let before: { answers: string[]; correct: number } | null = null;
-  const engine = prompts ? new ChatEngine({ ...loaded, peft }, prompts) : null;
-  const predictOptions = {
-    maxNewTokens: v.max_new_tokens as number,
-    temperature: v.do_sample ? (v.temperature as number) : 0,
-    topP: v.do_sample ? (v.top_p as number) : undefined,
-    topK: v.do_sample ? (v.top_k as number) : undefined,
-    repetitionPenalty: v.repetition_penalty as number,
-    seed,
-    fitContext: true,
-  };
-  if (v.do_predict && engine && evalDatasets) {
-    cases = await predictionCases({
-      ...evalDatasets,
-      maxSamples: (v.max_samples as number | null) ?? undefined,
-    });
-    const bar = new ProgressBar('answering before training');
+  const engine = run.prompts ? new ChatEngine({ ...loaded, peft }, run.prompts) : null;
+  const predictOptions = { ...plan.generation, fitContext: true };
+  if (plan.actions.predict && engine && run.evalDatasets) {
+    cases = await predictionCases({ ...run.evalDatasets, maxSamples: plan.data.maxSamples });
+    const bar = new ProgressBar(plan.actions.train ? 'answering before training' : 'answering');
     peft?.eval();
     before = await predict(engine, cases, predictOptions, (done, total) => bar.update(done, total));
     bar.done();
-    log(`before training: ${before.correct}/${cases.length} answers match`);
-  }
-
-  // ---- Training.
-  const rows = prepared.train as EncodedExample[];
-  const microBatch = v.per_device_train_batch_size as number;
-  const stepsPerEpoch = Math.ceil(
-    Math.ceil(rows.length / microBatch) / (v.gradient_accumulation_steps as number),
-  );
-  const evalStrategy = v.eval_strategy as string;
-  const saveStrategy = v.save_strategy as string;
-  const args: TrainingArguments = {
-    numTrainEpochs: v.num_train_epochs as number,
-    maxSteps: v.max_steps as number,
-    perDeviceTrainBatchSize: microBatch,
-    perDeviceEvalBatchSize: v.per_device_eval_batch_size as number,
-    gradientAccumulationSteps: v.gradient_accumulation_steps as number,
-    learningRate: v.learning_rate as number,
-    weightDecay: v.weight_decay as number,
-    adamBeta1: v.adam_beta1 as number,
-    adamBeta2: v.adam_beta2 as number,
-    adamEpsilon: v.adam_epsilon as number,
-    lrSchedulerType: v.lr_scheduler_type as ScheduleType,
-    warmupRatio: v.warmup_ratio as number,
-    warmupSteps: v.warmup_steps as number,
-    maxGradNorm: v.max_grad_norm as number,
-    gradientCheckpointing: (v.gradient_checkpointing as boolean | null) ?? !v.disable_gradient_checkpointing,
-    seed,
-    shuffle: !v.disable_shuffling,
-    loggingSteps: v.logging_steps as number,
-    evalSteps:
-      evalStrategy === 'steps'
-        ? ((v.eval_steps as number | null) ?? (v.logging_steps as number))
-        : evalStrategy === 'epoch'
-          ? stepsPerEpoch
-          : null,
-    saveSteps:
-      saveStrategy === 'steps' ? (v.save_steps as number) : saveStrategy === 'epoch' ? stepsPerEpoch : null,
-    saveTotalLimit: v.save_total_limit as number | null,
-    resumeFromCheckpoint: resumeRequestFor(outputDir, v.resume_from_checkpoint),
-    // The trainer writes the adapter (and a reward model's value head) into output_dir and every
-    // checkpoint; this is the base it records in adapter_config.json.
-    modelNameOrPath: v.train_from_scratch ? join(outputDir, 'base_model') : modelName,
-  };
-  if (evalStrategy !== 'no' && validation.length === 0) {
-    log(
-      yellow(
-        `note: eval_strategy ${evalStrategy} without validation rows (set val_size or eval_dataset): no evaluation`,
-      ),
-    );
+    log(`${plan.actions.train ? 'before training: ' : ''}${before.correct}/${cases.length} answers match`);
   }
   await mkdir(outputDir, { recursive: true });
   await writeFile(
     join(outputDir, 'training_args.yaml'),
-    `# resolved by webtune from ${configPath}\n${configToYaml(resolved)}`,
+    `# resolved by webtune from ${options.source}\n${configToYaml(plan)}`,
   );
+  if (!plan.actions.train) return await withoutTraining(plan, run, { outputDir, log, cases, before });
 
+  // ---- Training.
+  const args = plan.trainingArguments;
+  if (args.evalStrategy !== 'no' && run.validation.length === 0) {
+    log(
+      yellow(
+        `note: eval_strategy ${args.evalStrategy} without validation rows (set val_size or eval_dataset): no evaluation`,
+      ),
+    );
+  }
   const started = performance.now();
   const result = await train({
     model: trainable,
-    task,
-    train: rows as unknown[],
-    validation: validation as unknown[],
-    args,
+    task: run.task,
+    train: run.train as unknown[],
+    validation: run.validation as unknown[],
+    args: { ...args, resumeFromCheckpoint: resumeRequestFor(outputDir, plan.config.resume_from_checkpoint) },
     storage: directoryStorage(outputDir),
     signal: options.signal,
     onEvent: (event: TrainerEvent) => options.onEvent?.(event),
@@ -441,7 +216,7 @@ async function trainLoaded(
   }
   const losses = result.losses;
   const results: Record<string, unknown> = {
-    epoch: Number((result.steps / stepsPerEpoch).toFixed(4)),
+    epoch: Number(result.epoch.toFixed(4)),
     train_loss: losses.length > 0 ? losses.reduce((a, b) => a + b, 0) / losses.length : null,
     final_loss: losses.at(-1) ?? null,
     train_runtime: Number(runtime.toFixed(3)),
@@ -451,6 +226,11 @@ async function trainLoaded(
     end_reason: result.reason,
     peak_memory_bytes: model.device.memory().peakBytes,
   };
+  if (plan.actions.evaluate && result.reason === 'completed' && run.validation.length > 0) {
+    const evaluated = await evaluate(trainable, run.task, run.validation, args.perDeviceEvalBatchSize ?? 8);
+    results.eval_loss = evaluated.loss;
+    log(`eval_loss ${evaluated.loss.toFixed(4)}`);
+  }
 
   // ---- Predictions after training.
   if (before && engine && result.reason === 'completed') {
@@ -458,15 +238,7 @@ async function trainLoaded(
     peft?.eval();
     const after = await predict(engine, cases, predictOptions, (done, total) => bar.update(done, total));
     bar.done();
-    const lines = cases.map((item, i) =>
-      JSON.stringify({
-        prompt: item.messages.map((m) => m.content).join('\n'),
-        label: item.label,
-        predict: after.answers[i],
-        predict_before: before.answers[i],
-      }),
-    );
-    await writeFile(join(outputDir, 'generated_predictions.jsonl'), `${lines.join('\n')}\n`);
+    await writePredictions(outputDir, cases, after.answers, before.answers);
     Object.assign(results, {
       predict_samples: cases.length,
       predict_exact_match_before: before.correct / Math.max(1, cases.length),
@@ -487,32 +259,85 @@ async function trainLoaded(
       `loss ${losses[0].toFixed(4)} -> ${losses[losses.length - 1].toFixed(4)} over ${losses.length} steps in ${runtime.toFixed(1)}s`,
     );
   }
+  const outcome = {
+    reason: result.reason,
+    steps: result.steps,
+    outputDir,
+    lastCheckpoint: result.lastCheckpoint,
+  };
   if (result.reason === 'non-finite') {
     const diagnostic = result.diagnostics.find((d) => d.kind === 'non-finite');
-    return {
-      reason: result.reason,
-      steps: result.steps,
-      outputDir,
-      lastCheckpoint: result.lastCheckpoint,
-      problem: diagnostic?.message,
-    };
+    return { ...outcome, problem: diagnostic?.message };
   }
-  if (result.reason === 'stopped') {
-    return { reason: result.reason, steps: result.steps, outputDir, lastCheckpoint: result.lastCheckpoint };
-  }
+  if (result.reason === 'stopped') return outcome;
   log(green(`done: ${outputDir}`));
-  const adapterHint = peft
-    ? `--model ${v.train_from_scratch ? join(outputDir, 'base_model') : modelName} --adapter ${outputDir}`
-    : `--model ${outputDir}`;
-  log(dim(`try it:  webtune chat ${adapterHint}${peft ? ' --compare' : ''}`));
+  const adapterHint = peft ? `--model ${plan.baseModel} --adapter ${outputDir}` : `--model ${outputDir}`;
+  // The chat must render prompts as training did: name the template the run used.
+  const templateHint =
+    plan.data.usesTemplate && plan.data.template ? ` --template ${plan.data.template}` : '';
+  log(dim(`try it:  webtune chat ${adapterHint}${templateHint}${peft ? ' --compare' : ''}`));
   log(dim(`files:   ${(await readdir(outputDir)).sort().join(', ')}`));
-  return { reason: result.reason, steps: result.steps, outputDir, lastCheckpoint: result.lastCheckpoint };
+  return outcome;
 }
 
-function printDataSummary(
-  log: (line: string) => void,
-  report: Awaited<ReturnType<typeof prepareDatasetFromDirectory>>['report'],
-): void {
+/** do_train: false: evaluation (do_eval) and predictions (do_predict) of the model as loaded. */
+async function withoutTraining(
+  plan: RunPlan,
+  run: PreparedRun,
+  context: {
+    outputDir: string;
+    log: (line: string) => void;
+    cases: PredictionCase[];
+    before: { answers: string[]; correct: number } | null;
+  },
+): Promise<TrainingOutcome> {
+  const { outputDir, log, cases, before } = context;
+  const results: Record<string, unknown> = {};
+  if (plan.actions.evaluate) {
+    if (run.validation.length === 0) {
+      log(yellow('note: do_eval without validation rows (set val_size or eval_dataset): no evaluation'));
+    } else {
+      const evaluated = await evaluate(
+        run.trainable,
+        run.task,
+        run.validation,
+        plan.trainingArguments.perDeviceEvalBatchSize ?? 8,
+      );
+      results.eval_loss = evaluated.loss;
+      Object.assign(results, evaluated.metrics);
+      log(`eval_loss ${evaluated.loss.toFixed(4)} on ${run.validation.length} validation rows`);
+    }
+  }
+  if (before) {
+    await writePredictions(outputDir, cases, before.answers, null);
+    results.predict_samples = cases.length;
+    results.predict_exact_match = before.correct / Math.max(1, cases.length);
+  }
+  if (!plan.actions.evaluate && !before)
+    log(yellow('note: do_train is false and nothing else was asked: no run'));
+  await writeFile(join(outputDir, 'all_results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  log(green(`done (no training, do_train: false): ${outputDir}`));
+  return { reason: 'completed', steps: 0, outputDir, lastCheckpoint: null };
+}
+
+async function writePredictions(
+  outputDir: string,
+  cases: readonly PredictionCase[],
+  answers: readonly string[],
+  before: readonly string[] | null,
+): Promise<void> {
+  const lines = cases.map((item, i) =>
+    JSON.stringify({
+      prompt: item.messages.map((m) => m.content).join('\n'),
+      label: item.label,
+      predict: answers[i],
+      ...(before ? { predict_before: before[i] } : {}),
+    }),
+  );
+  await writeFile(join(outputDir, 'generated_predictions.jsonl'), `${lines.join('\n')}\n`);
+}
+
+function printDataSummary(log: (line: string) => void, report: PreparedRun['report']): void {
   for (const dataset of report.datasets) {
     log(
       `data: ${dataset.name} (${dataset.formatting}): ${dataset.rowsKept} rows kept, ${dataset.rowsRejected} rejected, ${dataset.rowsSelected} used`,

@@ -21,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Device } from '@webtune/tensors';
-import type { TrainerEvent } from '@webtune/train';
+import type { RawConfig, RunPlan, TrainerEvent } from '@webtune/train';
 import {
   applyServerLimits,
   GuardError,
@@ -29,9 +29,9 @@ import {
   requestUrl,
   SERVER_OPTIONS,
 } from '../server/http-guard.js';
-import { type RawConfig, resolveConfig } from '../train/config.js';
 import { runTraining } from '../train/run-training.js';
 import { stripAnsi } from '../ui.js';
+import { planOfRequest } from './run-request.js';
 
 export type RunStatus = 'running' | 'completed' | 'stopped' | 'failed';
 
@@ -153,22 +153,20 @@ export function createWebuiServer(options: WebuiOptions): Webui {
     if (current?.status === 'running')
       throw new ApiError(409, `run ${current.id} is still running; stop it first`);
     const id = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+    let plan: RunPlan;
     const config: RawConfig = { ...raw };
-    if (config.output_dir === undefined || config.output_dir === null || config.output_dir === '') {
-      config.output_dir = join(options.outputRoot, String(config.run_name || id).replace(/[^\w.-]+/g, '_'));
-    } else if (!options.allowAnyOutputDir) {
+    if (config.output_dir != null && config.output_dir !== '' && !options.allowAnyOutputDir) {
       config.output_dir = confinedOutputDir(options.outputRoot, config.output_dir);
     }
-    let resolved: ReturnType<typeof resolveConfig>;
     try {
-      resolved = resolveConfig(config);
+      plan = planOfRequest(config, options.outputRoot, id);
     } catch (error) {
       throw new ApiError(400, (error as Error).message);
     }
     const run: Run = {
       id,
       status: 'running',
-      outputDir: resolve(String(resolved.values.output_dir)),
+      outputDir: resolve(plan.config.output_dir),
       events: [],
       listeners: new Set(),
       abort: new AbortController(),
@@ -180,8 +178,8 @@ export function createWebuiServer(options: WebuiOptions): Webui {
       options.onLog?.(`[${id}] ${clean}`);
       emit(run, 'log', { line: clean });
     };
-    for (const note of resolved.notes) log(`note: ${note}`);
-    runTraining(resolved, {
+    for (const note of plan.notes) log(`note: ${note}`);
+    runTraining(plan, {
       device: options.device,
       source: 'webui',
       log,

@@ -9,7 +9,6 @@ import {
   type EncodedExample,
   memoryFileResolver,
   PromptEncoder,
-  prepareDataset,
 } from '@webtune/data';
 import { evaluateMcq, loadMcqTask } from '@webtune/eval';
 import {
@@ -23,9 +22,9 @@ import {
 } from '@webtune/nn';
 import { estimateTrainingMemory, loadAdapter, type PeftModel, saveAdapter } from '@webtune/peft';
 import { createDevice, type Device } from '@webtune/tensors';
-import { preferenceTask, supervisedTask, type TrainerEvent, train } from '@webtune/train';
+import { applyMethod, createTask, type RunPlan, rowKindsOf, type TrainerEvent, train } from '@webtune/train';
+import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } from './browser-plan.js';
 import { memorySink } from './memory-sink.js';
-import { applyMethod, trainingMethodOf } from './method.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
 import type {
   DataSettings,
@@ -47,6 +46,8 @@ interface LoadedModel {
 
 interface PreparedData {
   settings: DataSettings;
+  /** The file names the rows came from. */
+  datasets: string[];
   train: EncodedExample[];
   validation: EncodedExample[];
   template: ChatTemplate | undefined;
@@ -147,6 +148,11 @@ function tokenizerOf(loaded: LoadedModel) {
   return tokenizer;
 }
 
+/** The template to use: the one named, else LLaMA-Factory's choice (the chat_template parsed, else empty). */
+function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTemplate {
+  return boardTemplate(tokenizerOf(loaded), name);
+}
+
 /**
  * The prompt encoder (shared with the CLI and training): the template the data was prepared with, else
  * a named one; `''` or undefined is LLaMA-Factory's choice (the model's chat_template parsed, else empty).
@@ -231,7 +237,12 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   async 'estimate-memory'(request) {
     const loaded = requireModel();
     const { config } = loaded.pretrained;
-    const summary = estimateTrainingMemory(config, trainingMethodOf(request.method));
+    const plan = planInBrowser(request.config, {
+      location: loaded.location,
+      datasets: [],
+      runName: 'estimate',
+    });
+    const summary = estimateTrainingMemory(config, trainingMethodOf(plan.method));
     // Activations kept for backward, per token and layer: the residual stream, norms, q/k/v/o and
     // the MLP's gate, up and product; plus one chunk of logits. A rough figure, in float32.
     const tokens = request.batchSize * request.sequenceLength;
@@ -252,19 +263,18 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const loaded = requireModel();
     const tokenizer = tokenizerOf(loaded);
     const { settings } = request;
+    const datasets = Object.keys(request.files);
+    const plan = planInBrowser(
+      { ...settings.config, stage: settings.stage },
+      { location: loaded.location, datasets, runName: 'data' },
+    );
     emit({ type: 'progress', label: 'reading and tokenizing', done: 0, total: 1 });
-    const template = settings.stage === 'pt' ? undefined : promptEncoder(loaded, settings.template).template;
-    const prepared = await prepareDataset({
-      stage: settings.stage,
-      datasets: Object.entries(request.files).map(([name, file]) => ({ name, fileName: name, source: file })),
-      tokenizer,
-      template,
-      cutoffLen: settings.cutoffLen,
-      valSize: settings.valSize > 0 ? settings.valSize : undefined,
-      maxSamples: settings.maxSamples > 0 ? settings.maxSamples : undefined,
-    });
+    const template = plan.data.usesTemplate
+      ? chatTemplate(loaded, plan.data.template ?? undefined)
+      : undefined;
+    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template);
     emit({ type: 'progress', label: 'reading and tokenizing', done: 1, total: 1 });
-    session.data = { settings, train: prepared.train, validation: prepared.validation, template };
+    session.data = { settings, datasets, train: prepared.train, validation: prepared.validation, template };
     const lengths = prepared.train.map((example) =>
       'fullLength' in example ? example.fullLength : example.inputIds.length,
     );
@@ -283,43 +293,40 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const { settings } = request;
     if (session.training) throw new Error('a training run is already in progress');
     if (!data) throw new Error('no data is prepared: check a dataset in the Data tab first');
-    if (data.settings.stage !== settings.stage) {
+    const stage = settings.config.stage ?? 'sft';
+    if (data.settings.stage !== stage) {
       throw new Error(
-        `the data was prepared for stage ${data.settings.stage}; prepare it again for ${settings.stage} in the Data tab`,
+        `the data was prepared for stage ${data.settings.stage}; prepare it again for ${stage} in the Data tab`,
       );
     }
+    // The data tab's keys (cutoff_len, template, ...) and the train tab's make the run's config.
+    const plan: RunPlan = planInBrowser(
+      { ...data.settings.config, ...settings.config },
+      { location: loaded.location, datasets: data.datasets, runName: settings.runName },
+    );
     await resetModel(loaded, emit);
-    const applied = await applyMethod(loaded.pretrained.model, settings.method, settings.args.seed ?? 42);
+    const applied = await applyMethod(loaded.pretrained.model, plan.method, { seed: plan.config.seed });
     session.peft = applied.peft;
     session.baseChanged = applied.changesBaseWeights;
     if (!settings.resume) await removeRun(settings.runName);
     const storage = await opfsStorage(settings.runName);
     const controller = new AbortController();
     session.training = controller;
-    const options = {
-      model: applied.trainable,
-      args: { ...settings.args, resumeFromCheckpoint: settings.resume ? true : null },
-      storage,
-      signal: controller.signal,
-      onEvent: (event: TrainerEvent) => emit({ type: 'trainer', event }),
-    };
+    const kinds = rowKindsOf(plan.task);
     try {
-      const result =
-        settings.stage === 'dpo'
-          ? await train({
-              ...options,
-              task: preferenceTask({ beta: settings.preference.beta, loss: settings.preference.loss }),
-              train: data.train.filter((row) => row.kind === 'preference'),
-              validation: data.validation.filter((row) => row.kind === 'preference'),
-            })
-          : await train({
-              ...options,
-              task: supervisedTask({ stage: settings.stage }),
-              train: data.train.filter((row) => row.kind === 'supervised' || row.kind === 'pretrain'),
-              validation: data.validation.filter(
-                (row) => row.kind === 'supervised' || row.kind === 'pretrain',
-              ),
-            });
+      const result = await train({
+        model: applied.trainable,
+        task: createTask(plan.task, {
+          padTokenId: tokenizerOf(loaded).padTokenId ?? 0,
+          seed: plan.config.seed,
+        }),
+        train: data.train.filter((row) => kinds.includes(row.kind)) as unknown[],
+        validation: data.validation.filter((row) => kinds.includes(row.kind)) as unknown[],
+        args: { ...plan.trainingArguments, resumeFromCheckpoint: settings.resume ? true : null },
+        storage,
+        signal: controller.signal,
+        onEvent: (event: TrainerEvent) => emit({ type: 'trainer', event }),
+      });
       return { reason: result.reason, steps: result.steps, lastCheckpoint: result.lastCheckpoint };
     } finally {
       session.training = null;

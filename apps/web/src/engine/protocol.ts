@@ -7,50 +7,27 @@
 import type { ValidationReport } from '@webtune/data';
 import type { TrainableSummary } from '@webtune/peft';
 import type { DeviceInfo } from '@webtune/tensors';
-import type { TrainerEvent, TrainingArguments } from '@webtune/train';
+import type { TrainerEvent } from '@webtune/train';
 
 /** Training stages the board offers (LLaMA-Factory's `stage`). */
 export type StageName = 'sft' | 'dpo' | 'pt';
 
-/** Fine-tuning methods the board offers (LLaMA-Factory's `finetuning_type`, DoRA as its own entry). */
-export type MethodName = 'lora' | 'dora' | 'adapter' | 'freeze' | 'full';
+/**
+ * The board's settings are LLaMA-Factory config keys (`stage`, `finetuning_type`, `lora_rank`,
+ * `learning_rate`, ...): the worker hands them to @webtune/train's planner, as `webtune train`
+ * does with a YAML file.
+ */
+export type BoardConfig = Record<string, unknown>;
 
-/** How the chosen method adapts the model. */
-export interface MethodSettings {
-  method: MethodName;
-  /** lora_rank */
-  loraRank: number;
-  /** lora_alpha */
-  loraAlpha: number;
-  /** lora_dropout */
-  loraDropout: number;
-  /** lora_target: `all` or comma-separated module names. */
-  loraTarget: string;
-  /** Bottleneck width of an adapter. */
-  adapterSize: number;
-  /** freeze_trainable_layers */
-  freezeTrainableLayers: number;
-}
-
-/** How datasets are read and tokenized. */
+/** How datasets are read and tokenized: stage, template, cutoff_len, val_size, max_samples. */
 export interface DataSettings {
   stage: StageName;
-  /** A LLaMA-Factory template name, `auto` (the tokenizer's Jinja template), or `''` for LLaMA-Factory's choice. */
-  template: string;
-  cutoffLen: number;
-  /** Validation share (below 1) or count. 0: no validation rows. */
-  valSize: number;
-  /** Keep the first N rows of each dataset; 0 keeps all. */
-  maxSamples: number;
+  config: BoardConfig;
 }
 
-/** Everything a run needs beyond the loaded model and data. */
+/** A run: its config, its folder in the origin-private file system, and whether it resumes. */
 export interface TrainSettings {
-  stage: StageName;
-  method: MethodSettings;
-  args: TrainingArguments;
-  /** pref_beta and pref_loss for DPO. */
-  preference: { beta: number; loss: 'sigmoid' | 'hinge' | 'ipo' };
+  config: BoardConfig;
   /** The run's folder in the origin-private file system. */
   runName: string;
   /** Continue from the newest checkpoint of the run instead of starting over. */
@@ -113,7 +90,7 @@ export type EngineRequest =
   | { kind: 'device' }
   | { kind: 'load-model'; files: Record<string, Blob>; location: string }
   | { kind: 'load-model-url'; url: string }
-  | { kind: 'estimate-memory'; method: MethodSettings; batchSize: number; sequenceLength: number }
+  | { kind: 'estimate-memory'; config: BoardConfig; batchSize: number; sequenceLength: number }
   | { kind: 'prepare-data'; files: Record<string, Blob>; settings: DataSettings }
   | { kind: 'train'; settings: TrainSettings }
   | { kind: 'stop-training' }

@@ -63,13 +63,15 @@ export function dataTab(context: BoardContext): HTMLElement {
       class: 'data-form',
       onsubmit: async (event: Event) => {
         event.preventDefault();
-        const settings = {
-          stage: stage.value as StageName,
-          template: template.value,
-          cutoffLen: Number(cutoffLen.value),
-          valSize: Number(valSize.value),
-          maxSamples: Number(maxSamples.value),
+        // LLaMA-Factory's keys; the worker plans them as `webtune train` plans a config file.
+        const config: Record<string, unknown> = {
+          stage: stage.value,
+          cutoff_len: Number(cutoffLen.value),
+          val_size: Number(valSize.value),
         };
+        if (template.value !== '') config.template = template.value;
+        if (Number(maxSamples.value) > 0) config.max_samples = Number(maxSamples.value);
+        const settings = { stage: stage.value as StageName, config };
         const summary = await status.run(
           'Reading, checking and tokenizing',
           () => engine.call({ kind: 'prepare-data', files, settings }, status.onEvent),

@@ -1,10 +1,10 @@
 import type { BoardContext } from '../board.js';
-import type { MemoryEstimate, MethodName, ModelSummary } from '../engine/protocol.js';
+import type { MemoryEstimate, ModelSummary } from '../engine/protocol.js';
 import { field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
 import { dropZone, filesOfInput, type PickedFiles, topLevelFiles } from '../ui/file-drop.js';
 import { formatBytes, formatCount } from '../ui/format.js';
 import { TaskStatus } from '../ui/task-status.js';
-import { defaultMethodSettings, METHOD_LABELS } from './train-settings.js';
+import { METHOD_LABELS, type MethodName, methodConfig } from './train-settings.js';
 
 /** Model: load a Hugging Face folder (picker, drop, URL); its shape and what training will need. */
 export function modelTab(context: BoardContext): HTMLElement {
@@ -81,7 +81,7 @@ export function modelTab(context: BoardContext): HTMLElement {
     try {
       const result = await engine.call({
         kind: 'estimate-memory',
-        method: { ...defaultMethodSettings(), method: methodSelect.value as MethodName },
+        config: methodConfig(methodSelect.value as MethodName),
         batchSize: Number(batchInput.value) || 1,
         sequenceLength: Number(sequenceInput.value) || 1,
       });

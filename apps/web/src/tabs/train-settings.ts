@@ -1,5 +1,9 @@
-import type { MethodName, MethodSettings, StageName, TrainSettings } from '../engine/protocol.js';
+import { CONFIG_KEYS } from '@webtune/train';
+import type { BoardConfig, StageName, TrainSettings } from '../engine/protocol.js';
 import { field, h, numberInput, select } from '../ui/dom.js';
+
+/** Fine-tuning methods the board offers (LLaMA-Factory's `finetuning_type`, DoRA as its own entry). */
+export type MethodName = 'lora' | 'dora' | 'adapter' | 'freeze' | 'full';
 
 export const STAGE_LABELS: Record<StageName, string> = {
   sft: 'SFT (answers)',
@@ -15,22 +19,19 @@ export const METHOD_LABELS: Record<MethodName, string> = {
   full: 'Full',
 };
 
-/** LLaMA-Factory's defaults for the method settings. */
-export function defaultMethodSettings(): MethodSettings {
-  return {
-    method: 'lora',
-    loraRank: 8,
-    loraAlpha: 16,
-    loraDropout: 0,
-    loraTarget: 'all',
-    adapterSize: 64,
-    freezeTrainableLayers: 2,
-  };
+/** The config keys that choose a method of the board's list. */
+export function methodConfig(method: MethodName): BoardConfig {
+  return method === 'dora' ? { finetuning_type: 'lora', use_dora: true } : { finetuning_type: method };
+}
+
+/** A key's default, from the one table of LLaMA-Factory's keys (what `webtune train` uses too). */
+function defaultOf(key: string): number {
+  return Number(CONFIG_KEYS[key].default);
 }
 
 interface NumberSetting {
   key: string;
-  /** LLaMA-Factory's key, sent to `webtune webui`. */
+  /** LLaMA-Factory's key: the run's config holds it under this name. */
   yaml: string;
   label: string;
   help: string;
@@ -41,16 +42,20 @@ interface NumberSetting {
   /** Shown only for these methods / stages. */
   methods?: MethodName[];
   stages?: StageName[];
+  /** Left empty, the key is not sent (its default applies: lora_alpha is 2 x lora_rank). */
+  optional?: boolean;
+  /** A value that means "not set" (0 max steps or eval steps): the key is not sent. */
+  unset?: number;
 }
 
-/** The hyperparameters, with LLaMA Board's defaults and a line of help each. */
+/** The hyperparameters, with the key table's defaults and a line of help each. */
 export const NUMBER_SETTINGS: NumberSetting[] = [
   {
     key: 'learningRate',
     yaml: 'learning_rate',
     label: 'Learning rate',
     help: 'Peak step size of AdamW. LoRA often uses 1e-4 to 2e-4; full tuning 1e-5.',
-    value: 5e-5,
+    value: defaultOf('learning_rate'),
     min: 0,
   },
   {
@@ -58,7 +63,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'num_train_epochs',
     label: 'Epochs',
     help: 'Passes over the training rows (fractions stop part-way).',
-    value: 3,
+    value: defaultOf('num_train_epochs'),
     min: 0,
   },
   {
@@ -69,13 +74,14 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     value: 0,
     min: 0,
     step: 1,
+    unset: 0,
   },
   {
     key: 'perDeviceTrainBatchSize',
     yaml: 'per_device_train_batch_size',
     label: 'Batch size',
     help: 'Rows per micro-batch on the GPU.',
-    value: 2,
+    value: defaultOf('per_device_train_batch_size'),
     min: 1,
     step: 1,
   },
@@ -84,7 +90,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'gradient_accumulation_steps',
     label: 'Gradient accumulation',
     help: 'Micro-batches added up per optimizer step: the effective batch is batch size x this.',
-    value: 8,
+    value: defaultOf('gradient_accumulation_steps'),
     min: 1,
     step: 1,
   },
@@ -93,7 +99,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'warmup_steps',
     label: 'Warmup steps',
     help: 'Steps over which the learning rate rises from 0.',
-    value: 0,
+    value: defaultOf('warmup_steps'),
     min: 0,
     step: 1,
   },
@@ -102,7 +108,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'max_grad_norm',
     label: 'Max gradient norm',
     help: 'Clips the gradient to this global norm; 0 turns clipping off.',
-    value: 1,
+    value: defaultOf('max_grad_norm'),
     min: 0,
   },
   {
@@ -110,7 +116,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'weight_decay',
     label: 'Weight decay',
     help: 'AdamW decay on weights (never on norms and biases).',
-    value: 0,
+    value: defaultOf('weight_decay'),
     min: 0,
   },
   {
@@ -118,7 +124,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'logging_steps',
     label: 'Logging steps',
     help: 'A trainer_log.jsonl row every N steps (the chart updates every step).',
-    value: 5,
+    value: defaultOf('logging_steps'),
     min: 1,
     step: 1,
   },
@@ -127,7 +133,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'save_steps',
     label: 'Save steps',
     help: 'A checkpoint in this browser’s private storage every N steps, to resume from.',
-    value: 100,
+    value: defaultOf('save_steps'),
     min: 1,
     step: 1,
   },
@@ -139,13 +145,14 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     value: 0,
     min: 0,
     step: 1,
+    unset: 0,
   },
   {
     key: 'seed',
     yaml: 'seed',
     label: 'Seed',
     help: 'Fixes the data order, initialisation and dropout.',
-    value: 42,
+    value: defaultOf('seed'),
     step: 1,
   },
   {
@@ -153,7 +160,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'lora_rank',
     label: 'LoRA rank',
     help: 'Width of the low-rank update; higher learns more and costs more.',
-    value: 8,
+    value: defaultOf('lora_rank'),
     min: 1,
     step: 1,
     methods: ['lora', 'dora'],
@@ -162,8 +169,9 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     key: 'loraAlpha',
     yaml: 'lora_alpha',
     label: 'LoRA alpha',
-    help: 'Scale of the update (alpha / rank); LLaMA-Factory uses 2 x rank.',
-    value: 16,
+    help: 'Scale of the update (alpha / rank); empty: 2 x rank, as LLaMA-Factory.',
+    value: Number.NaN,
+    optional: true,
     min: 0,
     methods: ['lora', 'dora'],
   },
@@ -172,7 +180,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'lora_dropout',
     label: 'LoRA dropout',
     help: 'Dropout on the adapter input while training.',
-    value: 0,
+    value: defaultOf('lora_dropout'),
     min: 0,
     max: 0.99,
     methods: ['lora', 'dora'],
@@ -182,7 +190,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'adapter_size',
     label: 'Adapter width',
     help: 'Bottleneck width of each adapter block.',
-    value: 64,
+    value: defaultOf('adapter_size'),
     min: 1,
     step: 1,
     methods: ['adapter'],
@@ -192,7 +200,7 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'freeze_trainable_layers',
     label: 'Trainable layers',
     help: 'The last N layers train (a negative N: the first |N|).',
-    value: 2,
+    value: defaultOf('freeze_trainable_layers'),
     step: 1,
     methods: ['freeze'],
   },
@@ -201,15 +209,19 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     yaml: 'pref_beta',
     label: 'DPO beta',
     help: 'How far the policy may move from the reference model.',
-    value: 0.1,
+    value: defaultOf('pref_beta'),
     min: 0,
     stages: ['dpo'],
   },
 ];
 
+/** The schedules the trainer implements (those needing lr_scheduler_kwargs are for config files). */
 const SCHEDULES: [string, string][] = [
-  ['cosine', 'cosine'],
   ['linear', 'linear'],
+  ['cosine', 'cosine'],
+  ['cosine_with_restarts', 'cosine with restarts'],
+  ['polynomial', 'polynomial'],
+  ['inverse_sqrt', 'inverse square root'],
   ['constant', 'constant'],
   ['constant_with_warmup', 'constant with warmup'],
 ];
@@ -230,7 +242,7 @@ export class TrainSettingsForm {
   constructor() {
     this.stage = select('stage', Object.entries(STAGE_LABELS), 'sft');
     this.method = select('method', Object.entries(METHOD_LABELS), 'lora');
-    this.schedule = select('lr_scheduler_type', SCHEDULES, 'cosine');
+    this.schedule = select('lr_scheduler_type', SCHEDULES, String(CONFIG_KEYS.lr_scheduler_type.default));
     this.target = h('input', { type: 'text', name: 'lora_target', value: 'all', spellcheck: false });
     this.preferenceLoss = select(
       'pref_loss',
@@ -248,7 +260,11 @@ export class TrainSettingsForm {
       pattern: '[A-Za-z0-9_\\-][A-Za-z0-9._\\-]*',
       spellcheck: false,
     });
-    this.checkpointing = h('input', { type: 'checkbox', name: 'gradient_checkpointing', checked: true });
+    this.checkpointing = h('input', {
+      type: 'checkbox',
+      name: 'gradient_checkpointing',
+      checked: CONFIG_KEYS.disable_gradient_checkpointing.default !== true,
+    });
     const numberFields = NUMBER_SETTINGS.map((setting) => {
       const input = numberInput(setting.yaml, setting.value, setting);
       this.numbers.set(setting.key, input);
@@ -334,66 +350,35 @@ export class TrainSettingsForm {
     this.fields.get('preferenceLoss')!.hidden = stage !== 'dpo';
   }
 
-  /** The settings of a run in this browser. */
+  /** The settings of a run in this browser: the config, the run's name, whether it resumes. */
   read(resume: boolean): TrainSettings {
-    const maxSteps = this.number('maxSteps');
-    const evalSteps = this.number('evalSteps');
-    return {
-      stage: this.stage.value as StageName,
-      method: {
-        method: this.method.value as MethodName,
-        loraRank: this.number('loraRank'),
-        loraAlpha: this.number('loraAlpha'),
-        loraDropout: this.number('loraDropout'),
-        loraTarget: this.target.value,
-        adapterSize: this.number('adapterSize'),
-        freezeTrainableLayers: this.number('freezeTrainableLayers'),
-      },
-      args: {
-        learningRate: this.number('learningRate'),
-        numTrainEpochs: this.number('numTrainEpochs'),
-        maxSteps: maxSteps > 0 ? maxSteps : -1,
-        perDeviceTrainBatchSize: this.number('perDeviceTrainBatchSize'),
-        gradientAccumulationSteps: this.number('gradientAccumulationSteps'),
-        lrSchedulerType: this.schedule.value as never,
-        warmupSteps: this.number('warmupSteps'),
-        maxGradNorm: this.number('maxGradNorm'),
-        weightDecay: this.number('weightDecay'),
-        loggingSteps: this.number('loggingSteps'),
-        saveSteps: this.number('saveSteps'),
-        evalSteps: evalSteps > 0 ? evalSteps : null,
-        seed: this.number('seed'),
-        gradientCheckpointing: this.checkpointing.checked,
-      },
-      preference: {
-        beta: this.number('prefBeta'),
-        loss: this.preferenceLoss.value as 'sigmoid' | 'hinge' | 'ipo',
-      },
-      runName: this.runName.value.trim() || 'run-1',
-      resume,
-    };
+    return { config: this.readLlamaFactory(), runName: this.runName.value.trim() || 'run-1', resume };
   }
 
-  /** The same settings as LLaMA-Factory YAML keys, for `webtune webui`. */
-  readLlamaFactory(): Record<string, unknown> {
-    const settings = this.read(false);
-    const method = settings.method.method;
-    const config: Record<string, unknown> = {
-      stage: settings.stage,
-      finetuning_type: method === 'dora' ? 'lora' : method,
+  /**
+   * The settings as a LLaMA-Factory config: what the worker plans in this browser, and what
+   * `webtune webui` plans when the board drives it remotely. Hidden fields are left out.
+   */
+  readLlamaFactory(): BoardConfig {
+    const method = this.method.value as MethodName;
+    const stage = this.stage.value as StageName;
+    const config: BoardConfig = {
+      stage,
+      ...methodConfig(method),
       lr_scheduler_type: this.schedule.value,
       disable_gradient_checkpointing: !this.checkpointing.checked,
-      run_name: settings.runName,
+      run_name: this.runName.value.trim() || 'run-1',
     };
-    if (method === 'dora') config.use_dora = true;
     if (method === 'lora' || method === 'dora') config.lora_target = this.target.value;
-    if (settings.stage === 'dpo') config.pref_loss = this.preferenceLoss.value;
+    if (stage === 'dpo') config.pref_loss = this.preferenceLoss.value;
     for (const setting of NUMBER_SETTINGS) {
       if (this.fields.get(setting.key)!.hidden) continue;
+      if (setting.optional && this.numbers.get(setting.key)!.value.trim() === '') continue;
       const value = this.number(setting.key);
-      if ((setting.key === 'maxSteps' || setting.key === 'evalSteps') && value <= 0) continue;
+      if (setting.unset !== undefined && value === setting.unset) continue;
       config[setting.yaml] = value;
     }
+    if (config.eval_steps !== undefined) config.eval_strategy = 'steps';
     return config;
   }
 }

@@ -31,7 +31,7 @@ const ROWS: Record<string, number> = {
   alpaca_zh_demo: 120,
   glaive_toolcall_en_demo: 60,
   glaive_toolcall_zh_demo: 60,
-  dpo_en_demo: 60,
+  dpo_en_demo: 100,
   dpo_zh_demo: 60,
   kto_en_demo: 60,
   wiki_demo: 30,

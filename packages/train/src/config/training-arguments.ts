@@ -1,4 +1,4 @@
-import { SCHEDULE_TYPES, type ScheduleType } from '../schedule/learning-rate.js';
+import { SCHEDULE_TYPES, type ScheduleType, scheduleKwargsProblems } from '../schedule/learning-rate.js';
 
 /** When to evaluate or save: never, every N steps, or at the end of every epoch (Transformers' IntervalStrategy). */
 export type IntervalStrategy = 'no' | 'steps' | 'epoch';
@@ -6,8 +6,8 @@ export type IntervalStrategy = 'no' | 'steps' | 'epoch';
 export const INTERVAL_STRATEGIES: readonly IntervalStrategy[] = ['no', 'steps', 'epoch'];
 
 /**
- * The trainer's settings. Each field is LLaMA-Factory's (Transformers') key in camelCase; see
- * `trainingArgumentsFromLlamaFactory` for the YAML names. Arithmetic worth knowing:
+ * The trainer's settings. Each field is LLaMA-Factory's (Transformers') key in camelCase; the
+ * planner (`planRun`) makes them from a LLaMA-Factory config with its defaults. Arithmetic worth knowing:
  * rows per optimizer step = perDeviceTrainBatchSize x gradientAccumulationSteps, steps per epoch =
  * ceil(ceil(rows / perDeviceTrainBatchSize) / gradientAccumulationSteps), total steps = maxSteps
  * when > 0, else ceil(numTrainEpochs x steps per epoch).
@@ -32,6 +32,8 @@ export interface TrainingArguments {
   adamEpsilon?: number;
   /** lr_scheduler_type (default 'linear'). */
   lrSchedulerType?: ScheduleType;
+  /** lr_scheduler_kwargs: the schedule's own arguments (num_cycles, power, lr_end, min_lr, ...). */
+  lrSchedulerKwargs?: Record<string, unknown> | null;
   /** warmup_ratio (default 0). */
   warmupRatio?: number;
   /** warmup_steps; wins over warmupRatio when > 0 (default 0). */
@@ -89,6 +91,7 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     adamBeta2: args.adamBeta2 ?? 0.999,
     adamEpsilon: args.adamEpsilon ?? 1e-8,
     lrSchedulerType: args.lrSchedulerType ?? 'linear',
+    lrSchedulerKwargs: args.lrSchedulerKwargs ?? null,
     warmupRatio: args.warmupRatio ?? 0,
     warmupSteps: args.warmupSteps ?? 0,
     maxGradNorm: args.maxGradNorm ?? 1,
@@ -139,6 +142,19 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   if (!SCHEDULE_TYPES.includes(resolved.lrSchedulerType)) {
     fail('lrSchedulerType', SCHEDULE_TYPES.join(' | '), resolved.lrSchedulerType);
   }
+  for (const key of ['evalStrategy', 'saveStrategy'] as const) {
+    if (!['no', 'steps', 'epoch'].includes(resolved[key]))
+      fail(key, "'no' | 'steps' | 'epoch'", resolved[key]);
+  }
+  if (resolved.saveStrategy === 'steps' && resolved.saveSteps === null)
+    fail('saveSteps', "a positive integer when saveStrategy is 'steps'", null);
+  const kwargsProblems = scheduleKwargsProblems(
+    resolved.lrSchedulerType,
+    resolved.lrSchedulerKwargs,
+    resolved.learningRate,
+  );
+  if (kwargsProblems.length > 0)
+    fail('lrSchedulerKwargs', kwargsProblems.join('; '), resolved.lrSchedulerKwargs);
   if (!(resolved.warmupRatio >= 0 && resolved.warmupRatio <= 1))
     fail('warmupRatio', 'a number in [0, 1]', resolved.warmupRatio);
   if (!(Number.isInteger(resolved.warmupSteps) && resolved.warmupSteps >= 0)) {
@@ -155,61 +171,4 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
 
 function fail(key: string, expected: string, got: unknown): never {
   throw new Error(`training arguments: ${key} must be ${expected}, got ${JSON.stringify(got)}`);
-}
-
-const LLAMA_FACTORY_KEYS: Record<string, keyof TrainingArguments> = {
-  num_train_epochs: 'numTrainEpochs',
-  max_steps: 'maxSteps',
-  per_device_train_batch_size: 'perDeviceTrainBatchSize',
-  per_device_eval_batch_size: 'perDeviceEvalBatchSize',
-  gradient_accumulation_steps: 'gradientAccumulationSteps',
-  learning_rate: 'learningRate',
-  weight_decay: 'weightDecay',
-  adam_beta1: 'adamBeta1',
-  adam_beta2: 'adamBeta2',
-  adam_epsilon: 'adamEpsilon',
-  lr_scheduler_type: 'lrSchedulerType',
-  warmup_ratio: 'warmupRatio',
-  warmup_steps: 'warmupSteps',
-  max_grad_norm: 'maxGradNorm',
-  gradient_checkpointing: 'gradientCheckpointing',
-  seed: 'seed',
-  logging_steps: 'loggingSteps',
-  eval_steps: 'evalSteps',
-  save_steps: 'saveSteps',
-  save_total_limit: 'saveTotalLimit',
-  resume_from_checkpoint: 'resumeFromCheckpoint',
-  model_name_or_path: 'modelNameOrPath',
-};
-
-/**
- * TrainingArguments from a LLaMA-Factory config (parsed YAML or JSON, snake_case keys). Keys
- * that belong to other parts (dataset, finetuning, the model's other keys) are returned in
- * `ignored`; model_name_or_path is kept (the exported adapter names its base model); numbers
- * given as strings ("5e-5", as YAML writes them) are converted. Gradient checkpointing is on
- * unless `disable_gradient_checkpointing: true`, as in LLaMA-Factory.
- */
-export function trainingArgumentsFromLlamaFactory(config: Record<string, unknown>): {
-  args: TrainingArguments;
-  ignored: string[];
-} {
-  const args: Record<string, unknown> = {};
-  const ignored: string[] = [];
-  for (const [key, value] of Object.entries(config)) {
-    const name = LLAMA_FACTORY_KEYS[key];
-    if (!name) {
-      ignored.push(key);
-      continue;
-    }
-    args[name] =
-      typeof value === 'string' && name !== 'modelNameOrPath' && /^[-+0-9.eE]+$/.test(value)
-        ? Number(value)
-        : value;
-  }
-  // LLaMA-Factory checkpoints gradients unless disable_gradient_checkpointing is set.
-  args.gradientCheckpointing = config.disable_gradient_checkpointing !== true;
-  return {
-    args: args as TrainingArguments,
-    ignored: ignored.filter((key) => key !== 'disable_gradient_checkpointing'),
-  };
 }

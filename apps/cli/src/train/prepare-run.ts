@@ -1,0 +1,120 @@
+/**
+ * A planned run made concrete on this machine: the datasets read from disk as the plan says, the
+ * plan's method applied to the loaded model, and the stage's task. Everything decided here comes
+ * from the plan (@webtune/train's planRun); this file only knows where files live.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { ChatTemplate, EncodedExample, PromptEncoder } from '@webtune/data';
+import { prepareDatasetFromDirectory } from '@webtune/data/node';
+import { directorySource, saveModelDirectory } from '@webtune/nn/node';
+import type { PeftModel } from '@webtune/peft';
+import type { Tokenizer } from '@webtune/tokenizers';
+import {
+  applyMethod,
+  createTask,
+  type RunPlan,
+  rowKindsOf,
+  type TrainableModel,
+  type TrainingTask,
+} from '@webtune/train';
+import { type ResolvedDatasets, resolveDatasets } from '../datasets.js';
+import type { LoadedModel } from '../model-loading.js';
+import { promptEncoderFor } from '../prompting.js';
+
+/** The plan's data, read and encoded. */
+export interface PreparedRunData {
+  /** The one prompt encoder of the run (train data, predictions, the chat engine); null for pt. */
+  prompts: PromptEncoder | null;
+  template: ChatTemplate | null;
+  /** Rows of the kinds the plan's task trains on. */
+  train: EncodedExample[];
+  validation: EncodedExample[];
+  evalDatasets: ResolvedDatasets | null;
+  report: Awaited<ReturnType<typeof prepareDatasetFromDirectory>>['report'];
+}
+
+/** What the trainer gets, and what the run's other steps (predictions, outputs) need. */
+export interface PreparedRun extends PreparedRunData {
+  trainable: TrainableModel;
+  peft: PeftModel | null;
+  trainableNames: string[];
+  task: TrainingTask<unknown>;
+}
+
+/** Reads and encodes the plan's datasets (no device needed). */
+export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promise<PreparedRunData> {
+  const data = plan.data;
+  const prompts = data.usesTemplate
+    ? promptEncoderFor(tokenizer, {
+        template: data.template ?? undefined,
+        enableThinking: data.enableThinking,
+        defaultSystem: plan.config.default_system ?? undefined,
+        toolFormat: plan.config.tool_format ?? undefined,
+      })
+    : null;
+  const template = prompts?.template ?? null;
+  const dataOptions = { datasetDir: existsSync(data.datasetDir) ? data.datasetDir : undefined };
+  const common = {
+    stage: data.stage,
+    tokenizer,
+    template: template ?? undefined,
+    cutoffLen: data.cutoffLen,
+    maxSamples: data.maxSamples,
+    seed: data.seed,
+    trainOnPrompt: data.trainOnPrompt,
+    maskHistory: data.maskHistory,
+    enableThinking: data.enableThinking,
+    defaultSystem: plan.config.default_system ?? undefined,
+    toolFormat: plan.config.tool_format ?? undefined,
+    packing: data.packing,
+  };
+  const prepared = await prepareDatasetFromDirectory({
+    ...common,
+    ...resolveDatasets(data.datasets.join(','), dataOptions),
+    valSize: data.valSize,
+    mixStrategy: data.mixStrategy,
+    interleaveProbs: data.interleaveProbs,
+  });
+  const evalDatasets =
+    data.evalDatasets.length > 0 ? resolveDatasets(data.evalDatasets.join(','), dataOptions) : null;
+  let validation = prepared.validation;
+  if (evalDatasets && data.readEvalDatasets) {
+    validation = (await prepareDatasetFromDirectory({ ...common, ...evalDatasets })).train;
+  }
+  const kinds = rowKindsOf(plan.task);
+  return {
+    prompts,
+    template,
+    train: prepared.train.filter((row) => kinds.includes(row.kind)),
+    validation: validation.filter((row) => kinds.includes(row.kind)),
+    evalDatasets,
+    report: prepared.report,
+  };
+}
+
+/** Reads the plan's data and applies its method to `loaded` (the caller frees the model). */
+export async function prepareRun(loaded: LoadedModel, plan: RunPlan): Promise<PreparedRun> {
+  const { model, tokenizer } = loaded;
+  const data = await prepareRunData(plan, tokenizer);
+  if (plan.baseModelDirectory && plan.actions.train) {
+    // A LoRA adapter is useless without its base: keep the drawn weights beside it.
+    await mkdir(plan.baseModelDirectory, { recursive: true });
+    await saveModelDirectory(model, plan.baseModelDirectory, {
+      generationConfig: loaded.generationConfig,
+      extraFiles: loaded.tokenizerFiles,
+    });
+  }
+  const applied = await applyMethod(model, plan.method, {
+    seed: plan.config.seed,
+    openAdapter: async (path) => directorySource(resolve(path)),
+  });
+  return {
+    ...data,
+    trainable: applied.trainable,
+    peft: applied.peft,
+    trainableNames: applied.trainableNames,
+    task: createTask(plan.task, { padTokenId: tokenizer.padTokenId ?? 0, seed: plan.config.seed }),
+  };
+}

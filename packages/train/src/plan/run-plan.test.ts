@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { planRun } from './run-plan.js';
+
+const BASE = { model_name_or_path: 'models/x', dataset: 'identity', output_dir: 'saves/x' };
+
+describe('planRun', () => {
+  it("plans LoRA SFT with LLaMA-Factory's defaults", () => {
+    const plan = planRun(BASE);
+    expect(plan.stage).toBe('sft');
+    expect(plan.actions).toEqual({ train: true, evaluate: false, predict: false });
+    expect(plan.method).toMatchObject({
+      type: 'lora',
+      config: {
+        r: 8,
+        lora_alpha: 16,
+        lora_dropout: 0,
+        target_modules: 'all-linear',
+        base_model_name_or_path: 'models/x',
+      },
+    });
+    expect(plan.task).toEqual({ type: 'supervised', stage: 'sft' });
+    expect(plan.trainingArguments).toMatchObject({
+      perDeviceTrainBatchSize: 8,
+      perDeviceEvalBatchSize: 8,
+      gradientAccumulationSteps: 1,
+      learningRate: 5e-5,
+      numTrainEpochs: 3,
+      lrSchedulerType: 'linear',
+      gradientCheckpointing: true,
+      evalStrategy: 'no',
+      evalSteps: null,
+      saveStrategy: 'steps',
+      saveSteps: 500,
+      modelNameOrPath: 'models/x',
+    });
+    expect(plan.data).toMatchObject({
+      datasets: ['identity'],
+      cutoffLen: 2048,
+      template: null,
+      valSize: undefined,
+    });
+    expect(plan.generation).toMatchObject({ maxNewTokens: 1024, temperature: 0, topP: undefined });
+  });
+
+  it('gradient checkpointing: an explicit gradient_checkpointing wins, else disable_gradient_checkpointing decides', () => {
+    const checkpointing = (extra: Record<string, unknown>) =>
+      planRun({ ...BASE, ...extra }).trainingArguments.gradientCheckpointing;
+    expect(checkpointing({})).toBe(true);
+    expect(checkpointing({ disable_gradient_checkpointing: true })).toBe(false);
+    expect(checkpointing({ gradient_checkpointing: false })).toBe(false);
+    expect(checkpointing({ gradient_checkpointing: true, disable_gradient_checkpointing: true })).toBe(true);
+  });
+
+  it('maps eval and save strategies, schedules with kwargs, and do_train / do_eval', () => {
+    const plan = planRun({
+      ...BASE,
+      eval_strategy: 'steps',
+      logging_steps: 3,
+      save_strategy: 'epoch',
+      lr_scheduler_type: 'warmup_stable_decay',
+      lr_scheduler_kwargs: { num_decay_steps: 10 },
+      do_train: false,
+      do_eval: true,
+      val_size: 0.1,
+    });
+    expect(plan.trainingArguments).toMatchObject({
+      evalStrategy: 'steps',
+      evalSteps: 3,
+      saveStrategy: 'epoch',
+      saveSteps: null,
+      lrSchedulerKwargs: { num_decay_steps: 10 },
+    });
+    expect(plan.actions).toEqual({ train: false, evaluate: true, predict: false });
+    expect(plan.data.valSize).toBe(0.1);
+    expect(planRun({ ...BASE, evaluation_strategy: 'epoch' }).trainingArguments.evalStrategy).toBe('epoch');
+  });
+
+  it('plans each method and stage', () => {
+    expect(
+      planRun({
+        ...BASE,
+        finetuning_type: 'freeze',
+        freeze_trainable_modules: 'mlp',
+        freeze_extra_modules: 'norm',
+      }).method,
+    ).toEqual({
+      type: 'freeze',
+      options: { trainableLayers: 2, trainableModules: ['mlp'], extraModules: ['norm'] },
+    });
+    expect(planRun({ ...BASE, finetuning_type: 'full' }).method).toEqual({ type: 'full' });
+    expect(planRun({ ...BASE, finetuning_type: 'adapter', adapter_size: 16 }).method).toMatchObject({
+      type: 'adapter',
+      config: { bottleneck_size: 16 },
+    });
+    expect(planRun({ ...BASE, adapter_name_or_path: 'saves/old' }).method).toEqual({
+      type: 'continue-adapter',
+      path: 'saves/old',
+    });
+    const dora = planRun({ ...BASE, lora_rank: 4, use_dora: true }).method;
+    expect(dora).toMatchObject({ type: 'lora', config: { r: 4, lora_alpha: 8, use_dora: true } });
+    const pissa = planRun({ ...BASE, pissa_init: true, pissa_iter: -1 }).method;
+    expect(pissa).toMatchObject({ config: { init_lora_weights: 'pissa' } });
+    // PEFT's own refusals come back as config problems.
+    expect(() => planRun({ ...BASE, use_dora: true, pissa_init: true })).toThrow(/use_dora with PiSSA/);
+    const scratch = planRun({ ...BASE, train_from_scratch: true });
+    expect(scratch.baseModelDirectory).toBe('saves/x/base_model');
+    expect(scratch.trainingArguments.modelNameOrPath).toBe('saves/x/base_model');
+    expect(planRun({ ...BASE, stage: 'pt' }).data).toMatchObject({ usesTemplate: false, packing: true });
+    expect(planRun({ ...BASE, stage: 'rm' }).task).toEqual({ type: 'reward' });
+    expect(planRun({ ...BASE, stage: 'dpo', pref_loss: 'simpo', pref_beta: 2 }).task).toEqual({
+      type: 'preference',
+      loss: 'simpo',
+      beta: 2,
+      labelSmoothing: 0,
+      simpoGamma: 0.5,
+      ftx: 0,
+    });
+  });
+});
