@@ -1,3 +1,3 @@
-import { gpuTests } from '../../tools/config/test-config';
+import { gpuTests } from '../../tools/config/test-config.ts';
 
 export default gpuTests();

@@ -1,3 +1,3 @@
-import { cpuTests } from '../../tools/config/test-config';
+import { cpuTests } from '../../tools/config/test-config.ts';
 
 export default cpuTests();
