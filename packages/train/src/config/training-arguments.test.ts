@@ -32,7 +32,8 @@ describe('training arguments', () => {
     expect(resolveTrainingArguments({ evalSteps: 3 }).evalStrategy).toBe('steps');
     expect(resolveTrainingArguments({ evalStrategy: 'steps', loggingSteps: 7 }).evalSteps).toBe(7);
     expect(resolveTrainingArguments({ saveStrategy: 'epoch' }).saveStrategy).toBe('epoch');
-    expect(() => resolveTrainingArguments({ saveStrategy: 'steps' })).toThrow(/saveSteps/);
+    // 'steps' without an interval: Transformers' save_steps default.
+    expect(resolveTrainingArguments({ saveStrategy: 'steps' }).saveSteps).toBe(500);
     expect(() => resolveTrainingArguments({ evalStrategy: 'best' as never })).toThrow(/evalStrategy/);
     expect(() =>
       resolveTrainingArguments({ lrSchedulerType: 'cosine_with_min_lr', lrSchedulerKwargs: {} }),
