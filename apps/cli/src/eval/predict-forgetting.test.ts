@@ -18,6 +18,17 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
   () => {
     const model = fixturePath(STORIES);
     const work = adapterFolder(model, 'webtune-cli-eval-');
+    /** `webtune eval forgetting`: the model (base) against it with the adapter (tuned) on a general task. */
+    const forgettingArgs = (generalTask: string) => [
+      'eval',
+      'forgetting',
+      '--model',
+      model,
+      '--adapter',
+      work.adapter,
+      '--general-task',
+      generalTask,
+    ];
 
     it('predict writes prompt / predict / label JSON Lines and scores them with BLEU-4 and ROUGE', async () => {
       const out = join(work.folder, 'predictions', 'generated_predictions.jsonl');
@@ -124,14 +135,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
       const storyFile = join(work.folder, 'story.txt');
       writeFileSync(storyFile, readFileSync(fixturePath(STORY_TEXT), 'utf8').slice(0, 1200));
       const args = [
-        'eval',
-        'forgetting',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--general-task',
-        fixturePath(MMLU),
+        ...forgettingArgs(fixturePath(MMLU)),
         '--split',
         'val',
         '--n-shot',
@@ -204,16 +208,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
     });
 
     it('forgetting fails in one line without a domain set or with a missing task folder', async () => {
-      const noDomain = await webtune([
-        'eval',
-        'forgetting',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--general-task',
-        fixturePath(MMLU),
-      ]);
+      const noDomain = await webtune(forgettingArgs(fixturePath(MMLU)));
       expect(noDomain.code).toBe(2);
       expect(errorLines(noDomain.stderr)).toEqual([
         'webtune eval: name the domain set: --domain-task DIR (multiple choice) or --domain-file TEXT (perplexity)',
@@ -224,14 +219,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
         'webtune eval: --adapter is required: base (adapter off) is compared with tuned (adapter on)',
       ]);
       const missing = await webtune([
-        'eval',
-        'forgetting',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--general-task',
-        join(work.folder, 'none'),
+        ...forgettingArgs(join(work.folder, 'none')),
         '--domain-task',
         fixturePath(MMLU),
       ]);
