@@ -17,6 +17,16 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
   () => {
     const model = fixturePath(STORIES);
     const work = adapterFolder(model, 'webtune-cli-generate-');
+    /** The first 1,500 characters of the TinyStories sample, written to `name` in the work folder. */
+    const storySample = (name: string) => {
+      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
+      const file = join(work.folder, name);
+      writeFileSync(file, text);
+      return { text, file };
+    };
+    /** `webtune eval perplexity --json` on a file of the model. */
+    const perplexityJson = (file: string, ...extra: string[]) =>
+      webtune(['eval', 'perplexity', '--model', model, '--file', file, '--json', ...extra]);
 
     it('prints the greedy completion only, as upstream llama2.c decodes it', async () => {
       const result = await webtune([
@@ -108,20 +118,9 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
     });
 
     it('--quantization-bit runs generate and eval perplexity on a Q8_0 / Q4_0 base, and rejects other widths', async () => {
-      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
-      const file = join(work.folder, 'quantized-sample.txt');
-      writeFileSync(file, text);
+      const { file } = storySample('quantized-sample.txt');
       const nll = async (extra: string[]) => {
-        const result = await webtune([
-          'eval',
-          'perplexity',
-          '--model',
-          model,
-          '--file',
-          file,
-          '--json',
-          ...extra,
-        ]);
+        const result = await perplexityJson(file, ...extra);
         expect(result.code).toBe(0);
         return JSON.parse(result.stdout).nll as number;
       };
@@ -152,20 +151,8 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
     });
 
     it("eval perplexity --json prints the nn package's perplexity, NLL and token count", async () => {
-      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
-      const file = join(work.folder, 'sample.txt');
-      writeFileSync(file, text);
-      const result = await webtune([
-        'eval',
-        'perplexity',
-        '--model',
-        model,
-        '--file',
-        file,
-        '--json',
-        '--window',
-        '256',
-      ]);
+      const { text, file } = storySample('sample.txt');
+      const result = await perplexityJson(file, '--window', '256');
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout);
       expect(Object.keys(report)).toEqual(['perplexity', 'nll', 'tokens']);
@@ -179,19 +166,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
       } finally {
         device.destroy();
       }
-      const tuned = await webtune([
-        'eval',
-        'perplexity',
-        '--model',
-        model,
-        '--adapter',
-        work.adapter,
-        '--file',
-        file,
-        '--json',
-        '--window',
-        '256',
-      ]);
+      const tuned = await perplexityJson(file, '--adapter', work.adapter, '--window', '256');
       expect(JSON.parse(tuned.stdout).perplexity).not.toBeCloseTo(report.perplexity, 2);
       const missing = await webtune([
         'eval',
