@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { perplexity } from '@webtune/nn';
+import type { Device } from '@webtune/tensors';
 import {
   baseFormatFrom,
   numberOption,
@@ -8,6 +9,7 @@ import {
   parseCommandLine,
   QUANTIZATION_OPTIONS,
   required,
+  type Values,
 } from '../args.js';
 import { COMPARISON_HELP } from '../eval/comparison.js';
 import { MCQ_OPTIONS, mcqChoicesFrom } from '../eval/mcq-options.js';
@@ -150,11 +152,7 @@ export async function evalCommand(commandLine: string[]): Promise<number> {
   const stride = numberOption(values, 'stride', { integer: true, min: 1 });
   const device = await openDevice();
   try {
-    const { model, tokenizer } = await loadModel(device, modelName, {
-      adapter: optional(values, 'adapter'),
-      quiet: Boolean(values.json),
-      baseFormat: baseFormatFrom(values),
-    });
+    const { model, tokenizer } = await loadEvalModel(device, modelName, values);
     const result = await perplexity(model, tokenizer, text, { window, stride });
     if (result.tokens === 0) throw new UsageError(`--file "${file}" has a single token: nothing to score`, 1);
     const report = { perplexity: result.perplexity, nll: result.meanLoss, tokens: result.tokens };
@@ -169,6 +167,15 @@ export async function evalCommand(commandLine: string[]): Promise<number> {
   } finally {
     device.destroy();
   }
+}
+
+/** The model an eval task scores: with --adapter and --quantization-bit, and no progress bar under --json. */
+function loadEvalModel(device: Device, modelName: string, values: Values) {
+  return loadModel(device, modelName, {
+    adapter: optional(values, 'adapter'),
+    quiet: Boolean(values.json),
+    baseFormat: baseFormatFrom(values),
+  });
 }
 
 async function evalMcq(argv: string[]): Promise<number> {
@@ -189,11 +196,7 @@ async function evalMcq(argv: string[]): Promise<number> {
   const task = await loadMcqTaskDirectory(taskDir, { split });
   const device = await openDevice();
   try {
-    const { model, tokenizer } = await loadModel(device, modelName, {
-      adapter: optional(values, 'adapter'),
-      quiet: Boolean(values.json),
-      baseFormat: baseFormatFrom(values),
-    });
+    const { model, tokenizer } = await loadEvalModel(device, modelName, values);
     const bar = values.json ? null : new ProgressBar('scoring');
     const result = await evaluateMcq(model, tokenizer, task, {
       ...choices,
