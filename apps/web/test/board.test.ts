@@ -475,9 +475,11 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
       max_steps: 3,
       learning_rate: 0.0002,
       lora_rank: 8,
-      lora_alpha: 16,
-      lr_scheduler_type: 'cosine',
+      // The board's defaults are the key table's (Transformers' linear schedule); keys left empty
+      // are not sent, so the server's planner applies LLaMA-Factory's lora_alpha = 2 x lora_rank.
+      lr_scheduler_type: 'linear',
     });
+    expect(remoteServer.configs[0]).not.toHaveProperty('lora_alpha');
     await tab('Remote');
     await remotePanel.getByLabel('Train on this server', { exact: false }).uncheck();
   });
