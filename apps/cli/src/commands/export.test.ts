@@ -11,12 +11,15 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
   const model = fixturePath(STORIES);
   const work = adapterFolder(model, 'webtune-cli-export-');
 
+  /** `webtune export`: the model with the adapter merged in, written to `out`. */
+  const exportMerged = (out: string, ...extra: string[]) =>
+    webtune(['export', '--model', model, '--adapter', work.adapter, '--out', out, ...extra]);
   const greedy = (args: string[]) =>
     webtune(['generate', ...args, '--prompt', 'Once upon a time', '--max-new-tokens', '16']);
 
   it('merges the adapter into a Hugging Face folder that generates what model + adapter do', async () => {
     const out = join(work.folder, 'merged');
-    const result = await webtune(['export', '--model', model, '--adapter', work.adapter, '--out', out]);
+    const result = await exportMerged(out);
     expect(result.code).toBe(0);
     for (const file of [
       'config.json',
@@ -40,39 +43,14 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
 
   it('refuses to overwrite without --force, and shards with --max-shard-size', async () => {
     const out = join(work.folder, 'sharded');
-    expect((await webtune(['export', '--model', model, '--adapter', work.adapter, '--out', out])).code).toBe(
-      0,
-    );
-    const again = await webtune([
-      'export',
-      '--model',
-      model,
-      '--adapter',
-      work.adapter,
-      '--out',
-      out,
-      '--max-shard-size',
-      '300KB',
-    ]);
+    expect((await exportMerged(out)).code).toBe(0);
+    const again = await exportMerged(out, '--max-shard-size', '300KB');
     expect(again.code).toBe(2);
     expect(errorLines(again.stderr)).toEqual([
       expect.stringMatching(/--out ".*sharded" exists and is not empty; add --force to replace it/),
     ]);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
-    const forced = await webtune([
-      'export',
-      '--model',
-      model,
-      '--adapter',
-      work.adapter,
-      '--out',
-      out,
-      '--max-shard-size',
-      '300KB',
-      '--force',
-      '--dtype',
-      'bf16',
-    ]);
+    const forced = await exportMerged(out, '--max-shard-size', '300KB', '--force', '--dtype', 'bf16');
     expect(forced.code).toBe(0);
     const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
     expect(new Set(Object.values(index.weight_map)).size).toBeGreaterThan(1);
