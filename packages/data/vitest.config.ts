@@ -1,8 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { cpuTests } from '../../tools/config/test-config.ts';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    testTimeout: 60_000,
-  },
-});
+export default cpuTests(60_000);

@@ -1,7 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { cpuTests } from '../../tools/config/test-config.ts';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-  },
-});
+export default cpuTests();

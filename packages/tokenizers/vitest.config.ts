@@ -1,9 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { cpuTests } from '../../tools/config/test-config.ts';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    // The first test of a file parses a 9-11 MB tokenizer.json (Qwen3, Llama-3): seconds on a busy 2-core runner.
-    testTimeout: 30_000,
-  },
-});
+// The first test of a file parses a 9-11 MB tokenizer.json (Qwen3, Llama-3): seconds on a busy 2-core runner.
+export default cpuTests(30_000);

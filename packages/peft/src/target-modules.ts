@@ -29,6 +29,26 @@ export interface TargetSelection {
   modulesToSave?: readonly string[] | null;
 }
 
+/** The selection keys of a PEFT config (LoRA, Adapter), spelled as in adapter_config.json. */
+export interface SelectionKeys {
+  target_modules: ModuleSelector | null;
+  exclude_modules?: ModuleSelector | null;
+  layers_to_transform?: number | readonly number[] | null;
+  layers_pattern?: string | readonly string[] | null;
+  modules_to_save?: readonly string[] | null;
+}
+
+/** The target selection a PEFT config's keys make. */
+export function targetSelection(config: SelectionKeys): TargetSelection {
+  return {
+    targetModules: config.target_modules,
+    excludeModules: config.exclude_modules,
+    layersToTransform: config.layers_to_transform,
+    layersPattern: config.layers_pattern,
+    modulesToSave: config.modules_to_save,
+  };
+}
+
 /** The outcome for one module name. */
 export type TargetMatch = 'target' | 'excluded' | 'none';
 

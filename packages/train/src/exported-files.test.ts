@@ -1,4 +1,4 @@
-import { CausalLM, createModelConfig, initializeModel, memoryFileSource } from '@webtune/nn';
+import { memoryFileSource } from '@webtune/nn';
 import { getPeftModel, loadAdapter, loraConfig } from '@webtune/peft';
 import { clearTape, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { memoryStorage } from './checkpoint/training-storage.js';
 import type { TrainingArguments } from './config/training-arguments.js';
 import { trainablePeftModel } from './model/trainable-model.js';
 import { supervisedTask } from './tasks/sft-task.js';
-import { patternRows } from './testing/toy-model.js';
+import { patternRows, tinyLlama } from './testing/toy-model.js';
 import { train } from './trainer.js';
 
 // The adapter the trainer writes into checkpoints and the output folder names the run's base model.
@@ -18,14 +18,6 @@ beforeAll(async () => {
 afterAll(() => device?.destroy());
 afterEach(() => clearTape());
 
-const CONFIG = createModelConfig({
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numHiddenLayers: 1,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  vocabSize: 16,
-});
 const ARGS: TrainingArguments = {
   perDeviceTrainBatchSize: 2,
   maxSteps: 2,
@@ -36,7 +28,7 @@ const ARGS: TrainingArguments = {
 
 /** Trains LoRA for two steps on a fresh tiny Llama; returns the output folder and the base. */
 async function run(args: TrainingArguments, configBase: string | null = null) {
-  const model = initializeModel(new CausalLM(device, CONFIG), { seed: 5, std: 0.3 });
+  const model = tinyLlama(device, 1);
   const peft = await getPeftModel(
     model,
     loraConfig({ r: 2, lora_alpha: 4, target_modules: ['q_proj'], base_model_name_or_path: configBase }),
@@ -66,7 +58,7 @@ describe('adapter files the trainer exports', () => {
     });
     expect(configOf('checkpoint-2/adapter_config.json').base_model_name_or_path).toBe('stories260K-hf');
     // The exported folder is a PEFT adapter for the same base.
-    const base = initializeModel(new CausalLM(device, CONFIG), { seed: 5, std: 0.3 });
+    const base = tinyLlama(device, 1);
     const files = new Map([...storage.files].filter(([name]) => !name.includes('/')));
     const loaded = await loadAdapter(base, memoryFileSource(files, 'output'));
     expect(loaded.config().base_model_name_or_path).toBe('stories260K-hf');

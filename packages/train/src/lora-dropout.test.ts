@@ -1,4 +1,3 @@
-import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { clearTape, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import { memoryStorage, type TrainingStorage } from './checkpoint/training-stora
 import type { TrainingArguments } from './config/training-arguments.js';
 import { trainablePeftModel } from './model/trainable-model.js';
 import { supervisedTask } from './tasks/sft-task.js';
-import { patternRows } from './testing/toy-model.js';
+import { patternRows, tinyLlama } from './testing/toy-model.js';
 import { train } from './trainer.js';
 
 // LoRA with dropout: the masks are a pure function of (run seed, step, micro-batch, layer path),
@@ -21,14 +20,6 @@ beforeAll(async () => {
 afterAll(() => device?.destroy());
 afterEach(() => clearTape());
 
-const CONFIG = createModelConfig({
-  hiddenSize: 16,
-  intermediateSize: 24,
-  numHiddenLayers: 2,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  vocabSize: 16,
-});
 const ROWS = patternRows(12, 6);
 const ARGS: TrainingArguments = {
   perDeviceTrainBatchSize: 2,
@@ -47,7 +38,7 @@ async function run(
   crashAfterStep?: number,
   dropout = 0.1,
 ) {
-  const model = initializeModel(new CausalLM(device, CONFIG), { seed: 5, std: 0.3 });
+  const model = tinyLlama(device, 2);
   const peft = await getPeftModel(
     model,
     loraConfig({ r: 4, lora_alpha: 8, target_modules: 'all-linear', lora_dropout: dropout }),

@@ -3,10 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listCheckpoints } from './checkpoint/checkpoint.js';
 import { memoryStorage } from './checkpoint/training-storage.js';
 import type { TrainingArguments } from './config/training-arguments.js';
-import type { TrainerEvent } from './events.js';
-import { supervisedTask } from './tasks/sft-task.js';
-import { patternRows, toyModel } from './testing/toy-model.js';
-import { train } from './trainer.js';
+import { patternRows } from './testing/toy-model.js';
+import { trainToyModel } from './testing/toy-run.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -25,24 +23,15 @@ const ARGS: TrainingArguments = {
 };
 
 async function run(args: TrainingArguments) {
-  const model = toyModel(device);
   const storage = memoryStorage();
-  const events: TrainerEvent[] = [];
-  try {
-    const result = await train({
-      model,
-      task: supervisedTask(),
-      train: patternRows(24, 7),
-      validation: patternRows(4, 7),
-      args,
-      storage,
-      onEvent: (event) => events.push(event),
-    });
-    const evals = events.flatMap((event) => (event.type === 'eval-end' ? [event.step] : []));
-    return { result, evals, checkpoints: await listCheckpoints(storage) };
-  } finally {
-    model.dispose();
-  }
+  const { result, events } = await trainToyModel(device, {
+    train: patternRows(24, 7),
+    validation: patternRows(4, 7),
+    args,
+    storage,
+  });
+  const evals = events.flatMap((event) => (event.type === 'eval-end' ? [event.step] : []));
+  return { result, evals, checkpoints: await listCheckpoints(storage) };
 }
 
 describe("eval_strategy and save_strategy 'epoch'", () => {

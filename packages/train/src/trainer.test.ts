@@ -4,9 +4,9 @@ import { listCheckpoints, loadCheckpoint, TRAINER_STATE_FILE } from './checkpoin
 import { memoryStorage, type TrainingStorage } from './checkpoint/training-storage.js';
 import type { TrainingArguments } from './config/training-arguments.js';
 import type { TrainerEvent } from './events.js';
-import { TRAINER_LOG_FILE } from './log/trainer-log.js';
 import { supervisedTask } from './tasks/sft-task.js';
 import { patternRows, toyModel } from './testing/toy-model.js';
+import { readTrainerLog, SIMULATED_KILL, trainToyModel } from './testing/toy-run.js';
 import { train } from './trainer.js';
 
 let device: Device;
@@ -29,39 +29,12 @@ const ARGS: TrainingArguments = {
   seed: 7,
 };
 
-/** Trains a fresh toy model (same initial weights every time) and returns the result and events. */
-async function run(
+/** Trains a fresh toy model on ROWS, with four more rows to evaluate on. */
+const run = (
   args: TrainingArguments,
   storage: TrainingStorage | null = null,
   stopAt?: (e: TrainerEvent) => boolean,
-) {
-  const model = toyModel(device);
-  const events: TrainerEvent[] = [];
-  try {
-    const result = await train({
-      model,
-      task: supervisedTask(),
-      train: ROWS,
-      validation: patternRows(4, 7),
-      args,
-      storage,
-      onEvent: (event) => {
-        events.push(event);
-        if (stopAt?.(event)) throw new Error('simulated crash');
-      },
-    });
-    return { result, events, weights: await model.parameters[4][1].toArray() };
-  } finally {
-    model.dispose();
-  }
-}
-
-const readLog = async (storage: TrainingStorage) =>
-  new TextDecoder()
-    .decode(await storage.readFile(TRAINER_LOG_FILE))
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
+) => trainToyModel(device, { train: ROWS, validation: patternRows(4, 7), args, storage, stopAt });
 
 describe('train on a toy model', () => {
   it('lowers the loss, emits events in order, and writes LLaMA-Factory log rows', async () => {
@@ -85,7 +58,7 @@ describe('train on a toy model', () => {
     const evals = events.filter((e) => e.type === 'eval-end');
     expect(evals.map((e) => e.step)).toEqual([6, 12]);
     expect(evals[1].evalLoss).toBeLessThan(evals[0].evalLoss);
-    const log = await readLog(storage);
+    const log = await readTrainerLog(storage);
     for (const row of log) {
       expect(Object.keys(row)).toEqual(
         expect.arrayContaining([
@@ -132,7 +105,7 @@ describe('train on a toy model', () => {
     expect(events.filter((e) => e.type === 'eval-end').map((e) => e.step)).toEqual([6, 9]);
     expect(events.filter((e) => e.type === 'checkpoint-saved').map((e) => e.step)).toEqual([6, 9]);
     expect(await listCheckpoints(storage)).toEqual(['checkpoint-6', 'checkpoint-9']);
-    const evalRows = (await readLog(storage)).filter((row) => row.eval_loss !== undefined);
+    const evalRows = (await readTrainerLog(storage)).filter((row) => row.eval_loss !== undefined);
     expect(evalRows.map((row) => [row.current_steps, row.epoch])).toEqual([
       [6, 1],
       [9, 1.5],
@@ -165,7 +138,7 @@ describe('train on a toy model', () => {
     const storage = memoryStorage();
     // Killed during step 7 (after checkpoint-4 and before checkpoint-8).
     await expect(run(args, storage, (e) => e.type === 'step-end' && e.step === 6)).rejects.toThrow(
-      'simulated crash',
+      SIMULATED_KILL,
     );
     expect(await listCheckpoints(storage)).toEqual(['checkpoint-4']);
     const resumed = await run({ ...args, resumeFromCheckpoint: true }, storage);
@@ -177,7 +150,7 @@ describe('train on a toy model', () => {
     expect(resumed.result.losses).toEqual(reference.result.losses.slice(4));
     expect(Array.from(resumed.weights)).toEqual(Array.from(reference.weights));
     // The log has the rows up to step 4 once, then the resumed ones: no duplicates.
-    const log = await readLog(storage);
+    const log = await readTrainerLog(storage);
     expect(log.map((row) => row.current_steps)).toEqual([2, 4, 6, 8, 10, 12]);
     // The curve handed back covers the whole run: the logged rows before the resume, then every step.
     expect(resumed.result.lossCurve.train).toEqual([
@@ -193,7 +166,7 @@ describe('train on a toy model', () => {
     const args = { ...ARGS, saveSteps: 4 };
     const storage = memoryStorage();
     await expect(run(args, storage, (e) => e.type === 'step-end' && e.step === 6)).rejects.toThrow(
-      'simulated crash',
+      SIMULATED_KILL,
     );
     // The runs before took (so the checkpoint says) 10^9 ms: elapsed time counts them, the estimate does not.
     const statePath = `checkpoint-4/${TRAINER_STATE_FILE}`;
@@ -305,7 +278,7 @@ describe('train on a toy model', () => {
       reason: 'non-finite',
       lastCheckpoint: 'checkpoint-2',
     });
-    const lastRow = (await readLog(storage)).pop();
+    const lastRow = (await readTrainerLog(storage)).pop();
     expect(lastRow).toMatchObject({ current_steps: 3, loss: null });
     expect(lastRow.diagnostics[0].kind).toBe('non-finite');
     // The weights are those of step 2 (the saved checkpoint), not touched by step 3.

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { perplexity } from '@webtune/nn';
+import type { Device } from '@webtune/tensors';
 import {
   baseFormatFrom,
   numberOption,
@@ -8,8 +9,10 @@ import {
   parseCommandLine,
   QUANTIZATION_OPTIONS,
   required,
+  type Values,
 } from '../args.js';
 import { COMPARISON_HELP } from '../eval/comparison.js';
+import { MCQ_OPTIONS, mcqChoicesFrom } from '../eval/mcq-options.js';
 import { loadModel, openDevice, requireDirectory } from '../model-loading.js';
 import { bold, ProgressBar, UsageError } from '../ui.js';
 import { argvFromConfig } from './config-argv.js';
@@ -149,11 +152,7 @@ export async function evalCommand(commandLine: string[]): Promise<number> {
   const stride = numberOption(values, 'stride', { integer: true, min: 1 });
   const device = await openDevice();
   try {
-    const { model, tokenizer } = await loadModel(device, modelName, {
-      adapter: optional(values, 'adapter'),
-      quiet: Boolean(values.json),
-      baseFormat: baseFormatFrom(values),
-    });
+    const { model, tokenizer } = await loadEvalModel(device, modelName, values);
     const result = await perplexity(model, tokenizer, text, { window, stride });
     if (result.tokens === 0) throw new UsageError(`--file "${file}" has a single token: nothing to score`, 1);
     const report = { perplexity: result.perplexity, nll: result.meanLoss, tokens: result.tokens };
@@ -170,47 +169,37 @@ export async function evalCommand(commandLine: string[]): Promise<number> {
   }
 }
 
+/** The model an eval task scores: with --adapter and --quantization-bit, and no progress bar under --json. */
+function loadEvalModel(device: Device, modelName: string, values: Values) {
+  return loadModel(device, modelName, {
+    adapter: optional(values, 'adapter'),
+    quiet: Boolean(values.json),
+    baseFormat: baseFormatFrom(values),
+  });
+}
+
 async function evalMcq(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     model: { type: 'string' },
     adapter: { type: 'string' },
     task: { type: 'string' },
-    split: { type: 'string' },
-    'n-shot': { type: 'string' },
-    lang: { type: 'string' },
-    template: { type: 'string' },
-    limit: { type: 'string' },
+    ...MCQ_OPTIONS,
     save: { type: 'string' },
     json: { type: 'boolean' },
     ...QUANTIZATION_OPTIONS,
   });
   const modelName = required(values, 'model');
   const taskDir = requireDirectory(required(values, 'task'), 'task folder');
-  const split = optional(values, 'split') ?? 'test';
-  if (!['test', 'val', 'dev'].includes(split))
-    throw new UsageError(`--split must be test, val or dev, got "${split}"`);
-  const language = optional(values, 'lang');
-  if (language !== undefined && language !== 'en' && language !== 'zh') {
-    throw new UsageError(`--lang must be en or zh, got "${language}"`);
-  }
-  const nShot = numberOption(values, 'n-shot', { integer: true, min: 0 });
-  const limit = numberOption(values, 'limit', { integer: true, min: 1 });
+  const { split, ...choices } = mcqChoicesFrom(values);
   const { evaluateMcq, formatMcqMarkdown, mcqResultToJson } = await import('@webtune/eval');
   const { loadMcqTaskDirectory, saveMcqResult } = await import('@webtune/eval/node');
-  const task = await loadMcqTaskDirectory(taskDir, { split: split as 'test' });
+  const task = await loadMcqTaskDirectory(taskDir, { split });
   const device = await openDevice();
   try {
-    const { model, tokenizer } = await loadModel(device, modelName, {
-      adapter: optional(values, 'adapter'),
-      quiet: Boolean(values.json),
-      baseFormat: baseFormatFrom(values),
-    });
+    const { model, tokenizer } = await loadEvalModel(device, modelName, values);
     const bar = values.json ? null : new ProgressBar('scoring');
     const result = await evaluateMcq(model, tokenizer, task, {
-      nShot,
-      language: language as 'en' | undefined,
-      template: optional(values, 'template'),
-      limit,
+      ...choices,
       onProgress: (progress) => bar?.update(progress.done, progress.total, 'questions'),
     });
     bar?.done();

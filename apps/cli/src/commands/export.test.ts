@@ -1,31 +1,25 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
+import { describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
 import { errorLines, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
 
 describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () => {
   const model = fixturePath(STORIES);
-  let folder: string;
-  let adapter: string;
+  const work = adapterFolder(model, 'webtune-cli-export-');
 
-  beforeAll(async () => {
-    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-export-'));
-    adapter = join(folder, 'adapter');
-    await makeAdapter(model, adapter);
-  });
-  afterAll(() => rmSync(folder, { recursive: true, force: true }));
-
+  /** `webtune export`: the model with the adapter merged in, written to `out`. */
+  const exportMerged = (out: string, ...extra: string[]) =>
+    webtune(['export', '--model', model, '--adapter', work.adapter, '--out', out, ...extra]);
   const greedy = (args: string[]) =>
     webtune(['generate', ...args, '--prompt', 'Once upon a time', '--max-new-tokens', '16']);
 
   it('merges the adapter into a Hugging Face folder that generates what model + adapter do', async () => {
-    const out = join(folder, 'merged');
-    const result = await webtune(['export', '--model', model, '--adapter', adapter, '--out', out]);
+    const out = join(work.folder, 'merged');
+    const result = await exportMerged(out);
     expect(result.code).toBe(0);
     for (const file of [
       'config.json',
@@ -40,7 +34,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       'LlamaForCausalLM',
     ]);
     const merged = await greedy(['--model', out]);
-    const adapted = await greedy(['--model', model, '--adapter', adapter]);
+    const adapted = await greedy(['--model', model, '--adapter', work.adapter]);
     const base = await greedy(['--model', model]);
     expect(merged.code).toBe(0);
     expect(merged.stdout).toBe(adapted.stdout);
@@ -48,38 +42,15 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
   });
 
   it('refuses to overwrite without --force, and shards with --max-shard-size', async () => {
-    const out = join(folder, 'sharded');
-    expect((await webtune(['export', '--model', model, '--adapter', adapter, '--out', out])).code).toBe(0);
-    const again = await webtune([
-      'export',
-      '--model',
-      model,
-      '--adapter',
-      adapter,
-      '--out',
-      out,
-      '--max-shard-size',
-      '300KB',
-    ]);
+    const out = join(work.folder, 'sharded');
+    expect((await exportMerged(out)).code).toBe(0);
+    const again = await exportMerged(out, '--max-shard-size', '300KB');
     expect(again.code).toBe(2);
     expect(errorLines(again.stderr)).toEqual([
       expect.stringMatching(/--out ".*sharded" exists and is not empty; add --force to replace it/),
     ]);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
-    const forced = await webtune([
-      'export',
-      '--model',
-      model,
-      '--adapter',
-      adapter,
-      '--out',
-      out,
-      '--max-shard-size',
-      '300KB',
-      '--force',
-      '--dtype',
-      'bf16',
-    ]);
+    const forced = await exportMerged(out, '--max-shard-size', '300KB', '--force', '--dtype', 'bf16');
     expect(forced.code).toBe(0);
     const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
     expect(new Set(Object.values(index.weight_map)).size).toBeGreaterThan(1);
@@ -94,9 +65,9 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       '--model',
       model,
       '--adapter',
-      join(folder, 'none'),
+      join(work.folder, 'none'),
       '--out',
-      join(folder, 'x'),
+      join(work.folder, 'x'),
     ]);
     expect(missing.code).toBe(1);
     expect(errorLines(missing.stderr)).toEqual([
@@ -107,7 +78,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
       '--model',
       model,
       '--out',
-      join(folder, 'y'),
+      join(work.folder, 'y'),
       '--max-shard-size',
       'big',
     ]);
@@ -115,7 +86,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
     expect(errorLines(size.stderr)).toEqual([
       expect.stringMatching(/--max-shard-size must look like 2GB or 500MB/),
     ]);
-    expect(existsSync(join(folder, 'x'))).toBe(false);
+    expect(existsSync(join(work.folder, 'x'))).toBe(false);
   });
 
   it('chat reads messages from a pipe, streams answers and compares base with tuned', async () => {
@@ -125,7 +96,7 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
     expect(single.code).toBe(0);
     expect(single.stdout.match(/^assistant> /gm)).toHaveLength(2);
     const compare = await webtune(
-      ['chat', '--model', model, '--adapter', adapter, '--compare', '--max-new-tokens', '8'],
+      ['chat', '--model', model, '--adapter', work.adapter, '--compare', '--max-new-tokens', '8'],
       { input: 'Tell me a story\n/reset\nHi\n' },
     );
     expect(compare.code).toBe(0);
@@ -148,17 +119,17 @@ describe.skipIf(!requireFixtures(STORIES))('export and chat on stories260K', () 
 
   it('export and chat take a LLaMA-Factory config file and key=value overrides, as llamafactory-cli does', async () => {
     // LLaMA-Factory's examples/merge_lora and examples/inference configs, paths swapped.
-    const exportConfig = join(folder, 'merge.yaml');
+    const exportConfig = join(work.folder, 'merge.yaml');
     writeFileSync(
       exportConfig,
-      `model_name_or_path: ${model}\nadapter_name_or_path: ${adapter}\ntemplate: llama3\ntrust_remote_code: true\nexport_dir: ${join(folder, 'unused')}\nexport_size: 5\nexport_device: cpu\nexport_legacy_format: false\n`,
+      `model_name_or_path: ${model}\nadapter_name_or_path: ${work.adapter}\ntemplate: llama3\ntrust_remote_code: true\nexport_dir: ${join(work.folder, 'unused')}\nexport_size: 5\nexport_device: cpu\nexport_legacy_format: false\n`,
     );
-    const out = join(folder, 'from-config');
+    const out = join(work.folder, 'from-config');
     const exported = await webtune(['export', exportConfig, `export_dir=${out}`]);
     expect(exported.code).toBe(0);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
-    expect(existsSync(join(folder, 'unused'))).toBe(false);
-    const chatConfig = join(folder, 'inference.yaml');
+    expect(existsSync(join(work.folder, 'unused'))).toBe(false);
+    const chatConfig = join(work.folder, 'inference.yaml');
     writeFileSync(chatConfig, `model_name_or_path: ${out}\ninfer_backend: huggingface\n`);
     const chatted = await webtune(['chat', chatConfig, 'max_new_tokens=8'], { input: 'Tell me a story\n' });
     const alone = await webtune(['chat', '--model', out, '--max-new-tokens', '8'], {

@@ -1,12 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { perplexity } from '@webtune/nn';
 import { loadModelDirectory } from '@webtune/nn/node';
 import { createDevice } from '@webtune/tensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
+import { describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
 import { errorLines, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
@@ -17,15 +16,17 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
   'generate and eval perplexity on stories260K',
   () => {
     const model = fixturePath(STORIES);
-    let folder: string;
-    let adapter: string;
-
-    beforeAll(async () => {
-      folder = mkdtempSync(join(tmpdir(), 'webtune-cli-generate-'));
-      adapter = join(folder, 'adapter');
-      await makeAdapter(model, adapter);
-    });
-    afterAll(() => rmSync(folder, { recursive: true, force: true }));
+    const work = adapterFolder(model, 'webtune-cli-generate-');
+    /** The first 1,500 characters of the TinyStories sample, written to `name` in the work folder. */
+    const storySample = (name: string) => {
+      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
+      const file = join(work.folder, name);
+      writeFileSync(file, text);
+      return { text, file };
+    };
+    /** `webtune eval perplexity --json` on a file of the model. */
+    const perplexityJson = (file: string, ...extra: string[]) =>
+      webtune(['eval', 'perplexity', '--model', model, '--file', file, '--json', ...extra]);
 
     it('prints the greedy completion only, as upstream llama2.c decodes it', async () => {
       const result = await webtune([
@@ -50,7 +51,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
         '--model',
         model,
         '--adapter',
-        adapter,
+        work.adapter,
         '--prompt',
         'Once upon a time',
         '--max-new-tokens',
@@ -80,7 +81,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
     });
 
     it('fails in one line on a missing model, a missing --prompt and a bad number', async () => {
-      const missing = await webtune(['generate', '--model', join(folder, 'nope'), '--prompt', 'x']);
+      const missing = await webtune(['generate', '--model', join(work.folder, 'nope'), '--prompt', 'x']);
       expect(missing.code).toBe(1);
       expect(errorLines(missing.stderr)).toEqual([
         expect.stringMatching(/model folder ".*nope" does not exist/),
@@ -117,20 +118,9 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
     });
 
     it('--quantization-bit runs generate and eval perplexity on a Q8_0 / Q4_0 base, and rejects other widths', async () => {
-      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
-      const file = join(folder, 'quantized-sample.txt');
-      writeFileSync(file, text);
+      const { file } = storySample('quantized-sample.txt');
       const nll = async (extra: string[]) => {
-        const result = await webtune([
-          'eval',
-          'perplexity',
-          '--model',
-          model,
-          '--file',
-          file,
-          '--json',
-          ...extra,
-        ]);
+        const result = await perplexityJson(file, ...extra);
         expect(result.code).toBe(0);
         return JSON.parse(result.stdout).nll as number;
       };
@@ -161,20 +151,8 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
     });
 
     it("eval perplexity --json prints the nn package's perplexity, NLL and token count", async () => {
-      const text = readFileSync(fixturePath('pretrain/tinystories_sample_cs336.txt'), 'utf8').slice(0, 1500);
-      const file = join(folder, 'sample.txt');
-      writeFileSync(file, text);
-      const result = await webtune([
-        'eval',
-        'perplexity',
-        '--model',
-        model,
-        '--file',
-        file,
-        '--json',
-        '--window',
-        '256',
-      ]);
+      const { text, file } = storySample('sample.txt');
+      const result = await perplexityJson(file, '--window', '256');
       expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout);
       expect(Object.keys(report)).toEqual(['perplexity', 'nll', 'tokens']);
@@ -188,19 +166,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
       } finally {
         device.destroy();
       }
-      const tuned = await webtune([
-        'eval',
-        'perplexity',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--file',
-        file,
-        '--json',
-        '--window',
-        '256',
-      ]);
+      const tuned = await perplexityJson(file, '--adapter', work.adapter, '--window', '256');
       expect(JSON.parse(tuned.stdout).perplexity).not.toBeCloseTo(report.perplexity, 2);
       const missing = await webtune([
         'eval',
@@ -208,7 +174,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
         '--model',
         model,
         '--file',
-        join(folder, 'none.txt'),
+        join(work.folder, 'none.txt'),
       ]);
       expect(missing.code).toBe(1);
       expect(errorLines(missing.stderr)).toEqual([
@@ -222,7 +188,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
     });
 
     it('eval mcq scores a multiple-choice task folder through @webtune/eval', async () => {
-      const save = join(folder, 'mcq');
+      const save = join(work.folder, 'mcq');
       const result = await webtune([
         'eval',
         'mcq',
@@ -246,7 +212,7 @@ describe.skipIf(!requireFixtures(STORIES, EXPECTED, MMLU))(
       expect(report.overall.questions).toBe(2 * report.subjects.length);
       expect(report.overall.accuracy).toBeGreaterThanOrEqual(0);
       expect(readFileSync(join(save, 'results.md'), 'utf8')).toMatch(/^# mmlu_subset/);
-      const missing = await webtune(['eval', 'mcq', '--task', join(folder, 'none'), '--model', model]);
+      const missing = await webtune(['eval', 'mcq', '--task', join(work.folder, 'none'), '--model', model]);
       expect(missing.code).toBe(1);
       expect(errorLines(missing.stderr)).toEqual([
         expect.stringMatching(/task folder ".*none" does not exist/),

@@ -3,25 +3,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, REPO_ROOT, webtune } from '../testing/run-cli.js';
+import { errorLines, trainExample, trainerLog, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
 const DATASETS = 'datasets/llamafactory';
-
-/** trainer_log.jsonl rows. */
-function logOf(out: string): Record<string, unknown>[] {
-  return readFileSync(join(out, 'trainer_log.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
-}
 
 describe.skipIf(!requireFixtures(STORIES, DATASETS))(
   'webtune train: stages, methods and the second example',
   () => {
     let folder: string;
     const model = fixturePath(STORIES);
-    const datasetDir = fixturePath(DATASETS);
+    // Four pairs of LLaMA-Factory's DPO demo, cut short: what the preference stages train on.
+    const preferenceData = {
+      dataset: 'dpo_en_demo',
+      dataset_dir: fixturePath(DATASETS),
+      template: 'default',
+      do_predict: 'false',
+      max_samples: '4',
+      cutoff_len: '48',
+    };
 
     beforeAll(() => {
       folder = mkdtempSync(join(tmpdir(), 'webtune-cli-stages-'));
@@ -30,20 +30,11 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
 
     it('runs the Hugging Face model example unchanged but for the model and the run length', async () => {
       const out = join(folder, 'hf');
-      const result = await webtune([
-        'train',
-        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-        '--model_name_or_path',
-        model,
-        '--output_dir',
-        out,
-        '--num_train_epochs',
-        '1',
-        '--max_samples',
-        '8',
-        '--max_new_tokens',
-        '4',
-      ]);
+      const result = await trainExample(model, out, {
+        num_train_epochs: '1',
+        max_samples: '8',
+        max_new_tokens: '4',
+      });
       expect(errorLines(result.stderr)).toEqual([]);
       expect(result.code).toBe(0);
       // stories260K has no chat_template: LLaMA-Factory's choice, empty, stands in, and says so.
@@ -64,41 +55,18 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
 
     it('DPO with LoRA logs the rewards', async () => {
       const out = join(folder, 'dpo');
-      const result = await webtune([
-        'train',
-        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-        '--model_name_or_path',
-        model,
-        '--output_dir',
-        out,
-        '--stage',
-        'dpo',
-        '--dataset',
-        'dpo_en_demo',
-        '--dataset_dir',
-        datasetDir,
-        '--template',
-        'default',
-        '--do_predict',
-        'false',
-        '--max_samples',
-        '4',
-        '--cutoff_len',
-        '48',
-        '--max_steps',
-        '2',
-        '--logging_steps',
-        '1',
-        '--per_device_train_batch_size',
-        '2',
-        '--gradient_accumulation_steps',
-        '1',
-        '--pref_beta',
-        '0.2',
-      ]);
+      const result = await trainExample(model, out, {
+        stage: 'dpo',
+        ...preferenceData,
+        max_steps: '2',
+        logging_steps: '1',
+        per_device_train_batch_size: '2',
+        gradient_accumulation_steps: '1',
+        pref_beta: '0.2',
+      });
       expect(errorLines(result.stderr)).toEqual([]);
       expect(result.code).toBe(0);
-      const log = logOf(out);
+      const log = trainerLog(out);
       expect(log).toHaveLength(2);
       for (const key of ['rewards/chosen', 'rewards/rejected', 'rewards/accuracies', 'rewards/margins'])
         expect(typeof log[0][key], key).toBe('number');
@@ -107,32 +75,12 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
 
     it('reward modelling with LoRA writes the adapter and the value head, base recorded', async () => {
       const out = join(folder, 'rm');
-      const result = await webtune([
-        'train',
-        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-        '--model_name_or_path',
-        model,
-        '--output_dir',
-        out,
-        '--stage',
-        'rm',
-        '--dataset',
-        'dpo_en_demo',
-        '--dataset_dir',
-        datasetDir,
-        '--template',
-        'default',
-        '--do_predict',
-        'false',
-        '--max_samples',
-        '4',
-        '--cutoff_len',
-        '48',
-        '--max_steps',
-        '1',
-        '--per_device_train_batch_size',
-        '2',
-      ]);
+      const result = await trainExample(model, out, {
+        stage: 'rm',
+        ...preferenceData,
+        max_steps: '1',
+        per_device_train_batch_size: '2',
+      });
       expect(errorLines(result.stderr)).toEqual([]);
       expect(result.code).toBe(0);
       expect(existsSync(join(out, 'value_head.safetensors'))).toBe(true);
@@ -142,26 +90,14 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
 
     it('full fine-tuning writes a model folder; pretraining on text works', async () => {
       const out = join(folder, 'full');
-      const full = await webtune([
-        'train',
-        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-        '--model_name_or_path',
-        model,
-        '--output_dir',
-        out,
-        '--finetuning_type',
-        'full',
-        '--learning_rate',
-        '1e-3',
-        '--do_predict',
-        'false',
-        '--max_samples',
-        '8',
-        '--max_steps',
-        '2',
-        '--logging_steps',
-        '1',
-      ]);
+      const full = await trainExample(model, out, {
+        finetuning_type: 'full',
+        learning_rate: '1e-3',
+        do_predict: 'false',
+        max_samples: '8',
+        max_steps: '2',
+        logging_steps: '1',
+      });
       expect(errorLines(full.stderr)).toEqual([]);
       expect(full.code).toBe(0);
       for (const file of ['config.json', 'model.safetensors', 'tokenizer.json'])
@@ -171,34 +107,20 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       ).toBe(0);
 
       const pt = join(folder, 'pt');
-      const pretrain = await webtune([
-        'train',
-        join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-        '--model_name_or_path',
-        model,
-        '--output_dir',
-        pt,
-        '--stage',
-        'pt',
-        '--dataset',
-        fixturePath('pretrain/tinystories_sample_cs336.txt'),
-        '--do_predict',
-        'false',
-        '--cutoff_len',
-        '64',
-        '--max_steps',
-        '2',
-        '--logging_steps',
-        '1',
-        '--finetuning_type',
-        'freeze',
-        '--freeze_trainable_layers',
-        '1',
-      ]);
+      const pretrain = await trainExample(model, pt, {
+        stage: 'pt',
+        dataset: fixturePath('pretrain/tinystories_sample_cs336.txt'),
+        do_predict: 'false',
+        cutoff_len: '64',
+        max_steps: '2',
+        logging_steps: '1',
+        finetuning_type: 'freeze',
+        freeze_trainable_layers: '1',
+      });
       expect(errorLines(pretrain.stderr)).toEqual([]);
       expect(pretrain.code).toBe(0);
       expect(pretrain.stdout).toMatch(/freeze: \d+ parameter tensors train/);
-      expect(logOf(pt)).toHaveLength(2);
+      expect(trainerLog(pt)).toHaveLength(2);
     });
   },
 );

@@ -1,13 +1,12 @@
 // `webtune eval ab` end to end on stories260K: votes piped on standard input, the sides revealed,
 // and the voted pairs exported as a preference dataset that DPO training reads.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadExamplesFromDirectory } from '@webtune/data/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
-import { errorLines, REPO_ROOT, webtune } from '../testing/run-cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
+import { comparisonArgs, errorLines, trainExample, trainerLog, webtune } from '../testing/run-cli.js';
 import { printable } from '../ui.js';
 
 const STORIES = 'models/stories260K-hf';
@@ -44,34 +43,22 @@ function shown(text: string): string {
 
 describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () => {
   const model = fixturePath(STORIES);
-  let folder: string;
-  let adapter: string;
+  const work = adapterFolder(model, 'webtune-cli-ab-');
   let prompts: string;
 
-  beforeAll(async () => {
-    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-ab-'));
-    adapter = join(folder, 'adapter');
-    await makeAdapter(model, adapter);
-    prompts = join(folder, 'prompts.txt');
+  beforeAll(() => {
+    prompts = join(work.folder, 'prompts.txt');
     writeFileSync(
       prompts,
       'Once upon a time\nTell me about a dog\n\nWhat is the sun?\nLily went to the park\n',
     );
   });
-  afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
   it('shows shuffled pairs, reads piped votes, unblinds, saves and exports a DPO dataset', async () => {
-    const save = join(folder, 'session.json');
-    const data = join(folder, 'data');
+    const save = join(work.folder, 'session.json');
+    const data = join(work.folder, 'data');
     const ab = [
-      'eval',
-      'ab',
-      '--model',
-      model,
-      '--adapter',
-      adapter,
-      '--prompts',
-      prompts,
+      ...comparisonArgs('ab', model, work.adapter, prompts),
       '--max-new-tokens',
       '8',
       '--seed',
@@ -146,52 +133,30 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
       expect(example.rejected.content).toBe(pair.answers[loser]);
     }
     // ...and `webtune train` with stage: dpo trains on.
-    const out = join(folder, 'dpo');
-    const train = await webtune([
-      'train',
-      join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
-      '--model_name_or_path',
-      model,
-      '--output_dir',
-      out,
-      '--stage',
-      'dpo',
-      '--dataset',
-      'voted',
-      '--dataset_dir',
-      data,
-      '--template',
-      'default',
-      '--do_predict',
-      'false',
-      '--max_steps',
-      '1',
-      '--logging_steps',
-      '1',
-      '--per_device_train_batch_size',
-      '2',
-      '--gradient_accumulation_steps',
-      '1',
-    ]);
+    const out = join(work.folder, 'dpo');
+    const train = await trainExample(model, out, {
+      stage: 'dpo',
+      dataset: 'voted',
+      dataset_dir: data,
+      template: 'default',
+      do_predict: 'false',
+      max_steps: '1',
+      logging_steps: '1',
+      per_device_train_batch_size: '2',
+      gradient_accumulation_steps: '1',
+    });
     expect(errorLines(train.stderr)).toEqual([]);
     expect(train.code).toBe(0);
-    const log = JSON.parse(readFileSync(join(out, 'trainer_log.jsonl'), 'utf8').trim().split('\n')[0]);
+    const [log] = trainerLog(out);
     expect(typeof log['rewards/chosen']).toBe('number');
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
   });
 
   it('q ends the session at once: nothing to unblind, nothing exported', async () => {
-    const data = join(folder, 'quit-data');
+    const data = join(work.folder, 'quit-data');
     const result = await webtune(
       [
-        'eval',
-        'ab',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--prompts',
-        prompts,
+        ...comparisonArgs('ab', model, work.adapter, prompts),
         '--max-samples',
         '2',
         '--max-new-tokens',
@@ -224,22 +189,15 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval ab on stories260K', () 
       'webtune eval: --adapter is required: base (adapter off) is compared with tuned (adapter on)',
     ]);
     const missing = await webtune([
-      'eval',
-      'ab',
-      '--model',
-      model,
-      '--adapter',
-      adapter,
-      '--prompts',
-      join(folder, 'none.txt'),
+      ...comparisonArgs('ab', model, work.adapter, join(work.folder, 'none.txt')),
     ]);
     expect(missing.code).toBe(1);
     expect(errorLines(missing.stderr)).toEqual([
       expect.stringMatching(/--prompts ".*none\.txt" does not exist/),
     ]);
-    const bad = join(folder, 'bad.jsonl');
+    const bad = join(work.folder, 'bad.jsonl');
     writeFileSync(bad, '{"prompt": "fine"}\n{"prompt": 7}\n');
-    const malformed = await webtune(['eval', 'ab', '--model', model, '--adapter', adapter, '--prompts', bad]);
+    const malformed = await webtune(comparisonArgs('ab', model, work.adapter, bad));
     expect(malformed.code).toBe(1);
     expect(errorLines(malformed.stderr)).toEqual([
       expect.stringMatching(/^webtune eval: .*bad\.jsonl:2: expected a string, \{"prompt"\}/),

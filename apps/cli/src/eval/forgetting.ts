@@ -17,6 +17,7 @@ import { loadMcqTaskDirectory } from '@webtune/eval/node';
 import { numberOption, optional, parseCommandLine, required } from '../args.js';
 import { loadModel, openDevice, requireDirectory } from '../model-loading.js';
 import { ProgressBar, UsageError } from '../ui.js';
+import { MCQ_OPTIONS, mcqChoicesFrom } from './mcq-options.js';
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -34,11 +35,7 @@ export async function forgettingCommand(argv: string[]): Promise<number> {
     'general-task': { type: 'string', multiple: true },
     'domain-task': { type: 'string', multiple: true },
     'domain-file': { type: 'string', multiple: true },
-    split: { type: 'string' },
-    'n-shot': { type: 'string' },
-    limit: { type: 'string' },
-    lang: { type: 'string' },
-    template: { type: 'string' },
+    ...MCQ_OPTIONS,
     'forgetting-threshold': { type: 'string' },
     'gain-threshold': { type: 'string' },
     'domain-dataset': { type: 'string' },
@@ -62,15 +59,7 @@ export async function forgettingCommand(argv: string[]): Promise<number> {
       'name the domain set: --domain-task DIR (multiple choice) or --domain-file TEXT (perplexity)',
     );
   }
-  const split = optional(values, 'split') ?? 'test';
-  if (!['test', 'val', 'dev'].includes(split))
-    throw new UsageError(`--split must be test, val or dev, got "${split}"`);
-  const language = optional(values, 'lang');
-  if (language !== undefined && language !== 'en' && language !== 'zh') {
-    throw new UsageError(`--lang must be en or zh, got "${language}"`);
-  }
-  const nShot = numberOption(values, 'n-shot', { integer: true, min: 0 });
-  const limit = numberOption(values, 'limit', { integer: true, min: 1 });
+  const { split, ...choices } = mcqChoicesFrom(values);
   const forgettingThreshold = numberOption(values, 'forgetting-threshold', { min: 0 });
   const gainThreshold = numberOption(values, 'gain-threshold', { min: 0 });
   const generalShare = numberOption(values, 'general-share', { min: 0.01, max: 0.99 });
@@ -78,9 +67,7 @@ export async function forgettingCommand(argv: string[]): Promise<number> {
 
   const loadTasks = (directories: string[], what: string): Promise<McqTask[]> =>
     Promise.all(
-      directories.map((directory) =>
-        loadMcqTaskDirectory(requireDirectory(directory, what), { split: split as 'test' }),
-      ),
+      directories.map((directory) => loadMcqTaskDirectory(requireDirectory(directory, what), { split })),
     );
   const general = await loadTasks(generalDirs, 'general task folder');
   const domainTasks = await loadTasks(domainDirs, 'domain task folder');
@@ -105,10 +92,7 @@ export async function forgettingCommand(argv: string[]): Promise<number> {
         ? { domainTexts: { name: domainFiles.map((file) => basename(file)).join(','), texts } }
         : {}),
       mcq: {
-        nShot,
-        limit,
-        language: language as 'en' | undefined,
-        template: optional(values, 'template'),
+        ...choices,
         onProgress: (progress) => bar?.update(progress.done, progress.total, 'questions'),
       },
       forgettingThreshold,

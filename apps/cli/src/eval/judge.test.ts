@@ -1,15 +1,14 @@
 // `webtune eval judge` end to end on stories260K against real HTTP servers speaking the OpenAI
 // chat-completions protocol: a scripted judge whose verdicts are known, and `webtune serve`.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadExamplesFromDirectory } from '@webtune/data/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
-import { errorLines, startCli, webtune } from '../testing/run-cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
+import { comparisonArgs, errorLines, startCli, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
 const KEY = 'judge-key-42';
@@ -81,15 +80,11 @@ function scriptedJudge(requests: JudgeRequest[]): Server {
 
 describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', () => {
   const model = fixturePath(STORIES);
-  let folder: string;
-  let adapter: string;
+  const work = adapterFolder(model, 'webtune-cli-judge-');
   let prompts: string;
 
-  beforeAll(async () => {
-    folder = mkdtempSync(join(tmpdir(), 'webtune-cli-judge-'));
-    adapter = join(folder, 'adapter');
-    await makeAdapter(model, adapter);
-    prompts = join(folder, 'prompts.jsonl');
+  beforeAll(() => {
+    prompts = join(work.folder, 'prompts.jsonl');
     writeFileSync(
       prompts,
       [
@@ -100,24 +95,16 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', 
       ].join('\n'),
     );
   });
-  afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
   it('asks a scripted judge both orders of every pair and tallies its verdicts', async () => {
     const requests: JudgeRequest[] = [];
     const server = scriptedJudge(requests);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-    const data = join(folder, 'judged');
+    const data = join(work.folder, 'judged');
     try {
       const result = await webtune([
-        'eval',
-        'judge',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--prompts',
-        prompts,
+        ...comparisonArgs('judge', model, work.adapter, prompts),
         '--max-new-tokens',
         '8',
         '--judge-url',
@@ -233,16 +220,9 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', 
     const serve = startCli(['serve', '--model', model, '--port', '0', '--model-name', 'judge']);
     try {
       const match = await serve.waitFor(/on http:\/\/127\.0\.0\.1:(\d+)\/v1/);
-      const save = join(folder, 'verdicts.json');
+      const save = join(work.folder, 'verdicts.json');
       const result = await webtune([
-        'eval',
-        'judge',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--prompts',
-        prompts,
+        ...comparisonArgs('judge', model, work.adapter, prompts),
         '--max-samples',
         '3',
         '--max-new-tokens',
@@ -281,7 +261,7 @@ describe.skipIf(!requireFixtures(STORIES))('webtune eval judge on stories260K', 
   });
 
   it('fails in one line on a bad URL, an unreachable judge and a missing --judge-model', async () => {
-    const common = ['eval', 'judge', '--model', model, '--adapter', adapter, '--prompts', prompts];
+    const common = comparisonArgs('judge', model, work.adapter, prompts);
     const badUrl = await webtune([...common, '--judge-url', 'ftp://x', '--judge-model', 'm']);
     expect(badUrl.code).toBe(2);
     expect(errorLines(badUrl.stderr)).toEqual([

@@ -1,12 +1,11 @@
 // `webtune eval predict` and `webtune eval forgetting` end to end on stories260K, in a subprocess.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generationMetrics } from '@webtune/eval';
 import { readPredictions } from '@webtune/eval/node';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeAdapter } from '../testing/make-adapter.js';
+import { describe, expect, it } from 'vitest';
+import { adapterFolder } from '../testing/adapter-folder.js';
 import { errorLines, webtune } from '../testing/run-cli.js';
 
 const STORIES = 'models/stories260K-hf';
@@ -18,25 +17,28 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
   'webtune eval predict and forgetting on stories260K',
   () => {
     const model = fixturePath(STORIES);
-    let folder: string;
-    let adapter: string;
-
-    beforeAll(async () => {
-      folder = mkdtempSync(join(tmpdir(), 'webtune-cli-eval-'));
-      adapter = join(folder, 'adapter');
-      await makeAdapter(model, adapter);
-    });
-    afterAll(() => rmSync(folder, { recursive: true, force: true }));
+    const work = adapterFolder(model, 'webtune-cli-eval-');
+    /** `webtune eval forgetting`: the model (base) against it with the adapter (tuned) on a general task. */
+    const forgettingArgs = (generalTask: string) => [
+      'eval',
+      'forgetting',
+      '--model',
+      model,
+      '--adapter',
+      work.adapter,
+      '--general-task',
+      generalTask,
+    ];
 
     it('predict writes prompt / predict / label JSON Lines and scores them with BLEU-4 and ROUGE', async () => {
-      const out = join(folder, 'predictions', 'generated_predictions.jsonl');
+      const out = join(work.folder, 'predictions', 'generated_predictions.jsonl');
       const result = await webtune([
         'eval',
         'predict',
         '--model',
         model,
         '--adapter',
-        adapter,
+        work.adapter,
         '--dataset',
         'alpaca_en_demo',
         '--dataset-dir',
@@ -82,12 +84,12 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
         '--max-new-tokens',
         '4',
         '--out',
-        join(folder, 'zh.jsonl'),
+        join(work.folder, 'zh.jsonl'),
       ]);
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/^metric\s+score\nbleu-4\s+\d+\.\d\d\nrouge-1\s+\d+\.\d\d\nrouge-2/);
       expect(text.stdout).toMatch(/2 samples in .* samples\/s/);
-      expect(readFileSync(join(folder, 'zh.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+      expect(readFileSync(join(work.folder, 'zh.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
     });
 
     it('predict fails in one line on a missing --out, an unknown dataset and an --out folder', async () => {
@@ -104,7 +106,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
         '--dataset-dir',
         fixturePath(DATASETS),
         '--out',
-        join(folder, 'x.jsonl'),
+        join(work.folder, 'x.jsonl'),
       ]);
       expect(unknown.code).toBe(1);
       expect(errorLines(unknown.stderr)).toEqual([
@@ -112,7 +114,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
           /^webtune eval: .*expected a dataset named in .*dataset_info\.json.*got "nonesuch"$/,
         ),
       ]);
-      mkdirSync(join(folder, 'a-folder'), { recursive: true });
+      mkdirSync(join(work.folder, 'a-folder'), { recursive: true });
       const folderOut = await webtune([
         'eval',
         'predict',
@@ -121,7 +123,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
         '--dataset',
         'x.json',
         '--out',
-        join(folder, 'a-folder'),
+        join(work.folder, 'a-folder'),
       ]);
       expect(folderOut.code).toBe(1);
       expect(errorLines(folderOut.stderr)).toEqual([
@@ -130,17 +132,10 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
     });
 
     it('forgetting compares base (adapter off) and tuned (adapter on) with a verdict and advice', async () => {
-      const storyFile = join(folder, 'story.txt');
+      const storyFile = join(work.folder, 'story.txt');
       writeFileSync(storyFile, readFileSync(fixturePath(STORY_TEXT), 'utf8').slice(0, 1200));
       const args = [
-        'eval',
-        'forgetting',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--general-task',
-        fixturePath(MMLU),
+        ...forgettingArgs(fixturePath(MMLU)),
         '--split',
         'val',
         '--n-shot',
@@ -198,7 +193,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
       };
       const relative = (a: number, b: number) => Math.abs(a - b) / b;
       expect(relative(domain.base, await perplexityOf([]))).toBeLessThan(1e-5);
-      expect(relative(domain.tuned, await perplexityOf(['--adapter', adapter]))).toBeLessThan(1e-5);
+      expect(relative(domain.tuned, await perplexityOf(['--adapter', work.adapter]))).toBeLessThan(1e-5);
       expect(domain.tuned).not.toBeCloseTo(domain.base, 1);
 
       // Markdown by default; a zero threshold makes any general drop count, with the config block.
@@ -213,16 +208,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
     });
 
     it('forgetting fails in one line without a domain set or with a missing task folder', async () => {
-      const noDomain = await webtune([
-        'eval',
-        'forgetting',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--general-task',
-        fixturePath(MMLU),
-      ]);
+      const noDomain = await webtune(forgettingArgs(fixturePath(MMLU)));
       expect(noDomain.code).toBe(2);
       expect(errorLines(noDomain.stderr)).toEqual([
         'webtune eval: name the domain set: --domain-task DIR (multiple choice) or --domain-file TEXT (perplexity)',
@@ -233,14 +219,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS, MMLU, STORY_TEXT))(
         'webtune eval: --adapter is required: base (adapter off) is compared with tuned (adapter on)',
       ]);
       const missing = await webtune([
-        'eval',
-        'forgetting',
-        '--model',
-        model,
-        '--adapter',
-        adapter,
-        '--general-task',
-        join(folder, 'none'),
+        ...forgettingArgs(join(work.folder, 'none')),
         '--domain-task',
         fixturePath(MMLU),
       ]);

@@ -1,5 +1,6 @@
 /** Test helpers: run the built CLI (dist/cli.js) in a subprocess, as a user would. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -111,4 +112,42 @@ export function startCli(args: string[], options: { cwd?: string } = {}): Runnin
         });
       }),
   };
+}
+
+/**
+ * Runs `webtune train examples/hf-model-lora.yaml` for `model` into `outputDir`, each of `overrides`
+ * (LLaMA-Factory keys, in order) given on the command line as `--key value`.
+ */
+export function trainExample(
+  model: string,
+  outputDir: string,
+  overrides: Record<string, string> = {},
+): Promise<CliResult> {
+  return webtune([
+    'train',
+    join(REPO_ROOT, 'examples/hf-model-lora.yaml'),
+    '--model_name_or_path',
+    model,
+    '--output_dir',
+    outputDir,
+    ...Object.entries(overrides).flatMap(([key, value]) => [`--${key}`, value]),
+  ]);
+}
+
+/** The rows of a run's trainer_log.jsonl. */
+export function trainerLog(outputDir: string): Record<string, unknown>[] {
+  return readFileSync(join(outputDir, 'trainer_log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
+/** The arguments of `webtune eval ab` / `eval judge`: `model` (base) against it with `adapter` (tuned). */
+export function comparisonArgs(
+  task: 'ab' | 'judge',
+  model: string,
+  adapter: string,
+  prompts: string,
+): string[] {
+  return ['eval', task, '--model', model, '--adapter', adapter, '--prompts', prompts];
 }

@@ -72,16 +72,28 @@ export function convertAlpacaRow(
 
   const response = checker.text(row[columns.response], columns.response);
   turns.push({ role: 'assistant', content: response });
-  if (kind === 'kto') {
-    const tagColumn = columns.kto_tag ?? 'kto_tag';
-    return {
-      kind,
-      location: checker.location,
-      conversation,
-      desirable: checker.flag(row[tagColumn], tagColumn),
-    };
-  }
-  return { kind, location: checker.location, conversation };
+  return conversationExample(row, attributes, kind, conversation, checker);
+}
+
+/**
+ * The example a converted conversation makes: a KTO example reads its desirable flag from the
+ * `kto_tag` column; any other kind is the conversation alone.
+ */
+export function conversationExample(
+  row: Record<string, unknown>,
+  attributes: DatasetAttributes,
+  kind: 'supervised' | 'kto',
+  conversation: Conversation,
+  checker: RowChecker,
+): Example {
+  if (kind === 'supervised') return { kind, location: checker.location, conversation };
+  const tagColumn = attributes.columns.kto_tag ?? 'kto_tag';
+  return {
+    kind,
+    location: checker.location,
+    conversation,
+    desirable: checker.flag(row[tagColumn], tagColumn),
+  };
 }
 
 /** Rejects rows that carry images, videos or audio: webtune trains text-only models. */

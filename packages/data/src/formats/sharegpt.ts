@@ -6,7 +6,7 @@
  * (assistant, function_call) at even ones.
  */
 import type { DatasetAttributes } from '../registry/dataset-attributes.js';
-import { rejectMedia } from './alpaca.js';
+import { conversationExample, rejectMedia } from './alpaca.js';
 import type { RowChecker } from './row-checks.js';
 import { functionCallText, parseFunctionCalls, parseTools } from './tools.js';
 import { type Conversation, type Example, isPromptSide, type Turn, type TurnRole } from './types.js';
@@ -97,16 +97,7 @@ export function convertShareGptRow(
       `${count} turn${count === 1 ? '' : 's'}`,
     );
   }
-  if (kind === 'kto') {
-    const tagColumn = columns.kto_tag ?? 'kto_tag';
-    return {
-      kind,
-      location: checker.location,
-      conversation,
-      desirable: checker.flag(row[tagColumn], tagColumn),
-    };
-  }
-  return { kind, location: checker.location, conversation };
+  return conversationExample(row, attributes, kind, conversation, checker);
 }
 
 /** Converts one message, checking that its role belongs on the expected side. */

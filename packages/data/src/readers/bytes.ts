@@ -3,6 +3,7 @@
  * `Blob`/`File` streams or plain buffers; splitting lines without holding the file in memory; UTF-8
  * checks that say where the bad bytes are.
  */
+import type { DataIssue, RowLocation } from '../issues.js';
 
 /**
  * Anything a dataset can be read from: bytes in memory, a `Blob`/`File` (browsers, and Node 20's global
@@ -131,6 +132,26 @@ const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const lenientDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /** Decodes UTF-8, or returns `undefined` when the bytes are not valid UTF-8. A leading BOM is kept. */
+/**
+ * The issue for a row holding a byte that is not UTF-8: `bytes[offset]`, in hex, placed by `at`
+ * (default: its byte offset in the file).
+ */
+export function invalidByteIssue(
+  location: RowLocation,
+  bytes: Uint8Array,
+  offset: number,
+  at = `at byte offset ${offset}`,
+): DataIssue {
+  const hex = bytes[offset].toString(16).toUpperCase().padStart(2, '0');
+  return {
+    severity: 'error',
+    ...location,
+    field: '(bytes)',
+    expected: 'valid UTF-8 text',
+    got: `the invalid byte 0x${hex} ${at}`,
+  };
+}
+
 export function decodeUtf8Strict(bytes: Uint8Array): string | undefined {
   try {
     return strictDecoder.decode(bytes);

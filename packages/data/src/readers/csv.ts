@@ -3,7 +3,7 @@
  * may span lines, `\n` or `\r\n` endings). Every value is a string; columns holding lists (history,
  * conversations, tools) are expected as JSON text and parsed by the format converters.
  */
-import { decodeUtf8Lenient, hasBom, invalidUtf8Offsets } from './bytes.js';
+import { decodeUtf8Lenient, hasBom, invalidByteIssue, invalidUtf8Offsets } from './bytes.js';
 import type { ReadStatistics, RecordResult } from './records.js';
 
 interface CsvRecord {
@@ -111,16 +111,7 @@ export function parseCsvFile(
     for (let line = record.line; line <= record.endLine && badOffset === undefined; line++)
       badOffset = badLines.get(line);
     if (badOffset !== undefined) {
-      results.push({
-        kind: 'issue',
-        issue: {
-          severity: 'error',
-          ...location,
-          field: '(bytes)',
-          expected: 'valid UTF-8 text',
-          got: `the invalid byte 0x${bytes[badOffset].toString(16).toUpperCase().padStart(2, '0')} at byte offset ${badOffset}`,
-        },
-      });
+      results.push({ kind: 'issue', issue: invalidByteIssue(location, bytes, badOffset) });
       continue;
     }
     if (record.fields.length !== header.length) {

@@ -4,7 +4,14 @@
  * the row that holds them, and a file that is not JSON is reported with its line and column.
  */
 import { type DataIssue, describeValue } from '../issues.js';
-import { decodeUtf8Lenient, decodeUtf8Strict, hasBom, invalidUtf8Offsets, lineAndColumn } from './bytes.js';
+import {
+  decodeUtf8Lenient,
+  decodeUtf8Strict,
+  hasBom,
+  invalidByteIssue,
+  invalidUtf8Offsets,
+  lineAndColumn,
+} from './bytes.js';
 import { parseJsonLinesText } from './json-lines.js';
 import type { ReadStatistics, RecordResult } from './records.js';
 
@@ -73,16 +80,7 @@ export function parseJsonArrayFile(
     while (badIndex < badOffsets.length && element && badOffsets[badIndex] < element.offset) badIndex++;
     if (element && badIndex < badOffsets.length && badOffsets[badIndex] < end) {
       const offset = badOffsets[badIndex] + start;
-      results.push({
-        kind: 'issue',
-        issue: {
-          severity: 'error',
-          ...location,
-          field: '(bytes)',
-          expected: 'valid UTF-8 text',
-          got: `the invalid byte 0x${bytes[offset].toString(16).toUpperCase().padStart(2, '0')} at byte offset ${offset}`,
-        },
-      });
+      results.push({ kind: 'issue', issue: invalidByteIssue(location, bytes, offset) });
       continue;
     }
     results.push({ kind: 'row', location, value: parsed[index] });

@@ -3,7 +3,14 @@
  * longest row, whatever the file size. Each line is checked on its own, so one bad line rejects one row.
  */
 import { type DataIssue, describeValue, type RowLocation } from '../issues.js';
-import { type ByteLine, type ByteSource, byteLines, decodeUtf8Strict, invalidUtf8Offsets } from './bytes.js';
+import {
+  type ByteLine,
+  type ByteSource,
+  byteLines,
+  decodeUtf8Strict,
+  invalidByteIssue,
+  invalidUtf8Offsets,
+} from './bytes.js';
 import type { ReadStatistics, RecordResult } from './records.js';
 
 /** Options shared by the streaming readers. */
@@ -19,27 +26,20 @@ export interface StreamReadOptions {
 }
 
 /** Streams the rows of a JSON-lines source: one JSON object per non-blank line. */
-export async function* readJsonLines(
-  source: ByteSource,
-  options: StreamReadOptions,
-): AsyncGenerator<RecordResult> {
-  let row = 0;
-  for await (const line of byteLines(source, linesOptions(options))) {
-    const text = lineText(line, options);
-    if (text === null) continue;
-    row++;
-    if (typeof text !== 'string') {
-      yield { kind: 'issue', issue: { ...text, row } };
-      continue;
-    }
-    yield parseJsonLine(text, { dataset: options.dataset, file: options.file, row, line: line.line });
-  }
+export function readJsonLines(source: ByteSource, options: StreamReadOptions): AsyncGenerator<RecordResult> {
+  return readLines(source, options, (text, location) => parseJsonLine(text, location));
 }
 
 /** Streams the rows of a plain-text source: each non-blank line is a row `{ text: line }`. */
-export async function* readTextLines(
+export function readTextLines(source: ByteSource, options: StreamReadOptions): AsyncGenerator<RecordResult> {
+  return readLines(source, options, (text, location) => ({ kind: 'row', location, value: { text } }));
+}
+
+/** Numbers the non-blank lines as rows; a line too long or not UTF-8 is an issue, any other goes to `toRecord`. */
+async function* readLines(
   source: ByteSource,
   options: StreamReadOptions,
+  toRecord: (text: string, location: RowLocation) => RecordResult,
 ): AsyncGenerator<RecordResult> {
   let row = 0;
   for await (const line of byteLines(source, linesOptions(options))) {
@@ -50,11 +50,7 @@ export async function* readTextLines(
       yield { kind: 'issue', issue: { ...text, row } };
       continue;
     }
-    yield {
-      kind: 'row',
-      location: { dataset: options.dataset, file: options.file, row, line: line.line },
-      value: { text },
-    };
+    yield toRecord(text, { dataset: options.dataset, file: options.file, row, line: line.line });
   }
 }
 
@@ -89,31 +85,22 @@ function parseJsonLine(text: string, location: RowLocation): RecordResult {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return {
-      kind: 'issue',
-      issue: {
-        severity: 'error',
-        ...location,
-        field: '(row)',
-        expected: 'one JSON object on the line',
-        got: 'text that is not JSON',
-        detail: (error as Error).message,
-      },
-    };
+    const detail = (error as Error).message;
+    return rowIssue(location, {
+      expected: 'one JSON object on the line',
+      got: 'text that is not JSON',
+      detail,
+    });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return {
-      kind: 'issue',
-      issue: {
-        severity: 'error',
-        ...location,
-        field: '(row)',
-        expected: 'a JSON object',
-        got: describeValue(value),
-      },
-    };
+    return rowIssue(location, { expected: 'a JSON object', got: describeValue(value) });
   }
   return { kind: 'row', location, value };
+}
+
+/** A rejected row: the whole row (field `(row)`) is not what the reader expects. */
+function rowIssue(location: RowLocation, what: Pick<DataIssue, 'expected' | 'got' | 'detail'>): RecordResult {
+  return { kind: 'issue', issue: { severity: 'error', ...location, field: '(row)', ...what } };
 }
 
 function linesOptions(options: StreamReadOptions) {
@@ -130,10 +117,11 @@ function linesOptions(options: StreamReadOptions) {
  * is too long or not UTF-8.
  */
 function lineText(line: ByteLine, options: StreamReadOptions): string | null | DataIssue {
-  const base = { severity: 'error' as const, dataset: options.dataset, file: options.file, line: line.line };
+  const location = { dataset: options.dataset, file: options.file, line: line.line };
   if (line.bytes === undefined) {
     return {
-      ...base,
+      severity: 'error',
+      ...location,
       field: '(row)',
       expected: `a row of at most ${options.maxRowBytes ?? 64 * 1024 * 1024} bytes`,
       got: `a row of ${line.byteLength} bytes`,
@@ -143,12 +131,7 @@ function lineText(line: ByteLine, options: StreamReadOptions): string | null | D
   const text = decodeUtf8Strict(line.bytes);
   if (text === undefined) {
     const offset = invalidUtf8Offsets(line.bytes, 1)[0];
-    return {
-      ...base,
-      field: '(bytes)',
-      expected: 'valid UTF-8 text',
-      got: `the invalid byte 0x${line.bytes[offset].toString(16).toUpperCase().padStart(2, '0')} at column ${offset + 1} (bytes)`,
-    };
+    return invalidByteIssue(location, line.bytes, offset, `at column ${offset + 1} (bytes)`);
   }
   if (text.trim().length === 0) {
     options.statistics.blankLines++;

@@ -89,39 +89,54 @@ describe.skipIf(!requireFixtures('chat_templates/Qwen-Qwen3-0.6B.jinja'))(
         responses: ['4<|im_end|>\n', '<think>\n\n</think>\n\n6, of course. <|im_end|>\n'],
         turns: [1, 3],
       });
-      expect(responses('Qwen-Qwen3-0.6B.jinja', 'reasoning').responses).toEqual([
-        'It is 4.<|im_end|>\n',
-        '<think>\nAdd three and three.\n</think>\n\nIt is 6.<|im_end|>\n',
-      ]);
-      expect(responses('Qwen-Qwen3-0.6B.jinja', 'tool-call').responses).toEqual([
-        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n',
-        '<think>\n\n</think>\n\nIt is 21 degrees and clear in Paris.<|im_end|>\n',
-      ]);
-      expect(responses('Qwen-Qwen2.5-7B-Instruct.jinja', 'tool-call').responses).toEqual([
-        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n',
-        'It is 21 degrees and clear in Paris.<|im_end|>\n',
-      ]);
-      expect(responses('meta-llama-Llama-3.1-8B-Instruct.jinja', 'tool-call').responses).toEqual([
-        '{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>',
-        'It is 21 degrees and clear in Paris.<|eot_id|>',
-      ]);
-      expect(responses('meta-llama-Llama-3.2-3B-Instruct.jinja', 'multi-turn').responses).toEqual([
-        '4<|eot_id|>',
-        '6, of course.<|eot_id|>',
-      ]);
-      expect(responses('google-gemma-2-2b-it.jinja', 'multi-turn').responses).toEqual([
-        '4<end_of_turn>\n',
-        '6, of course.<end_of_turn>\n',
-      ]);
-      // Phi-3.5 ends the conversation with EOS: it belongs to the last answer (trained), not to a prompt.
-      expect(responses('microsoft-Phi-3.5-mini-instruct.jinja', 'multi-turn').responses).toEqual([
-        '4<|end|>\n',
-        '6, of course. <|end|>\n<|endoftext|>',
-      ]);
-      expect(responses('deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja', 'reasoning').responses).toEqual([
-        '\n\nIt is 4.<｜end▁of▁sentence｜>',
-        '\n\nIt is 6.<｜end▁of▁sentence｜>',
-      ]);
+      // [template file, golden case, the responses with their end-of-turn marks]
+      const expected: [string, string, string[]][] = [
+        [
+          'Qwen-Qwen3-0.6B.jinja',
+          'reasoning',
+          ['It is 4.<|im_end|>\n', '<think>\nAdd three and three.\n</think>\n\nIt is 6.<|im_end|>\n'],
+        ],
+        [
+          'Qwen-Qwen3-0.6B.jinja',
+          'tool-call',
+          [
+            '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n',
+            '<think>\n\n</think>\n\nIt is 21 degrees and clear in Paris.<|im_end|>\n',
+          ],
+        ],
+        [
+          'Qwen-Qwen2.5-7B-Instruct.jinja',
+          'tool-call',
+          [
+            '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n',
+            'It is 21 degrees and clear in Paris.<|im_end|>\n',
+          ],
+        ],
+        [
+          'meta-llama-Llama-3.1-8B-Instruct.jinja',
+          'tool-call',
+          [
+            '{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>',
+            'It is 21 degrees and clear in Paris.<|eot_id|>',
+          ],
+        ],
+        ['meta-llama-Llama-3.2-3B-Instruct.jinja', 'multi-turn', ['4<|eot_id|>', '6, of course.<|eot_id|>']],
+        ['google-gemma-2-2b-it.jinja', 'multi-turn', ['4<end_of_turn>\n', '6, of course.<end_of_turn>\n']],
+        // Phi-3.5 ends the conversation with EOS: it belongs to the last answer (trained), not to a prompt.
+        [
+          'microsoft-Phi-3.5-mini-instruct.jinja',
+          'multi-turn',
+          ['4<|end|>\n', '6, of course. <|end|>\n<|endoftext|>'],
+        ],
+        [
+          'deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja',
+          'reasoning',
+          ['\n\nIt is 4.<｜end▁of▁sentence｜>', '\n\nIt is 6.<｜end▁of▁sentence｜>'],
+        ],
+      ];
+      for (const [file, name, answers] of expected) {
+        expect(responses(file, name).responses, `${file} / ${name}`).toEqual(answers);
+      }
       const mistral = responses('mistralai-Mistral-Nemo-Instruct-2407.jinja', 'tool-call');
       expect(mistral.responses).toEqual([
         '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call00001"}]</s>',

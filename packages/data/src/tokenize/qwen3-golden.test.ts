@@ -48,6 +48,27 @@ const HELLO_COMMA_WORLD = [9707, 11, 1879, 0];
 
 const location = { dataset: 'golden', file: 'golden.json', row: 1 };
 const masked = (ids: number[]) => ids.map(() => X);
+/** A whole message in Qwen3's chat layout: <|im_start|>role\n ... <|im_end|>\n. */
+const message = (role: number, content: number[]) => [START, role, NEWLINE, ...content, END, NEWLINE];
+/** The generation prompt: <|im_start|>assistant\n. */
+const ANSWER_START = [START, ASSISTANT, NEWLINE];
+
+/**
+ * For every golden conversation, the template's prompt and response segments, tokenized one by one,
+ * give the ids of its whole rendered text.
+ */
+function expectSegmentsMatchWholeText(official: JinjaChatTemplate, tokenizer: Tokenizer, label: string) {
+  for (const item of goldenCases.values()) {
+    const conversation = conversationOf(item);
+    const options = { addGenerationPrompt: item.add_generation_prompt };
+    const fromOfficial = tokenizeSegments(official.render(conversation, options).segments, tokenizer);
+    const whole = tokenizer.encode(renderText(official, conversation, options), { addSpecialTokens: false });
+    expect(
+      fromOfficial.flatMap((pair) => [...pair.promptIds, ...pair.responseIds]),
+      `${label} / ${item.name}`,
+    ).toEqual(whole);
+  }
+}
 
 function loadTokenizer(folder: string): Tokenizer {
   return Tokenizer.fromJSON(
@@ -70,17 +91,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'chat_templates/Qwen
         { role: 'assistant', content: 'Hello world' },
       ],
     };
-    const singlePrompt = [
-      START,
-      USER,
-      NEWLINE,
-      ...HELLO_COMMA_WORLD,
-      END,
-      NEWLINE,
-      START,
-      ASSISTANT,
-      NEWLINE,
-    ];
+    const singlePrompt = [...message(USER, HELLO_COMMA_WORLD), ...ANSWER_START];
     const singleResponse = [THINK, TWO_NEWLINES, END_THINK, TWO_NEWLINES, ...HELLO_WORLD, END, NEWLINE];
 
     const multiTurn: Conversation = {
@@ -92,23 +103,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'chat_templates/Qwen
         { role: 'assistant', content: 'Hello world' },
       ],
     };
-    const multiPrompt1 = [
-      START,
-      SYSTEM,
-      NEWLINE,
-      ...HELLO,
-      END,
-      NEWLINE,
-      START,
-      USER,
-      NEWLINE,
-      ...HELLO_WORLD,
-      END,
-      NEWLINE,
-      START,
-      ASSISTANT,
-      NEWLINE,
-    ];
+    const multiPrompt1 = [...message(SYSTEM, HELLO), ...message(USER, HELLO_WORLD), ...ANSWER_START];
     // Earlier assistant turns get no think block in Qwen3's template.
     const multiResponse1 = [...HELLO, END, NEWLINE];
     const multiPrompt2 = singlePrompt;
@@ -255,18 +250,7 @@ describe.skipIf(!requireFixtures(`${QWEN3}/tokenizer.json`, 'chat_templates/Qwen
     it('for every golden conversation, the official templates give the ids of their whole text', () => {
       for (const file of ['Qwen-Qwen3-0.6B.jinja', 'Qwen-Qwen2.5-7B-Instruct.jinja']) {
         const official = new JinjaChatTemplate(templateSource(file), { eosToken: '<|im_end|>' });
-        for (const item of goldenCases.values()) {
-          const conversation = conversationOf(item);
-          const options = { addGenerationPrompt: item.add_generation_prompt };
-          const fromOfficial = tokenizeSegments(official.render(conversation, options).segments, tokenizer);
-          const whole = tokenizer.encode(renderText(official, conversation, options), {
-            addSpecialTokens: false,
-          });
-          expect(
-            fromOfficial.flatMap((pair) => [...pair.promptIds, ...pair.responseIds]),
-            `${file} / ${item.name}`,
-          ).toEqual(whole);
-        }
+        expectSegmentsMatchWholeText(official, tokenizer, file);
       }
     });
   },
@@ -281,17 +265,6 @@ describe.skipIf(
       bosToken: '<|begin_of_text|>',
       eosToken: '<|eot_id|>',
     });
-    for (const item of goldenCases.values()) {
-      const conversation = conversationOf(item);
-      const options = { addGenerationPrompt: item.add_generation_prompt };
-      const fromOfficial = tokenizeSegments(official.render(conversation, options).segments, tokenizer);
-      const whole = tokenizer.encode(renderText(official, conversation, options), {
-        addSpecialTokens: false,
-      });
-      expect(
-        fromOfficial.flatMap((pair) => [...pair.promptIds, ...pair.responseIds]),
-        item.name,
-      ).toEqual(whole);
-    }
+    expectSegmentsMatchWholeText(official, tokenizer, 'llama 3.1');
   }, 60_000);
 });

@@ -3,13 +3,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CausalLM } from '@webtune/nn';
-import { directorySink, loadModelDirectory } from '@webtune/nn/node';
+import { directorySink } from '@webtune/nn/node';
 import { getPeftModel, loraConfig, type PeftModel, saveAdapter } from '@webtune/peft';
-import { createDevice, type Device } from '@webtune/tensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import type { Tokenizer } from '@webtune/tokenizers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateMcq } from '../mcq/evaluate-mcq.js';
 import { loadMcqTaskDirectory, runMcqEvaluation } from '../node.js';
 import { BlindSession } from '../pairwise/blind-session.js';
@@ -17,23 +14,17 @@ import { adapterVariants, collectAnswers } from '../pairwise/comparison.js';
 import { judgePairs, localModelJudge } from '../pairwise/judge.js';
 import { preferenceRows } from '../pairwise/preference-export.js';
 import { FIXTURES } from '../testing/fakes.js';
+import { STORIES, storiesModel } from '../testing/stories.js';
 import { evaluateForgetting, formatForgettingReport } from './forgetting-report.js';
 
-const MODEL = 'models/stories260K-hf';
-
-describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset'))(
+describe.skipIf(!requireFixtures(STORIES, 'eval/mmlu_subset'))(
   'base vs tuned on stories260K with a LoRA adapter',
   () => {
-    let device: Device;
-    let base: CausalLM;
-    let tokenizer: Tokenizer;
+    const stories = storiesModel();
     let peft: PeftModel;
 
     beforeAll(async () => {
-      device = await createDevice();
-      const loaded = await loadModelDirectory(device, fixturePath(MODEL));
-      base = loaded.model;
-      tokenizer = loaded.tokenizer as Tokenizer;
+      const { model: base } = stories;
       // A random (not zero-initialised) adapter, large enough to change the model's choices.
       peft = await getPeftModel(
         base,
@@ -46,12 +37,9 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset'))(
         { seed: 3 },
       );
     });
-    afterAll(() => {
-      base?.dispose();
-      device?.destroy();
-    });
 
     it('runs both variants on a general and a domain set and writes the report', async () => {
+      const { model: base, tokenizer } = stories;
       const general = await loadMcqTaskDirectory(fixturePath('eval/mmlu_subset'), { split: 'val' });
       const domain = await loadMcqTaskDirectory(join(FIXTURES, 'tiny-task'));
       const mcq = { nShot: 1, limit: 2 };
@@ -93,6 +81,7 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset'))(
     });
 
     it('collects both answers from one PeftModel, judges them with a local model, and votes blind', async () => {
+      const { model: base, tokenizer } = stories;
       const set = await collectAnswers(
         adapterVariants(peft),
         tokenizer,
@@ -140,13 +129,14 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset'))(
     });
 
     it('runs `webtune eval mcq` from a model folder and a saved adapter, and writes results.json / results.md', async () => {
+      const { tokenizer } = stories;
       const folder = await mkdtemp(join(tmpdir(), 'webtune-eval-'));
       try {
         await saveAdapter(peft, directorySink(join(folder, 'adapter')));
         const task = join(FIXTURES, 'tiny-task');
         const fromDisk = await runMcqEvaluation({
           task,
-          model: fixturePath(MODEL),
+          model: fixturePath(STORIES),
           adapter: join(folder, 'adapter'),
           nShot: 1,
           outputDir: join(folder, 'out'),

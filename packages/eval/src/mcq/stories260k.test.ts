@@ -1,20 +1,15 @@
 // The multiple-choice machinery end to end on a real model (stories260K, a story generator: near
 // chance accuracy is expected; what is checked is the batching, the choice logic and the counts).
 import { join } from 'node:path';
-import type { CausalLM } from '@webtune/nn';
-import { loadModelDirectory } from '@webtune/nn/node';
-import { createDevice, type Device } from '@webtune/tensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import type { Tokenizer } from '@webtune/tokenizers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadMcqTaskDirectory } from '../node.js';
 import { FIXTURES } from '../testing/fakes.js';
+import { STORIES, storiesModel } from '../testing/stories.js';
 import { modelChoiceScorer } from './choice-scorer.js';
 import { evaluateMcq, letterTokenIds } from './evaluate-mcq.js';
 import type { McqResult } from './mcq-result.js';
 import { CHOICE_LETTERS, type McqTask } from './task.js';
-
-const MODEL = 'models/stories260K-hf';
 
 /** Subject and category counts add up to the overall ones, and each prediction is its argmax. */
 function expectConsistent(result: McqResult, questions: number) {
@@ -36,26 +31,14 @@ function expectConsistent(result: McqResult, questions: number) {
   expect(result.timing.questionsPerSecond).toBeGreaterThan(0);
 }
 
-describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset', 'eval/ceval_subset', 'eval/cmmlu_subset'))(
+describe.skipIf(!requireFixtures(STORIES, 'eval/mmlu_subset', 'eval/ceval_subset', 'eval/cmmlu_subset'))(
   'multiple choice on stories260K',
   () => {
-    let device: Device;
-    let model: CausalLM;
-    let tokenizer: Tokenizer;
-
-    beforeAll(async () => {
-      device = await createDevice();
-      const loaded = await loadModelDirectory(device, fixturePath(MODEL));
-      model = loaded.model;
-      tokenizer = loaded.tokenizer as Tokenizer;
-    });
-    afterAll(() => {
-      model?.dispose();
-      device?.destroy();
-    });
+    const stories = storiesModel();
 
     /** Letter logits of one prompt alone: a forward over every position, the last row read whole. */
     async function unbatchedLetterLogits(ids: number[]): Promise<number[]> {
+      const { model, tokenizer, device } = stories;
       const vocab = model.config.vocabSize;
       const row = await device.scope(async () => {
         const logits = model.forward(device.fromArray(ids, [1, ids.length], 'i32'));
@@ -66,6 +49,7 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset', 'eval/ceval_subset',
     }
 
     it('scores a left-padded batch exactly as each prompt alone', async () => {
+      const { model, tokenizer } = stories;
       const prompts = [
         'Once upon a time, there was a little girl. Answer:',
         'Tom liked his red ball. Answer:',
@@ -81,6 +65,7 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset', 'eval/ceval_subset',
     });
 
     it('reaches 100% on a task keyed to the model’s own unbatched choices, and 0% when shifted', async () => {
+      const { model, tokenizer } = stories;
       const task = await loadMcqTaskDirectory(join(FIXTURES, 'tiny-task'));
       // Score each question alone (prompt as evaluateMcq builds it with nShot 0) to learn the model's pick.
       const probe = await evaluateMcq(model, tokenizer, task, { nShot: 0, maxBatchSize: 1 });
@@ -107,6 +92,7 @@ describe.skipIf(!requireFixtures(MODEL, 'eval/mmlu_subset', 'eval/ceval_subset',
 
     // Four questions per subject keep this under ~10 s on a software adapter; `pnpm bench` runs whole splits.
     it('runs MMLU (val), C-Eval (val) and CMMLU (test) 5-shot end to end', async () => {
+      const { model, tokenizer } = stories;
       const runs: [string, 'val' | 'test', number, number, 'en' | 'zh'][] = [
         ['eval/mmlu_subset', 'val', 4, 20, 'en'],
         ['eval/ceval_subset', 'val', 4, 20, 'zh'],

@@ -1,15 +1,10 @@
-import type { CausalLM } from '@webtune/nn';
 import { generate } from '@webtune/nn';
-import { loadModelDirectory } from '@webtune/nn/node';
-import { createDevice, type Device } from '@webtune/tensors';
-import { fixturePath, requireFixtures } from '@webtune/test-utils';
-import type { Tokenizer } from '@webtune/tokenizers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireFixtures } from '@webtune/test-utils';
+import { describe, expect, it } from 'vitest';
 import { EvaluationError } from '../errors.js';
 import { generationMetrics } from '../metrics/generation-metrics.js';
+import { STORIES, storiesModel } from '../testing/stories.js';
 import { parsePredictionsJsonl, predict, predictExamplesFrom, predictionsToJsonl } from './predict.js';
-
-const MODEL = 'models/stories260K-hf';
 
 describe('prediction files', () => {
   it('round-trips JSON Lines and names the line of a bad row', () => {
@@ -67,23 +62,11 @@ describe('prediction files', () => {
   });
 });
 
-describe.skipIf(!requireFixtures(MODEL))('predict on stories260K', () => {
-  let device: Device;
-  let model: CausalLM;
-  let tokenizer: Tokenizer;
-
-  beforeAll(async () => {
-    device = await createDevice();
-    const loaded = await loadModelDirectory(device, fixturePath(MODEL));
-    model = loaded.model;
-    tokenizer = loaded.tokenizer as Tokenizer;
-  });
-  afterAll(() => {
-    model?.dispose();
-    device?.destroy();
-  });
+describe.skipIf(!requireFixtures(STORIES))('predict on stories260K', () => {
+  const stories = storiesModel();
 
   it('generates in batches what generate gives one by one, and scores it', async () => {
+    const { model, tokenizer } = stories;
     const prompts = ['Once upon a time', 'Lily and Tom went to the park.', 'The cat'];
     const result = await predict(
       model,

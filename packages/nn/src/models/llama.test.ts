@@ -5,8 +5,8 @@ import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelConfig } from '../config/model-config.js';
-import { KVCache } from '../generation/kv-cache.js';
 import { Linear } from '../module/layers.js';
+import { cachedStepLogits } from '../testing/cached-steps.js';
 import { ARCHITECTURE_FIXTURES, FIXTURES, loadArchitectureFixture } from '../testing/fixtures.js';
 import { CausalLM } from './llama.js';
 
@@ -46,24 +46,8 @@ describe('architectures against PyTorch goldens (tools/golden/nn_architectures.p
       try {
         const [batch, seq, vocab] = golden.shape;
         const prefill = 5;
-        const cache = KVCache.forModel(device, model.config, batch, seq);
-        const rows: Float32Array[] = [];
-        try {
-          const run = async (start: number, end: number) =>
-            device.scope(async () => {
-              const ids = device.fromArray(
-                golden.input_ids.flatMap((row) => row.slice(start, end)),
-                [batch, end - start],
-                'i32',
-              );
-              return (await model.forward(ids, { cache }).toArray()) as Float32Array;
-            });
-          rows.push(await run(0, prefill));
-          for (let t = prefill; t < seq; t++) rows.push(await run(t, t + 1));
-          expect(cache.length).toBe(seq);
-        } finally {
-          cache.dispose();
-        }
+        const { steps: rows, cacheLength } = await cachedStepLogits(device, model, golden.input_ids, prefill);
+        expect(cacheLength).toBe(seq);
         // Reassemble [batch, seq, vocab] from the steps ([batch, steps, vocab] each).
         const assembled = new Float32Array(batch * seq * vocab);
         let position = 0;

@@ -2,8 +2,8 @@ import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../generation/generate.js';
-import { KVCache } from '../generation/kv-cache.js';
 import { perplexityOfIds } from '../perplexity.js';
+import { cachedStepLogits } from '../testing/cached-steps.js';
 import { loadTransformersFixture, TRANSFORMERS_FIXTURES } from '../testing/fixtures.js';
 
 let device: Device;
@@ -29,23 +29,7 @@ describe('every architecture against Transformers itself (tools/golden/transform
 
         // Prefill 3 tokens, then one at a time: past the sliding windows (4, 6) and LongRoPE's
         // short context (8), so cached keys, windows and the switch to long factors all count.
-        const cache = KVCache.forModel(device, model.config, batch, seq);
-        const steps: Float32Array[] = [];
-        try {
-          const run = (start: number, end: number) =>
-            device.scope(async () => {
-              const ids = device.fromArray(
-                golden.input_ids.flatMap((row) => row.slice(start, end)),
-                [batch, end - start],
-                'i32',
-              );
-              return (await model.forward(ids, { cache }).toArray()) as Float32Array;
-            });
-          steps.push(await run(0, 3));
-          for (let t = 3; t < seq; t++) steps.push(await run(t, t + 1));
-        } finally {
-          cache.dispose();
-        }
+        const { steps } = await cachedStepLogits(device, model, golden.input_ids, 3);
         // Transformers rotates a whole pass with LongRoPE's long factors once the pass outgrows
         // the short context; a cached step up to it uses the short ones. So the LongRoPE models'
         // cached steps are checked against Transformers' pass over the short context only (the

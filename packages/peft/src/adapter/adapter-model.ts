@@ -3,7 +3,7 @@ import type { Device } from '@webtune/tensors';
 import type { AdapterRuntime } from '../adapter-runtime.js';
 import { PeftError } from '../errors.js';
 import { InitRandom, kaimingUniform } from '../lora/init.js';
-import { findTargets, type TargetSelection } from '../target-modules.js';
+import { findTargets, targetSelection } from '../target-modules.js';
 import type { BottleneckConfig } from './adapter-config.js';
 import {
   AdapterBlock,
@@ -22,16 +22,6 @@ export interface AdapterTarget {
   settings: BottleneckSettings;
 }
 
-export function bottleneckSelection(config: BottleneckConfig): TargetSelection {
-  return {
-    targetModules: config.target_modules,
-    excludeModules: config.exclude_modules,
-    layersToTransform: config.layers_to_transform,
-    layersPattern: config.layers_pattern,
-    modulesToSave: config.modules_to_save,
-  };
-}
-
 /** Whether a module is a block an adapter can follow (attention or MLP, or one already wrapped). */
 function isBlock(module: Module): boolean {
   return module instanceof Attention || module instanceof GatedMLP || module instanceof AdapterBlock;
@@ -39,7 +29,7 @@ function isBlock(module: Module): boolean {
 
 /** The blocks a bottleneck config adapts in `model` (no device needed). */
 export function planBottleneck(model: Module, config: BottleneckConfig, hiddenSize: number): AdapterTarget[] {
-  const found = findTargets(model, bottleneckSelection(config), isBlock);
+  const found = findTargets(model, targetSelection(config), isBlock);
   const settings: BottleneckSettings = {
     size: config.bottleneck_size,
     activation: config.non_linearity,

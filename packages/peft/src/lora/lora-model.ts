@@ -3,13 +3,7 @@ import type { Device } from '@webtune/tensors';
 import type { AdapterRuntime } from '../adapter-runtime.js';
 import { PeftError } from '../errors.js';
 import * as F from '../functional.js';
-import {
-  findTargets,
-  isAllLinear,
-  linearSuffixes,
-  patternKey,
-  type TargetSelection,
-} from '../target-modules.js';
+import { findTargets, isAllLinear, linearSuffixes, patternKey, targetSelection } from '../target-modules.js';
 import { InitRandom, initialFactors, initNeedsWeight } from './init.js';
 import { DEFAULT_LORA_TARGETS, type LoraConfig, loraScaling } from './lora-config.js';
 import { LoraLinear, type LoraSettings, type LoraTensors } from './lora-linear.js';
@@ -46,17 +40,6 @@ export function resolveLoraConfig(model: Module, config: LoraConfig, modelType?:
   return { ...config, target_modules: targets };
 }
 
-/** Target selection fields of a LoRA config. */
-export function loraSelection(config: LoraConfig): TargetSelection {
-  return {
-    targetModules: config.target_modules,
-    excludeModules: config.exclude_modules,
-    layersToTransform: config.layers_to_transform,
-    layersPattern: config.layers_pattern,
-    modulesToSave: config.modules_to_save,
-  };
-}
-
 /**
  * The modules a (resolved) LoRA config adapts in `model`, with each one's rank and scale. Needs
  * no device: it reads module types and shapes only (what memory estimates use).
@@ -64,7 +47,7 @@ export function loraSelection(config: LoraConfig): TargetSelection {
 export function planLora(model: Module, config: LoraConfig): LoraTarget[] {
   const found = findTargets(
     model,
-    loraSelection(config),
+    targetSelection(config),
     (module) => module instanceof Linear || module instanceof LoraLinear,
   );
   return found.map(({ name, path, module: match }) => {

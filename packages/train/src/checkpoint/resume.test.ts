@@ -2,10 +2,8 @@ import { clearTape, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TrainingArguments } from '../config/training-arguments.js';
 import type { TrainerEvent } from '../events.js';
-import { TRAINER_LOG_FILE } from '../log/trainer-log.js';
-import { supervisedTask } from '../tasks/sft-task.js';
-import { patternRows, toyModel } from '../testing/toy-model.js';
-import { train } from '../trainer.js';
+import { patternRows } from '../testing/toy-model.js';
+import { readTrainerLog, SIMULATED_KILL, trainToyModel } from '../testing/toy-run.js';
 import {
   isCompleteCheckpoint,
   listCheckpoints,
@@ -35,40 +33,18 @@ const ARGS: TrainingArguments = {
   seed: 3,
 };
 
-async function run(args: TrainingArguments, storage: TrainingStorage, stopAt?: (e: TrainerEvent) => boolean) {
-  const model = toyModel(device);
-  const events: TrainerEvent[] = [];
-  try {
-    const result = await train({
-      model,
-      task: supervisedTask(),
-      train: ROWS,
-      args,
-      storage,
-      onEvent: (event) => {
-        events.push(event);
-        if (stopAt?.(event)) throw new Error('simulated kill');
-      },
-    });
-    return { result, events, weights: Array.from(await model.parameters[4][1].toArray()) };
-  } finally {
-    model.dispose();
-  }
-}
+const run = (args: TrainingArguments, storage: TrainingStorage, stopAt?: (e: TrainerEvent) => boolean) =>
+  trainToyModel(device, { train: ROWS, args, storage, stopAt });
 
 const logSteps = async (storage: TrainingStorage) =>
-  new TextDecoder()
-    .decode(await storage.readFile(TRAINER_LOG_FILE))
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line).current_steps as number);
+  (await readTrainerLog(storage)).map((row) => row.current_steps as number);
 
 describe('resume_from_checkpoint', () => {
   it('true with no checkpoint refuses (CheckpointError) and leaves the log of a run killed before its first save', async () => {
     const storage = memoryStorage();
     await expect(
       run({ ...ARGS, saveSteps: 100 }, storage, (e) => e.type === 'step-end' && e.step === 4),
-    ).rejects.toThrow('simulated kill');
+    ).rejects.toThrow(SIMULATED_KILL);
     expect(await logSteps(storage)).toEqual([1, 2, 3]);
     const refused = run({ ...ARGS, saveSteps: 100, resumeFromCheckpoint: true }, storage);
     await expect(refused).rejects.toBeInstanceOf(CheckpointError);
@@ -100,7 +76,7 @@ describe('resume_from_checkpoint', () => {
         storage,
         (e) => e.type === 'step-end' && e.step === 7,
       ),
-    ).rejects.toThrow('simulated kill');
+    ).rejects.toThrow(SIMULATED_KILL);
     const resumed = await run({ ...runB, resumeFromCheckpoint: true }, storage);
     expect(resumed.events[0]).toMatchObject({
       type: 'train-start',

@@ -1,3 +1,4 @@
+import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
 import { autograd, type Device, rand, type Tensor } from '@webtune/tensors';
 import type { TrainableModel } from '../model/trainable-model.js';
 
@@ -53,4 +54,20 @@ export function patternRows(count: number, length: number, vocab = 16, promptTok
     const labels = inputIds.map((id, t) => (t < promptTokens ? -100 : id));
     return { inputIds, labels };
   });
+}
+
+/**
+ * A tiny Llama (hidden 16, two heads sharing one KV head, the 16-token vocabulary of `patternRows`) with
+ * the same seeded weights on every call.
+ */
+export function tinyLlama(device: Device, layers: number): CausalLM {
+  const config = createModelConfig({
+    hiddenSize: 16,
+    intermediateSize: 24,
+    numHiddenLayers: layers,
+    numAttentionHeads: 2,
+    numKeyValueHeads: 1,
+    vocabSize: 16,
+  });
+  return initializeModel(new CausalLM(device, config), { seed: 5, std: 0.3 });
 }

@@ -1,13 +1,10 @@
-import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import type { DType } from '../../tensor/dtype.js';
-import { formatShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { chunkRange, forEachChunk } from '../shared/chunks.js';
+import { assertNormParameter, dispatchNormRows } from '../shared/norm-rows.js';
 import {
   assertFloat,
-  assertSameDevice,
   computeType,
   loadF32,
   NORM_FIELDS,
@@ -64,19 +61,8 @@ export function layerNorm(
   assertFloat('layerNorm', x);
   if (x.rank === 0) throw new TensorError(`layerNorm: ${x.describe()} needs at least one axis`);
   const hidden = x.shape[x.rank - 1];
-  for (const [what, t] of [
-    ['weight', weight],
-    ['bias', bias],
-  ] as const) {
-    if (!t) continue;
-    assertSameDevice('layerNorm', x, t);
-    assertFloat('layerNorm', t, what);
-    if (t.rank !== 1 || t.shape[0] !== hidden) {
-      throw new TensorError(
-        `layerNorm: ${what} ${formatShape(t.shape)} must have shape [${hidden}] to match the last axis of ${x.describe()}`,
-      );
-    }
-  }
+  if (weight) assertNormParameter('layerNorm', x, weight, 'weight');
+  if (bias) assertNormParameter('layerNorm', x, bias, 'bias');
   const device = x.device;
   const rows = hidden === 0 ? 0 : x.size / hidden;
   const output = device.empty(x.shape, x.dtype);
@@ -95,32 +81,18 @@ export function layerNorm(
       width,
       workgroup,
     } as const;
-    const bytes = x.storage.bytesPerElement;
-    // Chunks of a tensor above one binding hold whole rows; the output is split the same way.
-    forEachChunk('layerNorm', [x, output], ([chunk, outputChunk]) => {
-      const chunkRows = chunk.elements / hidden;
-      device.dispatch({
-        key: `${KERNELS.layerNorm}:${x.dtype}:${variant.weightType}:${variant.biasType}:${variant.saveStats}:${width}:${workgroup}`,
-        source: () => layerNormSource(variant),
-        bindings: [
-          chunkRange(chunk, bytes),
-          ...(weight ? [weight.binding('layerNorm')] : []),
-          ...(bias ? [bias.binding('layerNorm')] : []),
-          chunkRange(outputChunk, bytes),
-          ...(stats ? [stats.mean.binding('layerNorm'), stats.rstd.binding('layerNorm')] : []),
-        ],
-        uniforms: {
-          fields: FIELDS,
-          values: {
-            rows: chunkRows,
-            row_offset: chunk.elementOffset / hidden,
-            length: hidden / width,
-            hidden,
-            eps,
-          },
-        },
-        workgroups: grid(chunkRows, device.maxWorkgroupsPerDimension),
-      });
+    dispatchNormRows('layerNorm', x, output, {
+      key: `${KERNELS.layerNorm}:${x.dtype}:${variant.weightType}:${variant.biasType}:${variant.saveStats}:${width}:${workgroup}`,
+      source: () => layerNormSource(variant),
+      width,
+      eps,
+      bindings: (input, out) => [
+        input,
+        ...(weight ? [weight.binding('layerNorm')] : []),
+        ...(bias ? [bias.binding('layerNorm')] : []),
+        out,
+        ...(stats ? [stats.mean.binding('layerNorm'), stats.rstd.binding('layerNorm')] : []),
+      ],
     });
   }
   return stats ? { output, ...stats } : output;

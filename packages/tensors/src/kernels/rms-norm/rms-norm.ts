@@ -1,13 +1,10 @@
-import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import type { DType } from '../../tensor/dtype.js';
-import { formatShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { chunkRange, forEachChunk } from '../shared/chunks.js';
+import { assertNormParameter, dispatchNormRows } from '../shared/norm-rows.js';
 import {
   assertFloat,
-  assertSameDevice,
   computeType,
   loadF32,
   NORM_FIELDS,
@@ -58,15 +55,7 @@ export function rmsNorm(
   assertFloat('rmsNorm', x);
   if (x.rank === 0) throw new TensorError(`rmsNorm: ${x.describe()} needs at least one axis`);
   const hidden = x.shape[x.rank - 1];
-  if (weight) {
-    assertSameDevice('rmsNorm', x, weight);
-    assertFloat('rmsNorm', weight, 'weight');
-    if (weight.rank !== 1 || weight.shape[0] !== hidden) {
-      throw new TensorError(
-        `rmsNorm: weight ${formatShape(weight.shape)} must have shape [${hidden}] to match the last axis of ${x.describe()}`,
-      );
-    }
-  }
+  if (weight) assertNormParameter('rmsNorm', x, weight, 'weight');
   const device = x.device;
   const rows = hidden === 0 ? 0 : x.size / hidden;
   const output = device.empty(x.shape, x.dtype);
@@ -81,31 +70,17 @@ export function rmsNorm(
       width,
       workgroup,
     };
-    const bytes = x.storage.bytesPerElement;
-    // Chunks of a tensor above one binding hold whole rows; the output is split the same way.
-    forEachChunk('rmsNorm', [x, output], ([chunk, outputChunk]) => {
-      const chunkRows = chunk.elements / hidden;
-      device.dispatch({
-        key: `${KERNELS.rmsNorm}:${x.dtype}:${variant.weightType}:${variant.saveStats}:${width}:${workgroup}`,
-        source: () => rmsNormSource(variant),
-        bindings: [
-          chunkRange(chunk, bytes),
-          ...(weight ? [weight.binding('rmsNorm')] : []),
-          chunkRange(outputChunk, bytes),
-          ...(inverseRms ? [inverseRms.binding('rmsNorm')] : []),
-        ],
-        uniforms: {
-          fields: FIELDS,
-          values: {
-            rows: chunkRows,
-            row_offset: chunk.elementOffset / hidden,
-            length: hidden / width,
-            hidden,
-            eps,
-          },
-        },
-        workgroups: grid(chunkRows, device.maxWorkgroupsPerDimension),
-      });
+    dispatchNormRows('rmsNorm', x, output, {
+      key: `${KERNELS.rmsNorm}:${x.dtype}:${variant.weightType}:${variant.saveStats}:${width}:${workgroup}`,
+      source: () => rmsNormSource(variant),
+      width,
+      eps,
+      bindings: (input, out) => [
+        input,
+        ...(weight ? [weight.binding('rmsNorm')] : []),
+        out,
+        ...(inverseRms ? [inverseRms.binding('rmsNorm')] : []),
+      ],
     });
   }
   return inverseRms ? { output, inverseRms } : output;
