@@ -106,11 +106,13 @@ export {
 } from './plan/resolve-config.js';
 export {
   type DataPlan,
+  encodingOptionsOf,
   type GenerationPlan,
   generationOf,
   type MethodPlan,
   planResolved,
   planRun,
+  promptOptionsOf,
   type RunPlan,
   type TaskPlan,
 } from './plan/run-plan.js';

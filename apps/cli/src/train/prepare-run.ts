@@ -14,6 +14,8 @@ import type { Tokenizer } from '@webtune/tokenizers';
 import {
   applyMethod,
   createTask,
+  encodingOptionsOf,
+  promptOptionsOf,
   type RunPlan,
   rowKindsOf,
   type TrainableModel,
@@ -46,30 +48,10 @@ export interface PreparedRun extends PreparedRunData {
 /** Reads and encodes the plan's datasets (no device needed). */
 export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promise<PreparedRunData> {
   const data = plan.data;
-  const prompts = data.usesTemplate
-    ? promptEncoderFor(tokenizer, {
-        template: data.template ?? undefined,
-        enableThinking: data.enableThinking,
-        defaultSystem: plan.config.default_system ?? undefined,
-        toolFormat: plan.config.tool_format ?? undefined,
-      })
-    : null;
+  const prompts = data.usesTemplate ? promptEncoderFor(tokenizer, promptOptionsOf(data)) : null;
   const template = prompts?.template ?? null;
   const dataOptions = { datasetDir: existsSync(data.datasetDir) ? data.datasetDir : undefined };
-  const common = {
-    stage: data.stage,
-    tokenizer,
-    template: template ?? undefined,
-    cutoffLen: data.cutoffLen,
-    maxSamples: data.maxSamples,
-    seed: data.seed,
-    trainOnPrompt: data.trainOnPrompt,
-    maskHistory: data.maskHistory,
-    enableThinking: data.enableThinking,
-    defaultSystem: plan.config.default_system ?? undefined,
-    toolFormat: plan.config.tool_format ?? undefined,
-    packing: data.packing,
-  };
+  const common = { ...encodingOptionsOf(data), tokenizer, template: template ?? undefined };
   const prepared = await prepareDatasetFromDirectory({
     ...common,
     ...resolveDatasets(data.datasets.join(','), dataOptions),

@@ -6,7 +6,7 @@
  */
 import { type ChatTemplate, PromptEncoder, prepareDataset, type TokenizerLike } from '@webtune/data';
 import type { TrainingMethod } from '@webtune/peft';
-import { type MethodPlan, planRun, type RawConfig, type RunPlan } from '@webtune/train';
+import { encodingOptionsOf, type MethodPlan, planRun, type RawConfig, type RunPlan } from '@webtune/train';
 
 /** What the browser knows that a config file would say. */
 export interface BrowserRunContext {
@@ -43,20 +43,11 @@ export function prepareBrowserData(
 ) {
   const data = plan.data;
   return prepareDataset({
-    stage: data.stage,
+    ...encodingOptionsOf(data),
     datasets: Object.entries(files).map(([name, file]) => ({ name, fileName: name, source: file })),
     tokenizer,
     template,
-    cutoffLen: data.cutoffLen,
     valSize: data.valSize,
-    maxSamples: data.maxSamples,
-    seed: data.seed,
-    trainOnPrompt: data.trainOnPrompt,
-    maskHistory: data.maskHistory,
-    enableThinking: data.enableThinking,
-    defaultSystem: plan.config.default_system ?? undefined,
-    toolFormat: plan.config.tool_format ?? undefined,
-    packing: data.packing,
     mixStrategy: data.mixStrategy,
     interleaveProbs: data.interleaveProbs,
   });

@@ -64,6 +64,10 @@ export interface DataPlan {
   trainOnPrompt: boolean;
   maskHistory: boolean;
   enableThinking: boolean;
+  /** default_system: the system prompt of rows that give none. */
+  defaultSystem: string | undefined;
+  /** tool_format: LLaMA-Factory's tool-call format instead of the template's. */
+  toolFormat: string | undefined;
   /** pt: concatenate documents into cutoff_len blocks (default on); undefined for other stages. */
   packing: boolean | undefined;
   /** Validation share (below 1) or count; undefined when eval_dataset gives the rows. */
@@ -218,6 +222,32 @@ function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
   };
 }
 
+/** The prompt encoder's options of a plan (@webtune/data's PromptEncoder), the same in every front end. */
+export function promptOptionsOf(data: DataPlan) {
+  return {
+    template: data.template ?? undefined,
+    enableThinking: data.enableThinking,
+    defaultSystem: data.defaultSystem,
+    toolFormat: data.toolFormat,
+  };
+}
+
+/** How rows are tokenized (prepareDataset's encoding options), the same in every front end. */
+export function encodingOptionsOf(data: DataPlan) {
+  return {
+    stage: data.stage,
+    cutoffLen: data.cutoffLen,
+    maxSamples: data.maxSamples,
+    seed: data.seed,
+    trainOnPrompt: data.trainOnPrompt,
+    maskHistory: data.maskHistory,
+    enableThinking: data.enableThinking,
+    defaultSystem: data.defaultSystem,
+    toolFormat: data.toolFormat,
+    packing: data.packing,
+  };
+}
+
 function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
   const evalDatasets = config.eval_dataset ?? [];
   return {
@@ -235,6 +265,8 @@ function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
     trainOnPrompt: config.train_on_prompt,
     maskHistory: config.mask_history,
     enableThinking: config.enable_thinking,
+    defaultSystem: config.default_system ?? undefined,
+    toolFormat: config.tool_format ?? undefined,
     packing: stage === 'pt' ? (config.packing ?? true) : undefined,
     valSize: evalDatasets.length > 0 || !(config.val_size > 0) ? undefined : config.val_size,
     mixStrategy: config.mix_strategy as DataPlan['mixStrategy'],
