@@ -155,10 +155,11 @@ export async function generateWithTimings(
       firstIds.set(promptIds[b], b * longest + padding[b]);
     }
     let next = await step(firstIds, longest, positionsFor(0, longest));
-    // Every id fed so far, row by row (LongRoPE may need to run them again).
-    const fed = Array.from({ length: batch }, (_, b) => [
-      ...firstIds.subarray(b * longest, (b + 1) * longest),
-    ]);
+    // Every id fed so far, row by row: kept only for LongRoPE, which may need to run them again.
+    const fed =
+      config.ropeScaling?.type === 'longrope'
+        ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
+        : null;
     timings.prefillMs = performance.now() - started;
     started = performance.now();
     for (let index = 0; ; index++) {
@@ -169,8 +170,8 @@ export async function generateWithTimings(
       if (states.every((s) => s.finished)) break;
       const ids = new Int32Array(batch);
       for (let b = 0; b < batch; b++) ids[b] = states[b].finished ? padId : next[b];
-      for (let b = 0; b < batch; b++) fed[b].push(ids[b]);
-      if (longRopeSwitches(config, cache.length)) {
+      if (fed) for (let b = 0; b < batch; b++) fed[b].push(ids[b]);
+      if (fed && longRopeSwitches(config, cache.length)) {
         // The cached keys were rotated with LongRoPE's short factors and the sequence now
         // outgrows them: run every position again with the long ones, as Transformers' Phi-3
         // generation does (it drops its cache at this step).
