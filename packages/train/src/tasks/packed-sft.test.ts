@@ -60,9 +60,9 @@ describe('SFT packing and neat_packing', () => {
     // The three as one padded batch: the same loss and the same gradients.
     const unpacked = await lossAndGradients(rows, total);
     expect(neat.value).toBeCloseTo(unpacked.value, 5);
-    neat.gradients.forEach((gradient, n) =>
-      expectClose(gradient, unpacked.gradients[n], { rtol: 1e-4, atol: 1e-6, label: `gradient ${n}` }),
-    );
+    for (const [n, gradient] of neat.gradients.entries()) {
+      expectClose(gradient, unpacked.gradients[n], { rtol: 1e-4, atol: 1e-6, label: `gradient ${n}` });
+    }
     // Plain packing (positions restart, attention crosses examples) is a different loss.
     const plain = await lossAndGradients(
       [{ inputIds: packed.inputIds, labels: packed.labels, positionIds: packed.positionIds }],
