@@ -209,17 +209,22 @@ async function downloadFile(
         continue;
       }
       const restart = response.status !== 206;
+      // A broken connection ends the chunks early (so every byte received is kept) and is reported here.
+      const stopped: { error: unknown } = { error: null };
       try {
         have = await cache.writePartial(
           folder,
           file.blob,
-          progressChunks(response, restart ? 0 : have, report),
+          progressChunks(response, restart ? 0 : have, report, stopped),
           restart,
         );
       } catch (error) {
-        if (options.signal?.aborted) throw error;
+        stopped.error ??= error;
+      }
+      if (stopped.error !== null) {
+        if (options.signal?.aborted) throw stopped.error;
         lastError = new HubError(
-          `${what}: the download stopped (${describe(error)}); it resumes from here`,
+          `${what}: the download stopped (${describe(stopped.error)}); it resumes from here`,
           null,
           url,
         );

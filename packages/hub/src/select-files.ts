@@ -14,7 +14,7 @@ export interface DatasetSelection {
 
 const DATA_FILE = /\.(parquet|jsonl|json|csv)$/i;
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -55,7 +55,7 @@ export function selectDatasetFiles(
     }
     files = inside;
   }
-  const splitPattern = new RegExp(`(^|[-._ 0-9/])${escape(split)}([-._ 0-9/]|$)`);
+  const splitPattern = new RegExp(`(^|[-._ 0-9/])${escapeRegExp(split)}([-._ 0-9/]|$)`);
   const anySplit =
     /(^|[-._ 0-9/])(train|training|test|testing|eval|evaluation|validation|valid|dev)([-._ 0-9/]|$)/;
   const matching = files.filter((path) => splitPattern.test(path));
