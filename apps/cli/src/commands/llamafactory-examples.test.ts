@@ -64,8 +64,19 @@ export const EXAMPLES: ExampleCase[] = [
     command: 'train',
     expect: { runs: [`${SFT_ADAPTER}/adapter_model.safetensors`] },
   },
-  { file: 'train_lora_llama3_lora_sft_ray', command: 'train', expect: { refused: /ray/ } },
-  { file: 'train_lora_llama3_preprocess', command: 'train', expect: { refused: /tokenized_path/ } },
+  {
+    file: 'train_lora_llama3_lora_sft_ray',
+    command: 'train',
+    expect: { runs: ['tmp_dir/adapter_model.safetensors'] },
+  },
+  {
+    file: 'train_lora_llama3_preprocess',
+    command: 'train',
+    expect: {
+      refused:
+        /tokenized_path: "saves\/llama3-8b\/dataset\/sft" is a LLaMA-Factory setting webtune does not support/,
+    },
+  },
   {
     file: 'train_qlora_llama3_lora_sft_otfq',
     command: 'train',
@@ -86,11 +97,32 @@ export const EXAMPLES: ExampleCase[] = [
     expect: { runs: ['saves/Llama-3-8B-Instruct/lora/train_2025-06-01-10-00-00/adapter_model.safetensors'] },
   },
   // Built by engineer "objectives" in parallel: flip to runs once merged.
-  { file: 'train_lora_llama3_lora_kto', command: 'train', expect: { refused: /kto/ } },
-  { file: 'train_lora_llama3_lora_ppo', command: 'train', expect: { refused: /ppo/ } },
-  { file: 'pissa_llama3_lora_sft', command: 'train', expect: { refused: /pissa_convert/ } },
-  { file: 'loraplus_llama3_lora_sft', command: 'train', expect: { refused: /loraplus_lr_ratio/ } },
-  { file: 'dft_qwen2_full_sft', command: 'train', expect: { refused: /use_dft_loss/ } },
+  {
+    file: 'train_lora_llama3_lora_kto',
+    command: 'train',
+    expect: { refused: /stage: "kto" is known to LLaMA-Factory but not supported/ },
+  },
+  {
+    file: 'train_lora_llama3_lora_ppo',
+    command: 'train',
+    expect: { refused: /stage: "ppo" is known to LLaMA-Factory but not supported/ },
+  },
+  {
+    file: 'pissa_llama3_lora_sft',
+    command: 'train',
+    expect: { refused: /pissa_convert: true is a LLaMA-Factory setting webtune does not support/ },
+  },
+  {
+    file: 'loraplus_llama3_lora_sft',
+    command: 'train',
+    expect: { refused: /loraplus_lr_ratio: 16 is a LLaMA-Factory setting webtune does not support/ },
+  },
+  // Also refused over bf16 with full tuning (see train_full below): flipping it needs both.
+  {
+    file: 'dft_qwen2_full_sft',
+    command: 'train',
+    expect: { refused: /use_dft_loss: true is a LLaMA-Factory setting webtune does not support/ },
+  },
   {
     file: 'merge_lora_llama3_lora_sft',
     command: 'export',
