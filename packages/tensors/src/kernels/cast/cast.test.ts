@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -70,8 +70,8 @@ describe('cast', () => {
   const types: DType[] = ['f32', 'f16', 'i32', 'u32'];
   for (const from of types) {
     for (const to of types) {
-      it(`converts ${from} to ${to}`, async () => {
-        if ((from === 'f16' || to === 'f16') && !device.hasF16) return expect(device.hasF16).toBe(false);
+      it(`converts ${from} to ${to}`, async (context) => {
+        if (from === 'f16' || to === 'f16') requireF16(context, device.hasF16);
         for (const shape of [[1], [7], [33, 5], [1000]]) {
           const n = shape.reduce((p, d) => p * d, 1);
           const values = valuesOf(from, n, n + from.length);

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -232,8 +232,8 @@ describe('matmul', () => {
     }
   });
 
-  it('computes f16 tensors in f32 and rounds the result', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 tensors in f32 and rounds the result', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(30);
     // N = 32 stores vec4<f16>, N = 33 one value at a time. Five rows keep the tile (and the
     // kernels lavapipe compiles) small.

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -120,8 +120,8 @@ describe('softmax and logSoftmax', () => {
     }
   });
 
-  it('computes f16 in f32 and rounds on store', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32 and rounds on store', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(5);
     for (const [shape, axis] of [
       [[33, 1000], -1],
