@@ -18,7 +18,7 @@ nothing. The only edits to PEFT's files: adapter_config.json is written with sor
 target_modules list and base_model_name_or_path "tiny", and one case carries a key from the future
 that readers must ignore.
 
-Run (about 5 s of CPU time; the outputs are byte-identical from run to run: fixed seeds, one thread,
+Run (about 6 s of CPU time, 10 s to 18 s of wall time on a shared 2-core machine; the outputs are byte-identical from run to run: fixed seeds, one thread,
 deterministic algorithms, sorted keys):
     python -m venv .venv && .venv/bin/pip install -r tools/golden/requirements.txt
     .venv/bin/python tools/golden/peft_adapters.py
