@@ -187,7 +187,17 @@ function findPython() {
   };
 }
 
+/** The last JSON line a child printed; null (and the reason on stderr) when it failed. */
 function runChild(command, commandArgs) {
+  try {
+    return runChildOrThrow(command, commandArgs);
+  } catch (error) {
+    console.error(`versus-transformers: ${command} failed: ${error.message.split('\n')[0]}`);
+    return null;
+  }
+}
+
+function runChildOrThrow(command, commandArgs) {
   const output = execFileSync(command, commandArgs, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -265,14 +275,15 @@ async function runHarness() {
           : { batch: 1, prompt: PROMPT, new_tokens: NEW_TOKENS }),
       dtype: 'f32',
       statistic: `median of ${repeats} after ${warmup} warm-up`,
-      webtune_runs_s: webtune.runs,
+      webtune_runs_s: webtune?.runs ?? null,
       baseline_runs_s: baseline?.runs ?? null,
-      webtune_adapter: `${webtune.adapter} (${webtune.adapter_class})`,
+      webtune_adapter: webtune ? `${webtune.adapter} (${webtune.adapter_class})` : null,
       lp_num_threads: lpThreads,
       baseline_name: baseline
         ? `transformers ${baseline.transformers} + peft ${baseline.peft}, torch ${baseline.torch} CPU, ${baseline.threads} threads, ${baseline.attention} attention`
         : null,
-      ...(baseline ? {} : { baseline_absent: reason }),
+      ...(baseline ? {} : { baseline_absent: python ? 'the baseline run failed (see stderr)' : reason }),
+      ...(webtune ? {} : { webtune_failed: 'the webtune run failed (see stderr)' }),
     };
     const row = (name, unit, better, ours, theirs, extra = {}) =>
       console.log(
@@ -281,7 +292,7 @@ async function runHarness() {
           unit,
           webtune: ours,
           baseline: theirs,
-          ratio: theirs ? Number((ours / theirs).toPrecision(4)) : null,
+          ratio: ours != null && theirs ? Number((ours / theirs).toPrecision(4)) : null,
           better,
           ...extra,
           ...context,
@@ -291,18 +302,18 @@ async function runHarness() {
       spec.name,
       'tokens/s',
       'higher',
-      round(webtune.tokens_per_second),
+      webtune ? round(webtune.tokens_per_second) : null,
       baseline ? round(baseline.tokens_per_second) : null,
     );
     row(
       `${spec.name} peak memory`,
       'bytes',
       'lower',
-      webtune.peak_rss_above_baseline_bytes,
+      webtune?.peak_rss_above_baseline_bytes ?? null,
       baseline?.peak_rss_above_baseline_bytes ?? null,
       {
         measure: 'peak resident set above the process before the model was built, both sides',
-        webtune_device_peak_bytes: webtune.device_peak_bytes,
+        webtune_device_peak_bytes: webtune?.device_peak_bytes ?? null,
       },
     );
   }
