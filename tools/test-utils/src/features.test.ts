@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requireF16 } from './features.js';
+import { f16Usable, requireF16 } from './features.js';
 
 describe('requireF16', () => {
   it('returns when the feature is there, skips with the reason when not, throws when required', () => {
@@ -28,6 +28,21 @@ describe('requireF16', () => {
       throw new Error('not reached: context.skip stops the test');
     } finally {
       if (saved !== undefined) process.env.WEBTUNE_REQUIRE_F16 = saved;
+    }
+  });
+
+  it('f16Usable: true with the feature; false without it, or a throw when required', () => {
+    const saved = process.env.WEBTUNE_REQUIRE_F16;
+    try {
+      delete process.env.WEBTUNE_REQUIRE_F16;
+      expect(f16Usable(true)).toBe(true);
+      expect(f16Usable(false)).toBe(false);
+      process.env.WEBTUNE_REQUIRE_F16 = '1';
+      expect(f16Usable(true)).toBe(true);
+      expect(() => f16Usable(false)).toThrow(/WEBTUNE_REQUIRE_F16=1 requires it/);
+    } finally {
+      if (saved === undefined) delete process.env.WEBTUNE_REQUIRE_F16;
+      else process.env.WEBTUNE_REQUIRE_F16 = saved;
     }
   });
 });

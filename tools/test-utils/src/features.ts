@@ -17,3 +17,18 @@ export function requireF16(context: SkippableContext, hasF16: boolean): void {
   }
   context.skip(reason);
 }
+
+/**
+ * For the f16 part of a test that also covers other types: whether that part can run. False (the
+ * caller leaves the part out) when the adapter lacks `shader-f16`, except under
+ * WEBTUNE_REQUIRE_F16=1, where it throws instead: `if (f16Usable(device.hasF16)) { ... }`.
+ */
+export function f16Usable(hasF16: boolean): boolean {
+  if (hasF16) return true;
+  if (process.env.WEBTUNE_REQUIRE_F16 === '1') {
+    throw new Error(
+      "the WebGPU adapter lacks the 'shader-f16' feature, and WEBTUNE_REQUIRE_F16=1 requires it",
+    );
+  }
+  return false;
+}
