@@ -15,7 +15,7 @@ embedding trained whole) and a PiSSA adapter saved converted to plain LoRA
 (save_pretrained(path_initial_model_for_weight_conversion=...)). The adapters' factors are random
 (init_lora_weights=False, or the PiSSA factors moved), as after training: a zero lora_B would prove
 nothing. The only edits to PEFT's files: adapter_config.json is written with sorted keys, a sorted
-target_modules list and base_model_name_or_path "tiny", and one case carries a key from the future
+target_modules list and base_model_name_or_path "tiny", and two cases carry a key from the future
 that readers must ignore.
 
 Run (about 6 s of CPU time, 10 s to 18 s of wall time on a shared 2-core machine; the outputs are byte-identical from run to run: fixed seeds, one thread,
@@ -56,11 +56,11 @@ MODEL_CLASSES = {
 INPUT_IDS = [[1, 5, 9, 2, 30, 17, 8, 3], [4, 4, 12, 31, 0, 7, 22, 19]]
 
 CASES = {
-    # The most common adapter: q and v projections. Its config carries a key from the future.
+    # The most common adapter: q and v projections. Its config (and the next one's) carries a key from the future.
     'lora-qv': dict(model='llama', dtype=torch.float32, future_key=True,
                     config=dict(r=4, lora_alpha=8, target_modules=['q_proj', 'v_proj'])),
     # A regular expression, per-module rank and alpha, rsLoRA; stored in F16.
-    'lora-regex-patterns': dict(model='llama', dtype=torch.float16, config=dict(
+    'lora-regex-patterns': dict(model='llama', dtype=torch.float16, future_key=True, config=dict(
         r=4, lora_alpha=6, target_modules=r'.*\.(q_proj|o_proj|down_proj)', use_rslora=True,
         rank_pattern={'down_proj': 2}, alpha_pattern={r'layers\.1\.self_attn\.o_proj': 3}, lora_dropout=0.05)),
     # Suffixes restricted to layer 1, one module excluded.
