@@ -166,11 +166,10 @@ function median(values) {
 
 /** The baseline's Python and why there is none. */
 function findPython() {
-  const candidates = [
-    process.env.WEBTUNE_PYTHON,
-    join(root, '.venv', 'bin', 'python'),
-    '/usr/bin/python3',
-  ].filter(Boolean);
+  // An explicit WEBTUNE_PYTHON is the only candidate (a test or a user picking "none" gets none).
+  const candidates = process.env.WEBTUNE_PYTHON
+    ? [process.env.WEBTUNE_PYTHON]
+    : [join(root, '.venv', 'bin', 'python'), '/usr/bin/python3'];
   const reasons = [];
   for (const python of candidates) {
     if (!existsSync(python)) {
