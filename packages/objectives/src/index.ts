@@ -9,8 +9,19 @@ export {
   sftLoss,
   shiftLabels,
 } from './causal-lm-loss.js';
+export {
+  type KtoInputs,
+  type KtoLossOptions,
+  type KtoLossResult,
+  type KtoStatistics,
+  type KtoStatisticsValues,
+  ktoLoss,
+  packKtoStatistics,
+  unpackKtoStatistics,
+} from './kto-loss.js';
 export { logSigmoid } from './log-sigmoid.js';
 // Metrics (update / compute / reset)
+export { KtoMetrics } from './metrics/kto-metrics.js';
 export { MeanMetric } from './metrics/mean-metric.js';
 export { PreferenceMetrics } from './metrics/preference-metrics.js';
 export { RewardMetrics } from './metrics/reward-metrics.js';
