@@ -38,6 +38,7 @@ export {
   type CollateOptions,
   collateRows,
   type HostBatch,
+  type KtoRow,
   type PreferenceRow,
   type SupervisedRow,
   trainedTokensOf,
@@ -126,6 +127,7 @@ export {
   warmupStepsOf,
 } from './schedule/learning-rate.js';
 // Stages
+export { type KtoTaskOptions, ktoTask } from './tasks/kto-task.js';
 export { type PreferenceTaskOptions, preferenceTask, type ReferenceChoice } from './tasks/preference-task.js';
 export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
 export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';

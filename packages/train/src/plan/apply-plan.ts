@@ -5,6 +5,7 @@
 import type { CausalLM, ModelFileSource } from '@webtune/nn';
 import { freezeTrainableNames, getPeftModel, loadAdapter, type PeftModel } from '@webtune/peft';
 import { type TrainableModel, trainableCausalLM, trainablePeftModel } from '../model/trainable-model.js';
+import { ktoTask } from '../tasks/kto-task.js';
 import { preferenceTask } from '../tasks/preference-task.js';
 import { rewardTask } from '../tasks/reward-task.js';
 import { supervisedTask } from '../tasks/sft-task.js';
@@ -77,6 +78,14 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
         ftx: task.ftx,
         collate,
       }) as TrainingTask<unknown>;
+    case 'kto':
+      return ktoTask({
+        beta: task.beta,
+        desirableWeight: task.desirableWeight,
+        undesirableWeight: task.undesirableWeight,
+        ftx: task.ftx,
+        collate,
+      }) as TrainingTask<unknown>;
     case 'reward':
       return rewardTask({ seed: options.seed, collate }) as TrainingTask<unknown>;
   }
@@ -84,5 +93,6 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
 
 /** The row kinds a task trains on (prepared data may hold others, which it skips). */
 export function rowKindsOf(task: TaskPlan): readonly string[] {
-  return task.type === 'supervised' ? ['supervised', 'pretrain'] : ['preference'];
+  if (task.type === 'supervised') return ['supervised', 'pretrain'];
+  return task.type === 'kto' ? ['kto'] : ['preference'];
 }

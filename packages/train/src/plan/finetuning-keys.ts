@@ -4,7 +4,7 @@ import { ignored, NO_REPORTERS, SINGLE_DEVICE, supported, TEXT_ONLY, unsupported
 export const FINETUNING_KEYS = {
   stage: supported('method', 'string', 'sft', {
     choices: ['pt', 'sft', 'rm', 'dpo', 'kto', 'ppo'],
-    unsupportedChoices: ['kto', 'ppo'],
+    unsupportedChoices: ['ppo'],
   }),
   do_train: supported('method', 'boolean', true, {
     note: 'false: no training (LLaMA-Factory needs it true to train; webtune train defaults to true)',
@@ -67,8 +67,8 @@ export const FINETUNING_KEYS = {
   }),
   dpo_label_smoothing: supported('method', 'number', 0),
   simpo_gamma: supported('method', 'number', 0.5),
-  kto_chosen_weight: unsupported('method', 'number', 'KTO is not implemented', 1),
-  kto_rejected_weight: unsupported('method', 'number', 'KTO is not implemented', 1),
+  kto_chosen_weight: supported('method', 'number', 1, { note: 'stage kto: weight of desirable answers' }),
+  kto_rejected_weight: supported('method', 'number', 1, { note: 'stage kto: weight of undesirable answers' }),
   ref_model: unsupported(
     'method',
     'string',

@@ -42,6 +42,13 @@ export type TaskPlan =
       simpoGamma: number;
       ftx: number;
     }
+  | {
+      type: 'kto';
+      beta: number;
+      desirableWeight: number;
+      undesirableWeight: number;
+      ftx: number;
+    }
   | { type: 'reward' };
 
 /** How the datasets are read and encoded (the options of @webtune/data's prepareDataset). */
@@ -96,7 +103,7 @@ export interface RunPlan {
   notes: string[];
   /** do_train / do_eval / do_predict. */
   actions: { train: boolean; evaluate: boolean; predict: boolean };
-  stage: 'pt' | 'sft' | 'rm' | 'dpo';
+  stage: 'pt' | 'sft' | 'rm' | 'dpo' | 'kto';
   method: MethodPlan;
   task: TaskPlan;
   data: DataPlan;
@@ -212,6 +219,15 @@ function methodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {
 function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
   if (stage === 'sft' || stage === 'pt') return { type: 'supervised', stage };
   if (stage === 'rm') return { type: 'reward' };
+  if (stage === 'kto') {
+    return {
+      type: 'kto',
+      beta: config.pref_beta,
+      desirableWeight: config.kto_chosen_weight,
+      undesirableWeight: config.kto_rejected_weight,
+      ftx: config.pref_ftx,
+    };
+  }
   return {
     type: 'preference',
     loss: config.pref_loss as 'sigmoid',
