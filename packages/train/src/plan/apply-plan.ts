@@ -47,7 +47,8 @@ export async function applyMethod(
     peft = await getPeftModel(model, method.config, { seed: options.seed });
   }
   if (peft) {
-    const trainable = trainablePeftModel(peft);
+    const convertPissaToLora = method.type === 'lora' && method.pissaConvert === true;
+    const trainable = trainablePeftModel(peft, { convertPissaToLora });
     const trainableNames = trainable.trainableParameters().map(([name]) => name);
     return { trainable, peft, trainableNames, changesBaseWeights: false };
   }
@@ -68,7 +69,7 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
   const collate = { padTokenId: options.padTokenId };
   switch (task.type) {
     case 'supervised':
-      return supervisedTask({ stage: task.stage, collate }) as TrainingTask<unknown>;
+      return supervisedTask({ stage: task.stage, collate, dft: task.dft }) as TrainingTask<unknown>;
     case 'preference':
       return preferenceTask({
         loss: task.loss,

@@ -32,20 +32,21 @@ export const FINETUNING_KEYS = {
   pissa_iter: supported('method', 'integer', 16, {
     note: 'power iterations of the randomized SVD; -1 for the exact SVD',
   }),
-  pissa_convert: unsupported(
-    'method',
-    'boolean',
-    'converting a PiSSA adapter to plain LoRA is not wired yet',
-    false,
-  ),
+  pissa_convert: supported('method', 'boolean', false, {
+    note: 'with pissa_init: save a plain LoRA adapter of rank 2r for the untouched base (required)',
+  }),
   create_new_adapter: unsupported(
     'method',
     'boolean',
     'a second adapter on top of adapter_name_or_path is not supported',
     false,
   ),
-  loraplus_lr_ratio: unsupported('method', 'number', 'LoRA+ learning rates are not implemented', null),
-  loraplus_lr_embedding: ignored('method', 'number', 'only used with loraplus_lr_ratio', 1e-6),
+  loraplus_lr_ratio: supported('method', 'number', null, {
+    note: 'LoRA+: lora_B (and 1-D parameters) learn at this multiple of learning_rate',
+  }),
+  loraplus_lr_embedding: supported('method', 'number', 1e-6, {
+    note: "LoRA+'s learning rate of lora_embedding_B (only with loraplus_lr_ratio)",
+  }),
   freeze_trainable_layers: supported('method', 'integer', 2),
   freeze_trainable_modules: supported('method', 'list', 'all'),
   freeze_extra_modules: supported('method', 'list', null),
@@ -139,7 +140,9 @@ export const FINETUNING_KEYS = {
   use_hyper_parallel: unsupported('method', 'boolean', SINGLE_DEVICE, false),
   hyper_parallel_args: ignored('method', 'mapping', 'only used with use_hyper_parallel', null),
   hyper_parallel_cp_size: ignored('method', 'integer', SINGLE_DEVICE, 1),
-  use_dft_loss: unsupported('method', 'boolean', 'the DFT loss is not implemented', false),
+  use_dft_loss: supported('method', 'boolean', false, {
+    note: 'stage sft: each token loss weighted by its detached target probability (dynamic fine-tuning)',
+  }),
   use_asft_loss: unsupported('method', 'boolean', 'the ASFT loss is not implemented', false),
   asft_alpha: ignored('method', 'number', 'only used with use_asft_loss', 0.1),
   use_eaft_loss: unsupported('method', 'boolean', 'the EAFT loss is not implemented', false),

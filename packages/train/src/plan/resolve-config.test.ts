@@ -179,7 +179,9 @@ describe('reading a LLaMA-Factory config', () => {
   });
 
   it('checks types, choices and ranges', () => {
-    expect(errorOf({ ...BASE, stage: 'rlhf' })).toMatch(/stage must be one of pt, sft, rm, dpo, got "rlhf"/);
+    expect(errorOf({ ...BASE, stage: 'rlhf' })).toMatch(
+      /stage must be one of pt, sft, rm, dpo, kto, got "rlhf"/,
+    );
     expect(errorOf({ ...BASE, do_train: 'yes' })).toMatch(/do_train must be true or false/);
     expect(errorOf({ ...BASE, lr_scheduler_kwargs: '[1]' })).toMatch(/lr_scheduler_kwargs must be a mapping/);
     expect(errorOf({ ...BASE, lr_scheduler_kwargs: { num_cycles: 2 } })).toBe(

@@ -22,8 +22,11 @@ import { ConfigError, type RawConfig, type ResolvedConfig, resolveConfig } from 
 
 /** Which weights train, and how. */
 export type MethodPlan =
-  /** LoRA (DoRA, rsLoRA, PiSSA by its config). */
-  | { type: 'lora'; config: LoraConfig }
+  /**
+   * LoRA (DoRA, rsLoRA, PiSSA by its config). `pissaConvert` (set only with PiSSA): the adapter
+   * is saved converted to a plain LoRA of rank 2r for the untouched base (pissa_convert).
+   */
+  | { type: 'lora'; config: LoraConfig; pissaConvert?: boolean }
   /** A LoRA adapter to continue (adapter_name_or_path): its own config is in its folder. */
   | { type: 'continue-adapter'; path: string }
   /** A bottleneck adapter (webtune's `finetuning_type: adapter`). */
@@ -33,7 +36,8 @@ export type MethodPlan =
 
 /** The stage's training task (see createTask). */
 export type TaskPlan =
-  | { type: 'supervised'; stage: 'sft' | 'pt' }
+  /** `dft` (set only when on): use_dft_loss. */
+  | { type: 'supervised'; stage: 'sft' | 'pt'; dft?: true }
   | {
       type: 'preference';
       loss: 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
@@ -183,6 +187,7 @@ function methodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {
       const target = config.lora_target;
       return {
         type: 'lora',
+        ...(config.pissa_init ? { pissaConvert: config.pissa_convert } : {}),
         config: loraConfig({
           r: config.lora_rank,
           lora_alpha: config.lora_alpha ?? 2 * config.lora_rank,
@@ -217,7 +222,9 @@ function methodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {
 }
 
 function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
-  if (stage === 'sft' || stage === 'pt') return { type: 'supervised', stage };
+  if (stage === 'sft' || stage === 'pt') {
+    return config.use_dft_loss ? { type: 'supervised', stage, dft: true } : { type: 'supervised', stage };
+  }
   if (stage === 'rm') return { type: 'reward' };
   if (stage === 'kto') {
     return {
@@ -314,6 +321,10 @@ function trainingArgumentsOf(config: LlamaFactoryConfig, baseModel: string): Tra
     warmupRatio: config.warmup_ratio,
     warmupSteps: config.warmup_steps,
     maxGradNorm: config.max_grad_norm,
+    // Only when set, so plans without LoRA+ read as before.
+    ...(config.loraplus_lr_ratio != null
+      ? { loraplusLrRatio: config.loraplus_lr_ratio, loraplusLrEmbedding: config.loraplus_lr_embedding }
+      : {}),
     gradientCheckpointing: config.gradient_checkpointing ?? !config.disable_gradient_checkpointing,
     seed: config.seed,
     shuffle: !config.disable_shuffling,
