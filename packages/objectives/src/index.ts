@@ -25,6 +25,15 @@ export { KtoMetrics } from './metrics/kto-metrics.js';
 export { MeanMetric } from './metrics/mean-metric.js';
 export { PreferenceMetrics } from './metrics/preference-metrics.js';
 export { RewardMetrics } from './metrics/reward-metrics.js';
+// PPO (LLaMA-Factory's stage ppo: TRL 0.9's formulas)
+export { type PpoLossInputs, type PpoLossOptions, type PpoLossResult, ppoLoss } from './ppo/ppo-loss.js';
+export {
+  AdaptiveKlController,
+  generalizedAdvantages,
+  RunningMoments,
+  tokenRewards,
+  whiten,
+} from './ppo/ppo-math.js';
 // Preference losses (the DPO family)
 export {
   averagesLogProbs,
