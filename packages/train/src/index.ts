@@ -117,6 +117,15 @@ export {
   type RunPlan,
   type TaskPlan,
 } from './plan/run-plan.js';
+export type { GenerationSettings, PpoSample } from './ppo/ppo-rollout.js';
+export {
+  type PpoResult,
+  type PpoSettings,
+  type PpoStepFigures,
+  type TrainPpoOptions,
+  trainPpo,
+} from './ppo/ppo-trainer.js';
+export { type RewardScorer, rewardScorer } from './ppo/reward-scorer.js';
 export {
   learningRateAt,
   SCHEDULE_KWARGS,
