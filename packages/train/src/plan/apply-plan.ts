@@ -87,6 +87,10 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
         ftx: task.ftx,
         collate,
       }) as TrainingTask<unknown>;
+    case 'ppo':
+      // trainPpo trains (generation in the loop); its rows are SFT rows, so the SFT loss is what
+      // evaluating them means.
+      return supervisedTask({ stage: 'sft', collate }) as TrainingTask<unknown>;
     case 'reward':
       return rewardTask({ seed: options.seed, collate }) as TrainingTask<unknown>;
   }
@@ -94,6 +98,6 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
 
 /** The row kinds a task trains on (prepared data may hold others, which it skips). */
 export function rowKindsOf(task: TaskPlan): readonly string[] {
-  if (task.type === 'supervised') return ['supervised', 'pretrain'];
+  if (task.type === 'supervised' || task.type === 'ppo') return ['supervised', 'pretrain'];
   return task.type === 'kto' ? ['kto'] : ['preference'];
 }

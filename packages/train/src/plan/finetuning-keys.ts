@@ -4,7 +4,6 @@ import { ignored, NO_REPORTERS, SINGLE_DEVICE, supported, TEXT_ONLY, unsupported
 export const FINETUNING_KEYS = {
   stage: supported('method', 'string', 'sft', {
     choices: ['pt', 'sft', 'rm', 'dpo', 'kto', 'ppo'],
-    unsupportedChoices: ['ppo'],
   }),
   do_train: supported('method', 'boolean', true, {
     note: 'false: no training (LLaMA-Factory needs it true to train; webtune train defaults to true)',
@@ -78,13 +77,19 @@ export const FINETUNING_KEYS = {
   ),
   ref_model_adapters: unsupported('method', 'string', 'the reference is the model itself', null),
   ref_model_quantization_bit: unsupported('method', 'integer', 'quantization is not implemented', null),
-  reward_model: unsupported('method', 'string', 'PPO is not implemented', null),
-  reward_model_type: ignored('method', 'string', 'PPO is not implemented', 'lora'),
-  ppo_buffer_size: ignored('method', 'integer', 'PPO is not implemented', 1),
-  ppo_epochs: ignored('method', 'integer', 'PPO is not implemented', 4),
-  ppo_score_norm: ignored('method', 'boolean', 'PPO is not implemented', false),
-  ppo_target: ignored('method', 'number', 'PPO is not implemented', 6),
-  ppo_whiten_rewards: ignored('method', 'boolean', 'PPO is not implemented', false),
+  reward_model: supported('method', 'string', null, {
+    note: 'stage ppo: the output_dir of a stage rm run (its adapter or model, and value_head.safetensors)',
+  }),
+  reward_model_type: supported('method', 'string', 'lora', {
+    choices: ['lora', 'full', 'api'],
+    unsupportedChoices: ['api'],
+    note: 'lora: an adapter on model_name_or_path; full: a whole model folder',
+  }),
+  ppo_buffer_size: supported('method', 'integer', 1, { note: 'backward batches per PPO step' }),
+  ppo_epochs: supported('method', 'integer', 4, { note: 'passes over each rollout' }),
+  ppo_score_norm: supported('method', 'boolean', false, { note: 'running mean/std normalisation of scores' }),
+  ppo_target: supported('method', 'number', 6, { note: 'the KL the adaptive coefficient steers to' }),
+  ppo_whiten_rewards: supported('method', 'boolean', false),
   compute_accuracy: unsupported(
     'method',
     'boolean',

@@ -53,7 +53,18 @@ export type TaskPlan =
       undesirableWeight: number;
       ftx: number;
     }
-  | { type: 'reward' };
+  | { type: 'reward' }
+  /** PPO (LLaMA-Factory's stage ppo): trainPpo, not the row trainer. */
+  | {
+      type: 'ppo';
+      rewardModel: string;
+      rewardModelType: 'lora' | 'full';
+      epochs: number;
+      bufferSize: number;
+      target: number;
+      scoreNorm: boolean;
+      whitenRewards: boolean;
+    };
 
 /** How the datasets are read and encoded (the options of @webtune/data's prepareDataset). */
 export interface DataPlan {
@@ -107,7 +118,7 @@ export interface RunPlan {
   notes: string[];
   /** do_train / do_eval / do_predict. */
   actions: { train: boolean; evaluate: boolean; predict: boolean };
-  stage: 'pt' | 'sft' | 'rm' | 'dpo' | 'kto';
+  stage: 'pt' | 'sft' | 'rm' | 'dpo' | 'kto' | 'ppo';
   method: MethodPlan;
   task: TaskPlan;
   data: DataPlan;
@@ -226,6 +237,18 @@ function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
     return config.use_dft_loss ? { type: 'supervised', stage, dft: true } : { type: 'supervised', stage };
   }
   if (stage === 'rm') return { type: 'reward' };
+  if (stage === 'ppo') {
+    return {
+      type: 'ppo',
+      rewardModel: config.reward_model ?? '',
+      rewardModelType: config.reward_model_type as 'lora' | 'full',
+      epochs: config.ppo_epochs,
+      bufferSize: config.ppo_buffer_size,
+      target: config.ppo_target,
+      scoreNorm: config.ppo_score_norm,
+      whitenRewards: config.ppo_whiten_rewards,
+    };
+  }
   if (stage === 'kto') {
     return {
       type: 'kto',
@@ -274,7 +297,8 @@ export function encodingOptionsOf(data: DataPlan) {
 function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
   const evalDatasets = config.eval_dataset ?? [];
   return {
-    stage,
+    // PPO reads SFT rows and answers their prompts itself.
+    stage: stage === 'ppo' ? 'sft' : stage,
     datasets: config.dataset,
     evalDatasets,
     readEvalDatasets:
