@@ -123,13 +123,13 @@ describe('one PPO step against PyTorch (tools/golden/ppo_step.py)', () => {
       );
       whiten(gae.map((g) => g.advantages));
       const flatRewards = new Float64Array(rows * seq);
-      responses.forEach((positions, r) =>
+      responses.forEach((positions, r) => {
         positions.forEach((i, k) => {
           advantages[i] = gae[r].advantages[k];
           returns[i] = gae[r].returns[k];
           flatRewards[i] = rewards[r][k];
-        }),
-      );
+        });
+      });
       expectClose(Array.from(flatRewards), c.rewards, { rtol: 1e-6, atol: 1e-7, label: 'rewards' });
       expectClose(Array.from(advantages), c.advantages, { rtol: 1e-5, atol: 1e-6, label: 'advantages' });
       expectClose(Array.from(returns), c.returns, { rtol: 1e-5, atol: 1e-6, label: 'returns' });

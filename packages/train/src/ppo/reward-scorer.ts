@@ -22,7 +22,9 @@ export function rewardScorer(
       const sequences = part.map((s) => [...s.query, ...s.response]);
       const seq = Math.max(...sequences.map((s) => s.length));
       const ids = new Int32Array(part.length * seq).fill(options.padTokenId);
-      sequences.forEach((tokens, r) => ids.set(tokens, r * seq));
+      sequences.forEach((tokens, r) => {
+        ids.set(tokens, r * seq);
+      });
       const device = model.device;
       const result = device.scope(() =>
         noGrad(() => {
