@@ -60,4 +60,37 @@ describe('PPO on a tiny Llama', () => {
       expect(typeof log[0][key], key).toBe('number');
     model.dispose();
   });
+
+  it('buffer and accumulation, score norm and whitened rewards: updates per step and finite figures', async () => {
+    const model = tinyLlama(device, 1);
+    const peft = await getPeftModel(model, loraConfig({ r: 2, lora_alpha: 4, target_modules: ['v_proj'] }), {
+      seed: 4,
+    });
+    const seen: number[] = [];
+    const result = await trainPpo({
+      model,
+      trainable: trainablePeftModel(peft),
+      reward: async (samples) => {
+        seen.push(samples.length);
+        return samples.map((s) => s.response.length + s.response[0]);
+      },
+      queries: Array.from({ length: 8 }, (_, i) => [1 + i]),
+      // 2 x 2 x buffer 2 = 8 answers per PPO step.
+      args: { perDeviceTrainBatchSize: 2, gradientAccumulationSteps: 2, maxSteps: 2, learningRate: 0.01 },
+      ppo: { epochs: 1, bufferSize: 2, scoreNorm: true, whitenRewards: true, target: null },
+      generation: { maxNewTokens: 3, temperature: 1, stopTokens: [5] },
+      padTokenId: 0,
+    });
+    expect(seen).toEqual([8, 8]);
+    for (const step of result.steps) {
+      for (const value of [step.loss, step.policyLoss, step.valueLoss, step.kl])
+        expect(Number.isFinite(value)).toBe(true);
+      // A fixed KL coefficient (ppo_target null) stays at its start.
+      expect(step.klCoefficient).toBe(0.2);
+      // Answers end at the stop token (kept) or after 3 tokens.
+      expect(step.responseLength).toBeGreaterThanOrEqual(1);
+      expect(step.responseLength).toBeLessThanOrEqual(4);
+    }
+    model.dispose();
+  });
 });
