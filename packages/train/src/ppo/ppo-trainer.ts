@@ -33,6 +33,7 @@ import { epochOrder } from '../data/epoch-order.js';
 import { formatDuration, round, TrainerLog } from '../log/trainer-log.js';
 import type { TrainableModel } from '../model/trainable-model.js';
 import { AdamW } from '../optimizer/adamw.js';
+import { loraPlusLearningRateScale } from '../optimizer/lora-plus.js';
 import { learningRateAt } from '../schedule/learning-rate.js';
 import {
   collateSamples,
@@ -152,6 +153,14 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
     beta2: args.adamBeta2,
     eps: args.adamEpsilon,
     weightDecay: args.weightDecay,
+    learningRateScale:
+      args.loraplusLrRatio === null
+        ? undefined
+        : loraPlusLearningRateScale({
+            learningRate: args.learningRate,
+            ratio: args.loraplusLrRatio,
+            embeddingLearningRate: args.loraplusLrEmbedding,
+          }),
   });
   const kl = new AdaptiveKlController(options.ppo?.initKlCoefficient ?? 0.2, settings.target);
   const moments = new RunningMoments();
