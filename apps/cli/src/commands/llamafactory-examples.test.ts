@@ -19,7 +19,7 @@ interface ExampleCase {
   /** Files (relative to the run folder) the run must leave, or the reason it must be refused. */
   expect: Expectation;
   /** After a refusal: run again with these overrides (the advice given), for the configs that follow. */
-  then?: string[];
+  retryWith?: string[];
   /** Exit code of a refusal (default 2: refused before anything runs). */
   code?: number;
   /** Minutes on lavapipe: runs only with WEBTUNE_SLOW_EXAMPLES=1. */
@@ -91,7 +91,7 @@ export const EXAMPLES: ExampleCase[] = [
     file: 'train_full_llama3_full_sft',
     command: 'train',
     expect: { refused: /bf16: true stores the base as frozen half-precision weights/ },
-    then: ['bf16=false'],
+    retryWith: ['bf16=false'],
   },
   {
     file: 'webui_training_args',
@@ -179,7 +179,7 @@ describe.skipIf(!requireFixtures('models/stories260K-hf', 'datasets/llamafactory
           if ('refused' in example.expect) {
             expect(result.code, result.stdout + result.stderr).toBe(example.code ?? 2);
             expect(result.stderr).toMatch(example.expect.refused);
-            if (example.then) expect((await run(example.then)).code).toBe(0);
+            if (example.retryWith) expect((await run(example.retryWith)).code).toBe(0);
             return;
           }
           const problems = errorLines(result.stderr).filter((line) => !line.startsWith('note: '));
