@@ -3,6 +3,7 @@ import { ModelError } from '../errors.js';
 import * as F from '../functional.js';
 import type { CausalLM } from '../models/llama.js';
 import type { TextTokenizer } from '../tokenizer.js';
+import { FusedDecoder, fusedDecodeUnsupported } from './fused-decoder.js';
 import { KVCache } from './kv-cache.js';
 import {
   isGreedy,
@@ -45,6 +46,16 @@ export interface GenerateOptions extends SamplingOptions {
   addSpecialTokens?: boolean;
   /** Stops every sequence at the next step. */
   signal?: AbortSignal;
+  /**
+   * Decode with the fused kernels (generation/fused-decoder.ts) where the model allows it
+   * (default true); false runs every step through the model's own forward.
+   */
+  fusedDecode?: boolean;
+  /**
+   * Greedy steps recorded into one command buffer before the host reads the chosen ids back
+   * (fused path only; default 8). Steps past a stop token are computed and dropped.
+   */
+  stepsPerSubmit?: number;
 }
 
 export type FinishReason = 'stop-token' | 'stop-string' | 'length' | 'aborted';
@@ -66,6 +77,12 @@ export interface GenerationTimings {
   newTokens: number;
   decodeMs: number;
   decodeSteps: number;
+  /** Whether decoding took the fused path. */
+  fused: boolean;
+  /** Device work during decoding (after prefill): compute dispatches, submits and read-backs. */
+  decodeDispatches: number;
+  decodeSubmits: number;
+  decodeReadbacks: number;
 }
 
 /**
@@ -132,12 +149,21 @@ export async function generateWithTimings(
     newTokens: 0,
     decodeMs: 0,
     decodeSteps: 0,
+    fused: false,
+    decodeDispatches: 0,
+    decodeSubmits: 0,
+    decodeReadbacks: 0,
   };
 
   if (maxNewTokens === 0) return { results: finish(), timings };
 
   const cache = KVCache.forModel(device, config, batch, capacity, weightDtype(model));
   let paddingMask: Tensor | null = null;
+  let fused: FusedDecoder | null = null;
+  const stepsPerSubmit = options.stepsPerSubmit ?? 8;
+  if (!Number.isInteger(stepsPerSubmit) || stepsPerSubmit < 1) {
+    throw new ModelError(`stepsPerSubmit must be a positive integer, got ${stepsPerSubmit}`);
+  }
   try {
     if (padding.some((p) => p > 0)) {
       const mask = new Int32Array(batch * capacity);
@@ -161,6 +187,16 @@ export async function generateWithTimings(
         ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
         : null;
     timings.prefillMs = performance.now() - started;
+    if (options.fusedDecode !== false && !fed && maxNewTokens > 1 && fusedDecodeUnsupported(model) === null) {
+      fused = new FusedDecoder(
+        model,
+        cache,
+        padding,
+        greedyOnDevice ? Math.min(stepsPerSubmit, maxNewTokens) : 1,
+      );
+      timings.fused = true;
+    }
+    const before = { ...device.stats };
     started = performance.now();
     for (let index = 0; ; index++) {
       const aborted = options.signal?.aborted ?? false;
@@ -170,6 +206,32 @@ export async function generateWithTimings(
       if (states.every((s) => s.finished)) break;
       const ids = new Int32Array(batch);
       for (let b = 0; b < batch; b++) ids[b] = states[b].finished ? padId : next[b];
+      if (fused && greedyOnDevice) {
+        // Several greedy steps per submit; the host reads their ids back once.
+        const steps = Math.min(fused.maxSteps, maxNewTokens - 1 - index);
+        fused.setIds(ids);
+        const chosen = await fused.encodeGreedy(cache.length, steps);
+        cache.advance(steps);
+        timings.decodeSteps += steps;
+        for (let s = 0; s < steps - 1 && !states.every((state) => state.finished); s++) {
+          index++;
+          const stopNow = options.signal?.aborted ?? false;
+          for (let b = 0; b < batch; b++) {
+            if (states[b].finished) continue;
+            if (chosen[s][b] < 0) throw nonFiniteLogits(b);
+            accept(b, chosen[s][b], index, stopNow);
+          }
+        }
+        next = chosen[steps - 1];
+        for (let b = 0; b < batch; b++) if (!states[b].finished && next[b] < 0) throw nonFiniteLogits(b);
+        continue;
+      }
+      if (fused) {
+        fused.setIds(ids);
+        next = await sampleFused();
+        timings.decodeSteps++;
+        continue;
+      }
       if (fed) for (let b = 0; b < batch; b++) fed[b].push(ids[b]);
       if (fed && longRopeSwitches(config, cache.length)) {
         // The cached keys were rotated with LongRoPE's short factors and the sequence now
@@ -183,7 +245,11 @@ export async function generateWithTimings(
     }
     timings.decodeMs = performance.now() - started;
     timings.newTokens = generated.reduce((total, tokens) => total + tokens.length, 0);
+    timings.decodeDispatches = device.stats.dispatches - before.dispatches;
+    timings.decodeSubmits = device.stats.submits - before.submits;
+    timings.decodeReadbacks = device.stats.readbacks - before.readbacks;
   } finally {
+    fused?.dispose();
     cache.dispose();
     paddingMask?.dispose();
   }
@@ -206,19 +272,31 @@ export async function generateWithTimings(
         if (bad >= 0) throw nonFiniteLogits(bad);
         return ids;
       }
-      const values = (await logits.toArray()) as Float32Array;
-      const chosen: number[] = [];
-      for (let b = 0; b < batch; b++) {
-        if (states[b].finished) {
-          chosen.push(padId);
-          continue;
-        }
-        const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
-        if (row.some((value) => Number.isNaN(value))) throw nonFiniteLogits(b);
-        chosen.push(sampleToken(row, options, random, sequences[b]));
-      }
-      return chosen;
+      return sampleRows((await logits.toArray()) as Float32Array);
     });
+  }
+
+  /** One fused step for the ids set on the decoder, sampled on the host from its logits. */
+  async function sampleFused(): Promise<number[]> {
+    const decoder = fused as FusedDecoder;
+    decoder.encodeLogits(cache.length);
+    cache.advance(1);
+    return sampleRows((await decoder.logits.toArray()) as Float32Array);
+  }
+
+  /** The host sampler's choice for every row of logits [batch, vocab] (padId for finished rows). */
+  function sampleRows(values: Float32Array): number[] {
+    const chosen: number[] = [];
+    for (let b = 0; b < batch; b++) {
+      if (states[b].finished) {
+        chosen.push(padId);
+        continue;
+      }
+      const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
+      if (row.some((value) => Number.isNaN(value))) throw nonFiniteLogits(b);
+      chosen.push(sampleToken(row, options, random, sequences[b]));
+    }
+    return chosen;
   }
 
   function nonFiniteLogits(row: number): ModelError {

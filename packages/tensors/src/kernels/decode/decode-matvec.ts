@@ -1,0 +1,242 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { UniformField } from '../../device/uniforms.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { kernelSource } from '../shared/wgsl.js';
+
+/**
+ * What a fused decode product does after the dot products:
+ * - 'store': out[r, offset_w + o] = sum (the weights' outputs side by side: q, k, v);
+ * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up);
+ * - 'residual': out[r, o] += sum (o_proj or down_proj added to the residual stream in place).
+ */
+export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
+
+export interface DecodeMatvecOptions {
+  /** Rows [rows, K] f32 (the batch's hidden states or activations); K % 4 == 0. */
+  x: Tensor;
+  /** Weights [n_w, K] f32 in nn.Linear's [out, in] layout, read in place: 1 to 3 of them. */
+  weights: readonly Tensor[];
+  /** Biases [n_w] of the weights, all or none (added before the epilogue). */
+  biases?: readonly Tensor[] | null;
+  /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
+  norm?: { weight: Tensor; eps: number } | null;
+  epilogue: DecodeEpilogue;
+  /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
+  out: Tensor;
+}
+
+const LANES = 64;
+const COLS = 4;
+
+const FIELDS: UniformField[] = [
+  { name: 'k4', type: 'u32' },
+  { name: 'n0', type: 'u32' },
+  { name: 'n1', type: 'u32' },
+  { name: 'n2', type: 'u32' },
+  { name: 'start1', type: 'u32' },
+  { name: 'start2', type: 'u32' },
+  { name: 'blocks', type: 'u32' },
+  { name: 'out_row', type: 'u32' },
+  { name: 'eps', type: 'f32' },
+  { name: 'inv_k', type: 'f32' },
+];
+
+/**
+ * One dispatch of batch-`rows` decoding: an optional RMSNorm of the rows, their products with
+ * up to three weights read in place ([out, in], no transposed copy), and an epilogue. Each
+ * workgroup computes COLS outputs of one weight for every row; its LANES split K and add their
+ * partial sums in workgroup memory. The norm's inverse RMS is computed by every workgroup (K is
+ * a hidden size: cheaper than a dispatch).
+ */
+export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void {
+  const { x, weights, norm, epilogue, out } = options;
+  const biases = options.biases ?? [];
+  if (
+    biases.length > 0 &&
+    (biases.length !== weights.length || biases.some((b, i) => b.size !== weights[i].shape[0]))
+  ) {
+    throw new TensorError('decodeMatvec: give one bias [n_w] per weight, or none');
+  }
+  const [rows, K] = x.shape;
+  if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
+    throw new TensorError(`decodeMatvec: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
+  }
+  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
+    throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
+  }
+  for (const w of weights) {
+    if (w.rank !== 2 || w.shape[1] !== K || w.dtype !== 'f32') {
+      throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
+    }
+  }
+  const n = weights.map((w) => w.shape[0]);
+  const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
+  if (epilogue === 'swiglu' && n[1] !== n[0]) throw new TensorError('decodeMatvec: gate and up differ');
+  if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
+    throw new TensorError(`decodeMatvec: out ${out.describe()} is not [${rows}, ${width}] f32`);
+  }
+  const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / COLS)] : n.map((v) => Math.ceil(v / COLS));
+  const blocks = perWeight.reduce((a, b) => a + b, 0);
+  const shape = {
+    rows,
+    weights: epilogue === 'swiglu' ? 1 : weights.length,
+    norm: !!norm,
+    epilogue,
+    bias: biases.length > 0,
+  };
+  device.dispatch({
+    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}`,
+    source: () => matvecSource(shape),
+    bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
+    uniforms: {
+      fields: FIELDS,
+      values: {
+        k4: K / 4,
+        n0: n[0],
+        n1: n[1] ?? 0,
+        n2: n[2] ?? 0,
+        start1: perWeight[0],
+        start2: perWeight[0] + (perWeight[1] ?? 0),
+        blocks,
+        out_row: width,
+        eps: norm?.eps ?? 0,
+        inv_k: 1 / K,
+      },
+    },
+    workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
+  });
+}
+
+interface MatvecShape {
+  rows: number;
+  /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
+  weights: number;
+  norm: boolean;
+  epilogue: DecodeEpilogue;
+  bias: boolean;
+}
+
+function matvecSource(shape: MatvecShape): string {
+  const { rows: R, norm, epilogue } = shape;
+  const C = COLS;
+  const L = LANES;
+  const swiglu = epilogue === 'swiglu';
+  const sums = swiglu ? 2 : 1;
+  const weightNames = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const lines: string[] = [];
+  const emit = (line: string) => lines.push(line);
+  emit('  let block = wid.y * nwg.x + wid.x;');
+  emit('  if (block >= params.blocks) { return; }');
+  for (let r = 0; r < R; r++) emit(`  var inv_${r} = 1.0;`);
+  if (norm) {
+    for (let r = 0; r < R; r++) {
+      emit(`  var squares_${r} = 0.0;`);
+      emit(
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+      );
+      emit(`  partial[${r * L}u + lid.x] = squares_${r};`);
+    }
+    emit('  workgroupBarrier();');
+    for (let r = 0; r < R; r++) {
+      emit(`  var total_squares_${r} = 0.0;`);
+      emit(`  for (var i = 0u; i < ${L}u; i++) { total_squares_${r} += partial[${r * L}u + i]; }`);
+      emit(`  inv_${r} = inverseSqrt(total_squares_${r} * params.inv_k + params.eps);`);
+    }
+    emit('  workgroupBarrier();');
+  }
+  emit('  var which = 0u;');
+  emit('  var local = block;');
+  emit('  var n = params.n0;');
+  emit('  var out_offset = 0u;');
+  if (!swiglu && shape.weights > 2) {
+    emit(
+      '  if (block >= params.start2) { which = 2u; local = block - params.start2; n = params.n2; out_offset = params.n0 + params.n1; }',
+    );
+    emit(
+      '  else if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }',
+    );
+  } else if (!swiglu && shape.weights > 1) {
+    emit(
+      '  if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }',
+    );
+  }
+  emit(`  let col0 = local * ${C}u;`);
+  for (let r = 0; r < R; r++)
+    for (let j = 0; j < C; j++) for (let p = 0; p < sums; p++) emit(`  var acc_${p}_${r}_${j} = 0.0;`);
+  for (let j = 0; j < C; j++) emit(`  let row_${j} = min(col0 + ${j}u, n - 1u) * params.k4;`);
+  const loop = (weightIndex: number) => {
+    const body: string[] = [];
+    body.push(`    for (var s = lid.x; s < params.k4; s += ${L}u) {`);
+    if (norm) body.push('      let gain = g[s];');
+    for (let r = 0; r < R; r++) {
+      const scaled = norm ? ` * gain * inv_${r}` : '';
+      body.push(`      let a_${r} = x[${r}u * params.k4 + s]${scaled};`);
+    }
+    for (let j = 0; j < C; j++) {
+      for (let p = 0; p < sums; p++) {
+        const name = swiglu ? weightNames[p] : weightNames[weightIndex];
+        body.push(`      let b_${p}_${j} = ${name}[row_${j} + s];`);
+        for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
+      }
+    }
+    body.push('    }');
+    return body.join('\n');
+  };
+  if (swiglu || shape.weights === 1) emit(`  {\n${loop(0)}\n  }`);
+  else {
+    for (let w = 0; w < shape.weights; w++) {
+      const guard =
+        w === 0 ? 'if (which == 0u)' : w === shape.weights - 1 ? 'else' : `else if (which == ${w}u)`;
+      emit(`  ${guard} {\n${loop(w)}\n  }`);
+    }
+  }
+  const count = R * C * sums;
+  const slot = (p: number, r: number, j: number) => (p * R * C + r * C + j) * L;
+  for (let p = 0; p < sums; p++)
+    for (let r = 0; r < R; r++)
+      for (let j = 0; j < C; j++) emit(`  partial[${slot(p, r, j)}u + lid.x] = acc_${p}_${r}_${j};`);
+  emit('  workgroupBarrier();');
+  // Lane t < rows x COLS adds the LANES partial sums of output t (and of its up product).
+  emit(`  if (lid.x < ${R * C}u) {`);
+  emit(`    let r = lid.x / ${C}u;`);
+  emit(`    let col = col0 + lid.x % ${C}u;`);
+  emit('    if (col < n) {');
+  for (let p = 0; p < sums; p++) {
+    emit(`      var total_${p} = 0.0;`);
+    emit(
+      `      for (var i = 0u; i < ${L}u; i++) { total_${p} += partial[(${p * R * C}u + lid.x) * ${L}u + i]; }`,
+    );
+    if (shape.bias) {
+      if (swiglu || weightNames.length === 1) emit(`      total_${p} += bias${p}[col];`);
+      else {
+        for (let w = 0; w < weightNames.length; w++) {
+          emit(`      if (which == ${w}u) { total_${p} += bias${w}[col]; }`);
+        }
+      }
+    }
+  }
+  emit('      let at = r * params.out_row + out_offset + col;');
+  if (epilogue === 'store') emit('      out[at] = total_0;');
+  else if (epilogue === 'residual') emit('      out[at] = out[at] + total_0;');
+  else emit('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
+  emit('    }');
+  emit('  }');
+  return kernelSource({
+    storage: [
+      { name: 'x', type: 'vec4<f32>', access: 'read' },
+      ...(norm ? [{ name: 'g', type: 'vec4<f32>' as const, access: 'read' as const }] : []),
+      ...weightNames.map((name) => ({ name, type: 'vec4<f32>' as const, access: 'read' as const })),
+      ...(shape.bias
+        ? weightNames.map((_, i) => ({ name: `bias${i}`, type: 'f32' as const, access: 'read' as const }))
+        : []),
+      { name: 'out', type: 'f32', access: 'read_write' },
+    ],
+    uniforms: FIELDS,
+    workgroupSize: L,
+    helpers: `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+    body: lines.join('\n'),
+  });
+}
