@@ -94,6 +94,36 @@ describe('decodeMatvec', () => {
     );
   });
 
+  it('gives the same products with a GPU tuning (32 lanes, 4 columns per workgroup)', async () => {
+    const gpuLike = await createDevice({ tuning: { matmulSmallRowsLanes: 32, matmulSmallRowsCols: 4 } });
+    try {
+      const rng = new Rng(11);
+      const [rows, K, n] = [2, 200, 37];
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const weights = [rng.uniform(n * K, -1, 1), rng.uniform(5 * K, -1, 1)];
+      const out = gpuLike.empty([rows, n + 5], 'f32');
+      decodeMatvec(gpuLike, {
+        x: gpuLike.fromArray(x, [rows, K], 'f32'),
+        weights: [gpuLike.fromArray(weights[0], [n, K], 'f32'), gpuLike.fromArray(weights[1], [5, K], 'f32')],
+        norm: { weight: gpuLike.fromArray(gain, [K], 'f32'), eps: 1e-5 },
+        epilogue: 'store',
+        out,
+      });
+      const norm = { weight: gain, eps: 1e-5 };
+      const first = normMatvecReference(x, rows, K, norm, weights[0], n);
+      const second = normMatvecReference(x, rows, K, norm, weights[1], 5);
+      const expected = new Float64Array(out.size);
+      for (let r = 0; r < rows; r++) {
+        expected.set(first.subarray(r * n, (r + 1) * n), r * (n + 5));
+        expected.set(second.subarray(r * 5, (r + 1) * 5), r * (n + 5) + n);
+      }
+      await expectKernel('gpu tuning', { out: { actual: out, expected } }, tolerance);
+    } finally {
+      gpuLike.destroy();
+    }
+  });
+
   it('rejects K not a multiple of 4 and a wrong output shape', () => {
     const x = device.fromArray(new Float32Array(6), [1, 6], 'f32');
     const w = device.fromArray(new Float32Array(12), [2, 6], 'f32');

@@ -28,9 +28,6 @@ export interface DecodeMatvecOptions {
   out: Tensor;
 }
 
-const LANES = 64;
-const COLS = 4;
-
 const FIELDS: UniformField[] = [
   { name: 'k4', type: 'u32' },
   { name: 'n0', type: 'u32' },
@@ -47,7 +44,7 @@ const FIELDS: UniformField[] = [
 /**
  * One dispatch of batch-`rows` decoding: an optional RMSNorm of the rows, their products with
  * up to three weights read in place ([out, in], no transposed copy), and an epilogue. Each
- * workgroup computes COLS outputs of one weight for every row; its LANES split K and add their
+ * workgroup computes `cols` outputs of one weight for every row; its `lanes` split K and add their
  * partial sums in workgroup memory. The norm's inverse RMS is computed by every workgroup (K is
  * a hidden size: cheaper than a dispatch).
  */
@@ -78,7 +75,10 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
     throw new TensorError(`decodeMatvec: out ${out.describe()} is not [${rows}, ${width}] f32`);
   }
-  const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / COLS)] : n.map((v) => Math.ceil(v / COLS));
+  // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
+  const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
+  const cols = Math.max(1, device.tuning.matmulSmallRowsCols);
+  const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
   const blocks = perWeight.reduce((a, b) => a + b, 0);
   const shape = {
     rows,
@@ -86,9 +86,11 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     norm: !!norm,
     epilogue,
     bias: biases.length > 0,
+    lanes,
+    cols,
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}`,
+    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}`,
     source: () => matvecSource(shape),
     bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
     uniforms: {
@@ -117,12 +119,15 @@ interface MatvecShape {
   norm: boolean;
   epilogue: DecodeEpilogue;
   bias: boolean;
+  /** Invocations per workgroup (they split K) and outputs per workgroup. */
+  lanes: number;
+  cols: number;
 }
 
 function matvecSource(shape: MatvecShape): string {
   const { rows: R, norm, epilogue } = shape;
-  const C = COLS;
-  const L = LANES;
+  const C = shape.cols;
+  const L = shape.lanes;
   const swiglu = epilogue === 'swiglu';
   const sums = swiglu ? 2 : 1;
   const weightNames = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
@@ -199,15 +204,15 @@ function matvecSource(shape: MatvecShape): string {
     for (let r = 0; r < R; r++)
       for (let j = 0; j < C; j++) emit(`  partial[${slot(p, r, j)}u + lid.x] = acc_${p}_${r}_${j};`);
   emit('  workgroupBarrier();');
-  // Lane t < rows x COLS adds the LANES partial sums of output t (and of its up product).
-  emit(`  if (lid.x < ${R * C}u) {`);
-  emit(`    let r = lid.x / ${C}u;`);
-  emit(`    let col = col0 + lid.x % ${C}u;`);
+  // Lane l adds the partial sums of outputs t = l, l + lanes, ... (and of their up products).
+  emit(`  for (var t = lid.x; t < ${R * C}u; t += ${L}u) {`);
+  emit(`    let r = t / ${C}u;`);
+  emit(`    let col = col0 + t % ${C}u;`);
   emit('    if (col < n) {');
   for (let p = 0; p < sums; p++) {
     emit(`      var total_${p} = 0.0;`);
     emit(
-      `      for (var i = 0u; i < ${L}u; i++) { total_${p} += partial[(${p * R * C}u + lid.x) * ${L}u + i]; }`,
+      `      for (var i = 0u; i < ${L}u; i++) { total_${p} += partial[(${p * R * C}u + t) * ${L}u + i]; }`,
     );
     if (shape.bias) {
       if (swiglu || weightNames.length === 1) emit(`      total_${p} += bias${p}[col];`);
