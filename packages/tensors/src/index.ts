@@ -74,6 +74,7 @@ export {
   type DecodeMatvecOptions,
   decodeMatvec,
 } from './kernels/decode/decode-matvec.js';
+export { type DecodeSampleOptions, decodeSample } from './kernels/decode/decode-sample.js';
 export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';

@@ -104,6 +104,24 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
     expect(sampledFused.timings.fused).toBe(true);
     expect(sampledFused.results.map((r) => r.tokens)).toEqual(sampledPlain.results.map((r) => r.tokens));
   });
+
+  it("samples on the device, eight steps per submit for one prompt, with the host sampler's tokens", async () => {
+    for (const sampling of [
+      { temperature: 1.2, minP: 0.05, repetitionPenalty: 1.3, seed: 3 },
+      { temperature: 0.7, topK: 5, topP: 0.8, seed: 11 },
+      { repetitionPenalty: 1.5 },
+    ]) {
+      const options = { maxNewTokens: 25, stopTokens: [], ...sampling };
+      const plain = await generateWithTimings(model, null, [[1, 403]], { ...options, fusedDecode: false });
+      const fused = await generateWithTimings(model, null, [[1, 403]], options);
+      expect(fused.timings.fused).toBe(true);
+      expect(fused.results[0].tokens).toEqual(plain.results[0].tokens);
+      expect(
+        fused.timings.decodeReadbacks / fused.timings.decodeSteps,
+        JSON.stringify(fused.timings),
+      ).toBeLessThanOrEqual(0.25);
+    }
+  });
 });
 
 describe('fused decoding against Transformers goldens', () => {

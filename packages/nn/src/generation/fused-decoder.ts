@@ -4,6 +4,7 @@ import {
   decodeAttention,
   decodeEmbed,
   decodeMatvec,
+  decodeSample,
   type Tensor,
 } from '@webtune/tensors';
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
@@ -11,6 +12,7 @@ import * as F from '../functional.js';
 import type { CausalLM } from '../models/llama.js';
 import { Linear, type RMSNorm } from '../module/layers.js';
 import type { KVCache } from './kv-cache.js';
+import type { SamplingOptions } from './sampling.js';
 
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
@@ -86,6 +88,8 @@ export class FusedDecoder {
   readonly logits: Tensor;
   readonly ids: Tensor;
   private readonly tokens: Tensor;
+  private seen: Tensor | null = null;
+  private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
 
   constructor(
@@ -221,22 +225,70 @@ export class FusedDecoder {
   }
 
   /**
-   * Records `steps` greedy steps starting at cache slot `slot` (the ids of the first step must be
-   * in `this.ids`), each feeding its argmax to the next, and reads the chosen ids back once:
-   * [step][row]. An id of -1 means that row's logits held no largest value (NaN).
+   * Records `steps` steps starting at cache slot `slot` (the ids of the first step must be in
+   * `this.ids`), each choosing its token on the device and feeding it to the next, and reads the
+   * chosen ids back once: [step][row]. Greedy without `sampling`; with it, the host sampler's rules
+   * (`decodeSample`) with `draws[step * rows + row]` as the uniform draws. An id of -1 means that
+   * row's logits held NaN.
    */
-  async encodeGreedy(slot: number, steps: number): Promise<number[][]> {
+  async decodeSteps(
+    slot: number,
+    steps: number,
+    sampling?: { options: SamplingOptions; draws: Float32Array },
+  ): Promise<number[][]> {
     if (steps < 1 || steps > this.maxSteps)
       throw new Error(`FusedDecoder: ${steps} steps (at most ${this.maxSteps})`);
+    const batch = this.cache.batch;
+    if (sampling) {
+      if (!this.seen) throw new Error('FusedDecoder: call startSampling before sampled steps');
+      this.draws ??= this.keep(this.device.empty([this.maxSteps * batch], 'f32'));
+      const draws = new Float32Array(this.maxSteps * batch);
+      draws.set(sampling.draws.subarray(0, Math.min(draws.length, sampling.draws.length)));
+      this.device.write(this.draws, draws);
+    }
     for (let step = 0; step < steps; step++) {
       this.encodeLogits(slot + step);
-      decodeArgmax(this.device, this.logits, this.ids, this.tokens, step);
+      if (!sampling) decodeArgmax(this.device, this.logits, this.ids, this.tokens, step);
+      else {
+        const { options } = sampling;
+        decodeSample(this.device, {
+          logits: this.logits,
+          seen: this.seen as Tensor,
+          draws: this.draws as Tensor,
+          ids: this.ids,
+          tokens: this.tokens,
+          at: step,
+          temperature: options.temperature ?? 0,
+          topK: options.topK ?? 0,
+          topP: options.topP ?? 1,
+          minP: options.minP ?? 0,
+          repetitionPenalty: options.repetitionPenalty ?? 1,
+        });
+      }
     }
-    const batch = this.cache.batch;
     const log = await this.tokens.toArray();
     return Array.from({ length: steps }, (_, step) =>
       Array.from(log.subarray(step * batch, (step + 1) * batch)),
     );
+  }
+
+  /**
+   * Marks the ids each row has seen so far (prompt and accepted tokens), the repetition penalty's
+   * set; sampled steps then mark the ids they choose on the device.
+   */
+  startSampling(sequences: readonly (readonly number[])[]): void {
+    const vocab = this.model.config.vocabSize;
+    const marks = new Uint32Array(this.cache.batch * vocab);
+    sequences.forEach((ids, row) => {
+      for (const id of ids) if (id >= 0 && id < vocab) marks[row * vocab + id] = 1;
+    });
+    this.seen ??= this.keep(this.device.empty([this.cache.batch, vocab], 'u32'));
+    this.device.write(this.seen, marks);
+  }
+
+  private keep<T extends Tensor>(tensor: T): T {
+    this.owned.push(tensor.keep());
+    return tensor;
   }
 
   /** Sets the ids of the next step (the tokens the host accepted). */

@@ -52,8 +52,9 @@ export interface GenerateOptions extends SamplingOptions {
    */
   fusedDecode?: boolean;
   /**
-   * Greedy steps recorded into one command buffer before the host reads the chosen ids back
-   * (fused path only; default 8). Steps past a stop token are computed and dropped.
+   * Steps recorded into one command buffer before the host reads the chosen ids back (fused path
+   * only; default 8; sampling with several prompts takes one). Steps past a stop token are
+   * computed and dropped.
    */
   stepsPerSubmit?: number;
 }
@@ -88,8 +89,10 @@ export interface GenerationTimings {
 /**
  * Continues one prompt or several at once (left-padded into one batch, with a padding mask and
  * per-row positions) with a KV cache on the device. Prompts are texts (needs a tokenizer) or
- * token ids. Greedy decoding takes the argmax on the device and reads back one id per row;
- * sampling reads back one row of logits per prompt and step.
+ * token ids. On the fused path (generation/fused-decoder.ts) every step chooses its token on the
+ * device (argmax, or the sampler's rules with draws from the seeded host generator) and the host
+ * reads back ids only, several steps at a time; otherwise greedy decoding takes the argmax on the
+ * device and sampling reads back one row of logits per prompt and step.
  */
 export async function generate(
   model: CausalLM,
@@ -188,12 +191,7 @@ export async function generateWithTimings(
         : null;
     timings.prefillMs = performance.now() - started;
     if (options.fusedDecode !== false && !fed && maxNewTokens > 1 && fusedDecodeUnsupported(model) === null) {
-      fused = new FusedDecoder(
-        model,
-        cache,
-        padding,
-        greedyOnDevice ? Math.min(stepsPerSubmit, maxNewTokens) : 1,
-      );
+      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, maxNewTokens));
       timings.fused = true;
     }
     const before = { ...device.stats };
@@ -206,11 +204,25 @@ export async function generateWithTimings(
       if (states.every((s) => s.finished)) break;
       const ids = new Int32Array(batch);
       for (let b = 0; b < batch; b++) ids[b] = states[b].finished ? padId : next[b];
-      if (fused && greedyOnDevice) {
-        // Several greedy steps per submit; the host reads their ids back once.
-        const steps = Math.min(fused.maxSteps, maxNewTokens - 1 - index);
+      if (fused) {
+        // Several steps per submit, each choosing its token on the device; the host reads their
+        // ids back once. Sampled batches of several rows take one step per submit, so the draws
+        // go to the rows still running, as the host sampler's do.
+        const sampled = !greedyOnDevice;
+        const steps = Math.min(sampled && batch > 1 ? 1 : fused.maxSteps, maxNewTokens - 1 - index);
         fused.setIds(ids);
-        const chosen = await fused.encodeGreedy(cache.length, steps);
+        let sampling: { options: GenerateOptions; draws: Float32Array } | undefined;
+        if (sampled) {
+          if (index === 0) fused.startSampling(sequences);
+          const draws = new Float32Array(steps * batch);
+          if (!isGreedy(options)) {
+            for (let s = 0; s < steps; s++) {
+              for (let b = 0; b < batch; b++) if (!states[b].finished) draws[s * batch + b] = random.next();
+            }
+          }
+          sampling = { options, draws };
+        }
+        const chosen = await fused.decodeSteps(cache.length, steps, sampling);
         cache.advance(steps);
         timings.decodeSteps += steps;
         for (let s = 0; s < steps - 1 && !states.every((state) => state.finished); s++) {
@@ -224,12 +236,6 @@ export async function generateWithTimings(
         }
         next = chosen[steps - 1];
         for (let b = 0; b < batch; b++) if (!states[b].finished && next[b] < 0) throw nonFiniteLogits(b);
-        continue;
-      }
-      if (fused) {
-        fused.setIds(ids);
-        next = await sampleFused();
-        timings.decodeSteps++;
         continue;
       }
       if (fed) for (let b = 0; b < batch; b++) fed[b].push(ids[b]);
@@ -274,14 +280,6 @@ export async function generateWithTimings(
       }
       return sampleRows((await logits.toArray()) as Float32Array);
     });
-  }
-
-  /** One fused step for the ids set on the decoder, sampled on the host from its logits. */
-  async function sampleFused(): Promise<number[]> {
-    const decoder = fused as FusedDecoder;
-    decoder.encodeLogits(cache.length);
-    cache.advance(1);
-    return sampleRows((await decoder.logits.toArray()) as Float32Array);
   }
 
   /** The host sampler's choice for every row of logits [batch, vocab] (padId for finished rows). */

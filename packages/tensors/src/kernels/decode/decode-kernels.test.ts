@@ -5,8 +5,14 @@ import type { Device } from '../../device/device.js';
 import { expectKernel } from '../../testing/expect-kernel.js';
 import { decodeAttention } from './decode-attention.js';
 import { decodeMatvec } from './decode-matvec.js';
+import { decodeSample } from './decode-sample.js';
 import { decodeArgmax, decodeEmbed } from './decode-tokens.js';
-import { decodeAttentionReference, normMatvecReference } from './reference.js';
+import {
+  decodeAttentionReference,
+  normMatvecReference,
+  type SampleReferenceOptions,
+  sampleReference,
+} from './reference.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -271,5 +277,63 @@ describe('decode tokens', () => {
       ids: { actual: rowIds, expected: [123, 999, -1], exact: true },
       tokens: { actual: log, expected: [5, 5, 5, 123, 999, -1, 5, 5, 5], exact: true },
     });
+  });
+});
+
+describe('decodeSample', () => {
+  it('chooses what the host sampler chooses: penalty, greedy, temperature, top-k, top-p (ties), min-p; -1 for NaN', async () => {
+    const rng = new Rng(21);
+    const rows = 4;
+    const vocab = 700;
+    const logits = rng.uniform(rows * vocab, -4, 4);
+    // Row 1: duplicated values around the top-p cut; row 3: a NaN.
+    for (let i = 0; i < 40; i++) logits[vocab + 100 + i] = 2.5;
+    logits[3 * vocab + 5] = Number.NaN;
+    const seenIds = [[3, 9, 400], [100, 101], [], [7]];
+    const seenHost = new Uint32Array(rows * vocab);
+    seenIds.forEach((list, r) => {
+      for (const id of list) seenHost[r * vocab + id] = 1;
+    });
+    const cases: SampleReferenceOptions[] = [
+      { temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
+      { temperature: 0.8, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
+      { temperature: 1.1, topK: 17, topP: 1, minP: 0, repetitionPenalty: 1.2 },
+      { temperature: 0.7, topK: 0, topP: 0.6, minP: 0, repetitionPenalty: 1 },
+      { temperature: 1, topK: 50, topP: 0.9, minP: 0.05, repetitionPenalty: 1.1 },
+    ];
+    for (const [index, options] of cases.entries()) {
+      for (const draw of [0.02, 0.5, 0.97]) {
+        const draws = Array.from({ length: rows }, (_, r) => (draw + r * 0.13) % 1);
+        const seen = device.fromArray(seenHost, [rows, vocab], 'u32');
+        const ids = device.fromArray(new Int32Array(rows), [rows], 'i32');
+        const tokens = device.fromArray(new Int32Array(rows), [rows], 'i32');
+        decodeSample(device, {
+          logits: device.fromArray(logits, [rows, vocab], 'f32'),
+          seen,
+          draws: device.fromArray(draws, [rows], 'f32'),
+          ids,
+          tokens,
+          at: 0,
+          ...options,
+        });
+        const expected = Array.from({ length: rows }, (_, r) =>
+          sampleReference(
+            logits.subarray(r * vocab, (r + 1) * vocab),
+            options,
+            draws[r],
+            new Set(seenIds[r]),
+          ),
+        );
+        await expectKernel(`case ${index} draw ${draw}`, {
+          ids: { actual: ids, expected, exact: true },
+          tokens: { actual: tokens, expected, exact: true },
+        });
+        // The chosen ids are marked for the next step's penalty.
+        const marked = await seen.toArray();
+        expected.forEach((id, r) => {
+          if (id >= 0) expect(marked[r * vocab + id]).toBe(1);
+        });
+      }
+    }
   });
 });

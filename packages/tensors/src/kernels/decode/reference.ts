@@ -113,3 +113,71 @@ export function decodeAttentionReference(c: DecodeAttentionCase): {
   }
   return { out, keys, values };
 }
+
+export interface SampleReferenceOptions {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repetitionPenalty: number;
+}
+
+/**
+ * The host sampler's choice for one row, in float64: penalty on the `seen` ids, greedy at
+ * temperature 0, else temperature, top-k (ties kept), softmax, top-p (sorted by probability, then
+ * index), min-p, and the draw walked in index order. -1 for a row holding NaN.
+ */
+export function sampleReference(
+  row: ArrayLike<number>,
+  options: SampleReferenceOptions,
+  draw: number,
+  seen: ReadonlySet<number>,
+): number {
+  const logits = Float32Array.from(row);
+  if (logits.some((value) => Number.isNaN(value))) return -1;
+  for (const id of seen) {
+    const value = logits[id];
+    logits[id] = value < 0 ? value * options.repetitionPenalty : value / options.repetitionPenalty;
+  }
+  const argmax = () => logits.reduce((best, value, i) => (value > logits[best] ? i : best), 0);
+  if (!(options.temperature > 0)) return argmax();
+  const vocab = logits.length;
+  const scores = Float64Array.from(logits, (value) => value / options.temperature);
+  if (options.topK > 0 && options.topK < vocab) {
+    const kth = Float64Array.from(scores).sort()[vocab - options.topK];
+    for (let i = 0; i < vocab; i++) if (scores[i] < kth) scores[i] = Number.NEGATIVE_INFINITY;
+  }
+  const max = Math.max(...scores);
+  let p = Float64Array.from(scores, (s) => (s === Number.NEGATIVE_INFINITY ? 0 : Math.exp(s - max)));
+  const normalise = () => {
+    const total = p.reduce((a, b) => a + b, 0);
+    p = p.map((value) => value / total);
+  };
+  normalise();
+  if (options.topP < 1) {
+    const order = [...p.keys()].filter((i) => p[i] > 0).sort((a, b) => p[b] - p[a] || a - b);
+    let cumulative = 0;
+    let keep = 0;
+    while (keep < order.length) {
+      cumulative += p[order[keep]];
+      keep++;
+      if (cumulative >= options.topP) break;
+    }
+    for (const i of order.slice(keep)) p[i] = 0;
+    normalise();
+  }
+  if (options.minP > 0) {
+    const floor = options.minP * Math.max(...p);
+    p = p.map((value) => (value < floor ? 0 : value));
+    normalise();
+  }
+  let cumulative = 0;
+  let last = -1;
+  for (let i = 0; i < vocab; i++) {
+    if (p[i] === 0) continue;
+    cumulative += p[i];
+    last = i;
+    if (draw < cumulative) return i;
+  }
+  return last >= 0 ? last : argmax();
+}
