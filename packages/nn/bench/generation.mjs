@@ -43,37 +43,47 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
 
-/**
- * Prefill and decode tokens/s (medians over the repeats, after a warm-up that compiles every
- * pipeline and fills the buffer pool), with the device work per decode step, for the fused
- * decode path (generation/fused-decoder.ts) or the model's own forward (`fusedDecode: false`).
- */
-async function measure(model, fusedDecode) {
-  const ids = promptIds(model.config.vocabSize);
-  const options = { stopTokens: [], fusedDecode };
-  await generateWithTimings(model, null, [ids], { ...options, maxNewTokens: 10 });
-  const runs = [];
-  for (let r = 0; r < repeats; r++) {
-    const { timings } = await generateWithTimings(model, null, [ids], {
-      ...options,
-      maxNewTokens: newTokens,
-    });
-    runs.push(timings);
-  }
+/** Medians of a list of generation timings, and the device work per decode step. */
+function summarise(runs, batch) {
   const steps = runs[0].decodeSteps;
   return {
     fused: runs[0].fused,
     prefill: median(runs.map((t) => (t.promptTokens / t.prefillMs) * 1000)),
-    decode: median(runs.map((t) => (t.decodeSteps / t.decodeMs) * 1000)),
+    // Tokens of every row per second.
+    decode: median(runs.map((t) => ((t.decodeSteps * batch) / t.decodeMs) * 1000)),
     dispatchesPerToken: runs[0].decodeDispatches / steps,
     submitsPerToken: runs[0].decodeSubmits / steps,
     readbacksPerToken: runs[0].decodeReadbacks / steps,
   };
 }
 
-/** Both decode paths of one model, unfused first. */
-async function measureBoth(model) {
-  return { unfused: await measure(model, false), fusedPath: await measure(model, true) };
+/**
+ * Prefill and decode tokens/s of both decode paths: the model's own forward (`fusedDecode:
+ * false`) and the fused one (generation/fused-decoder.ts), medians over the repeats after a
+ * warm-up that compiles every pipeline and fills the buffer pool. The two paths alternate run by
+ * run, so a change in the machine's load reaches both alike.
+ */
+async function measureBoth(model, batch = 1) {
+  const ids = promptIds(model.config.vocabSize);
+  // Batched rows: the same prompt shifted by one token id per row.
+  const prompts = Array.from({ length: batch }, (_, b) =>
+    ids.map((id, i) => (i === 0 ? id : 3 + ((id + b) % (model.config.vocabSize - 3)))),
+  );
+  const runs = { false: [], true: [] };
+  for (const fusedDecode of [false, true]) {
+    await generateWithTimings(model, null, prompts, { stopTokens: [], fusedDecode, maxNewTokens: 10 });
+  }
+  for (let r = 0; r < repeats; r++) {
+    for (const fusedDecode of [false, true]) {
+      const { timings } = await generateWithTimings(model, null, prompts, {
+        stopTokens: [],
+        fusedDecode,
+        maxNewTokens: newTokens,
+      });
+      runs[fusedDecode].push(timings);
+    }
+  }
+  return { unfused: summarise(runs.false, batch), fusedPath: summarise(runs.true, batch) };
 }
 
 const rows = [];
@@ -96,6 +106,11 @@ const storiesDir = fullFixturePath('models/stories260K-hf');
 if (existsSync(storiesDir)) {
   const { model } = await loadModelDirectory(device, storiesDir);
   rows.push({ name: 'stories260K', parameters: model.parameterCount(), ...(await measureBoth(model)) });
+  rows.push({
+    name: 'stories260K, batch 4',
+    parameters: model.parameterCount(),
+    ...(await measureBoth(model, 4)),
+  });
   torchCases.push({
     name: 'stories260K',
     config: hfConfigJson(model.config),
