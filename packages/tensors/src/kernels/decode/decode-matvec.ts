@@ -88,9 +88,10 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     bias: biases.length > 0,
     lanes,
     cols,
+    subgroups: subgroupsCover(device, lanes),
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}`,
+    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
     uniforms: {
@@ -122,6 +123,8 @@ interface MatvecShape {
   /** Invocations per workgroup (they split K) and outputs per workgroup. */
   lanes: number;
   cols: number;
+  /** Add the lanes' partial sums with subgroupAdd (the workgroup is one subgroup): no barrier. */
+  subgroups: boolean;
 }
 
 function matvecSource(shape: MatvecShape): string {
@@ -136,7 +139,15 @@ function matvecSource(shape: MatvecShape): string {
   emit('  let block = wid.y * nwg.x + wid.x;');
   emit('  if (block >= params.blocks) { return; }');
   for (let r = 0; r < R; r++) emit(`  var inv_${r} = 1.0;`);
-  if (norm) {
+  if (norm && shape.subgroups) {
+    for (let r = 0; r < R; r++) {
+      emit(`  var squares_${r} = 0.0;`);
+      emit(
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+      );
+      emit(`  inv_${r} = inverseSqrt(subgroupAdd(squares_${r}) * params.inv_k + params.eps);`);
+    }
+  } else if (norm) {
     for (let r = 0; r < R; r++) {
       emit(`  var squares_${r} = 0.0;`);
       emit(
@@ -199,37 +210,68 @@ function matvecSource(shape: MatvecShape): string {
     }
   }
   const count = R * C * sums;
-  const slot = (p: number, r: number, j: number) => (p * R * C + r * C + j) * L;
-  for (let p = 0; p < sums; p++)
-    for (let r = 0; r < R; r++)
-      for (let j = 0; j < C; j++) emit(`  partial[${slot(p, r, j)}u + lid.x] = acc_${p}_${r}_${j};`);
-  emit('  workgroupBarrier();');
-  // Lane l adds the partial sums of outputs t = l, l + lanes, ... (and of their up products).
-  emit(`  for (var t = lid.x; t < ${R * C}u; t += ${L}u) {`);
-  emit(`    let r = t / ${C}u;`);
-  emit(`    let col = col0 + t % ${C}u;`);
-  emit('    if (col < n) {');
-  for (let p = 0; p < sums; p++) {
-    emit(`      var total_${p} = 0.0;`);
-    emit(
-      `      for (var i = 0u; i < ${L}u; i++) { total_${p} += partial[(${p * R * C}u + t) * ${L}u + i]; }`,
-    );
-    if (shape.bias) {
-      if (swiglu || weightNames.length === 1) emit(`      total_${p} += bias${p}[col];`);
+  /** Bias and epilogue of one output: its sums (gate, up), row and column expressions. */
+  const store = (totals: string[], row: string, col: string): string[] => {
+    const out: string[] = [];
+    totals.forEach((total, p) => {
+      out.push(`      var total_${p} = ${total};`);
+      if (!shape.bias) return;
+      if (swiglu || weightNames.length === 1) out.push(`      total_${p} += bias${p}[${col}];`);
       else {
         for (let w = 0; w < weightNames.length; w++) {
-          emit(`      if (which == ${w}u) { total_${p} += bias${w}[col]; }`);
+          out.push(`      if (which == ${w}u) { total_${p} += bias${w}[${col}]; }`);
         }
       }
+    });
+    out.push(`      let at = ${row} * params.out_row + out_offset + ${col};`);
+    if (epilogue === 'store') out.push('      out[at] = total_0;');
+    else if (epilogue === 'residual') out.push('      out[at] = out[at] + total_0;');
+    else out.push('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
+    return out;
+  };
+  const sumsOf = Array.from({ length: sums }, (_, p) => p);
+  if (shape.subgroups) {
+    // Every lane gets every total; lane t % lanes stores output t.
+    for (let r = 0; r < R; r++) {
+      for (let j = 0; j < C; j++) {
+        for (const p of sumsOf) emit(`  let sum_${p}_${r}_${j} = subgroupAdd(acc_${p}_${r}_${j});`);
+        emit(`  if (lid.x == ${(r * C + j) % L}u && col0 + ${j}u < n) {`);
+        for (const line of store(
+          sumsOf.map((p) => `sum_${p}_${r}_${j}`),
+          `${r}u`,
+          `(col0 + ${j}u)`,
+        ))
+          emit(line);
+        emit('  }');
+      }
     }
+  } else {
+    const slot = (p: number, r: number, j: number) => (p * R * C + r * C + j) * L;
+    for (const p of sumsOf)
+      for (let r = 0; r < R; r++)
+        for (let j = 0; j < C; j++) emit(`  partial[${slot(p, r, j)}u + lid.x] = acc_${p}_${r}_${j};`);
+    emit('  workgroupBarrier();');
+    // Lane l adds the partial sums of outputs t = l, l + lanes, ... (and of their up products).
+    emit(`  for (var t = lid.x; t < ${R * C}u; t += ${L}u) {`);
+    emit(`    let r = t / ${C}u;`);
+    emit(`    let col = col0 + t % ${C}u;`);
+    emit('    if (col < n) {');
+    for (const p of sumsOf) {
+      emit(`      var partial_${p} = 0.0;`);
+      emit(
+        `      for (var i = 0u; i < ${L}u; i++) { partial_${p} += partial[(${p * R * C}u + t) * ${L}u + i]; }`,
+      );
+    }
+    for (const line of store(
+      sumsOf.map((p) => `partial_${p}`),
+      'r',
+      'col',
+    ))
+      emit(line);
+    emit('    }');
+    emit('  }');
   }
-  emit('      let at = r * params.out_row + out_offset + col;');
-  if (epilogue === 'store') emit('      out[at] = total_0;');
-  else if (epilogue === 'residual') emit('      out[at] = out[at] + total_0;');
-  else emit('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
-  emit('    }');
-  emit('  }');
-  return kernelSource({
+  const source = kernelSource({
     storage: [
       { name: 'x', type: 'vec4<f32>', access: 'read' },
       ...(norm ? [{ name: 'g', type: 'vec4<f32>' as const, access: 'read' as const }] : []),
@@ -241,7 +283,14 @@ function matvecSource(shape: MatvecShape): string {
     ],
     uniforms: FIELDS,
     workgroupSize: L,
-    helpers: `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+    helpers: shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
     body: lines.join('\n'),
   });
+  return shape.subgroups ? `enable subgroups;\n${source}` : source;
+}
+
+/** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */
+function subgroupsCover(device: Device, lanes: number): boolean {
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return device.gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= lanes;
 }
