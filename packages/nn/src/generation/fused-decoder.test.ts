@@ -142,6 +142,26 @@ describe('fused decoding against Transformers goldens', () => {
     });
   }
 
+  it.skipIf(!requireFixtures(HF))(
+    'leaves a model whose weights are split over several buffers to its own forward',
+    async () => {
+      const small = await createDevice({ maxBindingBytes: 64 * 1024 });
+      try {
+        const { model } = (await loadModelDirectory(small, fixturePath(HF))) as { model: CausalLM };
+        expect(fusedDecodeUnsupported(model)).toMatch(/split over several buffers/);
+        const { results, timings } = await generateWithTimings(model, null, [[1]], {
+          maxNewTokens: 6,
+          stopTokens: [],
+        });
+        expect(timings.fused).toBe(false);
+        expect(results[0].tokens).toHaveLength(6);
+        model.dispose();
+      } finally {
+        small.destroy();
+      }
+    },
+  );
+
   it('names why a model decodes through its own forward', async () => {
     for (const [name, reason] of [
       ['gemma2', /Gemma/],

@@ -43,6 +43,10 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
       return `${name} holds packed or half-precision weights`;
   }
   if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
+  // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
+  for (const [name, tensor] of model.namedParameters()) {
+    if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;
+  }
   return null;
 }
 
