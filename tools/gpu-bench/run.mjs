@@ -165,7 +165,16 @@ async function sftCase(shape, baseFormat) {
       },
     });
     const value = (batch * seq) / (median(times.slice(1)) / 1000);
-    webtune.push({ case: name, unit: 'tokens/s', webtune: value, shape: shape.label, batch, seq, lora_r: 8 });
+    webtune.push({
+      case: name,
+      unit: 'tokens/s',
+      webtune: value,
+      shape: shape.label,
+      batch,
+      seq,
+      lora_r: 8,
+      statistic: `median of ${steps} steps after 1 warm-up`,
+    });
     log(`${name} (${shape.label}): ${value.toFixed(1)} tokens/s`);
   } finally {
     model.dispose();
@@ -212,7 +221,8 @@ await generationCases();
 device.destroy();
 
 // The baseline: the same cases in Transformers + PEFT, in one Python process.
-const python = option('python') ?? process.env.WEBTUNE_BENCH_PYTHON ?? 'python3';
+const python =
+  option('python') ?? process.env.WEBTUNE_PYTHON ?? process.env.WEBTUNE_BENCH_PYTHON ?? 'python3';
 const baselineInput = {
   matmul: SIZES.matmul,
   sft: SIZES.sft.map((s) => ({ name: s.name, config: s.config })),
@@ -240,12 +250,23 @@ if (existsSync(script)) {
 
 const rows = webtune.map((row) => {
   const value = baseline.results?.[row.case] ?? null;
+  const { statistic, ...fields } = row;
   return {
-    ...row,
+    ...fields,
     webtune: row.webtune == null ? null : Number(row.webtune.toPrecision(4)),
     baseline: value == null ? null : Number(value.toPrecision(4)),
     ratio: row.webtune != null && value ? Number((row.webtune / value).toFixed(3)) : null,
+    // The row format of the CPU benchmark harness (docs/guide/benchmarks.md).
+    better: 'higher',
+    statistic: statistic ?? 'median of 3 after 1 warm-up',
+    webtune_adapter: adapter,
+    ...(baseline.versions
+      ? {
+          baseline_name: `transformers ${baseline.versions.transformers} + peft ${baseline.versions.peft}, torch ${baseline.versions.torch}, ${baseline.device}, ${baseline.dtype}`,
+        }
+      : {}),
     ...(baseline.notes?.[row.case] ? { baseline_note: baseline.notes[row.case] } : {}),
+    ...(baseline.error ? { baseline_absent: baseline.error } : {}),
   };
 });
 console.log(
