@@ -26,6 +26,7 @@ import { applyMethod, createTask, type RunPlan, rowKindsOf, type TrainerEvent, t
 import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } from './browser-plan.js';
 import { memorySink } from './memory-sink.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
+import { readRunResult, readRunState } from './run-state.js';
 import type {
   DataSettings,
   EngineEnvelope,
@@ -42,6 +43,8 @@ interface LoadedModel {
   files: Map<string, Blob>;
   location: string;
   pretrained: PretrainedModel;
+  /** base_model_name_or_path of exported adapters; undefined when the picked files do not say. */
+  baseName: string | undefined;
 }
 
 interface PreparedData {
@@ -86,6 +89,10 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
   if (session.training)
     throw new Error('a training run is in progress: stop it before loading another model');
   disposeModel();
+  // Loose files picked without their folder: the name config.json records, if any.
+  const recorded = location === '' ? await recordedNameOf(files) : undefined;
+  const baseName = location === '' ? recorded : location;
+  location = location === '' ? (recorded ?? 'picked files') : location;
   const pretrained = await loadPretrained(await device(), memoryFileSource(files, location), {
     onProgress: (progress) =>
       emit({
@@ -95,7 +102,7 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
         total: progress.total,
       }),
   });
-  session.loaded = { files, location, pretrained };
+  session.loaded = { files, location, pretrained, baseName };
   session.data = null;
   return summarize(session.loaded);
 }
@@ -138,8 +145,32 @@ function summarize({ pretrained, location }: LoadedModel): ModelSummary {
     weightBytes,
     hasTokenizer: tokenizer !== null,
     hasChatTemplate: Boolean(tokenizer?.chatTemplate),
+    warnings: modelWarnings(pretrained),
     largestTensorBytes,
   };
+}
+
+/** What would silently go wrong in a run with this model. */
+function modelWarnings(pretrained: PretrainedModel): string[] {
+  const warnings: string[] = [];
+  const { tokenizer, tokenizerFiles } = pretrained;
+  if (tokenizer && !tokenizerFiles['tokenizer_config.json'] && tokenizer.eosTokenId === undefined) {
+    warnings.push(
+      'No tokenizer_config.json was loaded, so the tokenizer has no EOS token: training rows will not end with one and the tuned model may not learn to stop. Load the model folder with its tokenizer_config.json.',
+    );
+  }
+  return warnings;
+}
+
+/** `_name_or_path` of the picked config.json, if it records one. */
+async function recordedNameOf(files: Map<string, Blob>): Promise<string | undefined> {
+  try {
+    const config = JSON.parse(await files.get('config.json')!.text()) as Record<string, unknown>;
+    const name = config._name_or_path;
+    return typeof name === 'string' && name.trim() !== '' ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function tokenizerOf(loaded: LoadedModel) {
@@ -192,6 +223,7 @@ const USES_MODEL: ReadonlySet<EngineRequest['kind']> = new Set([
   'perplexity',
   'mcq',
   'export',
+  'restore-run',
 ]);
 const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
   'load-model': 'loading a model',
@@ -201,6 +233,7 @@ const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
   perplexity: 'evaluation',
   mcq: 'evaluation',
   export: 'export',
+  'restore-run': 'using a run’s result',
 };
 let modelQueue: Promise<unknown> = Promise.resolve();
 
@@ -218,7 +251,27 @@ function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T>
   return result;
 }
 
+/*
+ * Run lifecycle across reloads: what a run left in OPFS, and a completed run's adapter put back on
+ * the loaded model (so Chat, Evaluate and Export use it without training again).
+ */
+const lifecycleHandlers: { 'run-state': Handler<'run-state'>; 'restore-run': Handler<'restore-run'> } = {
+  async 'run-state'(request) {
+    return readRunState(request.runName);
+  },
+  async 'restore-run'(request, emit) {
+    const loaded = requireModel();
+    const state = await readRunState(request.runName);
+    const files = await readRunResult(request.runName);
+    await resetModel(loaded, emit);
+    session.peft = await loadAdapter(loaded.pretrained.model, memoryFileSource(files, request.runName));
+    return { runName: request.runName, step: state.lastStep };
+  },
+};
+
 const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
+  ...lifecycleHandlers,
+
   async device() {
     return (await device()).info;
   },
@@ -264,6 +317,8 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const tokenizer = tokenizerOf(loaded);
     const { settings } = request;
     const datasets = Object.keys(request.files);
+    // A failed check leaves no data active: the previous data is dropped before this one is read.
+    session.data = null;
     const plan = planInBrowser(
       { ...settings.config, stage: settings.stage },
       { location: loaded.location, datasets, runName: 'data' },
@@ -406,7 +461,6 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   async export(request, emit) {
     const loaded = requireModel();
     const sink = memorySink();
-    const base = loaded.location;
     if (request.what === 'adapter') {
       if (!session.peft) {
         throw new Error(
@@ -415,7 +469,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
             : 'there is no adapter yet: train with LoRA, DoRA or an adapter first',
         );
       }
-      await saveAdapter(session.peft, sink, { baseModelNameOrPath: base });
+      await saveAdapter(session.peft, sink, { baseModelNameOrPath: loaded.baseName });
       return { files: sink.files };
     }
     const extraFiles = loaded.pretrained.tokenizerFiles;
@@ -427,7 +481,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     // Merging removes the adapter layers: keep the adapter's files, merge and save, then load the
     // base again and put the adapter back, so chat and export keep working.
     const adapter = memorySink();
-    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: base });
+    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: loaded.baseName });
     emit({ type: 'progress', label: 'merging', done: 0, total: 2 });
     const merged = session.peft.mergeAndUnload();
     await saveModel(merged, sink, { extraFiles, generationConfig });
