@@ -316,7 +316,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const loaded = requireModel();
     const tokenizer = tokenizerOf(loaded);
     const { settings } = request;
-    const datasets = Object.keys(request.files);
+    const datasets = settings.named?.length ? settings.named : Object.keys(request.files);
     // A failed check leaves no data active: the previous data is dropped before this one is read.
     session.data = null;
     const plan = planInBrowser(
@@ -327,7 +327,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const template = plan.data.usesTemplate
       ? chatTemplate(loaded, plan.data.template ?? undefined)
       : undefined;
-    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template);
+    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template, settings.named);
     emit({ type: 'progress', label: 'reading and tokenizing', done: 1, total: 1 });
     session.data = { settings, datasets, train: prepared.train, validation: prepared.validation, template };
     const lengths = prepared.train.map((example) =>

@@ -23,6 +23,8 @@ export type BoardConfig = Record<string, unknown>;
 export interface DataSettings {
   stage: StageName;
   config: BoardConfig;
+  /** Datasets by their names in the files' dataset_info.json (a picked data folder); absent: each file is a dataset. */
+  named?: string[];
 }
 
 /** A run: its config, its folder in the origin-private file system, and whether it resumes. */
