@@ -26,7 +26,6 @@ import { applyMethod, createTask, type RunPlan, rowKindsOf, type TrainerEvent, t
 import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } from './browser-plan.js';
 import { memorySink } from './memory-sink.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
-import { readRunResult, readRunState } from './run-state.js';
 import type {
   DataSettings,
   EngineEnvelope,
@@ -37,6 +36,7 @@ import type {
   ExportedFile,
   ModelSummary,
 } from './protocol.js';
+import { readRunResult, readRunState } from './run-state.js';
 import { downloadModelFolder } from './url-source.js';
 
 interface LoadedModel {

@@ -283,17 +283,17 @@ function issueTable(
           'p',
           { class: 'note' },
           `${title}: the first ${issues.length} of ${allIssues.length} are shown. `,
-          downloadLink(
-            `${className}.json`,
-            JSON.stringify(allIssues, null, 2),
-            'application/json',
-          ),
+          downloadLink(`${className}.json`, JSON.stringify(allIssues, null, 2), 'application/json'),
         )
       : null,
     h(
       'table',
       { class: `issues stack ${className}` },
-      h('caption', {}, more > 0 ? `${title}: ${allIssues.length} (${issues.length} shown)` : `${title}: ${allIssues.length}`),
+      h(
+        'caption',
+        {},
+        more > 0 ? `${title}: ${allIssues.length} (${issues.length} shown)` : `${title}: ${allIssues.length}`,
+      ),
       h(
         'thead',
         {},

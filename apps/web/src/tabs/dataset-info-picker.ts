@@ -113,7 +113,8 @@ export function datasetInfoPicker(
           disabled: dataset.problem !== null,
           onclick: async () => {
             const location = attributes!.location;
-            const file = files[location] ?? files[Object.keys(files).find((p) => p.startsWith(`${location}/`))!];
+            const file =
+              files[location] ?? files[Object.keys(files).find((p) => p.startsWith(`${location}/`))!];
             const raw = await rawRows(file, location, 3);
             preview.textContent = raw.join('\n\n');
             preview.hidden = false;

@@ -369,7 +369,8 @@ export class TrainSettingsForm {
     )) {
       const value = values[control.name];
       if (value === undefined || control.name === 'stage') continue;
-      if (control instanceof HTMLInputElement && control.type === 'checkbox') control.checked = Boolean(value);
+      if (control instanceof HTMLInputElement && control.type === 'checkbox')
+        control.checked = Boolean(value);
       else control.value = String(value);
     }
     this.showRelevant();
@@ -388,7 +389,8 @@ export class TrainSettingsForm {
       else if (key === 'use_dora') {
         if (value === true) this.method.value = 'dora';
       } else if (key === 'lr_scheduler_type') this.schedule.value = String(value);
-      else if (key === 'lora_target') this.target.value = Array.isArray(value) ? value.join(',') : String(value);
+      else if (key === 'lora_target')
+        this.target.value = Array.isArray(value) ? value.join(',') : String(value);
       else if (key === 'pref_loss') this.preferenceLoss.value = String(value);
       else if (key === 'disable_gradient_checkpointing') this.checkpointing.checked = value !== true;
       else if (key === 'run_name') this.runName.value = String(value);

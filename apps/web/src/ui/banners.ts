@@ -18,7 +18,8 @@ export function noWebGpuNotice(reason: string, openRemote: () => void): (HTMLEle
 /** A note for a software adapter (SwiftShader, lavapipe, WARP); null for a real GPU. */
 export function softwareAdapterNotice(device: DeviceInfo, openRemote: () => void): HTMLElement | null {
   if (device.adapterClass !== 'software') return null;
-  const name = [device.vendor, device.architecture, device.description].filter(Boolean).join(' ') || 'unknown';
+  const name =
+    [device.vendor, device.architecture, device.description].filter(Boolean).join(' ') || 'unknown';
   return h(
     'div',
     { class: 'banner banner-info', role: 'note' },

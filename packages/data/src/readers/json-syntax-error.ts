@@ -87,11 +87,11 @@ export function jsonSyntaxErrorOffset(text: string): number | null {
         } else fail();
       }
     }
-    if (character === '"') return string();
-    if (character === 't') return literal('true');
-    if (character === 'f') return literal('false');
-    if (character === 'n') return literal('null');
-    return number();
+    if (character === '"') string();
+    else if (character === 't') literal('true');
+    else if (character === 'f') literal('false');
+    else if (character === 'n') literal('null');
+    else number();
   };
   try {
     value(0);

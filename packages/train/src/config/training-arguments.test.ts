@@ -23,7 +23,9 @@ describe('training arguments', () => {
     expect(() => resolveTrainingArguments({ seed: -5 })).toThrow(
       /seed must be an integer in \[0, 2\^32 - 1\]/,
     );
-    expect(() => resolveTrainingArguments({ numTrainEpochs: 0 })).toThrow(/num_train_epochs must be a number > 0 when max_steps is not set/);
+    expect(() => resolveTrainingArguments({ numTrainEpochs: 0 })).toThrow(
+      /num_train_epochs must be a number > 0 when max_steps is not set/,
+    );
     expect(resolveTrainingArguments({ numTrainEpochs: 0, maxSteps: 5 }).maxSteps).toBe(5);
   });
 
