@@ -149,6 +149,7 @@ export function trainTab(context: BoardContext): HTMLElement {
     const state = store.get();
     const config: RawConfig = { ...context.dataConfig(), ...extraConfig, ...settings.readLlamaFactory() };
     if (state.model) config.model_name_or_path ??= state.model.location;
+    if (state.data) config.dataset ??= state.data.report.datasets.map((dataset) => dataset.name).join(',');
     return config;
   };
 
