@@ -377,7 +377,12 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
         }),
         train: data.train.filter((row) => kinds.includes(row.kind)) as unknown[],
         validation: data.validation.filter((row) => kinds.includes(row.kind)) as unknown[],
-        args: { ...plan.trainingArguments, resumeFromCheckpoint: settings.resume ? true : null },
+        args: {
+          ...plan.trainingArguments,
+          resumeFromCheckpoint: settings.resume ? true : null,
+          // base_model_name_or_path of the adapter files the run writes: never a made-up name.
+          modelNameOrPath: loaded.baseName ?? null,
+        },
         storage,
         signal: controller.signal,
         onEvent: (event: TrainerEvent) => emit({ type: 'trainer', event }),

@@ -37,7 +37,7 @@ export function trainTab(context: BoardContext): HTMLElement {
   const metrics = h('dl', { class: 'metrics', 'aria-label': 'Training progress' });
   const log = h('ol', { class: 'log', 'aria-label': 'Training log' });
   const checkpointNote = h('p', { class: 'note', 'aria-live': 'polite' });
-  const targetNote = h('p', { class: 'note' });
+  const targetNote = h('p', { class: 'note target-note' });
   const start = h('button', { type: 'button', class: 'primary' }, 'Start');
   const pause = h('button', { type: 'button', disabled: true }, 'Pause');
   const resume = h('button', { type: 'button', disabled: true }, 'Resume');
@@ -164,6 +164,13 @@ export function trainTab(context: BoardContext): HTMLElement {
     }
     const remoteTarget = store.get().target === 'remote';
     // Start over on a run with checkpoints deletes them: only when the user says so.
+    if (!resumeRun && !remoteTarget) {
+      try {
+        runState = await engine.call({ kind: 'run-state', runName: runSettings.runName });
+      } catch {
+        runState = null;
+      }
+    }
     if (!resumeRun && !remoteTarget && hasCheckpoint()) {
       const names = runState!.checkpoints.join(', ');
       const confirmed = window.confirm(
@@ -323,7 +330,7 @@ export function trainTab(context: BoardContext): HTMLElement {
     // The primary action is the one that keeps the work: Resume when there is something to resume.
     resume.classList.toggle('primary', !resume.disabled);
     start.classList.toggle('primary', resume.disabled);
-    useResult.disabled = running || !localReady || state.model === null;
+    useResult.disabled = running || state.target !== 'browser' || !state.device || !state.model;
     pause.disabled = state.training !== 'running';
     stop.disabled = state.training !== 'running' && state.training !== 'pausing';
     const what = state.target === 'remote' ? `the server at ${state.remote.url}` : 'this browser’s GPU';
