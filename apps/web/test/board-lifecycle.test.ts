@@ -110,6 +110,8 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
   const loadLooseModel = async () => {
     await tab('Model');
     const folder = join(scratch, 'model');
+    // Forget the last outcome, so the wait below is for this load.
+    await statusOf('model').evaluate((element) => element.removeAttribute('data-state'));
     await panel('model')
       .getByLabel('Or its files')
       .setInputFiles(
@@ -187,10 +189,13 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
     expect(await loadLooseModel()).toMatch(/^Loaded /);
     await tab('Data');
     const warnings = panel('data').locator('.data-warnings li');
-    expect(await warnings.allTextContents()).toEqual([expect.stringContaining('No tokenizer_config.json')]);
+    // The default cutoff_len (2048) is longer than stories260K's 512 positions.
+    expect(await warnings.allTextContents()).toEqual([
+      expect.stringContaining('No tokenizer_config.json'),
+      "cutoff_len 2048 is longer than the model's 512 positions (max_position_embeddings): set it to 512 or less.",
+    ]);
     await panel('data').getByLabel('cutoff_len').fill('4096');
-    expect(await warnings.count()).toBe(2);
-    expect(await warnings.nth(1).textContent()).toContain("longer than the model's 512 positions");
+    expect(await warnings.nth(1).textContent()).toContain('cutoff_len 4096');
     await panel('data').getByLabel('cutoff_len').fill('64');
     expect(await warnings.count()).toBe(1);
   });
@@ -201,7 +206,7 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
     const rows = panel('data').locator('table.dataset-info-table tbody tr');
     await expect.poll(() => rows.count()).toBe(3);
     const animals = panel('data').locator('tr[data-dataset="animals"]');
-    expect(await animals.textContent()).toContain('prompt: question, response: answer');
+    expect(await animals.textContent()).toContain('prompt: question, query: input, response: answer');
     expect(await panel('data').locator('tr[data-dataset="hub_demo"] .problem').textContent()).toContain(
       'hub',
     );
@@ -243,7 +248,7 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
 
     const [failed, message] = await checkFile('broken.json', '[\n  {"instruction": "a", "output": x}\n]');
     expect(failed).toBe('error');
-    expect(message).toContain('line 2, column 35');
+    expect(message).toContain('line 2, column 34');
     expect(await panel('data').locator('.data-report').textContent()).toBe('');
     await tab('Train');
     expect(await panel('train').getByRole('button', { name: 'Start' }).isDisabled()).toBe(true);
@@ -347,8 +352,8 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
     ]);
     const adapterConfig = JSON.parse(readFileSync((await download.path())!, 'utf8'));
     expect(adapterConfig.r).toBe(4);
-    // config.json names no _name_or_path: the key is left out rather than "picked files".
-    expect(adapterConfig).not.toHaveProperty('base_model_name_or_path');
+    // config.json names no _name_or_path: null, as PEFT writes an unknown base, not "picked files".
+    expect(adapterConfig.base_model_name_or_path).toBeNull();
   });
 
   it('7, 8: preference pairs need a confirmation to clear; DPO needs a pair; one stage, one file list', async () => {
@@ -431,8 +436,10 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
     // The YAML preview is the config the server got (with the server's model and datasets).
     await train.getByText('The run as a LLaMA-Factory YAML').click();
     const yamlText = (await train.locator('.yaml-preview').textContent()) ?? '';
+    const { output_dir: outputDir, ...shown } = parseYaml(yamlText);
+    expect(outputDir).toBe('saves/remote-1');
     expect({
-      ...parseYaml(yamlText),
+      ...shown,
       model_name_or_path: 'models/stories260K-hf',
       dataset: 'data/animals.json',
     }).toEqual(server.configs[0]);

@@ -150,6 +150,19 @@ function summarize({ pretrained, location }: LoadedModel): ModelSummary {
   };
 }
 
+/**
+ * The method with the adapter's base_model_name_or_path the picked files support: the folder, URL
+ * or recorded name, or none (never the planner's stand-in for loose files).
+ */
+function withBaseName(method: RunPlan['method'], baseName: string | undefined): RunPlan['method'] {
+  if (!('config' in method) || typeof method.config !== 'object' || method.config === null) return method;
+  const config = { ...(method.config as unknown as Record<string, unknown>) };
+  if (!('base_model_name_or_path' in config)) return method;
+  // null, as PEFT writes it when the base is unknown.
+  config.base_model_name_or_path = baseName ?? null;
+  return { ...method, config } as unknown as RunPlan['method'];
+}
+
 /** What would silently go wrong in a run with this model. */
 function modelWarnings(pretrained: PretrainedModel): string[] {
   const warnings: string[] = [];
@@ -360,7 +373,9 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
       { location: loaded.location, datasets: data.datasets, runName: settings.runName },
     );
     await resetModel(loaded, emit);
-    const applied = await applyMethod(loaded.pretrained.model, plan.method, { seed: plan.config.seed });
+    const applied = await applyMethod(loaded.pretrained.model, withBaseName(plan.method, loaded.baseName), {
+      seed: plan.config.seed,
+    });
     session.peft = applied.peft;
     session.baseChanged = applied.changesBaseWeights;
     if (!settings.resume) await removeRun(settings.runName);

@@ -122,9 +122,13 @@ export function datasetInfoPicker(
         },
         'Preview raw rows',
       );
+      // The columns the formatting reads (alpaca: prompt/query/response...; sharegpt/openai: messages...).
+      const messageStyle = attributes?.formatting === 'sharegpt' || attributes?.formatting === 'openai';
+      const alpacaOnly = new Set(['prompt', 'query', 'response']);
       const pairs = (record: object) =>
         Object.entries(record)
           .filter(([, value]) => value !== undefined)
+          .filter(([key]) => (messageStyle ? !alpacaOnly.has(key) : key !== 'messages'))
           .map(([key, value]) => `${key}: ${value}`)
           .join(', ');
       return h(
@@ -139,7 +143,7 @@ export function datasetInfoPicker(
           attributes ? `${attributes.formatting}${attributes.ranking ? ', ranking (pairs)' : ''}` : '–',
         ),
         h('td', { 'data-label': 'Columns' }, attributes ? pairs(attributes.columns) : '–'),
-        h('td', { 'data-label': 'Tags' }, attributes ? pairs(attributes.tags) || '–' : '–'),
+        h('td', { 'data-label': 'Tags' }, attributes && messageStyle ? pairs(attributes.tags) || '–' : '–'),
         h(
           'td',
           { 'data-label': 'Rows' },

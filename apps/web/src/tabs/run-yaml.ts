@@ -8,14 +8,13 @@ import { h } from '../ui/dom.js';
  * sent to `webtune webui` by the Remote tab.
  */
 
-/** Keys only the browser knows (a folder in its private storage): left out of a YAML for elsewhere. */
-const BROWSER_ONLY = new Set(['output_dir']);
-
-/** The YAML text of a run's config, keys in a stable, readable order. */
+/**
+ * The YAML text of a run's config, keys in a stable, readable order. The browser keeps a run in
+ * its private storage; elsewhere it goes to `saves/<run_name>` unless the config names a folder.
+ */
 export function runYaml(config: RawConfig): string {
-  const entries = Object.entries(config).filter(
-    ([key, value]) => value !== undefined && value !== null && !BROWSER_ONLY.has(key),
-  );
+  const withFolder = { ...config, output_dir: config.output_dir ?? `saves/${config.run_name ?? 'run-1'}` };
+  const entries = Object.entries(withFolder).filter(([, value]) => value !== undefined && value !== null);
   const order = ['model_name_or_path', 'stage', 'do_train', 'finetuning_type', 'dataset', 'template'];
   entries.sort(([a], [b]) => rank(a, order) - rank(b, order));
   return `# A webtune / LLaMA-Factory run: webtune train this.yaml\n${stringifyYaml(Object.fromEntries(entries))}`;
@@ -42,7 +41,8 @@ export function parseRunYaml(text: string, fileName: string): RawConfig {
   }
   const config = value as RawConfig;
   try {
-    resolveConfig(config);
+    // output_dir is optional here: the browser keeps the run in its own storage.
+    resolveConfig(config, { required: [] });
   } catch (error) {
     if ((error as ConfigError).name === 'ConfigError')
       throw new Error(`${fileName}: ${(error as Error).message}`);

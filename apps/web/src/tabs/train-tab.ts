@@ -148,6 +148,7 @@ export function trainTab(context: BoardContext): HTMLElement {
   const runConfig = (): RawConfig => {
     const state = store.get();
     const config: RawConfig = { ...context.dataConfig(), ...extraConfig, ...settings.readLlamaFactory() };
+    delete config.output_dir;
     if (state.model) config.model_name_or_path ??= state.model.location;
     if (state.data) config.dataset ??= state.data.report.datasets.map((dataset) => dataset.name).join(',');
     return config;
