@@ -110,7 +110,9 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
   const loadLooseModel = async () => {
     await tab('Model');
     const folder = join(scratch, 'model');
-    // Forget the last outcome, so the wait below is for this load.
+    // The same files again fire no change: empty the input first; then forget the last outcome, so
+    // the wait below is for this load.
+    await panel('model').getByLabel('Or its files').setInputFiles([]);
     await statusOf('model').evaluate((element) => element.removeAttribute('data-state'));
     await panel('model')
       .getByLabel('Or its files')
@@ -194,9 +196,9 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
       expect.stringContaining('No tokenizer_config.json'),
       "cutoff_len 2048 is longer than the model's 512 positions (max_position_embeddings): set it to 512 or less.",
     ]);
-    await panel('data').getByLabel('cutoff_len').fill('4096');
+    await panel('data').getByLabel('cutoff_len', { exact: true }).fill('4096');
     expect(await warnings.nth(1).textContent()).toContain('cutoff_len 4096');
-    await panel('data').getByLabel('cutoff_len').fill('64');
+    await panel('data').getByLabel('cutoff_len', { exact: true }).fill('64');
     expect(await warnings.count()).toBe(1);
   });
 
@@ -488,7 +490,7 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
     expect(await train.getByLabel('Learning rate', { exact: true }).inputValue()).toBe('0.003');
     expect(await train.getByLabel('LoRA rank').inputValue()).toBe('16');
     expect(await train.getByLabel('Learning-rate schedule').inputValue()).toBe('cosine');
-    expect(await panel('data').getByLabel('cutoff_len').inputValue()).toBe('128');
+    expect(await panel('data').getByLabel('cutoff_len', { exact: true }).inputValue()).toBe('128');
     expect(await panel('remote').getByLabel('Model on the server', { exact: true }).inputValue()).toBe(
       'models/saved-model',
     );
