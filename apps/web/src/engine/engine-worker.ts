@@ -27,6 +27,7 @@ import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } fr
 import { memorySink } from './memory-sink.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
 import type {
+  BaseStorage,
   DataSettings,
   EngineEnvelope,
   EngineEvent,
@@ -37,11 +38,20 @@ import type {
   ModelSummary,
 } from './protocol.js';
 import { downloadModelFolder } from './url-source.js';
+import {
+  openBase,
+  refuseRunThatCannotFit,
+  WEBAPP_USES_MODEL,
+  WEBAPP_WHAT,
+  webappHandlers,
+} from './webapp-engine.js';
 
-interface LoadedModel {
+export interface LoadedModel {
   files: Map<string, Blob>;
   location: string;
   pretrained: PretrainedModel;
+  /** How the frozen base is held (f32, f16, bf16, q8_0, q4_0); a GGUF's Q8_0/Q4_0 stay packed. */
+  baseFormat: BaseStorage;
 }
 
 interface PreparedData {
@@ -53,7 +63,7 @@ interface PreparedData {
   template: ChatTemplate | undefined;
 }
 
-const session = {
+export const session = {
   device: null as Promise<Device> | null,
   loaded: null as LoadedModel | null,
   /** Adapters added by the last run (LoRA, DoRA, bottleneck); null before training or for freeze/full. */
@@ -65,28 +75,34 @@ const session = {
   training: null as AbortController | null,
 };
 
-type Emit = (event: EngineEvent) => void;
+export type Emit = (event: EngineEvent) => void;
 type Handler<K extends EngineRequest['kind']> = (
   request: Extract<EngineRequest, { kind: K }>,
   emit: Emit,
 ) => Promise<EngineReplies[K]>;
 
 /** The one device of the worker, created on first use (concurrent first calls share it). */
-function device(): Promise<Device> {
+export function device(): Promise<Device> {
   session.device ??= createDevice();
   return session.device;
 }
 
-function requireModel(): LoadedModel {
+export function requireModel(): LoadedModel {
   if (!session.loaded) throw new Error('no model is loaded: load one in the Model tab first');
   return session.loaded;
 }
 
-async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit): Promise<ModelSummary> {
+export async function loadFiles(
+  files: Map<string, Blob>,
+  location: string,
+  emit: Emit,
+  baseFormat: BaseStorage = 'f32',
+): Promise<ModelSummary> {
   if (session.training)
     throw new Error('a training run is in progress: stop it before loading another model');
   disposeModel();
-  const pretrained = await loadPretrained(await device(), memoryFileSource(files, location), {
+  const loading = { files, location, baseFormat };
+  const pretrained = await openBase(loading, {
     onProgress: (progress) =>
       emit({
         type: 'progress',
@@ -95,7 +111,7 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
         total: progress.total,
       }),
   });
-  session.loaded = { files, location, pretrained };
+  session.loaded = { ...loading, pretrained };
   session.data = null;
   return summarize(session.loaded);
 }
@@ -109,7 +125,7 @@ function disposeModel(): void {
   session.loaded = null;
 }
 
-function summarize({ pretrained, location }: LoadedModel): ModelSummary {
+export function summarize({ pretrained, location }: LoadedModel): ModelSummary {
   const { config, model, tokenizer } = pretrained;
   let parameters = 0;
   let weightBytes = 0;
@@ -142,7 +158,7 @@ function summarize({ pretrained, location }: LoadedModel): ModelSummary {
   };
 }
 
-function tokenizerOf(loaded: LoadedModel) {
+export function tokenizerOf(loaded: LoadedModel) {
   const tokenizer = loaded.pretrained.tokenizer;
   if (!tokenizer) throw new Error(`${loaded.location} has no tokenizer.json: the board needs one`);
   return tokenizer;
@@ -157,19 +173,25 @@ function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTempla
  * The prompt encoder (shared with the CLI and training): the template the data was prepared with, else
  * a named one; `''` or undefined is LLaMA-Factory's choice (the model's chat_template parsed, else empty).
  */
-function promptEncoder(loaded: LoadedModel, template: string | ChatTemplate | undefined): PromptEncoder {
+export function promptEncoder(
+  loaded: LoadedModel,
+  template: string | ChatTemplate | undefined,
+): PromptEncoder {
   return new PromptEncoder(tokenizerOf(loaded), { template: template === '' ? undefined : template });
 }
 
 /** The model a request names: the tuned model, or the base (adapters off, or the untouched copy). */
-async function withVariant<R>(variant: 'base' | 'tuned', fn: (model: CausalLM) => Promise<R>): Promise<R> {
+export async function withVariant<R>(
+  variant: 'base' | 'tuned',
+  fn: (model: CausalLM) => Promise<R>,
+): Promise<R> {
   const loaded = requireModel();
   const model = loaded.pretrained.model;
   if (variant === 'tuned') return fn(model);
   if (session.peft) return session.peft.withAdaptersDisabled(() => fn(model));
   if (session.baseChanged) {
     if (!session.baseCopy) {
-      const copy = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+      const copy = await openBase(loaded);
       session.baseCopy = copy.model;
     }
     return fn(session.baseCopy);
@@ -205,12 +227,12 @@ const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
 let modelQueue: Promise<unknown> = Promise.resolve();
 
 function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T> {
-  if (!USES_MODEL.has(kind)) return task();
+  if (!USES_MODEL.has(kind) && !WEBAPP_USES_MODEL.has(kind)) return task();
   if (session.training) {
     throw new Error(
       kind === 'train'
         ? 'a training run is already in progress'
-        : `${WHAT[kind]} waits for the training run: pause or stop it first`,
+        : `${WHAT[kind] ?? WEBAPP_WHAT[kind]} waits for the training run: pause or stop it first`,
     );
   }
   const result = modelQueue.then(task, task);
@@ -218,13 +240,13 @@ function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T>
   return result;
 }
 
-const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
+const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof WebappHandlers> = {
   async device() {
     return (await device()).info;
   },
 
   async 'load-model'(request, emit) {
-    return loadFiles(new Map(Object.entries(request.files)), request.location, emit);
+    return loadFiles(new Map(Object.entries(request.files)), request.location, emit, request.baseFormat);
   },
 
   async 'load-model-url'(request, emit) {
@@ -304,6 +326,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
       { ...data.settings.config, ...settings.config },
       { location: loaded.location, datasets: data.datasets, runName: settings.runName },
     );
+    await refuseRunThatCannotFit(loaded, plan);
     await resetModel(loaded, emit);
     const applied = await applyMethod(loaded.pretrained.model, plan.method, { seed: plan.config.seed });
     session.peft = applied.peft;
@@ -432,7 +455,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const merged = session.peft.mergeAndUnload();
     await saveModel(merged, sink, { extraFiles, generationConfig });
     emit({ type: 'progress', label: 'restoring the adapter', done: 1, total: 2 });
-    const restored = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+    const restored = await openBase(loaded);
     merged.dispose();
     loaded.pretrained = restored;
     session.peft = await loadAdapter(restored.model, memoryFileSource(filesByName(adapter.files), 'adapter'));
@@ -441,8 +464,14 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   },
 };
 
+/* ---- Model, Chat, Evaluate and Export conveniences: their handlers live in webapp-engine.ts. ---- */
+type WebappHandlers = ReturnType<typeof webappHandlers>;
+const handlers = { ...coreHandlers, ...webappHandlers() } as {
+  [K in EngineRequest['kind']]: Handler<K>;
+};
+
 /** Before a new run: the base weights as loaded, without the adapters of an earlier run. */
-async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
+export async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
   if (!session.peft && !session.baseChanged) return;
   emit({ type: 'progress', label: 'reloading the base model', done: 0, total: 1 });
   loaded.pretrained.model.dispose();
@@ -450,7 +479,7 @@ async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
   session.baseCopy = null;
   session.peft = null;
   session.baseChanged = false;
-  loaded.pretrained = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+  loaded.pretrained = await openBase(loaded);
   emit({ type: 'progress', label: 'reloading the base model', done: 1, total: 1 });
 }
 
