@@ -225,7 +225,7 @@ export function chatTab(context: BoardContext): HTMLElement {
       prompt,
       'Ctrl+Enter sends. Each model sees the conversation so far with its own answers.',
     ),
-    field('System prompt', system),
+    field('System', system, 'The system prompt of the conversation.'),
     h(
       'fieldset',
       { class: 'mode' },

@@ -66,7 +66,7 @@ export function exportPackage(context: BoardContext): HTMLElement {
       h('label', {}, ggufAdapter, ' Keep the adapter as a GGUF LoRA file (unmerged base)'),
     ),
     field('Name', name, 'Of the files and of the Ollama model.'),
-    field('System prompt', system),
+    field('Modelfile SYSTEM', system),
   ];
   const showFields = () => {
     merged.hidden = format.value !== 'merged';

@@ -134,7 +134,6 @@ export function modelTab(context: BoardContext): HTMLElement {
       baseStorage,
       'How the frozen base is held when a model loads: 8-bit and 4-bit blocks make QLoRA; a GGUF file’s Q8_0/Q4_0 weights stay packed.',
     ),
-    quick.element,
     h(
       'div',
       { class: 'card' },
@@ -159,6 +158,7 @@ export function modelTab(context: BoardContext): HTMLElement {
       urlForm,
       status.element,
     ),
+    quick.element,
     h('div', { class: 'card' }, h('h3', {}, 'Architecture'), details),
     plan.element,
     h('div', { class: 'card' }, h('h3', {}, 'GPU'), deviceDetails),
