@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generationMetrics } from '@webtune/eval';
 import { readGguf } from '@webtune/gguf';
-import { writeSafetensors } from '@webtune/safetensors';
+import { readSafetensorsBytes, toFloat32, writeSafetensors } from '@webtune/safetensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { unzipSync } from 'fflate';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -208,8 +208,12 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     await chat.getByLabel('Max new tokens').fill('400');
     await chat.getByRole('button', { name: 'Send' }).click();
     await expect
-      .poll(async () => (await chat.locator('.answer').first().textContent())?.length ?? 0)
-      .toBeGreaterThan(0);
+      .poll(
+        async () =>
+          `${await status.getAttribute('data-state')}|${await status.textContent()}|${await chat.locator('.answer').first().textContent()}`,
+        { timeout: 60_000, interval: 100 },
+      )
+      .toMatch(/^running\|[^|]*\|.+/s);
     await chat.getByRole('button', { name: 'Stop' }).click();
     expect(await settle(status)).toBe('Stopped.');
     // Stopped in the first answer: the second model was not asked.
@@ -328,6 +332,67 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     expect(shown).toEqual(
       (['bleu-4', 'rouge-1', 'rouge-2', 'rouge-l'] as const).map((name) => metrics[name].toFixed(2)),
     );
+  });
+
+  it('trains two steps, then picks a checkpoint for the tuned model and downloads it as a zip', async () => {
+    await tab('Data');
+    await panel('data')
+      .getByLabel('Dataset files', { exact: true })
+      .setInputFiles({
+        name: 'train.json',
+        mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify(PREDICT_ROWS)),
+      });
+    await panel('data').getByLabel('cutoff_len').fill('64');
+    await panel('data').getByLabel('val_size').fill('0');
+    await panel('data').getByRole('button', { name: 'Check data' }).click();
+    await settle(panel('data').locator('.task-status').first());
+    await tab('Train');
+    const train = panel('train');
+    await train.getByLabel('Run name').fill('picker');
+    await train.getByLabel('Max steps').fill('2');
+    await train.getByLabel('Batch size').fill('1');
+    await train.getByLabel('Learning rate', { exact: true }).fill('0.01');
+    await train.getByLabel('Save steps').fill('1');
+    await train.getByLabel('Eval steps').fill('0');
+    await train.getByRole('button', { name: 'Start' }).click();
+    expect(await settle(train.locator('.task-status').first(), 300_000)).toBe(
+      'Training completed after 2 steps.',
+    );
+
+    await tab('Chat');
+    const picker = panel('chat').locator('.adapter-picker');
+    await expect
+      .poll(() => picker.locator('option').allTextContents())
+      .toEqual(expect.arrayContaining(['picker / checkpoint-1', 'picker / checkpoint-2']));
+    await picker.getByLabel('Tuned model').selectOption({ label: 'picker / checkpoint-1' });
+    expect(await settle(picker.locator('.task-status'))).toBe('Tuned model: picker/checkpoint-1.');
+    const zip = await download(
+      () => picker.getByRole('button', { name: 'Download this checkpoint (zip)' }).click(),
+      'picker-checkpoint-1.zip',
+    );
+    expect(zip.name).toBe('picker-checkpoint-1.zip');
+    const saved = unzipSync(zip.bytes);
+    expect(Object.keys(saved)).toContain('checkpoint-1/adapter_model.safetensors');
+    expect(Object.keys(saved)).toContain('checkpoint-1/adapter_config.json');
+
+    // The tuned model is now that checkpoint: its exported adapter holds the checkpoint's tensors.
+    await tab('Export');
+    const packageCard = panel('export').locator('.export-package');
+    await packageCard.getByLabel('Format').selectOption('adapter');
+    await packageCard.getByRole('button', { name: 'Prepare the package' }).click();
+    await settle(packageCard.locator('.task-status'));
+    const exported = await download(
+      () => packageCard.getByRole('link', { name: 'adapter_model.safetensors' }).click(),
+      'picked-adapter.safetensors',
+    );
+    const tensorsOf = (bytes: Uint8Array) =>
+      Object.fromEntries(
+        readSafetensorsBytes(bytes).tensors.map((tensor) => [tensor.name, [...toFloat32(tensor)]]),
+      );
+    const fromCheckpoint = tensorsOf(saved['checkpoint-1/adapter_model.safetensors']);
+    expect(Object.keys(fromCheckpoint).length).toBeGreaterThan(0);
+    expect(tensorsOf(exported.bytes)).toEqual(fromCheckpoint);
   });
 
   it('logged no console errors', () => {
