@@ -351,6 +351,14 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     const train = panel('train');
     await train.getByLabel('Run name').fill('picker');
     await train.getByLabel('Max steps').fill('2');
+    // A run that cannot fit in a tab is refused before anything is written, with the plan's advice.
+    await train.getByLabel('Batch size').fill('100000');
+    await train.getByRole('button', { name: 'Start' }).click();
+    const refused = train.locator('.task-status').first();
+    await expect.poll(() => refused.getAttribute('data-state'), { timeout: 60_000 }).toBe('error');
+    expect(await refused.textContent()).toMatch(
+      /this run does not fit in this tab: .* Try: .*gradient_accumulation_steps/,
+    );
     await train.getByLabel('Batch size').fill('1');
     await train.getByLabel('Learning rate', { exact: true }).fill('0.01');
     await train.getByLabel('Save steps').fill('1');
