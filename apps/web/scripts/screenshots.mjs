@@ -23,7 +23,12 @@ const out = join(repoRoot, 'docs', 'guide', 'images');
 const chromiumPath = process.env.WEBTUNE_CHROMIUM ?? '/usr/bin/chromium';
 const TABS = ['Model', 'Data', 'Train', 'Chat', 'Evaluate', 'Export', 'Remote'];
 const WIDTHS = [1280, 400];
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.json': 'application/json',
+};
 
 for (const [what, path] of [
   ['the built app (pnpm --filter @webtune/web build)', join(dist, 'index.html')],
@@ -61,15 +66,25 @@ const site = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-gpu-sandbox', '--no-first-run', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--enable-unsafe-webgpu',
+    '--disable-gpu-sandbox',
+    '--no-first-run',
+    '--disable-sync',
+  ],
 });
 try {
   mkdirSync(out, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(`${site}/?hub=${encodeURIComponent(`${site}/hub`)}`);
-  await page.waitForFunction(() => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '), null, {
-    timeout: 60_000,
-  });
+  await page.waitForFunction(
+    () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
+    null,
+    {
+      timeout: 60_000,
+    },
+  );
   await page.getByLabel('Or a hub id').fill('webtune/stories260K');
   await page.getByRole('button', { name: 'Download and load' }).click();
   await page.waitForFunction(

@@ -14,7 +14,6 @@ import { evaluateMcq, loadMcqTask } from '@webtune/eval';
 import {
   type CausalLM,
   generate,
-  loadPretrained,
   memoryFileSource,
   type PretrainedModel,
   perplexity,
