@@ -30,7 +30,7 @@ function browserAvailable(): boolean {
   return false;
 }
 
-const ready = requireFixtures('models/stories260K-hf') && browserAvailable();
+const ready = requireFixtures('models/stories260K-hf', 'eval/mmlu_subset') && browserAvailable();
 
 /** A LoRA adapter for stories260K (r 2 on q_proj and v_proj), with values that change its answers. */
 function storiesAdapter() {
@@ -401,6 +401,24 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     const fromCheckpoint = tensorsOf(saved['checkpoint-1/adapter_model.safetensors']);
     expect(Object.keys(fromCheckpoint).length).toBeGreaterThan(0);
     expect(tensorsOf(exported.bytes)).toEqual(fromCheckpoint);
+  });
+
+  it('builds the forgetting report of the picked checkpoint against the base', async () => {
+    await tab('Evaluate');
+    const evaluate = panel('evaluate');
+    const card = evaluate.locator('.card', { has: page.getByRole('button', { name: 'Build the report' }) });
+    await card.getByLabel('General benchmark folder').setInputFiles(fixturePath('eval/mmlu_subset'));
+    await card.getByLabel('Domain texts').fill('The cat sat on the mat.\n\nThe dog ran in the park.');
+    await card.getByLabel('Question limit per subject').fill('1');
+    await card.getByRole('button', { name: 'Build the report' }).click();
+    const summary = await settle(card.locator('.task-status'), 180_000);
+    const report = card.locator('pre.forgetting-report');
+    expect(await report.getAttribute('data-verdict')).toMatch(
+      /^(improved|improved-with-forgetting|forgot|worse|no-change)$/,
+    );
+    const text = (await report.textContent()) ?? '';
+    expect(text).toContain('your domain texts');
+    expect(text).toContain(summary);
   });
 
   it('logged no console errors', () => {
