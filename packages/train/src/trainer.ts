@@ -29,6 +29,7 @@ import { StepPlan } from './loop/step-plan.js';
 import { shouldEvaluate, shouldSave } from './loop/strategies.js';
 import type { TrainableModel } from './model/trainable-model.js';
 import { AdamW } from './optimizer/adamw.js';
+import { loraPlusLearningRateScale } from './optimizer/lora-plus.js';
 import { learningRateAt } from './schedule/learning-rate.js';
 import type { TaskBatch, TrainingTask } from './tasks/training-task.js';
 
@@ -101,6 +102,14 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     beta2: args.adamBeta2,
     eps: args.adamEpsilon,
     weightDecay: args.weightDecay,
+    learningRateScale:
+      args.loraplusLrRatio === null
+        ? undefined
+        : loraPlusLearningRateScale({
+            learningRate: args.learningRate,
+            ratio: args.loraplusLrRatio,
+            embeddingLearningRate: args.loraplusLrEmbedding,
+          }),
   });
   const diagnostics = new LossDiagnostics({ totalSteps });
   const log = new TrainerLog(storage);
