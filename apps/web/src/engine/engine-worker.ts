@@ -14,7 +14,6 @@ import { evaluateMcq, loadMcqTask } from '@webtune/eval';
 import {
   type CausalLM,
   generate,
-  loadPretrained,
   memoryFileSource,
   type PretrainedModel,
   perplexity,
@@ -28,6 +27,7 @@ import { memorySink } from './memory-sink.js';
 import { modelWarnings, recordedNameOf, withBaseName } from './model-facts.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
 import type {
+  BaseStorage,
   DataSettings,
   EngineEnvelope,
   EngineEvent,
@@ -39,13 +39,22 @@ import type {
 } from './protocol.js';
 import { readRunResult, readRunState } from './run-state.js';
 import { downloadModelFolder } from './url-source.js';
+import {
+  openBase,
+  refuseRunThatCannotFit,
+  WEBAPP_USES_MODEL,
+  WEBAPP_WHAT,
+  webappHandlers,
+} from './webapp-engine.js';
 
-interface LoadedModel {
+export interface LoadedModel {
   files: Map<string, Blob>;
   location: string;
   pretrained: PretrainedModel;
   /** base_model_name_or_path of exported adapters; undefined when the picked files do not say. */
   baseName: string | undefined;
+  /** How the frozen base is held (f32, f16, bf16, q8_0, q4_0); a GGUF's Q8_0/Q4_0 stay packed. */
+  baseFormat: BaseStorage;
 }
 
 interface PreparedData {
@@ -57,7 +66,7 @@ interface PreparedData {
   template: ChatTemplate | undefined;
 }
 
-const session = {
+export const session = {
   device: null as Promise<Device> | null,
   loaded: null as LoadedModel | null,
   /** Adapters added by the last run (LoRA, DoRA, bottleneck); null before training or for freeze/full. */
@@ -69,24 +78,29 @@ const session = {
   training: null as AbortController | null,
 };
 
-type Emit = (event: EngineEvent) => void;
+export type Emit = (event: EngineEvent) => void;
 type Handler<K extends EngineRequest['kind']> = (
   request: Extract<EngineRequest, { kind: K }>,
   emit: Emit,
 ) => Promise<EngineReplies[K]>;
 
 /** The one device of the worker, created on first use (concurrent first calls share it). */
-function device(): Promise<Device> {
+export function device(): Promise<Device> {
   session.device ??= createDevice();
   return session.device;
 }
 
-function requireModel(): LoadedModel {
+export function requireModel(): LoadedModel {
   if (!session.loaded) throw new Error('no model is loaded: load one in the Model tab first');
   return session.loaded;
 }
 
-async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit): Promise<ModelSummary> {
+export async function loadFiles(
+  files: Map<string, Blob>,
+  location: string,
+  emit: Emit,
+  baseFormat: BaseStorage = 'f32',
+): Promise<ModelSummary> {
   if (session.training)
     throw new Error('a training run is in progress: stop it before loading another model');
   disposeModel();
@@ -94,7 +108,8 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
   const recorded = location === '' ? await recordedNameOf(files) : undefined;
   const baseName = location === '' ? recorded : location;
   location = location === '' ? (recorded ?? 'picked files') : location;
-  const pretrained = await loadPretrained(await device(), memoryFileSource(files, location), {
+  const loading = { files, location, baseFormat };
+  const pretrained = await openBase(loading, {
     onProgress: (progress) =>
       emit({
         type: 'progress',
@@ -103,7 +118,7 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
         total: progress.total,
       }),
   });
-  session.loaded = { files, location, pretrained, baseName };
+  session.loaded = { ...loading, pretrained, baseName };
   session.data = null;
   return summarize(session.loaded);
 }
@@ -117,7 +132,7 @@ function disposeModel(): void {
   session.loaded = null;
 }
 
-function summarize({ pretrained, location }: LoadedModel): ModelSummary {
+export function summarize({ pretrained, location }: LoadedModel): ModelSummary {
   const { config, model, tokenizer } = pretrained;
   let parameters = 0;
   let weightBytes = 0;
@@ -151,7 +166,7 @@ function summarize({ pretrained, location }: LoadedModel): ModelSummary {
   };
 }
 
-function tokenizerOf(loaded: LoadedModel) {
+export function tokenizerOf(loaded: LoadedModel) {
   const tokenizer = loaded.pretrained.tokenizer;
   if (!tokenizer) throw new Error(`${loaded.location} has no tokenizer.json: the board needs one`);
   return tokenizer;
@@ -166,19 +181,25 @@ function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTempla
  * The prompt encoder (shared with the CLI and training): the template the data was prepared with, else
  * a named one; `''` or undefined is LLaMA-Factory's choice (the model's chat_template parsed, else empty).
  */
-function promptEncoder(loaded: LoadedModel, template: string | ChatTemplate | undefined): PromptEncoder {
+export function promptEncoder(
+  loaded: LoadedModel,
+  template: string | ChatTemplate | undefined,
+): PromptEncoder {
   return new PromptEncoder(tokenizerOf(loaded), { template: template === '' ? undefined : template });
 }
 
 /** The model a request names: the tuned model, or the base (adapters off, or the untouched copy). */
-async function withVariant<R>(variant: 'base' | 'tuned', fn: (model: CausalLM) => Promise<R>): Promise<R> {
+export async function withVariant<R>(
+  variant: 'base' | 'tuned',
+  fn: (model: CausalLM) => Promise<R>,
+): Promise<R> {
   const loaded = requireModel();
   const model = loaded.pretrained.model;
   if (variant === 'tuned') return fn(model);
   if (session.peft) return session.peft.withAdaptersDisabled(() => fn(model));
   if (session.baseChanged) {
     if (!session.baseCopy) {
-      const copy = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+      const copy = await openBase(loaded);
       session.baseCopy = copy.model;
     }
     return fn(session.baseCopy);
@@ -216,12 +237,12 @@ const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
 let modelQueue: Promise<unknown> = Promise.resolve();
 
 function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T> {
-  if (!USES_MODEL.has(kind)) return task();
+  if (!USES_MODEL.has(kind) && !WEBAPP_USES_MODEL.has(kind)) return task();
   if (session.training) {
     throw new Error(
       kind === 'train'
         ? 'a training run is already in progress'
-        : `${WHAT[kind]} waits for the training run: pause or stop it first`,
+        : `${WHAT[kind] ?? WEBAPP_WHAT[kind]} waits for the training run: pause or stop it first`,
     );
   }
   const result = modelQueue.then(task, task);
@@ -247,7 +268,7 @@ const lifecycleHandlers: { 'run-state': Handler<'run-state'>; 'restore-run': Han
   },
 };
 
-const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
+const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof WebappHandlers> = {
   ...lifecycleHandlers,
 
   async device() {
@@ -255,7 +276,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   },
 
   async 'load-model'(request, emit) {
-    return loadFiles(new Map(Object.entries(request.files)), request.location, emit);
+    return loadFiles(new Map(Object.entries(request.files)), request.location, emit, request.baseFormat);
   },
 
   async 'load-model-url'(request, emit) {
@@ -337,6 +358,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
       { ...data.settings.config, ...settings.config },
       { location: loaded.location, datasets: data.datasets, runName: settings.runName },
     );
+    await refuseRunThatCannotFit(loaded, plan);
     await resetModel(loaded, emit);
     const applied = await applyMethod(loaded.pretrained.model, withBaseName(plan.method, loaded.baseName), {
       seed: plan.config.seed,
@@ -471,7 +493,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const merged = session.peft.mergeAndUnload();
     await saveModel(merged, sink, { extraFiles, generationConfig });
     emit({ type: 'progress', label: 'restoring the adapter', done: 1, total: 2 });
-    const restored = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+    const restored = await openBase(loaded);
     merged.dispose();
     loaded.pretrained = restored;
     session.peft = await loadAdapter(restored.model, memoryFileSource(filesByName(adapter.files), 'adapter'));
@@ -480,8 +502,14 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   },
 };
 
+/* ---- Model, Chat, Evaluate and Export conveniences: their handlers live in webapp-engine.ts. ---- */
+type WebappHandlers = ReturnType<typeof webappHandlers>;
+const handlers = { ...coreHandlers, ...webappHandlers() } as {
+  [K in EngineRequest['kind']]: Handler<K>;
+};
+
 /** Before a new run: the base weights as loaded, without the adapters of an earlier run. */
-async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
+export async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
   if (!session.peft && !session.baseChanged) return;
   emit({ type: 'progress', label: 'reloading the base model', done: 0, total: 1 });
   loaded.pretrained.model.dispose();
@@ -489,7 +517,7 @@ async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
   session.baseCopy = null;
   session.peft = null;
   session.baseChanged = false;
-  loaded.pretrained = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+  loaded.pretrained = await openBase(loaded);
   emit({ type: 'progress', label: 'reloading the base model', done: 1, total: 1 });
 }
 
