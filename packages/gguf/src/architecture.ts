@@ -27,7 +27,18 @@ export function ggufArchitectureOf(config: Record<string, unknown>): string {
     Phi3ForCausalLM: 'phi3',
     SmolLM3ForCausalLM: 'smollm3',
   };
-  const architecture = byClass[name];
+  const byModelType: Record<string, string> = {
+    llama: 'llama',
+    mistral: 'llama',
+    qwen2: 'qwen2',
+    qwen3: 'qwen3',
+    gemma2: 'gemma2',
+    gemma3_text: 'gemma3',
+    phi3: 'phi3',
+    smollm3: 'smollm3',
+  };
+  // A config.json without `architectures` names its family by model_type.
+  const architecture = name === '' ? byModelType[String(config.model_type)] : byClass[name];
   if (architecture === undefined) {
     throw new GgufError(
       `config.json architecture ${JSON.stringify(name)} has no GGUF export (${Object.keys(byClass).join(', ')} do)`,

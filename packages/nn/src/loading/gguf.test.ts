@@ -17,8 +17,12 @@ afterAll(() => device?.destroy());
 const GGUF_FIXTURES = join(FIXTURES, 'gguf');
 
 /** Exports an architecture fixture (config.json + safetensors) to GGUF bytes, without a tokenizer. */
-async function exportFixture(name: string, fileType: GgufFileType): Promise<Uint8Array> {
-  const folder = join(FIXTURES, 'architectures', name);
+async function exportFixture(
+  name: string,
+  fileType: GgufFileType,
+  set = 'architectures',
+): Promise<Uint8Array> {
+  const folder = join(FIXTURES, set, name);
   const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
   const golden = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8'));
   const { tensors } = readSafetensorsBytes(new Uint8Array(readFileSync(join(folder, golden.weights))));
@@ -54,6 +58,38 @@ describe('GGUF models in webtune', () => {
       }
     });
   }
+
+  // The families' Transformers models with every feature on (see tools/golden/transformers_families.py).
+  // Gemma's query_pre_attn_scalar (64 and 24 here, not head_dim) is folded into q_proj / q_norm,
+  // since llama.cpp reads no such key; its layer pattern, caps and local RoPE base are GGUF keys;
+  // Phi-3's LongRoPE tables are the rope_factors_long/short tensors.
+  for (const name of ['gemma2', 'gemma3', 'phi3', 'phi4-mini']) {
+    it(`${name}: exported as F32 GGUF and loaded back, logits match Transformers`, async () => {
+      const bytes = await exportFixture(name, 'F32', 'transformers');
+      const golden = JSON.parse(readFileSync(join(FIXTURES, 'transformers', name, 'golden.json'), 'utf8'));
+      const { model, config } = await loadGguf(device, bytes, { fileName: `${name}.gguf` });
+      try {
+        const original = JSON.parse(
+          readFileSync(join(FIXTURES, 'transformers', name, 'config.json'), 'utf8'),
+        );
+        expect(config.modelType).toBe(original.model_type);
+        if (original.layer_types) expect(config.layerTypes).toEqual(original.layer_types);
+        const [batch, seq] = golden.shape;
+        const logits = await device.scope(async () =>
+          model.forward(device.fromArray(golden.input_ids.flat(), [batch, seq], 'i32')).toArray(),
+        );
+        expectClose(logits, golden.logits, { atol: 1e-4, rtol: 1e-4, label: name });
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it("smollm3: no_rope_layers other than llama.cpp's every-fourth-layer pattern are refused on export", async () => {
+    await expect(exportFixture('smollm3', 'F32', 'transformers')).rejects.toThrow(
+      /no_rope_layers \[1,0,1,0\]/,
+    );
+  });
 
   it('a GGUF written by the gguf Python package (stories260K, F16) gives the Hugging Face logits and tokens', async () => {
     const bytes = new Uint8Array(readFileSync(join(GGUF_FIXTURES, 'stories260K-python.gguf')));
