@@ -175,7 +175,14 @@ export function familyMetadata(architecture: string, config: Json): [string, Ggu
     const sliding = slidingLayersOf(config, layers);
     if (typeof config.sliding_window === 'number' && sliding?.some(Boolean)) {
       entries.push([`${a}.attention.sliding_window`, gguf.uint32(config.sliding_window)]);
-      entries.push([`${a}.attention.sliding_window_pattern`, gguf.array('BOOL', sliding)]);
+      // llama.cpp reads the pattern as a period (every n-th layer global); other patterns go as a
+      // per-layer array, which webtune reads back.
+      const period = sliding.indexOf(false) + 1;
+      const periodic = period > 0 && sliding.every((local, layer) => local === ((layer + 1) % period !== 0));
+      entries.push([
+        `${a}.attention.sliding_window_pattern`,
+        periodic ? gguf.uint32(period) : gguf.array('BOOL', sliding),
+      ]);
     }
     for (const key of ['attn_logit_softcapping', 'final_logit_softcapping']) {
       if (typeof config[key] === 'number') entries.push([`${a}.${key}`, gguf.float32(config[key] as number)]);
