@@ -113,6 +113,40 @@ describe('GGUF models in webtune', () => {
   });
 });
 
+describe('GGUF files with Llama 3 RoPE factors (rope_freqs)', () => {
+  // Written by gguf-py as convert_hf_to_gguf.py writes Llama 3 models (tools/golden/gguf_fixtures.py):
+  // the factors are the rope_freqs tensor. Its original context (32) is not Llama 3's 8192, so the
+  // factors are applied as they are (a LongRoPE table that never switches).
+  it('loads with the factors applied: logits match Transformers with rope_scaling llama3', async () => {
+    const bytes = new Uint8Array(readFileSync(join(GGUF_FIXTURES, 'llama3-rope-freqs-python.gguf')));
+    const golden = JSON.parse(
+      readFileSync(join(GGUF_FIXTURES, 'llama3-rope-freqs-python-logits.json'), 'utf8'),
+    );
+    const loaded = await loadGguf(device, bytes, { fileName: 'llama3-rope-freqs-python.gguf' });
+    try {
+      expect(loaded.config.ropeScaling).toMatchObject({ type: 'longrope', factor: 1 });
+      const run = (model: typeof loaded.model) =>
+        device.scope(async () =>
+          model.forward(device.fromArray(golden.ids, [1, golden.ids.length], 'i32')).toArray(),
+        );
+      const logits = await run(loaded.model);
+      expectClose(logits, golden.logits.flat(), { atol: 1e-4, rtol: 1e-4, label: 'llama3 rope_freqs' });
+      // Without the factors the logits are far off: the test sees the scaling.
+      const plain = await loadGguf(device, bytes, { fileName: 'x.gguf' });
+      try {
+        plain.model.config.ropeScaling = null;
+        const unscaled = await run(plain.model);
+        const gap = Math.max(...unscaled.map((value, i) => Math.abs(value - golden.logits.flat()[i])));
+        expect(gap).toBeGreaterThan(1e-2);
+      } finally {
+        plain.model.dispose();
+      }
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
 describe('GGUF projections kept in their blocks', () => {
   it('Q8_0 and Q4_0 projections load packed and give the logits of the dequantized model', async () => {
     for (const fileType of ['Q8_0', 'Q4_0'] as const) {
