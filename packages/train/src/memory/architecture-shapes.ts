@@ -2,11 +2,10 @@ import type { ModelConfig } from '@webtune/nn';
 
 /**
  * What sets a family's layers apart for the memory plan (all optional: a shape without them is a
- * Llama-like layer). A full ModelConfig carries them.
+ * Llama-like layer). A full ModelConfig carries them. Gemma 2's soft-capped attention adds
+ * nothing: the cap runs inside the fused attention kernel, which keeps no [seq, seq] scores.
  */
-export type PlanArchitectureFacts = Partial<
-  Pick<ModelConfig, 'fusedProjections' | 'qkNorm' | 'postNorms' | 'attnLogitSoftcapping'>
->;
+export type PlanArchitectureFacts = Partial<Pick<ModelConfig, 'fusedProjections' | 'qkNorm' | 'postNorms'>>;
 
 type LayerShape = Pick<
   ModelConfig,
@@ -60,15 +59,4 @@ export function extraActivationsPerToken(m: LayerShape): number {
   if (m.fusedProjections) extra += qDim + 2 * kvDim + 2 * m.intermediateSize;
   if (m.qkNorm) extra += qDim + kvDim;
   return extra;
-}
-
-/**
- * Bytes of attention scores one layer keeps: soft-capped attention (Gemma 2) runs through composed
- * ops that hold [batch, heads, seq, seq] f32 five times (the product, its scaled tanh input, the
- * tanh, the capped and masked scores, the softmax); the fused kernel of every other family keeps
- * none (it keeps a logsumexp per row, counted with the layer).
- */
-export function attentionScoreBytes(m: LayerShape, batch: number, sequence: number): number {
-  if (m.attnLogitSoftcapping == null) return 0;
-  return 5 * batch * m.numAttentionHeads * sequence * sequence * 4;
 }

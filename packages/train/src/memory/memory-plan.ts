@@ -1,7 +1,6 @@
 import type { BaseFormat, ModelConfig } from '@webtune/nn';
 import { bitsPerWeight, fitsFormat } from '@webtune/tensors';
 import {
-  attentionScoreBytes,
   extraActivationsPerToken,
   layerNorms,
   layerProjections,
@@ -136,10 +135,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   // Per layer, what the tape keeps: norm inputs and outputs, q/k/v before and after rotary,
   // the attention output and its logsumexp, the residual stream, gate, up and their product.
   const perLayer =
-    tokens *
-      (7 * H + 2 * qDim + 3 * kvDim + m.numAttentionHeads + 3 * I + extraActivationsPerToken(m)) *
-      F32 +
-    attentionScoreBytes(m, input.batchSize, input.sequenceLength);
+    tokens * (7 * H + 2 * qDim + 3 * kvDim + m.numAttentionHeads + 3 * I + extraActivationsPerToken(m)) * F32;
   const layers = m.numHiddenLayers * perLayer + loraActivations;
   const activations = training ? layers + tokens * H * F32 : 0;
   // Checkpointing keeps each layer's input and recomputes one layer at a time in backward.
