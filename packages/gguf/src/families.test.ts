@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gemmaQueryFactor, llama3FrequencyFactors, ropeScalingOfFactors } from './families.js';
+import { ggufLoraFile } from './lora.js';
 import { ggufModelFile, openGgufModel } from './model.js';
 import { readGguf } from './read.js';
 import { writeGgufBytes } from './write.js';
@@ -176,5 +177,39 @@ describe('Gemma in GGUF', () => {
     expect(gemma2(42, 3584, 16, 256, 256)).toBe(1); // 9B
     expect(gemma2(46, 4608, 32, 128, 144)).toBe(1); // 27B
     expect(gemma2(2, 32, 2, 256, 64)).toBeCloseTo(2, 12); // the Transformers fixture: (1/8) / (1/16)
+  });
+
+  it("a Gemma 2 GGUF LoRA adapter carries the query factor in q_proj's lora_B, as the exported q_proj does", async () => {
+    const base = {
+      architectures: ['Gemma2ForCausalLM'],
+      hidden_size: 32,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 256,
+      query_pre_attn_scalar: 64,
+    };
+    const values = Float32Array.from({ length: 512 * 4 }, (_, i) => (i % 7) - 3);
+    const file = ggufLoraFile({ r: 4, lora_alpha: 8 }, base, [
+      {
+        name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
+        shape: [512, 4],
+        values: () => values,
+      },
+      {
+        name: 'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight',
+        shape: [256, 4],
+        values: () => values.subarray(0, 1024),
+      },
+    ]);
+    const [q, v] = await Promise.all(
+      file.tensors.map(async (tensor) => {
+        const data = typeof tensor.data === 'function' ? await tensor.data() : tensor.data;
+        return new Float32Array(data.slice().buffer);
+      }),
+    );
+    expect(file.tensors[0].name).toBe('blk.0.attn_q.weight.lora_b');
+    expect(q[1]).toBeCloseTo(values[1] * 2, 6); // (1/8) / (1/16)
+    expect(v[1]).toBe(values[1]);
   });
 });
