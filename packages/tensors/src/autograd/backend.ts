@@ -53,6 +53,8 @@ export interface AttentionOptions<T> {
   paddingMask?: T | null;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
+  /** Logit soft-capping (Gemma 2): scores become cap * tanh(score / cap). Default none. */
+  softcap?: number;
 }
 
 export interface CrossEntropyOptions {

@@ -19,6 +19,8 @@ export interface AttentionBackwardReferenceOptions {
   paddingMask?: ArrayLike<number> | null;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
+  /** Logit soft-capping: s_ij = cap tanh(scale q_i . k_j / cap), and ds_ij takes its slope. */
+  softcap?: number;
 }
 
 /**
@@ -72,8 +74,10 @@ export function attentionBackwardReference(
             s += q[qi + d] * k[kj + d];
             dp += grad[qi + d] * v[kj + d];
           }
-          const p = Math.exp(scale * s - lse);
-          const ds = p * (dp - delta);
+          const cap = options.softcap;
+          const capped = cap ? cap * Math.tanh((scale * s) / cap) : scale * s;
+          const p = Math.exp(capped - lse);
+          const ds = p * (dp - delta) * (cap ? 1 - (capped / cap) ** 2 : 1);
           for (let d = 0; d < headDim; d++) {
             dq[qi + d] += scale * ds * k[kj + d];
             dk[kj + d] += scale * ds * q[qi + d];

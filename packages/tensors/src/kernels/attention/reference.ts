@@ -17,6 +17,8 @@ export interface AttentionReferenceOptions {
   queryOffset?: number;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
+  /** Logit soft-capping: s becomes cap * tanh(s / cap). Default none. */
+  softcap?: number;
 }
 
 /**
@@ -50,7 +52,8 @@ export function attentionRowReference(
     const kAt = ((b * seqK + j) * headsKV + kvHead) * headDim;
     let dot = 0;
     for (let c = 0; c < headDim; c++) dot += q[qAt + c] * k[kAt + c];
-    scores.push(dot * scale);
+    const score = dot * scale;
+    scores.push(options.softcap ? options.softcap * Math.tanh(score / options.softcap) : score);
     keys.push(kAt);
   }
   const output = new Float64Array(headDim);
