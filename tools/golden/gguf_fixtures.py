@@ -11,6 +11,11 @@
    its scores from llama2.c's tok512.bin), plus stories260K-python-logits.json: the Hugging Face
    model's logits (weights rounded to f16 as stored) for fixed token ids and the HF tokenizer's
    ids for a fixed text.
+3. llama3-rope-freqs-python.gguf (packages/nn): a tiny random Llama with Llama 3 RoPE scaling
+   (factor 8, low/high frequency factors 1 and 4, original context 32 so that the scaled
+   frequencies act inside 16 positions), written as convert_hf_to_gguf.py writes Llama 3 models:
+   the per-frequency factors as the `rope_freqs` tensor, no rope.scaling keys; plus
+   llama3-rope-freqs-python-logits.json: the Transformers model's logits (F32 weights).
 
 Run: /work/venv/bin/python tools/golden/gguf_fixtures.py
 """
@@ -173,10 +178,92 @@ def write_stories() -> None:
     )
 
 
+def llama3_factors(scaling: dict, theta: float, dim: int) -> list:
+    """Original / scaled frequency of each rotary pair under Llama 3's scaling (rope_freqs)."""
+    factor = scaling["factor"]
+    low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+    original = scaling["original_max_position_embeddings"]
+    out = []
+    for i in range(dim // 2):
+        wavelength = 2 * np.pi * theta ** (2 * i / dim)
+        if wavelength < original / high:
+            out.append(1.0)
+        elif wavelength > original / low:
+            out.append(factor)
+        else:
+            smooth = (original / wavelength - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return out
+
+
+def write_llama3_rope_freqs() -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    scaling = dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                   original_max_position_embeddings=32)
+    theta = 10000.0
+    config = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=64, max_position_embeddings=256, rms_norm_eps=1e-5,
+                         rope_theta=theta, rope_scaling=scaling, tie_word_embeddings=False,
+                         bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(3)
+    model = LlamaForCausalLM(config).eval()
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, parameter in sorted(model.named_parameters()):
+            noise = torch.randn(parameter.shape, generator=generator)
+            parameter.copy_(1 + 0.1 * noise if "norm" in name else 0.3 * noise)
+    head_dim = config.hidden_size // config.num_attention_heads
+    writer = gguf.GGUFWriter(str(NN_OUT / "llama3-rope-freqs-python.gguf"), "llama")
+    writer.add_name("tiny-llama3")
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(theta)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_tensor("rope_freqs.weight", np.array(llama3_factors(scaling, theta, head_dim), dtype=np.float32))
+    layer_names = {
+        "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
+        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    }
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    for name, tensor in model.state_dict().items():
+        data = tensor.numpy().astype(np.float32)
+        if name.startswith("model.layers."):
+            _, _, layer, *rest = name.split(".")
+            gguf_name = f"blk.{layer}.{layer_names['.'.join(rest[:-1])]}.{rest[-1]}"
+        else:
+            gguf_name = names[name]
+        if name.endswith("q_proj.weight"):
+            data = permute(data, config.num_attention_heads)
+        if name.endswith("k_proj.weight"):
+            data = permute(data, config.num_key_value_heads)
+        writer.add_tensor(gguf_name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    ids = [1, 17, 42, 5, 63, 8, 8, 30, 11, 2, 50, 7, 33, 21, 4, 59, 3, 9, 27, 17, 19, 57, 44, 0]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    (NN_OUT / "llama3-rope-freqs-python-logits.json").write_text(
+        json.dumps({"ids": ids, "rope_scaling": scaling,
+                    "logits": [[round(float(v), 6) for v in row] for row in logits]})
+    )
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     NN_OUT.mkdir(parents=True, exist_ok=True)
     write_quants()
     write_stories()
+    write_llama3_rope_freqs()
     for path in [*sorted(OUT.iterdir()), *sorted(NN_OUT.iterdir())]:
         print(path.name, path.stat().st_size)

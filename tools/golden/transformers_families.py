@@ -16,7 +16,9 @@ golden.json:
   the LongRoPE models, greedy over full forward passes (see greedy_full_passes' caller);
 - one LoRA step made with `peft` (r 4, every linear layer, both factors random): the adapter as
   PEFT saves it and the gradients of the mean next-token loss with respect to every lora_A and
-  lora_B, in float64.
+  lora_B, in float64;
+- for Gemma 2/3, Phi-3, Phi-4-mini and SmolLM3, a DoRA adapter made by `peft` (magnitudes moved
+  off their initial norms) and the adapted model's float64 logits (peft/<name>/dora/).
 
 Outputs: packages/nn/src/__fixtures__/transformers/<name>/{config.json, model.safetensors,
 golden.json} and packages/peft/src/__fixtures__/transformers/<name>/{config.json,
@@ -131,6 +133,13 @@ MODELS = {
 # enough that float32 (Transformers' own float32 run included, see float32_worst) stays within the
 # tests' bounds. The wider Phi-4-mini model gets a smaller one.
 MATRIX_STD = {'phi4-mini': 0.2}
+# Gemma scales its embeddings by sqrt(hidden) and ties its head to them: at the matrices' scale the
+# residual stream is mostly the input token's own embedding and greedy decoding repeats one token.
+# Smaller embedding rows let the layers decide, so that 64 greedy tokens vary.
+EMBEDDING_STD = {'gemma2': 0.02, 'gemma3': 0.02}
+
+# The families that get a DoRA adapter made by PEFT too (peft/<name>/dora/).
+DORA_MODELS = ('gemma2', 'gemma3', 'phi3', 'phi4-mini', 'smollm3')
 
 INPUT_IDS = [
     [1, 17, 42, 5, 63, 8, 8, 30, 11, 2, 50, 7, 33, 21, 4, 59],
@@ -154,8 +163,9 @@ def f64(values):
     return [float(repr(v)) for v in torch.as_tensor(values).to(torch.float64).flatten().tolist()]
 
 
-def randomize(model, gemma, std):
-    """Seeded random weights: N(0, std) matrices; norms 1 + N(0, 0.1) ((1 + w) norms: N(0, 0.1))."""
+def randomize(model, gemma, std, embedding_std):
+    """Seeded random weights: N(0, std) matrices (embeddings N(0, embedding_std)); norms 1 + N(0, 0.1)
+    ((1 + w) norms: N(0, 0.1))."""
     generator = torch.Generator().manual_seed(1234)
     with torch.no_grad():
         for name, parameter in sorted(model.named_parameters()):
@@ -164,6 +174,8 @@ def randomize(model, gemma, std):
                 value = noise * 0.1 + (0.0 if gemma else 1.0)
             elif name.endswith('bias'):
                 value = noise * 0.05
+            elif 'embed_tokens' in name:
+                value = noise * embedding_std
             else:
                 value = noise * std
             parameter.copy_(value.to(parameter.dtype))
@@ -281,13 +293,60 @@ def lora_step(name, model, ids, out_folder):
         handle.write('\n')
 
 
+def dora_adapter(name, model, ids, out_folder):
+    """A DoRA adapter made by PEFT (r 4, all-linear, lora_B random, magnitudes moved off their
+    initial norms so that they matter) and the adapted model's logits in float64."""
+    torch.manual_seed(7)
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules='all-linear', lora_dropout=0.0, use_dora=True,
+                             init_lora_weights=False, task_type='CAUSAL_LM')
+    adapted = peft.get_peft_model(model, config)
+    generator = torch.Generator().manual_seed(8)
+    with torch.no_grad():
+        for parameter_name, parameter in sorted(adapted.named_parameters()):
+            if 'lora_magnitude_vector' in parameter_name:
+                noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float64)
+                parameter.mul_((1 + 0.2 * noise).to(parameter.dtype))
+            if 'lora_' in parameter_name:
+                parameter.copy_(parameter.to(torch.float32).to(parameter.dtype))
+    folder = os.path.join(out_folder, 'dora')
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        adapted.save_pretrained(scratch)
+        with open(os.path.join(scratch, 'adapter_config.json')) as handle:
+            adapter_config = json.load(handle)
+        adapter_config['base_model_name_or_path'] = None
+        adapter_config.pop('revision', None)
+        if isinstance(adapter_config.get('target_modules'), list):
+            adapter_config['target_modules'] = sorted(adapter_config['target_modules'])
+        with open(os.path.join(folder, 'adapter_config.json'), 'w') as handle:
+            json.dump(adapter_config, handle, indent=2, sort_keys=True)
+            handle.write('\n')
+        from safetensors.torch import load_file
+        weights = load_file(os.path.join(scratch, 'adapter_model.safetensors'))
+    save_file(dict(sorted((k, v.contiguous()) for k, v in weights.items())),
+              os.path.join(folder, 'adapter_model.safetensors'), metadata={'format': 'pt'})
+    adapted.double()
+    with torch.no_grad():
+        logits = adapted(input_ids=ids).logits
+    golden = dict(
+        description=f'{name}: a DoRA adapter made with peft {peft.__version__} (r 4, alpha 8, all-linear, '
+                    'lora_B random, magnitudes scaled by 1 + N(0, 0.2)): the adapted logits, float64',
+        input_ids=INPUT_IDS,
+        adapted_logits=f32(logits),
+    )
+    with open(os.path.join(folder, 'dora-golden.json'), 'w') as handle:
+        json.dump(golden, handle, sort_keys=True, separators=(',', ':'))
+        handle.write('\n')
+
+
 def build(name):
     config_class, model_class, fields, dtype, description = MODELS[name]
     torch.manual_seed(0)
     config = config_class(**fields)
     config._attn_implementation = 'eager'
     model = model_class(config).eval()
-    randomize(model, gemma=name.startswith('gemma'), std=MATRIX_STD.get(name, 0.3))
+    std = MATRIX_STD.get(name, 0.3)
+    randomize(model, gemma=name.startswith('gemma'), std=std, embedding_std=EMBEDDING_STD.get(name, std))
     # What is saved is what is tested: round the weights through the file's dtype.
     with torch.no_grad():
         for parameter in model.parameters():
@@ -338,6 +397,10 @@ def build(name):
     base = model_class(config).eval()
     base.load_state_dict({k: v.to(torch.float32) for k, v in model.state_dict().items()})
     lora_step(name, base, ids, peft_folder)
+    if name in DORA_MODELS:
+        base = model_class(config).eval()
+        base.load_state_dict({k: v.to(torch.float32) for k, v in model.state_dict().items()})
+        dora_adapter(name, base, ids, peft_folder)
 
 
 def main():

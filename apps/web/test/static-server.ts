@@ -23,10 +23,15 @@ export interface StaticServer {
  * Serves folders over HTTP on 127.0.0.1 (an ephemeral port): `mounts` maps a URL prefix
  * ('/', '/fixtures/model/') to a folder. Unknown paths are 404; paths cannot leave their folder.
  */
-export async function serveFolders(mounts: Record<string, string>): Promise<StaticServer> {
+export async function serveFolders(
+  mounts: Record<string, string>,
+  /** Called with each request's path (to count what a page fetched). */
+  onRequest?: (path: string) => void,
+): Promise<StaticServer> {
   const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
   const server: Server = createServer(async (request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
+    onRequest?.(path);
     const prefix = prefixes.find((candidate) => path.startsWith(candidate));
     if (!prefix || (request.method !== 'GET' && request.method !== 'HEAD')) {
       response.writeHead(404).end();

@@ -1,4 +1,5 @@
 import { GgufError } from './errors.js';
+import { familyConfigOf, familyMetadata, fixedFactorsOf, ropeFieldsOf } from './families.js';
 import { type GgufValue, gguf } from './metadata.js';
 import type { GgufFile } from './read.js';
 
@@ -7,6 +8,10 @@ export const GGUF_ARCHITECTURES: Readonly<Record<string, { architecture: string;
   llama: { architecture: 'LlamaForCausalLM', modelType: 'llama' },
   qwen2: { architecture: 'Qwen2ForCausalLM', modelType: 'qwen2' },
   qwen3: { architecture: 'Qwen3ForCausalLM', modelType: 'qwen3' },
+  gemma2: { architecture: 'Gemma2ForCausalLM', modelType: 'gemma2' },
+  gemma3: { architecture: 'Gemma3ForCausalLM', modelType: 'gemma3_text' },
+  phi3: { architecture: 'Phi3ForCausalLM', modelType: 'phi3' },
+  smollm3: { architecture: 'SmolLM3ForCausalLM', modelType: 'smollm3' },
 };
 
 /** The GGUF architecture a Hugging Face config.json maps to (Mistral is written as llama, as llama.cpp does). */
@@ -17,8 +22,23 @@ export function ggufArchitectureOf(config: Record<string, unknown>): string {
     MistralForCausalLM: 'llama',
     Qwen2ForCausalLM: 'qwen2',
     Qwen3ForCausalLM: 'qwen3',
+    Gemma2ForCausalLM: 'gemma2',
+    Gemma3ForCausalLM: 'gemma3',
+    Phi3ForCausalLM: 'phi3',
+    SmolLM3ForCausalLM: 'smollm3',
   };
-  const architecture = byClass[name];
+  const byModelType: Record<string, string> = {
+    llama: 'llama',
+    mistral: 'llama',
+    qwen2: 'qwen2',
+    qwen3: 'qwen3',
+    gemma2: 'gemma2',
+    gemma3_text: 'gemma3',
+    phi3: 'phi3',
+    smollm3: 'smollm3',
+  };
+  // A config.json without `architectures` names its family by model_type.
+  const architecture = name === '' ? byModelType[String(config.model_type)] : byClass[name];
   if (architecture === undefined) {
     throw new GgufError(
       `config.json architecture ${JSON.stringify(name)} has no GGUF export (${Object.keys(byClass).join(', ')} do)`,
@@ -61,12 +81,6 @@ export function huggingFaceConfigOf(file: GgufFile): Record<string, unknown> {
   const heads = required('attention.head_count');
   const embedding = file.info('token_embd.weight');
   if (embedding === undefined) throw new GgufError('has no token_embd.weight tensor', where);
-  if (file.has('rope_freqs.weight')) {
-    throw new GgufError(
-      'stores Llama 3 RoPE frequency factors (rope_freqs.weight), which webtune does not read yet: load the Hugging Face model instead',
-      where,
-    );
-  }
   const config: Record<string, unknown> = {
     architectures: [known.architecture],
     model_type: known.modelType,
@@ -111,6 +125,7 @@ export function huggingFaceConfigOf(file: GgufFile): Record<string, unknown> {
     config.sliding_window = window;
     config.use_sliding_window = true;
   }
+  familyConfigOf(file, architecture, config);
   const bos = file.number('tokenizer.ggml.bos_token_id');
   const eos = file.number('tokenizer.ggml.eos_token_id');
   if (bos !== undefined) config.bos_token_id = bos;
@@ -132,6 +147,7 @@ export function ggufArchitectureMetadata(config: Record<string, unknown>): [stri
   const heads = number('num_attention_heads');
   const headDim = number('head_dim', hidden / heads);
   const a = architecture;
+  const rope = ropeFieldsOf(config);
   const entries: [string, GgufValue][] = [
     ['general.architecture', gguf.string(a)],
     [`${a}.context_length`, gguf.uint32(number('max_position_embeddings', 2048))],
@@ -142,22 +158,27 @@ export function ggufArchitectureMetadata(config: Record<string, unknown>): [stri
     [`${a}.attention.head_count_kv`, gguf.uint32(number('num_key_value_heads', heads))],
     [`${a}.attention.key_length`, gguf.uint32(headDim)],
     [`${a}.attention.value_length`, gguf.uint32(headDim)],
-    [`${a}.rope.dimension_count`, gguf.uint32(headDim)],
-    [`${a}.rope.freq_base`, gguf.float32(number('rope_theta', 10000))],
+    [`${a}.rope.dimension_count`, gguf.uint32(Math.floor(headDim * rope.partialRotaryFactor))],
+    [`${a}.rope.freq_base`, gguf.float32(rope.theta)],
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.float32(number('rms_norm_eps', 1e-6))],
     [`${a}.vocab_size`, gguf.uint32(number('vocab_size'))],
   ];
-  const scaling = config.rope_scaling as {
+  const scaling = rope.scaling as {
     rope_type?: string;
-    type?: string;
     factor?: number;
     original_max_position_embeddings?: number;
   } | null;
-  if (scaling && typeof scaling === 'object') {
-    const type = scaling.rope_type ?? scaling.type;
+  // Llama 3's scaling and fixed per-frequency factors are the rope_freqs tensor; Phi-3's LongRoPE
+  // tables are the rope_factors_long/short tensors (see ggufRopeTensors).
+  const asTensors =
+    scaling?.rope_type === 'llama3' ||
+    (a === 'phi3' && scaling?.rope_type === 'longrope') ||
+    (a === 'llama' && fixedFactorsOf(rope.scaling) !== null);
+  if (scaling && !asTensors) {
+    const type = scaling.rope_type;
     if (type !== 'linear' && type !== 'yarn') {
       throw new GgufError(
-        `RoPE scaling ${JSON.stringify(type)} has no GGUF export here (linear and yarn do)`,
+        `RoPE scaling ${JSON.stringify(type)} has no GGUF export for ${a} (linear, yarn and llama3 do; longrope for phi3)`,
       );
     }
     entries.push(
@@ -174,5 +195,6 @@ export function ggufArchitectureMetadata(config: Record<string, unknown>): [stri
   if (typeof config.sliding_window === 'number' && (config.use_sliding_window ?? true) && a === 'llama') {
     entries.push([`${a}.attention.sliding_window`, gguf.uint32(config.sliding_window)]);
   }
+  entries.push(...familyMetadata(a, config));
   return entries;
 }

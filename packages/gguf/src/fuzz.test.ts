@@ -42,7 +42,7 @@ async function readAll(bytes: Uint8Array): Promise<unknown> {
       }
     }
     try {
-      const model = openGgufModel(file);
+      const model = await openGgufModel(file);
       for await (const _ of model.tensors());
     } catch (error) {
       if (!(error instanceof GgufError)) throw error;

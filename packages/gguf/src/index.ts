@@ -10,6 +10,13 @@ export {
 export { dequantize, scaleAndMin } from './dequantize.js';
 export { GgufError } from './errors.js';
 export {
+  gemmaQueryFactor,
+  llama3FrequencyFactors,
+  type RopeFields,
+  ropeFieldsOf,
+  ropeScalingOfFactors,
+} from './families.js';
+export {
   GGML_BLOCK_LAYOUT,
   GGML_TYPE_NAMES,
   GGML_TYPES,

@@ -1,5 +1,6 @@
 import { ggufArchitectureOf } from './architecture.js';
 import { GgufError } from './errors.js';
+import { gemmaQueryFactor } from './families.js';
 import { type GgufValue, gguf } from './metadata.js';
 import { quantize } from './quantize.js';
 import { ggufModuleName, permutedHeads, permuteRotaryRows } from './tensor-names.js';
@@ -49,6 +50,7 @@ export function ggufLoraFile(
     attention: Number(baseConfig.num_attention_heads),
     keyValue: Number(baseConfig.num_key_value_heads ?? baseConfig.num_attention_heads),
   };
+  const queryFactor = architecture === 'gemma2' ? gemmaQueryFactor(architecture, baseConfig) : 1;
   const out: GgufTensorInput[] = [];
   for (const tensor of tensors) {
     const match = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(tensor.name);
@@ -57,17 +59,20 @@ export function ggufLoraFile(
         tensorName: tensor.name,
       });
     }
-    const module = ggufModuleName(match[1]);
+    const module = ggufModuleName(match[1], architecture);
     if (module === undefined)
       throw new GgufError('targets a module llama.cpp has no name for', { tensorName: tensor.name });
     const isB = match[2] === 'B';
     const permute = isB ? permutedHeads(architecture, `${match[1]}.weight`, heads) : 0;
+    // Gemma 2's exported q_proj carries the query factor (see gemmaQueryFactor): so does its lora_B.
+    const scale = isB && /\.self_attn\.q_proj$/.test(match[1]) ? queryFactor : 1;
     out.push({
       name: `${module}.weight.lora_${isB ? 'b' : 'a'}`,
       shape: tensor.shape,
       type: 'F32',
       data: async () => {
-        const values = await tensor.values();
+        let values = await tensor.values();
+        if (scale !== 1) values = values.map((value) => value * scale);
         const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
         return permute > 0
           ? permuteRotaryRows(bytes, tensor.shape[0], permute, true, tensor.name)

@@ -1,6 +1,13 @@
 import { ggufArchitectureMetadata, ggufArchitectureOf, huggingFaceConfigOf } from './architecture.js';
 import { dequantize } from './dequantize.js';
 import { GgufError } from './errors.js';
+import {
+  fixedFactorsOf,
+  gemmaQueryFactor,
+  llama3FrequencyFactors,
+  ropeFieldsOf,
+  ropeScalingOfFactors,
+} from './families.js';
 import { GGML_BLOCK_LAYOUT, type GgmlTypeName, supportedTypeName } from './ggml-types.js';
 import { type GgufValue, gguf } from './metadata.js';
 import { type QuantizableType, quantize } from './quantize.js';
@@ -49,8 +56,88 @@ export interface GgufModel {
   tensors(options?: GgufTensorReadOptions): AsyncGenerator<GgufModelTensor>;
 }
 
-/** Tensors llama.cpp stores that carry nothing a Hugging Face model has. */
-const IGNORED = new Set(['rope_freqs.weight']);
+/** Rotary factors llama.cpp stores as tensors: they become config.json's rope_scaling. */
+const ROPE_TENSORS = new Set(['rope_freqs.weight', 'rope_factors_long.weight', 'rope_factors_short.weight']);
+
+/** Gemma's RMSNorm weights: llama.cpp stores (1 + w), Hugging Face w. */
+function storesNormPlusOne(architecture: string, huggingFaceName: string): boolean {
+  return (architecture === 'gemma2' || architecture === 'gemma3') && /norm\.weight$/.test(huggingFaceName);
+}
+
+async function factorTensor(file: GgufFile, name: string): Promise<Float32Array> {
+  const info = file.info(name)!;
+  const type = supportedTypeName(info.type)!;
+  if (info.shape.length !== 1) {
+    throw new GgufError(`must be a vector of factors, got shape [${info.shape.join(', ')}]`, {
+      fileName: file.fileName,
+      tensorName: name,
+    });
+  }
+  const { data } = await file.readRaw(name);
+  return dequantize(type, data, info.elements);
+}
+
+/** config.json's rope_scaling from the rotary factor tensors of a file (Llama 3's rope_freqs, Phi-3's LongRoPE). */
+async function readRopeTensors(file: GgufFile, architecture: string, config: Record<string, unknown>) {
+  const headDim = Number(config.head_dim);
+  const rotaryDim = Math.floor(headDim * Number(config.partial_rotary_factor ?? 1));
+  const where = { fileName: file.fileName };
+  const checkLength = (name: string, factors: Float32Array) => {
+    if (factors.length !== rotaryDim / 2) {
+      throw new GgufError(
+        `holds ${factors.length} factors; the rotary width ${rotaryDim} needs ${rotaryDim / 2}`,
+        {
+          ...where,
+          tensorName: name,
+        },
+      );
+    }
+  };
+  if (file.has('rope_freqs.weight')) {
+    if (config.rope_scaling !== null) {
+      throw new GgufError(
+        'has both rope_freqs.weight and rope.scaling keys: webtune cannot combine them',
+        where,
+      );
+    }
+    const factors = await factorTensor(file, 'rope_freqs.weight');
+    checkLength('rope_freqs.weight', factors);
+    config.rope_scaling = ropeScalingOfFactors(
+      factors,
+      Number(config.rope_theta),
+      rotaryDim,
+      Number(config.max_position_embeddings),
+    );
+  }
+  const hasLong = file.has('rope_factors_long.weight');
+  if (hasLong || file.has('rope_factors_short.weight')) {
+    if (architecture !== 'phi3' || !hasLong || !file.has('rope_factors_short.weight')) {
+      throw new GgufError(
+        'LongRoPE factors need both rope_factors_long and rope_factors_short, in a phi3 file',
+        where,
+      );
+    }
+    const long = await factorTensor(file, 'rope_factors_long.weight');
+    const short = await factorTensor(file, 'rope_factors_short.weight');
+    checkLength('rope_factors_long.weight', long);
+    checkLength('rope_factors_short.weight', short);
+    const original = Number(config.original_max_position_embeddings);
+    const scaling: Record<string, unknown> = {
+      type: 'longrope',
+      rope_type: 'longrope',
+      original_max_position_embeddings: original,
+      short_factor: [...short],
+      long_factor: [...long],
+    };
+    const attention = file.number('phi3.rope.scaling.attn_factor');
+    const factor = Number(config.max_position_embeddings) / original;
+    const computed = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+    if (attention !== undefined && Math.abs(attention - computed) > 1e-6 * computed) {
+      scaling.attention_factor = attention;
+    }
+    config.rope_scaling = scaling;
+  }
+}
 
 /**
  * Reads a GGUF model file as the parts of a Hugging Face model: config, tokenizer files and the
@@ -58,17 +145,18 @@ const IGNORED = new Set(['rope_freqs.weight']);
  * from llama.cpp's interleaved RoPE layout. Every tensor is checked up front: one that has no
  * Hugging Face name or a type webtune cannot decode fails now, naming it.
  */
-export function openGgufModel(file: GgufFile): GgufModel {
+export async function openGgufModel(file: GgufFile): Promise<GgufModel> {
   const config = huggingFaceConfigOf(file);
   const architecture = file.string('general.architecture')!;
+  await readRopeTensors(file, architecture, config);
   file.assertDecodable();
   const heads = {
     attention: config.num_attention_heads as number,
     keyValue: config.num_key_value_heads as number,
   };
   const mapped = file.tensors.flatMap((info) => {
-    if (IGNORED.has(info.name)) return [];
-    const name = huggingFaceTensorName(info.name);
+    if (ROPE_TENSORS.has(info.name)) return [];
+    const name = huggingFaceTensorName(info.name, architecture);
     if (name === undefined) {
       throw new GgufError(`has no Hugging Face equivalent in a ${architecture} model`, {
         fileName: file.fileName,
@@ -98,6 +186,7 @@ export function openGgufModel(file: GgufFile): GgufModel {
           continue;
         }
         const values = dequantize(type, data, info.elements);
+        if (storesNormPlusOne(architecture, name)) for (let i = 0; i < values.length; i++) values[i] -= 1;
         yield {
           name,
           dtype: 'F32',
@@ -221,10 +310,11 @@ export function ggufModelFile(model: GgufModelExport): {
     ...architectureKeys.slice(1),
     ...(model.tokenizer ? ggufTokenizerMetadata(model.tokenizer, vocabSize) : []),
   ];
-  const tensors: GgufTensorInput[] = [];
+  const tensors: GgufTensorInput[] = ggufRopeTensors(architecture, model.config);
+  const queryFactor = gemmaQueryFactor(architecture, model.config);
   for (const tensor of model.tensors) {
     if (tied && tensor.name === 'lm_head.weight') continue;
-    const name = ggufTensorName(tensor.name);
+    const name = ggufTensorName(tensor.name, architecture);
     if (name === undefined) throw new GgufError(`has no llama.cpp name`, { tensorName: tensor.name });
     const type = ggufTensorType(model.fileType, name, tensor.shape, layers, tied);
     const permute = permutedHeads(architecture, tensor.name, heads);
@@ -234,6 +324,21 @@ export function ggufModelFile(model: GgufModelExport): {
       type: type as GgmlTypeName,
       data: async () => {
         let values = await tensor.values();
+        const plusOne = storesNormPlusOne(architecture, tensor.name);
+        // Gemma: llama.cpp's fixed attention scale times queryFactor is query_pre_attn_scalar^-0.5.
+        const scale =
+          queryFactor === 1
+            ? 1
+            : architecture === 'gemma2'
+              ? /\.self_attn\.q_proj\.weight$/.test(tensor.name)
+                ? queryFactor
+                : 1
+              : /\.self_attn\.q_norm\.weight$/.test(tensor.name)
+                ? queryFactor
+                : 1;
+        if (plusOne || scale !== 1) {
+          values = values.map((value) => (plusOne ? value + 1 : value) * scale);
+        }
         if (permute > 0) {
           const bytes = permuteRotaryRows(
             new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
@@ -249,4 +354,33 @@ export function ggufModelFile(model: GgufModelExport): {
     });
   }
   return { metadata, tensors };
+}
+
+/** The rotary factor tensors of an export: Llama 3's rope_freqs, Phi-3's LongRoPE tables. */
+function ggufRopeTensors(architecture: string, config: Record<string, unknown>): GgufTensorInput[] {
+  const rope = ropeFieldsOf(config);
+  const headDim = Number(config.head_dim ?? Number(config.hidden_size) / Number(config.num_attention_heads));
+  const rotaryDim = Math.floor(headDim * rope.partialRotaryFactor);
+  const vector = (name: string, values: Float32Array | readonly number[]): GgufTensorInput => {
+    const data = Float32Array.from(values);
+    if (data.length !== rotaryDim / 2) {
+      throw new GgufError(`needs ${rotaryDim / 2} factors (rotary width ${rotaryDim}), got ${data.length}`, {
+        tensorName: name,
+      });
+    }
+    return { name, shape: [data.length], type: 'F32', data: async () => quantize('F32', data) };
+  };
+  const scaling = rope.scaling;
+  if (!scaling) return [];
+  if (scaling.rope_type === 'llama3') {
+    return [vector('rope_freqs.weight', llama3FrequencyFactors(scaling, rope.theta, rotaryDim))];
+  }
+  if (architecture === 'phi3' && scaling.rope_type === 'longrope') {
+    return [
+      vector('rope_factors_long.weight', scaling.long_factor as number[]),
+      vector('rope_factors_short.weight', scaling.short_factor as number[]),
+    ];
+  }
+  const fixed = architecture === 'llama' ? fixedFactorsOf(scaling) : null;
+  return fixed ? [vector('rope_freqs.weight', fixed)] : [];
 }

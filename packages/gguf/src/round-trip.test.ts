@@ -35,7 +35,7 @@ describe.skipIf(!requireFixtures(STORIES))('safetensors -> GGUF -> back (stories
     });
     const bytes = await writeGgufBytes(file.metadata, file.tensors);
     const gguf = await readGguf(bytes, { fileName: `stories260K-${fileType}.gguf` });
-    const model = openGgufModel(gguf);
+    const model = await openGgufModel(gguf);
     const back = new Map<string, { values: Float32Array; storedType: string; shape: number[] }>();
     for await (const tensor of model.tensors()) {
       back.set(tensor.name, {

@@ -15,22 +15,61 @@ const LAYER_NAMES: readonly [string, string][] = [
   ['ffn_down', 'mlp.down_proj'],
 ];
 
+/**
+ * Gemma 2/3 norm the attention and MLP outputs too: Hugging Face's `post_attention_layernorm` is
+ * llama.cpp's `post_attention_norm` there, and the norm before the MLP is `pre_feedforward_layernorm`.
+ */
+const GEMMA_LAYER_NAMES: readonly [string, string][] = [
+  ...LAYER_NAMES.filter(([gguf]) => gguf !== 'ffn_norm'),
+  ['post_attention_norm', 'post_attention_layernorm'],
+  ['ffn_norm', 'pre_feedforward_layernorm'],
+  ['post_ffw_norm', 'post_feedforward_layernorm'],
+];
+
+/** Phi-3 fuses q, k and v into `qkv_proj` and gate and up into `gate_up_proj` (llama.cpp's ffn_up). */
+const PHI3_LAYER_NAMES: readonly [string, string][] = [
+  ['attn_norm', 'input_layernorm'],
+  ['attn_qkv', 'self_attn.qkv_proj'],
+  ['attn_output', 'self_attn.o_proj'],
+  ['ffn_norm', 'post_attention_layernorm'],
+  ['ffn_up', 'mlp.gate_up_proj'],
+  ['ffn_down', 'mlp.down_proj'],
+];
+
 const GLOBAL_NAMES: readonly [string, string][] = [
   ['token_embd', 'model.embed_tokens'],
   ['output_norm', 'model.norm'],
   ['output', 'lm_head'],
 ];
 
-const toHf = new Map(LAYER_NAMES);
-const toGguf = new Map(LAYER_NAMES.map(([gguf, hf]) => [hf, gguf]));
+interface NameMaps {
+  toHf: Map<string, string>;
+  toGguf: Map<string, string>;
+}
+
+function nameMaps(layers: readonly [string, string][]): NameMaps {
+  return { toHf: new Map(layers), toGguf: new Map(layers.map(([gguf, hf]) => [hf, gguf])) };
+}
+
+const LAYER_MAPS: Record<string, NameMaps> = {
+  llama: nameMaps(LAYER_NAMES),
+  gemma2: nameMaps(GEMMA_LAYER_NAMES),
+  gemma3: nameMaps(GEMMA_LAYER_NAMES),
+  phi3: nameMaps(PHI3_LAYER_NAMES),
+};
+
+/** The layer name maps of a GGUF architecture (Llama's unless the architecture has its own). */
+function layerMaps(architecture: string): NameMaps {
+  return LAYER_MAPS[architecture] ?? LAYER_MAPS.llama;
+}
 const globalToHf = new Map(GLOBAL_NAMES);
 const globalToGguf = new Map(GLOBAL_NAMES.map(([gguf, hf]) => [hf, gguf]));
 
 /** The Hugging Face name of a llama.cpp tensor name, or undefined when there is none. */
-export function huggingFaceTensorName(ggufName: string): string | undefined {
+export function huggingFaceTensorName(ggufName: string, architecture = 'llama'): string | undefined {
   const layer = /^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$/.exec(ggufName);
   if (layer) {
-    const module = toHf.get(layer[2]);
+    const module = layerMaps(architecture).toHf.get(layer[2]);
     return module === undefined ? undefined : `model.layers.${layer[1]}.${module}.${layer[3]}`;
   }
   const global = /^([a-z_]+)\.(weight|bias)$/.exec(ggufName);
@@ -42,10 +81,10 @@ export function huggingFaceTensorName(ggufName: string): string | undefined {
 }
 
 /** The llama.cpp name of a Hugging Face tensor name (`model.layers.3.mlp.up_proj.weight` -> `blk.3.ffn_up.weight`). */
-export function ggufTensorName(huggingFaceName: string): string | undefined {
+export function ggufTensorName(huggingFaceName: string, architecture = 'llama'): string | undefined {
   const layer = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(huggingFaceName);
   if (layer) {
-    const name = toGguf.get(layer[2]);
+    const name = layerMaps(architecture).toGguf.get(layer[2]);
     return name === undefined ? undefined : `blk.${layer[1]}.${name}.${layer[3]}`;
   }
   const global = /^(.+)\.(weight|bias)$/.exec(huggingFaceName);
@@ -57,8 +96,8 @@ export function ggufTensorName(huggingFaceName: string): string | undefined {
 }
 
 /** `model.layers.3.self_attn.q_proj` -> `blk.3.attn_q` (module paths, for LoRA adapters). */
-export function ggufModuleName(huggingFaceModule: string): string | undefined {
-  return ggufTensorName(`${huggingFaceModule}.weight`)?.replace(/\.weight$/, '');
+export function ggufModuleName(huggingFaceModule: string, architecture = 'llama'): string | undefined {
+  return ggufTensorName(`${huggingFaceModule}.weight`, architecture)?.replace(/\.weight$/, '');
 }
 
 /**
@@ -71,7 +110,8 @@ export function permutedHeads(
   huggingFaceName: string,
   heads: { attention: number; keyValue: number },
 ): number {
-  if (architecture !== 'llama') return 0;
+  // SmolLM3 is converted as a Llama model (llama.cpp rotates its pairs the same way).
+  if (architecture !== 'llama' && architecture !== 'smollm3') return 0;
   if (/\.self_attn\.q_proj\.(weight|bias)$/.test(huggingFaceName)) return heads.attention;
   if (/\.self_attn\.k_proj\.(weight|bias)$/.test(huggingFaceName)) return heads.keyValue;
   return 0;

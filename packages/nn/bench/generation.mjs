@@ -1,7 +1,8 @@
 // Generation benchmark of @webtune/nn: prefill and decode tokens/s for stories260K (the real
 // checkpoint) and a random stories15M-shape model, beside the same decode loop in PyTorch on the
-// CPU (bench/torch_generation.py, when /usr/bin/python3 has torch), in the same run; then the
-// load time of a sharded checkpoint.
+// CPU (bench/torch_generation.py, when /usr/bin/python3 or $WEBTUNE_BENCH_PYTHON has torch), in the
+// same run, for the fused decode path and the unfused one, with dispatches and submits per token;
+// then the load time of a sharded checkpoint.
 //   pnpm --filter @webtune/nn bench            (builds this package first)
 //   WEBTUNE_BENCH_NEW_TOKENS=64 WEBTUNE_BENCH_PROMPT=64 ... to change the sizes
 import { spawnSync } from 'node:child_process';
@@ -25,7 +26,9 @@ const device = await createDevice();
 console.log(
   `device: ${device.info.vendor} ${device.info.architecture} ${device.info.device} (${device.info.adapterClass})`,
 );
-console.log(`prompt ${promptTokens} tokens, ${newTokens} new tokens, greedy, batch 1, best of ${repeats}\n`);
+console.log(
+  `prompt ${promptTokens} tokens, ${newTokens} new tokens, greedy, batch 1, median of ${repeats}\n`,
+);
 
 /** Deterministic prompt ids inside the vocabulary, starting with BOS. */
 const promptIds = (vocab) => [
@@ -33,23 +36,54 @@ const promptIds = (vocab) => [
   ...Array.from({ length: promptTokens - 1 }, (_, i) => 3 + ((i * 7919) % (vocab - 3))),
 ];
 
-async function measure(model) {
+/** Median of a list of numbers. */
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/** Medians of a list of generation timings, and the device work per decode step. */
+function summarise(runs, batch) {
+  const steps = runs[0].decodeSteps;
+  return {
+    fused: runs[0].fused,
+    prefill: median(runs.map((t) => (t.promptTokens / t.prefillMs) * 1000)),
+    // Tokens of every row per second.
+    decode: median(runs.map((t) => ((t.decodeSteps * batch) / t.decodeMs) * 1000)),
+    dispatchesPerToken: runs[0].decodeDispatches / steps,
+    submitsPerToken: runs[0].decodeSubmits / steps,
+    readbacksPerToken: runs[0].decodeReadbacks / steps,
+  };
+}
+
+/**
+ * Prefill and decode tokens/s of both decode paths: the model's own forward (`fusedDecode:
+ * false`) and the fused one (generation/fused-decoder.ts), medians over the repeats after a
+ * warm-up that compiles every pipeline and fills the buffer pool. The two paths alternate run by
+ * run, so a change in the machine's load reaches both alike.
+ */
+async function measureBoth(model, batch = 1) {
   const ids = promptIds(model.config.vocabSize);
-  // Warm-up: compiles every pipeline and fills the buffer pool.
-  await generateWithTimings(model, null, [ids], { maxNewTokens: 4, stopTokens: [] });
-  let best = null;
-  for (let r = 0; r < repeats; r++) {
-    const { timings } = await generateWithTimings(model, null, [ids], {
-      maxNewTokens: newTokens,
-      stopTokens: [],
-    });
-    const prefill = (timings.promptTokens / timings.prefillMs) * 1000;
-    const decode = (timings.decodeSteps / timings.decodeMs) * 1000;
-    best = best
-      ? { prefill: Math.max(best.prefill, prefill), decode: Math.max(best.decode, decode) }
-      : { prefill, decode };
+  // Batched rows: the same prompt shifted by one token id per row.
+  const prompts = Array.from({ length: batch }, (_, b) =>
+    ids.map((id, i) => (i === 0 ? id : 3 + ((id + b) % (model.config.vocabSize - 3)))),
+  );
+  const runs = { false: [], true: [] };
+  for (const fusedDecode of [false, true]) {
+    await generateWithTimings(model, null, prompts, { stopTokens: [], fusedDecode, maxNewTokens: 10 });
   }
-  return best;
+  for (let r = 0; r < repeats; r++) {
+    for (const fusedDecode of [false, true]) {
+      const { timings } = await generateWithTimings(model, null, prompts, {
+        stopTokens: [],
+        fusedDecode,
+        maxNewTokens: newTokens,
+      });
+      runs[fusedDecode].push(timings);
+    }
+  }
+  return { unfused: summarise(runs.false, batch), fusedPath: summarise(runs.true, batch) };
 }
 
 const rows = [];
@@ -71,7 +105,12 @@ const hfConfigJson = (config) => ({
 const storiesDir = fullFixturePath('models/stories260K-hf');
 if (existsSync(storiesDir)) {
   const { model } = await loadModelDirectory(device, storiesDir);
-  rows.push({ name: 'stories260K', parameters: model.parameterCount(), ...(await measure(model)) });
+  rows.push({ name: 'stories260K', parameters: model.parameterCount(), ...(await measureBoth(model)) });
+  rows.push({
+    name: 'stories260K, batch 4',
+    parameters: model.parameterCount(),
+    ...(await measureBoth(model, 4)),
+  });
   torchCases.push({
     name: 'stories260K',
     config: hfConfigJson(model.config),
@@ -104,7 +143,7 @@ const model15M = initializeModel(new CausalLM(device, config15M), { seed: 0 });
 rows.push({
   name: 'stories15M-shape (random)',
   parameters: model15M.parameterCount(),
-  ...(await measure(model15M)),
+  ...(await measureBoth(model15M)),
 });
 torchCases.push({
   name: 'stories15M-shape (random)',
@@ -117,7 +156,7 @@ torchCases.push({
 
 // PyTorch on the CPU, same shapes, same loop.
 let torch = null;
-const python = '/usr/bin/python3';
+const python = process.env.WEBTUNE_BENCH_PYTHON ?? '/usr/bin/python3';
 if (existsSync(python) && spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
   const run = spawnSync(python, [join(here, 'torch_generation.py')], {
     input: JSON.stringify(torchCases),
@@ -133,16 +172,25 @@ if (existsSync(python) && spawnSync(python, ['-c', 'import torch'], { stdio: 'ig
 }
 
 const format = (value) => (value === undefined ? '-' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const ratio = (value, baseline) => (baseline ? (value / baseline).toFixed(2) : '-');
 console.log(
-  '| model | params | webtune prefill tok/s | webtune decode tok/s | PyTorch prefill tok/s | PyTorch decode tok/s |',
+  '| model | params | decode path | dispatches / token | submits / token | read-backs / token | webtune prefill tok/s | webtune decode tok/s | PyTorch prefill tok/s | PyTorch decode tok/s | decode ratio |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+const report = [];
 for (const row of rows) {
   const baseline = torch?.cases.find((c) => c.name === row.name);
-  console.log(
-    `| ${row.name} | ${(row.parameters / 1e6).toFixed(2)}M | ${format(row.prefill)} | ${format(row.decode)} | ${format(baseline?.prefill_tokens_per_s)} | ${format(baseline?.decode_tokens_per_s)} |`,
-  );
+  for (const [path, m] of [
+    ['unfused', row.unfused],
+    ['fused', row.fusedPath],
+  ]) {
+    console.log(
+      `| ${row.name} | ${(row.parameters / 1e6).toFixed(2)}M | ${path}${m.fused ? '' : path === 'fused' ? ' (not supported)' : ''} | ${m.dispatchesPerToken.toFixed(1)} | ${m.submitsPerToken.toFixed(2)} | ${m.readbacksPerToken.toFixed(2)} | ${format(m.prefill)} | ${format(m.decode)} | ${format(baseline?.prefill_tokens_per_s)} | ${format(baseline?.decode_tokens_per_s)} | ${ratio(m.decode, baseline?.decode_tokens_per_s)} |`,
+    );
+    report.push({ model: row.name, path, ...m, torch: baseline ?? null });
+  }
 }
+if (process.env.WEBTUNE_BENCH_JSON) console.log(`\n${JSON.stringify(report)}`);
 if (torch) console.log(`\nPyTorch ${torch.torch}, ${torch.threads} thread(s), BLAS loaded: ${torch.blas}`);
 
 // Load time of a sharded checkpoint: the random 15M model saved in 16 MB shards.

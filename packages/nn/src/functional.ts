@@ -93,6 +93,8 @@ export interface AttentionOptions {
    * only keys j with p - window < j, the window keys up to itself, as Hugging Face masks them.
    */
   window?: number;
+  /** Gemma 2's logit soft-capping: each score s becomes cap * tanh(s / cap), inside the kernel. */
+  softcap?: number;
 }
 
 /**
@@ -106,8 +108,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
 }
 
 /**
- * Attention with Gemma 2's logit soft-capping, composed from differentiable ops (the fused
- * attention kernel has no soft-cap): s = cap * tanh(q.k * scale / cap), then the causal, window
+ * Attention with Gemma 2's logit soft-capping, composed from differentiable ops (models use the
+ * fused kernel's `softcap` option; this is its independent check): s = cap * tanh(q.k * scale / cap), then the causal, window
  * and padding masks, softmax, and the weighted sum of v. Each key head's query heads are stacked
  * so one batched matmul serves a group. Same shapes as `attention`.
  */

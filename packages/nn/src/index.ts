@@ -42,6 +42,15 @@ export {
   packFrozenWeights,
 } from './loading/frozen-weights.js';
 export { isGgufPath, loadGguf } from './loading/gguf.js';
+export {
+  GGUF_EXPORT_TYPES,
+  type GgufBundle,
+  type GgufBundleFile,
+  type GgufBundleOptions,
+  ggufAdapterChunks,
+  ggufBundle,
+  ollamaStopTokens,
+} from './loading/gguf-bundle.js';
 // Loading and saving
 export {
   interleavedToHalf,

@@ -68,6 +68,14 @@ export {
   type LossReduction,
 } from './kernels/cross-entropy/cross-entropy.js';
 export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
+export { type DecodeAttentionOptions, decodeAttention } from './kernels/decode/decode-attention.js';
+export {
+  type DecodeEpilogue,
+  type DecodeMatvecOptions,
+  decodeMatvec,
+} from './kernels/decode/decode-matvec.js';
+export { type DecodeSampleOptions, decodeSample } from './kernels/decode/decode-sample.js';
+export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';

@@ -1,18 +1,23 @@
 /**
  * `webtune export --gguf TYPE`: the merged model (or the base plus a GGUF LoRA adapter) as GGUF
- * files for llama.cpp and Ollama, with an Ollama Modelfile beside them.
+ * files for llama.cpp and Ollama, with an Ollama Modelfile beside them. The files themselves come
+ * from @webtune/nn's `ggufBundle`, which the web app's Export tab uses too.
  */
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type GgufFileType, ggufLoraFile, ollamaModelfile, writeGguf } from '@webtune/gguf';
-import { type CausalLM, modelConfigToJson } from '@webtune/nn';
-import { saveGgufFile } from '@webtune/nn/node';
-import { readSafetensorsBytes, toFloat32 } from '@webtune/safetensors';
+import type { GgufFileType } from '@webtune/gguf';
+import {
+  type CausalLM,
+  GGUF_EXPORT_TYPES,
+  ggufAdapterChunks,
+  ggufBundle,
+  ollamaStopTokens,
+} from '@webtune/nn';
 import type { Tokenizer } from '@webtune/tokenizers';
 import { UsageError } from '../ui.js';
 
 /** GGUF types `--gguf` accepts. */
-export const GGUF_TYPES = ['F16', 'BF16', 'F32', 'Q8_0', 'Q4_0', 'Q4_K_M'] as const;
+export const GGUF_TYPES = GGUF_EXPORT_TYPES;
 
 /** LLaMA-Factory's `export_quantization_bit` as a GGUF type: 8 -> Q8_0, 4 -> Q4_K_M. */
 export function ggufTypeOfBits(bits: unknown): GgufFileType {
@@ -32,15 +37,28 @@ export function parseGgufType(text: string): GgufFileType {
 
 /** The stop strings of a model for Ollama: the EOS token(s) and common end-of-turn markers it has. */
 export function stopTokens(model: CausalLM, tokenizer: Tokenizer): string[] {
-  const ids = new Set([
-    ...model.config.eosTokenIds,
-    ...(tokenizer.eosTokenId === undefined ? [] : [tokenizer.eosTokenId]),
-  ]);
-  const stops = [...ids].flatMap((id) => tokenizer.idToToken(id) ?? []);
-  for (const marker of ['<|im_end|>', '<|eot_id|>', '<|end|>', '<end_of_turn>']) {
-    if (tokenizer.tokenToId(marker) !== undefined) stops.push(marker);
+  return ollamaStopTokens(model, tokenizer);
+}
+
+async function readAdapterFolder(adapterDirectory: string) {
+  return {
+    config: await readFile(join(adapterDirectory, 'adapter_config.json')),
+    weights: new Uint8Array(await readFile(join(adapterDirectory, 'adapter_model.safetensors'))),
+  };
+}
+
+async function writeChunks(path: string, chunks: AsyncGenerator<Uint8Array>): Promise<number> {
+  const handle = await open(path, 'w');
+  let size = 0;
+  try {
+    for await (const chunk of chunks) {
+      await handle.write(chunk);
+      size += chunk.length;
+    }
+  } finally {
+    await handle.close();
   }
-  return [...new Set(stops)];
+  return size;
 }
 
 /** Writes a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) as a GGUF LoRA adapter. */
@@ -49,36 +67,20 @@ export async function writeGgufAdapter(
   model: CausalLM,
   path: string,
 ): Promise<number> {
-  const adapterConfig = JSON.parse(await readFile(join(adapterDirectory, 'adapter_config.json'), 'utf8'));
-  const weights = readSafetensorsBytes(
-    new Uint8Array(await readFile(join(adapterDirectory, 'adapter_model.safetensors'))),
-  );
-  let file: ReturnType<typeof ggufLoraFile>;
+  const adapter = await readAdapterFolder(adapterDirectory);
   try {
-    file = ggufLoraFile(
-      adapterConfig,
-      modelConfigToJson(model.config),
-      weights.tensors.map((entry) => ({
-        name: entry.name,
-        shape: entry.shape,
-        values: () => toFloat32(entry),
-      })),
-      `${basename(adapterDirectory)} (LoRA)`,
+    return await writeChunks(
+      path,
+      ggufAdapterChunks(adapter.config, adapter.weights, model, basename(adapterDirectory)),
     );
   } catch (error) {
-    throw new UsageError(`cannot write ${adapterDirectory} as a GGUF adapter: ${(error as Error).message}`);
+    throw new UsageError(
+      (error as Error).message.replace(
+        /^cannot write [^:]*:/,
+        `cannot write ${adapterDirectory} as a GGUF adapter:`,
+      ),
+    );
   }
-  const handle = await open(path, 'w');
-  let size = 0;
-  try {
-    for await (const chunk of writeGguf(file.metadata, file.tensors)) {
-      await handle.write(chunk);
-      size += chunk.length;
-    }
-  } finally {
-    await handle.close();
-  }
-  return size;
 }
 
 /** What `exportGguf` writes. */
@@ -102,33 +104,29 @@ export interface GgufExportOptions {
 export async function exportGguf(
   options: GgufExportOptions,
 ): Promise<{ files: string[]; commands: string[] }> {
-  const modelFile = `${options.name}-${options.fileType.toLowerCase()}.gguf`;
-  await saveGgufFile(options.model, join(options.directory, modelFile), {
-    fileType: options.fileType,
+  const bundle = ggufBundle({
+    model: options.model,
+    tokenizer: options.tokenizer,
     tokenizerFiles: options.tokenizerFiles,
+    fileType: options.fileType,
     name: options.name,
-  });
-  const files = [modelFile];
-  let adapterFile: string | undefined;
-  if (options.adapterDirectory) {
-    adapterFile = `${options.name}-lora.gguf`;
-    await writeGgufAdapter(options.adapterDirectory, options.model, join(options.directory, adapterFile));
-    files.push(adapterFile);
-  }
-  const modelfile = ollamaModelfile({
-    from: `./${modelFile}`,
-    adapter: adapterFile ? `./${adapterFile}` : undefined,
-    stopTokens: stopTokens(options.model, options.tokenizer),
+    adapter: options.adapterDirectory ? await readAdapterFolder(options.adapterDirectory) : undefined,
     system: options.system,
   });
-  await writeFile(join(options.directory, 'Modelfile'), modelfile);
-  files.push('Modelfile');
-  const ollamaName = options.name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
-  return {
-    files,
-    commands: [
-      `ollama create ${ollamaName} -f ${join(options.directory, 'Modelfile')}`,
-      `ollama run ${ollamaName}`,
-    ],
-  };
+  for (const file of bundle.files) {
+    try {
+      await writeChunks(join(options.directory, file.name), file.chunks());
+    } catch (error) {
+      if (options.adapterDirectory && file.name.endsWith('-lora.gguf')) {
+        throw new UsageError(
+          (error as Error).message.replace(
+            /^cannot write [^:]*:/,
+            `cannot write ${options.adapterDirectory} as a GGUF adapter:`,
+          ),
+        );
+      }
+      throw error;
+    }
+  }
+  return { files: bundle.files.map((file) => file.name), commands: bundle.commands(options.directory) };
 }

@@ -14,7 +14,6 @@ import { evaluateMcq, loadMcqTask } from '@webtune/eval';
 import {
   type CausalLM,
   generate,
-  loadPretrained,
   memoryFileSource,
   type PretrainedModel,
   perplexity,
@@ -25,8 +24,10 @@ import { createDevice, type Device } from '@webtune/tensors';
 import { applyMethod, createTask, type RunPlan, rowKindsOf, type TrainerEvent, train } from '@webtune/train';
 import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } from './browser-plan.js';
 import { memorySink } from './memory-sink.js';
+import { modelWarnings, recordedNameOf, withBaseName } from './model-facts.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
 import type {
+  BaseStorage,
   DataSettings,
   EngineEnvelope,
   EngineEvent,
@@ -36,12 +37,24 @@ import type {
   ExportedFile,
   ModelSummary,
 } from './protocol.js';
+import { readRunResult, readRunState } from './run-state.js';
 import { downloadModelFolder } from './url-source.js';
+import {
+  openBase,
+  refuseRunThatCannotFit,
+  WEBAPP_USES_MODEL,
+  WEBAPP_WHAT,
+  webappHandlers,
+} from './webapp-engine.js';
 
-interface LoadedModel {
+export interface LoadedModel {
   files: Map<string, Blob>;
   location: string;
   pretrained: PretrainedModel;
+  /** base_model_name_or_path of exported adapters; undefined when the picked files do not say. */
+  baseName: string | undefined;
+  /** How the frozen base is held (f32, f16, bf16, q8_0, q4_0); a GGUF's Q8_0/Q4_0 stay packed. */
+  baseFormat: BaseStorage;
 }
 
 interface PreparedData {
@@ -53,7 +66,7 @@ interface PreparedData {
   template: ChatTemplate | undefined;
 }
 
-const session = {
+export const session = {
   device: null as Promise<Device> | null,
   loaded: null as LoadedModel | null,
   /** Adapters added by the last run (LoRA, DoRA, bottleneck); null before training or for freeze/full. */
@@ -65,28 +78,38 @@ const session = {
   training: null as AbortController | null,
 };
 
-type Emit = (event: EngineEvent) => void;
+export type Emit = (event: EngineEvent) => void;
 type Handler<K extends EngineRequest['kind']> = (
   request: Extract<EngineRequest, { kind: K }>,
   emit: Emit,
 ) => Promise<EngineReplies[K]>;
 
 /** The one device of the worker, created on first use (concurrent first calls share it). */
-function device(): Promise<Device> {
+export function device(): Promise<Device> {
   session.device ??= createDevice();
   return session.device;
 }
 
-function requireModel(): LoadedModel {
+export function requireModel(): LoadedModel {
   if (!session.loaded) throw new Error('no model is loaded: load one in the Model tab first');
   return session.loaded;
 }
 
-async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit): Promise<ModelSummary> {
+export async function loadFiles(
+  files: Map<string, Blob>,
+  location: string,
+  emit: Emit,
+  baseFormat: BaseStorage = 'f32',
+): Promise<ModelSummary> {
   if (session.training)
     throw new Error('a training run is in progress: stop it before loading another model');
   disposeModel();
-  const pretrained = await loadPretrained(await device(), memoryFileSource(files, location), {
+  // Loose files picked without their folder: the name config.json records, if any.
+  const recorded = location === '' ? await recordedNameOf(files) : undefined;
+  const baseName = location === '' ? recorded : location;
+  location = location === '' ? (recorded ?? 'picked files') : location;
+  const loading = { files, location, baseFormat };
+  const pretrained = await openBase(loading, {
     onProgress: (progress) =>
       emit({
         type: 'progress',
@@ -95,7 +118,7 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
         total: progress.total,
       }),
   });
-  session.loaded = { files, location, pretrained };
+  session.loaded = { ...loading, pretrained, baseName };
   session.data = null;
   return summarize(session.loaded);
 }
@@ -109,7 +132,7 @@ function disposeModel(): void {
   session.loaded = null;
 }
 
-function summarize({ pretrained, location }: LoadedModel): ModelSummary {
+export function summarize({ pretrained, location }: LoadedModel): ModelSummary {
   const { config, model, tokenizer } = pretrained;
   let parameters = 0;
   let weightBytes = 0;
@@ -138,11 +161,12 @@ function summarize({ pretrained, location }: LoadedModel): ModelSummary {
     weightBytes,
     hasTokenizer: tokenizer !== null,
     hasChatTemplate: Boolean(tokenizer?.chatTemplate),
+    warnings: modelWarnings(pretrained),
     largestTensorBytes,
   };
 }
 
-function tokenizerOf(loaded: LoadedModel) {
+export function tokenizerOf(loaded: LoadedModel) {
   const tokenizer = loaded.pretrained.tokenizer;
   if (!tokenizer) throw new Error(`${loaded.location} has no tokenizer.json: the board needs one`);
   return tokenizer;
@@ -157,19 +181,25 @@ function chatTemplate(loaded: LoadedModel, name: string | undefined): ChatTempla
  * The prompt encoder (shared with the CLI and training): the template the data was prepared with, else
  * a named one; `''` or undefined is LLaMA-Factory's choice (the model's chat_template parsed, else empty).
  */
-function promptEncoder(loaded: LoadedModel, template: string | ChatTemplate | undefined): PromptEncoder {
+export function promptEncoder(
+  loaded: LoadedModel,
+  template: string | ChatTemplate | undefined,
+): PromptEncoder {
   return new PromptEncoder(tokenizerOf(loaded), { template: template === '' ? undefined : template });
 }
 
 /** The model a request names: the tuned model, or the base (adapters off, or the untouched copy). */
-async function withVariant<R>(variant: 'base' | 'tuned', fn: (model: CausalLM) => Promise<R>): Promise<R> {
+export async function withVariant<R>(
+  variant: 'base' | 'tuned',
+  fn: (model: CausalLM) => Promise<R>,
+): Promise<R> {
   const loaded = requireModel();
   const model = loaded.pretrained.model;
   if (variant === 'tuned') return fn(model);
   if (session.peft) return session.peft.withAdaptersDisabled(() => fn(model));
   if (session.baseChanged) {
     if (!session.baseCopy) {
-      const copy = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+      const copy = await openBase(loaded);
       session.baseCopy = copy.model;
     }
     return fn(session.baseCopy);
@@ -192,6 +222,7 @@ const USES_MODEL: ReadonlySet<EngineRequest['kind']> = new Set([
   'perplexity',
   'mcq',
   'export',
+  'restore-run',
 ]);
 const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
   'load-model': 'loading a model',
@@ -201,16 +232,17 @@ const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
   perplexity: 'evaluation',
   mcq: 'evaluation',
   export: 'export',
+  'restore-run': 'using a run’s result',
 };
 let modelQueue: Promise<unknown> = Promise.resolve();
 
 function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T> {
-  if (!USES_MODEL.has(kind)) return task();
+  if (!USES_MODEL.has(kind) && !WEBAPP_USES_MODEL.has(kind)) return task();
   if (session.training) {
     throw new Error(
       kind === 'train'
         ? 'a training run is already in progress'
-        : `${WHAT[kind]} waits for the training run: pause or stop it first`,
+        : `${WHAT[kind] ?? WEBAPP_WHAT[kind]} waits for the training run: pause or stop it first`,
     );
   }
   const result = modelQueue.then(task, task);
@@ -218,13 +250,33 @@ function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T>
   return result;
 }
 
-const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
+/*
+ * Run lifecycle across reloads: what a run left in OPFS, and a completed run's adapter put back on
+ * the loaded model (so Chat, Evaluate and Export use it without training again).
+ */
+const lifecycleHandlers: { 'run-state': Handler<'run-state'>; 'restore-run': Handler<'restore-run'> } = {
+  async 'run-state'(request) {
+    return readRunState(request.runName);
+  },
+  async 'restore-run'(request, emit) {
+    const loaded = requireModel();
+    const state = await readRunState(request.runName);
+    const files = await readRunResult(request.runName);
+    await resetModel(loaded, emit);
+    session.peft = await loadAdapter(loaded.pretrained.model, memoryFileSource(files, request.runName));
+    return { runName: request.runName, step: state.lastStep };
+  },
+};
+
+const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof WebappHandlers> = {
+  ...lifecycleHandlers,
+
   async device() {
     return (await device()).info;
   },
 
   async 'load-model'(request, emit) {
-    return loadFiles(new Map(Object.entries(request.files)), request.location, emit);
+    return loadFiles(new Map(Object.entries(request.files)), request.location, emit, request.baseFormat);
   },
 
   async 'load-model-url'(request, emit) {
@@ -263,7 +315,9 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const loaded = requireModel();
     const tokenizer = tokenizerOf(loaded);
     const { settings } = request;
-    const datasets = Object.keys(request.files);
+    const datasets = settings.named?.length ? settings.named : Object.keys(request.files);
+    // A failed check leaves no data active: the previous data is dropped before this one is read.
+    session.data = null;
     const plan = planInBrowser(
       { ...settings.config, stage: settings.stage },
       { location: loaded.location, datasets, runName: 'data' },
@@ -272,7 +326,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const template = plan.data.usesTemplate
       ? chatTemplate(loaded, plan.data.template ?? undefined)
       : undefined;
-    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template);
+    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template, settings.named);
     emit({ type: 'progress', label: 'reading and tokenizing', done: 1, total: 1 });
     session.data = { settings, datasets, train: prepared.train, validation: prepared.validation, template };
     const lengths = prepared.train.map((example) =>
@@ -304,8 +358,11 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
       { ...data.settings.config, ...settings.config },
       { location: loaded.location, datasets: data.datasets, runName: settings.runName },
     );
+    await refuseRunThatCannotFit(loaded, plan);
     await resetModel(loaded, emit);
-    const applied = await applyMethod(loaded.pretrained.model, plan.method, { seed: plan.config.seed });
+    const applied = await applyMethod(loaded.pretrained.model, withBaseName(plan.method, loaded.baseName), {
+      seed: plan.config.seed,
+    });
     session.peft = applied.peft;
     session.baseChanged = applied.changesBaseWeights;
     if (!settings.resume) await removeRun(settings.runName);
@@ -322,7 +379,12 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
         }),
         train: data.train.filter((row) => kinds.includes(row.kind)) as unknown[],
         validation: data.validation.filter((row) => kinds.includes(row.kind)) as unknown[],
-        args: { ...plan.trainingArguments, resumeFromCheckpoint: settings.resume ? true : null },
+        args: {
+          ...plan.trainingArguments,
+          resumeFromCheckpoint: settings.resume ? true : null,
+          // base_model_name_or_path of the adapter files the run writes: never a made-up name.
+          modelNameOrPath: loaded.baseName ?? null,
+        },
         storage,
         signal: controller.signal,
         onEvent: (event: TrainerEvent) => emit({ type: 'trainer', event }),
@@ -406,7 +468,6 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   async export(request, emit) {
     const loaded = requireModel();
     const sink = memorySink();
-    const base = loaded.location;
     if (request.what === 'adapter') {
       if (!session.peft) {
         throw new Error(
@@ -415,7 +476,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
             : 'there is no adapter yet: train with LoRA, DoRA or an adapter first',
         );
       }
-      await saveAdapter(session.peft, sink, { baseModelNameOrPath: base });
+      await saveAdapter(session.peft, sink, { baseModelNameOrPath: loaded.baseName });
       return { files: sink.files };
     }
     const extraFiles = loaded.pretrained.tokenizerFiles;
@@ -427,12 +488,12 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     // Merging removes the adapter layers: keep the adapter's files, merge and save, then load the
     // base again and put the adapter back, so chat and export keep working.
     const adapter = memorySink();
-    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: base });
+    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: loaded.baseName });
     emit({ type: 'progress', label: 'merging', done: 0, total: 2 });
     const merged = session.peft.mergeAndUnload();
     await saveModel(merged, sink, { extraFiles, generationConfig });
     emit({ type: 'progress', label: 'restoring the adapter', done: 1, total: 2 });
-    const restored = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+    const restored = await openBase(loaded);
     merged.dispose();
     loaded.pretrained = restored;
     session.peft = await loadAdapter(restored.model, memoryFileSource(filesByName(adapter.files), 'adapter'));
@@ -441,8 +502,14 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   },
 };
 
+/* ---- Model, Chat, Evaluate and Export conveniences: their handlers live in webapp-engine.ts. ---- */
+type WebappHandlers = ReturnType<typeof webappHandlers>;
+const handlers = { ...coreHandlers, ...webappHandlers() } as {
+  [K in EngineRequest['kind']]: Handler<K>;
+};
+
 /** Before a new run: the base weights as loaded, without the adapters of an earlier run. */
-async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
+export async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
   if (!session.peft && !session.baseChanged) return;
   emit({ type: 'progress', label: 'reloading the base model', done: 0, total: 1 });
   loaded.pretrained.model.dispose();
@@ -450,7 +517,7 @@ async function resetModel(loaded: LoadedModel, emit: Emit): Promise<void> {
   session.baseCopy = null;
   session.peft = null;
   session.baseChanged = false;
-  loaded.pretrained = await loadPretrained(await device(), memoryFileSource(loaded.files, loaded.location));
+  loaded.pretrained = await openBase(loaded);
   emit({ type: 'progress', label: 'reloading the base model', done: 1, total: 1 });
 }
 

@@ -5,9 +5,10 @@
  * postMessage as is.
  */
 import type { ValidationReport } from '@webtune/data';
+import type { ForgettingReport, GenerationMetrics } from '@webtune/eval';
 import type { TrainableSummary } from '@webtune/peft';
 import type { DeviceInfo } from '@webtune/tensors';
-import type { TrainerEvent } from '@webtune/train';
+import type { MemoryPlan, TrainerEvent, TrainerLogRow } from '@webtune/train';
 
 /** Training stages the board offers (LLaMA-Factory's `stage`). */
 export type StageName = 'sft' | 'dpo' | 'pt';
@@ -23,6 +24,8 @@ export type BoardConfig = Record<string, unknown>;
 export interface DataSettings {
   stage: StageName;
   config: BoardConfig;
+  /** Datasets by their names in the files' dataset_info.json (a picked data folder); absent: each file is a dataset. */
+  named?: string[];
 }
 
 /** A run: its config, its folder in the origin-private file system, and whether it resumes. */
@@ -51,6 +54,8 @@ export interface ModelSummary {
   weightBytes: number;
   hasTokenizer: boolean;
   hasChatTemplate: boolean;
+  /** Problems a run would have with this model (no tokenizer_config.json: no EOS token). */
+  warnings?: string[];
   /** Bytes of the largest single weight (an embedding), against the per-binding limit. */
   largestTensorBytes: number;
 }
@@ -88,7 +93,7 @@ export interface GenerateSettings {
 /** Requests the page sends, by kind. */
 export type EngineRequest =
   | { kind: 'device' }
-  | { kind: 'load-model'; files: Record<string, Blob>; location: string }
+  | { kind: 'load-model'; files: Record<string, Blob>; location: string; baseFormat?: BaseStorage }
   | { kind: 'load-model-url'; url: string }
   | { kind: 'estimate-memory'; config: BoardConfig; batchSize: number; sequenceLength: number }
   | { kind: 'prepare-data'; files: Record<string, Blob>; settings: DataSettings }
@@ -104,7 +109,11 @@ export type EngineRequest =
       maxQuestions: number;
       variant: 'base' | 'tuned';
     }
-  | { kind: 'export'; what: 'adapter' | 'merged' };
+  | { kind: 'export'; what: 'adapter' | 'merged' }
+  // Run lifecycle across reloads (run-state.ts).
+  | { kind: 'run-state'; runName: string }
+  | { kind: 'restore-run'; runName: string }
+  | WebappRequest;
 
 /** What each request's reply holds. */
 export interface EngineReplies {
@@ -120,7 +129,29 @@ export interface EngineReplies {
   perplexity: { perplexity: number; meanLoss: number; tokens: number };
   mcq: McqSummary;
   export: { files: ExportedFile[] };
+  'run-state': RunState;
+  'restore-run': { runName: string; step: number };
 }
+
+/** What a run left in this browser's private storage (read again after a reload). */
+export interface RunState {
+  runName: string;
+  /** Complete checkpoints, oldest first. */
+  checkpoints: string[];
+  /** Optimizer steps of the newest checkpoint. */
+  lastStep: number;
+  /** Steps the run was planned for (0: unknown). */
+  totalSteps: number;
+  /** The run reached its last step: nothing is left to resume. */
+  completed: boolean;
+  /** The run's folder holds the adapter files written at completion. */
+  hasResult: boolean;
+  /** The rows of its trainer_log.jsonl (the chart's history). */
+  log: TrainerLogRow[];
+}
+
+/** The webapp block's replies join the ones above (interface merging keeps the two blocks apart). */
+export interface EngineReplies extends WebappReplies {}
 
 export interface McqSummary {
   accuracy: number;
@@ -145,4 +176,113 @@ export type EngineMessage =
 export interface EngineEnvelope {
   id: number;
   request: EngineRequest;
+}
+
+/* ---- Model, Chat, Evaluate and Export: hub models, GGUF, the memory plan, chat turns,
+ * adapters and checkpoints, predictions and export bundles (issues #14, #15, #18). ---- */
+
+/** How the frozen base is held on the device: f32, half precision, or ggml Q8_0/Q4_0 blocks. */
+export type BaseStorage = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+
+/** A model on a Hugging Face hub (or a server in its layout: `{baseUrl}/{repo}/resolve/{revision}/{file}`). */
+export interface HubModel {
+  baseUrl: string;
+  repo: string;
+  revision: string;
+}
+
+/** The memory plan of a run for the loaded model, against this adapter and a browser tab. */
+export interface MemoryPlanReply {
+  /** Null when the config itself is refused (see problems). */
+  plan: MemoryPlan | null;
+  baseFormat: BaseStorage;
+  /** `software` when WebGPU runs on the CPU (SwiftShader, lavapipe): every step is slow there. */
+  adapterClass: string;
+  /** Why the config itself is refused (a bad quantization combination), before any planning. */
+  problems: string[];
+}
+
+export interface ChatTurn {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatSettings extends GenerateSettings {
+  /** The system prompt ('' for the template's default). */
+  system: string;
+  /** Show special tokens (`<|im_end|>`, `</s>`) in the answer instead of hiding them. */
+  showSpecialTokens: boolean;
+}
+
+/** Where the tuned model's adapter comes from. */
+export type AdapterSource =
+  | { kind: 'none' }
+  | { kind: 'checkpoint'; runName: string; checkpoint: string }
+  | { kind: 'upload'; name: string; files: Record<string, Blob> };
+
+export interface RunCheckpoints {
+  runName: string;
+  checkpoints: string[];
+}
+
+export interface ExportBundleOptions {
+  format: 'adapter' | 'merged' | 'gguf';
+  /** Safetensors dtype of a merged model. */
+  dtype: 'F32' | 'F16' | 'BF16';
+  /** Largest safetensors shard of a merged model, in bytes. */
+  maxShardBytes: number;
+  /** GGUF storage type of the model file. */
+  ggufType: 'F16' | 'BF16' | 'F32' | 'Q8_0' | 'Q4_0' | 'Q4_K_M';
+  /** Keep the adapter as a GGUF LoRA file beside an unmerged base (llama.cpp `--lora`, Ollama ADAPTER). */
+  ggufAdapter: boolean;
+  /** Base name of the GGUF files and of the Ollama model. */
+  name: string;
+  /** SYSTEM of the Ollama Modelfile ('' for none). */
+  system: string;
+}
+
+export interface PredictReply {
+  variant: 'base' | 'tuned';
+  metrics: GenerationMetrics;
+  records: { prompt: string; predict: string; label: string }[];
+  seconds: number;
+}
+
+export type WebappRequest =
+  | { kind: 'load-model-hub'; hub: HubModel; baseFormat?: BaseStorage }
+  | { kind: 'cached-hub-models' }
+  | { kind: 'memory-plan'; config: BoardConfig }
+  | { kind: 'chat'; turns: ChatTurn[]; variant: 'base' | 'tuned'; settings: ChatSettings }
+  | { kind: 'stop-generation' }
+  | { kind: 'list-adapters' }
+  | { kind: 'use-adapter'; source: AdapterSource }
+  | { kind: 'checkpoint-files'; runName: string; checkpoint: string }
+  | {
+      kind: 'predict';
+      files: Record<string, Blob>;
+      maxSamples: number;
+      maxNewTokens: number;
+      variant: 'base' | 'tuned';
+    }
+  | {
+      kind: 'forgetting';
+      general: Record<string, Blob>;
+      domainTexts: string[];
+      nShot: number;
+      maxQuestions: number;
+    }
+  | { kind: 'export-bundle'; options: ExportBundleOptions };
+
+export interface WebappReplies {
+  'load-model-hub': ModelSummary;
+  'cached-hub-models': { models: string[] };
+  'memory-plan': MemoryPlanReply;
+  chat: { text: string; tokens: number; milliseconds: number; stopped: boolean };
+  'stop-generation': { stopping: boolean };
+  'list-adapters': { runs: RunCheckpoints[]; current: string };
+  'use-adapter': { current: string };
+  'checkpoint-files': { files: ExportedFile[] };
+  predict: PredictReply;
+  forgetting: { report: ForgettingReport; text: string };
+  'export-bundle': { files: ExportedFile[]; commands: string[] };
 }

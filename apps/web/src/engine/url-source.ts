@@ -12,26 +12,27 @@ export type DownloadProgress = (fileName: string, loaded: number, total: number)
 export async function downloadModelFolder(
   url: string,
   onProgress?: DownloadProgress,
+  fetchOne: typeof fetchFile = fetchFile,
 ): Promise<Map<string, Blob>> {
   const base = url.endsWith('/') ? url : `${url}/`;
   const files = new Map<string, Blob>();
-  const config = await fetchFile(base, 'config.json', onProgress);
+  const config = await fetchOne(base, 'config.json', onProgress);
   if (!config) throw new Error(`${base}config.json was not found: not a Hugging Face model folder`);
   files.set('config.json', config);
   for (const name of ['generation_config.json', ...TOKENIZER_FILES]) {
-    const blob = await fetchFile(base, name, onProgress);
+    const blob = await fetchOne(base, name, onProgress);
     if (blob) files.set(name, blob);
   }
-  const single = await fetchFile(base, 'model.safetensors', onProgress);
+  const single = await fetchOne(base, 'model.safetensors', onProgress);
   if (single) files.set('model.safetensors', single);
   else {
-    const index = await fetchFile(base, 'model.safetensors.index.json', onProgress);
+    const index = await fetchOne(base, 'model.safetensors.index.json', onProgress);
     if (!index) throw new Error(`${base} has neither model.safetensors nor model.safetensors.index.json`);
     files.set('model.safetensors.index.json', index);
     const weightMap =
       (JSON.parse(await index.text()) as { weight_map?: Record<string, string> }).weight_map ?? {};
     for (const shard of [...new Set(Object.values(weightMap))].sort()) {
-      const blob = await fetchFile(base, shard, onProgress);
+      const blob = await fetchOne(base, shard, onProgress);
       if (!blob) throw new Error(`${base}${shard}, named in model.safetensors.index.json, was not found`);
       files.set(shard, blob);
     }

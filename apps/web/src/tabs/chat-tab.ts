@@ -1,26 +1,44 @@
 import type { BoardContext } from '../board.js';
-import type { GenerateSettings } from '../engine/protocol.js';
-import { downloadBytes, field, h, numberInput, replaceChildren } from '../ui/dom.js';
+import type { ChatSettings, ChatTurn } from '../engine/protocol.js';
+import { adapterPicker } from '../ui/adapter-picker.js';
+import { field, h, numberInput, replaceChildren } from '../ui/dom.js';
 import { TaskStatus } from '../ui/task-status.js';
+import { preferenceActions } from './preference-actions.js';
 
 type Variant = 'base' | 'tuned';
 
 interface Column {
   element: HTMLElement;
   heading: HTMLElement;
+  /** Earlier turns of the conversation, as this column's model answered them. */
+  history: HTMLElement;
   output: HTMLElement;
 }
 
 function column(title: string): Column {
   const heading = h('h3', {}, title);
+  const history = h('ol', { class: 'chat-history', 'aria-label': `${title}: earlier turns` });
   const output = h('div', { class: 'answer', 'aria-live': 'polite', 'aria-busy': 'false' });
-  return { element: h('article', { class: 'chat-column' }, heading, output), heading, output };
+  return {
+    element: h('article', { class: 'chat-column' }, heading, history, output),
+    heading,
+    history,
+    output,
+  };
+}
+
+/** One exchange of the conversation: the user's message and each model's answer to it. */
+interface Exchange {
+  user: string;
+  answers: Record<Variant, string>;
 }
 
 /**
- * Chat: the base and the tuned model answer the same prompt, side by side and streaming; in blind
- * A/B mode their order is hidden until you vote, and a vote for one answer becomes a preference
- * pair that can feed a DPO run.
+ * Chat: the base and the tuned model answer the same prompt, side by side and streaming, over a
+ * multi-turn conversation (each model sees its own earlier answers) with an optional system
+ * prompt; Stop ends the answer being written. Special tokens are hidden unless asked for. In
+ * blind A/B mode their order is hidden until you vote, and a vote for one answer becomes a
+ * preference pair that can feed a DPO run.
  */
 export function chatTab(context: BoardContext): HTMLElement {
   const { engine, store, preferences } = context;
@@ -32,7 +50,22 @@ export function chatTab(context: BoardContext): HTMLElement {
   const seed = numberInput('seed', 0, { step: 1 });
   const sideBySide = h('input', { type: 'radio', name: 'chat-mode', value: 'side-by-side', checked: true });
   const blind = h('input', { type: 'radio', name: 'chat-mode', value: 'blind' });
+  const system = h('textarea', {
+    name: 'system',
+    rows: 2,
+    placeholder: 'You are a helpful assistant. (Empty: the template’s default.)',
+  });
+  const showSpecial = h('input', { type: 'checkbox', name: 'show-special-tokens' });
   const send = h('button', { type: 'submit', class: 'primary', disabled: true }, 'Send');
+  const stop = h('button', { type: 'button', disabled: true }, 'Stop');
+  const newConversation = h('button', { type: 'button' }, 'New conversation');
+  const exchanges: Exchange[] = [];
+  let stopRequested = false;
+  stop.addEventListener('click', () => {
+    stopRequested = true;
+    stop.disabled = true;
+    engine.call({ kind: 'stop-generation' }).catch(() => undefined);
+  });
   const left = column('Base model');
   const right = column('Tuned model');
   const voteBar = h('div', {
@@ -45,19 +78,52 @@ export function chatTab(context: BoardContext): HTMLElement {
   const pairsSummary = h('p', { class: 'pairs-count' });
   const pairsTable = h('tbody');
 
-  const settings = (): GenerateSettings => ({
+  const settings = (): ChatSettings => ({
     maxNewTokens: Number(maxNewTokens.value) || 1,
     temperature: Number(temperature.value),
     topP: Number(topP.value) || 1,
     seed: Number(seed.value) || 0,
+    system: system.value,
+    showSpecialTokens: showSpecial.checked,
   });
+  /** The conversation as `variant` saw it, with the new message last. */
+  const turnsFor = (variant: Variant, text: string): ChatTurn[] => [
+    ...exchanges.flatMap((exchange): ChatTurn[] => [
+      { role: 'user', content: exchange.user },
+      { role: 'assistant', content: exchange.answers[variant] },
+    ]),
+    { role: 'user', content: text },
+  ];
+  const renderHistory = (order: [Variant, Variant]) => {
+    for (const [index, target] of [left, right].entries()) {
+      replaceChildren(
+        target.history,
+        exchanges.map((exchange) => [
+          h('li', { class: 'turn user' }, exchange.user),
+          h('li', { class: 'turn assistant' }, exchange.answers[order[index]]),
+        ]),
+      );
+    }
+  };
+  const startOver = () => {
+    exchanges.length = 0;
+    renderHistory(['base', 'tuned']);
+    left.output.textContent = '';
+    right.output.textContent = '';
+  };
+  newConversation.addEventListener('click', () => {
+    startOver();
+    status.done('New conversation.');
+  });
+  // A/B votes compare answers to one prompt: switching the mode starts a new conversation.
+  for (const mode of [sideBySide, blind]) mode.addEventListener('change', startOver);
 
   const generateInto = async (variant: Variant, target: Column, text: string): Promise<string> => {
     target.output.textContent = '';
     target.output.setAttribute('aria-busy', 'true');
     try {
       const result = await engine.call(
-        { kind: 'generate', prompt: text, variant, settings: settings() },
+        { kind: 'chat', turns: turnsFor(variant, text), variant, settings: settings() },
         (event) => {
           if (event.type === 'token') target.output.textContent += event.text;
         },
@@ -116,6 +182,8 @@ export function chatTab(context: BoardContext): HTMLElement {
         const text = prompt.value.trim();
         if (!text) return;
         send.disabled = true;
+        stop.disabled = false;
+        stopRequested = false;
         voteBar.hidden = true;
         voteNote.textContent = '';
         pending = null;
@@ -129,9 +197,16 @@ export function chatTab(context: BoardContext): HTMLElement {
             ? 'Tuned model'
             : 'Tuned model (not trained yet: same as base)';
         status.start('Generating');
+        renderHistory(order);
         try {
           const first = await generateInto(order[0], left, text);
-          const second = await generateInto(order[1], right, text);
+          const second = stopRequested ? '' : await generateInto(order[1], right, text);
+          const answers = { [order[0]]: first, [order[1]]: second } as Record<Variant, string>;
+          exchanges.push({ user: text, answers });
+          if (stopRequested) {
+            status.done('Stopped.');
+            return;
+          }
           status.done(isBlind ? 'Both answers are in: which is better?' : 'Done.');
           if (isBlind) {
             pending = { prompt: text, answers: [first, second], order };
@@ -141,11 +216,17 @@ export function chatTab(context: BoardContext): HTMLElement {
         } catch (error) {
           status.fail(error);
         } finally {
+          stop.disabled = true;
           updateSend();
         }
       },
     },
-    field('Prompt', prompt, 'Ctrl+Enter sends.'),
+    field(
+      'Prompt',
+      prompt,
+      'Ctrl+Enter sends. Each model sees the conversation so far with its own answers.',
+    ),
+    field('System', system, 'The system prompt of the conversation.'),
     h(
       'fieldset',
       { class: 'mode' },
@@ -164,9 +245,10 @@ export function chatTab(context: BoardContext): HTMLElement {
         field('Temperature', temperature, '0 picks the most likely token every time.'),
         field('Top-p', topP, 'Sample among the most likely tokens that make up this share.'),
         field('Seed', seed, 'Both models sample with the same seed.'),
+        h('div', { class: 'field' }, h('label', {}, showSpecial, ' Show special tokens')),
       ),
     ),
-    h('div', { class: 'actions' }, send),
+    h('div', { class: 'actions' }, send, stop, newConversation),
     status.element,
   );
   prompt.addEventListener('keydown', (event) => {
@@ -222,36 +304,7 @@ export function chatTab(context: BoardContext): HTMLElement {
       { class: 'card' },
       h('h3', {}, 'Preference pairs from your votes'),
       pairsSummary,
-      h(
-        'div',
-        { class: 'actions' },
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              downloadBytes('preference_pairs.json', preferences.toDatasetJson(), 'application/json'),
-          },
-          'Download as a dataset',
-        ),
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              context.useDatasets(
-                {
-                  'preference_pairs.json': new Blob([preferences.toDatasetJson()], {
-                    type: 'application/json',
-                  }),
-                },
-                'dpo',
-              ),
-          },
-          'Use for a DPO run',
-        ),
-        h('button', { type: 'button', onclick: () => preferences.clear() }, 'Clear'),
-      ),
+      preferenceActions(context),
       h(
         'div',
         { class: 'table-wrap' },
@@ -272,5 +325,6 @@ export function chatTab(context: BoardContext): HTMLElement {
         ),
       ),
     ),
+    h('div', { class: 'card' }, h('h3', {}, 'Which adapter'), adapterPicker(context, 'chat')),
   );
 }

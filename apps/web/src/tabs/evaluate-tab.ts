@@ -1,8 +1,10 @@
 import type { BoardContext } from '../board.js';
+import { adapterPicker } from '../ui/adapter-picker.js';
 import { field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
 import { filesOfInput } from '../ui/file-drop.js';
 import { formatNumber } from '../ui/format.js';
 import { TaskStatus } from '../ui/task-status.js';
+import { forgettingCard, predictCard } from './evaluate-predict.js';
 
 type Variant = 'base' | 'tuned';
 
@@ -186,10 +188,14 @@ export function evaluateTab(context: BoardContext): HTMLElement {
     mcqResult,
   );
 
+  const prediction = predictCard(context);
+  const forgetting = forgettingCard(context);
   store.subscribe((state) => {
     const ready = Boolean(state.model && state.device) && state.training !== 'running';
     perplexityButton.disabled = !ready;
     mcqButton.disabled = !ready;
+    prediction.button.disabled = !ready;
+    forgetting.button.disabled = !ready;
   });
 
   return h(
@@ -198,5 +204,8 @@ export function evaluateTab(context: BoardContext): HTMLElement {
     h('h2', { id: 'evaluate-heading' }, 'Evaluate'),
     h('div', { class: 'card' }, h('h3', {}, 'Perplexity'), perplexityForm),
     h('div', { class: 'card' }, h('h3', {}, 'Multiple-choice benchmark'), mcqForm),
+    prediction.element,
+    forgetting.element,
+    h('div', { class: 'card' }, h('h3', {}, 'Which adapter'), adapterPicker(context, 'evaluate')),
   );
 }

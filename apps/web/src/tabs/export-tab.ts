@@ -1,8 +1,10 @@
 import type { BoardContext } from '../board.js';
 import type { ExportedFile } from '../engine/protocol.js';
+import { adapterPicker } from '../ui/adapter-picker.js';
 import { downloadLink, h, replaceChildren } from '../ui/dom.js';
 import { formatBytes } from '../ui/format.js';
 import { TaskStatus } from '../ui/task-status.js';
+import { exportPackage } from './export-package.js';
 
 const TYPES: Record<string, string> = { json: 'application/json', safetensors: 'application/octet-stream' };
 
@@ -66,6 +68,8 @@ export function exportTab(context: BoardContext): HTMLElement {
     h('h2', { id: 'export-heading' }, 'Export'),
     adapter.element,
     merged.element,
+    exportPackage(context),
+    h('div', { class: 'card' }, h('h3', {}, 'Which adapter'), adapterPicker(context, 'export')),
   );
 }
 

@@ -1,36 +1,63 @@
 import type { BoardContext } from '../board.js';
-import type { MemoryEstimate, ModelSummary } from '../engine/protocol.js';
-import { field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
+import type { BaseStorage, ModelSummary } from '../engine/protocol.js';
+import { field, h, replaceChildren, select } from '../ui/dom.js';
 import { dropZone, filesOfInput, type PickedFiles, topLevelFiles } from '../ui/file-drop.js';
 import { formatBytes, formatCount } from '../ui/format.js';
 import { TaskStatus } from '../ui/task-status.js';
-import { METHOD_LABELS, type MethodName, methodConfig } from './train-settings.js';
+import { memoryPlanView } from './memory-plan-view.js';
+import { quickStart } from './quick-start.js';
 
-/** Model: load a Hugging Face folder (picker, drop, URL); its shape and what training will need. */
+/** How the frozen base can be held on the GPU when a model loads. */
+const BASE_STORAGE: [BaseStorage, string][] = [
+  ['f32', 'float32 (exact, largest)'],
+  ['bf16', 'bfloat16 (half the size)'],
+  ['f16', 'float16 (half the size)'],
+  ['q8_0', '8-bit Q8_0 blocks (a quarter)'],
+  ['q4_0', '4-bit Q4_0 blocks (an eighth, QLoRA)'],
+];
+
+/**
+ * Model: a model from the hub in one click (cached), a Hugging Face folder (picker, drop, URL) or a
+ * GGUF file; its shape, and the memory plan of a run.
+ */
 export function modelTab(context: BoardContext): HTMLElement {
   const { engine, store } = context;
   const status = new TaskStatus('Loading the model');
   const details = h('div', { class: 'model-details' }, h('p', { class: 'empty' }, 'No model loaded yet.'));
-  const memory = h('div', { class: 'memory-estimate' });
   const deviceDetails = h('div', { class: 'device-details' });
+  const baseStorage = select('base-storage', BASE_STORAGE, 'f32');
+  const baseFormat = () => baseStorage.value as BaseStorage;
+  const loaded = (summary: ModelSummary) =>
+    store.update({ model: summary, data: null, tuned: false, training: 'idle' });
+  const quick = quickStart(context, baseFormat, loaded);
+  const plan = memoryPlanView(context);
 
   const loadFiles = async (picked: PickedFiles) => {
-    const files = topLevelFiles(picked);
+    // A GGUF file is a whole model: it loads alone, read by range (never whole in memory).
+    const gguf = Object.entries(picked).find(([name]) => /\.gguf$/i.test(name));
+    const files = gguf ? { [gguf[0].split('/').pop() ?? gguf[0]]: gguf[1] } : topLevelFiles(picked);
     const names = Object.keys(files);
-    if (!names.includes('config.json')) {
+    if (!gguf && !names.includes('config.json')) {
       status.fail(
-        new Error(`no config.json among the ${names.length} files picked: pick the model's folder`),
+        new Error(
+          `no config.json among the ${names.length} files picked: pick the model's folder, or a .gguf file`,
+        ),
       );
       return;
     }
     const first = Object.keys(picked)[0];
-    const folder = first?.includes('/') ? first.split('/')[0] : 'picked files';
+    // Loose files: '' lets the engine use the name config.json records (never a made-up one).
+    const folder = gguf ? names[0] : first?.includes('/') ? first.split('/')[0] : '';
     const summary = await status.run(
-      `Loading ${folder}`,
-      () => engine.call({ kind: 'load-model', files, location: folder }, status.onEvent),
+      `Loading ${folder || 'the picked files'}`,
+      () =>
+        engine.call(
+          { kind: 'load-model', files, location: folder, baseFormat: baseFormat() },
+          status.onEvent,
+        ),
       (result) => `Loaded ${result.location}: ${formatCount(result.parameters)} parameters.`,
     );
-    if (summary) store.update({ model: summary, data: null, tuned: false, training: 'idle' });
+    if (summary) loaded(summary);
   };
 
   const folderInput = h('input', {
@@ -41,6 +68,8 @@ export function modelTab(context: BoardContext): HTMLElement {
   });
   folderInput.addEventListener('change', () => loadFiles(filesOfInput(folderInput)));
   const filesInput = h('input', { type: 'file', multiple: true, name: 'model-files' });
+  const ggufInput = h('input', { type: 'file', name: 'model-gguf', accept: '.gguf' });
+  ggufInput.addEventListener('change', () => loadFiles(filesOfInput(ggufInput)));
   filesInput.addEventListener('change', () => loadFiles(filesOfInput(filesInput)));
   const urlInput = h('input', {
     type: 'url',
@@ -62,7 +91,7 @@ export function modelTab(context: BoardContext): HTMLElement {
             engine.call({ kind: 'load-model-url', url: new URL(url, location.href).href }, status.onEvent),
           (result) => `Loaded ${result.location}: ${formatCount(result.parameters)} parameters.`,
         );
-        if (summary) store.update({ model: summary, data: null, tuned: false, training: 'idle' });
+        if (summary) loaded(summary);
       },
     },
     field(
@@ -73,34 +102,12 @@ export function modelTab(context: BoardContext): HTMLElement {
     h('button', { type: 'submit' }, 'Load from URL'),
   );
 
-  const methodSelect = select('estimate-method', Object.entries(METHOD_LABELS) as [string, string][], 'lora');
-  const batchInput = numberInput('estimate-batch', 2, { min: 1, step: 1 });
-  const sequenceInput = numberInput('estimate-sequence', 512, { min: 1, step: 1 });
-  const estimate = async () => {
-    if (!store.get().model) return;
-    try {
-      const result = await engine.call({
-        kind: 'estimate-memory',
-        config: methodConfig(methodSelect.value as MethodName),
-        batchSize: Number(batchInput.value) || 1,
-        sequenceLength: Number(sequenceInput.value) || 1,
-      });
-      renderMemory(memory, result, store.get().model!);
-    } catch (error) {
-      replaceChildren(memory, h('p', { class: 'error' }, (error as Error).message));
-    }
-  };
-  for (const control of [methodSelect, batchInput, sequenceInput])
-    control.addEventListener('change', estimate);
-
   const loadButton = urlForm.querySelector('button')!;
   store.subscribe((state, previous) => {
     const blocked = state.deviceError !== null || state.training === 'running';
-    for (const control of [folderInput, filesInput, loadButton]) control.disabled = blocked;
-    if (state.model !== previous.model) {
-      if (state.model) renderModel(details, state.model);
-      estimate();
-    }
+    for (const control of [folderInput, filesInput, ggufInput, loadButton, quick.button, baseStorage])
+      control.disabled = blocked;
+    if (state.model !== previous.model && state.model) renderModel(details, state.model);
     if (state.device !== previous.device && state.device) {
       const info = state.device;
       replaceChildren(
@@ -123,10 +130,15 @@ export function modelTab(context: BoardContext): HTMLElement {
     'section',
     { 'aria-labelledby': 'model-heading' },
     h('h2', { id: 'model-heading' }, 'Model'),
+    field(
+      'Base weights on the GPU',
+      baseStorage,
+      'How the frozen base is held when a model loads: 8-bit and 4-bit blocks make QLoRA; a GGUF file’s Q8_0/Q4_0 weights stay packed.',
+    ),
     h(
       'div',
       { class: 'card' },
-      h('h3', {}, 'Load a Hugging Face model folder'),
+      h('h3', {}, 'Load a Hugging Face model folder or a GGUF file'),
       h(
         'p',
         {},
@@ -137,25 +149,19 @@ export function modelTab(context: BoardContext): HTMLElement {
         { class: 'pickers' },
         field('Model folder', folderInput, 'Pick the folder that holds config.json.'),
         field('Or its files', filesInput, 'config.json, tokenizer files and the .safetensors weights.'),
+        field(
+          'Or a GGUF file',
+          ggufInput,
+          'llama.cpp’s format (llama, mistral, qwen2, qwen3), read in pieces.',
+        ),
       ),
       dropZone('Drop a model folder here', loadFiles),
       urlForm,
       status.element,
     ),
+    quick.element,
     h('div', { class: 'card' }, h('h3', {}, 'Architecture'), details),
-    h(
-      'div',
-      { class: 'card' },
-      h('h3', {}, 'Memory for training'),
-      h(
-        'div',
-        { class: 'form-grid' },
-        field('Method', methodSelect),
-        field('Batch size', batchInput),
-        field('Sequence length', sequenceInput),
-      ),
-      memory,
-    ),
+    plan.element,
     h('div', { class: 'card' }, h('h3', {}, 'GPU'), deviceDetails),
   );
 }
@@ -190,43 +196,5 @@ function renderModel(element: HTMLElement, model: ModelSummary): void {
           : 'missing',
       ],
     ]),
-  );
-}
-
-function renderMemory(element: HTMLElement, estimate: MemoryEstimate, model: ModelSummary): void {
-  const { summary, activationBytes, limits } = estimate;
-  const total = summary.totalBytes + activationBytes;
-  const split = model.largestTensorBytes > limits.maxStorageBufferBindingSize;
-  replaceChildren(
-    element,
-    h(
-      'table',
-      { class: 'memory-table' },
-      h(
-        'caption',
-        {},
-        `${formatCount(summary.trainableParameters)} trainable parameters (${summary.trainablePercent.toFixed(2)}%)`,
-      ),
-      h(
-        'tbody',
-        {},
-        [
-          ['Weights', summary.weightBytes],
-          ['Gradients', summary.gradientBytes],
-          ['Optimizer state (AdamW)', summary.optimizerStateBytes],
-          ['Activations (rough)', activationBytes],
-          ['Total', total],
-        ].map(([label, bytes]) =>
-          h('tr', {}, h('th', { scope: 'row' }, String(label)), h('td', {}, formatBytes(Number(bytes)))),
-        ),
-      ),
-    ),
-    h(
-      'p',
-      { class: 'note' },
-      `The largest weight is ${formatBytes(model.largestTensorBytes)}; this GPU binds at most ${formatBytes(limits.maxStorageBufferBindingSize)} at once` +
-        (split ? ', so that tensor is split into chunks.' : '.') +
-        ' Browsers do not report how much GPU memory is free: keep the total well under the GPU’s memory.',
-    ),
   );
 }

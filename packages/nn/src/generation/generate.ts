@@ -3,6 +3,7 @@ import { ModelError } from '../errors.js';
 import * as F from '../functional.js';
 import type { CausalLM } from '../models/llama.js';
 import type { TextTokenizer } from '../tokenizer.js';
+import { FusedDecoder, fusedDecodeUnsupported } from './fused-decoder.js';
 import { KVCache } from './kv-cache.js';
 import {
   isGreedy,
@@ -45,6 +46,17 @@ export interface GenerateOptions extends SamplingOptions {
   addSpecialTokens?: boolean;
   /** Stops every sequence at the next step. */
   signal?: AbortSignal;
+  /**
+   * Decode with the fused kernels (generation/fused-decoder.ts) where the model allows it
+   * (default true); false runs every step through the model's own forward.
+   */
+  fusedDecode?: boolean;
+  /**
+   * Steps recorded into one command buffer before the host reads the chosen ids back (fused path
+   * only; default 8; sampling with several prompts takes one). Steps past a stop token are
+   * computed and dropped.
+   */
+  stepsPerSubmit?: number;
 }
 
 export type FinishReason = 'stop-token' | 'stop-string' | 'length' | 'aborted';
@@ -66,13 +78,21 @@ export interface GenerationTimings {
   newTokens: number;
   decodeMs: number;
   decodeSteps: number;
+  /** Whether decoding took the fused path. */
+  fused: boolean;
+  /** Device work during decoding (after prefill): compute dispatches, submits and read-backs. */
+  decodeDispatches: number;
+  decodeSubmits: number;
+  decodeReadbacks: number;
 }
 
 /**
  * Continues one prompt or several at once (left-padded into one batch, with a padding mask and
  * per-row positions) with a KV cache on the device. Prompts are texts (needs a tokenizer) or
- * token ids. Greedy decoding takes the argmax on the device and reads back one id per row;
- * sampling reads back one row of logits per prompt and step.
+ * token ids. On the fused path (generation/fused-decoder.ts) every step chooses its token on the
+ * device (argmax, or the sampler's rules with draws from the seeded host generator) and the host
+ * reads back ids only, several steps at a time; otherwise greedy decoding takes the argmax on the
+ * device and sampling reads back one row of logits per prompt and step.
  */
 export async function generate(
   model: CausalLM,
@@ -132,12 +152,21 @@ export async function generateWithTimings(
     newTokens: 0,
     decodeMs: 0,
     decodeSteps: 0,
+    fused: false,
+    decodeDispatches: 0,
+    decodeSubmits: 0,
+    decodeReadbacks: 0,
   };
 
   if (maxNewTokens === 0) return { results: finish(), timings };
 
   const cache = KVCache.forModel(device, config, batch, capacity, weightDtype(model));
   let paddingMask: Tensor | null = null;
+  let fused: FusedDecoder | null = null;
+  const stepsPerSubmit = options.stepsPerSubmit ?? 8;
+  if (!Number.isInteger(stepsPerSubmit) || stepsPerSubmit < 1) {
+    throw new ModelError(`stepsPerSubmit must be a positive integer, got ${stepsPerSubmit}`);
+  }
   try {
     if (padding.some((p) => p > 0)) {
       const mask = new Int32Array(batch * capacity);
@@ -161,6 +190,11 @@ export async function generateWithTimings(
         ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
         : null;
     timings.prefillMs = performance.now() - started;
+    if (options.fusedDecode !== false && !fed && maxNewTokens > 1 && fusedDecodeUnsupported(model) === null) {
+      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, maxNewTokens));
+      timings.fused = true;
+    }
+    const before = { ...device.stats };
     started = performance.now();
     for (let index = 0; ; index++) {
       const aborted = options.signal?.aborted ?? false;
@@ -170,6 +204,40 @@ export async function generateWithTimings(
       if (states.every((s) => s.finished)) break;
       const ids = new Int32Array(batch);
       for (let b = 0; b < batch; b++) ids[b] = states[b].finished ? padId : next[b];
+      if (fused) {
+        // Several steps per submit, each choosing its token on the device; the host reads their
+        // ids back once. Sampled batches of several rows take one step per submit, so the draws
+        // go to the rows still running, as the host sampler's do.
+        const sampled = !greedyOnDevice;
+        const steps = Math.min(sampled && batch > 1 ? 1 : fused.maxSteps, maxNewTokens - 1 - index);
+        fused.setIds(ids);
+        let sampling: { options: GenerateOptions; draws: Float32Array } | undefined;
+        if (sampled) {
+          if (index === 0) fused.startSampling(sequences);
+          const draws = new Float32Array(steps * batch);
+          if (!isGreedy(options)) {
+            for (let s = 0; s < steps; s++) {
+              for (let b = 0; b < batch; b++) if (!states[b].finished) draws[s * batch + b] = random.next();
+            }
+          }
+          sampling = { options, draws };
+        }
+        const chosen = await fused.decodeSteps(cache.length, steps, sampling);
+        cache.advance(steps);
+        timings.decodeSteps += steps;
+        for (let s = 0; s < steps - 1 && !states.every((state) => state.finished); s++) {
+          index++;
+          const stopNow = options.signal?.aborted ?? false;
+          for (let b = 0; b < batch; b++) {
+            if (states[b].finished) continue;
+            if (chosen[s][b] < 0) throw nonFiniteLogits(b);
+            accept(b, chosen[s][b], index, stopNow);
+          }
+        }
+        next = chosen[steps - 1];
+        for (let b = 0; b < batch; b++) if (!states[b].finished && next[b] < 0) throw nonFiniteLogits(b);
+        continue;
+      }
       if (fed) for (let b = 0; b < batch; b++) fed[b].push(ids[b]);
       if (fed && longRopeSwitches(config, cache.length)) {
         // The cached keys were rotated with LongRoPE's short factors and the sequence now
@@ -183,7 +251,11 @@ export async function generateWithTimings(
     }
     timings.decodeMs = performance.now() - started;
     timings.newTokens = generated.reduce((total, tokens) => total + tokens.length, 0);
+    timings.decodeDispatches = device.stats.dispatches - before.dispatches;
+    timings.decodeSubmits = device.stats.submits - before.submits;
+    timings.decodeReadbacks = device.stats.readbacks - before.readbacks;
   } finally {
+    fused?.dispose();
     cache.dispose();
     paddingMask?.dispose();
   }
@@ -206,19 +278,23 @@ export async function generateWithTimings(
         if (bad >= 0) throw nonFiniteLogits(bad);
         return ids;
       }
-      const values = (await logits.toArray()) as Float32Array;
-      const chosen: number[] = [];
-      for (let b = 0; b < batch; b++) {
-        if (states[b].finished) {
-          chosen.push(padId);
-          continue;
-        }
-        const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
-        if (row.some((value) => Number.isNaN(value))) throw nonFiniteLogits(b);
-        chosen.push(sampleToken(row, options, random, sequences[b]));
-      }
-      return chosen;
+      return sampleRows((await logits.toArray()) as Float32Array);
     });
+  }
+
+  /** The host sampler's choice for every row of logits [batch, vocab] (padId for finished rows). */
+  function sampleRows(values: Float32Array): number[] {
+    const chosen: number[] = [];
+    for (let b = 0; b < batch; b++) {
+      if (states[b].finished) {
+        chosen.push(padId);
+        continue;
+      }
+      const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
+      if (row.some((value) => Number.isNaN(value))) throw nonFiniteLogits(b);
+      chosen.push(sampleToken(row, options, random, sequences[b]));
+    }
+    return chosen;
   }
 
   function nonFiniteLogits(row: number): ModelError {

@@ -17,8 +17,12 @@ afterAll(() => device?.destroy());
 const GGUF_FIXTURES = join(FIXTURES, 'gguf');
 
 /** Exports an architecture fixture (config.json + safetensors) to GGUF bytes, without a tokenizer. */
-async function exportFixture(name: string, fileType: GgufFileType): Promise<Uint8Array> {
-  const folder = join(FIXTURES, 'architectures', name);
+async function exportFixture(
+  name: string,
+  fileType: GgufFileType,
+  set = 'architectures',
+): Promise<Uint8Array> {
+  const folder = join(FIXTURES, set, name);
   const config = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8'));
   const golden = JSON.parse(readFileSync(join(folder, 'golden.json'), 'utf8'));
   const { tensors } = readSafetensorsBytes(new Uint8Array(readFileSync(join(folder, golden.weights))));
@@ -55,6 +59,38 @@ describe('GGUF models in webtune', () => {
     });
   }
 
+  // The families' Transformers models with every feature on (see tools/golden/transformers_families.py).
+  // Gemma's query_pre_attn_scalar (64 and 24 here, not head_dim) is folded into q_proj / q_norm,
+  // since llama.cpp reads no such key; its layer pattern, caps and local RoPE base are GGUF keys;
+  // Phi-3's LongRoPE tables are the rope_factors_long/short tensors.
+  for (const name of ['gemma2', 'gemma3', 'phi3', 'phi4-mini']) {
+    it(`${name}: exported as F32 GGUF and loaded back, logits match Transformers`, async () => {
+      const bytes = await exportFixture(name, 'F32', 'transformers');
+      const golden = JSON.parse(readFileSync(join(FIXTURES, 'transformers', name, 'golden.json'), 'utf8'));
+      const { model, config } = await loadGguf(device, bytes, { fileName: `${name}.gguf` });
+      try {
+        const original = JSON.parse(
+          readFileSync(join(FIXTURES, 'transformers', name, 'config.json'), 'utf8'),
+        );
+        expect(config.modelType).toBe(original.model_type);
+        if (original.layer_types) expect(config.layerTypes).toEqual(original.layer_types);
+        const [batch, seq] = golden.shape;
+        const logits = await device.scope(async () =>
+          model.forward(device.fromArray(golden.input_ids.flat(), [batch, seq], 'i32')).toArray(),
+        );
+        expectClose(logits, golden.logits, { atol: 1e-4, rtol: 1e-4, label: name });
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it("smollm3: no_rope_layers other than llama.cpp's every-fourth-layer pattern are refused on export", async () => {
+    await expect(exportFixture('smollm3', 'F32', 'transformers')).rejects.toThrow(
+      /no_rope_layers \[1,0,1,0\]/,
+    );
+  });
+
   it('a GGUF written by the gguf Python package (stories260K, F16) gives the Hugging Face logits and tokens', async () => {
     const bytes = new Uint8Array(readFileSync(join(GGUF_FIXTURES, 'stories260K-python.gguf')));
     const golden = JSON.parse(readFileSync(join(GGUF_FIXTURES, 'stories260K-python-logits.json'), 'utf8'));
@@ -71,6 +107,40 @@ describe('GGUF models in webtune', () => {
         loaded.model.forward(device.fromArray(golden.ids, [1, golden.ids.length], 'i32')).toArray(),
       );
       expectClose(logits, golden.logits.flat(), { atol: 1e-4, rtol: 1e-4, label: 'stories260K-python' });
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
+describe('GGUF files with Llama 3 RoPE factors (rope_freqs)', () => {
+  // Written by gguf-py as convert_hf_to_gguf.py writes Llama 3 models (tools/golden/gguf_fixtures.py):
+  // the factors are the rope_freqs tensor. Its original context (32) is not Llama 3's 8192, so the
+  // factors are applied as they are (a LongRoPE table that never switches).
+  it('loads with the factors applied: logits match Transformers with rope_scaling llama3', async () => {
+    const bytes = new Uint8Array(readFileSync(join(GGUF_FIXTURES, 'llama3-rope-freqs-python.gguf')));
+    const golden = JSON.parse(
+      readFileSync(join(GGUF_FIXTURES, 'llama3-rope-freqs-python-logits.json'), 'utf8'),
+    );
+    const loaded = await loadGguf(device, bytes, { fileName: 'llama3-rope-freqs-python.gguf' });
+    try {
+      expect(loaded.config.ropeScaling).toMatchObject({ type: 'longrope', factor: 1 });
+      const run = (model: typeof loaded.model) =>
+        device.scope(async () =>
+          model.forward(device.fromArray(golden.ids, [1, golden.ids.length], 'i32')).toArray(),
+        );
+      const logits = await run(loaded.model);
+      expectClose(logits, golden.logits.flat(), { atol: 1e-4, rtol: 1e-4, label: 'llama3 rope_freqs' });
+      // Without the factors the logits are far off: the test sees the scaling.
+      const plain = await loadGguf(device, bytes, { fileName: 'x.gguf' });
+      try {
+        plain.model.config.ropeScaling = null;
+        const unscaled = await run(plain.model);
+        const gap = Math.max(...unscaled.map((value, i) => Math.abs(value - golden.logits.flat()[i])));
+        expect(gap).toBeGreaterThan(1e-2);
+      } finally {
+        plain.model.dispose();
+      }
     } finally {
       loaded.model.dispose();
     }

@@ -36,7 +36,7 @@ export async function loadGguf(
   } = {},
 ): Promise<PretrainedModel & { ggufName: string | undefined; packedTensors: number }> {
   const file = await readGguf(source, { fileName: options.fileName });
-  const gguf = openGgufModel(file);
+  const gguf = await openGgufModel(file);
   const config = parseModelConfig(gguf.config);
   const generationConfig = parseGenerationConfig(gguf.generationConfig);
   const encoder = new TextEncoder();

@@ -112,11 +112,9 @@ export class Attention extends Module {
       scale: this.config.attentionScale ?? undefined,
       window: this.sliding ? (this.config.slidingWindow ?? undefined) : undefined,
     };
+    // Gemma 2's logit soft-capping runs inside the fused kernel (no [seq, seq] scores kept).
     const cap = this.config.attnLogitSoftcapping;
-    const output =
-      cap != null
-        ? F.softcappedAttention(q, keys, values, { ...options, softcap: cap })
-        : F.attention(q, keys, values, options);
+    const output = F.attention(q, keys, values, cap != null ? { ...options, softcap: cap } : options);
     return linearPlusResidual(
       this.child<LinearLike>('o_proj'),
       F.reshape(output, [batch, seq, heads * headDim]),

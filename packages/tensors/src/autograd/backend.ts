@@ -55,6 +55,8 @@ export interface AttentionOptions<T> {
   segments?: boolean;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
+  /** Logit soft-capping (Gemma 2): scores become cap * tanh(score / cap). Default none. */
+  softcap?: number;
 }
 
 export interface CrossEntropyOptions {

@@ -146,6 +146,16 @@ export const OP_CASES: OpCase[] = [
     'sliding window 2, decoding after 5 cached keys',
   ),
   c(
+    'attention',
+    [t([2, 9, 4, 4]), t([2, 9, 2, 4]), t([2, 9, 2, 4]), { window: 3, softcap: 1.5 }],
+    'soft-capped (Gemma 2), sliding window 3, GQA',
+  ),
+  c(
+    'attention',
+    [t([1, 6, 2, 8], -2, 2), t([1, 6, 2, 8], -2, 2), t([1, 6, 2, 8]), { scale: 1.5, softcap: 0.5 }],
+    'soft-capped near saturation (cap 0.5, scores up to ~10)',
+  ),
+  c(
     'crossEntropy',
     [t([6, 9], -3, 3), ints([6], 0, 9, 'i32', [[1, -100]]), { labelSmoothing: 0.1 }],
     'smoothing',

@@ -23,6 +23,8 @@ export const KERNELS = {
   crossEntropy: 'cross-entropy',
   adamw: 'adamw',
   globalNorm: 'global-norm',
+  // Fused decode steps (kernels/decode): norm + products, attention over the KV cache, tokens
+  decode: 'decode',
   // Frozen weights in half precision or ggml blocks (kernels/packed-matmul)
   packedMatmul: 'packed-matmul',
   packedMatmulInputGrad: 'packed-matmul-input-grad',

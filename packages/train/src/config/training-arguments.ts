@@ -182,6 +182,12 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   return resolved;
 }
 
+/** Messages name a key as LLaMA-Factory and Transformers spell it (learning_rate, not learningRate). */
+function configKeyOf(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
 function fail(key: string, expected: string, got: unknown): never {
-  throw new Error(`training arguments: ${key} must be ${expected}, got ${JSON.stringify(got)}`);
+  const words = expected.replace(/\b(maxSteps|saveStrategy|evalStrategy)\b/g, configKeyOf);
+  throw new Error(`training arguments: ${configKeyOf(key)} must be ${words}, got ${JSON.stringify(got)}`);
 }

@@ -1,5 +1,11 @@
 import type { BaseFormat, ModelConfig } from '@webtune/nn';
 import { bitsPerWeight, fitsFormat } from '@webtune/tensors';
+import {
+  extraActivationsPerToken,
+  layerNorms,
+  layerProjections,
+  type PlanArchitectureFacts,
+} from './architecture-shapes.js';
 
 /** What a browser tab can usually hold on the GPU before the page is killed (a cautious figure). */
 export const BROWSER_TAB_BUDGET = 4 * 1024 ** 3;
@@ -14,7 +20,8 @@ export type PlanModelShape = Pick<
   | 'headDim'
   | 'vocabSize'
   | 'tieWordEmbeddings'
->;
+> &
+  PlanArchitectureFacts;
 
 export interface MemoryPlanInput {
   model: PlanModelShape;
@@ -78,16 +85,8 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const I = m.intermediateSize;
   const qDim = m.numAttentionHeads * m.headDim;
   const kvDim = m.numKeyValueHeads * m.headDim;
-  // [out, in] of the 7 projections of a layer.
-  const projections: [number, number][] = [
-    [qDim, H],
-    [kvDim, H],
-    [kvDim, H],
-    [H, qDim],
-    [I, H],
-    [I, H],
-    [H, I],
-  ];
+  // [out, in] of the projections of a layer (7; Phi-3's fused ones: 4).
+  const projections = layerProjections(m);
   const projectionBytes = ([out, inFeatures]: [number, number]) => {
     if (input.baseFormat === 'f32') return pooled(out * inFeatures * F32);
     const format = fitsFormat(input.baseFormat, inFeatures) ? input.baseFormat : 'f16';
@@ -105,7 +104,10 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   };
   const embedding = chunked(m.vocabSize * H * F32, H * F32);
   const head = m.tieWordEmbeddings ? 0 : embedding;
-  const norms = (2 * m.numHiddenLayers + 1) * pooled(H * F32);
+  const normCounts = layerNorms(m);
+  const norms =
+    (normCounts.hidden * m.numHiddenLayers + 1) * pooled(H * F32) +
+    normCounts.head * m.numHiddenLayers * pooled(m.headDim * F32);
   const layerWeights = projections.reduce((sum, p) => sum + projectionBytes(p), 0);
   const weights = embedding + head + norms + m.numHiddenLayers * layerWeights;
 
@@ -132,7 +134,8 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
 
   // Per layer, what the tape keeps: norm inputs and outputs, q/k/v before and after rotary,
   // the attention output and its logsumexp, the residual stream, gate, up and their product.
-  const perLayer = tokens * (7 * H + 2 * qDim + 3 * kvDim + m.numAttentionHeads + 3 * I) * F32;
+  const perLayer =
+    tokens * (7 * H + 2 * qDim + 3 * kvDim + m.numAttentionHeads + 3 * I + extraActivationsPerToken(m)) * F32;
   const layers = m.numHiddenLayers * perLayer + loraActivations;
   const activations = training ? layers + tokens * H * F32 : 0;
   // Checkpointing keeps each layer's input and recomputes one layer at a time in backward.

@@ -6,7 +6,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
-import { checkSegments } from './attention.js';
+import { checkSegments, SOFTCAP_WGSL } from './attention.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */
@@ -24,6 +24,8 @@ export interface AttentionBackwardOptions {
    * Key tiles before a query block's window, and query tiles past a key block's, are skipped.
    */
   window?: number;
+  /** Logit soft-capping, as attention()'s: the scores it rebuilds are capped, ds takes the slope. */
+  softcap?: number;
 }
 
 const FIELDS = [
@@ -37,6 +39,8 @@ const FIELDS = [
   { name: 'scale', type: 'f32' as const },
   // 0 = no sliding window.
   { name: 'window', type: 'u32' as const },
+  // 0 = no soft-capping.
+  { name: 'softcap', type: 'f32' as const },
 ];
 
 interface Variant {
@@ -124,6 +128,9 @@ export function attentionBackward(
     for (const t of [dq, dk, dv]) if (t.size > 0) fillRange(t, 0, 0);
     return { q: dq, k: dk, v: dv };
   }
+  if (options.softcap !== undefined && !(Number.isFinite(options.softcap) && options.softcap > 0)) {
+    throw new TensorError(`attentionBackward: softcap ${options.softcap} must be a positive number`);
+  }
   const width: 1 | 4 = headDim % 4 === 0 ? 4 : 1;
   const workgroup = device.tuning.attentionBlockQ;
   const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
@@ -150,6 +157,7 @@ export function attentionBackward(
     query_offset: options.queryOffset ?? seqK - seqQ,
     scale: options.scale ?? 1 / Math.sqrt(headDim),
     window: window ?? 0,
+    softcap: options.softcap ?? 0,
   };
   const keyOf = (pass: string) =>
     `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.segments ? 'segments' : 'padding'}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}`;
@@ -228,7 +236,8 @@ function sourceFor(variant: Variant, spec: Parameters<typeof kernelSource>[0]): 
   return `enable subgroups;\n${source.replace(signature, 'nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {')}`;
 }
 
-const HELPERS = (vector: string, segments = false) => `${
+const HELPERS = (vector: string, segments = false) => `
+${SOFTCAP_WGSL}${
   segments
     ? `
 // Whether query i and key j sit in the same (nonzero) segment: the mask holds segment ids.
@@ -364,8 +373,9 @@ ${sharedRowLoads(
       dp += dot_row(g_row[d], v_row[d]);
     }
     let visible = ${visible};
-    let p = select(0.0, exp(score * params.scale - lse), visible);
-    let ds = p * (dp - delta_i);
+    let capped = soft_cap(score * params.scale);
+    let p = select(0.0, exp(capped - lse), visible);
+    let ds = p * (dp - delta_i) * soft_cap_slope(capped);
     for (var d = 0u; d < ${n}u; d++) { acc[d] += ds * k_row[d]; }
   }
   if (in_range) {
@@ -446,8 +456,9 @@ ${sharedRowLoads(
         dp += dot_row(g_row[d], v_row[d]);
       }
       let visible = ${visible};
-      let p = select(0.0, exp(score * params.scale - logsumexp[stat]), visible);
-      let ds = p * (dp - delta[stat]);
+      let capped = soft_cap(score * params.scale);
+      let p = select(0.0, exp(capped - logsumexp[stat]), visible);
+      let ds = p * (dp - delta[stat]) * soft_cap_slope(capped);
       for (var d = 0u; d < ${n}u; d++) {
         dv_acc[d] += p * g_row[d];
         dk_acc[d] += ds * q_row[d];

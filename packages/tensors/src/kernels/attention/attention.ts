@@ -33,6 +33,11 @@ export interface AttentionOptions {
    * A positive integer; default none (every earlier key).
    */
   window?: number;
+  /**
+   * Logit soft-capping (Gemma 2's attn_logit_softcapping): each score s = scale q . k becomes
+   * cap * tanh(s / cap) before the mask and softmax. A positive number; default none.
+   */
+  softcap?: number;
 }
 
 export interface AttentionResult {
@@ -63,6 +68,8 @@ const FIELDS = [
   { name: 'masked', type: 'u32' as const },
   // 0 = no sliding window.
   { name: 'window', type: 'u32' as const },
+  // 0 = no soft-capping.
+  { name: 'softcap', type: 'f32' as const },
 ];
 
 /**
@@ -127,6 +134,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const window = options.window;
   if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window < 2 ** 31)) {
     throw new TensorError(`${describe()}: window ${window} must be a positive 32-bit integer`);
+  }
+
+  const softcap = options.softcap;
+  if (softcap !== undefined && !(Number.isFinite(softcap) && softcap > 0)) {
+    throw new TensorError(`${describe()}: softcap ${softcap} must be a positive number`);
   }
 
   const device = q.device;
@@ -199,12 +211,28 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
         causal: causal ? 1 : 0,
         masked: mask ? (options.segments ? 2 : 1) : 0,
         window: window ?? 0,
+        softcap: softcap ?? 0,
       },
     },
     workgroups: grid(total, device.maxWorkgroupsPerDimension),
   });
   return { output, logsumexp };
 }
+
+/**
+ * Logit soft-capping in WGSL (params.softcap, 0 = none): soft_cap(s) = cap * tanh(s / cap), and
+ * its slope as a function of the capped score, 1 - (capped / cap)^2. tanh's argument is clamped to
+ * +-15, where it is 1 to f32 precision, so that no implementation's exp overflows to NaN.
+ */
+export const SOFTCAP_WGSL = `fn soft_cap(s: f32) -> f32 {
+  if (params.softcap == 0.0) { return s; }
+  return params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
+}
+fn soft_cap_slope(capped: f32) -> f32 {
+  if (params.softcap == 0.0) { return 1.0; }
+  let t = capped / params.softcap;
+  return 1.0 - t * t;
+}`;
 
 function attentionHelpers(blockK: number, vectors: number, compute: string): string {
   const dot = compute === 'f32' ? 'a * b' : 'dot(a, b)';
@@ -214,6 +242,7 @@ const DV: u32 = ${vectors}u;
 // Score of a masked key: exp(SKIP - max) underflows to 0 without infinities.
 const SKIP: f32 = -1.0e38;
 fn dot_w(a: ${compute}, b: ${compute}) -> f32 { return ${dot}; }
+${SOFTCAP_WGSL}
 // First key the query at row i sees under the sliding window (0 without one): keys j with
 // i + query_offset - window < j.
 fn window_begin(i: u32) -> u32 {
@@ -291,7 +320,7 @@ ${ONLINE_SOFTMAX_STATE}
         let k_at = kv_base + j * kv_stride;
         var total = 0.0;
         for (var c = 0u; c < head_vectors; c++) { total += dot_w(query[c], ${compute}(k[k_at + c])); }
-        score = total;
+        score = soft_cap(total);
       }
       scores[t] = score;
       block_max = max(block_max, score);
@@ -381,7 +410,7 @@ ${loadRow('key_row', 'k', 'k_at', '      ')}
       var total = 0.0;
       for (var c = 0u; c < DV; c++) { total += dot_w(query[c], key_row[c]); }
       let visible = j < key_end && j >= key_begin && key_visible(b, i, j);
-      let score = select(SKIP, total, visible);
+      let score = select(SKIP, soft_cap(total), visible);
       scores[t] = score;
       block_max = max(block_max, score);
     }

@@ -21,6 +21,8 @@ export interface AttentionBackwardReferenceOptions {
   window?: number;
   /** paddingMask holds segment ids: query i sees key j only when mask[j] != 0 and mask[j] = mask[queryOffset + i]. */
   segments?: boolean;
+  /** Logit soft-capping: s_ij = cap tanh(scale q_i . k_j / cap), and ds_ij takes its slope. */
+  softcap?: number;
 }
 
 /**
@@ -76,8 +78,10 @@ export function attentionBackwardReference(
             s += q[qi + d] * k[kj + d];
             dp += grad[qi + d] * v[kj + d];
           }
-          const p = Math.exp(scale * s - lse);
-          const ds = p * (dp - delta);
+          const cap = options.softcap;
+          const capped = cap ? cap * Math.tanh((scale * s) / cap) : scale * s;
+          const p = Math.exp(capped - lse);
+          const ds = p * (dp - delta) * (cap ? 1 - (capped / cap) ** 2 : 1);
           for (let d = 0; d < headDim; d++) {
             dq[qi + d] += scale * ds * k[kj + d];
             dk[kj + d] += scale * ds * q[qi + d];

@@ -19,6 +19,8 @@ export interface AttentionReferenceOptions {
   window?: number;
   /** paddingMask holds segment ids: query i sees key j only when mask[j] != 0 and mask[j] = mask[queryOffset + i]. */
   segments?: boolean;
+  /** Logit soft-capping: s becomes cap * tanh(s / cap). Default none. */
+  softcap?: number;
 }
 
 /**
@@ -57,7 +59,8 @@ export function attentionRowReference(
     const kAt = ((b * seqK + j) * headsKV + kvHead) * headDim;
     let dot = 0;
     for (let c = 0; c < headDim; c++) dot += q[qAt + c] * k[kAt + c];
-    scores.push(dot * scale);
+    const score = dot * scale;
+    scores.push(options.softcap ? options.softcap * Math.tanh(score / options.softcap) : score);
     keys.push(kAt);
   }
   const output = new Float64Array(headDim);

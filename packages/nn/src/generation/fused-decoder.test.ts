@@ -1,0 +1,179 @@
+import { createDevice, type Device } from '@webtune/tensors';
+import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CausalLM } from '../models/llama.js';
+import { loadModelDirectory } from '../node.js';
+import { loadTransformersFixture } from '../testing/fixtures.js';
+import { FusedDecoder, fusedDecodeUnsupported } from './fused-decoder.js';
+import { generateWithTimings } from './generate.js';
+import { KVCache } from './kv-cache.js';
+
+const HF = 'models/stories260K-hf';
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+afterAll(() => device?.destroy());
+
+describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
+  let model: CausalLM;
+  beforeAll(async () => {
+    ({ model } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM });
+  });
+  afterAll(() => model?.dispose());
+
+  it('gives the logits of the model forward at every cached step (within 1e-4)', async () => {
+    expect(fusedDecodeUnsupported(model)).toBeNull();
+    const prompt = [1, 403, 407, 261, 378];
+    const steps = [300, 17, 450, 2];
+    const reference = KVCache.forModel(device, model.config, 1, 16);
+    const fusedCache = KVCache.forModel(device, model.config, 1, 16);
+    const decoder = new FusedDecoder(model, fusedCache, [0], 1);
+    try {
+      for (const cache of [reference, fusedCache]) {
+        await device.scope(async () => {
+          model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { cache, logits: 'last' });
+          await device.sync();
+        });
+      }
+      for (const id of steps) {
+        const expected = await device.scope(async () =>
+          model
+            .forward(device.fromArray([id], [1, 1], 'i32'), { cache: reference, logits: 'last' })
+            .toArray(),
+        );
+        decoder.setIds([id]);
+        decoder.encodeLogits(fusedCache.length);
+        fusedCache.advance(1);
+        expectClose(await decoder.logits.toArray(), expected, { atol: 1e-4, rtol: 0, label: `step ${id}` });
+      }
+    } finally {
+      decoder.dispose();
+      reference.dispose();
+      fusedCache.dispose();
+    }
+  });
+
+  it('decodes ragged batches as the unfused path does, with far fewer dispatches and submits', async () => {
+    const prompts = [[1, 403, 407, 261], [1], [1, 70, 80, 90, 100, 110, 120]];
+    const run = (fusedDecode: boolean, stepsPerSubmit?: number) =>
+      generateWithTimings(model, null, prompts, {
+        maxNewTokens: 24,
+        stopTokens: [],
+        fusedDecode,
+        stepsPerSubmit,
+      });
+    const plain = await run(false);
+    const fused = await run(true);
+    const single = await run(true, 1);
+    expect(plain.timings.fused).toBe(false);
+    expect(fused.timings.fused).toBe(true);
+    for (const other of [fused, single]) {
+      expect(other.results.map((r) => r.tokens)).toEqual(plain.results.map((r) => r.tokens));
+    }
+    const perStep = (t: typeof plain.timings) => ({
+      dispatches: t.decodeDispatches / t.decodeSteps,
+      submits: t.decodeSubmits / t.decodeSteps,
+    });
+    // 5 layers x 5 + embed, head, argmax = 28 dispatches per step; 8 steps per submit.
+    expect(perStep(fused.timings).dispatches).toBe(28);
+    expect(perStep(fused.timings).submits).toBeLessThanOrEqual(0.25);
+    expect(perStep(plain.timings).dispatches).toBeGreaterThan(2 * 28);
+    expect(perStep(single.timings).submits).toBeLessThanOrEqual(1.05);
+  });
+
+  it('stops inside a chunk of steps exactly where the unfused path stops, and samples the same tokens', async () => {
+    const base = { maxNewTokens: 30 } as const;
+    const plain = await generateWithTimings(model, null, [[1]], {
+      ...base,
+      fusedDecode: false,
+      stopTokens: [],
+    });
+    const stop = plain.results[0].tokens[11];
+    const first = plain.results[0].tokens.indexOf(stop);
+    const stopped = await generateWithTimings(model, null, [[1]], { ...base, stopTokens: [stop] });
+    expect(stopped.results[0].tokens).toEqual(plain.results[0].tokens.slice(0, first));
+    expect(stopped.results[0].finishReason).toBe('stop-token');
+
+    const sampling = { maxNewTokens: 20, stopTokens: [], temperature: 0.9, topK: 40, topP: 0.95, seed: 7 };
+    const sampledPlain = await generateWithTimings(model, null, [[1], [1, 403]], {
+      ...sampling,
+      fusedDecode: false,
+    });
+    const sampledFused = await generateWithTimings(model, null, [[1], [1, 403]], sampling);
+    expect(sampledFused.timings.fused).toBe(true);
+    expect(sampledFused.results.map((r) => r.tokens)).toEqual(sampledPlain.results.map((r) => r.tokens));
+  });
+
+  it("samples on the device, eight steps per submit for one prompt, with the host sampler's tokens", async () => {
+    for (const sampling of [
+      { temperature: 1.2, minP: 0.05, repetitionPenalty: 1.3, seed: 3 },
+      { temperature: 0.7, topK: 5, topP: 0.8, seed: 11 },
+      { repetitionPenalty: 1.5 },
+    ]) {
+      const options = { maxNewTokens: 25, stopTokens: [], ...sampling };
+      const plain = await generateWithTimings(model, null, [[1, 403]], { ...options, fusedDecode: false });
+      const fused = await generateWithTimings(model, null, [[1, 403]], options);
+      expect(fused.timings.fused).toBe(true);
+      expect(fused.results[0].tokens).toEqual(plain.results[0].tokens);
+      expect(
+        fused.timings.decodeReadbacks / fused.timings.decodeSteps,
+        JSON.stringify(fused.timings),
+      ).toBeLessThanOrEqual(0.25);
+    }
+  });
+});
+
+describe('fused decoding against Transformers goldens', () => {
+  for (const name of ['llama', 'qwen2', 'qwen3'] as const) {
+    it(`${name}: 64 greedy tokens are Transformers' (the fused path taken; bias, q/k norm)`, async () => {
+      const { model, golden } = await loadTransformersFixture(device, name);
+      try {
+        expect(fusedDecodeUnsupported(model)).toBeNull();
+        const { results, timings } = await generateWithTimings(model, null, [golden.greedy.prompt], {
+          maxNewTokens: golden.greedy.tokens.length,
+          stopTokens: [],
+        });
+        expect(timings.fused).toBe(true);
+        expect(results[0].tokens).toEqual(golden.greedy.tokens);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it.skipIf(!requireFixtures(HF))(
+    'leaves a model whose weights are split over several buffers to its own forward',
+    async () => {
+      const small = await createDevice({ maxBindingBytes: 64 * 1024 });
+      try {
+        const { model } = (await loadModelDirectory(small, fixturePath(HF))) as { model: CausalLM };
+        expect(fusedDecodeUnsupported(model)).toMatch(/split over several buffers/);
+        const { results, timings } = await generateWithTimings(model, null, [[1]], {
+          maxNewTokens: 6,
+          stopTokens: [],
+        });
+        expect(timings.fused).toBe(false);
+        expect(results[0].tokens).toHaveLength(6);
+        model.dispose();
+      } finally {
+        small.destroy();
+      }
+    },
+  );
+
+  it('names why a model decodes through its own forward', async () => {
+    for (const [name, reason] of [
+      ['gemma2', /Gemma/],
+      ['phi3', /Phi-3/],
+      ['mistral', /sliding/],
+    ] as const) {
+      const { model } = await loadTransformersFixture(device, name);
+      try {
+        expect(fusedDecodeUnsupported(model)).toMatch(reason);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+});

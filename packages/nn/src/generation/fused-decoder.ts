@@ -1,0 +1,307 @@
+import {
+  type Device,
+  decodeArgmax,
+  decodeAttention,
+  decodeEmbed,
+  decodeMatvec,
+  decodeSample,
+  type Tensor,
+} from '@webtune/tensors';
+import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
+import * as F from '../functional.js';
+import type { CausalLM } from '../models/llama.js';
+import { Linear, type RMSNorm } from '../module/layers.js';
+import type { KVCache } from './kv-cache.js';
+import type { SamplingOptions } from './sampling.js';
+
+/**
+ * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
+ * Llama-family shape with plain f32 weights: separate q/k/v and gate/up projections (with or
+ * without bias),
+ * SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
+ * else (adapters wrapping a layer, packed or f16 weights, Gemma, Phi-3, sliding windows,
+ * soft-capping, NoPE layers) decodes through the model's own forward.
+ */
+export function fusedDecodeUnsupported(model: CausalLM): string | null {
+  const c = model.config;
+  if (c.fusedProjections) return 'fused qkv_proj/gate_up_proj (Phi-3)';
+  if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
+  if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
+  if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
+  if (c.localRope || c.ropeLayers) return 'per-layer rotary settings';
+  if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
+  if (rotaryDim(c) !== c.headDim) return 'partial rotary';
+  if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
+    return 'sizes not a multiple of 4';
+  for (let i = 0; i < c.numHiddenLayers; i++) {
+    if (usesSlidingWindow(c, i)) return 'sliding-window attention';
+  }
+  for (const [name, child] of model.namedModules()) {
+    if (!name.endsWith('_proj') && name !== 'lm_head') continue;
+    if (!(child instanceof Linear) || child.constructor !== Linear) return `${name} is wrapped (an adapter)`;
+    if (child.packedParameter('weight') || child.parameter('weight').dtype !== 'f32')
+      return `${name} holds packed or half-precision weights`;
+  }
+  if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
+  // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
+  for (const [name, tensor] of model.namedParameters()) {
+    if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;
+  }
+  return null;
+}
+
+interface LayerWeights {
+  inputNorm: Tensor;
+  postNorm: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  o: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  down: Tensor;
+  qkNorm: { q: Tensor; k: Tensor } | null;
+  qkvBias: Tensor[] | null;
+  oBias: Tensor[] | null;
+  gateUpBias: Tensor[] | null;
+  downBias: Tensor[] | null;
+}
+
+/**
+ * Batch decoding in a handful of dispatches per layer and no host round trip between steps:
+ * per layer RMSNorm + q/k/v products (one dispatch), q/k norm + rotary + KV append + attention
+ * over the cache (one), o_proj + residual (one), RMSNorm + gate/up + SiLU gate (one) and
+ * down_proj + residual (one); then the final norm + head, and the argmax, which writes the next
+ * step's ids on the device. Several steps go into one command buffer; the host reads back the
+ * token log once per `encodeGreedy` call.
+ *
+ * It decodes on the KVCache the model's prefill filled (same layout), for the rows' left padding.
+ */
+export class FusedDecoder {
+  private readonly layers: LayerWeights[];
+  private readonly embedTable: Tensor;
+  private readonly finalNorm: Tensor;
+  private readonly head: Tensor;
+  private readonly cos: Tensor;
+  private readonly sin: Tensor;
+  private readonly padding: Tensor;
+  private readonly hidden: Tensor;
+  private readonly qkv: Tensor;
+  private readonly attended: Tensor;
+  private readonly activation: Tensor;
+  readonly logits: Tensor;
+  readonly ids: Tensor;
+  private readonly tokens: Tensor;
+  private seen: Tensor | null = null;
+  private draws: Tensor | null = null;
+  private readonly owned: Tensor[] = [];
+
+  constructor(
+    private readonly model: CausalLM,
+    private readonly cache: KVCache,
+    padding: readonly number[],
+    /** Most steps one `encodeGreedy` call may take. */
+    readonly maxSteps: number,
+  ) {
+    const reason = fusedDecodeUnsupported(model);
+    if (reason) throw new Error(`FusedDecoder: ${reason}`);
+    const { config } = model;
+    const device = model.device;
+    const p = (name: string) => {
+      const tensor = model.getParameterByName(name);
+      if (!tensor) throw new Error(`FusedDecoder: ${name} is missing`);
+      return tensor;
+    };
+    this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => {
+      const at = (name: string) => p(`model.layers.${i}.${name}`);
+      return {
+        inputNorm: at('input_layernorm.weight'),
+        postNorm: at('post_attention_layernorm.weight'),
+        q: at('self_attn.q_proj.weight'),
+        k: at('self_attn.k_proj.weight'),
+        v: at('self_attn.v_proj.weight'),
+        o: at('self_attn.o_proj.weight'),
+        gate: at('mlp.gate_proj.weight'),
+        up: at('mlp.up_proj.weight'),
+        down: at('mlp.down_proj.weight'),
+        qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
+        qkvBias: config.qkvBias ? ['q', 'k', 'v'].map((n) => at(`self_attn.${n}_proj.bias`)) : null,
+        oBias: config.outputBias ? [at('self_attn.o_proj.bias')] : null,
+        gateUpBias: config.mlpBias ? [at('mlp.gate_proj.bias'), at('mlp.up_proj.bias')] : null,
+        downBias: config.mlpBias ? [at('mlp.down_proj.bias')] : null,
+      };
+    });
+    this.embedTable = p('model.embed_tokens.weight');
+    this.finalNorm = p('model.norm.weight');
+    this.head = p('lm_head.weight');
+    const batch = cache.batch;
+    const keep = <T extends Tensor>(tensor: T): T => {
+      this.owned.push(tensor.keep());
+      return tensor;
+    };
+    // Rotary tables for every position the cache can hold, computed once as the model computes them.
+    const positions = Array.from({ length: cache.capacity }, (_, i) => i);
+    const tables = F.rotaryTables(device, {
+      positions,
+      dim: rotaryDim(config),
+      base: config.ropeTheta,
+      scaling: config.ropeScaling ?? undefined,
+    });
+    this.cos = keep(tables.cos);
+    this.sin = keep(tables.sin);
+    this.padding = keep(device.fromArray(padding, [batch], 'u32'));
+    const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
+    this.hidden = keep(device.empty([batch, hiddenSize], 'f32'));
+    this.qkv = keep(device.empty([batch, (heads + 2 * kvHeads) * headDim], 'f32'));
+    this.attended = keep(device.empty([batch, heads * headDim], 'f32'));
+    this.activation = keep(device.empty([batch, config.intermediateSize], 'f32'));
+    this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
+    this.ids = keep(device.empty([batch], 'i32'));
+    this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
+  }
+
+  get device(): Device {
+    return this.model.device;
+  }
+
+  /**
+   * Records one step for the ids in `this.ids` at the cache's next slot `slot`: the logits of the
+   * next token land in `this.logits`. Advances nothing; the caller moves the cache.
+   */
+  encodeLogits(slot: number): void {
+    const { device, model } = this;
+    const { config } = model;
+    const eps = config.rmsNormEps;
+    decodeEmbed(device, this.embedTable, this.ids, this.hidden);
+    this.layers.forEach((layer, index) => {
+      decodeMatvec(device, {
+        x: this.hidden,
+        weights: [layer.q, layer.k, layer.v],
+        biases: layer.qkvBias,
+        norm: { weight: layer.inputNorm, eps },
+        epilogue: 'store',
+        out: this.qkv,
+      });
+      decodeAttention(device, {
+        qkv: this.qkv,
+        cos: this.cos,
+        sin: this.sin,
+        padding: this.padding,
+        keys: this.cache.keys[index],
+        values: this.cache.values[index],
+        qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
+        out: this.attended,
+        heads: config.numAttentionHeads,
+        kvHeads: config.numKeyValueHeads,
+        slot,
+        scale: config.attentionScale ?? 1 / Math.sqrt(config.headDim),
+      });
+      decodeMatvec(device, {
+        x: this.attended,
+        weights: [layer.o],
+        biases: layer.oBias,
+        epilogue: 'residual',
+        out: this.hidden,
+      });
+      decodeMatvec(device, {
+        x: this.hidden,
+        weights: [layer.gate, layer.up],
+        biases: layer.gateUpBias,
+        norm: { weight: layer.postNorm, eps },
+        epilogue: 'swiglu',
+        out: this.activation,
+      });
+      decodeMatvec(device, {
+        x: this.activation,
+        weights: [layer.down],
+        biases: layer.downBias,
+        epilogue: 'residual',
+        out: this.hidden,
+      });
+    });
+    decodeMatvec(device, {
+      x: this.hidden,
+      weights: [this.head],
+      norm: { weight: this.finalNorm, eps: (model.model.child('norm') as RMSNorm).eps },
+      epilogue: 'store',
+      out: this.logits,
+    });
+  }
+
+  /**
+   * Records `steps` steps starting at cache slot `slot` (the ids of the first step must be in
+   * `this.ids`), each choosing its token on the device and feeding it to the next, and reads the
+   * chosen ids back once: [step][row]. Greedy without `sampling`; with it, the host sampler's rules
+   * (`decodeSample`) with `draws[step * rows + row]` as the uniform draws. An id of -1 means that
+   * row's logits held NaN.
+   */
+  async decodeSteps(
+    slot: number,
+    steps: number,
+    sampling?: { options: SamplingOptions; draws: Float32Array },
+  ): Promise<number[][]> {
+    if (steps < 1 || steps > this.maxSteps)
+      throw new Error(`FusedDecoder: ${steps} steps (at most ${this.maxSteps})`);
+    const batch = this.cache.batch;
+    if (sampling) {
+      if (!this.seen) throw new Error('FusedDecoder: call startSampling before sampled steps');
+      this.draws ??= this.keep(this.device.empty([this.maxSteps * batch], 'f32'));
+      const draws = new Float32Array(this.maxSteps * batch);
+      draws.set(sampling.draws.subarray(0, Math.min(draws.length, sampling.draws.length)));
+      this.device.write(this.draws, draws);
+    }
+    for (let step = 0; step < steps; step++) {
+      this.encodeLogits(slot + step);
+      if (!sampling) decodeArgmax(this.device, this.logits, this.ids, this.tokens, step);
+      else {
+        const { options } = sampling;
+        decodeSample(this.device, {
+          logits: this.logits,
+          seen: this.seen as Tensor,
+          draws: this.draws as Tensor,
+          ids: this.ids,
+          tokens: this.tokens,
+          at: step,
+          temperature: options.temperature ?? 0,
+          topK: options.topK ?? 0,
+          topP: options.topP ?? 1,
+          minP: options.minP ?? 0,
+          repetitionPenalty: options.repetitionPenalty ?? 1,
+        });
+      }
+    }
+    const log = await this.tokens.toArray();
+    return Array.from({ length: steps }, (_, step) =>
+      Array.from(log.subarray(step * batch, (step + 1) * batch)),
+    );
+  }
+
+  /**
+   * Marks the ids each row has seen so far (prompt and accepted tokens), the repetition penalty's
+   * set; sampled steps then mark the ids they choose on the device.
+   */
+  startSampling(sequences: readonly (readonly number[])[]): void {
+    const vocab = this.model.config.vocabSize;
+    const marks = new Uint32Array(this.cache.batch * vocab);
+    sequences.forEach((ids, row) => {
+      for (const id of ids) if (id >= 0 && id < vocab) marks[row * vocab + id] = 1;
+    });
+    this.seen ??= this.keep(this.device.empty([this.cache.batch, vocab], 'u32'));
+    this.device.write(this.seen, marks);
+  }
+
+  private keep<T extends Tensor>(tensor: T): T {
+    this.owned.push(tensor.keep());
+    return tensor;
+  }
+
+  /** Sets the ids of the next step (the tokens the host accepted). */
+  setIds(ids: ArrayLike<number>): void {
+    this.device.write(this.ids, ids);
+  }
+
+  dispose(): void {
+    for (const tensor of this.owned) tensor.dispose();
+    this.owned.length = 0;
+  }
+}

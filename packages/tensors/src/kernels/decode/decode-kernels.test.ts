@@ -1,0 +1,339 @@
+import { Rng } from '@webtune/test-utils';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDevice } from '../../device/create-device.js';
+import type { Device } from '../../device/device.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
+import { decodeAttention } from './decode-attention.js';
+import { decodeMatvec } from './decode-matvec.js';
+import { decodeSample } from './decode-sample.js';
+import { decodeArgmax, decodeEmbed } from './decode-tokens.js';
+import {
+  decodeAttentionReference,
+  normMatvecReference,
+  type SampleReferenceOptions,
+  sampleReference,
+} from './reference.js';
+
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+
+const tolerance = { rtol: 2e-5, atol: 2e-5 };
+
+describe('decodeMatvec', () => {
+  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1 and 3', async () => {
+    for (const [rows, K, widths] of [
+      [1, 64, [64, 32, 32]],
+      [3, 36, [9, 13, 5]],
+    ] as const) {
+      const rng = new Rng(rows);
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const weights = widths.map((n) => rng.uniform(n * K, -1, 1));
+      const out = device.empty([rows, widths[0] + widths[1] + widths[2]], 'f32');
+      decodeMatvec(device, {
+        x: device.fromArray(x, [rows, K], 'f32'),
+        weights: weights.map((w, i) => device.fromArray(w, [widths[i], K], 'f32')),
+        norm: { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-5 },
+        epilogue: 'store',
+        out,
+      });
+      const parts = weights.map((w, i) =>
+        normMatvecReference(x, rows, K, { weight: gain, eps: 1e-5 }, w, widths[i]),
+      );
+      const expected = new Float64Array(out.size);
+      const width = out.shape[1];
+      for (let r = 0; r < rows; r++) {
+        let offset = 0;
+        parts.forEach((part, i) => {
+          expected.set(part.subarray(r * widths[i], (r + 1) * widths[i]), r * width + offset);
+          offset += widths[i];
+        });
+      }
+      await expectKernel(`store rows ${rows}`, { out: { actual: out, expected } }, tolerance);
+    }
+  });
+
+  it('swiglu and residual epilogues match the reference', async () => {
+    const rng = new Rng(7);
+    const rows = 2;
+    const K = 24;
+    const n = 10;
+    const x = rng.uniform(rows * K, -2, 2);
+    const gain = rng.uniform(K, 0.5, 1.5);
+    const gate = rng.uniform(n * K, -1, 1);
+    const up = rng.uniform(n * K, -1, 1);
+    const act = device.empty([rows, n], 'f32');
+    const xs = device.fromArray(x, [rows, K], 'f32');
+    decodeMatvec(device, {
+      x: xs,
+      weights: [device.fromArray(gate, [n, K], 'f32'), device.fromArray(up, [n, K], 'f32')],
+      norm: { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-6 },
+      epilogue: 'swiglu',
+      out: act,
+    });
+    const g = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, gate, n);
+    const u = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, up, n);
+    await expectKernel(
+      'swiglu',
+      { out: { actual: act, expected: g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]) } },
+      tolerance,
+    );
+
+    const residual = rng.uniform(rows * n, -1, 1);
+    const down = rng.uniform(n * K, -1, 1);
+    const stream = device.fromArray(residual, [rows, n], 'f32');
+    const bias = rng.uniform(n, -1, 1);
+    decodeMatvec(device, {
+      x: xs,
+      weights: [device.fromArray(down, [n, K], 'f32')],
+      biases: [device.fromArray(bias, [n], 'f32')],
+      epilogue: 'residual',
+      out: stream,
+    });
+    const product = normMatvecReference(x, rows, K, null, down, n);
+    await expectKernel(
+      'residual + bias',
+      { out: { actual: stream, expected: product.map((v, i) => v + bias[i % n] + residual[i]) } },
+      tolerance,
+    );
+  });
+
+  it('gives the same products with a GPU tuning (32 lanes, 4 columns per workgroup)', async () => {
+    const gpuLike = await createDevice({ tuning: { matmulSmallRowsLanes: 32, matmulSmallRowsCols: 4 } });
+    try {
+      const rng = new Rng(11);
+      const [rows, K, n] = [2, 200, 37];
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const weights = [rng.uniform(n * K, -1, 1), rng.uniform(5 * K, -1, 1)];
+      const out = gpuLike.empty([rows, n + 5], 'f32');
+      decodeMatvec(gpuLike, {
+        x: gpuLike.fromArray(x, [rows, K], 'f32'),
+        weights: [gpuLike.fromArray(weights[0], [n, K], 'f32'), gpuLike.fromArray(weights[1], [5, K], 'f32')],
+        norm: { weight: gpuLike.fromArray(gain, [K], 'f32'), eps: 1e-5 },
+        epilogue: 'store',
+        out,
+      });
+      const norm = { weight: gain, eps: 1e-5 };
+      const first = normMatvecReference(x, rows, K, norm, weights[0], n);
+      const second = normMatvecReference(x, rows, K, norm, weights[1], 5);
+      const expected = new Float64Array(out.size);
+      for (let r = 0; r < rows; r++) {
+        expected.set(first.subarray(r * n, (r + 1) * n), r * (n + 5));
+        expected.set(second.subarray(r * 5, (r + 1) * 5), r * (n + 5) + n);
+      }
+      await expectKernel('gpu tuning', { out: { actual: out, expected } }, tolerance);
+    } finally {
+      gpuLike.destroy();
+    }
+  });
+
+  it('rejects K not a multiple of 4 and a wrong output shape', () => {
+    const x = device.fromArray(new Float32Array(6), [1, 6], 'f32');
+    const w = device.fromArray(new Float32Array(12), [2, 6], 'f32');
+    expect(() =>
+      decodeMatvec(device, { x, weights: [w], epilogue: 'store', out: device.empty([1, 2], 'f32') }),
+    ).toThrow(/K % 4/);
+    const x4 = device.fromArray(new Float32Array(4), [1, 4], 'f32');
+    const w4 = device.fromArray(new Float32Array(8), [2, 4], 'f32');
+    expect(() =>
+      decodeMatvec(device, { x: x4, weights: [w4], epilogue: 'store', out: device.empty([1, 3], 'f32') }),
+    ).toThrow(/out/);
+  });
+});
+
+describe('decodeAttention', () => {
+  const run = async (
+    label: string,
+    options: {
+      rows: number;
+      heads: number;
+      kvHeads: number;
+      headDim: number;
+      slot: number;
+      padding: number[];
+      qkNorm: boolean;
+      seed: number;
+    },
+  ) => {
+    const { rows, heads, kvHeads, headDim, slot, padding } = options;
+    const capacity = slot + 3;
+    const rng = new Rng(options.seed);
+    const width = (heads + 2 * kvHeads) * headDim;
+    const positions = capacity;
+    const angles = Array.from(
+      { length: positions * (headDim / 2) },
+      (_, i) => Math.floor(i / (headDim / 2)) * 0.1 * ((i % (headDim / 2)) + 1),
+    );
+    const cos = Float32Array.from(angles, Math.cos);
+    const sin = Float32Array.from(angles, Math.sin);
+    const qkv = rng.uniform(rows * width, -1, 1);
+    const cacheSize = rows * capacity * kvHeads * headDim;
+    const keysHost = rng.uniform(cacheSize, -1, 1);
+    const valuesHost = rng.uniform(cacheSize, -1, 1);
+    const qNorm = rng.uniform(headDim, 0.5, 1.5);
+    const kNorm = rng.uniform(headDim, 0.5, 1.5);
+    const keys = device.fromArray(keysHost, [rows, capacity, kvHeads, headDim], 'f32');
+    const values = device.fromArray(valuesHost, [rows, capacity, kvHeads, headDim], 'f32');
+    const out = device.empty([rows, heads * headDim], 'f32');
+    const scale = 1 / Math.sqrt(headDim);
+    decodeAttention(device, {
+      qkv: device.fromArray(qkv, [rows, width], 'f32'),
+      cos: device.fromArray(cos, [positions, headDim / 2], 'f32'),
+      sin: device.fromArray(sin, [positions, headDim / 2], 'f32'),
+      padding: device.fromArray(padding, [rows], 'u32'),
+      keys,
+      values,
+      qkNorm: options.qkNorm
+        ? {
+            q: device.fromArray(qNorm, [headDim], 'f32'),
+            k: device.fromArray(kNorm, [headDim], 'f32'),
+            eps: 1e-6,
+          }
+        : null,
+      out,
+      heads,
+      kvHeads,
+      slot,
+      scale,
+    });
+    const expected = decodeAttentionReference({
+      rows,
+      heads,
+      kvHeads,
+      headDim,
+      capacity,
+      slot,
+      padding,
+      scale,
+      qkv,
+      cos,
+      sin,
+      keys: keysHost,
+      values: valuesHost,
+      qkNorm: options.qkNorm ? { q: qNorm, k: kNorm, eps: 1e-6 } : null,
+    });
+    await expectKernel(
+      label,
+      {
+        out: { actual: out, expected: expected.out },
+        keys: { actual: keys, expected: expected.keys },
+        values: { actual: values, expected: expected.values },
+      },
+      tolerance,
+    );
+  };
+
+  it('one row, grouped-query heads, a cache longer than one tile', async () => {
+    await run('rows 1', {
+      rows: 1,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 8,
+      slot: 70,
+      padding: [0],
+      qkNorm: false,
+      seed: 1,
+    });
+  });
+
+  it('left-padded rows, per-head q/k norm, head size over the lane count', async () => {
+    await run('rows 3', {
+      rows: 3,
+      heads: 2,
+      kvHeads: 1,
+      headDim: 80,
+      slot: 9,
+      padding: [0, 4, 9],
+      qkNorm: true,
+      seed: 2,
+    });
+  });
+});
+
+describe('decode tokens', () => {
+  it('embeds the ids and takes each row argmax (lowest index among ties, -1 for an all-NaN row)', async () => {
+    const rng = new Rng(3);
+    const table = rng.uniform(10 * 8, -1, 1);
+    const ids = device.fromArray([7, 2], [2], 'i32');
+    const hidden = device.empty([2, 8], 'f32');
+    decodeEmbed(device, device.fromArray(table, [10, 8], 'f32'), ids, hidden);
+    await expectKernel('embed', {
+      hidden: { actual: hidden, expected: [...table.slice(56, 64), ...table.slice(16, 24)], exact: true },
+    });
+
+    const vocab = 1000;
+    const logits = rng.uniform(3 * vocab, -5, 5);
+    logits[123] = 9;
+    logits[777] = 9;
+    logits.fill(Number.NaN, 2 * vocab, 3 * vocab);
+    logits[vocab + 999] = 7;
+    const rowIds = device.fromArray([0, 0, 0], [3], 'i32');
+    const log = device.fromArray(new Int32Array(9).fill(5), [9], 'i32');
+    decodeArgmax(device, device.fromArray(logits, [3, vocab], 'f32'), rowIds, log, 1);
+    await expectKernel('argmax', {
+      ids: { actual: rowIds, expected: [123, 999, -1], exact: true },
+      tokens: { actual: log, expected: [5, 5, 5, 123, 999, -1, 5, 5, 5], exact: true },
+    });
+  });
+});
+
+describe('decodeSample', () => {
+  it('chooses what the host sampler chooses: penalty, greedy, temperature, top-k, top-p (ties), min-p; -1 for NaN', async () => {
+    const rng = new Rng(21);
+    const rows = 4;
+    const vocab = 700;
+    const logits = rng.uniform(rows * vocab, -4, 4);
+    // Row 1: duplicated values around the top-p cut; row 3: a NaN.
+    for (let i = 0; i < 40; i++) logits[vocab + 100 + i] = 2.5;
+    logits[3 * vocab + 5] = Number.NaN;
+    const seenIds = [[3, 9, 400], [100, 101], [], [7]];
+    const seenHost = new Uint32Array(rows * vocab);
+    seenIds.forEach((list, r) => {
+      for (const id of list) seenHost[r * vocab + id] = 1;
+    });
+    const cases: SampleReferenceOptions[] = [
+      { temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1.3 },
+      { temperature: 0.8, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 },
+      { temperature: 1.1, topK: 17, topP: 1, minP: 0, repetitionPenalty: 1.2 },
+      { temperature: 0.7, topK: 0, topP: 0.6, minP: 0, repetitionPenalty: 1 },
+      { temperature: 1, topK: 50, topP: 0.9, minP: 0.05, repetitionPenalty: 1.1 },
+    ];
+    for (const [index, options] of cases.entries()) {
+      for (const draw of [0.02, 0.5, 0.97]) {
+        const draws = Array.from({ length: rows }, (_, r) => (draw + r * 0.13) % 1);
+        const seen = device.fromArray(seenHost, [rows, vocab], 'u32');
+        const ids = device.fromArray(new Int32Array(rows), [rows], 'i32');
+        const tokens = device.fromArray(new Int32Array(rows), [rows], 'i32');
+        decodeSample(device, {
+          logits: device.fromArray(logits, [rows, vocab], 'f32'),
+          seen,
+          draws: device.fromArray(draws, [rows], 'f32'),
+          ids,
+          tokens,
+          at: 0,
+          ...options,
+        });
+        const expected = Array.from({ length: rows }, (_, r) =>
+          sampleReference(
+            logits.subarray(r * vocab, (r + 1) * vocab),
+            options,
+            draws[r],
+            new Set(seenIds[r]),
+          ),
+        );
+        await expectKernel(`case ${index} draw ${draw}`, {
+          ids: { actual: ids, expected, exact: true },
+          tokens: { actual: tokens, expected, exact: true },
+        });
+        // The chosen ids are marked for the next step's penalty.
+        const marked = await seen.toArray();
+        expected.forEach((id, r) => {
+          if (id >= 0) expect(marked[r * vocab + id]).toBe(1);
+        });
+      }
+    }
+  });
+});

@@ -1,0 +1,296 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { UniformField } from '../../device/uniforms.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { kernelSource } from '../shared/wgsl.js';
+
+/**
+ * What a fused decode product does after the dot products:
+ * - 'store': out[r, offset_w + o] = sum (the weights' outputs side by side: q, k, v);
+ * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up);
+ * - 'residual': out[r, o] += sum (o_proj or down_proj added to the residual stream in place).
+ */
+export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
+
+export interface DecodeMatvecOptions {
+  /** Rows [rows, K] f32 (the batch's hidden states or activations); K % 4 == 0. */
+  x: Tensor;
+  /** Weights [n_w, K] f32 in nn.Linear's [out, in] layout, read in place: 1 to 3 of them. */
+  weights: readonly Tensor[];
+  /** Biases [n_w] of the weights, all or none (added before the epilogue). */
+  biases?: readonly Tensor[] | null;
+  /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
+  norm?: { weight: Tensor; eps: number } | null;
+  epilogue: DecodeEpilogue;
+  /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
+  out: Tensor;
+}
+
+const FIELDS: UniformField[] = [
+  { name: 'k4', type: 'u32' },
+  { name: 'n0', type: 'u32' },
+  { name: 'n1', type: 'u32' },
+  { name: 'n2', type: 'u32' },
+  { name: 'start1', type: 'u32' },
+  { name: 'start2', type: 'u32' },
+  { name: 'blocks', type: 'u32' },
+  { name: 'out_row', type: 'u32' },
+  { name: 'eps', type: 'f32' },
+  { name: 'inv_k', type: 'f32' },
+];
+
+/**
+ * One dispatch of batch-`rows` decoding: an optional RMSNorm of the rows, their products with
+ * up to three weights read in place ([out, in], no transposed copy), and an epilogue. Each
+ * workgroup computes `cols` outputs of one weight for every row; its `lanes` split K and add their
+ * partial sums in workgroup memory. The norm's inverse RMS is computed by every workgroup (K is
+ * a hidden size: cheaper than a dispatch).
+ */
+export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void {
+  const { x, weights, norm, epilogue, out } = options;
+  const biases = options.biases ?? [];
+  if (
+    biases.length > 0 &&
+    (biases.length !== weights.length || biases.some((b, i) => b.size !== weights[i].shape[0]))
+  ) {
+    throw new TensorError('decodeMatvec: give one bias [n_w] per weight, or none');
+  }
+  const [rows, K] = x.shape;
+  if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
+    throw new TensorError(`decodeMatvec: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
+  }
+  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
+    throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
+  }
+  for (const w of weights) {
+    if (w.rank !== 2 || w.shape[1] !== K || w.dtype !== 'f32') {
+      throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
+    }
+  }
+  const n = weights.map((w) => w.shape[0]);
+  const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
+  if (epilogue === 'swiglu' && n[1] !== n[0]) throw new TensorError('decodeMatvec: gate and up differ');
+  if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
+    throw new TensorError(`decodeMatvec: out ${out.describe()} is not [${rows}, ${width}] f32`);
+  }
+  // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
+  const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
+  const cols = Math.max(1, device.tuning.matmulSmallRowsCols);
+  const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
+  const blocks = perWeight.reduce((a, b) => a + b, 0);
+  const shape = {
+    rows,
+    weights: epilogue === 'swiglu' ? 1 : weights.length,
+    norm: !!norm,
+    epilogue,
+    bias: biases.length > 0,
+    lanes,
+    cols,
+    subgroups: subgroupsCover(device, lanes),
+  };
+  device.dispatch({
+    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    source: () => matvecSource(shape),
+    bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
+    uniforms: {
+      fields: FIELDS,
+      values: {
+        k4: K / 4,
+        n0: n[0],
+        n1: n[1] ?? 0,
+        n2: n[2] ?? 0,
+        start1: perWeight[0],
+        start2: perWeight[0] + (perWeight[1] ?? 0),
+        blocks,
+        out_row: width,
+        eps: norm?.eps ?? 0,
+        inv_k: 1 / K,
+      },
+    },
+    workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
+  });
+}
+
+interface MatvecShape {
+  rows: number;
+  /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
+  weights: number;
+  norm: boolean;
+  epilogue: DecodeEpilogue;
+  bias: boolean;
+  /** Invocations per workgroup (they split K) and outputs per workgroup. */
+  lanes: number;
+  cols: number;
+  /** Add the lanes' partial sums with subgroupAdd (the workgroup is one subgroup): no barrier. */
+  subgroups: boolean;
+}
+
+function matvecSource(shape: MatvecShape): string {
+  const { rows: R, norm, epilogue } = shape;
+  const C = shape.cols;
+  const L = shape.lanes;
+  const swiglu = epilogue === 'swiglu';
+  const sums = swiglu ? 2 : 1;
+  const weightNames = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const lines: string[] = [];
+  const emit = (line: string) => lines.push(line);
+  emit('  let block = wid.y * nwg.x + wid.x;');
+  emit('  if (block >= params.blocks) { return; }');
+  for (let r = 0; r < R; r++) emit(`  var inv_${r} = 1.0;`);
+  if (norm && shape.subgroups) {
+    for (let r = 0; r < R; r++) {
+      emit(`  var squares_${r} = 0.0;`);
+      emit(
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+      );
+      emit(`  inv_${r} = inverseSqrt(subgroupAdd(squares_${r}) * params.inv_k + params.eps);`);
+    }
+  } else if (norm) {
+    for (let r = 0; r < R; r++) {
+      emit(`  var squares_${r} = 0.0;`);
+      emit(
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+      );
+      emit(`  partial[${r * L}u + lid.x] = squares_${r};`);
+    }
+    emit('  workgroupBarrier();');
+    for (let r = 0; r < R; r++) {
+      emit(`  var total_squares_${r} = 0.0;`);
+      emit(`  for (var i = 0u; i < ${L}u; i++) { total_squares_${r} += partial[${r * L}u + i]; }`);
+      emit(`  inv_${r} = inverseSqrt(total_squares_${r} * params.inv_k + params.eps);`);
+    }
+    emit('  workgroupBarrier();');
+  }
+  emit('  var which = 0u;');
+  emit('  var local = block;');
+  emit('  var n = params.n0;');
+  emit('  var out_offset = 0u;');
+  if (!swiglu && shape.weights > 2) {
+    emit(
+      '  if (block >= params.start2) { which = 2u; local = block - params.start2; n = params.n2; out_offset = params.n0 + params.n1; }',
+    );
+    emit(
+      '  else if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }',
+    );
+  } else if (!swiglu && shape.weights > 1) {
+    emit(
+      '  if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }',
+    );
+  }
+  emit(`  let col0 = local * ${C}u;`);
+  for (let r = 0; r < R; r++)
+    for (let j = 0; j < C; j++) for (let p = 0; p < sums; p++) emit(`  var acc_${p}_${r}_${j} = 0.0;`);
+  for (let j = 0; j < C; j++) emit(`  let row_${j} = min(col0 + ${j}u, n - 1u) * params.k4;`);
+  const loop = (weightIndex: number) => {
+    const body: string[] = [];
+    body.push(`    for (var s = lid.x; s < params.k4; s += ${L}u) {`);
+    if (norm) body.push('      let gain = g[s];');
+    for (let r = 0; r < R; r++) {
+      const scaled = norm ? ` * gain * inv_${r}` : '';
+      body.push(`      let a_${r} = x[${r}u * params.k4 + s]${scaled};`);
+    }
+    for (let j = 0; j < C; j++) {
+      for (let p = 0; p < sums; p++) {
+        const name = swiglu ? weightNames[p] : weightNames[weightIndex];
+        body.push(`      let b_${p}_${j} = ${name}[row_${j} + s];`);
+        for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
+      }
+    }
+    body.push('    }');
+    return body.join('\n');
+  };
+  if (swiglu || shape.weights === 1) emit(`  {\n${loop(0)}\n  }`);
+  else {
+    for (let w = 0; w < shape.weights; w++) {
+      const guard =
+        w === 0 ? 'if (which == 0u)' : w === shape.weights - 1 ? 'else' : `else if (which == ${w}u)`;
+      emit(`  ${guard} {\n${loop(w)}\n  }`);
+    }
+  }
+  const count = R * C * sums;
+  /** Bias and epilogue of one output: its sums (gate, up), row and column expressions. */
+  const store = (totals: string[], row: string, col: string): string[] => {
+    const out: string[] = [];
+    totals.forEach((total, p) => {
+      out.push(`      var total_${p} = ${total};`);
+      if (!shape.bias) return;
+      if (swiglu || weightNames.length === 1) out.push(`      total_${p} += bias${p}[${col}];`);
+      else {
+        for (let w = 0; w < weightNames.length; w++) {
+          out.push(`      if (which == ${w}u) { total_${p} += bias${w}[${col}]; }`);
+        }
+      }
+    });
+    out.push(`      let at = ${row} * params.out_row + out_offset + ${col};`);
+    if (epilogue === 'store') out.push('      out[at] = total_0;');
+    else if (epilogue === 'residual') out.push('      out[at] = out[at] + total_0;');
+    else out.push('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
+    return out;
+  };
+  const sumsOf = Array.from({ length: sums }, (_, p) => p);
+  if (shape.subgroups) {
+    // Every lane gets every total; lane t % lanes stores output t.
+    for (let r = 0; r < R; r++) {
+      for (let j = 0; j < C; j++) {
+        for (const p of sumsOf) emit(`  let sum_${p}_${r}_${j} = subgroupAdd(acc_${p}_${r}_${j});`);
+        emit(`  if (lid.x == ${(r * C + j) % L}u && col0 + ${j}u < n) {`);
+        for (const line of store(
+          sumsOf.map((p) => `sum_${p}_${r}_${j}`),
+          `${r}u`,
+          `(col0 + ${j}u)`,
+        ))
+          emit(line);
+        emit('  }');
+      }
+    }
+  } else {
+    const slot = (p: number, r: number, j: number) => (p * R * C + r * C + j) * L;
+    for (const p of sumsOf)
+      for (let r = 0; r < R; r++)
+        for (let j = 0; j < C; j++) emit(`  partial[${slot(p, r, j)}u + lid.x] = acc_${p}_${r}_${j};`);
+    emit('  workgroupBarrier();');
+    // Lane l adds the partial sums of outputs t = l, l + lanes, ... (and of their up products).
+    emit(`  for (var t = lid.x; t < ${R * C}u; t += ${L}u) {`);
+    emit(`    let r = t / ${C}u;`);
+    emit(`    let col = col0 + t % ${C}u;`);
+    emit('    if (col < n) {');
+    for (const p of sumsOf) {
+      emit(`      var partial_${p} = 0.0;`);
+      emit(
+        `      for (var i = 0u; i < ${L}u; i++) { partial_${p} += partial[(${p * R * C}u + t) * ${L}u + i]; }`,
+      );
+    }
+    for (const line of store(
+      sumsOf.map((p) => `partial_${p}`),
+      'r',
+      'col',
+    ))
+      emit(line);
+    emit('    }');
+    emit('  }');
+  }
+  const source = kernelSource({
+    storage: [
+      { name: 'x', type: 'vec4<f32>', access: 'read' },
+      ...(norm ? [{ name: 'g', type: 'vec4<f32>' as const, access: 'read' as const }] : []),
+      ...weightNames.map((name) => ({ name, type: 'vec4<f32>' as const, access: 'read' as const })),
+      ...(shape.bias
+        ? weightNames.map((_, i) => ({ name: `bias${i}`, type: 'f32' as const, access: 'read' as const }))
+        : []),
+      { name: 'out', type: 'f32', access: 'read_write' },
+    ],
+    uniforms: FIELDS,
+    workgroupSize: L,
+    helpers: shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+    body: lines.join('\n'),
+  });
+  return shape.subgroups ? `enable subgroups;\n${source}` : source;
+}
+
+/** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */
+function subgroupsCover(device: Device, lanes: number): boolean {
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return device.gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= lanes;
+}

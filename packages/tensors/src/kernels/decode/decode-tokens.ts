@@ -1,0 +1,125 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { UniformField } from '../../device/uniforms.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { kernelSource } from '../shared/wgsl.js';
+
+/**
+ * hidden[r, :] = table[ids[r], :] for the ids [rows] (i32) a previous step chose on the device:
+ * the embedding lookup of a decode step without a round trip to the host. An id outside the
+ * table reads row 0 (the host rejects such an id when it reads the tokens back).
+ */
+export function decodeEmbed(device: Device, table: Tensor, ids: Tensor, hidden: Tensor): void {
+  const [vocab, width] = table.shape;
+  const rows = ids.size;
+  if (
+    table.dtype !== 'f32' ||
+    hidden.dtype !== 'f32' ||
+    hidden.size !== rows * width ||
+    ids.dtype !== 'i32'
+  ) {
+    throw new TensorError(
+      `decodeEmbed: table ${table.describe()}, ids ${ids.describe()}, hidden ${hidden.describe()}`,
+    );
+  }
+  const fields: UniformField[] = [
+    { name: 'count', type: 'u32' },
+    { name: 'width', type: 'u32' },
+    { name: 'vocab', type: 'u32' },
+  ];
+  device.dispatch({
+    key: `${KERNELS.decode}:embed`,
+    source: () =>
+      kernelSource({
+        storage: [
+          { name: 'table', type: 'f32', access: 'read' },
+          { name: 'ids', type: 'i32', access: 'read' },
+          { name: 'hidden', type: 'f32', access: 'read_write' },
+        ],
+        uniforms: fields,
+        workgroupSize: 64,
+        body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.count) { return; }
+  let row = index / params.width;
+  let id = ids[row];
+  let token = select(0u, u32(id), id >= 0 && u32(id) < params.vocab);
+  hidden[index] = table[token * params.width + index % params.width];`,
+      }),
+    bindings: [table, ids, hidden],
+    uniforms: { fields, values: { count: rows * width, width, vocab } },
+    workgroups: grid(Math.ceil((rows * width) / 64), device.maxWorkgroupsPerDimension),
+  });
+}
+
+const ARGMAX_LANES = 256;
+
+/**
+ * The greedy choice of every row of logits [rows, vocab] on the device: the index of the largest
+ * value (the lowest index among ties), written to ids [rows] (the next step's input) and to
+ * tokens[at * rows + r] (the log the host reads back once for several steps). A row with no
+ * largest value (every logit NaN) gets -1.
+ */
+export function decodeArgmax(device: Device, logits: Tensor, ids: Tensor, tokens: Tensor, at: number): void {
+  const [rows, vocab] = logits.shape;
+  if (ids.size !== rows || ids.dtype !== 'i32' || tokens.dtype !== 'i32' || tokens.size < (at + 1) * rows) {
+    throw new TensorError(
+      `decodeArgmax: ids ${ids.describe()} or tokens ${tokens.describe()} do not fit step ${at}`,
+    );
+  }
+  const fields: UniformField[] = [
+    { name: 'vocab', type: 'u32' },
+    { name: 'log_offset', type: 'u32' },
+  ];
+  const L = ARGMAX_LANES;
+  device.dispatch({
+    key: `${KERNELS.decode}:argmax`,
+    source: () =>
+      kernelSource({
+        storage: [
+          { name: 'logits', type: 'f32', access: 'read' },
+          { name: 'ids', type: 'i32', access: 'read_write' },
+          { name: 'tokens', type: 'i32', access: 'read_write' },
+        ],
+        uniforms: fields,
+        workgroupSize: L,
+        helpers: `var<workgroup> best_value: array<f32, ${L}>;\nvar<workgroup> best_index: array<u32, ${L}>;`,
+        body: `
+  let row = wid.x;
+  let base = row * params.vocab;
+  var value = 0.0;
+  var index = 0xffffffffu;
+  for (var v = lid.x; v < params.vocab; v += ${L}u) {
+    let x = logits[base + v];
+    if (index == 0xffffffffu) { if (x == x) { value = x; index = v; } }
+    else if (x > value) { value = x; index = v; }
+  }
+  best_value[lid.x] = value;
+  best_index[lid.x] = index;
+  workgroupBarrier();
+  for (var stride = ${L / 2}u; stride > 0u; stride /= 2u) {
+    if (lid.x < stride) {
+      let other = best_index[lid.x + stride];
+      let mine = best_index[lid.x];
+      let other_value = best_value[lid.x + stride];
+      if (other != 0xffffffffu && (mine == 0xffffffffu || other_value > best_value[lid.x] ||
+          (other_value == best_value[lid.x] && other < mine))) {
+        best_value[lid.x] = other_value;
+        best_index[lid.x] = other;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let chosen = select(i32(best_index[0]), -1, best_index[0] == 0xffffffffu);
+    ids[row] = chosen;
+    tokens[params.log_offset + row] = chosen;
+  }`,
+      }),
+    bindings: [logits, ids, tokens],
+    uniforms: { fields, values: { vocab, log_offset: at * rows } },
+    workgroups: [rows],
+  });
+}

@@ -1,0 +1,288 @@
+// The one-command GPU benchmark's runner: webtune on the machine's WebGPU adapter (Dawn over
+// Vulkan in Node) beside Transformers + PEFT (CUDA bf16 when torch sees a GPU, else the CPU in
+// f32) on the same shapes, in the same run. Prints one JSON report on stdout; progress on stderr.
+//
+//   ./run.sh                      (inside the archive bundle.mjs writes: the real sizes)
+//   ./run.sh --scale=tiny         (minute-sized shapes: proves the whole path on any machine)
+//   --python=/path/to/python      (the baseline's Python; default $WEBTUNE_BENCH_PYTHON, python3)
+//   --only=<regexp>               (cases whose name matches)
+//
+// Cases: matmul f32 and f16 at 4096^3; LoRA SFT steps on Qwen3-0.6B and 1.7B shapes with an f16
+// and a 4-bit (Q4_0) frozen base (random weights made on the fly); prefill and greedy decode on
+// the 1.7B shape. Rows follow the benchmark row format {case, unit, webtune, baseline, ratio, ...}.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CausalLM, createModelConfig, generateWithTimings, loadWeights } from '@webtune/nn';
+import { getPeftModel, loraConfig } from '@webtune/peft';
+import { createDevice, matmul, randn } from '@webtune/tensors';
+import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const scale = option('scale') ?? 'full';
+const only = new RegExp(option('only') ?? '.');
+const log = (...parts) => console.error(...parts);
+
+const QWEN3 = {
+  '0.6B': { hiddenSize: 1024, intermediateSize: 3072, numHiddenLayers: 28, numAttentionHeads: 16 },
+  '1.7B': { hiddenSize: 2048, intermediateSize: 6144, numHiddenLayers: 28, numAttentionHeads: 16 },
+};
+const qwen3 = (size) => ({
+  ...QWEN3[size],
+  architecture: 'Qwen3ForCausalLM',
+  numKeyValueHeads: 8,
+  headDim: 128,
+  vocabSize: 151936,
+  tieWordEmbeddings: true,
+  qkNorm: true,
+  maxPositionEmbeddings: 4096,
+});
+/** A Qwen3-shaped model small enough for lavapipe and one CPU thread (the proof scale). */
+const tinyQwen3 = (layers) => ({
+  architecture: 'Qwen3ForCausalLM',
+  hiddenSize: 128,
+  intermediateSize: 384,
+  numHiddenLayers: layers,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  headDim: 32,
+  vocabSize: 1024,
+  tieWordEmbeddings: true,
+  qkNorm: true,
+  maxPositionEmbeddings: 512,
+});
+const SIZES =
+  scale === 'tiny'
+    ? {
+        matmul: 256,
+        sft: [
+          { name: 'Qwen3-0.6B', label: 'tiny Qwen3 (2 layers)', config: tinyQwen3(2) },
+          { name: 'Qwen3-1.7B', label: 'tiny Qwen3 (3 layers)', config: tinyQwen3(3) },
+        ],
+        generation: { name: 'Qwen3-1.7B', label: 'tiny Qwen3 (3 layers)', config: tinyQwen3(3) },
+        batch: 1,
+        seq: 64,
+        steps: 2,
+        prompt: 32,
+        newTokens: 16,
+      }
+    : {
+        matmul: 4096,
+        sft: ['0.6B', '1.7B'].map((size) => ({
+          name: `Qwen3-${size}`,
+          label: `Qwen3-${size}`,
+          config: qwen3(size),
+        })),
+        generation: { name: 'Qwen3-1.7B', label: 'Qwen3-1.7B', config: qwen3('1.7B') },
+        batch: 1,
+        seq: 512,
+        steps: 3,
+        prompt: 128,
+        newTokens: 128,
+      };
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+/** Random weights for every slot, one tensor at a time (std ~0.02, norms 1), as a checkpoint streams. */
+async function* randomEntries(model, seed) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  for (const [name, slot] of model.namedSlots()) {
+    if (model.config.tieWordEmbeddings && name === 'lm_head.weight') continue;
+    const size = slot.shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (name.endsWith('norm.weight')) values.fill(1);
+    else for (let i = 0; i < size; i++) values[i] = (next() - 0.5) * 0.07;
+    yield { name, dtype: 'F32', shape: [...slot.shape], data: new Uint8Array(values.buffer) };
+  }
+}
+
+const device = await createDevice();
+const adapter = `${device.info.vendor} ${device.info.architecture} ${device.info.device} (${device.info.adapterClass})`;
+log(`webtune on ${adapter}; scale ${scale}`);
+const webtune = [];
+
+async function matmulCase(dtype) {
+  const n = SIZES.matmul;
+  const name = `matmul ${dtype} ${n}^3`;
+  if (!only.test(name)) return;
+  if (dtype === 'f16' && !device.hasF16) {
+    webtune.push({ case: name, unit: 'GFLOP/s', webtune: null, note: 'the adapter lacks shader-f16' });
+    return;
+  }
+  const times = [];
+  await device.scope(async () => {
+    const a = randn(device, [n, n], { seed: 1, dtype });
+    const b = randn(device, [n, n], { seed: 2, dtype });
+    for (let r = 0; r < 4; r++) {
+      await device.sync();
+      const started = performance.now();
+      matmul(a, b).dispose();
+      await device.sync();
+      if (r > 0) times.push(performance.now() - started);
+    }
+  });
+  webtune.push({ case: name, unit: 'GFLOP/s', webtune: (2 * n ** 3) / (median(times) / 1000) / 1e9, n });
+  log(`${name}: ${webtune.at(-1).webtune.toFixed(1)} GFLOP/s`);
+}
+
+async function sftCase(shape, baseFormat) {
+  const name = `lora-sft ${shape.name} ${baseFormat === 'q4_0' ? '4-bit' : baseFormat} base`;
+  if (!only.test(name)) return;
+  const config = createModelConfig(shape.config);
+  const model = new CausalLM(device, config);
+  try {
+    await loadWeights(model, randomEntries(model, 7), { baseFormat });
+    const peft = await getPeftModel(
+      model,
+      loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+      {
+        seed: 0,
+      },
+    );
+    const { batch, seq, steps } = SIZES;
+    const data = Array.from({ length: batch * (1 + steps) }, (_, r) => {
+      const ids = Array.from({ length: seq }, (_, t) => (r * 7919 + t * 104729) % config.vocabSize);
+      return { inputIds: ids, labels: ids };
+    });
+    const times = [];
+    await train({
+      model: trainablePeftModel(peft),
+      task: supervisedTask({ stage: 'pt' }),
+      train: data,
+      args: { perDeviceTrainBatchSize: batch, maxSteps: 1 + steps, learningRate: 1e-4, shuffle: false },
+      onEvent: (event) => {
+        if (event.type === 'step-end') times.push(event.stepMs);
+      },
+    });
+    const value = (batch * seq) / (median(times.slice(1)) / 1000);
+    webtune.push({
+      case: name,
+      unit: 'tokens/s',
+      webtune: value,
+      shape: shape.label,
+      batch,
+      seq,
+      lora_r: 8,
+      statistic: `median of ${steps} steps after 1 warm-up`,
+    });
+    log(`${name} (${shape.label}): ${value.toFixed(1)} tokens/s`);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function generationCases() {
+  const shape = SIZES.generation;
+  if (!only.test(`prefill ${shape.name}`) && !only.test(`decode ${shape.name}`)) return;
+  const config = createModelConfig(shape.config);
+  const model = new CausalLM(device, config);
+  try {
+    await loadWeights(model, randomEntries(model, 11), { baseFormat: 'f32' });
+    const prompt = Array.from({ length: SIZES.prompt }, (_, i) => 1 + ((i * 7919) % (config.vocabSize - 1)));
+    const options = { stopTokens: [], maxNewTokens: SIZES.newTokens };
+    await generateWithTimings(model, null, [prompt], { ...options, maxNewTokens: 4 });
+    const runs = [];
+    for (let r = 0; r < 3; r++)
+      runs.push((await generateWithTimings(model, null, [prompt], options)).timings);
+    const prefill = median(runs.map((t) => (t.promptTokens / t.prefillMs) * 1000));
+    const decode = median(runs.map((t) => (t.decodeSteps / t.decodeMs) * 1000));
+    const per = (field) => runs[0][field] / runs[0].decodeSteps;
+    const common = { shape: shape.label, prompt: SIZES.prompt, new_tokens: SIZES.newTokens, weights: 'f32' };
+    webtune.push({ case: `prefill ${shape.name}`, unit: 'tokens/s', webtune: prefill, ...common });
+    webtune.push({
+      case: `decode ${shape.name}`,
+      unit: 'tokens/s',
+      webtune: decode,
+      ...common,
+      fused: runs[0].fused,
+      dispatches_per_token: per('decodeDispatches'),
+      submits_per_token: per('decodeSubmits'),
+    });
+    log(`prefill ${prefill.toFixed(1)} tokens/s, decode ${decode.toFixed(1)} tokens/s (${shape.label})`);
+  } finally {
+    model.dispose();
+  }
+}
+
+await matmulCase('f32');
+await matmulCase('f16');
+for (const shape of SIZES.sft) for (const format of ['f16', 'q4_0']) await sftCase(shape, format);
+await generationCases();
+device.destroy();
+
+// The baseline: the same cases in Transformers + PEFT, in one Python process.
+const python =
+  option('python') ?? process.env.WEBTUNE_PYTHON ?? process.env.WEBTUNE_BENCH_PYTHON ?? 'python3';
+const baselineInput = {
+  matmul: SIZES.matmul,
+  sft: SIZES.sft.map((s) => ({ name: s.name, config: s.config })),
+  generation: { name: SIZES.generation.name, config: SIZES.generation.config },
+  batch: SIZES.batch,
+  seq: SIZES.seq,
+  steps: SIZES.steps,
+  prompt: SIZES.prompt,
+  new_tokens: SIZES.newTokens,
+  cases: webtune.map((row) => row.case),
+};
+let baseline = { error: `no Python with torch, transformers and peft at ${python}` };
+const script = join(here, 'torch_baseline.py');
+if (existsSync(script)) {
+  log(`baseline: ${python} ${script}`);
+  const run = spawnSync(python, [script], {
+    input: JSON.stringify(baselineInput),
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  if (run.status === 0) baseline = JSON.parse(run.stdout.trim().split('\n').at(-1));
+  else baseline = { error: `${python} exited with ${run.status ?? run.error?.message}` };
+}
+
+const rows = webtune.map((row) => {
+  const value = baseline.results?.[row.case] ?? null;
+  const { statistic, ...fields } = row;
+  return {
+    ...fields,
+    webtune: row.webtune == null ? null : Number(row.webtune.toPrecision(4)),
+    baseline: value == null ? null : Number(value.toPrecision(4)),
+    ratio: row.webtune != null && value ? Number((row.webtune / value).toFixed(3)) : null,
+    // The row format of the CPU benchmark harness (docs/guide/benchmarks.md).
+    better: 'higher',
+    statistic: statistic ?? 'median of 3 after 1 warm-up',
+    webtune_adapter: adapter,
+    ...(baseline.versions
+      ? {
+          baseline_name: `transformers ${baseline.versions.transformers} + peft ${baseline.versions.peft}, torch ${baseline.versions.torch}, ${baseline.device}, ${baseline.dtype}`,
+        }
+      : {}),
+    ...(baseline.notes?.[row.case] ? { baseline_note: baseline.notes[row.case] } : {}),
+    ...(baseline.error ? { baseline_absent: baseline.error } : {}),
+  };
+});
+console.log(
+  JSON.stringify(
+    {
+      scale,
+      webtune: { adapter, features: device.info.features, node: process.version },
+      baseline: {
+        device: baseline.device ?? null,
+        dtype: baseline.dtype ?? null,
+        versions: baseline.versions ?? null,
+        ...(baseline.error ? { error: baseline.error } : {}),
+      },
+      rows,
+    },
+    null,
+    2,
+  ),
+);
