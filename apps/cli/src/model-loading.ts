@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { downloadModelSnapshot } from '@webtune/hub/node';
 import {
   type BaseFormat,
   CausalLM,
@@ -15,7 +16,7 @@ import {
   parseModelConfig,
   TOKENIZER_FILES,
 } from '@webtune/nn';
-import { directorySource, loadGgufFile, loadModelDirectory, loadModelFromHub } from '@webtune/nn/node';
+import { directorySource, loadGgufFile, loadModelDirectory } from '@webtune/nn/node';
 import { loadAdapter, type PeftModel } from '@webtune/peft';
 import { createDevice, type Device } from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
@@ -92,15 +93,19 @@ export async function loadModel(
     if (looksLikeHubId(name)) {
       const download = options.quiet ? null : new ProgressBar(`downloading ${name}`);
       try {
-        loaded = await loadModelFromHub(device, name, {
+        // Into the Hugging Face cache (HF_HUB_CACHE, HF_HOME; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE).
+        const snapshot = await downloadModelSnapshot(name, {
+          onProgress: (progress) =>
+            download?.update(
+              progress.receivedBytes,
+              progress.totalBytes ?? progress.receivedBytes,
+              progress.path,
+            ),
+        });
+        loaded = await loadModelDirectory(device, snapshot, {
           dtype: options.dtype,
           baseFormat: options.baseFormat,
-          onProgress: (progress) => {
-            if ('file' in progress) {
-              const p = progress as { receivedBytes: number; totalBytes: number | null; file: string };
-              download?.update(p.receivedBytes, p.totalBytes ?? p.receivedBytes, p.file);
-            } else onProgress?.(progress as { loaded: number; total: number });
-          },
+          onProgress,
         });
       } catch (error) {
         throw new UsageError(

@@ -179,6 +179,7 @@ export {
   tokenizeKto,
 } from './tokenize/encode-examples.js';
 export {
+  greedyKnapsack,
   type PackedSequence,
   type PackingOptions,
   packSequences,

@@ -2,7 +2,7 @@
  * Node helpers for @webtune/data: files on disk as byte streams, dataset folders with their
  * dataset_info.json, and `prepareDataset` for a folder. Not for browsers (uses node:fs).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, openAsBlob } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { FileResolver } from './pipeline/file-resolver.js';
@@ -24,6 +24,8 @@ export function directoryFileResolver(directory: string): FileResolver {
     async open(path) {
       const full = resolve(root, path);
       await stat(full);
+      // Parquet needs random access: a Blob backed by the file reads only the ranges asked for.
+      if (full.toLowerCase().endsWith('.parquet')) return await openAsBlob(full);
       return openFile(full);
     },
     async list(path) {

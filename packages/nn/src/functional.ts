@@ -16,6 +16,7 @@ import {
   type Shape,
   type Tensor,
 } from '@webtune/tensors';
+import { ModelError } from './errors.js';
 
 const addOp = autograd.add;
 const attentionOp = autograd.attention;
@@ -84,6 +85,8 @@ export interface AttentionOptions {
   queryOffset?: number;
   /** [batch, keys], nonzero where a key is real, zero where it is padding. */
   paddingMask?: Tensor;
+  /** paddingMask holds segment ids of packed examples: a query sees only keys of its own (nonzero) segment. */
+  segments?: boolean;
   scale?: number;
   /**
    * Sliding window (Mistral's sliding_window): the query at position p = queryOffset + i sees
@@ -116,6 +119,11 @@ export function softcappedAttention(
   v: Tensor,
   options: AttentionOptions & { softcap: number },
 ): Tensor {
+  if (options.segments) {
+    throw new ModelError(
+      'attention soft-capping (Gemma 2) does not take segment ids: neat_packing is not supported for this model',
+    );
+  }
   const [batch, seq, heads, headDim] = q.shape;
   const [, keys, kvHeads] = k.shape;
   const group = heads / kvHeads;

@@ -3,7 +3,7 @@
  * workspace packages it may depend on (in package.json, and so import). A new package is one more row;
  * an edge not listed here fails `dependency-graph.test.ts`.
  *
- *   safetensors, tokenizers              no GPU, standalone
+ *   safetensors, tokenizers, hub         no GPU, standalone (hub: downloads from the Hugging Face hub)
  *   data <- tokenizers                   no GPU
  *   gguf <- safetensors (tokenizers)     file format; used by nn and apps
  *   tensors <- nn <- peft, objectives <- train <- eval
@@ -13,6 +13,7 @@
 const packages = {
   safetensors: '@webtune/safetensors',
   tokenizers: '@webtune/tokenizers',
+  hub: '@webtune/hub',
   data: '@webtune/data',
   gguf: '@webtune/gguf',
   tensors: '@webtune/tensors',
@@ -22,10 +23,10 @@ const packages = {
   train: '@webtune/train',
   eval: '@webtune/eval',
 } as const;
-const { safetensors, tokenizers, data, gguf, tensors, nn, peft, objectives, train } = packages;
+const { safetensors, tokenizers, hub, data, gguf, tensors, nn, peft, objectives, train } = packages;
 
 /** Packages whose code must run without WebGPU (in a plain worker, in `webtune data validate`). */
-export const WITHOUT_GPU: readonly string[] = [safetensors, tokenizers, data];
+export const WITHOUT_GPU: readonly string[] = [safetensors, tokenizers, hub, data];
 
 /** The package that brings WebGPU in: none of WITHOUT_GPU may reach it, directly or not. */
 export const GPU_ROOT = tensors;
@@ -38,6 +39,7 @@ const everyPackage = Object.values(packages);
 export const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = {
   [safetensors]: [],
   [tokenizers]: [],
+  [hub]: [],
   [data]: [tokenizers],
   [gguf]: [safetensors, tokenizers, tensors],
   [tensors]: [],

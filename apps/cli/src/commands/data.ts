@@ -12,6 +12,7 @@ import { loadExamplesFromDirectory, prepareDatasetFromDirectory } from '@webtune
 import { loadTokenizer } from '@webtune/tokenizers/node';
 import { numberOption, optional, parseCommandLine } from '../args.js';
 import { resolveDatasets } from '../datasets.js';
+import { downloadHubDataset } from '../hub-datasets.js';
 import { requireDirectory } from '../model-loading.js';
 import { bold, cyan, dim, green, red, UsageError, yellow } from '../ui.js';
 
@@ -94,6 +95,7 @@ export async function dataCommand(argv: string[]): Promise<number> {
     stage,
     maxSamples: numberOption(values, 'max-samples', { integer: true, min: 1 }),
     placeholders: Object.keys(placeholders).length > 0 ? placeholders : undefined,
+    hubDataset: downloadHubDataset,
   };
 
   let report: ValidationReport;

@@ -22,6 +22,7 @@ import {
   type TrainingTask,
 } from '@webtune/train';
 import { type ResolvedDatasets, resolveDatasets } from '../datasets.js';
+import { downloadHubDataset } from '../hub-datasets.js';
 import type { LoadedModel } from '../model-loading.js';
 import { promptEncoderFor } from '../prompting.js';
 
@@ -51,7 +52,12 @@ export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promi
   const prompts = data.usesTemplate ? promptEncoderFor(tokenizer, promptOptionsOf(data)) : null;
   const template = prompts?.template ?? null;
   const dataOptions = { datasetDir: existsSync(data.datasetDir) ? data.datasetDir : undefined };
-  const common = { ...encodingOptionsOf(data), tokenizer, template: template ?? undefined };
+  const common = {
+    ...encodingOptionsOf(data),
+    tokenizer,
+    template: template ?? undefined,
+    hubDataset: downloadHubDataset,
+  };
   const prepared = await prepareDatasetFromDirectory({
     ...common,
     ...resolveDatasets(data.datasets.join(','), dataOptions),

@@ -65,6 +65,12 @@ export interface LoadOptions {
   placeholders?: Record<string, string>;
   /** Rows over this many bytes are rejected unread (JSONL and text). Default 64 MiB. */
   maxRowBytes?: number;
+  /**
+   * Fetches a dataset_info entry with `hf_hub_url` (its `location`, `subset`, `split`, `folder`) and
+   * returns the files to read, e.g. downloaded into the Hugging Face cache (`@webtune/hub`). Without
+   * it, hub datasets are refused with a clear message.
+   */
+  hubDataset?: (attributes: DatasetAttributes) => Promise<{ name: string; source: ByteSource }[]>;
 }
 
 /** Checked examples and the report so far. */
@@ -184,6 +190,9 @@ async function loadDataset(
   report: ValidationReport,
 ): Promise<LoadedDataset> {
   const source = normalizeReference(reference, options);
+  if (source.attributes?.origin === 'hf_hub' && options.hubDataset) {
+    source.files = await options.hubDataset(source.attributes);
+  }
   let attributes = source.attributes;
   const datasetReport: DatasetReport = {
     name: source.name,
@@ -330,6 +339,21 @@ function normalizeReference(reference: string | DatasetSource, options: LoadOpti
     const info = options.datasetInfo;
     if (info?.entries.has(reference)) {
       const attributes = resolveDatasetAttributes(info, reference);
+      if (attributes.origin === 'hf_hub' && options.hubDataset) {
+        return { name: reference, attributes, files: [] };
+      }
+      if (attributes.origin === 'ms_hub' || attributes.origin === 'om_hub') {
+        throw new DataError({
+          severity: 'error',
+          dataset: reference,
+          file: info.file,
+          field: `${reference}.${attributes.origin}_url`,
+          expected: 'hf_hub_url or a local file_name (webtune downloads from the Hugging Face hub only)',
+          got: `${attributes.origin === 'ms_hub' ? 'ModelScope' : 'Modelers'} dataset ${attributes.location}`,
+          detail:
+            'download it with its own tools and set file_name, or use the same dataset from the Hugging Face hub',
+        });
+      }
       if (attributes.origin !== 'file') {
         throw new DataError({
           severity: 'error',

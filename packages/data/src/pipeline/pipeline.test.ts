@@ -395,7 +395,29 @@ describe('mixing, splitting, folders and packing through the pipeline', () => {
     });
     const packed = prepared.packed!.train;
     expect(packed.reduce((sum, pack) => sum + pack.members.length, 0)).toBe(90);
-    expect(packed.every((pack) => pack.inputIds.length <= 512)).toBe(true);
+    // LLaMA-Factory packs into cutoff_len - 1 tokens.
+    expect(packed.every((pack) => pack.inputIds.length <= 511)).toBe(true);
     expect(packed.length).toBeLessThan(90 / 3);
+    // The rows for the trainer are the packs: positions restart, no segment ids (plain packing).
+    expect(prepared.train).toHaveLength(packed.length);
+    const row = prepared.train[0];
+    expect(row.kind === 'supervised' && row.attentionSegmentIds).toBeUndefined();
+    expect(row.kind === 'supervised' && Array.from(row.positionIds!)).toEqual(
+      Array.from(packed[0].positionIds),
+    );
+    expect(row.kind === 'supervised' && row.members).toHaveLength(packed[0].members.length);
+    const neat = await prepareDataset({
+      stage: 'sft',
+      datasets: ['domain.jsonl'],
+      files,
+      tokenizer: toyQwenTokenizer(),
+      template: 'qwen',
+      cutoffLen: 512,
+      neatPacking: true,
+    });
+    const neatRow = neat.train[0];
+    expect(neatRow.kind === 'supervised' && Array.from(neatRow.attentionSegmentIds!)).toEqual(
+      Array.from(packed[0].segmentIds),
+    );
   });
 });

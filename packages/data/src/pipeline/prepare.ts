@@ -14,6 +14,7 @@ import { hasReasoning } from '../templates/messages.js';
 import { type ChatTemplate, TemplateError } from '../templates/types.js';
 import {
   type EncodedExample,
+  type EncodedSupervised,
   type EncodeOptions,
   encodeKto,
   encodePreference,
@@ -45,8 +46,14 @@ export interface PrepareOptions extends LoadOptions {
   cutoffLen?: number;
   trainOnPrompt?: boolean;
   maskHistory?: boolean;
-  /** Pack SFT examples into `cutoffLen`-long sequences; for `pt`, concatenate into blocks (default on). */
+  /**
+   * sft: pack examples as LLaMA-Factory does (greedy knapsack; examples cut to and packed into
+   * `cutoffLen - 1` tokens, its rule); `train` and `validation` then hold the packed rows. pt:
+   * concatenate into blocks (default on).
+   */
   packing?: boolean;
+  /** sft packing without attention across the packed examples (LLaMA-Factory's neat_packing; implies packing). */
+  neatPacking?: boolean;
   /** Examples shown in the report's preview. Default 3. */
   previewCount?: number;
 }
@@ -101,10 +108,12 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     throw new TemplateError(`the ${template.name} template (efficient_eos) does not support train_on_prompt`);
   }
   report.template = template.name;
+  const packing = options.stage === 'sft' && (options.packing === true || options.neatPacking === true);
   const encodeOptions: EncodeOptions = {
     template,
     tokenizer: options.tokenizer,
-    cutoffLen,
+    // LLaMA-Factory packs into cutoff_len - 1 tokens (its DataArguments lowers cutoff_len by one).
+    cutoffLen: packing ? cutoffLen - 1 : cutoffLen,
     trainOnPrompt: options.trainOnPrompt,
     maskHistory: options.maskHistory,
   };
@@ -125,14 +134,40 @@ export async function prepareDataset(options: PrepareOptions): Promise<PreparedD
     .slice(0, options.previewCount ?? 3)
     .map((example) => previewSequence(previewTarget(example), options.tokenizer, example.location));
 
-  let packed: PreparedDataset['packed'];
-  if (options.packing && options.stage === 'sft') {
-    packed = {
-      train: packSequences(train as LabelledSequence[], { maxLength: cutoffLen }),
-      validation: packSequences(validation as LabelledSequence[], { maxLength: cutoffLen }),
+  if (packing) {
+    const pack = (rows: typeof train) =>
+      packSequences(rows as LabelledSequence[], { maxLength: encodeOptions.cutoffLen! });
+    const packed = { train: pack(train), validation: pack(validation) };
+    const neat = options.neatPacking === true;
+    return {
+      train: packedRows(packed.train, train, neat),
+      validation: packedRows(packed.validation, validation, neat),
+      packed,
+      template,
+      report,
     };
   }
-  return { train, validation, packed, template, report };
+  return { train, validation, template, report };
+}
+
+/** Packed sequences as SFT rows for the trainer: positions restart per example; segment ids only when neat. */
+function packedRows(
+  packs: readonly PackedSequence[],
+  examples: readonly Exclude<EncodedExample, { kind: 'pretrain' }>[],
+  neat: boolean,
+): EncodedSupervised[] {
+  return packs.map((pack) => ({
+    kind: 'supervised',
+    inputIds: pack.inputIds,
+    labels: pack.labels,
+    positionIds: pack.positionIds,
+    attentionSegmentIds: neat ? pack.segmentIds : undefined,
+    members: pack.members.map((member) => examples[member].location),
+    location: examples[pack.members[0]].location,
+    fullLength: pack.inputIds.length,
+    length: pack.inputIds.length,
+    warnings: [],
+  }));
 }
 
 function encodeAll(

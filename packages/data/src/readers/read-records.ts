@@ -4,6 +4,7 @@ import { asUtf8, type ByteSource, readAllBytes } from './bytes.js';
 import { parseCsvFile } from './csv.js';
 import { parseJsonArrayFile } from './json-array.js';
 import { readJsonLines, readTextLines } from './json-lines.js';
+import { randomAccessOf, readParquetRecords } from './parquet.js';
 import { type FileKind, fileKindOf, type ReadStatistics, type RecordResult } from './records.js';
 
 /** Options for `readRecords`. */
@@ -21,14 +22,24 @@ export interface ReadRecordsOptions {
 }
 
 /**
- * Reads the rows of a dataset file. JSON lines and text are streamed in bounded memory; `.json` and
- * `.csv` are read whole. Throws `DataError` for an unsupported extension.
+ * Reads the rows of a dataset file. JSON lines and text are streamed in bounded memory, parquet a row
+ * group at a time from a Blob; `.json` and `.csv` are read whole. Throws `DataError` for an unsupported extension.
  */
 export async function* readRecords(
   source: ByteSource,
   options: ReadRecordsOptions,
 ): AsyncGenerator<RecordResult> {
   const kind = options.kind ?? fileKindOf(options.file);
+  if (kind === 'parquet') {
+    // Random access, a row group at a time (a Blob, e.g. Node's openAsBlob, is never read whole).
+    yield* readParquetRecords(
+      await randomAccessOf(source),
+      options.file,
+      options.statistics,
+      options.dataset,
+    );
+    return;
+  }
   // UTF-16 files are read as the text they hold (the readers then see UTF-8).
   source = asUtf8(source);
   if (kind === undefined) {
@@ -37,9 +48,9 @@ export async function* readRecords(
       dataset: options.dataset,
       file: options.file,
       field: '(file)',
-      expected: 'a .json, .jsonl, .csv or .txt file',
+      expected: 'a .json, .jsonl, .csv, .parquet or .txt file',
       got: `a file named ${options.file}`,
-      detail: 'parquet and arrow files are not read; convert them to JSON lines',
+      detail: 'arrow files are not read; convert them to parquet or JSON lines',
     };
     throw new DataError(issue);
   }

@@ -299,8 +299,8 @@ describe('readRecords: CSV', () => {
   });
 
   it('refuses an unsupported extension', async () => {
-    await expect(collect(bytes('x'), 'data.parquet')).rejects.toThrow(
-      /expected a .json, .jsonl, .csv or .txt file/,
+    await expect(collect(bytes('x'), 'data.arrow')).rejects.toThrow(
+      /expected a .json, .jsonl, .csv, .parquet or .txt file/,
     );
   });
 });

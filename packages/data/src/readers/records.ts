@@ -17,7 +17,7 @@ export interface RecordIssue {
 export type RecordResult = RawRecord | RecordIssue;
 
 /** File kinds the readers understand. */
-export type FileKind = 'json' | 'jsonl' | 'csv' | 'text';
+export type FileKind = 'json' | 'jsonl' | 'csv' | 'text' | 'parquet';
 
 /** Counters and remarks about one file, filled in while it is read. */
 export interface ReadStatistics {
@@ -42,6 +42,7 @@ export function fileKindOf(fileName: string): FileKind | undefined {
   if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) return 'jsonl';
   if (lower.endsWith('.json')) return 'json';
   if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.parquet')) return 'parquet';
   if (lower.endsWith('.txt') || lower.endsWith('.text')) return 'text';
   return undefined;
 }

@@ -36,6 +36,15 @@ interface EncodedBase {
 /** An SFT example. */
 export interface EncodedSupervised extends EncodedBase, LabelledSequence {
   kind: 'supervised';
+  /** A packed row (SFT packing): each token's position inside its own example. */
+  positionIds?: Int32Array;
+  /**
+   * A packed row under neat_packing: 1, 2, ... per packed example. Attention stays inside each
+   * (plain packing leaves this out and attends across examples, as LLaMA-Factory does).
+   */
+  attentionSegmentIds?: Int32Array;
+  /** A packed row: where each of its examples came from, in order. */
+  members?: RowLocation[];
 }
 
 /** A preference pair: the same prompt with the chosen and the rejected answer. */

@@ -23,9 +23,11 @@ export interface PackingOptions {
 }
 
 /**
- * Packs examples with best-fit decreasing: the longest first, each into the fullest sequence it still
- * fits. The first label of each example is set to -100, so no example is trained to predict its first
- * token from the previous example's last.
+ * Packs examples as LLaMA-Factory's PackedSupervisedDatasetProcessor does (its `greedy_knapsack`):
+ * pack after pack, take the longest remaining example that still fits the room left, until none
+ * fits. Among examples of equal length the one listed last goes first. The first label of each
+ * example is set to -100, so no example is trained to predict its first token from the previous
+ * example's last (LLaMA-Factory keeps it; it is already -100 there unless train_on_prompt).
  */
 export function packSequences(
   sequences: readonly LabelledSequence[],
@@ -34,51 +36,79 @@ export function packSequences(
   const { maxLength } = options;
   if (!Number.isInteger(maxLength) || maxLength <= 0)
     throw new RangeError(`packSequences: maxLength must be a positive integer, got ${maxLength}`);
-  const order = sequences
-    .map((_, index) => index)
-    .sort((a, b) => sequences[b].inputIds.length - sequences[a].inputIds.length || a - b);
-  // bins[capacity] holds the packs with that much room left.
-  const bins: number[][] = Array.from({ length: maxLength + 1 }, () => []);
-  const packs: { members: number[]; used: number }[] = [];
-  for (const index of order) {
-    const length = sequences[index].inputIds.length;
+  const indexesByLength = new Map<number, number[]>();
+  const lengths: number[] = [];
+  sequences.forEach((sequence, index) => {
+    const length = sequence.inputIds.length;
     if (length > maxLength) {
       throw new RangeError(
         `packSequences: example ${index} has ${length} tokens, more than maxLength ${maxLength}`,
       );
     }
-    if (length === 0) continue;
-    let target = -1;
-    for (let room = length; room <= maxLength && target < 0; room++) {
-      const candidates = bins[room];
-      if (candidates.length > 0) target = candidates.pop()!;
-    }
-    if (target < 0) {
-      target = packs.length;
-      packs.push({ members: [], used: 0 });
-    }
-    const pack = packs[target];
-    pack.members.push(index);
-    pack.used += length;
-    bins[maxLength - pack.used].push(target);
-  }
-  return packs.map((pack) => {
-    const inputIds = new Int32Array(pack.used);
-    const labels = new Int32Array(pack.used);
-    const segmentIds = new Int32Array(pack.used);
-    const positionIds = new Int32Array(pack.used);
-    let offset = 0;
-    pack.members.forEach((member, position) => {
-      const sequence = sequences[member];
-      inputIds.set(sequence.inputIds, offset);
-      labels.set(sequence.labels, offset);
-      labels[offset] = IGNORE_INDEX;
-      segmentIds.fill(position + 1, offset, offset + sequence.inputIds.length);
-      for (let token = 0; token < sequence.inputIds.length; token++) positionIds[offset + token] = token;
-      offset += sequence.inputIds.length;
-    });
-    return { inputIds, labels, segmentIds, positionIds, members: pack.members };
+    if (length === 0) return;
+    lengths.push(length);
+    const indexes = indexesByLength.get(length) ?? [];
+    indexes.push(index);
+    indexesByLength.set(length, indexes);
   });
+  return greedyKnapsack(lengths, maxLength).map((pack) =>
+    packMembers(
+      sequences,
+      pack.map((length) => indexesByLength.get(length)!.pop()!),
+    ),
+  );
+}
+
+/**
+ * LLaMA-Factory's `greedy_knapsack`: lengths sorted ascending; each knapsack repeatedly takes the
+ * largest remaining length that fits its remaining capacity (binary search), until none fits.
+ * Returns the lengths of each knapsack in the order they were taken.
+ */
+export function greedyKnapsack(lengths: readonly number[], capacity: number): number[][] {
+  const remaining = [...lengths].sort((a, b) => a - b);
+  const knapsacks: number[][] = [];
+  while (remaining.length > 0) {
+    const knapsack: number[] = [];
+    let room = capacity;
+    for (;;) {
+      // The last index whose length is <= room (bisect_right - 1).
+      let low = 0;
+      let high = remaining.length;
+      while (low < high) {
+        const middle = (low + high) >> 1;
+        if (remaining[middle] <= room) low = middle + 1;
+        else high = middle;
+      }
+      if (low === 0) break;
+      const [length] = remaining.splice(low - 1, 1);
+      room -= length;
+      knapsack.push(length);
+    }
+    // A length over the capacity never fits: LLaMA-Factory loops forever there; it is refused above.
+    if (knapsack.length === 0)
+      throw new RangeError(`greedyKnapsack: ${remaining[0]} is over the capacity ${capacity}`);
+    knapsacks.push(knapsack);
+  }
+  return knapsacks;
+}
+
+function packMembers(sequences: readonly LabelledSequence[], members: number[]): PackedSequence {
+  const used = members.reduce((total, member) => total + sequences[member].inputIds.length, 0);
+  const inputIds = new Int32Array(used);
+  const labels = new Int32Array(used);
+  const segmentIds = new Int32Array(used);
+  const positionIds = new Int32Array(used);
+  let offset = 0;
+  members.forEach((member, position) => {
+    const sequence = sequences[member];
+    inputIds.set(sequence.inputIds, offset);
+    labels.set(sequence.labels, offset);
+    labels[offset] = IGNORE_INDEX;
+    segmentIds.fill(position + 1, offset, offset + sequence.inputIds.length);
+    for (let token = 0; token < sequence.inputIds.length; token++) positionIds[offset + token] = token;
+    offset += sequence.inputIds.length;
+  });
+  return { inputIds, labels, segmentIds, positionIds, members };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Conversation } from '../formats/types.js';
 import { SeededRandom } from '../random.js';
@@ -11,10 +12,14 @@ import {
   encodeSupervised,
   tokenizeKto,
 } from './encode-examples.js';
-import { packSequences, segmentAttentionMask } from './packing.js';
+import { greedyKnapsack, packSequences, segmentAttentionMask } from './packing.js';
 import { assembleSupervised, type TokenPair, tokenizeSegments } from './supervised.js';
 import { IGNORE_INDEX as X } from './tokenizer-like.js';
 import { truncatedLengths } from './truncation.js';
+
+const PACKING_GOLDEN = JSON.parse(
+  readFileSync(new URL('./__fixtures__/llama-factory-packing.json', import.meta.url), 'utf8'),
+) as { cases: { lengths: number[]; capacity: number; packs: number[][] }[] };
 
 const range = (start: number, count: number) => Array.from({ length: count }, (_, index) => start + index);
 const pair = (promptLength: number, responseLength: number, base: number, trainable = true): TokenPair => ({
@@ -205,7 +210,17 @@ describe('packing', () => {
     labels: Int32Array.from(range(base, length)),
   });
 
-  it('packs best-fit decreasing, keeps examples apart with segment ids and restarts positions', () => {
+  it("packs as LLaMA-Factory's greedy_knapsack does (golden from its own code)", () => {
+    for (const { lengths, capacity, packs } of PACKING_GOLDEN.cases) {
+      const sequences = lengths.map((length, index) => sequence(length, index * 1000));
+      const packed = packSequences(sequences, { maxLength: capacity });
+      expect(packed.map((pack) => pack.members)).toEqual(packs);
+      expect(packed.every((pack) => pack.inputIds.length <= capacity)).toBe(true);
+      expect(greedyKnapsack(lengths, capacity)).toEqual(packs.map((pack) => pack.map((i) => lengths[i])));
+    }
+  });
+
+  it('keeps examples apart with segment ids and restarts positions', () => {
     const sequences = [sequence(5, 100), sequence(3, 200), sequence(4, 300), sequence(2, 400)];
     const packs = packSequences(sequences, { maxLength: 8 });
     expect(packs.map((pack) => pack.members)).toEqual([

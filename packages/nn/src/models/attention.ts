@@ -18,6 +18,8 @@ export interface LayerContext extends RotaryTables {
   cache: KVCache | null;
   /** [batch, keys] (nonzero = attend) or undefined when every key is real. */
   paddingMask?: Tensor;
+  /** [batch, seq] segment ids of packed examples (0 = padding): attention stays inside each. */
+  segmentIds?: Tensor;
 }
 
 /**
@@ -105,7 +107,8 @@ export class Attention extends Module {
     const options = {
       causal: true,
       queryOffset,
-      paddingMask: context.paddingMask,
+      paddingMask: context.segmentIds ?? context.paddingMask,
+      segments: context.segmentIds !== undefined,
       scale: this.config.attentionScale ?? undefined,
       window: this.sliding ? (this.config.slidingWindow ?? undefined) : undefined,
     };

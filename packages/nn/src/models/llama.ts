@@ -74,6 +74,13 @@ export interface ForwardOptions {
   positions?: readonly (readonly number[])[];
   /** [batch, keys]: nonzero where a key is a real token. Keys = cache length + seq. */
   paddingMask?: Tensor;
+  /**
+   * Packed sequences (LLaMA-Factory's neat_packing): i32 [batch, seq] segment ids, 1, 2, ... for
+   * the tokens of each packed example, 0 for padding. A token attends only to earlier tokens of its
+   * own example; pass `positions` restarting at 0 per example too. Instead of paddingMask, without
+   * a cache.
+   */
+  segmentIds?: Tensor;
   /** 'all' returns logits at every position; 'last' only at the last one ([batch, 1, vocab]). */
   logits?: 'all' | 'last';
 }
@@ -135,7 +142,8 @@ export class CausalLM extends Module {
     const positions = options.positions
       ? options.positions.map((row) => checkRow(row, seq))
       : Array.from({ length: seq }, (_, i) => offset + i);
-    const context = this.layerContext(positions, cache, options.paddingMask);
+    if (options.segmentIds) checkSegmentIds(options, [batch, seq]);
+    const context = this.layerContext(positions, cache, options.paddingMask, options.segmentIds);
     let h = this.embed(ids);
     for (const layer of this.model.layers) h = layer.forward(h, context);
     cache?.advance(seq);
@@ -153,19 +161,20 @@ export class CausalLM extends Module {
 
   /**
    * What the decoder layers share for tokens at `positions` (one list, or one per batch row):
-   * rotary tables (and Gemma 3's local ones), the cache and the padding mask.
+   * rotary tables (and Gemma 3's local ones), the cache and the padding mask or segment ids.
    */
   layerContext(
     positions: readonly number[] | readonly (readonly number[])[],
     cache: KVCache | null,
     paddingMask?: Tensor,
+    segmentIds?: Tensor,
   ): LayerContext {
     const { config } = this;
     const tables = (base: number, scaling: typeof config.ropeScaling) =>
       F.rotaryTables(this.device, { positions, dim: rotaryDim(config), base, scaling: scaling ?? undefined });
     const { cos, sin } = tables(config.ropeTheta, config.ropeScaling);
     const local = config.localRope ? tables(config.localRope.theta, config.localRope.scaling) : undefined;
-    return { cos, sin, local, cache, paddingMask };
+    return { cos, sin, local, cache, paddingMask, segmentIds };
   }
 
   /** Logits [batch, seq, vocab] for token ids [batch, seq] (i32); see ForwardOptions. */
@@ -198,6 +207,20 @@ function roundTo(dtype: string, value: number): number {
     return Math.round(value / step) * step;
   }
   return Math.fround(value);
+}
+
+function checkSegmentIds(options: ForwardOptions, shape: readonly [number, number]): void {
+  const ids = options.segmentIds!;
+  if (options.paddingMask || options.cache) {
+    throw new ModelError(
+      'CausalLM: segmentIds replace paddingMask and take no KV cache (packed training rows)',
+    );
+  }
+  if (ids.rank !== 2 || ids.shape[0] !== shape[0] || ids.shape[1] !== shape[1] || ids.dtype !== 'i32') {
+    throw new ModelError(
+      `CausalLM: segmentIds must be i32 [${shape.join(', ')}], got ${ids.dtype} [${ids.shape.join(', ')}]`,
+    );
+  }
 }
 
 function checkRow(row: readonly number[], seq: number): readonly number[] {

@@ -49,8 +49,10 @@ export interface AttentionOptions<T> {
   queryOffset?: number;
   /** Default 1 / sqrt(headDim). */
   scale?: number;
-  /** [batch, seq] of keys: nonzero = attend, 0 = padding. */
+  /** [batch, seq] of keys: nonzero = attend, 0 = padding (segment ids when `segments`). */
   paddingMask?: T | null;
+  /** paddingMask holds segment ids: a query sees only keys of its own nonzero segment (packed sequences). */
+  segments?: boolean;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
   /** Logit soft-capping (Gemma 2): scores become cap * tanh(score / cap). Default none. */

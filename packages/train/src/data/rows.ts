@@ -9,6 +9,13 @@ export interface SupervisedRow {
   labels: ArrayLike<number>;
   /** Weight of this row's trained tokens in the loss (LLaMA-Factory's loss_weight; default 1). */
   lossWeight?: number;
+  /** A packed row: each token's position inside its own example (restarting at 0). */
+  positionIds?: ArrayLike<number>;
+  /**
+   * A packed row under neat_packing: 1, 2, ... per packed example; attention stays inside each.
+   * Without it a packed row attends across its examples (LLaMA-Factory's plain packing).
+   */
+  attentionSegmentIds?: ArrayLike<number>;
 }
 
 /** A preference pair: the same prompt with the chosen and the rejected answer. */
@@ -37,6 +44,10 @@ export interface HostBatch {
   lengths: Int32Array;
   /** Per-token weights aligned with targets, when some row has a lossWeight other than 1. */
   weights?: Float32Array;
+  /** Positions per row, when some row is packed (padding and unpacked rows count from 0). */
+  positions?: number[][];
+  /** Segment ids [rows, seq] (0 on padding), when some row carries them (neat_packing). */
+  segmentIds?: Int32Array;
 }
 
 /** Collation settings shared by every task. */
@@ -57,6 +68,8 @@ export function collateRows(rows: readonly SupervisedRow[], options: CollateOpti
   const lengths = new Int32Array(count);
   const weighted = rows.some((row) => (row.lossWeight ?? 1) !== 1);
   const weights = weighted ? new Float32Array(count * seq) : undefined;
+  const positions = rows.some((row) => row.positionIds) ? ([] as number[][]) : undefined;
+  const segmentIds = rows.some((row) => row.attentionSegmentIds) ? new Int32Array(count * seq) : undefined;
   rows.forEach((row, r) => {
     const length = row.inputIds.length;
     if (row.labels.length !== length) {
@@ -69,8 +82,18 @@ export function collateRows(rows: readonly SupervisedRow[], options: CollateOpti
       targets[r * seq + t] = target;
       if (weights && target !== IGNORE_INDEX) weights[r * seq + t] = row.lossWeight ?? 1;
     }
+    if (positions) {
+      const rowPositions = Array.from({ length: seq }, (_, t) => (t < length ? t : 0));
+      for (let t = 0; t < length && row.positionIds; t++) rowPositions[t] = row.positionIds[t];
+      positions.push(rowPositions);
+    }
+    if (segmentIds) {
+      const ids = row.attentionSegmentIds;
+      if (ids) for (let t = 0; t < length; t++) segmentIds[r * seq + t] = ids[t];
+      else segmentIds.fill(1, r * seq, r * seq + length);
+    }
   });
-  return { rows: count, seq, inputIds, targets, lengths, weights };
+  return { rows: count, seq, inputIds, targets, lengths, weights, positions, segmentIds };
 }
 
 /** Trained targets of a row once shifted (what the SFT loss averages over). */

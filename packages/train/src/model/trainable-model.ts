@@ -6,6 +6,13 @@ import { checkpoint, type Device, type Tensor } from '@webtune/tensors';
 export interface TrainingForwardOptions {
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing?: boolean;
+  /** Position of each token per row (packed rows restart at 0 per example); default 0..seq-1. */
+  positions?: readonly (readonly number[])[];
+  /**
+   * i32 [rows, seq] segment ids of packed examples (neat_packing; 0 = padding): attention stays
+   * inside each example.
+   */
+  segmentIds?: Tensor;
 }
 
 /**
@@ -110,8 +117,10 @@ function decoderHiddenStates(model: CausalLM, ids: Tensor, options: TrainingForw
   const { device } = model;
   const seq = ids.shape[1];
   const context = model.layerContext(
-    Array.from({ length: seq }, (_, i) => i),
+    options.positions ?? Array.from({ length: seq }, (_, i) => i),
     null,
+    undefined,
+    options.segmentIds,
   );
   const decoder = model.model;
   let h = model.embed(ids);

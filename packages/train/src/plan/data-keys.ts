@@ -39,14 +39,11 @@ export const DATA_KEYS = {
     false,
   ),
   packing: supported('dataset', 'boolean', null, {
-    note: 'pt: concatenate documents into cutoff_len blocks (default on); sft packing is not supported',
+    note: "pt: concatenate documents into cutoff_len blocks (default on); sft: pack examples into cutoff_len - 1 tokens with LLaMA-Factory's greedy knapsack, position ids restarting per example",
   }),
-  neat_packing: unsupported(
-    'dataset',
-    'boolean',
-    'packing without cross-contamination is not implemented',
-    false,
-  ),
+  neat_packing: supported('dataset', 'boolean', false, {
+    note: 'sft packing where packed examples never attend to each other (block-diagonal causal attention); implies packing',
+  }),
   tool_format: supported('dataset', 'string', null, {
     note: "LLaMA-Factory's tool-call format (default, glm4, llama3, mistral, qwen) instead of the template's",
   }),

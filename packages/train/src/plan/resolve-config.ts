@@ -257,10 +257,13 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
     );
   if (adapters.length > 0 && config.train_from_scratch)
     problem('train_from_scratch', 'adapter_name_or_path and train_from_scratch exclude each other');
-  if (config.packing === true && config.stage !== 'pt') {
+  if (config.packing === true && config.stage !== 'pt' && config.stage !== 'sft') {
+    problem('packing', `packing: true is for stages pt and sft (got stage ${config.stage})`);
+  }
+  if (config.neat_packing === true && config.stage !== 'sft') {
     problem(
-      'packing',
-      'packing: true is supported for stage pt only (SFT packing needs block-diagonal attention)',
+      'neat_packing',
+      `neat_packing is for stage sft only, as in LLaMA-Factory (got stage ${config.stage})`,
     );
   }
   if (SCHEDULE_TYPES.includes(config.lr_scheduler_type as ScheduleType)) {

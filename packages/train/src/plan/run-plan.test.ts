@@ -112,6 +112,16 @@ describe('planRun', () => {
     expect(scratch.baseModelDirectory).toBe('saves/x/base_model');
     expect(scratch.trainingArguments.modelNameOrPath).toBe('saves/x/base_model');
     expect(planRun({ ...BASE, stage: 'pt' }).data).toMatchObject({ usesTemplate: false, packing: true });
+    // SFT packing: off by default, on with packing; neat_packing implies it (as LLaMA-Factory).
+    expect(planRun(BASE).data).toMatchObject({ packing: false, neatPacking: false });
+    expect(planRun({ ...BASE, packing: true }).data).toMatchObject({ packing: true, neatPacking: false });
+    expect(planRun({ ...BASE, neat_packing: true }).data).toMatchObject({ packing: true, neatPacking: true });
+    expect(() => planRun({ ...BASE, stage: 'dpo', neat_packing: true })).toThrow(
+      /neat_packing is for stage sft only/,
+    );
+    expect(() => planRun({ ...BASE, stage: 'rm', packing: true })).toThrow(
+      /packing: true is for stages pt and sft/,
+    );
     expect(planRun({ ...BASE, stage: 'rm' }).task).toEqual({ type: 'reward' });
     expect(
       planRun({ ...BASE, stage: 'kto', pref_beta: 0.2, kto_chosen_weight: 1.5, kto_rejected_weight: 0.5 })

@@ -90,8 +90,13 @@ export interface DataPlan {
   defaultSystem: string | undefined;
   /** tool_format: LLaMA-Factory's tool-call format instead of the template's. */
   toolFormat: string | undefined;
-  /** pt: concatenate documents into cutoff_len blocks (default on); undefined for other stages. */
+  /**
+   * pt: concatenate documents into cutoff_len blocks (default on). sft: pack examples into
+   * cutoff_len - 1 tokens (packing or neat_packing). Undefined for other stages.
+   */
   packing: boolean | undefined;
+  /** sft: packed examples never attend to each other (neat_packing). */
+  neatPacking: boolean;
   /** Validation share (below 1) or count; undefined when eval_dataset gives the rows. */
   valSize: number | undefined;
   mixStrategy: 'concat' | 'interleave_under' | 'interleave_over';
@@ -291,6 +296,7 @@ export function encodingOptionsOf(data: DataPlan) {
     defaultSystem: data.defaultSystem,
     toolFormat: data.toolFormat,
     packing: data.packing,
+    neatPacking: data.neatPacking,
   };
 }
 
@@ -314,7 +320,13 @@ function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
     enableThinking: config.enable_thinking,
     defaultSystem: config.default_system ?? undefined,
     toolFormat: config.tool_format ?? undefined,
-    packing: stage === 'pt' ? (config.packing ?? true) : undefined,
+    packing:
+      stage === 'pt'
+        ? (config.packing ?? true)
+        : stage === 'sft'
+          ? config.packing === true || config.neat_packing === true
+          : undefined,
+    neatPacking: stage === 'sft' && config.neat_packing === true,
     valSize: evalDatasets.length > 0 || !(config.val_size > 0) ? undefined : config.val_size,
     mixStrategy: config.mix_strategy as DataPlan['mixStrategy'],
     interleaveProbs: config.interleave_probs ?? undefined,

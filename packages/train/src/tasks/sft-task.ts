@@ -30,7 +30,12 @@ export function supervisedTask(options: SupervisedTaskOptions = {}): TrainingTas
       const ids = device.fromArray(host.inputIds, [host.rows, host.seq], 'i32');
       const targets = device.fromArray(host.targets, [host.rows, host.seq], 'i32');
       const weights = host.weights ? device.fromArray(host.weights, [host.rows, host.seq], 'f32') : undefined;
-      const hidden = model.hiddenStates(ids, forwardOptions);
+      // Packed rows: positions restart per example; under neat_packing, segment ids keep the
+      // examples from attending to each other.
+      const segmentIds = host.segmentIds
+        ? device.fromArray(host.segmentIds, [host.rows, host.seq], 'i32')
+        : undefined;
+      const hidden = model.hiddenStates(ids, { ...forwardOptions, positions: host.positions, segmentIds });
       const loss = causalLmLoss({ hidden, head: model.head, chunkRows: options.chunkRows }, targets, {
         normalizer,
         weights,

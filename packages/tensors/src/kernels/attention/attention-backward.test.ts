@@ -22,6 +22,8 @@ interface Case {
   options?: AttentionBackwardReferenceOptions;
   /** Positions of the [batch, seqK] padding mask set to 0 (a mask is used when given). */
   padded?: number[];
+  /** The [batch, seqK] mask as segment ids (packed sequences): the mask, with options.segments. */
+  segments?: number[];
   dtype?: 'f32' | 'f16';
 }
 
@@ -34,7 +36,11 @@ async function check(target: Device, c: Case, seed: number) {
   const k = round(rng.uniform(batch * seqK * headsKV * headDim, -1.5, 1.5));
   const v = round(rng.uniform(batch * seqK * headsKV * headDim, -1, 1));
   const grad = round(rng.uniform(q.length, -1, 1));
-  const mask = c.padded ? new Uint32Array(batch * seqK).fill(1) : null;
+  const mask = c.segments
+    ? Uint32Array.from(c.segments)
+    : c.padded
+      ? new Uint32Array(batch * seqK).fill(1)
+      : null;
   for (const at of c.padded ?? []) mask![at] = 0;
   const options = { ...c.options, paddingMask: mask };
   const dims = { batch, seqQ, seqK, headsQ, headsKV, headDim };
@@ -69,7 +75,36 @@ async function check(target: Device, c: Case, seed: number) {
   }
 }
 
+/** Segment ids of packed rows: examples of the given lengths one after another, then padding (0). */
+function packedSegments(rows: number[][], seq: number): number[] {
+  return rows.flatMap((lengths) => {
+    const ids = lengths.flatMap((length, n) => Array<number>(length).fill(n + 1));
+    return [...ids, ...Array<number>(seq - ids.length).fill(0)];
+  });
+}
+
 describe('attention-backward', () => {
+  it('segment ids (neat packing): no gradient crosses packed examples, on both kernel variants', async () => {
+    const plain = await createDevice({ tuning: { attentionSubgroups: false } });
+    const segments = packedSegments(
+      [
+        [5, 9, 1, 12],
+        [20, 6],
+      ],
+      29,
+    );
+    const dims = { batch: 2, seqQ: 29, seqK: 29, headsQ: 4, headsKV: 2, headDim: 8 };
+    for (const [n, target] of [device, plain].entries()) {
+      await check(target, { ...dims, segments, options: { segments: true } }, 40 + n);
+      await check(
+        target,
+        { ...dims, headDim: 6, segments, options: { segments: true, causal: false } },
+        50 + n,
+      );
+    }
+    plain.destroy();
+  });
+
   it('causal GQA at sequences 1, 7, 33 and head sizes 4, 8, 6', async () => {
     await check(device, { batch: 1, seqQ: 1, seqK: 1, headsQ: 1, headsKV: 1, headDim: 4 }, 1);
     await check(device, { batch: 2, seqQ: 7, seqK: 7, headsQ: 4, headsKV: 2, headDim: 8 }, 2);

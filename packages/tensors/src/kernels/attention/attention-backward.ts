@@ -6,15 +6,17 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
-import { SOFTCAP_WGSL } from './attention.js';
+import { checkSegments, SOFTCAP_WGSL } from './attention.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */
   causal?: boolean;
   /** Default 1 / sqrt(headDim). */
   scale?: number;
-  /** u32 or i32 [batch, seqK]: 1 = attend, 0 = padded key. */
+  /** u32 or i32 [batch, seqK]: 1 = attend, 0 = padded key (segment ids when `segments`). */
   paddingMask?: Tensor | null;
+  /** paddingMask holds segment ids, as attention()'s option: keys of the query's own segment only. */
+  segments?: boolean;
   /** Position of query 0 among the keys for causal masking; default seqK - seqQ. */
   queryOffset?: number;
   /**
@@ -49,6 +51,8 @@ interface Variant {
   vectors: number;
   causal: boolean;
   maskType: DType | null;
+  /** The mask holds segment ids (a query sees only keys of its own segment). */
+  segments: boolean;
   workgroup: number;
   /** Rows every lane needs are loaded a few vec4s per lane and shared with subgroupBroadcast. */
   subgroups: boolean;
@@ -114,6 +118,7 @@ export function attentionBackward(
   if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window < 2 ** 31)) {
     throw new TensorError(`${describe()}: window ${window} must be a positive 32-bit integer`);
   }
+  checkSegments(options.segments, mask, options.queryOffset ?? seqK - seqQ, seqQ, seqK, describe);
   const device = q.device;
   const dq = device.empty(q.shape, dtype);
   const dk = device.empty(k.shape, dtype);
@@ -135,6 +140,7 @@ export function attentionBackward(
     vectors: headDim / width,
     causal: options.causal ?? true,
     maskType: mask?.dtype ?? null,
+    segments: mask !== null && options.segments === true,
     workgroup,
     subgroups:
       device.tuning.attentionSubgroups &&
@@ -154,7 +160,7 @@ export function attentionBackward(
     softcap: options.softcap ?? 0,
   };
   const keyOf = (pass: string) =>
-    `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}`;
+    `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.segments ? 'segments' : 'padding'}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}`;
   const queryRows = batch * headsQ * seqQ;
   const delta = device.empty([batch, headsQ, seqQ], 'f32');
   const wg = variant.workgroup;
@@ -230,8 +236,16 @@ function sourceFor(variant: Variant, spec: Parameters<typeof kernelSource>[0]): 
   return `enable subgroups;\n${source.replace(signature, 'nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {')}`;
 }
 
-const HELPERS = (vector: string) => `
-${SOFTCAP_WGSL}
+const HELPERS = (vector: string, segments = false) => `
+${SOFTCAP_WGSL}${
+  segments
+    ? `
+// Whether query i and key j sit in the same (nonzero) segment: the mask holds segment ids.
+fn same_segment(b: u32, i: u32, j: u32) -> bool {
+  return padding_mask[b * params.seq_k + j] == padding_mask[b * params.seq_k + u32(i32(i) + params.query_offset)];
+}`
+    : ''
+}
 fn dot_row(a: ${vector}, b: ${vector}) -> f32 { return ${vector === 'f32' ? 'a * b' : 'dot(a, b)'}; }
 // Whether query i sees key j under the sliding window (always without one): j > i + offset - window.
 fn in_window(i: u32, j: u32) -> bool {
@@ -308,12 +322,13 @@ function queryGradSource(variant: Variant): string {
     'in_window(i, j)',
     ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : []),
     ...(variant.maskType ? ['padding_mask[b * params.seq_k + j] != 0'] : []),
+    ...(variant.segments ? ['same_segment(b, i, j)'] : []),
   ].join(' && ');
   return sourceFor(variant, {
     storage: [...inputBindings(variant), { name: 'dq', type: storage, access: 'read_write' }],
     uniforms: FIELDS,
     workgroupSize: variant.workgroup,
-    helpers: HELPERS(vector),
+    helpers: HELPERS(vector, variant.segments),
     body: `
 ${blockOfRows('seq_q', 'heads_q', 'h')}
   let kv_head = h / params.group;
@@ -385,6 +400,7 @@ function keyValueGradSource(variant: Variant): string {
     'key_visible',
     'in_window(i, j)',
     ...(variant.causal ? ['i32(j) <= params.query_offset + i32(i)'] : []),
+    ...(variant.segments ? ['same_segment(b, i, j)'] : []),
   ].join(' && ');
   return sourceFor(variant, {
     storage: [
@@ -394,7 +410,7 @@ function keyValueGradSource(variant: Variant): string {
     ],
     uniforms: FIELDS,
     workgroupSize: variant.workgroup,
-    helpers: HELPERS(vector),
+    helpers: HELPERS(vector, variant.segments),
     body: `
 ${blockOfRows('seq_k', 'heads_kv', 'kv_head')}
   let in_range = first + lid.x < params.seq_k;

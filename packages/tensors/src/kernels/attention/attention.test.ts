@@ -198,6 +198,80 @@ describe('attention', () => {
     });
   }
 
+  it('segment ids (neat packing): each query sees only keys of its own packed example', async () => {
+    // Row 0: examples of 5, 9, 1 and 12 tokens then padding; row 1: 20 and 6 tokens, then padding.
+    const seq = 33;
+    const segments = new Int32Array(2 * seq);
+    let at = 0;
+    for (const lengths of [
+      [5, 9, 1, 12],
+      [20, 6],
+    ]) {
+      const start = at;
+      lengths.forEach((length, n) => {
+        segments.fill(n + 1, at, at + length);
+        at += length;
+      });
+      at = start + seq;
+    }
+    for (const [n, [on, headDim]] of (
+      [
+        [device, 48],
+        [unshared, 8],
+        [looped, 32],
+      ] as const
+    ).entries()) {
+      const dims = { batch: 2, seqQ: seq, seqK: seq, headsQ: 6, headsKV: 2, headDim };
+      const rng = new Rng(600 + n);
+      const [qData, kData, vData] = [dims.headsQ, dims.headsKV, dims.headsKV].map((heads) =>
+        rng.normal(2 * seq * heads * headDim),
+      );
+      for (const causal of [true, false]) {
+        const expected = attentionReference(qData, kData, vData, dims, {
+          causal,
+          paddingMask: segments,
+          segments: true,
+        });
+        await on.scope(async () => {
+          const { output, logsumexp } = attention(
+            on.fromArray(qData, [2, seq, 6, headDim], 'f32'),
+            on.fromArray(kData, [2, seq, 2, headDim], 'f32'),
+            on.fromArray(vData, [2, seq, 2, headDim], 'f32'),
+            { causal, paddingMask: on.fromArray(segments, [2, seq], 'i32'), segments: true },
+          );
+          const label = `segments, causal ${causal}, head dim ${headDim}`;
+          expectClose(await output.toArray(), expected.output, { rtol: 1e-4, atol: 2e-5, label });
+          expectClose(await logsumexp.toArray(), expected.logsumexp, { rtol: 1e-4, atol: 2e-5, label });
+        });
+      }
+    }
+    // The reference itself: the first token of example 2 (row 0, position 5) sees only itself.
+    const dims = { batch: 1, seqQ: 8, seqK: 8, headsQ: 1, headsKV: 1, headDim: 4 };
+    const kv = new Rng(9).normal(32);
+    const mask = [1, 1, 1, 1, 1, 2, 2, 0];
+    const row = attentionRowReference(
+      kv,
+      kv,
+      kv,
+      dims,
+      { paddingMask: mask, segments: true },
+      {
+        batch: 0,
+        query: 5,
+        head: 0,
+      },
+    );
+    expectClose(row.output, kv.subarray(20, 24), { rtol: 1e-12 });
+    expect(() =>
+      attention(
+        device.fromArray(kv, [1, 8, 1, 4], 'f32'),
+        device.fromArray(kv, [1, 8, 1, 4], 'f32'),
+        device.fromArray(kv, [1, 8, 1, 4], 'f32'),
+        { segments: true },
+      ),
+    ).toThrow(/segments needs paddingMask/);
+  });
+
   it('sliding window: a window of 1 returns every query its own value row', async () => {
     const rng = new Rng(31);
     const qData = rng.normal(9 * 2 * 8);

@@ -10,8 +10,15 @@ export interface AttentionOptions {
   causal?: boolean;
   /** Multiplies q . k. Default 1 / sqrt(headDim). */
   scale?: number;
-  /** u32 or i32 [batch, seqK]: 1 = attend, 0 = padded key. */
+  /** u32 or i32 [batch, seqK]: 1 = attend, 0 = padded key (segment ids when `segments`). */
   paddingMask?: Tensor;
+  /**
+   * paddingMask holds segment ids (packed sequences, LLaMA-Factory's neat_packing): the query at
+   * position p = queryOffset + i sees key j only when mask[j] is nonzero and equals mask[p], so
+   * packed examples never attend to each other; 0 marks padding. Needs 0 <= queryOffset and
+   * queryOffset + seqQ <= seqK.
+   */
+  segments?: boolean;
   /**
    * Position of query 0 among the keys (query i sits at queryOffset + i), for causal masking.
    * Default seqK - seqQ: the last query lines up with the last key, as when decoding with a KV
@@ -57,6 +64,7 @@ const FIELDS = [
   { name: 'empty_logsumexp', type: 'f32' as const },
   { name: 'vectors', type: 'u32' as const },
   { name: 'causal', type: 'u32' as const },
+  // 0 = no mask, 1 = padding mask, 2 = segment ids.
   { name: 'masked', type: 'u32' as const },
   // 0 = no sliding window.
   { name: 'window', type: 'u32' as const },
@@ -122,6 +130,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (!Number.isInteger(queryOffset) || Math.abs(queryOffset) >= 2 ** 31) {
     throw new TensorError(`${describe()}: queryOffset ${queryOffset} must be a 32-bit integer`);
   }
+  checkSegments(options.segments, mask, queryOffset, seqQ, seqK, describe);
   const window = options.window;
   if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window < 2 ** 31)) {
     throw new TensorError(`${describe()}: window ${window} must be a positive 32-bit integer`);
@@ -200,7 +209,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
         empty_logsumexp: Number.POSITIVE_INFINITY,
         vectors,
         causal: causal ? 1 : 0,
-        masked: mask ? 1 : 0,
+        masked: mask ? (options.segments ? 2 : 1) : 0,
         window: window ?? 0,
         softcap: softcap ?? 0,
       },
@@ -239,6 +248,15 @@ ${SOFTCAP_WGSL}
 fn window_begin(i: u32) -> u32 {
   if (params.window == 0u) { return 0u; }
   return u32(clamp(i32(i) + params.query_offset - i32(params.window) + 1, 0, i32(params.seq_k)));
+}
+// Whether the query at row i of batch b may see key j under the mask: every key without one, the
+// nonzero ones with a padding mask, those of the query's own (nonzero) segment with segment ids.
+fn key_visible(b: u32, i: u32, j: u32) -> bool {
+  if (params.masked == 0u) { return true; }
+  let key = mask[b * params.seq_k + j];
+  if (params.masked == 1u || key == 0u) { return key != 0u; }
+  let position = u32(i32(i) + params.query_offset);
+  return position < params.seq_k && mask[b * params.seq_k + position] == key;
 }
 // One past the last key the query at row i sees: every key, or (causal) those up to its position.
 fn key_end_of(i: u32) -> u32 {
@@ -298,7 +316,7 @@ ${ONLINE_SOFTMAX_STATE}
     for (var t = 0u; t < count; t++) {
       let j = start + t;
       var score = SKIP;
-      if (params.masked == 0u || mask[b * params.seq_k + j] != 0u) {
+      if (key_visible(b, i, j)) {
         let k_at = kv_base + j * kv_stride;
         var total = 0.0;
         for (var c = 0u; c < head_vectors; c++) { total += dot_w(query[c], ${compute}(k[k_at + c])); }
@@ -391,7 +409,7 @@ ${ONLINE_SOFTMAX_STATE}
 ${loadRow('key_row', 'k', 'k_at', '      ')}
       var total = 0.0;
       for (var c = 0u; c < DV; c++) { total += dot_w(query[c], key_row[c]); }
-      let visible = j < key_end && j >= key_begin && (params.masked == 0u || mask[b * params.seq_k + j] != 0u);
+      let visible = j < key_end && j >= key_begin && key_visible(b, i, j);
       let score = select(SKIP, soft_cap(total), visible);
       scores[t] = score;
       block_max = max(block_max, score);
@@ -414,4 +432,22 @@ ${loadRow('value_row', 'v', 'v_at', '      ')}
   }
   if (!in_range) { return; }
 ${storeRow(stored, 'DV')}`;
+}
+
+/** Segment ids need a mask to hold them and every query's position among the keys. */
+export function checkSegments(
+  segments: boolean | undefined,
+  mask: Tensor | null | undefined,
+  queryOffset: number,
+  seqQ: number,
+  seqK: number,
+  describe: () => string,
+): void {
+  if (!segments) return;
+  if (!mask) throw new TensorError(`${describe()}: segments needs paddingMask to hold the segment ids`);
+  if (queryOffset < 0 || queryOffset + seqQ > seqK) {
+    throw new TensorError(
+      `${describe()}: with segments every query must sit among the keys (queryOffset ${queryOffset}, ${seqQ} queries, ${seqK} keys)`,
+    );
+  }
 }

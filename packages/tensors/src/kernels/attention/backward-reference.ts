@@ -19,6 +19,8 @@ export interface AttentionBackwardReferenceOptions {
   paddingMask?: ArrayLike<number> | null;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
+  /** paddingMask holds segment ids: query i sees key j only when mask[j] != 0 and mask[j] = mask[queryOffset + i]. */
+  segments?: boolean;
   /** Logit soft-capping: s_ij = cap tanh(scale q_i . k_j / cap), and ds_ij takes its slope. */
   softcap?: number;
 }
@@ -67,6 +69,8 @@ export function attentionBackwardReference(
           if (causal && j > queryOffset + i) continue;
           if (options.window !== undefined && j <= queryOffset + i - options.window) continue;
           if (options.paddingMask && !options.paddingMask[b * keys + j]) continue;
+          const mask = options.paddingMask;
+          if (options.segments && mask && mask[b * keys + j] !== mask[b * keys + queryOffset + i]) continue;
           const kj = kAt(b, j, kvh);
           let s = 0;
           let dp = 0;

@@ -17,6 +17,8 @@ export interface AttentionReferenceOptions {
   queryOffset?: number;
   /** Sliding window: query i sees only keys j > queryOffset + i - window. Default none. */
   window?: number;
+  /** paddingMask holds segment ids: query i sees key j only when mask[j] != 0 and mask[j] = mask[queryOffset + i]. */
+  segments?: boolean;
   /** Logit soft-capping: s becomes cap * tanh(s / cap). Default none. */
   softcap?: number;
 }
@@ -49,6 +51,11 @@ export function attentionRowReference(
     if (causal && j > offset + i) continue;
     if (options.window !== undefined && j <= offset + i - options.window) continue;
     if (options.paddingMask && options.paddingMask[b * seqK + j] === 0) continue;
+    if (
+      options.segments &&
+      options.paddingMask?.[b * seqK + j] !== options.paddingMask?.[b * seqK + offset + i]
+    )
+      continue;
     const kAt = ((b * seqK + j) * headsKV + kvHead) * headDim;
     let dot = 0;
     for (let c = 0; c < headDim; c++) dot += q[qAt + c] * k[kAt + c];

@@ -1,0 +1,28 @@
+/**
+ * Datasets from the Hugging Face hub (dataset_info.json's `hf_hub_url` with `subset`, `split`,
+ * `folder`): downloaded into the Hugging Face cache with @webtune/hub and read from there (parquet
+ * through a file-backed Blob, a row group at a time; the rest streamed).
+ */
+import { createReadStream, openAsBlob } from 'node:fs';
+import type { ByteSource, DatasetAttributes } from '@webtune/data';
+import { downloadDataset } from '@webtune/hub/node';
+
+/** The `hubDataset` hook of @webtune/data's loader for this machine. */
+export async function downloadHubDataset(
+  attributes: DatasetAttributes,
+): Promise<{ name: string; source: ByteSource }[]> {
+  const download = await downloadDataset(attributes.location, {
+    subset: attributes.subset,
+    split: attributes.split,
+    folder: attributes.folder,
+  });
+  return Promise.all(
+    download.files.map(async (file, index) => {
+      const path = download.paths[index];
+      const source = file.toLowerCase().endsWith('.parquet')
+        ? await openAsBlob(path)
+        : (createReadStream(path) as unknown as AsyncIterable<Uint8Array>);
+      return { name: `${attributes.location}/${file}`, source };
+    }),
+  );
+}

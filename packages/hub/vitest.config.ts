@@ -1,0 +1,3 @@
+import { cpuTests } from '../../tools/config/test-config.ts';
+
+export default cpuTests();
