@@ -1,6 +1,12 @@
 import { type GgufSource, openGgufModel, readGguf } from '@webtune/gguf';
 import type { SafetensorsEntry } from '@webtune/safetensors';
-import { type Device, fitsFormat, type PackedFormat, packedWeightFromBytes } from '@webtune/tensors';
+import {
+  type Device,
+  fitsFormat,
+  isQuantized,
+  type PackedFormat,
+  packedWeightFromBytes,
+} from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
 import { parseModelConfig } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
@@ -57,7 +63,10 @@ export async function loadGguf(
   }
   const model = new CausalLM(device, config);
   const packedFormats: Record<string, PackedFormat> = { Q8_0: 'q8_0', Q4_0: 'q4_0' };
-  const keep = (options.keepQuantized ?? true) && (options.baseFormat ?? 'f32') === 'f32';
+  // A quantized tensor stays as stored unless another quantized format was asked: decoding it to
+  // f32 or f16 would cost memory and win back no precision.
+  const asked = options.baseFormat ?? 'f32';
+  const keep = (options.keepQuantized ?? true) && (asked === 'f32' || !isQuantized(asked));
   let packedTensors = 0;
   // Projections stored as Q8_0/Q4_0 go to the device as they are; the rest stream to loadWeights.
   async function* entries(): AsyncGenerator<SafetensorsEntry> {

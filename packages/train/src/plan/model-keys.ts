@@ -56,7 +56,10 @@ export const MODEL_KEYS = {
   infer_backend: ignored('model', 'string', 'inference runs on the same WebGPU device', 'huggingface'),
   offload_folder: ignored('model', 'string', 'no offloading', 'offload'),
   use_cache: ignored('model', 'boolean', 'generation always uses a KV cache', true),
-  infer_dtype: ignored('model', 'string', PRECISION, 'auto'),
+  infer_dtype: supported('model', 'string', 'auto', {
+    choices: ['auto', 'float32', 'float16', 'bfloat16'],
+    note: 'the frozen base: auto = f16 for LoRA (f32 for full, freeze, DoRA, pissa_init); float32 pins an exact f32 base',
+  }),
   compute_dtype: ignored('model', 'string', PRECISION, null),
   print_param_status: supported('model', 'boolean', false, {
     note: 'print every parameter and whether it trains',

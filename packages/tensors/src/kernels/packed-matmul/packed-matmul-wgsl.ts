@@ -80,6 +80,29 @@ fn half_to_f32(h: u32) -> f32 {
     (*v)[j] = d * f32(i32(q & 15u) - 8i);
     (*v)[j + ${BLOCK / 2}u] = d * f32(i32(q >> 4u) - 8i);
   }`,
+    // Sub-block blk & 7 of super-block blk >> 3 (144 bytes: d, dmin, 12 scale bytes, 128 of nibbles).
+    q4_k: `
+  let base = row_base + (blk >> 3u) * 144u;
+  let sub = blk & 7u;
+  let d = half_to_f32(half_at(base));
+  let dmin = half_to_f32(half_at(base + 2u));
+  let s = base + 4u;
+  var scale: u32;
+  var min: u32;
+  if (sub < 4u) {
+    scale = byte_at(s + sub) & 63u;
+    min = byte_at(s + sub + 4u) & 63u;
+  } else {
+    scale = (byte_at(s + sub + 4u) & 15u) | ((byte_at(s + sub - 4u) >> 6u) << 4u);
+    min = (byte_at(s + sub + 4u) >> 4u) | ((byte_at(s + sub) >> 6u) << 4u);
+  }
+  let d1 = d * f32(scale);
+  let m1 = dmin * f32(min);
+  let quants = base + 16u + (sub >> 1u) * 32u;
+  let shift = (sub & 1u) * 4u;
+  for (var j = 0u; j < ${BLOCK}u; j++) {
+    (*v)[j] = d1 * f32((byte_at(quants + j) >> shift) & 15u) - m1;
+  }`,
   };
   return `${common}
 fn decode_block(row_base: u32, blk: u32, v: ptr<function, array<f32, ${BLOCK}>>) {${body[format]}
