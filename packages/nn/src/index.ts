@@ -39,6 +39,7 @@ export {
   formatFor,
   type PackSummary,
   packedTarget,
+  packFrozen,
   packFrozenWeights,
 } from './loading/frozen-weights.js';
 export { isGgufPath, loadGguf } from './loading/gguf.js';

@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { quantize } from '@webtune/gguf';
 import { createDevice, type Device } from '@webtune/tensors';
-import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { fixturePath, Rng, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CausalLM } from '../models/llama.js';
 import { loadModelDirectory } from '../node.js';
 import { perplexityOfIds } from '../perplexity.js';
 import { FIXTURES } from '../testing/fixtures.js';
 import type { BaseFormat, PackSummary } from './frozen-weights.js';
-import { packFrozenWeights } from './frozen-weights.js';
+import { formatFor, packFrozen, packFrozenWeights } from './frozen-weights.js';
 import { saveModel } from './save.js';
 
 const HF = 'models/stories260K-hf';
@@ -83,6 +84,24 @@ describe.skipIf(!requireFixtures(HF))('stories260K with a packed frozen base', (
     } finally {
       streamed.dispose();
       loaded.dispose();
+    }
+  });
+});
+
+describe('Q4_K frozen weights', () => {
+  it("quantizes with @webtune/gguf's Q4_K, falling back to Q4_0 then f16 for rows of other sizes", async () => {
+    expect(formatFor('q4_k', 512)).toBe('q4_k');
+    expect(formatFor('q4_k', 96)).toBe('q4_0');
+    expect(formatFor('q4_k', 172)).toBe('f16');
+    const device = await createDevice();
+    try {
+      const values = new Rng(4).normal(3 * 256);
+      const weight = packFrozen(device, values, [3, 256], 'q4_k');
+      expect(weight.format).toBe('q4_k');
+      expect(await weight.readBytes()).toEqual(quantize('Q4_K', values));
+      weight.dispose();
+    } finally {
+      device.destroy();
     }
   });
 });

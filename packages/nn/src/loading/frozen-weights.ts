@@ -1,4 +1,13 @@
-import { fitsFormat, isQuantized, type PackedFormat, packWeight } from '@webtune/tensors';
+import { quantize } from '@webtune/gguf';
+import {
+  type Device,
+  fitsFormat,
+  isQuantized,
+  type PackedFormat,
+  type PackedWeight,
+  packedWeightFromBytes,
+  packWeight,
+} from '@webtune/tensors';
 import { ModelError } from '../errors.js';
 import type { CausalLM } from '../models/llama.js';
 import { Linear } from '../module/layers.js';
@@ -6,9 +15,10 @@ import { Linear } from '../module/layers.js';
 /**
  * How a frozen base is stored on the device. `f32`: plain tensors. Otherwise the projections of
  * the decoder layers (q/k/v/o, gate/up/down: the weights LoRA targets and most of a model's
- * bytes) are packed: `f16`/`bf16` halves, `q8_0`/`q4_0` ggml blocks. A projection whose input
- * size is not a whole number of 32-value blocks falls back to f16 (llama.cpp also falls back for
- * such rows). Embeddings, the LM head and norms stay f32.
+ * bytes) are packed: `f16`/`bf16` halves, `q8_0`/`q4_0`/`q4_k` ggml blocks. A projection whose
+ * input size is not a whole number of the format's blocks falls back (q4_k to q4_0 for rows of
+ * whole 32-value blocks, then f16; llama.cpp also falls back for such rows). Embeddings, the LM
+ * head and norms stay f32.
  */
 export type BaseFormat = 'f32' | PackedFormat;
 
@@ -21,7 +31,22 @@ export function packedTarget(model: CausalLM, name: string): Linear | null {
 
 /** The format a weight of `cols` inputs is stored in under `format`. */
 export function formatFor(format: PackedFormat, cols: number): PackedFormat {
-  return fitsFormat(format, cols) ? format : 'f16';
+  if (fitsFormat(format, cols)) return format;
+  return format === 'q4_k' && fitsFormat('q4_0', cols) ? 'q4_0' : 'f16';
+}
+
+/**
+ * Packs f32 values [rows, cols] in `format` on the device: Q4_K through @webtune/gguf's quantizer
+ * (the bytes llama.cpp-compatible files hold), the other formats through the tensors encoder.
+ */
+export function packFrozen(
+  device: Device,
+  values: Float32Array,
+  shape: readonly [number, number],
+  format: PackedFormat,
+): PackedWeight {
+  if (format === 'q4_k') return packedWeightFromBytes(device, format, shape, quantize('Q4_K', values));
+  return packWeight(device, values, shape, format);
 }
 
 export interface PackSummary {
@@ -50,7 +75,7 @@ export async function packFrozenWeights(model: CausalLM, format: PackedFormat): 
     }
     const values = (await tensor.toArray()) as Float32Array;
     const chosen = formatFor(format, target.inFeatures);
-    const weight = packWeight(model.device, values, [target.outFeatures, target.inFeatures], chosen);
+    const weight = packFrozen(model.device, values, [target.outFeatures, target.inFeatures], chosen);
     target.setPackedParameter('weight', weight);
     record(summary, format, chosen, weight.byteLength, values.length * 4);
   }

@@ -1,8 +1,15 @@
 import { type SafetensorsEntry, toFloat32 } from '@webtune/safetensors';
-import { type Device, packWeight } from '@webtune/tensors';
+import type { Device } from '@webtune/tensors';
 import { ModelError } from '../errors.js';
 import type { CausalLM } from '../models/llama.js';
-import { type BaseFormat, formatFor, type PackSummary, packedTarget, record } from './frozen-weights.js';
+import {
+  type BaseFormat,
+  formatFor,
+  type PackSummary,
+  packedTarget,
+  packFrozen,
+  record,
+} from './frozen-weights.js';
 
 /** Progress of a load: one call per tensor placed on the device. */
 export interface LoadProgress {
@@ -77,7 +84,7 @@ export async function loadWeights(
     const target = baseFormat === 'f32' ? null : packedTarget(model, name);
     if (target && baseFormat !== 'f32') {
       const chosen = formatFor(baseFormat, target.inFeatures);
-      const weight = packWeight(device, values, [target.outFeatures, target.inFeatures], chosen);
+      const weight = packFrozen(device, values, [target.outFeatures, target.inFeatures], chosen);
       target.setPackedParameter('weight', weight);
       if (options.packSummary)
         record(options.packSummary, baseFormat, chosen, weight.byteLength, values.length * 4);

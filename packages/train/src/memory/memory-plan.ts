@@ -1,5 +1,5 @@
-import type { BaseFormat, ModelConfig } from '@webtune/nn';
-import { bitsPerWeight, fitsFormat } from '@webtune/tensors';
+import { type BaseFormat, formatFor, type ModelConfig } from '@webtune/nn';
+import { bitsPerWeight } from '@webtune/tensors';
 
 /** What a browser tab can usually hold on the GPU before the page is killed (a cautious figure). */
 export const BROWSER_TAB_BUDGET = 4 * 1024 ** 3;
@@ -90,7 +90,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   ];
   const projectionBytes = ([out, inFeatures]: [number, number]) => {
     if (input.baseFormat === 'f32') return pooled(out * inFeatures * F32);
-    const format = fitsFormat(input.baseFormat, inFeatures) ? input.baseFormat : 'f16';
+    const format = formatFor(input.baseFormat, inFeatures);
     return pooled(Math.ceil((out * inFeatures * bitsPerWeight(format)) / 8));
   };
   const binding = input.limits.maxStorageBufferBindingSize;

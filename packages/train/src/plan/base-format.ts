@@ -3,7 +3,8 @@
  * quantization_bit, quantization_type, bf16, fp16, pure_bf16, infer_dtype).
  *
  * The rule, first match wins:
- * 1. quantization_bit 8 -> ggml Q8_0 blocks, 4 -> Q4_0 (quantization_type nf4 and fp4 both).
+ * 1. quantization_bit 8 -> ggml Q8_0 blocks, 4 -> Q4_0 (quantization_type nf4 and fp4 both), or
+ *    ggml Q4_K super-blocks with quantization_type q4_k (webtune's own value).
  * 2. bf16 / pure_bf16 -> bf16, fp16 -> f16.
  * 3. infer_dtype float32 / float16 / bfloat16 -> f32 / f16 / bf16 (float32 pins an exact f32 base).
  * 4. infer_dtype auto (the default): the best the adapter supports. Half-precision weights are
@@ -50,16 +51,17 @@ export function baseFormatOf(config: PrecisionKeys): { format: BaseFormat; probl
       problems.push(
         `quantization_bit: ${bits} is not supported; use 8 (Q8_0 blocks) or 4 (Q4_0 blocks), or leave it out for an f32 base`,
       );
-    } else if (bits === 4 && config.quantization_type !== 'nf4' && config.quantization_type !== 'fp4') {
+    } else if (bits === 4 && !['nf4', 'fp4', 'q4_k'].includes(config.quantization_type)) {
       problems.push(
-        `quantization_type must be nf4 or fp4 (both train on Q4_0 blocks), got ${config.quantization_type}`,
+        `quantization_type must be nf4 or fp4 (both train on Q4_0 blocks) or q4_k (Q4_K super-blocks), got ${config.quantization_type}`,
       );
     } else if (config.finetuning_type !== 'lora') {
       problems.push(
         `quantization_bit: ${bits} with finetuning_type: ${config.finetuning_type}: a quantized base is frozen and takes no gradient, so only adapters train on it; use finetuning_type: lora (QLoRA) or drop quantization_bit`,
       );
     }
-    return { format: bits === 8 ? 'q8_0' : 'q4_0', problems };
+    const four = config.quantization_type === 'q4_k' ? 'q4_k' : 'q4_0';
+    return { format: bits === 8 ? 'q8_0' : four, problems };
   }
   const bf16 = config.bf16 || config.pure_bf16;
   if (bf16 && config.fp16) problems.push('bf16 and fp16 exclude each other: pick one');

@@ -69,8 +69,8 @@ export const MODEL_KEYS = {
   }),
   quantization_method: ignored('model', 'string', 'webtune quantizes to its own ggml blocks', 'bitsandbytes'),
   quantization_type: supported('model', 'string', 'nf4', {
-    choices: ['nf4', 'fp4'],
-    note: 'both map to Q4_0 blocks',
+    choices: ['nf4', 'fp4', 'q4_k'],
+    note: 'nf4 and fp4 map to Q4_0 blocks; q4_k (webtune) to Q4_K super-blocks',
   }),
   double_quantization: ignored('model', 'boolean', 'Q4_0/Q8_0 scales are 16-bit already', true),
   quantization_device_map: ignored('model', 'string', 'only used with quantization_bit', null),

@@ -10,6 +10,7 @@ describe('planRun', () => {
     expect(planRun({ ...BASE, use_dora: true }).baseFormat).toBe('f32');
     expect(planRun({ ...BASE, finetuning_type: 'full' }).baseFormat).toBe('f32');
     expect(planRun({ ...BASE, quantization_bit: 4 }).baseFormat).toBe('q4_0');
+    expect(planRun({ ...BASE, quantization_bit: 4, quantization_type: 'q4_k' }).baseFormat).toBe('q4_k');
     expect(() => planRun({ ...BASE, finetuning_type: 'full', infer_dtype: 'bfloat16' })).toThrow(
       /infer_dtype: bfloat16 stores the base as frozen half-precision weights/,
     );
