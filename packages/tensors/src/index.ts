@@ -91,6 +91,7 @@ export {
   packedRowBytes,
   q4kScaleAndMin,
 } from './kernels/packed-matmul/formats.js';
+export { packedGather } from './kernels/packed-matmul/packed-gather.js';
 export {
   packedLinear,
   packedMatmul,

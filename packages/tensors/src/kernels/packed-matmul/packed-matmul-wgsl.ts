@@ -217,3 +217,46 @@ export function unpackSource(format: PackedFormat, workgroup: number): string {
   }`,
   });
 }
+
+export const GATHER_FIELDS = ['tokens', 'k', 'blocks', 'row_bytes', 'row0', 'rows', 'vocab', 'zero_outside', 't0'].map(
+  u32,
+);
+
+/**
+ * out[t - t0, k] = W[ids[t], k] for the tokens t0 .. t0 + tokens whose id falls in this chunk's
+ * rows [row0, row0 + rows); with zero_outside, ids outside [0, vocab) give a row of zeros.
+ */
+export function gatherSource(format: PackedFormat, workgroup: number): string {
+  return kernelSource({
+    storage: [
+      { name: 'ids', type: 'i32', access: 'read' },
+      { name: 'w', type: 'u32', access: 'read' },
+      { name: 'out', type: 'f32', access: 'read_write' },
+    ],
+    uniforms: GATHER_FIELDS,
+    workgroupSize: workgroup,
+    helpers: decodeHelpers(format),
+    body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.tokens * params.blocks) { return; }
+  let t = index / params.blocks;
+  let blk = index % params.blocks;
+  let id = ids[params.t0 + t];
+  let k0 = blk * ${BLOCK}u;
+  if (id < 0i || u32(id) >= params.vocab) {
+    if (params.zero_outside == 1u) {
+      for (var j = 0u; j < ${BLOCK}u; j++) {
+        if (k0 + j < params.k) { out[t * params.k + k0 + j] = 0.0; }
+      }
+    }
+    return;
+  }
+  let row = u32(id);
+  if (row < params.row0 || row >= params.row0 + params.rows) { return; }
+  var v: array<f32, ${BLOCK}>;
+  decode_block((row - params.row0) * params.row_bytes, blk, &v);
+  for (var j = 0u; j < ${BLOCK}u; j++) {
+    if (k0 + j < params.k) { out[t * params.k + k0 + j] = v[j]; }
+  }`,
+  });
+}

@@ -6,6 +6,7 @@ import type { Device } from '../../device/device.js';
 import { f32ToF16Bits } from '../../tensor/dtype.js';
 import { matmul } from '../matmul/matmul.js';
 import { decodeRows, encodeRows, type PackedFormat } from './formats.js';
+import { packedGather } from './packed-gather.js';
 import { packedLinear, packedMatmul, packedMatmulInputGrad, unpackWeight } from './packed-matmul.js';
 import { packedWeightFromBytes, packWeight } from './packed-weight.js';
 import { packedInputGradReference, packedMatmulReference } from './reference.js';
@@ -150,6 +151,32 @@ describe('packed matmul', () => {
     expect(() => packedWeightFromBytes(device, 'q4_0', [3, 40], new Uint8Array(0))).toThrow(
       /not a whole number of blocks/,
     );
+  });
+
+  it('packedGather reads rows of a packed table as decoded, chunked table and output included', async () => {
+    const check = async (on: Device, format: PackedFormat, vocab: number, dim: number, seed: number) => {
+      const rng = new Rng(seed);
+      const bytes =
+        format === 'q4_k' ? randomQ4K(vocab, dim, seed) : encodeRows(rng.uniform(vocab * dim), vocab, dim, format);
+      const decoded = decodeRows(bytes, vocab, dim, format);
+      // Two rows of ids; -1 and vocab are outside the table and give zeros.
+      const ids = [3, vocab - 1, 0, -1, 7, vocab, 3, 1];
+      await on.scope(async () => {
+        const weight = packedWeightFromBytes(on, format, [vocab, dim], bytes);
+        const out = packedGather(on.fromArray(ids, [2, 4], 'i32'), weight);
+        expect(out.shape).toEqual([2, 4, dim]);
+        const expected = ids.flatMap((id) =>
+          id < 0 || id >= vocab ? new Array(dim).fill(0) : [...decoded.subarray(id * dim, (id + 1) * dim)],
+        );
+        expect(Float64Array.from(await out.toArray())).toEqual(Float64Array.from(expected));
+        weight.dispose();
+      });
+    };
+    for (const format of FORMATS) await check(device, format, 11, format === 'q4_k' ? 256 : 64, 51);
+    // 4 KiB bindings: the q8_0 table [100, 96] in 3 chunks of 40 rows; the f16 gather's output
+    // [2, 4, 160] f32 (5 KiB) in 2.
+    await check(small, 'q8_0', 100, 96, 52);
+    await check(small, 'f16', 9, 160, 53);
   });
 
   it('packedLinear differentiates x only, bias included', async () => {
