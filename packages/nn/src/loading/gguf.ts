@@ -87,7 +87,7 @@ export async function loadGguf(
       }
       const target = packedTarget(model, tensor.name)!;
       const [rows, columns] = tensor.shape;
-      target.setPackedParameter(
+      target.owner.setPackedParameter(
         'weight',
         packedWeightFromBytes(device, packedFormats[tensor.dtype], [rows, columns], tensor.data),
       );

@@ -4,11 +4,12 @@ import { ModelError } from '../errors.js';
 import type { CausalLM } from '../models/llama.js';
 import {
   type BaseFormat,
-  formatFor,
   type PackSummary,
   packedTarget,
   packFrozen,
   record,
+  tableFormat,
+  targetFormat,
 } from './frozen-weights.js';
 
 /** Progress of a load: one call per tensor placed on the device. */
@@ -83,11 +84,12 @@ export async function loadWeights(
     const baseFormat = options.baseFormat ?? 'f32';
     const target = baseFormat === 'f32' ? null : packedTarget(model, name);
     if (target && baseFormat !== 'f32') {
-      const chosen = formatFor(baseFormat, target.inFeatures);
-      const weight = packFrozen(device, values, [target.outFeatures, target.inFeatures], chosen);
-      target.setPackedParameter('weight', weight);
+      const chosen = targetFormat(target, baseFormat);
+      const weight = packFrozen(device, values, [target.rows, target.cols], chosen);
+      target.owner.setPackedParameter('weight', weight);
+      const asked = target.table ? tableFormat(baseFormat) : baseFormat;
       if (options.packSummary)
-        record(options.packSummary, baseFormat, chosen, weight.byteLength, values.length * 4);
+        record(options.packSummary, asked, chosen, weight.byteLength, values.length * 4);
     } else {
       model.setParameterByName(name, device.fromArray(values, entry.shape, dtype).keep());
     }

@@ -1,4 +1,4 @@
-import { type BaseFormat, formatFor, type ModelConfig } from '@webtune/nn';
+import { type BaseFormat, formatFor, type ModelConfig, tableFormat } from '@webtune/nn';
 import { bitsPerWeight } from '@webtune/tensors';
 
 /** What a browser tab can usually hold on the GPU before the page is killed (a cautious figure). */
@@ -103,7 +103,12 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const rest = bytes - full * chunkBytes;
     return full * pooled(chunkBytes) + (rest > 0 ? pooled(rest) : 0);
   };
-  const embedding = chunked(m.vocabSize * H * F32, H * F32);
+  // The token table (and an untied head): f32, or packed (Q8_0 under a 4-bit base).
+  const tableRowBytes =
+    input.baseFormat === 'f32'
+      ? H * F32
+      : Math.ceil((H * bitsPerWeight(formatFor(tableFormat(input.baseFormat), H))) / 8);
+  const embedding = chunked(m.vocabSize * tableRowBytes, tableRowBytes);
   const head = m.tieWordEmbeddings ? 0 : embedding;
   const norms = (2 * m.numHiddenLayers + 1) * pooled(H * F32);
   const layerWeights = projections.reduce((sum, p) => sum + projectionBytes(p), 0);
@@ -142,14 +147,15 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const logits = (training ? 2 : 1) * tokens * m.vocabSize * F32;
   // The f32 matmul packs an operand whose rows are a multiple of 1,024 values (or not of 4):
   // the head (or the tied embedding) is copied once per product.
-  const packs = H % 1024 === 0 || H % 4 !== 0;
+  // A packed head is decoded inside its kernel and needs no copy.
+  const packs = input.baseFormat === 'f32' && (H % 1024 === 0 || H % 4 !== 0);
   const workspace = packs ? embedding : 0;
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
   const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
   const peak = Math.round(
     weights + trainable + gradients + optimizer + kept * 1.1 + logits + workspace + kvCache,
   );
-  const largestTensor = Math.max(m.vocabSize * H * F32, tokens * m.vocabSize * F32);
+  const largestTensor = Math.max(m.vocabSize * tableRowBytes, tokens * m.vocabSize * F32);
   const widestRow = Math.max(m.vocabSize, I, H) * F32;
 
   const budget = input.limits.budgetBytes ?? Number.POSITIVE_INFINITY;

@@ -218,9 +218,17 @@ export function unpackSource(format: PackedFormat, workgroup: number): string {
   });
 }
 
-export const GATHER_FIELDS = ['tokens', 'k', 'blocks', 'row_bytes', 'row0', 'rows', 'vocab', 'zero_outside', 't0'].map(
-  u32,
-);
+export const GATHER_FIELDS = [
+  'tokens',
+  'k',
+  'blocks',
+  'row_bytes',
+  'row0',
+  'rows',
+  'vocab',
+  'zero_outside',
+  't0',
+].map(u32);
 
 /**
  * out[t - t0, k] = W[ids[t], k] for the tokens t0 .. t0 + tokens whose id falls in this chunk's

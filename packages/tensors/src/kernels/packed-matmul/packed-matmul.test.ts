@@ -157,7 +157,9 @@ describe('packed matmul', () => {
     const check = async (on: Device, format: PackedFormat, vocab: number, dim: number, seed: number) => {
       const rng = new Rng(seed);
       const bytes =
-        format === 'q4_k' ? randomQ4K(vocab, dim, seed) : encodeRows(rng.uniform(vocab * dim), vocab, dim, format);
+        format === 'q4_k'
+          ? randomQ4K(vocab, dim, seed)
+          : encodeRows(rng.uniform(vocab * dim), vocab, dim, format);
       const decoded = decodeRows(bytes, vocab, dim, format);
       // Two rows of ids; -1 and vocab are outside the table and give zeros.
       const ids = [3, vocab - 1, 0, -1, 7, vocab, 3, 1];
