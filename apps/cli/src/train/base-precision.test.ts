@@ -14,12 +14,12 @@ const errorOf = (fn: () => unknown) => {
 
 describe('base precision from LLaMA-Factory keys', () => {
   it('maps quantization_bit, bf16, fp16 and pure_bf16 to a base format', () => {
-    // infer_dtype auto: f16 for LoRA (every adapter decodes half weights), f32 where the base trains
-    // or is read in f32 (full, freeze, DoRA, pissa_init); float32 pins f32.
+    // infer_dtype auto: f16 for LoRA and DoRA (every adapter decodes half weights), f32 where the
+    // base trains or is rewritten (full, freeze, pissa_init); float32 pins f32.
     expect(baseFormatOf({ ...LORA })).toBe('f16');
     expect(baseFormatOf({ ...LORA, infer_dtype: 'float32' })).toBe('f32');
     expect(baseFormatOf({ ...LORA, infer_dtype: 'bfloat16' })).toBe('bf16');
-    expect(baseFormatOf({ ...LORA, use_dora: true })).toBe('f32');
+    expect(baseFormatOf({ ...LORA, use_dora: true })).toBe('f16');
     expect(baseFormatOf({ ...LORA, pissa_init: true })).toBe('f32');
     expect(baseFormatOf({ finetuning_type: 'full' })).toBe('f32');
     expect(baseFormatOf({ finetuning_type: 'freeze' })).toBe('f32');

@@ -9,7 +9,7 @@
  * - bf16 / pure_bf16 -> bf16 base, fp16 -> f16 base. Half-precision weights are decoded from
  *   their bits inside the kernels, so they need no shader-f16 and run on every adapter.
  * - infer_dtype float32 / float16 / bfloat16 pick f32 / f16 / bf16; auto (the default) is the best
- *   the adapter supports: f16 for LoRA, f32 for full and freeze tuning, DoRA and pissa_init.
+ *   the adapter supports: f16 for LoRA and DoRA, f32 for full and freeze tuning and pissa_init.
  *   float32 is exact against PyTorch float32. Activations, LoRA weights, gradients and optimizer
  *   state are f32 in every case.
  */

@@ -9,9 +9,9 @@
  * 3. infer_dtype float32 / float16 / bfloat16 -> f32 / f16 / bf16 (float32 pins an exact f32 base).
  * 4. infer_dtype auto (the default): the best the adapter supports. Half-precision weights are
  *    decoded from their bits inside the kernels, so every WebGPU adapter supports an f16 base:
- *    a LoRA run gets f16; a run that must read or write the base in f32 gets f32: full and freeze
- *    tuning (they train base weights), DoRA (its magnitude needs the f32 weight's column norms)
- *    and pissa_init (it rewrites the base as W - BA).
+ *    a LoRA run (DoRA included: its norms are taken from the decoded weight) gets f16; a run that
+ *    must write the base gets f32: full and freeze tuning (they train base weights) and pissa_init
+ *    (it rewrites the base as W - BA).
  *
  * Only adapters train on a quantized or half-precision base. Activations, adapters, gradients
  * and optimizer state are f32 in every case.
@@ -37,7 +37,6 @@ const DTYPES: Record<string, BaseFormat> = { float32: 'f32', float16: 'f16', bfl
 /** What keeps a LoRA run's base in f32 under infer_dtype auto, or null when f16 is fine. */
 function needsF32Base(config: PrecisionKeys): string | null {
   if (config.finetuning_type !== 'lora') return `finetuning_type: ${config.finetuning_type}`;
-  if (config.use_dora) return 'use_dora';
   if (config.pissa_init) return 'pissa_init';
   return null;
 }

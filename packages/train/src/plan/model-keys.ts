@@ -58,7 +58,7 @@ export const MODEL_KEYS = {
   use_cache: ignored('model', 'boolean', 'generation always uses a KV cache', true),
   infer_dtype: supported('model', 'string', 'auto', {
     choices: ['auto', 'float32', 'float16', 'bfloat16'],
-    note: 'the frozen base: auto = f16 for LoRA (f32 for full, freeze, DoRA, pissa_init); float32 pins an exact f32 base',
+    note: 'the frozen base: auto = f16 for LoRA and DoRA (f32 for full, freeze, pissa_init); float32 pins an exact f32 base',
   }),
   compute_dtype: ignored('model', 'string', PRECISION, null),
   print_param_status: supported('model', 'boolean', false, {
