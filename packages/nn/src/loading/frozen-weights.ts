@@ -19,9 +19,9 @@ import type { Module } from '../module/module.js';
  * bytes) are packed: `f16`/`bf16` halves, `q8_0`/`q4_0`/`q4_k` ggml blocks. A projection whose
  * input size is not a whole number of the format's blocks falls back (q4_k to q4_0 for rows of
  * whole 32-value blocks, then f16; llama.cpp also falls back for such rows). The token embedding
- * and the LM head are packed too (Q8_0 under a 4-bit base, see `tableFormat`): the embedding is
- * read by a gather from the packed table, a tied head multiplies by the same packed table. Norms
- * stay f32.
+ * and the LM head are packed in Q8_0 under a quantized base (see `tableFormat`): the embedding
+ * is read by a gather from the packed table, a tied head multiplies by the same packed table.
+ * Norms stay f32.
  */
 export type BaseFormat = 'f32' | PackedFormat;
 
@@ -60,17 +60,21 @@ export function packedTarget(model: CausalLM, name: string): PackTarget | null {
 }
 
 /**
- * The format of the token table and the LM head under a base format: 4-bit bases keep them in
- * Q8_0 (every logit and every input goes through them, and 4 bits there cost most of the loss
- * llama.cpp's 4-bit mixes also spend more bits on them); other formats use the base's.
+ * The format of the token table and the LM head under a base format, or null to keep them f32:
+ * quantized bases pack them in Q8_0 (every input and every logit goes through them, and 4 bits
+ * there would cost most of the loss; llama.cpp's 4-bit mixes also spend more bits on them).
+ * Half-precision bases keep them f32: the head's product then runs on the tuned f32 matmul,
+ * several times faster than the packed kernel at a vocabulary's width.
  */
-export function tableFormat(format: PackedFormat): PackedFormat {
-  return format === 'q4_0' || format === 'q4_k' ? 'q8_0' : format;
+export function tableFormat(format: PackedFormat): PackedFormat | null {
+  return isQuantized(format) ? 'q8_0' : null;
 }
 
-/** The format target `target` is stored in under the base format `format`. */
-export function targetFormat(target: PackTarget, format: PackedFormat): PackedFormat {
-  return formatFor(target.table ? tableFormat(format) : format, target.cols);
+/** The format target `target` is stored in under the base format `format` (null: f32). */
+export function targetFormat(target: PackTarget, format: PackedFormat): PackedFormat | null {
+  if (!target.table) return formatFor(format, target.cols);
+  const table = tableFormat(format);
+  return table === null ? null : formatFor(table, target.cols);
 }
 
 /** The format a weight of `cols` inputs is stored in under `format`. */
@@ -113,7 +117,7 @@ export async function packFrozenWeights(model: CausalLM, format: PackedFormat): 
     const target = packedTarget(model, name);
     if (!target) continue;
     const tensor = target.owner.optionalParameter('weight');
-    if (!tensor) continue;
+    if (!tensor || targetFormat(target, format) === null) continue;
     if (tensor.dtype !== 'f32') {
       throw new ModelError(`packFrozenWeights: ${name} is ${tensor.dtype}; pack an f32 model`);
     }

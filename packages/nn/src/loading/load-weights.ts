@@ -83,11 +83,11 @@ export async function loadWeights(
     const values = toFloat32(entry);
     const baseFormat = options.baseFormat ?? 'f32';
     const target = baseFormat === 'f32' ? null : packedTarget(model, name);
-    if (target && baseFormat !== 'f32') {
-      const chosen = targetFormat(target, baseFormat);
+    const chosen = target && baseFormat !== 'f32' ? targetFormat(target, baseFormat) : null;
+    if (target && chosen !== null && baseFormat !== 'f32') {
       const weight = packFrozen(device, values, [target.rows, target.cols], chosen);
       target.owner.setPackedParameter('weight', weight);
-      const asked = target.table ? tableFormat(baseFormat) : baseFormat;
+      const asked = target.table ? (tableFormat(baseFormat) ?? chosen) : baseFormat;
       if (options.packSummary)
         record(options.packSummary, asked, chosen, weight.byteLength, values.length * 4);
     } else {

@@ -103,11 +103,9 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const rest = bytes - full * chunkBytes;
     return full * pooled(chunkBytes) + (rest > 0 ? pooled(rest) : 0);
   };
-  // The token table (and an untied head): f32, or packed (Q8_0 under a 4-bit base).
-  const tableRowBytes =
-    input.baseFormat === 'f32'
-      ? H * F32
-      : Math.ceil((H * bitsPerWeight(formatFor(tableFormat(input.baseFormat), H))) / 8);
+  // The token table (and an untied head): f32, or Q8_0 under a quantized base (tableFormat).
+  const table = input.baseFormat === 'f32' ? null : tableFormat(input.baseFormat);
+  const tableRowBytes = table === null ? H * F32 : Math.ceil((H * bitsPerWeight(formatFor(table, H))) / 8);
   const embedding = chunked(m.vocabSize * tableRowBytes, tableRowBytes);
   const head = m.tieWordEmbeddings ? 0 : embedding;
   const norms = (2 * m.numHiddenLayers + 1) * pooled(H * F32);
@@ -148,7 +146,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   // The f32 matmul packs an operand whose rows are a multiple of 1,024 values (or not of 4):
   // the head (or the tied embedding) is copied once per product.
   // A packed head is decoded inside its kernel and needs no copy.
-  const packs = input.baseFormat === 'f32' && (H % 1024 === 0 || H % 4 !== 0);
+  const packs = table === null && (H % 1024 === 0 || H % 4 !== 0);
   const workspace = packs ? embedding : 0;
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
   const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
