@@ -117,17 +117,17 @@ export async function packFrozenWeights(model: CausalLM, format: PackedFormat): 
     const target = packedTarget(model, name);
     if (!target) continue;
     const tensor = target.owner.optionalParameter('weight');
-    if (!tensor || targetFormat(target, format) === null) continue;
+    const chosen = targetFormat(target, format);
+    if (!tensor || chosen === null) continue;
     if (tensor.dtype !== 'f32') {
       throw new ModelError(`packFrozenWeights: ${name} is ${tensor.dtype}; pack an f32 model`);
     }
     const values = (await tensor.toArray()) as Float32Array;
-    const chosen = targetFormat(target, format);
     const weight = packFrozen(model.device, values, [target.rows, target.cols], chosen);
     target.owner.setPackedParameter('weight', weight);
     record(
       summary,
-      target.table ? tableFormat(format) : format,
+      target.table ? (tableFormat(format) ?? chosen) : format,
       chosen,
       weight.byteLength,
       values.length * 4,
