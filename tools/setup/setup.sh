@@ -3,7 +3,9 @@
 # there is no GPU), pnpm, the workspace's dependencies and a build. Safe to run again.
 #   tools/setup/setup.sh            everything
 #   WEBTUNE_SETUP_BROWSER=1 ...     also Chromium (for the web app's browser tests)
-#   WEBTUNE_SETUP_TORCH=1 ...       also Debian's PyTorch + OpenBLAS (benchmarks' CPU baseline, golden generators)
+#   WEBTUNE_SETUP_TORCH=1 ...       also .venv with torch, transformers, peft, trl (tools/golden/requirements.txt):
+#                                   the benchmarks' Transformers + PEFT baseline and the golden generators;
+#                                   pip reads PIP_INDEX_URL, so a local wheelhouse works
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -55,7 +57,7 @@ X
   fi
 fi
 [ "${WEBTUNE_SETUP_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null && apt_packages+=(chromium)
-[ "${WEBTUNE_SETUP_TORCH:-0}" = 1 ] && ! /usr/bin/python3 -c 'import torch' 2>/dev/null && apt_packages+=(python3-torch libopenblas0-pthread)
+[ "${WEBTUNE_SETUP_TORCH:-0}" = 1 ] && ! python3 -c 'import ensurepip, venv' 2>/dev/null && apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   say "installing ${apt_packages[*]}"
   if ! as_root true; then
@@ -75,4 +77,9 @@ say "installing dependencies"
 pnpm install --frozen-lockfile
 say "building"
 pnpm build
+if [ "${WEBTUNE_SETUP_TORCH:-0}" = 1 ]; then
+  say "making .venv from tools/golden/requirements.txt${PIP_INDEX_URL:+ (index $PIP_INDEX_URL)}"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet -r tools/golden/requirements.txt
+fi
 say "ready"

@@ -1,5 +1,5 @@
 import type { DeviceInfo } from '@webtune/tensors';
-import type { DataSummary, ModelSummary } from './engine/protocol.js';
+import type { DataSummary, ModelSummary, StageName } from './engine/protocol.js';
 
 /** Where training runs: this tab's GPU, or the Node machine behind `webtune webui`. */
 export type RunTarget = 'browser' | 'remote';
@@ -26,6 +26,8 @@ export interface AppState {
   tuned: boolean;
   remote: { url: string; connected: boolean; description: string };
   target: RunTarget;
+  /** The training stage, chosen in the Data tab (it decides which rows are valid); Train mirrors it. */
+  stage: StageName;
 }
 
 type Listener = (state: AppState, previous: AppState) => void;
@@ -65,5 +67,6 @@ export function initialState(): AppState {
     tuned: false,
     remote: { url: 'http://127.0.0.1:7860', connected: false, description: '' },
     target: 'browser',
+    stage: 'sft',
   };
 }

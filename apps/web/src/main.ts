@@ -12,6 +12,7 @@ import { exportTab } from './tabs/export-tab.js';
 import { modelTab } from './tabs/model-tab.js';
 import { remoteTab } from './tabs/remote-tab.js';
 import { trainTab } from './tabs/train-tab.js';
+import { noWebGpuNotice, softwareAdapterNotice } from './ui/banners.js';
 import { h } from './ui/dom.js';
 import { Tabs } from './ui/tabs.js';
 
@@ -22,6 +23,7 @@ function startBoard(root: HTMLElement): void {
   const engine = new EngineClient();
   let useDatasetsHandler: (files: Record<string, Blob>, stage: StageName) => void = () => undefined;
   let tabs: Tabs | null = null;
+  const runConfigHandlers: ((config: Record<string, unknown>) => void)[] = [];
   const context: BoardContext = {
     engine,
     store,
@@ -36,6 +38,14 @@ function startBoard(root: HTMLElement): void {
       useDatasetsHandler = handler;
     },
     remoteDataConfig: () => ({}),
+    dataConfig: () => ({}),
+    loadRunConfig: (config) => {
+      for (const handler of runConfigHandlers) handler(config);
+    },
+    onRunConfig: (handler) => {
+      runConfigHandlers.push(handler);
+    },
+    startRemoteRun: () => undefined,
   };
 
   const gpuStatus = h(
@@ -66,18 +76,15 @@ function startBoard(root: HTMLElement): void {
     tabs.element,
   );
 
+  const openRemote = () => tabs?.select('remote', true);
   const noGpu = (message: string) => {
     banner.hidden = false;
-    banner.replaceChildren(
-      h('strong', {}, 'This browser cannot run the models here. '),
-      message,
-      ' Use a recent Chrome or Edge (113 or later) or another browser with WebGPU turned on, over https or on localhost. The Remote tab still works: it drives `webtune webui` on a machine that has a GPU.',
-    );
+    banner.replaceChildren(...noWebGpuNotice(message, openRemote));
     gpuStatus.textContent = 'No WebGPU';
     store.update({ deviceError: message });
   };
   if (!hasWebGpu) {
-    noGpu('It has no WebGPU (navigator.gpu is missing).');
+    noGpu('this browser has no WebGPU (navigator.gpu is missing)');
     return;
   }
   engine
@@ -85,6 +92,8 @@ function startBoard(root: HTMLElement): void {
     .then((device) => {
       gpuStatus.textContent = `GPU: ${[device.vendor, device.architecture, device.description].filter(Boolean).join(' ') || 'unknown'} (${device.adapterClass})`;
       store.update({ device });
+      const notice = softwareAdapterNotice(device, openRemote);
+      if (notice) banner.after(notice);
     })
     .catch((error: Error) => noGpu(error.message));
 }

@@ -437,7 +437,9 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
     await screenshot('evaluate');
   });
 
-  it('offers the run’s OPFS checkpoints again after the tab is reloaded', async () => {
+  it('offers the completed run’s result again after the tab is reloaded', async () => {
+    // Without saved Train settings the defaults come back (board-lifecycle.test.ts checks the saved ones).
+    await page.evaluate(() => localStorage.removeItem('webtune.train-settings'));
     await page.reload();
     await waitForGpu();
     await loadStories();
@@ -445,8 +447,14 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
     await tab('Train');
     await expect
       .poll(() => panel('train').locator('.note').allTextContents(), { timeout: 10_000 })
-      .toContain('Run “run-1” has checkpoint-20 in this browser: load the same model and data, then Resume.');
-    expect(await panel('train').getByRole('button', { name: 'Resume' }).isEnabled()).toBe(true);
+      .toContainEqual(
+        expect.stringMatching(/^Run “run-1” completed 20 of 20 steps in this browser: use its result/),
+      );
+    // A completed run has nothing to resume: its result is offered instead.
+    expect(await panel('train').getByRole('button', { name: 'Resume' }).isDisabled()).toBe(true);
+    expect(await panel('train').getByRole('button', { name: 'Use the trained result' }).isVisible()).toBe(
+      true,
+    );
   });
 
   it('drives a run on a server that speaks the webui protocol, with the log streamed', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PreferenceStore } from '../src/preferences.js';
 import { formatBytes, formatDuration, formatNumber } from '../src/ui/format.js';
 import { histogramBins } from '../src/ui/histogram.js';
-import { niceTicks } from '../src/ui/training-chart.js';
+import { niceTicks, smoothLoss, stepTicks, tickLabels } from '../src/ui/training-chart.js';
 
 function memoryStorage(): Storage {
   const items = new Map<string, string>();
@@ -81,5 +81,42 @@ describe('PreferenceStore', () => {
     const storage = memoryStorage();
     storage.setItem('webtune.preference-pairs', '{"not": "a list"}');
     expect(new PreferenceStore(storage).all).toEqual([]);
+  });
+});
+
+describe('chart axes (issue 18)', () => {
+  it('labels ticks distinctly with the fewest digits', () => {
+    // toExponential(0) made 1e-4, 2e-4, 2e-4 (2.5e-4 rounds) and 3e-4.
+    expect(tickLabels([0, 5e-5, 1e-4, 1.5e-4, 2e-4, 2.5e-4], true)).toEqual([
+      '0',
+      '5.0e-5',
+      '1.0e-4',
+      '1.5e-4',
+      '2.0e-4',
+      '2.5e-4',
+    ]);
+    expect(tickLabels([0, 1e-4, 2e-4], true)).toEqual(['0', '1e-4', '2e-4']);
+    expect(tickLabels([1, 1.5, 2], false)).toEqual(['1', '1.5', '2']);
+  });
+  it('puts step ticks on whole, evenly spaced steps', () => {
+    expect(stepTicks(20, 6)).toEqual([1, 5, 10, 15, 20]);
+    expect(stepTicks(6, 6)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(stepTicks(1, 6)).toEqual([1]);
+    const ticks = stepTicks(137, 6);
+    const gaps = ticks.slice(2).map((step, i) => step - ticks[i + 1]);
+    expect(new Set(gaps).size).toBe(1);
+  });
+  it('smooths the loss with a weight that grows with the number of points', () => {
+    expect(smoothLoss([])).toEqual([]);
+    expect(smoothLoss([2])).toEqual([2]);
+    const values = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? 1 : 3));
+    const smoothed = smoothLoss(values);
+    // Alternating 1/3 settles near its mean 2 with a much smaller swing.
+    expect(Math.abs(smoothed[199] - 2)).toBeLessThan(0.2);
+    const weight = 1.8 * (1 / (1 + Math.exp(-0.05 * 3)) - 0.5);
+    expect(smoothLoss([1, 2, 4])[2]).toBeCloseTo(
+      (1 * weight + (1 - weight) * 2) * weight + (1 - weight) * 4,
+      12,
+    );
   });
 });

@@ -53,6 +53,40 @@ describe('causalLmLoss against closed forms', () => {
     });
   });
 
+  it("DFT (use_dft_loss): each token's loss times its detached target probability, over the normalizer", async () => {
+    const vocab = 5;
+    const rng = new Rng(11);
+    const values = Array.from(rng.normal(2 * 3 * vocab));
+    const targets = [1, 4, IGNORE_INDEX, 0, IGNORE_INDEX, 3];
+    await device.scope(async () => {
+      const logits = requiresGrad(device.fromArray(values, [2, 3, vocab], 'f32'));
+      const loss = causalLmLoss(logits, device.fromArray(targets, [2, 3], 'i32'), {
+        dft: true,
+        normalizer: 6,
+      });
+      backward(loss);
+      // float64: ce = logsumexp - logit[target]; loss = sum ce e^-ce / 6; the weight is a constant,
+      // so d/dlogit = e^-ce (softmax - onehot) / 6.
+      let expectedLoss = 0;
+      const expectedGrad: number[] = [];
+      targets.forEach((target, position) => {
+        const row = values.slice(position * vocab, (position + 1) * vocab);
+        const top = Math.max(...row);
+        const total = row.reduce((sum, x) => sum + Math.exp(x - top), 0);
+        const softmax = row.map((x) => Math.exp(x - top) / total);
+        if (target === IGNORE_INDEX) {
+          expectedGrad.push(...row.map(() => 0));
+          return;
+        }
+        const ce = -Math.log(softmax[target]);
+        expectedLoss += (ce * Math.exp(-ce)) / 6;
+        expectedGrad.push(...softmax.map((p, v) => (Math.exp(-ce) * (p - (v === target ? 1 : 0))) / 6));
+      });
+      expectClose(await read(loss), [expectedLoss], { rtol: 1e-5, label: 'loss' });
+      expectClose(await read(gradOf(logits)!), expectedGrad, { rtol: 1e-4, atol: 1e-7, label: 'grad' });
+    });
+  });
+
   it('weights scale each token; an all-ignored batch gives 0, not NaN', async () => {
     await device.scope(async () => {
       const logits = device.fromArray([0, Math.log(3), 0, 0], [2, 2], 'f32');

@@ -1,4 +1,4 @@
-import { autograd, cast, maximum, ne, sum, type Tensor, TensorError } from '@webtune/tensors';
+import { autograd, cast, maximum, ne, noGrad, sum, type Tensor, TensorError } from '@webtune/tensors';
 import { IGNORE_INDEX, type LogitsSource, tokenCrossEntropy } from './token-cross-entropy.js';
 
 /**
@@ -54,6 +54,12 @@ export interface CausalLmLossOptions {
    * the accumulated gradient equals the gradient of one big batch.
    */
   normalizer?: number;
+  /**
+   * LLaMA-Factory's `use_dft_loss` (dynamic fine-tuning): each token's cross-entropy is weighted
+   * by the probability the model gives its target, exp(-ce), detached (no gradient through the
+   * weight), then summed and normalised as usual.
+   */
+  dft?: boolean;
 }
 
 /**
@@ -68,6 +74,10 @@ export function causalLmLoss(
   options: CausalLmLossOptions = {},
 ): Tensor {
   let losses = tokenCrossEntropy(source, targets);
+  if (options.dft) {
+    const probabilities = noGrad(() => autograd.exp(autograd.neg(losses)));
+    losses = autograd.mul(losses, probabilities);
+  }
   if (options.weights) {
     if (options.weights.size !== targets.size) {
       throw new TensorError(

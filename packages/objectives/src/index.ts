@@ -9,11 +9,31 @@ export {
   sftLoss,
   shiftLabels,
 } from './causal-lm-loss.js';
+export {
+  type KtoInputs,
+  type KtoLossOptions,
+  type KtoLossResult,
+  type KtoStatistics,
+  type KtoStatisticsValues,
+  ktoLoss,
+  packKtoStatistics,
+  unpackKtoStatistics,
+} from './kto-loss.js';
 export { logSigmoid } from './log-sigmoid.js';
 // Metrics (update / compute / reset)
+export { KtoMetrics } from './metrics/kto-metrics.js';
 export { MeanMetric } from './metrics/mean-metric.js';
 export { PreferenceMetrics } from './metrics/preference-metrics.js';
 export { RewardMetrics } from './metrics/reward-metrics.js';
+// PPO (LLaMA-Factory's stage ppo: TRL 0.9's formulas)
+export { type PpoLossInputs, type PpoLossOptions, type PpoLossResult, ppoLoss } from './ppo/ppo-loss.js';
+export {
+  AdaptiveKlController,
+  generalizedAdvantages,
+  RunningMoments,
+  tokenRewards,
+  whiten,
+} from './ppo/ppo-math.js';
 // Preference losses (the DPO family)
 export {
   averagesLogProbs,

@@ -20,6 +20,7 @@
 // above what importing torch took (PyTorch).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
@@ -40,7 +41,9 @@ if (!Number.isInteger(steps) || steps < 1) {
 }
 const only = option('only') ? new RegExp(option('only')) : null;
 const warmup = 1;
-const python = process.env.WEBTUNE_PYTHON ?? '/usr/bin/python3';
+// The venv tools/setup/setup.sh makes with WEBTUNE_SETUP_TORCH=1, else the system's Python.
+const venvPython = join(here, '..', '..', '..', '.venv', 'bin', 'python');
+const python = process.env.WEBTUNE_PYTHON ?? (existsSync(venvPython) ? venvPython : '/usr/bin/python3');
 // With --json, stdout carries the JSON rows only.
 const info = jsonOnly ? console.error : console.log;
 
@@ -151,7 +154,8 @@ for (const shape of shapes) {
     alpha: 16,
     warmup,
     steps,
-    threads: 1,
+    // Every core, as a user's torch would use (it used to be 1 thread: unfair to PyTorch).
+    threads: cpus().length,
   };
   let torch = null;
   try {

@@ -38,6 +38,7 @@ export {
   type CollateOptions,
   collateRows,
   type HostBatch,
+  type KtoRow,
   type PreferenceRow,
   type SupervisedRow,
   trainedTokensOf,
@@ -116,6 +117,15 @@ export {
   type RunPlan,
   type TaskPlan,
 } from './plan/run-plan.js';
+export type { GenerationSettings, PpoSample } from './ppo/ppo-rollout.js';
+export {
+  type PpoResult,
+  type PpoSettings,
+  type PpoStepFigures,
+  type TrainPpoOptions,
+  trainPpo,
+} from './ppo/ppo-trainer.js';
+export { type RewardScorer, rewardScorer } from './ppo/reward-scorer.js';
 export {
   learningRateAt,
   SCHEDULE_KWARGS,
@@ -126,6 +136,7 @@ export {
   warmupStepsOf,
 } from './schedule/learning-rate.js';
 // Stages
+export { type KtoTaskOptions, ktoTask } from './tasks/kto-task.js';
 export { type PreferenceTaskOptions, preferenceTask, type ReferenceChoice } from './tasks/preference-task.js';
 export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
 export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';

@@ -29,6 +29,7 @@ import { StepPlan } from './loop/step-plan.js';
 import { shouldEvaluate, shouldSave } from './loop/strategies.js';
 import type { TrainableModel } from './model/trainable-model.js';
 import { AdamW } from './optimizer/adamw.js';
+import { loraPlusLearningRateScale } from './optimizer/lora-plus.js';
 import { learningRateAt } from './schedule/learning-rate.js';
 import type { TaskBatch, TrainingTask } from './tasks/training-task.js';
 
@@ -101,6 +102,14 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     beta2: args.adamBeta2,
     eps: args.adamEpsilon,
     weightDecay: args.weightDecay,
+    learningRateScale:
+      args.loraplusLrRatio === null
+        ? undefined
+        : loraPlusLearningRateScale({
+            learningRate: args.learningRate,
+            ratio: args.loraplusLrRatio,
+            embeddingLearningRate: args.loraplusLrEmbedding,
+          }),
   });
   const diagnostics = new LossDiagnostics({ totalSteps });
   const log = new TrainerLog(storage);
@@ -446,10 +455,19 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
   return ((seed * 1_000_003 + step * 7_919 + micro * 104_729) >>> 0) % 2 ** 31;
 }
 
+/** The fingerprint's fields as the settings a user sets (LLaMA-Factory's keys) or sees. */
+const PLAN_KEY_NAMES: Record<keyof TrainerState['plan'], string> = {
+  seed: 'seed',
+  trainRows: 'training rows',
+  microBatchSize: 'per_device_train_batch_size',
+  accumulation: 'gradient_accumulation_steps',
+  totalSteps: 'total steps (max_steps / num_train_epochs)',
+};
+
 function checkSamePlan(saved: TrainerState['plan'], current: TrainerState['plan'], path: string): void {
   const differences = (Object.keys(current) as (keyof TrainerState['plan'])[])
     .filter((key) => saved[key] !== current[key])
-    .map((key) => `${key} ${saved[key]} -> ${current[key]}`);
+    .map((key) => `${PLAN_KEY_NAMES[key]} ${saved[key]} -> ${current[key]}`);
   if (differences.length > 0) {
     throw new Error(
       `train: ${path} was saved by a run with other settings (${differences.join(', ')}); resuming would not repeat it`,

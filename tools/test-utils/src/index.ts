@@ -1,4 +1,5 @@
 export { type CloseOptions, expectClose, maxRelativeError } from './close.js';
+export { f16Usable, requireF16, type SkippableContext } from './features.js';
 export {
   fixturePath,
   fixturesRoot,

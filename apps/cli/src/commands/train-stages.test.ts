@@ -73,6 +73,30 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
     });
 
+    it('KTO with LoRA reads kto_tag labels and logs rewards, logps and kl', async () => {
+      const out = join(folder, 'kto');
+      const result = await trainExample(model, out, {
+        stage: 'kto',
+        ...preferenceData,
+        dataset: 'kto_en_demo',
+        max_samples: '8',
+        max_steps: '2',
+        logging_steps: '1',
+        per_device_train_batch_size: '4',
+        gradient_accumulation_steps: '1',
+        kto_chosen_weight: '1.5',
+      });
+      expect(errorLines(result.stderr)).toEqual([]);
+      expect(result.code).toBe(0);
+      const log = trainerLog(out);
+      expect(log).toHaveLength(2);
+      // The reference is the model with its adapter off: at step 1 policy = reference.
+      expect(log[0]['rewards/chosen']).toBeCloseTo(0, 4);
+      for (const key of ['rewards/chosen', 'logps/chosen', 'kl'])
+        expect(typeof log[0][key], key).toBe('number');
+      expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
+    });
+
     it('reward modelling with LoRA writes the adapter and the value head, base recorded', async () => {
       const out = join(folder, 'rm');
       const result = await trainExample(model, out, {

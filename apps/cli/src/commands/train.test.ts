@@ -182,9 +182,9 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
         /quantization_bit: 4 with finetuning_type: full: a quantized base is frozen/,
       ],
       [
-        ['train', config, '--stage', 'kto', '--dry-run'],
+        ['train', config, '--pref_loss', 'bco', '--dry-run'],
         2,
-        /stage: "kto" is known to LLaMA-Factory but not supported by webtune/,
+        /pref_loss: "bco" is known to LLaMA-Factory but not supported by webtune/,
       ],
       [['train', config, '--lora_rank', 'big', '--dry-run'], 2, /lora_rank must be an integer, got "big"/],
       [

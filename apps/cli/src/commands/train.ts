@@ -40,8 +40,9 @@ all_results.json, checkpoint-N folders every save_steps, and with do_predict
 generated_predictions.jsonl. Ctrl-C saves a checkpoint at the end of the step and exits (130);
 resume with --resume_from_checkpoint true.
 
-Supported: stage pt | sft | dpo | rm; finetuning_type lora (use_dora, use_rslora, pissa_init) |
-freeze | full; train_from_scratch for model folders without weights; do_predict (greedy answers to
+Supported: stage pt | sft | dpo | kto | rm | ppo (reward_model from a stage rm run); finetuning_type
+lora (use_dora, use_rslora, pissa_init with pissa_convert, loraplus_lr_ratio) | freeze | full;
+use_dft_loss; train_from_scratch for model folders without weights; do_predict (greedy answers to
 eval_dataset before and after training, with the count of exact matches).
 
 Options:

@@ -31,6 +31,7 @@ import { configToYaml } from './config.js';
 import { lossCurveSvg } from './loss-svg.js';
 import { isMatch, type PredictionCase, predict, predictionCases } from './predict.js';
 import { type PreparedRun, prepareRun } from './prepare-run.js';
+import { runPpo } from './run-ppo.js';
 
 /** Refuses to mix a new run into an old one's output_dir unless told to. */
 export async function prepareOutputDir(outputDir: string, plan: RunPlan): Promise<void> {
@@ -176,6 +177,7 @@ async function trainLoaded(
     `# resolved by webtune from ${options.source}\n${configToYaml(plan)}`,
   );
   if (!plan.actions.train) return await withoutTraining(plan, run, { outputDir, log, cases, before });
+  if (plan.task.type === 'ppo') return await runPpo(loaded, plan, run, { outputDir, log });
 
   // ---- Training.
   const args = plan.trainingArguments;

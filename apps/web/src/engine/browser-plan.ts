@@ -4,7 +4,14 @@
  * browser knows (the loaded model's location, the picked files, the run's name in private
  * storage) and hands the config to the planner. Nothing about a run is decided here.
  */
-import { type ChatTemplate, PromptEncoder, prepareDataset, type TokenizerLike } from '@webtune/data';
+import {
+  type ChatTemplate,
+  memoryFileResolver,
+  PromptEncoder,
+  parseDatasetInfo,
+  prepareDataset,
+  type TokenizerLike,
+} from '@webtune/data';
 import type { TrainingMethod } from '@webtune/peft';
 import { encodingOptionsOf, type MethodPlan, planRun, type RawConfig, type RunPlan } from '@webtune/train';
 
@@ -35,22 +42,38 @@ export function planInBrowser(raw: RawConfig, context: BrowserRunContext): RunPl
  * The plan's data options applied to the picked files; `template` is the plan's template as the
  * board resolves it (undefined for pt).
  */
-export function prepareBrowserData(
+export async function prepareBrowserData(
   plan: RunPlan,
   files: Record<string, Blob>,
   tokenizer: TokenizerLike,
   template: ChatTemplate | undefined,
+  named: readonly string[] = [],
 ) {
   const data = plan.data;
+  // A picked data folder: datasets by their dataset_info.json names, files opened from the folder.
+  const sources =
+    named.length > 0
+      ? {
+          datasets: [...named],
+          datasetInfo: parseDatasetInfo(await datasetInfoText(files), 'dataset_info.json'),
+          files: memoryFileResolver(files),
+        }
+      : { datasets: Object.entries(files).map(([name, file]) => ({ name, fileName: name, source: file })) };
   return prepareDataset({
     ...encodingOptionsOf(data),
-    datasets: Object.entries(files).map(([name, file]) => ({ name, fileName: name, source: file })),
+    ...sources,
     tokenizer,
     template,
     valSize: data.valSize,
     mixStrategy: data.mixStrategy,
     interleaveProbs: data.interleaveProbs,
   });
+}
+
+async function datasetInfoText(files: Record<string, Blob>): Promise<string> {
+  const file = files['dataset_info.json'];
+  if (!file) throw new Error('the data folder has no dataset_info.json at its top');
+  return file.text();
 }
 
 /** The plan's method in the shape @webtune/peft's memory estimate takes. */

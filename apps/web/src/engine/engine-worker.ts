@@ -25,6 +25,7 @@ import { createDevice, type Device } from '@webtune/tensors';
 import { applyMethod, createTask, type RunPlan, rowKindsOf, type TrainerEvent, train } from '@webtune/train';
 import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } from './browser-plan.js';
 import { memorySink } from './memory-sink.js';
+import { modelWarnings, recordedNameOf, withBaseName } from './model-facts.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
 import type {
   DataSettings,
@@ -36,12 +37,15 @@ import type {
   ExportedFile,
   ModelSummary,
 } from './protocol.js';
+import { readRunResult, readRunState } from './run-state.js';
 import { downloadModelFolder } from './url-source.js';
 
 interface LoadedModel {
   files: Map<string, Blob>;
   location: string;
   pretrained: PretrainedModel;
+  /** base_model_name_or_path of exported adapters; undefined when the picked files do not say. */
+  baseName: string | undefined;
 }
 
 interface PreparedData {
@@ -86,6 +90,10 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
   if (session.training)
     throw new Error('a training run is in progress: stop it before loading another model');
   disposeModel();
+  // Loose files picked without their folder: the name config.json records, if any.
+  const recorded = location === '' ? await recordedNameOf(files) : undefined;
+  const baseName = location === '' ? recorded : location;
+  location = location === '' ? (recorded ?? 'picked files') : location;
   const pretrained = await loadPretrained(await device(), memoryFileSource(files, location), {
     onProgress: (progress) =>
       emit({
@@ -95,7 +103,7 @@ async function loadFiles(files: Map<string, Blob>, location: string, emit: Emit)
         total: progress.total,
       }),
   });
-  session.loaded = { files, location, pretrained };
+  session.loaded = { files, location, pretrained, baseName };
   session.data = null;
   return summarize(session.loaded);
 }
@@ -138,6 +146,7 @@ function summarize({ pretrained, location }: LoadedModel): ModelSummary {
     weightBytes,
     hasTokenizer: tokenizer !== null,
     hasChatTemplate: Boolean(tokenizer?.chatTemplate),
+    warnings: modelWarnings(pretrained),
     largestTensorBytes,
   };
 }
@@ -192,6 +201,7 @@ const USES_MODEL: ReadonlySet<EngineRequest['kind']> = new Set([
   'perplexity',
   'mcq',
   'export',
+  'restore-run',
 ]);
 const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
   'load-model': 'loading a model',
@@ -201,6 +211,7 @@ const WHAT: Partial<Record<EngineRequest['kind'], string>> = {
   perplexity: 'evaluation',
   mcq: 'evaluation',
   export: 'export',
+  'restore-run': 'using a run’s result',
 };
 let modelQueue: Promise<unknown> = Promise.resolve();
 
@@ -218,7 +229,27 @@ function run<T>(kind: EngineRequest['kind'], task: () => Promise<T>): Promise<T>
   return result;
 }
 
+/*
+ * Run lifecycle across reloads: what a run left in OPFS, and a completed run's adapter put back on
+ * the loaded model (so Chat, Evaluate and Export use it without training again).
+ */
+const lifecycleHandlers: { 'run-state': Handler<'run-state'>; 'restore-run': Handler<'restore-run'> } = {
+  async 'run-state'(request) {
+    return readRunState(request.runName);
+  },
+  async 'restore-run'(request, emit) {
+    const loaded = requireModel();
+    const state = await readRunState(request.runName);
+    const files = await readRunResult(request.runName);
+    await resetModel(loaded, emit);
+    session.peft = await loadAdapter(loaded.pretrained.model, memoryFileSource(files, request.runName));
+    return { runName: request.runName, step: state.lastStep };
+  },
+};
+
 const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
+  ...lifecycleHandlers,
+
   async device() {
     return (await device()).info;
   },
@@ -263,7 +294,9 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const loaded = requireModel();
     const tokenizer = tokenizerOf(loaded);
     const { settings } = request;
-    const datasets = Object.keys(request.files);
+    const datasets = settings.named?.length ? settings.named : Object.keys(request.files);
+    // A failed check leaves no data active: the previous data is dropped before this one is read.
+    session.data = null;
     const plan = planInBrowser(
       { ...settings.config, stage: settings.stage },
       { location: loaded.location, datasets, runName: 'data' },
@@ -272,7 +305,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     const template = plan.data.usesTemplate
       ? chatTemplate(loaded, plan.data.template ?? undefined)
       : undefined;
-    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template);
+    const prepared = await prepareBrowserData(plan, request.files, tokenizer, template, settings.named);
     emit({ type: 'progress', label: 'reading and tokenizing', done: 1, total: 1 });
     session.data = { settings, datasets, train: prepared.train, validation: prepared.validation, template };
     const lengths = prepared.train.map((example) =>
@@ -305,7 +338,9 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
       { location: loaded.location, datasets: data.datasets, runName: settings.runName },
     );
     await resetModel(loaded, emit);
-    const applied = await applyMethod(loaded.pretrained.model, plan.method, { seed: plan.config.seed });
+    const applied = await applyMethod(loaded.pretrained.model, withBaseName(plan.method, loaded.baseName), {
+      seed: plan.config.seed,
+    });
     session.peft = applied.peft;
     session.baseChanged = applied.changesBaseWeights;
     if (!settings.resume) await removeRun(settings.runName);
@@ -322,7 +357,12 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
         }),
         train: data.train.filter((row) => kinds.includes(row.kind)) as unknown[],
         validation: data.validation.filter((row) => kinds.includes(row.kind)) as unknown[],
-        args: { ...plan.trainingArguments, resumeFromCheckpoint: settings.resume ? true : null },
+        args: {
+          ...plan.trainingArguments,
+          resumeFromCheckpoint: settings.resume ? true : null,
+          // base_model_name_or_path of the adapter files the run writes: never a made-up name.
+          modelNameOrPath: loaded.baseName ?? null,
+        },
         storage,
         signal: controller.signal,
         onEvent: (event: TrainerEvent) => emit({ type: 'trainer', event }),
@@ -406,7 +446,6 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
   async export(request, emit) {
     const loaded = requireModel();
     const sink = memorySink();
-    const base = loaded.location;
     if (request.what === 'adapter') {
       if (!session.peft) {
         throw new Error(
@@ -415,7 +454,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
             : 'there is no adapter yet: train with LoRA, DoRA or an adapter first',
         );
       }
-      await saveAdapter(session.peft, sink, { baseModelNameOrPath: base });
+      await saveAdapter(session.peft, sink, { baseModelNameOrPath: loaded.baseName });
       return { files: sink.files };
     }
     const extraFiles = loaded.pretrained.tokenizerFiles;
@@ -427,7 +466,7 @@ const handlers: { [K in EngineRequest['kind']]: Handler<K> } = {
     // Merging removes the adapter layers: keep the adapter's files, merge and save, then load the
     // base again and put the adapter back, so chat and export keep working.
     const adapter = memorySink();
-    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: base });
+    await saveAdapter(session.peft, adapter, { baseModelNameOrPath: loaded.baseName });
     emit({ type: 'progress', label: 'merging', done: 0, total: 2 });
     const merged = session.peft.mergeAndUnload();
     await saveModel(merged, sink, { extraFiles, generationConfig });

@@ -7,7 +7,7 @@
 import type { ValidationReport } from '@webtune/data';
 import type { TrainableSummary } from '@webtune/peft';
 import type { DeviceInfo } from '@webtune/tensors';
-import type { TrainerEvent } from '@webtune/train';
+import type { TrainerEvent, TrainerLogRow } from '@webtune/train';
 
 /** Training stages the board offers (LLaMA-Factory's `stage`). */
 export type StageName = 'sft' | 'dpo' | 'pt';
@@ -23,6 +23,8 @@ export type BoardConfig = Record<string, unknown>;
 export interface DataSettings {
   stage: StageName;
   config: BoardConfig;
+  /** Datasets by their names in the files' dataset_info.json (a picked data folder); absent: each file is a dataset. */
+  named?: string[];
 }
 
 /** A run: its config, its folder in the origin-private file system, and whether it resumes. */
@@ -51,6 +53,8 @@ export interface ModelSummary {
   weightBytes: number;
   hasTokenizer: boolean;
   hasChatTemplate: boolean;
+  /** Problems a run would have with this model (no tokenizer_config.json: no EOS token). */
+  warnings?: string[];
   /** Bytes of the largest single weight (an embedding), against the per-binding limit. */
   largestTensorBytes: number;
 }
@@ -104,7 +108,10 @@ export type EngineRequest =
       maxQuestions: number;
       variant: 'base' | 'tuned';
     }
-  | { kind: 'export'; what: 'adapter' | 'merged' };
+  | { kind: 'export'; what: 'adapter' | 'merged' }
+  // Run lifecycle across reloads (run-state.ts).
+  | { kind: 'run-state'; runName: string }
+  | { kind: 'restore-run'; runName: string };
 
 /** What each request's reply holds. */
 export interface EngineReplies {
@@ -120,6 +127,25 @@ export interface EngineReplies {
   perplexity: { perplexity: number; meanLoss: number; tokens: number };
   mcq: McqSummary;
   export: { files: ExportedFile[] };
+  'run-state': RunState;
+  'restore-run': { runName: string; step: number };
+}
+
+/** What a run left in this browser's private storage (read again after a reload). */
+export interface RunState {
+  runName: string;
+  /** Complete checkpoints, oldest first. */
+  checkpoints: string[];
+  /** Optimizer steps of the newest checkpoint. */
+  lastStep: number;
+  /** Steps the run was planned for (0: unknown). */
+  totalSteps: number;
+  /** The run reached its last step: nothing is left to resume. */
+  completed: boolean;
+  /** The run's folder holds the adapter files written at completion. */
+  hasResult: boolean;
+  /** The rows of its trainer_log.jsonl (the chart's history). */
+  log: TrainerLogRow[];
 }
 
 export interface McqSummary {

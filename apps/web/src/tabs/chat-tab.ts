@@ -1,7 +1,8 @@
 import type { BoardContext } from '../board.js';
 import type { GenerateSettings } from '../engine/protocol.js';
-import { downloadBytes, field, h, numberInput, replaceChildren } from '../ui/dom.js';
+import { field, h, numberInput, replaceChildren } from '../ui/dom.js';
 import { TaskStatus } from '../ui/task-status.js';
+import { preferenceActions } from './preference-actions.js';
 
 type Variant = 'base' | 'tuned';
 
@@ -222,36 +223,7 @@ export function chatTab(context: BoardContext): HTMLElement {
       { class: 'card' },
       h('h3', {}, 'Preference pairs from your votes'),
       pairsSummary,
-      h(
-        'div',
-        { class: 'actions' },
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              downloadBytes('preference_pairs.json', preferences.toDatasetJson(), 'application/json'),
-          },
-          'Download as a dataset',
-        ),
-        h(
-          'button',
-          {
-            type: 'button',
-            onclick: () =>
-              context.useDatasets(
-                {
-                  'preference_pairs.json': new Blob([preferences.toDatasetJson()], {
-                    type: 'application/json',
-                  }),
-                },
-                'dpo',
-              ),
-          },
-          'Use for a DPO run',
-        ),
-        h('button', { type: 'button', onclick: () => preferences.clear() }, 'Clear'),
-      ),
+      preferenceActions(context),
       h(
         'div',
         { class: 'table-wrap' },

@@ -1,11 +1,12 @@
 import { type DataIssue, type PreviewEntry, TEMPLATE_NAMES } from '@webtune/data';
 import type { BoardContext } from '../board.js';
 import type { DataSummary, StageName } from '../engine/protocol.js';
-import { field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
+import { downloadLink, field, h, numberInput, replaceChildren, select } from '../ui/dom.js';
 import { dropZone, filesOfInput } from '../ui/file-drop.js';
 import { formatBytes } from '../ui/format.js';
 import { tokenHistogram } from '../ui/histogram.js';
 import { TaskStatus } from '../ui/task-status.js';
+import { datasetInfoPicker } from './dataset-info-picker.js';
 import { STAGE_LABELS } from './train-settings.js';
 
 /** Data: datasets in, the validation report, token lengths against cutoff_len, trained tokens shown. */
@@ -13,6 +14,9 @@ export function dataTab(context: BoardContext): HTMLElement {
   const { engine, store } = context;
   const status = new TaskStatus('Checking the data');
   let files: Record<string, Blob> = {};
+  /** Names in the folder's dataset_info.json when a data folder was picked; [] when each file is a dataset. */
+  let named: string[] = [];
+  const warnings = h('ul', { class: 'data-warnings', 'aria-label': 'Warnings about the model and settings' });
   const fileList = h('ul', { class: 'file-list', 'aria-label': 'Datasets to use' });
   const report = h('div', { class: 'data-report' });
 
@@ -31,11 +35,14 @@ export function dataTab(context: BoardContext): HTMLElement {
   const maxSamples = numberInput('max_samples', 100000, { min: 0, step: 1 });
   const checkButton = h('button', { type: 'submit', disabled: true }, 'Check data');
 
-  const setFiles = (picked: Record<string, Blob>) => {
+  const setFiles = (picked: Record<string, Blob>, names: string[] = []) => {
     files = picked;
+    named = names;
     replaceChildren(
       fileList,
-      Object.entries(files).map(([name, file]) => h('li', {}, `${name} (${formatBytes(file.size)})`)),
+      names.length > 0
+        ? names.map((name) => h('li', {}, `${name} (dataset_info.json)`))
+        : Object.entries(files).map(([name, file]) => h('li', {}, `${name} (${formatBytes(file.size)})`)),
     );
     updateButton();
   };
@@ -49,13 +56,68 @@ export function dataTab(context: BoardContext): HTMLElement {
     accept: '.json,.jsonl,.csv,.txt,.parquet',
   });
   input.addEventListener('change', () => setFiles(filesOfInput(input)));
+  // Files from elsewhere (votes, a data folder) replace what the file input shows: it is emptied.
+  const useOther = (given: Record<string, Blob>, names: string[] = []) => {
+    input.value = '';
+    setFiles(given, names);
+  };
   context.onUseDatasets((given, givenStage) => {
-    setFiles(given);
+    useOther(given);
     stage.value = givenStage;
+    store.update({ stage: givenStage });
   });
+  stage.addEventListener('change', () => store.update({ stage: stage.value as StageName }));
+  const showWarnings = () => {
+    const model = store.get().model;
+    const lines = [...(model?.warnings ?? [])];
+    const cutoff = Number(cutoffLen.value);
+    if (model && model.maxPositions > 0 && cutoff > model.maxPositions) {
+      lines.push(
+        `cutoff_len ${cutoff} is longer than the model's ${model.maxPositions} positions (max_position_embeddings): set it to ${model.maxPositions} or less.`,
+      );
+    }
+    replaceChildren(
+      warnings,
+      lines.map((line) => h('li', { class: 'warning' }, line)),
+    );
+  };
+  cutoffLen.addEventListener('input', showWarnings);
   store.subscribe((state, previous) => {
-    if (state.model !== previous.model) updateButton();
+    if (state.model !== previous.model) {
+      updateButton();
+      showWarnings();
+      // A report of data checked with another model no longer holds.
+      if (report.childElementCount > 0) {
+        replaceChildren(
+          report,
+          h('p', { class: 'note stale' }, 'The model changed: check the data again for this model.'),
+        );
+      }
+    }
   });
+  context.dataConfig = () => dataConfig();
+  context.onRunConfig((config) => {
+    if (config.stage === 'sft' || config.stage === 'dpo' || config.stage === 'pt') {
+      stage.value = config.stage;
+      store.update({ stage: config.stage });
+    }
+    if (typeof config.template === 'string') template.value = config.template;
+    if (typeof config.cutoff_len === 'number') cutoffLen.value = String(config.cutoff_len);
+    if (typeof config.val_size === 'number') valSize.value = String(config.val_size);
+    if (typeof config.max_samples === 'number') maxSamples.value = String(config.max_samples);
+    showWarnings();
+  });
+  // LLaMA-Factory's keys; the worker plans them as `webtune train` plans a config file.
+  const dataConfig = (): Record<string, unknown> => {
+    const config: Record<string, unknown> = {
+      stage: stage.value,
+      cutoff_len: Number(cutoffLen.value),
+      val_size: Number(valSize.value),
+    };
+    if (template.value !== '') config.template = template.value;
+    if (Number(maxSamples.value) > 0) config.max_samples = Number(maxSamples.value);
+    return config;
+  };
 
   const form = h(
     'form',
@@ -63,15 +125,14 @@ export function dataTab(context: BoardContext): HTMLElement {
       class: 'data-form',
       onsubmit: async (event: Event) => {
         event.preventDefault();
-        // LLaMA-Factory's keys; the worker plans them as `webtune train` plans a config file.
-        const config: Record<string, unknown> = {
-          stage: stage.value,
-          cutoff_len: Number(cutoffLen.value),
-          val_size: Number(valSize.value),
+        const settings = {
+          stage: stage.value as StageName,
+          config: dataConfig(),
+          ...(named.length > 0 ? { named } : {}),
         };
-        if (template.value !== '') config.template = template.value;
-        if (Number(maxSamples.value) > 0) config.max_samples = Number(maxSamples.value);
-        const settings = { stage: stage.value as StageName, config };
+        // A check replaces the data: until it succeeds, none is active (no stale report, no Start).
+        replaceChildren(report);
+        store.update({ data: null });
         const summary = await status.run(
           'Reading, checking and tokenizing',
           () => engine.call({ kind: 'prepare-data', files, settings }, status.onEvent),
@@ -93,8 +154,13 @@ export function dataTab(context: BoardContext): HTMLElement {
         'JSON, JSON lines, CSV or text, in LLaMA-Factory’s formats (alpaca, sharegpt, openai, preference pairs).',
       ),
     ),
-    dropZone('Drop dataset files here', setFiles),
+    dropZone('Drop dataset files here', (dropped) => useOther(dropped)),
+    datasetInfoPicker(
+      (folderFiles, names) => useOther(folderFiles, names),
+      (error) => status.fail(error),
+    ),
     fileList,
+    warnings,
     h(
       'div',
       { class: 'form-grid' },
@@ -163,7 +229,7 @@ function renderReport(element: HTMLElement, summary: DataSummary): void {
           )
         : null,
       report.rejected.length > 0
-        ? issueTable('Rejected rows', report.rejected, 'rejected-rows')
+        ? issueTable('Rejected rows', report.rejected, 'rejected-rows', MAX_REJECTED_SHOWN)
         : h('p', { class: 'ok' }, 'No row was rejected.'),
       report.warnings.length > 0 ? issueTable('Warnings', report.warnings.slice(0, 50), 'warnings') : null,
     ),
@@ -198,14 +264,36 @@ function renderReport(element: HTMLElement, summary: DataSummary): void {
   );
 }
 
-function issueTable(title: string, issues: readonly DataIssue[], className: string): HTMLElement {
+/** Rows of the rejected-rows table on the page; all of them are in its download. */
+const MAX_REJECTED_SHOWN = 20;
+
+function issueTable(
+  title: string,
+  allIssues: readonly DataIssue[],
+  className: string,
+  limit = allIssues.length,
+): HTMLElement {
+  const issues = allIssues.slice(0, limit);
+  const more = allIssues.length - issues.length;
   return h(
     'div',
-    { class: 'table-wrap' },
+    { class: 'table-wrap bounded' },
+    more > 0
+      ? h(
+          'p',
+          { class: 'note' },
+          `${title}: the first ${issues.length} of ${allIssues.length} are shown. `,
+          downloadLink(`${className}.json`, JSON.stringify(allIssues, null, 2), 'application/json'),
+        )
+      : null,
     h(
       'table',
       { class: `issues stack ${className}` },
-      h('caption', {}, `${title}: ${issues.length}`),
+      h(
+        'caption',
+        {},
+        more > 0 ? `${title}: ${allIssues.length} (${issues.length} shown)` : `${title}: ${allIssues.length}`,
+      ),
       h(
         'thead',
         {},

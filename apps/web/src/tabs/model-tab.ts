@@ -24,9 +24,10 @@ export function modelTab(context: BoardContext): HTMLElement {
       return;
     }
     const first = Object.keys(picked)[0];
-    const folder = first?.includes('/') ? first.split('/')[0] : 'picked files';
+    // Loose files: '' lets the engine use the name config.json records (never a made-up one).
+    const folder = first?.includes('/') ? first.split('/')[0] : '';
     const summary = await status.run(
-      `Loading ${folder}`,
+      `Loading ${folder || 'the picked files'}`,
       () => engine.call({ kind: 'load-model', files, location: folder }, status.onEvent),
       (result) => `Loaded ${result.location}: ${formatCount(result.parameters)} parameters.`,
     );

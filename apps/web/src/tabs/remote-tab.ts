@@ -34,8 +34,15 @@ export function remoteTab(context: BoardContext): HTMLElement {
     spellcheck: false,
     placeholder: 'data',
   });
-  const template = h('input', { type: 'text', name: 'template', spellcheck: false, placeholder: 'auto' });
-  const cutoffLen = numberInput('cutoff_len', 2048, { min: 1, step: 1 });
+  const template = h('input', {
+    type: 'text',
+    name: 'template',
+    spellcheck: false,
+    placeholder: 'as the Data tab',
+  });
+  const cutoffLen = numberInput('cutoff_len', Number.NaN, { min: 1, step: 1 });
+  cutoffLen.value = '';
+  cutoffLen.placeholder = 'as the Data tab';
 
   context.remoteDataConfig = () => {
     const config: Record<string, unknown> = {
@@ -44,9 +51,35 @@ export function remoteTab(context: BoardContext): HTMLElement {
     };
     if (datasetDir.value.trim()) config.dataset_dir = datasetDir.value.trim();
     if (template.value.trim()) config.template = template.value.trim();
-    if (Number(cutoffLen.value) > 0) config.cutoff_len = Number(cutoffLen.value);
+    if (cutoffLen.value.trim() !== '' && Number(cutoffLen.value) > 0)
+      config.cutoff_len = Number(cutoffLen.value);
     return config;
   };
+  // A loaded YAML names the model and datasets as paths: on a server, they are these fields.
+  context.onRunConfig((config) => {
+    if (typeof config.model_name_or_path === 'string') model.value = config.model_name_or_path;
+    if (config.dataset !== undefined) {
+      dataset.value = Array.isArray(config.dataset) ? config.dataset.join(',') : String(config.dataset);
+    }
+    if (typeof config.dataset_dir === 'string') datasetDir.value = config.dataset_dir;
+  });
+  const runHere = h(
+    'button',
+    {
+      type: 'button',
+      disabled: true,
+      onclick: () => {
+        useRemote.checked = true;
+        store.update({ target: 'remote' });
+        context.selectTab('train');
+        context.startRemoteRun();
+      },
+    },
+    'Run the Train tab’s YAML on this server',
+  );
+  store.subscribe((state) => {
+    runHere.disabled = !state.remote.connected || state.training === 'running';
+  });
 
   const connect = h(
     'form',
@@ -124,6 +157,12 @@ export function remoteTab(context: BoardContext): HTMLElement {
         { class: 'field checkbox' },
         h('label', {}, useRemote, ' Train on this server (the Train tab’s Start button sends the run there)'),
       ),
+      h(
+        'p',
+        { class: 'help' },
+        'The server gets the run as the Train tab’s YAML shows it, with the model and datasets above.',
+      ),
+      h('div', { class: 'actions' }, runHere),
     ),
   );
 }

@@ -241,6 +241,8 @@ export class TrainSettingsForm {
 
   constructor() {
     this.stage = select('stage', Object.entries(STAGE_LABELS), 'sft');
+    // One place chooses the stage: the Data tab (this select mirrors it).
+    this.stage.disabled = true;
     this.method = select('method', Object.entries(METHOD_LABELS), 'lora');
     this.schedule = select('lr_scheduler_type', SCHEDULES, String(CONFIG_KEYS.lr_scheduler_type.default));
     this.target = h('input', { type: 'text', name: 'lora_target', value: 'all', spellcheck: false });
@@ -289,7 +291,7 @@ export class TrainSettingsForm {
         field(
           'Stage',
           this.stage,
-          'What the model learns from: answers (SFT), preferred vs rejected answers (DPO), or raw text.',
+          'Chosen in the Data tab, since it decides which rows are valid: answers (SFT), preferred vs rejected answers (DPO), or raw text.',
         ),
         field(
           'Method',
@@ -332,9 +334,71 @@ export class TrainSettingsForm {
     const input = this.numbers.get(key)!;
     const value = Number(input.value);
     if (input.value.trim() === '' || !Number.isFinite(value)) {
-      throw new Error(`${input.name} must be a number`);
+      throw new Error(`${input.name} must be a number, got “${input.value}”`);
+    }
+    // The form's bounds hold for typed values too (the browser only marks them).
+    const setting = NUMBER_SETTINGS.find((candidate) => candidate.key === key)!;
+    if (setting.min !== undefined && value < setting.min) {
+      throw new Error(`${input.name} must be at least ${setting.min}, got ${value}`);
+    }
+    if (setting.max !== undefined && value > setting.max) {
+      throw new Error(`${input.name} must be at most ${setting.max}, got ${value}`);
+    }
+    if (setting.step === 1 && !Number.isInteger(value)) {
+      throw new Error(`${input.name} must be a whole number, got ${value}`);
     }
     return value;
+  }
+
+  /** Every control's value by name: what a reload restores (localStorage). */
+  snapshot(): Record<string, string | boolean> {
+    const values: Record<string, string | boolean> = {};
+    for (const control of this.element.querySelectorAll<HTMLInputElement | HTMLSelectElement>(
+      'input[name], select[name]',
+    )) {
+      values[control.name] =
+        control instanceof HTMLInputElement && control.type === 'checkbox' ? control.checked : control.value;
+    }
+    return values;
+  }
+
+  /** Puts back a snapshot (names it does not know are ignored). */
+  restore(values: Record<string, unknown>): void {
+    for (const control of this.element.querySelectorAll<HTMLInputElement | HTMLSelectElement>(
+      'input[name], select[name]',
+    )) {
+      const value = values[control.name];
+      if (value === undefined || control.name === 'stage') continue;
+      if (control instanceof HTMLInputElement && control.type === 'checkbox')
+        control.checked = Boolean(value);
+      else control.value = String(value);
+    }
+    this.showRelevant();
+  }
+
+  /**
+   * Sets the form from a LLaMA-Factory config (a loaded YAML); returns the keys it does not show,
+   * which the caller keeps and sends along.
+   */
+  applyConfig(config: Record<string, unknown>): string[] {
+    const rest: string[] = [];
+    for (const [key, value] of Object.entries(config)) {
+      const setting = NUMBER_SETTINGS.find((candidate) => candidate.yaml === key);
+      if (setting && typeof value === 'number') this.numbers.get(setting.key)!.value = String(value);
+      else if (key === 'finetuning_type' && typeof value === 'string') this.method.value = value;
+      else if (key === 'use_dora') {
+        if (value === true) this.method.value = 'dora';
+      } else if (key === 'lr_scheduler_type') this.schedule.value = String(value);
+      else if (key === 'lora_target')
+        this.target.value = Array.isArray(value) ? value.join(',') : String(value);
+      else if (key === 'pref_loss') this.preferenceLoss.value = String(value);
+      else if (key === 'disable_gradient_checkpointing') this.checkpointing.checked = value !== true;
+      else if (key === 'run_name') this.runName.value = String(value);
+      else if (key === 'eval_strategy' || key === 'stage') continue;
+      else rest.push(key);
+    }
+    this.showRelevant();
+    return rest;
   }
 
   private showRelevant(): void {

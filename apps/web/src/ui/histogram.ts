@@ -74,16 +74,20 @@ export function tokenHistogram(lengths: readonly number[], cutoffLen: number): S
   root.append(
     svg('line', { x1: cutoffX, x2: cutoffX, y1: margin.top, y2: margin.top + plotHeight, class: 'cutoff' }),
   );
+  // The label sits on the side of the line with room, so it is never cut by the edge.
+  const labelOnLeft = cutoffX > margin.left + plotWidth / 2;
   const cutoffLabel = svg('text', {
-    x: Math.min(cutoffX + 4, width - 90),
+    x: labelOnLeft ? cutoffX - 4 : cutoffX + 4,
     y: margin.top + 12,
+    'text-anchor': labelOnLeft ? 'end' : 'start',
     class: 'cutoff-label',
   });
   cutoffLabel.textContent = `cutoff_len ${cutoffLen}`;
   root.append(cutoffLabel);
   const axisEnd = bins[bins.length - 1].end;
-  for (const tokens of [0, Math.round(axisEnd / 2), axisEnd]) {
-    const label = svg('text', { x: x(tokens), y: height - 8, 'text-anchor': 'middle', class: 'tick' });
+  const anchors = ['start', 'middle', 'end'];
+  for (const [i, tokens] of [0, Math.round(axisEnd / 2), axisEnd].entries()) {
+    const label = svg('text', { x: x(tokens), y: height - 8, 'text-anchor': anchors[i], class: 'tick' });
     label.textContent = String(tokens);
     root.append(label);
   }

@@ -1,3 +1,4 @@
+import type { TrainerLogRow } from '@webtune/train';
 import { h } from './dom.js';
 import { formatNumber } from './format.js';
 
@@ -14,7 +15,57 @@ export interface ChartMarker {
   message: string;
 }
 
-const MARGIN = { left: 52, right: 60, top: 14, bottom: 30 };
+const MARGIN = { left: 66, right: 72, top: 14, bottom: 44 };
+
+/**
+ * Labels for tick values, each distinct: the fewest significant digits that tell them apart
+ * (2e-4 and 2.5e-4 are not both "2e-4").
+ */
+export function tickLabels(values: readonly number[], exponential: boolean): string[] {
+  for (let digits = 0; digits <= 6; digits++) {
+    const labels = values.map((value) =>
+      value === 0
+        ? '0'
+        : exponential
+          ? value.toExponential(digits)
+          : Number(value.toFixed(digits)).toString(),
+    );
+    if (new Set(labels).size === labels.length) return labels;
+  }
+  return values.map(String);
+}
+
+/** Whole-step ticks from 1 to `lastStep`, evenly spaced by a round interval (1, 2, 5 x 10^k). */
+export function stepTicks(lastStep: number, count: number): number[] {
+  if (lastStep <= 1) return [1];
+  const raw = (lastStep - 1) / Math.max(1, count);
+  const power = 10 ** Math.floor(Math.log10(Math.max(1, raw)));
+  const interval = Math.max(
+    1,
+    [1, 2, 5, 10].map((factor) => factor * power).find((candidate) => candidate >= raw) ?? 10 * power,
+  );
+  const ticks: number[] = [];
+  // Multiples of the interval (and step 1), so the spacing is even.
+  for (let step = interval; step <= lastStep; step += interval) ticks.push(step);
+  if (ticks[0] !== 1) ticks.unshift(1);
+  return ticks;
+}
+
+/**
+ * The smoothed loss curve: an exponential moving average whose weight grows with the number of
+ * points (LLaMA-Factory's plot smooths the same way), so short runs stay close to the raw values.
+ */
+export function smoothLoss(values: readonly number[]): number[] {
+  if (values.length === 0) return [];
+  const weight = 1.8 * (1 / (1 + Math.exp(-0.05 * values.length)) - 0.5);
+  const smoothed: number[] = [];
+  let last = values[0];
+  for (const value of values) {
+    last = last * weight + (1 - weight) * value;
+    smoothed.push(last);
+  }
+  return smoothed;
+}
 
 /** Round tick values (1, 2 or 5 times a power of ten) covering [low, high] with about `count` steps. */
 export function niceTicks(low: number, high: number, count: number): number[] {
@@ -60,6 +111,7 @@ export class TrainingChart {
       'ul',
       { class: 'legend', 'aria-hidden': 'true' },
       h('li', { class: 'legend-loss' }, 'loss'),
+      h('li', { class: 'legend-smoothed' }, 'smoothed loss'),
       h('li', { class: 'legend-eval' }, 'eval loss'),
       h('li', { class: 'legend-lr' }, 'learning rate (right axis)'),
       h('li', { class: 'legend-marker' }, 'diagnostic'),
@@ -108,6 +160,15 @@ export class TrainingChart {
     this.schedule();
   }
 
+  /** Draws a run's past from its trainer_log.jsonl rows (after a reload). */
+  loadHistory(rows: readonly TrainerLogRow[]): void {
+    this.reset(rows[rows.length - 1]?.total_steps ?? 1);
+    for (const row of rows) {
+      if (typeof row.eval_loss === 'number') this.addEval(row.current_steps, row.eval_loss);
+      else this.addStep(row.current_steps, row.loss, row.lr);
+    }
+  }
+
   /** Sets the step count without clearing (a resumed run). */
   setTotalSteps(totalSteps: number): void {
     this.totalSteps = Math.max(1, totalSteps);
@@ -115,6 +176,14 @@ export class TrainingChart {
   }
 
   addStep(step: number, loss: number, learningRate: number): void {
+    // A step drawn before (history from the log, then the resumed run) is replaced, not doubled.
+    if (this.loss.some((point) => point.step >= step)) {
+      this.loss = this.loss.filter((point) => point.step < step);
+      this.learningRate = this.learningRate.filter((point) => point.step < step);
+      for (const row of this.tableBody.querySelectorAll('tr')) {
+        if (Number((row as HTMLElement).dataset.step) >= step) row.remove();
+      }
+    }
     this.loss.push({ step, value: loss });
     this.learningRate.push({ step, value: learningRate });
     this.tableBody.append(
@@ -225,8 +294,10 @@ export class TrainingChart {
     const lossTicks = niceTicks(Math.max(0, low - (high - low) * 0.05), high + (high - low) * 0.05, 4);
     low = lossTicks[0];
     high = lossTicks[lossTicks.length - 1];
-    const lrTicks = niceTicks(0, Math.max(1e-12, ...this.learningRate.map((p) => p.value)), 4);
-    const lrMax = lrTicks[lrTicks.length - 1];
+    const lrValues = this.learningRate.map((p) => p.value).filter((value) => value > 0);
+    // No learning rate yet (or all 0): no right axis, rather than ticks of 1e-12.
+    const lrTicks = lrValues.length > 0 ? niceTicks(0, Math.max(...lrValues), 4) : [];
+    const lrMax = lrTicks[lrTicks.length - 1] ?? 1;
     const x = (step: number) =>
       plot.left + (lastStep <= 1 ? plot.width / 2 : ((step - 1) / (lastStep - 1)) * plot.width);
     const yLoss = (value: number) => plot.top + (1 - (value - low) / (high - low)) * plot.height;
@@ -237,26 +308,41 @@ export class TrainingChart {
     context.fillStyle = colors.text;
     context.lineWidth = 1;
     context.textBaseline = 'middle';
-    for (const value of lossTicks) {
+    const lossLabels = tickLabels(lossTicks, false);
+    for (const [i, value] of lossTicks.entries()) {
       const y = yLoss(value);
       context.beginPath();
       context.moveTo(plot.left, y);
       context.lineTo(plot.left + plot.width, y);
       context.stroke();
       context.textAlign = 'right';
-      context.fillText(formatNumber(value), plot.left - 6, y);
+      context.fillText(lossLabels[i], plot.left - 6, y);
     }
     context.textAlign = 'left';
-    for (const value of lrTicks) {
-      context.fillText(value === 0 ? '0' : value.toExponential(0), plot.left + plot.width + 6, yLr(value));
+    const lrLabels = tickLabels(lrTicks, true);
+    for (const [i, value] of lrTicks.entries()) {
+      context.fillText(lrLabels[i], plot.left + plot.width + 6, yLr(value));
     }
     context.textAlign = 'center';
     context.textBaseline = 'top';
-    const xTicks = Math.min(lastStep, 6);
-    for (let i = 0; i <= xTicks; i++) {
-      const step = Math.round(1 + ((lastStep - 1) * i) / Math.max(1, xTicks));
-      context.fillText(String(step), x(step), plot.top + plot.height + 6);
-    }
+    const xTicks = stepTicks(lastStep, Math.max(2, Math.floor(plot.width / 70)));
+    for (const step of xTicks) context.fillText(String(step), x(step), plot.top + plot.height + 6);
+    // Axis titles.
+    context.fillText('step', plot.left + plot.width / 2, plot.top + plot.height + 24);
+    const verticalTitle = (text: string, titleX: number) => {
+      context.save();
+      context.translate(titleX, plot.top + plot.height / 2);
+      context.rotate(-Math.PI / 2);
+      context.textBaseline = 'middle';
+      context.fillText(text, 0, 0);
+      context.restore();
+    };
+    verticalTitle('loss', 12);
+    if (lrTicks.length > 0) verticalTitle('learning rate', width - 10);
+    canvas.dataset.xTicks = xTicks.join(' ');
+    canvas.dataset.lossTicks = lossLabels.join(' ');
+    canvas.dataset.lrTicks = lrLabels.join(' ');
+    canvas.dataset.axisTitles = ['step', 'loss', ...(lrTicks.length > 0 ? ['learning rate'] : [])].join('|');
 
     // Diagnostics first, under the lines.
     for (const marker of this.markers) {
@@ -300,8 +386,17 @@ export class TrainingChart {
       }
     };
     line(this.learningRate, yLr, colors.lr, [6, 4]);
+    // The raw loss faint, the smoothed loss over it.
+    context.globalAlpha = 0.35;
     const drawnLoss = line(this.loss, yLoss, colors.loss);
     if (this.loss.length <= 60) dots(this.loss, yLoss, colors.loss, 2.5);
+    context.globalAlpha = 1;
+    const finiteLoss = this.loss.filter((p) => Number.isFinite(p.value));
+    const smoothed = smoothLoss(finiteLoss.map((p) => p.value)).map((value, i) => ({
+      step: finiteLoss[i].step,
+      value,
+    }));
+    canvas.dataset.smoothedPoints = String(line(smoothed, yLoss, colors.loss));
     line(this.evalLoss, yLoss, colors.eval);
     dots(this.evalLoss, yLoss, colors.eval, 4);
 

@@ -3,6 +3,7 @@
  * cannot be streamed without a streaming parser; use JSONL for multi-GB data). Bad bytes are pinned to
  * the row that holds them, and a file that is not JSON is reported with its line and column.
  */
+
 import { type DataIssue, describeValue } from '../issues.js';
 import {
   decodeUtf8Lenient,
@@ -13,6 +14,7 @@ import {
   lineAndColumn,
 } from './bytes.js';
 import { parseJsonLinesText } from './json-lines.js';
+import { jsonSyntaxErrorOffset } from './json-syntax-error.js';
 import type { ReadStatistics, RecordResult } from './records.js';
 
 /** Parses the bytes of a `.json` file into row records. File-level problems come back as one issue. */
@@ -50,8 +52,10 @@ export function parseJsonArrayFile(
       statistics.notes.push('the .json file holds one JSON object per line; it was read as JSON lines');
       return parseJsonLinesText(text, file, statistics, dataset);
     }
+    // V8 gives a position for most errors but not all; the scanner finds it for the rest.
     const position = /position (\d+)/.exec(message);
-    const where = position ? lineAndColumn(text, Number(position[1])) : undefined;
+    const offset = position ? Number(position[1]) : jsonSyntaxErrorOffset(text);
+    const where = offset === null ? undefined : lineAndColumn(text, offset);
     return fileIssue({
       field: '(file)',
       expected: 'valid JSON (an array of row objects)',

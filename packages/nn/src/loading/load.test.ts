@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesReader, readSafetensorsBytes, writeSafetensors } from '@webtune/safetensors';
 import { createDevice, type Device } from '@webtune/tensors';
-import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import { fixturePath, requireF16, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../generation/generate.js';
 import { loadModelDirectory } from '../node.js';
@@ -145,8 +145,8 @@ describe('llama2.c checkpoints', () => {
 });
 
 describe.skipIf(!requireFixtures('models/stories260K-hf'))('f16 parameters', () => {
-  it('loads weights as f16 and generates close to f32', async () => {
-    if (!device.hasF16) return;
+  it('loads weights as f16 and generates close to f32', async (context) => {
+    requireF16(context, device.hasF16);
     const directory = fixturePath('models/stories260K-hf');
     const full = await loadModelDirectory(device, directory);
     const half = await loadModelDirectory(device, directory, { dtype: 'f16' });

@@ -28,7 +28,10 @@ export async function runIdentity(
 ): Promise<string> {
   const settings: Record<string, unknown> = {};
   for (const key of Object.keys(args).sort() as (keyof ResolvedTrainingArguments)[]) {
-    if (!OPERATIONAL_KEYS.includes(key)) settings[key] = args[key];
+    if (OPERATIONAL_KEYS.includes(key)) continue;
+    // LoRA+ keys count only when LoRA+ is on (identities of runs without it stay as they were).
+    if (key.startsWith('loraplus') && args.loraplusLrRatio === null) continue;
+    settings[key] = args[key];
   }
   const text = JSON.stringify({ settings, plan });
   const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));

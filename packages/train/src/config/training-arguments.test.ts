@@ -14,16 +14,18 @@ describe('training arguments', () => {
       seed: 42,
     });
     expect(() => resolveTrainingArguments({ gradientAccumulationSteps: 0 })).toThrow(
-      /gradientAccumulationSteps must be a positive integer, got 0/,
+      /gradient_accumulation_steps must be a positive integer, got 0/,
     );
     expect(() => resolveTrainingArguments({ lrSchedulerType: 'reduce_lr_on_plateau' as never })).toThrow(
-      /lrSchedulerType/,
+      /lr_scheduler_type/,
     );
-    expect(() => resolveTrainingArguments({ adamBeta2: 1 })).toThrow(/adamBeta2/);
+    expect(() => resolveTrainingArguments({ adamBeta2: 1 })).toThrow(/adam_beta2/);
     expect(() => resolveTrainingArguments({ seed: -5 })).toThrow(
       /seed must be an integer in \[0, 2\^32 - 1\]/,
     );
-    expect(() => resolveTrainingArguments({ numTrainEpochs: 0 })).toThrow(/numTrainEpochs/);
+    expect(() => resolveTrainingArguments({ numTrainEpochs: 0 })).toThrow(
+      /num_train_epochs must be a number > 0 when max_steps is not set/,
+    );
     expect(resolveTrainingArguments({ numTrainEpochs: 0, maxSteps: 5 }).maxSteps).toBe(5);
   });
 
@@ -34,7 +36,7 @@ describe('training arguments', () => {
     expect(resolveTrainingArguments({ saveStrategy: 'epoch' }).saveStrategy).toBe('epoch');
     // 'steps' without an interval: Transformers' save_steps default.
     expect(resolveTrainingArguments({ saveStrategy: 'steps' }).saveSteps).toBe(500);
-    expect(() => resolveTrainingArguments({ evalStrategy: 'best' as never })).toThrow(/evalStrategy/);
+    expect(() => resolveTrainingArguments({ evalStrategy: 'best' as never })).toThrow(/eval_strategy/);
     expect(() =>
       resolveTrainingArguments({ lrSchedulerType: 'cosine_with_min_lr', lrSchedulerKwargs: {} }),
     ).toThrow(/min_lr/);

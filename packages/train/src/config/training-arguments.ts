@@ -38,6 +38,13 @@ export interface TrainingArguments {
   warmupRatio?: number;
   /** warmup_steps; wins over warmupRatio when > 0 (default 0). */
   warmupSteps?: number;
+  /**
+   * loraplus_lr_ratio: LoRA+ (lora_B and 1-D parameters learn at this multiple of learningRate);
+   * null: one learning rate for all (default).
+   */
+  loraplusLrRatio?: number | null;
+  /** loraplus_lr_embedding: LoRA+'s learning rate of lora_embedding_B (default 1e-6). */
+  loraplusLrEmbedding?: number;
   /** max_grad_norm: clip the global gradient norm to this; 0 turns clipping off (default 1). */
   maxGradNorm?: number;
   /** gradient_checkpointing: recompute each decoder layer in backward (default false). */
@@ -95,6 +102,8 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     warmupRatio: args.warmupRatio ?? 0,
     warmupSteps: args.warmupSteps ?? 0,
     maxGradNorm: args.maxGradNorm ?? 1,
+    loraplusLrRatio: args.loraplusLrRatio ?? null,
+    loraplusLrEmbedding: args.loraplusLrEmbedding ?? 1e-6,
     gradientCheckpointing: args.gradientCheckpointing ?? false,
     seed: args.seed ?? 42,
     shuffle: args.shuffle ?? true,
@@ -160,6 +169,10 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   if (!(Number.isInteger(resolved.warmupSteps) && resolved.warmupSteps >= 0)) {
     fail('warmupSteps', 'an integer >= 0', resolved.warmupSteps);
   }
+  if (resolved.loraplusLrRatio !== null && !(resolved.loraplusLrRatio > 0))
+    fail('loraplusLrRatio', 'a number > 0 or null', resolved.loraplusLrRatio);
+  if (!(resolved.loraplusLrEmbedding >= 0))
+    fail('loraplusLrEmbedding', 'a number >= 0', resolved.loraplusLrEmbedding);
   if (!(resolved.maxGradNorm >= 0))
     fail('maxGradNorm', 'a number >= 0 (0: no clipping)', resolved.maxGradNorm);
   if (!Number.isInteger(resolved.seed) || resolved.seed < 0 || resolved.seed > 2 ** 32 - 1)
@@ -169,6 +182,12 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
   return resolved;
 }
 
+/** Messages name a key as LLaMA-Factory and Transformers spell it (learning_rate, not learningRate). */
+function configKeyOf(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
 function fail(key: string, expected: string, got: unknown): never {
-  throw new Error(`training arguments: ${key} must be ${expected}, got ${JSON.stringify(got)}`);
+  const words = expected.replace(/\b(maxSteps|saveStrategy|evalStrategy)\b/g, configKeyOf);
+  throw new Error(`training arguments: ${configKeyOf(key)} must be ${words}, got ${JSON.stringify(got)}`);
 }

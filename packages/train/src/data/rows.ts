@@ -17,6 +17,15 @@ export interface PreferenceRow {
   rejected: SupervisedRow;
 }
 
+/**
+ * A KTO example: one answer labelled desirable or undesirable, and its KL pair (the same prompt
+ * with another example's answer, for the KL estimate), as @webtune/data's EncodedKto holds them.
+ */
+export interface KtoRow extends SupervisedRow {
+  desirable: boolean;
+  kl: SupervisedRow;
+}
+
 /** A right-padded batch on the host, row-major [rows, seq]. */
 export interface HostBatch {
   rows: number;

@@ -70,8 +70,15 @@ export function trainableCausalLM(
   };
 }
 
-/** A PEFT model for training: its adapter's parameters train, the base stays frozen. */
-export function trainablePeftModel(peft: PeftModel): TrainableModel {
+/**
+ * A PEFT model for training: its adapter's parameters train, the base stays frozen. With
+ * `convertPissaToLora` the exported adapter is PiSSA's converted to a plain LoRA of rank 2r for
+ * the untouched base (LLaMA-Factory's pissa_convert).
+ */
+export function trainablePeftModel(
+  peft: PeftModel,
+  options: { convertPissaToLora?: boolean } = {},
+): TrainableModel {
   const model = peft.model;
   return {
     device: model.device,
@@ -84,8 +91,11 @@ export function trainablePeftModel(peft: PeftModel): TrainableModel {
       peft.runtime.seed = seed;
     },
     withAdaptersDisabled: (fn) => peft.withAdaptersDisabled(fn),
-    exportFiles: (sink, options = {}) =>
-      saveAdapter(peft, sink, { baseModelNameOrPath: options.baseModelNameOrPath }),
+    exportFiles: (sink, exportOptions = {}) =>
+      saveAdapter(peft, sink, {
+        baseModelNameOrPath: exportOptions.baseModelNameOrPath,
+        convertPissaToLora: options.convertPissaToLora,
+      }),
   };
 }
 

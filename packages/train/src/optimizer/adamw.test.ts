@@ -1,5 +1,8 @@
-import { createDevice, type Device } from '@webtune/tensors';
+import { readFileSync } from 'node:fs';
+import { clipByGlobalNorm, createDevice, type Device } from '@webtune/tensors';
+import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { learningRateAt } from '../schedule/learning-rate.js';
 import { AdamW, excludedFromWeightDecay } from './adamw.js';
 
 let device: Device;
@@ -30,53 +33,68 @@ describe('AdamW', () => {
     }
   });
 
-  it('matches torch.optim.AdamW for two steps, with decay only where it applies', async () => {
-    const weight = device.fromArray([1, -2], [2], 'f32');
-    const bias = device.fromArray([0.5], [1], 'f32');
+  it("matches torch.optim.AdamW driven as Transformers' Trainer drives it: decay groups, clipping, schedule", async () => {
+    // tools/golden/trainer_steps.py: five steps of torch.optim.AdamW in float64.
+    const golden = JSON.parse(
+      readFileSync(new URL('../__fixtures__/adamw-steps.json', import.meta.url), 'utf8'),
+    ) as {
+      settings: {
+        lr: number;
+        weight_decay: number;
+        max_grad_norm: number;
+        warmup_steps: number;
+        total_steps: number;
+      };
+      shapes: Record<string, number[]>;
+      initial: Record<string, number[]>;
+      steps: {
+        learning_rate: number;
+        gradients: Record<string, number[]>;
+        grad_norm: number;
+        parameters: Record<string, number[]>;
+      }[];
+    };
+    const { settings } = golden;
+    const names = Object.keys(golden.shapes);
+    const parameters = names.map((name) =>
+      device.fromArray(golden.initial[name], golden.shapes[name], 'f32'),
+    );
     const optimizer = new AdamW(
       device,
-      [
-        ['layer.weight', weight],
-        ['layer.bias', bias],
-      ],
-      { weightDecay: 0.1 },
+      names.map((name, i) => [name, parameters[i]] as [string, (typeof parameters)[number]]),
+      { weightDecay: settings.weight_decay },
     );
     expect(optimizer.decayedNames()).toEqual(['layer.weight']);
-    const grads = [
-      [0.1, 0.2, -0.3],
-      [-0.05, 0.4, 0.1],
-    ];
-    // The same two steps in float64 (torch's formulas).
-    const expected = [1, -2, 0.5];
-    const m = [0, 0, 0];
-    const v = [0, 0, 0];
-    for (let step = 1; step <= 2; step++) {
-      const g = grads[step - 1];
-      optimizer.step(
-        new Map([
-          [weight, device.fromArray(g.slice(0, 2), [2], 'f32')],
-          [bias, device.fromArray(g.slice(2), [1], 'f32')],
-        ]),
-        0.01,
+    let clipped = 0;
+    for (const [index, step] of golden.steps.entries()) {
+      const learningRate = learningRateAt(index, {
+        type: 'linear',
+        learningRate: settings.lr,
+        totalSteps: settings.total_steps,
+        warmupSteps: settings.warmup_steps,
+      });
+      expect(learningRate).toBeCloseTo(step.learning_rate, 12);
+      const gradients = names.map((name) =>
+        device.fromArray(step.gradients[name], golden.shapes[name], 'f32'),
       );
-      for (let i = 0; i < 3; i++) {
-        const decay = i < 2 ? 0.1 : 0;
-        expected[i] *= 1 - 0.01 * decay;
-        m[i] = 0.9 * m[i] + 0.1 * g[i];
-        v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
-        const denominator = Math.sqrt(v[i]) / Math.sqrt(1 - 0.999 ** step) + 1e-8;
-        expected[i] -= (0.01 / (1 - 0.9 ** step)) * (m[i] / denominator);
+      const norm = (await clipByGlobalNorm(gradients, settings.max_grad_norm).toArray())[0];
+      expect(Math.abs(norm - step.grad_norm) / step.grad_norm, `step ${index + 1} grad norm`).toBeLessThan(
+        1e-6,
+      );
+      if (step.grad_norm > settings.max_grad_norm) clipped++;
+      optimizer.step(new Map(parameters.map((parameter, i) => [parameter, gradients[i]])), learningRate);
+      for (const [i, name] of names.entries()) {
+        expectClose(await parameters[i].toArray(), step.parameters[name], {
+          atol: 2e-6,
+          label: `step ${index + 1} ${name}`,
+        });
       }
     }
-    const actual = [...(await weight.toArray()), ...(await bias.toArray())];
-    for (const [i, value] of actual.entries()) expect(value).toBeCloseTo(expected[i], 6);
-    expect(optimizer.stepCount).toBe(2);
-    expect(optimizer.stateTensors().map(([name]) => name)).toEqual([
-      'layer.weight.exp_avg',
-      'layer.weight.exp_avg_sq',
-      'layer.bias.exp_avg',
-      'layer.bias.exp_avg_sq',
-    ]);
+    expect(clipped).toBeGreaterThanOrEqual(2);
+    expect(optimizer.stepCount).toBe(5);
+    expect(optimizer.stateTensors().map(([name]) => name)).toEqual(
+      names.flatMap((name) => [`${name}.exp_avg`, `${name}.exp_avg_sq`]),
+    );
     optimizer.dispose();
   });
 });

@@ -10,6 +10,11 @@ export interface AdamWSettings {
   eps?: number;
   /** weight_decay (default 0), applied to every parameter except norms and biases. */
   weightDecay?: number;
+  /**
+   * Each parameter's learning rate as a multiple of the scheduled one (default 1 for all): the
+   * optimizer's parameter groups, such as LoRA+'s (see lora-plus.ts).
+   */
+  learningRateScale?: (name: string, parameter: Tensor) => number;
 }
 
 const NORM = /(^|\.)[a-z_]*norm(\.|$)/i;
@@ -30,6 +35,8 @@ interface Slot {
   m: Tensor;
   v: Tensor;
   decay: number;
+  /** Multiple of the scheduled learning rate. */
+  lrScale: number;
 }
 
 /**
@@ -39,7 +46,7 @@ interface Slot {
  */
 export class AdamW {
   private readonly slots: Slot[];
-  private readonly settings: Required<AdamWSettings>;
+  private readonly settings: Required<Omit<AdamWSettings, 'learningRateScale'>>;
   /** Updates applied so far. */
   stepCount = 0;
 
@@ -56,6 +63,7 @@ export class AdamW {
       m: zeros(device, parameter.shape, 'f32').keep(),
       v: zeros(device, parameter.shape, 'f32').keep(),
       decay: excludedFromWeightDecay(name) ? 0 : this.settings.weightDecay,
+      lrScale: settings.learningRateScale?.(name, parameter) ?? 1,
     }));
   }
 
@@ -71,7 +79,7 @@ export class AdamW {
       const grad = gradients.get(slot.parameter);
       if (!grad) continue;
       adamwStep(slot.parameter, grad, slot.m, slot.v, {
-        lr: learningRate,
+        lr: learningRate * slot.lrScale,
         step: this.stepCount,
         beta1: this.settings.beta1,
         beta2: this.settings.beta2,

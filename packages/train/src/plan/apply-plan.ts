@@ -5,6 +5,7 @@
 import type { CausalLM, ModelFileSource } from '@webtune/nn';
 import { freezeTrainableNames, getPeftModel, loadAdapter, type PeftModel } from '@webtune/peft';
 import { type TrainableModel, trainableCausalLM, trainablePeftModel } from '../model/trainable-model.js';
+import { ktoTask } from '../tasks/kto-task.js';
 import { preferenceTask } from '../tasks/preference-task.js';
 import { rewardTask } from '../tasks/reward-task.js';
 import { supervisedTask } from '../tasks/sft-task.js';
@@ -46,7 +47,8 @@ export async function applyMethod(
     peft = await getPeftModel(model, method.config, { seed: options.seed });
   }
   if (peft) {
-    const trainable = trainablePeftModel(peft);
+    const convertPissaToLora = method.type === 'lora' && method.pissaConvert === true;
+    const trainable = trainablePeftModel(peft, { convertPissaToLora });
     const trainableNames = trainable.trainableParameters().map(([name]) => name);
     return { trainable, peft, trainableNames, changesBaseWeights: false };
   }
@@ -67,7 +69,7 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
   const collate = { padTokenId: options.padTokenId };
   switch (task.type) {
     case 'supervised':
-      return supervisedTask({ stage: task.stage, collate }) as TrainingTask<unknown>;
+      return supervisedTask({ stage: task.stage, collate, dft: task.dft }) as TrainingTask<unknown>;
     case 'preference':
       return preferenceTask({
         loss: task.loss,
@@ -77,6 +79,18 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
         ftx: task.ftx,
         collate,
       }) as TrainingTask<unknown>;
+    case 'kto':
+      return ktoTask({
+        beta: task.beta,
+        desirableWeight: task.desirableWeight,
+        undesirableWeight: task.undesirableWeight,
+        ftx: task.ftx,
+        collate,
+      }) as TrainingTask<unknown>;
+    case 'ppo':
+      // trainPpo trains (generation in the loop); its rows are SFT rows, so the SFT loss is what
+      // evaluating them means.
+      return supervisedTask({ stage: 'sft', collate }) as TrainingTask<unknown>;
     case 'reward':
       return rewardTask({ seed: options.seed, collate }) as TrainingTask<unknown>;
   }
@@ -84,5 +98,6 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
 
 /** The row kinds a task trains on (prepared data may hold others, which it skips). */
 export function rowKindsOf(task: TaskPlan): readonly string[] {
-  return task.type === 'supervised' ? ['supervised', 'pretrain'] : ['preference'];
+  if (task.type === 'supervised' || task.type === 'ppo') return ['supervised', 'pretrain'];
+  return task.type === 'kto' ? ['kto'] : ['preference'];
 }

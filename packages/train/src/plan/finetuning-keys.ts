@@ -4,7 +4,6 @@ import { ignored, NO_REPORTERS, SINGLE_DEVICE, supported, TEXT_ONLY, unsupported
 export const FINETUNING_KEYS = {
   stage: supported('method', 'string', 'sft', {
     choices: ['pt', 'sft', 'rm', 'dpo', 'kto', 'ppo'],
-    unsupportedChoices: ['kto', 'ppo'],
   }),
   do_train: supported('method', 'boolean', true, {
     note: 'false: no training (LLaMA-Factory needs it true to train; webtune train defaults to true)',
@@ -32,20 +31,21 @@ export const FINETUNING_KEYS = {
   pissa_iter: supported('method', 'integer', 16, {
     note: 'power iterations of the randomized SVD; -1 for the exact SVD',
   }),
-  pissa_convert: unsupported(
-    'method',
-    'boolean',
-    'converting a PiSSA adapter to plain LoRA is not wired yet',
-    false,
-  ),
+  pissa_convert: supported('method', 'boolean', false, {
+    note: 'with pissa_init: save a plain LoRA adapter of rank 2r for the untouched base (required)',
+  }),
   create_new_adapter: unsupported(
     'method',
     'boolean',
     'a second adapter on top of adapter_name_or_path is not supported',
     false,
   ),
-  loraplus_lr_ratio: unsupported('method', 'number', 'LoRA+ learning rates are not implemented', null),
-  loraplus_lr_embedding: ignored('method', 'number', 'only used with loraplus_lr_ratio', 1e-6),
+  loraplus_lr_ratio: supported('method', 'number', null, {
+    note: 'LoRA+: lora_B (and 1-D parameters) learn at this multiple of learning_rate',
+  }),
+  loraplus_lr_embedding: supported('method', 'number', 1e-6, {
+    note: "LoRA+'s learning rate of lora_embedding_B (only with loraplus_lr_ratio)",
+  }),
   freeze_trainable_layers: supported('method', 'integer', 2),
   freeze_trainable_modules: supported('method', 'list', 'all'),
   freeze_extra_modules: supported('method', 'list', null),
@@ -67,8 +67,8 @@ export const FINETUNING_KEYS = {
   }),
   dpo_label_smoothing: supported('method', 'number', 0),
   simpo_gamma: supported('method', 'number', 0.5),
-  kto_chosen_weight: unsupported('method', 'number', 'KTO is not implemented', 1),
-  kto_rejected_weight: unsupported('method', 'number', 'KTO is not implemented', 1),
+  kto_chosen_weight: supported('method', 'number', 1, { note: 'stage kto: weight of desirable answers' }),
+  kto_rejected_weight: supported('method', 'number', 1, { note: 'stage kto: weight of undesirable answers' }),
   ref_model: unsupported(
     'method',
     'string',
@@ -77,13 +77,19 @@ export const FINETUNING_KEYS = {
   ),
   ref_model_adapters: unsupported('method', 'string', 'the reference is the model itself', null),
   ref_model_quantization_bit: unsupported('method', 'integer', 'quantization is not implemented', null),
-  reward_model: unsupported('method', 'string', 'PPO is not implemented', null),
-  reward_model_type: ignored('method', 'string', 'PPO is not implemented', 'lora'),
-  ppo_buffer_size: ignored('method', 'integer', 'PPO is not implemented', 1),
-  ppo_epochs: ignored('method', 'integer', 'PPO is not implemented', 4),
-  ppo_score_norm: ignored('method', 'boolean', 'PPO is not implemented', false),
-  ppo_target: ignored('method', 'number', 'PPO is not implemented', 6),
-  ppo_whiten_rewards: ignored('method', 'boolean', 'PPO is not implemented', false),
+  reward_model: supported('method', 'string', null, {
+    note: 'stage ppo: the output_dir of a stage rm run (its adapter or model, and value_head.safetensors)',
+  }),
+  reward_model_type: supported('method', 'string', 'lora', {
+    choices: ['lora', 'full', 'api'],
+    unsupportedChoices: ['api'],
+    note: 'lora: an adapter on model_name_or_path; full: a whole model folder',
+  }),
+  ppo_buffer_size: supported('method', 'integer', 1, { note: 'backward batches per PPO step' }),
+  ppo_epochs: supported('method', 'integer', 4, { note: 'passes over each rollout' }),
+  ppo_score_norm: supported('method', 'boolean', false, { note: 'running mean/std normalisation of scores' }),
+  ppo_target: supported('method', 'number', 6, { note: 'the KL the adaptive coefficient steers to' }),
+  ppo_whiten_rewards: supported('method', 'boolean', false),
   compute_accuracy: unsupported(
     'method',
     'boolean',
@@ -139,7 +145,9 @@ export const FINETUNING_KEYS = {
   use_hyper_parallel: unsupported('method', 'boolean', SINGLE_DEVICE, false),
   hyper_parallel_args: ignored('method', 'mapping', 'only used with use_hyper_parallel', null),
   hyper_parallel_cp_size: ignored('method', 'integer', SINGLE_DEVICE, 1),
-  use_dft_loss: unsupported('method', 'boolean', 'the DFT loss is not implemented', false),
+  use_dft_loss: supported('method', 'boolean', false, {
+    note: 'stage sft: each token loss weighted by its detached target probability (dynamic fine-tuning)',
+  }),
   use_asft_loss: unsupported('method', 'boolean', 'the ASFT loss is not implemented', false),
   asft_alpha: ignored('method', 'number', 'only used with use_asft_loss', 0.1),
   use_eaft_loss: unsupported('method', 'boolean', 'the EAFT loss is not implemented', false),

@@ -125,14 +125,14 @@ describe('reading a LLaMA-Factory config', () => {
         lerning_rate: 1e-4,
         lora_rank: 'eight',
         use_galore: true,
-        stage: 'ppo',
+        pref_loss: 'bco',
         lora_dropout: 1.5,
       }),
     ).toEqual([
       'unknown config key "lerning_rate"; did you mean "learning_rate"?',
       'lora_rank must be an integer, got "eight"',
       expect.stringMatching(/^use_galore: true is a LLaMA-Factory setting webtune does not support/),
-      expect.stringMatching(/^stage: "ppo" is known to LLaMA-Factory but not supported by webtune/),
+      expect.stringMatching(/^pref_loss: "bco" is known to LLaMA-Factory but not supported by webtune/),
       expect.stringMatching(/^the config needs dataset/),
       expect.stringMatching(/^the config needs output_dir/),
       'lora_dropout must be in [0, 1), got 1.5',
@@ -179,7 +179,9 @@ describe('reading a LLaMA-Factory config', () => {
   });
 
   it('checks types, choices and ranges', () => {
-    expect(errorOf({ ...BASE, stage: 'rlhf' })).toMatch(/stage must be one of pt, sft, rm, dpo, got "rlhf"/);
+    expect(errorOf({ ...BASE, stage: 'rlhf' })).toMatch(
+      /stage must be one of pt, sft, rm, dpo, kto, ppo, got "rlhf"/,
+    );
     expect(errorOf({ ...BASE, do_train: 'yes' })).toMatch(/do_train must be true or false/);
     expect(errorOf({ ...BASE, lr_scheduler_kwargs: '[1]' })).toMatch(/lr_scheduler_kwargs must be a mapping/);
     expect(errorOf({ ...BASE, lr_scheduler_kwargs: { num_cycles: 2 } })).toBe(

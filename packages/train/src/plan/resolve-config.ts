@@ -271,8 +271,36 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
   if (config.do_predict && config.stage !== 'sft') problem('do_predict', 'do_predict is for stage sft');
   if (config.do_predict && !config.eval_dataset)
     problem('do_predict', 'do_predict needs eval_dataset (the prompts to answer)');
+  if (config.stage === 'ppo') {
+    if (!config.reward_model)
+      problem('reward_model', 'stage ppo needs reward_model: the output_dir of a stage rm run');
+    if (config.finetuning_type !== 'lora')
+      problem(
+        'finetuning_type',
+        'stage ppo trains a LoRA adapter here (the reference is the model with its adapter off)',
+      );
+    if (config.resume_from_checkpoint)
+      problem('resume_from_checkpoint', 'stage ppo cannot resume from a checkpoint yet');
+    if (config.do_eval) problem('do_eval', 'stage ppo has no evaluation');
+    if (!(config.ppo_epochs >= 1)) problem('ppo_epochs', `ppo_epochs must be >= 1, got ${config.ppo_epochs}`);
+    if (!(config.ppo_buffer_size >= 1))
+      problem('ppo_buffer_size', `ppo_buffer_size must be >= 1, got ${config.ppo_buffer_size}`);
+  }
+  if (config.use_dft_loss && config.stage !== 'sft')
+    problem('use_dft_loss', `use_dft_loss is for stage sft (got ${config.stage})`);
+  if (config.loraplus_lr_ratio != null && !(config.loraplus_lr_ratio > 0))
+    problem('loraplus_lr_ratio', `loraplus_lr_ratio must be > 0, got ${config.loraplus_lr_ratio}`);
   if (config.pissa_init && config.finetuning_type !== 'lora')
     problem('pissa_init', 'pissa_init needs finetuning_type lora');
+  // Without the conversion the adapter only fits the residual base this run computes, which is
+  // never saved: with the original base it scores like noise. Refused rather than saved wrong.
+  if (config.pissa_init && config.finetuning_type === 'lora' && !config.pissa_convert && config.do_train)
+    problem(
+      'pissa_convert',
+      'pissa_init without pissa_convert: true would save an adapter for the residual base weights PiSSA makes, which no saved model has; set pissa_convert: true (a plain LoRA adapter of rank 2r for the original base, as PEFT converts it)',
+    );
+  if (config.pissa_convert && !config.pissa_init)
+    problem('pissa_convert', 'pissa_convert needs pissa_init: true');
   for (const message of baseFormatOf(config).problems) problem('quantization_bit', message);
   if (config.use_dora && config.finetuning_type !== 'lora')
     problem('use_dora', 'use_dora needs finetuning_type lora');

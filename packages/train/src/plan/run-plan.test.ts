@@ -111,15 +111,38 @@ describe('planRun', () => {
     });
     const dora = planRun({ ...BASE, lora_rank: 4, use_dora: true }).method;
     expect(dora).toMatchObject({ type: 'lora', config: { r: 4, lora_alpha: 8, use_dora: true } });
-    const pissa = planRun({ ...BASE, pissa_init: true, pissa_iter: -1 }).method;
-    expect(pissa).toMatchObject({ config: { init_lora_weights: 'pissa' } });
+    const pissa = planRun({ ...BASE, pissa_init: true, pissa_iter: -1, pissa_convert: true }).method;
+    expect(pissa).toMatchObject({ config: { init_lora_weights: 'pissa' }, pissaConvert: true });
+    expect(planRun(BASE).method).not.toHaveProperty('pissaConvert');
+    // Without the conversion the saved adapter would fit no saved base: refused, with the fix.
+    expect(() => planRun({ ...BASE, pissa_init: true })).toThrow(/pissa_convert: true/);
+    expect(() => planRun({ ...BASE, pissa_convert: true })).toThrow(/pissa_convert needs pissa_init/);
     // PEFT's own refusals come back as config problems.
-    expect(() => planRun({ ...BASE, use_dora: true, pissa_init: true })).toThrow(/use_dora with PiSSA/);
+    expect(() => planRun({ ...BASE, use_dora: true, pissa_init: true, pissa_convert: true })).toThrow(
+      /use_dora with PiSSA/,
+    );
     const scratch = planRun({ ...BASE, train_from_scratch: true });
     expect(scratch.baseModelDirectory).toBe('saves/x/base_model');
     expect(scratch.trainingArguments.modelNameOrPath).toBe('saves/x/base_model');
     expect(planRun({ ...BASE, stage: 'pt' }).data).toMatchObject({ usesTemplate: false, packing: true });
     expect(planRun({ ...BASE, stage: 'rm' }).task).toEqual({ type: 'reward' });
+    expect(
+      planRun({ ...BASE, stage: 'kto', pref_beta: 0.2, kto_chosen_weight: 1.5, kto_rejected_weight: 0.5 })
+        .task,
+    ).toEqual({ type: 'kto', beta: 0.2, desirableWeight: 1.5, undesirableWeight: 0.5, ftx: 0 });
+    expect(planRun({ ...BASE, use_dft_loss: true }).task).toEqual({
+      type: 'supervised',
+      stage: 'sft',
+      dft: true,
+    });
+    expect(planRun(BASE).task).toEqual({ type: 'supervised', stage: 'sft' });
+    expect(() => planRun({ ...BASE, stage: 'dpo', use_dft_loss: true })).toThrow(
+      /use_dft_loss is for stage sft/,
+    );
+    const loraPlus = planRun({ ...BASE, loraplus_lr_ratio: 16 }).trainingArguments;
+    expect(loraPlus).toMatchObject({ loraplusLrRatio: 16, loraplusLrEmbedding: 1e-6 });
+    expect(planRun(BASE).trainingArguments).not.toHaveProperty('loraplusLrRatio');
+    expect(() => planRun({ ...BASE, loraplus_lr_ratio: -1 })).toThrow(/loraplus_lr_ratio must be > 0/);
     expect(planRun({ ...BASE, stage: 'dpo', pref_loss: 'simpo', pref_beta: 2 }).task).toEqual({
       type: 'preference',
       loss: 'simpo',

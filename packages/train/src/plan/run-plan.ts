@@ -22,8 +22,11 @@ import { ConfigError, type RawConfig, type ResolvedConfig, resolveConfig } from 
 
 /** Which weights train, and how. */
 export type MethodPlan =
-  /** LoRA (DoRA, rsLoRA, PiSSA by its config). */
-  | { type: 'lora'; config: LoraConfig }
+  /**
+   * LoRA (DoRA, rsLoRA, PiSSA by its config). `pissaConvert` (set only with PiSSA): the adapter
+   * is saved converted to a plain LoRA of rank 2r for the untouched base (pissa_convert).
+   */
+  | { type: 'lora'; config: LoraConfig; pissaConvert?: boolean }
   /** A LoRA adapter to continue (adapter_name_or_path): its own config is in its folder. */
   | { type: 'continue-adapter'; path: string }
   /** A bottleneck adapter (webtune's `finetuning_type: adapter`). */
@@ -33,7 +36,8 @@ export type MethodPlan =
 
 /** The stage's training task (see createTask). */
 export type TaskPlan =
-  | { type: 'supervised'; stage: 'sft' | 'pt' }
+  /** `dft` (set only when on): use_dft_loss. */
+  | { type: 'supervised'; stage: 'sft' | 'pt'; dft?: true }
   | {
       type: 'preference';
       loss: 'sigmoid' | 'hinge' | 'ipo' | 'orpo' | 'simpo';
@@ -42,7 +46,25 @@ export type TaskPlan =
       simpoGamma: number;
       ftx: number;
     }
-  | { type: 'reward' };
+  | {
+      type: 'kto';
+      beta: number;
+      desirableWeight: number;
+      undesirableWeight: number;
+      ftx: number;
+    }
+  | { type: 'reward' }
+  /** PPO (LLaMA-Factory's stage ppo): trainPpo, not the row trainer. */
+  | {
+      type: 'ppo';
+      rewardModel: string;
+      rewardModelType: 'lora' | 'full';
+      epochs: number;
+      bufferSize: number;
+      target: number;
+      scoreNorm: boolean;
+      whitenRewards: boolean;
+    };
 
 /** How the datasets are read and encoded (the options of @webtune/data's prepareDataset). */
 export interface DataPlan {
@@ -96,7 +118,7 @@ export interface RunPlan {
   notes: string[];
   /** do_train / do_eval / do_predict. */
   actions: { train: boolean; evaluate: boolean; predict: boolean };
-  stage: 'pt' | 'sft' | 'rm' | 'dpo';
+  stage: 'pt' | 'sft' | 'rm' | 'dpo' | 'kto' | 'ppo';
   method: MethodPlan;
   task: TaskPlan;
   data: DataPlan;
@@ -176,6 +198,7 @@ function methodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {
       const target = config.lora_target;
       return {
         type: 'lora',
+        ...(config.pissa_init ? { pissaConvert: config.pissa_convert } : {}),
         config: loraConfig({
           r: config.lora_rank,
           lora_alpha: config.lora_alpha ?? 2 * config.lora_rank,
@@ -210,8 +233,31 @@ function methodOf(config: LlamaFactoryConfig, baseModel: string): MethodPlan {
 }
 
 function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
-  if (stage === 'sft' || stage === 'pt') return { type: 'supervised', stage };
+  if (stage === 'sft' || stage === 'pt') {
+    return config.use_dft_loss ? { type: 'supervised', stage, dft: true } : { type: 'supervised', stage };
+  }
   if (stage === 'rm') return { type: 'reward' };
+  if (stage === 'ppo') {
+    return {
+      type: 'ppo',
+      rewardModel: config.reward_model ?? '',
+      rewardModelType: config.reward_model_type as 'lora' | 'full',
+      epochs: config.ppo_epochs,
+      bufferSize: config.ppo_buffer_size,
+      target: config.ppo_target,
+      scoreNorm: config.ppo_score_norm,
+      whitenRewards: config.ppo_whiten_rewards,
+    };
+  }
+  if (stage === 'kto') {
+    return {
+      type: 'kto',
+      beta: config.pref_beta,
+      desirableWeight: config.kto_chosen_weight,
+      undesirableWeight: config.kto_rejected_weight,
+      ftx: config.pref_ftx,
+    };
+  }
   return {
     type: 'preference',
     loss: config.pref_loss as 'sigmoid',
@@ -251,7 +297,8 @@ export function encodingOptionsOf(data: DataPlan) {
 function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
   const evalDatasets = config.eval_dataset ?? [];
   return {
-    stage,
+    // PPO reads SFT rows and answers their prompts itself.
+    stage: stage === 'ppo' ? 'sft' : stage,
     datasets: config.dataset,
     evalDatasets,
     readEvalDatasets:
@@ -298,6 +345,10 @@ function trainingArgumentsOf(config: LlamaFactoryConfig, baseModel: string): Tra
     warmupRatio: config.warmup_ratio,
     warmupSteps: config.warmup_steps,
     maxGradNorm: config.max_grad_norm,
+    // Only when set, so plans without LoRA+ read as before.
+    ...(config.loraplus_lr_ratio != null
+      ? { loraplusLrRatio: config.loraplus_lr_ratio, loraplusLrEmbedding: config.loraplus_lr_embedding }
+      : {}),
     gradientCheckpointing: config.gradient_checkpointing ?? !config.disable_gradient_checkpointing,
     seed: config.seed,
     shuffle: !config.disable_shuffling,

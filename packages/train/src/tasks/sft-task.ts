@@ -8,6 +8,8 @@ export interface SupervisedTaskOptions {
   /** Rows of logits computed at once by the fused classifier + loss (default: all at once). */
   chunkRows?: number;
   collate?: CollateOptions;
+  /** use_dft_loss: each token's loss weighted by its detached target probability (see causalLmLoss). */
+  dft?: boolean;
 }
 
 /**
@@ -32,6 +34,7 @@ export function supervisedTask(options: SupervisedTaskOptions = {}): TrainingTas
       const loss = causalLmLoss({ hidden, head: model.head, chunkRows: options.chunkRows }, targets, {
         normalizer,
         weights,
+        dft: options.dft,
       });
       return { loss, statistics: null };
     },

@@ -29,7 +29,7 @@ export interface TaskBatch<Row> {
  * the normaliser, and the stage's metrics. The loop itself (trainer.ts) is the same for every stage.
  */
 export interface TrainingTask<Row> {
-  readonly stage: 'pt' | 'sft' | 'dpo' | 'rm';
+  readonly stage: 'pt' | 'sft' | 'dpo' | 'kto' | 'rm';
   /** What one row adds to the normaliser: trained tokens (SFT) or 1 (a pair). */
   unitsOf(row: Row): number;
   /** Tokens one row feeds through the model (for tokens/s). */

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -71,8 +71,8 @@ describe('adamwStep', () => {
     }
   });
 
-  it('updates f16 parameters with f32 moments', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('updates f16 parameters with f32 moments', async (context) => {
+    requireF16(context, device.hasF16);
     await device.scope(() => run(device, [33, 36], 3, 5, 'f16'));
   });
 

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -218,8 +218,8 @@ describe('attention-backward', () => {
     wide.destroy();
   });
 
-  it('computes f16 in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32', async (context) => {
+    requireF16(context, device.hasF16);
     await check(device, { batch: 1, seqQ: 9, seqK: 9, headsQ: 2, headsKV: 1, headDim: 8, dtype: 'f16' }, 9);
   });
 

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -246,8 +246,8 @@ describe('attention', () => {
     }
   });
 
-  it('computes f16 inputs in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 inputs in f32', async (context) => {
+    requireF16(context, device.hasF16);
     for (const [on, headDim] of [
       [looped, 32],
       [device, 6],

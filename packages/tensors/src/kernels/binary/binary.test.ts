@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -99,8 +99,8 @@ describe('binary', () => {
     expect(Array.from(await binary('lt', ta, tb).toArray())).toEqual(Array.from(a, (x, i) => +(x < b[i])));
   });
 
-  it('computes f16 tensors in f32 and rounds the result', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 tensors in f32 and rounds the result', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(9);
     const a = roundToF16(rng.uniform(1000));
     const b = roundToF16(rng.uniform(1000));

@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { f16Usable, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -70,8 +70,8 @@ describe('cast', () => {
   const types: DType[] = ['f32', 'f16', 'i32', 'u32'];
   for (const from of types) {
     for (const to of types) {
-      it(`converts ${from} to ${to}`, async () => {
-        if ((from === 'f16' || to === 'f16') && !device.hasF16) return expect(device.hasF16).toBe(false);
+      it(`converts ${from} to ${to}`, async (context) => {
+        if (from === 'f16' || to === 'f16') requireF16(context, device.hasF16);
         for (const shape of [[1], [7], [33, 5], [1000]]) {
           const n = shape.reduce((p, d) => p * d, 1);
           const values = valuesOf(from, n, n + from.length);
@@ -109,7 +109,7 @@ describe('cast', () => {
     const values = valuesOf('f32', 2800, 3).map((v) => (Number.isFinite(v) ? v % 1e5 : v));
     const input = small.fromArray(values, shape, 'f32');
     for (const to of ['f16', 'i32'] as DType[]) {
-      if (to === 'f16' && !small.hasF16) continue;
+      if (to === 'f16' && !f16Usable(small.hasF16)) continue;
       const out = cast(input, to);
       expect(out.chunks.length).toBeGreaterThan(1);
       same(await out.toArray(), castReference(values, 'f32', to), `chunked f32->${to}`);

@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { f16Usable, Rng } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -23,7 +23,7 @@ function valuesFor(shape: readonly number[], dtype: DType, seed: number): number
 }
 
 const DTYPES: DType[] = ['f32', 'f16', 'i32', 'u32'];
-const usable = (dtype: DType) => dtype !== 'f16' || device.hasF16;
+const usable = (dtype: DType) => dtype !== 'f16' || f16Usable(device.hasF16);
 
 describe('layout ops', () => {
   it('transposes and permutes', async () => {

@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -78,8 +78,8 @@ describe('cross-entropy-backward', () => {
     wide.destroy();
   });
 
-  it('computes f16 logits in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 logits in f32', async (context) => {
+    requireF16(context, device.hasF16);
     await check(device, 8, 40, {}, 11, { dtype: 'f16' });
   });
 

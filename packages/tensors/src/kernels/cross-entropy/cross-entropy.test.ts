@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -123,8 +123,8 @@ describe('crossEntropy', () => {
     }
   });
 
-  it('reads f16 logits and computes in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('reads f16 logits and computes in f32', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(5);
     for (const [rows, vocab] of [
       [9, 32_000],

@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { Rng, requireF16 } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import { type Device, grid } from '../../device/device.js';
@@ -90,8 +90,8 @@ describe('embedding', () => {
     }
   });
 
-  it('gathers f16 tables', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('gathers f16 tables', async (context) => {
+    requireF16(context, device.hasF16);
     const tableData = roundToF16(new Rng(8).uniform(64 * 20));
     const ids = new Rng(9).integers(31, -1, 65);
     for (const [vocab, dim] of [

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, f16Usable, Rng } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -49,7 +49,7 @@ describe('globalNorm', () => {
     const tensors = arrays.map((data, i) => smallBindings.fromArray(data, shapes[i], 'f32'));
     expect(tensors[0].chunked && tensors[1].chunked).toBe(true);
     expectClose([await globalNorm(tensors).item()], [globalNormReference(arrays)], { rtol: 1e-6 });
-    if (device.hasF16) {
+    if (f16Usable(device.hasF16)) {
       const halves = arrays.map((data) => roundToF16(data));
       const mixed = [
         ...halves.map((data, i) => device.fromArray(data, shapes[i], 'f16')),

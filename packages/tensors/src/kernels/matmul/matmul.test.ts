@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, f16Usable, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -212,7 +212,7 @@ describe('matmul', () => {
       });
       const expected3 = matmulReference(a3, [70, 40], b3, [90, 70], { transposeA: true, transposeB: true });
       expectClose(await out3.toArray(), expected3.data, { rtol: 2e-5, atol: 2e-5, label: 'a^T b^T' });
-      if (small.hasF16) {
+      if (f16Usable(small.hasF16)) {
         // f16: E [60, 100] in chunks of 20 rows, the output [30, 100] in chunks of 20 rows; the
         // partial sums are stored as f16 between K blocks.
         const g16 = roundToF16(rng.uniform(30 * 60));
@@ -232,8 +232,8 @@ describe('matmul', () => {
     }
   });
 
-  it('computes f16 tensors in f32 and rounds the result', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 tensors in f32 and rounds the result', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(30);
     // N = 32 stores vec4<f16>, N = 33 one value at a time. Five rows keep the tile (and the
     // kernels lavapipe compiles) small.

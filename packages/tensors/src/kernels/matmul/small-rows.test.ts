@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, f16Usable, Rng, requireF16 } from '@webtune/test-utils';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device, KernelLaunch } from '../../device/device.js';
@@ -123,7 +123,7 @@ describe('matmul with a few rows (small-M kernel)', () => {
       expect(keys, JSON.stringify(testCase)).toHaveLength(1);
       expect(keys[0]).toMatch(/^matmul:small:.*:residual:/);
     }
-    if (device.hasF16) {
+    if (f16Usable(device.hasF16)) {
       const keys = await check(
         device,
         { a: [1, 40], b: [33, 40], transposeB: true, residual: true },
@@ -222,8 +222,8 @@ describe('matmul with a few rows (small-M kernel)', () => {
     }
   });
 
-  it('computes f16 in f32 and rounds the result', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32 and rounds the result', async (context) => {
+    requireF16(context, device.hasF16);
     const keys = await check(device, { a: [1, 40], b: [33, 40], transposeB: true, bias: true }, 40, 'f16');
     expect(usedSmall(keys)).toBe(true);
   });

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -110,8 +110,8 @@ describe('reduce', () => {
     await check('max', columns, [2, outputs], 0);
   });
 
-  it('reduces f16 tensors in f32 and returns f16', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('reduces f16 tensors in f32 and returns f16', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(80);
     const shape = [33, 1000];
     const data = roundToF16(rng.uniform(33_000, -1, 1));

@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -63,8 +63,8 @@ describe('rms-norm-backward', () => {
     await check([66_000, 4], true, 6);
   });
 
-  it('computes f16 in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32', async (context) => {
+    requireF16(context, device.hasF16);
     await check([9, 64], true, 7, 'f16');
   });
 

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -79,8 +79,8 @@ describe('rmsNorm', () => {
     }
   });
 
-  it('computes f16 in f32, with f16 or f32 weights', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32, with f16 or f32 weights', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(3);
     for (const [rows, hidden] of [
       [7, 288],

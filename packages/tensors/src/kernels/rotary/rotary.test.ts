@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -106,8 +106,8 @@ describe('rotary', () => {
     }
   });
 
-  it('rotates f16 inputs in f32 and rounds the result', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('rotates f16 inputs in f32 and rounds the result', async (context) => {
+    requireF16(context, device.hasF16);
     const shape = [2, 9, 3, 32];
     const data = roundToF16(new Rng(3).uniform(size(shape)));
     const tables = rotaryTableValues({ seqLen: 9, dim: 32 });

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -118,8 +118,8 @@ describe('scatterAdd', () => {
     }
   });
 
-  it('accumulates f16 targets in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('accumulates f16 targets in f32', async (context) => {
+    requireF16(context, device.hasF16);
     const vocab = 20;
     const dim = 8;
     const rng = new Rng(31);

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -46,8 +46,8 @@ describe('swiglu', () => {
     wide.destroy();
   });
 
-  it('computes f16 in f32', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32', async (context) => {
+    requireF16(context, device.hasF16);
     const rng = new Rng(9);
     const [gate, up, grad] = [rng.uniform(999, -4, 4), rng.uniform(999), rng.uniform(999)].map((v) =>
       roundToF16(v),

@@ -1,4 +1,4 @@
-import { expectClose, Rng } from '@webtune/test-utils';
+import { expectClose, Rng, requireF16 } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UNARY_FUNCTIONS, type UnaryOp } from '../../autograd/backend.js';
 import { createDevice } from '../../device/create-device.js';
@@ -69,8 +69,8 @@ describe('unary-backward', () => {
     wide.destroy();
   });
 
-  it('computes f16 in f32 and rounds the result', async () => {
-    if (!device.hasF16) return expect(device.hasF16).toBe(false);
+  it('computes f16 in f32 and rounds the result', async (context) => {
+    requireF16(context, device.hasF16);
     const { x, out, grad } = inputs('gelu', 1000, 6);
     const [xs, outs, grads] = [x, out, grad].map((v) => roundToF16(v));
     const result = unaryBackward(

@@ -1,4 +1,4 @@
-import { Rng } from '@webtune/test-utils';
+import { f16Usable, Rng } from '@webtune/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
@@ -47,7 +47,7 @@ describe('where', () => {
   for (const [conditionShape, aShape, bShape] of CASES) {
     it(`selects with broadcasting ${JSON.stringify([conditionShape, aShape, bShape])}`, async () => {
       for (const conditionType of ['f32', 'u32', 'i32', 'f16'] as DType[]) {
-        if (conditionType === 'f16' && !device.hasF16) continue;
+        if (conditionType === 'f16' && !f16Usable(device.hasF16)) continue;
         const seed = size(conditionShape) + size(aShape);
         const c = conditionValues(size(conditionShape), conditionType, seed);
         const a = new Rng(seed + 1).uniform(size(aShape), -5, 5);
@@ -93,7 +93,7 @@ describe('where', () => {
     const rowCondition = device.fromArray([1, 0, 1], [3, 1], 'u32');
     const broadcastOut = where(rowCondition, device.fromArray([1, 2, 3, 4], [4], 'f32'), 0);
     expect(Array.from(await broadcastOut.toArray())).toEqual([1, 2, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4]);
-    if (device.hasF16) {
+    if (f16Usable(device.hasF16)) {
       const values = roundToF16(new Rng(8).uniform(1000, -3, 3));
       const mask = conditionValues(1000, 'f32', 9);
       const out = where(
@@ -121,7 +121,7 @@ describe('where', () => {
     );
     expect(out.chunked).toBe(true);
     expect(Array.from(await out.toArray())).toEqual(Array.from(a, (x, i) => (c[i] ? x : b[i])));
-    if (small.hasF16) {
+    if (f16Usable(small.hasF16)) {
       const half = small.fromArray(c, shape, 'f16');
       expect(() => where(half, small.fromArray(a, shape, 'f32'), 0)).toThrow(/chunks that do not line up/);
     }
