@@ -10,6 +10,7 @@ import {
   isGradEnabled,
   isTracked,
   type PackedWeight,
+  packedGather as packedGatherOp,
   packedLinear as packedLinearOp,
   matmul as plainMatmul,
   rotaryTables as rotaryTablesOp,
@@ -54,6 +55,11 @@ export function linearResidual(x: Tensor, weight: Tensor, bias: Tensor | null, r
 /** y = x W^T + b for a frozen packed weight (half precision or quantized; x takes the gradient). */
 export function packedLinear(x: Tensor, weight: PackedWeight, bias: Tensor | null): Tensor {
   return packedLinearOp(x, weight, bias);
+}
+
+/** Rows of a frozen packed table [vocab, dim] at integer `ids`, decoded: [...ids.shape, dim] f32. */
+export function packedEmbedding(table: PackedWeight, ids: Tensor): Tensor {
+  return packedGatherOp(ids, table);
 }
 
 /** Rows of `table` [vocab, dim] at integer `ids`: [...ids.shape, dim]. */

@@ -38,8 +38,11 @@ export {
   describeBaseFormat,
   formatFor,
   type PackSummary,
+  type PackTarget,
   packedTarget,
+  packFrozen,
   packFrozenWeights,
+  tableFormat,
 } from './loading/frozen-weights.js';
 export { isGgufPath, loadGguf } from './loading/gguf.js';
 export {

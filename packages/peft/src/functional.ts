@@ -3,7 +3,14 @@
  * functional.ts). They are the autograd-aware ops of @webtune/tensors: a call records onto the
  * tape only when grad mode is on and an input requires grad, otherwise it is the plain op.
  */
-import { autograd, noGrad, type Tensor } from '@webtune/tensors';
+import {
+  autograd,
+  noGrad,
+  type PackedWeight,
+  packedLinear as packedLinearOp,
+  type Tensor,
+  unpackWeight,
+} from '@webtune/tensors';
 
 export type { Tensor };
 
@@ -53,6 +60,16 @@ export function cast(x: Tensor, dtype: 'f32' | 'f16'): Tensor {
  * `.detach()` / `torch.no_grad()`): DoRA's weight norm, merges, initialisation. Tensors it makes
  * and does not return are freed.
  */
+/** x W^T (+ bias) for a frozen packed weight; x takes the gradient. */
+export function packedLinear(x: Tensor, weight: PackedWeight, bias: Tensor | null): Tensor {
+  return packedLinearOp(x, weight, bias);
+}
+
+/** A frozen packed weight decoded to an f32 tensor (no gradient: the weight is frozen). */
+export function unpacked(weight: PackedWeight): Tensor {
+  return unpackWeight(weight);
+}
+
 export function detached<T>(like: Tensor, fn: () => T): T {
   return like.device.scope(() => noGrad(fn));
 }

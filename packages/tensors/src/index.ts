@@ -83,11 +83,12 @@ export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernel
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
-// Frozen weights in half precision or ggml blocks (Q8_0, Q4_0), decoded inside the matmul kernels
+// Frozen weights in half precision or ggml blocks (Q8_0, Q4_0, Q4_K), decoded inside the matmul kernels
 export {
   BLOCK as PACKED_BLOCK,
   bf16BitsToF32,
   bitsPerWeight,
+  blockValues,
   decodeRows,
   encodeRows,
   f32ToBf16Bits,
@@ -96,7 +97,9 @@ export {
   PACKED_FORMATS,
   type PackedFormat,
   packedRowBytes,
+  q4kScaleAndMin,
 } from './kernels/packed-matmul/formats.js';
+export { packedGather } from './kernels/packed-matmul/packed-gather.js';
 export {
   packedLinear,
   packedMatmul,

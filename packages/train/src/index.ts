@@ -94,7 +94,7 @@ export {
   createTask,
   rowKindsOf,
 } from './plan/apply-plan.js';
-export { baseFormatOf, type PrecisionKeys } from './plan/base-format.js';
+export { baseFormatOf, baseFormatReason, type PrecisionKeys } from './plan/base-format.js';
 export { CONFIG_KEYS, type ConfigKey, type LlamaFactoryConfig, REQUIRED_KEYS } from './plan/config-keys.js';
 export type { KeySection, KeySpec, KeyStatus, KeyType } from './plan/key-spec.js';
 export { editDistance, nearestKey } from './plan/nearest-key.js';

@@ -246,9 +246,14 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
     expect(result.stdout).toMatch(/resolved config/);
     expect(result.stdout).toMatch(/lora_rank: 8\n/);
     expect(result.stdout).toMatch(/learning_rate: 0.00005\n/);
-    // The memory plan of stories260K with LoRA r 8, batch 8 x 2048 tokens, checkpointed.
-    expect(result.stdout).toMatch(/memory plan \(base f32\)\n {2}weights\s+[\d.]+ (KiB|MiB)\n/);
+    // The memory plan of stories260K with LoRA r 8, batch 8 x 2048 tokens, checkpointed; the base is
+    // f16 by default for LoRA (infer_dtype: auto), with the reason printed.
+    expect(result.stdout).toMatch(
+      /memory plan \(base f16 \(half precision, frozen\)\)\nbase precision from infer_dtype: auto \(f16: [^)]+\)\n {2}weights\s+[\d.]+ (KiB|MiB)\n/,
+    );
     expect(result.stdout).toMatch(/predicted peak\s+[\d.]+ (MiB|GiB)/);
+    const pinned = await webtune(['train', json, 'infer_dtype=float32', '--dry-run']);
+    expect(pinned.stdout).toMatch(/memory plan \(base f32\)\nbase precision from infer_dtype: float32\n/);
     const quantized = await webtune(['train', json, '--quantization_bit', '4', '--dry-run']);
     expect(quantized.stdout).toMatch(/memory plan \(base q4_0 \(quantized, frozen\)\)/);
     expect(existsSync(join(folder, 'never'))).toBe(false);

@@ -6,7 +6,13 @@
  */
 import { resolve } from 'node:path';
 import { describeBaseFormat } from '@webtune/nn';
-import { BROWSER_TAB_BUDGET, CONFIG_KEYS, REQUIRED_KEYS, type RunPlan } from '@webtune/train';
+import {
+  BROWSER_TAB_BUDGET,
+  baseFormatReason,
+  CONFIG_KEYS,
+  REQUIRED_KEYS,
+  type RunPlan,
+} from '@webtune/train';
 import { openDevice, readModelConfig } from '../model-loading.js';
 import {
   formatMemoryPlan,
@@ -77,6 +83,7 @@ async function printMemoryPlan(run: RunPlan): Promise<void> {
     budgetBytes: memoryBudget(null) ?? BROWSER_TAB_BUDGET,
   });
   console.log(`\n${bold(`memory plan (base ${describeBaseFormat(run.baseFormat)})`)}`);
+  console.log(dim(`base precision from ${baseFormatReason(run.config)}`));
   for (const line of formatMemoryPlan(plan, trainingCheckpointing(v))) console.log(line);
 }
 

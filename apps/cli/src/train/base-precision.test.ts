@@ -14,7 +14,15 @@ const errorOf = (fn: () => unknown) => {
 
 describe('base precision from LLaMA-Factory keys', () => {
   it('maps quantization_bit, bf16, fp16 and pure_bf16 to a base format', () => {
-    expect(baseFormatOf({ ...LORA })).toBe('f32');
+    // infer_dtype auto: f16 for LoRA and DoRA (every adapter decodes half weights), f32 where the
+    // base trains or is rewritten (full, freeze, pissa_init); float32 pins f32.
+    expect(baseFormatOf({ ...LORA })).toBe('f16');
+    expect(baseFormatOf({ ...LORA, infer_dtype: 'float32' })).toBe('f32');
+    expect(baseFormatOf({ ...LORA, infer_dtype: 'bfloat16' })).toBe('bf16');
+    expect(baseFormatOf({ ...LORA, use_dora: true })).toBe('f16');
+    expect(baseFormatOf({ ...LORA, pissa_init: true })).toBe('f32');
+    expect(baseFormatOf({ finetuning_type: 'full' })).toBe('f32');
+    expect(baseFormatOf({ finetuning_type: 'freeze' })).toBe('f32');
     expect(baseFormatOf({ ...LORA, quantization_bit: 8 })).toBe('q8_0');
     expect(
       baseFormatOf({ ...LORA, quantization_bit: 4, quantization_type: 'fp4', double_quantization: true }),
@@ -35,6 +43,12 @@ describe('base precision from LLaMA-Factory keys', () => {
     );
     expect(errorOf(() => baseFormatOf({ finetuning_type: 'freeze', bf16: true }))).toMatch(
       /^bf16: true stores the base as frozen half-precision weights/,
+    );
+    expect(errorOf(() => baseFormatOf({ finetuning_type: 'full', infer_dtype: 'float16' }))).toMatch(
+      /^infer_dtype: float16 stores the base as frozen half-precision weights.+drop infer_dtype to train in f32$/,
+    );
+    expect(errorOf(() => baseFormatOf({ ...LORA, infer_dtype: 'float8' }))).toBe(
+      'infer_dtype must be auto, float32, float16 or bfloat16, got float8',
     );
     expect(errorOf(() => baseFormatOf({ ...LORA, bf16: true, fp16: true }))).toBe(
       'bf16 and fp16 exclude each other: pick one',
@@ -60,7 +74,13 @@ describe('base precision from LLaMA-Factory keys', () => {
         vocabSize: 151936,
         tieWordEmbeddings: true,
       });
-      const values = { ...LORA, per_device_train_batch_size: 1, cutoff_len: 128, lora_rank: 8 };
+      const values = {
+        ...LORA,
+        infer_dtype: 'float32',
+        per_device_train_batch_size: 1,
+        cutoff_len: 128,
+        lora_rank: 8,
+      };
       const limits = {
         maxBufferSize: 2 ** 32 - 1,
         maxStorageBufferBindingSize: 2 ** 27,

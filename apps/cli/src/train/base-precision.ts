@@ -8,8 +8,10 @@
  *   32 weights; double_quantization is accepted and has nothing to do: the scales are 16-bit).
  * - bf16 / pure_bf16 -> bf16 base, fp16 -> f16 base. Half-precision weights are decoded from
  *   their bits inside the kernels, so they need no shader-f16 and run on every adapter.
- * - Neither: f32 (exact against PyTorch float32). Activations, LoRA weights, gradients and
- *   optimizer state are f32 in every case.
+ * - infer_dtype float32 / float16 / bfloat16 pick f32 / f16 / bf16; auto (the default) is the best
+ *   the adapter supports: f16 for LoRA and DoRA, f32 for full and freeze tuning and pissa_init.
+ *   float32 is exact against PyTorch float32. Activations, LoRA weights, gradients and optimizer
+ *   state are f32 in every case.
  */
 import { totalmem } from 'node:os';
 import type { BaseFormat, ModelConfig } from '@webtune/nn';
@@ -35,6 +37,9 @@ export function baseFormatOf(v: Values): BaseFormat {
     fp16: v.fp16 === true,
     pure_bf16: v.pure_bf16 === true,
     finetuning_type: String(v.finetuning_type ?? 'lora'),
+    infer_dtype: String(v.infer_dtype ?? 'auto'),
+    use_dora: v.use_dora === true,
+    pissa_init: v.pissa_init === true,
   });
   if (problems.length > 0) throw new UsageError(problems[0]);
   return format;

@@ -13,6 +13,7 @@ import { describeBaseFormat } from '@webtune/nn';
 import { saveModelDirectory } from '@webtune/nn/node';
 import type { Device } from '@webtune/tensors';
 import {
+  baseFormatReason,
   CheckpointError,
   evaluate,
   findResumeCheckpoint,
@@ -116,7 +117,7 @@ export async function runTraining(plan: RunPlan, options: RunTrainingOptions): P
       refuseIfTooLarge(memory);
     }
     loaded = await loadModel(device, modelName, { baseFormat });
-    if (baseFormat !== 'f32') log(`base: ${describeBaseFormat(baseFormat)}`);
+    log(`base: ${describeBaseFormat(baseFormat)}, from ${baseFormatReason(plan.config)}`);
     log(
       `model: ${modelName} (${loaded.model.config.architecture}, ${(loaded.model.parameterCount() / 1e6).toFixed(2)}M parameters)`,
     );

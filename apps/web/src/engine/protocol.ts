@@ -182,7 +182,7 @@ export interface EngineEnvelope {
  * adapters and checkpoints, predictions and export bundles (issues #14, #15, #18). ---- */
 
 /** How the frozen base is held on the device: f32, half precision, or ggml Q8_0/Q4_0 blocks. */
-export type BaseStorage = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export type BaseStorage = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k';
 
 /** A model on a Hugging Face hub (or a server in its layout: `{baseUrl}/{repo}/resolve/{revision}/{file}`). */
 export interface HubModel {

@@ -14,6 +14,7 @@ const BASE_STORAGE: [BaseStorage, string][] = [
   ['f16', 'float16 (half the size)'],
   ['q8_0', '8-bit Q8_0 blocks (a quarter)'],
   ['q4_0', '4-bit Q4_0 blocks (an eighth, QLoRA)'],
+  ['q4_k', '4-bit Q4_K super-blocks (an eighth, as Q4_K_M GGUF)'],
 ];
 
 /**

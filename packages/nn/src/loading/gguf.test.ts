@@ -1,9 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type GgufFileType, ggufModelFile, writeGgufBytes } from '@webtune/gguf';
+import { dequantize, type GgufFileType, ggufModelFile, quantize, writeGgufBytes } from '@webtune/gguf';
 import { readSafetensorsBytes, toFloat32 } from '@webtune/safetensors';
-import { createDevice, type Device } from '@webtune/tensors';
-import { expectClose } from '@webtune/test-utils';
+import {
+  createDevice,
+  type Device,
+  decodeRows,
+  packedMatmul,
+  packedWeightFromBytes,
+  unpackWeight,
+} from '@webtune/tensors';
+import { expectClose, Rng } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../testing/fixtures.js';
 import { loadGguf } from './gguf.js';
@@ -159,7 +166,11 @@ describe('GGUF projections kept in their blocks', () => {
       try {
         expect(packed.packedTensors).toBeGreaterThan(0);
         expect(plain.packedTensors).toBe(0);
-        expect([...packed.model.namedPackedParameters()].length).toBe(packed.packedTensors);
+        // The token table is kept packed too; the tied head shares it (listed under both names).
+        expect([...packed.model.namedPackedParameters()].length).toBe(packed.packedTensors + 1);
+        expect(packed.model.getSubmodule('lm_head').packedParameter('weight')).toBe(
+          packed.model.getSubmodule('model.embed_tokens').packedParameter('weight'),
+        );
         const [batch, seq] = golden.shape;
         const run = (model: typeof packed.model) =>
           device.scope(async () =>
@@ -177,5 +188,103 @@ describe('GGUF projections kept in their blocks', () => {
         plain.model.dispose();
       }
     }
+  });
+});
+
+describe('Q4_K blocks from @webtune/gguf in the packed kernels', () => {
+  it('a Q4_K_M file keeps its Q4_K projections packed (Q6_K ones decoded) with the logits of the dequantized model', async () => {
+    // One Qwen3 layer with rows of 256 and 512 values (whole super-blocks), random weights.
+    const config = {
+      architectures: ['Qwen3ForCausalLM'],
+      model_type: 'qwen3',
+      hidden_size: 256,
+      intermediate_size: 512,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 128,
+      vocab_size: 64,
+      rms_norm_eps: 1e-6,
+      rope_theta: 1e6,
+      max_position_embeddings: 64,
+      tie_word_embeddings: true,
+    };
+    const shapes: Record<string, number[]> = {
+      'model.embed_tokens.weight': [64, 256],
+      'model.layers.0.input_layernorm.weight': [256],
+      'model.layers.0.self_attn.q_proj.weight': [256, 256],
+      'model.layers.0.self_attn.k_proj.weight': [128, 256],
+      'model.layers.0.self_attn.v_proj.weight': [128, 256],
+      'model.layers.0.self_attn.o_proj.weight': [256, 256],
+      'model.layers.0.self_attn.q_norm.weight': [128],
+      'model.layers.0.self_attn.k_norm.weight': [128],
+      'model.layers.0.post_attention_layernorm.weight': [256],
+      'model.layers.0.mlp.gate_proj.weight': [512, 256],
+      'model.layers.0.mlp.up_proj.weight': [512, 256],
+      'model.layers.0.mlp.down_proj.weight': [256, 512],
+      'model.norm.weight': [256],
+    };
+    const rng = new Rng(9);
+    const file = ggufModelFile({
+      config,
+      tokenizer: null,
+      fileType: 'Q4_K_M',
+      tensors: Object.entries(shapes).map(([name, shape]) => {
+        const size = shape.reduce((a, b) => a * b, 1);
+        const values = shape.length === 1 ? new Float32Array(size).fill(1) : rng.normal(size, 0.05);
+        return { name, shape, values: () => values };
+      }),
+    });
+    const bytes = await writeGgufBytes(file.metadata, file.tensors);
+    const packed = await loadGguf(device, bytes);
+    const plain = await loadGguf(device, bytes, { keepQuantized: false });
+    try {
+      const formats = [...packed.model.namedPackedParameters()].map(
+        ([name, weight]) => `${name} ${weight.format}`,
+      );
+      expect(formats.sort()).toEqual([
+        'model.layers.0.mlp.gate_proj.weight q4_k',
+        'model.layers.0.mlp.up_proj.weight q4_k',
+        'model.layers.0.self_attn.k_proj.weight q4_k',
+        'model.layers.0.self_attn.o_proj.weight q4_k',
+        'model.layers.0.self_attn.q_proj.weight q4_k',
+      ]);
+      const ids = Array.from({ length: 2 * 9 }, (_, i) => (i * 7) % 64);
+      const run = (model: typeof packed.model) =>
+        device.scope(async () => model.forward(device.fromArray(ids, [2, 9], 'i32')).toArray());
+      expectClose(await run(packed.model), await run(plain.model), { atol: 1e-4, rtol: 1e-4 });
+    } finally {
+      packed.model.dispose();
+      plain.model.dispose();
+    }
+  });
+
+  it("decode bit for bit as gguf's dequantizer does, on the host and in the kernels", async () => {
+    const rng = new Rng(3);
+    const [rows, cols, M] = [7, 512, 3];
+    // A spread of magnitudes per row, so the super-blocks' 6-bit scales and mins all differ.
+    const values = Float32Array.from(rng.normal(rows * cols), (v, i) => v * (1 + (i % 97) / 13));
+    const bytes = quantize('Q4_K', values);
+    const expected = dequantize('Q4_K', bytes, rows * cols);
+    expect(decodeRows(bytes, rows, cols, 'q4_k')).toEqual(Float64Array.from(expected));
+    await device.scope(async () => {
+      const weight = packedWeightFromBytes(device, 'q4_k', [rows, cols], bytes);
+      try {
+        // The kernel's d * scale * q - dmin * min may be fused into one rounding: within 1 ulp.
+        expectClose(await unpackWeight(weight).toArray(), expected, { atol: 1e-6, rtol: 1e-6 });
+        const x = rng.uniform(M * cols);
+        const reference = new Float64Array(M * rows);
+        for (let m = 0; m < M; m++)
+          for (let n = 0; n < rows; n++)
+            for (let k = 0; k < cols; k++)
+              reference[m * rows + n] += x[m * cols + k] * expected[n * cols + k];
+        expectClose(await packedMatmul(device.fromArray(x, [M, cols], 'f32'), weight).toArray(), reference, {
+          atol: 1e-4,
+          rtol: 1e-4,
+        });
+      } finally {
+        weight.dispose();
+      }
+    });
   });
 });

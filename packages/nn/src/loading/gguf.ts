@@ -1,6 +1,12 @@
 import { type GgufSource, openGgufModel, readGguf } from '@webtune/gguf';
 import type { SafetensorsEntry } from '@webtune/safetensors';
-import { type Device, fitsFormat, type PackedFormat, packedWeightFromBytes } from '@webtune/tensors';
+import {
+  type Device,
+  fitsFormat,
+  isQuantized,
+  type PackedFormat,
+  packedWeightFromBytes,
+} from '@webtune/tensors';
 import { Tokenizer } from '@webtune/tokenizers';
 import { parseModelConfig } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
@@ -19,8 +25,10 @@ export function isGgufPath(name: string): boolean {
  * from its metadata, the tokenizer rebuilt from `tokenizer.ggml.*` (returned as tokenizer.json and
  * tokenizer_config.json files too, so saving the model or an adapter writes a Hugging Face
  * folder), and the weights read one tensor at a time under Hugging Face names. Decoder projections
- * stored as Q8_0 or Q4_0 stay in those blocks on the device (see `keepQuantized`); other quantized
- * types (Q4_1, Q5_x, K-quants) are dequantized to float32 on the way.
+ * stored as Q8_0, Q4_0 or Q4_K stay in those blocks on the device (see `keepQuantized`); other
+ * quantized types (Q4_1, Q5_x, Q6_K) are dequantized on the way (to float32, or packed in
+ * `baseFormat` where one is given): a Q4_K_M file keeps its Q4_K projections and decodes the Q6_K
+ * ones.
  */
 export async function loadGguf(
   device: Device,
@@ -28,7 +36,7 @@ export async function loadGguf(
   options: LoadWeightsOptions & {
     fileName?: string;
     /**
-     * Keep the decoder projections stored as Q8_0 or Q4_0 in the file packed on the device, in the
+     * Keep the decoder projections stored as Q8_0, Q4_0 or Q4_K in the file packed on the device, in the
      * same ggml blocks (frozen: LoRA trains on top, full fine-tuning is refused), instead of
      * decoding them to float32. Default true; export turns it off to merge adapters.
      */
@@ -56,10 +64,13 @@ export async function loadGguf(
     tokenizerFiles['tokenizer_config.json'] = encoder.encode(tokenizerConfigText);
   }
   const model = new CausalLM(device, config);
-  const packedFormats: Record<string, PackedFormat> = { Q8_0: 'q8_0', Q4_0: 'q4_0' };
-  const keep = (options.keepQuantized ?? true) && (options.baseFormat ?? 'f32') === 'f32';
+  const packedFormats: Record<string, PackedFormat> = { Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k' };
+  // A quantized tensor stays as stored unless another quantized format was asked: decoding it to
+  // f32 or f16 would cost memory and win back no precision.
+  const asked = options.baseFormat ?? 'f32';
+  const keep = (options.keepQuantized ?? true) && (asked === 'f32' || !isQuantized(asked));
   let packedTensors = 0;
-  // Projections stored as Q8_0/Q4_0 go to the device as they are; the rest stream to loadWeights.
+  // Projections stored as Q8_0/Q4_0/Q4_K go to the device as they are; the rest stream to loadWeights.
   async function* entries(): AsyncGenerator<SafetensorsEntry> {
     const stream = gguf.tensors({
       keepStored: (name, type, shape) =>
@@ -76,7 +87,7 @@ export async function loadGguf(
       }
       const target = packedTarget(model, tensor.name)!;
       const [rows, columns] = tensor.shape;
-      target.setPackedParameter(
+      target.owner.setPackedParameter(
         'weight',
         packedWeightFromBytes(device, packedFormats[tensor.dtype], [rows, columns], tensor.data),
       );

@@ -1,8 +1,16 @@
 import { type SafetensorsEntry, toFloat32 } from '@webtune/safetensors';
-import { type Device, packWeight } from '@webtune/tensors';
+import type { Device } from '@webtune/tensors';
 import { ModelError } from '../errors.js';
 import type { CausalLM } from '../models/llama.js';
-import { type BaseFormat, formatFor, type PackSummary, packedTarget, record } from './frozen-weights.js';
+import {
+  type BaseFormat,
+  type PackSummary,
+  packedTarget,
+  packFrozen,
+  record,
+  tableFormat,
+  targetFormat,
+} from './frozen-weights.js';
 
 /** Progress of a load: one call per tensor placed on the device. */
 export interface LoadProgress {
@@ -75,12 +83,13 @@ export async function loadWeights(
     const values = toFloat32(entry);
     const baseFormat = options.baseFormat ?? 'f32';
     const target = baseFormat === 'f32' ? null : packedTarget(model, name);
-    if (target && baseFormat !== 'f32') {
-      const chosen = formatFor(baseFormat, target.inFeatures);
-      const weight = packWeight(device, values, [target.outFeatures, target.inFeatures], chosen);
-      target.setPackedParameter('weight', weight);
+    const chosen = target && baseFormat !== 'f32' ? targetFormat(target, baseFormat) : null;
+    if (target && chosen !== null && baseFormat !== 'f32') {
+      const weight = packFrozen(device, values, [target.rows, target.cols], chosen);
+      target.owner.setPackedParameter('weight', weight);
+      const asked = target.table ? (tableFormat(baseFormat) ?? chosen) : baseFormat;
       if (options.packSummary)
-        record(options.packSummary, baseFormat, chosen, weight.byteLength, values.length * 4);
+        record(options.packSummary, asked, chosen, weight.byteLength, values.length * 4);
     } else {
       model.setParameterByName(name, device.fromArray(values, entry.shape, dtype).keep());
     }

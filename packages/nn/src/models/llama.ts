@@ -109,6 +109,14 @@ export class CausalLM extends Module {
   /** Points lm_head.weight at the embedding when the config ties them. Loaders call this. */
   tieWeights(): void {
     if (!this.config.tieWordEmbeddings) return;
+    const embedding = this.model.child<Embedding>('embed_tokens');
+    // A packed table (frozen base) is shared by the head as it is.
+    const packed = embedding.packedParameter('weight');
+    if (packed) {
+      const head = this.child<Linear>('lm_head');
+      if (head.packedParameter('weight') !== packed) head.setPackedParameter('weight', packed);
+      return;
+    }
     const table = this.getParameterByName('model.embed_tokens.weight');
     if (table) this.setParameterByName('lm_head.weight', table);
   }
@@ -156,7 +164,9 @@ export class CausalLM extends Module {
     const h = embedding.forward(ids);
     const multiplier = this.config.embeddingMultiplier;
     // Hugging Face multiplies by sqrt(hidden) cast to the embedding's dtype.
-    return multiplier == null ? h : F.scale(h, roundTo(embedding.parameter('weight').dtype, multiplier));
+    if (multiplier == null) return h;
+    const dtype = embedding.packedParameter('weight') ? 'f32' : embedding.parameter('weight').dtype;
+    return F.scale(h, roundTo(dtype, multiplier));
   }
 
   /**

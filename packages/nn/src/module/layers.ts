@@ -40,6 +40,10 @@ export class Embedding extends Module {
   }
 
   forward(ids: Tensor): Tensor {
+    // A frozen packed table (a quantized or half-precision base) is read by a gather that decodes
+    // the rows in the kernel; it takes no gradient.
+    const packed = this.packedParameter('weight');
+    if (packed) return F.packedEmbedding(packed, ids);
     return F.embedding(this.parameter('weight'), ids);
   }
 }

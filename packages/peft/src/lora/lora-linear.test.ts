@@ -6,6 +6,8 @@ import {
   type Device,
   dropoutMask,
   gradOf,
+  type PackedFormat,
+  packWeight,
   requiresGrad,
   type Tensor,
 } from '@webtune/tensors';
@@ -237,6 +239,64 @@ describe('LoRA and DoRA layers against the float64 reference', () => {
       layer.dispose();
     });
   });
+
+  for (const format of ['q4_0', 'q8_0', 'f16'] as PackedFormat[]) {
+    it(`DoRA on a packed ${format} base: the norm is that of the decoded weight; output and gradients match the reference`, async () => {
+      const c: Case = {
+        label: `DoRA ${format}`,
+        rows: 5,
+        inFeatures: 64,
+        outFeatures: 7,
+        r: 2,
+        alpha: 4,
+        dora: true,
+      };
+      const input = referenceInput(c, 31);
+      const packed = packWeight(
+        device,
+        Float32Array.from(input.weight),
+        [c.outFeatures, c.inFeatures],
+        format,
+      );
+      // The reference runs on the weight the kernels decode.
+      const decoded = { ...input, weight: await packed.decode() };
+      const g = Float64Array.from(new Rng(32).uniform(c.rows * c.outFeatures, -1, 1));
+      const expected = loraLinearReference(decoded, g);
+      const layer = buildLayer(c, input);
+      layer.baseLayer.setPackedParameter('weight', packed);
+      const norm = (await layer.weightNorm('default').toArray()) as Float32Array;
+      const wanted = new Float64Array(c.outFeatures);
+      for (let j = 0; j < c.outFeatures; j++) {
+        let sum = 0;
+        for (let k = 0; k < c.inFeatures; k++) {
+          let delta = 0;
+          for (let t = 0; t < c.r; t++) delta += input.b[j * c.r + t] * input.a[t * c.inFeatures + k];
+          sum += (decoded.weight[j * c.inFeatures + k] + input.scaling * delta) ** 2;
+        }
+        wanted[j] = Math.sqrt(sum);
+      }
+      expectClose(norm, wanted, { rtol: 1e-5, atol: 1e-5, label: 'weight norm' });
+      const trainable = layer.adapterTensors('default');
+      for (const [, tensor] of trainable) requiresGrad(tensor);
+      const output = layer.forward(device.fromArray(input.x, [c.rows, c.inFeatures], 'f32'));
+      expectClose((await output.toArray()) as Float32Array, expected.output, {
+        rtol: 1e-5,
+        atol: 1e-5,
+        label: 'output',
+      });
+      backward(output, device.fromArray(g, [c.rows, c.outFeatures], 'f32'));
+      const grads = [expected.grads.a, expected.grads.b, expected.grads.magnitude!];
+      for (const [index, [key, tensor]] of trainable.entries()) {
+        expectClose((await gradOf(tensor)!.toArray()) as Float32Array, grads[index], {
+          rtol: 1e-4,
+          atol: 1e-5,
+          label: key,
+        });
+        requiresGrad(tensor, false);
+      }
+      layer.dispose();
+    });
+  }
 
   it('DoRA with dropout: the base term sees the dropped input too (PEFT), gradients included', async () => {
     const c: Case = {

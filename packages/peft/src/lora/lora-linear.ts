@@ -206,13 +206,15 @@ export class LoraLinear extends Module implements LinearLike {
     const lora = F.linear(F.linear(input, a), b);
     if (!settings.useDora)
       return F.add(result, F.cast(F.scale(lora, settings.scaling), result.dtype as 'f32' | 'f16'));
-    const weight = base.parameter('weight');
     const norm = this.weightNorm(name);
     const factor = F.div(this.magnitude(name)!, norm);
     let baseResult: Tensor;
     if (dropping) {
       // The base term must see the same dropped input as the adapter (PEFT recomputes it).
-      baseResult = F.linear(input, F.cast(weight, a.dtype as 'f32' | 'f16'));
+      const packed = base.packedParameter('weight');
+      baseResult = packed
+        ? F.packedLinear(input, packed, null)
+        : F.linear(input, F.cast(base.parameter('weight'), a.dtype as 'f32' | 'f16'));
     } else {
       const bias = base.optionalParameter('bias');
       baseResult = F.cast(bias ? F.sub(result, bias) : result, a.dtype as 'f32' | 'f16');
@@ -232,10 +234,19 @@ export class LoraLinear extends Module implements LinearLike {
     return F.scale(F.matmul(this.loraB(name), this.loraA(name)), scaling);
   }
 
-  /** DoRA's ||W + s B A|| per output row [out], as a constant (no gradient), from the unmerged weight. */
+  /**
+   * DoRA's ||W + s B A|| per output row [out], as a constant (no gradient), from the unmerged
+   * weight. A packed frozen base (quantized or half precision) is decoded to f32 for it, so the
+   * norm is that of the weight the forward multiplies by.
+   */
   weightNorm(name: string): Tensor {
-    const weight = this.baseLayer.parameter('weight');
-    return F.detached(weight, () => F.rowNorm(F.add(F.cast(weight, 'f32'), this.deltaWeight(name))));
+    return F.detached(this.loraA(name), () => F.rowNorm(F.add(this.baseWeightF32(), this.deltaWeight(name))));
+  }
+
+  /** The base weight [out, in] in f32: decoded from a packed base, else cast. Call inside a scope. */
+  baseWeightF32(): Tensor {
+    const packed = this.baseLayer.packedParameter('weight');
+    return packed ? F.unpacked(packed) : F.cast(this.baseLayer.parameter('weight'), 'f32');
   }
 
   /**

@@ -156,10 +156,10 @@ async function initialTensors(
   }
   let magnitude: LoraTensors['magnitude'] = null;
   if (useDora) {
-    const weight = layer.baseLayer.parameter('weight');
-    magnitude = F.detached(weight, () => {
+    // ||W + s B A|| per row; a packed base is decoded to f32 for it (see LoraLinear.weightNorm).
+    magnitude = F.detached(a, () => {
       const update = F.scale(F.matmul(b, a), scaling);
-      return F.rowNorm(F.add(F.cast(weight, 'f32'), update));
+      return F.rowNorm(F.add(layer.baseWeightF32(), update));
     }).keep();
   }
   return { a, b, magnitude };

@@ -29,6 +29,7 @@ export const KERNELS = {
   packedMatmul: 'packed-matmul',
   packedMatmulInputGrad: 'packed-matmul-input-grad',
   packedUnpack: 'packed-unpack',
+  packedGather: 'packed-gather',
   // Autograd backward kernels
   unaryBackward: 'unary-backward',
   swiglu: 'swiglu',

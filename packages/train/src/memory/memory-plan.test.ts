@@ -14,21 +14,23 @@ const QWEN3_0_6B: PlanModelShape = {
 const LIMITS = { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 };
 
 describe('memory plan', () => {
-  it('counts weights by format: Q4_0 is 18 bytes per 32 weights, f16 2 per weight, embeddings f32', () => {
+  it('counts weights by format: Q4_0 is 18 bytes per 32 weights, f16 2 per weight, the tied table Q8_0 under Q4_0, f32 under f16', () => {
     const base = { model: QWEN3_0_6B, finetuningType: 'none' as const, batchSize: 1, sequenceLength: 128 };
     const plan = (baseFormat: 'f32' | 'f16' | 'q4_0') =>
       planMemory({ ...base, baseFormat, gradientCheckpointing: false, limits: LIMITS });
     // Projections per layer: q 2048x1024, k/v 1024x1024, o 1024x2048, gate/up 3072x1024, down 1024x3072.
     const perLayer = 2048 * 1024 * 2 + 1024 * 1024 * 2 + 3072 * 1024 * 3;
-    const embedding = 151936 * 1024 * 4; // 593.5 MiB, in chunks of at most 128 MiB
+    const embedding = 151936 * 1024 * 4; // 593.5 MiB f32, in chunks of at most 128 MiB
     const f16 = plan('f16');
     const q4 = plan('q4_0');
     const f32 = plan('f32');
     // Buffer slack of the pool's size classes is at most 25% per tensor.
     expect(q4.weights - f16.weights).toBeLessThan(0);
-    expect(q4.weights).toBeGreaterThan(embedding + 28 * perLayer * (18 / 32));
-    expect(q4.weights).toBeLessThan(1.25 * (embedding + 28 * perLayer * (18 / 32)) + 1e6);
+    const q4Bytes = embedding * (34 / 32 / 4) + 28 * perLayer * (18 / 32);
+    expect(q4.weights).toBeGreaterThan(q4Bytes);
+    expect(q4.weights).toBeLessThan(1.25 * q4Bytes + 1e6);
     expect(f16.weights).toBeGreaterThan(embedding + 28 * perLayer * 2);
+    expect(f16.weights).toBeLessThan(1.25 * (embedding + 28 * perLayer * 2) + 1e6);
     expect(f32.weights).toBeGreaterThan(embedding + 28 * perLayer * 4);
     // Inference: a KV cache of 2 x layers x tokens x kv heads x head_dim f32.
     expect(q4.kvCache).toBe(2 * 28 * 128 * 1024 * 4);

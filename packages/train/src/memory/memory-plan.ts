@@ -1,5 +1,5 @@
-import type { BaseFormat, ModelConfig } from '@webtune/nn';
-import { bitsPerWeight, fitsFormat } from '@webtune/tensors';
+import { type BaseFormat, formatFor, type ModelConfig, tableFormat } from '@webtune/nn';
+import { bitsPerWeight } from '@webtune/tensors';
 import {
   extraActivationsPerToken,
   layerNorms,
@@ -89,7 +89,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const projections = layerProjections(m);
   const projectionBytes = ([out, inFeatures]: [number, number]) => {
     if (input.baseFormat === 'f32') return pooled(out * inFeatures * F32);
-    const format = fitsFormat(input.baseFormat, inFeatures) ? input.baseFormat : 'f16';
+    const format = formatFor(input.baseFormat, inFeatures);
     return pooled(Math.ceil((out * inFeatures * bitsPerWeight(format)) / 8));
   };
   const binding = input.limits.maxStorageBufferBindingSize;
@@ -102,7 +102,10 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const rest = bytes - full * chunkBytes;
     return full * pooled(chunkBytes) + (rest > 0 ? pooled(rest) : 0);
   };
-  const embedding = chunked(m.vocabSize * H * F32, H * F32);
+  // The token table (and an untied head): f32, or Q8_0 under a quantized base (tableFormat).
+  const table = input.baseFormat === 'f32' ? null : tableFormat(input.baseFormat);
+  const tableRowBytes = table === null ? H * F32 : Math.ceil((H * bitsPerWeight(formatFor(table, H))) / 8);
+  const embedding = chunked(m.vocabSize * tableRowBytes, tableRowBytes);
   const head = m.tieWordEmbeddings ? 0 : embedding;
   const normCounts = layerNorms(m);
   const norms =
@@ -145,14 +148,18 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const logits = (training ? 2 : 1) * tokens * m.vocabSize * F32;
   // The f32 matmul packs an operand whose rows are a multiple of 1,024 values (or not of 4):
   // the head (or the tied embedding) is copied once per product.
-  const packs = H % 1024 === 0 || H % 4 !== 0;
-  const workspace = packs ? embedding : 0;
+  // A packed head is decoded inside its kernel and needs no copy.
+  const packs = table === null && (H % 1024 === 0 || H % 4 !== 0);
+  // The copy is made per row segment of at most one binding (packedRowLimit), so it never holds
+  // more than one binding of the table (the 0.6B shape measured 1.50 GiB against a plan of 2.18
+  // GiB that counted the whole 593 MiB table).
+  const workspace = packs ? Math.min(embedding, pooled(binding)) : 0;
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
   const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
   const peak = Math.round(
     weights + trainable + gradients + optimizer + kept * 1.1 + logits + workspace + kvCache,
   );
-  const largestTensor = Math.max(m.vocabSize * H * F32, tokens * m.vocabSize * F32);
+  const largestTensor = Math.max(m.vocabSize * tableRowBytes, tokens * m.vocabSize * F32);
   const widestRow = Math.max(m.vocabSize, I, H) * F32;
 
   const budget = input.limits.budgetBytes ?? Number.POSITIVE_INFINITY;

@@ -1,9 +1,20 @@
 /**
  * How a config's precision keys pick the storage of the frozen base (LLaMA-Factory's
- * quantization_bit, quantization_type, bf16, fp16, pure_bf16): 8 bits -> ggml Q8_0 blocks,
- * 4 bits -> Q4_0 (nf4 and fp4 both), bf16 / pure_bf16 -> bf16, fp16 -> f16, else f32. Only adapters
- * train on a quantized or half-precision base. Activations, adapters, gradients and optimizer
- * state are f32 in every case.
+ * quantization_bit, quantization_type, bf16, fp16, pure_bf16, infer_dtype).
+ *
+ * The rule, first match wins:
+ * 1. quantization_bit 8 -> ggml Q8_0 blocks, 4 -> Q4_0 (quantization_type nf4 and fp4 both), or
+ *    ggml Q4_K super-blocks with quantization_type q4_k (webtune's own value).
+ * 2. bf16 / pure_bf16 -> bf16, fp16 -> f16.
+ * 3. infer_dtype float32 / float16 / bfloat16 -> f32 / f16 / bf16 (float32 pins an exact f32 base).
+ * 4. infer_dtype auto (the default): the best the adapter supports. Half-precision weights are
+ *    decoded from their bits inside the kernels, so every WebGPU adapter supports an f16 base:
+ *    a LoRA run (DoRA included: its norms are taken from the decoded weight) gets f16; a run that
+ *    must write the base gets f32: full and freeze tuning (they train base weights) and pissa_init
+ *    (it rewrites the base as W - BA).
+ *
+ * Only adapters train on a quantized or half-precision base. Activations, adapters, gradients
+ * and optimizer state are f32 in every case.
  */
 import type { BaseFormat } from '@webtune/nn';
 
@@ -15,6 +26,19 @@ export interface PrecisionKeys {
   fp16: boolean;
   pure_bf16: boolean;
   finetuning_type: string;
+  /** auto (the default), float32, float16 or bfloat16. */
+  infer_dtype?: string;
+  use_dora?: boolean;
+  pissa_init?: boolean;
+}
+
+const DTYPES: Record<string, BaseFormat> = { float32: 'f32', float16: 'f16', bfloat16: 'bf16' };
+
+/** What keeps a LoRA run's base in f32 under infer_dtype auto, or null when f16 is fine. */
+function needsF32Base(config: PrecisionKeys): string | null {
+  if (config.finetuning_type !== 'lora') return `finetuning_type: ${config.finetuning_type}`;
+  if (config.pissa_init) return 'pissa_init';
+  return null;
 }
 
 /** The frozen base's storage for a config, and the problems of its precision keys (one line each). */
@@ -26,27 +50,51 @@ export function baseFormatOf(config: PrecisionKeys): { format: BaseFormat; probl
       problems.push(
         `quantization_bit: ${bits} is not supported; use 8 (Q8_0 blocks) or 4 (Q4_0 blocks), or leave it out for an f32 base`,
       );
-    } else if (bits === 4 && config.quantization_type !== 'nf4' && config.quantization_type !== 'fp4') {
+    } else if (bits === 4 && !['nf4', 'fp4', 'q4_k'].includes(config.quantization_type)) {
       problems.push(
-        `quantization_type must be nf4 or fp4 (both train on Q4_0 blocks), got ${config.quantization_type}`,
+        `quantization_type must be nf4 or fp4 (both train on Q4_0 blocks) or q4_k (Q4_K super-blocks), got ${config.quantization_type}`,
       );
     } else if (config.finetuning_type !== 'lora') {
       problems.push(
         `quantization_bit: ${bits} with finetuning_type: ${config.finetuning_type}: a quantized base is frozen and takes no gradient, so only adapters train on it; use finetuning_type: lora (QLoRA) or drop quantization_bit`,
       );
     }
-    return { format: bits === 8 ? 'q8_0' : 'q4_0', problems };
+    const four = config.quantization_type === 'q4_k' ? 'q4_k' : 'q4_0';
+    return { format: bits === 8 ? 'q8_0' : four, problems };
   }
   const bf16 = config.bf16 || config.pure_bf16;
   if (bf16 && config.fp16) problems.push('bf16 and fp16 exclude each other: pick one');
-  if (bf16 || config.fp16) {
+  const dtype = config.infer_dtype ?? 'auto';
+  if (dtype !== 'auto' && DTYPES[dtype] === undefined) {
+    problems.push(`infer_dtype must be auto, float32, float16 or bfloat16, got ${dtype}`);
+  }
+  const asked: BaseFormat | null = bf16 ? 'bf16' : config.fp16 ? 'f16' : (DTYPES[dtype] ?? null);
+  if (asked !== null && asked !== 'f32') {
     if (config.finetuning_type !== 'lora') {
-      const key = bf16 ? 'bf16' : 'fp16';
+      const [setting, key] = bf16
+        ? ['bf16: true', 'bf16']
+        : config.fp16
+          ? ['fp16: true', 'fp16']
+          : [`infer_dtype: ${dtype}`, 'infer_dtype'];
       problems.push(
-        `${key}: true stores the base as frozen half-precision weights, which full and freeze tuning would have to train; use finetuning_type: lora, or drop ${key} to train in f32`,
+        `${setting} stores the base as frozen half-precision weights, which full and freeze tuning would have to train; use finetuning_type: lora, or drop ${key} to train in f32`,
       );
     }
-    return { format: bf16 ? 'bf16' : 'f16', problems };
+    return { format: asked, problems };
   }
-  return { format: 'f32', problems };
+  if (asked === 'f32') return { format: 'f32', problems };
+  return { format: needsF32Base(config) === null ? 'f16' : 'f32', problems };
+}
+
+/** One line saying why the base has the format it has (for logs and the dry run). */
+export function baseFormatReason(config: PrecisionKeys): string {
+  if (config.quantization_bit != null) return `quantization_bit: ${config.quantization_bit}`;
+  if (config.bf16 || config.pure_bf16) return config.bf16 ? 'bf16: true' : 'pure_bf16: true';
+  if (config.fp16) return 'fp16: true';
+  const dtype = config.infer_dtype ?? 'auto';
+  if (dtype !== 'auto') return `infer_dtype: ${dtype}`;
+  const f32 = needsF32Base(config);
+  return f32 === null
+    ? 'infer_dtype: auto (f16: the best every adapter supports for a frozen LoRA base)'
+    : `infer_dtype: auto (f32: ${f32} needs the f32 base)`;
 }

@@ -56,7 +56,10 @@ export const MODEL_KEYS = {
   infer_backend: ignored('model', 'string', 'inference runs on the same WebGPU device', 'huggingface'),
   offload_folder: ignored('model', 'string', 'no offloading', 'offload'),
   use_cache: ignored('model', 'boolean', 'generation always uses a KV cache', true),
-  infer_dtype: ignored('model', 'string', PRECISION, 'auto'),
+  infer_dtype: supported('model', 'string', 'auto', {
+    choices: ['auto', 'float32', 'float16', 'bfloat16'],
+    note: 'the frozen base: auto = f16 for LoRA and DoRA (f32 for full, freeze, pissa_init); float32 pins an exact f32 base',
+  }),
   compute_dtype: ignored('model', 'string', PRECISION, null),
   print_param_status: supported('model', 'boolean', false, {
     note: 'print every parameter and whether it trains',
@@ -66,8 +69,8 @@ export const MODEL_KEYS = {
   }),
   quantization_method: ignored('model', 'string', 'webtune quantizes to its own ggml blocks', 'bitsandbytes'),
   quantization_type: supported('model', 'string', 'nf4', {
-    choices: ['nf4', 'fp4'],
-    note: 'both map to Q4_0 blocks',
+    choices: ['nf4', 'fp4', 'q4_k'],
+    note: 'nf4 and fp4 map to Q4_0 blocks; q4_k (webtune) to Q4_K super-blocks',
   }),
   double_quantization: ignored('model', 'boolean', 'Q4_0/Q8_0 scales are 16-bit already', true),
   quantization_device_map: ignored('model', 'string', 'only used with quantization_bit', null),

@@ -4,6 +4,19 @@ import { planRun } from './run-plan.js';
 const BASE = { model_name_or_path: 'models/x', dataset: 'identity', output_dir: 'saves/x' };
 
 describe('planRun', () => {
+  it('stores the frozen base in the best precision the run allows, unless a key pins it', () => {
+    expect(planRun(BASE).baseFormat).toBe('f16');
+    expect(planRun({ ...BASE, infer_dtype: 'float32' }).baseFormat).toBe('f32');
+    expect(planRun({ ...BASE, use_dora: true }).baseFormat).toBe('f16');
+    expect(planRun({ ...BASE, pissa_init: true }).baseFormat).toBe('f32');
+    expect(planRun({ ...BASE, finetuning_type: 'full' }).baseFormat).toBe('f32');
+    expect(planRun({ ...BASE, quantization_bit: 4 }).baseFormat).toBe('q4_0');
+    expect(planRun({ ...BASE, quantization_bit: 4, quantization_type: 'q4_k' }).baseFormat).toBe('q4_k');
+    expect(() => planRun({ ...BASE, finetuning_type: 'full', infer_dtype: 'bfloat16' })).toThrow(
+      /infer_dtype: bfloat16 stores the base as frozen half-precision weights/,
+    );
+  });
+
   it("plans LoRA SFT with LLaMA-Factory's defaults", () => {
     const plan = planRun(BASE);
     expect(plan.stage).toBe('sft');

@@ -80,6 +80,29 @@ fn half_to_f32(h: u32) -> f32 {
     (*v)[j] = d * f32(i32(q & 15u) - 8i);
     (*v)[j + ${BLOCK / 2}u] = d * f32(i32(q >> 4u) - 8i);
   }`,
+    // Sub-block blk & 7 of super-block blk >> 3 (144 bytes: d, dmin, 12 scale bytes, 128 of nibbles).
+    q4_k: `
+  let base = row_base + (blk >> 3u) * 144u;
+  let sub = blk & 7u;
+  let d = half_to_f32(half_at(base));
+  let dmin = half_to_f32(half_at(base + 2u));
+  let s = base + 4u;
+  var scale: u32;
+  var min: u32;
+  if (sub < 4u) {
+    scale = byte_at(s + sub) & 63u;
+    min = byte_at(s + sub + 4u) & 63u;
+  } else {
+    scale = (byte_at(s + sub + 4u) & 15u) | ((byte_at(s + sub - 4u) >> 6u) << 4u);
+    min = (byte_at(s + sub + 4u) >> 4u) | ((byte_at(s + sub) >> 6u) << 4u);
+  }
+  let d1 = d * f32(scale);
+  let m1 = dmin * f32(min);
+  let quants = base + 16u + (sub >> 1u) * 32u;
+  let shift = (sub & 1u) * 4u;
+  for (var j = 0u; j < ${BLOCK}u; j++) {
+    (*v)[j] = d1 * f32((byte_at(quants + j) >> shift) & 15u) - m1;
+  }`,
   };
   return `${common}
 fn decode_block(row_base: u32, blk: u32, v: ptr<function, array<f32, ${BLOCK}>>) {${body[format]}
@@ -191,6 +214,57 @@ export function unpackSource(format: PackedFormat, workgroup: number): string {
   let k0 = blk * ${BLOCK}u;
   for (var j = 0u; j < ${BLOCK}u; j++) {
     if (k0 + j < params.k) { out[(params.out_row0 + r) * params.k + k0 + j] = v[j]; }
+  }`,
+  });
+}
+
+export const GATHER_FIELDS = [
+  'tokens',
+  'k',
+  'blocks',
+  'row_bytes',
+  'row0',
+  'rows',
+  'vocab',
+  'zero_outside',
+  't0',
+].map(u32);
+
+/**
+ * out[t - t0, k] = W[ids[t], k] for the tokens t0 .. t0 + tokens whose id falls in this chunk's
+ * rows [row0, row0 + rows); with zero_outside, ids outside [0, vocab) give a row of zeros.
+ */
+export function gatherSource(format: PackedFormat, workgroup: number): string {
+  return kernelSource({
+    storage: [
+      { name: 'ids', type: 'i32', access: 'read' },
+      { name: 'w', type: 'u32', access: 'read' },
+      { name: 'out', type: 'f32', access: 'read_write' },
+    ],
+    uniforms: GATHER_FIELDS,
+    workgroupSize: workgroup,
+    helpers: decodeHelpers(format),
+    body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.tokens * params.blocks) { return; }
+  let t = index / params.blocks;
+  let blk = index % params.blocks;
+  let id = ids[params.t0 + t];
+  let k0 = blk * ${BLOCK}u;
+  if (id < 0i || u32(id) >= params.vocab) {
+    if (params.zero_outside == 1u) {
+      for (var j = 0u; j < ${BLOCK}u; j++) {
+        if (k0 + j < params.k) { out[t * params.k + k0 + j] = 0.0; }
+      }
+    }
+    return;
+  }
+  let row = u32(id);
+  if (row < params.row0 || row >= params.row0 + params.rows) { return; }
+  var v: array<f32, ${BLOCK}>;
+  decode_block((row - params.row0) * params.row_bytes, blk, &v);
+  for (var j = 0u; j < ${BLOCK}u; j++) {
+    if (k0 + j < params.k) { out[t * params.k + k0 + j] = v[j]; }
   }`,
   });
 }

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autograd, backward, gradOf, requiresGrad } from '../../autograd/index.js';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
+import { f32ToF16Bits } from '../../tensor/dtype.js';
 import { matmul } from '../matmul/matmul.js';
 import { decodeRows, encodeRows, type PackedFormat } from './formats.js';
+import { packedGather } from './packed-gather.js';
 import { packedLinear, packedMatmul, packedMatmulInputGrad, unpackWeight } from './packed-matmul.js';
 import { packedWeightFromBytes, packWeight } from './packed-weight.js';
 import { packedInputGradReference, packedMatmulReference } from './reference.js';
@@ -20,11 +22,29 @@ afterAll(() => {
   small.gpu.destroy();
 });
 
-const FORMATS: PackedFormat[] = ['f16', 'bf16', 'q8_0', 'q4_0'];
+const FORMATS: PackedFormat[] = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k'];
 
 /** Odd M and N; K a whole number of blocks for the quantized formats, ragged for halves. */
 function shapeFor(format: PackedFormat): [number, number, number] {
+  if (format === 'q4_k') return [5, 512, 19];
   return format === 'f16' || format === 'bf16' ? [5, 37, 19] : [5, 96, 19];
+}
+
+/**
+ * Random Q4_K super-blocks (ggml's layout; every byte pattern is a valid block once d and dmin are
+ * finite): d and dmin f16 in [0, 1/64), random 6-bit scales and mins, random nibbles.
+ */
+function randomQ4K(rows: number, cols: number, seed: number): Uint8Array {
+  const rng = new Rng(seed);
+  const bytes = Uint8Array.from(rng.uniform(rows * (cols / 256) * 144, 0, 256), Math.floor);
+  for (let o = 0; o < bytes.length; o += 144) {
+    for (const at of [o, o + 2]) {
+      const bits = f32ToF16Bits(rng.next() / 64);
+      bytes[at] = bits & 255;
+      bytes[at + 1] = bits >> 8;
+    }
+  }
+  return bytes;
 }
 
 async function checkFormat(on: Device, format: PackedFormat, M: number, K: number, N: number, seed: number) {
@@ -32,9 +52,10 @@ async function checkFormat(on: Device, format: PackedFormat, M: number, K: numbe
   const weightValues = Float32Array.from(rng.uniform(N * K), (v) => v * 2);
   const x = rng.uniform(M * K);
   const dy = rng.uniform(M * N);
-  const decoded = decodeRows(encodeRows(weightValues, N, K, format), N, K, format);
+  const bytes = format === 'q4_k' ? randomQ4K(N, K, seed) : encodeRows(weightValues, N, K, format);
+  const decoded = decodeRows(bytes, N, K, format);
   await on.scope(async () => {
-    const weight = packWeight(on, weightValues, [N, K], format);
+    const weight = packedWeightFromBytes(on, format, [N, K], bytes);
     try {
       expect(await weight.decode()).toEqual(decoded);
       const label = `${format} ${M}x${K}x${N}`;
@@ -96,6 +117,8 @@ describe('packed matmul', () => {
     await checkFormat(small, 'q8_0', 6, 160, 61, 21);
     await checkFormat(small, 'q4_0', 3, 320, 45, 22);
     await checkFormat(small, 'f16', 1, 1024, 9, 23);
+    // q4_k rows of 512 values are 288 bytes: 14 rows per chunk, 3 chunks for 37 rows.
+    await checkFormat(small, 'q4_k', 1, 512, 37, 25);
     const rng = new Rng(24);
     const [M, K, N] = [12, 32, 240];
     const values = rng.uniform(N * K);
@@ -128,6 +151,34 @@ describe('packed matmul', () => {
     expect(() => packedWeightFromBytes(device, 'q4_0', [3, 40], new Uint8Array(0))).toThrow(
       /not a whole number of blocks/,
     );
+  });
+
+  it('packedGather reads rows of a packed table as decoded, chunked table and output included', async () => {
+    const check = async (on: Device, format: PackedFormat, vocab: number, dim: number, seed: number) => {
+      const rng = new Rng(seed);
+      const bytes =
+        format === 'q4_k'
+          ? randomQ4K(vocab, dim, seed)
+          : encodeRows(rng.uniform(vocab * dim), vocab, dim, format);
+      const decoded = decodeRows(bytes, vocab, dim, format);
+      // Two rows of ids; -1 and vocab are outside the table and give zeros.
+      const ids = [3, vocab - 1, 0, -1, 7, vocab, 3, 1];
+      await on.scope(async () => {
+        const weight = packedWeightFromBytes(on, format, [vocab, dim], bytes);
+        const out = packedGather(on.fromArray(ids, [2, 4], 'i32'), weight);
+        expect(out.shape).toEqual([2, 4, dim]);
+        const expected = ids.flatMap((id) =>
+          id < 0 || id >= vocab ? new Array(dim).fill(0) : [...decoded.subarray(id * dim, (id + 1) * dim)],
+        );
+        expect(Float64Array.from(await out.toArray())).toEqual(Float64Array.from(expected));
+        weight.dispose();
+      });
+    };
+    for (const format of FORMATS) await check(device, format, 11, format === 'q4_k' ? 256 : 64, 51);
+    // 4 KiB bindings: the q8_0 table [100, 96] in 3 chunks of 40 rows; the f16 gather's output
+    // [2, 4, 160] f32 (5 KiB) in 2.
+    await check(small, 'q8_0', 100, 96, 52);
+    await check(small, 'f16', 9, 160, 53);
   });
 
   it('packedLinear differentiates x only, bias included', async () => {

@@ -1,0 +1,60 @@
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { BufferRange, Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { workgroupsFor } from '../shared/wgsl.js';
+import { BLOCK } from './formats.js';
+import { GATHER_FIELDS, gatherSource } from './packed-matmul-wgsl.js';
+import type { PackedWeight } from './packed-weight.js';
+
+function whole(buffer: GPUBuffer): BufferRange {
+  return { buffer, offset: 0, size: buffer.size };
+}
+
+/**
+ * Rows of a packed frozen table (an embedding [vocab, dim]) for token ids [...] (i32): [..., dim]
+ * f32, decoded in the kernel. Ids outside [0, vocab) give rows of zeros. The table may be split
+ * in chunks of rows and the output in chunks of tokens; the ids must fit one binding. It takes no
+ * gradient (the table is frozen; the ids are integers).
+ */
+export function packedGather(ids: Tensor, weight: PackedWeight): Tensor {
+  const what = `packedGather(${ids.describe()}, ${weight.describe()})`;
+  ids.assertLive();
+  weight.assertLive();
+  if (ids.device !== weight.device) throw new TensorError(`${what}: operands live on different devices`);
+  if (ids.dtype !== 'i32') throw new TensorError(`${what}: ids must be i32, got ${ids.dtype}`);
+  const device = ids.device;
+  const [vocab, K] = weight.shape;
+  const out = device.empty([...ids.shape, K], 'f32');
+  if (out.size === 0) return out;
+  const idsRange = ids.binding(what);
+  const workgroup = device.tuning.elementwiseWorkgroup;
+  const blocks = Math.ceil(K / BLOCK);
+  for (const outChunk of out.chunks) {
+    const t0 = outChunk.elementOffset / K;
+    const tokens = outChunk.elements / K;
+    weight.chunks.forEach((chunk, index) => {
+      device.dispatch({
+        key: `${KERNELS.packedGather}:${weight.format}:${workgroup}`,
+        source: () => gatherSource(weight.format, workgroup),
+        bindings: [idsRange, chunk.words.binding(what), whole(outChunk.buffer)],
+        uniforms: {
+          fields: GATHER_FIELDS,
+          values: {
+            tokens,
+            k: K,
+            blocks,
+            row_bytes: weight.rowBytes,
+            row0: chunk.firstRow,
+            rows: chunk.rows,
+            vocab,
+            zero_outside: index === 0 ? 1 : 0,
+            t0,
+          },
+        },
+        workgroups: grid(workgroupsFor(tokens * blocks, workgroup), device.maxWorkgroupsPerDimension),
+      });
+    });
+  }
+  return out;
+}
