@@ -41,11 +41,12 @@ describe('base precision from LLaMA-Factory keys', () => {
     expect(errorOf(() => baseFormatOf({ finetuning_type: 'full', quantization_bit: 8 }))).toMatch(
       /^quantization_bit: 8 with finetuning_type: full: a quantized base is frozen and takes no gradient/,
     );
-    expect(errorOf(() => baseFormatOf({ finetuning_type: 'freeze', bf16: true }))).toMatch(
-      /^bf16: true stores the base as frozen half-precision weights/,
-    );
+    // bf16 / fp16 are mixed-precision switches: a run that writes its base keeps it in f32.
+    expect(baseFormatOf({ finetuning_type: 'freeze', bf16: true })).toBe('f32');
+    expect(baseFormatOf({ finetuning_type: 'full', fp16: true })).toBe('f32');
+    expect(baseFormatOf({ ...LORA, pissa_init: true, bf16: true })).toBe('f32');
     expect(errorOf(() => baseFormatOf({ finetuning_type: 'full', infer_dtype: 'float16' }))).toMatch(
-      /^infer_dtype: float16 stores the base as frozen half-precision weights.+drop infer_dtype to train in f32$/,
+      /^infer_dtype: float16 stores the base as frozen half-precision weights, which finetuning_type: full has to write; use infer_dtype: auto or float32$/,
     );
     expect(errorOf(() => baseFormatOf({ ...LORA, infer_dtype: 'float8' }))).toBe(
       'infer_dtype must be auto, float32, float16 or bfloat16, got float8',

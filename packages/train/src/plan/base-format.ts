@@ -5,7 +5,8 @@
  * The rule, first match wins:
  * 1. quantization_bit 8 -> ggml Q8_0 blocks, 4 -> Q4_0 (quantization_type nf4 and fp4 both), or
  *    ggml Q4_K super-blocks with quantization_type q4_k (webtune's own value).
- * 2. bf16 / pure_bf16 -> bf16, fp16 -> f16.
+ * 2. bf16 / pure_bf16 -> bf16, fp16 -> f16 (LLaMA-Factory's mixed-precision switches); a run that
+ *    writes its base (full, freeze, pissa_init) keeps it in f32 and says so.
  * 3. infer_dtype float32 / float16 / bfloat16 -> f32 / f16 / bf16 (float32 pins an exact f32 base).
  * 4. infer_dtype auto (the default): the best the adapter supports. Half-precision weights are
  *    decoded from their bits inside the kernels, so every WebGPU adapter supports an f16 base:
@@ -68,16 +69,16 @@ export function baseFormatOf(config: PrecisionKeys): { format: BaseFormat; probl
   if (dtype !== 'auto' && DTYPES[dtype] === undefined) {
     problems.push(`infer_dtype must be auto, float32, float16 or bfloat16, got ${dtype}`);
   }
-  const asked: BaseFormat | null = bf16 ? 'bf16' : config.fp16 ? 'f16' : (DTYPES[dtype] ?? null);
+  // bf16 / fp16 are LLaMA-Factory's mixed-precision switches: they halve a frozen base, and a run
+  // that writes its base (full, freeze, pissa_init) keeps it in f32 instead of being refused.
+  const mixed: BaseFormat | null = bf16 ? 'bf16' : config.fp16 ? 'f16' : null;
+  if (mixed !== null) return { format: needsF32Base(config) === null ? mixed : 'f32', problems };
+  const asked: BaseFormat | null = DTYPES[dtype] ?? null;
   if (asked !== null && asked !== 'f32') {
-    if (config.finetuning_type !== 'lora') {
-      const [setting, key] = bf16
-        ? ['bf16: true', 'bf16']
-        : config.fp16
-          ? ['fp16: true', 'fp16']
-          : [`infer_dtype: ${dtype}`, 'infer_dtype'];
+    const writer = needsF32Base(config);
+    if (writer !== null) {
       problems.push(
-        `${setting} stores the base as frozen half-precision weights, which full and freeze tuning would have to train; use finetuning_type: lora, or drop ${key} to train in f32`,
+        `infer_dtype: ${dtype} stores the base as frozen half-precision weights, which ${writer} has to write; use infer_dtype: auto or float32`,
       );
     }
     return { format: asked, problems };
@@ -89,8 +90,17 @@ export function baseFormatOf(config: PrecisionKeys): { format: BaseFormat; probl
 /** One line saying why the base has the format it has (for logs and the dry run). */
 export function baseFormatReason(config: PrecisionKeys): string {
   if (config.quantization_bit != null) return `quantization_bit: ${config.quantization_bit}`;
-  if (config.bf16 || config.pure_bf16) return config.bf16 ? 'bf16: true' : 'pure_bf16: true';
-  if (config.fp16) return 'fp16: true';
+  const mixed = config.bf16
+    ? 'bf16: true'
+    : config.pure_bf16
+      ? 'pure_bf16: true'
+      : config.fp16
+        ? 'fp16: true'
+        : null;
+  if (mixed !== null) {
+    const writer = needsF32Base(config);
+    return writer === null ? mixed : `${mixed} (mixed precision; ${writer} writes the base, so it stays f32)`;
+  }
   const dtype = config.infer_dtype ?? 'auto';
   if (dtype !== 'auto') return `infer_dtype: ${dtype}`;
   const f32 = needsF32Base(config);
