@@ -52,7 +52,7 @@ describe('eval and save strategies', () => {
 
   it('refuses an unknown strategy, naming the key', () => {
     expect(() => resolveTrainingArguments({ evalStrategy: 'sometimes' as never })).toThrow(
-      /evalStrategy must be no \| steps \| epoch, got "sometimes"/,
+      /eval_strategy must be no \| steps \| epoch, got "sometimes"/,
     );
     expect(() => resolveTrainingArguments({ saveStrategy: 'best' as never })).toThrow(/saveStrategy/);
   });

@@ -8,7 +8,9 @@ describe('planRun', () => {
     expect(planRun(BASE).baseFormat).toBe('f16');
     expect(planRun({ ...BASE, infer_dtype: 'float32' }).baseFormat).toBe('f32');
     expect(planRun({ ...BASE, use_dora: true }).baseFormat).toBe('f16');
-    expect(planRun({ ...BASE, pissa_init: true }).baseFormat).toBe('f32');
+    expect(planRun({ ...BASE, pissa_init: true, pissa_convert: true }).baseFormat).toBe('f32');
+    expect(planRun({ ...BASE, pissa_init: true, pissa_convert: true, bf16: true }).baseFormat).toBe('f32');
+    expect(planRun({ ...BASE, finetuning_type: 'full', bf16: true }).baseFormat).toBe('f32');
     expect(planRun({ ...BASE, finetuning_type: 'full' }).baseFormat).toBe('f32');
     expect(planRun({ ...BASE, quantization_bit: 4 }).baseFormat).toBe('q4_0');
     expect(planRun({ ...BASE, quantization_bit: 4, quantization_type: 'q4_k' }).baseFormat).toBe('q4_k');
