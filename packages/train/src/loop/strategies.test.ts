@@ -54,6 +54,8 @@ describe('eval and save strategies', () => {
     expect(() => resolveTrainingArguments({ evalStrategy: 'sometimes' as never })).toThrow(
       /eval_strategy must be no \| steps \| epoch, got "sometimes"/,
     );
-    expect(() => resolveTrainingArguments({ saveStrategy: 'best' as never })).toThrow(/saveStrategy/);
+    expect(() => resolveTrainingArguments({ saveStrategy: 'best' as never })).toThrow(
+      /save_strategy must be no \| steps \| epoch, got "best"/,
+    );
   });
 });
