@@ -216,9 +216,9 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
       'missing.json is not in the picked folder',
     );
     await animals.getByRole('button', { name: 'Preview raw rows' }).click();
-    expect(await animals.locator('.raw-rows').textContent()).toContain(
-      '"question": "Tell me about the cat."',
-    );
+    await expect
+      .poll(() => animals.locator('.raw-rows').textContent())
+      .toContain('"question": "Tell me about the cat."');
     await animals.getByLabel('Use animals').check();
     await panel('data').getByRole('button', { name: 'Use the ticked datasets' }).click();
     expect(await panel('data').locator('.file-list').textContent()).toBe('animals (dataset_info.json)');

@@ -364,6 +364,8 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     await train.getByLabel('Save steps').fill('1');
     await train.getByLabel('Eval steps').fill('0');
     await train.getByRole('button', { name: 'Start' }).click();
+    // The status still shows the refusal until this run starts: wait for that before settling.
+    await expect.poll(() => refused.textContent()).not.toMatch(/does not fit/);
     expect(await settle(train.locator('.task-status').first(), 300_000)).toBe(
       'Training completed after 2 steps.',
     );

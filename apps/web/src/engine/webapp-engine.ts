@@ -284,7 +284,7 @@ export function webappHandlers(): { [K in WebappRequest['kind']]: WebappHandler<
       }
       return {
         plan: planMemory(planInputOf(loaded, plan, info)),
-        baseFormat: plan.baseFormat === 'f32' ? heldFormat(loaded) : plan.baseFormat,
+        baseFormat: baseFormatOfRun(loaded, plan),
         adapterClass: info.adapterClass,
         problems: [],
       };
@@ -500,6 +500,22 @@ export function webappHandlers(): { [K in WebappRequest['kind']]: WebappHandler<
 }
 
 /** planMemory's input for the loaded model and a planned run, against this adapter and a tab's budget. */
+/**
+ * The frozen base a run uses in the browser: the format the model was loaded in (the Model tab's
+ * choice), unless the run's config names one itself (quantization_bit, bf16, fp16, pure_bf16 or an
+ * infer_dtype other than auto); the planner's auto default does not override the loaded choice.
+ */
+function baseFormatOfRun(loaded: LoadedModel, plan: ReturnType<typeof planRun>): BaseStorage {
+  const config = plan.config;
+  const named =
+    config.quantization_bit != null ||
+    config.bf16 === true ||
+    config.fp16 === true ||
+    config.pure_bf16 === true ||
+    (config.infer_dtype !== undefined && config.infer_dtype !== 'auto');
+  return named ? plan.baseFormat : heldFormat(loaded);
+}
+
 function planInputOf(
   loaded: LoadedModel,
   plan: ReturnType<typeof planRun>,
@@ -512,10 +528,9 @@ function planInputOf(
     .map((name) => String(name).trim())
     .filter(Boolean);
   const all = targets.length === 0 || targets.includes('all') || targets.includes('all-linear');
-  const held = heldFormat(loaded);
   return {
     model: loaded.pretrained.model.config,
-    baseFormat: plan.baseFormat === 'f32' ? held : plan.baseFormat,
+    baseFormat: baseFormatOfRun(loaded, plan),
     // Freeze tuning is planned as full (an upper bound); the bottleneck adapter as LoRA.
     finetuningType:
       config.finetuning_type === 'full' || config.finetuning_type === 'freeze'
