@@ -164,6 +164,10 @@ export function trainTab(context: BoardContext): HTMLElement {
       return;
     }
     const remoteTarget = store.get().target === 'remote';
+    // The click shows at once that the run is starting (no stale result while the worker is asked);
+    // a cancelled start puts back what was shown.
+    const shown = status.save();
+    status.start(resumeRun ? 'Resuming' : 'Training');
     // Start over on a run with checkpoints deletes them: only when the user says so.
     if (!resumeRun && !remoteTarget) {
       try {
@@ -177,7 +181,10 @@ export function trainTab(context: BoardContext): HTMLElement {
       const confirmed = window.confirm(
         `Start run “${runSettings.runName}” over? This deletes its checkpoints in this browser (${names}). Cancel, then Resume, to continue it instead.`,
       );
-      if (!confirmed) return;
+      if (!confirmed) {
+        status.restore(shown);
+        return;
+      }
     }
     setStatus('running');
     status.start(resumeRun ? 'Resuming' : 'Training');

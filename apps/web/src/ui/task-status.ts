@@ -49,6 +49,22 @@ export class TaskStatus {
     if (event.type === 'progress') this.progress(event.label, event.done, event.total);
   };
 
+  /** What the status shows now, to put back with restore() when a step is called off. */
+  save(): { state: string | undefined; text: string; barHidden: boolean } {
+    return {
+      state: this.element.dataset.state,
+      text: this.text.textContent ?? '',
+      barHidden: this.bar.hidden,
+    };
+  }
+
+  restore(saved: ReturnType<TaskStatus['save']>): void {
+    if (saved.state === undefined) delete this.element.dataset.state;
+    else this.element.dataset.state = saved.state;
+    this.bar.hidden = saved.barHidden;
+    this.text.textContent = saved.text;
+  }
+
   done(message: string): void {
     this.element.dataset.state = 'done';
     this.bar.hidden = true;
