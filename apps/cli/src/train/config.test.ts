@@ -21,7 +21,7 @@ describe('training config on the command line', () => {
       'a.yaml: unknown config key "lerning_rate"; did you mean "learning_rate"?',
     );
     expect(errorOf(() => planOf({ ...BASE, lora_rank: 0, stage: 'ppo' }))).toMatch(
-      /^the config has 2 problems:\n {2}- stage: "ppo" is known .*\n {2}- lora_rank must be at least 1, got 0$/,
+      /^the config has 2 problems:\n {2}- lora_rank must be at least 1, got 0\n {2}- stage ppo needs reward_model: the output_dir of a stage rm run$/,
     );
     // issue 19: a negative seed was accepted.
     expect(errorOf(() => planOf({ ...BASE, seed: -5 }))).toBe(
