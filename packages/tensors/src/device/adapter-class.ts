@@ -38,6 +38,14 @@ export interface Tuning {
    * 0 turns it off.
    */
   matmulSmallRowsMax: number;
+  /**
+   * The matmul kernel this class prefers for products of more rows than matmulSmallRowsMax
+   * (kernels/matmul-tiled/select-variant.ts): 'register' (register tiles, packed operands; best on
+   * CPU rasterisers), 'workgroup' (64 x 64 tiles in workgroup memory, operands read in place) or
+   * 'subgroup' (A rows shared with subgroupBroadcast). A kernel the adapter cannot run (features,
+   * limits) gives way to the next. The GPU entries are the standard GPU design, not yet measured.
+   */
+  matmulKernel: 'register' | 'workgroup' | 'subgroup';
   /** Invocations per small-M workgroup (a power of two; they split K) and output columns per workgroup (a multiple of 4). */
   matmulSmallRowsLanes: number;
   matmulSmallRowsCols: number;
@@ -73,6 +81,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 8,
     matmulSubgroups: true,
+    matmulKernel: 'register',
     // tools/kernel-lab/README.md: 1.6x the tiled kernel at 1 row, 1.3x at 2, even at 4, slower beyond.
     matmulSmallRowsMax: 2,
     matmulSmallRowsLanes: 4,
@@ -92,6 +101,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 64,
     matmulSubgroups: false,
+    matmulKernel: 'workgroup',
     matmulSmallRowsMax: 8,
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
@@ -110,6 +120,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 64,
     matmulSubgroups: false,
+    matmulKernel: 'workgroup',
     matmulSmallRowsMax: 8,
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
