@@ -90,7 +90,12 @@ describe.each(['workgroup', 'subgroup'] as const)('%s-tiled matmul', (kind) => {
     for (const [m, k, n] of shapes) {
       for (const transposeA of [false, true]) {
         for (const transposeB of [false, true]) {
-          const c = { a: transposeA ? [k, m] : [m, k], b: transposeB ? [n, k] : [k, n], transposeA, transposeB };
+          const c = {
+            a: transposeA ? [k, m] : [m, k],
+            b: transposeB ? [n, k] : [k, n],
+            transposeA,
+            transposeB,
+          };
           await check(kind, c, m * 1000 + k * 10 + n + (transposeA ? 1 : 0) + (transposeB ? 2 : 0));
         }
       }
