@@ -1,0 +1,46 @@
+import type { Device, KernelLaunch } from '../device/device.js';
+import { KERNELS } from './names.js';
+
+/**
+ * The named variant of a matmul or attention pipeline, from its cache key (what the GPU
+ * benchmark reports per case); null for other kernels.
+ * - matmul: 'small-rows', 'register', 'workgroup-tiled', 'subgroup-tiled'
+ *   (kernels/matmul-tiled/select-variant.ts says when each is chosen);
+ * - attention forward: 'subgroup-shared' (rows shared with subgroupBroadcast), 'unrolled' or
+ *   'looped' over the head dim; attention backward: 'subgroup-shared' or 'lanes'.
+ */
+export function kernelVariant(key: string): string | null {
+  const parts = key.split(':');
+  if (parts[0] === KERNELS.matmul) {
+    if (parts[1] === 'tiled') return `matmul ${parts[2]}-tiled`;
+    if (parts[1] === 'small') return 'matmul small-rows';
+    return 'matmul register';
+  }
+  if (parts[0] === KERNELS.attention) {
+    const kind = parts.at(-1);
+    return `attention ${kind === 'shared' ? 'subgroup-shared' : kind}`;
+  }
+  if (parts[0] === KERNELS.attentionBackward) {
+    return `attention-backward ${parts.at(-1) === 'sg' ? 'subgroup-shared' : 'lanes'}`;
+  }
+  if (parts[0] === KERNELS.packedMatmul) return `packed-matmul ${parts[1] ?? ''}`.trim();
+  return null;
+}
+
+/**
+ * Counts the dispatches of each matmul and attention variant on `device` until the returned
+ * function is called, which stops counting and returns the counts ({ 'matmul workgroup-tiled': 84, ... }).
+ */
+export function countKernelVariants(device: Device): () => Record<string, number> {
+  const counts: Record<string, number> = {};
+  const original = device.dispatch;
+  device.dispatch = function (this: Device, launch: KernelLaunch) {
+    const variant = kernelVariant(launch.key);
+    if (variant) counts[variant] = (counts[variant] ?? 0) + 1;
+    return original.call(this, launch);
+  };
+  return () => {
+    device.dispatch = original;
+    return { ...counts };
+  };
+}
