@@ -147,6 +147,7 @@ async function matmulCase(dtype) {
   const selection = selectMatmulVariant(matmulCapabilities(device), {
     dtype,
     rows: n,
+    cols: n,
     folded: true,
     transposeA: false,
     chunked: false,

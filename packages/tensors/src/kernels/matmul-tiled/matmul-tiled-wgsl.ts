@@ -17,13 +17,18 @@ export interface TiledOperand {
 /** One tiled matmul pipeline; everything here changes the WGSL and so is in the pipeline key. */
 export interface TiledShape {
   /**
-   * 'workgroup': a 16 x 16 workgroup computes a 64 x 64 output tile, 4 x 4 per invocation, from
-   * 64 x 16 panels of A and B staged in workgroup memory (the classic GPU design).
+   * 'workgroup': a 16 x 16 workgroup computes a 64 x 64 (or 128 x 128) output tile, 4 x 4 (8 x 8)
+   * per invocation, from 16-k panels of A and B staged in workgroup memory (the classic GPU design).
    * 'subgroup': a workgroup of `lanes` invocations that is one subgroup computes `rows` rows x
    * 4 * lanes columns; lane l reads A row l % rows in place and subgroupBroadcast hands each row to
    * the other lanes, so A is never staged in workgroup memory and every B value is read once.
    */
   sharing: 'workgroup' | 'subgroup';
+  /**
+   * Workgroup variant only: outputs per invocation along each axis, 4 (64 x 64 tiles) or 8
+   * (128 x 128 tiles, 16 KiB of workgroup memory: large products on adapters that allow it).
+   */
+  perThread: 4 | 8;
   /** Subgroup variant only: lanes per workgroup (<= the adapter's subgroupMinSize) and rows per tile (<= lanes). */
   lanes: number;
   rows: number;
@@ -36,14 +41,15 @@ export interface TiledShape {
 
 /** Output rows x columns of one workgroup. */
 export function tiledTile(shape: TiledShape): { rows: number; cols: number } {
-  return shape.sharing === 'workgroup' ? { rows: 64, cols: 64 } : { rows: shape.rows, cols: 4 * shape.lanes };
+  if (shape.sharing === 'workgroup') return { rows: 16 * shape.perThread, cols: 16 * shape.perThread };
+  return { rows: shape.rows, cols: 4 * shape.lanes };
 }
 
 export function tiledKey(shape: TiledShape): string {
   const operand = (o: TiledOperand) => (o.vector ? 'v4' : o.kContiguous ? 'sk' : 'sr');
   return [
     shape.sharing,
-    ...(shape.sharing === 'subgroup' ? [`${shape.lanes}x${shape.rows}`] : []),
+    shape.sharing === 'subgroup' ? `${shape.lanes}x${shape.rows}` : `t${16 * shape.perThread}`,
     shape.dtype,
     operand(shape.a),
     operand(shape.b),
@@ -135,55 +141,66 @@ function epilogue(shape: TiledShape, rows: number, rowStep: number): string {
 }
 
 function workgroupBody(shape: TiledShape): string {
+  const T = shape.perThread;
+  const tile = 16 * T;
   const lines: string[] = [PROLOGUE];
   const emit = (line: string) => lines.push(line);
   emit('  let flat = lid.y * 16u + lid.x;');
-  // Each invocation stages one vec4 (4 k) of one row of each 64 x 16 panel. Operands whose rows
-  // are the contiguous axis spread neighbouring lanes over neighbouring rows (coalesced loads).
+  // A panel is `tile` rows x 16 k: 4 * tile vec4s, T / 4 per invocation. Operands whose k is
+  // contiguous give neighbouring lanes neighbouring k of one row; the others neighbouring rows
+  // (coalesced loads either way).
+  const stages = T / 4;
   for (const name of ['a', 'b'] as const) {
     const operand = shape[name];
-    const tileStart = name === 'a' ? 'tile_m * 64u' : 'tile_n * 64u';
+    const tileStart = name === 'a' ? `tile_m * ${tile}u` : `tile_n * ${tile}u`;
     const last = name === 'a' ? 'last_row' : 'last_col';
-    if (operand.kContiguous) {
-      emit(`  let ${name}_stage_row = flat / 4u;`);
-      emit(`  let ${name}_stage_k = (flat % 4u) * 4u;`);
-    } else {
-      emit(`  let ${name}_stage_row = flat % 64u;`);
-      emit(`  let ${name}_stage_k = (flat / 64u) * 4u;`);
+    for (let s = 0; s < stages; s++) {
+      const at = `${name}_${s}`;
+      emit(`  let ${at}_index = flat + ${256 * s}u;`);
+      if (operand.kContiguous) {
+        emit(`  let ${at}_row = ${at}_index / 4u;`);
+        emit(`  let ${at}_k = (${at}_index % 4u) * 4u;`);
+      } else {
+        emit(`  let ${at}_row = ${at}_index % ${tile}u;`);
+        emit(`  let ${at}_k = (${at}_index / ${tile}u) * 4u;`);
+      }
+      emit(`  let ${at}_load_row = min(${tileStart} + ${at}_row, ${last});`);
+      emit(`  let ${at}_slot = ${at}_row * 4u + ${at}_k / 4u;`);
     }
-    emit(`  let ${name}_load_row = min(${tileStart} + ${name}_stage_row, ${last});`);
-    emit(`  let ${name}_slot = ${name}_stage_row * 4u + ${name}_stage_k / 4u;`);
   }
-  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) emit(`  var acc_${r}_${c} = 0.0;`);
+  for (let r = 0; r < T; r++) for (let c = 0; c < T; c++) emit(`  var acc_${r}_${c} = 0.0;`);
   emit('  for (var k0 = 0u; k0 < params.k; k0 += 16u) {');
   emit('    workgroupBarrier();');
-  emit('    panel_a[a_slot] = load_a(a_base, a_load_row, k0 + a_stage_k);');
-  emit('    panel_b[b_slot] = load_b(b_base, b_load_row, k0 + b_stage_k);');
+  for (const name of ['a', 'b'] as const) {
+    for (let s = 0; s < stages; s++) {
+      const at = `${name}_${s}`;
+      emit(`    panel_${name}[${at}_slot] = load_${name}(${name}_base, ${at}_load_row, k0 + ${at}_k);`);
+    }
+  }
   emit('    workgroupBarrier();');
   emit('    for (var q = 0u; q < 4u; q++) {');
   // Rows lid.y + 16 r and columns lid.x + 16 c: neighbouring lanes read neighbouring panel rows.
-  for (let r = 0; r < 4; r++) emit(`      let a_${r} = panel_a[(lid.y + ${16 * r}u) * 4u + q];`);
-  for (let c = 0; c < 4; c++) emit(`      let b_${c} = panel_b[(lid.x + ${16 * c}u) * 4u + q];`);
-  for (let r = 0; r < 4; r++) {
-    for (let c = 0; c < 4; c++) emit(`      acc_${r}_${c} += dot(a_${r}, b_${c});`);
+  for (let r = 0; r < T; r++) emit(`      let a_${r} = panel_a[(lid.y + ${16 * r}u) * 4u + q];`);
+  for (let c = 0; c < T; c++) emit(`      let b_${c} = panel_b[(lid.x + ${16 * c}u) * 4u + q];`);
+  for (let r = 0; r < T; r++) {
+    for (let c = 0; c < T; c++) emit(`      acc_${r}_${c} += dot(a_${r}, b_${c});`);
   }
   emit('    }');
   emit('  }');
-  // Stores: rows lid.y + 16 r, columns lid.x + 16 c (so col0 + c below means column c * 16).
   const cast = (value: string) => (shape.dtype === 'f16' ? `f16(${value})` : value);
-  emit('  let row0 = tile_m * 64u + lid.y;');
-  emit('  let col0 = tile_n * 64u + lid.x;');
-  for (let c = 0; c < 4; c++) {
+  emit(`  let row0 = tile_m * ${tile}u + lid.y;`);
+  emit(`  let col0 = tile_n * ${tile}u + lid.x;`);
+  for (let c = 0; c < T; c++) {
     emit(
       shape.bias
         ? `  let bias_${c} = f32(bias[min(col0 + ${16 * c}u, last_col)]);`
         : `  let bias_${c} = 0.0;`,
     );
   }
-  for (let r = 0; r < 4; r++) {
+  for (let r = 0; r < T; r++) {
     emit(`  if (row0 + ${16 * r}u < params.m) {`);
     emit(`    let at = c_base + (row0 + ${16 * r}u) * params.n + col0;`);
-    for (let c = 0; c < 4; c++) {
+    for (let c = 0; c < T; c++) {
       emit(
         `    if (col0 + ${16 * c}u < params.n) { out[at + ${16 * c}u] = ${cast(`acc_${r}_${c} + bias_${c}`)}; }`,
       );
@@ -238,7 +255,11 @@ export function tiledSource(shape: TiledShape): string {
   header.push(`@group(0) @binding(${bindings.length}) var<uniform> params: Params;`);
   header.push(loader('a', shape.a), loader('b', shape.b));
   if (shape.sharing === 'workgroup') {
-    header.push('var<workgroup> panel_a: array<vec4f, 256>;', 'var<workgroup> panel_b: array<vec4f, 256>;');
+    const slots = 64 * shape.perThread;
+    header.push(
+      `var<workgroup> panel_a: array<vec4f, ${slots}>;`,
+      `var<workgroup> panel_b: array<vec4f, ${slots}>;`,
+    );
   }
   const size = shape.sharing === 'workgroup' ? '16, 16, 1' : `${shape.lanes}, 1, 1`;
   return [

@@ -47,6 +47,7 @@ export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection
   const vector = (kStride: number) => kStride === 1 && K % 4 === 0;
   const shape: TiledShape = {
     sharing: selection.variant === 'workgroup-tiled' ? 'workgroup' : 'subgroup',
+    perThread: selection.perThread,
     lanes: selection.lanes,
     rows: selection.rows,
     dtype,

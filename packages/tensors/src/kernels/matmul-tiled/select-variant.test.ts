@@ -22,6 +22,7 @@ function caps(
 const training: MatmulProblemSummary = {
   dtype: 'f32',
   rows: 1024,
+  cols: 512,
   folded: true,
   transposeA: false,
   chunked: false,
@@ -58,6 +59,17 @@ describe('selectMatmulVariant', () => {
         selectMatmulVariant(caps(adapterClass, ['shader-f16']), { ...training, dtype: 'f16' }).variant,
       ).toBe('workgroup-tiled');
     }
+  });
+
+  it('takes 128 x 128 tiles for large products where 16 KiB of workgroup memory is allowed', () => {
+    const big = { ...training, rows: 4096, cols: 4096 };
+    expect(selectMatmulVariant(caps('discrete', []), big)).toMatchObject({
+      variant: 'workgroup-tiled',
+      perThread: 8,
+    });
+    expect(selectMatmulVariant(caps('discrete', []), training)).toMatchObject({ perThread: 4 });
+    const tight = caps('integrated', [], { maxComputeWorkgroupStorageSize: 16383 });
+    expect(selectMatmulVariant(tight, big)).toMatchObject({ variant: 'workgroup-tiled', perThread: 4 });
   });
 
   it('falls back by capability: subgroups when workgroup memory is short, else the register kernel', () => {

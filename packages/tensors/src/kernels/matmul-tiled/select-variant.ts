@@ -8,8 +8,9 @@ import type { Device } from '../../tensor/tensor.js';
  * - 'register': register tiles, no workgroup memory, operands packed to f32 panels where they are
  *   not row-major in K (kernels/matmul/); the only kernel for operands split in chunks. Best on
  *   CPU rasterisers (lavapipe, SwiftShader).
- * - 'workgroup-tiled': 64 x 64 tiles staged in workgroup memory, operands read in place in their
- *   own dtype (vec4<f16> loads with shader-f16), f32 accumulation (kernels/matmul-tiled/).
+ * - 'workgroup-tiled': 64 x 64 tiles (128 x 128 for large products where 16 KiB of workgroup
+ *   memory is allowed) staged in workgroup memory, operands read in place in their own dtype
+ *   (vec4<f16> loads with shader-f16), f32 accumulation (kernels/matmul-tiled/).
  * - 'subgroup-tiled': one subgroup per workgroup, A rows shared with subgroupBroadcast instead of
  *   workgroup memory, operands read in place (kernels/matmul-tiled/).
  */
@@ -30,6 +31,8 @@ export interface MatmulProblemSummary {
   dtype: 'f32' | 'f16';
   /** Output rows once a's batch is folded in (when it folds: b 2-D, no transposeA). */
   rows: number;
+  /** Output columns (N). */
+  cols: number;
   /** a's batch folds into M, the only case the small-rows kernel takes. */
   folded: boolean;
   transposeA: boolean;
@@ -42,12 +45,17 @@ export interface MatmulSelection {
   /** Subgroup-tiled only: lanes per workgroup and rows per tile. */
   lanes: number;
   rows: number;
+  /** Workgroup-tiled only: outputs per invocation along each axis (tile 16 x perThread square). */
+  perThread: 4 | 8;
   /** Why this variant, in words (the GPU benchmark prints it). */
   reason: string;
 }
 
-/** Workgroup memory the workgroup-tiled kernel needs: two 64 x 16 f32 panels. */
+/** Workgroup memory the workgroup-tiled kernel needs: two 64 x 16 f32 panels (128 x 16 for the large tile). */
 export const WORKGROUP_TILED_BYTES = 2 * 64 * 16 * 4;
+export const WORKGROUP_TILED_LARGE_BYTES = 2 * 128 * 16 * 4;
+/** Products at least this many rows and columns take the 128 x 128 tile where it fits (64 tiles or more). */
+export const LARGE_TILE_MIN = 1024;
 const WORKGROUP_TILED_INVOCATIONS = 256;
 
 export function matmulCapabilities(device: Device): MatmulCapabilities {
@@ -72,12 +80,13 @@ export function selectMatmulVariant(
   caps: MatmulCapabilities,
   problem: MatmulProblemSummary,
 ): MatmulSelection {
-  const pick = (variant: MatmulVariant, reason: string, lanes = 0, rows = 0): MatmulSelection => ({
-    variant,
-    lanes,
-    rows,
-    reason,
-  });
+  const pick = (
+    variant: MatmulVariant,
+    reason: string,
+    lanes = 0,
+    rows = 0,
+    perThread: 4 | 8 = 4,
+  ): MatmulSelection => ({ variant, lanes, rows, perThread, reason });
   if (problem.folded && !problem.transposeA && problem.rows <= caps.tuning.matmulSmallRowsMax) {
     return pick(
       'small-rows',
@@ -102,12 +111,17 @@ export function selectMatmulVariant(
   if (preference === 'subgroup' && subgroupOk)
     return subgroup(`subgroups with subgroupMinSize ${caps.subgroupMinSize}`);
   if (workgroupOk) {
-    return pick(
-      'workgroup-tiled',
+    const why =
       preference === 'subgroup'
         ? 'no usable subgroups (feature or subgroupMinSize >= 4 missing)'
-        : `the ${caps.adapterClass} tuning prefers it`,
-    );
+        : `the ${caps.adapterClass} tuning prefers it`;
+    const large =
+      caps.maxComputeWorkgroupStorageSize >= WORKGROUP_TILED_LARGE_BYTES &&
+      problem.rows >= LARGE_TILE_MIN &&
+      problem.cols >= LARGE_TILE_MIN;
+    return large
+      ? pick('workgroup-tiled', `${why}; 128 x 128 tiles for a large product`, 0, 0, 8)
+      : pick('workgroup-tiled', why);
   }
   if (subgroupOk) return subgroup('too little workgroup memory or too few invocations for 64 x 64 tiles');
   return pick('register', 'neither subgroups nor enough workgroup memory');

@@ -142,6 +142,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const selection = selectMatmulVariant(matmulCapabilities(device), {
     dtype,
     rows: problem.M,
+    cols: N,
     folded,
     transposeA,
     chunked: a.chunked || b.chunked || out.chunked,
