@@ -112,6 +112,15 @@ describe.each(['workgroup', 'subgroup'] as const)('%s-tiled matmul', (kind) => {
     await check(kind, { a: [2, 3, 12, 9], b: [3, 12, 10], transposeA: true }, 6);
   });
 
+  it('gives the bias, or zeros, when K is 0', async () => {
+    const { device } = devices[kind];
+    await device.scope(async () => {
+      const bias = device.fromArray([1, 2, 3], [3], 'f32');
+      const out = matmul(device.empty([5, 0], 'f32'), device.empty([0, 3], 'f32'), { bias });
+      expect(Array.from(await out.toArray())).toEqual([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]);
+    });
+  });
+
   it('reads f16 operands in place (vec4<f16> where K is contiguous) and accumulates in f32', async (context) => {
     requireF16(context, devices[kind].device.hasF16);
     // K = 40: a and a transposed b are read as vec4<f16>; the other layouts one f16 at a time.

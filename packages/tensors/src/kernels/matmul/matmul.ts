@@ -148,7 +148,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     chunked: a.chunked || b.chunked || out.chunked,
   });
   try {
-    if (selection.variant === 'workgroup-tiled' || selection.variant === 'subgroup-tiled') {
+    const tiled = selection.variant === 'workgroup-tiled' || selection.variant === 'subgroup-tiled';
+    // K = 0 (the output is the bias or zeros) stays on the register path, which handles it.
+    if (tiled && K > 0) {
       runTiledMatmul({ a, b, out, bias, transposeA, transposeB, M, K, N }, selection);
     } else if (folded) runFolded(problem);
     else runBatched(problem, batch, aBatch, bBatch);
