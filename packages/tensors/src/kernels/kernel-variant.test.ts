@@ -21,6 +21,9 @@ describe('kernelVariant', () => {
     expect(kernelVariant('attention-backward:dq:f32:4:16:true:null:padding:8:lanes')).toBe(
       'attention-backward lanes',
     );
+    expect(kernelVariant('packed-matmul-input-grad:q4_0:64')).toBe('packed-matmul-input-grad q4_0');
+    expect(kernelVariant('decode:matvec:1:f32:norm:none:nobias:4x8:sg')).toBe('decode matvec subgroup');
+    expect(kernelVariant('decode:attention:64:qknorm')).toBe('decode attention');
     expect(kernelVariant('rms-norm:f32:64')).toBeNull();
   });
 

@@ -2,12 +2,13 @@ import type { Device, KernelLaunch } from '../device/device.js';
 import { KERNELS } from './names.js';
 
 /**
- * The named variant of a matmul or attention pipeline, from its cache key (what the GPU
+ * The named variant of a matmul, attention, packed-weight or decode pipeline, from its cache key (what the GPU
  * benchmark reports per case); null for other kernels.
  * - matmul: 'small-rows', 'register', 'workgroup-tiled', 'subgroup-tiled'
  *   (kernels/matmul-tiled/select-variant.ts says when each is chosen);
  * - attention forward: 'subgroup-shared' (rows shared with subgroupBroadcast), 'unrolled' or
- *   'looped' over the head dim; attention backward: 'subgroup-shared' or 'lanes'.
+ *   'looped' over the head dim; attention backward: 'subgroup-shared' or 'lanes';
+ * - packed frozen weights by kernel and format, fused decode steps by kind.
  */
 export function kernelVariant(key: string): string | null {
   const parts = key.split(':');
@@ -23,7 +24,16 @@ export function kernelVariant(key: string): string | null {
   if (parts[0] === KERNELS.attentionBackward) {
     return `attention-backward ${parts.at(-1) === 'sg' ? 'subgroup-shared' : 'lanes'}`;
   }
-  if (parts[0] === KERNELS.packedMatmul) return `packed-matmul ${parts[1] ?? ''}`.trim();
+  // Frozen packed weights (forward, input gradient, unpack, gather) by format.
+  if (parts[0].startsWith(KERNELS.packedMatmul) || parts[0] === KERNELS.packedGather) {
+    return `${parts[0]} ${parts[1] ?? ''}`.trim();
+  }
+  // Fused decode steps: matvec (subgroup or workgroup lanes), attention over the cache, sampling.
+  if (parts[0] === KERNELS.decode) {
+    return parts[1] === 'matvec'
+      ? `decode matvec ${parts.at(-1) === 'sg' ? 'subgroup' : 'workgroup'}`
+      : `decode ${parts[1]}`;
+  }
   return null;
 }
 
