@@ -66,6 +66,14 @@ export interface Tuning {
    * 5x faster on lavapipe, where every storage load costs a scalar load per lane.
    */
   attentionSubgroups: boolean;
+  /**
+   * Attention forward kernel this class prefers: 'lanes' (one invocation per query row, the key
+   * and value rows in private memory; best on CPU rasterisers) or 'workgroup' (a 16 x 16
+   * workgroup per 16 queries, key and value tiles in workgroup memory,
+   * kernels/attention-tiled/). 'workgroup' needs a head dim that is a multiple of 4 and the
+   * workgroup memory of one tile; otherwise 'lanes' runs. The GPU entries are not yet measured.
+   */
+  attentionKernel: 'lanes' | 'workgroup';
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
 }
@@ -90,6 +98,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionBlockK: 32,
     attentionUnrollHeadDim: 48,
     attentionSubgroups: true,
+    attentionKernel: 'lanes',
     maxDispatchesPerSubmit: 256,
   },
   integrated: {
@@ -109,6 +118,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionBlockK: 32,
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
+    attentionKernel: 'workgroup',
     maxDispatchesPerSubmit: 128,
   },
   discrete: {
@@ -128,6 +138,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionBlockK: 64,
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
+    attentionKernel: 'workgroup',
     maxDispatchesPerSubmit: 128,
   },
 };

@@ -6,7 +6,8 @@ import { KERNELS } from './names.js';
  * benchmark reports per case); null for other kernels.
  * - matmul: 'small-rows', 'register', 'workgroup-tiled', 'subgroup-tiled'
  *   (kernels/matmul-tiled/select-variant.ts says when each is chosen);
- * - attention forward: 'subgroup-shared' (rows shared with subgroupBroadcast), 'unrolled' or
+ * - attention forward: 'workgroup-tiled' (GPUs, kernels/attention-tiled/), 'subgroup-shared'
+ *   (rows shared with subgroupBroadcast), 'unrolled' or
  *   'looped' over the head dim; attention backward: 'subgroup-shared' or 'lanes';
  * - packed frozen weights by kernel and format, fused decode steps by kind.
  */
@@ -18,6 +19,7 @@ export function kernelVariant(key: string): string | null {
     return 'matmul register';
   }
   if (parts[0] === KERNELS.attention) {
+    if (parts[1] === 'tiled') return 'attention workgroup-tiled';
     const kind = parts.at(-1);
     return `attention ${kind === 'shared' ? 'subgroup-shared' : kind}`;
   }
