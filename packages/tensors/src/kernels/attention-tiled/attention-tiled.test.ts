@@ -31,7 +31,7 @@ interface Case extends AttentionDims {
   dtype?: 'f32' | 'f16';
 }
 
-async function check(c: Case, seed: number, withBackward = false) {
+async function check(c: Case, seed: number, withBackward = true) {
   const { batch, seqQ, seqK, headsQ, headsKV, headDim } = c;
   const dtype = c.dtype ?? 'f32';
   const rng = new Rng(seed);
@@ -60,8 +60,8 @@ async function check(c: Case, seed: number, withBackward = false) {
       label: `logsumexp ${label}`,
     });
     if (withBackward) {
-      // The existing backward takes the tiled forward's output and log-sum-exp unchanged.
-      const grad = rng.uniform(q.length, -1, 1);
+      // The backward rebuilds p from the forward's log-sum-exp (the tiled backward on this tuning).
+      const grad = round(rng.uniform(q.length, -1, 1));
       const lse = await logsumexp.toArray();
       const result = attentionBackward(
         qT,
@@ -87,17 +87,19 @@ async function check(c: Case, seed: number, withBackward = false) {
       );
       for (const name of ['q', 'k', 'v'] as const) {
         expectClose(await result[name].toArray(), reference[name], {
-          rtol: 1e-4,
-          atol: 5e-5,
+          ...(dtype === 'f16' ? { rtol: 1e-2, atol: 5e-3 } : { rtol: 1e-4, atol: 5e-5 }),
           label: `d${name} ${label}`,
         });
       }
     }
   });
   expect(keys.filter((key) => key.startsWith('attention:tiled:'))).toHaveLength(1);
+  if (withBackward) {
+    expect(keys.filter((key) => key.startsWith('attention-backward:tiled:'))).toHaveLength(2);
+  }
 }
 
-describe('workgroup-tiled attention forward', () => {
+describe('workgroup-tiled attention, forward and backward', () => {
   it('is chosen by the GPU classes where head dim and workgroup memory allow, never on software', () => {
     const caps = (attentionKernel: 'lanes' | 'workgroup', storage = 16384) => ({
       maxComputeWorkgroupStorageSize: storage,
@@ -109,13 +111,13 @@ describe('workgroup-tiled attention forward', () => {
     expect(useTiledAttention(caps(tuningFor('software').attentionKernel), 64)).toBe(false);
     // Head dims not a multiple of 4, and tiles larger than the adapter's workgroup memory, stay per-query.
     expect(useTiledAttention(caps('workgroup'), 6)).toBe(false);
-    expect(tiledAttentionBytes(256)).toBe(17408);
+    expect(tiledAttentionBytes(256)).toBe(18432);
     expect(useTiledAttention(caps('workgroup'), 256)).toBe(false);
     expect(useTiledAttention(caps('workgroup', 32768), 256)).toBe(true);
   });
 
-  it('matches the float64 reference: causal GQA at odd lengths, and its backward follows', async () => {
-    await check({ batch: 2, seqQ: 37, seqK: 37, headsQ: 4, headsKV: 2, headDim: 8 }, 1, true);
+  it('matches the float64 references: causal GQA at odd lengths', async () => {
+    await check({ batch: 2, seqQ: 37, seqK: 37, headsQ: 4, headsKV: 2, headDim: 8 }, 1);
     await check({ batch: 1, seqQ: 5, seqK: 5, headsQ: 2, headsKV: 2, headDim: 12 }, 2);
   });
 
@@ -155,7 +157,6 @@ describe('workgroup-tiled attention forward', () => {
         options: { segments: true },
       },
       6,
-      true,
     );
     await check(
       { batch: 1, seqQ: 40, seqK: 40, headsQ: 2, headsKV: 2, headDim: 8, options: { window: 5 } },

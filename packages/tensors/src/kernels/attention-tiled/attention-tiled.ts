@@ -6,7 +6,7 @@ import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 
 /** Query rows and keys per tile of the workgroup-tiled attention forward (a 16 x 16 workgroup). */
-const TILE = 16;
+export const TILE = 16;
 
 /** What the attention forward's selection looks at (never the vendor). */
 export interface AttentionCapabilities {
@@ -23,9 +23,12 @@ export function attentionCapabilities(device: Device): AttentionCapabilities {
   };
 }
 
-/** Workgroup memory of the tiled forward: a 16-row key (then value) tile and the 16 x 16 scores. */
+/**
+ * Workgroup memory of the tiled kernels: a 16-row tile of key, value, query or dO rows and two
+ * 16 x 16 tiles (scores, or p and ds in the key/value gradient).
+ */
 export function tiledAttentionBytes(headDim: number): number {
-  return TILE * headDim * 4 + TILE * TILE * 4;
+  return TILE * headDim * 4 + 2 * TILE * TILE * 4;
 }
 
 /**
@@ -69,8 +72,14 @@ export interface TiledAttentionJob {
   mask: Tensor | null;
   output: Tensor;
   logsumexp: Tensor;
-  values: Omit<Record<(typeof TILED_ATTENTION_FIELDS)[number]['name'], number>, 'total' | 'q_blocks'>;
+  values: TiledAttentionValues;
 }
+
+/** The launch parameters both passes share (total and q_blocks are set per dispatch). */
+export type TiledAttentionValues = Omit<
+  Record<(typeof TILED_ATTENTION_FIELDS)[number]['name'], number>,
+  'total' | 'q_blocks'
+>;
 
 /**
  * Attention forward for GPUs, flash-attention style, with the work of a 16-query block spread
@@ -106,7 +115,7 @@ export function tiledAttention(job: TiledAttentionJob): void {
         ],
         uniforms: TILED_ATTENTION_FIELDS,
         workgroupSize: [TILE, TILE, 1],
-        helpers: helpers(vectors),
+        helpers: attentionTiledHelpers(vectors),
         body: body(stored),
       }),
     bindings: [q, k, v, mask ?? q, output, logsumexp],
@@ -115,7 +124,8 @@ export function tiledAttention(job: TiledAttentionJob): void {
   });
 }
 
-function helpers(vectors: number): string {
+/** Constants, workgroup tiles and mask helpers shared by the tiled forward and backward. */
+export function attentionTiledHelpers(vectors: number): string {
   return `
 const T: u32 = ${TILE}u;
 const DV: u32 = ${vectors}u;
