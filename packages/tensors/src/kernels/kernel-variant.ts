@@ -8,7 +8,7 @@ import { KERNELS } from './names.js';
  *   (kernels/matmul-tiled/select-variant.ts says when each is chosen);
  * - attention forward: 'workgroup-tiled' (GPUs, kernels/attention-tiled/), 'subgroup-shared'
  *   (rows shared with subgroupBroadcast), 'unrolled' or
- *   'looped' over the head dim; attention backward: 'subgroup-shared' or 'lanes';
+ *   'looped' over the head dim; attention backward: 'workgroup-tiled', 'subgroup-shared' or 'lanes';
  * - packed frozen weights by kernel and format, fused decode steps by kind.
  */
 export function kernelVariant(key: string): string | null {
@@ -24,6 +24,7 @@ export function kernelVariant(key: string): string | null {
     return `attention ${kind === 'shared' ? 'subgroup-shared' : kind}`;
   }
   if (parts[0] === KERNELS.attentionBackward) {
+    if (parts[1] === 'tiled') return 'attention-backward workgroup-tiled';
     return `attention-backward ${parts.at(-1) === 'sg' ? 'subgroup-shared' : 'lanes'}`;
   }
   // Frozen packed weights (forward, input gradient, unpack, gather) by format.
