@@ -10,12 +10,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generationMetrics } from '@webtune/eval';
 import { readGguf } from '@webtune/gguf';
+import type { HubServer } from '@webtune/hub/testing';
 import { readSafetensorsBytes, toFloat32, writeSafetensors } from '@webtune/safetensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { unzipSync } from 'fflate';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot, distFolder, launchChromium, missingForBrowser } from './chromium.js';
+import { serveModelAsHub } from './hub-fixture.js';
 import { type StaticServer, serveFolders } from './static-server.js';
 
 const artifacts = join(appRoot, 'test-artifacts', 'webapp');
@@ -79,9 +81,12 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   let site: StaticServer;
   let browser: Browser;
   let page: Page;
-  const requests: string[] = [];
   const consoleErrors: string[] = [];
-  const hubFolder = '/hub/test/stories260K/resolve/main/';
+  let hub: HubServer;
+  /** Requests the hub saw for one file of the model. */
+  const hubRequests = (file: string) =>
+    hub.requests.filter((request) => request.path === `/test/stories260K/resolve/${hub.commit}/${file}`)
+      .length;
 
   const panel = (id: string) => page.locator(`#panel-${id}`);
   const tab = async (name: string) => {
@@ -111,7 +116,7 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     return { name: file.suggestedFilename(), bytes: new Uint8Array(await readFile(path)) };
   };
   const openPage = async () => {
-    await page.goto(`${site.url}/?hub=${encodeURIComponent(`${site.url}/hub`)}`);
+    await page.goto(`${site.url}/?hub=${encodeURIComponent(hub.endpoint)}`);
     await page.waitForFunction(
       () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
       null,
@@ -121,10 +126,8 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
 
   beforeAll(async () => {
     mkdirSync(artifacts, { recursive: true });
-    site = await serveFolders(
-      { '/': distFolder, [hubFolder]: fixturePath('models/stories260K-hf') },
-      (path) => requests.push(path),
-    );
+    site = await serveFolders({ '/': distFolder });
+    hub = await serveModelAsHub('test/stories260K', fixturePath('models/stories260K-hf'));
     browser = await launchChromium();
     const context = await browser.newContext({
       viewport: { width: 1280, height: 900 },
@@ -141,12 +144,12 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   afterAll(async () => {
     await browser?.close();
     await site?.close();
+    await hub?.close();
   });
 
   it('loads a hub model in one click, from the cache after a reload, and shows its memory plan', async () => {
     expect(await loadFromHub()).toMatch(/^Loaded test\/stories260K \(downloaded and cached\)/);
-    const weightRequests = () => requests.filter((path) => path === `${hubFolder}model.safetensors`).length;
-    expect(weightRequests()).toBe(1);
+    expect(hubRequests('model.safetensors')).toBe(1);
     const model = panel('model');
     expect(await model.locator('.model-details').textContent()).toContain('LlamaForCausalLM');
 
@@ -179,8 +182,9 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     // A reload reads the model back from Cache Storage: no weights are fetched again.
     await openPage();
     expect(await loadFromHub()).toMatch(/\(read from the browser cache\)/);
-    expect(weightRequests()).toBe(1);
-    expect(requests.filter((path) => path === `${hubFolder}config.json`)).toHaveLength(1);
+    expect(hubRequests('model.safetensors')).toBe(1);
+    expect(hubRequests('config.json')).toBe(1);
+    expect(hubRequests('tokenizer.json')).toBe(1);
   });
 
   it('chats over several turns with a system prompt, and stops an answer midway', async () => {
