@@ -26,6 +26,7 @@ import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } fr
 import { memorySink } from './memory-sink.js';
 import { modelWarnings, recordedNameOf, withBaseName } from './model-facts.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
+import { runPpoInBrowser } from './ppo-run.js';
 import type {
   BaseStorage,
   DataSettings,
@@ -371,6 +372,26 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
     session.training = controller;
     const kinds = rowKindsOf(plan.task);
     try {
+      if (plan.task.type === 'ppo') {
+        if (!applied.peft) throw new Error('stage ppo trains a LoRA policy: choose LoRA as the method');
+        if (settings.resume) throw new Error('a PPO run keeps no checkpoints to resume: Start runs it again');
+        const prompts = promptEncoder(loaded, data.template);
+        return await runPpoInBrowser({
+          loaded,
+          plan,
+          peft: applied.peft,
+          trainable: applied.trainable,
+          rows: data.train.filter((row) => kinds.includes(row.kind)),
+          padTokenId: tokenizerOf(loaded).padTokenId ?? 0,
+          stopTokens: [
+            ...new Set([...loaded.pretrained.model.config.eosTokenIds, ...prompts.stopTokenIds()]),
+          ],
+          runName: settings.runName,
+          signal: controller.signal,
+          emit: (event) => emit({ type: 'trainer', event }),
+          log: (line) => emit({ type: 'log', line }),
+        });
+      }
       const result = await train({
         model: applied.trainable,
         task: createTask(plan.task, {

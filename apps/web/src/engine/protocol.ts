@@ -11,7 +11,7 @@ import type { DeviceInfo } from '@webtune/tensors';
 import type { MemoryPlan, TrainerEvent, TrainerLogRow } from '@webtune/train';
 
 /** Training stages the board offers (LLaMA-Factory's `stage`). */
-export type StageName = 'sft' | 'dpo' | 'pt';
+export type StageName = 'sft' | 'dpo' | 'kto' | 'rm' | 'ppo' | 'pt';
 
 /**
  * The board's settings are LLaMA-Factory config keys (`stage`, `finetuning_type`, `lora_rank`,
