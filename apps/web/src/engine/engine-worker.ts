@@ -319,8 +319,10 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
     const datasets = settings.named?.length ? settings.named : Object.keys(request.files);
     // A failed check leaves no data active: the previous data is dropped before this one is read.
     session.data = null;
+    // The data of a PPO run is planned before its reward model is named (the Train tab names it).
+    const rewardModel = settings.stage === 'ppo' ? { reward_model: 'chosen-in-the-train-tab' } : {};
     const plan = planInBrowser(
-      { ...settings.config, stage: settings.stage },
+      { ...rewardModel, ...settings.config, stage: settings.stage },
       { location: loaded.location, datasets, runName: 'data' },
     );
     emit({ type: 'progress', label: 'reading and tokenizing', done: 0, total: 1 });
@@ -352,6 +354,11 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
     if (data.settings.stage !== stage) {
       throw new Error(
         `the data was prepared for stage ${data.settings.stage}; prepare it again for ${stage} in the Data tab`,
+      );
+    }
+    if (stage === 'ppo' && !settings.config.reward_model) {
+      throw new Error(
+        'reward_model: stage ppo needs a reward model; train one with stage Reward model, then name its run in the Train tab',
       );
     }
     // The data tab's keys (cutoff_len, template, ...) and the train tab's make the run's config.

@@ -109,6 +109,7 @@ export async function runPpoInBrowser(
   const device = loaded.pretrained.model.device;
   const started = performance.now();
   let stepsDone = 0;
+  let stepStarted = started;
   let lastLoss = Number.NaN;
   let reason: TrainEndReason = 'completed';
   const storage = await opfsStorage(run.runName);
@@ -161,7 +162,12 @@ export async function runPpoInBrowser(
         totalSteps = figures.totalSteps;
         stepsDone = figures.step;
         lastLoss = figures.loss;
-        const elapsedMs = performance.now() - started;
+        const now = performance.now();
+        const elapsedMs = now - started;
+        const stepMs = now - stepStarted;
+        stepStarted = now;
+        // Tokens this step generated (the rollout's answers): what a PPO step spends its time on.
+        const tokens = Math.round(figures.responseLength * rollout);
         const memory = device.memory();
         emit({
           type: 'step-end',
@@ -171,9 +177,9 @@ export async function runPpoInBrowser(
           loss: figures.loss,
           learningRate: figures.learningRate,
           gradNorm: Number.NaN,
-          tokens: Math.round(figures.responseLength),
-          tokensPerSecond: 0,
-          stepMs: elapsedMs / figures.step,
+          tokens,
+          tokensPerSecond: tokens / Math.max(stepMs / 1000, 1e-3),
+          stepMs,
           elapsedMs,
           remainingMs: (elapsedMs / figures.step) * (figures.totalSteps - figures.step),
           memory: { liveBytes: memory.liveBytes, peakBytes: memory.peakBytes },

@@ -388,6 +388,13 @@ export class TrainSettingsForm {
     this.showRelevant();
   }
 
+  /** Mirrors the Data tab's stage, showing the fields that stage uses. */
+  setStage(stage: StageName): void {
+    if (this.stage.value === stage) return;
+    this.stage.value = stage;
+    this.showRelevant();
+  }
+
   /** Sets a number field (tests and presets). */
   set(key: string, value: number): void {
     const input = this.numbers.get(key);
@@ -501,15 +508,8 @@ export class TrainSettingsForm {
     };
     if (method === 'lora' || method === 'dora') config.lora_target = this.target.value;
     if (stage === 'dpo') config.pref_loss = this.preferenceLoss.value;
-    if (stage === 'ppo') {
-      const rewardModel = this.rewardModel.value.trim();
-      if (!rewardModel) {
-        throw new Error(
-          'reward_model: stage ppo needs a reward model; train one with stage Reward model and name its run here',
-        );
-      }
-      config.reward_model = rewardModel;
-    }
+    // Left empty, the key is not sent: the run is refused with the reason (the form stays readable).
+    if (stage === 'ppo' && this.rewardModel.value.trim()) config.reward_model = this.rewardModel.value.trim();
     for (const setting of NUMBER_SETTINGS) {
       if (this.fields.get(setting.key)!.hidden) continue;
       if (setting.optional && this.numbers.get(setting.key)!.value.trim() === '') continue;

@@ -223,6 +223,7 @@ export function trainTab(context: BoardContext): HTMLElement {
       const result = await engine.call({ kind: 'train', settings: runSettings }, (event) => {
         if (event.type === 'trainer') onTrainerEvent(event.event);
         else if (event.type === 'progress') status.progress(event.label, event.done, event.total);
+        else if (event.type === 'log') say(event.line);
       });
       finish(result.reason, result.steps);
     } catch (error) {
@@ -381,8 +382,8 @@ export function trainTab(context: BoardContext): HTMLElement {
   store.subscribe((state, previous) => {
     updateButtons();
     if (state.device !== previous.device || state.model !== previous.model) refreshRun();
-    if (state.stage !== previous.stage) settings.stage.value = state.stage;
-    if (state.data !== previous.data && state.data) settings.stage.value = state.data.stage;
+    if (state.stage !== previous.stage) settings.setStage(state.stage);
+    if (state.data !== previous.data && state.data) settings.setStage(state.data.stage);
   });
   settings.stage.value = store.get().stage;
   updateButtons();
