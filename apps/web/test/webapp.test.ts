@@ -16,22 +16,12 @@ import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { unzipSync } from 'fflate';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRoot, distFolder, launchChromium, missingForBrowser } from './chromium.js';
+import { type BoardPage, boardPage } from './board-page.js';
+import { appRoot, browserAvailable, distFolder, launchChromium } from './chromium.js';
 import { serveModelAsHub } from './hub-fixture.js';
 import { type StaticServer, serveFolders } from './static-server.js';
 
 const artifacts = join(appRoot, 'test-artifacts', 'webapp');
-const strict = process.env.WEBTUNE_REQUIRE_FIXTURES === '1';
-
-function browserAvailable(): boolean {
-  const missing = missingForBrowser();
-  if (missing.length === 0) return true;
-  const message = `browser checks need ${missing.join(' and ')}`;
-  if (strict) throw new Error(message);
-  console.warn(`skipping: ${message}`);
-  return false;
-}
-
 const ready = requireFixtures('models/stories260K-hf', 'eval/mmlu_subset') && browserAvailable();
 
 /** A LoRA adapter for stories260K (r 2 on q_proj and v_proj), with values that change its answers. */
@@ -88,20 +78,11 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     hub.requests.filter((request) => request.path === `/test/stories260K/resolve/${hub.commit}/${file}`)
       .length;
 
+  let board: BoardPage;
   const panel = (id: string) => page.locator(`#panel-${id}`);
-  const tab = async (name: string) => {
-    await page.getByRole('tab', { name }).click();
-    await expect.poll(() => page.getByRole('tab', { name }).getAttribute('aria-selected')).toBe('true');
-  };
+  const tab = (name: string) => board.tab(name);
   /** Waits for one TaskStatus to finish; fails with its message on an error. */
-  const settle = async (status: Locator, timeout = 120_000) => {
-    await expect
-      .poll(() => status.getAttribute('data-state'), { timeout, interval: 200 })
-      .toMatch(/^(done|error)$/);
-    const text = (await status.textContent()) ?? '';
-    if ((await status.getAttribute('data-state')) === 'error') throw new Error(`the board reported: ${text}`);
-    return text;
-  };
+  const settle = (status: Locator, timeout = 120_000) => board.settle(status, timeout);
   const quickStartStatus = () => panel('model').locator('.quick-start .task-status');
   const loadFromHub = async () => {
     await tab('Model');
@@ -117,11 +98,7 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   };
   const openPage = async () => {
     await page.goto(`${site.url}/?hub=${encodeURIComponent(hub.endpoint)}`);
-    await page.waitForFunction(
-      () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
-      null,
-      { timeout: 60_000 },
-    );
+    await board.waitForGpu();
   };
 
   beforeAll(async () => {
@@ -134,6 +111,7 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
       acceptDownloads: true,
     });
     page = await context.newPage();
+    board = boardPage(page);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
@@ -339,34 +317,20 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   });
 
   it('trains two steps, then picks a checkpoint for the tuned model and downloads it as a zip', async () => {
-    await tab('Data');
-    await panel('data')
-      .getByLabel('Dataset files', { exact: true })
-      .setInputFiles({
-        name: 'train.json',
-        mimeType: 'application/json',
-        buffer: Buffer.from(JSON.stringify(PREDICT_ROWS)),
-      });
-    await panel('data').getByLabel('cutoff_len').fill('64');
-    await panel('data').getByLabel('val_size').fill('0');
-    await panel('data').getByRole('button', { name: 'Check data' }).click();
-    await settle(panel('data').locator('.task-status').first());
-    await tab('Train');
-    const train = panel('train');
-    await train.getByLabel('Run name').fill('picker');
-    await train.getByLabel('Max steps').fill('2');
+    const [checked] = await board.checkData([{ name: 'train.json', contents: PREDICT_ROWS }], {
+      cutoffLen: 64,
+      valSize: 0,
+    });
+    expect(checked).toBe('done');
     // A run that cannot fit in a tab is refused before anything is written, with the plan's advice.
-    await train.getByLabel('Batch size').fill('100000');
+    const train = await board.setTrain({ runName: 'picker', maxSteps: 2, batchSize: 100000 });
     await train.getByRole('button', { name: 'Start' }).click();
     const refused = train.locator('.task-status').first();
     await expect.poll(() => refused.getAttribute('data-state'), { timeout: 60_000 }).toBe('error');
     expect(await refused.textContent()).toMatch(
       /this run does not fit in this tab: .* Try: .*gradient_accumulation_steps/,
     );
-    await train.getByLabel('Batch size').fill('1');
-    await train.getByLabel('Learning rate', { exact: true }).fill('0.01');
-    await train.getByLabel('Save steps').fill('1');
-    await train.getByLabel('Eval steps').fill('0');
+    await board.setTrain({ batchSize: 1, learningRate: 0.01, saveSteps: 1, evalSteps: 0 });
     await train.getByRole('button', { name: 'Start' }).click();
     // The status still shows the refusal until this run starts: wait for that before settling.
     await expect.poll(() => refused.textContent()).not.toMatch(/does not fit/);
