@@ -105,7 +105,9 @@ export async function startHubServer(repos: Record<string, ServedRepo>): Promise
     const cut = cutNext.get(path);
     if (cut !== undefined) {
       cutNext.delete(path);
-      response.write(body.subarray(0, cut), () => setTimeout(() => response.socket?.destroy(), 20));
+      // The connection is reset a while after the bytes were written: a client that errors its body
+      // stream drops chunks it has not read yet, so the pause gives a loaded machine time to read them.
+      response.write(body.subarray(0, cut), () => setTimeout(() => response.socket?.destroy(), 200));
       return;
     }
     response.end(body);
