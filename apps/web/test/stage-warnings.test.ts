@@ -38,8 +38,9 @@ describe('stage warnings', () => {
   it('calls a KTO kl exploding when it more than doubles three steps running, and margins gone negative', () => {
     const kl = run(new StageWarnings(), [{ kl: 0.2 }, { kl: 0.5 }, { kl: 1.2 }, { kl: 3 }, { kl: 7 }]);
     expect(kl.map((w) => [w.kind, w.step])).toEqual([['kl-exploding', 4]]);
-    // Doubling while tiny is not a warning.
+    // Doubling from tiny values, or from the 0 of the first step, is not a warning.
     expect(run(new StageWarnings(), [{ kl: 0.01 }, { kl: 0.03 }, { kl: 0.07 }, { kl: 0.2 }])).toEqual([]);
+    expect(run(new StageWarnings(), [{ kl: 0 }, { kl: 0.3 }, { kl: 0.7 }, { kl: 1.5 }])).toEqual([]);
     const margins = run(new StageWarnings(), [
       { 'rewards/margins': -0.1 },
       { 'rewards/margins': -0.2 },

@@ -22,7 +22,7 @@ export const FLAT_WINDOW = 4;
  *   FLAT_WINDOW steps: the reward model scores every answer alike, or the policy is not learning.
  * - `kl-exploding` (PPO): ppo/kl above twice ppo_target: the policy runs away from the reference
  *   (the reward model is being gamed). (KTO): its kl estimate more than doubled three steps in a
- *   row and is above 1.
+ *   row (from at least 0.05) and is above 1.
  * - `margins-negative` (KTO, DPO): rewards/margins below 0 on three steps in a row from step 3:
  *   the undesirable answers gain on the desirable ones.
  */
@@ -74,7 +74,8 @@ export class StageWarnings {
     const kl = 'kl' in metrics ? (this.history.get('kl') ?? []) : [];
     if (kl.length >= 4) {
       const last = kl.slice(-4);
-      const doubling = [1, 2, 3].every((i) => last[i] > 2 * Math.max(last[i - 1], 1e-6));
+      // From at least 0.05: a KL that starts at 0 (policy = reference) doubles trivially at first.
+      const doubling = [1, 2, 3].every((i) => last[i - 1] >= 0.05 && last[i] > 2 * last[i - 1]);
       if (doubling && last[3] > 1) {
         raise(
           'kl-exploding',
