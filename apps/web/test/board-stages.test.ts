@@ -4,10 +4,12 @@
  * KL, value and policy losses). PPO's reward model is the rm run trained just before, in this page.
  */
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
+import type { TrainerEvent } from '@webtune/train';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BoardPage, boardPage } from './board-page.js';
 import { browserAvailable, distFolder, launchChromium } from './chromium.js';
+import { type ProtocolServer, startProtocolServer } from './protocol-server.js';
 import { type StaticServer, serveFolders } from './static-server.js';
 
 const ready = requireFixtures('models/stories260K-hf') && browserAvailable();
@@ -35,6 +37,52 @@ const PROMPTS = ANIMALS.map((animal) => ({
   output: `The ${animal} sat on the mat.`,
 }));
 
+/** A PPO run on a stand-in server whose reward never moves while its KL runs away (target 6). */
+function runawayPpo(): TrainerEvent[] {
+  const memory = { liveBytes: 1 << 20, peakBytes: 2 << 20 };
+  const kl = [0, 2, 5, 9, 14, 22];
+  return [
+    {
+      type: 'train-start',
+      totalSteps: kl.length,
+      stepsPerEpoch: kl.length,
+      trainRows: 4,
+      validationRows: 0,
+      trainableParameters: 1000,
+      resumedFrom: null,
+      firstStep: 1,
+    },
+    ...kl.map(
+      (value, i): TrainerEvent => ({
+        type: 'step-end',
+        step: i + 1,
+        totalSteps: kl.length,
+        epoch: (i + 1) / kl.length,
+        loss: 0.3,
+        learningRate: 1e-4,
+        gradNorm: Number.NaN,
+        tokens: 16,
+        tokensPerSecond: 100,
+        stepMs: 30,
+        elapsedMs: (i + 1) * 30,
+        remainingMs: (kl.length - i - 1) * 30,
+        memory,
+        metrics: { reward: 0.4173, 'ppo/kl': value, 'ppo/value_loss': 0.2, 'ppo/policy_loss': -0.01 },
+      }),
+    ),
+    {
+      type: 'train-end',
+      reason: 'completed',
+      step: kl.length,
+      totalSteps: kl.length,
+      loss: 0.3,
+      elapsedMs: kl.length * 30,
+      memory,
+      lastCheckpoint: null,
+    },
+  ];
+}
+
 /** The stage chart's table: one record per step, metric name to its exact value. */
 async function chartedValues(train: Locator): Promise<Record<string, number>[]> {
   return train.locator('.metrics-chart tbody tr').evaluateAll((rows) =>
@@ -53,10 +101,12 @@ describe.skipIf(!ready)('stages kto, rm and ppo on the board (Chromium, SwiftSha
   let browser: Browser;
   let page: Page;
   let board: BoardPage;
+  let server: ProtocolServer;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     site = await serveFolders({ '/': distFolder, '/model/': fixturePath('models/stories260K-hf') });
+    server = await startProtocolServer(runawayPpo());
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
@@ -69,6 +119,7 @@ describe.skipIf(!ready)('stages kto, rm and ppo on the board (Chromium, SwiftSha
   afterAll(async () => {
     await browser?.close();
     await site?.close();
+    await server?.close();
   });
 
   it('runs KTO and charts rewards/chosen, rewards/rejected, margins and kl for every step', async () => {
@@ -165,5 +216,27 @@ describe.skipIf(!ready)('stages kto, rm and ppo on the board (Chromium, SwiftSha
         await train.locator(`canvas.metric-canvas[data-metric="${name}"]`).getAttribute('data-points'),
       ).toBe('2');
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('warns on the chart and in the log when a PPO reward stays flat and its KL runs away', async () => {
+    await board.tab('Remote');
+    const remote = board.panel('remote');
+    await remote.getByLabel('Server', { exact: true }).fill(server.url);
+    await remote.getByRole('button', { name: 'Connect' }).click();
+    expect(await board.settle(remote, 10_000)).toMatch(/^Connected/);
+    await remote.getByLabel('Model on the server', { exact: true }).fill('models/stories260K-hf');
+    await remote.getByLabel('Datasets', { exact: true }).fill('data/prompts.json');
+    await remote.getByLabel('Train on this server', { exact: false }).check();
+    const train = await board.setTrain({ runName: 'ppo-remote', numbers: { 'PPO KL target': 6 } });
+    await train.getByRole('button', { name: 'Start' }).click();
+    expect(await board.settle(train, 30_000)).toBe('Training completed after 6 steps.');
+    expect(server.configs[0]).toMatchObject({ stage: 'ppo', reward_model: 'rm-1', ppo_target: 6 });
+    // KL 14 at step 5 is over twice the target; the reward has not moved for 4 steps at step 4.
+    const log = (await train.locator('.log').textContent()) ?? '';
+    expect(log).toContain('warning at step 4: PPO reward flat: 0.4173 to 0.4173 over the last 4 steps.');
+    expect(log).toContain('warning at step 5: PPO KL exploding: 14, over twice the target of 6.');
+    const markers = await train.locator('.training-chart .markers li').allTextContents();
+    expect(markers.filter((text) => /PPO reward flat|PPO KL exploding/.test(text))).toHaveLength(2);
+    expect((await chartedValues(train)).map((row) => row['ppo/kl'])).toEqual([0, 2, 5, 9, 14, 22]);
   });
 });
