@@ -1,6 +1,7 @@
 import type { BufferRange, Chunk } from '../tensor/storage.js';
 import type { BufferPool } from './buffer-pool.js';
 import { BufferUsage, READBACK_USAGE } from './buffer-pool.js';
+import type { KernelProfiler } from './kernel-profiler.js';
 import type { CompiledKernel } from './pipeline-cache.js';
 import { type UniformField, type UniformValue, uniformLayout, writeUniforms } from './uniforms.js';
 
@@ -27,6 +28,8 @@ export class CommandRecorder {
   private readonly uniformView: DataView;
   private readonly uniformBuffer: GPUBuffer;
   private uniformSlotsUsed = 0;
+  /** While a profile runs: each dispatch in its own timestamped compute pass. */
+  profiler: KernelProfiler | null = null;
 
   constructor(
     private readonly gpu: GPUDevice,
@@ -52,7 +55,11 @@ export class CommandRecorder {
 
   /** True when the next dispatch must go into a new submit (uniform slots or dispatch budget used up). */
   get full(): boolean {
-    return this.uniformSlotsUsed >= UNIFORM_SLOTS || this.pendingDispatches >= this.maxDispatchesPerSubmit;
+    return (
+      this.uniformSlotsUsed >= UNIFORM_SLOTS ||
+      this.pendingDispatches >= this.maxDispatchesPerSubmit ||
+      (this.profiler?.full ?? false)
+    );
   }
 
   /** Writes a dispatch's parameters into the next uniform slot. */
@@ -72,13 +79,21 @@ export class CommandRecorder {
     x: number,
     y: number,
     z: number,
+    key = '',
   ): void {
+    if (this.profiler) {
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass({
+        timestampWrites: this.profiler.timestampWrites(key),
+      });
+    }
     const pass = this.computePass();
     pass.setPipeline(compiled.pipeline);
     if (dynamicOffset !== null) pass.setBindGroup(0, bindGroup, [dynamicOffset]);
     else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.pendingDispatches++;
+    if (this.profiler) this.endPass();
   }
 
   copyBuffer(source: BufferRange, target: BufferRange): void {
@@ -105,7 +120,9 @@ export class CommandRecorder {
         this.uniformSlotsUsed * this.slotSize,
       );
     }
+    const afterSubmit = this.profiler?.resolve(this.encoder) ?? null;
     this.gpu.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
     this.encoder = null;
     this.pendingDispatches = 0;
     this.uniformSlotsUsed = 0;
