@@ -291,3 +291,62 @@ describe('matmul', () => {
     ).toThrow(/batch dimensions \[2\] and \[3\] cannot be broadcast/);
   });
 });
+
+describe('matmul operands read in place along their rows', () => {
+  it('reads a^T [K, M] and b [K, N] without packing copies (a linear layer backward)', async () => {
+    // dW = dy^T x and dx = dy W: rows a multiple of 4, K a multiple of 4.
+    const cases: Case[] = [
+      { a: [48, 20], b: [48, 36], transposeA: true },
+      { a: [20, 48], b: [48, 36] },
+      { a: [48, 20], b: [48, 36], transposeA: true, bias: true },
+      { a: [2, 3, 12, 24], b: [24, 16] },
+      { a: [4, 16, 8], b: [4, 16, 12], transposeA: true },
+      { a: [4, 16, 8], b: [1, 16, 12], transposeA: true },
+      // Columns past N in the last tile (N = 4) and rows past M (M = 28 is not a tile multiple).
+      { a: [8, 28], b: [8, 4], transposeA: true },
+    ];
+    for (const [i, testCase] of cases.entries()) {
+      const before = device.stats.dispatches;
+      await check(device, testCase, 40 + i);
+      // One fromArray per tensor writes no dispatch: only the product itself ran.
+      expect(device.stats.dispatches - before, JSON.stringify(testCase)).toBe(1);
+    }
+  });
+
+  it('still packs what it cannot read in place, and agrees with the packed path', async () => {
+    // M = 10 is not a multiple of 4: a^T is packed; b [K, N] with N = 36 is read in place.
+    const before = device.stats.dispatches;
+    await check(device, { a: [16, 10], b: [16, 36], transposeA: true }, 50);
+    expect(device.stats.dispatches - before).toBe(2);
+    // K = 18 is not a multiple of 4: both packed.
+    await check(device, { a: [18, 12], b: [18, 8], transposeA: true }, 51);
+  });
+
+  it('reads in place on the portable kernel (no subgroups) and in K blocks of chunked tensors', async () => {
+    const portable = await createDevice({
+      tuning: { matmulSubgroups: false, matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 64 },
+    });
+    try {
+      const before = portable.stats.dispatches;
+      await check(portable, { a: [64, 40], b: [64, 52], transposeA: true }, 52);
+      await check(portable, { a: [40, 64], b: [64, 52] }, 53);
+      expect(portable.stats.dispatches - before).toBe(2);
+    } finally {
+      portable.destroy();
+    }
+    const small = await createDevice({ maxBindingBytes: 4096 });
+    try {
+      // a [96, 40] f32 (15,360 bytes) in chunks of 24 rows: K blocks of 24 tokens, read in place.
+      const rng = new Rng(54);
+      const a = rng.uniform(96 * 40);
+      const b = rng.uniform(96 * 20);
+      const out = matmul(small.fromArray(a, [96, 40], 'f32'), small.fromArray(b, [96, 20], 'f32'), {
+        transposeA: true,
+      });
+      const expected = matmulReference(a, [96, 40], b, [96, 20], { transposeA: true });
+      expectClose(await out.toArray(), expected.data, { rtol: 2e-5, atol: 2e-5, label: 'chunked a^T b' });
+    } finally {
+      small.destroy();
+    }
+  });
+});

@@ -21,6 +21,7 @@ import {
   type OperandPlan,
   packedRowLimit,
   planOperand,
+  readsOuter,
 } from './operand-plan.js';
 import { launchSmallRows, smallRowsShape } from './small-rows.js';
 
@@ -277,16 +278,33 @@ function runFolded(problem: Problem): void {
   kSegments.forEach(([k0, k1], kIndex) => {
     const k = k1 - k0;
     // Later K segments add into the output; the bias goes in with the first.
-    const segmentShape = kIndex === 0 ? shape : { ...shape, bias: false, accumulate: true };
+    // Operands stored across K (a^T, a plain b: the backward of a linear layer) are read in
+    // place along their rows where the layout allows (readsOuter), else packed.
+    const outerA =
+      device.tuning.matmulOuterOperands &&
+      needsPacking(aSource(0, k0), k, dtype) &&
+      readsOuter(aSource(0, k0), M, k, dtype, shape.rows) &&
+      rowCutList.every((cut) => cut % 4 === 0);
+    const outerB =
+      device.tuning.matmulOuterOperands &&
+      needsPacking(bSource(0, k0), k, dtype) &&
+      readsOuter(bSource(0, k0), N, k, dtype, shape.cols) &&
+      columnCuts.every((cut) => cut % 4 === 0);
+    const segmentShape = {
+      ...shape,
+      ...(kIndex === 0 ? {} : { bias: false, accumulate: true }),
+      ...(outerA ? { aOuter: true } : {}),
+      ...(outerB ? { bOuter: true } : {}),
+    };
     const bias = kIndex === 0 ? problem.bias : null;
-    const packA = needsPacking(aSource(0, k0), k, dtype);
-    const packB = needsPacking(bSource(0, k0), k, dtype);
+    const packA = !outerA && needsPacking(aSource(0, k0), k, dtype);
+    const packB = !outerB && needsPacking(bSource(0, k0), k, dtype);
     const rowSegments = segments(M, rowCutList, packA ? packedRowLimit(device, k, tileM, 'a') : M);
     const colSegments = segments(N, columnCuts, packB ? packedRowLimit(device, k, tileN, 'b') : N);
     const planA = ([m0, m1]: [number, number]) =>
-      planOperand(device, aSource(m0, k0), m1 - m0, k, 1, tileM, dtype);
+      planOperand(device, aSource(m0, k0), m1 - m0, k, 1, tileM, dtype, outerA);
     const planB = ([n0, n1]: [number, number]) =>
-      planOperand(device, bSource(n0, k0), n1 - n0, k, 1, tileN, dtype);
+      planOperand(device, bSource(n0, k0), n1 - n0, k, 1, tileN, dtype, outerB);
     const run = (
       rows: [number, number],
       columns: [number, number],
@@ -395,7 +413,7 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
       `matmul: the output ${out.describe()} exceeds one storage binding; that is supported only when the batch folds into M (b 2-D, no transposeA)`,
     );
   }
-  const shape = kernelShape(device, M, problem, []);
+  const baseShape = kernelShape(device, M, problem, []);
   const aSource: MatrixSource = {
     range: a.binding('matmul'),
     offset: 0,
@@ -410,20 +428,28 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
     kStride: transposeB ? 1 : N,
     batchStride: K * N,
   };
+  const outer = device.tuning.matmulOuterOperands;
+  const outerA = outer && needsPacking(aSource, K, dtype) && readsOuter(aSource, M, K, dtype, baseShape.rows);
+  const outerB = outer && needsPacking(bSource, K, dtype) && readsOuter(bSource, N, K, dtype, baseShape.cols);
+  const shape = {
+    ...baseShape,
+    ...(outerA ? { aOuter: true } : {}),
+    ...(outerB ? { bOuter: true } : {}),
+  };
   // Packed copies hold the whole batch in one binding.
-  for (const [source, rows, count, tile] of [
-    [aSource, M, aCount, tileRows(shape)],
-    [bSource, N, bCount, tileCols(shape)],
+  for (const [source, rows, count, tile, outer] of [
+    [aSource, M, aCount, tileRows(shape), outerA],
+    [bSource, N, bCount, tileCols(shape), outerB],
   ] as const) {
     const bytes = 16 * count * Math.ceil(rows / tile) * tile * Math.ceil(K / 4);
-    if (needsPacking(source, K, dtype) && bytes > device.maxBindingBytes) {
+    if (!outer && needsPacking(source, K, dtype) && bytes > device.maxBindingBytes) {
       throw new TensorError(
         `matmul: the packed copy of a batched operand (${bytes} bytes) exceeds this device's binding limit of ${device.maxBindingBytes} bytes`,
       );
     }
   }
-  const aPlan = planOperand(device, aSource, M, K, aCount, tileRows(shape), dtype);
-  const bPlan = planOperand(device, bSource, N, K, bCount, tileCols(shape), dtype);
+  const aPlan = planOperand(device, aSource, M, K, aCount, tileRows(shape), dtype, outerA);
+  const bPlan = planOperand(device, bSource, N, K, bCount, tileCols(shape), dtype, outerB);
   launch(problem, shape, {
     m: M,
     n: N,
