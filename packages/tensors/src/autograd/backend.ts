@@ -35,6 +35,10 @@ export interface MatmulOptions<T> {
   transposeA?: boolean;
   transposeB?: boolean;
   bias?: T | null;
+  /** Added to the output (its shape): fused into the product's epilogue. */
+  residual?: T | null;
+  /** Factor of the product alone (not of the bias or residual); default 1. */
+  alpha?: number;
 }
 
 export interface RotaryOptions {

@@ -82,7 +82,11 @@ function permute(x: R, order: readonly number[]): R {
 const resolveIndex = (index: number, extent: number) => (index < 0 ? index + extent : index);
 
 function matmul(a: R, b: R, options: MatmulOptions<R> = {}): R {
-  const result = matmulReference(a.data, a.shape, b.data, b.shape, { ...options, bias: options.bias?.data });
+  const result = matmulReference(a.data, a.shape, b.data, b.shape, {
+    ...options,
+    bias: options.bias?.data,
+    residual: options.residual?.data,
+  });
   return tensor(result.data, result.shape, a.dtype);
 }
 

@@ -354,15 +354,22 @@ const REST = {
     },
     { save: (args) => (isTensor(args[1]) ? [args[0], args[1]] : [args[0]]) },
   ),
+  // alpha op(A) op(B) + bias + residual: the factor goes into the gradients' products.
   matmul: rule(
-    (args) => [args[0], args[1], (args[2] as MatmulOptions<T> | undefined)?.bias ?? null],
+    (args) => {
+      const options = args[2] as MatmulOptions<T> | undefined;
+      return [args[0], args[1], options?.bias ?? null, options?.residual ?? null];
+    },
     (o, [a, b, options]) => o.matmul(a as T, b as T, options as MatmulOptions<T> | undefined),
     (o, g, [a, b], c) => {
-      const { transposeA = false, transposeB = false } = (c.args[2] as MatmulOptions<T> | undefined) ?? {};
+      const options = (c.args[2] as MatmulOptions<T> | undefined) ?? {};
+      const { transposeA = false, transposeB = false, alpha = 1 } = options;
       return [
-        c.needs[0] && sumTo(o, matmulGradA(o, g, b, transposeA, transposeB), shapeOf(c, 0)),
-        c.needs[1] && sumTo(o, matmulGradB(o, g, a, transposeA, transposeB, shapeOf(c, 1)), shapeOf(c, 1)),
+        c.needs[0] && sumTo(o, matmulGradA(o, g, b, transposeA, transposeB, alpha), shapeOf(c, 0)),
+        c.needs[1] &&
+          sumTo(o, matmulGradB(o, g, a, transposeA, transposeB, shapeOf(c, 1), alpha), shapeOf(c, 1)),
         c.needs[2] && sumTo(o, g, shapeOf(c, 2)),
+        c.needs[3] && sumTo(o, g, shapeOf(c, 3)),
       ];
     },
     { save: (args) => [args[0], args[1]] },
@@ -433,11 +440,14 @@ const REST = {
   ),
 } satisfies Record<string, Rule>;
 
-/** dA of op(A) op(B) = C: g op(B)^T, transposed back when A was. */
-function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolean): T {
+/** The factor as a matmul option (none when it is 1, so unscaled products keep their kernels). */
+const factor = (alpha: number) => (alpha === 1 ? {} : { alpha });
+
+/** dA of alpha op(A) op(B) = C: alpha g op(B)^T, transposed back when A was. */
+function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolean, alpha: number): T {
   return transposeA
-    ? o.matmul(b, g, { transposeA: transposeB, transposeB: true })
-    : o.matmul(g, b, { transposeB: !transposeB });
+    ? o.matmul(b, g, { transposeA: transposeB, transposeB: true, ...factor(alpha) })
+    : o.matmul(g, b, { transposeB: !transposeB, ...factor(alpha) });
 }
 
 /**
@@ -447,17 +457,25 @@ function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolea
  * one binding): g^T a is summed over blocks of tokens into a gradient whose rows follow the
  * weight's chunks, and dA = g B over blocks of the weight's rows.
  */
-function matmulGradB(o: Ops, g: T, a: T, transposeA: boolean, transposeB: boolean, bShape: Shape): T {
+function matmulGradB(
+  o: Ops,
+  g: T,
+  a: T,
+  transposeA: boolean,
+  transposeB: boolean,
+  bShape: Shape,
+  alpha: number,
+): T {
   const aShape = o.shape(a);
   if (bShape.length === 2 && aShape.length > 2 && !transposeA) {
     const rows = (t: T) => o.reshape(t, [-1, o.shape(t)[o.shape(t).length - 1]]);
     return transposeB
-      ? o.matmul(rows(g), rows(a), { transposeA: true })
-      : o.matmul(rows(a), rows(g), { transposeA: true });
+      ? o.matmul(rows(g), rows(a), { transposeA: true, ...factor(alpha) })
+      : o.matmul(rows(a), rows(g), { transposeA: true, ...factor(alpha) });
   }
   return transposeB
-    ? o.matmul(g, a, { transposeA: true, transposeB: transposeA })
-    : o.matmul(a, g, { transposeA: !transposeA });
+    ? o.matmul(g, a, { transposeA: true, transposeB: transposeA, ...factor(alpha) })
+    : o.matmul(a, g, { transposeA: !transposeA, ...factor(alpha) });
 }
 
 function clampIndex(index: number, extent: number): number {

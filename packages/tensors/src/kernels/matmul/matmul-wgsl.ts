@@ -35,6 +35,10 @@ export interface MatmulKernelShape {
    */
   aOuter?: boolean;
   bOuter?: boolean;
+  /** The product is multiplied by params.alpha in the epilogue (MATMUL_SCALED_FIELDS). */
+  scaled?: boolean;
+  /** A tensor of the output's layout is added in the epilogue (bound before the output). */
+  residual?: boolean;
 }
 
 /** Output rows covered by one workgroup (the height of a packed A panel). */
@@ -58,6 +62,8 @@ export function matmulKey(shape: MatmulKernelShape): string {
     shape.outType,
     ...(shape.aOuter ? ['aT'] : []),
     ...(shape.bOuter ? ['bT'] : []),
+    ...(shape.scaled ? ['alpha'] : []),
+    ...(shape.residual ? ['res'] : []),
   ].join(':');
 }
 
@@ -104,6 +110,9 @@ export const MATMUL_FIELDS: UniformField[] = [
   { name: 'batch_b', type: 'array<vec4u,2>' },
   { name: 'batch_c', type: 'array<vec4u,2>' },
 ];
+
+/** MATMUL_FIELDS plus the factor of a scaled product (shape.scaled). */
+export const MATMUL_SCALED_FIELDS: UniformField[] = [...MATMUL_FIELDS, { name: 'alpha', type: 'f32' }];
 
 /**
  * The matmul kernel. Each invocation accumulates rows x cols outputs in registers, four k per
@@ -248,6 +257,7 @@ export function matmulSource(shape: MatmulKernelShape): string {
   ];
   const stored = shape.vectorStore ? `vec4<${shape.outType}>` : shape.outType;
   if (shape.bias) storage.push({ name: 'bias', type: stored, access: 'read' });
+  if (shape.residual) storage.push({ name: 'residual', type: stored, access: 'read' });
   storage.push({ name: 'out', type: stored, access: 'read_write' });
 
   // Written out here rather than through kernelSource(): the subgroup variant needs the
@@ -258,7 +268,7 @@ export function matmulSource(shape: MatmulKernelShape): string {
   storage.forEach((s, i) => {
     header.push(`@group(0) @binding(${i}) var<storage, ${s.access}> ${s.name}: array<${s.type}>;`);
   });
-  header.push(uniformStruct(MATMUL_FIELDS));
+  header.push(uniformStruct(shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS));
   header.push(`@group(0) @binding(${storage.length}) var<uniform> params: Params;`);
   return [
     ...header,
@@ -304,7 +314,9 @@ function emitScalarEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
   emitStoreLoop(shape, emit, (r) =>
     Array.from({ length: C }, (_, j) => {
       const earlier = shape.accumulate ? `f32(out[at + ${j}u]) + ` : '';
-      return `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`${earlier}acc_${r}_${j} + bias_${j}`)}; }`;
+      const product = shape.scaled ? `params.alpha * acc_${r}_${j}` : `acc_${r}_${j}`;
+      const residual = shape.residual ? ` + f32(residual[at + ${j}u])` : '';
+      return `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`${earlier}${product} + bias_${j}${residual}`)}; }`;
     }),
   );
 }
@@ -328,7 +340,9 @@ function emitVectorEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
     Array.from({ length: C / 4 }, (_, q) => {
       const value = [0, 1, 2, 3].map((i) => `acc_${r}_${4 * q + i}`).join(', ');
       const earlier = shape.accumulate ? `vec4f(out[at / 4u + ${q}u]) + ` : '';
-      return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(${earlier}vec4f(${value}) + bias_${q}); }`;
+      const product = shape.scaled ? `params.alpha * vec4f(${value})` : `vec4f(${value})`;
+      const residual = shape.residual ? ` + vec4f(residual[at / 4u + ${q}u])` : '';
+      return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(${earlier}${product} + bias_${q}${residual}); }`;
     }),
   );
 }

@@ -350,3 +350,88 @@ describe('matmul operands read in place along their rows', () => {
     }
   });
 });
+
+describe('matmul epilogue: alpha and residual', () => {
+  /** alpha a x b + bias + residual on `on`, against the float64 reference; returns the dispatches it took. */
+  async function checkEpilogue(
+    on: Device,
+    testCase: Case & { alpha: number },
+    seed: number,
+  ): Promise<number> {
+    const rng = new Rng(seed);
+    const aData = rng.uniform(sizeOf(testCase.a));
+    const bData = rng.uniform(sizeOf(testCase.b));
+    const transposeB = testCase.transposeB ?? false;
+    const n = transposeB ? testCase.b[testCase.b.length - 2] : testCase.b[testCase.b.length - 1];
+    const biasData = testCase.bias ? rng.uniform(n) : undefined;
+    const options = { transposeA: testCase.transposeA, transposeB, bias: biasData, alpha: testCase.alpha };
+    const shape = matmulReference(aData, testCase.a, bData, testCase.b, options).shape;
+    const residualData = rng.uniform(sizeOf(shape));
+    const expected = matmulReference(aData, testCase.a, bData, testCase.b, {
+      ...options,
+      residual: residualData,
+    });
+    return on.scope(async () => {
+      const a = on.fromArray(aData, testCase.a, 'f32');
+      const b = on.fromArray(bData, testCase.b, 'f32');
+      const residual = on.fromArray(residualData, shape, 'f32');
+      const bias = biasData ? on.fromArray(biasData, [n], 'f32') : null;
+      const before = on.stats.dispatches;
+      const out = matmul(a, b, {
+        transposeA: testCase.transposeA,
+        transposeB,
+        bias,
+        residual,
+        alpha: testCase.alpha,
+      });
+      const dispatches = on.stats.dispatches - before;
+      expectClose(await out.toArray(), expected.data, {
+        rtol: 2e-5,
+        atol: 2e-5,
+        label: JSON.stringify(testCase),
+      });
+      return dispatches;
+    });
+  }
+
+  it('scales the product and adds bias and residual in the same dispatch', async () => {
+    // A LoRA B product (x A^T) B^T * scaling + base output, and its transposed gradients.
+    expect(await checkEpilogue(device, { a: [2, 24, 8], b: [36, 8], transposeB: true, alpha: 2 }, 60)).toBe(
+      1,
+    );
+    expect(
+      await checkEpilogue(device, { a: [24, 8], b: [33, 8], transposeB: true, bias: true, alpha: 0.5 }, 61),
+    ).toBe(1);
+    expect(await checkEpilogue(device, { a: [48, 20], b: [48, 36], transposeA: true, alpha: -1.5 }, 62)).toBe(
+      1,
+    );
+    expect(await checkEpilogue(device, { a: [3, 9, 12], b: [3, 12, 16], alpha: 4 }, 63)).toBe(1);
+    // One row (the small-rows kernel has no factor: the tiled kernel runs it).
+    expect(await checkEpilogue(device, { a: [1, 16], b: [20, 16], transposeB: true, alpha: 2 }, 64)).toBe(1);
+    // alpha 1 with a residual: the decoding kernel's fused residual, unchanged.
+    expect(await checkEpilogue(device, { a: [1, 16], b: [20, 16], transposeB: true, alpha: 1 }, 65)).toBe(1);
+  });
+
+  it('scales every K block of a chunked product and adds the residual once', async () => {
+    const small = await createDevice({ maxBindingBytes: 4096 });
+    try {
+      // b [150, 36] in chunks of 28 rows: K blocks (a, in chunks of 6 rows, is packed per block);
+      // the output [20, 36] fits one binding, so the residual is fused into the first block.
+      await checkEpilogue(small, { a: [20, 150], b: [150, 36], alpha: 3, bias: true }, 66);
+      // An output in chunks: the residual is added afterwards (one more dispatch).
+      const dispatches = await checkEpilogue(
+        small,
+        { a: [40, 8], b: [60, 8], transposeB: true, alpha: 2 },
+        67,
+      );
+      expect(dispatches).toBeGreaterThan(1);
+    } finally {
+      small.destroy();
+    }
+  });
+
+  it('rejects a factor that is not finite', () => {
+    const a = device.fromArray(new Float32Array(4), [2, 2], 'f32');
+    expect(() => matmul(a, a, { alpha: Number.NaN })).toThrow(/alpha must be a finite number/);
+  });
+});

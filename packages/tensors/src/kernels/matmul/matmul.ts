@@ -9,6 +9,7 @@ import { chunkOfRow, chunkRange, rowCuts, segments } from '../shared/chunks.js';
 import { MAX_RANK, padDims } from '../shared/strided.js';
 import {
   MATMUL_FIELDS,
+  MATMUL_SCALED_FIELDS,
   type MatmulKernelShape,
   matmulKey,
   matmulSource,
@@ -33,11 +34,17 @@ export interface MatmulOptions {
   /** [N], added to every output row in the kernel's epilogue. */
   bias?: Tensor | null;
   /**
-   * A tensor of the output's shape and dtype added to the product (a residual connection):
-   * fused into the small-rows kernel's epilogue (decoding), a separate add elsewhere. Not
-   * differentiated: the autograd matmul does not take it.
+   * A tensor of the output's shape and dtype added to the product (a residual connection, or
+   * the base projection a LoRA product adds to): fused into the kernel's epilogue, a separate add
+   * only where the output or the residual is split in chunks. The autograd matmul passes the
+   * output's gradient to it unchanged.
    */
   residual?: Tensor | null;
+  /**
+   * The product a x b is multiplied by alpha (default 1) in the epilogue, before the bias and
+   * the residual are added: LoRA's scaling, and its gradients.
+   */
+  alpha?: number;
 }
 
 /**
@@ -59,6 +66,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transposeB = options.transposeB ?? false;
   const bias = options.bias ?? null;
   const residual = options.residual ?? null;
+  const alpha = options.alpha ?? 1;
   a.assertLive();
   b.assertLive();
   const device = a.device;
@@ -70,6 +78,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new TensorError(`matmul needs operands of rank >= 2, got ${describe()}; reshape vectors to [1, n]`);
   }
   if (a.dtype !== b.dtype) throw new TensorError(`matmul: dtypes differ (${describe()}); cast one first`);
+  if (!Number.isFinite(alpha))
+    throw new TensorError(`matmul: alpha must be a finite number, got ${alpha} (${describe()})`);
   if (a.dtype !== 'f32' && a.dtype !== 'f16') {
     throw new TensorError(`matmul is defined for f32 and f16 tensors, not ${a.dtype} (${describe()})`);
   }
@@ -130,6 +140,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     bias,
     residual: residual && !residual.chunked && !out.chunked ? residual : null,
     fusedResidual: false,
+    alpha,
     transposeA,
     transposeB,
     M: folded ? sizeOf(aBatch) * M : M,
@@ -161,6 +172,8 @@ interface Problem {
   /** Fused by runSmallRows where it applies (sets fusedResidual); added afterwards otherwise. */
   residual: Tensor | null;
   fusedResidual: boolean;
+  /** Factor of the product (1: none). */
+  alpha: number;
   transposeA: boolean;
   transposeB: boolean;
   /** Rows of the (folded) output, inner dimension, output columns. */
@@ -290,9 +303,13 @@ function runFolded(problem: Problem): void {
       needsPacking(bSource(0, k0), k, dtype) &&
       readsOuter(bSource(0, k0), N, k, dtype, shape.cols) &&
       columnCuts.every((cut) => cut % 4 === 0);
+    // Every K segment is scaled; the residual goes in with the first, like the bias.
+    const residual = kIndex === 0 ? problem.residual : null;
     const segmentShape = {
       ...shape,
       ...(kIndex === 0 ? {} : { bias: false, accumulate: true }),
+      ...(problem.alpha !== 1 ? { scaled: true } : {}),
+      ...(residual ? { residual: true } : {}),
       ...(outerA ? { aOuter: true } : {}),
       ...(outerB ? { bOuter: true } : {}),
     };
@@ -322,6 +339,7 @@ function runFolded(problem: Problem): void {
         bias,
         c: { range: chunkRange(chunk), offset: (rows[0] - firstRow) * N + columns[0], row: N },
         biasOffset: columns[0],
+        residual: residual?.binding('matmul') ?? null,
         batch: null,
       });
     };
@@ -347,6 +365,7 @@ function runFolded(problem: Problem): void {
     }
     for (const plan of aPlans) plan.temporary?.dispose();
   });
+  problem.fusedResidual = problem.residual !== null;
 }
 
 /**
@@ -355,6 +374,8 @@ function runFolded(problem: Problem): void {
  */
 function runSmallRows(problem: Problem, rowCutList: number[], columnCuts: number[]): boolean {
   const { device, a, b, out, M, K, N, transposeB } = problem;
+  // The small-rows kernel has no factor: scaled products take the tiled kernel.
+  if (problem.alpha !== 1) return false;
   const rowSegments = segments(M, rowCutList, M);
   const colSegments = segments(N, columnCuts, N);
   const shape = smallRowsShape({
@@ -435,6 +456,8 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
     ...baseShape,
     ...(outerA ? { aOuter: true } : {}),
     ...(outerB ? { bOuter: true } : {}),
+    ...(problem.alpha !== 1 ? { scaled: true } : {}),
+    ...(problem.residual ? { residual: true } : {}),
   };
   // Packed copies hold the whole batch in one binding.
   for (const [source, rows, count, tile, outer] of [
@@ -460,6 +483,7 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
     bias: problem.bias,
     c: { range: out.binding('matmul'), offset: 0, row: N },
     biasOffset: 0,
+    residual: problem.residual?.binding('matmul') ?? null,
     batch:
       batchRank === 0
         ? null
@@ -472,6 +496,7 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
   });
   aPlan.temporary?.dispose();
   bPlan.temporary?.dispose();
+  problem.fusedResidual = problem.residual !== null;
 }
 
 /** Strides, in whole matrices of an operand's own batch, of its batch index broadcast to `batch` (0 where broadcast). */
@@ -496,6 +521,8 @@ interface Launch {
   bias: Tensor | null;
   c: { range: BufferRange; offset: number; row: number };
   biasOffset: number;
+  /** The residual, laid out like the output (read at the output's offsets); shape.residual. */
+  residual: BufferRange | null;
   batch: { shape: number[]; a: number[]; b: number[]; c: number[] } | null;
 }
 
@@ -530,11 +557,18 @@ function launch(problem: Problem, shape: MatmulKernelShape, job: Launch): void {
   values.batch_a = padDims(job.batch?.a ?? []);
   values.batch_b = padDims(job.batch?.b ?? []);
   values.batch_c = padDims(job.batch?.c ?? []);
+  if (shape.scaled) values.alpha = problem.alpha;
   device.dispatch({
     key: `${KERNELS.matmul}:${matmulKey(shape)}`,
     source: () => matmulSource(shape),
-    bindings: [job.a.range, job.b.range, ...(bias ? [bias] : []), job.c.range],
-    uniforms: { fields: MATMUL_FIELDS, values },
+    bindings: [
+      job.a.range,
+      job.b.range,
+      ...(bias ? [bias] : []),
+      ...(shape.residual && job.residual ? [job.residual] : []),
+      job.c.range,
+    ],
+    uniforms: { fields: shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS, values },
     workgroups: grid(tiles, device.maxWorkgroupsPerDimension),
   });
 }
