@@ -364,8 +364,24 @@ const REST = {
     (o, g, [a, b], c) => {
       const options = (c.args[2] as MatmulOptions<T> | undefined) ?? {};
       const { transposeA = false, transposeB = false, alpha = 1 } = options;
+      // dA of an input that other ops also read (a layer's input feeds q, k, v and LoRA's A):
+      // the sum so far is added in the product's epilogue instead of by a separate add.
+      const aShape = shapeOf(c, 0);
+      const bShape = o.shape(b);
+      const unbroadcast =
+        !transposeA &&
+        aShape.length >= 2 &&
+        (bShape.length === 2 || sameShape(aShape.slice(0, -2), bShape.slice(0, -2)));
+      const dtype = o.dtype(g);
+      const earlier =
+        c.needs[0] && unbroadcast
+          ? (c.absorb?.(0, (x) => sameShape(o.shape(x), aShape) && o.dtype(x) === dtype) ?? null)
+          : null;
       return [
-        c.needs[0] && sumTo(o, matmulGradA(o, g, b, transposeA, transposeB, alpha), shapeOf(c, 0)),
+        c.needs[0] &&
+          (earlier
+            ? o.matmul(g, b, { transposeB: !transposeB, residual: earlier, ...factor(alpha) })
+            : sumTo(o, matmulGradA(o, g, b, transposeA, transposeB, alpha), aShape)),
         c.needs[1] &&
           sumTo(o, matmulGradB(o, g, a, transposeA, transposeB, shapeOf(c, 1), alpha), shapeOf(c, 1)),
         c.needs[2] && sumTo(o, g, shapeOf(c, 2)),
