@@ -138,7 +138,14 @@ export interface AutogradBackend<T extends object> {
   /** grad * d op(x) / dx, given x and out = op(x). */
   unaryBackward(op: UnaryOp, x: T, out: T, grad: T): T;
   swigluBackward(gate: T, up: T, grad: T): { gate: T; up: T };
-  rmsNormBackward(x: T, weight: T | null, grad: T, eps: number): { input: T; weight: T | null };
+  /** `options.add` is added into dx; `options.weightGradient` false skips dw (null). */
+  rmsNormBackward(
+    x: T,
+    weight: T | null,
+    grad: T,
+    eps: number,
+    options?: { weightGradient?: boolean; add?: T | null },
+  ): { input: T; weight: T | null };
   crossEntropyBackward(
     logits: T,
     targets: T,

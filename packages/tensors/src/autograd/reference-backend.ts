@@ -215,11 +215,15 @@ export const REFERENCE_BACKEND: AutogradBackend<R> = {
     const result = swigluBackwardReference(gate.data, up.data, grad.data);
     return { gate: tensor(result.gate, gate.shape, gate.dtype), up: tensor(result.up, up.shape, up.dtype) };
   },
-  rmsNormBackward: (x, weight, grad, eps) => {
+  rmsNormBackward: (x, weight, grad, eps, options = {}) => {
     const result = rmsNormBackwardReference(x.data, weight?.data ?? null, grad.data, lastAxis(x), eps);
+    const input = options.add ? result.input.map((v, i) => v + options.add!.data[i]) : result.input;
     return {
-      input: tensor(result.input, x.shape, x.dtype),
-      weight: weight && result.weight ? tensor(result.weight, weight.shape, weight.dtype) : null,
+      input: tensor(input, x.shape, x.dtype),
+      weight:
+        weight && result.weight && options.weightGradient !== false
+          ? tensor(result.weight, weight.shape, weight.dtype)
+          : null,
     };
   },
   crossEntropyBackward: (logits, targets, logSumExp, _tokenCount, grad, options) =>

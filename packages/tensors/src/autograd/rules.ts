@@ -324,7 +324,15 @@ const REST = {
     firstTwo,
     (o, [x, weight, eps]) => o.rmsNorm(x as T, (weight as T | null) ?? null, eps as number),
     (o, g, [x, weight], c) => {
-      const grads = o.rmsNormBackward(x, weight ?? null, g, c.args[2] as number);
+      // dx takes the gradient already summed for x (the residual stream); dw only when needed.
+      const xShape = shapeOf(c, 0);
+      const earlier = c.needs[0]
+        ? (c.absorb?.(0, (e) => sameShape(o.shape(e), xShape) && o.dtype(e) === o.dtype(x)) ?? null)
+        : null;
+      const grads = o.rmsNormBackward(x, weight ?? null, g, c.args[2] as number, {
+        weightGradient: c.needs[1],
+        add: earlier,
+      });
       return [c.needs[0] && grads.input, c.needs[1] && grads.weight];
     },
     { save: (args) => (isTensor(args[1]) ? [args[0], args[1]] : [args[0]]) },
