@@ -44,6 +44,8 @@ export interface MatmulOptions<T> {
 export interface RotaryOptions {
   style: 'half' | 'interleaved';
   rotaryDim?: number;
+  /** Rotate by the opposite angle (the backward). */
+  inverse?: boolean;
 }
 
 export interface AttentionOptions<T> {

@@ -194,7 +194,7 @@ export const REFERENCE_BACKEND: AutogradBackend<R> = {
   matmul,
   rotary: (x, cos, sin, options) =>
     tensor(
-      rotaryReference(x.data, x.shape, cos.data, sin.data, {
+      rotaryReference(x.data, x.shape, cos.data, options.inverse ? sin.data.map((v) => -v) : sin.data, {
         ...options,
         batchedTables: cos.shape.length === 3,
       }),

@@ -398,11 +398,14 @@ const REST = {
     },
     { save: (args) => [args[0], args[1]] },
   ),
-  // A rotation's transpose is the rotation by the opposite angle: rotary with -sin.
+  // A rotation's transpose is the rotation by the opposite angle: rotary with -sin (in the kernel).
   rotary: rule(
     first,
     (o, [x, cos, sin, options]) => o.rotary(x as T, cos as T, sin as T, options as RotaryOptions),
-    (o, g, [cos, sin], c) => [o.rotary(g, cos, o.unary('neg', sin), c.args[3] as RotaryOptions)],
+    (o, g, [cos, sin], c) => {
+      const options = c.args[3] as RotaryOptions;
+      return [o.rotary(g, cos, sin, { ...options, inverse: !options.inverse })];
+    },
     { save: (args) => [args[1], args[2]] },
   ),
   embedding: rule(
