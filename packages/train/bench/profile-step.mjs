@@ -7,7 +7,8 @@
 //     [--warmup=N] [--keys] [--json]
 //
 // --warmup: unprofiled steps before the profiled one (default 2; the median of their times after
-// the first is printed as the step's plain wall time). --keys: also a table per full pipeline key
+// the first is printed as the step's plain wall time, and the median CPU time of the process per
+// step, which other processes on the same cores disturb less). --keys: also a table per full pipeline key
 // (kernel variant). --json: one JSON object on stdout instead of tables.
 // Each dispatch runs in its own timestamped compute pass while profiled, so the profiled step's
 // wall time is a little longer than a plain one; the kernels' GPU times are their own.
@@ -76,6 +77,10 @@ const rows = Array.from({ length: shape.batch }, (_, r) => {
   return { inputIds: ids, labels: ids };
 });
 const plainMs = [];
+// CPU time of the whole process per step (JS, Dawn and, on a software adapter, the shaders):
+// less sensitive than wall time to other processes sharing the cores.
+const plainCpuMs = [];
+let lastCpu = null;
 let profiled = null;
 let profiledStepMs = null;
 await train({
@@ -93,8 +98,12 @@ await train({
   },
   onEvent: (event) => {
     if (event.type !== 'step-end') return;
+    const cpu = process.cpuUsage();
+    const cpuMs = lastCpu ? (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000 : null;
+    lastCpu = cpu;
     if (event.step <= warmup) {
       if (event.step > 1 || warmup === 1) plainMs.push(event.stepMs);
+      if (event.step > 1 && cpuMs !== null) plainCpuMs.push(cpuMs);
       if (event.step === warmup) device.startProfile();
     } else {
       profiledStepMs = event.stepMs;
@@ -103,8 +112,9 @@ await train({
   },
 });
 const profile = await profiled;
-plainMs.sort((a, b) => a - b);
-const plainStepMs = plainMs[Math.floor(plainMs.length / 2)];
+const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? null;
+const plainStepMs = median(plainMs);
+const plainCpuStepMs = median(plainCpuMs);
 const tokens = shape.batch * shape.seq;
 const summary = {
   shape: shapeName,
@@ -114,6 +124,7 @@ const summary = {
   lp_num_threads: process.env.LP_NUM_THREADS ?? null,
   plain_step_ms: plainStepMs,
   plain_tokens_per_s: Math.round(tokens / (plainStepMs / 1000)),
+  plain_step_cpu_ms: plainCpuStepMs,
   profiled_step_ms: profiledStepMs,
   ...profile,
 };
@@ -121,7 +132,7 @@ if (args.includes('--json')) {
   console.log(JSON.stringify(summary));
 } else {
   console.log(
-    `${shapeName} ${shape.batch} x ${shape.seq} on ${summary.adapter}: plain step ${plainStepMs.toFixed(1)} ms (${summary.plain_tokens_per_s} tok/s), profiled step ${profiledStepMs.toFixed(1)} ms`,
+    `${shapeName} ${shape.batch} x ${shape.seq} on ${summary.adapter}: plain step ${plainStepMs.toFixed(1)} ms (${summary.plain_tokens_per_s} tok/s, CPU ${plainCpuStepMs?.toFixed(0) ?? 'n/a'} ms), profiled step ${profiledStepMs.toFixed(1)} ms`,
   );
   console.log(formatKernelProfile(profile));
   if (args.includes('--keys')) console.log(`\n${formatKernelProfile(profile, profile.keys)}`);
