@@ -29,7 +29,10 @@ async function run(target: Device, shapes: number[][], seed: number, gradScale: 
       // Parameter groups: each tensor its own learning rate, some without weight decay.
       lr: 1e-2 * (1 + i),
       weightDecay: i % 3 === 0 ? 0 : 0.1,
-      expected: { param, m: new Float64Array(n), v: new Float64Array(n) },
+      expected: { param, m: new Float64Array(n), v: new Float64Array(n) } as Record<
+        'param' | 'm' | 'v',
+        Float64Array
+      >,
       tensors: {
         param: target.fromArray(param, shape, 'f32'),
         m: target.fromArray(new Float64Array(n), shape, 'f32'),

@@ -320,6 +320,10 @@ describe('matmul operands read in place along their rows', () => {
     expect(device.stats.dispatches - before).toBe(2);
     // K = 18 is not a multiple of 4: both packed.
     await check(device, { a: [18, 12], b: [18, 8], transposeA: true }, 51);
+    // b [1020, 1032] f32 is over OUTER_OPERAND_MAX_BYTES (4 MiB): packed.
+    const large = device.stats.dispatches;
+    await check(device, { a: [4, 1020], b: [1020, 1032] }, 55);
+    expect(device.stats.dispatches - large).toBe(2);
   });
 
   it('reads in place on the portable kernel (no subgroups) and in K blocks of chunked tensors', async () => {

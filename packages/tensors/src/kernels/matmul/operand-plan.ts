@@ -134,11 +134,18 @@ export function needsPacking(source: MatrixSource, K: number, dtype: DType): boo
 }
 
 /**
+ * Largest operand (rows x K f32) read in place along its rows. A workgroup's strip of a larger
+ * one spans more pages than the TLB holds (a tied head's [32000, 288] embedding in dh = dlogits E
+ * ran at 0.6x the packed path on lavapipe); its packed panels are contiguous.
+ */
+export const OUTER_OPERAND_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
  * Whether an operand that needs packing for K-wise loads can instead be read in place along its
  * rows (a^T stored [K, M], b stored [K, N]: the backward of a linear layer): f32, rows contiguous
  * (row stride 1) with every k's row of the stored matrix, the offset, the batch stride and the
- * operand's row count multiples of 4 (vec4 loads of four rows), K a multiple of 4, and `tile`
- * (the rows one invocation holds) a multiple of 4.
+ * operand's row count multiples of 4 (vec4 loads of four rows), K a multiple of 4, `tile` (the
+ * rows one invocation holds) a multiple of 4, and at most OUTER_OPERAND_MAX_BYTES.
  */
 export function readsOuter(
   source: MatrixSource,
@@ -149,6 +156,7 @@ export function readsOuter(
 ): boolean {
   return (
     dtype === 'f32' &&
+    4 * rows * K <= OUTER_OPERAND_MAX_BYTES &&
     source.rowStride === 1 &&
     source.kStride % 4 === 0 &&
     source.offset % 4 === 0 &&
