@@ -1,9 +1,12 @@
 import type { BufferRange, Chunk } from '../tensor/storage.js';
 import type { BufferPool } from './buffer-pool.js';
 import { BufferUsage, READBACK_USAGE } from './buffer-pool.js';
+import { keepAlive } from './keep-alive.js';
 import type { KernelProfiler } from './kernel-profiler.js';
 import type { CompiledKernel } from './pipeline-cache.js';
 import { type UniformField, type UniformValue, uniformLayout, writeUniforms } from './uniforms.js';
+
+export { keepAlive } from './keep-alive.js';
 
 const UNIFORM_SLOTS = 512;
 
@@ -172,18 +175,5 @@ export class CommandRecorder {
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
-  }
-}
-
-/**
- * A pending mapAsync or onSubmittedWorkDone does not keep Node's event loop alive; without a
- * timer, a script can exit silently in the middle of a wait.
- */
-export async function keepAlive<T>(promise: Promise<T>): Promise<T> {
-  const timer = setInterval(() => {}, 1000);
-  try {
-    return await promise;
-  } finally {
-    clearInterval(timer);
   }
 }

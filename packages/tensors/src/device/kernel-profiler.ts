@@ -1,5 +1,5 @@
 import { BufferUsage, READBACK_USAGE } from './buffer-pool.js';
-import { keepAlive } from './command-recorder.js';
+import { keepAlive } from './keep-alive.js';
 
 /*
  * Per-kernel GPU time from `timestamp-query`: while a profile runs, every dispatch gets its own
