@@ -434,6 +434,22 @@ describe('matmul epilogue: alpha and residual', () => {
     }
   });
 
+  it('scales the product on GPU tunings whose tiled kernels have no factor (register kernel)', async () => {
+    for (const matmulKernel of ['workgroup', 'subgroup'] as const) {
+      const gpuLike = await createDevice({ tuning: { matmulKernel } });
+      try {
+        await checkEpilogue(gpuLike, { a: [2, 24, 8], b: [36, 8], transposeB: true, alpha: 2 }, 68);
+        await checkEpilogue(
+          gpuLike,
+          { a: [48, 20], b: [48, 36], transposeA: true, alpha: -1.5, bias: true },
+          69,
+        );
+      } finally {
+        gpuLike.destroy();
+      }
+    }
+  });
+
   it('rejects a factor that is not finite', () => {
     const a = device.fromArray(new Float32Array(4), [2, 2], 'f32');
     expect(() => matmul(a, a, { alpha: Number.NaN })).toThrow(/alpha must be a finite number/);
