@@ -67,7 +67,10 @@ lifetime.release = (storage) => {
 
 async function* randomEntries(model) {
   let state = 7;
-  const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0), state / 2 ** 32);
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
   for (const [name, slot] of model.namedSlots()) {
     if (model.config.tieWordEmbeddings && name === 'lm_head.weight') continue;
     const size = slot.shape.reduce((a, b) => a * b, 1);
