@@ -7,6 +7,11 @@ export interface PlanLora {
   dora?: boolean;
   /** lora_dropout > 0: the dropped input of each target is a tensor of its own, kept for backward. */
   dropout?: boolean;
+  /**
+   * modules_to_save / additional_target: the token table and the head trained whole. Each is an
+   * f32 [vocab, hidden] copy (decoded from a packed base) with its gradient and AdamW moments.
+   */
+  trainedTables?: { embedding?: boolean; head?: boolean };
 }
 
 /**

@@ -127,9 +127,14 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   }
   // Each parameter, gradient and moment is its own tensor (its own pooled buffer); summed
   // elements are close enough for them (LoRA's are small, full fine-tuning's are the weights').
-  const trainable = lora ? trainableElements * F32 : 0;
-  const gradients = training ? trainableElements * F32 : 0;
-  const optimizer = training ? 2 * trainableElements * F32 : 0;
+  // Tables trained whole under LoRA (modules_to_save): each an f32 copy in chunks of rows.
+  const tablesTrained = lora
+    ? Number(Boolean(lora.trainedTables?.embedding)) + Number(Boolean(lora.trainedTables?.head))
+    : 0;
+  const tableCopies = tablesTrained * chunked(m.vocabSize * H * F32, H * F32);
+  const trainable = lora ? trainableElements * F32 + tableCopies : 0;
+  const gradients = training ? trainableElements * F32 + tableCopies : 0;
+  const optimizer = training ? 2 * (trainableElements * F32 + tableCopies) : 0;
 
   // Activations: every tensor of [tokens, width] f32 is its own pooled buffer.
   const tokenTensor = (width: number) => chunked(tokens * width * F32, width * F32);
@@ -150,13 +155,20 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   // more than one binding of it (the 0.6B shape measured 1.50 GiB against a plan of 2.18 GiB
   // that counted the whole 593 MiB table).
   const awkward = (length: number) => length % 1024 === 0 || length % 4 !== 0;
-  const tableCopy = table === null ? Math.min(embedding, pooled(binding)) : 0;
+  // A trained head multiplies by its f32 copy whatever the base (a tied head stays with the
+  // original table when only the embedding is trained).
+  const headTrained = Boolean(lora?.trainedTables?.head);
+  const f32Head = table === null || headTrained;
+  const tableCopy = f32Head ? Math.min(chunked(m.vocabSize * H * F32, H * F32), pooled(binding)) : 0;
   // Forward, logits = h W^T: W's rows are read along the hidden size.
   const forwardCopy = awkward(H) ? tableCopy : 0;
   // Backward, dh = dlogits W: W is read across its rows (always copied), and the logits'
   // gradient is copied when the vocabulary is awkward.
   const logitsBytes = chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
-  const backwardCopy = training ? tableCopy + (table === null && awkward(m.vocabSize) ? logitsBytes : 0) : 0;
+  // A trained head's weight gradient, dlogits^T h, reads the logits' gradient across its rows.
+  const backwardCopy = training
+    ? tableCopy + ((f32Head && awkward(m.vocabSize)) || headTrained ? logitsBytes : 0)
+    : 0;
   const workspace = Math.max(forwardCopy, backwardCopy);
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
   const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
@@ -167,7 +179,10 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const forwardEnd = kept + layerTransient;
     // The classifier: in forward the logits and the table's copy; in backward the logits, their
     // gradient, the operand copies and the gradient of the final hidden states.
-    const classifier = kept + Math.max(logitsBytes + forwardCopy, logits + backwardCopy + tokenTensor(H));
+    // A trained head's weight gradient is made there too.
+    const headGradient = headTrained ? chunked(m.vocabSize * H * F32, H * F32) : 0;
+    const classifier =
+      kept + Math.max(logitsBytes + forwardCopy, logits + backwardCopy + tokenTensor(H) + headGradient);
     // In a layer's backward: the gradients reaching the MLP (gate, up, their product) and the
     // layer's output, and the copy the f32 matmul makes of a weight gradient's transposed operand
     // ([tokens, widest projection]). With checkpointing the layer is recomputed first, so its
