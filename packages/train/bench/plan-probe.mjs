@@ -17,6 +17,7 @@ const batch = Number(option('batch', 1));
 const hidden = Number(option('hidden', 1024));
 const shape = option('shape', 'qwen');
 const checkpointing = args.includes('--gc');
+const saveTables = args.includes('--save-tables');
 const cfg =
   shape === 'qwen'
     ? {
@@ -85,9 +86,18 @@ const config = createModelConfig(cfg);
 const model = new CausalLM(device, config);
 await loadWeights(model, randomEntries(model), { baseFormat });
 const afterLoad = device.memory().liveBytes - before;
-const peft = await getPeftModel(model, loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }), {
-  seed: 0,
-});
+const peft = await getPeftModel(
+  model,
+  loraConfig({
+    r: 8,
+    lora_alpha: 16,
+    target_modules: 'all-linear',
+    modules_to_save: saveTables ? ['embed_tokens', 'lm_head'] : null,
+  }),
+  {
+    seed: 0,
+  },
+);
 const afterPeft = device.memory().liveBytes - before;
 const data = Array.from({ length: batch }, (_, r) => {
   const ids = Array.from({ length: seq }, (_, t) => (r * 7919 + t * 104729) % vocab);

@@ -78,7 +78,7 @@ async function measure(
     const weights = device.memory().liveBytes - before;
     const peft = await getPeftModel(
       model,
-      loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+      loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear', modules_to_save: modulesToSave }),
       {
         seed: 0,
       },
@@ -141,7 +141,11 @@ describe('memory plan against the device', () => {
         model: config,
         baseFormat,
         finetuningType: 'lora',
-        lora: { r: 8, targetsPerLayer: 7 },
+        lora: {
+          r: 8,
+          targetsPerLayer: 7,
+          trainedTables: modulesToSave ? { embedding: true, head: true } : undefined,
+        },
         batchSize: batch,
         sequenceLength: seq,
         gradientCheckpointing: checkpointing,

@@ -165,10 +165,11 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   // Backward, dh = dlogits W: W is read across its rows (always copied), and the logits'
   // gradient is copied when the vocabulary is awkward.
   const logitsBytes = chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
-  // A trained head's weight gradient, dlogits^T h, reads the logits' gradient across its rows.
-  const backwardCopy = training
-    ? tableCopy + ((f32Head && awkward(m.vocabSize)) || headTrained ? logitsBytes : 0)
-    : 0;
+  const inputGradientCopy = training ? tableCopy + (f32Head && awkward(m.vocabSize) ? logitsBytes : 0) : 0;
+  // Then a trained head's weight gradient, dW = dlogits^T h: both operands are read across their
+  // rows and copied ([vocab, tokens] and [hidden, tokens]).
+  const weightGradientCopy = headTrained ? logitsBytes + tokenTensor(H) : 0;
+  const backwardCopy = Math.max(inputGradientCopy, weightGradientCopy);
   const workspace = Math.max(forwardCopy, backwardCopy);
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
   const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
@@ -179,10 +180,15 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const forwardEnd = kept + layerTransient;
     // The classifier: in forward the logits and the table's copy; in backward the logits, their
     // gradient, the operand copies and the gradient of the final hidden states.
-    // A trained head's weight gradient is made there too.
+    // (dh, then a trained head's weight gradient and its copies.)
     const headGradient = headTrained ? chunked(m.vocabSize * H * F32, H * F32) : 0;
     const classifier =
-      kept + Math.max(logitsBytes + forwardCopy, logits + backwardCopy + tokenTensor(H) + headGradient);
+      kept +
+      Math.max(
+        logitsBytes + forwardCopy,
+        logits + inputGradientCopy + tokenTensor(H),
+        logits + tokenTensor(H) + headGradient + weightGradientCopy,
+      );
     // In a layer's backward: the gradients reaching the MLP (gate, up, their product) and the
     // layer's output, and the copy the f32 matmul makes of a weight gradient's transposed operand
     // ([tokens, widest projection]). With checkpointing the layer is recomputed first, so its
