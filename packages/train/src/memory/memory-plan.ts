@@ -30,6 +30,8 @@ export interface MemoryPlanInput {
   batchSize: number;
   sequenceLength: number;
   gradientCheckpointing: boolean;
+  /** Storage of the layer inputs checkpointing keeps (TrainingArguments.checkpointDtype; default f32). */
+  checkpointDtype?: 'f32' | 'f16';
   /** The adapter's limits, and a memory budget (a browser tab's, or the GPU's). */
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; budgetBytes?: number };
 }
@@ -145,7 +147,9 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const outer = 2 * tokenTensor(H);
   const activations = training ? m.numHiddenLayers * keptPerLayer + outer : 0;
   // Checkpointing keeps each layer's input; in backward one layer is recomputed at a time.
-  const activationsCheckpointed = training ? m.numHiddenLayers * tokenTensor(H) + outer + keptPerLayer : 0;
+  const layerInput =
+    input.checkpointDtype === 'f16' ? chunked(tokens * H * 2, H * 2) : tokenTensor(H);
+  const activationsCheckpointed = training ? m.numHiddenLayers * layerInput + outer + keptPerLayer : 0;
   // The logits are kept by the loss and their gradient is made in backward ([tokens, vocab] f32).
   const logits = (training ? 2 : 1) * chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
   // The f32 matmul copies (packs) an operand it cannot read in place: one whose rows along the
