@@ -98,6 +98,8 @@ export function trainingMemoryPlan(
     gradientCheckpointing: Boolean(
       (v.gradient_checkpointing as boolean | null) ?? !v.disable_gradient_checkpointing,
     ),
+    // bf16 / fp16 / pure_bf16 keep the checkpointed layer inputs in f16 (where shader-f16 is).
+    checkpointDtype: v.bf16 || v.fp16 || v.pure_bf16 ? 'f16' : 'f32',
     limits,
   });
 }
