@@ -147,8 +147,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const outer = 2 * tokenTensor(H);
   const activations = training ? m.numHiddenLayers * keptPerLayer + outer : 0;
   // Checkpointing keeps each layer's input; in backward one layer is recomputed at a time.
-  const layerInput =
-    input.checkpointDtype === 'f16' ? chunked(tokens * H * 2, H * 2) : tokenTensor(H);
+  const layerInput = input.checkpointDtype === 'f16' ? chunked(tokens * H * 2, H * 2) : tokenTensor(H);
   const activationsCheckpointed = training ? m.numHiddenLayers * layerInput + outer + keptPerLayer : 0;
   // The logits are kept by the loss and their gradient is made in backward ([tokens, vocab] f32).
   const logits = (training ? 2 : 1) * chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
