@@ -200,31 +200,40 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   });
   const layerBackwardCopy = training ? Math.max(0, ...layerCopies) : 0;
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
-  const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
+  // What stays between layers: with checkpointing, the layer inputs and the outer tensors (a
+  // layer's kept tensors live only while its forward runs, or while it is recomputed).
+  const between = input.gradientCheckpointing ? activationsCheckpointed - keptPerLayer : activations;
   const resident = weights + trainable + optimizer;
   let peak: number;
   if (training) {
-    // The end of the last layer's forward: everything kept so far plus that layer's transients.
-    const forwardEnd = kept + layerTransient;
+    // The end of the last layer's forward: everything kept so far plus that layer's transients
+    // (with checkpointing, that layer's kept tensors too).
+    const forwardEnd = (input.gradientCheckpointing ? activationsCheckpointed : activations) + layerTransient;
     // The classifier: in forward the logits and the table's copy; in backward the logits, their
     // gradient, the operand copies and the gradient of the final hidden states.
     // (dh, then a trained head's weight gradient and its copies.)
     const headGradient = headTrained ? chunked(m.vocabSize * H * F32, H * F32) : 0;
     const classifier =
-      kept +
+      between +
       Math.max(
         logitsBytes + forwardCopy,
         logits + inputGradientCopy + tokenTensor(H),
         logits + tokenTensor(H) + headGradient + weightGradientCopy,
       );
-    // In a layer's backward: the gradients reaching the MLP (gate, up, their product) and the
-    // layer's output, and the largest operand copy of its products (layerBackwardCopy). With checkpointing the layer is recomputed first, so its
-    // whole forward (kept and transient tensors) is live. Parameter gradients accumulate while
-    // activations are freed; counting both in full bounds it.
+    // In a layer's backward: the logits (the loss's output scope holds them until the step ends;
+    // their gradient is gone), the gradients reaching the MLP (gate, up, their product) and the
+    // layer's output, and the largest operand copy of its products (layerBackwardCopy). With
+    // checkpointing the layer is recomputed first, so its whole forward (kept and transient
+    // tensors) is live. Parameter gradients accumulate while activations are freed; counting both
+    // in full bounds it. Then the embedding's backward: every gradient, the logits and the
+    // gradient reaching the table.
+    const embeddingBackward = gradients + logitsBytes + tokenTensor(H);
     const inFlight = 3 * tokenTensor(m.intermediateSize) + tokenTensor(H) + layerBackwardCopy;
     const recomputed = input.gradientCheckpointing ? keptPerLayer + layerTransient : 0;
-    const backward = gradients + kept + recomputed + inFlight;
-    peak = resident + Math.max(forwardEnd, classifier, backward);
+    // A trained embedding's gradient is made after every layer's backward.
+    const embeddingGradient = lora?.trainedTables?.embedding ? chunked(m.vocabSize * H * F32, H * F32) : 0;
+    const backward = gradients - embeddingGradient + between + recomputed + logitsBytes + inFlight;
+    peak = resident + Math.max(forwardEnd, classifier, backward, embeddingBackward);
   } else {
     peak = resident + logits + forwardCopy + kvCache;
   }
