@@ -34,6 +34,8 @@ export {
 } from './config/training-arguments.js';
 // Data
 export { epochOrder, microBatchesOf } from './data/epoch-order.js';
+// The loop
+export { isRowStream, type RowStream } from './data/row-stream.js';
 export {
   type CollateOptions,
   collateRows,
@@ -142,5 +144,4 @@ export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
 export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';
 export type { TaskBatch, TaskMetrics, TaskStep, TrainingTask } from './tasks/training-task.js';
 export { loadValueHead, saveValueHead, VALUE_HEAD_FILE } from './tasks/value-head-file.js';
-// The loop
 export { evaluate, type TrainOptions, type TrainResult, train } from './trainer.js';

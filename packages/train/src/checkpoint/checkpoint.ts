@@ -35,6 +35,8 @@ export interface TrainerState {
    * result). Missing in checkpoints of versions before it; such checkpoints count as this run's.
    */
   runIdentity?: string;
+  /** A streamed run (`streaming: true`): the data stream's position after the last step's rows. */
+  stream?: unknown;
 }
 
 /** What a checkpoint holds. */
