@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { EncodedExample } from '@webtune/data';
 import { directorySink, directorySource } from '@webtune/nn/node';
 import { loadAdapter, saveAdapter } from '@webtune/peft';
 import {
@@ -76,7 +77,8 @@ export async function runPpo(
   const reward = await loadRewardModel(loaded, plan);
   log(`reward model: ${plan.task.rewardModel} (${plan.task.rewardModelType})`);
   const padTokenId = tokenizer.padTokenId ?? 0;
-  const queries = run.train.map((row) => promptOf(row as never));
+  // streaming is refused for stage ppo (resolve-config), so the rows are a list.
+  const queries = (run.train as EncodedExample[]).map((row) => promptOf(row as never));
   const stopTokens = run.prompts?.stopTokenIds() ?? model.config.eosTokenIds;
   const args = plan.trainingArguments;
   const started = performance.now();

@@ -101,6 +101,9 @@ export interface DataPlan {
   valSize: number | undefined;
   mixStrategy: 'concat' | 'interleave_under' | 'interleave_over';
   interleaveProbs: number[] | undefined;
+  /** streaming: read lazily through a shuffle buffer of `bufferSize` rows, tokenized on the fly. */
+  streaming: boolean;
+  bufferSize: number;
 }
 
 /** Options of generation (do_predict, chat). */
@@ -330,6 +333,8 @@ function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
     valSize: evalDatasets.length > 0 || !(config.val_size > 0) ? undefined : config.val_size,
     mixStrategy: config.mix_strategy as DataPlan['mixStrategy'],
     interleaveProbs: config.interleave_probs ?? undefined,
+    streaming: config.streaming,
+    bufferSize: config.buffer_size,
   };
 }
 
