@@ -29,8 +29,7 @@ import { accumulate, computeMetrics, normalizerOf, readBack } from './loop/micro
 import { StepPlan } from './loop/step-plan.js';
 import { shouldEvaluate, shouldSave } from './loop/strategies.js';
 import type { TrainableModel } from './model/trainable-model.js';
-import { AdamW } from './optimizer/adamw.js';
-import { loraPlusLearningRateScale } from './optimizer/lora-plus.js';
+import { trainingOptimizer, trainingSchedule } from './optimizer/training-optimizer.js';
 import { learningRateAt } from './schedule/learning-rate.js';
 import type { TaskBatch, TrainingTask } from './tasks/training-task.js';
 
@@ -92,14 +91,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   // stream's order is its own).
   const plan = new StepPlan(stream ? -1 : rows.length, args);
   const { totalSteps, stepsPerEpoch } = plan;
-  const schedule = {
-    type: args.lrSchedulerType,
-    learningRate: args.learningRate,
-    totalSteps,
-    warmupSteps: args.warmupSteps,
-    warmupRatio: args.warmupRatio,
-    kwargs: args.lrSchedulerKwargs,
-  };
+  const schedule = trainingSchedule(args, totalSteps);
 
   // ---- Parameters and optimizer. The task may train parameters of its own (a value head).
   const parameters = [...model.trainableParameters(), ...task.parameters(model)];
@@ -107,20 +99,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   for (const [, parameter] of parameters) requiresGrad(parameter);
   // Before any restore: a precomputed DPO reference must see the starting weights.
   await task.prepare?.(model, { train: rows, validation }, plan.microBatchSize);
-  const optimizer = new AdamW(device, parameters, {
-    beta1: args.adamBeta1,
-    beta2: args.adamBeta2,
-    eps: args.adamEpsilon,
-    weightDecay: args.weightDecay,
-    learningRateScale:
-      args.loraplusLrRatio === null
-        ? undefined
-        : loraPlusLearningRateScale({
-            learningRate: args.learningRate,
-            ratio: args.loraplusLrRatio,
-            embeddingLearningRate: args.loraplusLrEmbedding,
-          }),
-  });
+  const optimizer = trainingOptimizer(device, parameters, args);
   const diagnostics = new LossDiagnostics({ totalSteps });
   const log = new TrainerLog(storage);
 

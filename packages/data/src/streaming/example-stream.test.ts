@@ -17,9 +17,12 @@ const alpacaLine = (i: number) => `${JSON.stringify({ instruction: `q${i}`, outp
 const alpaca = (count: number, from = 0) =>
   Array.from({ length: count }, (_, i) => alpacaLine(from + i)).join('');
 
+/** A row's token ids (every row kind streamed here has them). */
+const idsOf = (row: EncodedExample) => Array.from((row as { inputIds: ArrayLike<number> }).inputIds);
+
 /** The instruction a row was made from (`q12` -> "q12"), read back from its tokens. */
 function questionOf(row: EncodedExample): string {
-  const text = String.fromCodePoint(...Array.from(row.inputIds, (id) => (id >= 1000 ? id - 1000 : 32)));
+  const text = String.fromCodePoint(...idsOf(row).map((id) => (id >= 1000 ? id - 1000 : 32)));
   return /\b[qtp]\d+/.exec(text)?.[0] ?? text;
 }
 
@@ -80,9 +83,7 @@ describe('streaming: true (lazy read, mix, shuffle buffer, tokenize on the fly)'
     const stream = await streamExamples(base(files, ['a.jsonl', 'b.jsonl'], { ...mix, bufferSize: 1 }));
     const streamed = await take(stream, prepared.train.length);
     expect(streamed.map(questionOf)).toEqual(prepared.train.map(questionOf));
-    expect(streamed.map((row) => Array.from(row.inputIds))).toEqual(
-      prepared.train.map((row) => Array.from(row.inputIds)),
-    );
+    expect(streamed.map(idsOf)).toEqual(prepared.train.map(idsOf));
     // The next row starts a new pass.
     expect(questionOf(await stream.next())).toMatch(/^q/);
   });
@@ -169,7 +170,7 @@ describe('streaming: true (lazy read, mix, shuffle buffer, tokenize on the fly)'
       const resumed = await streamExamples(options);
       await resumed.seek(position);
       const tail = await take(resumed, 100 - stop);
-      const ids = (rows: EncodedExample[]) => rows.map((row) => Array.from(row.inputIds).join(','));
+      const ids = (rows: EncodedExample[]) => rows.map((row) => idsOf(row).join(','));
       expect(ids([...head, ...tail]), `stopped after ${stop}`).toEqual(ids(expected));
       await resumed.close();
     }
@@ -221,9 +222,7 @@ describe('streaming: true (lazy read, mix, shuffle buffer, tokenize on the fly)'
     const inMemory = await prepareDataset(base(files, ['a.csv']));
     const stream = await streamExamples(base(files, ['a.csv'], { bufferSize: 1 }));
     const rows = await take(stream, 3);
-    expect(rows.map((row) => Array.from(row.inputIds))).toEqual(
-      inMemory.train.map((row) => Array.from(row.inputIds)),
-    );
+    expect(rows.map(idsOf)).toEqual(inMemory.train.map(idsOf));
     const refused = await streamExamples(base(files, ['array.json']))
       .then((s) => s.next())
       .catch((error) => error);
@@ -242,8 +241,6 @@ describe('streaming: true (lazy read, mix, shuffle buffer, tokenize on the fly)'
     const inMemory = await prepareDataset(base(files, ['alpaca.parquet']));
     const stream = await streamExamples(base(files, ['alpaca.parquet'], { bufferSize: 1 }));
     const rows = await take(stream, inMemory.train.length);
-    expect(rows.map((row) => Array.from(row.inputIds))).toEqual(
-      inMemory.train.map((row) => Array.from(row.inputIds)),
-    );
+    expect(rows.map(idsOf)).toEqual(inMemory.train.map(idsOf));
   });
 });

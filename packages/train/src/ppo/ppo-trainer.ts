@@ -32,8 +32,7 @@ import { resolveTrainingArguments, type TrainingArguments } from '../config/trai
 import { epochOrder } from '../data/epoch-order.js';
 import { formatDuration, round, TrainerLog } from '../log/trainer-log.js';
 import type { TrainableModel } from '../model/trainable-model.js';
-import { AdamW } from '../optimizer/adamw.js';
-import { loraPlusLearningRateScale } from '../optimizer/lora-plus.js';
+import { trainingOptimizer, trainingSchedule } from '../optimizer/training-optimizer.js';
 import { learningRateAt } from '../schedule/learning-rate.js';
 import {
   collateSamples,
@@ -132,14 +131,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const rolloutSize = backwardBatch * settings.bufferSize;
   const stepsPerEpoch = Math.ceil(queries.length / rolloutSize);
   const totalSteps = args.maxSteps > 0 ? args.maxSteps : Math.ceil(args.numTrainEpochs * stepsPerEpoch);
-  const schedule = {
-    type: args.lrSchedulerType,
-    learningRate: args.learningRate,
-    totalSteps,
-    warmupSteps: args.warmupSteps,
-    warmupRatio: args.warmupRatio,
-    kwargs: args.lrSchedulerKwargs,
-  };
+  const schedule = trainingSchedule(args, totalSteps);
 
   const valueHead = options.valueHead ?? createValueHead(device, trainable.hiddenSize, args.seed);
   const parameters: [string, Tensor][] = [
@@ -148,20 +140,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
     [VALUE_HEAD_NAMES.bias, valueHead.bias],
   ];
   for (const [, parameter] of parameters) requiresGrad(parameter);
-  const optimizer = new AdamW(device, parameters, {
-    beta1: args.adamBeta1,
-    beta2: args.adamBeta2,
-    eps: args.adamEpsilon,
-    weightDecay: args.weightDecay,
-    learningRateScale:
-      args.loraplusLrRatio === null
-        ? undefined
-        : loraPlusLearningRateScale({
-            learningRate: args.learningRate,
-            ratio: args.loraplusLrRatio,
-            embeddingLearningRate: args.loraplusLrEmbedding,
-          }),
-  });
+  const optimizer = trainingOptimizer(device, parameters, args);
   const kl = new AdaptiveKlController(options.ppo?.initKlCoefficient ?? 0.2, settings.target);
   const moments = new RunningMoments();
   const log = new TrainerLog(options.storage ?? null);
