@@ -19,7 +19,7 @@ import {
   trainablePeftModel,
   trainPpo,
 } from '@webtune/train';
-import { directoryStorage } from '@webtune/train/node';
+import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { type LoadedModel, loadModel } from '../model-loading.js';
 import { dim, green, UsageError } from '../ui.js';
 import { lossCurveSvg } from './loss-svg.js';
@@ -91,7 +91,11 @@ export async function runPpo(
         batchSize: args.perDeviceTrainBatchSize ?? 1,
       }),
       queries,
-      args,
+      // save_steps checkpoints; resume_from_checkpoint continues one exactly (ppo-checkpoint.ts).
+      args: {
+        ...args,
+        resumeFromCheckpoint: resumeRequestFor(outputDir, plan.config.resume_from_checkpoint),
+      },
       ppo: {
         epochs: plan.task.epochs,
         bufferSize: plan.task.bufferSize,
@@ -166,7 +170,8 @@ export async function runPpo(
     );
     log(green(`done: ${outputDir}`));
     log(dim(`files:   ${(await readdir(outputDir)).sort().join(', ')}`));
-    return { reason: 'completed', steps: result.steps.length, outputDir, lastCheckpoint: null };
+    const lastStep = result.steps.at(-1)?.step ?? 0;
+    return { reason: 'completed', steps: lastStep, outputDir, lastCheckpoint: result.lastCheckpoint };
   } finally {
     reward.model.dispose();
   }

@@ -316,8 +316,6 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
         'finetuning_type',
         'stage ppo trains a LoRA adapter here (the reference is the model with its adapter off)',
       );
-    if (config.resume_from_checkpoint)
-      problem('resume_from_checkpoint', 'stage ppo cannot resume from a checkpoint yet');
     if (config.do_eval) problem('do_eval', 'stage ppo has no evaluation');
     if (!(config.ppo_epochs >= 1)) problem('ppo_epochs', `ppo_epochs must be >= 1, got ${config.ppo_epochs}`);
     if (!(config.ppo_buffer_size >= 1))
