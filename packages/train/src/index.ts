@@ -119,6 +119,12 @@ export {
   type RunPlan,
   type TaskPlan,
 } from './plan/run-plan.js';
+export {
+  type ApiRewardOptions,
+  apiRewardScorer,
+  RewardApiError,
+  rewardRequestTexts,
+} from './ppo/api-reward.js';
 export type { GenerationSettings, PpoSample } from './ppo/ppo-rollout.js';
 export {
   type PpoResult,

@@ -11,6 +11,7 @@ import type { EncodedExample } from '@webtune/data';
 import { directorySink, directorySource } from '@webtune/nn/node';
 import { loadAdapter, saveAdapter } from '@webtune/peft';
 import {
+  apiRewardScorer,
   loadValueHead,
   type RunPlan,
   rewardScorer,
@@ -74,22 +75,38 @@ export async function runPpo(
   const { outputDir, log } = context;
   if (plan.task.type !== 'ppo' || !run.peft) throw new Error('runPpo: stage ppo needs a LoRA policy');
   const { model, tokenizer } = loaded;
-  const reward = await loadRewardModel(loaded, plan);
-  log(`reward model: ${plan.task.rewardModel} (${plan.task.rewardModelType})`);
   const padTokenId = tokenizer.padTokenId ?? 0;
+  const args = plan.trainingArguments;
+  // api: a reward server scores the decoded texts; otherwise a stage rm model on this device.
+  const reward =
+    plan.task.rewardModelType === 'api'
+      ? {
+          model: null,
+          scorer: apiRewardScorer({
+            url: plan.task.rewardModel,
+            decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: false }),
+          }),
+        }
+      : await (async () => {
+          const local = await loadRewardModel(loaded, plan);
+          return {
+            model: local.model,
+            scorer: rewardScorer({ device: model.device, hiddenStates: local.hiddenStates }, local.head, {
+              padTokenId,
+              batchSize: args.perDeviceTrainBatchSize ?? 1,
+            }),
+          };
+        })();
+  log(`reward model: ${plan.task.rewardModel} (${plan.task.rewardModelType})`);
   // streaming is refused for stage ppo (resolve-config), so the rows are a list.
   const queries = (run.train as EncodedExample[]).map((row) => promptOf(row as never));
   const stopTokens = run.prompts?.stopTokenIds() ?? model.config.eosTokenIds;
-  const args = plan.trainingArguments;
   const started = performance.now();
   try {
     const result = await trainPpo({
       model,
       trainable: run.trainable,
-      reward: rewardScorer({ device: model.device, hiddenStates: reward.hiddenStates }, reward.head, {
-        padTokenId,
-        batchSize: args.perDeviceTrainBatchSize ?? 1,
-      }),
+      reward: reward.scorer,
       queries,
       // save_steps checkpoints; resume_from_checkpoint continues one exactly (ppo-checkpoint.ts).
       args: {
@@ -173,6 +190,6 @@ export async function runPpo(
     const lastStep = result.steps.at(-1)?.step ?? 0;
     return { reason: 'completed', steps: lastStep, outputDir, lastCheckpoint: result.lastCheckpoint };
   } finally {
-    reward.model.dispose();
+    reward.model?.dispose();
   }
 }

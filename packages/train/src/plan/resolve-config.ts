@@ -311,6 +311,11 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
   if (config.stage === 'ppo') {
     if (!config.reward_model)
       problem('reward_model', 'stage ppo needs reward_model: the output_dir of a stage rm run');
+    else if (config.reward_model_type === 'api' && !/^https?:\/\//.test(config.reward_model))
+      problem(
+        'reward_model',
+        `reward_model_type api needs reward_model to be the reward server's http(s) URL, got "${config.reward_model}"`,
+      );
     if (config.finetuning_type !== 'lora')
       problem(
         'finetuning_type',

@@ -58,7 +58,7 @@ export type TaskPlan =
   | {
       type: 'ppo';
       rewardModel: string;
-      rewardModelType: 'lora' | 'full';
+      rewardModelType: 'lora' | 'full' | 'api';
       epochs: number;
       bufferSize: number;
       target: number;
@@ -249,7 +249,7 @@ function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
     return {
       type: 'ppo',
       rewardModel: config.reward_model ?? '',
-      rewardModelType: config.reward_model_type as 'lora' | 'full',
+      rewardModelType: config.reward_model_type as 'lora' | 'full' | 'api',
       epochs: config.ppo_epochs,
       bufferSize: config.ppo_buffer_size,
       target: config.ppo_target,
