@@ -207,6 +207,8 @@ describe('streaming: true (lazy read, mix, shuffle buffer, tokenize on the fly)'
     expect((await stream.validation()).map(questionOf)).toEqual(['q0', 'q1', 'q2']);
     expect((await take(stream, 8)).map(questionOf)).toEqual(['q3', 'q4', 'q5', 'q6', 'q7', 'q8', 'q9', 'q3']);
     await expect(streamExamples(base(files, ['a.jsonl'], { valSize: 0.1 }))).rejects.toThrow(DataConfigError);
+    const everything = await streamExamples(base(files, ['a.jsonl'], { valSize: 10 }));
+    await expect(everything.next()).rejects.toThrow(/val_size 10 holds out every row/);
     await expect(streamExamples(base(files, ['a.jsonl'], { packing: true }))).rejects.toThrow(
       /greedy knapsack/,
     );

@@ -259,6 +259,13 @@ export class ExampleStream {
               : undefined,
           });
         }
+        const heldOut = this.options.valSize ?? 0;
+        if (heldOut > 0 && this.emitted <= heldOut) {
+          throw new DataConfigError(
+            'val_size',
+            `val_size ${heldOut} holds out every row of the data (${this.emitted} per pass); lower it`,
+          );
+        }
         await this.startEpoch(this.epoch + 1);
       } else if (this.group.length === 0 && ++emptyGroups > 1_000_000) {
         throw new Error('stream: a million groups in a row gave no row');
