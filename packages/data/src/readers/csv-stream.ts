@@ -1,13 +1,16 @@
 /**
- * `.csv` read as a stream (for `streaming: true`): lines are gathered until their `"` quotes balance,
- * so a record with quoted line breaks is held whole and nothing else is. The fields are then split by
- * the same parser as whole-file reading (`parseCsvRecords`), so both readings give the same rows.
+ * `.csv` read as a stream (for `streaming: true`): bytes are scanned as they arrive, `"` quotes
+ * tracked, and a record ends at a line break outside quotes, so a record with quoted line breaks is
+ * held whole and nothing else is. Its fields are then split by the same parser as whole-file reading
+ * (`parseCsvRecords`), so both readings give the same rows. A record over `maxRowBytes` is skipped to
+ * its end without being held.
  */
 import {
   type ByteSource,
-  byteLines,
+  byteChunks,
   concatBytes,
   decodeUtf8Strict,
+  hasBom,
   invalidByteIssue,
   invalidUtf8Offsets,
 } from './bytes.js';
@@ -16,6 +19,7 @@ import type { StreamReadOptions } from './json-lines.js';
 import type { RecordResult } from './records.js';
 
 const QUOTE = 0x22;
+const NEWLINE = 0x0a;
 
 /** Streams the rows of a CSV source keyed by its header; memory stays bounded by the longest record. */
 export async function* readCsvLines(
@@ -26,25 +30,45 @@ export async function* readCsvLines(
   const { file, dataset, statistics } = options;
   let header: string[] | undefined;
   let parts: Uint8Array[] = [];
-  let quotes = 0;
-  let startLine = 0;
-  let heldBytes = 0;
+  let held = 0;
+  let tooLong = false;
+  let quoted = false;
+  let line = 1;
+  let recordLine = 1;
   let row = 0;
-  const lines = byteLines(source, {
-    maxLineBytes: maxRowBytes,
-    onBom: () => {
-      statistics.byteOrderMark = true;
-    },
-  });
-  for await (const line of lines) {
-    if (parts.length === 0) startLine = line.line;
-    if (line.crlf) statistics.crlfLines++;
-    const bytes = line.bytes;
-    heldBytes += line.byteLength + 1;
-    if (bytes === undefined || heldBytes > maxRowBytes) {
-      // Too long to hold: reject the record it belongs to and go on after it when the quotes close.
+  let firstRecord = true;
+
+  const append = (piece: Uint8Array) => {
+    held += piece.length;
+    if (tooLong) return;
+    if (held > maxRowBytes) {
+      tooLong = true;
+      parts = [];
+      return;
+    }
+    // Copy: a stream may reuse its chunk buffers.
+    if (piece.length > 0) parts.push(piece.slice());
+  };
+
+  /** The record just ended, as a row, an issue, or nothing (a blank line, the header). */
+  const finish = (): RecordResult | null => {
+    const startLine = recordLine;
+    const wasTooLong = tooLong;
+    let record = concatBytes(parts);
+    parts = [];
+    held = 0;
+    tooLong = false;
+    recordLine = line;
+    if (firstRecord) {
+      firstRecord = false;
+      if (hasBom(record)) {
+        statistics.byteOrderMark = true;
+        record = record.subarray(3);
+      }
+    }
+    if (wasTooLong) {
       row++;
-      yield {
+      return {
         kind: 'issue',
         issue: {
           severity: 'error',
@@ -57,44 +81,32 @@ export async function* readCsvLines(
           got: `more than ${maxRowBytes} bytes`,
         },
       };
-      parts = [];
-      quotes = 0;
-      heldBytes = 0;
-      continue;
     }
-    for (const byte of bytes) if (byte === QUOTE) quotes++;
-    parts.push(bytes);
-    // An odd count: a quoted field goes on over the line break.
-    if (quotes % 2 === 1) {
-      parts.push(Uint8Array.of(0x0a));
-      continue;
+    if (record.length > 0 && record[record.length - 1] === 0x0d) {
+      record = record.subarray(0, record.length - 1);
+      statistics.crlfLines++;
     }
-    const record = concatBytes(parts);
-    parts = [];
-    quotes = 0;
-    heldBytes = 0;
     const text = decodeUtf8Strict(record);
     if (text !== undefined && text.trim().length === 0) {
       statistics.blankLines++;
-      continue;
+      return null;
     }
     if (header === undefined) {
       header = text === undefined ? [] : (parseCsvRecords(text)[0]?.fields ?? []).map((name) => name.trim());
-      continue;
+      return null;
     }
     row++;
     const location = { dataset, file, row, line: startLine };
     if (text === undefined) {
       const offset = invalidUtf8Offsets(record, 1)[0];
-      yield {
+      return {
         kind: 'issue',
         issue: invalidByteIssue(location, record, offset, `at byte ${offset} of the record`),
       };
-      continue;
     }
     const fields = parseCsvRecords(text)[0]?.fields ?? [];
     if (fields.length !== header.length) {
-      yield {
+      return {
         kind: 'issue',
         issue: {
           severity: 'error',
@@ -104,13 +116,34 @@ export async function* readCsvLines(
           got: `${fields.length} fields`,
         },
       };
-      continue;
     }
     const value: Record<string, string> = {};
     header.forEach((name, column) => {
       value[name] = fields[column];
     });
-    yield { kind: 'row', location, value };
+    return { kind: 'row', location, value };
+  };
+
+  for await (const chunk of byteChunks(source)) {
+    let start = 0;
+    for (let index = 0; index < chunk.length; index++) {
+      const byte = chunk[index];
+      // `""` inside a quoted field toggles twice: parity is all a record's end needs.
+      if (byte === QUOTE) quoted = !quoted;
+      else if (byte === NEWLINE) {
+        line++;
+        if (quoted) continue;
+        append(chunk.subarray(start, index));
+        start = index + 1;
+        const result = finish();
+        if (result) yield result;
+      }
+    }
+    append(chunk.subarray(start));
+  }
+  if (held > 0 || tooLong) {
+    const result = finish();
+    if (result) yield result;
   }
   if (header === undefined) {
     yield {
