@@ -55,6 +55,11 @@ describe.skipIf(!requireFixtures(STORIES))('webtune train: streaming: true', () 
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/streaming big\.jsonl \(buffer_size 16, concat\)/);
     expect(result.stdout).toMatch(/row rejected: .*big\.jsonl.*row 4/);
+    expect(result.stdout).toMatch(/training: 4 steps rows streamed/);
+    // The buffer's 16 rows, the step's rows and one of look-ahead were read; far from the 5000.
+    const read = Number(/data: big\.jsonl \(alpaca\): (\d+) rows read, 1 rejected/.exec(result.stdout)?.[1]);
+    expect(read).toBeGreaterThan(16);
+    expect(read).toBeLessThan(40);
     const reference = trainerLog(out).map((row) => row.loss);
     expect(reference).toHaveLength(4);
     expect(readdirSync(out)).toEqual(expect.arrayContaining(['checkpoint-2', 'checkpoint-4']));

@@ -155,8 +155,8 @@ async function trainLoaded(
     else if (rejectedRows % 1000 === 0) log(yellow(`warning: ${rejectedRows} rows rejected so far`));
   };
   const run = await prepareRun(loaded, plan, onIssue);
-  printDataSummary(log, run.report);
-  if (plan.data.streaming) {
+  if (!plan.data.streaming) printDataSummary(log, run.report);
+  else {
     log(
       `data: streaming ${plan.data.datasets.join(', ')} (buffer_size ${plan.data.bufferSize}, ${plan.data.mixStrategy}); rows are read and tokenized as training asks for them`,
     );
@@ -270,7 +270,14 @@ async function trainLoaded(
   }
   await writeFile(join(outputDir, 'all_results.json'), `${JSON.stringify(results, null, 2)}\n`);
 
-  if (rejectedRows > 0) log(yellow(`warning: ${rejectedRows} streamed row(s) rejected in all`));
+  if (plan.data.streaming) {
+    // What the stream read for this run (rows read again to find a resume's place not counted).
+    for (const dataset of run.report.datasets)
+      log(
+        `data: ${dataset.name} (${dataset.formatting}): ${dataset.rowsRead} rows read, ${dataset.rowsRejected} rejected`,
+      );
+    if (rejectedRows > 0) log(yellow(`warning: ${rejectedRows} streamed row(s) rejected in all`));
+  }
   if (losses.length > 0) {
     log(
       `loss ${losses[0].toFixed(4)} -> ${losses[losses.length - 1].toFixed(4)} over ${losses.length} steps in ${runtime.toFixed(1)}s`,
