@@ -105,6 +105,7 @@ export {
   ExampleStream,
   type StreamOptions,
   type StreamPosition,
+  type StreamSettings,
   streamExamples,
 } from './streaming/example-stream.js';
 export { type ItemReference, ShuffleBuffer, type ShuffleBufferState } from './streaming/shuffle-buffer.js';

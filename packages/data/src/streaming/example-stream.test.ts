@@ -194,6 +194,8 @@ describe('streaming: true (lazy read, mix, shuffle buffer, tokenize on the fly)'
       { file: 'bad.jsonl', row: 3, field: 'output' },
     ]);
     const position = stream.position();
+    const otherBuffer = await streamExamples({ ...options, bufferSize: 2 });
+    await expect(otherBuffer.seek(position)).rejects.toThrow(/other settings \(buffer_size 1 -> 2\)/);
     const resumed = await streamExamples(options);
     await resumed.seek(position);
     expect(questionOf(await resumed.next())).toBe('q0');

@@ -44,12 +44,24 @@ export interface StreamPosition {
   emitted: number;
   /** Rows of the group being given out that were already given. */
   fromGroup: number;
+  /** The settings that decide the order; a resume under others is refused. */
+  settings: StreamSettings;
   /** The state just before that group was drawn from the buffer. */
   before: {
     sources: { position: number; passes: number }[];
     mixer: { random: number; turn: number; exhausted: boolean[]; ended: boolean };
     buffer: ShuffleBufferState;
   };
+}
+
+/** What decides a stream's order, by LLaMA-Factory's key names. */
+export interface StreamSettings {
+  buffer_size: number;
+  mix_strategy: MixStrategy;
+  interleave_probs: number[] | null;
+  seed: number;
+  val_size: number;
+  group_size: number;
 }
 
 /** A dataset stream: `next()` gives encoded rows for ever; see the module comment. */
@@ -174,7 +186,19 @@ export class ExampleStream {
       epoch: this.epoch,
       emitted: this.emitted,
       fromGroup: this.fromGroup,
+      settings: this.settings(),
       before: structuredClone(this.before),
+    };
+  }
+
+  private settings(): StreamSettings {
+    return {
+      buffer_size: this.options.bufferSize ?? 16384,
+      mix_strategy: this.strategy,
+      interleave_probs: this.probabilities ?? null,
+      seed: this.options.seed ?? 42,
+      val_size: this.options.valSize ?? 0,
+      group_size: this.groupSize,
     };
   }
 
@@ -187,6 +211,17 @@ export class ExampleStream {
       throw new DataConfigError(
         'resume_from_checkpoint',
         `the checkpoint's stream position does not fit these ${this.readers.length} dataset(s)`,
+      );
+    }
+    const saved = position.settings ?? {};
+    const current = this.settings();
+    const changed = (Object.keys(current) as (keyof StreamSettings)[])
+      .filter((key) => JSON.stringify(saved[key]) !== JSON.stringify(current[key]))
+      .map((key) => `${key} ${JSON.stringify(saved[key])} -> ${JSON.stringify(current[key])}`);
+    if (changed.length > 0) {
+      throw new DataConfigError(
+        'resume_from_checkpoint',
+        `the checkpoint's stream was read with other settings (${changed.join(', ')}); resuming would not repeat it`,
       );
     }
     const { before } = position;
