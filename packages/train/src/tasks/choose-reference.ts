@@ -52,6 +52,12 @@ export async function chooseReference<Row, Batch extends ReferenceBatch & { ids:
     if (!copy) throw new Error(`${setup.task}: reference 'frozen-copy' needs options.frozenCopy`);
     return frozenCopyReference((batch) => setup.logProbs(copy, batch));
   }
+  // The trainer hands a stream's task no rows: there is nothing to precompute over.
+  if (setup.splits.train.length === 0) {
+    throw new Error(
+      `${setup.task}: a precomputed reference needs every training row before training; streamed rows arrive during it (give the model adapters, or a frozen copy)`,
+    );
+  }
   // Once, with the starting weights, before any optimizer step; each batch freed when the next is asked for.
   const batches = function* () {
     for (const [split, rows] of [
