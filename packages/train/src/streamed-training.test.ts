@@ -5,8 +5,9 @@ import { listCheckpoints, loadCheckpoint } from './checkpoint/checkpoint.js';
 import { memoryStorage } from './checkpoint/training-storage.js';
 import type { TrainingArguments } from './config/training-arguments.js';
 import type { RowStream } from './data/row-stream.js';
-import type { SupervisedRow } from './data/rows.js';
+import type { PreferenceRow, SupervisedRow } from './data/rows.js';
 import type { TrainerEvent } from './events.js';
+import { preferenceTask } from './tasks/preference-task.js';
 import { supervisedTask } from './tasks/sft-task.js';
 import { patternRows, toyModel } from './testing/toy-model.js';
 import { SIMULATED_KILL } from './testing/toy-run.js';
@@ -143,5 +144,22 @@ describe('training on a stream (streaming: true)', () => {
     await expect(runOn(stream, { ...ARGS, maxSteps: undefined, numTrainEpochs: 1 })).rejects.toThrow(
       /max_steps.*streaming/,
     );
+  });
+
+  it('refuses a precomputed DPO reference on a stream (its rows arrive during training)', async () => {
+    const [chosen, rejected] = patternRows(2, 7);
+    const pairs: RowStream<PreferenceRow> = {
+      next: async () => ({ chosen, rejected }),
+      position: () => null,
+      seek: async () => {},
+    };
+    const model = toyModel(device);
+    try {
+      await expect(train({ model, task: preferenceTask(), train: pairs, args: ARGS })).rejects.toThrow(
+        /precomputed reference needs every training row/,
+      );
+    } finally {
+      model.dispose();
+    }
   });
 });
