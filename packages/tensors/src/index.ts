@@ -78,9 +78,19 @@ export { type DecodeSampleOptions, decodeSample } from './kernels/decode/decode-
 export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
+// Kernel selection by capability (features, limits, adapter class), and which variant ran
+export { countKernelVariants, kernelVariant } from './kernels/kernel-variant.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';
 // Matmul
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
+export {
+  type MatmulCapabilities,
+  type MatmulProblemSummary,
+  type MatmulSelection,
+  type MatmulVariant,
+  matmulCapabilities,
+  selectMatmulVariant,
+} from './kernels/matmul-tiled/select-variant.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
 // Frozen weights in half precision or ggml blocks (Q8_0, Q4_0, Q4_K), decoded inside the matmul kernels

@@ -2,6 +2,11 @@ import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import {
+  attentionCapabilities,
+  tiledAttention,
+  useTiledAttention,
+} from '../attention-tiled/attention-tiled.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 
@@ -146,6 +151,32 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const logsumexp = device.empty([batch, headsQ, seqQ], 'f32');
   if (output.size === 0) return { output, logsumexp };
 
+  if (useTiledAttention(attentionCapabilities(device), headDim)) {
+    // GPUs: the work of a query block spread over a 16 x 16 workgroup (kernels/attention-tiled/).
+    tiledAttention({
+      q,
+      k,
+      v,
+      mask: mask ?? null,
+      output,
+      logsumexp,
+      values: {
+        seq_q: seqQ,
+        seq_k: seqK,
+        heads_q: headsQ,
+        heads_kv: headsKV,
+        group: headsQ / headsKV,
+        query_offset: queryOffset,
+        scale,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        causal: causal ? 1 : 0,
+        masked: mask ? (options.segments ? 2 : 1) : 0,
+        window: window ?? 0,
+        softcap: softcap ?? 0,
+      },
+    });
+    return { output, logsumexp };
+  }
   const blockQ = device.tuning.attentionBlockQ;
   const blockK = device.tuning.attentionBlockK;
   const width = headDim % 4 === 0 ? 4 : 1;

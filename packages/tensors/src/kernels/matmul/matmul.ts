@@ -4,6 +4,8 @@ import { TensorError } from '../../device/errors.js';
 import { add } from '../../ops/elementwise.js';
 import { broadcastShapes, collapseDims, contiguousStrides, formatShape, sizeOf } from '../../tensor/shape.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
+import { runTiledMatmul } from '../matmul-tiled/matmul-tiled.js';
+import { matmulCapabilities, selectMatmulVariant } from '../matmul-tiled/select-variant.js';
 import { KERNELS } from '../names.js';
 import { chunkOfRow, chunkRange, rowCuts, segments } from '../shared/chunks.js';
 import { MAX_RANK, padDims } from '../shared/strided.js';
@@ -136,8 +138,21 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     N,
     dtype,
   };
+  // Kernel choice by capability (features, limits, the adapter class's tuning): select-variant.ts.
+  const selection = selectMatmulVariant(matmulCapabilities(device), {
+    dtype,
+    rows: problem.M,
+    cols: N,
+    folded,
+    transposeA,
+    chunked: a.chunked || b.chunked || out.chunked,
+  });
   try {
-    if (folded) runFolded(problem);
+    const tiled = selection.variant === 'workgroup-tiled' || selection.variant === 'subgroup-tiled';
+    // K = 0 (the output is the bias or zeros) stays on the register path, which handles it.
+    if (tiled && K > 0) {
+      runTiledMatmul({ a, b, out, bias, transposeA, transposeB, M, K, N }, selection);
+    } else if (folded) runFolded(problem);
     else runBatched(problem, batch, aBatch, bBatch);
   } catch (error) {
     out.dispose();
