@@ -27,7 +27,14 @@ if (mode === 'memory' || mode === 'stream') {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
   const began = performance.now();
-  const options = { stage: 'sft', datasets: ['big.jsonl'], datasetDir: file, tokenizer, template: 'default', cutoffLen: 256 };
+  const options = {
+    stage: 'sft',
+    datasets: ['big.jsonl'],
+    datasetDir: file,
+    tokenizer,
+    template: 'default',
+    cutoffLen: 256,
+  };
   let count = 0;
   if (mode === 'memory') {
     count = (await prepareDatasetFromDirectory(options)).train.length;
