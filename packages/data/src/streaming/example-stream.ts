@@ -78,7 +78,8 @@ export class ExampleStream {
   private emitted = 0;
   private group: EncodedExample[] = [];
   private fromGroup = 0;
-  private before!: StreamPosition['before'];
+  /** The sources' and mixer's state before the current group (the buffer's is its mark). */
+  private before!: Omit<StreamPosition['before'], 'buffer'>;
   private readonly issues: DataIssue[] = [];
   private readonly strategy: MixStrategy;
   private readonly probabilities: number[] | undefined;
@@ -187,7 +188,7 @@ export class ExampleStream {
       emitted: this.emitted,
       fromGroup: this.fromGroup,
       settings: this.settings(),
-      before: structuredClone(this.before),
+      before: { ...structuredClone(this.before), buffer: this.buffer.stateAtMark() },
     };
   }
 
@@ -252,7 +253,7 @@ export class ExampleStream {
     });
     this.buffer = new ShuffleBuffer(this.options.bufferSize ?? 16384, 0);
     this.buffer.restore(before.buffer, items);
-    this.before = structuredClone(before);
+    this.snapshot();
     this.group = [];
     this.fromGroup = 0;
     this.emitted = position.emitted - position.fromGroup;
@@ -405,8 +406,8 @@ export class ExampleStream {
         exhausted: [...this.exhausted],
         ended: this.ended,
       },
-      buffer: this.buffer.state(),
     };
+    this.buffer.mark();
   }
 
   private async startEpoch(epoch: number): Promise<void> {
