@@ -46,9 +46,11 @@ export {
   type MemoryStats,
 } from './device/device.js';
 export { DeviceLostError, GpuError, NoAdapterError, TensorError } from './device/errors.js';
+export { formatKernelProfile, type KernelProfile, type KernelTime } from './device/kernel-profiler.js';
 export type { UniformField, UniformType, UniformValue } from './device/uniforms.js';
 // Row-wise kernels: reductions, softmax, norms, cross-entropy, AdamW, global norm
 export { type AdamWOptions, adamwStep } from './kernels/adamw/adamw.js';
+export { type AdamWStepsOptions, type AdamWUpdate, adamwSteps } from './kernels/adamw/adamw-multi.js';
 // Transformer kernels: rotary, embedding, scatter-add, attention
 export { type AttentionOptions, type AttentionResult, attention } from './kernels/attention/attention.js';
 export {

@@ -49,6 +49,11 @@ export interface Tuning {
   /** Invocations per small-M workgroup (a power of two; they split K) and output columns per workgroup (a multiple of 4). */
   matmulSmallRowsLanes: number;
   matmulSmallRowsCols: number;
+  /**
+   * Read a^T [K, M] and b [K, N] (the backward of a linear layer) in place, a vec4 of four rows
+   * at one k per load, instead of packing a copy first (kernels/matmul/operand-plan.ts readsOuter).
+   */
+  matmulOuterOperands: boolean;
   /** Query rows and key columns per attention tile. */
   attentionBlockQ: number;
   attentionBlockK: number;
@@ -94,6 +99,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulSmallRowsMax: 2,
     matmulSmallRowsLanes: 4,
     matmulSmallRowsCols: 8,
+    matmulOuterOperands: true,
     attentionBlockQ: 8,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 48,
@@ -114,6 +120,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulSmallRowsMax: 8,
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
+    matmulOuterOperands: true,
     attentionBlockQ: 16,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 256,
@@ -134,6 +141,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulSmallRowsMax: 8,
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
+    matmulOuterOperands: true,
     attentionBlockQ: 16,
     attentionBlockK: 64,
     attentionUnrollHeadDim: 256,

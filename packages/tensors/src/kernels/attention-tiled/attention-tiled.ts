@@ -1,7 +1,7 @@
 import type { Tuning } from '../../device/adapter-class.js';
 import { grid } from '../../device/device.js';
 import type { Device, Tensor } from '../../tensor/tensor.js';
-import { SOFTCAP_WGSL } from '../attention/attention.js';
+import { SOFTCAP_WGSL } from '../attention/softcap-wgsl.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 

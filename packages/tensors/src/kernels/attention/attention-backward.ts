@@ -8,7 +8,8 @@ import { tiledAttentionBackward } from '../attention-tiled/attention-tiled-backw
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
-import { checkSegments, SOFTCAP_WGSL } from './attention.js';
+import { checkSegments } from './attention.js';
+import { SOFTCAP_WGSL } from './softcap-wgsl.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */

@@ -9,6 +9,7 @@ import {
 } from '../attention-tiled/attention-tiled.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
+import { SOFTCAP_WGSL } from './softcap-wgsl.js';
 
 export interface AttentionOptions {
   /** Query i may see key j only when j <= queryOffset + i. Default true. */
@@ -249,21 +250,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   });
   return { output, logsumexp };
 }
-
-/**
- * Logit soft-capping in WGSL (params.softcap, 0 = none): soft_cap(s) = cap * tanh(s / cap), and
- * its slope as a function of the capped score, 1 - (capped / cap)^2. tanh's argument is clamped to
- * +-15, where it is 1 to f32 precision, so that no implementation's exp overflows to NaN.
- */
-export const SOFTCAP_WGSL = `fn soft_cap(s: f32) -> f32 {
-  if (params.softcap == 0.0) { return s; }
-  return params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
-}
-fn soft_cap_slope(capped: f32) -> f32 {
-  if (params.softcap == 0.0) { return 1.0; }
-  let t = capped / params.softcap;
-  return 1.0 - t * t;
-}`;
 
 function attentionHelpers(blockK: number, vectors: number, compute: string): string {
   const dot = compute === 'f32' ? 'a * b' : 'dot(a, b)';
