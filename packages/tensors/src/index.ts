@@ -34,6 +34,7 @@ export {
 } from './autograd/index.js';
 export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './device/adapter-class.js';
 // Device
+export { sizeClass } from './device/buffer-pool.js';
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
 export {
   type Bindable,

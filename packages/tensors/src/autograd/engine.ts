@@ -8,6 +8,8 @@ export interface BackwardContext {
   args: readonly unknown[];
   /** Shapes of the differentiable inputs (null where the input is not a tensor). */
   shapes: readonly (Shape | null)[];
+  /** Dtypes of the differentiable inputs (null where the input is not a tensor). */
+  dtypes: readonly (string | null)[];
   /** Whether each differentiable input needs a gradient; skip the work for the others. */
   needs: readonly boolean[];
   /**
@@ -203,6 +205,9 @@ export function record<T extends object>(
       args,
       shapes: inputs.map((input) =>
         typeof input === 'object' && input !== null ? ops.shape(input as T) : null,
+      ),
+      dtypes: inputs.map((input) =>
+        typeof input === 'object' && input !== null ? ops.dtype(input as T) : null,
       ),
       needs: edges.map((edge) => edge !== null),
     },

@@ -186,8 +186,9 @@ const REST = {
   cast: rule(
     first,
     (o, [x, dtype]) => o.cast(x as T, dtype as never),
-    (o, g, [x]) => [o.cast(g, o.dtype(x))],
-    { save: (args) => [args[0]] },
+    // Only the input's dtype is needed: the input itself is not kept (an f16 copy of a layer's
+    // input would otherwise keep the f32 original alive).
+    (o, g, _s, c) => [o.cast(g, c.dtypes[0] as never)],
   ),
   reshape: rule(
     first,
