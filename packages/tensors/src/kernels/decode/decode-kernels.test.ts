@@ -156,6 +156,7 @@ describe('decodeAttention', () => {
       padding: number[];
       qkNorm: boolean;
       seed: number;
+      lanes?: number;
     },
   ) => {
     const { rows, heads, kvHeads, headDim, slot, padding } = options;
@@ -198,6 +199,7 @@ describe('decodeAttention', () => {
       kvHeads,
       slot,
       scale,
+      ...(options.lanes ? { lanes: options.lanes } : {}),
     });
     const expected = decodeAttentionReference({
       rows,
@@ -249,6 +251,20 @@ describe('decodeAttention', () => {
       padding: [0, 4, 9],
       qkNorm: true,
       seed: 2,
+    });
+  });
+
+  it('more lanes (16 split the keys, as on GPUs), fewer keys than lanes in a padded row', async () => {
+    await run('rows 2, 16 lanes', {
+      rows: 2,
+      heads: 4,
+      kvHeads: 4,
+      headDim: 8,
+      slot: 40,
+      padding: [0, 30],
+      qkNorm: false,
+      seed: 3,
+      lanes: 16,
     });
   });
 });
