@@ -76,6 +76,7 @@ export {
 } from './kernels/decode/decode-matvec.js';
 export { type DecodeSampleOptions, decodeSample } from './kernels/decode/decode-sample.js';
 export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
+export { type PrefillAttentionOptions, prefillAttention } from './kernels/decode/prefill-attention.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';

@@ -54,6 +54,57 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
     }
   });
 
+  it('prefills ragged left-padded prompts in 6 dispatches per layer, each row giving the logits of its own forward (within 1e-4)', async () => {
+    const prompts = [
+      [1, 403, 407, 261, 378, 90, 12],
+      [1, 70],
+      [1, 300, 17, 450],
+    ];
+    const longest = 7;
+    const padding = prompts.map((p) => longest - p.length);
+    const cache = KVCache.forModel(device, model.config, prompts.length, 12);
+    const decoder = new FusedDecoder(model, cache, padding, 1);
+    try {
+      const ids = new Int32Array(prompts.length * longest);
+      prompts.forEach((p, b) => ids.set(p, b * longest + padding[b]));
+      const before = device.stats.dispatches;
+      const logits = (await decoder.prefill(ids, longest, 0, false)) as Float32Array;
+      // embed, 5 layers x 6, final norm + head.
+      expect(device.stats.dispatches - before).toBe(32);
+      const vocab = model.config.vocabSize;
+      for (const [b, prompt] of prompts.entries()) {
+        const expected = await device.scope(async () =>
+          model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+        );
+        expectClose(logits.subarray(b * vocab, (b + 1) * vocab), expected, {
+          atol: 1e-4,
+          rtol: 0,
+          label: `row ${b}`,
+        });
+      }
+      // The cache holds the prompt: the next step continues each row as its own forward does.
+      cache.advance(longest);
+      decoder.setIds([5, 6, 7]);
+      decoder.encodeLogits(cache.length);
+      const stepped = await decoder.logits.toArray();
+      for (const [b, prompt] of prompts.entries()) {
+        const expected = await device.scope(async () =>
+          model
+            .forward(device.fromArray([...prompt, 5 + b], [1, prompt.length + 1], 'i32'), { logits: 'last' })
+            .toArray(),
+        );
+        expectClose(stepped.subarray(b * vocab, (b + 1) * vocab), expected, {
+          atol: 1e-4,
+          rtol: 0,
+          label: `step row ${b}`,
+        });
+      }
+    } finally {
+      decoder.dispose();
+      cache.dispose();
+    }
+  });
+
   it('decodes ragged batches as the unfused path does, with far fewer dispatches and submits', async () => {
     const prompts = [[1, 403, 407, 261], [1], [1, 70, 80, 90, 100, 110, 120]];
     const run = (fusedDecode: boolean, stepsPerSubmit?: number) =>

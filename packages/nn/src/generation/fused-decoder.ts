@@ -5,6 +5,7 @@ import {
   decodeEmbed,
   decodeMatvec,
   decodeSample,
+  prefillAttention,
   type Tensor,
 } from '@webtune/tensors';
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
@@ -219,12 +220,116 @@ export class FusedDecoder {
         out: this.hidden,
       });
     });
-    decodeMatvec(device, {
+    this.encodeHead();
+  }
+
+  /** Final norm + head of `this.hidden` into `this.logits`. */
+  private encodeHead(): void {
+    decodeMatvec(this.device, {
       x: this.hidden,
       weights: [this.head],
-      norm: { weight: this.finalNorm, eps: (model.model.child('norm') as RMSNorm).eps },
+      norm: { weight: this.finalNorm, eps: (this.model.model.child('norm') as RMSNorm).eps },
       epilogue: 'store',
       out: this.logits,
+    });
+  }
+
+  /**
+   * Runs the prompts through the fused kernels: `ids` [batch, steps] (left-padded rows, as the
+   * cache's padding says) at cache slots start .. start + steps - 1. Per layer: RMSNorm + q/k/v
+   * over every position (one dispatch), keys rotated and written straight into the cache (one),
+   * causal attention over the cache (one), o_proj + residual (one), RMSNorm + gate/up + SiLU
+   * (one), down_proj + residual (one); then each row's last position goes through the final norm
+   * and the head into `this.logits`. Greedy (`choose`): the argmax of each row lands in
+   * `this.ids` and its values come back; otherwise the logits [batch, vocab] come back.
+   * Advances nothing; the caller moves the cache.
+   */
+  async prefill(
+    ids: Int32Array,
+    steps: number,
+    start: number,
+    choose: boolean,
+  ): Promise<Float32Array | number[]> {
+    const { device, model } = this;
+    const { config } = model;
+    const batch = this.cache.batch;
+    if (ids.length !== batch * steps)
+      throw new Error(`FusedDecoder.prefill: ${ids.length} ids for ${batch} x ${steps}`);
+    if (start + steps > this.cache.capacity)
+      throw new Error(
+        `FusedDecoder.prefill: ${steps} steps after ${start} exceed the cache (${this.cache.capacity})`,
+      );
+    const eps = config.rmsNormEps;
+    const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
+    const rows = batch * steps;
+    return device.scope(async () => {
+      const input = device.fromArray(ids, [rows], 'i32');
+      const hidden = device.empty([rows, hiddenSize], 'f32');
+      const qkv = device.empty([rows, (heads + 2 * kvHeads) * headDim], 'f32');
+      const attended = device.empty([rows, heads * headDim], 'f32');
+      const activation = device.empty([rows, config.intermediateSize], 'f32');
+      decodeEmbed(device, this.embedTable, input, hidden);
+      this.layers.forEach((layer, index) => {
+        decodeMatvec(device, {
+          x: hidden,
+          weights: [layer.q, layer.k, layer.v],
+          biases: layer.qkvBias,
+          norm: { weight: layer.inputNorm, eps },
+          epilogue: 'store',
+          out: qkv,
+        });
+        prefillAttention(device, {
+          qkv,
+          cos: this.cos,
+          sin: this.sin,
+          padding: this.padding,
+          keys: this.cache.keys[index],
+          values: this.cache.values[index],
+          qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
+          out: attended,
+          heads,
+          kvHeads,
+          start,
+          steps,
+          scale: config.attentionScale ?? 1 / Math.sqrt(headDim),
+        });
+        decodeMatvec(device, {
+          x: attended,
+          weights: [layer.o],
+          biases: layer.oBias,
+          epilogue: 'residual',
+          out: hidden,
+        });
+        decodeMatvec(device, {
+          x: hidden,
+          weights: [layer.gate, layer.up],
+          biases: layer.gateUpBias,
+          norm: { weight: layer.postNorm, eps },
+          epilogue: 'swiglu',
+          out: activation,
+        });
+        decodeMatvec(device, {
+          x: activation,
+          weights: [layer.down],
+          biases: layer.downBias,
+          epilogue: 'residual',
+          out: hidden,
+        });
+      });
+      // Each row's last position continues: copy it into the step's hidden state.
+      const from = hidden.binding('FusedDecoder.prefill');
+      const to = this.hidden.binding('FusedDecoder.prefill');
+      const rowBytes = hiddenSize * 4;
+      for (let b = 0; b < batch; b++) {
+        device.copyBuffer(
+          { buffer: from.buffer, offset: from.offset + ((b + 1) * steps - 1) * rowBytes, size: rowBytes },
+          { buffer: to.buffer, offset: to.offset + b * rowBytes, size: rowBytes },
+        );
+      }
+      this.encodeHead();
+      if (!choose) return (await this.logits.toArray()) as Float32Array;
+      decodeArgmax(device, this.logits, this.ids, this.tokens, 0);
+      return Array.from(await this.ids.toArray());
     });
   }
 

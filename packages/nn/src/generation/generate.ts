@@ -183,17 +183,28 @@ export async function generateWithTimings(
       firstIds.fill(padId, b * longest, b * longest + padding[b]);
       firstIds.set(promptIds[b], b * longest + padding[b]);
     }
-    let next = await step(firstIds, longest, positionsFor(0, longest));
     // Every id fed so far, row by row: kept only for LongRoPE, which may need to run them again.
     const fed =
       config.ropeScaling?.type === 'longrope'
         ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
         : null;
-    timings.prefillMs = performance.now() - started;
-    if (options.fusedDecode !== false && !fed && maxNewTokens > 1 && fusedDecodeUnsupported(model) === null) {
-      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, maxNewTokens));
+    if (options.fusedDecode !== false && !fed && fusedDecodeUnsupported(model) === null) {
+      // The fused kernels run the prompt too (keys and values straight into the cache).
+      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, Math.max(1, maxNewTokens)));
       timings.fused = true;
     }
+    let next: number[];
+    if (fused) {
+      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice);
+      cache.advance(longest);
+      if (first instanceof Float32Array) next = sampleRows(first);
+      else {
+        const bad = first.findIndex((id) => !(id >= 0 && id < config.vocabSize));
+        if (bad >= 0) throw nonFiniteLogits(bad);
+        next = first;
+      }
+    } else next = await step(firstIds, longest, positionsFor(0, longest));
+    timings.prefillMs = performance.now() - started;
     const before = { ...device.stats };
     started = performance.now();
     for (let index = 0; ; index++) {

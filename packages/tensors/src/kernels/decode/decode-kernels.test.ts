@@ -22,10 +22,11 @@ beforeAll(async () => {
 const tolerance = { rtol: 2e-5, atol: 2e-5 };
 
 describe('decodeMatvec', () => {
-  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1 and 3', async () => {
+  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1, 3 and 11 (a prompt: row blocks of 4)', async () => {
     for (const [rows, K, widths] of [
       [1, 64, [64, 32, 32]],
       [3, 36, [9, 13, 5]],
+      [11, 20, [8, 12, 4]],
     ] as const) {
       const rng = new Rng(rows);
       const x = rng.uniform(rows * K, -2, 2);
@@ -55,9 +56,9 @@ describe('decodeMatvec', () => {
     }
   });
 
-  it('swiglu and residual epilogues match the reference', async () => {
+  it('swiglu and residual epilogues match the reference (6 rows: a full and a partial row block)', async () => {
     const rng = new Rng(7);
-    const rows = 2;
+    const rows = 6;
     const K = 24;
     const n = 10;
     const x = rng.uniform(rows * K, -2, 2);

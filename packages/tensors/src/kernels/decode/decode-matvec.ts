@@ -39,12 +39,16 @@ const FIELDS: UniformField[] = [
   { name: 'out_row', type: 'u32' },
   { name: 'eps', type: 'f32' },
   { name: 'inv_k', type: 'f32' },
+  { name: 'rows', type: 'u32' },
 ];
 
+/** Rows one workgroup computes when x has more of them than that (prefill): a third grid axis takes the rest. */
+const ROW_BLOCK = 4;
+
 /**
- * One dispatch of batch-`rows` decoding: an optional RMSNorm of the rows, their products with
- * up to three weights read in place ([out, in], no transposed copy), and an epilogue. Each
- * workgroup computes `cols` outputs of one weight for every row; its `lanes` split K and add their
+ * One dispatch of batch-`rows` decoding (or of a prompt's rows in prefill): an optional RMSNorm of
+ * the rows, their products with up to three weights read in place ([out, in], no transposed copy),
+ * and an epilogue. Each workgroup computes `cols` outputs of one weight for up to ROW_BLOCK rows; its `lanes` split K and add their
  * partial sums in workgroup memory. The norm's inverse RMS is computed by every workgroup (K is
  * a hidden size: cheaper than a dispatch).
  */
@@ -78,10 +82,15 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
   const cols = Math.max(1, device.tuning.matmulSmallRowsCols);
+  // Decoding computes every row in each workgroup; a prompt's rows go ROW_BLOCK per workgroup.
+  const rowBlock = Math.min(rows, ROW_BLOCK);
+  const rowBlocks = Math.ceil(rows / rowBlock);
+  if (rowBlocks > device.maxWorkgroupsPerDimension)
+    throw new TensorError(`decodeMatvec: ${rows} rows are more than one dispatch takes`);
   const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
   const blocks = perWeight.reduce((a, b) => a + b, 0);
   const shape = {
-    rows,
+    rows: rowBlock,
     weights: epilogue === 'swiglu' ? 1 : weights.length,
     norm: !!norm,
     epilogue,
@@ -91,7 +100,7 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     subgroups: subgroupsCover(device, lanes),
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${rowBlock}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
     uniforms: {
@@ -107,13 +116,15 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
         out_row: width,
         eps: norm?.eps ?? 0,
         inv_k: 1 / K,
+        rows,
       },
     },
-    workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
+    workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowBlocks],
   });
 }
 
 interface MatvecShape {
+  /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
   rows: number;
   /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
   weights: number;
@@ -138,12 +149,15 @@ function matvecSource(shape: MatvecShape): string {
   const emit = (line: string) => lines.push(line);
   emit('  let block = wid.y * nwg.x + wid.x;');
   emit('  if (block >= params.blocks) { return; }');
+  emit(`  let row0 = wid.z * ${R}u;`);
+  // Rows past the last read the last one again and store nothing.
+  for (let r = 0; r < R; r++) emit(`  let x_${r} = min(row0 + ${r}u, params.rows - 1u) * params.k4;`);
   for (let r = 0; r < R; r++) emit(`  var inv_${r} = 1.0;`);
   if (norm && shape.subgroups) {
     for (let r = 0; r < R; r++) {
       emit(`  var squares_${r} = 0.0;`);
       emit(
-        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[x_${r} + s]; squares_${r} += dot(v, v); }`,
       );
       emit(`  inv_${r} = inverseSqrt(subgroupAdd(squares_${r}) * params.inv_k + params.eps);`);
     }
@@ -151,7 +165,7 @@ function matvecSource(shape: MatvecShape): string {
     for (let r = 0; r < R; r++) {
       emit(`  var squares_${r} = 0.0;`);
       emit(
-        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[x_${r} + s]; squares_${r} += dot(v, v); }`,
       );
       emit(`  partial[${r * L}u + lid.x] = squares_${r};`);
     }
@@ -189,7 +203,7 @@ function matvecSource(shape: MatvecShape): string {
     if (norm) body.push('      let gain = g[s];');
     for (let r = 0; r < R; r++) {
       const scaled = norm ? ` * gain * inv_${r}` : '';
-      body.push(`      let a_${r} = x[${r}u * params.k4 + s]${scaled};`);
+      body.push(`      let a_${r} = x[x_${r} + s]${scaled};`);
     }
     for (let j = 0; j < C; j++) {
       for (let p = 0; p < sums; p++) {
@@ -235,10 +249,10 @@ function matvecSource(shape: MatvecShape): string {
     for (let r = 0; r < R; r++) {
       for (let j = 0; j < C; j++) {
         for (const p of sumsOf) emit(`  let sum_${p}_${r}_${j} = subgroupAdd(acc_${p}_${r}_${j});`);
-        emit(`  if (lid.x == ${(r * C + j) % L}u && col0 + ${j}u < n) {`);
+        emit(`  if (lid.x == ${(r * C + j) % L}u && col0 + ${j}u < n && row0 + ${r}u < params.rows) {`);
         for (const line of store(
           sumsOf.map((p) => `sum_${p}_${r}_${j}`),
-          `${r}u`,
+          `(row0 + ${r}u)`,
           `(col0 + ${j}u)`,
         ))
           emit(line);
@@ -255,7 +269,7 @@ function matvecSource(shape: MatvecShape): string {
     emit(`  for (var t = lid.x; t < ${R * C}u; t += ${L}u) {`);
     emit(`    let r = t / ${C}u;`);
     emit(`    let col = col0 + t % ${C}u;`);
-    emit('    if (col < n) {');
+    emit('    if (col < n && row0 + r < params.rows) {');
     for (const p of sumsOf) {
       emit(`      var partial_${p} = 0.0;`);
       emit(
@@ -264,7 +278,7 @@ function matvecSource(shape: MatvecShape): string {
     }
     for (const line of store(
       sumsOf.map((p) => `partial_${p}`),
-      'r',
+      '(row0 + r)',
       'col',
     ))
       emit(line);
