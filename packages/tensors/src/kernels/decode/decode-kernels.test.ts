@@ -22,7 +22,7 @@ beforeAll(async () => {
 const tolerance = { rtol: 2e-5, atol: 2e-5 };
 
 describe('decodeMatvec', () => {
-  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1, 3 and 11 (a prompt: row blocks of 4)', async () => {
+  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1, 3 and 11 (a prompt: row blocks of 8)', async () => {
     for (const [rows, K, widths] of [
       [1, 64, [64, 32, 32]],
       [3, 36, [9, 13, 5]],
@@ -56,9 +56,9 @@ describe('decodeMatvec', () => {
     }
   });
 
-  it('swiglu and residual epilogues match the reference (6 rows: a full and a partial row block)', async () => {
+  it('swiglu and residual epilogues match the reference (10 rows: full and partial row blocks)', async () => {
     const rng = new Rng(7);
-    const rows = 6;
+    const rows = 10;
     const K = 24;
     const n = 10;
     const x = rng.uniform(rows * K, -2, 2);

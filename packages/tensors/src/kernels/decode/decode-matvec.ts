@@ -42,8 +42,11 @@ const FIELDS: UniformField[] = [
   { name: 'rows', type: 'u32' },
 ];
 
-/** Rows one workgroup computes when x has more of them than that (prefill): a third grid axis takes the rest. */
-const ROW_BLOCK = 4;
+/**
+ * Rows one workgroup computes when x has more of them than that (prefill): a third grid axis
+ * takes the rest. SwiGLU keeps two sums per output, so it takes half as many rows (registers).
+ */
+const ROW_BLOCK = 8;
 
 /**
  * One dispatch of batch-`rows` decoding (or of a prompt's rows in prefill): an optional RMSNorm of
@@ -82,8 +85,8 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
   const cols = Math.max(1, device.tuning.matmulSmallRowsCols);
-  // Decoding computes every row in each workgroup; a prompt's rows go ROW_BLOCK per workgroup.
-  const rowBlock = Math.min(rows, ROW_BLOCK);
+  // Decoding computes every row in each workgroup; a prompt's rows go in blocks per workgroup.
+  const rowBlock = Math.min(rows, epilogue === 'swiglu' ? ROW_BLOCK / 2 : ROW_BLOCK);
   const rowBlocks = Math.ceil(rows / rowBlock);
   if (rowBlocks > device.maxWorkgroupsPerDimension)
     throw new TensorError(`decodeMatvec: ${rows} rows are more than one dispatch takes`);

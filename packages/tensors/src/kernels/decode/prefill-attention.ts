@@ -30,7 +30,7 @@ export interface PrefillAttentionOptions {
   start: number;
   steps: number;
   scale: number;
-  /** Lanes per workgroup of the attention (they split the keys); default by adapter class. */
+  /** Positions per workgroup of the attention (one per lane); default by adapter class. */
   lanes?: number;
 }
 
@@ -52,10 +52,10 @@ const FIELDS: UniformField[] = [
 /**
  * A prompt's attention in two dispatches, reading q/k/v where the fused products left them:
  * the first normalises (Qwen3) and rotates every position's keys and writes keys and values
- * straight into the KV cache at start + t; the second gives each (position, query head, row) a
- * workgroup whose lanes split the causal keys [padding, start + t], each lane with its own online
- * softmax, combined once through workgroup memory. No score matrix and no separate key/value
- * tensors exist. A position inside a row's left padding sees no key and gets zeros.
+ * straight into the KV cache at start + t; the second gives each lane one position of one query
+ * head, a workgroup holding consecutive positions, so its lanes walk the same keys
+ * [padding, start + t] (shared loads, no barrier), each with its own online softmax. No score
+ * matrix and no separate key/value tensors exist. A position inside a row's left padding sees no key and gets zeros.
  */
 export function prefillAttention(device: Device, options: PrefillAttentionOptions): void {
   const { qkv, cos, sin, padding, keys, values, qkNorm, out, heads, kvHeads, start, steps, scale } = options;
@@ -77,11 +77,7 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
     throw new TensorError(`prefillAttention: padding ${padding.describe()} or out ${out.describe()} is off`);
   }
   const norm = !!qkNorm;
-  const lanes =
-    options.lanes ??
-    (device.info.adapterClass === 'software'
-      ? 8
-      : Math.max(4, Math.min(32, 2 ** Math.floor(Math.log2(3584 / headDim)))));
+  const lanes = options.lanes ?? (device.info.adapterClass === 'software' ? 8 : 32);
   const values_ = (count: number) => ({
     start,
     steps,
@@ -105,7 +101,7 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
     uniforms: { fields: FIELDS, values: values_(appends) },
     workgroups: grid(Math.ceil(appends / 64), device.maxWorkgroupsPerDimension),
   });
-  const queries = rows * steps * heads;
+  const queries = rows * Math.ceil(steps / lanes) * heads;
   device.dispatch({
     key: `${KERNELS.decode}:prefill-attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}`,
     source: () => attentionSource(headDim, norm, lanes),
@@ -193,49 +189,49 @@ function appendSource(D: number, qkNorm: boolean): string {
 
 function attentionSource(D: number, qkNorm: boolean, L: number): string {
   const body = `
-  let index = flat_workgroup(wid, nwg);
-  if (index >= params.count) { return; }
-  let lane = lid.x;
-  let head = index % params.heads;
+  // Workgroup: L consecutive positions of one query head of one row; lane = position.
+  let group_index = flat_workgroup(wid, nwg);
+  let blocks = (params.steps + ${L - 1}u) / ${L}u;
+  if (group_index >= params.count) { return; }
+  let head = group_index % params.heads;
+  let block_row = group_index / params.heads;
+  let row = block_row / blocks;
+  let first = (block_row % blocks) * ${L}u;
+  let step = min(first + lid.x, params.steps - 1u);
+  let last = min(first + ${L - 1}u, params.steps - 1u);
+  let step_row = row * params.steps + step;
   let kv = head / params.group;
-  ${locate('params.heads')}
-  ${rotatedHead(D, 'q', 'base + head * ' + `${D}u`, qkNorm ? 'q_norm' : null)}
+  let pad = padding[row];
+  let slot = params.start + step;
+  let position = min(select(0u, slot - pad, slot >= pad), params.positions - 1u);
+  let base = step_row * params.width;
+  ${rotatedHead(D, 'q', `base + head * ${D}u`, qkNorm ? 'q_norm' : null)}
   let cache_row = row * params.capacity;
   var m = -3.0e38;
   var l = 0.0;
   var acc: array<f32, ${D}>;
   for (var i = 0u; i < ${D}u; i++) { acc[i] = 0.0; }
-  for (var j = pad + lane; j <= slot; j += ${L}u) {
-    let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
-    var total = 0.0;
-    for (var i = 0u; i < ${D}u; i++) { total += q[i] * key_cache[at + i]; }
-    let score = total * params.scale;
-    let top = max(m, score);
-    let correction = exp(m - top);
-    let weight = exp(score - top);
-    l = l * correction + weight;
-    m = top;
-    for (var i = 0u; i < ${D}u; i++) { acc[i] = acc[i] * correction + weight * value_cache[at + i]; }
-  }
-  lane_max[lane] = m;
-  lane_sum[lane] = l;
-  for (var i = 0u; i < ${D}u; i++) { lane_acc[lane * ${D}u + i] = acc[i]; }
-  workgroupBarrier();
-  var top = -3.0e38;
-  for (var t = 0u; t < ${L}u; t++) { top = max(top, lane_max[t]); }
-  var factors: array<f32, ${L}>;
-  var total = 0.0;
-  for (var t = 0u; t < ${L}u; t++) {
-    factors[t] = exp(lane_max[t] - top);
-    total += lane_sum[t] * factors[t];
+  // Every lane walks the same keys (the loads are shared); a lane skips those after its slot.
+  let end = params.start + last;
+  for (var j = pad; j <= end; j++) {
+    if (j <= slot) {
+      let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
+      var total = 0.0;
+      for (var i = 0u; i < ${D}u; i++) { total += q[i] * key_cache[at + i]; }
+      let score = total * params.scale;
+      let top = max(m, score);
+      let correction = exp(m - top);
+      let weight = exp(score - top);
+      l = l * correction + weight;
+      m = top;
+      for (var i = 0u; i < ${D}u; i++) { acc[i] = acc[i] * correction + weight * value_cache[at + i]; }
+    }
   }
   // A position inside the left padding has no key: zeros, not 0 / 0.
-  let inverse = select(0.0, 1.0 / total, total > 0.0);
-  let out_base = step_row * params.heads * ${D}u + head * ${D}u;
-  for (var i = lane; i < ${D}u; i += ${L}u) {
-    var value = 0.0;
-    for (var t = 0u; t < ${L}u; t++) { value += lane_acc[t * ${D}u + i] * factors[t]; }
-    out[out_base + i] = value * inverse;
+  let inverse = select(0.0, 1.0 / l, l > 0.0);
+  if (first + lid.x < params.steps) {
+    let out_base = step_row * params.heads * ${D}u + head * ${D}u;
+    for (var i = 0u; i < ${D}u; i++) { out[out_base + i] = acc[i] * inverse; }
   }`;
   return kernelSource({
     storage: [
@@ -246,11 +242,6 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
     ],
     uniforms: FIELDS,
     workgroupSize: L,
-    helpers: [
-      `var<workgroup> lane_max: array<f32, ${L}>;`,
-      `var<workgroup> lane_sum: array<f32, ${L}>;`,
-      `var<workgroup> lane_acc: array<f32, ${L * D}>;`,
-    ].join('\n'),
     body,
   });
 }
