@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { expectKernel } from '../../testing/expect-kernel.js';
+import { decodeRows, encodeRows } from '../packed-matmul/formats.js';
+import { packedWeightFromBytes } from '../packed-matmul/packed-weight.js';
 import { decodeAttention } from './decode-attention.js';
 import { decodeMatvec } from './decode-matvec.js';
 import { decodeSample } from './decode-sample.js';
@@ -99,6 +101,67 @@ describe('decodeMatvec', () => {
       { out: { actual: stream, expected: product.map((v, i) => v + bias[i % n] + residual[i]) } },
       tolerance,
     );
+  });
+
+  it('reads f16 and bf16 packed weights in place (widened in the kernel): norm + q/k/v, SwiGLU', async () => {
+    for (const [format, rows] of [
+      ['f16', 1],
+      ['f16', 5],
+      ['bf16', 2],
+    ] as const) {
+      {
+        const rng = new Rng(rows + (format === 'f16' ? 50 : 60));
+        const K = 44;
+        const widths = [12, 8, 8];
+        const x = rng.uniform(rows * K, -2, 2);
+        const gain = rng.uniform(K, 0.5, 1.5);
+        const norm = { weight: gain, eps: 1e-5 };
+        const packedWeights = widths.map((n) => {
+          const bytes = encodeRows(rng.uniform(n * K, -1, 1), n, K, format);
+          return {
+            weight: packedWeightFromBytes(device, format, [n, K], bytes),
+            values: decodeRows(bytes, n, K, format),
+          };
+        });
+        const xs = device.fromArray(x, [rows, K], 'f32');
+        const gpuNorm = { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-5 };
+        const qkv = device.empty([rows, 28], 'f32');
+        decodeMatvec(device, {
+          x: xs,
+          weights: packedWeights.map((p) => p.weight),
+          norm: gpuNorm,
+          epilogue: 'store',
+          out: qkv,
+        });
+        const parts = packedWeights.map((p, i) => normMatvecReference(x, rows, K, norm, p.values, widths[i]));
+        const expected = new Float64Array(rows * 28);
+        for (let r = 0; r < rows; r++) {
+          let offset = 0;
+          parts.forEach((part, i) => {
+            expected.set(part.subarray(r * widths[i], (r + 1) * widths[i]), r * 28 + offset);
+            offset += widths[i];
+          });
+        }
+        const act = device.empty([rows, 8], 'f32');
+        const withSwiglu = rows === 1;
+        if (withSwiglu)
+          decodeMatvec(device, {
+            x: xs,
+            weights: [packedWeights[1].weight, packedWeights[2].weight],
+            norm: gpuNorm,
+            epilogue: 'swiglu',
+            out: act,
+          });
+        const swiglu = parts[1].map((g, i) => (g / (1 + Math.exp(-g))) * parts[2][i]);
+        await expectKernel(
+          `${format} rows ${rows}`,
+          withSwiglu
+            ? { qkv: { actual: qkv, expected }, swiglu: { actual: act, expected: swiglu } }
+            : { qkv: { actual: qkv, expected } },
+          tolerance,
+        );
+      }
+    }
   });
 
   it('gives the same products with a GPU tuning (32 lanes, 4 columns per workgroup)', async () => {

@@ -4,6 +4,7 @@ import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 
 /**
@@ -17,8 +18,12 @@ export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
 export interface DecodeMatvecOptions {
   /** Rows [rows, K] f32 (the batch's hidden states or activations); K % 4 == 0. */
   x: Tensor;
-  /** Weights [n_w, K] f32 in nn.Linear's [out, in] layout, read in place: 1 to 3 of them. */
-  weights: readonly Tensor[];
+  /**
+   * Weights [n_w, K] in nn.Linear's [out, in] layout, read in place: 1 to 3 of them, all f32
+   * tensors or all frozen half-precision PackedWeights of one format (f16, the LoRA default
+   * base, or bf16; one chunk each), whose halves are widened in the kernel.
+   */
+  weights: readonly (Tensor | PackedWeight)[];
   /** Biases [n_w] of the weights, all or none (added before the epilogue). */
   biases?: readonly Tensor[] | null;
   /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
@@ -71,10 +76,11 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
     throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
   }
+  const format = weightFormat(weights);
   for (const w of weights) {
-    if (w.rank !== 2 || w.shape[1] !== K || w.dtype !== 'f32') {
-      throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
-    }
+    const fits =
+      w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
+    if (!fits) throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
   }
   const n = weights.map((w) => w.shape[0]);
   const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
@@ -93,6 +99,7 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
   const blocks = perWeight.reduce((a, b) => a + b, 0);
   const shape = {
+    format,
     rows: rowBlock,
     weights: epilogue === 'swiglu' ? 1 : weights.length,
     norm: !!norm,
@@ -103,9 +110,15 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     subgroups: subgroupsCover(device, lanes),
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${rowBlock}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
-    bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
+    bindings: [
+      x,
+      ...(norm ? [norm.weight] : []),
+      ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
+      ...biases,
+      out,
+    ],
     uniforms: {
       fields: FIELDS,
       values: {
@@ -126,7 +139,25 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   });
 }
 
+/** The weights' common storage: f32 tensors, or packed halves of one format. */
+function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
+  const formats = new Set(
+    weights.map((w) =>
+      w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
+    ),
+  );
+  const [format] = formats;
+  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
+    throw new TensorError(
+      `decodeMatvec: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
+    );
+  }
+  return format;
+}
+
 interface MatvecShape {
+  /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
+  format: 'f32' | 'f16' | 'bf16';
   /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
   rows: number;
   /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
@@ -211,7 +242,7 @@ function matvecSource(shape: MatvecShape): string {
     for (let j = 0; j < C; j++) {
       for (let p = 0; p < sums; p++) {
         const name = swiglu ? weightNames[p] : weightNames[weightIndex];
-        body.push(`      let b_${p}_${j} = ${name}[row_${j} + s];`);
+        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, `row_${j} + s`)};`);
         for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
       }
     }
@@ -292,7 +323,11 @@ function matvecSource(shape: MatvecShape): string {
     storage: [
       { name: 'x', type: 'vec4<f32>', access: 'read' },
       ...(norm ? [{ name: 'g', type: 'vec4<f32>' as const, access: 'read' as const }] : []),
-      ...weightNames.map((name) => ({ name, type: 'vec4<f32>' as const, access: 'read' as const })),
+      ...weightNames.map((name) => ({
+        name,
+        type: shape.format === 'f32' ? ('vec4<f32>' as const) : ('u32' as const),
+        access: 'read' as const,
+      })),
       ...(shape.bias
         ? weightNames.map((_, i) => ({ name: `bias${i}`, type: 'f32' as const, access: 'read' as const }))
         : []),
@@ -304,6 +339,18 @@ function matvecSource(shape: MatvecShape): string {
     body: lines.join('\n'),
   });
   return shape.subgroups ? `enable subgroups;\n${source}` : source;
+}
+
+/**
+ * The 4 weight values at vec4 index `at` (row * K/4 + step): one vec4 load for f32, two words of
+ * two halves each for f16 (unpack2x16float) and bf16 (the high 16 bits of an f32).
+ */
+function loadWeight(format: MatvecShape['format'], name: string, at: string): string {
+  if (format === 'f32') return `${name}[${at}]`;
+  const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
+  if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;
+  const pair = (i: number) => `bitcast<f32>(${word(i)} << 16u), bitcast<f32>(${word(i)} & 0xffff0000u)`;
+  return `vec4<f32>(${pair(0)}, ${pair(1)})`;
 }
 
 /** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */

@@ -1,0 +1,10 @@
+import { createDevice, decodeMatvec, packedWeightFromBytes, encodeRows } from '@webtune/tensors';
+const device = await createDevice();
+const K = 44, n = 9, rows = Number(process.argv[2] ?? 1), format = process.argv[3] ?? 'f16';
+const w = packedWeightFromBytes(device, format, [n, K], encodeRows(new Float32Array(n * K).fill(0.5), n, K, format));
+const x = device.fromArray(new Float32Array(rows * K).fill(1), [rows, K], 'f32');
+const out = device.empty([rows, n], 'f32');
+let t = performance.now();
+decodeMatvec(device, { x, weights: [w], epilogue: 'store', out });
+console.log(Array.from(await out.toArray()).slice(0, 3), performance.now() - t);
+device.destroy();
