@@ -1,6 +1,7 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packFrozenWeights } from '../loading/frozen-weights.js';
 import type { CausalLM } from '../models/llama.js';
 import { loadModelDirectory } from '../node.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
@@ -102,6 +103,49 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
     } finally {
       decoder.dispose();
       cache.dispose();
+    }
+  });
+
+  it('decodes an f16 base (the LoRA default) on the fused path: logits of its own forward within 1e-4, the same greedy tokens', async () => {
+    const { model: half } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM };
+    try {
+      await packFrozenWeights(half, 'f16');
+      expect(half.getSubmodule('model.layers.0.self_attn.q_proj').packedParameter('weight')?.format).toBe(
+        'f16',
+      );
+      expect(fusedDecodeUnsupported(half)).toBeNull();
+      const prompt = [1, 403, 407, 261];
+      const cache = KVCache.forModel(device, half.config, 1, 8);
+      const decoder = new FusedDecoder(half, cache, [0], 1);
+      try {
+        const logits = (await decoder.prefill(
+          Int32Array.from(prompt),
+          prompt.length,
+          0,
+          false,
+        )) as Float32Array;
+        const expected = await device.scope(async () =>
+          half.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+        );
+        expectClose(logits, expected, { atol: 1e-4, rtol: 0, label: 'f16 prefill' });
+        cache.advance(prompt.length);
+        decoder.setIds([300]);
+        decoder.encodeLogits(cache.length);
+        const stepExpected = await device.scope(async () =>
+          half.forward(device.fromArray([...prompt, 300], [1, 5], 'i32'), { logits: 'last' }).toArray(),
+        );
+        expectClose(await decoder.logits.toArray(), stepExpected, { atol: 1e-4, rtol: 0, label: 'f16 step' });
+      } finally {
+        decoder.dispose();
+        cache.dispose();
+      }
+      const options = { maxNewTokens: 20, stopTokens: [] };
+      const plain = await generateWithTimings(half, null, [prompt], { ...options, fusedDecode: false });
+      const fused = await generateWithTimings(half, null, [prompt], options);
+      expect(fused.timings.fused).toBe(true);
+      expect(fused.results[0].tokens).toEqual(plain.results[0].tokens);
+    } finally {
+      half.dispose();
     }
   });
 

@@ -5,6 +5,7 @@ import {
   decodeEmbed,
   decodeMatvec,
   decodeSample,
+  type PackedWeight,
   prefillAttention,
   type Tensor,
 } from '@webtune/tensors';
@@ -17,10 +18,10 @@ import type { SamplingOptions } from './sampling.js';
 
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
- * Llama-family shape with plain f32 weights: separate q/k/v and gate/up projections (with or
+ * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place): separate q/k/v and gate/up projections (with or
  * without bias),
  * SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (adapters wrapping a layer, packed or f16 weights, Gemma, Phi-3, sliding windows,
+ * else (adapters wrapping a layer, ggml-quantized bases, Gemma, Phi-3, sliding windows,
  * soft-capping, NoPE layers) decodes through the model's own forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
@@ -37,12 +38,19 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   for (let i = 0; i < c.numHiddenLayers; i++) {
     if (usesSlidingWindow(c, i)) return 'sliding-window attention';
   }
+  const formats = new Set<string>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
     if (!(child instanceof Linear) || child.constructor !== Linear) return `${name} is wrapped (an adapter)`;
-    if (child.packedParameter('weight') || child.parameter('weight').dtype !== 'f32')
-      return `${name} holds packed or half-precision weights`;
+    const packed = child.packedParameter('weight');
+    if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
+      return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
+    if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
+    if (!packed && child.parameter('weight').dtype !== 'f32')
+      return `${name} holds ${child.parameter('weight').dtype} weights`;
+    if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
   }
+  if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
   if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
   // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
@@ -51,16 +59,19 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   return null;
 }
 
+/** A projection's weight: f32, or frozen f16/bf16 halves (an f16 base) read in place. */
+type Weight = Tensor | PackedWeight;
+
 interface LayerWeights {
   inputNorm: Tensor;
   postNorm: Tensor;
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  o: Tensor;
-  gate: Tensor;
-  up: Tensor;
-  down: Tensor;
+  q: Weight;
+  k: Weight;
+  v: Weight;
+  o: Weight;
+  gate: Weight;
+  up: Weight;
+  down: Weight;
   qkNorm: { q: Tensor; k: Tensor } | null;
   qkvBias: Tensor[] | null;
   oBias: Tensor[] | null;
@@ -82,7 +93,7 @@ export class FusedDecoder {
   private readonly layers: LayerWeights[];
   private readonly embedTable: Tensor;
   private readonly finalNorm: Tensor;
-  private readonly head: Tensor;
+  private readonly head: Weight;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly padding: Tensor;
@@ -113,18 +124,23 @@ export class FusedDecoder {
       if (!tensor) throw new Error(`FusedDecoder: ${name} is missing`);
       return tensor;
     };
+    // A Linear's weight: its packed halves where the base is packed, else its f32 tensor.
+    const modules = new Map(model.namedModules());
+    const weight = (name: string): Weight =>
+      modules.get(name)?.packedParameter('weight') ?? p(`${name}.weight`);
     this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => {
       const at = (name: string) => p(`model.layers.${i}.${name}`);
+      const linear = (name: string) => weight(`model.layers.${i}.${name}`);
       return {
         inputNorm: at('input_layernorm.weight'),
         postNorm: at('post_attention_layernorm.weight'),
-        q: at('self_attn.q_proj.weight'),
-        k: at('self_attn.k_proj.weight'),
-        v: at('self_attn.v_proj.weight'),
-        o: at('self_attn.o_proj.weight'),
-        gate: at('mlp.gate_proj.weight'),
-        up: at('mlp.up_proj.weight'),
-        down: at('mlp.down_proj.weight'),
+        q: linear('self_attn.q_proj'),
+        k: linear('self_attn.k_proj'),
+        v: linear('self_attn.v_proj'),
+        o: linear('self_attn.o_proj'),
+        gate: linear('mlp.gate_proj'),
+        up: linear('mlp.up_proj'),
+        down: linear('mlp.down_proj'),
         qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
         qkvBias: config.qkvBias ? ['q', 'k', 'v'].map((n) => at(`self_attn.${n}_proj.bias`)) : null,
         oBias: config.outputBias ? [at('self_attn.o_proj.bias')] : null,
@@ -134,7 +150,7 @@ export class FusedDecoder {
     });
     this.embedTable = p('model.embed_tokens.weight');
     this.finalNorm = p('model.norm.weight');
-    this.head = p('lm_head.weight');
+    this.head = weight('lm_head');
     const batch = cache.batch;
     const keep = <T extends Tensor>(tensor: T): T => {
       this.owned.push(tensor.keep());
