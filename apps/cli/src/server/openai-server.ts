@@ -412,7 +412,7 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
       // Host, Origin and CORS on every request, /health included; answers preflights.
       if (guard.check(request, response, url)) return;
       if (route === 'GET /health') {
-        sendJson(response, 200, { status: 'ok', queued: engine.queued });
+        sendJson(response, 200, { status: 'ok', queued: engine.queued, largest_batch: engine.largestBatch });
         return;
       }
       if (options.apiKey && !keyMatches(request.headers.authorization, options.apiKey)) {
