@@ -117,7 +117,7 @@ export class ChatEngine {
         }
         try {
           const completions = await this.run(batch);
-          batch.forEach((request, i) => request.resolve(completions[i]));
+          for (const [i, request] of batch.entries()) request.resolve(completions[i]);
         } catch (error) {
           for (const request of batch) request.reject(error);
         }

@@ -67,7 +67,7 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
     const decoder = new FusedDecoder(model, cache, padding, 1);
     try {
       const ids = new Int32Array(prompts.length * longest);
-      prompts.forEach((p, b) => ids.set(p, b * longest + padding[b]));
+      for (const [b, p] of prompts.entries()) ids.set(p, b * longest + padding[b]);
       const before = device.stats.dispatches;
       const logits = (await decoder.prefill(ids, longest, 0, false)) as Float32Array;
       // embed, 5 layers x 6, final norm + head.
