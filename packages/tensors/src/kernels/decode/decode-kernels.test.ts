@@ -164,6 +164,74 @@ describe('decodeMatvec', () => {
     }
   });
 
+  it('adds LoRA terms scale * B u to the weights that have one (q and v of three; gate and up in SwiGLU)', async () => {
+    const rng = new Rng(77);
+    const rows = 2;
+    const K = 16;
+    const widths = [8, 4, 4];
+    const ranks = [3, 0, 2];
+    const x = rng.uniform(rows * K, -1, 1);
+    const weights = widths.map((n) => rng.uniform(n * K, -1, 1));
+    const bs = widths.map((n, i) => rng.uniform(n * Math.max(1, ranks[i]), -1, 1));
+    const uWidth = 6;
+    const u = rng.uniform(rows * uWidth, -1, 1);
+    const offsets = [0, 0, 3];
+    const scales = [0.5, 0, 2];
+    const gpuU = device.fromArray(u, [rows, uWidth], 'f32');
+    const terms = ranks.map((rank, i) =>
+      rank
+        ? { b: device.fromArray(bs[i], [widths[i], rank], 'f32'), offset: offsets[i], scale: scales[i] }
+        : null,
+    );
+    const out = device.empty([rows, 16], 'f32');
+    decodeMatvec(device, {
+      x: device.fromArray(x, [rows, K], 'f32'),
+      weights: weights.map((w, i) => device.fromArray(w, [widths[i], K], 'f32')),
+      epilogue: 'store',
+      out,
+      lowRank: { u: gpuU, terms },
+    });
+    const low = (i: number, r: number, col: number) => {
+      let sum = 0;
+      for (let t = 0; t < ranks[i]; t++) sum += u[r * uWidth + offsets[i] + t] * bs[i][col * ranks[i] + t];
+      return scales[i] * sum;
+    };
+    const parts = weights.map((w, i) => normMatvecReference(x, rows, K, null, w, widths[i]));
+    const expected = new Float64Array(rows * 16);
+    for (let r = 0; r < rows; r++) {
+      let offset = 0;
+      parts.forEach((part, i) => {
+        for (let c = 0; c < widths[i]; c++)
+          expected[r * 16 + offset + c] = part[r * widths[i] + c] + low(i, r, c);
+        offset += widths[i];
+      });
+    }
+    const act = device.empty([rows, 4], 'f32');
+    decodeMatvec(device, {
+      x: device.fromArray(x, [rows, K], 'f32'),
+      weights: [1, 2].map((i) => device.fromArray(weights[i], [4, K], 'f32')),
+      epilogue: 'swiglu',
+      out: act,
+      lowRank: {
+        u: gpuU,
+        terms: [{ b: device.fromArray(bs[0].slice(0, 12), [4, 3], 'f32'), offset: 0, scale: 0.5 }, terms[2]],
+      },
+    });
+    const swiglu = new Float64Array(rows * 4);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < 4; c++) {
+        const gate = parts[1][r * 4 + c] + low(0, r, c);
+        const up = parts[2][r * 4 + c] + low(2, r, c);
+        swiglu[r * 4 + c] = (gate / (1 + Math.exp(-gate))) * up;
+      }
+    }
+    await expectKernel(
+      'lora',
+      { store: { actual: out, expected }, swiglu: { actual: act, expected: swiglu } },
+      tolerance,
+    );
+  });
+
   it('gives the same products with a GPU tuning (32 lanes, 4 columns per workgroup)', async () => {
     const gpuLike = await createDevice({ tuning: { matmulSmallRowsLanes: 32, matmulSmallRowsCols: 4 } });
     try {

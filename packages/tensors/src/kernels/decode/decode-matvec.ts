@@ -31,6 +31,13 @@ export interface DecodeMatvecOptions {
   epilogue: DecodeEpilogue;
   /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
   out: Tensor;
+  /**
+   * LoRA's low-rank terms, added to each weight's sums before the bias and epilogue:
+   * scale_w * B_w u_w, where u [rows, U] holds every adapted weight's A x side by side (a
+   * decodeMatvec 'store' of the A matrices) and B_w [n_w, r_w] f32. One entry per weight, null
+   * for a weight without an adapter.
+   */
+  lowRank?: { u: Tensor; terms: readonly ({ b: Tensor; offset: number; scale: number } | null)[] } | null;
 }
 
 const FIELDS: UniformField[] = [
@@ -45,6 +52,16 @@ const FIELDS: UniformField[] = [
   { name: 'eps', type: 'f32' },
   { name: 'inv_k', type: 'f32' },
   { name: 'rows', type: 'u32' },
+  { name: 'u_row', type: 'u32' },
+  { name: 'u_off0', type: 'u32' },
+  { name: 'u_off1', type: 'u32' },
+  { name: 'u_off2', type: 'u32' },
+  { name: 'rank0', type: 'u32' },
+  { name: 'rank1', type: 'u32' },
+  { name: 'rank2', type: 'u32' },
+  { name: 'scale0', type: 'f32' },
+  { name: 'scale1', type: 'f32' },
+  { name: 'scale2', type: 'f32' },
 ];
 
 /**
@@ -98,7 +115,26 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     throw new TensorError(`decodeMatvec: ${rows} rows are more than one dispatch takes`);
   const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
   const blocks = perWeight.reduce((a, b) => a + b, 0);
+  const lowRank = options.lowRank ?? null;
+  const terms = lowRank ? weights.map((_, i) => lowRank.terms[i] ?? null) : weights.map(() => null);
+  if (lowRank) {
+    const [uRows, uWidth] = lowRank.u.shape;
+    if (lowRank.terms.length !== weights.length || uRows !== rows || lowRank.u.dtype !== 'f32')
+      throw new TensorError(
+        `decodeMatvec: low-rank terms for ${weights.length} weights over u ${lowRank.u.describe()}`,
+      );
+    terms.forEach((term, i) => {
+      if (!term) return;
+      const [bRows, rank] = term.b.shape;
+      if (term.b.rank !== 2 || bRows !== n[i] || term.b.dtype !== 'f32' || term.offset + rank > uWidth)
+        throw new TensorError(
+          `decodeMatvec: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
+        );
+    });
+  }
+  const loraMask = terms.map((t) => (t ? '1' : '0')).join('');
   const shape = {
+    lora: terms.map((t) => !!t),
     format,
     rows: rowBlock,
     weights: epilogue === 'swiglu' ? 1 : weights.length,
@@ -110,13 +146,14 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     subgroups: subgroupsCover(device, lanes),
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: [
       x,
       ...(norm ? [norm.weight] : []),
       ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
       ...biases,
+      ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
       out,
     ],
     uniforms: {
@@ -133,6 +170,16 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
         eps: norm?.eps ?? 0,
         inv_k: 1 / K,
         rows,
+        u_row: lowRank ? lowRank.u.shape[1] : 0,
+        u_off0: terms[0]?.offset ?? 0,
+        u_off1: terms[1]?.offset ?? 0,
+        u_off2: terms[2]?.offset ?? 0,
+        rank0: terms[0]?.b.shape[1] ?? 0,
+        rank1: terms[1]?.b.shape[1] ?? 0,
+        rank2: terms[2]?.b.shape[1] ?? 0,
+        scale0: terms[0]?.scale ?? 0,
+        scale1: terms[1]?.scale ?? 0,
+        scale2: terms[2]?.scale ?? 0,
       },
     },
     workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowBlocks],
@@ -156,6 +203,8 @@ function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16
 }
 
 interface MatvecShape {
+  /** Per weight: whether a LoRA term (u, B) is added. */
+  lora: boolean[];
   /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
   format: 'f32' | 'f16' | 'bf16';
   /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
@@ -263,6 +312,18 @@ function matvecSource(shape: MatvecShape): string {
     const out: string[] = [];
     totals.forEach((total, p) => {
       out.push(`      var total_${p} = ${total};`);
+      // LoRA: + scale_w * sum_t u[row, off_w + t] * B_w[col, t] for the weight of this sum.
+      const lora = (w: number) =>
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[${row} * params.u_row + params.u_off${w} + t] * lora_b${w}[${col} * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+      if (swiglu) {
+        if (shape.lora[p]) out.push(`      ${lora(p)}`);
+      } else if (weightNames.length === 1) {
+        if (shape.lora[0]) out.push(`      ${lora(0)}`);
+      } else {
+        for (let w = 0; w < weightNames.length; w++) {
+          if (shape.lora[w]) out.push(`      if (which == ${w}u) ${lora(w)}`);
+        }
+      }
       if (!shape.bias) return;
       if (swiglu || weightNames.length === 1) out.push(`      total_${p} += bias${p}[${col}];`);
       else {
@@ -330,6 +391,14 @@ function matvecSource(shape: MatvecShape): string {
       })),
       ...(shape.bias
         ? weightNames.map((_, i) => ({ name: `bias${i}`, type: 'f32' as const, access: 'read' as const }))
+        : []),
+      ...(shape.lora.some(Boolean)
+        ? [
+            { name: 'u', type: 'f32' as const, access: 'read' as const },
+            ...shape.lora.flatMap((on, i) =>
+              on ? [{ name: `lora_b${i}`, type: 'f32' as const, access: 'read' as const }] : [],
+            ),
+          ]
         : []),
       { name: 'out', type: 'f32', access: 'read_write' },
     ],
