@@ -143,7 +143,8 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     bias: biases.length > 0,
     lanes,
     cols,
-    subgroups: subgroupsCover(device, lanes),
+    // The subgroup form unrolls the epilogue per output: with LoRA's loops that is slow to compile.
+    subgroups: subgroupsCover(device, lanes) && !lowRank,
   };
   device.dispatch({
     key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
