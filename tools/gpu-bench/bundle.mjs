@@ -8,7 +8,8 @@
 // packages and their npm dependencies bundled in by esbuild), node_modules/webgpu (its loader and
 // Dawn's linux-x64 dawn.node), lib/libvulkan.so.1 (the Vulkan loader of this machine, used only
 // when the target has none), torch_baseline.py (the Transformers + PEFT side; the target's own
-// Python supplies torch, transformers and peft) and run.sh.
+// Python supplies torch, transformers and peft), capabilities.mjs (what the adapter offers the
+// kernel selection) and run.sh.
 import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -106,6 +107,8 @@ copyFileSync(process.execPath, join(stage, 'bin', 'node'));
 const loader = vulkanLoader();
 if (loader) copyFileSync(loader, join(stage, 'lib', 'libvulkan.so.1'));
 copyFileSync(join(here, 'torch_baseline.py'), join(stage, 'torch_baseline.py'));
+// The adapter's features, subgroup sizes and limits: `bin/node capabilities.mjs`.
+copyFileSync(join(here, 'capabilities.mjs'), join(stage, 'capabilities.mjs'));
 writeFileSync(
   join(stage, 'run.sh'),
   `#!/bin/sh

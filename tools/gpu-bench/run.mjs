@@ -9,14 +9,25 @@
 //
 // Cases: matmul f32 and f16 at 4096^3; LoRA SFT steps on Qwen3-0.6B and 1.7B shapes with an f16
 // and a 4-bit (Q4_0) frozen base (random weights made on the fly); prefill and greedy decode on
-// the 1.7B shape. Rows follow the benchmark row format {case, unit, webtune, baseline, ratio, ...}.
+// the 1.7B shape; attention forward + backward over one long sequence with the 1.7B shape's
+// heads. Each row names the matmul and attention kernel variants the case dispatched (`kernels`,
+// counts per variant) and the matmul rows the variant the selection picks and why. Rows follow the benchmark row format {case, unit, webtune, baseline, ratio, ...}.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CausalLM, createModelConfig, generateWithTimings, loadWeights } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
-import { createDevice, matmul, randn } from '@webtune/tensors';
+import {
+  attention,
+  attentionBackward,
+  countKernelVariants,
+  createDevice,
+  matmul,
+  matmulCapabilities,
+  randn,
+  selectMatmulVariant,
+} from '@webtune/tensors';
 import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -58,6 +69,7 @@ const SIZES =
   scale === 'tiny'
     ? {
         matmul: 256,
+        attentionSeq: 512,
         sft: [
           { name: 'Qwen3-0.6B', label: 'tiny Qwen3 (2 layers)', config: tinyQwen3(2) },
           { name: 'Qwen3-1.7B', label: 'tiny Qwen3 (3 layers)', config: tinyQwen3(3) },
@@ -71,6 +83,7 @@ const SIZES =
       }
     : {
         matmul: 4096,
+        attentionSeq: 4096,
         sft: ['0.6B', '1.7B'].map((size) => ({
           name: `Qwen3-${size}`,
           label: `Qwen3-${size}`,
@@ -131,7 +144,22 @@ async function matmulCase(dtype) {
       if (r > 0) times.push(performance.now() - started);
     }
   });
-  webtune.push({ case: name, unit: 'GFLOP/s', webtune: (2 * n ** 3) / (median(times) / 1000) / 1e9, n });
+  const selection = selectMatmulVariant(matmulCapabilities(device), {
+    dtype,
+    rows: n,
+    cols: n,
+    folded: true,
+    transposeA: false,
+    chunked: false,
+  });
+  webtune.push({
+    case: name,
+    unit: 'GFLOP/s',
+    webtune: (2 * n ** 3) / (median(times) / 1000) / 1e9,
+    n,
+    selected: selection.variant,
+    selection_reason: selection.reason,
+  });
   log(`${name}: ${webtune.at(-1).webtune.toFixed(1)} GFLOP/s`);
 }
 
@@ -214,10 +242,71 @@ async function generationCases() {
   }
 }
 
-await matmulCase('f32');
-await matmulCase('f16');
-for (const shape of SIZES.sft) for (const format of ['f16', 'q4_0']) await sftCase(shape, format);
-await generationCases();
+/** Runs one case and puts the kernel variants it dispatched (counts) on the rows it pushed. */
+async function withKernels(run) {
+  const first = webtune.length;
+  const stop = countKernelVariants(device);
+  try {
+    await run();
+  } finally {
+    const kernels = stop();
+    for (const row of webtune.slice(first)) row.kernels = kernels;
+  }
+}
+
+/** Causal attention forward + backward over one sequence with the 1.7B shape's heads (GQA 16/8, head dim 128). */
+async function attentionCase() {
+  const seq = SIZES.attentionSeq;
+  const name = `attention fwd+bwd ${seq} tokens`;
+  if (!only.test(name)) return;
+  const config = SIZES.generation.config;
+  const [heads, kvHeads, headDim] = [config.numAttentionHeads, config.numKeyValueHeads, config.headDim];
+  const dtype = device.hasF16 ? 'f16' : 'f32';
+  const times = [];
+  let peak = 0;
+  await device.scope(async () => {
+    const q = randn(device, [1, seq, heads, headDim], { seed: 1, dtype });
+    const k = randn(device, [1, seq, kvHeads, headDim], { seed: 2, dtype });
+    const v = randn(device, [1, seq, kvHeads, headDim], { seed: 3, dtype });
+    const grad = randn(device, [1, seq, heads, headDim], { seed: 4, dtype });
+    const live = device.memory().liveBytes;
+    device.resetPeak();
+    for (let r = 0; r < 4; r++) {
+      await device.sync();
+      const started = performance.now();
+      device.scope(() => {
+        const { output, logsumexp } = attention(q, k, v, { causal: true });
+        attentionBackward(q, k, v, output, logsumexp, grad, { causal: true });
+      });
+      await device.sync();
+      if (r > 0) times.push(performance.now() - started);
+    }
+    peak = device.memory().peakBytes - live;
+  });
+  webtune.push({
+    case: name,
+    unit: 'tokens/s',
+    webtune: seq / (median(times) / 1000),
+    dtype,
+    heads,
+    kv_heads: kvHeads,
+    head_dim: headDim,
+    // Beyond q, k, v and the gradient: output, logsumexp, dq, dk, dv and the backward's D.
+    device_bytes_above_inputs: peak,
+    score_matrix_bytes: heads * seq * seq * 4,
+  });
+  log(
+    `${name}: ${webtune.at(-1).webtune.toFixed(1)} tokens/s, ${(peak / 2 ** 20).toFixed(1)} MiB above inputs`,
+  );
+}
+
+await withKernels(() => matmulCase('f32'));
+await withKernels(() => matmulCase('f16'));
+for (const shape of SIZES.sft) {
+  for (const format of ['f16', 'q4_0']) await withKernels(() => sftCase(shape, format));
+}
+await withKernels(generationCases);
+await withKernels(attentionCase);
 device.destroy();
 
 // The baseline: the same cases in Transformers + PEFT, in one Python process.
@@ -225,6 +314,12 @@ const python =
   option('python') ?? process.env.WEBTUNE_PYTHON ?? process.env.WEBTUNE_BENCH_PYTHON ?? 'python3';
 const baselineInput = {
   matmul: SIZES.matmul,
+  attention: {
+    seq: SIZES.attentionSeq,
+    heads: SIZES.generation.config.numAttentionHeads,
+    kv_heads: SIZES.generation.config.numKeyValueHeads,
+    head_dim: SIZES.generation.config.headDim,
+  },
   sft: SIZES.sft.map((s) => ({ name: s.name, config: s.config })),
   generation: { name: SIZES.generation.name, config: SIZES.generation.config },
   batch: SIZES.batch,

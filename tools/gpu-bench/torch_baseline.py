@@ -76,6 +76,24 @@ for kind in ('f32', 'f16'):
     results[name] = 2 * n ** 3 / seconds / 1e9
     notes[name] = f'torch {str(mm_dtype).replace("torch.", "")} on {device.type}'
 
+attn = spec.get('attention')
+if attn and f"attention fwd+bwd {attn['seq']} tokens" in wanted:
+    name = f"attention fwd+bwd {attn['seq']} tokens"
+    # PyTorch's fused scaled_dot_product_attention (flash / memory-efficient kernels on CUDA).
+    shape_q = (1, attn['heads'], attn['seq'], attn['head_dim'])
+    shape_kv = (1, attn['kv_heads'], attn['seq'], attn['head_dim'])
+    q = torch.randn(shape_q, device=device, dtype=dtype, requires_grad=True)
+    k = torch.randn(shape_kv, device=device, dtype=dtype, requires_grad=True)
+    v = torch.randn(shape_kv, device=device, dtype=dtype, requires_grad=True)
+    g = torch.randn(shape_q, device=device, dtype=dtype)
+
+    def attention_step():
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        out.backward(g)
+
+    results[name] = attn['seq'] / timed(attention_step)
+    notes[name] = f'scaled_dot_product_attention {str(dtype).replace("torch.", "")} on {device.type}'
+
 has_bnb = False
 if cuda:
     try:

@@ -3,16 +3,18 @@
  * Screenshots of every tab of the board at 1280 px and 400 px wide, for docs/guide/web.md:
  * `pnpm --filter @webtune/web screenshots` (after `pnpm --filter @webtune/web build`).
  *
- * Serves the built app and the stories260K fixture in the hub's URL layout on 127.0.0.1, opens
+ * Serves the built app, and the stories260K fixture in the hub's URL layout (@webtune/hub's test
+ * server, its API and resolve/), on 127.0.0.1, opens
  * the board in Chromium (playwright-core; WebGPU on SwiftShader), loads the model with the quick
  * start so the tabs have something to show, and writes docs/guide/images/web-<tab>-<width>.png.
  * WEBTUNE_CHROMIUM names another Chromium.
  */
-import { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startHubServer } from '@webtune/hub/testing';
 import { chromium } from 'playwright-core';
 
 const appRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -41,7 +43,13 @@ for (const [what, path] of [
   }
 }
 
-const mounts = { '/hub/webtune/stories260K/resolve/main/': model, '/': dist };
+const modelFiles = Object.fromEntries(
+  readdirSync(model).map((name) => [name, new Uint8Array(readFileSync(join(model, name)))]),
+);
+const hub = await startHubServer({
+  'webtune/stories260K': { type: 'model', files: modelFiles, lfs: ['model.safetensors'] },
+});
+const mounts = { '/': dist };
 const server = createServer(async (request, response) => {
   const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
   const prefix = Object.keys(mounts).find((candidate) => path.startsWith(candidate));
@@ -77,7 +85,7 @@ const browser = await chromium.launch({
 try {
   mkdirSync(out, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(`${site}/?hub=${encodeURIComponent(`${site}/hub`)}`);
+  await page.goto(`${site}/?hub=${encodeURIComponent(hub.endpoint)}`);
   await page.waitForFunction(
     () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
     null,
@@ -105,4 +113,5 @@ try {
 } finally {
   await browser.close();
   server.close();
+  await hub.close();
 }

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import type { TrainerEvent } from '@webtune/train';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { browserAvailable, CHROMIUM_FLAGS, chromiumPath, distFolder } from './chromium.js';
+import { type BoardPage, boardPage } from './board-page.js';
+import { browserAvailable, distFolder, launchChromium } from './chromium.js';
 import { type ProtocolServer, startProtocolServer } from './protocol-server.js';
 import { type StaticServer, serveFolders } from './static-server.js';
 
@@ -80,32 +81,13 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
   let scratch: string;
   const consoleErrors: string[] = [];
 
-  const tab = async (name: string) => {
-    await page.getByRole('tab', { name }).click();
-    await expect.poll(() => page.getByRole('tab', { name }).getAttribute('aria-selected')).toBe('true');
-  };
+  let board: BoardPage;
+  const tab = (name: string) => board.tab(name);
   const panel = (id: string) => page.locator(`#panel-${id}`);
   const statusOf = (id: string) => panel(id).locator('.task-status').first();
   /** Waits for a panel's first TaskStatus to end; returns [state, text]. */
-  const settled = async (id: string, timeout: number) => {
-    await expect
-      .poll(() => statusOf(id).getAttribute('data-state'), { timeout, interval: 200 })
-      .toMatch(/^(done|error)$/);
-    return [await statusOf(id).getAttribute('data-state'), (await statusOf(id).textContent()) ?? ''];
-  };
-  const settle = async (id: string, timeout: number) => {
-    const [state, text] = await settled(id, timeout);
-    if (state === 'error') throw new Error(`the board reported: ${text}`);
-    return text;
-  };
-  const waitForGpu = () =>
-    page.waitForFunction(
-      () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
-      null,
-      {
-        timeout: 60_000,
-      },
-    );
+  const settled = (id: string, timeout: number) => board.settled(panel(id), timeout);
+  const settle = (id: string, timeout: number) => board.settle(panel(id), timeout);
   /** The model's files picked loose, without tokenizer_config.json (so no EOS token). */
   const loadLooseModel = async () => {
     await tab('Model');
@@ -121,14 +103,7 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
       );
     return settle('model', 120_000);
   };
-  const checkFile = async (name: string, contents: string) => {
-    await tab('Data');
-    await panel('data')
-      .getByLabel('Dataset files', { exact: true })
-      .setInputFiles({ name, mimeType: 'application/json', buffer: Buffer.from(contents) });
-    await panel('data').getByRole('button', { name: 'Check data' }).click();
-    return settled('data', 60_000);
-  };
+  const checkFile = (name: string, contents: string) => board.checkData([{ name, contents }]);
   const lossPoints = async () =>
     Number((await panel('train').locator('canvas.chart-canvas').getAttribute('data-loss-points')) ?? 0);
   const leavePrompted = () =>
@@ -160,16 +135,17 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
     );
     site = await serveFolders({ '/': distFolder });
     server = await startProtocolServer(script(30));
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: site.url });
     page = await context.newPage();
+    board = boardPage(page);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
     await page.goto(`${site.url}/`);
-    await waitForGpu();
+    await board.waitForGpu();
   });
 
   afterAll(async () => {
@@ -260,18 +236,17 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
   it('2, 5, 7: Start on a paused run asks before deleting; the page asks before leaving a run', async () => {
     const [state] = await checkFile('animals.json', JSON.stringify(ANIMALS));
     expect(state).toBe('done');
-    await tab('Train');
-    const train = panel('train');
-    await train.getByLabel('Run name').fill('life');
-    await train.getByLabel('Max steps').fill('6');
-    await train.getByLabel('Batch size').fill('2');
-    await train.getByLabel('Gradient accumulation').fill('1');
-    await train.getByLabel('Learning rate', { exact: true }).fill('0.01');
-    await train.getByLabel('Save steps').fill('2');
-    await train.getByLabel('Logging steps').fill('1');
-    await train.getByLabel('Eval steps').fill('0');
-    await train.getByLabel('LoRA rank').fill('4');
-    await train.getByLabel('Gradient checkpointing').uncheck();
+    const train = await board.setTrain({
+      runName: 'life',
+      maxSteps: 6,
+      batchSize: 2,
+      gradientAccumulation: 1,
+      learningRate: 0.01,
+      saveSteps: 2,
+      evalSteps: 0,
+      checkpointing: false,
+      numbers: { 'Logging steps': 1, 'LoRA rank': 4 },
+    });
     expect(await leavePrompted()).toBe(false);
     await train.getByRole('button', { name: 'Start' }).click();
     await expect.poll(lossPoints, { timeout: 300_000, interval: 250 }).toBeGreaterThanOrEqual(1);
@@ -327,7 +302,7 @@ describe.skipIf(!ready)('the board across reloads, failures and servers (issue 1
       ),
     );
     await page.reload();
-    await waitForGpu();
+    await board.waitForGpu();
     await tab('Train');
     const train = panel('train');
     expect(await train.getByLabel('Run name').inputValue()).toBe('life');

@@ -4,50 +4,20 @@
  * in order on one page, as a user would: load, check data, train, chat, vote, export, evaluate,
  * remote. Screenshots of every tab go to apps/web/test-artifacts/.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { readSafetensorsBytes } from '@webtune/safetensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import type { TrainerEvent } from '@webtune/train';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BoardPage, boardPage } from './board-page.js';
+import { appRoot, browserAvailable, distFolder, launchChromium } from './chromium.js';
 import { type ProtocolServer, startProtocolServer } from './protocol-server.js';
 import { type StaticServer, serveFolders } from './static-server.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const appRoot = join(here, '..');
-const distFolder = join(appRoot, 'dist');
 const artifacts = join(appRoot, 'test-artifacts');
-const chromiumPath = process.env.WEBTUNE_CHROMIUM ?? '/usr/bin/chromium';
-/** .ci/run sets WEBTUNE_REQUIRE_FIXTURES=1: there a missing browser or build fails instead of skipping. */
-const strict = process.env.WEBTUNE_REQUIRE_FIXTURES === '1';
-
-/** Flags from docs/ENVIRONMENT.md: WebGPU on SwiftShader, headless, nothing phoning home. */
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--disable-gpu-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-function browserAvailable(): boolean {
-  const missing = [
-    !existsSync(chromiumPath) &&
-      `Chromium at ${chromiumPath} (apt-get install chromium, or set WEBTUNE_CHROMIUM)`,
-    !existsSync(join(distFolder, 'index.html')) && 'the built app (pnpm --filter @webtune/web build)',
-  ].filter(Boolean);
-  if (missing.length === 0) return true;
-  const message = `browser checks need ${missing.join(' and ')}`;
-  if (strict) throw new Error(message);
-  console.warn(`skipping: ${message}`);
-  return false;
-}
 
 const ready = requireFixtures('models/stories260K-hf', 'eval/mmlu_subset') && browserAvailable();
 
@@ -98,54 +68,23 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
   let page: Page;
   const consoleErrors: string[] = [];
 
-  const tab = async (name: string) => {
-    await page.getByRole('tab', { name }).click();
-    await expect.poll(() => page.getByRole('tab', { name }).getAttribute('aria-selected')).toBe('true');
-  };
+  let board: BoardPage;
+  const tab = (name: string) => board.tab(name);
   const panel = (id: string) => page.locator(`#panel-${id}`);
+  const settle = (scope: Locator, timeout: number) => board.settle(scope, timeout);
   const screenshot = async (name: string) => {
     // From the top: a full-page capture of a scrolled page draws the sticky tab bar mid-page.
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
   };
-  /** Waits for a TaskStatus in a panel to finish, and fails with its message on an error. */
-  const settle = async (scope: ReturnType<typeof panel>, timeout: number) => {
-    const status = scope.locator('.task-status').first();
-    await expect
-      .poll(async () => status.getAttribute('data-state'), { timeout, interval: 250 })
-      .toMatch(/^(done|error)$/);
-    const text = (await status.textContent()) ?? '';
-    if ((await status.getAttribute('data-state')) === 'error') throw new Error(`the board reported: ${text}`);
-    return text;
-  };
-
-  const waitForGpu = () =>
-    page.waitForFunction(
-      () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
-      null,
-      {
-        timeout: 60_000,
-      },
-    );
-  const loadStories = async () => {
-    await tab('Model');
-    await panel('model').getByLabel('Model folder URL').fill(`${site.url}/fixtures/stories260K-hf/`);
-    await panel('model').getByRole('button', { name: 'Load from URL' }).click();
-    return settle(panel('model'), 120_000);
-  };
+  const loadStories = () => board.loadModelFromUrl(`${site.url}/fixtures/stories260K-hf/`);
   const checkDataset = async () => {
-    await tab('Data');
-    await panel('data')
-      .getByLabel('Dataset files', { exact: true })
-      .setInputFiles({
-        name: 'animals.json',
-        mimeType: 'application/json',
-        buffer: Buffer.from(JSON.stringify(DATASET)),
-      });
-    await panel('data').getByLabel('cutoff_len').fill('64');
-    await panel('data').getByLabel('val_size').fill('2');
-    await panel('data').getByRole('button', { name: 'Check data' }).click();
-    return settle(panel('data'), 60_000);
+    const [state, text] = await board.checkData([{ name: 'animals.json', contents: DATASET }], {
+      cutoffLen: 64,
+      valSize: 2,
+    });
+    if (state === 'error') throw new Error(`the board reported: ${text}`);
+    return text;
   };
 
   beforeAll(async () => {
@@ -193,15 +132,16 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
         lastCheckpoint: null,
       },
     ]);
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
     page = await context.newPage();
+    board = boardPage(page);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
     await page.goto(`${site.url}/`);
-    await waitForGpu();
+    await board.waitForGpu();
   });
 
   afterAll(async () => {
@@ -244,17 +184,17 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
   });
 
   it(`runs ${TRAIN_STEPS} LoRA SFT steps in the page, pausing and resuming from an OPFS checkpoint`, async () => {
-    await tab('Train');
-    const train = panel('train');
-    await train.getByLabel('Method').selectOption('lora');
-    await train.getByLabel('Max steps').fill(String(TRAIN_STEPS));
-    await train.getByLabel('Batch size').fill('2');
-    await train.getByLabel('Gradient accumulation').fill('1');
-    await train.getByLabel('Learning rate', { exact: true }).fill('0.01');
-    await train.getByLabel('Learning-rate schedule').selectOption('constant');
-    await train.getByLabel('Save steps').fill('5');
-    await train.getByLabel('Eval steps').fill('10');
-    await train.getByLabel('Gradient checkpointing').uncheck();
+    const train = await board.setTrain({
+      method: 'lora',
+      maxSteps: TRAIN_STEPS,
+      batchSize: 2,
+      gradientAccumulation: 1,
+      learningRate: 0.01,
+      schedule: 'constant',
+      saveSteps: 5,
+      evalSteps: 10,
+      checkpointing: false,
+    });
     await train.getByRole('button', { name: 'Start' }).click();
 
     // Pause once a few steps are done: the run stops at a step boundary and saves a checkpoint.
@@ -441,7 +381,7 @@ describe.skipIf(!ready)('the board in Chromium with WebGPU on SwiftShader', () =
     // Without saved Train settings the defaults come back (board-lifecycle.test.ts checks the saved ones).
     await page.evaluate(() => localStorage.removeItem('webtune.train-settings'));
     await page.reload();
-    await waitForGpu();
+    await board.waitForGpu();
     await loadStories();
     await checkDataset();
     await tab('Train');

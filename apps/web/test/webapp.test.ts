@@ -10,26 +10,18 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generationMetrics } from '@webtune/eval';
 import { readGguf } from '@webtune/gguf';
+import type { HubServer } from '@webtune/hub/testing';
 import { readSafetensorsBytes, toFloat32, writeSafetensors } from '@webtune/safetensors';
 import { fixturePath, requireFixtures } from '@webtune/test-utils';
 import { unzipSync } from 'fflate';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRoot, distFolder, launchChromium, missingForBrowser } from './chromium.js';
+import { type BoardPage, boardPage } from './board-page.js';
+import { appRoot, browserAvailable, distFolder, launchChromium } from './chromium.js';
+import { serveModelAsHub } from './hub-fixture.js';
 import { type StaticServer, serveFolders } from './static-server.js';
 
 const artifacts = join(appRoot, 'test-artifacts', 'webapp');
-const strict = process.env.WEBTUNE_REQUIRE_FIXTURES === '1';
-
-function browserAvailable(): boolean {
-  const missing = missingForBrowser();
-  if (missing.length === 0) return true;
-  const message = `browser checks need ${missing.join(' and ')}`;
-  if (strict) throw new Error(message);
-  console.warn(`skipping: ${message}`);
-  return false;
-}
-
 const ready = requireFixtures('models/stories260K-hf', 'eval/mmlu_subset') && browserAvailable();
 
 /** A LoRA adapter for stories260K (r 2 on q_proj and v_proj), with values that change its answers. */
@@ -79,24 +71,18 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   let site: StaticServer;
   let browser: Browser;
   let page: Page;
-  const requests: string[] = [];
   const consoleErrors: string[] = [];
-  const hubFolder = '/hub/test/stories260K/resolve/main/';
+  let hub: HubServer;
+  /** Requests the hub saw for one file of the model. */
+  const hubRequests = (file: string) =>
+    hub.requests.filter((request) => request.path === `/test/stories260K/resolve/${hub.commit}/${file}`)
+      .length;
 
+  let board: BoardPage;
   const panel = (id: string) => page.locator(`#panel-${id}`);
-  const tab = async (name: string) => {
-    await page.getByRole('tab', { name }).click();
-    await expect.poll(() => page.getByRole('tab', { name }).getAttribute('aria-selected')).toBe('true');
-  };
+  const tab = (name: string) => board.tab(name);
   /** Waits for one TaskStatus to finish; fails with its message on an error. */
-  const settle = async (status: Locator, timeout = 120_000) => {
-    await expect
-      .poll(() => status.getAttribute('data-state'), { timeout, interval: 200 })
-      .toMatch(/^(done|error)$/);
-    const text = (await status.textContent()) ?? '';
-    if ((await status.getAttribute('data-state')) === 'error') throw new Error(`the board reported: ${text}`);
-    return text;
-  };
+  const settle = (status: Locator, timeout = 120_000) => board.settle(status, timeout);
   const quickStartStatus = () => panel('model').locator('.quick-start .task-status');
   const loadFromHub = async () => {
     await tab('Model');
@@ -111,26 +97,21 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     return { name: file.suggestedFilename(), bytes: new Uint8Array(await readFile(path)) };
   };
   const openPage = async () => {
-    await page.goto(`${site.url}/?hub=${encodeURIComponent(`${site.url}/hub`)}`);
-    await page.waitForFunction(
-      () => document.querySelector('.gpu-status')?.textContent?.startsWith('GPU: '),
-      null,
-      { timeout: 60_000 },
-    );
+    await page.goto(`${site.url}/?hub=${encodeURIComponent(hub.endpoint)}`);
+    await board.waitForGpu();
   };
 
   beforeAll(async () => {
     mkdirSync(artifacts, { recursive: true });
-    site = await serveFolders(
-      { '/': distFolder, [hubFolder]: fixturePath('models/stories260K-hf') },
-      (path) => requests.push(path),
-    );
+    site = await serveFolders({ '/': distFolder });
+    hub = await serveModelAsHub('test/stories260K', fixturePath('models/stories260K-hf'));
     browser = await launchChromium();
     const context = await browser.newContext({
       viewport: { width: 1280, height: 900 },
       acceptDownloads: true,
     });
     page = await context.newPage();
+    board = boardPage(page);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
@@ -141,12 +122,22 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   afterAll(async () => {
     await browser?.close();
     await site?.close();
+    await hub?.close();
   });
 
-  it('loads a hub model in one click, from the cache after a reload, and shows its memory plan', async () => {
+  it('loads a hub model in one click (resuming a cut download), from the cache after a reload, with its memory plan', async () => {
+    // The weights' connection drops after 300,000 bytes: the download goes on with a Range request
+    // from what was kept, into Cache Storage, in the same click (the chat below runs on these weights).
+    const weights = `/test/stories260K/resolve/${hub.commit}/model.safetensors`;
+    hub.cutNext.set(weights, 300_000);
     expect(await loadFromHub()).toMatch(/^Loaded test\/stories260K \(downloaded and cached\)/);
-    const weightRequests = () => requests.filter((path) => path === `${hubFolder}model.safetensors`).length;
-    expect(weightRequests()).toBe(1);
+    const asked = hub.requests.filter((request) => request.path === weights);
+    expect(asked).toHaveLength(2);
+    expect(asked[0].headers.range).toBeUndefined();
+    // From the bytes that reached the page (the rest of the 300,000 may be lost with the connection).
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(String(asked[1].headers.range))?.[1]);
+    expect(resumedAt).toBeGreaterThan(0);
+    expect(resumedAt).toBeLessThanOrEqual(300_000);
     const model = panel('model');
     expect(await model.locator('.model-details').textContent()).toContain('LlamaForCausalLM');
 
@@ -179,8 +170,9 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
     // A reload reads the model back from Cache Storage: no weights are fetched again.
     await openPage();
     expect(await loadFromHub()).toMatch(/\(read from the browser cache\)/);
-    expect(weightRequests()).toBe(1);
-    expect(requests.filter((path) => path === `${hubFolder}config.json`)).toHaveLength(1);
+    expect(hubRequests('model.safetensors')).toBe(2);
+    expect(hubRequests('config.json')).toBe(1);
+    expect(hubRequests('tokenizer.json')).toBe(1);
   });
 
   it('chats over several turns with a system prompt, and stops an answer midway', async () => {
@@ -335,34 +327,20 @@ describe.skipIf(!ready)('Model, Chat, Evaluate and Export in Chromium (SwiftShad
   });
 
   it('trains two steps, then picks a checkpoint for the tuned model and downloads it as a zip', async () => {
-    await tab('Data');
-    await panel('data')
-      .getByLabel('Dataset files', { exact: true })
-      .setInputFiles({
-        name: 'train.json',
-        mimeType: 'application/json',
-        buffer: Buffer.from(JSON.stringify(PREDICT_ROWS)),
-      });
-    await panel('data').getByLabel('cutoff_len').fill('64');
-    await panel('data').getByLabel('val_size').fill('0');
-    await panel('data').getByRole('button', { name: 'Check data' }).click();
-    await settle(panel('data').locator('.task-status').first());
-    await tab('Train');
-    const train = panel('train');
-    await train.getByLabel('Run name').fill('picker');
-    await train.getByLabel('Max steps').fill('2');
+    const [checked] = await board.checkData([{ name: 'train.json', contents: PREDICT_ROWS }], {
+      cutoffLen: 64,
+      valSize: 0,
+    });
+    expect(checked).toBe('done');
     // A run that cannot fit in a tab is refused before anything is written, with the plan's advice.
-    await train.getByLabel('Batch size').fill('100000');
+    const train = await board.setTrain({ runName: 'picker', maxSteps: 2, batchSize: 100000 });
     await train.getByRole('button', { name: 'Start' }).click();
     const refused = train.locator('.task-status').first();
     await expect.poll(() => refused.getAttribute('data-state'), { timeout: 60_000 }).toBe('error');
     expect(await refused.textContent()).toMatch(
       /this run does not fit in this tab: .* Try: .*gradient_accumulation_steps/,
     );
-    await train.getByLabel('Batch size').fill('1');
-    await train.getByLabel('Learning rate', { exact: true }).fill('0.01');
-    await train.getByLabel('Save steps').fill('1');
-    await train.getByLabel('Eval steps').fill('0');
+    await board.setTrain({ batchSize: 1, learningRate: 0.01, saveSteps: 1, evalSteps: 0 });
     await train.getByRole('button', { name: 'Start' }).click();
     // The status still shows the refusal until this run starts: wait for that before settling.
     await expect.poll(() => refused.textContent()).not.toMatch(/does not fit/);

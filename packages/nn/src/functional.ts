@@ -42,13 +42,13 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
 }
 
 /**
- * residual + x W^T + b: with no gradient to record (generation, inference) the residual is added
- * in the matmul's epilogue (one dispatch instead of two); otherwise `linear` then `add`.
+ * residual + x W^T + b, the residual added in the matmul's epilogue (one dispatch instead of
+ * two); recorded for autograd when a gradient is (the residual's gradient is the output's).
  */
 export function linearResidual(x: Tensor, weight: Tensor, bias: Tensor | null, residual: Tensor): Tensor {
   const recording =
     isGradEnabled() && [x, weight, bias, residual].some((tensor) => tensor !== null && isTracked(tensor));
-  if (recording) return add(residual, linear(x, weight, bias));
+  if (recording) return matmulOp(x, weight, { transposeB: true, bias, residual });
   return plainMatmul(x, weight, { transposeB: true, bias, residual });
 }
 

@@ -1,4 +1,5 @@
-// Node-only parts of @webtune/nn: model folders on disk, llama2.c files, hub downloads.
+// Node-only parts of @webtune/nn: model folders on disk, llama2.c files, GGUF files.
+// Hub downloads are @webtune/hub's (`downloadModelSnapshot` in @webtune/hub/node).
 import { open, readFile } from 'node:fs/promises';
 import { openFileReader } from '@webtune/safetensors/node';
 import type { Device } from '@webtune/tensors';
@@ -11,16 +12,8 @@ import { type SaveOptions, saveModel } from './loading/save.js';
 import { ggufChunks, type SaveGgufOptions } from './loading/save-gguf.js';
 import type { CausalLM } from './models/llama.js';
 import { directorySink, directorySource } from './node/files.js';
-import { type DownloadOptions, downloadModel } from './node/hub.js';
 
 export { directorySink, directorySource } from './node/files.js';
-export {
-  type DownloadOptions,
-  type DownloadProgress,
-  defaultCacheDir,
-  downloadModel,
-  snapshotDir,
-} from './node/hub.js';
 
 /** Loads a Hugging Face model folder from disk (see loadPretrained). */
 export async function loadModelDirectory(
@@ -29,16 +22,6 @@ export async function loadModelDirectory(
   options: LoadWeightsOptions = {},
 ): Promise<PretrainedModel> {
   return loadPretrained(device, directorySource(directory), options);
-}
-
-/** Downloads a hub model into the cache (resuming partial files) and loads it. */
-export async function loadModelFromHub(
-  device: Device,
-  repoId: string,
-  options: DownloadOptions & LoadWeightsOptions = {},
-): Promise<PretrainedModel> {
-  const directory = await downloadModel(repoId, options);
-  return loadModelDirectory(device, directory, options);
 }
 
 /**

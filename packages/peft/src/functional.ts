@@ -19,6 +19,15 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   return autograd.matmul(x, weight, bias ? { transposeB: true, bias } : { transposeB: true });
 }
 
+/**
+ * residual + alpha (x W^T) for x [..., in], weight [out, in] and residual [..., out] of x's
+ * dtype: LoRA's B product added onto the base layer's output, the scale and the add fused into
+ * the product's epilogue (one dispatch instead of three).
+ */
+export function linearOnto(x: Tensor, weight: Tensor, residual: Tensor, alpha: number): Tensor {
+  return autograd.matmul(x, weight, { transposeB: true, residual, ...(alpha === 1 ? {} : { alpha }) });
+}
+
 /** a @ b for 2-D operands (B A of a LoRA pair). */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   return autograd.matmul(a, b);

@@ -1,5 +1,5 @@
 import { Module } from '@webtune/nn';
-import type { Tensor } from '@webtune/tensors';
+import type { PackedWeight, Tensor } from '@webtune/tensors';
 import type { AdapterRuntime } from './adapter-runtime.js';
 import { PeftError } from './errors.js';
 import * as F from './functional.js';
@@ -11,6 +11,11 @@ import { ModuleDict, mirrorModule } from './modules.js';
  * parameters, same names). The forward runs the original module with the active adapter's
  * tensors swapped into its slots, then swaps them back, so any module type works and the
  * original's code runs unchanged. With adapters disabled the original runs.
+ *
+ * On a packed frozen base (quantized or half precision) the original holds its weight packed; the
+ * copy is decoded to f32 (PEFT's copy of a bnb-quantized module is likewise a float module), and
+ * during the forward the packed weight steps out of its slot so the original reads the copy. The
+ * rest of the model stays packed.
  */
 export class ModulesToSaveWrapper extends Module {
   readonly adapterWrapper = true;
@@ -66,6 +71,10 @@ export class ModulesToSaveWrapper extends Module {
       } else if (slot.tensor) {
         const source = slot.tensor;
         copy.setParameterByName(key, F.detached(source, () => F.add(source, 0)).keep());
+      } else {
+        const packed = packedSlot(this.original, key);
+        if (packed)
+          copy.setParameterByName(key, F.detached(packed.chunks[0].words, () => F.unpacked(packed)).keep());
       }
     }
   }
@@ -102,14 +111,20 @@ export class ModulesToSaveWrapper extends Module {
     const name = this.runtime.activeAdapter;
     if (this.runtime.disabled || name === null || !this.hasAdapter(name)) return original.forward(...args);
     const copy = this.copy(name);
-    const swapped: [string, Tensor | null][] = [];
+    const swapped: [string, Tensor | null, PackedWeight | null][] = [];
     try {
-      for (const [key, tensor] of copy.namedParameters())
-        swapped.push([key, original.setParameterByName(key, tensor)]);
+      for (const [key, tensor] of copy.namedParameters()) {
+        const { owner, slotName } = ownerOf(original, key);
+        const packed = owner.takePackedParameter(slotName);
+        swapped.push([key, owner.setParameter(slotName, tensor), packed]);
+      }
       return original.forward(...args);
     } finally {
-      for (const [key, previous] of swapped.reverse())
-        if (previous) original.setParameterByName(key, previous);
+      for (const [key, previous, packed] of swapped.reverse()) {
+        const { owner, slotName } = ownerOf(original, key);
+        if (packed) owner.restorePackedParameter(slotName, packed);
+        else if (previous) owner.setParameter(slotName, previous);
+      }
     }
   }
 
@@ -122,4 +137,16 @@ export class ModulesToSaveWrapper extends Module {
     if (!copy) throw new PeftError(`modules_to_save: no copy for adapter "${name}"`);
     return copy;
   }
+}
+
+/** The module holding a parameter by its name relative to `module`, and the slot's own name. */
+export function ownerOf(module: Module, key: string): { owner: Module; slotName: string } {
+  const cut = key.lastIndexOf('.');
+  return { owner: cut < 0 ? module : module.getSubmodule(key.slice(0, cut)), slotName: key.slice(cut + 1) };
+}
+
+/** The packed frozen weight in a slot (by name relative to `module`), or null. */
+function packedSlot(module: Module, key: string): PackedWeight | null {
+  const { owner, slotName } = ownerOf(module, key);
+  return owner.packedParameter(slotName);
 }

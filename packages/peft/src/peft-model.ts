@@ -1,5 +1,5 @@
 import type { CausalLM, ForwardOptions, Module } from '@webtune/nn';
-import type { Tensor } from '@webtune/tensors';
+import type { PackedWeight, Tensor } from '@webtune/tensors';
 import type { BottleneckConfig } from './adapter/adapter-config.js';
 import type { AdapterBlock } from './adapter/adapter-layer.js';
 import { type AdapterRuntime, createRuntime } from './adapter-runtime.js';
@@ -15,7 +15,7 @@ import {
   type PeftMethod,
 } from './methods/peft-method.js';
 import { DEFAULT_METHODS, type PeftMethodRegistry } from './methods/registry.js';
-import { ModulesToSaveWrapper } from './modules-to-save.js';
+import { ModulesToSaveWrapper, ownerOf } from './modules-to-save.js';
 import { formatTrainableSummary, type TrainableSummary, trainableSummary } from './summary.js';
 import { type BaseModule, baseModules } from './target-modules.js';
 import { checkUntied } from './tied-weights.js';
@@ -416,6 +416,11 @@ export class PeftModel {
         if (keepCopiesOf !== null && layer.hasAdapter(keepCopiesOf)) {
           for (const [key, tensor] of layer.detachCopy(keepCopiesOf)) {
             // The copy becomes the module's parameter (a tied head is untied by this, as in PEFT).
+            // A packed original gives its slot up; the packed weight is freed unless a tied
+            // module still reads it.
+            const { owner, slotName } = ownerOf(replacement, key);
+            const packed = owner.takePackedParameter(slotName);
+            if (packed && !this.isPackedHeldElsewhere(packed)) packed.dispose();
             const previous = replacement.setParameterByName(key, tensor);
             if (previous && !this.isHeldElsewhere(previous, path)) previous.dispose();
           }
@@ -428,6 +433,11 @@ export class PeftModel {
     this.initialStates.clear();
     this.runtime.activeAdapter = null;
     return this.model;
+  }
+
+  private isPackedHeldElsewhere(weight: PackedWeight): boolean {
+    for (const [, other] of this.model.namedPackedParameters()) if (other === weight) return true;
+    return false;
   }
 
   private isHeldElsewhere(tensor: Tensor, path: string): boolean {

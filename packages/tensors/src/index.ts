@@ -34,6 +34,7 @@ export {
 } from './autograd/index.js';
 export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './device/adapter-class.js';
 // Device
+export { sizeClass } from './device/buffer-pool.js';
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
 export {
   type Bindable,
@@ -46,9 +47,11 @@ export {
   type MemoryStats,
 } from './device/device.js';
 export { DeviceLostError, GpuError, NoAdapterError, TensorError } from './device/errors.js';
+export { formatKernelProfile, type KernelProfile, type KernelTime } from './device/kernel-profiler.js';
 export type { UniformField, UniformType, UniformValue } from './device/uniforms.js';
 // Row-wise kernels: reductions, softmax, norms, cross-entropy, AdamW, global norm
 export { type AdamWOptions, adamwStep } from './kernels/adamw/adamw.js';
+export { type AdamWStepsOptions, type AdamWUpdate, adamwSteps } from './kernels/adamw/adamw-multi.js';
 // Transformer kernels: rotary, embedding, scatter-add, attention
 export { type AttentionOptions, type AttentionResult, attention } from './kernels/attention/attention.js';
 export {
@@ -79,9 +82,19 @@ export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
 export { type PrefillAttentionOptions, prefillAttention } from './kernels/decode/prefill-attention.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
+// Kernel selection by capability (features, limits, adapter class), and which variant ran
+export { countKernelVariants, kernelVariant } from './kernels/kernel-variant.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';
 // Matmul
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
+export {
+  type MatmulCapabilities,
+  type MatmulProblemSummary,
+  type MatmulSelection,
+  type MatmulVariant,
+  matmulCapabilities,
+  selectMatmulVariant,
+} from './kernels/matmul-tiled/select-variant.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
 // Frozen weights in half precision or ggml blocks (Q8_0, Q4_0, Q4_K), decoded inside the matmul kernels

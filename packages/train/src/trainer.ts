@@ -7,7 +7,7 @@
  * loop/strategies.ts.
  */
 import type { ModelFileSink } from '@webtune/nn';
-import { clipByGlobalNorm, globalNorm, gradOf, requiresGrad, type Tensor, zeroGrad } from '@webtune/tensors';
+import { globalNorm, gradOf, requiresGrad, type Tensor, zeroGrad } from '@webtune/tensors';
 import {
   loadCheckpoint,
   removeUnfinishedSaves,
@@ -259,11 +259,15 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     const accumulated = accumulate(model, task, batches, normalizerOf(task, stepRows), {
       differentiate: true,
       gradientCheckpointing: args.gradientCheckpointing,
+      // f16 storage needs shader-f16; without it the layer inputs stay f32.
+      checkpointDtype: args.checkpointDtype === 'f16' && model.device.hasF16 ? 'f16' : 'f32',
       beforeMicroBatch: (micro) => model.setTraining?.(true, dropoutSeed(args.seed, state.globalStep, micro)),
     });
 
-    // Clip by the global norm (computed on the device), then read the loss, the norm and the
-    // metrics' statistics back in one transfer: the step's only sync point.
+    // The global norm (computed on the device), read back with the loss and the metrics'
+    // statistics in one transfer: the step's only sync point. Clipping's factor
+    // min(1, maxNorm / (norm + 1e-6)), as clip_grad_norm_, then scales the gradients inside the
+    // optimizer's kernel.
     const gradients = new Map<Tensor, Tensor>();
     for (const [, parameter] of parameters) {
       const grad = gradOf(parameter);
@@ -271,12 +275,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     }
     const gradientList = [...gradients.values()];
     const norm = device.scope(() =>
-      (gradientList.length === 0
-        ? device.fromArray([0], [], 'f32')
-        : args.maxGradNorm > 0
-          ? clipByGlobalNorm(gradientList, args.maxGradNorm)
-          : globalNorm(gradientList)
-      ).keep(),
+      (gradientList.length === 0 ? device.fromArray([0], [], 'f32') : globalNorm(gradientList)).keep(),
     );
     const readback = await readBack(accumulated, [norm]);
     norm.dispose();
@@ -309,7 +308,8 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
       break;
     }
 
-    optimizer.step(gradients, learningRate);
+    const gradScale = args.maxGradNorm > 0 ? Math.min(1, args.maxGradNorm / (gradNorm + 1e-6)) : 1;
+    optimizer.step(gradients, learningRate, { gradScale });
     zeroGrad(parameters.map(([, p]) => p));
     state.globalStep = step;
     state.position = { epoch: start.epoch, microBatch: start.microBatch + microBatches.length };

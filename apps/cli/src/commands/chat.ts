@@ -59,6 +59,9 @@ export async function chatCommand(commandLine: string[]): Promise<number> {
       '--compare needs --adapter (base and tuned are the same model with the adapter off and on)',
     );
   const sampling = samplingFrom(values, { maxNewTokens: 256 });
+  // Without --max-new-tokens the default is lowered to what the context leaves after the prompt
+  // (a small model's 128 positions), rather than refusing the first question.
+  const fitContext = values['max-new-tokens'] === undefined;
   const system = optional(values, 'system');
   const interactive = Boolean(process.stdin.isTTY);
 
@@ -121,6 +124,7 @@ export async function chatCommand(commandLine: string[]): Promise<number> {
         try {
           const completion = await engine.complete(history, {
             ...sampling,
+            fitContext,
             base: side.base,
             signal: answering.signal,
             onText: (piece) => process.stdout.write(piece),

@@ -105,4 +105,28 @@ describe('base precision from LLaMA-Factory keys', () => {
       else process.env.WEBTUNE_MEMORY_BUDGET = previous;
     }
   });
+
+  it('additional_target embed_tokens,lm_head plans the f32 copies, their gradients and AdamW moments', () => {
+    const config = createModelConfig({
+      hiddenSize: 288,
+      intermediateSize: 768,
+      numHiddenLayers: 6,
+      numAttentionHeads: 6,
+      vocabSize: 32000,
+      tieWordEmbeddings: true,
+    });
+    const limits = { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 };
+    const values = { ...LORA, quantization_bit: 8, cutoff_len: 64 };
+    const plain = trainingMemoryPlan(values, config, limits);
+    const both = trainingMemoryPlan({ ...values, additional_target: 'embed_tokens,lm_head' }, config, limits);
+    const embedding = trainingMemoryPlan({ ...values, additional_target: ['embed_tokens'] }, config, limits);
+    // One table: 32000 x 288 f32 = 35.2 MiB, in a 40 MiB buffer of the pool; parameter, gradient,
+    // two moments.
+    const table = 40 * 2 ** 20;
+    expect(embedding.trainable - plain.trainable).toBe(table);
+    expect(embedding.optimizer - plain.optimizer).toBe(2 * table);
+    expect(both.gradients - plain.gradients).toBe(2 * table);
+    // And the head's gradient while the logits are held.
+    expect(both.peak - plain.peak).toBeGreaterThan(7 * table);
+  });
 });

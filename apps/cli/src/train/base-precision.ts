@@ -78,16 +78,28 @@ export function trainingMemoryPlan(
     .filter(Boolean);
   const all = targets.length === 0 || targets.includes('all') || targets.includes('all-linear');
   const targetsPerLayer = all ? 7 : Math.min(7, targets.length);
+  const saved = (
+    Array.isArray(v.additional_target) ? v.additional_target : String(v.additional_target ?? '').split(',')
+  ).map((name) => String(name).trim());
   return planMemory({
     model: config,
     baseFormat: baseFormatOf(v),
     finetuningType: v.finetuning_type === 'lora' ? 'lora' : 'full',
-    lora: { r: Number(v.lora_rank ?? 8), targetsPerLayer, dora: v.use_dora === true },
+    lora: {
+      r: Number(v.lora_rank ?? 8),
+      targetsPerLayer,
+      dora: v.use_dora === true,
+      dropout: Number(v.lora_dropout ?? 0) > 0,
+      // additional_target (PEFT's modules_to_save): the table and the head trained whole.
+      trainedTables: { embedding: saved.includes('embed_tokens'), head: saved.includes('lm_head') },
+    },
     batchSize: Number(v.per_device_train_batch_size ?? 1),
     sequenceLength: Number(v.cutoff_len ?? 2048),
     gradientCheckpointing: Boolean(
       (v.gradient_checkpointing as boolean | null) ?? !v.disable_gradient_checkpointing,
     ),
+    // bf16 / fp16 / pure_bf16 keep the checkpointed layer inputs in f16 (where shader-f16 is).
+    checkpointDtype: v.bf16 || v.fp16 || v.pure_bf16 ? 'f16' : 'f32',
     limits,
   });
 }

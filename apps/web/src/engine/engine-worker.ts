@@ -26,6 +26,7 @@ import { boardTemplate, planInBrowser, prepareBrowserData, trainingMethodOf } fr
 import { memorySink } from './memory-sink.js';
 import { modelWarnings, recordedNameOf, withBaseName } from './model-facts.js';
 import { listCheckpointsOf, opfsStorage, removeRun } from './opfs-storage.js';
+import { runPpoInBrowser } from './ppo-run.js';
 import type {
   BaseStorage,
   DataSettings,
@@ -318,8 +319,10 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
     const datasets = settings.named?.length ? settings.named : Object.keys(request.files);
     // A failed check leaves no data active: the previous data is dropped before this one is read.
     session.data = null;
+    // The data of a PPO run is planned before its reward model is named (the Train tab names it).
+    const rewardModel = settings.stage === 'ppo' ? { reward_model: 'chosen-in-the-train-tab' } : {};
     const plan = planInBrowser(
-      { ...settings.config, stage: settings.stage },
+      { ...rewardModel, ...settings.config, stage: settings.stage },
       { location: loaded.location, datasets, runName: 'data' },
     );
     emit({ type: 'progress', label: 'reading and tokenizing', done: 0, total: 1 });
@@ -353,6 +356,11 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
         `the data was prepared for stage ${data.settings.stage}; prepare it again for ${stage} in the Data tab`,
       );
     }
+    if (stage === 'ppo' && !settings.config.reward_model) {
+      throw new Error(
+        'reward_model: stage ppo needs a reward model; train one with stage Reward model, then name its run in the Train tab',
+      );
+    }
     // The data tab's keys (cutoff_len, template, ...) and the train tab's make the run's config.
     const plan: RunPlan = planInBrowser(
       { ...data.settings.config, ...settings.config },
@@ -371,6 +379,26 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
     session.training = controller;
     const kinds = rowKindsOf(plan.task);
     try {
+      if (plan.task.type === 'ppo') {
+        if (!applied.peft) throw new Error('stage ppo trains a LoRA policy: choose LoRA as the method');
+        if (settings.resume) throw new Error('a PPO run keeps no checkpoints to resume: Start runs it again');
+        const prompts = promptEncoder(loaded, data.template);
+        return await runPpoInBrowser({
+          loaded,
+          plan,
+          peft: applied.peft,
+          trainable: applied.trainable,
+          rows: data.train.filter((row) => kinds.includes(row.kind)),
+          padTokenId: tokenizerOf(loaded).padTokenId ?? 0,
+          stopTokens: [
+            ...new Set([...loaded.pretrained.model.config.eosTokenIds, ...prompts.stopTokenIds()]),
+          ],
+          runName: settings.runName,
+          signal: controller.signal,
+          emit: (event) => emit({ type: 'trainer', event }),
+          log: (line) => emit({ type: 'log', line }),
+        });
+      }
       const result = await train({
         model: applied.trainable,
         task: createTask(plan.task, {

@@ -1,17 +1,26 @@
 /*
- * Models from a Hugging Face hub (or any server in its URL layout,
- * `{baseUrl}/{repo}/resolve/{revision}/{file}`), downloaded once with progress and kept in the
- * browser's Cache Storage: a reload reads them from the cache and asks the network for nothing.
- * A file is streamed into the cache (not held in memory) and read back as a disk-backed Blob. Each
- * model also gets a small listing of the files it has, so that optional files the hub lacks (a
- * tokenizer_config.json, a generation_config.json) cost no request on the next visit either.
+ * Models from a Hugging Face hub (or a mirror in its URL layout), through @webtune/hub: its
+ * downloader asks the hub for the revision's files, fetches those a run reads (config, tokenizer,
+ * safetensors weights or their shards) with progress, resumes a cut file with a Range request, and
+ * keeps everything in the browser's Cache Storage (`cacheStorageHubCache`). A reload asks the hub
+ * only for the revision's file list and fetches no file again; with the hub unreachable the cache
+ * alone serves what it holds. Files are read back as disk-backed Blobs, never held whole in memory.
  */
+import {
+  type BrowserHubCache,
+  cacheStorageHubCache,
+  DEFAULT_HUB_BUCKET,
+  downloadSnapshot,
+  type FileProgress,
+  HubError,
+  type HubSettings,
+  memoryCacheStorage,
+  selectModelFiles,
+} from '@webtune/hub';
 import type { HubModel } from './protocol.js';
-import { type DownloadProgress, downloadModelFolder } from './url-source.js';
 
-/** The Cache Storage bucket of hub downloads. */
-export const HUB_CACHE = 'webtune-hub-v1';
-const LISTING = '.webtune-files.json';
+/** Called while files download: bytes so far of the current file and its size (0 when unknown). */
+export type HubProgress = (fileName: string, loaded: number, total: number) => void;
 
 /** A short list of small, real chat models the board can train in a tab (size of the download). */
 export const QUICK_START_MODELS: { repo: string; label: string }[] = [
@@ -23,7 +32,7 @@ export const QUICK_START_MODELS: { repo: string; label: string }[] = [
 
 const REPO = /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/;
 
-/** Checks a hub id (`owner/name`) and revision; throws an error naming what is wrong. */
+/** Checks a hub id (`owner/name`), revision and hub address; throws an error naming what is wrong. */
 export function checkHubModel(hub: HubModel): HubModel {
   const repo = hub.repo.trim();
   if (!REPO.test(repo) || repo.includes('..')) {
@@ -38,101 +47,75 @@ export function checkHubModel(hub: HubModel): HubModel {
   } catch {
     throw new Error(`"${hub.baseUrl}" is not a URL: the hub's address, e.g. https://huggingface.co`);
   }
-  return { baseUrl: baseUrl.href.replace(/\/+$/, ''), repo, revision };
+  const token = hub.token?.trim() || undefined;
+  return { baseUrl: baseUrl.href.replace(/\/+$/, ''), repo, revision, ...(token ? { token } : {}) };
 }
 
-/** The folder URL of a model revision: files are `{folder}{file}`. */
-export function hubFolderUrl(hub: HubModel): string {
-  const { baseUrl, repo, revision } = checkHubModel(hub);
-  return `${baseUrl}/${repo}/resolve/${encodeURIComponent(revision)}/`;
-}
+/** The bucket of the board's own downloader before it used @webtune/hub: dropped on first use. */
+const OLD_BUCKET = 'webtune-hub-v1';
 
-function cacheStorage(): CacheStorage | null {
-  return typeof caches === 'undefined' ? null : caches;
+let opened: BrowserHubCache | null = null;
+/** The page's hub cache: Cache Storage, or memory where the page has none (an insecure origin). */
+function hubCache(): BrowserHubCache {
+  if (!opened) {
+    if (typeof caches !== 'undefined') caches.delete(OLD_BUCKET).catch(() => undefined);
+    opened = cacheStorageHubCache(typeof caches === 'undefined' ? memoryCacheStorage() : caches, {
+      name: DEFAULT_HUB_BUCKET,
+    });
+  }
+  return opened;
 }
 
 /**
- * Downloads a hub model's files (config, tokenizer, weights or their shards) through the cache:
- * files already cached are read from it, the others fetched with progress and cached as they
- * arrive. Without Cache Storage (an insecure origin) it downloads without caching.
+ * Downloads a hub model's files through the cache and returns them by name, with whether any file
+ * had to be fetched. The hub unreachable (not an HTTP error: no answer at all), the cache alone
+ * is asked.
  */
 export async function downloadHubModel(
   hub: HubModel,
-  onProgress?: DownloadProgress,
-): Promise<{ files: Map<string, Blob>; fromCache: boolean }> {
-  const folder = hubFolderUrl(hub);
-  const storage = cacheStorage();
-  if (!storage) return { files: await downloadModelFolder(folder, onProgress), fromCache: false };
-  const cache = await storage.open(HUB_CACHE);
-  const listed = await cache.match(folder + LISTING);
-  if (listed) {
-    const names = (await listed.json()) as string[];
-    const files = new Map<string, Blob>();
-    for (const name of names) {
-      const hit = await cache.match(folder + name);
-      if (!hit) break;
-      files.set(name, await hit.blob());
+  onProgress?: HubProgress,
+): Promise<{ files: Map<string, Blob>; fromCache: boolean; offline: boolean }> {
+  const { baseUrl, repo, revision, token } = checkHubModel(hub);
+  const cache = hubCache();
+  const settings: HubSettings = { endpoint: baseUrl, token: token ?? null, offline: false };
+  let fetched = false;
+  const options = {
+    type: 'model' as const,
+    revision,
+    select: (paths: string[]) => selectModelFiles(paths, `model ${repo}`),
+    onProgress: ({ path, receivedBytes, totalBytes, cached }: FileProgress) => {
+      if (!cached) fetched = true;
+      onProgress?.(path, receivedBytes, totalBytes ?? 0);
+    },
+  };
+  let offline = false;
+  let snapshot: Awaited<ReturnType<typeof downloadSnapshot>>;
+  try {
+    snapshot = await downloadSnapshot(repo, cache, settings, options);
+  } catch (error) {
+    const unreachable = error instanceof HubError && error.status === null && !fetched;
+    if (!unreachable) throw error;
+    try {
+      snapshot = await downloadSnapshot(repo, cache, { ...settings, offline: true }, options);
+    } catch {
+      throw error;
     }
-    if (files.size === names.length) return { files, fromCache: true };
+    offline = true;
   }
-  const files = await downloadModelFolder(folder, onProgress, (base, name, progress) =>
-    cachedFetch(cache, base, name, progress),
-  );
-  await cache.put(
-    folder + LISTING,
-    new Response(JSON.stringify([...files.keys()]), { headers: { 'content-type': 'application/json' } }),
-  );
-  return { files, fromCache: false };
-}
-
-/** One file through the cache: a hit is read back; a miss is streamed into the cache with progress. */
-async function cachedFetch(
-  cache: Cache,
-  base: string,
-  name: string,
-  onProgress?: DownloadProgress,
-): Promise<Blob | null> {
-  const url = base + name;
-  const hit = await cache.match(url);
-  if (hit) return hit.blob();
-  const response = await fetch(url);
-  if (response.status === 404) return null;
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status} ${response.statusText}`);
-  const total = Number(response.headers.get('content-length') ?? 0);
-  if (!response.body) {
-    const blob = await response.blob();
-    await cache.put(url, new Response(blob));
-    return blob;
+  const files = new Map<string, Blob>();
+  for (const path of snapshot.files) {
+    const blob = await cache.read(snapshot.folder, snapshot.commit, path);
+    if (!blob) throw new Error(`${repo}: ${path} was downloaded but the browser did not keep it`);
+    files.set(path, blob);
   }
-  // One branch goes to the cache, the other only counts bytes: the file never sits in memory whole.
-  const [toCache, toCount] = response.body.tee();
-  const stored = cache.put(
-    url,
-    new Response(toCache, { headers: { 'content-type': 'application/octet-stream' } }),
-  );
-  let loaded = 0;
-  const reader = toCount.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    loaded += value.length;
-    onProgress?.(name, loaded, total);
-  }
-  await stored;
-  const back = await cache.match(url);
-  if (!back) throw new Error(`${url} was downloaded but the browser did not keep it in Cache Storage`);
-  return back.blob();
+  return { files, fromCache: !fetched, offline };
 }
 
 /** The hub models in the cache, as `repo@revision`. */
 export async function cachedHubModels(): Promise<string[]> {
-  const storage = cacheStorage();
-  if (!storage || !(await storage.has(HUB_CACHE))) return [];
-  const cache = await storage.open(HUB_CACHE);
   const models: string[] = [];
-  for (const request of await cache.keys()) {
-    const match = /^(.*)\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/\.webtune-files\.json$/.exec(request.url);
-    if (match) models.push(`${match[2]}@${decodeURIComponent(match[3])}`);
+  for (const { folder, revision } of await hubCache().refs()) {
+    if (folder.startsWith('models--')) models.push(`${folder.slice(8).replace('--', '/')}@${revision}`);
   }
   return models.sort();
 }

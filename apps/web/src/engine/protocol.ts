@@ -11,7 +11,7 @@ import type { DeviceInfo } from '@webtune/tensors';
 import type { MemoryPlan, TrainerEvent, TrainerLogRow } from '@webtune/train';
 
 /** Training stages the board offers (LLaMA-Factory's `stage`). */
-export type StageName = 'sft' | 'dpo' | 'pt';
+export type StageName = 'sft' | 'dpo' | 'kto' | 'rm' | 'ppo' | 'pt';
 
 /**
  * The board's settings are LLaMA-Factory config keys (`stage`, `finetuning_type`, `lora_rank`,
@@ -184,11 +184,13 @@ export interface EngineEnvelope {
 /** How the frozen base is held on the device: f32, half precision, or ggml Q8_0/Q4_0 blocks. */
 export type BaseStorage = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k';
 
-/** A model on a Hugging Face hub (or a server in its layout: `{baseUrl}/{repo}/resolve/{revision}/{file}`). */
+/** A model on a Hugging Face hub (or a mirror in its URL layout: its API and `{repo}/resolve/{commit}/{file}`). */
 export interface HubModel {
   baseUrl: string;
   repo: string;
   revision: string;
+  /** An access token for private or gated models (what HF_TOKEN is to the CLI). */
+  token?: string;
 }
 
 /** The memory plan of a run for the loaded model, against this adapter and a browser tab. */

@@ -47,6 +47,8 @@ export async function readRunState(runName: string): Promise<RunState> {
   const log = await readLog(storage);
   const lastRow = log[log.length - 1];
   if (totalSteps === 0 && lastRow) totalSteps = lastRow.total_steps;
+  // A run without checkpoints (PPO saves only at the end): its log says how far it got.
+  if (lastStep === 0 && lastRow && hasResult) lastStep = lastRow.current_steps;
   return {
     runName,
     checkpoints,

@@ -257,10 +257,17 @@ async function exportBundle(options: ExportBundleOptions, emit: Emit) {
 export function webappHandlers(): { [K in WebappRequest['kind']]: WebappHandler<K> } {
   return {
     async 'load-model-hub'(request, emit) {
-      const { files, fromCache } = await downloadHubModel(request.hub, (name, done, total) =>
+      const { files, fromCache, offline } = await downloadHubModel(request.hub, (name, done, total) =>
         emit({ type: 'progress', label: `downloading ${name}`, done, total }),
       );
-      emit({ type: 'log', line: fromCache ? 'read from the browser cache' : 'downloaded and cached' });
+      emit({
+        type: 'log',
+        line: offline
+          ? 'read from the browser cache; the hub did not answer'
+          : fromCache
+            ? 'read from the browser cache'
+            : 'downloaded and cached',
+      });
       return loadFiles(files, request.hub.repo.trim(), emit, request.baseFormat);
     },
 

@@ -97,9 +97,9 @@ export function dataTab(context: BoardContext): HTMLElement {
   });
   context.dataConfig = () => dataConfig();
   context.onRunConfig((config) => {
-    if (config.stage === 'sft' || config.stage === 'dpo' || config.stage === 'pt') {
+    if (typeof config.stage === 'string' && config.stage in STAGE_LABELS) {
       stage.value = config.stage;
-      store.update({ stage: config.stage });
+      store.update({ stage: config.stage as StageName });
     }
     if (typeof config.template === 'string') template.value = config.template;
     if (typeof config.cutoff_len === 'number') cutoffLen.value = String(config.cutoff_len);
@@ -167,7 +167,7 @@ export function dataTab(context: BoardContext): HTMLElement {
       field(
         'Stage',
         stage,
-        'Decides which rows are valid: SFT needs answers, DPO chosen and rejected answers, pretraining text.',
+        'Decides which rows are valid: SFT and PPO need answers (PPO takes their prompts), DPO and the reward model chosen and rejected answers, KTO answers with a true/false label (kto_tag), pretraining text.',
       ),
       field(
         'Chat template',

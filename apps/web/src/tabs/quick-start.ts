@@ -38,6 +38,14 @@ export function quickStart(
   });
   const revision = h('input', { type: 'text', name: 'hub-revision', value: 'main', spellcheck: false });
   const hubUrl = h('input', { type: 'url', name: 'hub-url', value: defaultHubUrl(), spellcheck: false });
+  // Never stored: the page forgets it on reload, as a shell forgets an HF_TOKEN it was not given.
+  const token = h('input', {
+    type: 'password',
+    name: 'hub-token',
+    autocomplete: 'off',
+    spellcheck: false,
+    placeholder: 'hf_…',
+  });
   const cached = h('p', { class: 'note cached-models' });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Download and load');
   choice.addEventListener('change', () => {
@@ -72,7 +80,7 @@ export function quickStart(
             engine.call(
               {
                 kind: 'load-model-hub',
-                hub: { baseUrl: hubUrl.value, repo: id, revision: revision.value },
+                hub: { baseUrl: hubUrl.value, repo: id, revision: revision.value, token: token.value },
                 baseFormat: baseFormat(),
               },
               (engineEvent) => {
@@ -103,7 +111,12 @@ export function quickStart(
         'div',
         { class: 'form-grid' },
         field('Revision', revision, 'A branch, tag or commit.'),
-        field('Hub URL', hubUrl, 'Files are read from {hub}/{id}/resolve/{revision}/{file}.'),
+        field('Hub URL', hubUrl, 'The hub or a mirror with its API and {id}/resolve/{commit}/{file}.'),
+        field(
+          'Access token',
+          token,
+          'For private or gated models (what HF_TOKEN is to the CLI); kept only until the page closes.',
+        ),
       ),
     ),
     h('div', { class: 'actions' }, button),
@@ -121,7 +134,7 @@ export function quickStart(
       h(
         'p',
         {},
-        'Downloaded once with progress and kept in this browser’s cache: a reload loads it again without the network.',
+        'Downloaded once with progress (a cut download resumes where it stopped) and kept in this browser’s cache: a reload fetches no file again.',
       ),
       form,
     ),

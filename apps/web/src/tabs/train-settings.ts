@@ -8,6 +8,9 @@ export type MethodName = 'lora' | 'dora' | 'adapter' | 'freeze' | 'full';
 export const STAGE_LABELS: Record<StageName, string> = {
   sft: 'SFT (answers)',
   dpo: 'DPO (preferences)',
+  kto: 'KTO (answers marked good or bad)',
+  rm: 'Reward model (preferences)',
+  ppo: 'PPO (prompts, a reward model)',
   pt: 'Pretraining (text)',
 };
 
@@ -207,11 +210,58 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
   {
     key: 'prefBeta',
     yaml: 'pref_beta',
-    label: 'DPO beta',
-    help: 'How far the policy may move from the reference model.',
+    label: 'Beta (pref_beta)',
+    help: 'How far the policy may move from the reference model (DPO, KTO).',
     value: defaultOf('pref_beta'),
     min: 0,
-    stages: ['dpo'],
+    stages: ['dpo', 'kto'],
+  },
+  {
+    key: 'ktoChosenWeight',
+    yaml: 'kto_chosen_weight',
+    label: 'KTO desirable weight',
+    help: 'Weight of the answers marked good (raise it when they are fewer than the bad ones).',
+    value: defaultOf('kto_chosen_weight'),
+    min: 0,
+    stages: ['kto'],
+  },
+  {
+    key: 'ktoRejectedWeight',
+    yaml: 'kto_rejected_weight',
+    label: 'KTO undesirable weight',
+    help: 'Weight of the answers marked bad.',
+    value: defaultOf('kto_rejected_weight'),
+    min: 0,
+    stages: ['kto'],
+  },
+  {
+    key: 'ppoEpochs',
+    yaml: 'ppo_epochs',
+    label: 'PPO epochs',
+    help: 'Passes over each batch of generated answers.',
+    value: defaultOf('ppo_epochs'),
+    min: 1,
+    step: 1,
+    stages: ['ppo'],
+  },
+  {
+    key: 'ppoTarget',
+    yaml: 'ppo_target',
+    label: 'PPO KL target',
+    help: 'The KL to the reference the adaptive penalty steers to.',
+    value: defaultOf('ppo_target'),
+    min: 0,
+    stages: ['ppo'],
+  },
+  {
+    key: 'maxNewTokens',
+    yaml: 'max_new_tokens',
+    label: 'Answer length (max_new_tokens)',
+    help: 'Tokens the policy may generate per prompt in each PPO step; short answers keep steps fast in a tab.',
+    value: 32,
+    min: 1,
+    step: 1,
+    stages: ['ppo'],
   },
 ];
 
@@ -238,6 +288,7 @@ export class TrainSettingsForm {
   private readonly target: HTMLInputElement;
   private readonly preferenceLoss: HTMLSelectElement;
   private readonly checkpointing: HTMLInputElement;
+  private readonly rewardModel: HTMLInputElement;
 
   constructor() {
     this.stage = select('stage', Object.entries(STAGE_LABELS), 'sft');
@@ -262,6 +313,12 @@ export class TrainSettingsForm {
       pattern: '[A-Za-z0-9_\\-][A-Za-z0-9._\\-]*',
       spellcheck: false,
     });
+    this.rewardModel = h('input', {
+      type: 'text',
+      name: 'reward_model',
+      placeholder: 'the name of a Reward model run',
+      spellcheck: false,
+    });
     this.checkpointing = h('input', {
       type: 'checkbox',
       name: 'gradient_checkpointing',
@@ -282,6 +339,12 @@ export class TrainSettingsForm {
     this.fields.set('loraTarget', targetField);
     const lossField = field('DPO loss', this.preferenceLoss, 'sigmoid is the original DPO loss.');
     this.fields.set('preferenceLoss', lossField);
+    const rewardField = field(
+      'Reward model (reward_model)',
+      this.rewardModel,
+      'A completed LoRA run of stage Reward model in this browser, by its run name.',
+    );
+    this.fields.set('rewardModel', rewardField);
     this.element = h(
       'div',
       { class: 'train-settings' },
@@ -306,6 +369,7 @@ export class TrainSettingsForm {
         field('Learning-rate schedule', this.schedule, 'How the learning rate moves after warmup.'),
         targetField,
         lossField,
+        rewardField,
         ...numberFields,
         h(
           'div',
@@ -321,6 +385,13 @@ export class TrainSettingsForm {
     );
     this.stage.addEventListener('change', () => this.showRelevant());
     this.method.addEventListener('change', () => this.showRelevant());
+    this.showRelevant();
+  }
+
+  /** Mirrors the Data tab's stage, showing the fields that stage uses. */
+  setStage(stage: StageName): void {
+    if (this.stage.value === stage) return;
+    this.stage.value = stage;
     this.showRelevant();
   }
 
@@ -392,6 +463,7 @@ export class TrainSettingsForm {
       else if (key === 'lora_target')
         this.target.value = Array.isArray(value) ? value.join(',') : String(value);
       else if (key === 'pref_loss') this.preferenceLoss.value = String(value);
+      else if (key === 'reward_model') this.rewardModel.value = String(value ?? '');
       else if (key === 'disable_gradient_checkpointing') this.checkpointing.checked = value !== true;
       else if (key === 'run_name') this.runName.value = String(value);
       else if (key === 'eval_strategy' || key === 'stage') continue;
@@ -412,6 +484,7 @@ export class TrainSettingsForm {
     }
     this.fields.get('loraTarget')!.hidden = !(method === 'lora' || method === 'dora');
     this.fields.get('preferenceLoss')!.hidden = stage !== 'dpo';
+    this.fields.get('rewardModel')!.hidden = stage !== 'ppo';
   }
 
   /** The settings of a run in this browser: the config, the run's name, whether it resumes. */
@@ -435,6 +508,8 @@ export class TrainSettingsForm {
     };
     if (method === 'lora' || method === 'dora') config.lora_target = this.target.value;
     if (stage === 'dpo') config.pref_loss = this.preferenceLoss.value;
+    // Left empty, the key is not sent: the run is refused with the reason (the form stays readable).
+    if (stage === 'ppo' && this.rewardModel.value.trim()) config.reward_model = this.rewardModel.value.trim();
     for (const setting of NUMBER_SETTINGS) {
       if (this.fields.get(setting.key)!.hidden) continue;
       if (setting.optional && this.numbers.get(setting.key)!.value.trim() === '') continue;

@@ -4,9 +4,11 @@ import type { BoardContext } from '../board.js';
 import type { RunState } from '../engine/protocol.js';
 import { h, replaceChildren } from '../ui/dom.js';
 import { formatBytes, formatDuration, formatNumber } from '../ui/format.js';
+import { MetricsChart } from '../ui/metrics-chart.js';
 import { TaskStatus } from '../ui/task-status.js';
 import { TrainingChart } from '../ui/training-chart.js';
 import { runYamlPanel } from './run-yaml.js';
+import { StageWarnings } from './stage-warnings.js';
 import { TrainSettingsForm } from './train-settings.js';
 
 const MAX_LOG_LINES = 500;
@@ -33,6 +35,9 @@ export function trainTab(context: BoardContext): HTMLElement {
   /** Keys of a loaded YAML the form does not show: sent along with the form's. */
   let extraConfig: RawConfig = {};
   const chart = new TrainingChart();
+  /** The stage's own metrics (KTO/DPO rewards, PPO reward and KL...), and warnings about them. */
+  const stageChart = new MetricsChart();
+  let stageWarnings = new StageWarnings();
   const status = new TaskStatus('Training');
   const metrics = h('dl', { class: 'metrics', 'aria-label': 'Training progress' });
   const log = h('ol', { class: 'log', 'aria-label': 'Training log' });
@@ -68,7 +73,11 @@ export function trainTab(context: BoardContext): HTMLElement {
     switch (event.type) {
       case 'train-start':
         if (event.resumedFrom) chart.setTotalSteps(event.totalSteps);
-        else chart.reset(event.totalSteps);
+        else {
+          chart.reset(event.totalSteps);
+          stageChart.reset();
+        }
+        stageWarnings = new StageWarnings({ klTarget: Number(runConfigOrEmpty().ppo_target ?? 6) });
         say(
           event.resumedFrom
             ? `Resumed from ${event.resumedFrom} at step ${event.firstStep} of ${event.totalSteps}.`
@@ -77,6 +86,11 @@ export function trainTab(context: BoardContext): HTMLElement {
         break;
       case 'step-end':
         chart.addStep(event.step, event.loss, event.learningRate);
+        stageChart.addStep(event.step, event.metrics);
+        for (const warning of stageWarnings.observe(event.step, event.metrics)) {
+          chart.addMarker(warning);
+          say(`warning at step ${warning.step}: ${warning.message} ${warning.advice}`);
+        }
         if (store.get().training === 'running') status.progress('Training', event.step, event.totalSteps);
         showMetrics([
           ['Step', `${event.step} / ${event.totalSteps}`],
@@ -153,6 +167,14 @@ export function trainTab(context: BoardContext): HTMLElement {
     if (state.data) config.dataset ??= state.data.report.datasets.map((dataset) => dataset.name).join(',');
     return config;
   };
+  /** The run's config, or {} while the form holds a value it refuses. */
+  const runConfigOrEmpty = (): RawConfig => {
+    try {
+      return runConfig();
+    } catch {
+      return {};
+    }
+  };
 
   const run = async (resumeRun: boolean) => {
     let runSettings: ReturnType<TrainSettingsForm['read']>;
@@ -201,6 +223,7 @@ export function trainTab(context: BoardContext): HTMLElement {
       const result = await engine.call({ kind: 'train', settings: runSettings }, (event) => {
         if (event.type === 'trainer') onTrainerEvent(event.event);
         else if (event.type === 'progress') status.progress(event.label, event.done, event.total);
+        else if (event.type === 'log') say(event.line);
       });
       finish(result.reason, result.steps);
     } catch (error) {
@@ -304,7 +327,10 @@ export function trainTab(context: BoardContext): HTMLElement {
     }
     const found = runState;
     const idle = !['running', 'pausing', 'stopping'].includes(store.get().training);
-    if (idle && found && found.log.length > 0 && chart.counts.loss === 0) chart.loadHistory(found.log);
+    if (idle && found && found.log.length > 0 && chart.counts.loss === 0) {
+      chart.loadHistory(found.log);
+      stageChart.loadHistory(found.log);
+    }
     const last = found?.checkpoints[found.checkpoints.length - 1];
     useResult.hidden = !found?.hasResult;
     if (found?.completed) {
@@ -316,6 +342,7 @@ export function trainTab(context: BoardContext): HTMLElement {
   };
   settings.runName.addEventListener('change', () => {
     chart.reset(1);
+    stageChart.reset();
     refreshRun();
   });
 
@@ -339,7 +366,8 @@ export function trainTab(context: BoardContext): HTMLElement {
     resume.classList.toggle('primary', !resume.disabled);
     start.classList.toggle('primary', resume.disabled);
     useResult.disabled = running || state.target !== 'browser' || !state.device || !state.model;
-    pause.disabled = state.training !== 'running';
+    // PPO keeps no checkpoints (trainPpo saves at the end only): it can be stopped, not paused.
+    pause.disabled = state.training !== 'running' || settings.stage.value === 'ppo';
     stop.disabled = state.training !== 'running' && state.training !== 'pausing';
     const what = state.target === 'remote' ? `the server at ${state.remote.url}` : 'this browser’s GPU';
     targetNote.textContent =
@@ -354,8 +382,8 @@ export function trainTab(context: BoardContext): HTMLElement {
   store.subscribe((state, previous) => {
     updateButtons();
     if (state.device !== previous.device || state.model !== previous.model) refreshRun();
-    if (state.stage !== previous.stage) settings.stage.value = state.stage;
-    if (state.data !== previous.data && state.data) settings.stage.value = state.data.stage;
+    if (state.stage !== previous.stage) settings.setStage(state.stage);
+    if (state.data !== previous.data && state.data) settings.setStage(state.data.stage);
   });
   settings.stage.value = store.get().stage;
   updateButtons();
@@ -401,6 +429,7 @@ export function trainTab(context: BoardContext): HTMLElement {
       checkpointNote,
       metrics,
       chart.element,
+      stageChart.element,
       h('details', { class: 'log-wrap', open: true }, h('summary', {}, 'Log'), log),
     ),
   );

@@ -2,7 +2,8 @@
  * A local HTTP server in the hub's URL layout, for tests: the revision API
  * (`/api/{models|datasets}/{repo}/revision/{rev}`), `/{repo}/resolve/{rev}/{path}` and
  * `/datasets/{repo}/resolve/{rev}/{path}`, with Range requests, tokens for private repositories,
- * and responses cut short on purpose.
+ * and responses cut short on purpose. It answers cross-origin requests as the hub does (CORS), so a
+ * page served from another port can download from it.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -46,6 +47,16 @@ export async function startHubServer(repos: Record<string, ServedRepo>): Promise
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = decodeURIComponent(url.pathname);
     requests.push({ path, headers: request.headers });
+    response.setHeader('access-control-allow-origin', '*');
+    response.setHeader('access-control-expose-headers', 'content-length, content-range, etag');
+    if (request.method === 'OPTIONS') {
+      response.writeHead(204, {
+        'access-control-allow-headers': 'authorization, range',
+        'access-control-allow-methods': 'GET, HEAD',
+      });
+      response.end();
+      return;
+    }
     const api = /^\/api\/(models|datasets)\/(.+)\/revision\/([^/]+)$/.exec(path);
     const resolved = /^\/(datasets\/)?(.+?\/.+?)\/resolve\/([^/]+)\/(.+)$/.exec(path);
     const repoId = api ? api[2] : resolved?.[2];
@@ -94,7 +105,9 @@ export async function startHubServer(repos: Record<string, ServedRepo>): Promise
     const cut = cutNext.get(path);
     if (cut !== undefined) {
       cutNext.delete(path);
-      response.write(body.subarray(0, cut), () => setTimeout(() => response.socket?.destroy(), 20));
+      // The connection is reset a while after the bytes were written: a client that errors its body
+      // stream drops chunks it has not read yet, so the pause gives a loaded machine time to read them.
+      response.write(body.subarray(0, cut), () => setTimeout(() => response.socket?.destroy(), 200));
       return;
     }
     response.end(body);

@@ -170,6 +170,27 @@ export class Module {
     this.packedSlots.set(name, weight);
   }
 
+  /**
+   * Takes the packed weight out of a slot without freeing it (the slot is empty after), so that
+   * an f32 tensor can stand in for it: modules_to_save trains a decoded copy of a packed table.
+   */
+  takePackedParameter(name: string): PackedWeight | null {
+    const weight = this.packedSlots.get(name) ?? null;
+    this.packedSlots.delete(name);
+    return weight;
+  }
+
+  /**
+   * Puts back a packed weight taken with takePackedParameter. The tensor that stood in for it is
+   * left out of the slot but not freed (its owner keeps it).
+   */
+  restorePackedParameter(name: string, weight: PackedWeight): void {
+    const slot = this.slots.get(name);
+    if (!slot) throw new ModelError(`${this.constructor.name} has no parameter "${name}"`);
+    slot.tensor = null;
+    this.packedSlots.set(name, weight);
+  }
+
   /** The packed weight in a slot of this module, or null. */
   packedParameter(name: string): PackedWeight | null {
     return this.packedSlots.get(name) ?? null;

@@ -209,7 +209,11 @@ export class LoraLinear extends Module implements LinearLike, FusedLowRankLayer 
     // The mask depends on (runtime seed, path, shape) only, so a recomputed forward (gradient
     // checkpointing) or a resumed run drops the same elements.
     if (dropping) input = F.dropout(input, settings.dropout, this.dropoutSeed(), 0);
-    const lora = F.linear(F.linear(input, a), b);
+    const hidden = F.linear(input, a);
+    // Plain LoRA: result + scaling (h B^T) in one product where the dtypes agree.
+    if (!settings.useDora && result.dtype === b.dtype)
+      return F.linearOnto(hidden, b, result, settings.scaling);
+    const lora = F.linear(hidden, b);
     if (!settings.useDora)
       return F.add(result, F.cast(F.scale(lora, settings.scaling), result.dtype as 'f32' | 'f16'));
     const norm = this.weightNorm(name);

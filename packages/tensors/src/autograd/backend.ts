@@ -35,11 +35,17 @@ export interface MatmulOptions<T> {
   transposeA?: boolean;
   transposeB?: boolean;
   bias?: T | null;
+  /** Added to the output (its shape): fused into the product's epilogue. */
+  residual?: T | null;
+  /** Factor of the product alone (not of the bias or residual); default 1. */
+  alpha?: number;
 }
 
 export interface RotaryOptions {
   style: 'half' | 'interleaved';
   rotaryDim?: number;
+  /** Rotate by the opposite angle (the backward). */
+  inverse?: boolean;
 }
 
 export interface AttentionOptions<T> {
@@ -134,7 +140,14 @@ export interface AutogradBackend<T extends object> {
   /** grad * d op(x) / dx, given x and out = op(x). */
   unaryBackward(op: UnaryOp, x: T, out: T, grad: T): T;
   swigluBackward(gate: T, up: T, grad: T): { gate: T; up: T };
-  rmsNormBackward(x: T, weight: T | null, grad: T, eps: number): { input: T; weight: T | null };
+  /** `options.add` is added into dx; `options.weightGradient` false skips dw (null). */
+  rmsNormBackward(
+    x: T,
+    weight: T | null,
+    grad: T,
+    eps: number,
+    options?: { weightGradient?: boolean; add?: T | null },
+  ): { input: T; weight: T | null };
   crossEntropyBackward(
     logits: T,
     targets: T,

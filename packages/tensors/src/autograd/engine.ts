@@ -8,8 +8,17 @@ export interface BackwardContext {
   args: readonly unknown[];
   /** Shapes of the differentiable inputs (null where the input is not a tensor). */
   shapes: readonly (Shape | null)[];
+  /** Dtypes of the differentiable inputs (null where the input is not a tensor). */
+  dtypes: readonly (string | null)[];
   /** Whether each differentiable input needs a gradient; skip the work for the others. */
   needs: readonly boolean[];
+  /**
+   * During backward: the gradient already summed for input `i` from its other consumers, when
+   * there is one and `accept` takes it. The rule must then return input i's gradient with that
+   * one added (a matmul adds it in its epilogue), and the engine replaces the sum by it instead of
+   * adding. Null (nothing taken) for leaves, for inputs with no gradient yet, or when refused.
+   */
+  absorb?: (i: number, accept: (existing: object) => boolean) => object | null;
 }
 
 /**
@@ -197,6 +206,9 @@ export function record<T extends object>(
       shapes: inputs.map((input) =>
         typeof input === 'object' && input !== null ? ops.shape(input as T) : null,
       ),
+      dtypes: inputs.map((input) =>
+        typeof input === 'object' && input !== null ? ops.dtype(input as T) : null,
+      ),
       needs: edges.map((edge) => edge !== null),
     },
     edges,
@@ -299,7 +311,18 @@ export function backward<T extends object>(
     const ops = node.ops;
     if (grad) {
       const saved = node.saved;
-      const inputGrads = ops.scope(grad, () => node.rule.backward(ops, grad, saved, node.context));
+      const absorbed = new Map<number, object>();
+      const context: BackwardContext = {
+        ...node.context,
+        absorb: (i, accept) => {
+          const edge = node.edges[i];
+          const existing = edge && 'node' in edge ? grads.get(edge.node) : undefined;
+          if (!existing || absorbed.has(i) || !accept(existing)) return null;
+          absorbed.set(i, existing);
+          return existing;
+        },
+      };
+      const inputGrads = ops.scope(grad, () => node.rule.backward(ops, grad, saved, context));
       // A rule may hand back its incoming gradient, a saved tensor, or one tensor twice: give
       // each edge a handle of its own so every handle is freed exactly once.
       const owned = new Set<object>();
@@ -314,7 +337,11 @@ export function backward<T extends object>(
           leafGrads.push([edge.leaf, inputGrad, ops]);
         } else {
           const existing = grads.get(edge.node);
-          if (existing) {
+          if (existing && absorbed.get(i) === existing) {
+            // The rule's gradient already holds the earlier sum.
+            grads.set(edge.node, inputGrad);
+            if (!borrowed.has(existing)) ops.release(existing);
+          } else if (existing) {
             grads.set(edge.node, ops.binary('add', existing, inputGrad));
             if (!borrowed.has(existing)) ops.release(existing);
             ops.release(inputGrad);

@@ -116,6 +116,17 @@ export const OP_CASES: OpCase[] = [
   c('matmul', [t([3, 4]), t([5, 3]), { transposeA: true, transposeB: true }], 'both transposed'),
   c('matmul', [t([2, 3, 4]), t([2, 4, 5])], 'batched'),
   c('matmul', [t([2, 1, 3, 4]), t([3, 4, 2])], 'batch broadcast'),
+  c(
+    'matmul',
+    [t([2, 3, 4]), t([5, 4]), { transposeB: true, alpha: 2.5, residual: t([2, 3, 5]) }],
+    'LoRA: alpha + residual',
+  ),
+  c(
+    'matmul',
+    [t([4, 3]), t([4, 5]), { transposeA: true, alpha: -0.5, bias: t([5]), residual: t([3, 5]) }],
+    'alpha + bias + residual, transposeA',
+  ),
+  c('matmul', [t([2, 3, 4]), t([2, 4, 5]), { alpha: 3, residual: t([2, 3, 5]) }], 'batched alpha + residual'),
   c('rotary', [t([2, 3, 2, 8]), ...ROTARY_TABLES, { style: 'half' }], 'half'),
   c('rotary', [t([2, 3, 2, 8]), ...ROTARY_TABLES, { style: 'interleaved' }], 'interleaved'),
   c('rotary', [t([1, 3, 2, 10]), t([3, 2]), t([3, 2]), { style: 'half', rotaryDim: 4 }], 'partial'),

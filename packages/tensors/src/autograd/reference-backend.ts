@@ -82,7 +82,11 @@ function permute(x: R, order: readonly number[]): R {
 const resolveIndex = (index: number, extent: number) => (index < 0 ? index + extent : index);
 
 function matmul(a: R, b: R, options: MatmulOptions<R> = {}): R {
-  const result = matmulReference(a.data, a.shape, b.data, b.shape, { ...options, bias: options.bias?.data });
+  const result = matmulReference(a.data, a.shape, b.data, b.shape, {
+    ...options,
+    bias: options.bias?.data,
+    residual: options.residual?.data,
+  });
   return tensor(result.data, result.shape, a.dtype);
 }
 
@@ -190,7 +194,7 @@ export const REFERENCE_BACKEND: AutogradBackend<R> = {
   matmul,
   rotary: (x, cos, sin, options) =>
     tensor(
-      rotaryReference(x.data, x.shape, cos.data, sin.data, {
+      rotaryReference(x.data, x.shape, cos.data, options.inverse ? sin.data.map((v) => -v) : sin.data, {
         ...options,
         batchedTables: cos.shape.length === 3,
       }),
@@ -211,11 +215,15 @@ export const REFERENCE_BACKEND: AutogradBackend<R> = {
     const result = swigluBackwardReference(gate.data, up.data, grad.data);
     return { gate: tensor(result.gate, gate.shape, gate.dtype), up: tensor(result.up, up.shape, up.dtype) };
   },
-  rmsNormBackward: (x, weight, grad, eps) => {
+  rmsNormBackward: (x, weight, grad, eps, options = {}) => {
     const result = rmsNormBackwardReference(x.data, weight?.data ?? null, grad.data, lastAxis(x), eps);
+    const input = options.add ? result.input.map((v, i) => v + options.add!.data[i]) : result.input;
     return {
-      input: tensor(result.input, x.shape, x.dtype),
-      weight: weight && result.weight ? tensor(result.weight, weight.shape, weight.dtype) : null,
+      input: tensor(input, x.shape, x.dtype),
+      weight:
+        weight && result.weight && options.weightGradient !== false
+          ? tensor(result.weight, weight.shape, weight.dtype)
+          : null,
     };
   },
   crossEntropyBackward: (logits, targets, logSumExp, _tokenCount, grad, options) =>

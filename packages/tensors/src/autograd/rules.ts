@@ -186,8 +186,9 @@ const REST = {
   cast: rule(
     first,
     (o, [x, dtype]) => o.cast(x as T, dtype as never),
-    (o, g, [x]) => [o.cast(g, o.dtype(x))],
-    { save: (args) => [args[0]] },
+    // Only the input's dtype is needed: the input itself is not kept (an f16 copy of a layer's
+    // input would otherwise keep the f32 original alive).
+    (o, g, _s, c) => [o.cast(g, c.dtypes[0] as never)],
   ),
   reshape: rule(
     first,
@@ -324,7 +325,15 @@ const REST = {
     firstTwo,
     (o, [x, weight, eps]) => o.rmsNorm(x as T, (weight as T | null) ?? null, eps as number),
     (o, g, [x, weight], c) => {
-      const grads = o.rmsNormBackward(x, weight ?? null, g, c.args[2] as number);
+      // dx takes the gradient already summed for x (the residual stream); dw only when needed.
+      const xShape = shapeOf(c, 0);
+      const earlier = c.needs[0]
+        ? (c.absorb?.(0, (e) => sameShape(o.shape(e), xShape) && o.dtype(e) === o.dtype(x)) ?? null)
+        : null;
+      const grads = o.rmsNormBackward(x, weight ?? null, g, c.args[2] as number, {
+        weightGradient: c.needs[1],
+        add: earlier,
+      });
       return [c.needs[0] && grads.input, c.needs[1] && grads.weight];
     },
     { save: (args) => (isTensor(args[1]) ? [args[0], args[1]] : [args[0]]) },
@@ -354,24 +363,50 @@ const REST = {
     },
     { save: (args) => (isTensor(args[1]) ? [args[0], args[1]] : [args[0]]) },
   ),
+  // alpha op(A) op(B) + bias + residual: the factor goes into the gradients' products.
   matmul: rule(
-    (args) => [args[0], args[1], (args[2] as MatmulOptions<T> | undefined)?.bias ?? null],
+    (args) => {
+      const options = args[2] as MatmulOptions<T> | undefined;
+      return [args[0], args[1], options?.bias ?? null, options?.residual ?? null];
+    },
     (o, [a, b, options]) => o.matmul(a as T, b as T, options as MatmulOptions<T> | undefined),
     (o, g, [a, b], c) => {
-      const { transposeA = false, transposeB = false } = (c.args[2] as MatmulOptions<T> | undefined) ?? {};
+      const options = (c.args[2] as MatmulOptions<T> | undefined) ?? {};
+      const { transposeA = false, transposeB = false, alpha = 1 } = options;
+      // dA of an input that other ops also read (a layer's input feeds q, k, v and LoRA's A):
+      // the sum so far is added in the product's epilogue instead of by a separate add.
+      const aShape = shapeOf(c, 0);
+      const bShape = o.shape(b);
+      const unbroadcast =
+        !transposeA &&
+        aShape.length >= 2 &&
+        (bShape.length === 2 || sameShape(aShape.slice(0, -2), bShape.slice(0, -2)));
+      const dtype = o.dtype(g);
+      const earlier =
+        c.needs[0] && unbroadcast
+          ? (c.absorb?.(0, (x) => sameShape(o.shape(x), aShape) && o.dtype(x) === dtype) ?? null)
+          : null;
       return [
-        c.needs[0] && sumTo(o, matmulGradA(o, g, b, transposeA, transposeB), shapeOf(c, 0)),
-        c.needs[1] && sumTo(o, matmulGradB(o, g, a, transposeA, transposeB, shapeOf(c, 1)), shapeOf(c, 1)),
+        c.needs[0] &&
+          (earlier
+            ? o.matmul(g, b, { transposeB: !transposeB, residual: earlier, ...factor(alpha) })
+            : sumTo(o, matmulGradA(o, g, b, transposeA, transposeB, alpha), aShape)),
+        c.needs[1] &&
+          sumTo(o, matmulGradB(o, g, a, transposeA, transposeB, shapeOf(c, 1), alpha), shapeOf(c, 1)),
         c.needs[2] && sumTo(o, g, shapeOf(c, 2)),
+        c.needs[3] && sumTo(o, g, shapeOf(c, 3)),
       ];
     },
     { save: (args) => [args[0], args[1]] },
   ),
-  // A rotation's transpose is the rotation by the opposite angle: rotary with -sin.
+  // A rotation's transpose is the rotation by the opposite angle: rotary with -sin (in the kernel).
   rotary: rule(
     first,
     (o, [x, cos, sin, options]) => o.rotary(x as T, cos as T, sin as T, options as RotaryOptions),
-    (o, g, [cos, sin], c) => [o.rotary(g, cos, o.unary('neg', sin), c.args[3] as RotaryOptions)],
+    (o, g, [cos, sin], c) => {
+      const options = c.args[3] as RotaryOptions;
+      return [o.rotary(g, cos, sin, { ...options, inverse: !options.inverse })];
+    },
     { save: (args) => [args[1], args[2]] },
   ),
   embedding: rule(
@@ -433,11 +468,14 @@ const REST = {
   ),
 } satisfies Record<string, Rule>;
 
-/** dA of op(A) op(B) = C: g op(B)^T, transposed back when A was. */
-function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolean): T {
+/** The factor as a matmul option (none when it is 1, so unscaled products keep their kernels). */
+const factor = (alpha: number) => (alpha === 1 ? {} : { alpha });
+
+/** dA of alpha op(A) op(B) = C: alpha g op(B)^T, transposed back when A was. */
+function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolean, alpha: number): T {
   return transposeA
-    ? o.matmul(b, g, { transposeA: transposeB, transposeB: true })
-    : o.matmul(g, b, { transposeB: !transposeB });
+    ? o.matmul(b, g, { transposeA: transposeB, transposeB: true, ...factor(alpha) })
+    : o.matmul(g, b, { transposeB: !transposeB, ...factor(alpha) });
 }
 
 /**
@@ -447,17 +485,25 @@ function matmulGradA(o: Ops, g: T, b: T, transposeA: boolean, transposeB: boolea
  * one binding): g^T a is summed over blocks of tokens into a gradient whose rows follow the
  * weight's chunks, and dA = g B over blocks of the weight's rows.
  */
-function matmulGradB(o: Ops, g: T, a: T, transposeA: boolean, transposeB: boolean, bShape: Shape): T {
+function matmulGradB(
+  o: Ops,
+  g: T,
+  a: T,
+  transposeA: boolean,
+  transposeB: boolean,
+  bShape: Shape,
+  alpha: number,
+): T {
   const aShape = o.shape(a);
   if (bShape.length === 2 && aShape.length > 2 && !transposeA) {
     const rows = (t: T) => o.reshape(t, [-1, o.shape(t)[o.shape(t).length - 1]]);
     return transposeB
-      ? o.matmul(rows(g), rows(a), { transposeA: true })
-      : o.matmul(rows(a), rows(g), { transposeA: true });
+      ? o.matmul(rows(g), rows(a), { transposeA: true, ...factor(alpha) })
+      : o.matmul(rows(a), rows(g), { transposeA: true, ...factor(alpha) });
   }
   return transposeB
-    ? o.matmul(g, a, { transposeA: true, transposeB: transposeA })
-    : o.matmul(a, g, { transposeA: !transposeA });
+    ? o.matmul(g, a, { transposeA: true, transposeB: transposeA, ...factor(alpha) })
+    : o.matmul(a, g, { transposeA: !transposeA, ...factor(alpha) });
 }
 
 function clampIndex(index: number, extent: number): number {

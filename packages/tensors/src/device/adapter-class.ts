@@ -38,9 +38,22 @@ export interface Tuning {
    * 0 turns it off.
    */
   matmulSmallRowsMax: number;
+  /**
+   * The matmul kernel this class prefers for products of more rows than matmulSmallRowsMax
+   * (kernels/matmul-tiled/select-variant.ts): 'register' (register tiles, packed operands; best on
+   * CPU rasterisers), 'workgroup' (64 x 64 tiles in workgroup memory, operands read in place) or
+   * 'subgroup' (A rows shared with subgroupBroadcast). A kernel the adapter cannot run (features,
+   * limits) gives way to the next. The GPU entries are the standard GPU design, not yet measured.
+   */
+  matmulKernel: 'register' | 'workgroup' | 'subgroup';
   /** Invocations per small-M workgroup (a power of two; they split K) and output columns per workgroup (a multiple of 4). */
   matmulSmallRowsLanes: number;
   matmulSmallRowsCols: number;
+  /**
+   * Read a^T [K, M] and b [K, N] (the backward of a linear layer) in place, a vec4 of four rows
+   * at one k per load, instead of packing a copy first (kernels/matmul/operand-plan.ts readsOuter).
+   */
+  matmulOuterOperands: boolean;
   /** Query rows and key columns per attention tile. */
   attentionBlockQ: number;
   attentionBlockK: number;
@@ -58,6 +71,14 @@ export interface Tuning {
    * 5x faster on lavapipe, where every storage load costs a scalar load per lane.
    */
   attentionSubgroups: boolean;
+  /**
+   * Attention forward kernel this class prefers: 'lanes' (one invocation per query row, the key
+   * and value rows in private memory; best on CPU rasterisers) or 'workgroup' (a 16 x 16
+   * workgroup per 16 queries, key and value tiles in workgroup memory,
+   * kernels/attention-tiled/). 'workgroup' needs a head dim that is a multiple of 4 and the
+   * workgroup memory of one tile; otherwise 'lanes' runs. The GPU entries are not yet measured.
+   */
+  attentionKernel: 'lanes' | 'workgroup';
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
 }
@@ -73,14 +94,17 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 8,
     matmulSubgroups: true,
+    matmulKernel: 'register',
     // tools/kernel-lab/README.md: 1.6x the tiled kernel at 1 row, 1.3x at 2, even at 4, slower beyond.
     matmulSmallRowsMax: 2,
     matmulSmallRowsLanes: 4,
     matmulSmallRowsCols: 8,
+    matmulOuterOperands: true,
     attentionBlockQ: 8,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 48,
     attentionSubgroups: true,
+    attentionKernel: 'lanes',
     maxDispatchesPerSubmit: 256,
   },
   integrated: {
@@ -92,13 +116,16 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 64,
     matmulSubgroups: false,
+    matmulKernel: 'workgroup',
     matmulSmallRowsMax: 8,
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
+    matmulOuterOperands: true,
     attentionBlockQ: 16,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
+    attentionKernel: 'workgroup',
     maxDispatchesPerSubmit: 128,
   },
   discrete: {
@@ -110,13 +137,16 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulTileCols: 4,
     matmulWorkgroup: 64,
     matmulSubgroups: false,
+    matmulKernel: 'workgroup',
     matmulSmallRowsMax: 8,
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
+    matmulOuterOperands: true,
     attentionBlockQ: 16,
     attentionBlockK: 64,
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
+    attentionKernel: 'workgroup',
     maxDispatchesPerSubmit: 128,
   },
 };

@@ -1,8 +1,12 @@
 import type { BufferRange, Chunk } from '../tensor/storage.js';
 import type { BufferPool } from './buffer-pool.js';
 import { BufferUsage, READBACK_USAGE } from './buffer-pool.js';
+import { keepAlive } from './keep-alive.js';
+import type { KernelProfiler } from './kernel-profiler.js';
 import type { CompiledKernel } from './pipeline-cache.js';
 import { type UniformField, type UniformValue, uniformLayout, writeUniforms } from './uniforms.js';
+
+export { keepAlive } from './keep-alive.js';
 
 const UNIFORM_SLOTS = 512;
 
@@ -27,6 +31,8 @@ export class CommandRecorder {
   private readonly uniformView: DataView;
   private readonly uniformBuffer: GPUBuffer;
   private uniformSlotsUsed = 0;
+  /** While a profile runs: each dispatch in its own timestamped compute pass. */
+  profiler: KernelProfiler | null = null;
 
   constructor(
     private readonly gpu: GPUDevice,
@@ -52,7 +58,11 @@ export class CommandRecorder {
 
   /** True when the next dispatch must go into a new submit (uniform slots or dispatch budget used up). */
   get full(): boolean {
-    return this.uniformSlotsUsed >= UNIFORM_SLOTS || this.pendingDispatches >= this.maxDispatchesPerSubmit;
+    return (
+      this.uniformSlotsUsed >= UNIFORM_SLOTS ||
+      this.pendingDispatches >= this.maxDispatchesPerSubmit ||
+      (this.profiler?.full ?? false)
+    );
   }
 
   /** Writes a dispatch's parameters into the next uniform slot. */
@@ -72,13 +82,21 @@ export class CommandRecorder {
     x: number,
     y: number,
     z: number,
+    key = '',
   ): void {
+    if (this.profiler) {
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass({
+        timestampWrites: this.profiler.timestampWrites(key),
+      });
+    }
     const pass = this.computePass();
     pass.setPipeline(compiled.pipeline);
     if (dynamicOffset !== null) pass.setBindGroup(0, bindGroup, [dynamicOffset]);
     else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.pendingDispatches++;
+    if (this.profiler) this.endPass();
   }
 
   copyBuffer(source: BufferRange, target: BufferRange): void {
@@ -105,7 +123,9 @@ export class CommandRecorder {
         this.uniformSlotsUsed * this.slotSize,
       );
     }
+    const afterSubmit = this.profiler?.resolve(this.encoder) ?? null;
     this.gpu.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
     this.encoder = null;
     this.pendingDispatches = 0;
     this.uniformSlotsUsed = 0;
@@ -155,18 +175,5 @@ export class CommandRecorder {
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
-  }
-}
-
-/**
- * A pending mapAsync or onSubmittedWorkDone does not keep Node's event loop alive; without a
- * timer, a script can exit silently in the middle of a wait.
- */
-export async function keepAlive<T>(promise: Promise<T>): Promise<T> {
-  const timer = setInterval(() => {}, 1000);
-  try {
-    return await promise;
-  } finally {
-    clearInterval(timer);
   }
 }

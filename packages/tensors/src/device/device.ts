@@ -8,6 +8,7 @@ import { CommandRecorder, keepAlive } from './command-recorder.js';
 import type { DeviceInfo, DeviceStats, KernelLaunch, MemoryStats } from './device-types.js';
 import { DeviceLostError, GpuError, TensorError } from './errors.js';
 import { decodeHost, encodeHost } from './host-data.js';
+import { type KernelProfile, KernelProfiler, type KernelTime } from './kernel-profiler.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { TensorLifetime } from './tensor-lifetime.js';
 
@@ -32,6 +33,7 @@ export class WebGpuDevice implements Device {
   private readonly recorder: CommandRecorder;
   private lostReason: { reason: string; message: string } | null = null;
   private firstError: string | null = null;
+  private profileStart: { stats: DeviceStats; at: number; counts: Map<string, number> } | null = null;
 
   constructor(
     readonly gpu: GPUDevice,
@@ -146,8 +148,11 @@ export class WebGpuDevice implements Device {
       : null;
     const bindGroup = this.cache.bindGroup(launch.key, compiled, ranges, uniform);
     const dynamicOffset = compiled.layout && uniform ? uniform.offset : null;
-    this.recorder.dispatch(compiled, bindGroup, dynamicOffset, x, y, z);
+    this.recorder.dispatch(compiled, bindGroup, dynamicOffset, x, y, z, launch.key);
     this.stats.dispatches++;
+    if (this.profileStart) {
+      this.profileStart.counts.set(launch.key, (this.profileStart.counts.get(launch.key) ?? 0) + 1);
+    }
   }
 
   copyBuffer(source: BufferRange, target: BufferRange): void {
@@ -177,6 +182,47 @@ export class WebGpuDevice implements Device {
     const raw = await pending;
     this.throwIfFailed();
     return decodeHost(raw, tensor.dtype, tensor.size);
+  }
+
+  // ---- profiling ---------------------------------------------------------------------------
+
+  startProfile(): void {
+    if (this.profileStart) throw new TensorError('startProfile: a profile is already running; stop it first');
+    this.flush();
+    this.profileStart = { stats: { ...this.stats }, at: performance.now(), counts: new Map() };
+    if (this.gpu.features.has('timestamp-query')) this.recorder.profiler = new KernelProfiler(this.gpu);
+  }
+
+  async stopProfile(): Promise<KernelProfile> {
+    const start = this.profileStart;
+    if (!start) throw new TensorError('stopProfile: no profile is running; call startProfile() first');
+    await this.sync();
+    const wallMs = performance.now() - start.at;
+    const profiler = this.recorder.profiler;
+    this.recorder.profiler = null;
+    this.profileStart = null;
+    const measured = profiler ? await profiler.collect() : null;
+    // Without timestamp-query, dispatch counts only (times NaN).
+    const counted = (names: (key: string) => string): KernelTime[] => {
+      const map = new Map<string, KernelTime>();
+      for (const [key, count] of start.counts) {
+        const name = names(key);
+        const entry = map.get(name) ?? { name, dispatches: 0, totalMs: Number.NaN };
+        entry.dispatches += count;
+        map.set(name, entry);
+      }
+      return [...map.values()].sort((a, b) => b.dispatches - a.dispatches);
+    };
+    return {
+      dispatches: this.stats.dispatches - start.stats.dispatches,
+      submits: this.stats.submits - start.stats.submits,
+      readbacks: this.stats.readbacks - start.stats.readbacks,
+      wallMs,
+      gpuMs: measured?.gpuMs ?? Number.NaN,
+      timed: measured !== null,
+      kernels: measured?.kernels ?? counted((key) => key.split(':')[0]),
+      keys: measured?.keys ?? counted((key) => key),
+    };
   }
 
   // ---- state -------------------------------------------------------------------------------

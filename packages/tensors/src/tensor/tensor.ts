@@ -1,6 +1,7 @@
 import type { Tuning } from '../device/adapter-class.js';
 import type { DeviceInfo, DeviceStats, KernelLaunch, MemoryStats } from '../device/device-types.js';
 import { TensorError } from '../device/errors.js';
+import type { KernelProfile } from '../device/kernel-profiler.js';
 import { DTYPE_BYTES, type DType, type HostArray } from './dtype.js';
 import { checkShape, formatShape, type Shape, sizeOf } from './shape.js';
 import type { BufferRange, Chunk, Storage } from './storage.js';
@@ -48,6 +49,14 @@ export interface Device {
   flush(): void;
   /** Submits and waits until the GPU has finished all recorded work. */
   sync(): Promise<void>;
+  /**
+   * Starts a kernel profile: until stopProfile(), each dispatch is counted by kernel key and,
+   * where the adapter has `timestamp-query`, timed on the GPU (each in its own compute pass,
+   * which adds a little time per dispatch). For benchmarks, not for training runs.
+   */
+  startProfile(): void;
+  /** Waits for the recorded work and returns the profile's dispatch counts and GPU times per kernel. */
+  stopProfile(): Promise<KernelProfile>;
 
   memory(): MemoryStats;
   /** A one-line memory summary for logs. */

@@ -49,6 +49,12 @@ export interface TrainingArguments {
   maxGradNorm?: number;
   /** gradient_checkpointing: recompute each decoder layer in backward (default false). */
   gradientCheckpointing?: boolean;
+  /**
+   * Storage of the layer inputs kept under gradient checkpointing: 'f16' halves them where the
+   * adapter has shader-f16 (elsewhere they stay f32); bf16 / fp16 / pure_bf16 ask for it.
+   * Default 'f32'.
+   */
+  checkpointDtype?: 'f32' | 'f16';
   /** seed: data order, dropout masks (default 42). */
   seed?: number;
   /** Shuffle rows each epoch (default true). */
@@ -105,6 +111,7 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     loraplusLrRatio: args.loraplusLrRatio ?? null,
     loraplusLrEmbedding: args.loraplusLrEmbedding ?? 1e-6,
     gradientCheckpointing: args.gradientCheckpointing ?? false,
+    checkpointDtype: args.checkpointDtype ?? 'f32',
     seed: args.seed ?? 42,
     shuffle: args.shuffle ?? true,
     loggingSteps: args.loggingSteps ?? 5,

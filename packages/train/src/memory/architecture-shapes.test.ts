@@ -1,4 +1,5 @@
 import { type ModelConfig, parseModelConfig } from '@webtune/nn';
+import { sizeClass } from '@webtune/tensors';
 import { describe, expect, it } from 'vitest';
 import { layerProjections } from './architecture-shapes.js';
 import { planMemory } from './memory-plan.js';
@@ -140,9 +141,11 @@ describe('memory plan shape facts of the families', () => {
       });
     const gemma2 = MODELS['gemma-2-2b'].config;
     expect(run(gemma2).activations).toBe(run({ ...gemma2, attn_logit_softcapping: null }).activations);
-    // Gemma's post norms keep two more norm inputs and outputs a token than a Llama layer.
+    // Gemma's post norms keep their two inputs (o's and down's outputs) a token more than a Llama
+    // layer, each a [2, 512, 2304] f32 tensor in a 10 MiB buffer of the pool.
     const asLlama = run({ ...gemma2, architectures: ['LlamaForCausalLM'], hidden_activation: undefined });
-    expect(run(gemma2).activations - asLlama.activations).toBe(26 * 2 * 512 * 4 * 2304 * 4);
+    expect(run(gemma2).activations - asLlama.activations).toBe(26 * 2 * sizeClass(2 * 512 * 2304 * 4));
+    expect(sizeClass(2 * 512 * 2304 * 4)).toBe(10 * 2 ** 20);
   });
 
   it('tied heads (Gemma, Phi-4-mini, SmolLM3) hold one vocabulary matrix, untied ones (Phi-3-mini) two', () => {

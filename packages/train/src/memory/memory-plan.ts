@@ -1,11 +1,7 @@
 import { type BaseFormat, formatFor, type ModelConfig, tableFormat } from '@webtune/nn';
-import { bitsPerWeight } from '@webtune/tensors';
-import {
-  extraActivationsPerToken,
-  layerNorms,
-  layerProjections,
-  type PlanArchitectureFacts,
-} from './architecture-shapes.js';
+import { bitsPerWeight, sizeClass } from '@webtune/tensors';
+import { layerNorms, layerProjections, type PlanArchitectureFacts } from './architecture-shapes.js';
+import { layerActivationWidths, type PlanLora } from './layer-activations.js';
 
 /** What a browser tab can usually hold on the GPU before the page is killed (a cautious figure). */
 export const BROWSER_TAB_BUDGET = 4 * 1024 ** 3;
@@ -30,10 +26,12 @@ export interface MemoryPlanInput {
   /** `none`: inference only (generation, eval): no gradients, no optimizer, a KV cache. */
   finetuningType: 'lora' | 'full' | 'none';
   /** LoRA rank and how many of the 7 projections of a layer it targets (all-linear: 7). */
-  lora?: { r: number; targetsPerLayer: number; dora?: boolean };
+  lora?: PlanLora;
   batchSize: number;
   sequenceLength: number;
   gradientCheckpointing: boolean;
+  /** Storage of the layer inputs checkpointing keeps (TrainingArguments.checkpointDtype; default f32). */
+  checkpointDtype?: 'f32' | 'f16';
   /** The adapter's limits, and a memory budget (a browser tab's, or the GPU's). */
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; budgetBytes?: number };
 }
@@ -49,11 +47,20 @@ export interface MemoryPlan {
   activationsCheckpointed: number;
   /** The classifier's logits and their gradient ([tokens, vocab] f32, twice). */
   logits: number;
-  /** Temporary copies the f32 matmul makes of its largest operand. */
+  /** Copies the f32 matmul makes of the classifier's operands (the table, the logits' gradient). */
   workspace: number;
   /** Generation's KV cache at sequenceLength (inference). */
   kvCache: number;
-  /** The predicted peak: weights + trainable state + the activations the run keeps + the rest. */
+  /**
+   * The tensors of the last layer's forward that are not kept for backward (they live until the
+   * layer's scope closes; with checkpointing, also while a layer is recomputed in backward).
+   */
+  layerTransient: number;
+  /**
+   * The predicted peak: weights, trainable parameters and optimizer state, plus the largest of
+   * three moments: the end of the last layer's forward, the classifier's backward (logits and
+   * their gradient), and backward with every gradient accumulated.
+   */
   peak: number;
   /** The largest single tensor (above the binding size it is split in chunks of rows). */
   largestTensor: number;
@@ -66,12 +73,8 @@ export interface MemoryPlan {
 
 const F32 = 4;
 
-/** Buffer size the device's pool hands out for a request (size classes: at most 25% slack). */
-function pooled(bytes: number): number {
-  if (bytes <= 65536) return Math.ceil(Math.max(16, bytes) / 256) * 256;
-  const step = 2 ** Math.floor(Math.log2(bytes)) / 4;
-  return Math.ceil(bytes / step) * step;
-}
+/** Bytes the device's buffer pool hands out for a request (its size classes: at most 25% slack). */
+const pooled = sizeClass;
 
 /**
  * The memory a run needs on the device, from the model's shape, the base format, the method and
@@ -82,8 +85,6 @@ function pooled(bytes: number): number {
 export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const m = input.model;
   const H = m.hiddenSize;
-  const I = m.intermediateSize;
-  const qDim = m.numAttentionHeads * m.headDim;
   const kvDim = m.numKeyValueHeads * m.headDim;
   // [out, in] of the projections of a layer (7; Phi-3's fused ones: 4).
   const projections = layerProjections(m);
@@ -116,51 +117,96 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
 
   const tokens = input.batchSize * input.sequenceLength;
   const training = input.finetuningType !== 'none';
+  const lora = input.finetuningType === 'lora' ? (input.lora ?? { r: 8, targetsPerLayer: 7 }) : null;
   let trainableElements = 0;
-  let loraActivations = 0;
-  if (input.finetuningType === 'lora') {
-    const lora = input.lora ?? { r: 8, targetsPerLayer: 7 };
-    const targets = projections.slice(0, lora.targetsPerLayer);
-    for (const [out, inFeatures] of targets) {
+  if (lora) {
+    for (const [out, inFeatures] of projections.slice(0, lora.targetsPerLayer)) {
       trainableElements += lora.r * (out + inFeatures) + (lora.dora ? out : 0);
-      // A x, and the scaled B A x added to the base output.
-      loraActivations += tokens * (lora.r + out);
     }
     trainableElements *= m.numHiddenLayers;
-    loraActivations *= m.numHiddenLayers * F32;
   } else if (input.finetuningType === 'full') {
     trainableElements = weights / F32;
   }
-  const trainable = input.finetuningType === 'lora' ? trainableElements * F32 : 0;
-  const gradients = training ? trainableElements * F32 : 0;
-  const optimizer = training ? 2 * trainableElements * F32 : 0;
-
-  // Per layer, what the tape keeps: norm inputs and outputs, q/k/v before and after rotary,
-  // the attention output and its logsumexp, the residual stream, gate, up and their product.
-  const perLayer =
-    tokens * (7 * H + 2 * qDim + 3 * kvDim + m.numAttentionHeads + 3 * I + extraActivationsPerToken(m)) * F32;
-  const layers = m.numHiddenLayers * perLayer + loraActivations;
-  const activations = training ? layers + tokens * H * F32 : 0;
-  // Checkpointing keeps each layer's input and recomputes one layer at a time in backward.
-  const activationsCheckpointed = training
-    ? m.numHiddenLayers * tokens * H * F32 + perLayer + loraActivations / m.numHiddenLayers
+  // Each parameter, gradient and moment is its own tensor (its own pooled buffer); summed
+  // elements are close enough for them (LoRA's are small, full fine-tuning's are the weights').
+  // Tables trained whole under LoRA (modules_to_save): each an f32 copy in chunks of rows.
+  const tablesTrained = lora
+    ? Number(Boolean(lora.trainedTables?.embedding)) + Number(Boolean(lora.trainedTables?.head))
     : 0;
-  const logits = (training ? 2 : 1) * tokens * m.vocabSize * F32;
-  // The f32 matmul packs an operand whose rows are a multiple of 1,024 values (or not of 4):
-  // the head (or the tied embedding) is copied once per product.
-  // A packed head is decoded inside its kernel and needs no copy.
-  const packs = table === null && (H % 1024 === 0 || H % 4 !== 0);
-  // The copy is made per row segment of at most one binding (packedRowLimit), so it never holds
-  // more than one binding of the table (the 0.6B shape measured 1.50 GiB against a plan of 2.18
-  // GiB that counted the whole 593 MiB table).
-  const workspace = packs ? Math.min(embedding, pooled(binding)) : 0;
+  const tableCopies = tablesTrained * chunked(m.vocabSize * H * F32, H * F32);
+  const trainable = lora ? trainableElements * F32 + tableCopies : 0;
+  const gradients = training ? trainableElements * F32 + tableCopies : 0;
+  const optimizer = training ? 2 * (trainableElements * F32 + tableCopies) : 0;
+
+  // Activations: every tensor of [tokens, width] f32 is its own pooled buffer.
+  const tokenTensor = (width: number) => chunked(tokens * width * F32, width * F32);
+  const widths = layerActivationWidths(m, lora);
+  const keptPerLayer = widths.kept.reduce((sum, width) => sum + tokenTensor(width), 0);
+  const layerTransient = training ? widths.transient.reduce((sum, width) => sum + tokenTensor(width), 0) : 0;
+  // The embedding's output (the first layer's norm input) and the final norm's output.
+  const outer = 2 * tokenTensor(H);
+  const activations = training ? m.numHiddenLayers * keptPerLayer + outer : 0;
+  // Checkpointing keeps each layer's input; in backward one layer is recomputed at a time.
+  const layerInput = input.checkpointDtype === 'f16' ? chunked(tokens * H * 2, H * 2) : tokenTensor(H);
+  const activationsCheckpointed = training ? m.numHiddenLayers * layerInput + outer + keptPerLayer : 0;
+  // The logits are kept by the loss and their gradient is made in backward ([tokens, vocab] f32).
+  const logits = (training ? 2 : 1) * chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
+  // The f32 matmul copies (packs) an operand it cannot read in place: one whose rows along the
+  // reduced dimension are not contiguous, or whose length is a multiple of 1,024 values (or not
+  // of 4). A packed table is decoded inside its kernels and is never copied. The copy of the
+  // table is made per row segment of at most one binding (packedRowLimit), so it never holds
+  // more than one binding of it (the 0.6B shape measured 1.50 GiB against a plan of 2.18 GiB
+  // that counted the whole 593 MiB table).
+  const awkward = (length: number) => length % 1024 === 0 || length % 4 !== 0;
+  // A trained head multiplies by its f32 copy whatever the base (a tied head stays with the
+  // original table when only the embedding is trained).
+  const headTrained = Boolean(lora?.trainedTables?.head);
+  const f32Head = table === null || headTrained;
+  const tableCopy = f32Head ? Math.min(chunked(m.vocabSize * H * F32, H * F32), pooled(binding)) : 0;
+  // Forward, logits = h W^T: W's rows are read along the hidden size.
+  const forwardCopy = awkward(H) ? tableCopy : 0;
+  // Backward, dh = dlogits W: W is read across its rows (always copied), and the logits'
+  // gradient is copied when the vocabulary is awkward.
+  const logitsBytes = chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
+  const inputGradientCopy = training ? tableCopy + (f32Head && awkward(m.vocabSize) ? logitsBytes : 0) : 0;
+  // Then a trained head's weight gradient, dW = dlogits^T h: both operands are read across their
+  // rows and copied ([vocab, tokens] and [hidden, tokens]).
+  const weightGradientCopy = headTrained ? logitsBytes + tokenTensor(H) : 0;
+  const backwardCopy = Math.max(inputGradientCopy, weightGradientCopy);
+  const workspace = Math.max(forwardCopy, backwardCopy);
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
   const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
-  const peak = Math.round(
-    weights + trainable + gradients + optimizer + kept * 1.1 + logits + workspace + kvCache,
-  );
+  const resident = weights + trainable + optimizer;
+  let peak: number;
+  if (training) {
+    // The end of the last layer's forward: everything kept so far plus that layer's transients.
+    const forwardEnd = kept + layerTransient;
+    // The classifier: in forward the logits and the table's copy; in backward the logits, their
+    // gradient, the operand copies and the gradient of the final hidden states.
+    // (dh, then a trained head's weight gradient and its copies.)
+    const headGradient = headTrained ? chunked(m.vocabSize * H * F32, H * F32) : 0;
+    const classifier =
+      kept +
+      Math.max(
+        logitsBytes + forwardCopy,
+        logits + inputGradientCopy + tokenTensor(H),
+        logits + tokenTensor(H) + headGradient + weightGradientCopy,
+      );
+    // In a layer's backward: the gradients reaching the MLP (gate, up, their product) and the
+    // layer's output, and the copy the f32 matmul makes of a weight gradient's transposed operand
+    // ([tokens, widest projection]). With checkpointing the layer is recomputed first, so its
+    // whole forward (kept and transient tensors) is live. Parameter gradients accumulate while
+    // activations are freed; counting both in full bounds it.
+    const widestOutput = Math.max(...projections.map(([out]) => out));
+    const inFlight = 3 * tokenTensor(m.intermediateSize) + tokenTensor(H) + tokenTensor(widestOutput);
+    const recomputed = input.gradientCheckpointing ? keptPerLayer + layerTransient : 0;
+    const backward = gradients + kept + recomputed + inFlight;
+    peak = resident + Math.max(forwardEnd, classifier, backward);
+  } else {
+    peak = resident + logits + forwardCopy + kvCache;
+  }
   const largestTensor = Math.max(m.vocabSize * tableRowBytes, tokens * m.vocabSize * F32);
-  const widestRow = Math.max(m.vocabSize, I, H) * F32;
+  const widestRow = Math.max(m.vocabSize, m.intermediateSize, H) * F32;
 
   const budget = input.limits.budgetBytes ?? Number.POSITIVE_INFINITY;
   const problems: string[] = [];
@@ -196,6 +242,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     logits,
     workspace,
     kvCache,
+    layerTransient,
     peak,
     largestTensor,
     budget,

@@ -1,11 +1,17 @@
 import type { CausalLM, LinearLike, ModelFileSink } from '@webtune/nn';
 import { type PeftModel, saveAdapter } from '@webtune/peft';
-import { checkpoint, type Device, type Tensor } from '@webtune/tensors';
+import { autograd, checkpoint, type Device, type Tensor } from '@webtune/tensors';
 
 /** Options of one training forward. */
 export interface TrainingForwardOptions {
   /** Recompute each decoder layer in backward instead of keeping its activations. */
   gradientCheckpointing?: boolean;
+  /**
+   * Storage of the layer inputs gradient checkpointing keeps (the residual stream between
+   * layers): 'f16' halves them (the adapter must have shader-f16). Every layer computes in f32:
+   * its input is cast up, its output rounded to f16 once (see docs/architecture/precision.md).
+   */
+  checkpointDtype?: 'f32' | 'f16';
   /** Position of each token per row (packed rows restart at 0 per example); default 0..seq-1. */
   positions?: readonly (readonly number[])[];
   /**
@@ -123,14 +129,23 @@ function decoderHiddenStates(model: CausalLM, ids: Tensor, options: TrainingForw
     options.segmentIds,
   );
   const decoder = model.model;
+  const half = options.gradientCheckpointing === true && options.checkpointDtype === 'f16';
   let h = model.embed(ids);
+  if (half) h = autograd.cast(h, 'f16');
   for (const layer of decoder.layers) {
     const input = h;
     h = device.scope(() =>
       options.gradientCheckpointing
-        ? checkpoint((x) => layer.forward(x, context), [input])
+        ? checkpoint(
+            (x) =>
+              half
+                ? autograd.cast(layer.forward(autograd.cast(x, 'f32'), context), 'f16')
+                : layer.forward(x, context),
+            [input],
+          )
         : layer.forward(input, context),
     );
   }
+  if (half) h = autograd.cast(h, 'f32');
   return decoder.child<LinearLike>('norm').forward(h);
 }

@@ -1,4 +1,4 @@
-import { adamwStep, type Device, type Tensor, zeros } from '@webtune/tensors';
+import { type AdamWUpdate, adamwSteps, type Device, type Tensor, zeros } from '@webtune/tensors';
 
 /** AdamW's settings, with LLaMA-Factory's (Transformers') key names in the docs. */
 export interface AdamWSettings {
@@ -40,7 +40,8 @@ interface Slot {
 }
 
 /**
- * torch.optim.AdamW over named parameters, one fused kernel per tensor. The moments live on the
+ * torch.optim.AdamW over named parameters, a fused multi-tensor kernel (up to four tensors per
+ * dispatch, adamwSteps). The moments live on the
  * device; `step` counts updates (bias correction), and the whole state can be written to and read
  * from a checkpoint so a resumed run continues exactly.
  */
@@ -72,21 +73,36 @@ export class AdamW {
     return this.slots.filter((slot) => slot.decay > 0).map((slot) => slot.name);
   }
 
-  /** One update of every parameter with its gradient (a parameter without one is skipped). */
-  step(gradients: ReadonlyMap<Tensor, Tensor>, learningRate: number): void {
+  /**
+   * One update of every parameter with its gradient (a parameter without one is skipped).
+   * `gradScale` multiplies every gradient first (gradient clipping's factor, default 1).
+   */
+  step(
+    gradients: ReadonlyMap<Tensor, Tensor>,
+    learningRate: number,
+    options: { gradScale?: number } = {},
+  ): void {
     this.stepCount++;
+    const updates: AdamWUpdate[] = [];
     for (const slot of this.slots) {
       const grad = gradients.get(slot.parameter);
       if (!grad) continue;
-      adamwStep(slot.parameter, grad, slot.m, slot.v, {
+      updates.push({
+        param: slot.parameter,
+        grad,
+        m: slot.m,
+        v: slot.v,
         lr: learningRate * slot.lrScale,
-        step: this.stepCount,
-        beta1: this.settings.beta1,
-        beta2: this.settings.beta2,
-        eps: this.settings.eps,
         weightDecay: slot.decay,
       });
     }
+    adamwSteps(updates, {
+      step: this.stepCount,
+      beta1: this.settings.beta1,
+      beta2: this.settings.beta2,
+      eps: this.settings.eps,
+      gradScale: options.gradScale ?? 1,
+    });
   }
 
   /** The moment tensors by checkpoint name: `<parameter>.exp_avg`, `<parameter>.exp_avg_sq` (PyTorch's keys). */

@@ -362,6 +362,9 @@ function trainingArgumentsOf(config: LlamaFactoryConfig, baseModel: string): Tra
       ? { loraplusLrRatio: config.loraplus_lr_ratio, loraplusLrEmbedding: config.loraplus_lr_embedding }
       : {}),
     gradientCheckpointing: config.gradient_checkpointing ?? !config.disable_gradient_checkpointing,
+    // LLaMA-Factory's half-precision switches also halve the layer inputs checkpointing keeps
+    // (only when set, so plans without them read as before).
+    ...(config.bf16 || config.fp16 || config.pure_bf16 ? { checkpointDtype: 'f16' as const } : {}),
     seed: config.seed,
     shuffle: !config.disable_shuffling,
     loggingSteps: config.logging_steps,

@@ -57,6 +57,40 @@ const FIELDS = [
  */
 export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, options: AdamWOptions): void {
   const op = 'adamwStep';
+  const named = checkAdamWTensors(op, param, grad, m, v);
+  const values = adamwValues(op, options);
+  const device = param.device;
+  const workgroup = device.tuning.elementwiseWorkgroup;
+  const types = named.map(([, t]) => t.dtype);
+  const tensors = named.map(([, t]) => t);
+  const names = named.map(([what]) => what);
+  forEachChunk(
+    `${op} (use one dtype size for all four)`,
+    tensors,
+    (chunks) => {
+      const chunk = chunks[0];
+      const width = chunk.elements % 4 === 0 ? 4 : 1;
+      const units = chunk.elements / width;
+      device.dispatch({
+        key: `${KERNELS.adamw}:${types.join(',')}:${width}:${workgroup}`,
+        source: () => adamwSource(types, width, workgroup),
+        bindings: chunks.map((c, i) => chunkRange(c, tensors[i].storage.bytesPerElement)),
+        uniforms: { fields: FIELDS, values: { n: units, ...values } },
+        workgroups: grid(workgroupsFor(units, workgroup), device.maxWorkgroupsPerDimension),
+      });
+    },
+    names,
+  );
+}
+
+/** Checks one update's four tensors (float, one device and shape, distinct buffers); returns them named. */
+export function checkAdamWTensors(
+  op: string,
+  param: Tensor,
+  grad: Tensor,
+  m: Tensor,
+  v: Tensor,
+): [string, Tensor][] {
   const named: [string, Tensor][] = [
     ['param', param],
     ['grad', grad],
@@ -81,6 +115,14 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
       }
     }
   }
+  return named;
+}
+
+/** The kernel's scalars for these options, after checking them (bias corrections in float64). */
+export function adamwValues(
+  op: string,
+  options: AdamWOptions,
+): { decay: number; beta1: number; beta2: number; step_size: number; correction2_sqrt: number; eps: number } {
   const { lr, step } = options;
   const beta1 = options.beta1 ?? 0.9;
   const beta2 = options.beta2 ?? 0.999;
@@ -96,9 +138,7 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
       `${op}: lr ${lr}, weightDecay ${weightDecay} and eps ${eps} must be finite (eps >= 0)`,
     );
   }
-  const device = param.device;
-  const workgroup = device.tuning.elementwiseWorkgroup;
-  const values = {
+  return {
     decay: 1 - lr * weightDecay,
     beta1,
     beta2,
@@ -106,26 +146,6 @@ export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opt
     correction2_sqrt: Math.sqrt(1 - beta2 ** step),
     eps,
   };
-  const types = named.map(([, t]) => t.dtype);
-  const tensors = named.map(([, t]) => t);
-  const names = named.map(([what]) => what);
-  forEachChunk(
-    `${op} (use one dtype size for all four)`,
-    tensors,
-    (chunks) => {
-      const chunk = chunks[0];
-      const width = chunk.elements % 4 === 0 ? 4 : 1;
-      const units = chunk.elements / width;
-      device.dispatch({
-        key: `${KERNELS.adamw}:${types.join(',')}:${width}:${workgroup}`,
-        source: () => adamwSource(types, width, workgroup),
-        bindings: chunks.map((c, i) => chunkRange(c, tensors[i].storage.bytesPerElement)),
-        uniforms: { fields: FIELDS, values: { n: units, ...values } },
-        workgroups: grid(workgroupsFor(units, workgroup), device.maxWorkgroupsPerDimension),
-      });
-    },
-    names,
-  );
 }
 
 function adamwSource(types: DType[], width: 1 | 4, workgroup: number): string {

@@ -3,10 +3,13 @@ import { TensorError } from '../../device/errors.js';
 import type { DType } from '../../tensor/dtype.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { attentionCapabilities, useTiledAttention } from '../attention-tiled/attention-tiled.js';
+import { tiledAttentionBackward } from '../attention-tiled/attention-tiled-backward.js';
 import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
-import { checkSegments, SOFTCAP_WGSL } from './attention.js';
+import { checkSegments } from './attention.js';
+import { SOFTCAP_WGSL } from './softcap-wgsl.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */
@@ -171,6 +174,37 @@ export function attentionBackward(
     uniforms: { fields: FIELDS, values: { ...values, rows: queryRows } },
     workgroups: grid(workgroupsFor(queryRows, wg), device.maxWorkgroupsPerDimension),
   });
+  if (useTiledAttention(attentionCapabilities(device), headDim)) {
+    // GPUs: 16 x 16 workgroups with tiles in workgroup memory (kernels/attention-tiled/).
+    tiledAttentionBackward({
+      q,
+      k,
+      v,
+      grad,
+      logsumexp,
+      delta,
+      mask,
+      dq,
+      dk,
+      dv,
+      values: {
+        seq_q: seqQ,
+        seq_k: seqK,
+        heads_q: headsQ,
+        heads_kv: headsKV,
+        group: headsQ / headsKV,
+        query_offset: values.query_offset,
+        scale: values.scale,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        causal: variant.causal ? 1 : 0,
+        masked: mask ? (variant.segments ? 2 : 1) : 0,
+        window: values.window,
+        softcap: values.softcap,
+      },
+    });
+    delta.dispose();
+    return { q: dq, k: dk, v: dv };
+  }
   // One workgroup per block of `wg` query rows (or key rows) of one head.
   const queryBlocks = batch * headsQ * Math.ceil(seqQ / wg);
   const keyBlocks = batch * headsKV * Math.ceil(seqK / wg);

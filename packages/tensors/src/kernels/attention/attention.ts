@@ -2,8 +2,14 @@ import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { formatShape, sameShape } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import {
+  attentionCapabilities,
+  tiledAttention,
+  useTiledAttention,
+} from '../attention-tiled/attention-tiled.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
+import { SOFTCAP_WGSL } from './softcap-wgsl.js';
 
 export interface AttentionOptions {
   /** Query i may see key j only when j <= queryOffset + i. Default true. */
@@ -146,6 +152,32 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const logsumexp = device.empty([batch, headsQ, seqQ], 'f32');
   if (output.size === 0) return { output, logsumexp };
 
+  if (useTiledAttention(attentionCapabilities(device), headDim)) {
+    // GPUs: the work of a query block spread over a 16 x 16 workgroup (kernels/attention-tiled/).
+    tiledAttention({
+      q,
+      k,
+      v,
+      mask: mask ?? null,
+      output,
+      logsumexp,
+      values: {
+        seq_q: seqQ,
+        seq_k: seqK,
+        heads_q: headsQ,
+        heads_kv: headsKV,
+        group: headsQ / headsKV,
+        query_offset: queryOffset,
+        scale,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        causal: causal ? 1 : 0,
+        masked: mask ? (options.segments ? 2 : 1) : 0,
+        window: window ?? 0,
+        softcap: softcap ?? 0,
+      },
+    });
+    return { output, logsumexp };
+  }
   const blockQ = device.tuning.attentionBlockQ;
   const blockK = device.tuning.attentionBlockK;
   const width = headDim % 4 === 0 ? 4 : 1;
@@ -218,21 +250,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   });
   return { output, logsumexp };
 }
-
-/**
- * Logit soft-capping in WGSL (params.softcap, 0 = none): soft_cap(s) = cap * tanh(s / cap), and
- * its slope as a function of the capped score, 1 - (capped / cap)^2. tanh's argument is clamped to
- * +-15, where it is 1 to f32 precision, so that no implementation's exp overflows to NaN.
- */
-export const SOFTCAP_WGSL = `fn soft_cap(s: f32) -> f32 {
-  if (params.softcap == 0.0) { return s; }
-  return params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0));
-}
-fn soft_cap_slope(capped: f32) -> f32 {
-  if (params.softcap == 0.0) { return 1.0; }
-  let t = capped / params.softcap;
-  return 1.0 - t * t;
-}`;
 
 function attentionHelpers(blockK: number, vectors: number, compute: string): string {
   const dot = compute === 'f32' ? 'a * b' : 'dot(a, b)';

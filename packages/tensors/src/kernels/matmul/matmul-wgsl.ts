@@ -27,6 +27,18 @@ export interface MatmulKernelShape {
   vectorStore: boolean;
   /** Storage type of the output and bias (computed in f32 either way). */
   outType: 'f32' | 'f16';
+  /**
+   * The operand is read in place from a layout contiguous along its rows, not along K (A stored
+   * [K, M] for a^T, B stored [K, N]): each load is a vec4 of four rows at one k (see
+   * OUTER_OPERAND). Needs the rows of one invocation (`rows` for A, `cols` for B) a multiple of
+   * 4, and K a multiple of 4.
+   */
+  aOuter?: boolean;
+  bOuter?: boolean;
+  /** The product is multiplied by params.alpha in the epilogue (MATMUL_SCALED_FIELDS). */
+  scaled?: boolean;
+  /** A tensor of the output's layout is added in the epilogue (bound before the output). */
+  residual?: boolean;
 }
 
 /** Output rows covered by one workgroup (the height of a packed A panel). */
@@ -48,6 +60,10 @@ export function matmulKey(shape: MatmulKernelShape): string {
     ...(shape.accumulate ? ['add'] : []),
     shape.vectorStore ? 'store4' : 'store1',
     shape.outType,
+    ...(shape.aOuter ? ['aT'] : []),
+    ...(shape.bOuter ? ['bT'] : []),
+    ...(shape.scaled ? ['alpha'] : []),
+    ...(shape.residual ? ['res'] : []),
   ].join(':');
 }
 
@@ -57,6 +73,10 @@ export function matmulKey(shape: MatmulKernelShape): string {
  *   offset + (row / tile) * panel + (row % tile) * line + k4 * step
  * which reads a row-major matrix directly (panel = tile * K4, line = K4, step = 1) or one packed
  * in panels of `tile` rows (panel = K4 * tile, line = 1, step = tile).
+ *
+ * An operand read "outer" (aOuter/bOuter: a^T stored [K, M], b stored [K, N]) instead holds the
+ * vec4 of rows 4g .. 4g+3 at one k at offset + k * line + g (line = the row length of the stored
+ * matrix in vec4s; panel and step unused).
  */
 const OPERAND_FIELDS = (name: string): UniformField[] => [
   { name: `${name}_offset`, type: 'u32' },
@@ -90,6 +110,9 @@ export const MATMUL_FIELDS: UniformField[] = [
   { name: 'batch_b', type: 'array<vec4u,2>' },
   { name: 'batch_c', type: 'array<vec4u,2>' },
 ];
+
+/** MATMUL_FIELDS plus the factor of a scaled product (shape.scaled). */
+export const MATMUL_SCALED_FIELDS: UniformField[] = [...MATMUL_FIELDS, { name: 'alpha', type: 'f32' }];
 
 /**
  * The matmul kernel. Each invocation accumulates rows x cols outputs in registers, four k per
@@ -135,34 +158,91 @@ export function matmulSource(shape: MatmulKernelShape): string {
 
   // Where this invocation's A rows start. Rows past the end are clamped (their results are not
   // stored), so the loop needs no bounds checks.
-  const loads = subgroups ? R / lanesN : R;
+  // With subgroups the lanes share the A tile's loads: each loads R / lanesN vec4s of it and
+  // subgroupBroadcast hands them round.
+  const aShared = subgroups;
+  const loads = aShared ? R / lanesN : R;
+  const groups = R / 4;
   emit(`  let row0 = tile_m * ${tileM}u${subgroups ? '' : ` + lid.y * ${R}u`};`);
-  for (let i = 0; i < loads; i++) {
-    const row = subgroups ? `row0 + ${i * lanesN}u + lane` : `row0 + ${i}u`;
-    emit(`  let a_row_${i} = min(${row}, last_row);`);
-    emit(
-      `  let a_at_${i} = a_base + (a_row_${i} / ${tileM}u) * params.a_panel + (a_row_${i} % ${tileM}u) * params.a_line;`,
-    );
+  if (shape.aOuter && aShared) {
+    // The tile's R vec4s per k4 are (q, g): k + q, rows 4g .. 4g+3; lane l loads v = i * lanesN + l.
+    for (let i = 0; i < loads; i++) {
+      emit(`  let a_v_${i} = ${i * lanesN}u + lane;`);
+      emit(
+        `  let a_at_${i} = a_base + min(row0 + 4u * (a_v_${i} % ${groups}u), params.m - 4u) / 4u + (a_v_${i} / ${groups}u) * params.a_line;`,
+      );
+    }
+  } else if (shape.aOuter) {
+    // Groups of four rows; m is a multiple of 4, so a group is wholly inside or clamped to the last.
+    for (let g = 0; g < groups; g++)
+      emit(`  let a_at_${g} = a_base + min(row0 + ${4 * g}u, params.m - 4u) / 4u;`);
+  } else {
+    for (let i = 0; i < loads; i++) {
+      const row = aShared ? `row0 + ${i * lanesN}u + lane` : `row0 + ${i}u`;
+      emit(`  let a_row_${i} = min(${row}, last_row);`);
+      emit(
+        `  let a_at_${i} = a_base + (a_row_${i} / ${tileM}u) * params.a_panel + (a_row_${i} % ${tileM}u) * params.a_line;`,
+      );
+    }
   }
   emit(`  let col0 = tile_n * ${tileN}u + lid.x * ${C}u;`);
-  for (let j = 0; j < C; j++) {
-    emit(`  let b_col_${j} = min(col0 + ${j}u, last_col);`);
-    emit(
-      `  let b_at_${j} = b_base + (b_col_${j} / ${tileN}u) * params.b_panel + (b_col_${j} % ${tileN}u) * params.b_line;`,
-    );
+  for (let j = 0; j < C; j++) emit(`  let b_col_${j} = min(col0 + ${j}u, last_col);`);
+  if (shape.bOuter) {
+    for (let g = 0; g < C / 4; g++)
+      emit(`  let b_at_${g} = b_base + min(col0 + ${4 * g}u, params.n - 4u) / 4u;`);
+  } else {
+    for (let j = 0; j < C; j++) {
+      emit(
+        `  let b_at_${j} = b_base + (b_col_${j} / ${tileN}u) * params.b_panel + (b_col_${j} % ${tileN}u) * params.b_line;`,
+      );
+    }
   }
   for (let r = 0; r < R; r++) for (let j = 0; j < C; j++) emit(`  var acc_${r}_${j} = 0.0;`);
 
+  const lane = ['x', 'y', 'z', 'w'];
   emit('  for (var k4 = 0u; k4 < params.k4; k4++) {');
-  for (let i = 0; i < loads; i++) emit(`    let a_${i} = a[a_at_${i} + k4 * params.a_step];`);
-  for (let j = 0; j < C; j++) emit(`    let b_${j} = b[b_at_${j} + k4 * params.b_step];`);
+  if (shape.aOuter && aShared) {
+    emit('    let a_k = k4 * 4u * params.a_line;');
+    for (let i = 0; i < loads; i++) emit(`    let a_${i} = a[a_at_${i} + a_k];`);
+    for (let q = 0; q < 4; q++) {
+      for (let g = 0; g < groups; g++) {
+        const v = q * groups + g;
+        emit(`    let a_${q}_${g} = subgroupBroadcast(a_${Math.floor(v / lanesN)}, ${v % lanesN}u);`);
+      }
+    }
+  } else if (shape.aOuter) {
+    emit('    let a_k = k4 * 4u * params.a_line;');
+    for (let q = 0; q < 4; q++) {
+      for (let g = 0; g < groups; g++)
+        emit(`    let a_${q}_${g} = a[a_at_${g} + a_k + ${q}u * params.a_line];`);
+    }
+  } else {
+    for (let i = 0; i < loads; i++) emit(`    let a_${i} = a[a_at_${i} + k4 * params.a_step];`);
+  }
+  if (shape.bOuter) {
+    emit('    let b_k = k4 * 4u * params.b_line;');
+    for (let q = 0; q < 4; q++) {
+      for (let g = 0; g < C / 4; g++)
+        emit(`    let b_${q}_${g} = b[b_at_${g} + b_k + ${q}u * params.b_line];`);
+    }
+  } else {
+    for (let j = 0; j < C; j++) emit(`    let b_${j} = b[b_at_${j} + k4 * params.b_step];`);
+  }
+  // A(r, k + q) and B(j, k + q) as WGSL expressions.
+  const aValue = (r: number, q: number) =>
+    shape.aOuter
+      ? `a_${q}_${Math.floor(r / 4)}.${lane[r % 4]}`
+      : `${aShared ? `row_${r}` : `a_${r}`}.${lane[q]}`;
+  const bValue = (j: number, q: number) =>
+    shape.bOuter ? `b_${q}_${Math.floor(j / 4)}.${lane[j % 4]}` : `b_${j}.${lane[q]}`;
   for (let r = 0; r < R; r++) {
-    const value = subgroups ? `row_${r}` : `a_${r}`;
-    if (subgroups) emit(`    let row_${r} = subgroupBroadcast(a_${Math.floor(r / lanesN)}, ${r % lanesN}u);`);
+    if (aShared && !shape.aOuter) {
+      emit(`    let row_${r} = subgroupBroadcast(a_${Math.floor(r / lanesN)}, ${r % lanesN}u);`);
+    }
     for (let j = 0; j < C; j++) {
       // One chain of four fmas per accumulator and iteration: the loop writes each accumulator once.
       let sum = `acc_${r}_${j}`;
-      for (const q of ['x', 'y', 'z', 'w']) sum = `fma(${value}.${q}, b_${j}.${q}, ${sum})`;
+      for (let q = 0; q < 4; q++) sum = `fma(${aValue(r, q)}, ${bValue(j, q)}, ${sum})`;
       emit(`    acc_${r}_${j} = ${sum};`);
     }
   }
@@ -177,23 +257,24 @@ export function matmulSource(shape: MatmulKernelShape): string {
   ];
   const stored = shape.vectorStore ? `vec4<${shape.outType}>` : shape.outType;
   if (shape.bias) storage.push({ name: 'bias', type: stored, access: 'read' });
+  if (shape.residual) storage.push({ name: 'residual', type: stored, access: 'read' });
   storage.push({ name: 'out', type: stored, access: 'read_write' });
 
   // Written out here rather than through kernelSource(): the subgroup variant needs the
   // subgroup_invocation_id builtin, which the shared prelude does not pass to main.
   const header: string[] = [];
   if (shape.outType === 'f16') header.push('enable f16;');
-  if (subgroups) header.push('enable subgroups;');
+  if (aShared) header.push('enable subgroups;');
   storage.forEach((s, i) => {
     header.push(`@group(0) @binding(${i}) var<storage, ${s.access}> ${s.name}: array<${s.type}>;`);
   });
-  header.push(uniformStruct(MATMUL_FIELDS));
+  header.push(uniformStruct(shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS));
   header.push(`@group(0) @binding(${storage.length}) var<uniform> params: Params;`);
   return [
     ...header,
     `@compute @workgroup_size(${shape.lanesN}, ${shape.lanesM}, 1)`,
     'fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u,',
-    `        @builtin(num_workgroups) nwg: vec3u${subgroups ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`,
+    `        @builtin(num_workgroups) nwg: vec3u${aShared ? ', @builtin(subgroup_invocation_id) lane: u32' : ''}) {`,
     ...lines,
     '}',
   ].join('\n');
@@ -233,7 +314,9 @@ function emitScalarEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
   emitStoreLoop(shape, emit, (r) =>
     Array.from({ length: C }, (_, j) => {
       const earlier = shape.accumulate ? `f32(out[at + ${j}u]) + ` : '';
-      return `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`${earlier}acc_${r}_${j} + bias_${j}`)}; }`;
+      const product = shape.scaled ? `params.alpha * acc_${r}_${j}` : `acc_${r}_${j}`;
+      const residual = shape.residual ? ` + f32(residual[at + ${j}u])` : '';
+      return `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`${earlier}${product} + bias_${j}${residual}`)}; }`;
     }),
   );
 }
@@ -257,7 +340,9 @@ function emitVectorEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
     Array.from({ length: C / 4 }, (_, q) => {
       const value = [0, 1, 2, 3].map((i) => `acc_${r}_${4 * q + i}`).join(', ');
       const earlier = shape.accumulate ? `vec4f(out[at / 4u + ${q}u]) + ` : '';
-      return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(${earlier}vec4f(${value}) + bias_${q}); }`;
+      const product = shape.scaled ? `params.alpha * vec4f(${value})` : `vec4f(${value})`;
+      const residual = shape.residual ? ` + vec4f(residual[at / 4u + ${q}u])` : '';
+      return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(${earlier}${product} + bias_${q}${residual}); }`;
     }),
   );
 }

@@ -291,3 +291,167 @@ describe('matmul', () => {
     ).toThrow(/batch dimensions \[2\] and \[3\] cannot be broadcast/);
   });
 });
+
+describe('matmul operands read in place along their rows', () => {
+  it('reads a^T [K, M] and b [K, N] without packing copies (a linear layer backward)', async () => {
+    // dW = dy^T x and dx = dy W: rows a multiple of 4, K a multiple of 4.
+    const cases: Case[] = [
+      { a: [48, 20], b: [48, 36], transposeA: true },
+      { a: [20, 48], b: [48, 36] },
+      { a: [48, 20], b: [48, 36], transposeA: true, bias: true },
+      { a: [2, 3, 12, 24], b: [24, 16] },
+      { a: [4, 16, 8], b: [4, 16, 12], transposeA: true },
+      { a: [4, 16, 8], b: [1, 16, 12], transposeA: true },
+      // Columns past N in the last tile (N = 4) and rows past M (M = 28 is not a tile multiple).
+      { a: [8, 28], b: [8, 4], transposeA: true },
+    ];
+    for (const [i, testCase] of cases.entries()) {
+      const before = device.stats.dispatches;
+      await check(device, testCase, 40 + i);
+      // One fromArray per tensor writes no dispatch: only the product itself ran.
+      expect(device.stats.dispatches - before, JSON.stringify(testCase)).toBe(1);
+    }
+  });
+
+  it('still packs what it cannot read in place, and agrees with the packed path', async () => {
+    // M = 10 is not a multiple of 4: a^T is packed; b [K, N] with N = 36 is read in place.
+    const before = device.stats.dispatches;
+    await check(device, { a: [16, 10], b: [16, 36], transposeA: true }, 50);
+    expect(device.stats.dispatches - before).toBe(2);
+    // K = 18 is not a multiple of 4: both packed.
+    await check(device, { a: [18, 12], b: [18, 8], transposeA: true }, 51);
+    // b [1020, 1032] f32 is over OUTER_OPERAND_MAX_BYTES (4 MiB): packed.
+    const large = device.stats.dispatches;
+    await check(device, { a: [4, 1020], b: [1020, 1032] }, 55);
+    expect(device.stats.dispatches - large).toBe(2);
+  });
+
+  it('reads in place on the portable kernel (no subgroups) and in K blocks of chunked tensors', async () => {
+    const portable = await createDevice({
+      tuning: { matmulSubgroups: false, matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 64 },
+    });
+    try {
+      const before = portable.stats.dispatches;
+      await check(portable, { a: [64, 40], b: [64, 52], transposeA: true }, 52);
+      await check(portable, { a: [40, 64], b: [64, 52] }, 53);
+      expect(portable.stats.dispatches - before).toBe(2);
+    } finally {
+      portable.destroy();
+    }
+    const small = await createDevice({ maxBindingBytes: 4096 });
+    try {
+      // a [96, 40] f32 (15,360 bytes) in chunks of 24 rows: K blocks of 24 tokens, read in place.
+      const rng = new Rng(54);
+      const a = rng.uniform(96 * 40);
+      const b = rng.uniform(96 * 20);
+      const out = matmul(small.fromArray(a, [96, 40], 'f32'), small.fromArray(b, [96, 20], 'f32'), {
+        transposeA: true,
+      });
+      const expected = matmulReference(a, [96, 40], b, [96, 20], { transposeA: true });
+      expectClose(await out.toArray(), expected.data, { rtol: 2e-5, atol: 2e-5, label: 'chunked a^T b' });
+    } finally {
+      small.destroy();
+    }
+  });
+});
+
+describe('matmul epilogue: alpha and residual', () => {
+  /** alpha a x b + bias + residual on `on`, against the float64 reference; returns the dispatches it took. */
+  async function checkEpilogue(
+    on: Device,
+    testCase: Case & { alpha: number },
+    seed: number,
+  ): Promise<number> {
+    const rng = new Rng(seed);
+    const aData = rng.uniform(sizeOf(testCase.a));
+    const bData = rng.uniform(sizeOf(testCase.b));
+    const transposeB = testCase.transposeB ?? false;
+    const n = transposeB ? testCase.b[testCase.b.length - 2] : testCase.b[testCase.b.length - 1];
+    const biasData = testCase.bias ? rng.uniform(n) : undefined;
+    const options = { transposeA: testCase.transposeA, transposeB, bias: biasData, alpha: testCase.alpha };
+    const shape = matmulReference(aData, testCase.a, bData, testCase.b, options).shape;
+    const residualData = rng.uniform(sizeOf(shape));
+    const expected = matmulReference(aData, testCase.a, bData, testCase.b, {
+      ...options,
+      residual: residualData,
+    });
+    return on.scope(async () => {
+      const a = on.fromArray(aData, testCase.a, 'f32');
+      const b = on.fromArray(bData, testCase.b, 'f32');
+      const residual = on.fromArray(residualData, shape, 'f32');
+      const bias = biasData ? on.fromArray(biasData, [n], 'f32') : null;
+      const before = on.stats.dispatches;
+      const out = matmul(a, b, {
+        transposeA: testCase.transposeA,
+        transposeB,
+        bias,
+        residual,
+        alpha: testCase.alpha,
+      });
+      const dispatches = on.stats.dispatches - before;
+      expectClose(await out.toArray(), expected.data, {
+        rtol: 2e-5,
+        atol: 2e-5,
+        label: JSON.stringify(testCase),
+      });
+      return dispatches;
+    });
+  }
+
+  it('scales the product and adds bias and residual in the same dispatch', async () => {
+    // A LoRA B product (x A^T) B^T * scaling + base output, and its transposed gradients.
+    expect(await checkEpilogue(device, { a: [2, 24, 8], b: [36, 8], transposeB: true, alpha: 2 }, 60)).toBe(
+      1,
+    );
+    expect(
+      await checkEpilogue(device, { a: [24, 8], b: [33, 8], transposeB: true, bias: true, alpha: 0.5 }, 61),
+    ).toBe(1);
+    expect(await checkEpilogue(device, { a: [48, 20], b: [48, 36], transposeA: true, alpha: -1.5 }, 62)).toBe(
+      1,
+    );
+    expect(await checkEpilogue(device, { a: [3, 9, 12], b: [3, 12, 16], alpha: 4 }, 63)).toBe(1);
+    // One row (the small-rows kernel has no factor: the tiled kernel runs it).
+    expect(await checkEpilogue(device, { a: [1, 16], b: [20, 16], transposeB: true, alpha: 2 }, 64)).toBe(1);
+    // alpha 1 with a residual: the decoding kernel's fused residual, unchanged.
+    expect(await checkEpilogue(device, { a: [1, 16], b: [20, 16], transposeB: true, alpha: 1 }, 65)).toBe(1);
+  });
+
+  it('scales every K block of a chunked product and adds the residual once', async () => {
+    const small = await createDevice({ maxBindingBytes: 4096 });
+    try {
+      // b [150, 36] in chunks of 28 rows: K blocks (a, in chunks of 6 rows, is packed per block);
+      // the output [20, 36] fits one binding, so the residual is fused into the first block.
+      await checkEpilogue(small, { a: [20, 150], b: [150, 36], alpha: 3, bias: true }, 66);
+      // An output in chunks: the residual is added afterwards (one more dispatch).
+      const dispatches = await checkEpilogue(
+        small,
+        { a: [40, 8], b: [60, 8], transposeB: true, alpha: 2 },
+        67,
+      );
+      expect(dispatches).toBeGreaterThan(1);
+    } finally {
+      small.destroy();
+    }
+  });
+
+  it('scales the product on GPU tunings whose tiled kernels have no factor (register kernel)', async () => {
+    for (const matmulKernel of ['workgroup', 'subgroup'] as const) {
+      const gpuLike = await createDevice({ tuning: { matmulKernel } });
+      try {
+        await checkEpilogue(gpuLike, { a: [2, 24, 8], b: [36, 8], transposeB: true, alpha: 2 }, 68);
+        await checkEpilogue(
+          gpuLike,
+          { a: [48, 20], b: [48, 36], transposeA: true, alpha: -1.5, bias: true },
+          69,
+        );
+      } finally {
+        gpuLike.destroy();
+      }
+    }
+  });
+
+  it('rejects a factor that is not finite', () => {
+    const a = device.fromArray(new Float32Array(4), [2, 2], 'f32');
+    expect(() => matmul(a, a, { alpha: Number.NaN })).toThrow(/alpha must be a finite number/);
+  });
+});

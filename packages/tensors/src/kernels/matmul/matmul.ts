@@ -4,11 +4,14 @@ import { TensorError } from '../../device/errors.js';
 import { add } from '../../ops/elementwise.js';
 import { broadcastShapes, collapseDims, contiguousStrides, formatShape, sizeOf } from '../../tensor/shape.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
+import { runTiledMatmul } from '../matmul-tiled/matmul-tiled.js';
+import { matmulCapabilities, selectMatmulVariant } from '../matmul-tiled/select-variant.js';
 import { KERNELS } from '../names.js';
 import { chunkOfRow, chunkRange, rowCuts, segments } from '../shared/chunks.js';
 import { MAX_RANK, padDims } from '../shared/strided.js';
 import {
   MATMUL_FIELDS,
+  MATMUL_SCALED_FIELDS,
   type MatmulKernelShape,
   matmulKey,
   matmulSource,
@@ -21,6 +24,7 @@ import {
   type OperandPlan,
   packedRowLimit,
   planOperand,
+  readsOuter,
 } from './operand-plan.js';
 import { launchSmallRows, smallRowsShape } from './small-rows.js';
 
@@ -32,11 +36,17 @@ export interface MatmulOptions {
   /** [N], added to every output row in the kernel's epilogue. */
   bias?: Tensor | null;
   /**
-   * A tensor of the output's shape and dtype added to the product (a residual connection):
-   * fused into the small-rows kernel's epilogue (decoding), a separate add elsewhere. Not
-   * differentiated: the autograd matmul does not take it.
+   * A tensor of the output's shape and dtype added to the product (a residual connection, or
+   * the base projection a LoRA product adds to): fused into the kernel's epilogue, a separate add
+   * only where the output or the residual is split in chunks. The autograd matmul passes the
+   * output's gradient to it unchanged.
    */
   residual?: Tensor | null;
+  /**
+   * The product a x b is multiplied by alpha (default 1) in the epilogue, before the bias and
+   * the residual are added: LoRA's scaling, and its gradients.
+   */
+  alpha?: number;
 }
 
 /**
@@ -58,6 +68,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transposeB = options.transposeB ?? false;
   const bias = options.bias ?? null;
   const residual = options.residual ?? null;
+  const alpha = options.alpha ?? 1;
   a.assertLive();
   b.assertLive();
   const device = a.device;
@@ -69,6 +80,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new TensorError(`matmul needs operands of rank >= 2, got ${describe()}; reshape vectors to [1, n]`);
   }
   if (a.dtype !== b.dtype) throw new TensorError(`matmul: dtypes differ (${describe()}); cast one first`);
+  if (!Number.isFinite(alpha))
+    throw new TensorError(`matmul: alpha must be a finite number, got ${alpha} (${describe()})`);
   if (a.dtype !== 'f32' && a.dtype !== 'f16') {
     throw new TensorError(`matmul is defined for f32 and f16 tensors, not ${a.dtype} (${describe()})`);
   }
@@ -129,6 +142,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     bias,
     residual: residual && !residual.chunked && !out.chunked ? residual : null,
     fusedResidual: false,
+    alpha,
     transposeA,
     transposeB,
     M: folded ? sizeOf(aBatch) * M : M,
@@ -136,8 +150,22 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     N,
     dtype,
   };
+  // Kernel choice by capability (features, limits, the adapter class's tuning): select-variant.ts.
+  const selection = selectMatmulVariant(matmulCapabilities(device), {
+    dtype,
+    rows: problem.M,
+    cols: N,
+    folded,
+    transposeA,
+    chunked: a.chunked || b.chunked || out.chunked,
+  });
   try {
-    if (folded) runFolded(problem);
+    const tiled = selection.variant === 'workgroup-tiled' || selection.variant === 'subgroup-tiled';
+    // K = 0 (the output is the bias or zeros) stays on the register path, which handles it; so
+    // does a scaled product (alpha), whose factor only the register kernel's epilogue applies.
+    if (tiled && K > 0 && alpha === 1) {
+      runTiledMatmul({ a, b, out, bias, transposeA, transposeB, M, K, N }, selection);
+    } else if (folded) runFolded(problem);
     else runBatched(problem, batch, aBatch, bBatch);
   } catch (error) {
     out.dispose();
@@ -160,6 +188,8 @@ interface Problem {
   /** Fused by runSmallRows where it applies (sets fusedResidual); added afterwards otherwise. */
   residual: Tensor | null;
   fusedResidual: boolean;
+  /** Factor of the product (1: none). */
+  alpha: number;
   transposeA: boolean;
   transposeB: boolean;
   /** Rows of the (folded) output, inner dimension, output columns. */
@@ -277,16 +307,37 @@ function runFolded(problem: Problem): void {
   kSegments.forEach(([k0, k1], kIndex) => {
     const k = k1 - k0;
     // Later K segments add into the output; the bias goes in with the first.
-    const segmentShape = kIndex === 0 ? shape : { ...shape, bias: false, accumulate: true };
+    // Operands stored across K (a^T, a plain b: the backward of a linear layer) are read in
+    // place along their rows where the layout allows (readsOuter), else packed.
+    const outerA =
+      device.tuning.matmulOuterOperands &&
+      needsPacking(aSource(0, k0), k, dtype) &&
+      readsOuter(aSource(0, k0), M, k, dtype, shape.rows) &&
+      rowCutList.every((cut) => cut % 4 === 0);
+    const outerB =
+      device.tuning.matmulOuterOperands &&
+      needsPacking(bSource(0, k0), k, dtype) &&
+      readsOuter(bSource(0, k0), N, k, dtype, shape.cols) &&
+      columnCuts.every((cut) => cut % 4 === 0);
+    // Every K segment is scaled; the residual goes in with the first, like the bias.
+    const residual = kIndex === 0 ? problem.residual : null;
+    const segmentShape = {
+      ...shape,
+      ...(kIndex === 0 ? {} : { bias: false, accumulate: true }),
+      ...(problem.alpha !== 1 ? { scaled: true } : {}),
+      ...(residual ? { residual: true } : {}),
+      ...(outerA ? { aOuter: true } : {}),
+      ...(outerB ? { bOuter: true } : {}),
+    };
     const bias = kIndex === 0 ? problem.bias : null;
-    const packA = needsPacking(aSource(0, k0), k, dtype);
-    const packB = needsPacking(bSource(0, k0), k, dtype);
+    const packA = !outerA && needsPacking(aSource(0, k0), k, dtype);
+    const packB = !outerB && needsPacking(bSource(0, k0), k, dtype);
     const rowSegments = segments(M, rowCutList, packA ? packedRowLimit(device, k, tileM, 'a') : M);
     const colSegments = segments(N, columnCuts, packB ? packedRowLimit(device, k, tileN, 'b') : N);
     const planA = ([m0, m1]: [number, number]) =>
-      planOperand(device, aSource(m0, k0), m1 - m0, k, 1, tileM, dtype);
+      planOperand(device, aSource(m0, k0), m1 - m0, k, 1, tileM, dtype, outerA);
     const planB = ([n0, n1]: [number, number]) =>
-      planOperand(device, bSource(n0, k0), n1 - n0, k, 1, tileN, dtype);
+      planOperand(device, bSource(n0, k0), n1 - n0, k, 1, tileN, dtype, outerB);
     const run = (
       rows: [number, number],
       columns: [number, number],
@@ -304,6 +355,7 @@ function runFolded(problem: Problem): void {
         bias,
         c: { range: chunkRange(chunk), offset: (rows[0] - firstRow) * N + columns[0], row: N },
         biasOffset: columns[0],
+        residual: residual?.binding('matmul') ?? null,
         batch: null,
       });
     };
@@ -329,6 +381,7 @@ function runFolded(problem: Problem): void {
     }
     for (const plan of aPlans) plan.temporary?.dispose();
   });
+  problem.fusedResidual = problem.residual !== null;
 }
 
 /**
@@ -337,6 +390,8 @@ function runFolded(problem: Problem): void {
  */
 function runSmallRows(problem: Problem, rowCutList: number[], columnCuts: number[]): boolean {
   const { device, a, b, out, M, K, N, transposeB } = problem;
+  // The small-rows kernel has no factor: scaled products take the tiled kernel.
+  if (problem.alpha !== 1) return false;
   const rowSegments = segments(M, rowCutList, M);
   const colSegments = segments(N, columnCuts, N);
   const shape = smallRowsShape({
@@ -395,7 +450,7 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
       `matmul: the output ${out.describe()} exceeds one storage binding; that is supported only when the batch folds into M (b 2-D, no transposeA)`,
     );
   }
-  const shape = kernelShape(device, M, problem, []);
+  const baseShape = kernelShape(device, M, problem, []);
   const aSource: MatrixSource = {
     range: a.binding('matmul'),
     offset: 0,
@@ -410,20 +465,30 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
     kStride: transposeB ? 1 : N,
     batchStride: K * N,
   };
+  const outer = device.tuning.matmulOuterOperands;
+  const outerA = outer && needsPacking(aSource, K, dtype) && readsOuter(aSource, M, K, dtype, baseShape.rows);
+  const outerB = outer && needsPacking(bSource, K, dtype) && readsOuter(bSource, N, K, dtype, baseShape.cols);
+  const shape = {
+    ...baseShape,
+    ...(outerA ? { aOuter: true } : {}),
+    ...(outerB ? { bOuter: true } : {}),
+    ...(problem.alpha !== 1 ? { scaled: true } : {}),
+    ...(problem.residual ? { residual: true } : {}),
+  };
   // Packed copies hold the whole batch in one binding.
-  for (const [source, rows, count, tile] of [
-    [aSource, M, aCount, tileRows(shape)],
-    [bSource, N, bCount, tileCols(shape)],
+  for (const [source, rows, count, tile, outer] of [
+    [aSource, M, aCount, tileRows(shape), outerA],
+    [bSource, N, bCount, tileCols(shape), outerB],
   ] as const) {
     const bytes = 16 * count * Math.ceil(rows / tile) * tile * Math.ceil(K / 4);
-    if (needsPacking(source, K, dtype) && bytes > device.maxBindingBytes) {
+    if (!outer && needsPacking(source, K, dtype) && bytes > device.maxBindingBytes) {
       throw new TensorError(
         `matmul: the packed copy of a batched operand (${bytes} bytes) exceeds this device's binding limit of ${device.maxBindingBytes} bytes`,
       );
     }
   }
-  const aPlan = planOperand(device, aSource, M, K, aCount, tileRows(shape), dtype);
-  const bPlan = planOperand(device, bSource, N, K, bCount, tileCols(shape), dtype);
+  const aPlan = planOperand(device, aSource, M, K, aCount, tileRows(shape), dtype, outerA);
+  const bPlan = planOperand(device, bSource, N, K, bCount, tileCols(shape), dtype, outerB);
   launch(problem, shape, {
     m: M,
     n: N,
@@ -434,6 +499,7 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
     bias: problem.bias,
     c: { range: out.binding('matmul'), offset: 0, row: N },
     biasOffset: 0,
+    residual: problem.residual?.binding('matmul') ?? null,
     batch:
       batchRank === 0
         ? null
@@ -446,6 +512,7 @@ function runBatched(problem: Problem, batch: number[], aBatch: number[], bBatch:
   });
   aPlan.temporary?.dispose();
   bPlan.temporary?.dispose();
+  problem.fusedResidual = problem.residual !== null;
 }
 
 /** Strides, in whole matrices of an operand's own batch, of its batch index broadcast to `batch` (0 where broadcast). */
@@ -470,6 +537,8 @@ interface Launch {
   bias: Tensor | null;
   c: { range: BufferRange; offset: number; row: number };
   biasOffset: number;
+  /** The residual, laid out like the output (read at the output's offsets); shape.residual. */
+  residual: BufferRange | null;
   batch: { shape: number[]; a: number[]; b: number[]; c: number[] } | null;
 }
 
@@ -504,11 +573,18 @@ function launch(problem: Problem, shape: MatmulKernelShape, job: Launch): void {
   values.batch_a = padDims(job.batch?.a ?? []);
   values.batch_b = padDims(job.batch?.b ?? []);
   values.batch_c = padDims(job.batch?.c ?? []);
+  if (shape.scaled) values.alpha = problem.alpha;
   device.dispatch({
     key: `${KERNELS.matmul}:${matmulKey(shape)}`,
     source: () => matmulSource(shape),
-    bindings: [job.a.range, job.b.range, ...(bias ? [bias] : []), job.c.range],
-    uniforms: { fields: MATMUL_FIELDS, values },
+    bindings: [
+      job.a.range,
+      job.b.range,
+      ...(bias ? [bias] : []),
+      ...(shape.residual && job.residual ? [job.residual] : []),
+      job.c.range,
+    ],
+    uniforms: { fields: shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS, values },
     workgroups: grid(tiles, device.maxWorkgroupsPerDimension),
   });
 }

@@ -36,6 +36,8 @@ export interface OperandPlan {
   batchStride: number;
   /** A packed copy to dispose once the product is recorded. */
   temporary: Tensor | null;
+  /** Read in place along its rows (the kernel's aOuter/bOuter): `line` is then the vec4s per k. */
+  outer: boolean;
 }
 
 /**
@@ -50,8 +52,21 @@ export function planOperand(
   batches: number,
   tile: number,
   dtype: DType,
+  outer = false,
 ): OperandPlan {
   const k4 = Math.ceil(K / 4);
+  if (outer) {
+    return {
+      range: vectorRange(source.range),
+      offset: source.offset / 4,
+      panel: 0,
+      line: source.kStride / 4,
+      step: 0,
+      batchStride: source.batchStride / 4,
+      temporary: null,
+      outer: true,
+    };
+  }
   if (!needsPacking(source, K, dtype)) {
     return {
       range: vectorRange(source.range),
@@ -61,6 +76,7 @@ export function planOperand(
       step: 1,
       batchStride: source.batchStride / 4,
       temporary: null,
+      outer: false,
     };
   }
   const panels = Math.ceil(rows / tile);
@@ -98,6 +114,7 @@ export function planOperand(
     step: tile,
     batchStride: panels * k4 * tile,
     temporary: packed,
+    outer: false,
   };
 }
 
@@ -114,6 +131,41 @@ export function vectorRange(range: BufferRange): BufferRange {
 export function needsPacking(source: MatrixSource, K: number, dtype: DType): boolean {
   const direct = dtype === 'f32' && source.kStride === 1 && source.rowStride === K && K % 4 === 0;
   return !direct || (K > 0 && K % 1024 === 0);
+}
+
+/**
+ * Largest operand (rows x K f32) read in place along its rows. A workgroup's strip of a larger
+ * one spans more pages than the TLB holds (a tied head's [32000, 288] embedding in dh = dlogits E
+ * ran at 0.6x the packed path on lavapipe); its packed panels are contiguous.
+ */
+export const OUTER_OPERAND_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Whether an operand that needs packing for K-wise loads can instead be read in place along its
+ * rows (a^T stored [K, M], b stored [K, N]: the backward of a linear layer): f32, rows contiguous
+ * (row stride 1) with every k's row of the stored matrix, the offset, the batch stride and the
+ * operand's row count multiples of 4 (vec4 loads of four rows), K a multiple of 4, `tile` (the
+ * rows one invocation holds) a multiple of 4, and at most OUTER_OPERAND_MAX_BYTES.
+ */
+export function readsOuter(
+  source: MatrixSource,
+  rows: number,
+  K: number,
+  dtype: DType,
+  tile: number,
+): boolean {
+  return (
+    dtype === 'f32' &&
+    4 * rows * K <= OUTER_OPERAND_MAX_BYTES &&
+    source.rowStride === 1 &&
+    source.kStride % 4 === 0 &&
+    source.offset % 4 === 0 &&
+    source.batchStride % 4 === 0 &&
+    rows % 4 === 0 &&
+    rows > 0 &&
+    K % 4 === 0 &&
+    tile % 4 === 0
+  );
 }
 
 /** Most rows of a packed operand that fit one binding, in whole panels. */

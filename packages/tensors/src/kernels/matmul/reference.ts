@@ -5,12 +5,16 @@ export interface MatmulReferenceOptions {
   transposeB?: boolean;
   /** Added to every output row, length N. */
   bias?: ArrayLike<number>;
+  /** The product is multiplied by alpha (default 1) before the bias and residual are added. */
+  alpha?: number;
+  /** Added to the output, of the output's shape. */
+  residual?: ArrayLike<number>;
 }
 
 /**
  * Plain TypeScript matmul in float64: a [..., M, K] (or [..., K, M] with transposeA) times
  * b [..., K, N] (or [..., N, K] with transposeB), batch dimensions broadcast NumPy style,
- * plus an optional bias [N]. Returns the output [..., M, N].
+ * times alpha, plus an optional bias [N] and residual (the output's shape). Returns the output [..., M, N].
  */
 export function matmulReference(
   a: ArrayLike<number>,
@@ -49,13 +53,17 @@ export function matmulReference(
     bOffset *= K * N;
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
-        let sum = options.bias ? options.bias[n] : 0;
+        let sum = 0;
         for (let k = 0; k < K; k++) {
           const x = options.transposeA ? a[aOffset + k * M + m] : a[aOffset + m * K + k];
           const y = options.transposeB ? b[bOffset + n * K + k] : b[bOffset + k * N + n];
           sum += x * y;
         }
-        out[(index * M + m) * N + n] = sum;
+        const at = (index * M + m) * N + n;
+        out[at] =
+          (options.alpha ?? 1) * sum +
+          (options.bias ? options.bias[n] : 0) +
+          (options.residual ? options.residual[at] : 0);
       }
     }
   }

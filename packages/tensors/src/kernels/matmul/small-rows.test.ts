@@ -134,11 +134,12 @@ describe('matmul with a few rows (small-M kernel)', () => {
     }
   });
 
-  it('adds a residual after the tiled kernel and over a chunked output', async () => {
+  it('fuses the residual into the tiled kernel too, and adds it after a chunked output', async () => {
     const rows = device.tuning.matmulSmallRowsMax + 1;
     const keys = await check(device, { a: [rows, 36], b: [41, 36], transposeB: true, residual: true }, 130);
     expect(usedSmall(keys)).toBe(false);
-    expect(keys.some((key) => key.startsWith('binary'))).toBe(true);
+    expect(keys.some((key) => key.startsWith('binary'))).toBe(false);
+    expect(keys.filter((key) => key.startsWith('matmul:') && key.endsWith(':res'))).toHaveLength(1);
     const small = await createDevice({ maxBindingBytes: 4096, tuning: { matmulSmallRowsMax: 4 } });
     try {
       // Output [3, 400] (4,800 bytes) in two chunks: the residual goes in with an add.

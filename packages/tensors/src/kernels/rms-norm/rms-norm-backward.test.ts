@@ -74,3 +74,34 @@ describe('rms-norm-backward', () => {
     expect(() => rmsNormBackward(x, device.fromArray([1, 2, 3], [3], 'f32'), x, 1e-5)).toThrow(/weight/);
   });
 });
+
+describe('rms-norm-backward options', () => {
+  it('adds an earlier gradient into dx and skips dw for a frozen weight (one dispatch)', async () => {
+    const shape = [3, 5, 36];
+    const hidden = 36;
+    const n = 3 * 5 * 36;
+    const rng = new Rng(40);
+    const x = rng.uniform(n, -2, 2);
+    const grad = rng.uniform(n, -1, 1);
+    const earlier = rng.uniform(n, -1, 1);
+    const weight = rng.uniform(hidden, 0.5, 1.5);
+    const expected = rmsNormBackwardReference(x, weight, grad, hidden, 1e-5);
+    await device.scope(async () => {
+      const inputs = [device.fromArray(x, shape, 'f32'), device.fromArray(weight, [hidden], 'f32')];
+      const g = device.fromArray(grad, shape, 'f32');
+      const add = device.fromArray(earlier, shape, 'f32');
+      const before = device.stats.dispatches;
+      const result = rmsNormBackward(inputs[0], inputs[1], g, 1e-5, { weightGradient: false, add });
+      expect(device.stats.dispatches - before).toBe(1);
+      expect(result.weight).toBeNull();
+      await expectKernel(
+        'rmsNormBackward + add',
+        { dx: { actual: result.input, expected: expected.input.map((v, i) => v + earlier[i]), shape } },
+        { rtol: 2e-5, atol: 2e-5 },
+      );
+      expect(() =>
+        rmsNormBackward(inputs[0], null, g, 1e-5, { add: device.fromArray([1], [1], 'f32') }),
+      ).toThrow(/add .* must match x/);
+    });
+  });
+});

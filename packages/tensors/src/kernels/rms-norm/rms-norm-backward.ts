@@ -33,21 +33,37 @@ const COLUMN_FIELDS = [
   { name: 'segment_rows', type: 'u32' as const },
 ];
 
+export interface RmsNormBackwardOptions {
+  /** Compute dw (default true); false skips its two passes and returns weight null (a frozen norm). */
+  weightGradient?: boolean;
+  /** A tensor of x's shape and dtype added into dx (the gradient already summed for x elsewhere). */
+  add?: Tensor | null;
+}
+
 /**
  * Gradients of y = x r w (RMSNorm over the last axis, r = 1 / sqrt(mean(x^2) + eps)):
  *   dx = r (g w) - x r^3 mean((g w) x),   dw = sum over rows of g x r.
  * Pass 1, a workgroup per row, recomputes r and the row's dot product (one read of x and g) and
  * writes dx and r. When there is a weight, pass 2 sums g x r over segments of rows, one
  * invocation per (segment, 4 columns), and pass 3 adds the segments up in f32. Memory-bound:
- * cheap to recompute under gradient checkpointing.
+ * cheap to recompute under gradient checkpointing. `options.add` is added into dx in pass 1;
+ * without `options.weightGradient` passes 2 and 3 do not run.
  */
 export function rmsNormBackward(
   x: Tensor,
   weight: Tensor | null,
   grad: Tensor,
   eps: number,
+  options: RmsNormBackwardOptions = {},
 ): { input: Tensor; weight: Tensor | null } {
   const op = 'rmsNormBackward';
+  const add = options.add ?? null;
+  if (add) {
+    assertSameDevice(op, x, add);
+    if (!sameShape(add.shape, x.shape) || add.dtype !== x.dtype) {
+      throw new TensorError(`${op}: add ${add.describe()} must match x ${x.describe()}`);
+    }
+  }
   assertFloat(op, x);
   assertFloat(op, grad, 'grad');
   assertSameDevice(op, x, grad);
@@ -67,7 +83,7 @@ export function rmsNormBackward(
   const device = x.device;
   const rows = hidden === 0 ? 0 : x.size / hidden;
   const dx = device.empty(x.shape, x.dtype);
-  const dw = weight ? device.empty([hidden], weight.dtype) : null;
+  const dw = weight && options.weightGradient !== false ? device.empty([hidden], weight.dtype) : null;
   if (rows === 0) {
     return { input: dx, weight: dw };
   }
@@ -78,12 +94,13 @@ export function rmsNormBackward(
   const inverse = device.empty([rows], 'f32');
   const weightType = weight?.dtype ?? null;
   device.dispatch({
-    key: `${KERNELS.rmsNormBackward}:rows:${x.dtype}:${weightType}:${width}:${workgroup}`,
-    source: () => rowSource(x.dtype, weightType, width, workgroup),
+    key: `${KERNELS.rmsNormBackward}:rows:${x.dtype}:${weightType}:${width}:${workgroup}${add ? ':add' : ''}`,
+    source: () => rowSource(x.dtype, weightType, width, workgroup, add !== null),
     bindings: [
       x.binding(op),
       grad.binding(op),
       ...(weight ? [weight.binding(op)] : []),
+      ...(add ? [add.binding(op)] : []),
       dx.binding(op),
       inverse,
     ],
@@ -116,12 +133,19 @@ export function rmsNormBackward(
   return { input: dx, weight: dw };
 }
 
-function rowSource(dtype: DType, weightType: DType | null, width: 1 | 4, workgroup: number): string {
+function rowSource(
+  dtype: DType,
+  weightType: DType | null,
+  width: 1 | 4,
+  workgroup: number,
+  add: boolean,
+): string {
   const storage: StorageBinding[] = [
     { name: 'x', type: vectorType(dtype, width), access: 'read' },
     { name: 'grad', type: vectorType(dtype, width), access: 'read' },
   ];
   if (weightType) storage.push({ name: 'weight', type: vectorType(weightType, width), access: 'read' });
+  if (add) storage.push({ name: 'earlier', type: vectorType(dtype, width), access: 'read' });
   storage.push({ name: 'dx', type: vectorType(dtype, width), access: 'read_write' });
   storage.push({ name: 'inverse_rms', type: 'f32', access: 'read_write' });
   const gw = weightType
@@ -147,7 +171,7 @@ function rowSource(dtype: DType, weightType: DType | null, width: 1 | 4, workgro
   let correction = inverse * inverse * inverse * workgroup_sum(horizontal_sum(dot), lid.x) / params.hidden;
   for (var j = lid.x; j < params.length; j += WG) {
     let value = ${loadF32('x', 'base + j', width)};
-    dx[base + j] = ${storeAs(dtype, `inverse * (${gw}) - value * correction`, width)};
+    dx[base + j] = ${storeAs(dtype, `inverse * (${gw}) - value * correction${add ? ` + ${loadF32('earlier', 'base + j', width)}` : ''}`, width)};
   }
   if (lid.x == 0u) { inverse_rms[r] = inverse; }`,
   });

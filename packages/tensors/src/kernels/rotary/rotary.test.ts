@@ -269,3 +269,31 @@ describe('rotaryTables frequencies', () => {
     );
   });
 });
+
+describe('rotary inverse', () => {
+  it('rotates by the opposite angle (the reference with -sin) and undoes the rotation', async () => {
+    const shape = [2, 5, 3, 8];
+    const data = new Rng(90).uniform(size(shape));
+    const tables = rotaryTableValues({ seqLen: 5, dim: 6, base: 10000 });
+    await device.scope(async () => {
+      const { cos, sin } = rotaryTables(device, { seqLen: 5, dim: 6 });
+      for (const style of ['half', 'interleaved'] as RotaryStyle[]) {
+        const x = device.fromArray(data, shape, 'f32');
+        const back = rotary(x, cos, sin, { style, rotaryDim: 6, inverse: true });
+        const negated = tables.sin.map((v) => -v);
+        const expected = rotaryReference(data, shape, tables.cos, negated, { style, rotaryDim: 6 });
+        expectClose(await back.toArray(), expected, { rtol: 1e-5, atol: 1e-5, label: style });
+        const roundTrip = rotary(rotary(x, cos, sin, { style, rotaryDim: 6 }), cos, sin, {
+          style,
+          rotaryDim: 6,
+          inverse: true,
+        });
+        expectClose(await roundTrip.toArray(), data, {
+          rtol: 1e-5,
+          atol: 1e-5,
+          label: `${style} round trip`,
+        });
+      }
+    });
+  });
+});

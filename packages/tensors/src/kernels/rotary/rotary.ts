@@ -16,6 +16,8 @@ export interface RotaryOptions {
   style: RotaryStyle;
   /** Leading dimensions of each head that rotate (even, <= headDim); the rest pass through. Default headDim. */
   rotaryDim?: number;
+  /** Rotate by the opposite angle (sin negated in the kernel): the transpose, rotary's backward. */
+  inverse?: boolean;
 }
 
 const FIELDS = [
@@ -80,7 +82,7 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor, options: RotaryOptio
   const [first, second] = options.style === 'half' ? ['j', 'j + params.pairs'] : ['2u * j', '2u * j + 1u'];
   const store = (value: string) => (x.dtype === 'f16' ? `f16(${value})` : value);
   device.dispatch({
-    key: `${KERNELS.rotary}:${options.style}:${x.dtype}:${cos.dtype}`,
+    key: `${KERNELS.rotary}:${options.style}:${x.dtype}:${cos.dtype}${options.inverse ? ':inverse' : ''}`,
     source: () =>
       kernelSource({
         storage: [
@@ -108,7 +110,7 @@ export function rotary(x: Tensor, cos: Tensor, sin: Tensor, options: RotaryOptio
   let b = token / params.seq;
   let t = b * params.table_batch_stride + s * params.pairs + j;
   let c = f32(cos_table[t]);
-  let sn = f32(sin_table[t]);
+  let sn = ${options.inverse ? '-' : ''}f32(sin_table[t]);
   let first = base + ${first};
   let second = base + ${second};
   let a = f32(x[first]);
