@@ -1,6 +1,9 @@
 /**
- * One loaded model answering chat messages through its template, one request at a time (the
- * device runs one generation at a time; callers queue). Shared by `chat` and `serve`.
+ * One loaded model answering chat messages through its template. The device runs one generation
+ * at a time; requests that arrive meanwhile wait in a queue, and when the device frees up the
+ * waiting requests with the same sampling settings decode together as one batch (up to
+ * `maxBatch` rows), each with its own max tokens, stop texts, seed, stream and abort signal, so
+ * each gets the answer it would get alone. Shared by `chat` and `serve`.
  */
 import type { ChatTemplate, PromptEncoder } from '@webtune/data';
 import { type FinishReason, generate } from '@webtune/nn';
@@ -38,13 +41,24 @@ export class ContextLengthError extends MessagesError {
   override name = 'ContextLengthError';
 }
 
+interface Waiting {
+  ids: number[];
+  options: CompletionOptions;
+  resolve: (completion: Completion) => void;
+  reject: (error: unknown) => void;
+}
+
 export class ChatEngine {
-  private tail: Promise<unknown> = Promise.resolve();
-  private waiting = 0;
+  private readonly waiting: Waiting[] = [];
+  private running = false;
+  /** The most requests one generation has decoded together so far. */
+  largestBatch = 0;
 
   constructor(
     readonly loaded: LoadedModel,
     readonly prompts: PromptEncoder,
+    /** Most requests decoded together. */
+    readonly maxBatch = 8,
   ) {}
 
   /** The chat template the prompts go through. */
@@ -54,7 +68,7 @@ export class ChatEngine {
 
   /** Requests waiting for the device (not counting the one running). */
   get queued(): number {
-    return this.waiting;
+    return this.waiting.length;
   }
 
   /** Longest prompt + completion in tokens. */
@@ -74,59 +88,106 @@ export class ChatEngine {
   }
 
   /**
-   * Answers `messages`. Runs after every earlier call has finished: concurrent callers are
-   * queued in arrival order and never share the device.
+   * Answers `messages`. Runs once the device is free: concurrent callers are queued in arrival
+   * order, and those waiting with the same sampling settings run together in one batch.
    */
   complete(messages: readonly ChatMessage[], options: CompletionOptions): Promise<Completion> {
     const ids = this.promptIds(messages, options.maxNewTokens, options.fitContext);
     if (options.fitContext) {
       options = { ...options, maxNewTokens: Math.min(options.maxNewTokens, this.contextLength - ids.length) };
     }
-    this.waiting++;
-    const run = this.tail.then(
-      () => {
-        this.waiting--;
-        return this.run(ids, options);
-      },
-      () => {
-        this.waiting--;
-        return this.run(ids, options);
-      },
-    );
-    this.tail = run.catch(() => undefined);
-    return run;
+    return new Promise<Completion>((resolve, reject) => {
+      this.waiting.push({ ids, options, resolve, reject });
+      void this.drain();
+    });
   }
 
-  private async run(ids: number[], options: CompletionOptions): Promise<Completion> {
-    if (options.signal?.aborted) {
-      return { text: '', promptTokens: ids.length, completionTokens: 0, finishReason: 'stop' };
+  /** Runs the queue until it is empty: each turn takes the first request and every compatible one behind it. */
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.waiting.length > 0) {
+        const first = this.waiting.shift() as Waiting;
+        const key = batchKey(first.options);
+        const batch = [first];
+        for (let i = 0; i < this.waiting.length && batch.length < this.maxBatch; ) {
+          if (batchKey(this.waiting[i].options) === key) batch.push(...this.waiting.splice(i, 1));
+          else i++;
+        }
+        try {
+          const completions = await this.run(batch);
+          for (const [i, request] of batch.entries()) request.resolve(completions[i]);
+        } catch (error) {
+          for (const request of batch) request.reject(error);
+        }
+      }
+    } finally {
+      this.running = false;
     }
-    const { model, tokenizer, peft } = this.loaded;
-    const call = () =>
-      generate(model, tokenizer, ids, {
-        maxNewTokens: options.maxNewTokens,
-        temperature: options.temperature,
-        topP: options.topP,
-        topK: options.topK,
-        repetitionPenalty: options.repetitionPenalty,
-        seed: options.seed,
-        stopTokens: [...new Set([...model.config.eosTokenIds, ...this.prompts.stopTokenIds()])],
-        stopStrings: [...this.prompts.stopStrings(), ...(options.stop ?? [])],
-        signal: options.signal,
-        onToken: options.onText
-          ? (event) => {
-              if (event.text) options.onText?.(event.text);
-            }
-          : undefined,
-      });
-    const [result] = options.base && peft ? await peft.withAdaptersDisabled(call) : await call();
-    return {
-      text: result.text,
-      promptTokens: ids.length,
-      completionTokens: result.tokens.length,
-      finishReason: finishReasonOf(result.finishReason),
-    };
   }
+
+  private async run(batch: readonly Waiting[]): Promise<Completion[]> {
+    const completions: Completion[] = batch.map(({ ids }) => ({
+      text: '',
+      promptTokens: ids.length,
+      completionTokens: 0,
+      finishReason: 'stop',
+    }));
+    // Requests aborted while they waited, or asking for no tokens, get an empty answer without running.
+    batch.forEach((request, i) => {
+      if (request.options.maxNewTokens < 1) completions[i].finishReason = 'length';
+    });
+    const live = batch.flatMap((request, i) =>
+      request.options.signal?.aborted || request.options.maxNewTokens < 1 ? [] : [i],
+    );
+    if (live.length === 0) return completions;
+    this.largestBatch = Math.max(this.largestBatch, live.length);
+    const { model, tokenizer, peft } = this.loaded;
+    const options = batch[live[0]].options;
+    const call = () =>
+      generate(
+        model,
+        tokenizer,
+        live.map((i) => batch[i].ids),
+        {
+          temperature: options.temperature,
+          topP: options.topP,
+          topK: options.topK,
+          repetitionPenalty: options.repetitionPenalty,
+          stopTokens: [...new Set([...model.config.eosTokenIds, ...this.prompts.stopTokenIds()])],
+          stopStrings: this.prompts.stopStrings(),
+          rows: live.map((i) => {
+            const own = batch[i].options;
+            return {
+              maxNewTokens: own.maxNewTokens,
+              stopStrings: own.stop ?? [],
+              seed: own.seed,
+              signal: own.signal,
+            };
+          }),
+          onToken: (event) => {
+            if (event.text) batch[live[event.prompt]].options.onText?.(event.text);
+          },
+        },
+      );
+    const results = options.base && peft ? await peft.withAdaptersDisabled(call) : await call();
+    results.forEach((result, row) => {
+      completions[live[row]] = {
+        text: result.text,
+        promptTokens: result.promptTokens.length,
+        completionTokens: result.tokens.length,
+        finishReason: finishReasonOf(result.finishReason),
+      };
+    });
+    return completions;
+  }
+}
+
+/** Requests with equal keys can share one batch: the settings every row of a generation shares. */
+function batchKey(options: CompletionOptions): string {
+  const { temperature, topP, topK, repetitionPenalty, base } = options;
+  return JSON.stringify([temperature ?? null, topP ?? null, topK ?? null, repetitionPenalty ?? null, !!base]);
 }
 
 function finishReasonOf(reason: FinishReason): 'stop' | 'length' {

@@ -3,7 +3,7 @@
  * `folder`): downloaded into the Hugging Face cache with @webtune/hub and read from there (parquet
  * through a file-backed Blob, a row group at a time; the rest streamed).
  */
-import { createReadStream, openAsBlob } from 'node:fs';
+import { openAsBlob } from 'node:fs';
 import type { ByteSource, DatasetAttributes } from '@webtune/data';
 import { downloadDataset } from '@webtune/hub/node';
 
@@ -19,10 +19,9 @@ export async function downloadHubDataset(
   return Promise.all(
     download.files.map(async (file, index) => {
       const path = download.paths[index];
-      const source = file.toLowerCase().endsWith('.parquet')
-        ? await openAsBlob(path)
-        : (createReadStream(path) as unknown as AsyncIterable<Uint8Array>);
-      return { name: `${attributes.location}/${file}`, source };
+      // A file-backed Blob: read in ranges (parquet) or as a stream, and again on each pass
+      // (streaming: true reads a dataset once per pass and again on a resume).
+      return { name: `${attributes.location}/${file}`, source: await openAsBlob(path) };
     }),
   );
 }

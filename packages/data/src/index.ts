@@ -63,6 +63,7 @@ export {
   readAllBytes,
 } from './readers/bytes.js';
 export { parseCsvRecords } from './readers/csv.js';
+export { readCsvLines } from './readers/csv-stream.js';
 export { readJsonLines, readTextLines, type StreamReadOptions } from './readers/json-lines.js';
 export { type ReadRecordsOptions, readRecords } from './readers/read-records.js';
 export {
@@ -100,6 +101,14 @@ export {
   summarizeIssues,
   type ValidationReport,
 } from './report/validation-report.js';
+export {
+  ExampleStream,
+  type StreamOptions,
+  type StreamPosition,
+  type StreamSettings,
+  streamExamples,
+} from './streaming/example-stream.js';
+export { type ItemReference, ShuffleBuffer, type ShuffleBufferState } from './streaming/shuffle-buffer.js';
 export { JinjaChatTemplate, type JinjaTemplateOptions } from './templates/jinja-template.js';
 // LLaMA-Factory templates
 export {

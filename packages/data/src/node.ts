@@ -11,6 +11,7 @@ import { loadExamples } from './pipeline/load-examples.js';
 import { type PreparedDataset, type PrepareOptions, prepareDataset } from './pipeline/prepare.js';
 import type { ByteSource } from './readers/bytes.js';
 import { type DatasetInfo, parseDatasetInfo } from './registry/dataset-info.js';
+import { type ExampleStream, type StreamOptions, streamExamples } from './streaming/example-stream.js';
 
 /** A file on disk as a byte stream, read in chunks (constant memory for JSONL and text). */
 export function openFile(path: string): ByteSource {
@@ -71,6 +72,13 @@ export async function prepareDatasetFromDirectory(
   options: Omit<PrepareOptions, 'datasetInfo' | 'files'> & DirectoryOptions,
 ): Promise<PreparedDataset> {
   return prepareDataset({ ...options, ...(await directoryContext(options.datasetDir)) });
+}
+
+/** `streamExamples` for datasets named in (or under) a folder (`streaming: true`). */
+export async function streamDatasetFromDirectory(
+  options: Omit<StreamOptions, 'datasetInfo' | 'files'> & DirectoryOptions,
+): Promise<ExampleStream> {
+  return streamExamples({ ...options, ...(await directoryContext(options.datasetDir)) });
 }
 
 async function directoryContext(

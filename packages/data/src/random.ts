@@ -3,17 +3,29 @@
  * for the same seed in Node and in browsers. Not for cryptography.
  */
 export class SeededRandom {
-  private state: number;
+  private state_: number;
 
   constructor(seed: number) {
     // Mix the seed so nearby seeds start far apart.
-    this.state = SeededRandom.mix((seed >>> 0) ^ 0x9e3779b9);
+    this.state_ = SeededRandom.mix((seed >>> 0) ^ 0x9e3779b9);
+  }
+
+  /** The generator's whole state (one 32-bit integer), to save and restore a position exactly. */
+  get state(): number {
+    return this.state_;
+  }
+
+  /** A generator that continues exactly where the one whose `state` was saved stood. */
+  static fromState(state: number): SeededRandom {
+    const random = new SeededRandom(0);
+    random.state_ = state >>> 0;
+    return random;
   }
 
   /** A 32-bit unsigned integer. */
   nextUint32(): number {
-    this.state = (this.state + 0x9e3779b9) >>> 0;
-    return SeededRandom.mix(this.state);
+    this.state_ = (this.state_ + 0x9e3779b9) >>> 0;
+    return SeededRandom.mix(this.state_);
   }
 
   /** A float in [0, 1). */

@@ -14,6 +14,12 @@ export {
   SUPPORTED_ARCHITECTURES,
 } from './config/model-config.js';
 export { ModelError } from './errors.js';
+export {
+  FusedDecoder,
+  type FusedLowRankLayer,
+  type FusedLowRankTerm,
+  fusedDecodeUnsupported,
+} from './generation/fused-decoder.js';
 // Generation
 export {
   type FinishReason,

@@ -10,6 +10,7 @@ export interface TrainStartEvent {
   type: 'train-start';
   totalSteps: number;
   stepsPerEpoch: number;
+  /** Training rows; -1 for a stream (`streaming: true`), whose length is unknown. */
   trainRows: number;
   validationRows: number;
   trainableParameters: number;

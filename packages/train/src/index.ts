@@ -34,6 +34,8 @@ export {
 } from './config/training-arguments.js';
 // Data
 export { epochOrder, microBatchesOf } from './data/epoch-order.js';
+// The loop
+export { isRowStream, type RowStream } from './data/row-stream.js';
 export {
   type CollateOptions,
   collateRows,
@@ -117,6 +119,12 @@ export {
   type RunPlan,
   type TaskPlan,
 } from './plan/run-plan.js';
+export {
+  type ApiRewardOptions,
+  apiRewardScorer,
+  RewardApiError,
+  rewardRequestTexts,
+} from './ppo/api-reward.js';
 export type { GenerationSettings, PpoSample } from './ppo/ppo-rollout.js';
 export {
   type PpoResult,
@@ -142,5 +150,4 @@ export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
 export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';
 export type { TaskBatch, TaskMetrics, TaskStep, TrainingTask } from './tasks/training-task.js';
 export { loadValueHead, saveValueHead, VALUE_HEAD_FILE } from './tasks/value-head-file.js';
-// The loop
 export { evaluate, type TrainOptions, type TrainResult, train } from './trainer.js';

@@ -19,6 +19,7 @@ import { findResumeCheckpoint } from './checkpoint/resume.js';
 import { runIdentity } from './checkpoint/run-identity.js';
 import type { TrainingStorage } from './checkpoint/training-storage.js';
 import { resolveTrainingArguments, type TrainingArguments } from './config/training-arguments.js';
+import { isRowStream, pullRows, type RowStream } from './data/row-stream.js';
 import { type Diagnostic, LossDiagnostics } from './diagnostics/loss-diagnostics.js';
 import { firstNonFinite } from './diagnostics/non-finite.js';
 import type { MemoryFigures, TrainEndReason, TrainerEvent } from './events.js';
@@ -28,8 +29,7 @@ import { accumulate, computeMetrics, normalizerOf, readBack } from './loop/micro
 import { StepPlan } from './loop/step-plan.js';
 import { shouldEvaluate, shouldSave } from './loop/strategies.js';
 import type { TrainableModel } from './model/trainable-model.js';
-import { AdamW } from './optimizer/adamw.js';
-import { loraPlusLearningRateScale } from './optimizer/lora-plus.js';
+import { trainingOptimizer, trainingSchedule } from './optimizer/training-optimizer.js';
 import { learningRateAt } from './schedule/learning-rate.js';
 import type { TaskBatch, TrainingTask } from './tasks/training-task.js';
 
@@ -37,7 +37,11 @@ export interface TrainOptions<Row> {
   model: TrainableModel;
   /** The stage: supervisedTask(), preferenceTask(), rewardTask(). */
   task: TrainingTask<Row>;
-  train: readonly Row[];
+  /**
+   * The training rows: a list, or a stream (`streaming: true`) whose rows are pulled step by step
+   * and never all held; a stream needs `maxSteps`, and its position is saved in checkpoints.
+   */
+  train: readonly Row[] | RowStream<Row>;
   /** Rows to evaluate on, as evalStrategy says (LLaMA-Factory's val_size split). */
   validation?: readonly Row[];
   args?: TrainingArguments;
@@ -74,22 +78,20 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   const args = resolveTrainingArguments(options.args ?? {});
   const storage = options.storage ?? null;
   const device = model.device;
-  const rows = options.train;
+  const stream = isRowStream(options.train) ? options.train : null;
+  const rows = stream ? [] : (options.train as readonly Row[]);
   const validation = options.validation ?? [];
   const emit = (event: TrainerEvent) => options.onEvent?.(event);
-  if (rows.length === 0) throw new Error('train: no training rows');
+  if (!stream && rows.length === 0) throw new Error('train: no training rows');
+  // LLaMA-Factory's rule: a stream has no length, so the run's length must be given.
+  if (stream && !(args.maxSteps > 0))
+    throw new Error('train: please specify maxSteps (max_steps) in streaming mode');
 
-  // ---- The plan: how many steps, and the data order (a pure function of seed and epoch).
-  const plan = new StepPlan(rows.length, args);
+  // ---- The plan: how many steps, and the data order (a pure function of seed and epoch; a
+  // stream's order is its own).
+  const plan = new StepPlan(stream ? -1 : rows.length, args);
   const { totalSteps, stepsPerEpoch } = plan;
-  const schedule = {
-    type: args.lrSchedulerType,
-    learningRate: args.learningRate,
-    totalSteps,
-    warmupSteps: args.warmupSteps,
-    warmupRatio: args.warmupRatio,
-    kwargs: args.lrSchedulerKwargs,
-  };
+  const schedule = trainingSchedule(args, totalSteps);
 
   // ---- Parameters and optimizer. The task may train parameters of its own (a value head).
   const parameters = [...model.trainableParameters(), ...task.parameters(model)];
@@ -97,20 +99,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
   for (const [, parameter] of parameters) requiresGrad(parameter);
   // Before any restore: a precomputed DPO reference must see the starting weights.
   await task.prepare?.(model, { train: rows, validation }, plan.microBatchSize);
-  const optimizer = new AdamW(device, parameters, {
-    beta1: args.adamBeta1,
-    beta2: args.adamBeta2,
-    eps: args.adamEpsilon,
-    weightDecay: args.weightDecay,
-    learningRateScale:
-      args.loraplusLrRatio === null
-        ? undefined
-        : loraPlusLearningRateScale({
-            learningRate: args.learningRate,
-            ratio: args.loraplusLrRatio,
-            embeddingLearningRate: args.loraplusLrEmbedding,
-          }),
-  });
+  const optimizer = trainingOptimizer(device, parameters, args);
   const diagnostics = new LossDiagnostics({ totalSteps });
   const log = new TrainerLog(storage);
 
@@ -141,6 +130,11 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     checkSamePlan(loaded.state.plan, plan.fingerprint, path);
     restoreTensors(parameters, loaded.parameters, `resume from ${path}`);
     restoreTensors(optimizer.stateTensors(), loaded.optimizer, `resume from ${path}`);
+    if (stream) {
+      if (loaded.state.stream === undefined)
+        throw new Error(`train: ${path} holds no stream position; it was not saved by a streamed run`);
+      await stream.seek(loaded.state.stream);
+    }
     optimizer.stepCount = loaded.state.globalStep;
     // From here on this run's identity (a checkpoint asked for by name may be another run's).
     state = { ...loaded.state, runIdentity: identity };
@@ -154,7 +148,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     type: 'train-start',
     totalSteps,
     stepsPerEpoch,
-    trainRows: rows.length,
+    trainRows: stream ? -1 : rows.length,
     validationRows: validation.length,
     trainableParameters: parameters.reduce((total, [, t]) => total + t.size, 0),
     resumedFrom,
@@ -218,6 +212,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     state.elapsedMs = elapsed();
     state.logRows = log.rows;
     state.diagnostics = diagnostics.snapshot();
+    if (stream) state.stream = stream.position();
     const saved = await saveCheckpoint(
       storage,
       {
@@ -251,7 +246,9 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
     // tokens, pairs) of the whole step, so the accumulated gradient is that of one batch of all.
     const { start, microBatches } = plan.nextStep(state.position);
     state.position = start;
-    const batches: TaskBatch<Row>[] = microBatches.map((ids) => ({ rows: ids.map((i) => rows[i]), ids }));
+    const batches: TaskBatch<Row>[] = stream
+      ? await streamedBatches(stream, microBatches)
+      : microBatches.map((ids) => ({ rows: ids.map((i) => rows[i]), ids }));
     const stepRows = batches.flatMap((batch) => batch.rows);
     const tokens = stepRows.reduce((total, row) => total + task.tokensOf(row), 0);
 
@@ -448,6 +445,13 @@ export async function evaluate<Row>(
     loss: readback.scalars[0],
     metrics: computeMetrics(task, readback.statistics, readback.sizes, 'eval_'),
   };
+}
+
+/** A step's micro-batches pulled from a stream, sized as the plan's (ids count the rows pulled). */
+async function streamedBatches<Row>(stream: RowStream<Row>, plan: number[][]): Promise<TaskBatch<Row>[]> {
+  const batches: TaskBatch<Row>[] = [];
+  for (const ids of plan) batches.push({ rows: await pullRows(stream, ids.length), ids });
+  return batches;
 }
 
 /** The dropout seed of one micro-batch: fixed by (seed, step, micro-batch), so resumes repeat it. */

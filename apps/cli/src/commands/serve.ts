@@ -18,8 +18,9 @@ import { dim, UsageError, yellow } from '../ui.js';
 export const serveHelp = `webtune serve --model DIR [--adapter DIR] [--host H] [--port N] [options]
 
 Serves an OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions (with "stream": true
-as server-sent events), GET /health. Messages go through the chat template. Requests are handled
-one at a time on the device; the others wait in a queue. Stop with Ctrl-C.
+as server-sent events), GET /health. Messages go through the chat template. One generation runs
+on the device at a time; requests arriving meanwhile wait, then decode together in one batch
+(same sampling settings, up to 8). Stop with Ctrl-C.
 
 Options:
   --model DIR           Hugging Face model folder, hub id or .gguf file

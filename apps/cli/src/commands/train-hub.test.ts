@@ -75,7 +75,7 @@ describe.skipIf(!requireFixtures(STORIES))(
       rmSync(folder, { recursive: true, force: true });
     });
 
-    const train = (dataset: string, env: Record<string, string>) =>
+    const train = (dataset: string, env: Record<string, string>, extra = ['max_steps=1']) =>
       webtune(
         [
           'train',
@@ -87,7 +87,7 @@ describe.skipIf(!requireFixtures(STORIES))(
           'finetuning_type=lora',
           'template=default',
           'cutoff_len=64',
-          'max_steps=1',
+          ...extra,
           'per_device_train_batch_size=2',
           `output_dir=${join(folder, 'out')}`,
           'overwrite_output_dir=true',
@@ -114,6 +114,21 @@ describe.skipIf(!requireFixtures(STORIES))(
       const offline = await train('numbers', { HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' });
       expect(errorLines(offline.stderr)).toEqual([]);
       expect(offline.code).toBe(0);
+      // streaming: true reads the cached parquet lazily, a row group at a time.
+      const streamed = await train('numbers', { HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' }, [
+        'streaming=true',
+        'buffer_size=4',
+        'max_steps=2',
+        'logging_steps=1',
+      ]);
+      expect(errorLines(streamed.stderr)).toEqual([]);
+      expect(streamed.code).toBe(0);
+      expect(streamed.stdout).toMatch(/streaming numbers \(buffer_size 4, concat\)/);
+      expect(
+        readFileSync(join(folder, 'out', 'trainer_log.jsonl'), 'utf8')
+          .trim()
+          .split('\n'),
+      ).toHaveLength(2);
     });
 
     it('refuses a ModelScope dataset with the reason', async () => {

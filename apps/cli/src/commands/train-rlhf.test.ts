@@ -78,7 +78,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train: SFT -> rewa
     expect(config.base_model_name_or_path).toBe(join(folder, 'sft-merged'));
   });
 
-  it('refuses PPO without a reward model, and the api reward model type', async () => {
+  it('refuses PPO without a reward model, and an api reward model that is not a URL', async () => {
     const base = {
       model_name_or_path: fixturePath(STORIES),
       output_dir: join(folder, 'x'),
@@ -95,6 +95,8 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train: SFT -> rewa
       reward_model_type: 'api',
     });
     expect(api.code).toBe(2);
-    expect(api.stderr).toMatch(/reward_model_type: "api" is known to LLaMA-Factory but not supported/);
+    expect(api.stderr).toMatch(
+      /reward_model_type api needs reward_model to be the reward server's http\(s\) URL/,
+    );
   });
 });

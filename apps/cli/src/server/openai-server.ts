@@ -1,7 +1,7 @@
 /**
  * An OpenAI-compatible HTTP API over a ChatEngine: GET /v1/models, POST /v1/chat/completions
  * (JSON or server-sent events with `stream: true`). Requests are checked (size, JSON, fields,
- * API key) and answered with OpenAI's error shape; generations are queued, one at a time.
+ * API key) and answered with OpenAI's error shape; generations are queued and decoded in batches (ChatEngine).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -412,7 +412,7 @@ export function createOpenAiServer(engine: ChatEngine, serverOptions: OpenAiServ
       // Host, Origin and CORS on every request, /health included; answers preflights.
       if (guard.check(request, response, url)) return;
       if (route === 'GET /health') {
-        sendJson(response, 200, { status: 'ok', queued: engine.queued });
+        sendJson(response, 200, { status: 'ok', queued: engine.queued, largest_batch: engine.largestBatch });
         return;
       }
       if (options.apiKey && !keyMatches(request.headers.authorization, options.apiKey)) {

@@ -93,27 +93,52 @@ describe.skipIf(!requireFixtures(STORIES))('webtune serve (OpenAI-compatible API
     expect(events.chunks.length).toBeGreaterThan(5);
   });
 
-  it('queues concurrent requests: each gets the answer it would get alone', async () => {
-    const prompts = ['Tell me a story', 'Who is Lily?', 'What is a ball?'];
-    const alone: string[] = [];
-    for (const prompt of prompts) {
-      const body = await (await chat({ ...ask, messages: [{ role: 'user', content: prompt }] })).json();
-      alone.push(body.choices[0].message.content);
+  it('decodes concurrent requests together in one batch: each gets the answer it would get alone (own max_tokens, stop, stream)', async () => {
+    const requests = [
+      { ...ask, messages: [{ role: 'user', content: 'Tell me a story' }] },
+      { ...ask, max_tokens: 9, messages: [{ role: 'user', content: 'Who is Lily?' }] },
+      { ...ask, max_tokens: 24, messages: [{ role: 'user', content: 'What is a ball?' }] },
+      { ...ask, max_tokens: 20, messages: [{ role: 'user', content: 'Once upon a time' }] },
+    ];
+    const alone: { content: string; finish: string; tokens: number }[] = [];
+    for (const body of requests) {
+      const answer = await (await chat(body)).json();
+      alone.push({
+        content: answer.choices[0].message.content,
+        finish: answer.choices[0].finish_reason,
+        tokens: answer.usage.completion_tokens,
+      });
     }
-    const together = await Promise.all(
-      prompts.flatMap((prompt, i) => [
-        chat({ ...ask, messages: [{ role: 'user', content: prompt }] }).then(
-          async (r) => (await r.json()).choices[0].message.content as string,
-        ),
-        chat({ ...ask, stream: true, messages: [{ role: 'user', content: prompt }] })
-          .then(async (r) => parseStream(await r.text()).content)
-          .then((c) => ({ i, c })),
-      ]),
-    );
-    for (let i = 0; i < prompts.length; i++) {
-      expect(together[2 * i]).toBe(alone[i]);
-      expect((together[2 * i + 1] as { c: string }).c).toBe(alone[i]);
+    // A stop text from the middle of the last answer cuts that request alone.
+    const stopAt = alone[3].content
+      .slice(Math.floor(alone[3].content.length / 2))
+      .trim()
+      .split(' ')[0];
+    expect(stopAt.length).toBeGreaterThan(0);
+    const stopped = await (await chat({ ...requests[3], stop: [stopAt] })).json();
+    const cut = stopped.choices[0].message.content as string;
+    expect(cut).toBe(alone[3].content.slice(0, alone[3].content.indexOf(stopAt)));
+    expect(stopped.choices[0].finish_reason).toBe('stop');
+    // The first request occupies the device; the others wait and then decode as one batch.
+    const together = await Promise.all([
+      ...requests
+        .slice(0, 3)
+        .flatMap((body) => [
+          chat(body).then(async (r) => (await r.json()).choices[0].message.content as string),
+          chat({ ...body, stream: true }).then(async (r) => parseStream(await r.text()).content),
+        ]),
+      chat({ ...requests[3], stop: [stopAt], stream: true }).then(
+        async (r) => parseStream(await r.text()).content,
+      ),
+    ]);
+    for (let i = 0; i < 3; i++) {
+      expect(together[2 * i], `request ${i}`).toBe(alone[i].content);
+      expect(together[2 * i + 1], `request ${i} streamed`).toBe(alone[i].content);
     }
+    expect(together[6]).toBe(cut);
+    expect(alone[1].tokens).toBeLessThanOrEqual(9);
+    const health = await (await fetch(`${base}/health`, { headers })).json();
+    expect(health.largest_batch).toBeGreaterThan(1);
   });
 
   it('answers malformed requests with OpenAI-style JSON errors', async () => {

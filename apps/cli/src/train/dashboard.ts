@@ -153,8 +153,13 @@ export function createDashboard(options: DashboardOptions): Dashboard {
           state.totalSteps = event.totalSteps;
           state.step = event.firstStep - 1;
           const resumed = event.resumedFrom ? `, resumed from ${event.resumedFrom}` : '';
+          // A stream (trainRows -1) has no row count or epoch: its rows are read as steps need them.
+          const rows =
+            event.trainRows < 0
+              ? 'rows streamed'
+              : `(${event.stepsPerEpoch} per epoch), ${event.trainRows} train rows`;
           print(
-            `training: ${event.totalSteps} steps (${event.stepsPerEpoch} per epoch), ${event.trainRows} train rows, ` +
+            `training: ${event.totalSteps} steps ${rows}, ` +
               `${event.validationRows} validation rows, ${event.trainableParameters.toLocaleString('en-US')} trainable parameters${resumed}`,
           );
           draw(true);

@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { ChatTemplate, EncodedExample, PromptEncoder } from '@webtune/data';
-import { prepareDatasetFromDirectory } from '@webtune/data/node';
+import type { ChatTemplate, DataIssue, EncodedExample, PromptEncoder } from '@webtune/data';
+import { prepareDatasetFromDirectory, streamDatasetFromDirectory } from '@webtune/data/node';
 import { directorySource, saveModelDirectory } from '@webtune/nn/node';
 import type { PeftModel } from '@webtune/peft';
 import type { Tokenizer } from '@webtune/tokenizers';
@@ -16,6 +16,7 @@ import {
   createTask,
   encodingOptionsOf,
   promptOptionsOf,
+  type RowStream,
   type RunPlan,
   rowKindsOf,
   type TrainableModel,
@@ -31,8 +32,11 @@ export interface PreparedRunData {
   /** The one prompt encoder of the run (train data, predictions, the chat engine); null for pt. */
   prompts: PromptEncoder | null;
   template: ChatTemplate | null;
-  /** Rows of the kinds the plan's task trains on. */
-  train: EncodedExample[];
+  /**
+   * Rows of the kinds the plan's task trains on; under `streaming: true` a stream of them, read and
+   * tokenized as the trainer asks (only the held-out validation rows are in memory).
+   */
+  train: EncodedExample[] | RowStream<EncodedExample>;
   validation: EncodedExample[];
   evalDatasets: ResolvedDatasets | null;
   report: Awaited<ReturnType<typeof prepareDatasetFromDirectory>>['report'];
@@ -46,8 +50,15 @@ export interface PreparedRun extends PreparedRunData {
   task: TrainingTask<unknown>;
 }
 
-/** Reads and encodes the plan's datasets (no device needed). */
-export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promise<PreparedRunData> {
+/**
+ * Reads and encodes the plan's datasets (no device needed). Under streaming, `onIssue` gets each
+ * rejected row as training meets it.
+ */
+export async function prepareRunData(
+  plan: RunPlan,
+  tokenizer: Tokenizer,
+  onIssue?: (issue: DataIssue) => void,
+): Promise<PreparedRunData> {
   const data = plan.data;
   const prompts = data.usesTemplate ? promptEncoderFor(tokenizer, promptOptionsOf(data)) : null;
   const template = prompts?.template ?? null;
@@ -58,6 +69,34 @@ export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promi
     template: template ?? undefined,
     hubDataset: downloadHubDataset,
   };
+  const evalDatasets =
+    data.evalDatasets.length > 0 ? resolveDatasets(data.evalDatasets.join(','), dataOptions) : null;
+  if (data.streaming) {
+    // max_samples is refused with streaming (resolve-config), as in LLaMA-Factory.
+    const { maxSamples: _refused, ...streamed } = common;
+    const stream = await streamDatasetFromDirectory({
+      ...streamed,
+      ...resolveDatasets(data.datasets.join(','), dataOptions),
+      packing: data.stage === 'pt' ? data.packing : undefined,
+      valSize: data.valSize,
+      mixStrategy: data.mixStrategy,
+      interleaveProbs: data.interleaveProbs,
+      bufferSize: data.bufferSize,
+      onIssue,
+    });
+    const validation =
+      evalDatasets && data.readEvalDatasets
+        ? (await prepareDatasetFromDirectory({ ...common, ...evalDatasets })).train
+        : await stream.validation();
+    return {
+      prompts,
+      template,
+      train: stream,
+      validation,
+      evalDatasets,
+      report: { stage: data.stage, datasets: stream.datasets, rejected: [], warnings: [], preview: [] },
+    };
+  }
   const prepared = await prepareDatasetFromDirectory({
     ...common,
     ...resolveDatasets(data.datasets.join(','), dataOptions),
@@ -65,8 +104,6 @@ export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promi
     mixStrategy: data.mixStrategy,
     interleaveProbs: data.interleaveProbs,
   });
-  const evalDatasets =
-    data.evalDatasets.length > 0 ? resolveDatasets(data.evalDatasets.join(','), dataOptions) : null;
   let validation = prepared.validation;
   if (evalDatasets && data.readEvalDatasets) {
     validation = (await prepareDatasetFromDirectory({ ...common, ...evalDatasets })).train;
@@ -83,9 +120,13 @@ export async function prepareRunData(plan: RunPlan, tokenizer: Tokenizer): Promi
 }
 
 /** Reads the plan's data and applies its method to `loaded` (the caller frees the model). */
-export async function prepareRun(loaded: LoadedModel, plan: RunPlan): Promise<PreparedRun> {
+export async function prepareRun(
+  loaded: LoadedModel,
+  plan: RunPlan,
+  onIssue?: (issue: DataIssue) => void,
+): Promise<PreparedRun> {
   const { model, tokenizer } = loaded;
-  const data = await prepareRunData(plan, tokenizer);
+  const data = await prepareRunData(plan, tokenizer, onIssue);
   if (plan.baseModelDirectory && plan.actions.train) {
     // A LoRA adapter is useless without its base: keep the drawn weights beside it.
     await mkdir(plan.baseModelDirectory, { recursive: true });

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EncodedExample } from '@webtune/data';
 import { Tokenizer } from '@webtune/tokenizers';
 import { epochOrder, microBatchesOf, type RunPlan } from '@webtune/train';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,8 +21,9 @@ const MODEL = join(REPO_ROOT, 'examples/quickstart/model');
 
 async function summaryOf(plan: RunPlan, tokenizer: Tokenizer) {
   const data = await prepareRunData(plan, tokenizer);
+  const train = data.train as EncodedExample[];
   const args = plan.trainingArguments;
-  const order = epochOrder(data.train.length, args.seed ?? 42, 0, args.shuffle ?? true);
+  const order = epochOrder(train.length, args.seed ?? 42, 0, args.shuffle ?? true);
   const first = microBatchesOf(order, args.perDeviceTrainBatchSize ?? 8)[0];
   return JSON.parse(
     JSON.stringify({
@@ -30,10 +32,10 @@ async function summaryOf(plan: RunPlan, tokenizer: Tokenizer) {
       task: plan.task,
       generation: plan.generation,
       actions: plan.actions,
-      trainRows: data.train.length,
+      trainRows: train.length,
       validationRows: data.validation.length,
       firstBatchInputIds: first.map((index) =>
-        Array.from((data.train[index] as { inputIds: Int32Array }).inputIds),
+        Array.from((train[index] as { inputIds: Int32Array }).inputIds),
       ),
     }),
   );

@@ -7,9 +7,11 @@
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { EncodedExample } from '@webtune/data';
 import { directorySink, directorySource } from '@webtune/nn/node';
 import { loadAdapter, saveAdapter } from '@webtune/peft';
 import {
+  apiRewardScorer,
   loadValueHead,
   type RunPlan,
   rewardScorer,
@@ -18,7 +20,7 @@ import {
   trainablePeftModel,
   trainPpo,
 } from '@webtune/train';
-import { directoryStorage } from '@webtune/train/node';
+import { directoryStorage, resumeRequestFor } from '@webtune/train/node';
 import { type LoadedModel, loadModel } from '../model-loading.js';
 import { dim, green, UsageError } from '../ui.js';
 import { lossCurveSvg } from './loss-svg.js';
@@ -73,23 +75,44 @@ export async function runPpo(
   const { outputDir, log } = context;
   if (plan.task.type !== 'ppo' || !run.peft) throw new Error('runPpo: stage ppo needs a LoRA policy');
   const { model, tokenizer } = loaded;
-  const reward = await loadRewardModel(loaded, plan);
-  log(`reward model: ${plan.task.rewardModel} (${plan.task.rewardModelType})`);
   const padTokenId = tokenizer.padTokenId ?? 0;
-  const queries = run.train.map((row) => promptOf(row as never));
-  const stopTokens = run.prompts?.stopTokenIds() ?? model.config.eosTokenIds;
   const args = plan.trainingArguments;
+  // api: a reward server scores the decoded texts; otherwise a stage rm model on this device.
+  const reward =
+    plan.task.rewardModelType === 'api'
+      ? {
+          model: null,
+          scorer: apiRewardScorer({
+            url: plan.task.rewardModel,
+            decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: false }),
+          }),
+        }
+      : await (async () => {
+          const local = await loadRewardModel(loaded, plan);
+          return {
+            model: local.model,
+            scorer: rewardScorer({ device: model.device, hiddenStates: local.hiddenStates }, local.head, {
+              padTokenId,
+              batchSize: args.perDeviceTrainBatchSize ?? 1,
+            }),
+          };
+        })();
+  log(`reward model: ${plan.task.rewardModel} (${plan.task.rewardModelType})`);
+  // streaming is refused for stage ppo (resolve-config), so the rows are a list.
+  const queries = (run.train as EncodedExample[]).map((row) => promptOf(row as never));
+  const stopTokens = run.prompts?.stopTokenIds() ?? model.config.eosTokenIds;
   const started = performance.now();
   try {
     const result = await trainPpo({
       model,
       trainable: run.trainable,
-      reward: rewardScorer({ device: model.device, hiddenStates: reward.hiddenStates }, reward.head, {
-        padTokenId,
-        batchSize: args.perDeviceTrainBatchSize ?? 1,
-      }),
+      reward: reward.scorer,
       queries,
-      args,
+      // save_steps checkpoints; resume_from_checkpoint continues one exactly (ppo-checkpoint.ts).
+      args: {
+        ...args,
+        resumeFromCheckpoint: resumeRequestFor(outputDir, plan.config.resume_from_checkpoint),
+      },
       ppo: {
         epochs: plan.task.epochs,
         bufferSize: plan.task.bufferSize,
@@ -164,8 +187,9 @@ export async function runPpo(
     );
     log(green(`done: ${outputDir}`));
     log(dim(`files:   ${(await readdir(outputDir)).sort().join(', ')}`));
-    return { reason: 'completed', steps: result.steps.length, outputDir, lastCheckpoint: null };
+    const lastStep = result.steps.at(-1)?.step ?? 0;
+    return { reason: 'completed', steps: lastStep, outputDir, lastCheckpoint: result.lastCheckpoint };
   } finally {
-    reward.model.dispose();
+    reward.model?.dispose();
   }
 }

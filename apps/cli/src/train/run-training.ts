@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { formatIssue } from '@webtune/data';
+import { type DataIssue, formatIssue } from '@webtune/data';
 import { describeBaseFormat } from '@webtune/nn';
 import { saveModelDirectory } from '@webtune/nn/node';
 import type { Device } from '@webtune/tensors';
@@ -17,6 +17,7 @@ import {
   CheckpointError,
   evaluate,
   findResumeCheckpoint,
+  type RowStream,
   type RunPlan,
   type TrainEndReason,
   type TrainerEvent,
@@ -146,8 +147,20 @@ async function trainLoaded(
       ),
     );
   }
-  const run = await prepareRun(loaded, plan);
-  printDataSummary(log, run.report);
+  // Streaming: rows rejected as training reads them, each named (the first 20), then counted.
+  let rejectedRows = 0;
+  const onIssue = (issue: DataIssue) => {
+    rejectedRows++;
+    if (rejectedRows <= 20) log(yellow(`warning: row rejected: ${formatIssue(issue)}`));
+    else if (rejectedRows % 1000 === 0) log(yellow(`warning: ${rejectedRows} rows rejected so far`));
+  };
+  const run = await prepareRun(loaded, plan, onIssue);
+  if (!plan.data.streaming) printDataSummary(log, run.report);
+  else {
+    log(
+      `data: streaming ${plan.data.datasets.join(', ')} (buffer_size ${plan.data.bufferSize}, ${plan.data.mixStrategy}); rows are read and tokenized as training asks for them`,
+    );
+  }
   const { peft, trainable } = run;
   if (peft) log(peft.formatSummary());
   else if (plan.method.type === 'freeze') log(`freeze: ${run.trainableNames.length} parameter tensors train`);
@@ -192,7 +205,7 @@ async function trainLoaded(
   const result = await train({
     model: trainable,
     task: run.task,
-    train: run.train as unknown[],
+    train: run.train as unknown[] | RowStream<unknown>,
     validation: run.validation as unknown[],
     args: { ...args, resumeFromCheckpoint: resumeRequestFor(outputDir, plan.config.resume_from_checkpoint) },
     storage: directoryStorage(outputDir),
@@ -257,6 +270,14 @@ async function trainLoaded(
   }
   await writeFile(join(outputDir, 'all_results.json'), `${JSON.stringify(results, null, 2)}\n`);
 
+  if (plan.data.streaming) {
+    // What the stream read for this run (rows read again to find a resume's place not counted).
+    for (const dataset of run.report.datasets)
+      log(
+        `data: ${dataset.name} (${dataset.formatting}): ${dataset.rowsRead} rows read, ${dataset.rowsRejected} rejected`,
+      );
+    if (rejectedRows > 0) log(yellow(`warning: ${rejectedRows} streamed row(s) rejected in all`));
+  }
   if (losses.length > 0) {
     log(
       `loss ${losses[0].toFixed(4)} -> ${losses[losses.length - 1].toFixed(4)} over ${losses.length} steps in ${runtime.toFixed(1)}s`,

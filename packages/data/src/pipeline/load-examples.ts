@@ -285,7 +285,7 @@ async function loadDataset(
 }
 
 /** Converts one record, recording its rejection; returns the example or `undefined`. */
-function handleRecord(
+export function handleRecord(
   record: RecordResult,
   attributes: DatasetAttributes | undefined,
   options: LoadOptions,
@@ -327,14 +327,17 @@ function handleRecord(
   return example;
 }
 
-interface NormalizedReference {
+export interface NormalizedReference {
   name: string;
   attributes?: DatasetAttributes;
   description?: Record<string, unknown>;
   files: { name: string; source?: ByteSource }[];
 }
 
-function normalizeReference(reference: string | DatasetSource, options: LoadOptions): NormalizedReference {
+export function normalizeReference(
+  reference: string | DatasetSource,
+  options: LoadOptions,
+): NormalizedReference {
   if (typeof reference === 'string') {
     const info = options.datasetInfo;
     if (info?.entries.has(reference)) {
@@ -401,7 +404,7 @@ function normalizeReference(reference: string | DatasetSource, options: LoadOpti
   };
 }
 
-async function expandFiles(files: { name: string; source?: ByteSource }[], options: LoadOptions) {
+export async function expandFiles(files: { name: string; source?: ByteSource }[], options: LoadOptions) {
   const expanded: { name: string; source?: ByteSource }[] = [];
   for (const file of files) {
     if (file.source === undefined && options.files?.list) {
@@ -416,12 +419,12 @@ async function expandFiles(files: { name: string; source?: ByteSource }[], optio
   return expanded;
 }
 
-async function openFile(name: string, options: LoadOptions): Promise<ByteSource> {
+export async function openFile(name: string, options: LoadOptions): Promise<ByteSource> {
   if (!options.files) throw new Error('no file resolver given (option files)');
   return await options.files.open(name);
 }
 
-function describePathDataset(
+export function describePathDataset(
   name: string,
   fileName: string,
   firstRow: unknown,
@@ -454,7 +457,7 @@ function describePathDataset(
 }
 
 /** Notes keys of the first row that no column reads (LLaMA-Factory ignores them silently). */
-function noteUnmappedKeys(row: unknown, attributes: DatasetAttributes, report: DatasetReport): void {
+export function noteUnmappedKeys(row: unknown, attributes: DatasetAttributes, report: DatasetReport): void {
   if (row === null || typeof row !== 'object' || Array.isArray(row)) return;
   const used = new Set<string>(
     Object.values(attributes.columns).filter((value): value is string => typeof value === 'string'),

@@ -170,7 +170,8 @@ function packedRows(
   }));
 }
 
-function encodeAll(
+/** Encodes examples with the template; rows it cannot render go to `report.rejected` (used by streaming too). */
+export function encodeAll(
   examples: Example[],
   encodeOptions: EncodeOptions,
   options: PrepareOptions,

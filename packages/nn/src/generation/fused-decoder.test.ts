@@ -1,6 +1,7 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packFrozenWeights } from '../loading/frozen-weights.js';
 import type { CausalLM } from '../models/llama.js';
 import { loadModelDirectory } from '../node.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
@@ -51,6 +52,100 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
       decoder.dispose();
       reference.dispose();
       fusedCache.dispose();
+    }
+  });
+
+  it('prefills ragged left-padded prompts in 6 dispatches per layer, each row giving the logits of its own forward (within 1e-4)', async () => {
+    const prompts = [
+      [1, 403, 407, 261, 378, 90, 12],
+      [1, 70],
+      [1, 300, 17, 450],
+    ];
+    const longest = 7;
+    const padding = prompts.map((p) => longest - p.length);
+    const cache = KVCache.forModel(device, model.config, prompts.length, 12);
+    const decoder = new FusedDecoder(model, cache, padding, 1);
+    try {
+      const ids = new Int32Array(prompts.length * longest);
+      for (const [b, p] of prompts.entries()) ids.set(p, b * longest + padding[b]);
+      const before = device.stats.dispatches;
+      const logits = (await decoder.prefill(ids, longest, 0, false)) as Float32Array;
+      // embed, 5 layers x 6, final norm + head.
+      expect(device.stats.dispatches - before).toBe(32);
+      const vocab = model.config.vocabSize;
+      for (const [b, prompt] of prompts.entries()) {
+        const expected = await device.scope(async () =>
+          model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+        );
+        expectClose(logits.subarray(b * vocab, (b + 1) * vocab), expected, {
+          atol: 1e-4,
+          rtol: 0,
+          label: `row ${b}`,
+        });
+      }
+      // The cache holds the prompt: the next step continues each row as its own forward does.
+      cache.advance(longest);
+      decoder.setIds([5, 6, 7]);
+      decoder.encodeLogits(cache.length);
+      const stepped = await decoder.logits.toArray();
+      for (const [b, prompt] of prompts.entries()) {
+        const expected = await device.scope(async () =>
+          model
+            .forward(device.fromArray([...prompt, 5 + b], [1, prompt.length + 1], 'i32'), { logits: 'last' })
+            .toArray(),
+        );
+        expectClose(stepped.subarray(b * vocab, (b + 1) * vocab), expected, {
+          atol: 1e-4,
+          rtol: 0,
+          label: `step row ${b}`,
+        });
+      }
+    } finally {
+      decoder.dispose();
+      cache.dispose();
+    }
+  });
+
+  it('decodes an f16 base (the LoRA default) on the fused path: logits of its own forward within 1e-4, the same greedy tokens', async () => {
+    const { model: half } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM };
+    try {
+      await packFrozenWeights(half, 'f16');
+      expect(half.getSubmodule('model.layers.0.self_attn.q_proj').packedParameter('weight')?.format).toBe(
+        'f16',
+      );
+      expect(fusedDecodeUnsupported(half)).toBeNull();
+      const prompt = [1, 403, 407, 261];
+      const cache = KVCache.forModel(device, half.config, 1, 8);
+      const decoder = new FusedDecoder(half, cache, [0], 1);
+      try {
+        const logits = (await decoder.prefill(
+          Int32Array.from(prompt),
+          prompt.length,
+          0,
+          false,
+        )) as Float32Array;
+        const expected = await device.scope(async () =>
+          half.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+        );
+        expectClose(logits, expected, { atol: 1e-4, rtol: 0, label: 'f16 prefill' });
+        cache.advance(prompt.length);
+        decoder.setIds([300]);
+        decoder.encodeLogits(cache.length);
+        const stepExpected = await device.scope(async () =>
+          half.forward(device.fromArray([...prompt, 300], [1, 5], 'i32'), { logits: 'last' }).toArray(),
+        );
+        expectClose(await decoder.logits.toArray(), stepExpected, { atol: 1e-4, rtol: 0, label: 'f16 step' });
+      } finally {
+        decoder.dispose();
+        cache.dispose();
+      }
+      const options = { maxNewTokens: 20, stopTokens: [] };
+      const plain = await generateWithTimings(half, null, [prompt], { ...options, fusedDecode: false });
+      const fused = await generateWithTimings(half, null, [prompt], options);
+      expect(fused.timings.fused).toBe(true);
+      expect(fused.results[0].tokens).toEqual(plain.results[0].tokens);
+    } finally {
+      half.dispose();
     }
   });
 

@@ -1,10 +1,13 @@
 import {
+  type DecodeEpilogue,
   type Device,
   decodeArgmax,
   decodeAttention,
   decodeEmbed,
   decodeMatvec,
   decodeSample,
+  type PackedWeight,
+  prefillAttention,
   type Tensor,
 } from '@webtune/tensors';
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
@@ -14,12 +17,47 @@ import { Linear, type RMSNorm } from '../module/layers.js';
 import type { KVCache } from './kv-cache.js';
 import type { SamplingOptions } from './sampling.js';
 
+/** A low-rank term the fused kernels add to a projection: scale * B (A x), A [r, in], B [out, r] f32. */
+export interface FusedLowRankTerm {
+  a: Tensor;
+  b: Tensor;
+  scale: number;
+}
+
+/**
+ * A wrapper of a projection (LoRA) that the fused kernels can apply: its base Linear and the active
+ * adapter's low-rank term (null when no adapter is active or it is merged), or null when the
+ * kernels cannot reproduce its forward right now (DoRA, dropout while training, ...).
+ */
+export interface FusedLowRankLayer {
+  fusedLowRank(): { base: Linear; term: FusedLowRankTerm | null } | null;
+}
+
+type Projection = { base: Linear; term: FusedLowRankTerm | null };
+
+/** The Linear and LoRA term a projection module stands for, or why it cannot be fused. */
+function projectionOf(name: string, child: unknown): Projection | string {
+  if (child instanceof Linear && child.constructor === Linear) return { base: child, term: null };
+  const wrapper = child as Partial<FusedLowRankLayer>;
+  if (name === 'lm_head' || typeof wrapper.fusedLowRank !== 'function')
+    return `${name} is wrapped (an adapter)`;
+  const resolved = wrapper.fusedLowRank();
+  if (!resolved)
+    return `${name} holds an adapter the fused kernels cannot apply (DoRA, dropout while training, merged)`;
+  if (!(resolved.base instanceof Linear) || resolved.base.constructor !== Linear)
+    return `${name} wraps a wrapped layer`;
+  const term = resolved.term;
+  if (term && (term.a.dtype !== 'f32' || term.b.dtype !== 'f32' || term.a.shape[1] % 4 !== 0))
+    return `${name}'s adapter is not f32 with an input size a multiple of 4`;
+  return resolved;
+}
+
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
- * Llama-family shape with plain f32 weights: separate q/k/v and gate/up projections (with or
- * without bias),
- * SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (adapters wrapping a layer, packed or f16 weights, Gemma, Phi-3, sliding windows,
+ * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
+ * without LoRA adapters (their low-rank terms added in the kernels): separate q/k/v and gate/up
+ * projections (with or without bias), SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
+ * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, Phi-3, sliding windows,
  * soft-capping, NoPE layers) decodes through the model's own forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
@@ -36,12 +74,22 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   for (let i = 0; i < c.numHiddenLayers; i++) {
     if (usesSlidingWindow(c, i)) return 'sliding-window attention';
   }
+  const formats = new Set<string>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
-    if (!(child instanceof Linear) || child.constructor !== Linear) return `${name} is wrapped (an adapter)`;
-    if (child.packedParameter('weight') || child.parameter('weight').dtype !== 'f32')
-      return `${name} holds packed or half-precision weights`;
+    // LoRA wrappers stand for their base Linear plus a low-rank term the kernels add.
+    const projection = projectionOf(name, child);
+    if (typeof projection === 'string') return projection;
+    const linear = projection.base;
+    const packed = linear.packedParameter('weight');
+    if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
+      return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
+    if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
+    if (!packed && linear.parameter('weight').dtype !== 'f32')
+      return `${name} holds ${linear.parameter('weight').dtype} weights`;
+    if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
   }
+  if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
   if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
   // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
@@ -50,21 +98,29 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   return null;
 }
 
+/** A projection's weight: f32, or frozen f16/bf16 halves (an f16 base) read in place. */
+type Weight = Tensor | PackedWeight;
+
+/** Products of one dispatch (q/k/v, o, gate/up, down): weights, biases and LoRA terms. */
+interface Group {
+  weights: Weight[];
+  biases: Tensor[] | null;
+  terms: (FusedLowRankTerm | null)[];
+  /** Where each adapted weight's A x starts in u, and u's width (0: no adapter in the group). */
+  offsets: number[];
+  width: number;
+  /** [batch, width]: A x of the adapted weights during decode steps. */
+  u: Tensor | null;
+}
+
 interface LayerWeights {
   inputNorm: Tensor;
   postNorm: Tensor;
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  o: Tensor;
-  gate: Tensor;
-  up: Tensor;
-  down: Tensor;
   qkNorm: { q: Tensor; k: Tensor } | null;
-  qkvBias: Tensor[] | null;
-  oBias: Tensor[] | null;
-  gateUpBias: Tensor[] | null;
-  downBias: Tensor[] | null;
+  qkv: Group;
+  o: Group;
+  gateUp: Group;
+  down: Group;
 }
 
 /**
@@ -81,7 +137,7 @@ export class FusedDecoder {
   private readonly layers: LayerWeights[];
   private readonly embedTable: Tensor;
   private readonly finalNorm: Tensor;
-  private readonly head: Tensor;
+  private readonly head: Weight;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly padding: Tensor;
@@ -112,29 +168,46 @@ export class FusedDecoder {
       if (!tensor) throw new Error(`FusedDecoder: ${name} is missing`);
       return tensor;
     };
+    // A projection: its base Linear's weight (packed halves where the base is packed, else the f32
+    // tensor) and bias, and the LoRA term of its wrapper.
+    const modules = new Map(model.namedModules());
+    const batch = cache.batch;
+    const group = (names: string[]): Group => {
+      const projections = names.map((name) => projectionOf(name, modules.get(name)) as Projection);
+      const terms = projections.map((projection) => projection.term);
+      const offsets: number[] = [];
+      let width = 0;
+      for (const term of terms) {
+        offsets.push(width);
+        width += term ? term.a.shape[0] : 0;
+      }
+      const hasBias = projections.some((projection) => projection.base.hasBias);
+      return {
+        weights: projections.map(({ base }) => base.packedParameter('weight') ?? base.parameter('weight')),
+        biases: hasBias ? projections.map(({ base }) => base.parameter('bias')) : null,
+        terms,
+        offsets,
+        width,
+        u: width > 0 ? this.keep(device.empty([batch, width], 'f32')) : null,
+      };
+    };
     this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => {
       const at = (name: string) => p(`model.layers.${i}.${name}`);
+      const names = (...parts: string[]) => parts.map((part) => `model.layers.${i}.${part}`);
       return {
         inputNorm: at('input_layernorm.weight'),
         postNorm: at('post_attention_layernorm.weight'),
-        q: at('self_attn.q_proj.weight'),
-        k: at('self_attn.k_proj.weight'),
-        v: at('self_attn.v_proj.weight'),
-        o: at('self_attn.o_proj.weight'),
-        gate: at('mlp.gate_proj.weight'),
-        up: at('mlp.up_proj.weight'),
-        down: at('mlp.down_proj.weight'),
         qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
-        qkvBias: config.qkvBias ? ['q', 'k', 'v'].map((n) => at(`self_attn.${n}_proj.bias`)) : null,
-        oBias: config.outputBias ? [at('self_attn.o_proj.bias')] : null,
-        gateUpBias: config.mlpBias ? [at('mlp.gate_proj.bias'), at('mlp.up_proj.bias')] : null,
-        downBias: config.mlpBias ? [at('mlp.down_proj.bias')] : null,
+        qkv: group(names('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj')),
+        o: group(names('self_attn.o_proj')),
+        gateUp: group(names('mlp.gate_proj', 'mlp.up_proj')),
+        down: group(names('mlp.down_proj')),
       };
     });
     this.embedTable = p('model.embed_tokens.weight');
     this.finalNorm = p('model.norm.weight');
-    this.head = p('lm_head.weight');
-    const batch = cache.batch;
+    const head = modules.get('lm_head') as Linear;
+    this.head = head.packedParameter('weight') ?? head.parameter('weight');
     const keep = <T extends Tensor>(tensor: T): T => {
       this.owned.push(tensor.keep());
       return tensor;
@@ -174,14 +247,7 @@ export class FusedDecoder {
     const eps = config.rmsNormEps;
     decodeEmbed(device, this.embedTable, this.ids, this.hidden);
     this.layers.forEach((layer, index) => {
-      decodeMatvec(device, {
-        x: this.hidden,
-        weights: [layer.q, layer.k, layer.v],
-        biases: layer.qkvBias,
-        norm: { weight: layer.inputNorm, eps },
-        epilogue: 'store',
-        out: this.qkv,
-      });
+      this.product(layer.qkv, this.hidden, { weight: layer.inputNorm, eps }, 'store', this.qkv, layer.qkv.u);
       decodeAttention(device, {
         qkv: this.qkv,
         cos: this.cos,
@@ -196,35 +262,148 @@ export class FusedDecoder {
         slot,
         scale: config.attentionScale ?? 1 / Math.sqrt(config.headDim),
       });
-      decodeMatvec(device, {
-        x: this.attended,
-        weights: [layer.o],
-        biases: layer.oBias,
-        epilogue: 'residual',
-        out: this.hidden,
-      });
-      decodeMatvec(device, {
-        x: this.hidden,
-        weights: [layer.gate, layer.up],
-        biases: layer.gateUpBias,
-        norm: { weight: layer.postNorm, eps },
-        epilogue: 'swiglu',
-        out: this.activation,
-      });
-      decodeMatvec(device, {
-        x: this.activation,
-        weights: [layer.down],
-        biases: layer.downBias,
-        epilogue: 'residual',
-        out: this.hidden,
-      });
+      this.product(layer.o, this.attended, null, 'residual', this.hidden, layer.o.u);
+      this.product(
+        layer.gateUp,
+        this.hidden,
+        { weight: layer.postNorm, eps },
+        'swiglu',
+        this.activation,
+        layer.gateUp.u,
+      );
+      this.product(layer.down, this.activation, null, 'residual', this.hidden, layer.down.u);
     });
-    decodeMatvec(device, {
+    this.encodeHead();
+  }
+
+  /**
+   * One group's products of rows x: with LoRA terms, first A x of the adapted weights into `u`
+   * (same norm), then the products with scale * B u added before the epilogue.
+   */
+  private product(
+    group: Group,
+    x: Tensor,
+    norm: { weight: Tensor; eps: number } | null,
+    epilogue: DecodeEpilogue,
+    out: Tensor,
+    u: Tensor | null,
+  ): void {
+    const adapted = group.terms.filter((term): term is FusedLowRankTerm => term !== null);
+    if (u)
+      decodeMatvec(this.device, {
+        x,
+        weights: adapted.map((term) => term.a),
+        norm,
+        epilogue: 'store',
+        out: u,
+      });
+    decodeMatvec(this.device, {
+      x,
+      weights: group.weights,
+      biases: group.biases,
+      norm,
+      epilogue,
+      out,
+      lowRank: u
+        ? {
+            u,
+            terms: group.terms.map((term, i) =>
+              term ? { b: term.b, offset: group.offsets[i], scale: term.scale } : null,
+            ),
+          }
+        : null,
+    });
+  }
+
+  /** Final norm + head of `this.hidden` into `this.logits`. */
+  private encodeHead(): void {
+    decodeMatvec(this.device, {
       x: this.hidden,
       weights: [this.head],
-      norm: { weight: this.finalNorm, eps: (model.model.child('norm') as RMSNorm).eps },
+      norm: { weight: this.finalNorm, eps: (this.model.model.child('norm') as RMSNorm).eps },
       epilogue: 'store',
       out: this.logits,
+    });
+  }
+
+  /**
+   * Runs the prompts through the fused kernels: `ids` [batch, steps] (left-padded rows, as the
+   * cache's padding says) at cache slots start .. start + steps - 1. Per layer: RMSNorm + q/k/v
+   * over every position (one dispatch), keys rotated and written straight into the cache (one),
+   * causal attention over the cache (one), o_proj + residual (one), RMSNorm + gate/up + SiLU
+   * (one), down_proj + residual (one); then each row's last position goes through the final norm
+   * and the head into `this.logits`. Greedy (`choose`): the argmax of each row lands in
+   * `this.ids` and its values come back; otherwise the logits [batch, vocab] come back.
+   * Advances nothing; the caller moves the cache.
+   */
+  async prefill(
+    ids: Int32Array,
+    steps: number,
+    start: number,
+    choose: boolean,
+  ): Promise<Float32Array | number[]> {
+    const { device, model } = this;
+    const { config } = model;
+    const batch = this.cache.batch;
+    if (ids.length !== batch * steps)
+      throw new Error(`FusedDecoder.prefill: ${ids.length} ids for ${batch} x ${steps}`);
+    if (start + steps > this.cache.capacity)
+      throw new Error(
+        `FusedDecoder.prefill: ${steps} steps after ${start} exceed the cache (${this.cache.capacity})`,
+      );
+    const eps = config.rmsNormEps;
+    const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
+    const rows = batch * steps;
+    return device.scope(async () => {
+      const input = device.fromArray(ids, [rows], 'i32');
+      const hidden = device.empty([rows, hiddenSize], 'f32');
+      const qkv = device.empty([rows, (heads + 2 * kvHeads) * headDim], 'f32');
+      const attended = device.empty([rows, heads * headDim], 'f32');
+      const activation = device.empty([rows, config.intermediateSize], 'f32');
+      const scratch = (group: Group) => (group.width > 0 ? device.empty([rows, group.width], 'f32') : null);
+      decodeEmbed(device, this.embedTable, input, hidden);
+      this.layers.forEach((layer, index) => {
+        this.product(layer.qkv, hidden, { weight: layer.inputNorm, eps }, 'store', qkv, scratch(layer.qkv));
+        prefillAttention(device, {
+          qkv,
+          cos: this.cos,
+          sin: this.sin,
+          padding: this.padding,
+          keys: this.cache.keys[index],
+          values: this.cache.values[index],
+          qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
+          out: attended,
+          heads,
+          kvHeads,
+          start,
+          steps,
+          scale: config.attentionScale ?? 1 / Math.sqrt(headDim),
+        });
+        this.product(layer.o, attended, null, 'residual', hidden, scratch(layer.o));
+        this.product(
+          layer.gateUp,
+          hidden,
+          { weight: layer.postNorm, eps },
+          'swiglu',
+          activation,
+          scratch(layer.gateUp),
+        );
+        this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down));
+      });
+      // Each row's last position continues: copy it into the step's hidden state.
+      const from = hidden.binding('FusedDecoder.prefill');
+      const to = this.hidden.binding('FusedDecoder.prefill');
+      const rowBytes = hiddenSize * 4;
+      for (let b = 0; b < batch; b++) {
+        device.copyBuffer(
+          { buffer: from.buffer, offset: from.offset + ((b + 1) * steps - 1) * rowBytes, size: rowBytes },
+          { buffer: to.buffer, offset: to.offset + b * rowBytes, size: rowBytes },
+        );
+      }
+      this.encodeHead();
+      if (!choose) return (await this.logits.toArray()) as Float32Array;
+      decodeArgmax(device, this.logits, this.ids, this.tokens, 0);
+      return Array.from(await this.ids.toArray());
     });
   }
 

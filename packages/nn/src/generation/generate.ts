@@ -57,6 +57,23 @@ export interface GenerateOptions extends SamplingOptions {
    * computed and dropped.
    */
   stepsPerSubmit?: number;
+  /** Per-prompt settings, one per prompt (see PromptSettings). */
+  rows?: readonly PromptSettings[];
+}
+
+/**
+ * One prompt's own settings in a batch (serve's queue decodes concurrent requests together):
+ * its token limit, extra stop texts, seed and abort signal. A row's tokens do not depend on the
+ * other rows: each row draws from its own generator, seeded with its seed (else the options').
+ */
+export interface PromptSettings {
+  /** This row's most new tokens (at least 1; default the options' maxNewTokens). */
+  maxNewTokens?: number;
+  /** Texts that end this row, besides the options' stopStrings. */
+  stopStrings?: readonly string[];
+  seed?: number;
+  /** Ends this row at the next step. */
+  signal?: AbortSignal;
 }
 
 export type FinishReason = 'stop-token' | 'stop-string' | 'length' | 'aborted';
@@ -111,13 +128,25 @@ export async function generateWithTimings(
   options: GenerateOptions = {},
 ): Promise<{ results: GenerationResult[]; timings: GenerationTimings }> {
   validateSamplingOptions(options);
-  const maxNewTokens = options.maxNewTokens ?? 128;
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
-    throw new ModelError(`maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
-  }
-  const stopStrings = (options.stopStrings ?? []).filter((s) => s.length > 0);
-  if (stopStrings.length > 0 && !tokenizer) throw new ModelError('stopStrings need a tokenizer');
   const promptIds = normalisePrompts(prompts, tokenizer, options.addSpecialTokens ?? true);
+  const rows = options.rows;
+  if (rows && rows.length !== promptIds.length) {
+    throw new ModelError(`generate: ${rows.length} row settings for ${promptIds.length} prompts`);
+  }
+  const rowLimits = promptIds.map((_, b) => rows?.[b]?.maxNewTokens ?? options.maxNewTokens ?? 128);
+  for (const [b, limit] of rowLimits.entries()) {
+    if (!Number.isInteger(limit) || limit < (rows?.[b]?.maxNewTokens !== undefined ? 1 : 0)) {
+      throw new ModelError(`maxNewTokens must be a non-negative integer (at least 1 per row), got ${limit}`);
+    }
+  }
+  const maxNewTokens = Math.max(...rowLimits);
+  const shared = (options.stopStrings ?? []).filter((s) => s.length > 0);
+  const rowStops = promptIds.map((_, b) => [
+    ...shared,
+    ...(rows?.[b]?.stopStrings ?? []).filter((s) => s.length > 0),
+  ]);
+  if (rowStops.some((stops) => stops.length > 0) && !tokenizer)
+    throw new ModelError('stopStrings need a tokenizer');
   const config = model.config;
   for (const [i, ids] of promptIds.entries()) {
     if (ids.length === 0) throw new ModelError(`prompt ${i} has no tokens (give BOS or some text)`);
@@ -135,6 +164,10 @@ export async function generateWithTimings(
   const padId = config.padTokenId ?? 0;
   const device = model.device;
   const random = new SeededRandom(options.seed);
+  // With per-row settings every row draws from its own generator (its tokens then do not depend on the batch).
+  const randoms = promptIds.map((_, b) => (rows ? new SeededRandom(rows[b]?.seed ?? options.seed) : random));
+  const abortedRow = (b: number) =>
+    (options.signal?.aborted ?? false) || (rows?.[b]?.signal?.aborted ?? false);
   const greedyOnDevice = isGreedy(options) && (options.repetitionPenalty ?? 1) === 1;
 
   const sequences = promptIds.map((ids) => [...ids]);
@@ -183,23 +216,33 @@ export async function generateWithTimings(
       firstIds.fill(padId, b * longest, b * longest + padding[b]);
       firstIds.set(promptIds[b], b * longest + padding[b]);
     }
-    let next = await step(firstIds, longest, positionsFor(0, longest));
     // Every id fed so far, row by row: kept only for LongRoPE, which may need to run them again.
     const fed =
       config.ropeScaling?.type === 'longrope'
         ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
         : null;
-    timings.prefillMs = performance.now() - started;
-    if (options.fusedDecode !== false && !fed && maxNewTokens > 1 && fusedDecodeUnsupported(model) === null) {
-      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, maxNewTokens));
+    if (options.fusedDecode !== false && !fed && fusedDecodeUnsupported(model) === null) {
+      // The fused kernels run the prompt too (keys and values straight into the cache).
+      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, Math.max(1, maxNewTokens)));
       timings.fused = true;
     }
+    let next: number[];
+    if (fused) {
+      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice);
+      cache.advance(longest);
+      if (first instanceof Float32Array) next = sampleRows(first);
+      else {
+        const bad = first.findIndex((id) => !(id >= 0 && id < config.vocabSize));
+        if (bad >= 0) throw nonFiniteLogits(bad);
+        next = first;
+      }
+    } else next = await step(firstIds, longest, positionsFor(0, longest));
+    timings.prefillMs = performance.now() - started;
     const before = { ...device.stats };
     started = performance.now();
     for (let index = 0; ; index++) {
-      const aborted = options.signal?.aborted ?? false;
       for (let b = 0; b < batch; b++) {
-        if (!states[b].finished) accept(b, next[b], index, aborted);
+        if (!states[b].finished) accept(b, next[b], index, abortedRow(b));
       }
       if (states.every((s) => s.finished)) break;
       const ids = new Int32Array(batch);
@@ -209,7 +252,8 @@ export async function generateWithTimings(
         // ids back once. Sampled batches of several rows take one step per submit, so the draws
         // go to the rows still running, as the host sampler's do.
         const sampled = !greedyOnDevice;
-        const steps = Math.min(sampled && batch > 1 ? 1 : fused.maxSteps, maxNewTokens - 1 - index);
+        // (With per-row generators a row's draws never go to another row: chunks stay whole.)
+        const steps = Math.min(sampled && batch > 1 && !rows ? 1 : fused.maxSteps, maxNewTokens - 1 - index);
         fused.setIds(ids);
         let sampling: { options: GenerateOptions; draws: Float32Array } | undefined;
         if (sampled) {
@@ -217,7 +261,8 @@ export async function generateWithTimings(
           const draws = new Float32Array(steps * batch);
           if (!isGreedy(options)) {
             for (let s = 0; s < steps; s++) {
-              for (let b = 0; b < batch; b++) if (!states[b].finished) draws[s * batch + b] = random.next();
+              for (let b = 0; b < batch; b++)
+                if (!states[b].finished) draws[s * batch + b] = randoms[b].next();
             }
           }
           sampling = { options, draws };
@@ -227,11 +272,10 @@ export async function generateWithTimings(
         timings.decodeSteps += steps;
         for (let s = 0; s < steps - 1 && !states.every((state) => state.finished); s++) {
           index++;
-          const stopNow = options.signal?.aborted ?? false;
           for (let b = 0; b < batch; b++) {
             if (states[b].finished) continue;
             if (chosen[s][b] < 0) throw nonFiniteLogits(b);
-            accept(b, chosen[s][b], index, stopNow);
+            accept(b, chosen[s][b], index, abortedRow(b));
           }
         }
         next = chosen[steps - 1];
@@ -292,7 +336,7 @@ export async function generateWithTimings(
       }
       const row = values.slice(b * config.vocabSize, (b + 1) * config.vocabSize);
       if (row.some((value) => Number.isNaN(value))) throw nonFiniteLogits(b);
-      chosen.push(sampleToken(row, options, random, sequences[b]));
+      chosen.push(sampleToken(row, options, randoms[b], sequences[b]));
     }
     return chosen;
   }
@@ -311,7 +355,7 @@ export async function generateWithTimings(
     } else {
       sequences[b].push(token);
       generated[b].push(token);
-      if (index + 1 >= maxNewTokens) Object.assign(state, { finished: true, reason: 'length' });
+      if (index + 1 >= rowLimits[b]) Object.assign(state, { finished: true, reason: 'length' });
       else if (aborted) Object.assign(state, { finished: true, reason: 'aborted' });
     }
     const text = streamText(b);
@@ -334,7 +378,7 @@ export async function generateWithTimings(
     if (!tokenizer) return '';
     let text = tokenizer.decode(generated[b]);
     let cut = -1;
-    for (const stop of stopStrings) {
+    for (const stop of rowStops[b]) {
       const at = text.indexOf(stop);
       if (at >= 0 && (cut < 0 || at < cut)) {
         cut = at;
@@ -351,7 +395,7 @@ export async function generateWithTimings(
     if (!state.finished) {
       while (safe > 0 && text[safe - 1] === '\uFFFD') safe--;
       let hold = 0;
-      for (const stop of stopStrings) {
+      for (const stop of rowStops[b]) {
         for (let keep = Math.min(stop.length - 1, safe); keep > hold; keep--) {
           if (text.endsWith(stop.slice(0, keep), safe)) {
             hold = keep;

@@ -127,6 +127,19 @@ export class RunningMoments {
     return { mean: batchMean, std: Math.sqrt((batchVariance * n) / (n - 1)) };
   }
 
+  /** The moments as plain numbers (saved in PPO checkpoints). */
+  state(): { mean: number; std: number; variance: number; count: number } {
+    return { mean: this.mean, std: this.std, variance: this.variance, count: this.count };
+  }
+
+  /** Continues from a saved `state()`. */
+  restore(state: { mean: number; std: number; variance: number; count: number }): void {
+    this.mean = state.mean;
+    this.std = state.std;
+    this.variance = state.variance;
+    this.count = state.count;
+  }
+
   /** ppo_score_norm: (score - mean) / (std + eps) with the running moments (updated with `scores` first). */
   normalize(scores: ArrayLike<number>): Float64Array {
     this.update(scores);

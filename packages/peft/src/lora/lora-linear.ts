@@ -1,4 +1,10 @@
-import { type Linear, type LinearLike, Module } from '@webtune/nn';
+import {
+  type FusedLowRankLayer,
+  type FusedLowRankTerm,
+  type Linear,
+  type LinearLike,
+  Module,
+} from '@webtune/nn';
 import { type AdapterRuntime, layerSeed } from '../adapter-runtime.js';
 import { PeftError } from '../errors.js';
 import type { Tensor } from '../functional.js';
@@ -36,7 +42,7 @@ export interface LoraTensors {
  * Adapters are float32 whatever the base dtype: an f16 input is cast up for the adapter path and
  * its output cast back, as PEFT's autocast_adapter_dtype does.
  */
-export class LoraLinear extends Module implements LinearLike {
+export class LoraLinear extends Module implements LinearLike, FusedLowRankLayer {
   /** Marks a layer this package injected (target matching skips its insides). */
   readonly adapterWrapper = true;
   /** Stands in for a Linear (all-linear matching counts it). */
@@ -225,6 +231,21 @@ export class LoraLinear extends Module implements LinearLike {
     }
     const dora = F.add(F.mul(F.sub(factor, 1), baseResult), F.mul(F.scale(lora, settings.scaling), factor));
     return F.add(result, F.cast(dora, result.dtype as 'f32' | 'f16'));
+  }
+
+  /**
+   * What the fused decode kernels need to reproduce `forward`: the base Linear and the active
+   * adapter's A, B and scale (no term when adapters are off or merged into the base); null where
+   * they cannot (DoRA, dropout while training, adapters switched off while merged).
+   */
+  fusedLowRank(): { base: Linear; term: FusedLowRankTerm | null } | null {
+    const base = this.baseLayer;
+    if (this.runtime.disabled) return this.mergedAdapters.length > 0 ? null : { base, term: null };
+    const name = this.runtime.activeAdapter;
+    const settings = name === null ? undefined : this.settings.get(name);
+    if (this.mergedAdapters.length > 0 || name === null || !settings) return { base, term: null };
+    if (settings.useDora || (this.runtime.training && settings.dropout > 0)) return null;
+    return { base, term: { a: this.loraA(name), b: this.loraB(name), scale: settings.scaling } };
   }
 
   /** Seed of this layer's dropout mask under the runtime's current seed (counter offset 0). */

@@ -35,6 +35,21 @@ export interface TrainerState {
    * result). Missing in checkpoints of versions before it; such checkpoints count as this run's.
    */
   runIdentity?: string;
+  /** A streamed run (`streaming: true`): the data stream's position after the last step's rows. */
+  stream?: unknown;
+  /** A PPO run: what its loop carries from step to step besides tensors (ppo/ppo-checkpoint.ts). */
+  ppo?: PpoLoopState;
+}
+
+/** PPO's loop state: the KL controller, the score moments, the query order's place, AdamW's steps. */
+export interface PpoLoopState {
+  klCoefficient: number;
+  moments: { mean: number; std: number; variance: number; count: number };
+  /** The next epoch of the query order to draw, and the queries left of the current one. */
+  queryEpoch: number;
+  queriesLeft: number;
+  /** AdamW updates so far (PPO makes several per step). */
+  optimizerSteps: number;
 }
 
 /** What a checkpoint holds. */

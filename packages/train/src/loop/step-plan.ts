@@ -29,6 +29,8 @@ export class StepPlan {
     this.microBatchesPerEpoch = Math.ceil(rowCount / this.microBatchSize);
     this.stepsPerEpoch = Math.ceil(this.microBatchesPerEpoch / this.accumulation);
     this.totalSteps = args.maxSteps > 0 ? args.maxSteps : Math.ceil(args.numTrainEpochs * this.stepsPerEpoch);
+    // A stream (rowCount -1) has no known epoch: the run counts as one epoch of max_steps.
+    if (rowCount < 0) this.stepsPerEpoch = this.totalSteps;
   }
 
   /** What a checkpoint records to refuse resuming under other settings. */
@@ -56,6 +58,16 @@ export class StepPlan {
    * its end), moving to the next epoch when this one is used up. Returns where the step starts.
    */
   nextStep(position: DataPosition): { start: DataPosition; microBatches: number[][] } {
+    if (this.rowCount < 0) {
+      // A stream: full micro-batches, ids counting the rows pulled so far.
+      const microBatches = Array.from({ length: this.accumulation }, (_, batch) =>
+        Array.from(
+          { length: this.microBatchSize },
+          (_, row) => (position.microBatch + batch) * this.microBatchSize + row,
+        ),
+      );
+      return { start: position, microBatches };
+    }
     const start =
       position.microBatch >= this.batchesOf(position.epoch).length
         ? { epoch: position.epoch + 1, microBatch: 0 }
@@ -67,8 +79,9 @@ export class StepPlan {
     return { start, microBatches };
   }
 
-  /** True when `position` (after a step) has used up its epoch. */
+  /** True when `position` (after a step) has used up its epoch (never for a stream). */
   endsEpoch(position: DataPosition): boolean {
+    if (this.rowCount < 0) return false;
     return position.microBatch >= this.batchesOf(position.epoch).length;
   }
 }

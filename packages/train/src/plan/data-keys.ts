@@ -14,13 +14,12 @@ export const DATA_KEYS = {
   cutoff_len: supported('dataset', 'integer', 2048),
   train_on_prompt: supported('dataset', 'boolean', false),
   mask_history: supported('dataset', 'boolean', false),
-  streaming: unsupported(
-    'dataset',
-    'boolean',
-    'datasets are read before training (JSONL in bounded memory)',
-    false,
-  ),
-  buffer_size: ignored('dataset', 'integer', 'only used with streaming', 16384),
+  streaming: supported('dataset', 'boolean', false, {
+    note: 'read datasets lazily (JSON lines, CSV, parquet row groups), tokenize on the fly; needs max_steps',
+  }),
+  buffer_size: supported('dataset', 'integer', 16384, {
+    note: 'streaming: rows in the shuffle buffer (the most rows held in memory)',
+  }),
   mix_strategy: supported('dataset', 'string', 'concat', {
     choices: ['concat', 'interleave_under', 'interleave_over'],
   }),

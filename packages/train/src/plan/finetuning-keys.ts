@@ -82,8 +82,7 @@ export const FINETUNING_KEYS = {
   }),
   reward_model_type: supported('method', 'string', 'lora', {
     choices: ['lora', 'full', 'api'],
-    unsupportedChoices: ['api'],
-    note: 'lora: an adapter on model_name_or_path; full: a whole model folder',
+    note: 'lora: an adapter on model_name_or_path; full: a whole model folder; api: reward_model is the URL of a reward server (LLaMA-Factory\'s request: {"model", "messages"} -> {"scores"})',
   }),
   ppo_buffer_size: supported('method', 'integer', 1, { note: 'backward batches per PPO step' }),
   ppo_epochs: supported('method', 'integer', 4, { note: 'passes over each rollout' }),

@@ -161,6 +161,29 @@ describe('reading a LLaMA-Factory config', () => {
     );
   });
 
+  it("applies LLaMA-Factory's streaming rules, all problems at once", () => {
+    const streaming = { ...BASE, streaming: true };
+    expect(resolveConfig({ ...streaming, max_steps: 10, buffer_size: 64, val_size: 5 }).config).toMatchObject(
+      {
+        streaming: true,
+        buffer_size: 64,
+      },
+    );
+    expect(issuesOf({ ...streaming, val_size: 0.1, max_samples: 100, buffer_size: 0 })).toEqual([
+      expect.stringMatching(/please specify max_steps in streaming mode/),
+      expect.stringMatching(/streaming mode should have an integer val_size.*0\.1/),
+      'max_samples is incompatible with streaming',
+      'buffer_size must be at least 1, got 0',
+    ]);
+    expect(errorOf({ ...streaming, max_steps: 5, packing: true, stage: 'sft' })).toMatch(/greedy knapsack/);
+    expect(errorOf({ ...streaming, max_steps: 5, stage: 'dpo', finetuning_type: 'full' })).toMatch(
+      /reference log-probabilities of every row/,
+    );
+    expect(() =>
+      resolveConfig({ ...streaming, max_steps: 5, stage: 'dpo', finetuning_type: 'lora' }),
+    ).not.toThrow();
+  });
+
   it('accepts keys without effect here with a note', () => {
     const { notes } = resolveConfig({
       ...BASE,

@@ -241,6 +241,40 @@ function checkRanges(config: LlamaFactoryConfig, problem: Problem): void {
     problem('max_steps', 'set max_steps or a num_train_epochs above 0');
 }
 
+/** LLaMA-Factory's rules for `streaming: true`, and what webtune cannot stream. */
+function checkStreaming(config: LlamaFactoryConfig, problem: Problem): void {
+  if (!(config.max_steps > 0))
+    problem(
+      'max_steps',
+      'please specify max_steps in streaming mode (a stream has no length to count epochs by)',
+    );
+  if (config.val_size > 0 && config.val_size < 1)
+    problem(
+      'val_size',
+      `streaming mode should have an integer val_size (rows held out), got ${config.val_size}`,
+    );
+  if (config.max_samples != null) problem('max_samples', 'max_samples is incompatible with streaming');
+  if (!(config.buffer_size >= 1))
+    problem('buffer_size', `buffer_size must be at least 1, got ${config.buffer_size}`);
+  if (config.stage === 'sft' && (config.packing === true || config.neat_packing === true))
+    problem(
+      config.neat_packing === true ? 'neat_packing' : 'packing',
+      'sft packing chooses its packs among all examples (greedy knapsack) and cannot run under streaming; set streaming: false',
+    );
+  if (config.stage === 'ppo')
+    problem('streaming', 'stage ppo reads its prompts into memory; set streaming: false');
+  const referenceFree = config.stage === 'dpo' && ['orpo', 'simpo'].includes(String(config.pref_loss));
+  if (
+    (config.stage === 'dpo' || config.stage === 'kto') &&
+    config.finetuning_type !== 'lora' &&
+    !referenceFree
+  )
+    problem(
+      'streaming',
+      `stage ${config.stage} with finetuning_type ${config.finetuning_type} computes the reference log-probabilities of every row before training, which a stream cannot give; use finetuning_type lora (the reference is the adapter off) or streaming: false`,
+    );
+}
+
 /** Settings that are fine alone but not together. */
 function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
   const adapters = config.adapter_name_or_path ? config.adapter_name_or_path.split(',') : [];
@@ -277,18 +311,22 @@ function checkCombinations(config: LlamaFactoryConfig, problem: Problem): void {
   if (config.stage === 'ppo') {
     if (!config.reward_model)
       problem('reward_model', 'stage ppo needs reward_model: the output_dir of a stage rm run');
+    else if (config.reward_model_type === 'api' && !/^https?:\/\//.test(config.reward_model))
+      problem(
+        'reward_model',
+        `reward_model_type api needs reward_model to be the reward server's http(s) URL, got "${config.reward_model}"`,
+      );
     if (config.finetuning_type !== 'lora')
       problem(
         'finetuning_type',
         'stage ppo trains a LoRA adapter here (the reference is the model with its adapter off)',
       );
-    if (config.resume_from_checkpoint)
-      problem('resume_from_checkpoint', 'stage ppo cannot resume from a checkpoint yet');
     if (config.do_eval) problem('do_eval', 'stage ppo has no evaluation');
     if (!(config.ppo_epochs >= 1)) problem('ppo_epochs', `ppo_epochs must be >= 1, got ${config.ppo_epochs}`);
     if (!(config.ppo_buffer_size >= 1))
       problem('ppo_buffer_size', `ppo_buffer_size must be >= 1, got ${config.ppo_buffer_size}`);
   }
+  if (config.streaming) checkStreaming(config, problem);
   if (config.use_dft_loss && config.stage !== 'sft')
     problem('use_dft_loss', `use_dft_loss is for stage sft (got ${config.stage})`);
   if (config.loraplus_lr_ratio != null && !(config.loraplus_lr_ratio > 0))

@@ -58,7 +58,7 @@ export type TaskPlan =
   | {
       type: 'ppo';
       rewardModel: string;
-      rewardModelType: 'lora' | 'full';
+      rewardModelType: 'lora' | 'full' | 'api';
       epochs: number;
       bufferSize: number;
       target: number;
@@ -101,6 +101,9 @@ export interface DataPlan {
   valSize: number | undefined;
   mixStrategy: 'concat' | 'interleave_under' | 'interleave_over';
   interleaveProbs: number[] | undefined;
+  /** streaming: read lazily through a shuffle buffer of `bufferSize` rows, tokenized on the fly. */
+  streaming: boolean;
+  bufferSize: number;
 }
 
 /** Options of generation (do_predict, chat). */
@@ -246,7 +249,7 @@ function taskOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): TaskPlan {
     return {
       type: 'ppo',
       rewardModel: config.reward_model ?? '',
-      rewardModelType: config.reward_model_type as 'lora' | 'full',
+      rewardModelType: config.reward_model_type as 'lora' | 'full' | 'api',
       epochs: config.ppo_epochs,
       bufferSize: config.ppo_buffer_size,
       target: config.ppo_target,
@@ -330,6 +333,8 @@ function dataOf(config: LlamaFactoryConfig, stage: RunPlan['stage']): DataPlan {
     valSize: evalDatasets.length > 0 || !(config.val_size > 0) ? undefined : config.val_size,
     mixStrategy: config.mix_strategy as DataPlan['mixStrategy'],
     interleaveProbs: config.interleave_probs ?? undefined,
+    streaming: config.streaming,
+    bufferSize: config.buffer_size,
   };
 }
 

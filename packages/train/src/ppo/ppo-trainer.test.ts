@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStorage } from '../checkpoint/training-storage.js';
 import { trainablePeftModel } from '../model/trainable-model.js';
 import { tinyLlama } from '../testing/toy-model.js';
-import { trainPpo } from './ppo-trainer.js';
+import { type PpoStepFigures, trainPpo } from './ppo-trainer.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -32,7 +32,7 @@ describe('PPO on a tiny Llama', () => {
       queries,
       args: {
         perDeviceTrainBatchSize: 8,
-        maxSteps: 16,
+        maxSteps: 32,
         learningRate: 0.1,
         lrSchedulerType: 'constant',
         loggingSteps: 4,
@@ -55,7 +55,7 @@ describe('PPO on a tiny Llama', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(log.map((row) => row.current_steps)).toEqual([4, 8, 12, 16]);
+    expect(log.map((row) => row.current_steps)).toEqual([4, 8, 12, 16, 20, 24, 28, 32]);
     for (const key of ['loss', 'reward', 'lr', 'epoch', 'ppo/kl', 'ppo/kl_coef'])
       expect(typeof log[0][key], key).toBe('number');
     model.dispose();
@@ -92,5 +92,83 @@ describe('PPO on a tiny Llama', () => {
       expect(step.responseLength).toBeLessThanOrEqual(4);
     }
     model.dispose();
+  });
+
+  it('saves checkpoints at save_steps; a run killed after one resumes with identical figures, log and weights', async () => {
+    const run = async (
+      storage: ReturnType<typeof memoryStorage>,
+      extra: { resumeFromCheckpoint?: boolean; killAt?: number } = {},
+    ) => {
+      const model = tinyLlama(device, 1);
+      const peft = await getPeftModel(
+        model,
+        loraConfig({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }),
+        {
+          seed: 6,
+        },
+      );
+      try {
+        const result = await trainPpo({
+          model,
+          trainable: trainablePeftModel(peft),
+          reward: async (samples) =>
+            samples.map((s) => s.response.filter((id) => id >= 8).length / s.response.length),
+          // 6 queries, 4 per step: the query order wraps inside step 2 and again at step 3.
+          queries: Array.from({ length: 6 }, (_, i) => [1 + i, 2 + (i % 3)]),
+          args: {
+            perDeviceTrainBatchSize: 2,
+            gradientAccumulationSteps: 2,
+            maxSteps: 5,
+            learningRate: 0.05,
+            lrSchedulerType: 'cosine',
+            loggingSteps: 1,
+            saveSteps: 2,
+            seed: 5,
+            resumeFromCheckpoint: extra.resumeFromCheckpoint ?? null,
+          },
+          ppo: { epochs: 2, target: 6, initKlCoefficient: 0.05, scoreNorm: true },
+          generation: { maxNewTokens: 4, temperature: 1, stopTokens: [] },
+          padTokenId: 0,
+          storage,
+          onStep: (step) => {
+            if (step.step === extra.killAt) throw new Error('simulated kill');
+          },
+        });
+        const weights = await Promise.all(
+          [...trainablePeftModel(peft).trainableParameters(), ['v', result.valueHead.weight] as const].map(
+            async ([, tensor]) => Array.from((await tensor.toArray()) as Float32Array),
+          ),
+        );
+        return { result, weights };
+      } finally {
+        model.dispose();
+      }
+    };
+    const reference = await run(memoryStorage());
+    const storage = memoryStorage();
+    await expect(run(storage, { killAt: 3 })).rejects.toThrow('simulated kill');
+    expect(await storage.list('')).toContain('checkpoint-2');
+    expect(await storage.list('checkpoint-2')).toEqual(
+      expect.arrayContaining(['adapter_model.safetensors', 'adapter_config.json', 'value_head.safetensors']),
+    );
+    const resumed = await run(storage, { resumeFromCheckpoint: true });
+    expect(resumed.result.resumedFrom).toBe('checkpoint-2');
+    expect(resumed.result.steps.map((s) => s.step)).toEqual([3, 4, 5]);
+    const figures = (steps: PpoStepFigures[]) =>
+      steps.map(({ step, reward, loss, kl, klCoefficient, responseLength }) => ({
+        step,
+        reward,
+        loss,
+        kl,
+        klCoefficient,
+        responseLength,
+      }));
+    expect(figures(resumed.result.steps)).toEqual(figures(reference.result.steps.slice(2)));
+    expect(resumed.weights).toEqual(reference.weights);
+    const log = new TextDecoder()
+      .decode(await storage.readFile('trainer_log.jsonl'))
+      .trim()
+      .split('\n');
+    expect(log.map((line) => JSON.parse(line).current_steps)).toEqual([1, 2, 3, 4, 5]);
   });
 });

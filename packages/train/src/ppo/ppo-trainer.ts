@@ -6,7 +6,7 @@
  * with the KL penalty; GAE; then ppo_epochs passes over shuffled mini-batches, each backward batch
  * one AdamW update of the adapter and the value head; then adapt the KL coefficient.
  */
-import type { CausalLM } from '@webtune/nn';
+import type { CausalLM, ModelFileSink } from '@webtune/nn';
 import {
   AdaptiveKlController,
   createValueHead,
@@ -31,10 +31,12 @@ import type { TrainingStorage } from '../checkpoint/training-storage.js';
 import { resolveTrainingArguments, type TrainingArguments } from '../config/training-arguments.js';
 import { epochOrder } from '../data/epoch-order.js';
 import { formatDuration, round, TrainerLog } from '../log/trainer-log.js';
+import { shouldSave } from '../loop/strategies.js';
 import type { TrainableModel } from '../model/trainable-model.js';
-import { AdamW } from '../optimizer/adamw.js';
-import { loraPlusLearningRateScale } from '../optimizer/lora-plus.js';
+import { trainingOptimizer, trainingSchedule } from '../optimizer/training-optimizer.js';
 import { learningRateAt } from '../schedule/learning-rate.js';
+import { saveValueHead } from '../tasks/value-head-file.js';
+import { PpoCheckpoints } from './ppo-checkpoint.js';
 import {
   collateSamples,
   type GenerationSettings,
@@ -103,11 +105,19 @@ export interface PpoStepFigures {
 }
 
 export interface PpoResult {
+  /** The figures of the steps this call ran (after the checkpoint's step when resumed). */
   steps: PpoStepFigures[];
   valueHead: ValueHead;
+  /** The checkpoint this call resumed from, and the last one saved (null: none). */
+  resumedFrom: string | null;
+  lastCheckpoint: string | null;
 }
 
-/** Runs PPO; writes trainer_log.jsonl rows (loss, reward, lr, epoch, kl) when given a storage. */
+/**
+ * Runs PPO; writes trainer_log.jsonl rows (loss, reward, lr, epoch, kl) when given a storage, saves
+ * checkpoints as `saveStrategy`/`saveSteps` say and resumes one with `resumeFromCheckpoint`
+ * (ppo-checkpoint.ts).
+ */
 export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const args = resolveTrainingArguments(options.args ?? {});
   const settings = {
@@ -132,14 +142,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const rolloutSize = backwardBatch * settings.bufferSize;
   const stepsPerEpoch = Math.ceil(queries.length / rolloutSize);
   const totalSteps = args.maxSteps > 0 ? args.maxSteps : Math.ceil(args.numTrainEpochs * stepsPerEpoch);
-  const schedule = {
-    type: args.lrSchedulerType,
-    learningRate: args.learningRate,
-    totalSteps,
-    warmupSteps: args.warmupSteps,
-    warmupRatio: args.warmupRatio,
-    kwargs: args.lrSchedulerKwargs,
-  };
+  const schedule = trainingSchedule(args, totalSteps);
 
   const valueHead = options.valueHead ?? createValueHead(device, trainable.hiddenSize, args.seed);
   const parameters: [string, Tensor][] = [
@@ -148,42 +151,52 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
     [VALUE_HEAD_NAMES.bias, valueHead.bias],
   ];
   for (const [, parameter] of parameters) requiresGrad(parameter);
-  const optimizer = new AdamW(device, parameters, {
-    beta1: args.adamBeta1,
-    beta2: args.adamBeta2,
-    eps: args.adamEpsilon,
-    weightDecay: args.weightDecay,
-    learningRateScale:
-      args.loraplusLrRatio === null
-        ? undefined
-        : loraPlusLearningRateScale({
-            learningRate: args.learningRate,
-            ratio: args.loraplusLrRatio,
-            embeddingLearningRate: args.loraplusLrEmbedding,
-          }),
-  });
+  const optimizer = trainingOptimizer(device, parameters, args);
   const kl = new AdaptiveKlController(options.ppo?.initKlCoefficient ?? 0.2, settings.target);
   const moments = new RunningMoments();
-  const log = new TrainerLog(options.storage ?? null);
-  await log.reset();
-  const started = performance.now();
+  const storage = options.storage ?? null;
+  const log = new TrainerLog(storage);
   const figures: PpoStepFigures[] = [];
   const interval: PpoStepFigures[] = [];
 
+  // ---- Checkpoints, and the resume: tensors, optimizer, KL coefficient, moments, query order.
+  const loop = { parameters, optimizer, kl, moments, order: { epoch: 0, left: 0 } };
+  const checkpoints = await PpoCheckpoints.open(storage, args, {
+    seed: args.seed,
+    trainRows: queries.length,
+    microBatchSize: micro,
+    accumulation: args.gradientAccumulationSteps * settings.bufferSize,
+    totalSteps,
+  });
+  const resumed = await checkpoints.resume(loop, log);
+  let lastCheckpoint = resumed.path;
+  const started = performance.now() - resumed.elapsedMs;
+  const exportFiles = async (sink: ModelFileSink) => [
+    ...((await trainable.exportFiles?.(sink, { baseModelNameOrPath: args.modelNameOrPath ?? undefined })) ??
+      []),
+    ...(await saveValueHead(valueHead, sink)),
+  ];
+
   // The query order: shuffled per epoch from the seed; a step takes the next rolloutSize queries.
-  let order: number[] = [];
-  let epoch = 0;
+  // A resume finds its place from the epoch and the queries left of it.
+  let order: number[] =
+    loop.order.left > 0
+      ? epochOrder(queries.length, args.seed, loop.order.epoch - 1, args.shuffle).slice(
+          queries.length - loop.order.left,
+        )
+      : [];
   const nextQueries = () => {
     const picked: number[][] = [];
     while (picked.length < rolloutSize) {
-      if (order.length === 0) order = epochOrder(queries.length, args.seed, epoch++, args.shuffle);
+      if (order.length === 0) order = epochOrder(queries.length, args.seed, loop.order.epoch++, args.shuffle);
       picked.push(queries[order.shift()!]);
     }
+    loop.order.left = order.length;
     return picked;
   };
 
   try {
-    for (let step = 1; step <= totalSteps; step++) {
+    for (let step = resumed.step + 1; step <= totalSteps; step++) {
       const learningRate = learningRateAt(step - 1, schedule);
       // ---- Rollout: answers from the policy as it is now (no dropout), their scores and values.
       trainable.setTraining?.(false, 0);
@@ -337,9 +350,18 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
         });
         interval.length = 0;
       }
+      if (shouldSave(args, { step, totalSteps, endsEpoch: order.length === 0 })) {
+        lastCheckpoint =
+          (await checkpoints.save(
+            step,
+            loop,
+            { epoch: step / stepsPerEpoch, logRows: log.rows, elapsedMs: performance.now() - started },
+            exportFiles,
+          )) ?? lastCheckpoint;
+      }
     }
   } finally {
     optimizer.dispose();
   }
-  return { steps: figures, valueHead };
+  return { steps: figures, valueHead, resumedFrom: resumed.path, lastCheckpoint };
 }

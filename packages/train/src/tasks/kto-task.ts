@@ -1,12 +1,8 @@
 import {
-  adaptersDisabledReference,
-  frozenCopyReference,
   type KtoLossOptions,
   KtoMetrics,
   ktoLoss,
   packKtoStatistics,
-  precomputedReference,
-  precomputeReferenceLogProbs,
   type ReferenceModel,
   sequenceLogProbs,
   trainedLengths,
@@ -15,7 +11,7 @@ import {
 import { autograd, type Device, noGrad, slice, type Tensor } from '@webtune/tensors';
 import { type CollateOptions, collateRows, type KtoRow } from '../data/rows.js';
 import type { TrainableModel, TrainingForwardOptions } from '../model/trainable-model.js';
-import type { ReferenceChoice } from './preference-task.js';
+import { chooseReference, type ReferenceChoice } from './choose-reference.js';
 import type { TaskBatch, TrainingTask } from './training-task.js';
 
 export interface KtoTaskOptions extends Omit<KtoLossOptions, 'normalizer'> {
@@ -100,45 +96,16 @@ export function ktoTask(options: KtoTaskOptions = {}): TrainingTask<KtoRow> {
     },
 
     async prepare(model, splits, batchSize) {
-      const choice = options.reference ?? 'auto';
-      if (choice === 'adapters-disabled' || (choice === 'auto' && model.withAdaptersDisabled)) {
-        if (!model.withAdaptersDisabled) {
-          throw new Error("ktoTask: reference 'adapters-disabled' needs a model with adapters");
-        }
-        const disabled = model.withAdaptersDisabled.bind(model) as <R>(fn: () => R) => R;
-        reference = adaptersDisabledReference(disabled, (batch) => bothOf(model, batch));
-      } else if (choice === 'frozen-copy' || (choice === 'auto' && options.frozenCopy)) {
-        const copy = options.frozenCopy;
-        if (!copy) throw new Error("ktoTask: reference 'frozen-copy' needs options.frozenCopy");
-        reference = frozenCopyReference((batch) => bothOf(copy, batch));
-      } else {
-        const batches = function* () {
-          for (const [split, rows] of [
-            ['train', splits.train],
-            ['validation', splits.validation],
-          ] as const) {
-            for (let start = 0; start < rows.length; start += batchSize) {
-              const slice = rows.slice(start, start + batchSize);
-              const ids = slice.map((_, i) => (split === 'train' ? start + i : -(start + i + 1)));
-              const batch = model.device.scope(() => {
-                const collated = collate(model.device, { rows: slice, ids });
-                collated.ids.keep();
-                collated.targets.keep();
-                return collated;
-              });
-              try {
-                yield batch;
-              } finally {
-                batch.ids.dispose();
-                batch.targets.dispose();
-              }
-            }
-          }
-        };
-        reference = precomputedReference(
-          await precomputeReferenceLogProbs(batches(), (b) => bothOf(model, b)),
-        );
-      }
+      reference = await chooseReference({
+        task: 'ktoTask',
+        choice: options.reference,
+        model,
+        frozenCopy: options.frozenCopy,
+        splits,
+        batchSize,
+        collate: (batch) => collate(model.device, batch),
+        logProbs: bothOf,
+      });
     },
 
     forward(model, batch, normalizer, forwardOptions) {

@@ -1,11 +1,7 @@
 import {
-  adaptersDisabledReference,
-  frozenCopyReference,
   needsReference,
   type PreferenceLossOptions,
   PreferenceMetrics,
-  precomputedReference,
-  precomputeReferenceLogProbs,
   preferenceLoss,
   type ReferenceModel,
   sequenceLogProbs,
@@ -14,10 +10,10 @@ import {
 import { autograd, concat, type Device, type Tensor } from '@webtune/tensors';
 import { type CollateOptions, collateRows, type PreferenceRow } from '../data/rows.js';
 import type { TrainableModel, TrainingForwardOptions } from '../model/trainable-model.js';
+import { chooseReference, type ReferenceChoice } from './choose-reference.js';
 import type { TaskBatch, TrainingTask } from './training-task.js';
 
-/** Where the reference log-probabilities come from (see @webtune/objectives). */
-export type ReferenceChoice = 'auto' | 'adapters-disabled' | 'frozen-copy' | 'precomputed';
+export type { ReferenceChoice };
 
 export interface PreferenceTaskOptions extends Omit<PreferenceLossOptions, 'normalizer'> {
   /**
@@ -93,41 +89,16 @@ export function preferenceTask(options: PreferenceTaskOptions = {}): TrainingTas
 
     async prepare(model, splits, batchSize) {
       if (!needsReference(lossType)) return;
-      const choice = options.reference ?? 'auto';
-      if (choice === 'adapters-disabled' || (choice === 'auto' && model.withAdaptersDisabled)) {
-        if (!model.withAdaptersDisabled) {
-          throw new Error("preferenceTask: reference 'adapters-disabled' needs a model with adapters");
-        }
-        const disabled = model.withAdaptersDisabled.bind(model) as <R>(fn: () => R) => R;
-        reference = adaptersDisabledReference(disabled, (batch) => logProbsOf(model, batch));
-      } else if (choice === 'frozen-copy' || (choice === 'auto' && options.frozenCopy)) {
-        const copy = options.frozenCopy;
-        if (!copy) throw new Error("preferenceTask: reference 'frozen-copy' needs options.frozenCopy");
-        reference = frozenCopyReference((batch) => logProbsOf(copy, batch));
-      } else {
-        // Once, with the starting weights, before any optimizer step.
-        const batches = function* () {
-          for (const [split, rows] of [
-            ['train', splits.train],
-            ['validation', splits.validation],
-          ] as const) {
-            for (let start = 0; start < rows.length; start += batchSize) {
-              const slice = rows.slice(start, start + batchSize);
-              const ids = slice.map((_, i) => (split === 'train' ? start + i : -(start + i + 1)));
-              yield model.device.scope(() => {
-                const batch = collate(model.device, { rows: slice, ids });
-                batch.ids.keep();
-                batch.targets.keep();
-                return batch;
-              });
-            }
-          }
-        };
-        const table = await precomputeReferenceLogProbs(disposing(batches()), (batch) =>
-          logProbsOf(model, batch),
-        );
-        reference = precomputedReference(table);
-      }
+      reference = await chooseReference({
+        task: 'preferenceTask',
+        choice: options.reference,
+        model,
+        frozenCopy: options.frozenCopy,
+        splits,
+        batchSize,
+        collate: (batch) => collate(model.device, batch),
+        logProbs: logProbsOf,
+      });
     },
 
     forward(model, batch, normalizer, forwardOptions) {
@@ -176,16 +147,4 @@ function unpack(values: Float32Array) {
     rejectedLogps: part(4),
     sftLosses: part(5),
   };
-}
-
-/** Yields each batch and frees its tensors once the consumer asks for the next one. */
-function* disposing(batches: Iterable<PairBatch>): Generator<PairBatch> {
-  for (const batch of batches) {
-    try {
-      yield batch;
-    } finally {
-      batch.ids.dispose();
-      batch.targets.dispose();
-    }
-  }
 }

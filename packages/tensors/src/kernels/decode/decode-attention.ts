@@ -25,9 +25,9 @@ export interface DecodeAttentionOptions {
   /** Cache slot of this step's token (the number of positions filled before it). */
   slot: number;
   scale: number;
+  /** Lanes per workgroup (they split the keys); default by adapter class. */
+  lanes?: number;
 }
-
-const LANES = 64;
 
 const FIELDS: UniformField[] = [
   { name: 'slot', type: 'u32' },
@@ -46,9 +46,12 @@ const FIELDS: UniformField[] = [
  * One decode step's attention for every row and head in one dispatch (a workgroup per row and
  * query head): per-head q/k RMSNorm where the model has it, rotary at the row's position, the new
  * key and value written into the cache (by the first query head of each key head), and softmax
- * attention over the cached keys with an online softmax in tiles of LANES keys, so the score row
- * is never stored. The step's own key and value come from workgroup memory, so no workgroup
- * reads a cache slot another one is writing.
+ * attention over the cached keys. The workgroup's lanes split the keys (lane t takes keys t,
+ * t + lanes, ...), each with its own online softmax and output row in registers, and combine
+ * them once at the end through workgroup memory: one barrier, and no lane idles on a score row
+ * (the old tile-per-64-keys form spent most of its time in barriers and serial tile sums on
+ * lavapipe). The step's own key and value come from the registers, so no workgroup reads a cache
+ * slot another one is writing.
  */
 export function decodeAttention(device: Device, options: DecodeAttentionOptions): void {
   const { qkv, cos, sin, padding, keys, values, qkNorm, out, heads, kvHeads, slot, scale } = options;
@@ -68,9 +71,16 @@ export function decodeAttention(device: Device, options: DecodeAttentionOptions)
     throw new TensorError(`decodeAttention: padding ${padding.describe()} or out ${out.describe()} is off`);
   }
   const norm = !!qkNorm;
+  // Software rasterisers run a workgroup as one SIMD vector of 8 lanes; GPUs want a warp, as far
+  // as the lanes' output rows fit the 16 KiB of workgroup memory every adapter has.
+  const lanes =
+    options.lanes ??
+    (device.info.adapterClass === 'software'
+      ? 8
+      : Math.max(4, Math.min(32, 2 ** Math.floor(Math.log2(3584 / headDim)))));
   device.dispatch({
-    key: `${KERNELS.decode}:attention:${headDim}:${norm ? 'qknorm' : 'plain'}`,
-    source: () => attentionSource(headDim, norm),
+    key: `${KERNELS.decode}:attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}`,
+    source: () => attentionSource(headDim, norm, lanes),
     bindings: [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, out],
     uniforms: {
       fields: FIELDS,
@@ -91,112 +101,98 @@ export function decodeAttention(device: Device, options: DecodeAttentionOptions)
   });
 }
 
-function attentionSource(D: number, qkNorm: boolean): string {
-  const L = LANES;
-  const A = Math.ceil(D / L);
-  const normPart = (vector: string, weight: string) => `
+function attentionSource(D: number, qkNorm: boolean, L: number): string {
+  const normOf = (vector: string, weight: string) => `
   {
     var squares = 0.0;
-    for (var i = lid.x; i < ${D}u; i += ${L}u) { squares += ${vector}[i] * ${vector}[i]; }
-    scores[lid.x] = squares;
-    workgroupBarrier();
-    var total = 0.0;
-    for (var i = 0u; i < ${L}u; i++) { total += scores[i]; }
-    let inverse = inverseSqrt(total / ${D}.0 + params.eps);
-    workgroupBarrier();
-    for (var i = lid.x; i < ${D}u; i += ${L}u) { ${vector}[i] = ${vector}[i] * inverse * ${weight}[i]; }
-    workgroupBarrier();
+    for (var i = 0u; i < ${D}u; i++) { squares += ${vector}[i] * ${vector}[i]; }
+    let inverse = inverseSqrt(squares / ${D}.0 + params.eps);
+    for (var i = 0u; i < ${D}u; i++) { ${vector}[i] = ${vector}[i] * inverse * ${weight}[i]; }
   }`;
-  const accumulators = Array.from({ length: A }, (_, a) => a);
   const body = `
   let head = wid.x;
   let row = wid.y;
+  let lane = lid.x;
   let kv = head / params.group;
-  if (lid.x == 0u) { pad_shared = padding[row]; }
-  let pad = workgroupUniformLoad(&pad_shared);
+  let pad = padding[row];
   let slot = params.slot;
   let position = min(select(0u, slot - pad, slot >= pad), params.positions - 1u);
   let base = row * params.width;
   let k_base = base + params.heads * ${D}u + kv * ${D}u;
   let v_base = k_base + params.kv_heads * ${D}u;
-  for (var i = lid.x; i < ${D}u; i += ${L}u) {
-    qs[i] = qkv[base + head * ${D}u + i];
-    ks[i] = qkv[k_base + i];
-    vs[i] = qkv[v_base + i];
+  var q: array<f32, ${D}>;
+  var k: array<f32, ${D}>;
+  for (var i = 0u; i < ${D}u; i++) {
+    q[i] = qkv[base + head * ${D}u + i];
+    k[i] = qkv[k_base + i];
   }
-  workgroupBarrier();
-  ${qkNorm ? normPart('qs', 'q_norm') + normPart('ks', 'k_norm') : ''}
-  for (var i = lid.x; i < params.half; i += ${L}u) {
+  ${qkNorm ? normOf('q', 'q_norm') + normOf('k', 'k_norm') : ''}
+  for (var i = 0u; i < params.half; i++) {
     let c = cos_table[position * params.half + i];
     let s = sin_table[position * params.half + i];
-    let q1 = qs[i];
-    let q2 = qs[i + params.half];
-    qs[i] = q1 * c - q2 * s;
-    qs[i + params.half] = q2 * c + q1 * s;
-    let k1 = ks[i];
-    let k2 = ks[i + params.half];
-    ks[i] = k1 * c - k2 * s;
-    ks[i + params.half] = k2 * c + k1 * s;
+    let q1 = q[i];
+    let q2 = q[i + params.half];
+    q[i] = q1 * c - q2 * s;
+    q[i + params.half] = q2 * c + q1 * s;
+    let k1 = k[i];
+    let k2 = k[i + params.half];
+    k[i] = k1 * c - k2 * s;
+    k[i + params.half] = k2 * c + k1 * s;
   }
-  workgroupBarrier();
   let cache_row = row * params.capacity;
-  if (head % params.group == 0u) {
+  if (head % params.group == 0u && lane == 0u) {
     let at = ((cache_row + slot) * params.kv_heads + kv) * ${D}u;
-    for (var i = lid.x; i < ${D}u; i += ${L}u) {
-      key_cache[at + i] = ks[i];
-      value_cache[at + i] = vs[i];
+    for (var i = 0u; i < ${D}u; i++) {
+      key_cache[at + i] = k[i];
+      value_cache[at + i] = qkv[v_base + i];
     }
   }
+  // This lane's keys: the cached ones before the slot, then (lane 0) the step's own.
   var m = -3.0e38;
   var l = 0.0;
-  ${accumulators.map((a) => `var acc_${a} = 0.0;`).join('\n  ')}
-  for (var tile = pad; tile <= slot; tile += ${L}u) {
-    let j = tile + lid.x;
-    var score = -3.0e38;
-    if (j <= slot) {
-      var total = 0.0;
-      if (j == slot) {
-        for (var i = 0u; i < ${D}u; i++) { total += qs[i] * ks[i]; }
-      } else {
-        let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
-        for (var i = 0u; i < ${D}u; i++) { total += qs[i] * key_cache[at + i]; }
-      }
-      score = total * params.scale;
-    }
-    scores[lid.x] = score;
-    workgroupBarrier();
-    var tile_max = m;
-    for (var t = 0u; t < ${L}u; t++) { tile_max = max(tile_max, scores[t]); }
-    let correction = exp(m - tile_max);
-    workgroupBarrier();
-    scores[lid.x] = select(0.0, exp(score - tile_max), j <= slot);
-    workgroupBarrier();
-    var weight_sum = 0.0;
-    for (var t = 0u; t < ${L}u; t++) { weight_sum += scores[t]; }
-    l = l * correction + weight_sum;
-    m = tile_max;
-    let keys_here = min(${L}u, slot + 1u - tile);
-    ${accumulators
-      .map(
-        (a) => `{
-      let dim = lid.x + ${a * L}u;
-      var value = acc_${a} * correction;
-      if (dim < ${D}u) {
-        for (var t = 0u; t < keys_here; t++) {
-          let key = tile + t;
-          var v = vs[dim];
-          if (key != slot) { v = value_cache[((cache_row + key) * params.kv_heads + kv) * ${D}u + dim]; }
-          value += scores[t] * v;
-        }
-      }
-      acc_${a} = value;
-    }`,
-      )
-      .join('\n    ')}
-    workgroupBarrier();
+  var acc: array<f32, ${D}>;
+  for (var i = 0u; i < ${D}u; i++) { acc[i] = 0.0; }
+  for (var j = pad + lane; j < slot; j += ${L}u) {
+    let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
+    var total = 0.0;
+    for (var i = 0u; i < ${D}u; i++) { total += q[i] * key_cache[at + i]; }
+    let score = total * params.scale;
+    let top = max(m, score);
+    let correction = exp(m - top);
+    let weight = exp(score - top);
+    l = l * correction + weight;
+    m = top;
+    for (var i = 0u; i < ${D}u; i++) { acc[i] = acc[i] * correction + weight * value_cache[at + i]; }
+  }
+  if (lane == 0u) {
+    var total = 0.0;
+    for (var i = 0u; i < ${D}u; i++) { total += q[i] * k[i]; }
+    let score = total * params.scale;
+    let top = max(m, score);
+    let correction = exp(m - top);
+    let weight = exp(score - top);
+    l = l * correction + weight;
+    m = top;
+    for (var i = 0u; i < ${D}u; i++) { acc[i] = acc[i] * correction + weight * qkv[v_base + i]; }
+  }
+  lane_max[lane] = m;
+  lane_sum[lane] = l;
+  for (var i = 0u; i < ${D}u; i++) { lane_acc[lane * ${D}u + i] = acc[i]; }
+  workgroupBarrier();
+  var top = -3.0e38;
+  for (var t = 0u; t < ${L}u; t++) { top = max(top, lane_max[t]); }
+  var factors: array<f32, ${L}>;
+  var total = 0.0;
+  for (var t = 0u; t < ${L}u; t++) {
+    factors[t] = exp(lane_max[t] - top);
+    total += lane_sum[t] * factors[t];
   }
   let out_base = row * params.heads * ${D}u + head * ${D}u;
-  ${accumulators.map((a) => `if (lid.x + ${a * L}u < ${D}u) { out[out_base + lid.x + ${a * L}u] = acc_${a} / l; }`).join('\n  ')}`;
+  for (var i = lane; i < ${D}u; i += ${L}u) {
+    var value = 0.0;
+    for (var t = 0u; t < ${L}u; t++) { value += lane_acc[t * ${D}u + i] * factors[t]; }
+    out[out_base + i] = value / total;
+  }`;
   return kernelSource({
     storage: [
       { name: 'qkv', type: 'f32', access: 'read' },
@@ -216,11 +212,9 @@ function attentionSource(D: number, qkNorm: boolean): string {
     uniforms: FIELDS,
     workgroupSize: L,
     helpers: [
-      `var<workgroup> qs: array<f32, ${D}>;`,
-      `var<workgroup> ks: array<f32, ${D}>;`,
-      `var<workgroup> vs: array<f32, ${D}>;`,
-      `var<workgroup> scores: array<f32, ${L}>;`,
-      'var<workgroup> pad_shared: u32;',
+      `var<workgroup> lane_max: array<f32, ${L}>;`,
+      `var<workgroup> lane_sum: array<f32, ${L}>;`,
+      `var<workgroup> lane_acc: array<f32, ${L * D}>;`,
     ].join('\n'),
     body,
   });

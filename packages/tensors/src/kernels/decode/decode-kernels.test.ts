@@ -3,6 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { expectKernel } from '../../testing/expect-kernel.js';
+import { decodeRows, encodeRows } from '../packed-matmul/formats.js';
+import { packedWeightFromBytes } from '../packed-matmul/packed-weight.js';
 import { decodeAttention } from './decode-attention.js';
 import { decodeMatvec } from './decode-matvec.js';
 import { decodeSample } from './decode-sample.js';
@@ -22,10 +24,11 @@ beforeAll(async () => {
 const tolerance = { rtol: 2e-5, atol: 2e-5 };
 
 describe('decodeMatvec', () => {
-  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1 and 3', async () => {
+  it('norm + three weights side by side (q, k, v) matches the float64 reference, rows 1, 3 and 11 (a prompt: row blocks of 8)', async () => {
     for (const [rows, K, widths] of [
       [1, 64, [64, 32, 32]],
       [3, 36, [9, 13, 5]],
+      [11, 20, [8, 12, 4]],
     ] as const) {
       const rng = new Rng(rows);
       const x = rng.uniform(rows * K, -2, 2);
@@ -55,9 +58,9 @@ describe('decodeMatvec', () => {
     }
   });
 
-  it('swiglu and residual epilogues match the reference', async () => {
+  it('swiglu and residual epilogues match the reference (10 rows: full and partial row blocks)', async () => {
     const rng = new Rng(7);
-    const rows = 2;
+    const rows = 10;
     const K = 24;
     const n = 10;
     const x = rng.uniform(rows * K, -2, 2);
@@ -96,6 +99,135 @@ describe('decodeMatvec', () => {
     await expectKernel(
       'residual + bias',
       { out: { actual: stream, expected: product.map((v, i) => v + bias[i % n] + residual[i]) } },
+      tolerance,
+    );
+  });
+
+  it('reads f16 and bf16 packed weights in place (widened in the kernel): norm + q/k/v, SwiGLU', async () => {
+    for (const [format, rows] of [
+      ['f16', 1],
+      ['f16', 5],
+      ['bf16', 2],
+    ] as const) {
+      {
+        const rng = new Rng(rows + (format === 'f16' ? 50 : 60));
+        const K = 44;
+        const widths = [12, 8, 8];
+        const x = rng.uniform(rows * K, -2, 2);
+        const gain = rng.uniform(K, 0.5, 1.5);
+        const norm = { weight: gain, eps: 1e-5 };
+        const packedWeights = widths.map((n) => {
+          const bytes = encodeRows(rng.uniform(n * K, -1, 1), n, K, format);
+          return {
+            weight: packedWeightFromBytes(device, format, [n, K], bytes),
+            values: decodeRows(bytes, n, K, format),
+          };
+        });
+        const xs = device.fromArray(x, [rows, K], 'f32');
+        const gpuNorm = { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-5 };
+        const qkv = device.empty([rows, 28], 'f32');
+        decodeMatvec(device, {
+          x: xs,
+          weights: packedWeights.map((p) => p.weight),
+          norm: gpuNorm,
+          epilogue: 'store',
+          out: qkv,
+        });
+        const parts = packedWeights.map((p, i) => normMatvecReference(x, rows, K, norm, p.values, widths[i]));
+        const expected = new Float64Array(rows * 28);
+        for (let r = 0; r < rows; r++) {
+          let offset = 0;
+          parts.forEach((part, i) => {
+            expected.set(part.subarray(r * widths[i], (r + 1) * widths[i]), r * 28 + offset);
+            offset += widths[i];
+          });
+        }
+        const act = device.empty([rows, 8], 'f32');
+        const withSwiglu = rows === 1;
+        if (withSwiglu)
+          decodeMatvec(device, {
+            x: xs,
+            weights: [packedWeights[1].weight, packedWeights[2].weight],
+            norm: gpuNorm,
+            epilogue: 'swiglu',
+            out: act,
+          });
+        const swiglu = parts[1].map((g, i) => (g / (1 + Math.exp(-g))) * parts[2][i]);
+        await expectKernel(
+          `${format} rows ${rows}`,
+          withSwiglu
+            ? { qkv: { actual: qkv, expected }, swiglu: { actual: act, expected: swiglu } }
+            : { qkv: { actual: qkv, expected } },
+          tolerance,
+        );
+      }
+    }
+  });
+
+  it('adds LoRA terms scale * B u to the weights that have one (q and v of three; gate and up in SwiGLU)', async () => {
+    const rng = new Rng(77);
+    const rows = 2;
+    const K = 16;
+    const widths = [8, 4, 4];
+    const ranks = [3, 0, 2];
+    const x = rng.uniform(rows * K, -1, 1);
+    const weights = widths.map((n) => rng.uniform(n * K, -1, 1));
+    const bs = widths.map((n, i) => rng.uniform(n * Math.max(1, ranks[i]), -1, 1));
+    const uWidth = 6;
+    const u = rng.uniform(rows * uWidth, -1, 1);
+    const offsets = [0, 0, 3];
+    const scales = [0.5, 0, 2];
+    const gpuU = device.fromArray(u, [rows, uWidth], 'f32');
+    const terms = ranks.map((rank, i) =>
+      rank
+        ? { b: device.fromArray(bs[i], [widths[i], rank], 'f32'), offset: offsets[i], scale: scales[i] }
+        : null,
+    );
+    const out = device.empty([rows, 16], 'f32');
+    decodeMatvec(device, {
+      x: device.fromArray(x, [rows, K], 'f32'),
+      weights: weights.map((w, i) => device.fromArray(w, [widths[i], K], 'f32')),
+      epilogue: 'store',
+      out,
+      lowRank: { u: gpuU, terms },
+    });
+    const low = (i: number, r: number, col: number) => {
+      let sum = 0;
+      for (let t = 0; t < ranks[i]; t++) sum += u[r * uWidth + offsets[i] + t] * bs[i][col * ranks[i] + t];
+      return scales[i] * sum;
+    };
+    const parts = weights.map((w, i) => normMatvecReference(x, rows, K, null, w, widths[i]));
+    const expected = new Float64Array(rows * 16);
+    for (let r = 0; r < rows; r++) {
+      let offset = 0;
+      parts.forEach((part, i) => {
+        for (let c = 0; c < widths[i]; c++)
+          expected[r * 16 + offset + c] = part[r * widths[i] + c] + low(i, r, c);
+        offset += widths[i];
+      });
+    }
+    const act = device.empty([rows, 4], 'f32');
+    decodeMatvec(device, {
+      x: device.fromArray(x, [rows, K], 'f32'),
+      weights: [1, 2].map((i) => device.fromArray(weights[i], [4, K], 'f32')),
+      epilogue: 'swiglu',
+      out: act,
+      lowRank: {
+        u: gpuU,
+        terms: [{ b: device.fromArray(bs[0].slice(0, 12), [4, 3], 'f32'), offset: 0, scale: 0.5 }, terms[2]],
+      },
+    });
+    const swiglu = new Float64Array(rows * 4);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < 4; c++) {
+        const gate = parts[1][r * 4 + c] + low(0, r, c);
+        const up = parts[2][r * 4 + c] + low(2, r, c);
+        swiglu[r * 4 + c] = (gate / (1 + Math.exp(-gate))) * up;
+      }
+    }
+    await expectKernel(
+      'lora',
+      { store: { actual: out, expected }, swiglu: { actual: act, expected: swiglu } },
       tolerance,
     );
   });
@@ -156,6 +288,7 @@ describe('decodeAttention', () => {
       padding: number[];
       qkNorm: boolean;
       seed: number;
+      lanes?: number;
     },
   ) => {
     const { rows, heads, kvHeads, headDim, slot, padding } = options;
@@ -198,6 +331,7 @@ describe('decodeAttention', () => {
       kvHeads,
       slot,
       scale,
+      ...(options.lanes ? { lanes: options.lanes } : {}),
     });
     const expected = decodeAttentionReference({
       rows,
@@ -249,6 +383,20 @@ describe('decodeAttention', () => {
       padding: [0, 4, 9],
       qkNorm: true,
       seed: 2,
+    });
+  });
+
+  it('more lanes (16 split the keys, as on GPUs), fewer keys than lanes in a padded row', async () => {
+    await run('rows 2, 16 lanes', {
+      rows: 2,
+      heads: 4,
+      kvHeads: 4,
+      headDim: 8,
+      slot: 40,
+      padding: [0, 30],
+      qkNorm: false,
+      seed: 3,
+      lanes: 16,
     });
   });
 });

@@ -4,6 +4,7 @@ import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 
 /**
@@ -17,8 +18,12 @@ export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
 export interface DecodeMatvecOptions {
   /** Rows [rows, K] f32 (the batch's hidden states or activations); K % 4 == 0. */
   x: Tensor;
-  /** Weights [n_w, K] f32 in nn.Linear's [out, in] layout, read in place: 1 to 3 of them. */
-  weights: readonly Tensor[];
+  /**
+   * Weights [n_w, K] in nn.Linear's [out, in] layout, read in place: 1 to 3 of them, all f32
+   * tensors or all frozen half-precision PackedWeights of one format (f16, the LoRA default
+   * base, or bf16; one chunk each), whose halves are widened in the kernel.
+   */
+  weights: readonly (Tensor | PackedWeight)[];
   /** Biases [n_w] of the weights, all or none (added before the epilogue). */
   biases?: readonly Tensor[] | null;
   /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
@@ -26,6 +31,13 @@ export interface DecodeMatvecOptions {
   epilogue: DecodeEpilogue;
   /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
   out: Tensor;
+  /**
+   * LoRA's low-rank terms, added to each weight's sums before the bias and epilogue:
+   * scale_w * B_w u_w, where u [rows, U] holds every adapted weight's A x side by side (a
+   * decodeMatvec 'store' of the A matrices) and B_w [n_w, r_w] f32. One entry per weight, null
+   * for a weight without an adapter.
+   */
+  lowRank?: { u: Tensor; terms: readonly ({ b: Tensor; offset: number; scale: number } | null)[] } | null;
 }
 
 const FIELDS: UniformField[] = [
@@ -39,12 +51,29 @@ const FIELDS: UniformField[] = [
   { name: 'out_row', type: 'u32' },
   { name: 'eps', type: 'f32' },
   { name: 'inv_k', type: 'f32' },
+  { name: 'rows', type: 'u32' },
+  { name: 'u_row', type: 'u32' },
+  { name: 'u_off0', type: 'u32' },
+  { name: 'u_off1', type: 'u32' },
+  { name: 'u_off2', type: 'u32' },
+  { name: 'rank0', type: 'u32' },
+  { name: 'rank1', type: 'u32' },
+  { name: 'rank2', type: 'u32' },
+  { name: 'scale0', type: 'f32' },
+  { name: 'scale1', type: 'f32' },
+  { name: 'scale2', type: 'f32' },
 ];
 
 /**
- * One dispatch of batch-`rows` decoding: an optional RMSNorm of the rows, their products with
- * up to three weights read in place ([out, in], no transposed copy), and an epilogue. Each
- * workgroup computes `cols` outputs of one weight for every row; its `lanes` split K and add their
+ * Rows one workgroup computes when x has more of them than that (prefill): a third grid axis
+ * takes the rest. SwiGLU keeps two sums per output, so it takes half as many rows (registers).
+ */
+const ROW_BLOCK = 8;
+
+/**
+ * One dispatch of batch-`rows` decoding (or of a prompt's rows in prefill): an optional RMSNorm of
+ * the rows, their products with up to three weights read in place ([out, in], no transposed copy),
+ * and an epilogue. Each workgroup computes `cols` outputs of one weight for up to ROW_BLOCK rows; its `lanes` split K and add their
  * partial sums in workgroup memory. The norm's inverse RMS is computed by every workgroup (K is
  * a hidden size: cheaper than a dispatch).
  */
@@ -64,10 +93,11 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
     throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
   }
+  const format = weightFormat(weights);
   for (const w of weights) {
-    if (w.rank !== 2 || w.shape[1] !== K || w.dtype !== 'f32') {
-      throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
-    }
+    const fits =
+      w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
+    if (!fits) throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
   }
   const n = weights.map((w) => w.shape[0]);
   const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
@@ -78,22 +108,55 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
   const cols = Math.max(1, device.tuning.matmulSmallRowsCols);
+  // Decoding computes every row in each workgroup; a prompt's rows go in blocks per workgroup.
+  const rowBlock = Math.min(rows, epilogue === 'swiglu' ? ROW_BLOCK / 2 : ROW_BLOCK);
+  const rowBlocks = Math.ceil(rows / rowBlock);
+  if (rowBlocks > device.maxWorkgroupsPerDimension)
+    throw new TensorError(`decodeMatvec: ${rows} rows are more than one dispatch takes`);
   const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
   const blocks = perWeight.reduce((a, b) => a + b, 0);
+  const lowRank = options.lowRank ?? null;
+  const terms = lowRank ? weights.map((_, i) => lowRank.terms[i] ?? null) : weights.map(() => null);
+  if (lowRank) {
+    const [uRows, uWidth] = lowRank.u.shape;
+    if (lowRank.terms.length !== weights.length || uRows !== rows || lowRank.u.dtype !== 'f32')
+      throw new TensorError(
+        `decodeMatvec: low-rank terms for ${weights.length} weights over u ${lowRank.u.describe()}`,
+      );
+    terms.forEach((term, i) => {
+      if (!term) return;
+      const [bRows, rank] = term.b.shape;
+      if (term.b.rank !== 2 || bRows !== n[i] || term.b.dtype !== 'f32' || term.offset + rank > uWidth)
+        throw new TensorError(
+          `decodeMatvec: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
+        );
+    });
+  }
+  const loraMask = terms.map((t) => (t ? '1' : '0')).join('');
   const shape = {
-    rows,
+    lora: terms.map((t) => !!t),
+    format,
+    rows: rowBlock,
     weights: epilogue === 'swiglu' ? 1 : weights.length,
     norm: !!norm,
     epilogue,
     bias: biases.length > 0,
     lanes,
     cols,
-    subgroups: subgroupsCover(device, lanes),
+    // The subgroup form unrolls the epilogue per output: with LoRA's loops that is slow to compile.
+    subgroups: subgroupsCover(device, lanes) && !lowRank,
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${rows}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
-    bindings: [x, ...(norm ? [norm.weight] : []), ...weights, ...biases, out],
+    bindings: [
+      x,
+      ...(norm ? [norm.weight] : []),
+      ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
+      ...biases,
+      ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
+      out,
+    ],
     uniforms: {
       fields: FIELDS,
       values: {
@@ -107,13 +170,45 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
         out_row: width,
         eps: norm?.eps ?? 0,
         inv_k: 1 / K,
+        rows,
+        u_row: lowRank ? lowRank.u.shape[1] : 0,
+        u_off0: terms[0]?.offset ?? 0,
+        u_off1: terms[1]?.offset ?? 0,
+        u_off2: terms[2]?.offset ?? 0,
+        rank0: terms[0]?.b.shape[1] ?? 0,
+        rank1: terms[1]?.b.shape[1] ?? 0,
+        rank2: terms[2]?.b.shape[1] ?? 0,
+        scale0: terms[0]?.scale ?? 0,
+        scale1: terms[1]?.scale ?? 0,
+        scale2: terms[2]?.scale ?? 0,
       },
     },
-    workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
+    workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowBlocks],
   });
 }
 
+/** The weights' common storage: f32 tensors, or packed halves of one format. */
+function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
+  const formats = new Set(
+    weights.map((w) =>
+      w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
+    ),
+  );
+  const [format] = formats;
+  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
+    throw new TensorError(
+      `decodeMatvec: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
+    );
+  }
+  return format;
+}
+
 interface MatvecShape {
+  /** Per weight: whether a LoRA term (u, B) is added. */
+  lora: boolean[];
+  /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
+  format: 'f32' | 'f16' | 'bf16';
+  /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
   rows: number;
   /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
   weights: number;
@@ -138,12 +233,15 @@ function matvecSource(shape: MatvecShape): string {
   const emit = (line: string) => lines.push(line);
   emit('  let block = wid.y * nwg.x + wid.x;');
   emit('  if (block >= params.blocks) { return; }');
+  emit(`  let row0 = wid.z * ${R}u;`);
+  // Rows past the last read the last one again and store nothing.
+  for (let r = 0; r < R; r++) emit(`  let x_${r} = min(row0 + ${r}u, params.rows - 1u) * params.k4;`);
   for (let r = 0; r < R; r++) emit(`  var inv_${r} = 1.0;`);
   if (norm && shape.subgroups) {
     for (let r = 0; r < R; r++) {
       emit(`  var squares_${r} = 0.0;`);
       emit(
-        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[x_${r} + s]; squares_${r} += dot(v, v); }`,
       );
       emit(`  inv_${r} = inverseSqrt(subgroupAdd(squares_${r}) * params.inv_k + params.eps);`);
     }
@@ -151,7 +249,7 @@ function matvecSource(shape: MatvecShape): string {
     for (let r = 0; r < R; r++) {
       emit(`  var squares_${r} = 0.0;`);
       emit(
-        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[${r}u * params.k4 + s]; squares_${r} += dot(v, v); }`,
+        `  for (var s = lid.x; s < params.k4; s += ${L}u) { let v = x[x_${r} + s]; squares_${r} += dot(v, v); }`,
       );
       emit(`  partial[${r * L}u + lid.x] = squares_${r};`);
     }
@@ -189,12 +287,12 @@ function matvecSource(shape: MatvecShape): string {
     if (norm) body.push('      let gain = g[s];');
     for (let r = 0; r < R; r++) {
       const scaled = norm ? ` * gain * inv_${r}` : '';
-      body.push(`      let a_${r} = x[${r}u * params.k4 + s]${scaled};`);
+      body.push(`      let a_${r} = x[x_${r} + s]${scaled};`);
     }
     for (let j = 0; j < C; j++) {
       for (let p = 0; p < sums; p++) {
         const name = swiglu ? weightNames[p] : weightNames[weightIndex];
-        body.push(`      let b_${p}_${j} = ${name}[row_${j} + s];`);
+        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, `row_${j} + s`)};`);
         for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
       }
     }
@@ -215,6 +313,18 @@ function matvecSource(shape: MatvecShape): string {
     const out: string[] = [];
     totals.forEach((total, p) => {
       out.push(`      var total_${p} = ${total};`);
+      // LoRA: + scale_w * sum_t u[row, off_w + t] * B_w[col, t] for the weight of this sum.
+      const lora = (w: number) =>
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[${row} * params.u_row + params.u_off${w} + t] * lora_b${w}[${col} * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+      if (swiglu) {
+        if (shape.lora[p]) out.push(`      ${lora(p)}`);
+      } else if (weightNames.length === 1) {
+        if (shape.lora[0]) out.push(`      ${lora(0)}`);
+      } else {
+        for (let w = 0; w < weightNames.length; w++) {
+          if (shape.lora[w]) out.push(`      if (which == ${w}u) ${lora(w)}`);
+        }
+      }
       if (!shape.bias) return;
       if (swiglu || weightNames.length === 1) out.push(`      total_${p} += bias${p}[${col}];`);
       else {
@@ -235,10 +345,10 @@ function matvecSource(shape: MatvecShape): string {
     for (let r = 0; r < R; r++) {
       for (let j = 0; j < C; j++) {
         for (const p of sumsOf) emit(`  let sum_${p}_${r}_${j} = subgroupAdd(acc_${p}_${r}_${j});`);
-        emit(`  if (lid.x == ${(r * C + j) % L}u && col0 + ${j}u < n) {`);
+        emit(`  if (lid.x == ${(r * C + j) % L}u && col0 + ${j}u < n && row0 + ${r}u < params.rows) {`);
         for (const line of store(
           sumsOf.map((p) => `sum_${p}_${r}_${j}`),
-          `${r}u`,
+          `(row0 + ${r}u)`,
           `(col0 + ${j}u)`,
         ))
           emit(line);
@@ -255,7 +365,7 @@ function matvecSource(shape: MatvecShape): string {
     emit(`  for (var t = lid.x; t < ${R * C}u; t += ${L}u) {`);
     emit(`    let r = t / ${C}u;`);
     emit(`    let col = col0 + t % ${C}u;`);
-    emit('    if (col < n) {');
+    emit('    if (col < n && row0 + r < params.rows) {');
     for (const p of sumsOf) {
       emit(`      var partial_${p} = 0.0;`);
       emit(
@@ -264,7 +374,7 @@ function matvecSource(shape: MatvecShape): string {
     }
     for (const line of store(
       sumsOf.map((p) => `partial_${p}`),
-      'r',
+      '(row0 + r)',
       'col',
     ))
       emit(line);
@@ -275,9 +385,21 @@ function matvecSource(shape: MatvecShape): string {
     storage: [
       { name: 'x', type: 'vec4<f32>', access: 'read' },
       ...(norm ? [{ name: 'g', type: 'vec4<f32>' as const, access: 'read' as const }] : []),
-      ...weightNames.map((name) => ({ name, type: 'vec4<f32>' as const, access: 'read' as const })),
+      ...weightNames.map((name) => ({
+        name,
+        type: shape.format === 'f32' ? ('vec4<f32>' as const) : ('u32' as const),
+        access: 'read' as const,
+      })),
       ...(shape.bias
         ? weightNames.map((_, i) => ({ name: `bias${i}`, type: 'f32' as const, access: 'read' as const }))
+        : []),
+      ...(shape.lora.some(Boolean)
+        ? [
+            { name: 'u', type: 'f32' as const, access: 'read' as const },
+            ...shape.lora.flatMap((on, i) =>
+              on ? [{ name: `lora_b${i}`, type: 'f32' as const, access: 'read' as const }] : [],
+            ),
+          ]
         : []),
       { name: 'out', type: 'f32', access: 'read_write' },
     ],
@@ -287,6 +409,18 @@ function matvecSource(shape: MatvecShape): string {
     body: lines.join('\n'),
   });
   return shape.subgroups ? `enable subgroups;\n${source}` : source;
+}
+
+/**
+ * The 4 weight values at vec4 index `at` (row * K/4 + step): one vec4 load for f32, two words of
+ * two halves each for f16 (unpack2x16float) and bf16 (the high 16 bits of an f32).
+ */
+function loadWeight(format: MatvecShape['format'], name: string, at: string): string {
+  if (format === 'f32') return `${name}[${at}]`;
+  const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
+  if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;
+  const pair = (i: number) => `bitcast<f32>(${word(i)} << 16u), bitcast<f32>(${word(i)} & 0xffff0000u)`;
+  return `vec4<f32>(${pair(0)}, ${pair(1)})`;
 }
 
 /** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */

@@ -1,0 +1,146 @@
+import { Rng } from '@webtune/test-utils';
+import { beforeAll, describe, it } from 'vitest';
+import { createDevice } from '../../device/create-device.js';
+import type { Device } from '../../device/device.js';
+import { expectKernel } from '../../testing/expect-kernel.js';
+import { prefillAttention } from './prefill-attention.js';
+import { decodeAttentionReference } from './reference.js';
+
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+
+interface Case {
+  rows: number;
+  steps: number;
+  start: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  padding: number[];
+  qkNorm: boolean;
+  seed: number;
+  lanes?: number;
+}
+
+/**
+ * The prompt's attention against the float64 decode reference run one position at a time
+ * (each step writes its key and value, then attends over the cache so far): outputs and caches.
+ */
+async function check(label: string, c: Case): Promise<void> {
+  const { rows, steps, start, heads, kvHeads, headDim, padding } = c;
+  const capacity = start + steps + 2;
+  const rng = new Rng(c.seed);
+  const width = (heads + 2 * kvHeads) * headDim;
+  const half = headDim / 2;
+  const angles = Array.from(
+    { length: capacity * half },
+    (_, i) => Math.floor(i / half) * 0.1 * ((i % half) + 1),
+  );
+  const cos = Float32Array.from(angles, Math.cos);
+  const sin = Float32Array.from(angles, Math.sin);
+  const qkv = rng.uniform(rows * steps * width, -1, 1);
+  const cacheSize = rows * capacity * kvHeads * headDim;
+  let keysHost: ArrayLike<number> = rng.uniform(cacheSize, -1, 1);
+  let valuesHost: ArrayLike<number> = rng.uniform(cacheSize, -1, 1);
+  const qNorm = rng.uniform(headDim, 0.5, 1.5);
+  const kNorm = rng.uniform(headDim, 0.5, 1.5);
+  const keys = device.fromArray(keysHost, [rows, capacity, kvHeads, headDim], 'f32');
+  const values = device.fromArray(valuesHost, [rows, capacity, kvHeads, headDim], 'f32');
+  const out = device.empty([rows * steps, heads * headDim], 'f32');
+  const scale = 1 / Math.sqrt(headDim);
+  const qkNorm = c.qkNorm ? { q: qNorm, k: kNorm, eps: 1e-6 } : null;
+  prefillAttention(device, {
+    qkv: device.fromArray(qkv, [rows * steps, width], 'f32'),
+    cos: device.fromArray(cos, [capacity, half], 'f32'),
+    sin: device.fromArray(sin, [capacity, half], 'f32'),
+    padding: device.fromArray(padding, [rows], 'u32'),
+    keys,
+    values,
+    qkNorm: qkNorm
+      ? {
+          q: device.fromArray(qNorm, [headDim], 'f32'),
+          k: device.fromArray(kNorm, [headDim], 'f32'),
+          eps: 1e-6,
+        }
+      : null,
+    out,
+    heads,
+    kvHeads,
+    start,
+    steps,
+    scale,
+    ...(c.lanes ? { lanes: c.lanes } : {}),
+  });
+  const expected = new Float64Array(rows * steps * heads * headDim);
+  for (let t = 0; t < steps; t++) {
+    const stepQkv = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++)
+      stepQkv.set(qkv.subarray((r * steps + t) * width, (r * steps + t + 1) * width), r * width);
+    const step = decodeAttentionReference({
+      rows,
+      heads,
+      kvHeads,
+      headDim,
+      capacity,
+      slot: start + t,
+      padding,
+      scale,
+      qkv: stepQkv,
+      cos,
+      sin,
+      keys: keysHost,
+      values: valuesHost,
+      qkNorm,
+    });
+    keysHost = step.keys;
+    valuesHost = step.values;
+    for (let r = 0; r < rows; r++) {
+      // A position inside the row's padding sees no key: the kernel gives zeros.
+      if (start + t < padding[r]) continue;
+      const size = heads * headDim;
+      expected.set(step.out.subarray(r * size, (r + 1) * size), (r * steps + t) * size);
+    }
+  }
+  await expectKernel(
+    label,
+    {
+      out: { actual: out, expected },
+      keys: { actual: keys, expected: keysHost },
+      values: { actual: values, expected: valuesHost },
+    },
+    { rtol: 2e-5, atol: 2e-5 },
+  );
+}
+
+describe('prefillAttention', () => {
+  it('matches the decode reference run step by step: grouped heads, q/k norm, left padding, keys before the prompt', async () => {
+    await check('qk norm, padded', {
+      rows: 2,
+      steps: 7,
+      start: 2,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 8,
+      padding: [0, 4],
+      qkNorm: true,
+      seed: 11,
+    });
+  });
+
+  it('16 positions per workgroup (GPUs take 32), one row, 20 steps: a partial block', async () => {
+    await check('16 lanes', {
+      rows: 1,
+      steps: 20,
+      start: 0,
+      heads: 2,
+      kvHeads: 1,
+      headDim: 24,
+      padding: [0],
+      qkNorm: false,
+      seed: 12,
+      lanes: 16,
+    });
+  });
+});

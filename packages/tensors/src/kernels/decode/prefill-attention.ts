@@ -1,0 +1,247 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { UniformField } from '../../device/uniforms.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { kernelSource } from '../shared/wgsl.js';
+
+export interface PrefillAttentionOptions {
+  /**
+   * [rows * steps, (heads + 2 kvHeads) headDim] f32: q, k and v of every prompt position
+   * (decodeMatvec 'store' over the prompt's rows, row-major: row r's step t is row r steps + t).
+   */
+  qkv: Tensor;
+  /** Rotary tables [positions, headDim / 2] f32 (rotate-half layout), indexed by position. */
+  cos: Tensor;
+  sin: Tensor;
+  /** [rows] u32: left padding of each row; position = slot - padding, keys before it skipped. */
+  padding: Tensor;
+  /** Caches [rows, capacity, kvHeads, headDim] f32: the steps' keys and values land at start + t. */
+  keys: Tensor;
+  values: Tensor;
+  /** Per-head RMSNorm of q and k (Qwen3) before the rotation. */
+  qkNorm?: { q: Tensor; k: Tensor; eps: number } | null;
+  /** [rows * steps, heads headDim] f32: the attention output of every position. */
+  out: Tensor;
+  heads: number;
+  kvHeads: number;
+  /** Cache slot of the first step (positions filled before the prompt, usually 0). */
+  start: number;
+  steps: number;
+  scale: number;
+  /** Positions per workgroup of the attention (one per lane); default by adapter class. */
+  lanes?: number;
+}
+
+const FIELDS: UniformField[] = [
+  { name: 'start', type: 'u32' },
+  { name: 'steps', type: 'u32' },
+  { name: 'capacity', type: 'u32' },
+  { name: 'heads', type: 'u32' },
+  { name: 'kv_heads', type: 'u32' },
+  { name: 'group', type: 'u32' },
+  { name: 'width', type: 'u32' },
+  { name: 'half', type: 'u32' },
+  { name: 'positions', type: 'u32' },
+  { name: 'count', type: 'u32' },
+  { name: 'scale', type: 'f32' },
+  { name: 'eps', type: 'f32' },
+];
+
+/**
+ * A prompt's attention in two dispatches, reading q/k/v where the fused products left them:
+ * the first normalises (Qwen3) and rotates every position's keys and writes keys and values
+ * straight into the KV cache at start + t; the second gives each lane one position of one query
+ * head, a workgroup holding consecutive positions, so its lanes walk the same keys
+ * [padding, start + t] (shared loads, no barrier), each with its own online softmax. No score
+ * matrix and no separate key/value tensors exist. A position inside a row's left padding sees no key and gets zeros.
+ */
+export function prefillAttention(device: Device, options: PrefillAttentionOptions): void {
+  const { qkv, cos, sin, padding, keys, values, qkNorm, out, heads, kvHeads, start, steps, scale } = options;
+  const [rows, capacity, cacheHeads, headDim] = keys.shape;
+  const width = (heads + 2 * kvHeads) * headDim;
+  if (qkv.rank !== 2 || qkv.shape[0] !== rows * steps || qkv.shape[1] !== width) {
+    throw new TensorError(`prefillAttention: qkv ${qkv.describe()} is not [${rows * steps}, ${width}]`);
+  }
+  if (cacheHeads !== kvHeads || heads % kvHeads !== 0 || headDim % 2 !== 0) {
+    throw new TensorError(`prefillAttention: ${heads} heads over a cache ${keys.describe()}`);
+  }
+  if (start + steps > capacity) {
+    throw new TensorError(`prefillAttention: ${steps} steps after ${start} outside a cache of ${capacity}`);
+  }
+  if (cos.shape[1] !== headDim / 2) {
+    throw new TensorError(`prefillAttention: rotary table ${cos.describe()} is not for head size ${headDim}`);
+  }
+  if (padding.size !== rows || out.shape[0] !== rows * steps || out.shape[1] !== heads * headDim) {
+    throw new TensorError(`prefillAttention: padding ${padding.describe()} or out ${out.describe()} is off`);
+  }
+  const norm = !!qkNorm;
+  const lanes = options.lanes ?? (device.info.adapterClass === 'software' ? 8 : 32);
+  const values_ = (count: number) => ({
+    start,
+    steps,
+    capacity,
+    heads,
+    kv_heads: kvHeads,
+    group: heads / kvHeads,
+    width,
+    half: headDim / 2,
+    positions: cos.shape[0],
+    count,
+    scale,
+    eps: qkNorm?.eps ?? 0,
+  });
+  const common = [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : [])];
+  const appends = rows * steps * kvHeads;
+  device.dispatch({
+    key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}`,
+    source: () => appendSource(headDim, norm),
+    bindings: [...common, keys, values],
+    uniforms: { fields: FIELDS, values: values_(appends) },
+    workgroups: grid(Math.ceil(appends / 64), device.maxWorkgroupsPerDimension),
+  });
+  const queries = rows * Math.ceil(steps / lanes) * heads;
+  device.dispatch({
+    key: `${KERNELS.decode}:prefill-attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}`,
+    source: () => attentionSource(headDim, norm, lanes),
+    bindings: [...common, keys, values, out],
+    uniforms: { fields: FIELDS, values: values_(queries) },
+    workgroups: grid(queries, device.maxWorkgroupsPerDimension),
+  });
+}
+
+const STORAGE = (qkNorm: boolean) => [
+  { name: 'qkv', type: 'f32' as const, access: 'read' as const },
+  { name: 'cos_table', type: 'f32' as const, access: 'read' as const },
+  { name: 'sin_table', type: 'f32' as const, access: 'read' as const },
+  { name: 'padding', type: 'u32' as const, access: 'read' as const },
+  ...(qkNorm
+    ? [
+        { name: 'q_norm', type: 'f32' as const, access: 'read' as const },
+        { name: 'k_norm', type: 'f32' as const, access: 'read' as const },
+      ]
+    : []),
+];
+
+/** Loads head vector `name` from qkv at `from`, normalises it with `weight` and rotates it to `position`. */
+function rotatedHead(D: number, name: string, from: string, weight: string | null): string {
+  return `
+  var ${name}: array<f32, ${D}>;
+  for (var i = 0u; i < ${D}u; i++) { ${name}[i] = qkv[${from} + i]; }
+  ${
+    weight
+      ? `{
+    var squares = 0.0;
+    for (var i = 0u; i < ${D}u; i++) { squares += ${name}[i] * ${name}[i]; }
+    let inverse = inverseSqrt(squares / ${D}.0 + params.eps);
+    for (var i = 0u; i < ${D}u; i++) { ${name}[i] = ${name}[i] * inverse * ${weight}[i]; }
+  }`
+      : ''
+  }
+  for (var i = 0u; i < params.half; i++) {
+    let c = cos_table[position * params.half + i];
+    let s = sin_table[position * params.half + i];
+    let a = ${name}[i];
+    let b = ${name}[i + params.half];
+    ${name}[i] = a * c - b * s;
+    ${name}[i + params.half] = b * c + a * s;
+  }`;
+}
+
+/** Shared prologue: which row and step `index` (over rows * steps * per) names, its slot and position. */
+function locate(per: string): string {
+  return `
+  let step_row = index / ${per};
+  let row = step_row / params.steps;
+  let step = step_row % params.steps;
+  let pad = padding[row];
+  let slot = params.start + step;
+  let position = min(select(0u, slot - pad, slot >= pad), params.positions - 1u);
+  let base = step_row * params.width;`;
+}
+
+function appendSource(D: number, qkNorm: boolean): string {
+  const body = `
+  let index = flat_workgroup(wid, nwg) * 64u + lid.x;
+  if (index >= params.count) { return; }
+  let kv = index % params.kv_heads;
+  ${locate('params.kv_heads')}
+  let k_from = base + params.heads * ${D}u + kv * ${D}u;
+  let v_from = k_from + params.kv_heads * ${D}u;
+  ${rotatedHead(D, 'k', 'k_from', qkNorm ? 'k_norm' : null)}
+  let at = ((row * params.capacity + slot) * params.kv_heads + kv) * ${D}u;
+  for (var i = 0u; i < ${D}u; i++) {
+    key_cache[at + i] = k[i];
+    value_cache[at + i] = qkv[v_from + i];
+  }`;
+  return kernelSource({
+    storage: [
+      ...STORAGE(qkNorm),
+      { name: 'key_cache', type: 'f32', access: 'read_write' },
+      { name: 'value_cache', type: 'f32', access: 'read_write' },
+    ],
+    uniforms: FIELDS,
+    workgroupSize: 64,
+    body,
+  });
+}
+
+function attentionSource(D: number, qkNorm: boolean, L: number): string {
+  const body = `
+  // Workgroup: L consecutive positions of one query head of one row; lane = position.
+  let group_index = flat_workgroup(wid, nwg);
+  let blocks = (params.steps + ${L - 1}u) / ${L}u;
+  if (group_index >= params.count) { return; }
+  let head = group_index % params.heads;
+  let block_row = group_index / params.heads;
+  let row = block_row / blocks;
+  let first = (block_row % blocks) * ${L}u;
+  let step = min(first + lid.x, params.steps - 1u);
+  let last = min(first + ${L - 1}u, params.steps - 1u);
+  let step_row = row * params.steps + step;
+  let kv = head / params.group;
+  let pad = padding[row];
+  let slot = params.start + step;
+  let position = min(select(0u, slot - pad, slot >= pad), params.positions - 1u);
+  let base = step_row * params.width;
+  ${rotatedHead(D, 'q', `base + head * ${D}u`, qkNorm ? 'q_norm' : null)}
+  let cache_row = row * params.capacity;
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc: array<f32, ${D}>;
+  for (var i = 0u; i < ${D}u; i++) { acc[i] = 0.0; }
+  // Every lane walks the same keys (the loads are shared); a lane skips those after its slot.
+  let end = params.start + last;
+  for (var j = pad; j <= end; j++) {
+    if (j <= slot) {
+      let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
+      var total = 0.0;
+      for (var i = 0u; i < ${D}u; i++) { total += q[i] * key_cache[at + i]; }
+      let score = total * params.scale;
+      let top = max(m, score);
+      let correction = exp(m - top);
+      let weight = exp(score - top);
+      l = l * correction + weight;
+      m = top;
+      for (var i = 0u; i < ${D}u; i++) { acc[i] = acc[i] * correction + weight * value_cache[at + i]; }
+    }
+  }
+  // A position inside the left padding has no key: zeros, not 0 / 0.
+  let inverse = select(0.0, 1.0 / l, l > 0.0);
+  if (first + lid.x < params.steps) {
+    let out_base = step_row * params.heads * ${D}u + head * ${D}u;
+    for (var i = 0u; i < ${D}u; i++) { out[out_base + i] = acc[i] * inverse; }
+  }`;
+  return kernelSource({
+    storage: [
+      ...STORAGE(qkNorm),
+      { name: 'key_cache', type: 'f32', access: 'read' },
+      { name: 'value_cache', type: 'f32', access: 'read' },
+      { name: 'out', type: 'f32', access: 'read_write' },
+    ],
+    uniforms: FIELDS,
+    workgroupSize: L,
+    body,
+  });
+}
