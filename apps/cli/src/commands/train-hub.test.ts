@@ -30,12 +30,7 @@ function hubServer(
       response
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ sha: COMMIT, siblings }));
-    } else if (
-      file &&
-      repo &&
-      repo.files[file[3]] &&
-      (repo.type === 'datasets') === (file[1] !== undefined)
-    ) {
+    } else if (file && repo?.files[file[3]] && (repo.type === 'datasets') === (file[1] !== undefined)) {
       response.writeHead(200).end(readFileSync(repo.files[file[3]]));
     } else response.writeHead(404).end();
   });
