@@ -87,6 +87,7 @@ export { countKernelVariants, kernelVariant } from './kernels/kernel-variant.js'
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';
 // Matmul
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
+export { OUTER_OPERAND_MAX_BYTES } from './kernels/matmul/operand-plan.js';
 export {
   type MatmulCapabilities,
   type MatmulProblemSummary,

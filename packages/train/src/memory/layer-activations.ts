@@ -25,9 +25,11 @@ export interface PlanLora {
  * q/k norms keep their inputs; Gemma's post norms keep theirs.
  *
  * `transient`: what else lives until the layer's scope closes (the forward's peak is at the end
- * of the last layer): each projection's output, and under LoRA also B A x, its scaled copy and
- * the sum (4 outputs per target); q/k norm outputs; post-norm outputs; Phi-3's slices of its fused
- * outputs. Reshapes are views and allocate nothing.
+ * of the last layer): each projection's output, and under plain LoRA also the sum
+ * base + s B (A x), which one product writes (the scale and the add in the matmul's epilogue,
+ * peft's linearOnto): 2 outputs per target. DoRA still makes B A x, its scaled copy, the factors'
+ * products and the sums (8 outputs per target). q/k norm outputs; post-norm outputs; Phi-3's
+ * slices of its fused outputs. Reshapes are views and allocate nothing.
  */
 export function layerActivationWidths(
   m: PlanLayerShape,
@@ -54,7 +56,8 @@ export function layerActivationWidths(
   projections.forEach(([out, inFeatures], index) => {
     const targeted = lora !== null && index < lora.targetsPerLayer;
     // The projection's own output, unless it is the kept tensor itself.
-    const outputs = targeted ? (lora.dora ? 8 : 4) : 1;
+    // Plain LoRA: the base output and base + s B (A x) from one fused product.
+    const outputs = targeted ? (lora.dora ? 8 : 2) : 1;
     const counted = keptOutputs.has(index) ? outputs - 1 : outputs;
     for (let k = 0; k < counted; k++) transient.push(out);
     if (targeted) {

@@ -1,5 +1,5 @@
 import { type BaseFormat, formatFor, type ModelConfig, tableFormat } from '@webtune/nn';
-import { bitsPerWeight, sizeClass } from '@webtune/tensors';
+import { bitsPerWeight, OUTER_OPERAND_MAX_BYTES, sizeClass } from '@webtune/tensors';
 import { layerNorms, layerProjections, type PlanArchitectureFacts } from './architecture-shapes.js';
 import { layerActivationWidths, type PlanLora } from './layer-activations.js';
 
@@ -151,13 +151,22 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const activationsCheckpointed = training ? m.numHiddenLayers * layerInput + outer + keptPerLayer : 0;
   // The logits are kept by the loss and their gradient is made in backward ([tokens, vocab] f32).
   const logits = (training ? 2 : 1) * chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
-  // The f32 matmul copies (packs) an operand it cannot read in place: one whose rows along the
-  // reduced dimension are not contiguous, or whose length is a multiple of 1,024 values (or not
-  // of 4). A packed table is decoded inside its kernels and is never copied. The copy of the
-  // table is made per row segment of at most one binding (packedRowLimit), so it never holds
-  // more than one binding of it (the 0.6B shape measured 1.50 GiB against a plan of 2.18 GiB
-  // that counted the whole 593 MiB table).
+  // The f32 matmul copies (packs) an operand it cannot read in place (operand-plan.ts). One read
+  // along the reduced dimension (x, h, a weight [out, in] under W^T) is read in place when its
+  // rows are contiguous and their length is a multiple of 4 but not of 1,024 values. One stored
+  // across it (a^T [K, M], a plain b [K, N]: the backward of a linear layer) is read in place
+  // along its rows when its row count and K are multiples of 4 and it is at most
+  // OUTER_OPERAND_MAX_BYTES (4 MiB); a larger one is copied. A packed table is decoded inside its
+  // kernels and is never copied. The copy of the table is made per row segment of at most one
+  // binding (packedRowLimit), so it never holds more than one binding of it (the 0.6B shape
+  // measured 1.50 GiB against a plan of 2.18 GiB that counted the whole 593 MiB table).
   const awkward = (length: number) => length % 1024 === 0 || length % 4 !== 0;
+  // An operand [K, rows] stored across K: copied unless matmul.ts reads it in place (readsOuter).
+  // A chunked one is multiplied K segment by K segment, each at most one binding.
+  const copiedAcross = (rows: number, K: number) => {
+    const segmentK = Math.min(K, Math.max(1, Math.floor(binding / (rows * F32))));
+    return rows % 4 !== 0 || K % 4 !== 0 || rows * segmentK * F32 > OUTER_OPERAND_MAX_BYTES;
+  };
   // A trained head multiplies by its f32 copy whatever the base (a tied head stays with the
   // original table when only the embedding is trained).
   const headTrained = Boolean(lora?.trainedTables?.head);
@@ -165,43 +174,66 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const tableCopy = f32Head ? Math.min(chunked(m.vocabSize * H * F32, H * F32), pooled(binding)) : 0;
   // Forward, logits = h W^T: W's rows are read along the hidden size.
   const forwardCopy = awkward(H) ? tableCopy : 0;
-  // Backward, dh = dlogits W: W is read across its rows (always copied), and the logits'
-  // gradient is copied when the vocabulary is awkward.
+  // Backward, dh = dlogits W: W [vocab, hidden] is stored across the vocabulary (copied above
+  // 4 MiB), and the logits' gradient, read along it, is copied when the vocabulary is awkward.
   const logitsBytes = chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
-  const inputGradientCopy = training ? tableCopy + (f32Head && awkward(m.vocabSize) ? logitsBytes : 0) : 0;
-  // Then a trained head's weight gradient, dW = dlogits^T h: both operands are read across their
-  // rows and copied ([vocab, tokens] and [hidden, tokens]).
-  const weightGradientCopy = headTrained ? logitsBytes + tokenTensor(H) : 0;
+  const inputGradientCopy = training
+    ? (copiedAcross(H, m.vocabSize) ? tableCopy : 0) + (f32Head && awkward(m.vocabSize) ? logitsBytes : 0)
+    : 0;
+  // Then a trained head's weight gradient, dW = dlogits^T h: both operands are stored across the
+  // tokens ([tokens, vocab] and [tokens, hidden]).
+  const weightGradientCopy = headTrained
+    ? (copiedAcross(m.vocabSize, tokens) ? logitsBytes : 0) + (copiedAcross(H, tokens) ? tokenTensor(H) : 0)
+    : 0;
   const backwardCopy = Math.max(inputGradientCopy, weightGradientCopy);
   const workspace = Math.max(forwardCopy, backwardCopy);
+  // A layer's backward, one product at a time: LoRA's dB = dy^T (A x) reads dy [tokens, out] and
+  // dA reads x [tokens, in] across the tokens; an f32 base's dx = dy W reads W [out, in] across
+  // its outputs (a packed base is decoded in its kernel). The largest copy among them.
+  const layerCopies = projections.map(([out, inFeatures], index) => {
+    const targeted = lora !== null && index < lora.targetsPerLayer;
+    const dy = targeted && copiedAcross(out, tokens) ? tokenTensor(out) : 0;
+    const x = targeted && copiedAcross(inFeatures, tokens) ? tokenTensor(inFeatures) : 0;
+    const weight =
+      input.baseFormat === 'f32' && copiedAcross(inFeatures, out) ? pooled(out * inFeatures * F32) : 0;
+    return Math.max(dy, x, weight);
+  });
+  const layerBackwardCopy = training ? Math.max(0, ...layerCopies) : 0;
   const kvCache = training ? 0 : 2 * m.numHiddenLayers * input.batchSize * input.sequenceLength * kvDim * F32;
-  const kept = input.gradientCheckpointing ? activationsCheckpointed : activations;
+  // What stays between layers: with checkpointing, the layer inputs and the outer tensors (a
+  // layer's kept tensors live only while its forward runs, or while it is recomputed).
+  const between = input.gradientCheckpointing ? activationsCheckpointed - keptPerLayer : activations;
   const resident = weights + trainable + optimizer;
   let peak: number;
   if (training) {
-    // The end of the last layer's forward: everything kept so far plus that layer's transients.
-    const forwardEnd = kept + layerTransient;
+    // The end of the last layer's forward: everything kept so far plus that layer's transients
+    // (with checkpointing, that layer's kept tensors too).
+    const forwardEnd = (input.gradientCheckpointing ? activationsCheckpointed : activations) + layerTransient;
     // The classifier: in forward the logits and the table's copy; in backward the logits, their
     // gradient, the operand copies and the gradient of the final hidden states.
     // (dh, then a trained head's weight gradient and its copies.)
     const headGradient = headTrained ? chunked(m.vocabSize * H * F32, H * F32) : 0;
     const classifier =
-      kept +
+      between +
       Math.max(
         logitsBytes + forwardCopy,
         logits + inputGradientCopy + tokenTensor(H),
         logits + tokenTensor(H) + headGradient + weightGradientCopy,
       );
-    // In a layer's backward: the gradients reaching the MLP (gate, up, their product) and the
-    // layer's output, and the copy the f32 matmul makes of a weight gradient's transposed operand
-    // ([tokens, widest projection]). With checkpointing the layer is recomputed first, so its
-    // whole forward (kept and transient tensors) is live. Parameter gradients accumulate while
-    // activations are freed; counting both in full bounds it.
-    const widestOutput = Math.max(...projections.map(([out]) => out));
-    const inFlight = 3 * tokenTensor(m.intermediateSize) + tokenTensor(H) + tokenTensor(widestOutput);
+    // In a layer's backward: the logits (the loss's output scope holds them until the step ends;
+    // their gradient is gone), the gradients reaching the MLP (gate, up, their product) and the
+    // layer's output, and the largest operand copy of its products (layerBackwardCopy). With
+    // checkpointing the layer is recomputed first, so its whole forward (kept and transient
+    // tensors) is live. Parameter gradients accumulate while activations are freed; counting both
+    // in full bounds it. Then the embedding's backward: every gradient, the logits and the
+    // gradient reaching the table.
+    const embeddingBackward = gradients + logitsBytes + tokenTensor(H);
+    const inFlight = 3 * tokenTensor(m.intermediateSize) + tokenTensor(H) + layerBackwardCopy;
     const recomputed = input.gradientCheckpointing ? keptPerLayer + layerTransient : 0;
-    const backward = gradients + kept + recomputed + inFlight;
-    peak = resident + Math.max(forwardEnd, classifier, backward);
+    // A trained embedding's gradient is made after every layer's backward.
+    const embeddingGradient = lora?.trainedTables?.embedding ? chunked(m.vocabSize * H * F32, H * F32) : 0;
+    const backward = gradients - embeddingGradient + between + recomputed + logitsBytes + inFlight;
+    peak = resident + Math.max(forwardEnd, classifier, backward, embeddingBackward);
   } else {
     peak = resident + logits + forwardCopy + kvCache;
   }
