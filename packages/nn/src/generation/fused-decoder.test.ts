@@ -151,19 +151,23 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
 
   it('decodes ragged batches as the unfused path does, with far fewer dispatches and submits', async () => {
     const prompts = [[1, 403, 407, 261], [1], [1, 70, 80, 90, 100, 110, 120]];
-    const run = (fusedDecode: boolean, stepsPerSubmit?: number) =>
+    const run = (fusedDecode: boolean, stepsPerSubmit?: number, fusedPrefillTokens?: number) =>
       generateWithTimings(model, null, prompts, {
         maxNewTokens: 24,
         stopTokens: [],
         fusedDecode,
         stepsPerSubmit,
+        fusedPrefillTokens,
       });
     const plain = await run(false);
     const fused = await run(true);
     const single = await run(true, 1);
+    // The prompt through the model's forward (as long prompts go), then the fused steps on its cache.
+    const forwardPrefill = await run(true, undefined, 0);
     expect(plain.timings.fused).toBe(false);
     expect(fused.timings.fused).toBe(true);
-    for (const other of [fused, single]) {
+    expect(forwardPrefill.timings.fused).toBe(true);
+    for (const other of [fused, single, forwardPrefill]) {
       expect(other.results.map((r) => r.tokens)).toEqual(plain.results.map((r) => r.tokens));
     }
     const perStep = (t: typeof plain.timings) => ({

@@ -52,6 +52,13 @@ export interface GenerateOptions extends SamplingOptions {
    */
   fusedDecode?: boolean;
   /**
+   * Prompt tokens (all rows together) up to which the prompt itself runs through the fused decode
+   * kernels rather than the model's forward (default 32). Those kernels read every weight once per
+   * block of 8 rows, so a long prompt is faster through the forward's tiled products; a short one
+   * (a chat turn) saves the forward's extra dispatches. 0 always uses the forward.
+   */
+  fusedPrefillTokens?: number;
+  /**
    * Steps recorded into one command buffer before the host reads the chosen ids back (fused path
    * only; default 8; sampling with several prompts takes one). Steps past a stop token are
    * computed and dropped.
@@ -226,8 +233,12 @@ export async function generateWithTimings(
       fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, Math.max(1, maxNewTokens)));
       timings.fused = true;
     }
+    const fusedPrefillTokens = options.fusedPrefillTokens ?? 32;
+    if (!Number.isInteger(fusedPrefillTokens) || fusedPrefillTokens < 0) {
+      throw new ModelError(`fusedPrefillTokens must be a non-negative integer, got ${fusedPrefillTokens}`);
+    }
     let next: number[];
-    if (fused) {
+    if (fused && batch * longest <= fusedPrefillTokens) {
       const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice);
       cache.advance(longest);
       if (first instanceof Float32Array) next = sampleRows(first);
