@@ -18,40 +18,14 @@ import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { createDevice, formatKernelProfile } from '@webtune/tensors';
 import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
+import { STEP_SHAPES } from './step-shapes.mjs';
 
 const args = process.argv.slice(2);
 const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const SHAPES = {
-  stories260K: {
-    config: {
-      hiddenSize: 64,
-      intermediateSize: 172,
-      numHiddenLayers: 5,
-      numAttentionHeads: 8,
-      numKeyValueHeads: 4,
-      vocabSize: 512,
-    },
-    batch: 8,
-    seq: 256,
-  },
-  stories15M: {
-    config: {
-      hiddenSize: 288,
-      intermediateSize: 768,
-      numHiddenLayers: 6,
-      numAttentionHeads: 6,
-      numKeyValueHeads: 6,
-      vocabSize: 32000,
-    },
-    batch: 4,
-    seq: 256,
-    chunkRows: 256,
-  },
-};
 const shapeName = option('shape') ?? 'stories260K';
-const shape = SHAPES[shapeName];
+const shape = STEP_SHAPES[shapeName];
 if (!shape) {
-  console.error(`profile-step: unknown --shape=${shapeName} (${Object.keys(SHAPES).join(', ')})`);
+  console.error(`profile-step: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
   process.exit(2);
 }
 const warmup = Number(option('warmup') ?? 2);

@@ -26,40 +26,13 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { STEP_SHAPES } from './step-shapes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..', '..');
 const args = process.argv.slice(2);
 const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
-const SHAPES = {
-  stories260K: {
-    config: {
-      hiddenSize: 64,
-      intermediateSize: 172,
-      numHiddenLayers: 5,
-      numAttentionHeads: 8,
-      numKeyValueHeads: 4,
-      vocabSize: 512,
-    },
-    batch: 8,
-    seq: 256,
-  },
-  stories15M: {
-    config: {
-      hiddenSize: 288,
-      intermediateSize: 768,
-      numHiddenLayers: 6,
-      numAttentionHeads: 6,
-      numKeyValueHeads: 6,
-      vocabSize: 32000,
-    },
-    batch: 4,
-    seq: 256,
-    // The classifier's logits (1024 x 32000 f32) are computed and differentiated 256 rows at a time.
-    chunkRows: 256,
-  },
-};
 const PROMPT = Number(process.env.WEBTUNE_BENCH_PROMPT ?? 128);
 const NEW_TOKENS = Number(process.env.WEBTUNE_BENCH_NEW_TOKENS ?? 128);
 const LORA = { r: 8, alpha: 16 };
@@ -77,7 +50,7 @@ async function runWorker(spec) {
   const { createDevice } = await import('@webtune/tensors');
   const { supervisedTask, train, trainablePeftModel } = await import('@webtune/train');
   const device = await createDevice();
-  const shape = SHAPES[spec.shape];
+  const shape = STEP_SHAPES[spec.shape];
   const baselineRss = process.memoryUsage().rss;
   device.resetPeak();
   const config = createModelConfig({
@@ -217,7 +190,7 @@ async function runHarness() {
   if (!python) console.error(`versus-transformers: baseline absent: ${reason}`);
   const lpThreads = process.env.LP_NUM_THREADS ?? `unset (lavapipe then uses ${cpus().length} threads)`;
   const cases = [];
-  for (const shape of Object.keys(SHAPES)) {
+  for (const shape of Object.keys(STEP_SHAPES)) {
     for (const kind of ['lora-sft', 'prefill', 'decode']) {
       const name = `${kind} ${shape}`;
       if (!only || only.test(name)) cases.push({ name, shape, case: kind });
@@ -228,7 +201,7 @@ async function runHarness() {
     process.exit(2);
   }
   for (const spec of cases) {
-    const shape = SHAPES[spec.shape];
+    const shape = STEP_SHAPES[spec.shape];
     console.error(`versus-transformers: ${spec.name} (webtune) ...`);
     const worker = { shape: spec.shape, case: spec.case, warmup, repeats };
     const webtune = runChild(process.execPath, [
