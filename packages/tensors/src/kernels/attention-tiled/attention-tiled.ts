@@ -1,7 +1,7 @@
 import type { Tuning } from '../../device/adapter-class.js';
 import { grid } from '../../device/device.js';
 import type { Device, Tensor } from '../../tensor/tensor.js';
-import { SOFTCAP_WGSL } from '../attention/softcap-wgsl.js';
+import { KEY_MASK_WGSL, SOFTCAP_WGSL } from '../attention/attention-wgsl.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 
@@ -136,24 +136,7 @@ const SKIP: f32 = -1.0e38;
 var<workgroup> rows: array<vec4f, ${TILE * vectors}>;
 var<workgroup> tile: array<f32, ${TILE * TILE}>;
 ${SOFTCAP_WGSL}
-// One past the last key query row i sees (causal: its own position), and its first key under a
-// sliding window (keys j with i + query_offset - window < j).
-fn key_end_of(i: u32) -> u32 {
-  if (params.causal == 0u) { return params.seq_k; }
-  return u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
-}
-fn window_begin(i: u32) -> u32 {
-  if (params.window == 0u) { return 0u; }
-  return u32(clamp(i32(i) + params.query_offset - i32(params.window) + 1, 0, i32(params.seq_k)));
-}
-// Padding mask: nonzero keys. Segment ids: nonzero keys of the query's own segment.
-fn key_visible(b: u32, i: u32, j: u32) -> bool {
-  if (params.masked == 0u) { return true; }
-  let id = mask[b * params.seq_k + j];
-  if (params.masked == 1u || id == 0u) { return id != 0u; }
-  let position = u32(i32(i) + params.query_offset);
-  return position < params.seq_k && mask[b * params.seq_k + position] == id;
-}`;
+${KEY_MASK_WGSL}`;
 }
 
 function body(stored: string): string {

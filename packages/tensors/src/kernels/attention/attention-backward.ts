@@ -9,7 +9,7 @@ import { fillRange } from '../fill/fill.js';
 import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 import { checkSegments } from './attention.js';
-import { SOFTCAP_WGSL } from './softcap-wgsl.js';
+import { SOFTCAP_WGSL } from './attention-wgsl.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */

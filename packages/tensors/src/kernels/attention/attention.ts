@@ -9,7 +9,7 @@ import {
 } from '../attention-tiled/attention-tiled.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
-import { SOFTCAP_WGSL } from './softcap-wgsl.js';
+import { KEY_MASK_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
 
 export interface AttentionOptions {
   /** Query i may see key j only when j <= queryOffset + i. Default true. */
@@ -260,26 +260,7 @@ const DV: u32 = ${vectors}u;
 const SKIP: f32 = -1.0e38;
 fn dot_w(a: ${compute}, b: ${compute}) -> f32 { return ${dot}; }
 ${SOFTCAP_WGSL}
-// First key the query at row i sees under the sliding window (0 without one): keys j with
-// i + query_offset - window < j.
-fn window_begin(i: u32) -> u32 {
-  if (params.window == 0u) { return 0u; }
-  return u32(clamp(i32(i) + params.query_offset - i32(params.window) + 1, 0, i32(params.seq_k)));
-}
-// Whether the query at row i of batch b may see key j under the mask: every key without one, the
-// nonzero ones with a padding mask, those of the query's own (nonzero) segment with segment ids.
-fn key_visible(b: u32, i: u32, j: u32) -> bool {
-  if (params.masked == 0u) { return true; }
-  let key = mask[b * params.seq_k + j];
-  if (params.masked == 1u || key == 0u) { return key != 0u; }
-  let position = u32(i32(i) + params.query_offset);
-  return position < params.seq_k && mask[b * params.seq_k + position] == key;
-}
-// One past the last key the query at row i sees: every key, or (causal) those up to its position.
-fn key_end_of(i: u32) -> u32 {
-  if (params.causal == 0u) { return params.seq_k; }
-  return u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
-}`;
+${KEY_MASK_WGSL}`;
 }
 
 /** Writes a query row's output (acc / sum) and its log-sum-exp; a row that saw no key gets zeros. */
