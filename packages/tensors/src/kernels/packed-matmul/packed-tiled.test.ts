@@ -20,12 +20,16 @@ import { packedInputGradReference, packedMatmulReference } from './reference.js'
 let device: Device;
 /** Binding limit of 32 KiB: weights split in chunks of rows, activations still in one binding. */
 let small: Device;
+/** The GPU classes' tuning: no subgroups, 16 x 4 lanes of 4 x 4 outputs each. */
+let gpuClass: Device;
 beforeAll(async () => {
   device = await createDevice();
   small = await createDevice({ maxBindingBytes: 32768 });
+  gpuClass = await createDevice({ adapterClass: 'integrated' });
 });
 afterAll(() => {
   small.gpu.destroy();
+  gpuClass.gpu.destroy();
 });
 
 /**
@@ -209,6 +213,16 @@ describe('tiled packed matmul', () => {
         weight.dispose();
       });
     }
+  });
+
+  it("runs the GPU classes' tile (no subgroups, 16 x 4 lanes) to the same references", async () => {
+    const shape = packedTileShape(gpuClass, 'q4_0', 'forward', 29, true);
+    expect(shape.subgroups).toBe(false);
+    expect(shape.lanesN * shape.lanesM).toBe(gpuClass.tuning.matmulWorkgroup);
+    // The tile's structure does not depend on the format: f16 (masked tail quads, rows starting
+    // mid-word) and q4_k (per-block scale and offset) cover both kinds of decoder.
+    await checkProducts(gpuClass, 'f16', [29, 37, 45], 200);
+    await checkProducts(gpuClass, 'q4_k', [70, 256, 20], 201);
   });
 
   it('adds the input gradient over weight chunks whose first rows are not multiples of 4', async () => {
