@@ -130,4 +130,8 @@ await productCase('0.6B down', 128, 3072, 1024);
 await productCase('0.6B q', 128, 1024, 2048);
 await productCase('0.6B k/v', 128, 1024, 1024);
 await productCase('0.6B o', 128, 2048, 1024);
+// The tied head at the 0.6B shape's vocabulary: weights above one binding, split in chunks.
+await productCase('0.6B tied head', 128, 1024, 151936);
+// Decoding one token (a few rows take the 8-row tile).
+await productCase('decode 0.6B gate/up', 1, 1024, 3072);
 device.gpu.destroy?.();
