@@ -181,3 +181,59 @@ export function sampleReference(
   }
   return last >= 0 ? last : argmax();
 }
+
+export interface DecodeLayerCase {
+  rows: number;
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  capacity: number;
+  slot: number;
+  padding: readonly number[];
+  scale: number;
+  eps: number;
+  /** [rows, hidden] */
+  x: ArrayLike<number>;
+  inputNorm: ArrayLike<number>;
+  /** q, k and v stacked [(heads + 2 kvHeads) headDim, hidden], and their biases. */
+  qkv: ArrayLike<number>;
+  qkvBias: ArrayLike<number> | null;
+  qkNorm: { q: ArrayLike<number>; k: ArrayLike<number> } | null;
+  o: ArrayLike<number>;
+  postNorm: ArrayLike<number>;
+  gate: ArrayLike<number>;
+  up: ArrayLike<number>;
+  down: ArrayLike<number>;
+  cos: ArrayLike<number>;
+  sin: ArrayLike<number>;
+  keys: ArrayLike<number>;
+  values: ArrayLike<number>;
+}
+
+/** One decoder layer of a decode step, the plain way: the residual stream after it and the caches. */
+export function decodeLayerReference(c: DecodeLayerCase): {
+  hidden: Float64Array;
+  keys: Float64Array;
+  values: Float64Array;
+} {
+  const { rows, hidden: H, intermediate: I, heads, kvHeads, headDim: D, eps } = c;
+  const width = (heads + 2 * kvHeads) * D;
+  const qkv = normMatvecReference(c.x, rows, H, { weight: c.inputNorm, eps }, c.qkv, width);
+  if (c.qkvBias) for (let i = 0; i < qkv.length; i++) qkv[i] += c.qkvBias[i % width];
+  const attention = decodeAttentionReference({
+    ...c,
+    qkv,
+    qkNorm: c.qkNorm ? { ...c.qkNorm, eps } : null,
+  });
+  const hidden = Float64Array.from(c.x);
+  const o = normMatvecReference(attention.out, rows, heads * D, null, c.o, H);
+  for (let i = 0; i < hidden.length; i++) hidden[i] += o[i];
+  const gate = normMatvecReference(hidden, rows, H, { weight: c.postNorm, eps }, c.gate, I);
+  const up = normMatvecReference(hidden, rows, H, { weight: c.postNorm, eps }, c.up, I);
+  const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+  const down = normMatvecReference(act, rows, I, null, c.down, H);
+  for (let i = 0; i < hidden.length; i++) hidden[i] += down[i];
+  return { hidden, keys: attention.keys, values: attention.values };
+}
