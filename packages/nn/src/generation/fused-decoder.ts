@@ -1,12 +1,16 @@
 import {
   type DecodeEpilogue,
+  type DecodeLayerShape,
   type Device,
   decodeArgmax,
   decodeAttention,
   decodeEmbed,
+  decodeLayer,
+  decodeLayerLayout,
+  decodeLayerUnsupported,
   decodeMatvec,
   decodeSample,
-  type PackedWeight,
+  PackedWeight,
   prefillAttention,
   type Tensor,
 } from '@webtune/tensors';
@@ -148,6 +152,12 @@ export class FusedDecoder {
   readonly logits: Tensor;
   readonly ids: Tensor;
   private readonly tokens: Tensor;
+  /**
+   * Small layers (stories260K) run whole in one dispatch each (`decodeLayer`): each layer's
+   * parameters packed into one buffer, copied on the device when the decoder is made. Null where
+   * the layers are too large, adapted or not f32.
+   */
+  private readonly packedLayers: { shape: DecodeLayerShape; buffers: Tensor[] } | null;
   private seen: Tensor | null = null;
   private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
@@ -158,6 +168,8 @@ export class FusedDecoder {
     padding: readonly number[],
     /** Most steps one `encodeGreedy` call may take. */
     readonly maxSteps: number,
+    /** Whether small layers may take one dispatch each (decodeLayer); false keeps five per layer. */
+    layerKernel = true,
   ) {
     const reason = fusedDecodeUnsupported(model);
     if (reason) throw new Error(`FusedDecoder: ${reason}`);
@@ -231,6 +243,67 @@ export class FusedDecoder {
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
+    this.packedLayers = layerKernel ? this.packLayers() : null;
+  }
+
+  /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
+  private packLayers(): { shape: DecodeLayerShape; buffers: Tensor[] } | null {
+    const { device, model } = this;
+    const { config } = model;
+    const shape: DecodeLayerShape = {
+      hidden: config.hiddenSize,
+      intermediate: config.intermediateSize,
+      heads: config.numAttentionHeads,
+      kvHeads: config.numKeyValueHeads,
+      headDim: config.headDim,
+      bias: this.layers[0].qkv.biases !== null,
+      qkNorm: this.layers[0].qkNorm !== null,
+    };
+    const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+    const plain = groups.every(
+      (group) =>
+        group.u === null && group.weights.every((w) => !(w instanceof PackedWeight) && w.dtype === 'f32'),
+    );
+    // Biases past q/k/v (Llama's attention_bias on o_proj, mlp_bias) keep the five dispatches.
+    const otherBiases = this.layers.some(
+      (layer) => layer.o.biases || layer.gateUp.biases || layer.down.biases,
+    );
+    if (!plain || otherBiases || decodeLayerUnsupported(device, shape) !== null) return null;
+    const layout = decodeLayerLayout(shape);
+    const buffers = this.layers.map((layer) => {
+      const buffer = this.keep(device.empty([layout.length], 'f32'));
+      const target = buffer.binding('FusedDecoder.packLayers');
+      const put = (tensor: Tensor, offset: number) => {
+        const source = tensor.binding('FusedDecoder.packLayers');
+        device.copyBuffer(source, {
+          buffer: target.buffer,
+          offset: target.offset + offset * 4,
+          size: source.size,
+        });
+      };
+      const [q, k, v] = layer.qkv.weights as Tensor[];
+      put(layer.inputNorm, layout.inputNorm);
+      put(q, layout.qkv);
+      put(k, layout.qkv + q.size);
+      put(v, layout.qkv + q.size + k.size);
+      if (layer.qkv.biases && layout.qkvBias !== null) {
+        const [qb, kb, vb] = layer.qkv.biases;
+        put(qb, layout.qkvBias);
+        put(kb, layout.qkvBias + qb.size);
+        put(vb, layout.qkvBias + qb.size + kb.size);
+      }
+      if (layer.qkNorm && layout.qNorm !== null && layout.kNorm !== null) {
+        put(layer.qkNorm.q, layout.qNorm);
+        put(layer.qkNorm.k, layout.kNorm);
+      }
+      put(layer.o.weights[0] as Tensor, layout.o);
+      put(layer.postNorm, layout.postNorm);
+      put(layer.gateUp.weights[0] as Tensor, layout.gate);
+      put(layer.gateUp.weights[1] as Tensor, layout.up);
+      put(layer.down.weights[0] as Tensor, layout.down);
+      return buffer;
+    });
+    return { shape, buffers };
   }
 
   get device(): Device {
@@ -245,6 +318,28 @@ export class FusedDecoder {
     const { device, model } = this;
     const { config } = model;
     const eps = config.rmsNormEps;
+    const scale = config.attentionScale ?? 1 / Math.sqrt(config.headDim);
+    const packed = this.packedLayers;
+    if (packed) {
+      packed.buffers.forEach((weights, index) => {
+        decodeLayer(device, {
+          shape: packed.shape,
+          weights,
+          hidden: this.hidden,
+          embed: index === 0 ? { table: this.embedTable, ids: this.ids } : null,
+          cos: this.cos,
+          sin: this.sin,
+          padding: this.padding,
+          keys: this.cache.keys[index],
+          values: this.cache.values[index],
+          slot,
+          scale,
+          eps,
+        });
+      });
+      this.encodeHead();
+      return;
+    }
     decodeEmbed(device, this.embedTable, this.ids, this.hidden);
     this.layers.forEach((layer, index) => {
       this.product(layer.qkv, this.hidden, { weight: layer.inputNorm, eps }, 'store', this.qkv, layer.qkv.u);

@@ -16,8 +16,8 @@ beforeAll(async () => {
   device = await createDevice();
 });
 
-/** A random layer of `shape`, its packed buffer, caches holding keys before `slot`, and a step's input. */
-function randomCase(shape: DecodeLayerShape, rows: number, capacity: number, slot: number, seed: number) {
+/** A random layer of `shape`, its packed buffer, random caches, and a step's input. */
+function randomCase(shape: DecodeLayerShape, rows: number, capacity: number, seed: number) {
   const rng = new Rng(seed);
   const { hidden: H, intermediate: I, heads, kvHeads, headDim: D } = shape;
   const width = (heads + 2 * kvHeads) * D;
@@ -95,7 +95,7 @@ describe('decodeLayer', () => {
     it(`${c.name} matches the float64 reference (residual stream and both caches)`, async () => {
       const capacity = 24;
       const { shape, rows, slot } = c;
-      const data = randomCase(shape, rows, capacity, slot, c.rows * 7 + slot);
+      const data = randomCase(shape, rows, capacity, c.rows * 7 + slot);
       const { hidden: H, kvHeads, headDim: D } = shape;
       // The embedding's rows are the step's input.
       const x = c.embed

@@ -220,7 +220,6 @@ function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: 
   const { hidden: H, intermediate: I, heads: NH, kvHeads: NKV, headDim: D } = shape;
   const S = keySplits(shape, L);
   const W = (NH + 2 * NKV) * D;
-  const group = NH / NKV;
   const v4 = (offset: number) => `${offset / 4}u`;
   /** RMSNorm of hs into xn with the norm weight at `offset`; every lane sums the squares. */
   const norm = (offset: number) => `
