@@ -230,8 +230,8 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
 });
 
 describe('fused decoding against Transformers goldens', () => {
-  for (const name of ['llama', 'qwen2', 'qwen3'] as const) {
-    it(`${name}: 64 greedy tokens are Transformers' (the fused path taken; bias, q/k norm)`, async () => {
+  for (const name of ['llama', 'qwen2', 'qwen3', 'mistral'] as const) {
+    it(`${name}: 64 greedy tokens are Transformers' (the fused path taken; bias, q/k norm, sliding window)`, async () => {
       const { model, golden } = await loadTransformersFixture(device, name);
       try {
         expect(fusedDecodeUnsupported(model)).toBeNull();
@@ -240,6 +240,7 @@ describe('fused decoding against Transformers goldens', () => {
           stopTokens: [],
         });
         expect(timings.fused).toBe(true);
+        expect(timings.unfusedReason).toBeNull();
         expect(results[0].tokens).toEqual(golden.greedy.tokens);
       } finally {
         model.dispose();
@@ -267,15 +268,64 @@ describe('fused decoding against Transformers goldens', () => {
     },
   );
 
-  it('names why a model decodes through its own forward', async () => {
+  it('mistral (sliding window 4): each step past the window gives the forward logits, on both fused layer paths', async () => {
+    const { model } = await loadTransformersFixture(device, 'mistral');
+    try {
+      expect(model.config.slidingWindow).toBe(4);
+      const prompt = [1, 5, 9, 14, 3, 22];
+      const steps = [7, 30, 2, 41, 11, 8];
+      for (const layerKernel of [true, false]) {
+        const reference = KVCache.forModel(device, model.config, 1, 16);
+        const fusedCache = KVCache.forModel(device, model.config, 1, 16);
+        const decoder = new FusedDecoder(model, fusedCache, [0], 1, layerKernel);
+        expect(decoder.prefillUnsupported).toMatch(/sliding/);
+        try {
+          for (const cache of [reference, fusedCache]) {
+            await device.scope(async () => {
+              model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { cache, logits: 'last' });
+              await device.sync();
+            });
+          }
+          for (const id of steps) {
+            const expected = await device.scope(async () =>
+              model
+                .forward(device.fromArray([id], [1, 1], 'i32'), { cache: reference, logits: 'last' })
+                .toArray(),
+            );
+            decoder.setIds([id]);
+            decoder.encodeLogits(fusedCache.length);
+            fusedCache.advance(1);
+            expectClose(await decoder.logits.toArray(), expected, {
+              atol: 1e-4,
+              rtol: 0,
+              label: `${layerKernel ? 'layer kernel' : 'five dispatches'}, step ${id}`,
+            });
+          }
+        } finally {
+          decoder.dispose();
+          reference.dispose();
+          fusedCache.dispose();
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('names why a model decodes through its own forward, in the generation timings too', async () => {
     for (const [name, reason] of [
       ['gemma2', /Gemma/],
       ['phi3', /Phi-3/],
-      ['mistral', /sliding/],
     ] as const) {
       const { model } = await loadTransformersFixture(device, name);
       try {
         expect(fusedDecodeUnsupported(model)).toMatch(reason);
+        const { timings } = await generateWithTimings(model, null, [[1, 5]], {
+          maxNewTokens: 2,
+          stopTokens: [],
+        });
+        expect(timings.fused).toBe(false);
+        expect(timings.unfusedReason).toMatch(reason);
       } finally {
         model.dispose();
       }

@@ -61,8 +61,9 @@ function projectionOf(name: string, child: unknown): Projection | string {
  * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
  * without LoRA adapters (their low-rank terms added in the kernels): separate q/k/v and gate/up
  * projections (with or without bias), SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, Phi-3, sliding windows,
- * soft-capping, NoPE layers) decodes through the model's own forward.
+ * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, Phi-3, soft-capping,
+ * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
+ * prompts go through the forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
@@ -75,9 +76,6 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   if (rotaryDim(c) !== c.headDim) return 'partial rotary';
   if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
     return 'sizes not a multiple of 4';
-  for (let i = 0; i < c.numHiddenLayers; i++) {
-    if (usesSlidingWindow(c, i)) return 'sliding-window attention';
-  }
   const formats = new Set<string>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
@@ -118,6 +116,8 @@ interface Group {
 }
 
 interface LayerWeights {
+  /** Sliding window of this layer's attention (0: every key). */
+  window: number;
   inputNorm: Tensor;
   postNorm: Tensor;
   qkNorm: { q: Tensor; k: Tensor } | null;
@@ -207,6 +207,7 @@ export class FusedDecoder {
       const at = (name: string) => p(`model.layers.${i}.${name}`);
       const names = (...parts: string[]) => parts.map((part) => `model.layers.${i}.${part}`);
       return {
+        window: usesSlidingWindow(config, i) ? (config.slidingWindow ?? 0) : 0,
         inputNorm: at('input_layernorm.weight'),
         postNorm: at('post_attention_layernorm.weight'),
         qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
@@ -311,6 +312,14 @@ export class FusedDecoder {
   }
 
   /**
+   * Why `prefill` cannot run this model's prompt, or null: the prompt kernel has no sliding
+   * window, so such prompts go through the model's forward (the steps after it stay fused).
+   */
+  get prefillUnsupported(): string | null {
+    return this.layers.some((layer) => layer.window > 0) ? 'sliding-window attention' : null;
+  }
+
+  /**
    * Records one step for the ids in `this.ids` at the cache's next slot `slot`: the logits of the
    * next token land in `this.logits`. Advances nothing; the caller moves the cache.
    */
@@ -335,6 +344,7 @@ export class FusedDecoder {
           slot,
           scale,
           eps,
+          window: this.layers[index].window,
         });
       });
       this.encodeHead();
@@ -356,6 +366,7 @@ export class FusedDecoder {
         kvHeads: config.numKeyValueHeads,
         slot,
         scale: config.attentionScale ?? 1 / Math.sqrt(config.headDim),
+        window: layer.window,
       });
       this.product(layer.o, this.attended, null, 'residual', this.hidden, layer.o.u);
       this.product(
@@ -446,6 +457,8 @@ export class FusedDecoder {
       throw new Error(
         `FusedDecoder.prefill: ${steps} steps after ${start} exceed the cache (${this.cache.capacity})`,
       );
+    const unsupported = this.prefillUnsupported;
+    if (unsupported) throw new Error(`FusedDecoder.prefill: ${unsupported}`);
     const eps = config.rmsNormEps;
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
     const rows = batch * steps;

@@ -289,6 +289,7 @@ describe('decodeAttention', () => {
       qkNorm: boolean;
       seed: number;
       lanes?: number;
+      window?: number;
     },
   ) => {
     const { rows, heads, kvHeads, headDim, slot, padding } = options;
@@ -332,8 +333,10 @@ describe('decodeAttention', () => {
       slot,
       scale,
       ...(options.lanes ? { lanes: options.lanes } : {}),
+      window: options.window,
     });
     const expected = decodeAttentionReference({
+      window: options.window,
       rows,
       heads,
       kvHeads,
@@ -397,6 +400,33 @@ describe('decodeAttention', () => {
       qkNorm: false,
       seed: 3,
       lanes: 16,
+    });
+  });
+
+  it('a sliding window (Mistral): keys from the window start or the padding, whichever is later', async () => {
+    // Row 0 sees slots 27..36; row 1 is padded past the window start (from 30); row 2 slots 27..36.
+    await run('window 10', {
+      rows: 3,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 8,
+      slot: 36,
+      padding: [0, 30, 5],
+      qkNorm: false,
+      seed: 4,
+      window: 10,
+    });
+    await run('window 10, 16 lanes', {
+      rows: 2,
+      heads: 2,
+      kvHeads: 2,
+      headDim: 8,
+      slot: 36,
+      padding: [0, 30],
+      qkNorm: false,
+      seed: 5,
+      lanes: 16,
+      window: 10,
     });
   });
 });

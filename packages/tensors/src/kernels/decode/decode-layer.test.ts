@@ -66,6 +66,7 @@ describe('decodeLayer', () => {
     slot: number;
     lanes?: number;
     embed?: boolean;
+    window?: number;
   }[] = [
     {
       name: 'stories260K-like (GQA 8/4, head 8), 3 ragged rows, the embedding first',
@@ -89,6 +90,14 @@ describe('decodeLayer', () => {
       padding: [3, 0],
       slot: 21,
       lanes: 64,
+    },
+    {
+      name: 'a sliding window of 6 (Mistral), 2 rows, one padded past the window start',
+      shape: { hidden: 32, intermediate: 44, heads: 4, kvHeads: 2, headDim: 8, bias: false, qkNorm: false },
+      rows: 2,
+      padding: [0, 18],
+      slot: 21,
+      window: 6,
     },
   ];
   for (const c of cases) {
@@ -127,6 +136,7 @@ describe('decodeLayer', () => {
         scale,
         eps: 1e-5,
         lanes: c.lanes,
+        window: c.window,
       });
       const expected = decodeLayerReference({
         rows,
@@ -136,6 +146,7 @@ describe('decodeLayer', () => {
         padding: c.padding,
         scale,
         eps: 1e-5,
+        window: c.window,
         x,
         inputNorm: data.parts.inputNorm,
         qkv: data.parts.qkv,

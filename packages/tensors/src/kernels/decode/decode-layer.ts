@@ -130,6 +130,8 @@ export interface DecodeLayerOptions {
   slot: number;
   scale: number;
   eps: number;
+  /** Sliding window (the query at position p sees keys p - window < j <= p); 0 or absent: none. */
+  window?: number;
   /** Lanes per workgroup; default by adapter class (8 on software rasterisers, 64 on GPUs). */
   lanes?: number;
 }
@@ -155,6 +157,7 @@ const FIELDS: UniformField[] = [
   { name: 'h4', type: 'u32' },
   { name: 'i4', type: 'u32' },
   { name: 'a4', type: 'u32' },
+  { name: 'window', type: 'u32' },
 ];
 
 /**
@@ -210,6 +213,7 @@ export function decodeLayer(device: Device, options: DecodeLayerOptions): void {
         h4: H / 4,
         i4: shape.intermediate / 4,
         a4: (heads * D) / 4,
+        window: options.window ?? 0,
       },
     },
     workgroups: [rows],
@@ -287,6 +291,9 @@ function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: 
   }
   workgroupBarrier();
   let cache_row = row * params.capacity;
+  // The first key this row sees: its padding, or the sliding window's start.
+  var first = pad;
+  if (params.window > 0u && slot + 1u > params.window) { first = max(pad, slot + 1u - params.window); }
   for (var e = lane; e < (params.nkv * params.d); e += ${L}u) {
     let at = (cache_row + slot) * (params.nkv * params.d) + e;
     key_cache[at] = qkv[(params.nh * params.d) + e];
@@ -302,7 +309,7 @@ function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: 
     var l = 0.0;
     var acc: array<f32, ${D}>;
     for (var i = 0u; i < params.d; i++) { acc[i] = 0.0; }
-    for (var j = pad + split; j < slot; j += params.s) {
+    for (var j = first + split; j < slot; j += params.s) {
       let at = ((cache_row + j) * params.nkv + kv) * params.d;
       var dot_qk = 0.0;
       for (var i = 0u; i < params.d; i++) { dot_qk += qkv[q_at + i] * key_cache[at + i]; }

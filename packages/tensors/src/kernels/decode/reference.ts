@@ -50,6 +50,8 @@ export interface DecodeAttentionCase {
   keys: ArrayLike<number>;
   values: ArrayLike<number>;
   qkNorm?: { q: ArrayLike<number>; k: ArrayLike<number>; eps: number } | null;
+  /** Sliding window: the query at position p sees keys p - window < j <= p (0 or absent: none). */
+  window?: number;
 }
 
 /**
@@ -94,7 +96,8 @@ export function decodeAttentionReference(c: DecodeAttentionCase): {
       const kv = Math.floor(head / (heads / kvHeads));
       const q = rotate(normed(slice(head * D), c.qkNorm?.q, c.qkNorm?.eps ?? 0), position);
       const scores: number[] = [];
-      for (let key = c.padding[row]; key <= slot; key++) {
+      const first = c.window ? Math.max(c.padding[row], slot + 1 - c.window) : c.padding[row];
+      for (let key = first; key <= slot; key++) {
         let dot = 0;
         for (let i = 0; i < D; i++) dot += q[i] * keys[at(row, key, kv) + i];
         scores.push(dot * c.scale);
@@ -105,7 +108,7 @@ export function decodeAttentionReference(c: DecodeAttentionCase): {
       for (let i = 0; i < D; i++) {
         let sum = 0;
         weights.forEach((w, t) => {
-          sum += w * values[at(row, c.padding[row] + t, kv) + i];
+          sum += w * values[at(row, first + t, kv) + i];
         });
         out[row * heads * D + head * D + i] = sum / total;
       }
@@ -194,6 +197,7 @@ export interface DecodeLayerCase {
   padding: readonly number[];
   scale: number;
   eps: number;
+  window?: number;
   /** [rows, hidden] */
   x: ArrayLike<number>;
   inputNorm: ArrayLike<number>;
