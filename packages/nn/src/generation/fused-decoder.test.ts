@@ -47,8 +47,8 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
           const before = device.stats.dispatches;
           decoder.setIds([id]);
           decoder.encodeLogits(fusedCache.length);
-          // 5 layers + head, or embed + 5 x 5 + head.
-          expect(device.stats.dispatches - before).toBe(layerKernel ? 6 : 27);
+          // 5 layers (the last with the final norm and head), or embed + 5 x 5 + head.
+          expect(device.stats.dispatches - before).toBe(layerKernel ? 5 : 27);
           fusedCache.advance(1);
           expectClose(await decoder.logits.toArray(), expected, { atol: 1e-4, rtol: 0, label: `step ${id}` });
         }
@@ -179,11 +179,11 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
       dispatches: t.decodeDispatches / t.decodeSteps,
       submits: t.decodeSubmits / t.decodeSteps,
     });
-    // A dispatch per layer (decodeLayer: the layers are small), head and argmax = 7 dispatches per
-    // step; 8 steps per submit.
-    expect(perStep(fused.timings).dispatches).toBe(7);
+    // A dispatch per layer (decodeLayer: the layers are small; the last one embeds nothing but
+    // takes the final norm, the head and the argmax) = 5 dispatches per step; 8 steps per submit.
+    expect(perStep(fused.timings).dispatches).toBe(5);
     expect(perStep(fused.timings).submits).toBeLessThanOrEqual(0.25);
-    expect(perStep(plain.timings).dispatches).toBeGreaterThan(8 * 7);
+    expect(perStep(plain.timings).dispatches).toBeGreaterThan(10 * 5);
     expect(perStep(single.timings).submits).toBeLessThanOrEqual(1.05);
   });
 

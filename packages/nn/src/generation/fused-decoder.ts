@@ -1,4 +1,5 @@
 import {
+  DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
   type DecodeLayerShape,
   type Device,
@@ -157,7 +158,7 @@ export class FusedDecoder {
    * parameters packed into one buffer, copied on the device when the decoder is made. Null where
    * the layers are too large, adapted or not f32.
    */
-  private readonly packedLayers: { shape: DecodeLayerShape; buffers: Tensor[] } | null;
+  private readonly packedLayers: { shape: DecodeLayerShape; buffers: Tensor[]; head: boolean } | null;
   private seen: Tensor | null = null;
   private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
@@ -248,7 +249,7 @@ export class FusedDecoder {
   }
 
   /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
-  private packLayers(): { shape: DecodeLayerShape; buffers: Tensor[] } | null {
+  private packLayers(): { shape: DecodeLayerShape; buffers: Tensor[]; head: boolean } | null {
     const { device, model } = this;
     const { config } = model;
     const shape: DecodeLayerShape = {
@@ -304,7 +305,17 @@ export class FusedDecoder {
       put(layer.down.weights[0] as Tensor, layout.down);
       return buffer;
     });
-    return { shape, buffers };
+    // A small f32 head goes into the last layer's dispatch too (with the greedy argmax).
+    const head =
+      !(this.head instanceof PackedWeight) &&
+      this.head.dtype === 'f32' &&
+      this.head.size <= DECODE_LAYER_MAX_WEIGHTS;
+    return { shape, buffers, head };
+  }
+
+  /** The final norm's eps. */
+  private get finalEps(): number {
+    return (this.model.model.child('norm') as RMSNorm).eps;
   }
 
   get device(): Device {
@@ -321,9 +332,10 @@ export class FusedDecoder {
 
   /**
    * Records one step for the ids in `this.ids` at the cache's next slot `slot`: the logits of the
-   * next token land in `this.logits`. Advances nothing; the caller moves the cache.
+   * next token land in `this.logits`. With `argmaxAt`, the greedy choice too (into `this.ids` and
+   * the token log at that step). Advances nothing; the caller moves the cache.
    */
-  encodeLogits(slot: number): void {
+  encodeLogits(slot: number, argmaxAt?: number): void {
     const { device, model } = this;
     const { config } = model;
     const eps = config.rmsNormEps;
@@ -345,9 +357,22 @@ export class FusedDecoder {
           scale,
           eps,
           window: this.layers[index].window,
+          head:
+            packed.head && index === packed.buffers.length - 1
+              ? {
+                  norm: this.finalNorm,
+                  eps: this.finalEps,
+                  weight: this.head as Tensor,
+                  logits: this.logits,
+                  argmax:
+                    argmaxAt === undefined ? null : { ids: this.ids, tokens: this.tokens, at: argmaxAt },
+                }
+              : null,
         });
       });
+      if (packed.head) return;
       this.encodeHead();
+      if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
       return;
     }
     decodeEmbed(device, this.embedTable, this.ids, this.hidden);
@@ -380,6 +405,7 @@ export class FusedDecoder {
       this.product(layer.down, this.activation, null, 'residual', this.hidden, layer.down.u);
     });
     this.encodeHead();
+    if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
   }
 
   /**
@@ -426,7 +452,7 @@ export class FusedDecoder {
     decodeMatvec(this.device, {
       x: this.hidden,
       weights: [this.head],
-      norm: { weight: this.finalNorm, eps: (this.model.model.child('norm') as RMSNorm).eps },
+      norm: { weight: this.finalNorm, eps: this.finalEps },
       epilogue: 'store',
       out: this.logits,
     });
@@ -538,9 +564,8 @@ export class FusedDecoder {
       this.device.write(this.draws, draws);
     }
     for (let step = 0; step < steps; step++) {
-      this.encodeLogits(slot + step);
-      if (!sampling) decodeArgmax(this.device, this.logits, this.ids, this.tokens, step);
-      else {
+      this.encodeLogits(slot + step, sampling ? undefined : step);
+      if (sampling) {
         const { options } = sampling;
         decodeSample(this.device, {
           logits: this.logits,

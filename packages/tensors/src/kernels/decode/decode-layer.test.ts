@@ -9,7 +9,7 @@ import {
   decodeLayerLayout,
   decodeLayerUnsupported,
 } from './decode-layer.js';
-import { decodeLayerReference } from './reference.js';
+import { decodeLayerReference, normMatvecReference } from './reference.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -67,6 +67,8 @@ describe('decodeLayer', () => {
     lanes?: number;
     embed?: boolean;
     window?: number;
+    /** The last layer: the final norm and the head (vocab 11), with the argmax or without. */
+    head?: 'argmax' | 'logits';
   }[] = [
     {
       name: 'stories260K-like (GQA 8/4, head 8), 3 ragged rows, the embedding first',
@@ -75,6 +77,7 @@ describe('decodeLayer', () => {
       padding: [0, 5, 2],
       slot: 13,
       embed: true,
+      head: 'argmax',
     },
     {
       name: 'q/k/v bias and q/k norm, head 12, one row at slot 0',
@@ -98,10 +101,11 @@ describe('decodeLayer', () => {
       padding: [0, 18],
       slot: 21,
       window: 6,
+      head: 'logits',
     },
   ];
   for (const c of cases) {
-    it(`${c.name} matches the float64 reference (residual stream and both caches)`, async () => {
+    it(`${c.name} matches the float64 reference (residual stream, both caches, logits and argmax where asked)`, async () => {
       const capacity = 24;
       const { shape, rows, slot } = c;
       const data = randomCase(shape, rows, capacity, c.rows * 7 + slot);
@@ -117,6 +121,13 @@ describe('decodeLayer', () => {
       const keys = device.fromArray(data.keys, [rows, capacity, kvHeads, D], 'f32');
       const values = device.fromArray(data.values, [rows, capacity, kvHeads, D], 'f32');
       const scale = 1 / Math.sqrt(D);
+      const vocab = 11;
+      const rng = new Rng(slot);
+      const finalNorm = rng.uniform(H, 0.5, 1.5);
+      const headWeight = rng.uniform(vocab * H, -1, 1);
+      const logits = device.empty([rows, vocab], 'f32');
+      const ids = device.fromArray(c.embed ? data.ids : new Int32Array(rows), [rows], 'i32');
+      const tokens = device.fromArray(new Int32Array(3 * rows).fill(-7), [3 * rows], 'i32');
       decodeLayer(device, {
         shape,
         weights: device.fromArray(data.packed, [data.packed.length], 'f32'),
@@ -124,7 +135,7 @@ describe('decodeLayer', () => {
         embed: c.embed
           ? {
               table: device.fromArray(data.table, [11, H], 'f32'),
-              ids: device.fromArray(data.ids, [rows], 'i32'),
+              ids,
             }
           : null,
         cos: device.fromArray(data.cos, [capacity, D / 2], 'f32'),
@@ -137,6 +148,15 @@ describe('decodeLayer', () => {
         eps: 1e-5,
         lanes: c.lanes,
         window: c.window,
+        head: c.head
+          ? {
+              norm: device.fromArray(finalNorm, [H], 'f32'),
+              eps: 1e-6,
+              weight: device.fromArray(headWeight, [vocab, H], 'f32'),
+              logits,
+              argmax: c.head === 'argmax' ? { ids, tokens, at: 2 } : null,
+            }
+          : null,
       });
       const expected = decodeLayerReference({
         rows,
@@ -162,9 +182,26 @@ describe('decodeLayer', () => {
         keys: data.keys,
         values: data.values,
       });
+      const expectedLogits = normMatvecReference(
+        expected.hidden,
+        rows,
+        H,
+        { weight: finalNorm, eps: 1e-6 },
+        headWeight,
+        vocab,
+      );
+      if (c.head === 'argmax') {
+        const chosen = Array.from({ length: rows }, (_, r) => {
+          const row = Array.from(expectedLogits.subarray(r * vocab, (r + 1) * vocab));
+          return row.indexOf(Math.max(...row));
+        });
+        expect(Array.from(await ids.toArray())).toEqual(chosen);
+        expect(Array.from(await tokens.toArray())).toEqual([...new Array(2 * rows).fill(-7), ...chosen]);
+      }
       await expectKernel(
         c.name,
         {
+          ...(c.head ? { logits: { actual: logits, expected: expectedLogits } } : {}),
           hidden: { actual: hidden, expected: expected.hidden },
           keys: { actual: keys, expected: expected.keys },
           values: { actual: values, expected: expected.values },

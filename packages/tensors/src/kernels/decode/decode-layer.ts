@@ -132,6 +132,18 @@ export interface DecodeLayerOptions {
   eps: number;
   /** Sliding window (the query at position p sees keys p - window < j <= p); 0 or absent: none. */
   window?: number;
+  /**
+   * The last layer: then the final RMSNorm (weight [H], eps) and the head [vocab, H]
+   * f32 into logits [rows, vocab], and with `argmax` each row's greedy choice (the lowest index
+   * among ties, -1 for a row of NaN, as decodeArgmax) into ids [rows] and tokens[at * rows + row].
+   */
+  head?: {
+    norm: Tensor;
+    eps: number;
+    weight: Tensor;
+    logits: Tensor;
+    argmax?: { ids: Tensor; tokens: Tensor; at: number } | null;
+  } | null;
   /** Lanes per workgroup; default by adapter class (8 on software rasterisers, 64 on GPUs). */
   lanes?: number;
 }
@@ -158,6 +170,9 @@ const FIELDS: UniformField[] = [
   { name: 'i4', type: 'u32' },
   { name: 'a4', type: 'u32' },
   { name: 'window', type: 'u32' },
+  { name: 'head_vocab', type: 'u32' },
+  { name: 'head_eps', type: 'f32' },
+  { name: 'log_offset', type: 'u32' },
 ];
 
 /**
@@ -188,10 +203,40 @@ export function decodeLayer(device: Device, options: DecodeLayerOptions): void {
     );
   if (embed && (embed.table.shape[1] !== H || embed.ids.size !== rows || embed.ids.dtype !== 'i32'))
     throw new TensorError(`decodeLayer: embedding ${embed.table.describe()} for ids ${embed.ids.describe()}`);
+  const head = options.head ?? null;
+  const vocab = head ? head.weight.shape[0] : 0;
+  if (head) {
+    const { norm, weight, logits, argmax } = head;
+    if (norm.size !== H || weight.rank !== 2 || weight.shape[1] !== H || weight.dtype !== 'f32')
+      throw new TensorError(
+        `decodeLayer: head ${weight.describe()} or norm ${norm.describe()} does not take ${H}`,
+      );
+    if (logits.rank !== 2 || logits.shape[0] !== rows || logits.shape[1] !== vocab)
+      throw new TensorError(`decodeLayer: logits ${logits.describe()} are not [${rows}, ${vocab}]`);
+    if (argmax && (argmax.ids.size !== rows || argmax.tokens.size < (argmax.at + 1) * rows))
+      throw new TensorError(
+        `decodeLayer: ids ${argmax.ids.describe()} or token log ${argmax.tokens.describe()}`,
+      );
+  }
+  const mode = head ? (head.argmax ? 'head+argmax' : 'head') : '-';
+  if (embed && head?.argmax && embed.ids !== head.argmax.ids)
+    throw new TensorError('decodeLayer: a layer that embeds and chooses reads and writes the same ids');
   device.dispatch({
-    key: `${KERNELS.decode}:layer:${H}:${shape.intermediate}:${heads}:${kvHeads}:${D}:${shape.bias ? 'bias' : '-'}:${shape.qkNorm ? 'qknorm' : '-'}:${embed ? 'embed' : '-'}:${lanes}`,
-    source: () => layerSource(shape, layout, !!embed, lanes),
-    bindings: [weights, ...(embed ? [embed.table, embed.ids] : []), cos, sin, padding, keys, values, hidden],
+    key: `${KERNELS.decode}:layer:${H}:${shape.intermediate}:${heads}:${kvHeads}:${D}:${shape.bias ? 'bias' : '-'}:${shape.qkNorm ? 'qknorm' : '-'}:${embed ? 'embed' : '-'}:${mode}:${lanes}`,
+    source: () => layerSource(shape, layout, !!embed, mode, lanes),
+    bindings: [
+      weights,
+      // One layer that embeds and chooses reads the ids from the argmax's binding.
+      ...(embed ? [embed.table, ...(head?.argmax ? [] : [embed.ids])] : []),
+      cos,
+      sin,
+      padding,
+      keys,
+      values,
+      hidden,
+      ...(head ? [head.norm, head.weight, head.logits] : []),
+      ...(head?.argmax ? [head.argmax.ids, head.argmax.tokens] : []),
+    ],
     uniforms: {
       fields: FIELDS,
       values: {
@@ -214,13 +259,22 @@ export function decodeLayer(device: Device, options: DecodeLayerOptions): void {
         i4: shape.intermediate / 4,
         a4: (heads * D) / 4,
         window: options.window ?? 0,
+        head_vocab: vocab,
+        head_eps: head?.eps ?? 0,
+        log_offset: (head?.argmax?.at ?? 0) * rows,
       },
     },
     workgroups: [rows],
   });
 }
 
-function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: boolean, L: number): string {
+function layerSource(
+  shape: DecodeLayerShape,
+  layout: DecodeLayerLayout,
+  embed: boolean,
+  mode: 'head+argmax' | 'head' | '-',
+  L: number,
+): string {
   const { hidden: H, intermediate: I, heads: NH, kvHeads: NKV, headDim: D } = shape;
   const S = keySplits(shape, L);
   const W = (NH + 2 * NKV) * D;
@@ -369,15 +423,18 @@ function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: 
   workgroupBarrier();
   for (var o = lane; o < params.h; o += ${L}u) {
     var total = 0.0;${dotRow(layout.down, 'params.i4', 'act', 'o')}
-    hidden[row * params.h + o] = hs[o] + total;
-  }`;
+    hs[o] += total;
+    hidden[row * params.h + o] = hs[o];
+  }${mode === '-' ? '' : headSource(mode === 'head+argmax', L)}`;
   return kernelSource({
     storage: [
       { name: 'w', type: 'vec4<f32>', access: 'read' },
       ...(embed
         ? [
             { name: 'table', type: 'f32' as const, access: 'read' as const },
-            { name: 'ids', type: 'i32' as const, access: 'read' as const },
+            ...(mode === 'head+argmax'
+              ? []
+              : [{ name: 'ids', type: 'i32' as const, access: 'read' as const }]),
           ]
         : []),
       { name: 'cos_table', type: 'f32', access: 'read' },
@@ -386,6 +443,19 @@ function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: 
       { name: 'key_cache', type: 'f32', access: 'read_write' },
       { name: 'value_cache', type: 'f32', access: 'read_write' },
       { name: 'hidden', type: 'f32', access: 'read_write' },
+      ...(mode === '-'
+        ? []
+        : [
+            { name: 'final_norm', type: 'f32' as const, access: 'read' as const },
+            { name: 'head', type: 'vec4<f32>' as const, access: 'read' as const },
+            { name: 'logits', type: 'f32' as const, access: 'read_write' as const },
+          ]),
+      ...(mode === 'head+argmax'
+        ? [
+            { name: 'ids', type: 'i32' as const, access: 'read_write' as const },
+            { name: 'tokens', type: 'i32' as const, access: 'read_write' as const },
+          ]
+        : []),
     ],
     uniforms: FIELDS,
     workgroupSize: L,
@@ -399,7 +469,60 @@ function layerSource(shape: DecodeLayerShape, layout: DecodeLayerLayout, embed: 
       `var<workgroup> split_sum: array<f32, ${NH * S}>;`,
       `var<workgroup> split_acc: array<f32, ${NH * S * D}>;`,
       'fn scalar(i: u32) -> f32 { return w[i / 4u][i % 4u]; }',
+      ...(mode === 'head+argmax'
+        ? [`var<workgroup> best_value: array<f32, ${L}>;`, `var<workgroup> best_index: array<u32, ${L}>;`]
+        : []),
     ].join('\n'),
     body,
   });
+}
+
+/**
+ * The final norm and the head after the last layer (hs holds the row's residual stream), and the
+ * greedy choice: each lane keeps the first largest non-NaN logit of its outputs, then lane 0 takes
+ * the largest value, the lowest index among ties (decodeArgmax's rule).
+ */
+function headSource(argmax: boolean, L: number): string {
+  const track = `
+    if (best_at == 0xffffffffu) { if (total == total) { best = total; best_at = v; } }
+    else if (total > best) { best = total; best_at = v; }`;
+  const choose = `
+  best_value[lane] = best;
+  best_index[lane] = best_at;
+  workgroupBarrier();
+  if (lane == 0u) {
+    var value = 0.0;
+    var index = 0xffffffffu;
+    for (var t = 0u; t < ${L}u; t++) {
+      let other = best_index[t];
+      let better = best_value[t] > value || (best_value[t] == value && other < index);
+      if (other != 0xffffffffu && (index == 0xffffffffu || better)) {
+        value = best_value[t];
+        index = other;
+      }
+    }
+    let chosen = select(i32(index), -1, index == 0xffffffffu);
+    ids[row] = chosen;
+    tokens[params.log_offset + row] = chosen;
+  }`;
+  return `
+  workgroupBarrier();
+  {
+    var squares = 0.0;
+    for (var i = 0u; i < params.h; i++) { let v = hs[i]; squares += v * v; }
+    let inverse = inverseSqrt(squares / f32(params.h) + params.head_eps);
+    for (var i = lane; i < params.h; i += ${L}u) { xn[i] = hs[i] * inverse * final_norm[i]; }
+  }
+  workgroupBarrier();
+  var best = 0.0;
+  var best_at = 0xffffffffu;
+  for (var v = lane; v < params.head_vocab; v += ${L}u) {
+    var total = 0.0;
+    let base = v * params.h4;
+    for (var k = 0u; k < params.h4; k++) {
+      let a = vec4<f32>(xn[4u * k], xn[4u * k + 1u], xn[4u * k + 2u], xn[4u * k + 3u]);
+      total += dot(a, head[base + k]);
+    }
+    logits[row * params.head_vocab + v] = total;${argmax ? track : ''}
+  }${argmax ? choose : ''}`;
 }
