@@ -103,6 +103,44 @@ describe('decodeMatvec', () => {
     );
   });
 
+  it('swiglu over one stacked gate/up weight [2n, K] (Phi-3), f32 and f16, 1 and 3 rows, matches the reference', async () => {
+    const rng = new Rng(17);
+    const K = 28;
+    const n = 13;
+    for (const rows of [1, 3]) {
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const stacked = rng.uniform(2 * n * K, -1, 1);
+      const g = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, stacked.subarray(0, n * K), n);
+      const u = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, stacked.subarray(n * K), n);
+      for (const format of ['f32', 'f16'] as const) {
+        // f16: the reference takes the rounded weights.
+        const halves =
+          format === 'f16' ? decodeRows(encodeRows(stacked, 2 * n, K, 'f16'), 2 * n, K, 'f16') : stacked;
+        const gh = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, halves.subarray(0, n * K), n);
+        const uh = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, halves.subarray(n * K), n);
+        const weight =
+          format === 'f32'
+            ? device.fromArray(stacked, [2 * n, K], 'f32')
+            : packedWeightFromBytes(device, 'f16', [2 * n, K], encodeRows(stacked, 2 * n, K, 'f16'));
+        const act = device.empty([rows, n], 'f32');
+        decodeMatvec(device, {
+          x: device.fromArray(x, [rows, K], 'f32'),
+          weights: [weight],
+          norm: { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-6 },
+          epilogue: 'swiglu',
+          out: act,
+        });
+        const [gates, ups] = format === 'f32' ? [g, u] : [gh, uh];
+        await expectKernel(
+          `stacked swiglu ${format}, rows ${rows}`,
+          { out: { actual: act, expected: gates.map((v, i) => (v / (1 + Math.exp(-v))) * ups[i]) } },
+          tolerance,
+        );
+      }
+    }
+  });
+
   it('reads f16 and bf16 packed weights in place (widened in the kernel): norm + q/k/v, SwiGLU', async () => {
     for (const [format, rows] of [
       ['f16', 1],

@@ -10,7 +10,8 @@ import { kernelSource } from '../shared/wgsl.js';
 /**
  * What a fused decode product does after the dot products:
  * - 'store': out[r, offset_w + o] = sum (the weights' outputs side by side: q, k, v);
- * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up);
+ * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up), or over the
+ *   two halves of one weight [2n, K], gate rows first (Phi-3's gate_up_proj);
  * - 'residual': out[r, o] += sum (o_proj or down_proj added to the residual stream in place).
  */
 export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
@@ -90,7 +91,7 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
     throw new TensorError(`decodeMatvec: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
   }
-  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
+  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length > 2)) {
     throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
   }
   const format = weightFormat(weights);
@@ -99,9 +100,16 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
       w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
     if (!fits) throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
   }
-  const n = weights.map((w) => w.shape[0]);
+  // One swiglu weight holds gate and up stacked (Phi-3's gate_up_proj): n outputs from 2n rows.
+  const stacked = epilogue === 'swiglu' && weights.length === 1;
+  if (stacked && (weights[0].shape[0] % 2 !== 0 || biases.length > 0 || options.lowRank))
+    throw new TensorError(
+      'decodeMatvec: a stacked gate/up weight needs an even row count, and takes no bias or LoRA term',
+    );
+  const n = stacked ? [weights[0].shape[0] / 2] : weights.map((w) => w.shape[0]);
   const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
-  if (epilogue === 'swiglu' && n[1] !== n[0]) throw new TensorError('decodeMatvec: gate and up differ');
+  if (epilogue === 'swiglu' && !stacked && n[1] !== n[0])
+    throw new TensorError('decodeMatvec: gate and up differ');
   if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
     throw new TensorError(`decodeMatvec: out ${out.describe()} is not [${rows}, ${width}] f32`);
   }
@@ -143,11 +151,12 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     bias: biases.length > 0,
     lanes,
     cols,
+    stacked,
     // The subgroup form unrolls the epilogue per output: with LoRA's loops that is slow to compile.
     subgroups: subgroupsCover(device, lanes) && !lowRank,
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: [
       x,
@@ -220,6 +229,8 @@ interface MatvecShape {
   cols: number;
   /** Add the lanes' partial sums with subgroupAdd (the workgroup is one subgroup): no barrier. */
   subgroups: boolean;
+  /** SwiGLU over one weight [2n, K]: up's rows start n rows after gate's. */
+  stacked: boolean;
 }
 
 function matvecSource(shape: MatvecShape): string {
@@ -228,7 +239,11 @@ function matvecSource(shape: MatvecShape): string {
   const L = shape.lanes;
   const swiglu = epilogue === 'swiglu';
   const sums = swiglu ? 2 : 1;
-  const weightNames = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const weightNames = swiglu
+    ? shape.stacked
+      ? ['w0']
+      : ['w0', 'w1']
+    : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
   emit('  let block = wid.y * nwg.x + wid.x;');
@@ -291,8 +306,9 @@ function matvecSource(shape: MatvecShape): string {
     }
     for (let j = 0; j < C; j++) {
       for (let p = 0; p < sums; p++) {
-        const name = swiglu ? weightNames[p] : weightNames[weightIndex];
-        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, `row_${j} + s`)};`);
+        const name = swiglu ? weightNames[shape.stacked ? 0 : p] : weightNames[weightIndex];
+        const at = shape.stacked && p === 1 ? `row_${j} + params.n0 * params.k4 + s` : `row_${j} + s`;
+        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, at)};`);
         for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
       }
     }
