@@ -1,8 +1,10 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModelConfig } from '../config/model-config.js';
 import { packFrozenWeights } from '../loading/frozen-weights.js';
-import type { CausalLM } from '../models/llama.js';
+import { CausalLM } from '../models/llama.js';
+import { initializeModel } from '../module/initialize.js';
 import { loadModelDirectory } from '../node.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
 import { FusedDecoder, fusedDecodeUnsupported } from './fused-decoder.js';
@@ -15,6 +17,45 @@ beforeAll(async () => {
   device = await createDevice();
 });
 afterAll(() => device?.destroy());
+
+/**
+ * After the prompt (through the forward into both caches), each fused step's logits equal the
+ * forward's (within 1e-4), on both fused layer paths (a dispatch per layer, five per layer).
+ */
+async function expectStepLogits(model: CausalLM, prompt: number[], steps: number[]): Promise<void> {
+  for (const layerKernel of [true, false]) {
+    const reference = KVCache.forModel(device, model.config, 1, 16);
+    const fusedCache = KVCache.forModel(device, model.config, 1, 16);
+    const decoder = new FusedDecoder(model, fusedCache, [0], 1, layerKernel);
+    try {
+      for (const cache of [reference, fusedCache]) {
+        await device.scope(async () => {
+          model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { cache, logits: 'last' });
+          await device.sync();
+        });
+      }
+      for (const id of steps) {
+        const expected = await device.scope(async () =>
+          model
+            .forward(device.fromArray([id], [1, 1], 'i32'), { cache: reference, logits: 'last' })
+            .toArray(),
+        );
+        decoder.setIds([id]);
+        decoder.encodeLogits(fusedCache.length);
+        fusedCache.advance(1);
+        expectClose(await decoder.logits.toArray(), expected, {
+          atol: 1e-4,
+          rtol: 0,
+          label: `${layerKernel ? 'layer kernel' : 'five dispatches'}, step ${id}`,
+        });
+      }
+    } finally {
+      decoder.dispose();
+      reference.dispose();
+      fusedCache.dispose();
+    }
+  }
+}
 
 describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
   let model: CausalLM;
@@ -272,50 +313,47 @@ describe('fused decoding against Transformers goldens', () => {
     const { model } = await loadTransformersFixture(device, 'mistral');
     try {
       expect(model.config.slidingWindow).toBe(4);
-      const prompt = [1, 5, 9, 14, 3, 22];
-      const steps = [7, 30, 2, 41, 11, 8];
-      for (const layerKernel of [true, false]) {
-        const reference = KVCache.forModel(device, model.config, 1, 16);
-        const fusedCache = KVCache.forModel(device, model.config, 1, 16);
-        const decoder = new FusedDecoder(model, fusedCache, [0], 1, layerKernel);
-        expect(decoder.prefillUnsupported).toMatch(/sliding/);
-        try {
-          for (const cache of [reference, fusedCache]) {
-            await device.scope(async () => {
-              model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { cache, logits: 'last' });
-              await device.sync();
-            });
-          }
-          for (const id of steps) {
-            const expected = await device.scope(async () =>
-              model
-                .forward(device.fromArray([id], [1, 1], 'i32'), { cache: reference, logits: 'last' })
-                .toArray(),
-            );
-            decoder.setIds([id]);
-            decoder.encodeLogits(fusedCache.length);
-            fusedCache.advance(1);
-            expectClose(await decoder.logits.toArray(), expected, {
-              atol: 1e-4,
-              rtol: 0,
-              label: `${layerKernel ? 'layer kernel' : 'five dispatches'}, step ${id}`,
-            });
-          }
-        } finally {
-          decoder.dispose();
-          reference.dispose();
-          fusedCache.dispose();
-        }
-      }
+      await expectStepLogits(model, [1, 5, 9, 14, 3, 22], [7, 30, 2, 41, 11, 8]);
     } finally {
       model.dispose();
     }
   });
 
+  for (const slidingWindow of [6, null]) {
+    it(`phi-3 (stacked qkv_proj and gate_up_proj, sliding window ${slidingWindow}): the forward's logits and the unfused path's tokens (prompt ${slidingWindow ? 'through the forward' : 'fused'})`, async () => {
+      const config = createModelConfig({
+        architecture: 'Phi3ForCausalLM',
+        hiddenSize: 32,
+        intermediateSize: 48,
+        numHiddenLayers: 2,
+        numAttentionHeads: 4,
+        numKeyValueHeads: 2,
+        vocabSize: 64,
+        slidingWindow,
+      });
+      const model = initializeModel(new CausalLM(device, config), { seed: 5, std: 0.2 });
+      try {
+        expect(fusedDecodeUnsupported(model)).toBeNull();
+        await expectStepLogits(model, [1, 5, 9, 14], [7, 30, 2, 41, 11, 8, 50]);
+        const prompts = [
+          [1, 20, 33, 4, 5],
+          [1, 9],
+        ];
+        const run = (fusedDecode: boolean) =>
+          generateWithTimings(model, null, prompts, { maxNewTokens: 20, stopTokens: [], fusedDecode });
+        const [plain, fused] = [await run(false), await run(true)];
+        expect(fused.timings.fused).toBe(true);
+        expect(fused.results.map((r) => r.tokens)).toEqual(plain.results.map((r) => r.tokens));
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
   it('names why a model decodes through its own forward, in the generation timings too', async () => {
     for (const [name, reason] of [
       ['gemma2', /Gemma/],
-      ['phi3', /Phi-3/],
+      ['phi3', /LongRoPE/],
     ] as const) {
       const { model } = await loadTransformersFixture(device, name);
       try {

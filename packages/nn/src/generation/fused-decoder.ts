@@ -61,14 +61,13 @@ function projectionOf(name: string, child: unknown): Projection | string {
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
  * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
  * without LoRA adapters (their low-rank terms added in the kernels): separate q/k/v and gate/up
- * projections (with or without bias), SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, Phi-3, soft-capping,
+ * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
+ * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
  * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
  * prompts go through the forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
-  if (c.fusedProjections) return 'fused qkv_proj/gate_up_proj (Phi-3)';
   if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
   if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
   if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
@@ -91,6 +90,9 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     if (!packed && linear.parameter('weight').dtype !== 'f32')
       return `${name} holds ${linear.parameter('weight').dtype} weights`;
     if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
+    // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
+    if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
+      return `${name} (stacked gate and up) holds an adapter or a bias`;
   }
   if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
   if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
@@ -212,9 +214,16 @@ export class FusedDecoder {
         inputNorm: at('input_layernorm.weight'),
         postNorm: at('post_attention_layernorm.weight'),
         qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
-        qkv: group(names('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj')),
+        // Phi-3 stacks q/k/v in qkv_proj and gate/up in gate_up_proj: one weight per group.
+        qkv: group(
+          config.fusedProjections
+            ? names('self_attn.qkv_proj')
+            : names('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'),
+        ),
         o: group(names('self_attn.o_proj')),
-        gateUp: group(names('mlp.gate_proj', 'mlp.up_proj')),
+        gateUp: group(
+          config.fusedProjections ? names('mlp.gate_up_proj') : names('mlp.gate_proj', 'mlp.up_proj'),
+        ),
         down: group(names('mlp.down_proj')),
       };
     });
@@ -283,16 +292,19 @@ export class FusedDecoder {
           size: source.size,
         });
       };
-      const [q, k, v] = layer.qkv.weights as Tensor[];
+      // q, k and v (or Phi-3's stacked qkv_proj) side by side, and their biases.
       put(layer.inputNorm, layout.inputNorm);
-      put(q, layout.qkv);
-      put(k, layout.qkv + q.size);
-      put(v, layout.qkv + q.size + k.size);
+      let at = layout.qkv;
+      for (const weight of layer.qkv.weights as Tensor[]) {
+        put(weight, at);
+        at += weight.size;
+      }
       if (layer.qkv.biases && layout.qkvBias !== null) {
-        const [qb, kb, vb] = layer.qkv.biases;
-        put(qb, layout.qkvBias);
-        put(kb, layout.qkvBias + qb.size);
-        put(vb, layout.qkvBias + qb.size + kb.size);
+        at = layout.qkvBias;
+        for (const bias of layer.qkv.biases) {
+          put(bias, at);
+          at += bias.size;
+        }
       }
       if (layer.qkNorm && layout.qNorm !== null && layout.kNorm !== null) {
         put(layer.qkNorm.q, layout.qNorm);
@@ -300,8 +312,9 @@ export class FusedDecoder {
       }
       put(layer.o.weights[0] as Tensor, layout.o);
       put(layer.postNorm, layout.postNorm);
+      // Gate then up: Phi-3's stacked gate_up_proj fills both (up starts right after gate).
       put(layer.gateUp.weights[0] as Tensor, layout.gate);
-      put(layer.gateUp.weights[1] as Tensor, layout.up);
+      if (layer.gateUp.weights.length > 1) put(layer.gateUp.weights[1] as Tensor, layout.up);
       put(layer.down.weights[0] as Tensor, layout.down);
       return buffer;
     });
