@@ -73,6 +73,7 @@ export {
 export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
 export { type DecodeAttentionOptions, decodeAttention } from './kernels/decode/decode-attention.js';
 export {
+  DECODE_LAYER_HEAD_BUFFERS,
   DECODE_LAYER_MAX_WEIGHTS,
   type DecodeLayerLayout,
   type DecodeLayerOptions,

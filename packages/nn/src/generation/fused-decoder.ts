@@ -1,4 +1,5 @@
 import {
+  DECODE_LAYER_HEAD_BUFFERS,
   DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
   type DecodeLayerShape,
@@ -320,6 +321,7 @@ export class FusedDecoder {
     });
     // A small f32 head goes into the last layer's dispatch too (with the greedy argmax).
     const head =
+      device.gpu.limits.maxStorageBuffersPerShaderStage >= DECODE_LAYER_HEAD_BUFFERS &&
       !(this.head instanceof PackedWeight) &&
       this.head.dtype === 'f32' &&
       this.head.size <= DECODE_LAYER_MAX_WEIGHTS;

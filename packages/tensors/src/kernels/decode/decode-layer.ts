@@ -85,6 +85,9 @@ function layerLanes(device: Device): number {
   return device.info.adapterClass === 'software' ? 8 : 64;
 }
 
+/** Storage buffers a last layer binds with the head and argmax (and the embedding, for one layer). */
+export const DECODE_LAYER_HEAD_BUFFERS = 13;
+
 /** Weights (elements) up to which a layer takes one workgroup in one dispatch (see decodeLayer). */
 export const DECODE_LAYER_MAX_WEIGHTS = 1 << 17;
 
@@ -106,8 +109,8 @@ export function decodeLayerUnsupported(
     return 'sizes not a multiple of 4';
   const bytes = workgroupFloats(shape, lanes) * 4;
   if (bytes > device.gpu.limits.maxComputeWorkgroupStorageSize) return `${bytes} bytes of workgroup memory`;
-  if (device.gpu.limits.maxStorageBuffersPerShaderStage < 10)
-    return 'fewer than 10 storage buffers per stage';
+  // The first layer binds 9 storage buffers (the last one with the head and argmax 12, or 13).
+  if (device.gpu.limits.maxStorageBuffersPerShaderStage < 9) return 'fewer than 9 storage buffers per stage';
   return null;
 }
 
@@ -219,6 +222,10 @@ export function decodeLayer(device: Device, options: DecodeLayerOptions): void {
       );
   }
   const mode = head ? (head.argmax ? 'head+argmax' : 'head') : '-';
+  const buffers = 7 + (embed ? (head?.argmax ? 1 : 2) : 0) + (head ? 3 : 0) + (head?.argmax ? 2 : 0);
+  const limit = device.gpu.limits.maxStorageBuffersPerShaderStage;
+  if (buffers > limit)
+    throw new TensorError(`decodeLayer: ${buffers} storage buffers, over this device's ${limit} per stage`);
   if (embed && head?.argmax && embed.ids !== head.argmax.ids)
     throw new TensorError('decodeLayer: a layer that embeds and chooses reads and writes the same ids');
   device.dispatch({
