@@ -270,6 +270,51 @@ describe('decodeMatvec', () => {
     );
   });
 
+  it('DoRA: a factor per output scales the weight and its low-rank term together, before the bias', async () => {
+    const rng = new Rng(78);
+    const rows = 3;
+    const K = 12;
+    const widths = [5, 7];
+    const rank = 2;
+    const x = rng.uniform(rows * K, -1, 1);
+    const weights = widths.map((n) => rng.uniform(n * K, -1, 1));
+    const bs = widths.map((n) => rng.uniform(n * rank, -1, 1));
+    const factors = widths.map((n) => rng.uniform(n, 0.5, 1.5));
+    const biases = widths.map((n) => rng.uniform(n, -1, 1));
+    const u = rng.uniform(rows * 2 * rank, -1, 1);
+    const out = device.empty([rows, 12], 'f32');
+    decodeMatvec(device, {
+      x: device.fromArray(x, [rows, K], 'f32'),
+      weights: weights.map((w, i) => device.fromArray(w, [widths[i], K], 'f32')),
+      biases: biases.map((b, i) => device.fromArray(b, [widths[i]], 'f32')),
+      epilogue: 'store',
+      out,
+      lowRank: {
+        u: device.fromArray(u, [rows, 2 * rank], 'f32'),
+        terms: widths.map((n, i) => ({
+          b: device.fromArray(bs[i], [n, rank], 'f32'),
+          offset: i * rank,
+          scale: 0.75,
+          // The second weight is plain LoRA: no factor.
+          factor: i === 0 ? device.fromArray(factors[i], [n], 'f32') : null,
+        })),
+      },
+    });
+    const expected = new Float64Array(rows * 12);
+    weights.forEach((w, i) => {
+      const part = normMatvecReference(x, rows, K, null, w, widths[i]);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < widths[i]; c++) {
+          let low = 0;
+          for (let t = 0; t < rank; t++) low += u[r * 2 * rank + i * rank + t] * bs[i][c * rank + t];
+          const sum = part[r * widths[i] + c] + 0.75 * low;
+          expected[r * 12 + i * widths[0] + c] = (i === 0 ? factors[0][c] * sum : sum) + biases[i][c];
+        }
+      }
+    });
+    await expectKernel('dora', { out: { actual: out, expected } }, tolerance);
+  });
+
   it('gives the same products with a GPU tuning (32 lanes, 4 columns per workgroup)', async () => {
     const gpuLike = await createDevice({ tuning: { matmulSmallRowsLanes: 32, matmulSmallRowsCols: 4 } });
     try {

@@ -36,9 +36,13 @@ export interface DecodeMatvecOptions {
    * LoRA's low-rank terms, added to each weight's sums before the bias and epilogue:
    * scale_w * B_w u_w, where u [rows, U] holds every adapted weight's A x side by side (a
    * decodeMatvec 'store' of the A matrices) and B_w [n_w, r_w] f32. One entry per weight, null
-   * for a weight without an adapter.
+   * for a weight without an adapter. DoRA: `factor` [n_w] f32 (m / ||W + s B A|| per output)
+   * multiplies the weight's sum with its low-rank term, before the bias.
    */
-  lowRank?: { u: Tensor; terms: readonly ({ b: Tensor; offset: number; scale: number } | null)[] } | null;
+  lowRank?: {
+    u: Tensor;
+    terms: readonly ({ b: Tensor; offset: number; scale: number; factor?: Tensor | null } | null)[];
+  } | null;
 }
 
 const FIELDS: UniformField[] = [
@@ -134,15 +138,23 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     terms.forEach((term, i) => {
       if (!term) return;
       const [bRows, rank] = term.b.shape;
-      if (term.b.rank !== 2 || bRows !== n[i] || term.b.dtype !== 'f32' || term.offset + rank > uWidth)
+      const factorFits = !term.factor || (term.factor.size === n[i] && term.factor.dtype === 'f32');
+      if (
+        term.b.rank !== 2 ||
+        bRows !== n[i] ||
+        term.b.dtype !== 'f32' ||
+        term.offset + rank > uWidth ||
+        !factorFits
+      )
         throw new TensorError(
           `decodeMatvec: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
         );
     });
   }
-  const loraMask = terms.map((t) => (t ? '1' : '0')).join('');
+  const loraMask = terms.map((t) => (t ? (t.factor ? 'd' : '1') : '0')).join('');
   const shape = {
     lora: terms.map((t) => !!t),
+    dora: terms.map((t) => !!t?.factor),
     format,
     rows: rowBlock,
     weights: epilogue === 'swiglu' ? 1 : weights.length,
@@ -164,6 +176,7 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
       ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
       ...biases,
       ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
+      ...terms.flatMap((t) => (t?.factor ? [t.factor] : [])),
       out,
     ],
     uniforms: {
@@ -213,8 +226,9 @@ function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16
 }
 
 interface MatvecShape {
-  /** Per weight: whether a LoRA term (u, B) is added. */
+  /** Per weight: whether a LoRA term (u, B) is added, and whether DoRA's factor then scales it. */
   lora: boolean[];
+  dora: boolean[];
   /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
   format: 'f32' | 'f16' | 'bf16';
   /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
@@ -331,7 +345,7 @@ function matvecSource(shape: MatvecShape): string {
       out.push(`      var total_${p} = ${total};`);
       // LoRA: + scale_w * sum_t u[row, off_w + t] * B_w[col, t] for the weight of this sum.
       const lora = (w: number) =>
-        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[${row} * params.u_row + params.u_off${w} + t] * lora_b${w}[${col} * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[${row} * params.u_row + params.u_off${w} + t] * lora_b${w}[${col} * params.rank${w} + t]; } total_${p} += params.scale${w} * low;${shape.dora[w] ? ` total_${p} *= dora_f${w}[${col}];` : ''} }`;
       if (swiglu) {
         if (shape.lora[p]) out.push(`      ${lora(p)}`);
       } else if (weightNames.length === 1) {
@@ -417,6 +431,9 @@ function matvecSource(shape: MatvecShape): string {
             ),
           ]
         : []),
+      ...shape.dora.flatMap((on, i) =>
+        on ? [{ name: `dora_f${i}`, type: 'f32' as const, access: 'read' as const }] : [],
+      ),
       { name: 'out', type: 'f32', access: 'read_write' },
     ],
     uniforms: FIELDS,
