@@ -12,6 +12,7 @@ import {
   decodeLayerUnsupported,
   decodeMatvec,
   decodeSample,
+  div,
   PackedWeight,
   prefillAttention,
   type Tensor,
@@ -28,12 +29,18 @@ export interface FusedLowRankTerm {
   a: Tensor;
   b: Tensor;
   scale: number;
+  /**
+   * DoRA: the magnitude m [out] f32 and ||W + s B A|| per output row (computed when the decoder is
+   * made, since the weights may have been trained since the last call); the kernels then multiply
+   * W x + s B A x by m / ||W + s B A|| before the bias.
+   */
+  dora?: { magnitude: Tensor; norm: () => Tensor } | null;
 }
 
 /**
  * A wrapper of a projection (LoRA) that the fused kernels can apply: its base Linear and the active
  * adapter's low-rank term (null when no adapter is active or it is merged), or null when the
- * kernels cannot reproduce its forward right now (DoRA, dropout while training, ...).
+ * kernels cannot reproduce its forward right now (dropout while training, a merged adapter).
  */
 export interface FusedLowRankLayer {
   fusedLowRank(): { base: Linear; term: FusedLowRankTerm | null } | null;
@@ -49,11 +56,17 @@ function projectionOf(name: string, child: unknown): Projection | string {
     return `${name} is wrapped (an adapter)`;
   const resolved = wrapper.fusedLowRank();
   if (!resolved)
-    return `${name} holds an adapter the fused kernels cannot apply (DoRA, dropout while training, merged)`;
+    return `${name} holds an adapter the fused kernels cannot apply (dropout while training, merged)`;
   if (!(resolved.base instanceof Linear) || resolved.base.constructor !== Linear)
     return `${name} wraps a wrapped layer`;
   const term = resolved.term;
-  if (term && (term.a.dtype !== 'f32' || term.b.dtype !== 'f32' || term.a.shape[1] % 4 !== 0))
+  if (
+    term &&
+    (term.a.dtype !== 'f32' ||
+      term.b.dtype !== 'f32' ||
+      term.a.shape[1] % 4 !== 0 ||
+      (term.dora && term.dora.magnitude.dtype !== 'f32'))
+  )
     return `${name}'s adapter is not f32 with an input size a multiple of 4`;
   return resolved;
 }
@@ -61,9 +74,9 @@ function projectionOf(name: string, child: unknown): Projection | string {
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
  * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
- * without LoRA adapters (their low-rank terms added in the kernels): separate q/k/v and gate/up
+ * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
  * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
+ * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
  * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
  * prompts go through the forward.
  */
@@ -112,6 +125,8 @@ interface Group {
   weights: Weight[];
   biases: Tensor[] | null;
   terms: (FusedLowRankTerm | null)[];
+  /** DoRA's m / ||W + s B A|| [out] of each weight with a DoRA term (null for others). */
+  factors: (Tensor | null)[];
   /** Where each adapted weight's A x starts in u, and u's width (0: no adapter in the group). */
   offsets: number[];
   width: number;
@@ -202,6 +217,11 @@ export class FusedDecoder {
         weights: projections.map(({ base }) => base.packedParameter('weight') ?? base.parameter('weight')),
         biases: hasBias ? projections.map(({ base }) => base.parameter('bias')) : null,
         terms,
+        factors: terms.map((term) => {
+          const dora = term?.dora;
+          if (!dora) return null;
+          return this.keep(device.scope(() => div(dora.magnitude, dora.norm()).keep()));
+        }),
         offsets,
         width,
         u: width > 0 ? this.keep(device.empty([batch, width], 'f32')) : null,
@@ -455,7 +475,9 @@ export class FusedDecoder {
         ? {
             u,
             terms: group.terms.map((term, i) =>
-              term ? { b: term.b, offset: group.offsets[i], scale: term.scale } : null,
+              term
+                ? { b: term.b, offset: group.offsets[i], scale: term.scale, factor: group.factors[i] }
+                : null,
             ),
           }
         : null,
