@@ -79,6 +79,13 @@ export interface Tuning {
    * workgroup memory of one tile; otherwise 'lanes' runs. The GPU entries are not yet measured.
    */
   attentionKernel: 'lanes' | 'workgroup';
+  /**
+   * Largest head dim for which the attention forward splits the keys over the lanes of a
+   * one-subgroup workgroup, every lane keeping the online softmax of all the block's query rows
+   * in registers (kernels/attention/key-lanes.ts). Needs `subgroups`; 0 turns it off. On lavapipe
+   * at head dim 8 it takes about 0.7x the CPU time of the row-per-invocation kernel.
+   */
+  attentionKeyLanesHeadDim: number;
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
 }
@@ -105,6 +112,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionUnrollHeadDim: 48,
     attentionSubgroups: true,
     attentionKernel: 'lanes',
+    attentionKeyLanesHeadDim: 8,
     maxDispatchesPerSubmit: 256,
   },
   integrated: {
@@ -126,6 +134,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
+    attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
   },
   discrete: {
@@ -147,6 +156,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
+    attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
   },
 };
