@@ -16,6 +16,13 @@ export interface Tuning {
   /** Invocations per workgroup for row-wise kernels (reductions, softmax, norms); a power of two. */
   rowWorkgroup: number;
   /**
+   * Row normalisations (rms-norm forward and backward) over rows of at most this many loads
+   * (vec4s, or scalars for a hidden size that is not a multiple of 4) give each invocation a whole
+   * row, rowWorkgroup rows per workgroup, instead of a workgroup per row reducing through
+   * workgroup memory and barriers. 0 turns it off.
+   */
+  rowPerInvocationLength: number;
+  /**
    * Workgroups a reduction aims for when it has few, long rows: the reduced axis is split in
    * segments reduced in parallel, then the partial results are reduced again.
    */
@@ -96,6 +103,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     elementwiseWorkgroup: 64,
     elementwisePerInvocation: 4,
     rowWorkgroup: 64,
+    rowPerInvocationLength: 32,
     reduceSplitWorkgroups: 16,
     matmulTileRows: 24,
     matmulTileCols: 4,
@@ -119,6 +127,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     elementwiseWorkgroup: 256,
     elementwisePerInvocation: 1,
     rowWorkgroup: 128,
+    rowPerInvocationLength: 0,
     reduceSplitWorkgroups: 256,
     matmulTileRows: 4,
     matmulTileCols: 4,
@@ -141,6 +150,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     elementwiseWorkgroup: 256,
     elementwisePerInvocation: 1,
     rowWorkgroup: 256,
+    rowPerInvocationLength: 0,
     reduceSplitWorkgroups: 1024,
     matmulTileRows: 4,
     matmulTileCols: 4,
