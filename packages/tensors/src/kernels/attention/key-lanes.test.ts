@@ -131,7 +131,10 @@ describe('attention, key-lanes kernel (small head dims)', () => {
     );
     const cases: Case[] = [
       { dims: { batch: 2, seqQ: seq, seqK: seq, headsQ: 6, headsKV: 2, headDim: 8 }, options: { window: 1 } },
-      { dims: { batch: 2, seqQ: seq, seqK: seq, headsQ: 6, headsKV: 2, headDim: 8 }, options: { window: 16 } },
+      {
+        dims: { batch: 2, seqQ: seq, seqK: seq, headsQ: 6, headsKV: 2, headDim: 8 },
+        options: { window: 16 },
+      },
       {
         dims: { batch: 1, seqQ: 9, seqK: seq + 9, headsQ: 4, headsKV: 1, headDim: 4 },
         options: { window: 7 },

@@ -83,7 +83,8 @@ function layoutTypes(layout: KeyLanesLayout) {
 /** kernelSource() with the subgroups extension and the `lane` builtin (subgroup_invocation_id). */
 function withLane(source: string): string {
   const signature = 'nwg: vec3u) {';
-  if (!source.includes(signature)) throw new TensorError('attention: kernelSource() main signature not found');
+  if (!source.includes(signature))
+    throw new TensorError('attention: kernelSource() main signature not found');
   return `enable subgroups;\n${source.replace(signature, 'nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {')}`;
 }
 
@@ -295,4 +296,3 @@ ${unrolled(slots, (slot) =>
     }),
   );
 }
-

@@ -60,7 +60,10 @@ export function dispatchNormRows(
           eps: kernel.eps,
         },
       },
-      workgroups: grid(Math.ceil(chunkRows / (kernel.rowsPerWorkgroup ?? 1)), device.maxWorkgroupsPerDimension),
+      workgroups: grid(
+        Math.ceil(chunkRows / (kernel.rowsPerWorkgroup ?? 1)),
+        device.maxWorkgroupsPerDimension,
+      ),
     });
   });
 }
