@@ -91,7 +91,7 @@ export interface Tuning {
    * Largest head dim for which the attention forward splits the keys over the lanes of a
    * one-subgroup workgroup, every lane keeping the online softmax of all the block's query rows
    * in registers (kernels/attention/key-lanes.ts). Needs `subgroups`; 0 turns it off. On lavapipe
-   * at head dim 8 it takes about 0.7x the CPU time of the row-per-invocation kernel.
+   * at head dim 8 it took 0.7-0.9x the CPU time of the row-per-invocation kernel (tools/kernel-lab).
    */
   attentionKeyLanesHeadDim: number;
   /** Dispatches recorded before the pending command buffer is submitted. */
