@@ -41,7 +41,7 @@ function weightedLoss<T extends object>(
       reduction: 'none',
     }).loss;
   const values = fused ? rowGradientWith(backend, losses, hidden) : losses(hidden);
-  return { values, total: ops.sum(ops.mul(values, make(weightValues, [rows])), null, false) };
+  return { values, total: ops.sum(ops.mul(values, make(weightValues, [rows])), null) };
 }
 
 const makeReference = (data: ArrayLike<number>, shape: number[], dtype: 'f32' | 'i32' = 'f32') =>
@@ -113,7 +113,7 @@ describe('rowGradient', () => {
       expect(() =>
         rowGradientWith(
           GPU_BACKEND,
-          (h) => ops.sum(ops.matmul(h, head, { transposeB: true }), 1, false),
+          (h) => ops.sum(ops.matmul(h, head, { transposeB: true }), 1),
           hidden,
         ),
       ).toThrow(/besides its input/);
@@ -123,7 +123,7 @@ describe('rowGradient', () => {
       ).toThrow(/one value per row/);
       // Without grad mode or a tracked input it is the plain function.
       requiresGrad(hidden, false);
-      const plain = rowGradientWith(GPU_BACKEND, (h) => ops.sum(h, 1, false), hidden);
+      const plain = rowGradientWith(GPU_BACKEND, (h) => ops.sum(h, 1), hidden);
       expect(plain.shape).toEqual([rows]);
       expect(tapeSize()).toBe(0);
     });
