@@ -4,7 +4,7 @@
 // clock (median) and per process CPU time (spread over the cores the adapter runs on).
 //
 //   pnpm --filter @webtune/tensors build && node --expose-gc packages/tensors/bench/matmul-shapes.mjs
-//     [--only=<regexp>] [--reps=N] [--json] [--tuning=<JSON of Tuning overrides>]
+//     [--only=<regexp>] [--reps=N] [--json] [--tuning=<JSON of Tuning overrides>] [--dawn=<options>]
 //
 // The CPU is shared: compare rows of one run, and read the load average printed at the start.
 import { existsSync } from 'node:fs';
@@ -24,7 +24,9 @@ const jsonOnly = args.includes('--json');
 const only = option('only') ? new RegExp(option('only')) : null;
 const reps = Number(option('reps') ?? 3);
 const tuning = option('tuning') ? JSON.parse(option('tuning')) : undefined;
-const device = await tensors.createDevice({ tuning });
+// --dawn=<option>,...: Dawn's create() options, e.g. enable-dawn-features=<toggle>.
+const dawnOptions = option('dawn')?.split(',');
+const device = await tensors.createDevice({ tuning, dawnOptions });
 const threads = Number(process.env.LP_NUM_THREADS ?? availableParallelism());
 
 const log = (line) => {

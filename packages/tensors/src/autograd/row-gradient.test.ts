@@ -111,11 +111,7 @@ describe('rowGradient', () => {
       const hidden = requiresGrad(device.fromArray(hiddenValues, [rows, width], 'f32'));
       const head = requiresGrad(device.fromArray(headValues, [vocab, width], 'f32'));
       expect(() =>
-        rowGradientWith(
-          GPU_BACKEND,
-          (h) => ops.sum(ops.matmul(h, head, { transposeB: true }), 1),
-          hidden,
-        ),
+        rowGradientWith(GPU_BACKEND, (h) => ops.sum(ops.matmul(h, head, { transposeB: true }), 1), hidden),
       ).toThrow(/besides its input/);
       requiresGrad(head, false);
       expect(() =>

@@ -149,6 +149,7 @@ describe('memory plan against the device', () => {
         batchSize: batch,
         sequenceLength: seq,
         gradientCheckpointing: checkpointing,
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,
@@ -179,6 +180,7 @@ describe('memory plan against the device', () => {
         batchSize: 1,
         sequenceLength: seq,
         gradientCheckpointing: false,
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,
