@@ -7,7 +7,7 @@ import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStorage } from './checkpoint/training-storage.js';
 import type { StepEndEvent } from './events.js';
-import { trainablePeftModel } from './model/trainable-model.js';
+import { trainableCausalLM, trainablePeftModel } from './model/trainable-model.js';
 import { supervisedTask } from './tasks/sft-task.js';
 import { train } from './trainer.js';
 
@@ -58,6 +58,11 @@ describe('three LoRA SFT steps against Transformers + PEFT + torch.optim.AdamW (
       const { model } = await loadPretrained(device, source);
       // PEFT's own initial adapter (lora_B zero), as get_peft_model made it.
       const peft = await loadAdapter(model, source);
+      // LoRA leaves lm_head frozen: the chunked case takes the row-gradient path.
+      expect(trainablePeftModel(peft).headFrozen?.()).toBe(true);
+      // Full fine-tuning trains the head (tied to the embedding): its chunks stay checkpointed.
+      expect(trainableCausalLM(model).headFrozen?.()).toBe(false);
+      expect(trainableCausalLM(model, { trainable: ['model.norm.weight'] }).headFrozen?.()).toBe(true);
       const storage = memoryStorage();
       const steps: StepEndEvent[] = [];
       try {
