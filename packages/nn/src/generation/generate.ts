@@ -104,6 +104,11 @@ export interface GenerationTimings {
   decodeSteps: number;
   /** Whether decoding took the fused path. */
   fused: boolean;
+  /**
+   * Why decoding did not take the fused path (`fusedDecodeUnsupported`'s reason, 'fusedDecode:
+   * false', 'LongRoPE'), or null when it did.
+   */
+  unfusedReason: string | null;
   /** Device work during decoding (after prefill): compute dispatches, submits and read-backs. */
   decodeDispatches: number;
   decodeSubmits: number;
@@ -193,6 +198,7 @@ export async function generateWithTimings(
     decodeMs: 0,
     decodeSteps: 0,
     fused: false,
+    unfusedReason: null,
     decodeDispatches: 0,
     decodeSubmits: 0,
     decodeReadbacks: 0,
@@ -228,7 +234,11 @@ export async function generateWithTimings(
       config.ropeScaling?.type === 'longrope'
         ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
         : null;
-    if (options.fusedDecode !== false && !fed && fusedDecodeUnsupported(model) === null) {
+    timings.unfusedReason =
+      options.fusedDecode === false
+        ? 'fusedDecode: false'
+        : (fusedDecodeUnsupported(model) ?? (fed ? 'LongRoPE' : null));
+    if (timings.unfusedReason === null) {
       // The fused kernels run the prompt too (keys and values straight into the cache).
       fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, Math.max(1, maxNewTokens)));
       timings.fused = true;
@@ -238,7 +248,7 @@ export async function generateWithTimings(
       throw new ModelError(`fusedPrefillTokens must be a non-negative integer, got ${fusedPrefillTokens}`);
     }
     let next: number[];
-    if (fused && batch * longest <= fusedPrefillTokens) {
+    if (fused && fused.prefillUnsupported === null && batch * longest <= fusedPrefillTokens) {
       const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice);
       cache.advance(longest);
       if (first instanceof Float32Array) next = sampleRows(first);
