@@ -77,6 +77,7 @@ export {
   type PlanModelShape,
   planMemory,
 } from './memory/memory-plan.js';
+export { memoryPlanInputOf, type PlanDevice } from './memory/run-memory-input.js';
 // Models
 export {
   type ExportOptions,

@@ -77,7 +77,7 @@ async function printMemoryPlan(run: RunPlan): Promise<void> {
     console.log(dim('memory plan: needs a local model folder with config.json'));
     return;
   }
-  const plan = trainingMemoryPlan(v, config, {
+  const plan = trainingMemoryPlan(run, config, {
     maxBufferSize: 256 * 1024 ** 2,
     maxStorageBufferBindingSize: 128 * 1024 ** 2,
     budgetBytes: memoryBudget(null) ?? BROWSER_TAB_BUDGET,

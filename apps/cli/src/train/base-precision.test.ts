@@ -1,8 +1,12 @@
 import { createModelConfig } from '@webtune/nn';
+import { planRun } from '@webtune/train';
 import { describe, expect, it } from 'vitest';
 import { baseFormatOf, memoryBudget, refuseIfTooLarge, trainingMemoryPlan } from './base-precision.js';
 
 const LORA = { finetuning_type: 'lora' };
+/** A run of these keys (the memory plan reads the planned run, as the board does). */
+const run = (values: Record<string, unknown>) =>
+  planRun({ model_name_or_path: 'model', dataset: 'identity', output_dir: 'out', stage: 'sft', ...values });
 const errorOf = (fn: () => unknown) => {
   try {
     fn();
@@ -87,12 +91,12 @@ describe('base precision from LLaMA-Factory keys', () => {
         maxStorageBufferBindingSize: 2 ** 27,
         budgetBytes: memoryBudget(null),
       };
-      const f32 = trainingMemoryPlan(values, config, limits);
+      const f32 = trainingMemoryPlan(run(values), config, limits);
       expect(errorOf(() => refuseIfTooLarge(f32))).toMatch(
         /^this run does not fit: the run needs about [\d.]+ GiB, the budget is 1.00 GiB. Try: quantize the base: quantization_bit: 4/,
       );
       process.env.WEBTUNE_MEMORY_BUDGET = '3GiB';
-      const q4 = trainingMemoryPlan({ ...values, quantization_bit: 4 }, config, {
+      const q4 = trainingMemoryPlan(run({ ...values, quantization_bit: 4 }), config, {
         ...limits,
         budgetBytes: memoryBudget(null),
       });
@@ -117,9 +121,17 @@ describe('base precision from LLaMA-Factory keys', () => {
     });
     const limits = { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 };
     const values = { ...LORA, quantization_bit: 8, cutoff_len: 64 };
-    const plain = trainingMemoryPlan(values, config, limits);
-    const both = trainingMemoryPlan({ ...values, additional_target: 'embed_tokens,lm_head' }, config, limits);
-    const embedding = trainingMemoryPlan({ ...values, additional_target: ['embed_tokens'] }, config, limits);
+    const plain = trainingMemoryPlan(run(values), config, limits);
+    const both = trainingMemoryPlan(
+      run({ ...values, additional_target: 'embed_tokens,lm_head' }),
+      config,
+      limits,
+    );
+    const embedding = trainingMemoryPlan(
+      run({ ...values, additional_target: ['embed_tokens'] }),
+      config,
+      limits,
+    );
     // One table: 32000 x 288 f32 = 35.2 MiB, in a 40 MiB buffer of the pool; parameter, gradient,
     // two moments.
     const table = 40 * 2 ** 20;

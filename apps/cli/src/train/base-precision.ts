@@ -18,8 +18,11 @@ import type { BaseFormat, ModelConfig } from '@webtune/nn';
 import {
   formatMemoryPlan,
   type MemoryPlan,
+  memoryPlanInputOf,
+  type PlanDevice,
   baseFormatOf as planBaseFormat,
   planMemory,
+  type RunPlan,
 } from '@webtune/train';
 import { UsageError } from '../ui.js';
 
@@ -67,41 +70,12 @@ export function memoryBudget(adapterClass: string | null): number | undefined {
   return adapterClass === 'software' ? Math.floor(totalmem() * 0.8) : undefined;
 }
 
-/** The memory plan of a training config for a model config and adapter limits. */
-export function trainingMemoryPlan(
-  v: Values,
-  config: ModelConfig,
-  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; budgetBytes?: number },
-): MemoryPlan {
-  const targets = (Array.isArray(v.lora_target) ? v.lora_target : String(v.lora_target ?? 'all').split(','))
-    .map((name) => String(name).trim())
-    .filter(Boolean);
-  const all = targets.length === 0 || targets.includes('all') || targets.includes('all-linear');
-  const targetsPerLayer = all ? 7 : Math.min(7, targets.length);
-  const saved = (
-    Array.isArray(v.additional_target) ? v.additional_target : String(v.additional_target ?? '').split(',')
-  ).map((name) => String(name).trim());
-  return planMemory({
-    model: config,
-    baseFormat: baseFormatOf(v),
-    finetuningType: v.finetuning_type === 'lora' ? 'lora' : 'full',
-    lora: {
-      r: Number(v.lora_rank ?? 8),
-      targetsPerLayer,
-      dora: v.use_dora === true,
-      dropout: Number(v.lora_dropout ?? 0) > 0,
-      // additional_target (PEFT's modules_to_save): the table and the head trained whole.
-      trainedTables: { embedding: saved.includes('embed_tokens'), head: saved.includes('lm_head') },
-    },
-    batchSize: Number(v.per_device_train_batch_size ?? 1),
-    sequenceLength: Number(v.cutoff_len ?? 2048),
-    gradientCheckpointing: Boolean(
-      (v.gradient_checkpointing as boolean | null) ?? !v.disable_gradient_checkpointing,
-    ),
-    // bf16 / fp16 / pure_bf16 keep the checkpointed layer inputs in f16 (where shader-f16 is).
-    checkpointDtype: v.bf16 || v.fp16 || v.pure_bf16 ? 'f16' : 'f32',
-    limits,
-  });
+/**
+ * The memory plan of a planned run for a model config and a device (@webtune/train's
+ * memoryPlanInputOf: the reading of the config the board uses too).
+ */
+export function trainingMemoryPlan(plan: RunPlan, config: ModelConfig, device: PlanDevice): MemoryPlan {
+  return planMemory(memoryPlanInputOf(plan, config, device));
 }
 
 /** Whether the run checkpoints layers (gradient_checkpointing, else not disable_gradient_checkpointing). */

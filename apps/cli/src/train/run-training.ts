@@ -110,10 +110,11 @@ export async function runTraining(plan: RunPlan, options: RunTrainingOptions): P
     const baseFormat = plan.baseFormat;
     const config = await readModelConfig(modelName);
     if (config) {
-      const memory = trainingMemoryPlan(plan.config as Record<string, unknown>, config, {
+      const memory = trainingMemoryPlan(plan, config, {
         maxBufferSize: device.gpu.limits.maxBufferSize,
         maxStorageBufferBindingSize: device.maxBindingBytes,
         budgetBytes: memoryBudget(device.info.adapterClass),
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
       });
       refuseIfTooLarge(memory);
     }

@@ -29,7 +29,8 @@ import {
   saveModel,
 } from '@webtune/nn';
 import { loadAdapter, saveAdapter } from '@webtune/peft';
-import { BROWSER_TAB_BUDGET, planMemory, type planRun } from '@webtune/train';
+import type { Device } from '@webtune/tensors';
+import { BROWSER_TAB_BUDGET, memoryPlanInputOf, planMemory, type planRun } from '@webtune/train';
 import { planInBrowser } from './browser-plan.js';
 import {
   device,
@@ -277,7 +278,8 @@ export function webappHandlers(): { [K in WebappRequest['kind']]: WebappHandler<
 
     async 'memory-plan'(request) {
       const loaded = requireModel();
-      const info = (await device()).info;
+      const gpu = await device();
+      const info = gpu.info;
       let plan: ReturnType<typeof planRun>;
       try {
         plan = planInBrowser(request.config, { location: loaded.location, datasets: [], runName: 'plan' });
@@ -290,7 +292,7 @@ export function webappHandlers(): { [K in WebappRequest['kind']]: WebappHandler<
         };
       }
       return {
-        plan: planMemory(planInputOf(loaded, plan, info)),
+        plan: planMemory(planInputOf(loaded, plan, gpu)),
         baseFormat: baseFormatOfRun(loaded, plan),
         adapterClass: info.adapterClass,
         problems: [],
@@ -523,40 +525,20 @@ function baseFormatOfRun(loaded: LoadedModel, plan: ReturnType<typeof planRun>):
   return named ? plan.baseFormat : heldFormat(loaded);
 }
 
-function planInputOf(
-  loaded: LoadedModel,
-  plan: ReturnType<typeof planRun>,
-  info: { limits: Record<string, number | undefined> },
-) {
-  const config = plan.config;
-  const targets = (
-    Array.isArray(config.lora_target) ? config.lora_target : String(config.lora_target ?? 'all').split(',')
-  )
-    .map((name) => String(name).trim())
-    .filter(Boolean);
-  const all = targets.length === 0 || targets.includes('all') || targets.includes('all-linear');
-  return {
-    model: loaded.pretrained.model.config,
-    baseFormat: baseFormatOfRun(loaded, plan),
-    // Freeze tuning is planned as full (an upper bound); the bottleneck adapter as LoRA.
-    finetuningType:
-      config.finetuning_type === 'full' || config.finetuning_type === 'freeze'
-        ? ('full' as const)
-        : ('lora' as const),
-    lora: {
-      r: Number(config.lora_rank ?? 8),
-      targetsPerLayer: all ? 7 : Math.min(7, targets.length),
-      dora: config.use_dora === true,
-    },
-    batchSize: plan.trainingArguments.perDeviceTrainBatchSize ?? 1,
-    sequenceLength: plan.data.cutoffLen,
-    gradientCheckpointing: plan.trainingArguments.gradientCheckpointing ?? true,
-    limits: {
-      maxBufferSize: info.limits.maxBufferSize ?? 0,
-      maxStorageBufferBindingSize: info.limits.maxStorageBufferBindingSize ?? 0,
+/** The memory plan's input for a run on this tab's device (@webtune/train's reading, as the CLI's). */
+function planInputOf(loaded: LoadedModel, plan: ReturnType<typeof planRun>, gpu: Device) {
+  const { limits } = gpu.info;
+  return memoryPlanInputOf(
+    plan,
+    loaded.pretrained.model.config,
+    {
+      maxBufferSize: limits.maxBufferSize ?? 0,
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize ?? 0,
       budgetBytes: BROWSER_TAB_BUDGET,
+      matmulOuterSegments: gpu.tuning.matmulOuterSegments,
     },
-  };
+    baseFormatOfRun(loaded, plan),
+  );
 }
 
 /**
@@ -568,7 +550,7 @@ export async function refuseRunThatCannotFit(
   loaded: LoadedModel,
   plan: ReturnType<typeof planRun>,
 ): Promise<void> {
-  const memory = planMemory(planInputOf(loaded, plan, (await device()).info));
+  const memory = planMemory(planInputOf(loaded, plan, await device()));
   if (memory.fits) return;
   throw new Error(
     `this run does not fit in this tab: ${memory.problems.join('; ')}. Try: ${memory.advice.join('; ')}`,
