@@ -200,6 +200,9 @@ export async function generateWithTimings(
 
   if (maxNewTokens === 0) return { results: finish(), timings };
 
+  // Prefill's time starts here: building the KV cache is part of it (as Transformers' prefill
+  // builds its cache inside the forward).
+  let started = performance.now();
   const cache = KVCache.forModel(device, config, batch, capacity, weightDtype(model));
   let paddingMask: Tensor | null = null;
   let fused: FusedDecoder | null = null;
@@ -217,7 +220,6 @@ export async function generateWithTimings(
       padding.map((pad) => Array.from({ length: steps }, (_, i) => Math.max(0, start + i - pad)));
 
     // Prefill: every prompt token at once, logits only at the last position.
-    let started = performance.now();
     const firstIds = new Int32Array(batch * longest);
     for (let b = 0; b < batch; b++) {
       firstIds.fill(padId, b * longest, b * longest + padding[b]);
