@@ -1,4 +1,5 @@
 import {
+  attention,
   type DecodeEpilogue,
   type Device,
   decodeArgmax,
@@ -7,7 +8,9 @@ import {
   decodeMatvec,
   decodeSample,
   type PackedWeight,
+  prefillAppend,
   prefillAttention,
+  prefillProduct,
   type Tensor,
 } from '@webtune/tensors';
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
@@ -141,6 +144,7 @@ export class FusedDecoder {
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly padding: Tensor;
+  private readonly paddingAmounts: number[];
   private readonly hidden: Tensor;
   private readonly qkv: Tensor;
   private readonly attended: Tensor;
@@ -223,6 +227,7 @@ export class FusedDecoder {
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
     this.padding = keep(device.fromArray(padding, [batch], 'u32'));
+    this.paddingAmounts = [...padding];
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
     this.hidden = keep(device.empty([batch, hiddenSize], 'f32'));
     this.qkv = keep(device.empty([batch, (heads + 2 * kvHeads) * headDim], 'f32'));
@@ -287,17 +292,20 @@ export class FusedDecoder {
     epilogue: DecodeEpilogue,
     out: Tensor,
     u: Tensor | null,
+    tiled = false,
   ): void {
     const adapted = group.terms.filter((term): term is FusedLowRankTerm => term !== null);
+    // A prompt's rows: the register-tiled products (each weight read once per tile of rows).
+    const run = tiled ? prefillProduct : decodeMatvec;
     if (u)
-      decodeMatvec(this.device, {
+      run(this.device, {
         x,
         weights: adapted.map((term) => term.a),
         norm,
         epilogue: 'store',
         out: u,
       });
-    decodeMatvec(this.device, {
+    run(this.device, {
       x,
       weights: group.weights,
       biases: group.biases,
@@ -341,6 +349,8 @@ export class FusedDecoder {
     steps: number,
     start: number,
     choose: boolean,
+    /** Run the products as register-tiled prefill products (long prompts) instead of decode's matvecs. */
+    tiled = false,
   ): Promise<Float32Array | number[]> {
     const { device, model } = this;
     const { config } = model;
@@ -362,9 +372,20 @@ export class FusedDecoder {
       const activation = device.empty([rows, config.intermediateSize], 'f32');
       const scratch = (group: Group) => (group.width > 0 ? device.empty([rows, group.width], 'f32') : null);
       decodeEmbed(device, this.embedTable, input, hidden);
+      // Tiled: the queries rotated beside the cache, then the forward's attention kernel over the cache.
+      const queries = tiled ? device.empty([rows, heads * headDim], 'f32') : null;
+      const mask = tiled && batch > 1 ? this.paddingMask() : undefined;
       this.layers.forEach((layer, index) => {
-        this.product(layer.qkv, hidden, { weight: layer.inputNorm, eps }, 'store', qkv, scratch(layer.qkv));
-        prefillAttention(device, {
+        this.product(
+          layer.qkv,
+          hidden,
+          { weight: layer.inputNorm, eps },
+          'store',
+          qkv,
+          scratch(layer.qkv),
+          tiled,
+        );
+        const where = {
           qkv,
           cos: this.cos,
           sin: this.sin,
@@ -372,14 +393,28 @@ export class FusedDecoder {
           keys: this.cache.keys[index],
           values: this.cache.values[index],
           qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
-          out: attended,
           heads,
           kvHeads,
           start,
           steps,
-          scale: config.attentionScale ?? 1 / Math.sqrt(headDim),
-        });
-        this.product(layer.o, attended, null, 'residual', hidden, scratch(layer.o));
+        };
+        const scale = config.attentionScale ?? 1 / Math.sqrt(headDim);
+        let attendedRows = attended;
+        if (queries) {
+          prefillAppend(device, { ...where, queries });
+          // One row attends over the filled prefix; several over the whole cache, its padding masked.
+          const seen = batch > 1 ? this.cache.capacity : start + steps;
+          const cached = (tensor: Tensor) =>
+            batch > 1 ? tensor : tensor.prefixView([1, seen, kvHeads, headDim]);
+          const { output } = attention(
+            queries.reshape([batch, steps, heads, headDim]),
+            cached(this.cache.keys[index]),
+            cached(this.cache.values[index]),
+            { causal: true, scale, queryOffset: start, ...(mask ? { paddingMask: mask } : {}) },
+          );
+          attendedRows = output.reshape([rows, heads * headDim]);
+        } else prefillAttention(device, { ...where, out: attended, scale });
+        this.product(layer.o, attendedRows, null, 'residual', hidden, scratch(layer.o), tiled);
         this.product(
           layer.gateUp,
           hidden,
@@ -387,8 +422,9 @@ export class FusedDecoder {
           'swiglu',
           activation,
           scratch(layer.gateUp),
+          tiled,
         );
-        this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down));
+        this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down), tiled);
       });
       // Each row's last position continues: copy it into the step's hidden state.
       const from = hidden.binding('FusedDecoder.prefill');
@@ -467,6 +503,16 @@ export class FusedDecoder {
     });
     this.seen ??= this.keep(this.device.empty([this.cache.batch, vocab], 'u32'));
     this.device.write(this.seen, marks);
+  }
+
+  /** [batch, capacity] u32: 1 where a row's key is a real token (after its left padding). */
+  private paddingMask(): Tensor {
+    const { batch, capacity } = this.cache;
+    const mask = new Uint32Array(batch * capacity);
+    this.paddingAmounts.forEach((pad, b) => {
+      mask.fill(1, b * capacity + pad, (b + 1) * capacity);
+    });
+    return this.device.fromArray(mask, [batch, capacity], 'u32');
   }
 
   private keep<T extends Tensor>(tensor: T): T {

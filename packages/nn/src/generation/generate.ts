@@ -53,11 +53,18 @@ export interface GenerateOptions extends SamplingOptions {
   fusedDecode?: boolean;
   /**
    * Prompt tokens (all rows together) up to which the prompt itself runs through the fused decode
-   * kernels rather than the model's forward (default 32). Those kernels read every weight once per
-   * block of 8 rows, so a long prompt is faster through the forward's tiled products; a short one
-   * (a chat turn) saves the forward's extra dispatches. 0 always uses the forward.
+   * kernels (default 32). Those kernels read every weight once per block of 8 rows; a longer
+   * prompt runs through the fused prefill (`tiledPrefill`) or the model's forward. 0 always uses
+   * the forward.
    */
   fusedPrefillTokens?: number;
+  /**
+   * Prompts over `fusedPrefillTokens` run through the fused kernels with register-tiled products
+   * (kernels/decode/prefill-product.ts: each weight read once per tile of rows), keys and values
+   * rotated straight into the cache, one submit. Default: where the device's tuning prefers
+   * register-tiled matmuls (CPU rasterisers); elsewhere, and with false, through the model's forward.
+   */
+  tiledPrefill?: boolean;
   /**
    * Steps recorded into one command buffer before the host reads the chosen ids back (fused path
    * only; default 8; sampling with several prompts takes one). Steps past a stop token are
@@ -239,9 +246,11 @@ export async function generateWithTimings(
     if (!Number.isInteger(fusedPrefillTokens) || fusedPrefillTokens < 0) {
       throw new ModelError(`fusedPrefillTokens must be a non-negative integer, got ${fusedPrefillTokens}`);
     }
+    const tiledPrefill = options.tiledPrefill ?? device.tuning.matmulKernel === 'register';
+    const short = batch * longest <= fusedPrefillTokens;
     let next: number[];
-    if (fused && batch * longest <= fusedPrefillTokens) {
-      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice);
+    if (fused && fusedPrefillTokens > 0 && (short || tiledPrefill)) {
+      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice, !short);
       cache.advance(longest);
       if (first instanceof Float32Array) next = sampleRows(first);
       else {
