@@ -8,6 +8,12 @@ import { listCheckpoints, type TrainingStorage } from '@webtune/train';
  * manifest, and a manifest written with createWritable() replaces the old one atomically when the
  * stream closes (the browser writes a swap file first). Blobs no manifest names (a crash between
  * a blob and its manifest) are removed when the run is opened again.
+ *
+ * Each run is opened once per realm (the engine's worker): the trainer, the Train tab's run state
+ * and a resume share one manifest and one queue of operations. Two instances would each hold their
+ * own manifest, and the second one's garbage collection would remove the blob the first had just
+ * written but not yet named in its manifest (a checkpoint saved while the tab read the run's state
+ * then failed to resume with NotFoundError). Another tab opening the same run is not guarded.
  */
 
 const RUNS_FOLDER = 'webtune-runs';
@@ -34,14 +40,44 @@ export async function listCheckpointsOf(runName: string): Promise<string[]> {
   return listCheckpoints(await opfsStorage(runName));
 }
 
-/** Removes a run and all its checkpoints. */
+/** Removes a run and all its checkpoints, after the operations already queued on it. */
 export async function removeRun(runName: string): Promise<void> {
+  const name = checkRunName(runName);
+  const open = openRuns.get(name);
+  if (open) {
+    openRuns.delete(name);
+    await (await open).closed();
+  }
   const runs = await runsFolder();
-  await runs.removeEntry(checkRunName(runName), { recursive: true }).catch(() => undefined);
+  await runs.removeEntry(name, { recursive: true }).catch(() => undefined);
 }
 
-/** Opens (or creates) the OPFS folder of a run as the trainer's storage. */
+interface OpenRun {
+  storage: TrainingStorage;
+  /** Waits for the queued operations, then refuses new ones. */
+  closed(): Promise<void>;
+}
+
+const openRuns = new Map<string, Promise<OpenRun>>();
+
+/**
+ * The OPFS folder of a run (created when missing) as the trainer's storage; every call for the
+ * same run in this realm returns the same storage.
+ */
 export async function opfsStorage(runName: string): Promise<TrainingStorage> {
+  const name = checkRunName(runName);
+  let open = openRuns.get(name);
+  if (!open) {
+    open = openRun(name);
+    openRuns.set(name, open);
+    open.catch(() => {
+      if (openRuns.get(name) === open) openRuns.delete(name);
+    });
+  }
+  return (await open).storage;
+}
+
+async function openRun(runName: string): Promise<OpenRun> {
   const runs = await runsFolder();
   const folder = await runs.getDirectoryHandle(checkRunName(runName), { create: true });
   const blobs = await folder.getDirectoryHandle('blobs', { create: true });
@@ -57,7 +93,12 @@ export async function opfsStorage(runName: string): Promise<TrainingStorage> {
   };
   // One operation at a time: each reads and rewrites the manifest.
   let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(operation: () => Promise<T>): Promise<T> => {
+  let isClosed = false;
+  const serial = <T>(body: () => Promise<T>): Promise<T> => {
+    const operation = () => {
+      if (isClosed) throw new Error(`run ${runName} was removed`);
+      return body();
+    };
     const next = queue.then(operation, operation);
     queue = next.catch(() => undefined);
     return next;
@@ -76,7 +117,7 @@ export async function opfsStorage(runName: string): Promise<TrainingStorage> {
     for (const name of names) await blobs.removeEntry(name).catch(() => undefined);
   };
 
-  return {
+  const storage: TrainingStorage = {
     writeFile: (path, contents) =>
       serial(async () => {
         const key = normalize(path);
@@ -142,6 +183,13 @@ export async function opfsStorage(runName: string): Promise<TrainingStorage> {
         await removeBlobs(names);
       }),
   };
+  return {
+    storage,
+    closed: () =>
+      serial(async () => {
+        isClosed = true;
+      }),
+  };
 }
 
 async function runsFolder(): Promise<FileSystemDirectoryHandle> {
@@ -161,7 +209,10 @@ function checkRunName(name: string): string {
 async function readManifest(folder: FileSystemDirectoryHandle): Promise<Manifest> {
   try {
     const file = await (await folder.getFileHandle(MANIFEST)).getFile();
-    const json = JSON.parse(await file.text()) as Manifest;
+    const text = await file.text();
+    // Created but never closed (the tab died during the first save): no blob is named yet.
+    if (text === '') return { format: 'webtune-opfs-run', version: 1, next: 0, files: {} };
+    const json = JSON.parse(text) as Manifest;
     if (json.format === 'webtune-opfs-run' && json.version === 1) return json;
     throw new Error(`${MANIFEST} of an unknown format`);
   } catch (error) {

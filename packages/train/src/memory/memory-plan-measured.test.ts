@@ -4,7 +4,7 @@ type Shape = Parameters<typeof createModelConfig>[0];
 
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { clearTape, createDevice, type Device } from '@webtune/tensors';
-import { Rng } from '@webtune/test-utils';
+import { Rng, requireF16 } from '@webtune/test-utils';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { trainablePeftModel } from '../model/trainable-model.js';
 import { supervisedTask } from '../tasks/sft-task.js';
@@ -65,7 +65,7 @@ async function measure(
   baseFormat: BaseFormat,
   batch: number,
   seq: number,
-  gradientCheckpointing: boolean,
+  checkpointing: Checkpointing,
   modulesToSave: string[] | null = null,
 ): Promise<{ measured: Measured; config: ModelConfig }> {
   await device.sync();
@@ -98,7 +98,8 @@ async function measure(
         maxSteps: 2,
         learningRate: 1e-3,
         shuffle: false,
-        gradientCheckpointing,
+        gradientCheckpointing: checkpointing !== false,
+        checkpointDtype: checkpointing === 'f16' ? 'f16' : 'f32',
       },
     });
     return { measured: { weights, trainable, peak: device.memory().peakBytes - before }, config };
@@ -107,12 +108,16 @@ async function measure(
   }
 }
 
-const CASES: [string, Shape, BaseFormat, boolean, string[]?][] = [
+/** No checkpointing, checkpointing, or checkpointing with the layer inputs stored in f16. */
+type Checkpointing = boolean | 'f16';
+
+const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?][] = [
   ['stories-like, f32 base', STORIES_LIKE, 'f32', false],
   ['stories-like, f16 base', STORIES_LIKE, 'f16', false],
   ['stories-like, Q8_0 base', STORIES_LIKE, 'q8_0', false],
   ['stories-like, Q4_0 base', STORIES_LIKE, 'q4_0', false],
   ['stories-like, Q4_0 base, gradient checkpointing', STORIES_LIKE, 'q4_0', true],
+  ['stories-like, f16 base, gradient checkpointing with f16 layer inputs', STORIES_LIKE, 'f16', 'f16'],
   [
     'stories-like, Q8_0 base, embed_tokens and lm_head trained (f32 copies)',
     STORIES_LIKE,
@@ -124,9 +129,10 @@ const CASES: [string, Shape, BaseFormat, boolean, string[]?][] = [
 ];
 
 describe('memory plan against the device', () => {
-  it.each(CASES)(
+  it.for(CASES)(
     '%s: weights, LoRA parameters and the peak of 2 LoRA SFT steps',
-    async (label, shape, baseFormat, checkpointing, modulesToSave) => {
+    async ([label, shape, baseFormat, checkpointing, modulesToSave], context) => {
+      if (checkpointing === 'f16') requireF16(context, device.hasF16);
       const batch = 2;
       const seq = 64;
       const { measured, config } = await measure(
@@ -148,7 +154,8 @@ describe('memory plan against the device', () => {
         },
         batchSize: batch,
         sequenceLength: seq,
-        gradientCheckpointing: checkpointing,
+        gradientCheckpointing: checkpointing !== false,
+        checkpointDtype: checkpointing === 'f16' ? 'f16' : 'f32',
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,

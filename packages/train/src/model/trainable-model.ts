@@ -130,22 +130,25 @@ function decoderHiddenStates(model: CausalLM, ids: Tensor, options: TrainingForw
   );
   const decoder = model.model;
   const half = options.gradientCheckpointing === true && options.checkpointDtype === 'f16';
-  let h = model.embed(ids);
-  if (half) h = autograd.cast(h, 'f16');
-  for (const layer of decoder.layers) {
+  // Under f16 storage the casts happen inside scopes, so neither the embedding's f32 output nor
+  // the last layer's f16 output outlives its cast (a cast keeps nothing for backward): between
+  // layers only the f16 inputs stay, as the memory plan counts.
+  let h = half ? device.scope(() => autograd.cast(model.embed(ids), 'f16')) : model.embed(ids);
+  const layers = [...decoder.layers];
+  layers.forEach((layer, index) => {
     const input = h;
-    h = device.scope(() =>
-      options.gradientCheckpointing
-        ? checkpoint(
-            (x) =>
-              half
-                ? autograd.cast(layer.forward(autograd.cast(x, 'f32'), context), 'f16')
-                : layer.forward(x, context),
-            [input],
-          )
-        : layer.forward(input, context),
-    );
-  }
-  if (half) h = autograd.cast(h, 'f32');
+    h = device.scope(() => {
+      if (!options.gradientCheckpointing) return layer.forward(input, context);
+      const output = checkpoint(
+        (x) =>
+          half
+            ? autograd.cast(layer.forward(autograd.cast(x, 'f32'), context), 'f16')
+            : layer.forward(x, context),
+        [input],
+      );
+      return half && index === layers.length - 1 ? autograd.cast(output, 'f32') : output;
+    });
+  });
+  if (half && layers.length === 0) h = autograd.cast(h, 'f32');
   return decoder.child<LinearLike>('norm').forward(h);
 }
