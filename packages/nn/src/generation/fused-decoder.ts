@@ -399,7 +399,7 @@ export class FusedDecoder {
           steps,
         };
         const scale = config.attentionScale ?? 1 / Math.sqrt(headDim);
-        let attendedRows = attended;
+        let attendedRows: Tensor = attended;
         if (queries) {
           prefillAppend(device, { ...where, queries });
           // One row attends over the filled prefix; several over the whole cache, its padding masked.

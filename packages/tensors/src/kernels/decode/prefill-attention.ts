@@ -35,7 +35,7 @@ export interface PrefillAttentionOptions {
 }
 
 /** What prefillAppend needs: prefillAttention's inputs, and where the rotated queries go. */
-export interface PrefillAppendOptions extends Omit<PrefillAttentionOptions, 'out' | 'lanes'> {
+export interface PrefillAppendOptions extends Omit<PrefillAttentionOptions, 'out' | 'lanes' | 'scale'> {
   /**
    * [rows * steps, heads headDim] f32: every position's query heads, normalised (Qwen3) and
    * rotated, for the attention op (kernels/attention) to read as [rows, steps, heads, headDim].
