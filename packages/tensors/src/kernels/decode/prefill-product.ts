@@ -250,8 +250,13 @@ export function prefillProductSource(shape: PrefillProductShape): string {
     for (let r = 0; r < R; r++) {
       const row = subgroups ? `row_${r}` : `a_${r}`;
       if (subgroups) body.push(`      let row_${r} = subgroupBroadcast(a_${Math.floor(r / L)}, ${r % L}u);`);
+      // A chain of four fmas per accumulator (dot() is a multiply and three adds on lavapipe).
       for (let p = 0; p < sums; p++)
-        for (let j = 0; j < C; j++) body.push(`      acc_${p}_${r}_${j} += dot(${row}, b_${p}_${j});`);
+        for (let j = 0; j < C; j++) {
+          let sum = `acc_${p}_${r}_${j}`;
+          for (const lane of ['x', 'y', 'z', 'w']) sum = `fma(${row}.${lane}, b_${p}_${j}.${lane}, ${sum})`;
+          body.push(`      acc_${p}_${r}_${j} = ${sum};`);
+        }
     }
     body.push('    }');
     return body.join('\n');
