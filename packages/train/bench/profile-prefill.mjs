@@ -4,10 +4,11 @@
 // prefill case of versus-transformers.mjs (random weights, f32, greedy).
 //
 //   pnpm --filter @webtune/train build && node bench/profile-prefill.mjs [--shape=stories260K|stories15M]
-//     [--warmup=N] [--prompt=N] [--keys] [--json] [--fused-prefill-tokens=N]
+//     [--warmup=N] [--prompt=N] [--keys] [--json] [--fused-prefill-tokens=N] [--tiled-prefill=true|false]
 //
 // --warmup: unprofiled prefills before the profiled one (default 3; the median of their times
-// after the first is the plain wall time). --fused-prefill-tokens: generate's option of that name.
+// after the first is the plain wall time). --fused-prefill-tokens, --tiled-prefill: generate's
+// options of those names (default: generate's choice for the adapter).
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice, formatKernelProfile } from '@webtune/tensors';
 import { STEP_SHAPES } from './step-shapes.mjs';
@@ -29,6 +30,7 @@ if (!Number.isInteger(warmup) || warmup < 1 || !Number.isInteger(prompt) || prom
 const fusedPrefillTokens = option('fused-prefill-tokens')
   ? Number(option('fused-prefill-tokens'))
   : undefined;
+const tiledPrefill = option('tiled-prefill') ? option('tiled-prefill') === 'true' : undefined;
 
 const device = await createDevice({ dawnOptions: ['disable-dawn-features=timestamp_quantization'] });
 const config = createModelConfig({
@@ -44,6 +46,7 @@ const options = {
   maxNewTokens: 1,
   stopTokens: [],
   ...(fusedPrefillTokens !== undefined ? { fusedPrefillTokens } : {}),
+  ...(tiledPrefill !== undefined ? { tiledPrefill } : {}),
 };
 const plainMs = [];
 const plainCpuMs = [];
