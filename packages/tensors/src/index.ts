@@ -73,6 +73,16 @@ export {
 export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
 export { type DecodeAttentionOptions, decodeAttention } from './kernels/decode/decode-attention.js';
 export {
+  DECODE_LAYER_HEAD_BUFFERS,
+  DECODE_LAYER_MAX_WEIGHTS,
+  type DecodeLayerLayout,
+  type DecodeLayerOptions,
+  type DecodeLayerShape,
+  decodeLayer,
+  decodeLayerLayout,
+  decodeLayerUnsupported,
+} from './kernels/decode/decode-layer.js';
+export {
   type DecodeEpilogue,
   type DecodeMatvecOptions,
   decodeMatvec,

@@ -1,8 +1,10 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModelConfig } from '../config/model-config.js';
 import { packFrozenWeights } from '../loading/frozen-weights.js';
-import type { CausalLM } from '../models/llama.js';
+import { CausalLM } from '../models/llama.js';
+import { initializeModel } from '../module/initialize.js';
 import { loadModelDirectory } from '../node.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
 import { FusedDecoder, fusedDecodeUnsupported } from './fused-decoder.js';
@@ -16,20 +18,15 @@ beforeAll(async () => {
 });
 afterAll(() => device?.destroy());
 
-describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
-  let model: CausalLM;
-  beforeAll(async () => {
-    ({ model } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM });
-  });
-  afterAll(() => model?.dispose());
-
-  it('gives the logits of the model forward at every cached step (within 1e-4)', async () => {
-    expect(fusedDecodeUnsupported(model)).toBeNull();
-    const prompt = [1, 403, 407, 261, 378];
-    const steps = [300, 17, 450, 2];
+/**
+ * After the prompt (through the forward into both caches), each fused step's logits equal the
+ * forward's (within 1e-4), on both fused layer paths (a dispatch per layer, five per layer).
+ */
+async function expectStepLogits(model: CausalLM, prompt: number[], steps: number[]): Promise<void> {
+  for (const layerKernel of [true, false]) {
     const reference = KVCache.forModel(device, model.config, 1, 16);
     const fusedCache = KVCache.forModel(device, model.config, 1, 16);
-    const decoder = new FusedDecoder(model, fusedCache, [0], 1);
+    const decoder = new FusedDecoder(model, fusedCache, [0], 1, layerKernel);
     try {
       for (const cache of [reference, fusedCache]) {
         await device.scope(async () => {
@@ -46,14 +43,63 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
         decoder.setIds([id]);
         decoder.encodeLogits(fusedCache.length);
         fusedCache.advance(1);
-        expectClose(await decoder.logits.toArray(), expected, { atol: 1e-4, rtol: 0, label: `step ${id}` });
+        expectClose(await decoder.logits.toArray(), expected, {
+          atol: 1e-4,
+          rtol: 0,
+          label: `${layerKernel ? 'layer kernel' : 'five dispatches'}, step ${id}`,
+        });
       }
     } finally {
       decoder.dispose();
       reference.dispose();
       fusedCache.dispose();
     }
+  }
+}
+
+describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
+  let model: CausalLM;
+  beforeAll(async () => {
+    ({ model } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM });
   });
+  afterAll(() => model?.dispose());
+
+  for (const layerKernel of [true, false]) {
+    it(`gives the logits of the model forward at every cached step (within 1e-4), ${layerKernel ? 'a dispatch per layer (decodeLayer)' : 'five dispatches per layer'}`, async () => {
+      expect(fusedDecodeUnsupported(model)).toBeNull();
+      const prompt = [1, 403, 407, 261, 378];
+      const steps = [300, 17, 450, 2];
+      const reference = KVCache.forModel(device, model.config, 1, 16);
+      const fusedCache = KVCache.forModel(device, model.config, 1, 16);
+      const decoder = new FusedDecoder(model, fusedCache, [0], 1, layerKernel);
+      try {
+        for (const cache of [reference, fusedCache]) {
+          await device.scope(async () => {
+            model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { cache, logits: 'last' });
+            await device.sync();
+          });
+        }
+        for (const id of steps) {
+          const expected = await device.scope(async () =>
+            model
+              .forward(device.fromArray([id], [1, 1], 'i32'), { cache: reference, logits: 'last' })
+              .toArray(),
+          );
+          const before = device.stats.dispatches;
+          decoder.setIds([id]);
+          decoder.encodeLogits(fusedCache.length);
+          // 5 layers (the last with the final norm and head), or embed + 5 x 5 + head.
+          expect(device.stats.dispatches - before).toBe(layerKernel ? 5 : 27);
+          fusedCache.advance(1);
+          expectClose(await decoder.logits.toArray(), expected, { atol: 1e-4, rtol: 0, label: `step ${id}` });
+        }
+      } finally {
+        decoder.dispose();
+        reference.dispose();
+        fusedCache.dispose();
+      }
+    });
+  }
 
   it('prefills ragged left-padded prompts in 6 dispatches per layer, each row giving the logits of its own forward (within 1e-4)', async () => {
     const prompts = [
@@ -174,10 +220,11 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
       dispatches: t.decodeDispatches / t.decodeSteps,
       submits: t.decodeSubmits / t.decodeSteps,
     });
-    // 5 layers x 5 + embed, head, argmax = 28 dispatches per step; 8 steps per submit.
-    expect(perStep(fused.timings).dispatches).toBe(28);
+    // A dispatch per layer (decodeLayer: the layers are small; the last one embeds nothing but
+    // takes the final norm, the head and the argmax) = 5 dispatches per step; 8 steps per submit.
+    expect(perStep(fused.timings).dispatches).toBe(5);
     expect(perStep(fused.timings).submits).toBeLessThanOrEqual(0.25);
-    expect(perStep(plain.timings).dispatches).toBeGreaterThan(2 * 28);
+    expect(perStep(plain.timings).dispatches).toBeGreaterThan(10 * 5);
     expect(perStep(single.timings).submits).toBeLessThanOrEqual(1.05);
   });
 
@@ -224,8 +271,8 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
 });
 
 describe('fused decoding against Transformers goldens', () => {
-  for (const name of ['llama', 'qwen2', 'qwen3'] as const) {
-    it(`${name}: 64 greedy tokens are Transformers' (the fused path taken; bias, q/k norm)`, async () => {
+  for (const name of ['llama', 'qwen2', 'qwen3', 'mistral'] as const) {
+    it(`${name}: 64 greedy tokens are Transformers' (the fused path taken; bias, q/k norm, sliding window)`, async () => {
       const { model, golden } = await loadTransformersFixture(device, name);
       try {
         expect(fusedDecodeUnsupported(model)).toBeNull();
@@ -234,6 +281,7 @@ describe('fused decoding against Transformers goldens', () => {
           stopTokens: [],
         });
         expect(timings.fused).toBe(true);
+        expect(timings.unfusedReason).toBeNull();
         expect(results[0].tokens).toEqual(golden.greedy.tokens);
       } finally {
         model.dispose();
@@ -261,15 +309,61 @@ describe('fused decoding against Transformers goldens', () => {
     },
   );
 
-  it('names why a model decodes through its own forward', async () => {
+  it('mistral (sliding window 4): each step past the window gives the forward logits, on both fused layer paths', async () => {
+    const { model } = await loadTransformersFixture(device, 'mistral');
+    try {
+      expect(model.config.slidingWindow).toBe(4);
+      await expectStepLogits(model, [1, 5, 9, 14, 3, 22], [7, 30, 2, 41, 11, 8]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  for (const slidingWindow of [6, null]) {
+    it(`phi-3 (stacked qkv_proj and gate_up_proj, sliding window ${slidingWindow}): the forward's logits and the unfused path's tokens (prompt ${slidingWindow ? 'through the forward' : 'fused'})`, async () => {
+      const config = createModelConfig({
+        architecture: 'Phi3ForCausalLM',
+        hiddenSize: 32,
+        intermediateSize: 48,
+        numHiddenLayers: 2,
+        numAttentionHeads: 4,
+        numKeyValueHeads: 2,
+        vocabSize: 64,
+        slidingWindow,
+      });
+      const model = initializeModel(new CausalLM(device, config), { seed: 5, std: 0.2 });
+      try {
+        expect(fusedDecodeUnsupported(model)).toBeNull();
+        await expectStepLogits(model, [1, 5, 9, 14], [7, 30, 2, 41, 11, 8, 50]);
+        const prompts = [
+          [1, 20, 33, 4, 5],
+          [1, 9],
+        ];
+        const run = (fusedDecode: boolean) =>
+          generateWithTimings(model, null, prompts, { maxNewTokens: 20, stopTokens: [], fusedDecode });
+        const [plain, fused] = [await run(false), await run(true)];
+        expect(fused.timings.fused).toBe(true);
+        expect(fused.results.map((r) => r.tokens)).toEqual(plain.results.map((r) => r.tokens));
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it('names why a model decodes through its own forward, in the generation timings too', async () => {
     for (const [name, reason] of [
       ['gemma2', /Gemma/],
-      ['phi3', /Phi-3/],
-      ['mistral', /sliding/],
+      ['phi3', /LongRoPE/],
     ] as const) {
       const { model } = await loadTransformersFixture(device, name);
       try {
         expect(fusedDecodeUnsupported(model)).toMatch(reason);
+        const { timings } = await generateWithTimings(model, null, [[1, 5]], {
+          maxNewTokens: 2,
+          stopTokens: [],
+        });
+        expect(timings.fused).toBe(false);
+        expect(timings.unfusedReason).toMatch(reason);
       } finally {
         model.dispose();
       }

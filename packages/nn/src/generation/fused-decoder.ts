@@ -1,13 +1,20 @@
 import {
   attention,
+  DECODE_LAYER_HEAD_BUFFERS,
+  DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
+  type DecodeLayerShape,
   type Device,
   decodeArgmax,
   decodeAttention,
   decodeEmbed,
+  decodeLayer,
+  decodeLayerLayout,
+  decodeLayerUnsupported,
   decodeMatvec,
   decodeSample,
-  type PackedWeight,
+  div,
+  PackedWeight,
   prefillAppend,
   prefillAttention,
   prefillProduct,
@@ -25,12 +32,18 @@ export interface FusedLowRankTerm {
   a: Tensor;
   b: Tensor;
   scale: number;
+  /**
+   * DoRA: the magnitude m [out] f32 and ||W + s B A|| per output row (computed when the decoder is
+   * made, since the weights may have been trained since the last call); the kernels then multiply
+   * W x + s B A x by m / ||W + s B A|| before the bias.
+   */
+  dora?: { magnitude: Tensor; norm: () => Tensor } | null;
 }
 
 /**
  * A wrapper of a projection (LoRA) that the fused kernels can apply: its base Linear and the active
  * adapter's low-rank term (null when no adapter is active or it is merged), or null when the
- * kernels cannot reproduce its forward right now (DoRA, dropout while training, ...).
+ * kernels cannot reproduce its forward right now (dropout while training, a merged adapter).
  */
 export interface FusedLowRankLayer {
   fusedLowRank(): { base: Linear; term: FusedLowRankTerm | null } | null;
@@ -46,11 +59,17 @@ function projectionOf(name: string, child: unknown): Projection | string {
     return `${name} is wrapped (an adapter)`;
   const resolved = wrapper.fusedLowRank();
   if (!resolved)
-    return `${name} holds an adapter the fused kernels cannot apply (DoRA, dropout while training, merged)`;
+    return `${name} holds an adapter the fused kernels cannot apply (dropout while training, merged)`;
   if (!(resolved.base instanceof Linear) || resolved.base.constructor !== Linear)
     return `${name} wraps a wrapped layer`;
   const term = resolved.term;
-  if (term && (term.a.dtype !== 'f32' || term.b.dtype !== 'f32' || term.a.shape[1] % 4 !== 0))
+  if (
+    term &&
+    (term.a.dtype !== 'f32' ||
+      term.b.dtype !== 'f32' ||
+      term.a.shape[1] % 4 !== 0 ||
+      (term.dora && term.dora.magnitude.dtype !== 'f32'))
+  )
     return `${name}'s adapter is not f32 with an input size a multiple of 4`;
   return resolved;
 }
@@ -58,14 +77,14 @@ function projectionOf(name: string, child: unknown): Projection | string {
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
  * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
- * without LoRA adapters (their low-rank terms added in the kernels): separate q/k/v and gate/up
- * projections (with or without bias), SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (DoRA or adapters in training with dropout, ggml-quantized bases, Gemma, Phi-3, sliding windows,
- * soft-capping, NoPE layers) decodes through the model's own forward.
+ * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
+ * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
+ * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
+ * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
+ * prompts go through the forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
-  if (c.fusedProjections) return 'fused qkv_proj/gate_up_proj (Phi-3)';
   if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
   if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
   if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
@@ -74,9 +93,6 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   if (rotaryDim(c) !== c.headDim) return 'partial rotary';
   if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
     return 'sizes not a multiple of 4';
-  for (let i = 0; i < c.numHiddenLayers; i++) {
-    if (usesSlidingWindow(c, i)) return 'sliding-window attention';
-  }
   const formats = new Set<string>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
@@ -91,6 +107,9 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     if (!packed && linear.parameter('weight').dtype !== 'f32')
       return `${name} holds ${linear.parameter('weight').dtype} weights`;
     if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
+    // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
+    if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
+      return `${name} (stacked gate and up) holds an adapter or a bias`;
   }
   if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
   if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
@@ -109,6 +128,8 @@ interface Group {
   weights: Weight[];
   biases: Tensor[] | null;
   terms: (FusedLowRankTerm | null)[];
+  /** DoRA's m / ||W + s B A|| [out] of each weight with a DoRA term (null for others). */
+  factors: (Tensor | null)[];
   /** Where each adapted weight's A x starts in u, and u's width (0: no adapter in the group). */
   offsets: number[];
   width: number;
@@ -117,6 +138,8 @@ interface Group {
 }
 
 interface LayerWeights {
+  /** Sliding window of this layer's attention (0: every key). */
+  window: number;
   inputNorm: Tensor;
   postNorm: Tensor;
   qkNorm: { q: Tensor; k: Tensor } | null;
@@ -152,6 +175,12 @@ export class FusedDecoder {
   readonly logits: Tensor;
   readonly ids: Tensor;
   private readonly tokens: Tensor;
+  /**
+   * Small layers (stories260K) run whole in one dispatch each (`decodeLayer`): each layer's
+   * parameters packed into one buffer, copied on the device when the decoder is made. Null where
+   * the layers are too large, adapted or not f32.
+   */
+  private readonly packedLayers: { shape: DecodeLayerShape; buffers: Tensor[]; head: boolean } | null;
   private seen: Tensor | null = null;
   private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
@@ -162,6 +191,8 @@ export class FusedDecoder {
     padding: readonly number[],
     /** Most steps one `encodeGreedy` call may take. */
     readonly maxSteps: number,
+    /** Whether small layers may take one dispatch each (decodeLayer); false keeps five per layer. */
+    layerKernel = true,
   ) {
     const reason = fusedDecodeUnsupported(model);
     if (reason) throw new Error(`FusedDecoder: ${reason}`);
@@ -190,6 +221,11 @@ export class FusedDecoder {
         weights: projections.map(({ base }) => base.packedParameter('weight') ?? base.parameter('weight')),
         biases: hasBias ? projections.map(({ base }) => base.parameter('bias')) : null,
         terms,
+        factors: terms.map((term) => {
+          const dora = term?.dora;
+          if (!dora) return null;
+          return this.keep(device.scope(() => div(dora.magnitude, dora.norm()).keep()));
+        }),
         offsets,
         width,
         u: width > 0 ? this.keep(device.empty([batch, width], 'f32')) : null,
@@ -199,12 +235,20 @@ export class FusedDecoder {
       const at = (name: string) => p(`model.layers.${i}.${name}`);
       const names = (...parts: string[]) => parts.map((part) => `model.layers.${i}.${part}`);
       return {
+        window: usesSlidingWindow(config, i) ? (config.slidingWindow ?? 0) : 0,
         inputNorm: at('input_layernorm.weight'),
         postNorm: at('post_attention_layernorm.weight'),
         qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
-        qkv: group(names('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj')),
+        // Phi-3 stacks q/k/v in qkv_proj and gate/up in gate_up_proj: one weight per group.
+        qkv: group(
+          config.fusedProjections
+            ? names('self_attn.qkv_proj')
+            : names('self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'),
+        ),
         o: group(names('self_attn.o_proj')),
-        gateUp: group(names('mlp.gate_proj', 'mlp.up_proj')),
+        gateUp: group(
+          config.fusedProjections ? names('mlp.gate_up_proj') : names('mlp.gate_proj', 'mlp.up_proj'),
+        ),
         down: group(names('mlp.down_proj')),
       };
     });
@@ -236,6 +280,82 @@ export class FusedDecoder {
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
+    this.packedLayers = layerKernel ? this.packLayers() : null;
+  }
+
+  /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
+  private packLayers(): { shape: DecodeLayerShape; buffers: Tensor[]; head: boolean } | null {
+    const { device, model } = this;
+    const { config } = model;
+    const shape: DecodeLayerShape = {
+      hidden: config.hiddenSize,
+      intermediate: config.intermediateSize,
+      heads: config.numAttentionHeads,
+      kvHeads: config.numKeyValueHeads,
+      headDim: config.headDim,
+      bias: this.layers[0].qkv.biases !== null,
+      qkNorm: this.layers[0].qkNorm !== null,
+    };
+    const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+    const plain = groups.every(
+      (group) =>
+        group.u === null && group.weights.every((w) => !(w instanceof PackedWeight) && w.dtype === 'f32'),
+    );
+    // Biases past q/k/v (Llama's attention_bias on o_proj, mlp_bias) keep the five dispatches.
+    const otherBiases = this.layers.some(
+      (layer) => layer.o.biases || layer.gateUp.biases || layer.down.biases,
+    );
+    if (!plain || otherBiases || decodeLayerUnsupported(device, shape) !== null) return null;
+    const layout = decodeLayerLayout(shape);
+    const buffers = this.layers.map((layer) => {
+      const buffer = this.keep(device.empty([layout.length], 'f32'));
+      const target = buffer.binding('FusedDecoder.packLayers');
+      const put = (tensor: Tensor, offset: number) => {
+        const source = tensor.binding('FusedDecoder.packLayers');
+        device.copyBuffer(source, {
+          buffer: target.buffer,
+          offset: target.offset + offset * 4,
+          size: source.size,
+        });
+      };
+      // q, k and v (or Phi-3's stacked qkv_proj) side by side, and their biases.
+      put(layer.inputNorm, layout.inputNorm);
+      let at = layout.qkv;
+      for (const weight of layer.qkv.weights as Tensor[]) {
+        put(weight, at);
+        at += weight.size;
+      }
+      if (layer.qkv.biases && layout.qkvBias !== null) {
+        at = layout.qkvBias;
+        for (const bias of layer.qkv.biases) {
+          put(bias, at);
+          at += bias.size;
+        }
+      }
+      if (layer.qkNorm && layout.qNorm !== null && layout.kNorm !== null) {
+        put(layer.qkNorm.q, layout.qNorm);
+        put(layer.qkNorm.k, layout.kNorm);
+      }
+      put(layer.o.weights[0] as Tensor, layout.o);
+      put(layer.postNorm, layout.postNorm);
+      // Gate then up: Phi-3's stacked gate_up_proj fills both (up starts right after gate).
+      put(layer.gateUp.weights[0] as Tensor, layout.gate);
+      if (layer.gateUp.weights.length > 1) put(layer.gateUp.weights[1] as Tensor, layout.up);
+      put(layer.down.weights[0] as Tensor, layout.down);
+      return buffer;
+    });
+    // A small f32 head goes into the last layer's dispatch too (with the greedy argmax).
+    const head =
+      device.gpu.limits.maxStorageBuffersPerShaderStage >= DECODE_LAYER_HEAD_BUFFERS &&
+      !(this.head instanceof PackedWeight) &&
+      this.head.dtype === 'f32' &&
+      this.head.size <= DECODE_LAYER_MAX_WEIGHTS;
+    return { shape, buffers, head };
+  }
+
+  /** The final norm's eps. */
+  private get finalEps(): number {
+    return (this.model.model.child('norm') as RMSNorm).eps;
   }
 
   get device(): Device {
@@ -243,13 +363,69 @@ export class FusedDecoder {
   }
 
   /**
-   * Records one step for the ids in `this.ids` at the cache's next slot `slot`: the logits of the
-   * next token land in `this.logits`. Advances nothing; the caller moves the cache.
+   * Why `prefill` cannot run this model's prompt, or null: the prompt kernel has no sliding
+   * window, so such prompts go through the model's forward (the steps after it stay fused).
    */
-  encodeLogits(slot: number): void {
+  get prefillUnsupported(): string | null {
+    return this.layers.some((layer) => layer.window > 0) ? 'sliding-window attention' : null;
+  }
+
+  /**
+   * Why `prefill(..., tiled)` cannot run this model, or null: prefillProduct has no DoRA factor
+   * and no stacked gate/up weight (Phi-3), so such prompts take decode's products or the forward.
+   */
+  get tiledPrefillUnsupported(): string | null {
+    if (this.prefillUnsupported) return this.prefillUnsupported;
+    if (this.model.config.fusedProjections) return "Phi-3's stacked gate_up_proj";
+    const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+    return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
+  }
+
+  /**
+   * Records one step for the ids in `this.ids` at the cache's next slot `slot`: the logits of the
+   * next token land in `this.logits`. With `argmaxAt`, the greedy choice too (into `this.ids` and
+   * the token log at that step). Advances nothing; the caller moves the cache.
+   */
+  encodeLogits(slot: number, argmaxAt?: number): void {
     const { device, model } = this;
     const { config } = model;
     const eps = config.rmsNormEps;
+    const scale = config.attentionScale ?? 1 / Math.sqrt(config.headDim);
+    const packed = this.packedLayers;
+    if (packed) {
+      packed.buffers.forEach((weights, index) => {
+        decodeLayer(device, {
+          shape: packed.shape,
+          weights,
+          hidden: this.hidden,
+          embed: index === 0 ? { table: this.embedTable, ids: this.ids } : null,
+          cos: this.cos,
+          sin: this.sin,
+          padding: this.padding,
+          keys: this.cache.keys[index],
+          values: this.cache.values[index],
+          slot,
+          scale,
+          eps,
+          window: this.layers[index].window,
+          head:
+            packed.head && index === packed.buffers.length - 1
+              ? {
+                  norm: this.finalNorm,
+                  eps: this.finalEps,
+                  weight: this.head as Tensor,
+                  logits: this.logits,
+                  argmax:
+                    argmaxAt === undefined ? null : { ids: this.ids, tokens: this.tokens, at: argmaxAt },
+                }
+              : null,
+        });
+      });
+      if (packed.head) return;
+      this.encodeHead();
+      if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
+      return;
+    }
     decodeEmbed(device, this.embedTable, this.ids, this.hidden);
     this.layers.forEach((layer, index) => {
       this.product(layer.qkv, this.hidden, { weight: layer.inputNorm, eps }, 'store', this.qkv, layer.qkv.u);
@@ -266,6 +442,7 @@ export class FusedDecoder {
         kvHeads: config.numKeyValueHeads,
         slot,
         scale: config.attentionScale ?? 1 / Math.sqrt(config.headDim),
+        window: layer.window,
       });
       this.product(layer.o, this.attended, null, 'residual', this.hidden, layer.o.u);
       this.product(
@@ -279,6 +456,7 @@ export class FusedDecoder {
       this.product(layer.down, this.activation, null, 'residual', this.hidden, layer.down.u);
     });
     this.encodeHead();
+    if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
   }
 
   /**
@@ -316,7 +494,9 @@ export class FusedDecoder {
         ? {
             u,
             terms: group.terms.map((term, i) =>
-              term ? { b: term.b, offset: group.offsets[i], scale: term.scale } : null,
+              term
+                ? { b: term.b, offset: group.offsets[i], scale: term.scale, factor: group.factors[i] }
+                : null,
             ),
           }
         : null,
@@ -336,7 +516,7 @@ export class FusedDecoder {
     decodeMatvec(this.device, {
       x: this.hidden,
       weights: [this.head],
-      norm: { weight: this.finalNorm, eps: (this.model.model.child('norm') as RMSNorm).eps },
+      norm: { weight: this.finalNorm, eps: this.finalEps },
       epilogue: 'store',
       out: this.logits,
     });
@@ -369,6 +549,8 @@ export class FusedDecoder {
       throw new Error(
         `FusedDecoder.prefill: ${steps} steps after ${start} exceed the cache (${this.cache.capacity})`,
       );
+    const unsupported = tiled ? this.tiledPrefillUnsupported : this.prefillUnsupported;
+    if (unsupported) throw new Error(`FusedDecoder.prefill: ${unsupported}`);
     const eps = config.rmsNormEps;
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
     const rows = batch * steps;
@@ -477,9 +659,8 @@ export class FusedDecoder {
       this.device.write(this.draws, draws);
     }
     for (let step = 0; step < steps; step++) {
-      this.encodeLogits(slot + step);
-      if (!sampling) decodeArgmax(this.device, this.logits, this.ids, this.tokens, step);
-      else {
+      this.encodeLogits(slot + step, sampling ? undefined : step);
+      if (sampling) {
         const { options } = sampling;
         decodeSample(this.device, {
           logits: this.logits,

@@ -111,6 +111,11 @@ export interface GenerationTimings {
   decodeSteps: number;
   /** Whether decoding took the fused path. */
   fused: boolean;
+  /**
+   * Why decoding did not take the fused path (`fusedDecodeUnsupported`'s reason, 'fusedDecode:
+   * false', 'LongRoPE'), or null when it did.
+   */
+  unfusedReason: string | null;
   /** Device work during decoding (after prefill): compute dispatches, submits and read-backs. */
   decodeDispatches: number;
   decodeSubmits: number;
@@ -200,6 +205,7 @@ export async function generateWithTimings(
     decodeMs: 0,
     decodeSteps: 0,
     fused: false,
+    unfusedReason: null,
     decodeDispatches: 0,
     decodeSubmits: 0,
     decodeReadbacks: 0,
@@ -237,7 +243,11 @@ export async function generateWithTimings(
       config.ropeScaling?.type === 'longrope'
         ? Array.from({ length: batch }, (_, b) => [...firstIds.subarray(b * longest, (b + 1) * longest)])
         : null;
-    if (options.fusedDecode !== false && !fed && fusedDecodeUnsupported(model) === null) {
+    timings.unfusedReason =
+      options.fusedDecode === false
+        ? 'fusedDecode: false'
+        : (fusedDecodeUnsupported(model) ?? (fed ? 'LongRoPE' : null));
+    if (timings.unfusedReason === null) {
       // The fused kernels run the prompt too (keys and values straight into the cache).
       fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, Math.max(1, maxNewTokens)));
       timings.fused = true;
@@ -249,8 +259,13 @@ export async function generateWithTimings(
     const tiledPrefill = options.tiledPrefill ?? device.tuning.matmulKernel === 'register';
     const short = batch * longest <= fusedPrefillTokens;
     let next: number[];
-    if (fused && fusedPrefillTokens > 0 && (short || tiledPrefill)) {
-      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice, !short);
+    // Long prompts take the tiled prefill where it applies; short ones decode's products.
+    const prefillForm =
+      !fused || fusedPrefillTokens === 0 ? null : short ? 'matvec' : tiledPrefill ? 'tiled' : null;
+    const prefillBlocked =
+      prefillForm === 'tiled' ? fused?.tiledPrefillUnsupported : fused?.prefillUnsupported;
+    if (fused && prefillForm && prefillBlocked === null) {
+      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice, prefillForm === 'tiled');
       cache.advance(longest);
       if (first instanceof Float32Array) next = sampleRows(first);
       else {

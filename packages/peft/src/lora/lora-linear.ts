@@ -244,8 +244,13 @@ export class LoraLinear extends Module implements LinearLike, FusedLowRankLayer 
     const name = this.runtime.activeAdapter;
     const settings = name === null ? undefined : this.settings.get(name);
     if (this.mergedAdapters.length > 0 || name === null || !settings) return { base, term: null };
-    if (settings.useDora || (this.runtime.training && settings.dropout > 0)) return null;
-    return { base, term: { a: this.loraA(name), b: this.loraB(name), scale: settings.scaling } };
+    if (this.runtime.training && settings.dropout > 0) return null;
+    const term = { a: this.loraA(name), b: this.loraB(name), scale: settings.scaling };
+    const magnitude = this.magnitude(name);
+    // DoRA: the kernels scale W x + s B A x by m / ||W + s B A|| (the norm taken when they start).
+    if (settings.useDora && magnitude)
+      return { base, term: { ...term, dora: { magnitude, norm: () => this.weightNorm(name) } } };
+    return { base, term };
   }
 
   /** Seed of this layer's dropout mask under the runtime's current seed (counter offset 0). */

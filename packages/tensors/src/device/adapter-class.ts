@@ -16,6 +16,14 @@ export interface Tuning {
   /** Invocations per workgroup for row-wise kernels (reductions, softmax, norms); a power of two. */
   rowWorkgroup: number;
   /**
+   * Row normalisations (rms-norm forward and backward) over rows of at most this many loads
+   * (vec4s, or scalars for a hidden size that is not a multiple of 4) give each invocation a whole
+   * row, rowWorkgroup rows per workgroup, instead of a workgroup per row reducing through
+   * workgroup memory and barriers. 0 turns it off. On lavapipe a row per invocation took 0.3-0.5x
+   * the CPU time at 2048 x 64, 1024 x 288 and 256 x 576, and no more at 1 x 2048.
+   */
+  rowPerInvocationLength: number;
+  /**
    * Workgroups a reduction aims for when it has few, long rows: the reduced axis is split in
    * segments reduced in parallel, then the partial results are reduced again.
    */
@@ -79,6 +87,13 @@ export interface Tuning {
    * workgroup memory of one tile; otherwise 'lanes' runs. The GPU entries are not yet measured.
    */
   attentionKernel: 'lanes' | 'workgroup';
+  /**
+   * Largest head dim for which the attention forward splits the keys over the lanes of a
+   * one-subgroup workgroup, every lane keeping the online softmax of all the block's query rows
+   * in registers (kernels/attention/key-lanes.ts). Needs `subgroups`; 0 turns it off. On lavapipe
+   * at head dim 8 it took 0.7-0.9x the CPU time of the row-per-invocation kernel (tools/kernel-lab).
+   */
+  attentionKeyLanesHeadDim: number;
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
 }
@@ -89,6 +104,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     elementwiseWorkgroup: 64,
     elementwisePerInvocation: 4,
     rowWorkgroup: 64,
+    rowPerInvocationLength: 256,
     reduceSplitWorkgroups: 16,
     matmulTileRows: 24,
     matmulTileCols: 4,
@@ -105,12 +121,14 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionUnrollHeadDim: 48,
     attentionSubgroups: true,
     attentionKernel: 'lanes',
+    attentionKeyLanesHeadDim: 8,
     maxDispatchesPerSubmit: 256,
   },
   integrated: {
     elementwiseWorkgroup: 256,
     elementwisePerInvocation: 1,
     rowWorkgroup: 128,
+    rowPerInvocationLength: 0,
     reduceSplitWorkgroups: 256,
     matmulTileRows: 4,
     matmulTileCols: 4,
@@ -126,12 +144,14 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
+    attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
   },
   discrete: {
     elementwiseWorkgroup: 256,
     elementwisePerInvocation: 1,
     rowWorkgroup: 256,
+    rowPerInvocationLength: 0,
     reduceSplitWorkgroups: 1024,
     matmulTileRows: 4,
     matmulTileCols: 4,
@@ -147,6 +167,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionUnrollHeadDim: 256,
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
+    attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
   },
 };

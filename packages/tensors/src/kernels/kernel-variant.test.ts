@@ -18,6 +18,7 @@ describe('kernelVariant', () => {
     expect(kernelVariant('matmul:small:nk:1x8x4:sg:k4:n4:nobias')).toBe('matmul small-rows');
     expect(kernelVariant('matmul:sg:24x4:8x1:nobias:store4:f32')).toBe('matmul register');
     expect(kernelVariant('attention:f32:64:8:32:shared')).toBe('attention subgroup-shared');
+    expect(kernelVariant('attention:key-lanes:f32:8:8:2:1')).toBe('attention key-lanes');
     expect(kernelVariant('attention:tiled:f16:128:workgroup')).toBe('attention workgroup-tiled');
     expect(kernelVariant('attention-backward:tiled:dkv:f16:128')).toBe('attention-backward workgroup-tiled');
     expect(kernelVariant('attention-backward:dq:f32:4:16:true:null:padding:8:lanes')).toBe(

@@ -20,6 +20,7 @@ export function kernelVariant(key: string): string | null {
   }
   if (parts[0] === KERNELS.attention) {
     if (parts[1] === 'tiled') return 'attention workgroup-tiled';
+    if (parts[1] === 'key-lanes') return 'attention key-lanes';
     const kind = parts.at(-1);
     return `attention ${kind === 'shared' ? 'subgroup-shared' : kind}`;
   }

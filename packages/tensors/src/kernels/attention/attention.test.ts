@@ -13,12 +13,12 @@ let device: Device;
  * file stays fast.
  */
 let looped: Device;
-/** Unrolled, every lane loading the key and value rows itself (no subgroupBroadcast). */
+/** Unrolled, every lane loading the key and value rows itself (no subgroupBroadcast, no key lanes). */
 let unshared: Device;
 beforeAll(async () => {
   device = await createDevice();
   looped = await createDevice({ tuning: { attentionUnrollHeadDim: 0 } });
-  unshared = await createDevice({ tuning: { attentionSubgroups: false } });
+  unshared = await createDevice({ tuning: { attentionSubgroups: false, attentionKeyLanesHeadDim: 0 } });
 });
 afterAll(() => {
   looped.destroy();

@@ -10,6 +10,7 @@ import {
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 import { KEY_MASK_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
+import { keyLanesAttention, keyLanesWidth } from './key-lanes.js';
 
 export interface AttentionOptions {
   /** Query i may see key j only when j <= queryOffset + i. Default true. */
@@ -161,6 +162,34 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       mask: mask ?? null,
       output,
       logsumexp,
+      values: {
+        seq_q: seqQ,
+        seq_k: seqK,
+        heads_q: headsQ,
+        heads_kv: headsKV,
+        group: headsQ / headsKV,
+        query_offset: queryOffset,
+        scale,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        causal: causal ? 1 : 0,
+        masked: mask ? (options.segments ? 2 : 1) : 0,
+        window: window ?? 0,
+        softcap: softcap ?? 0,
+      },
+    });
+    return { output, logsumexp };
+  }
+  const lanes = keyLanesWidth(device, headDim);
+  if (lanes > 0) {
+    // Small head dims on CPU rasterisers: lanes split the keys, rows kept per lane (key-lanes.ts).
+    keyLanesAttention({
+      q,
+      k,
+      v,
+      mask: mask ?? null,
+      output,
+      logsumexp,
+      lanes,
       values: {
         seq_q: seqQ,
         seq_k: seqK,

@@ -25,6 +25,11 @@ export interface DecodeAttentionOptions {
   /** Cache slot of this step's token (the number of positions filled before it). */
   slot: number;
   scale: number;
+  /**
+   * Sliding-window attention (Mistral): the query at position p sees the keys p - window < j <= p.
+   * 0 or absent: every key from the row's padding.
+   */
+  window?: number;
   /** Lanes per workgroup (they split the keys); default by adapter class. */
   lanes?: number;
 }
@@ -40,6 +45,7 @@ const FIELDS: UniformField[] = [
   { name: 'positions', type: 'u32' },
   { name: 'scale', type: 'f32' },
   { name: 'eps', type: 'f32' },
+  { name: 'window', type: 'u32' },
 ];
 
 /**
@@ -95,6 +101,7 @@ export function decodeAttention(device: Device, options: DecodeAttentionOptions)
         positions: cos.shape[0],
         scale,
         eps: qkNorm?.eps ?? 0,
+        window: options.window ?? 0,
       },
     },
     workgroups: [heads, rows],
@@ -152,7 +159,10 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
   var l = 0.0;
   var acc: array<f32, ${D}>;
   for (var i = 0u; i < ${D}u; i++) { acc[i] = 0.0; }
-  for (var j = pad + lane; j < slot; j += ${L}u) {
+  // The first key this row sees: its padding, or the window's start.
+  var first = pad;
+  if (params.window > 0u && slot + 1u > params.window) { first = max(pad, slot + 1u - params.window); }
+  for (var j = first + lane; j < slot; j += ${L}u) {
     let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
     var total = 0.0;
     for (var i = 0u; i < ${D}u; i++) { total += q[i] * key_cache[at + i]; }

@@ -103,6 +103,44 @@ describe('decodeMatvec', () => {
     );
   });
 
+  it('swiglu over one stacked gate/up weight [2n, K] (Phi-3), f32 and f16, 1 and 3 rows, matches the reference', async () => {
+    const rng = new Rng(17);
+    const K = 28;
+    const n = 13;
+    for (const rows of [1, 3]) {
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const stacked = rng.uniform(2 * n * K, -1, 1);
+      const g = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, stacked.subarray(0, n * K), n);
+      const u = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, stacked.subarray(n * K), n);
+      for (const format of ['f32', 'f16'] as const) {
+        // f16: the reference takes the rounded weights.
+        const halves =
+          format === 'f16' ? decodeRows(encodeRows(stacked, 2 * n, K, 'f16'), 2 * n, K, 'f16') : stacked;
+        const gh = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, halves.subarray(0, n * K), n);
+        const uh = normMatvecReference(x, rows, K, { weight: gain, eps: 1e-6 }, halves.subarray(n * K), n);
+        const weight =
+          format === 'f32'
+            ? device.fromArray(stacked, [2 * n, K], 'f32')
+            : packedWeightFromBytes(device, 'f16', [2 * n, K], encodeRows(stacked, 2 * n, K, 'f16'));
+        const act = device.empty([rows, n], 'f32');
+        decodeMatvec(device, {
+          x: device.fromArray(x, [rows, K], 'f32'),
+          weights: [weight],
+          norm: { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-6 },
+          epilogue: 'swiglu',
+          out: act,
+        });
+        const [gates, ups] = format === 'f32' ? [g, u] : [gh, uh];
+        await expectKernel(
+          `stacked swiglu ${format}, rows ${rows}`,
+          { out: { actual: act, expected: gates.map((v, i) => (v / (1 + Math.exp(-v))) * ups[i]) } },
+          tolerance,
+        );
+      }
+    }
+  });
+
   it('reads f16 and bf16 packed weights in place (widened in the kernel): norm + q/k/v, SwiGLU', async () => {
     for (const [format, rows] of [
       ['f16', 1],
@@ -232,6 +270,51 @@ describe('decodeMatvec', () => {
     );
   });
 
+  it('DoRA: a factor per output scales the weight and its low-rank term together, before the bias', async () => {
+    const rng = new Rng(78);
+    const rows = 3;
+    const K = 12;
+    const widths = [5, 7];
+    const rank = 2;
+    const x = rng.uniform(rows * K, -1, 1);
+    const weights = widths.map((n) => rng.uniform(n * K, -1, 1));
+    const bs = widths.map((n) => rng.uniform(n * rank, -1, 1));
+    const factors = widths.map((n) => rng.uniform(n, 0.5, 1.5));
+    const biases = widths.map((n) => rng.uniform(n, -1, 1));
+    const u = rng.uniform(rows * 2 * rank, -1, 1);
+    const out = device.empty([rows, 12], 'f32');
+    decodeMatvec(device, {
+      x: device.fromArray(x, [rows, K], 'f32'),
+      weights: weights.map((w, i) => device.fromArray(w, [widths[i], K], 'f32')),
+      biases: biases.map((b, i) => device.fromArray(b, [widths[i]], 'f32')),
+      epilogue: 'store',
+      out,
+      lowRank: {
+        u: device.fromArray(u, [rows, 2 * rank], 'f32'),
+        terms: widths.map((n, i) => ({
+          b: device.fromArray(bs[i], [n, rank], 'f32'),
+          offset: i * rank,
+          scale: 0.75,
+          // The second weight is plain LoRA: no factor.
+          factor: i === 0 ? device.fromArray(factors[i], [n], 'f32') : null,
+        })),
+      },
+    });
+    const expected = new Float64Array(rows * 12);
+    weights.forEach((w, i) => {
+      const part = normMatvecReference(x, rows, K, null, w, widths[i]);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < widths[i]; c++) {
+          let low = 0;
+          for (let t = 0; t < rank; t++) low += u[r * 2 * rank + i * rank + t] * bs[i][c * rank + t];
+          const sum = part[r * widths[i] + c] + 0.75 * low;
+          expected[r * 12 + i * widths[0] + c] = (i === 0 ? factors[0][c] * sum : sum) + biases[i][c];
+        }
+      }
+    });
+    await expectKernel('dora', { out: { actual: out, expected } }, tolerance);
+  });
+
   it('gives the same products with a GPU tuning (32 lanes, 4 columns per workgroup)', async () => {
     const gpuLike = await createDevice({ tuning: { matmulSmallRowsLanes: 32, matmulSmallRowsCols: 4 } });
     try {
@@ -289,6 +372,7 @@ describe('decodeAttention', () => {
       qkNorm: boolean;
       seed: number;
       lanes?: number;
+      window?: number;
     },
   ) => {
     const { rows, heads, kvHeads, headDim, slot, padding } = options;
@@ -332,8 +416,10 @@ describe('decodeAttention', () => {
       slot,
       scale,
       ...(options.lanes ? { lanes: options.lanes } : {}),
+      window: options.window,
     });
     const expected = decodeAttentionReference({
+      window: options.window,
       rows,
       heads,
       kvHeads,
@@ -397,6 +483,33 @@ describe('decodeAttention', () => {
       qkNorm: false,
       seed: 3,
       lanes: 16,
+    });
+  });
+
+  it('a sliding window (Mistral): keys from the window start or the padding, whichever is later', async () => {
+    // Row 0 sees slots 27..36; row 1 is padded past the window start (from 30); row 2 slots 27..36.
+    await run('window 10', {
+      rows: 3,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 8,
+      slot: 36,
+      padding: [0, 30, 5],
+      qkNorm: false,
+      seed: 4,
+      window: 10,
+    });
+    await run('window 10, 16 lanes', {
+      rows: 2,
+      heads: 2,
+      kvHeads: 2,
+      headDim: 8,
+      slot: 36,
+      padding: [0, 30],
+      qkNorm: false,
+      seed: 5,
+      lanes: 16,
+      window: 10,
     });
   });
 });

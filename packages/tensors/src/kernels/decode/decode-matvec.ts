@@ -10,7 +10,8 @@ import { kernelSource } from '../shared/wgsl.js';
 /**
  * What a fused decode product does after the dot products:
  * - 'store': out[r, offset_w + o] = sum (the weights' outputs side by side: q, k, v);
- * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up);
+ * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up), or over the
+ *   two halves of one weight [2n, K], gate rows first (Phi-3's gate_up_proj);
  * - 'residual': out[r, o] += sum (o_proj or down_proj added to the residual stream in place).
  */
 export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
@@ -35,9 +36,13 @@ export interface DecodeMatvecOptions {
    * LoRA's low-rank terms, added to each weight's sums before the bias and epilogue:
    * scale_w * B_w u_w, where u [rows, U] holds every adapted weight's A x side by side (a
    * decodeMatvec 'store' of the A matrices) and B_w [n_w, r_w] f32. One entry per weight, null
-   * for a weight without an adapter.
+   * for a weight without an adapter. DoRA: `factor` [n_w] f32 (m / ||W + s B A|| per output)
+   * multiplies the weight's sum with its low-rank term, before the bias.
    */
-  lowRank?: { u: Tensor; terms: readonly ({ b: Tensor; offset: number; scale: number } | null)[] } | null;
+  lowRank?: {
+    u: Tensor;
+    terms: readonly ({ b: Tensor; offset: number; scale: number; factor?: Tensor | null } | null)[];
+  } | null;
 }
 
 const FIELDS: UniformField[] = [
@@ -90,7 +95,7 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
     throw new TensorError(`decodeMatvec: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
   }
-  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
+  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length > 2)) {
     throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
   }
   const format = weightFormat(weights);
@@ -99,9 +104,16 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
       w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
     if (!fits) throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
   }
-  const n = weights.map((w) => w.shape[0]);
+  // One swiglu weight holds gate and up stacked (Phi-3's gate_up_proj): n outputs from 2n rows.
+  const stacked = epilogue === 'swiglu' && weights.length === 1;
+  if (stacked && (weights[0].shape[0] % 2 !== 0 || biases.length > 0 || options.lowRank))
+    throw new TensorError(
+      'decodeMatvec: a stacked gate/up weight needs an even row count, and takes no bias or LoRA term',
+    );
+  const n = stacked ? [weights[0].shape[0] / 2] : weights.map((w) => w.shape[0]);
   const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
-  if (epilogue === 'swiglu' && n[1] !== n[0]) throw new TensorError('decodeMatvec: gate and up differ');
+  if (epilogue === 'swiglu' && !stacked && n[1] !== n[0])
+    throw new TensorError('decodeMatvec: gate and up differ');
   if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
     throw new TensorError(`decodeMatvec: out ${out.describe()} is not [${rows}, ${width}] f32`);
   }
@@ -126,15 +138,23 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     terms.forEach((term, i) => {
       if (!term) return;
       const [bRows, rank] = term.b.shape;
-      if (term.b.rank !== 2 || bRows !== n[i] || term.b.dtype !== 'f32' || term.offset + rank > uWidth)
+      const factorFits = !term.factor || (term.factor.size === n[i] && term.factor.dtype === 'f32');
+      if (
+        term.b.rank !== 2 ||
+        bRows !== n[i] ||
+        term.b.dtype !== 'f32' ||
+        term.offset + rank > uWidth ||
+        !factorFits
+      )
         throw new TensorError(
           `decodeMatvec: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
         );
     });
   }
-  const loraMask = terms.map((t) => (t ? '1' : '0')).join('');
+  const loraMask = terms.map((t) => (t ? (t.factor ? 'd' : '1') : '0')).join('');
   const shape = {
     lora: terms.map((t) => !!t),
+    dora: terms.map((t) => !!t?.factor),
     format,
     rows: rowBlock,
     weights: epilogue === 'swiglu' ? 1 : weights.length,
@@ -143,11 +163,12 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     bias: biases.length > 0,
     lanes,
     cols,
+    stacked,
     // The subgroup form unrolls the epilogue per output: with LoRA's loops that is slow to compile.
     subgroups: subgroupsCover(device, lanes) && !lowRank,
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: [
       x,
@@ -155,6 +176,7 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
       ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
       ...biases,
       ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
+      ...terms.flatMap((t) => (t?.factor ? [t.factor] : [])),
       out,
     ],
     uniforms: {
@@ -204,8 +226,9 @@ function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16
 }
 
 interface MatvecShape {
-  /** Per weight: whether a LoRA term (u, B) is added. */
+  /** Per weight: whether a LoRA term (u, B) is added, and whether DoRA's factor then scales it. */
   lora: boolean[];
+  dora: boolean[];
   /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
   format: 'f32' | 'f16' | 'bf16';
   /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
@@ -220,6 +243,8 @@ interface MatvecShape {
   cols: number;
   /** Add the lanes' partial sums with subgroupAdd (the workgroup is one subgroup): no barrier. */
   subgroups: boolean;
+  /** SwiGLU over one weight [2n, K]: up's rows start n rows after gate's. */
+  stacked: boolean;
 }
 
 function matvecSource(shape: MatvecShape): string {
@@ -228,7 +253,11 @@ function matvecSource(shape: MatvecShape): string {
   const L = shape.lanes;
   const swiglu = epilogue === 'swiglu';
   const sums = swiglu ? 2 : 1;
-  const weightNames = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const weightNames = swiglu
+    ? shape.stacked
+      ? ['w0']
+      : ['w0', 'w1']
+    : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
   emit('  let block = wid.y * nwg.x + wid.x;');
@@ -291,8 +320,9 @@ function matvecSource(shape: MatvecShape): string {
     }
     for (let j = 0; j < C; j++) {
       for (let p = 0; p < sums; p++) {
-        const name = swiglu ? weightNames[p] : weightNames[weightIndex];
-        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, `row_${j} + s`)};`);
+        const name = swiglu ? weightNames[shape.stacked ? 0 : p] : weightNames[weightIndex];
+        const at = shape.stacked && p === 1 ? `row_${j} + params.n0 * params.k4 + s` : `row_${j} + s`;
+        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, at)};`);
         for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
       }
     }
@@ -315,7 +345,7 @@ function matvecSource(shape: MatvecShape): string {
       out.push(`      var total_${p} = ${total};`);
       // LoRA: + scale_w * sum_t u[row, off_w + t] * B_w[col, t] for the weight of this sum.
       const lora = (w: number) =>
-        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[${row} * params.u_row + params.u_off${w} + t] * lora_b${w}[${col} * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[${row} * params.u_row + params.u_off${w} + t] * lora_b${w}[${col} * params.rank${w} + t]; } total_${p} += params.scale${w} * low;${shape.dora[w] ? ` total_${p} *= dora_f${w}[${col}];` : ''} }`;
       if (swiglu) {
         if (shape.lora[p]) out.push(`      ${lora(p)}`);
       } else if (weightNames.length === 1) {
@@ -401,6 +431,9 @@ function matvecSource(shape: MatvecShape): string {
             ),
           ]
         : []),
+      ...shape.dora.flatMap((on, i) =>
+        on ? [{ name: `dora_f${i}`, type: 'f32' as const, access: 'read' as const }] : [],
+      ),
       { name: 'out', type: 'f32', access: 'read_write' },
     ],
     uniforms: FIELDS,

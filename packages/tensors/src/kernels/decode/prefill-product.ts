@@ -97,6 +97,8 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
       );
     terms.forEach((term, i) => {
       if (!term) return;
+      if ((term as { factor?: Tensor | null }).factor)
+        throw new TensorError('prefillProduct: DoRA factors are not supported (use decodeMatvec)');
       const [bRows, rank] = term.b.shape;
       if (term.b.rank !== 2 || bRows !== n[i] || term.b.dtype !== 'f32' || term.offset + rank > uWidth)
         throw new TensorError(

@@ -50,6 +50,8 @@ export interface DecodeAttentionCase {
   keys: ArrayLike<number>;
   values: ArrayLike<number>;
   qkNorm?: { q: ArrayLike<number>; k: ArrayLike<number>; eps: number } | null;
+  /** Sliding window: the query at position p sees keys p - window < j <= p (0 or absent: none). */
+  window?: number;
 }
 
 /**
@@ -94,7 +96,8 @@ export function decodeAttentionReference(c: DecodeAttentionCase): {
       const kv = Math.floor(head / (heads / kvHeads));
       const q = rotate(normed(slice(head * D), c.qkNorm?.q, c.qkNorm?.eps ?? 0), position);
       const scores: number[] = [];
-      for (let key = c.padding[row]; key <= slot; key++) {
+      const first = c.window ? Math.max(c.padding[row], slot + 1 - c.window) : c.padding[row];
+      for (let key = first; key <= slot; key++) {
         let dot = 0;
         for (let i = 0; i < D; i++) dot += q[i] * keys[at(row, key, kv) + i];
         scores.push(dot * c.scale);
@@ -105,7 +108,7 @@ export function decodeAttentionReference(c: DecodeAttentionCase): {
       for (let i = 0; i < D; i++) {
         let sum = 0;
         weights.forEach((w, t) => {
-          sum += w * values[at(row, c.padding[row] + t, kv) + i];
+          sum += w * values[at(row, first + t, kv) + i];
         });
         out[row * heads * D + head * D + i] = sum / total;
       }
@@ -180,4 +183,61 @@ export function sampleReference(
     if (draw < cumulative) return i;
   }
   return last >= 0 ? last : argmax();
+}
+
+export interface DecodeLayerCase {
+  rows: number;
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  capacity: number;
+  slot: number;
+  padding: readonly number[];
+  scale: number;
+  eps: number;
+  window?: number;
+  /** [rows, hidden] */
+  x: ArrayLike<number>;
+  inputNorm: ArrayLike<number>;
+  /** q, k and v stacked [(heads + 2 kvHeads) headDim, hidden], and their biases. */
+  qkv: ArrayLike<number>;
+  qkvBias: ArrayLike<number> | null;
+  qkNorm: { q: ArrayLike<number>; k: ArrayLike<number> } | null;
+  o: ArrayLike<number>;
+  postNorm: ArrayLike<number>;
+  gate: ArrayLike<number>;
+  up: ArrayLike<number>;
+  down: ArrayLike<number>;
+  cos: ArrayLike<number>;
+  sin: ArrayLike<number>;
+  keys: ArrayLike<number>;
+  values: ArrayLike<number>;
+}
+
+/** One decoder layer of a decode step, the plain way: the residual stream after it and the caches. */
+export function decodeLayerReference(c: DecodeLayerCase): {
+  hidden: Float64Array;
+  keys: Float64Array;
+  values: Float64Array;
+} {
+  const { rows, hidden: H, intermediate: I, heads, kvHeads, headDim: D, eps } = c;
+  const width = (heads + 2 * kvHeads) * D;
+  const qkv = normMatvecReference(c.x, rows, H, { weight: c.inputNorm, eps }, c.qkv, width);
+  if (c.qkvBias) for (let i = 0; i < qkv.length; i++) qkv[i] += c.qkvBias[i % width];
+  const attention = decodeAttentionReference({
+    ...c,
+    qkv,
+    qkNorm: c.qkNorm ? { ...c.qkNorm, eps } : null,
+  });
+  const hidden = Float64Array.from(c.x);
+  const o = normMatvecReference(attention.out, rows, heads * D, null, c.o, H);
+  for (let i = 0; i < hidden.length; i++) hidden[i] += o[i];
+  const gate = normMatvecReference(hidden, rows, H, { weight: c.postNorm, eps }, c.gate, I);
+  const up = normMatvecReference(hidden, rows, H, { weight: c.postNorm, eps }, c.up, I);
+  const act = gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]);
+  const down = normMatvecReference(act, rows, I, null, c.down, H);
+  for (let i = 0; i < hidden.length; i++) hidden[i] += down[i];
+  return { hidden, keys: attention.keys, values: attention.values };
 }

@@ -5,14 +5,24 @@ import type { Device } from '../../device/device.js';
 import { roundToF16 } from '../../tensor/dtype.js';
 import { expectKernel } from '../../testing/expect-kernel.js';
 import { rmsNormBackwardReference } from './backward-reference.js';
+import { rmsNorm } from './rms-norm.js';
 import { rmsNormBackward } from './rms-norm-backward.js';
 
 let device: Device;
+/** A workgroup per row (reduction in workgroup memory) whatever the row length. */
+let workgroupRows: Device;
 beforeAll(async () => {
   device = await createDevice();
+  workgroupRows = await createDevice({ tuning: { rowPerInvocationLength: 0 } });
 });
 
-async function check(shape: number[], withWeight: boolean, seed: number, dtype: 'f32' | 'f16' = 'f32') {
+async function check(
+  shape: number[],
+  withWeight: boolean,
+  seed: number,
+  dtype: 'f32' | 'f16' = 'f32',
+  on: Device = device,
+) {
   const hidden = shape[shape.length - 1];
   const n = shape.reduce((p, d) => p * d, 1);
   const rng = new Rng(seed);
@@ -21,9 +31,9 @@ async function check(shape: number[], withWeight: boolean, seed: number, dtype: 
   const grad = round(rng.uniform(n, -1, 1));
   const weight = withWeight ? round(rng.uniform(hidden, 0.5, 1.5)) : null;
   const result = rmsNormBackward(
-    device.fromArray(x, shape, dtype),
-    weight ? device.fromArray(weight, [hidden], dtype) : null,
-    device.fromArray(grad, shape, dtype),
+    on.fromArray(x, shape, dtype),
+    weight ? on.fromArray(weight, [hidden], dtype) : null,
+    on.fromArray(grad, shape, dtype),
     1e-5,
   );
   const expected = rmsNormBackwardReference(x, weight, grad, hidden, 1e-5);
@@ -51,12 +61,36 @@ async function check(shape: number[], withWeight: boolean, seed: number, dtype: 
 }
 
 describe('rms-norm-backward', () => {
-  it('matches the reference at rows 1, 7, 130 and hidden 8, 7, 288, 1000', async () => {
-    await check([1, 8], true, 1);
-    await check([7, 7], true, 2);
-    await check([2, 65, 288], true, 3);
-    await check([3, 1000], true, 4);
-    await check([5, 33], false, 5);
+  it('matches the reference at rows 1, 7, 130 and hidden 8, 7, 288, 1000, both row layouts', async () => {
+    for (const on of [device, workgroupRows]) {
+      await check([1, 8], true, 1, 'f32', on);
+      await check([7, 7], true, 2, 'f32', on);
+      await check([2, 65, 288], true, 3, 'f32', on);
+      await check([3, 1000], true, 4, 'f32', on);
+      await check([5, 33], false, 5, 'f32', on);
+      await check([4, 1001], true, 8, 'f32', on);
+    }
+  });
+
+  it('gives each invocation a whole row up to rowPerInvocationLength loads, a workgroup per row beyond', async () => {
+    const limit = device.tuning.rowPerInvocationLength;
+    for (const [on, hidden, perInvocation] of [
+      [device, 4 * limit, limit > 0],
+      [device, 4 * limit + 4, false],
+      [workgroupRows, 8, false],
+    ] as const) {
+      if (hidden === 0) continue;
+      on.startProfile();
+      const x = on.fromArray(new Float32Array(3 * hidden).fill(1), [3, hidden], 'f32');
+      const weight = on.fromArray(new Float32Array(hidden).fill(1), [hidden], 'f32');
+      rmsNormBackward(x, weight, x, 1e-5, { weightGradient: false });
+      rmsNorm(x, weight, 1e-5);
+      const keys = (await on.stopProfile()).keys.map((key) => key.name);
+      expect(keys.some((key) => key.startsWith('rms-norm-backward:rows') && key.endsWith(':lane'))).toBe(
+        perInvocation,
+      );
+      expect(keys.some((key) => key.startsWith('rms-norm:') && key.endsWith(':rows'))).toBe(perInvocation);
+    }
   });
 
   it('spreads more than 65,535 rows over two grid dimensions', async () => {

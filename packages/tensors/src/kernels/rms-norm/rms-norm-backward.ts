@@ -90,12 +90,14 @@ export function rmsNormBackward(
   const width: 1 | 4 = hidden % 4 === 0 ? 4 : 1;
   // Fewer lanes for short rows, as the forward does (on lavapipe 64 lanes over a row of 72 vec4s
   // took 5x the forward's time).
-  const workgroup = rowWorkgroupFor(device, hidden / width);
+  // Short rows: a row per invocation, no workgroup reduction (tuning.rowPerInvocationLength).
+  const perInvocation = hidden / width <= device.tuning.rowPerInvocationLength;
+  const workgroup = perInvocation ? device.tuning.rowWorkgroup : rowWorkgroupFor(device, hidden / width);
   const inverse = device.empty([rows], 'f32');
   const weightType = weight?.dtype ?? null;
   device.dispatch({
-    key: `${KERNELS.rmsNormBackward}:rows:${x.dtype}:${weightType}:${width}:${workgroup}${add ? ':add' : ''}`,
-    source: () => rowSource(x.dtype, weightType, width, workgroup, add !== null),
+    key: `${KERNELS.rmsNormBackward}:rows:${x.dtype}:${weightType}:${width}:${workgroup}${add ? ':add' : ''}${perInvocation ? ':lane' : ''}`,
+    source: () => rowSource(x.dtype, weightType, width, workgroup, add !== null, perInvocation),
     bindings: [
       x.binding(op),
       grad.binding(op),
@@ -105,7 +107,7 @@ export function rmsNormBackward(
       inverse,
     ],
     uniforms: { fields: ROW_FIELDS, values: { rows, length: hidden / width, hidden, eps } },
-    workgroups: grid(rows, device.maxWorkgroupsPerDimension),
+    workgroups: grid(perInvocation ? Math.ceil(rows / workgroup) : rows, device.maxWorkgroupsPerDimension),
   });
   if (weight && dw) {
     const segments = Math.ceil(rows / ROWS_PER_SEGMENT);
@@ -139,6 +141,7 @@ function rowSource(
   width: 1 | 4,
   workgroup: number,
   add: boolean,
+  perInvocation: boolean,
 ): string {
   const storage: StorageBinding[] = [
     { name: 'x', type: vectorType(dtype, width), access: 'read' },
@@ -151,6 +154,37 @@ function rowSource(
   const gw = weightType
     ? `${loadF32('grad', 'base + j', width)} * ${loadF32('weight', 'j', width)}`
     : loadF32('grad', 'base + j', width);
+  const dxValue = storeAs(
+    dtype,
+    `inverse * (${gw}) - value * correction${add ? ` + ${loadF32('earlier', 'base + j', width)}` : ''}`,
+    width,
+  );
+  if (perInvocation) {
+    return kernelSource({
+      storage,
+      uniforms: ROW_FIELDS,
+      workgroupSize: workgroup,
+      helpers: rowHelpers(width),
+      body: `
+  let r = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (r >= params.rows) { return; }
+  let base = r * params.length;
+  var squares = ${computeType(width)}(0.0);
+  var dot = ${computeType(width)}(0.0);
+  for (var j = 0u; j < params.length; j++) {
+    let value = ${loadF32('x', 'base + j', width)};
+    squares += value * value;
+    dot += (${gw}) * value;
+  }
+  let inverse = inverseSqrt(horizontal_sum(squares) / params.hidden + params.eps);
+  let correction = inverse * inverse * inverse * horizontal_sum(dot) / params.hidden;
+  for (var j = 0u; j < params.length; j++) {
+    let value = ${loadF32('x', 'base + j', width)};
+    dx[base + j] = ${dxValue};
+  }
+  inverse_rms[r] = inverse;`,
+    });
+  }
   return kernelSource({
     storage,
     uniforms: ROW_FIELDS,
@@ -171,7 +205,7 @@ function rowSource(
   let correction = inverse * inverse * inverse * workgroup_sum(horizontal_sum(dot), lid.x) / params.hidden;
   for (var j = lid.x; j < params.length; j += WG) {
     let value = ${loadF32('x', 'base + j', width)};
-    dx[base + j] = ${storeAs(dtype, `inverse * (${gw}) - value * correction${add ? ` + ${loadF32('earlier', 'base + j', width)}` : ''}`, width)};
+    dx[base + j] = ${dxValue};
   }
   if (lid.x == 0u) { inverse_rms[r] = inverse; }`,
   });

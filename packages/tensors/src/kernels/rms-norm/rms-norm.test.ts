@@ -8,8 +8,11 @@ import { rmsNorm } from './rms-norm.js';
 
 let device: Device;
 let smallBindings: Device;
+/** A workgroup per row (reduction in workgroup memory) whatever the row length. */
+let workgroupRows: Device;
 beforeAll(async () => {
   device = await createDevice();
+  workgroupRows = await createDevice({ tuning: { rowPerInvocationLength: 0 } });
   // 4 KiB per binding: tensors above 1024 f32 values are split into chunks of whole rows.
   smallBindings = await createDevice({ maxBindingBytes: 4096 });
 });
@@ -18,28 +21,30 @@ const SHAPES = [[1], [7], [3, 33], [5, 1000], [2, 3, 288], [33, 1], [4, 1001]];
 
 describe('rmsNorm', () => {
   for (const shape of SHAPES) {
-    it(`matches the reference on ${JSON.stringify(shape)}, with and without weight`, async () => {
+    it(`matches the reference on ${JSON.stringify(shape)}, with and without weight, both row layouts`, async () => {
       const hidden = shape[shape.length - 1];
       const size = shape.reduce((p, d) => p * d, 1);
       const rng = new Rng(size + hidden);
       const data = rng.normal(size, 3);
       const weightData = rng.uniform(hidden, 0.5, 1.5);
-      await device.scope(async () => {
-        const x = device.fromArray(data, shape, 'f32');
-        const weight = device.fromArray(weightData, [hidden], 'f32');
-        const expected = rmsNormReference(data, hidden, weightData, 1e-5);
-        const { output, inverseRms } = rmsNorm(x, weight, 1e-5, { saveStats: true });
-        expect(output.shape).toEqual(shape);
-        expect(inverseRms.shape).toEqual(shape.slice(0, -1));
-        expectClose(await output.toArray(), expected.output, { rtol: 1e-5, atol: 1e-6, label: 'output' });
-        expectClose(await inverseRms.toArray(), expected.inverseRms, { rtol: 1e-5, label: 'inverse RMS' });
-        const plain = rmsNorm(x, null, 1e-6);
-        expectClose(await plain.toArray(), rmsNormReference(data, hidden, null, 1e-6).output, {
-          rtol: 1e-5,
-          atol: 1e-6,
-          label: 'no weight',
+      for (const on of [device, workgroupRows]) {
+        await on.scope(async () => {
+          const x = on.fromArray(data, shape, 'f32');
+          const weight = on.fromArray(weightData, [hidden], 'f32');
+          const expected = rmsNormReference(data, hidden, weightData, 1e-5);
+          const { output, inverseRms } = rmsNorm(x, weight, 1e-5, { saveStats: true });
+          expect(output.shape).toEqual(shape);
+          expect(inverseRms.shape).toEqual(shape.slice(0, -1));
+          expectClose(await output.toArray(), expected.output, { rtol: 1e-5, atol: 1e-6, label: 'output' });
+          expectClose(await inverseRms.toArray(), expected.inverseRms, { rtol: 1e-5, label: 'inverse RMS' });
+          const plain = rmsNorm(x, null, 1e-6);
+          expectClose(await plain.toArray(), rmsNormReference(data, hidden, null, 1e-6).output, {
+            rtol: 1e-5,
+            atol: 1e-6,
+            label: 'no weight',
+          });
         });
-      });
+      }
     });
   }
 

@@ -62,8 +62,11 @@ export function rmsNorm(
   const inverseRms = options.saveStats ? device.empty(x.shape.slice(0, -1), 'f32') : null;
   if (rows > 0) {
     const width: 1 | 4 = hidden % 4 === 0 ? 4 : 1;
-    const workgroup = rowWorkgroupFor(device, hidden / width);
+    // Short rows: a row per invocation, no workgroup reduction (tuning.rowPerInvocationLength).
+    const perInvocation = hidden / width <= device.tuning.rowPerInvocationLength;
+    const workgroup = perInvocation ? device.tuning.rowWorkgroup : rowWorkgroupFor(device, hidden / width);
     const variant = {
+      perInvocation,
       dtype: x.dtype,
       weightType: weight?.dtype ?? null,
       saveStats: !!inverseRms,
@@ -71,10 +74,11 @@ export function rmsNorm(
       workgroup,
     };
     dispatchNormRows('rmsNorm', x, output, {
-      key: `${KERNELS.rmsNorm}:${x.dtype}:${variant.weightType}:${variant.saveStats}:${width}:${workgroup}`,
+      key: `${KERNELS.rmsNorm}:${x.dtype}:${variant.weightType}:${variant.saveStats}:${width}:${workgroup}${perInvocation ? ':rows' : ''}`,
       source: () => rmsNormSource(variant),
       width,
       eps,
+      rowsPerWorkgroup: perInvocation ? workgroup : 1,
       bindings: (input, out) => [
         input,
         ...(weight ? [weight.binding('rmsNorm')] : []),
@@ -87,6 +91,7 @@ export function rmsNorm(
 }
 
 function rmsNormSource(variant: {
+  perInvocation: boolean;
   dtype: DType;
   weightType: DType | null;
   saveStats: boolean;
@@ -99,6 +104,29 @@ function rmsNormSource(variant: {
   storage.push({ name: 'out', type: vectorType(dtype, width), access: 'read_write' });
   if (variant.saveStats) storage.push({ name: 'inverse_rms', type: 'f32', access: 'read_write' });
   const scaled = weightType ? `value * inverse * ${loadF32('weight', 'j', width)}` : 'value * inverse';
+  if (variant.perInvocation) {
+    return kernelSource({
+      storage,
+      uniforms: FIELDS,
+      workgroupSize: variant.workgroup,
+      helpers: rowHelpers(width),
+      body: `
+  let r = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (r >= params.rows) { return; }
+  let base = r * params.length;
+  var partial = ${computeType(width)}(0.0);
+  for (var j = 0u; j < params.length; j++) {
+    let value = ${loadF32('x', 'base + j', width)};
+    partial += value * value;
+  }
+  let inverse = inverseSqrt(horizontal_sum(partial) / params.hidden + params.eps);
+  for (var j = 0u; j < params.length; j++) {
+    let value = ${loadF32('x', 'base + j', width)};
+    out[base + j] = ${storeAs(dtype, scaled, width)};
+  }
+${variant.saveStats ? '  inverse_rms[params.row_offset + r] = inverse;' : ''}`,
+    });
+  }
   return kernelSource({
     storage,
     uniforms: FIELDS,

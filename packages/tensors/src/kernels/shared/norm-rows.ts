@@ -36,6 +36,8 @@ export function dispatchNormRows(
     source: () => string;
     width: 1 | 4;
     eps: number;
+    /** Rows one workgroup takes (default 1, a workgroup per row). */
+    rowsPerWorkgroup?: number;
     bindings: (input: BufferRange, output: BufferRange) => BufferRange[];
   },
 ): void {
@@ -58,7 +60,10 @@ export function dispatchNormRows(
           eps: kernel.eps,
         },
       },
-      workgroups: grid(chunkRows, device.maxWorkgroupsPerDimension),
+      workgroups: grid(
+        Math.ceil(chunkRows / (kernel.rowsPerWorkgroup ?? 1)),
+        device.maxWorkgroupsPerDimension,
+      ),
     });
   });
 }
