@@ -44,7 +44,10 @@ for (const [batch, seq, heads, headDim] of shapes) {
       const { output, logsumexp } = attention(inputs[0], inputs[1], inputs[2]);
       await device.sync();
       // The first round compiles the pipelines: not timed.
-      if (rep > 0) (times[name] ??= []).push(cpuMs(start));
+      if (rep > 0) {
+        times[name] ??= [];
+        times[name].push(cpuMs(start));
+      }
       if (rep === 0) results[name] = [await output.toArray(), await logsumexp.toArray()];
       for (const t of [...inputs, output, logsumexp]) t.dispose();
     }
