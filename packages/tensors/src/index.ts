@@ -130,13 +130,19 @@ export {
   packedRowBytes,
   q4kScaleAndMin,
 } from './kernels/packed-matmul/formats.js';
+export {
+  type PackedDecoderOptions,
+  packedDecoderWgsl,
+} from './kernels/packed-matmul/packed-decoders-wgsl.js';
 export { packedGather } from './kernels/packed-matmul/packed-gather.js';
 export {
   packedLinear,
   packedMatmul,
   packedMatmulInputGrad,
+  packedTileShape,
   unpackWeight,
 } from './kernels/packed-matmul/packed-matmul.js';
+export { type PackedTileShape, packedTileKey } from './kernels/packed-matmul/packed-tiled-wgsl.js';
 export {
   type PackedChunk,
   PackedWeight,

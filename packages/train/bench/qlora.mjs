@@ -7,7 +7,9 @@
 //
 // Options: --only=<regexp> over shape names (default: the stories15M shape only; the 0.6B shape
 // runs when named), --formats=f32,f16,q8_0,q4_0, --steps=N timed steps after one warm-up (default 2),
-// --json: one JSON row per case on stdout.
+// --layers=N keeps the first N decoder layers of each shape (vocabulary and widths unchanged:
+// `--only=0.6B --layers=2` times the full-size products in minutes), --json: one JSON row per case
+// on stdout.
 //
 // Weights are random and streamed into the model tensor by tensor through loadWeights (the same
 // path as a safetensors file), packed on the way: host memory holds one tensor at a time. Device
@@ -25,6 +27,7 @@ const info = jsonOnly ? console.error : console.log;
 const steps = Number(option('steps') ?? 2);
 const only = new RegExp(option('only') ?? 'stories15M');
 const formats = (option('formats') ?? 'f32,f16,q8_0,q4_0').split(',');
+const layers = option('layers') ? Number(option('layers')) : null;
 
 const QWEN3 = {
   '0.6B': { hiddenSize: 1024, intermediateSize: 3072, numHiddenLayers: 28, numAttentionHeads: 16 },
@@ -85,7 +88,10 @@ info(
   `adapter: ${device.info.vendor} ${device.info.device} (${device.info.adapterClass}); timed steps: ${steps}`,
 );
 const rows = [];
-for (const shape of SHAPES.filter((s) => only.test(s.name))) {
+for (const full of SHAPES.filter((s) => only.test(s.name))) {
+  const shape = layers
+    ? { ...full, name: `${full.name}, ${layers} layers`, config: { ...full.config, numHiddenLayers: layers } }
+    : full;
   for (const baseFormat of formats) {
     globalThis.gc?.();
     await device.sync();

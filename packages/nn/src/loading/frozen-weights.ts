@@ -63,8 +63,9 @@ export function packedTarget(model: CausalLM, name: string): PackTarget | null {
  * The format of the token table and the LM head under a base format, or null to keep them f32:
  * quantized bases pack them in Q8_0 (every input and every logit goes through them, and 4 bits
  * there would cost most of the loss; llama.cpp's 4-bit mixes also spend more bits on them).
- * Half-precision bases keep them f32: the head's product then runs on the tuned f32 matmul,
- * several times faster than the packed kernel at a vocabulary's width.
+ * Half-precision bases keep them f32. That choice was for speed when the packed kernel was
+ * untiled; the tiled one runs a vocabulary-wide head as fast as the f32 matmul, so an f16 table
+ * (half the bytes) is open: the fused decoder would then need a packed head split over buffers.
  */
 export function tableFormat(format: PackedFormat): PackedFormat | null {
   return isQuantized(format) ? 'q8_0' : null;

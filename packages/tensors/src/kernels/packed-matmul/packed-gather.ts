@@ -3,7 +3,6 @@ import { TensorError } from '../../device/errors.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
 import { workgroupsFor } from '../shared/wgsl.js';
-import { BLOCK } from './formats.js';
 import { GATHER_FIELDS, gatherSource } from './packed-matmul-wgsl.js';
 import type { PackedWeight } from './packed-weight.js';
 
@@ -29,7 +28,7 @@ export function packedGather(ids: Tensor, weight: PackedWeight): Tensor {
   if (out.size === 0) return out;
   const idsRange = ids.binding(what);
   const workgroup = device.tuning.elementwiseWorkgroup;
-  const blocks = Math.ceil(K / BLOCK);
+  const quads = Math.ceil(K / 4);
   for (const outChunk of out.chunks) {
     const t0 = outChunk.elementOffset / K;
     const tokens = outChunk.elements / K;
@@ -43,7 +42,7 @@ export function packedGather(ids: Tensor, weight: PackedWeight): Tensor {
           values: {
             tokens,
             k: K,
-            blocks,
+            quads,
             row_bytes: weight.rowBytes,
             row0: chunk.firstRow,
             rows: chunk.rows,
@@ -52,7 +51,7 @@ export function packedGather(ids: Tensor, weight: PackedWeight): Tensor {
             t0,
           },
         },
-        workgroups: grid(workgroupsFor(tokens * blocks, workgroup), device.maxWorkgroupsPerDimension),
+        workgroups: grid(workgroupsFor(tokens * quads, workgroup), device.maxWorkgroupsPerDimension),
       });
     });
   }

@@ -1,22 +1,20 @@
 import { apply, type Rule } from '../../autograd/engine.js';
 import { GPU_BACKEND } from '../../autograd/gpu-backend.js';
 import { autograd } from '../../autograd/index.js';
+import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { zeros } from '../../ops/creation.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
 import { workgroupsFor } from '../shared/wgsl.js';
-import { BLOCK } from './formats.js';
+import { UNPACK_FIELDS, unpackSource } from './packed-matmul-wgsl.js';
 import {
-  FORWARD_FIELDS,
-  forwardSource,
-  INPUT_GRAD_FIELDS,
-  inputGradSource,
-  TILE_ROWS,
-  UNPACK_FIELDS,
-  unpackSource,
-} from './packed-matmul-wgsl.js';
+  PACKED_TILE_FIELDS,
+  type PackedTileShape,
+  packedTileKey,
+  packedTileSource,
+} from './packed-tiled-wgsl.js';
 import type { PackedWeight } from './packed-weight.js';
 
 function whole(buffer: GPUBuffer): BufferRange {
@@ -34,10 +32,89 @@ function checkInput(x: Tensor, weight: PackedWeight, what: string, inner: number
 }
 
 /**
- * x W^T for a packed frozen weight W [N, K]: x [..., K] f32 gives [..., N] f32. The weight is
- * decoded block by block inside the kernel and products accumulate in f32. A weight split in
- * chunks runs chunk by chunk into column ranges of the output; an output larger than one binding
- * runs in row ranges. x must fit one binding.
+ * The tile of a packed product on this device: the f32 register kernel's tuning (rows per
+ * invocation, lanes, subgroups; kernels/matmul/), 4 output columns per invocation. Products of a
+ * few rows (decoding) take a tile of one subgroup's height.
+ */
+export function packedTileShape(
+  device: Device,
+  format: PackedWeight['format'],
+  layout: PackedTileShape['layout'],
+  rows: number,
+  vectorA: boolean,
+): PackedTileShape {
+  const tuning = device.tuning;
+  const lanes = tuning.matmulWorkgroup;
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  const subgroups =
+    tuning.matmulSubgroups &&
+    device.gpu.features.has('subgroups') &&
+    (info?.subgroupMinSize ?? 0) >= lanes &&
+    tuning.matmulTileRows % lanes === 0;
+  const common = { format, layout, cols: 4, vectorA };
+  if (subgroups) {
+    const height = rows <= lanes ? lanes : tuning.matmulTileRows;
+    return { ...common, rows: height, lanesN: lanes, lanesM: 1, subgroups: true };
+  }
+  const lanesN = gcd(lanes, 16);
+  return { ...common, rows: tuning.matmulTileRows, lanesN, lanesM: lanes / lanesN, subgroups: false };
+}
+
+function gcd(x: number, y: number): number {
+  return y === 0 ? x : gcd(y, x % y);
+}
+
+interface TileLaunch {
+  a: BufferRange;
+  w: BufferRange;
+  out: BufferRange;
+  m: number;
+  n: number;
+  inner: number;
+  aOffset: number;
+  aRow: number;
+  cOffset: number;
+  cRow: number;
+  wRows: number;
+  rowBytes: number;
+  accumulate: boolean;
+}
+
+function launchTile(device: Device, shape: PackedTileShape, job: TileLaunch): void {
+  const tilesM = Math.ceil(job.m / (shape.rows * shape.lanesM));
+  const tilesN = Math.ceil(job.n / (shape.cols * shape.lanesN));
+  const tiles = tilesM * tilesN;
+  const name = shape.layout === 'forward' ? KERNELS.packedMatmul : KERNELS.packedMatmulInputGrad;
+  device.dispatch({
+    key: `${name}:${packedTileKey(shape)}`,
+    source: () => packedTileSource(shape),
+    bindings: [job.a, job.w, job.out],
+    uniforms: {
+      fields: PACKED_TILE_FIELDS,
+      values: {
+        m: job.m,
+        n: job.n,
+        inner: job.inner,
+        tiles,
+        tiles_m: tilesM,
+        a_offset: job.aOffset,
+        a_row: job.aRow,
+        c_offset: job.cOffset,
+        c_row: job.cRow,
+        w_rows: job.wRows,
+        row_bytes: job.rowBytes,
+        accumulate: job.accumulate ? 1 : 0,
+      },
+    },
+    workgroups: grid(tiles, device.maxWorkgroupsPerDimension),
+  });
+}
+
+/**
+ * x W^T for a packed frozen weight W [N, K]: x [..., K] f32 gives [..., N] f32. A tiled kernel
+ * (packed-tiled-wgsl.ts) decodes each tile of the weight once per tile of rows and accumulates in
+ * f32. A weight split in chunks runs chunk by chunk into column ranges of the output; an output
+ * larger than one binding runs in row ranges. x must fit one binding.
  */
 export function packedMatmul(x: Tensor, weight: PackedWeight): Tensor {
   const what = `packedMatmul(${x.describe()}, ${weight.describe()})`;
@@ -52,34 +129,26 @@ export function packedMatmul(x: Tensor, weight: PackedWeight): Tensor {
     return zeros(device, [...x.shape.slice(0, -1), N]);
   }
   const xRange = x.binding(what);
-  const workgroup = device.tuning.elementwiseWorkgroup;
-  const key = `${KERNELS.packedMatmul}:${weight.format}:${workgroup}`;
   for (const outChunk of out.chunks) {
     const firstRow = outChunk.elementOffset / N;
     const rows = outChunk.elements / N;
-    const tilesM = Math.ceil(rows / TILE_ROWS);
+    const shape = packedTileShape(device, weight.format, 'forward', rows, K % 4 === 0);
     for (const chunk of weight.chunks) {
       if (chunk.rows === 0) continue;
-      const items = chunk.rows * tilesM;
-      device.dispatch({
-        key,
-        source: () => forwardSource(weight.format, workgroup),
-        bindings: [xRange, chunk.words.binding(what), whole(outChunk.buffer)],
-        uniforms: {
-          fields: FORWARD_FIELDS,
-          values: {
-            m: rows,
-            n: chunk.rows,
-            k: K,
-            blocks: Math.ceil(K / BLOCK),
-            row_bytes: weight.rowBytes,
-            tiles_m: tilesM,
-            x_offset: firstRow * K,
-            out_offset: chunk.firstRow,
-            out_row: N,
-          },
-        },
-        workgroups: grid(workgroupsFor(items, workgroup), device.maxWorkgroupsPerDimension),
+      launchTile(device, shape, {
+        a: xRange,
+        w: chunk.words.binding(what),
+        out: whole(outChunk.buffer),
+        m: rows,
+        n: chunk.rows,
+        inner: K,
+        aOffset: firstRow * K,
+        aRow: K,
+        cOffset: chunk.firstRow,
+        cRow: N,
+        wRows: chunk.rows,
+        rowBytes: weight.rowBytes,
+        accumulate: false,
       });
     }
   }
@@ -88,8 +157,8 @@ export function packedMatmul(x: Tensor, weight: PackedWeight): Tensor {
 
 /**
  * dy W for a packed weight W [N, K]: dy [..., N] f32 gives the input gradient [..., K] f32 of
- * packedMatmul. Chunks of the weight add into the result one after another. dy and the result
- * must fit one binding each.
+ * packedMatmul, by the same tiled kernel with the weight's rows as the inner dimension. Chunks of
+ * the weight add into the result one after another. dy and the result must fit one binding each.
  */
 export function packedMatmulInputGrad(dy: Tensor, weight: PackedWeight): Tensor {
   const what = `packedMatmulInputGrad(${dy.describe()}, ${weight.describe()})`;
@@ -103,30 +172,29 @@ export function packedMatmulInputGrad(dy: Tensor, weight: PackedWeight): Tensor 
   if (dx.size === 0) return dx;
   const dyRange = dy.binding(what);
   const dxRange = dx.binding(what);
-  const workgroup = device.tuning.elementwiseWorkgroup;
-  const blocks = Math.ceil(K / BLOCK);
-  const tilesM = Math.ceil(M / TILE_ROWS);
   const chunks = weight.chunks.filter((chunk) => chunk.rows > 0);
   chunks.forEach((chunk, index) => {
-    device.dispatch({
-      key: `${KERNELS.packedMatmulInputGrad}:${weight.format}:${workgroup}`,
-      source: () => inputGradSource(weight.format, workgroup),
-      bindings: [dyRange, chunk.words.binding(what), dxRange],
-      uniforms: {
-        fields: INPUT_GRAD_FIELDS,
-        values: {
-          m: M,
-          n: chunk.rows,
-          k: K,
-          blocks,
-          row_bytes: weight.rowBytes,
-          tiles_m: tilesM,
-          dy_row: N,
-          dy_col: chunk.firstRow,
-          accumulate: index === 0 ? 0 : 1,
-        },
-      },
-      workgroups: grid(workgroupsFor(blocks * tilesM, workgroup), device.maxWorkgroupsPerDimension),
+    const shape = packedTileShape(
+      device,
+      weight.format,
+      'inputGrad',
+      M,
+      N % 4 === 0 && chunk.firstRow % 4 === 0,
+    );
+    launchTile(device, shape, {
+      a: dyRange,
+      w: chunk.words.binding(what),
+      out: dxRange,
+      m: M,
+      n: K,
+      inner: chunk.rows,
+      aOffset: chunk.firstRow,
+      aRow: N,
+      cOffset: 0,
+      cRow: K,
+      wRows: chunk.rows,
+      rowBytes: weight.rowBytes,
+      accumulate: index > 0,
     });
   });
   return dx;
@@ -140,7 +208,7 @@ export function unpackWeight(weight: PackedWeight): Tensor {
   const out = device.empty([N, K], 'f32');
   if (out.size === 0) return out;
   const workgroup = device.tuning.elementwiseWorkgroup;
-  const blocks = Math.ceil(K / BLOCK);
+  const quads = Math.ceil(K / 4);
   for (const outChunk of out.chunks) {
     const outFirst = outChunk.elementOffset / K;
     const outEnd = outFirst + outChunk.elements / K;
@@ -157,13 +225,13 @@ export function unpackWeight(weight: PackedWeight): Tensor {
           values: {
             rows: end - start,
             k: K,
-            blocks,
+            quads,
             row_bytes: weight.rowBytes,
             w_row0: start - chunk.firstRow,
             out_row0: start - outFirst,
           },
         },
-        workgroups: grid(workgroupsFor((end - start) * blocks, workgroup), device.maxWorkgroupsPerDimension),
+        workgroups: grid(workgroupsFor((end - start) * quads, workgroup), device.maxWorkgroupsPerDimension),
       });
     }
   }
