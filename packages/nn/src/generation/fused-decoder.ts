@@ -1,5 +1,4 @@
 import {
-  attention,
   DECODE_LAYER_HEAD_BUFFERS,
   DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
@@ -15,7 +14,6 @@ import {
   decodeSample,
   div,
   PackedWeight,
-  prefillAppend,
   prefillAttention,
   prefillProduct,
   type Tensor,
@@ -26,6 +24,7 @@ import type { CausalLM } from '../models/llama.js';
 import { Linear, type RMSNorm } from '../module/layers.js';
 import type { KVCache } from './kv-cache.js';
 import type { SamplingOptions } from './sampling.js';
+import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefill.js';
 
 /** A low-rank term the fused kernels add to a projection: scale * B (A x), A [r, in], B [out, r] f32. */
 export interface FusedLowRankTerm {
@@ -503,14 +502,6 @@ export class FusedDecoder {
     });
   }
 
-  /** [batch, vocab] f32: the model's final norm and head modules on `this.hidden`. */
-  private headOfModel(): Tensor {
-    const norm = this.model.model.child('norm') as RMSNorm;
-    return this.model
-      .logitsFromHidden(norm.forward(this.hidden))
-      .reshape([this.cache.batch, this.model.config.vocabSize]);
-  }
-
   /** Final norm + head of `this.hidden` into `this.logits`. */
   private encodeHead(): void {
     decodeMatvec(this.device, {
@@ -564,7 +555,8 @@ export class FusedDecoder {
       decodeEmbed(device, this.embedTable, input, hidden);
       // Tiled: the queries rotated beside the cache, then the forward's attention kernel over the cache.
       const queries = tiled ? device.empty([rows, heads * headDim], 'f32') : null;
-      const mask = tiled && batch > 1 ? this.paddingMask() : undefined;
+      const mask =
+        tiled && batch > 1 ? leftPaddingMask(device, this.paddingAmounts, this.cache.capacity) : undefined;
       this.layers.forEach((layer, index) => {
         this.product(
           layer.qkv,
@@ -580,8 +572,6 @@ export class FusedDecoder {
           cos: this.cos,
           sin: this.sin,
           padding: this.padding,
-          keys: this.cache.keys[index],
-          values: this.cache.values[index],
           qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
           heads,
           kvHeads,
@@ -589,21 +579,17 @@ export class FusedDecoder {
           steps,
         };
         const scale = config.attentionScale ?? 1 / Math.sqrt(headDim);
-        let attendedRows: Tensor = attended;
-        if (queries) {
-          prefillAppend(device, { ...where, queries });
-          // One row attends over the filled prefix; several over the whole cache, its padding masked.
-          const seen = batch > 1 ? this.cache.capacity : start + steps;
-          const cached = (tensor: Tensor) =>
-            batch > 1 ? tensor : tensor.prefixView([1, seen, kvHeads, headDim]);
-          const { output } = attention(
-            queries.reshape([batch, steps, heads, headDim]),
-            cached(this.cache.keys[index]),
-            cached(this.cache.values[index]),
-            { causal: true, scale, queryOffset: start, ...(mask ? { paddingMask: mask } : {}) },
-          );
-          attendedRows = output.reshape([rows, heads * headDim]);
-        } else prefillAttention(device, { ...where, out: attended, scale });
+        const attendedRows = queries
+          ? tiledPrefillAttention(device, this.cache, index, where, queries, scale, mask)
+          : attended;
+        if (!queries)
+          prefillAttention(device, {
+            ...where,
+            keys: this.cache.keys[index],
+            values: this.cache.values[index],
+            out: attended,
+            scale,
+          });
         this.product(layer.o, attendedRows, null, 'residual', hidden, scratch(layer.o), tiled);
         this.product(
           layer.gateUp,
@@ -628,7 +614,7 @@ export class FusedDecoder {
       }
       // Tiled: the model's own final norm and head (its small-rows matmul reads the head faster
       // than decode's matvec on lavapipe: 8 against 32 ms at the stories15M shape's 32000 x 288).
-      const logits = tiled ? this.headOfModel() : this.logits;
+      const logits = tiled ? modelHead(model, this.hidden) : this.logits;
       if (!tiled) this.encodeHead();
       if (!choose) return (await logits.toArray()) as Float32Array;
       decodeArgmax(device, logits, this.ids, this.tokens, 0);
@@ -695,16 +681,6 @@ export class FusedDecoder {
     });
     this.seen ??= this.keep(this.device.empty([this.cache.batch, vocab], 'u32'));
     this.device.write(this.seen, marks);
-  }
-
-  /** [batch, capacity] u32: 1 where a row's key is a real token (after its left padding). */
-  private paddingMask(): Tensor {
-    const { batch, capacity } = this.cache;
-    const mask = new Uint32Array(batch * capacity);
-    this.paddingAmounts.forEach((pad, b) => {
-      mask.fill(1, b * capacity + pad, (b + 1) * capacity);
-    });
-    return this.device.fromArray(mask, [batch, capacity], 'u32');
   }
 
   private keep<T extends Tensor>(tensor: T): T {
