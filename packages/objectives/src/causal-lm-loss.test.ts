@@ -134,6 +134,51 @@ describe('causalLmLoss against closed forms', () => {
     }
   });
 
+  it('a frozen chunked classifier (gradient made in forward) equals the plain one, weights, normalizer and ignored tokens included', async () => {
+    const rng = new Rng(9);
+    const [rows, seq, width, vocab] = [3, 5, 8, 37];
+    const hiddenValues = rng.uniform(rows * seq * width, -1, 1);
+    const headValues = rng.uniform(vocab * width, -1, 1);
+    const weightValues = rng.uniform(rows * seq, 0, 2);
+    const targetValues = Array.from({ length: rows * seq }, (_, i) =>
+      i % 4 === 1 ? IGNORE_INDEX : (i * 7) % vocab,
+    );
+    const results: number[][][] = [];
+    for (const [chunkRows, frozen] of [
+      [undefined, false],
+      [4, true],
+      [1, true],
+    ] as const) {
+      const result = await device.scope(async () => {
+        const hidden = requiresGrad(device.fromArray(hiddenValues, [rows, seq, width], 'f32'));
+        const head = device.fromArray(headValues, [vocab, width], 'f32');
+        const loss = causalLmLoss(
+          { hidden, head: (h) => autograd.matmul(h, head, { transposeB: true }), chunkRows, frozen },
+          device.fromArray(targetValues, [rows, seq], 'i32'),
+          { weights: device.fromArray(weightValues, [rows, seq], 'f32'), normalizer: 6.5 },
+        );
+        backward(loss);
+        expect(tapeSize()).toBe(0);
+        return [await read(loss), await read(gradOf(hidden)!)];
+      });
+      results.push(result);
+    }
+    for (const other of results.slice(1)) {
+      for (let i = 0; i < 2; i++) expectClose(other[i], results[0][i], { rtol: 1e-5, atol: 1e-7 });
+    }
+    // A head that trains cannot be differentiated in forward: refused, not silently wrong.
+    await device.scope(async () => {
+      const hidden = requiresGrad(device.fromArray(hiddenValues, [rows, seq, width], 'f32'));
+      const head = requiresGrad(device.fromArray(headValues, [vocab, width], 'f32'));
+      expect(() =>
+        causalLmLoss(
+          { hidden, head: (h) => autograd.matmul(h, head, { transposeB: true }), chunkRows: 4, frozen: true },
+          device.fromArray(targetValues, [rows, seq], 'i32'),
+        ),
+      ).toThrow(/besides its input/);
+    });
+  });
+
   it('sequenceLogProbs sums log p(target) per row', async () => {
     await device.scope(async () => {
       // Row 0: log(3/4) + log(1/2); row 1: only log(1/2) (the other target is ignored).

@@ -81,6 +81,21 @@ describe('SFT loss against PyTorch', () => {
       });
     });
   }
+  it('fused classifier, frozen head (chunkRows 5, gradient made in forward): loss and hidden gradient', async () => {
+    const golden = caseNamed('classifier');
+    await device.scope(async () => {
+      const states = leaf(golden.hidden, [batch, seq, hidden]);
+      const head = tensor(golden.head, [vocab, hidden]);
+      const loss = causalLmLoss(
+        { hidden: states, head: (h) => autogradLinear(h, head), chunkRows: 5, frozen: true },
+        tensor(targets, [batch, seq], 'i32'),
+        { normalizer: golden.normalizer },
+      );
+      backward(loss);
+      expectClose(await read(loss), [golden.loss], { ...TOLERANCE, label: 'loss' });
+      expectClose(await read(gradOf(states)!), golden.grad_hidden, { ...TOLERANCE, label: 'grad hidden' });
+    });
+  });
 });
 
 describe('preference losses against PyTorch (LLaMA-Factory semantics)', () => {

@@ -29,6 +29,8 @@ export {
   isTracked,
   noGrad,
   requiresGrad,
+  rowGradient,
+  rowGradientWith,
   tapeSize,
   zeroGrad,
 } from './autograd/index.js';

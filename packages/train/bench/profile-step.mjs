@@ -4,7 +4,7 @@
 // trained, f32, random weights).
 //
 //   pnpm --filter @webtune/train build && node bench/profile-step.mjs [--shape=stories260K|stories15M]
-//     [--warmup=N] [--keys] [--json] [--tuning=<JSON of Tuning overrides>]
+//     [--warmup=N] [--keys] [--json] [--tuning=<JSON of Tuning overrides>] [--checkpointed-head] [--dawn=<options>]
 //
 // --warmup: unprofiled steps before the profiled one (default 2; the median of their times after
 // the first is printed as the step's plain wall time, and the median CPU time of the process per
@@ -34,9 +34,17 @@ if (!Number.isInteger(warmup) || warmup < 1) {
   process.exit(2);
 }
 
+// --checkpointed-head: the chunked classifier recomputes its logits in backward even though the
+// head is frozen (the path before tokenCrossEntropy's `frozen`), to compare the two in one build.
+const checkpointedHead = args.includes('--checkpointed-head');
 // --tuning='{"matmulOuterOperands":false}': tuning overrides, to compare kernel paths.
 const tuning = option('tuning') ? JSON.parse(option('tuning')) : undefined;
-const device = await createDevice({ dawnOptions: ['disable-dawn-features=timestamp_quantization'], tuning });
+// --dawn=<option>,...: more of Dawn's create() options (e.g. enable-dawn-features=disable_robustness).
+const extraDawn = option('dawn')?.split(',') ?? [];
+const device = await createDevice({
+  dawnOptions: ['disable-dawn-features=timestamp_quantization', ...extraDawn],
+  tuning,
+});
 const config = createModelConfig({
   ...shape.config,
   tieWordEmbeddings: true,
@@ -60,7 +68,7 @@ let lastCpu = null;
 let profiled = null;
 let profiledStepMs = null;
 await train({
-  model: trainablePeftModel(peft),
+  model: checkpointedHead ? { ...trainablePeftModel(peft), headFrozen: undefined } : trainablePeftModel(peft),
   task: supervisedTask({ stage: 'pt', chunkRows: shape.chunkRows }),
   train: rows,
   args: {

@@ -231,6 +231,35 @@ export interface BackwardOptions {
   stopBefore?: number;
 }
 
+/** Frees the recorded ops from sequence `start` on (a recording abandoned on an error). */
+export function releaseSince(start: number): void {
+  for (const node of [...tape]) if (node.sequence >= start) releaseNode(node);
+}
+
+/**
+ * The leaves (tensors marked requiresGrad) that gradients from `root` would reach, walking the
+ * recorded ops from `stopBefore` on (an op recorded earlier ends the walk there).
+ */
+export function leavesReached(root: object, stopBefore = -1): object[] {
+  const found = new Set<object>();
+  const start = producers.get(root);
+  if (!start) return leaves.has(root) ? [root] : [];
+  const seen = new Set<Node>([start]);
+  const stack = [start];
+  while (stack.length) {
+    const node = stack.pop()!;
+    for (const edge of node.edges) {
+      if (!edge) continue;
+      if ('leaf' in edge) found.add(edge.leaf);
+      else if (edge.node.sequence >= stopBefore && !seen.has(edge.node)) {
+        seen.add(edge.node);
+        stack.push(edge.node);
+      }
+    }
+  }
+  return [...found];
+}
+
 /** The sequence number the next recorded node will get. */
 export function nextSequence(): number {
   return sequence;

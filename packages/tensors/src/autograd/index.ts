@@ -2,6 +2,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { checkpointWith } from './checkpoint.js';
 import { type DifferentiableFunctions, differentiable } from './functions.js';
 import { GPU_BACKEND } from './gpu-backend.js';
+import { rowGradientWith } from './row-gradient.js';
 
 /**
  * The differentiable ops on GPU tensors: the names, arguments and results of the plain ops
@@ -17,6 +18,15 @@ export const autograd: DifferentiableFunctions<Tensor> = differentiable(GPU_BACK
  */
 export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[]): Tensor {
   return checkpointWith(GPU_BACKEND, fn, inputs);
+}
+
+/**
+ * A row-wise function of x with no trained tensor inside (a frozen classifier and its per-token
+ * loss), differentiated in its forward: `rowGradient((h) => losses(head(h)), h)` keeps only the
+ * per-row gradient for backward (see row-gradient.ts).
+ */
+export function rowGradient(fn: (x: Tensor) => Tensor, input: Tensor): Tensor {
+  return rowGradientWith(GPU_BACKEND, fn, input);
 }
 
 export type { AutogradBackend } from './backend.js';
@@ -36,3 +46,4 @@ export {
 } from './engine.js';
 export { type DifferentiableFunctions, differentiable } from './functions.js';
 export { GPU_BACKEND } from './gpu-backend.js';
+export { rowGradientWith } from './row-gradient.js';

@@ -62,6 +62,13 @@ export interface Tuning {
    * at one k per load, instead of packing a copy first (kernels/matmul/operand-plan.ts readsOuter).
    */
   matmulOuterOperands: boolean;
+  /**
+   * An operand stored across K that is too large to read in place whole (over
+   * OUTER_OPERAND_MAX_BYTES: dh = dlogits E of a 32k classifier reads E [vocab, hidden]) is read
+   * in place in K segments of at most that size, each launch adding into the output, instead of
+   * being copied into packed panels first. Needs matmulOuterOperands.
+   */
+  matmulOuterSegments: boolean;
   /** Query rows and key columns per attention tile. */
   attentionBlockQ: number;
   attentionBlockK: number;
@@ -116,6 +123,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulSmallRowsLanes: 4,
     matmulSmallRowsCols: 8,
     matmulOuterOperands: true,
+    matmulOuterSegments: true,
     attentionBlockQ: 8,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 48,
@@ -139,6 +147,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
     matmulOuterOperands: true,
+    matmulOuterSegments: false,
     attentionBlockQ: 16,
     attentionBlockK: 32,
     attentionUnrollHeadDim: 256,
@@ -162,6 +171,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     matmulSmallRowsLanes: 32,
     matmulSmallRowsCols: 4,
     matmulOuterOperands: true,
+    matmulOuterSegments: false,
     attentionBlockQ: 16,
     attentionBlockK: 64,
     attentionUnrollHeadDim: 256,

@@ -156,6 +156,7 @@ describe('memory plan against the device', () => {
         sequenceLength: seq,
         gradientCheckpointing: checkpointing !== false,
         checkpointDtype: checkpointing === 'f16' ? 'f16' : 'f32',
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,
@@ -186,6 +187,7 @@ describe('memory plan against the device', () => {
         batchSize: 1,
         sequenceLength: seq,
         gradientCheckpointing: false,
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,

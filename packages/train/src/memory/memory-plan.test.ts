@@ -15,6 +15,35 @@ const QWEN3_0_6B: PlanModelShape = {
 const LIMITS = { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 };
 
 describe('memory plan', () => {
+  it('matmulOuterSegments: an f32 table over 4 MiB is read in K segments in dh = dlogits W, not copied', () => {
+    const stories15M: PlanModelShape = {
+      hiddenSize: 288,
+      intermediateSize: 768,
+      numHiddenLayers: 6,
+      numAttentionHeads: 6,
+      numKeyValueHeads: 6,
+      headDim: 48,
+      vocabSize: 32000,
+      tieWordEmbeddings: true,
+    };
+    const plan = (matmulOuterSegments: boolean) =>
+      planMemory({
+        model: stories15M,
+        baseFormat: 'f32',
+        finetuningType: 'lora',
+        lora: { r: 8, targetsPerLayer: 7 },
+        batchSize: 4,
+        sequenceLength: 256,
+        gradientCheckpointing: false,
+        matmulOuterSegments,
+        limits: LIMITS,
+      });
+    // The table [32000, 288] f32 (36.9 MB) is copied whole without segments.
+    expect(plan(false).workspace).toBe(sizeClass(32000 * 288 * 4));
+    expect(plan(true).workspace).toBe(0);
+    expect(plan(false).peak - plan(true).peak).toBe(sizeClass(32000 * 288 * 4));
+  });
+
   it('counts weights by format: Q4_0 is 18 bytes per 32 weights, f16 2 per weight, the tied table Q8_0 under Q4_0, f32 under f16', () => {
     const base = { model: QWEN3_0_6B, finetuningType: 'none' as const, batchSize: 1, sequenceLength: 128 };
     const plan = (baseFormat: 'f32' | 'f16' | 'q4_0') =>

@@ -32,6 +32,12 @@ export interface MemoryPlanInput {
   gradientCheckpointing: boolean;
   /** Storage of the layer inputs checkpointing keeps (TrainingArguments.checkpointDtype; default f32). */
   checkpointDtype?: 'f32' | 'f16';
+  /**
+   * The matmul reads an operand stored across K that is over OUTER_OPERAND_MAX_BYTES in place,
+   * in K segments, instead of copying it (the device's `tuning.matmulOuterSegments`: software
+   * adapters). Default false: such an operand is counted as copied.
+   */
+  matmulOuterSegments?: boolean;
   /** The adapter's limits, and a memory budget (a browser tab's, or the GPU's). */
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; budgetBytes?: number };
 }
@@ -163,9 +169,13 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const awkward = (length: number) => length % 1024 === 0 || length % 4 !== 0;
   // An operand [K, rows] stored across K: copied unless matmul.ts reads it in place (readsOuter).
   // A chunked one is multiplied K segment by K segment, each at most one binding.
+  // With matmulOuterSegments a large one is read in place in K segments of at most 4 MiB instead.
+  const outerSegments = input.matmulOuterSegments === true;
   const copiedAcross = (rows: number, K: number) => {
+    if (rows % 4 !== 0 || K % 4 !== 0) return true;
+    if (outerSegments) return false;
     const segmentK = Math.min(K, Math.max(1, Math.floor(binding / (rows * F32))));
-    return rows % 4 !== 0 || K % 4 !== 0 || rows * segmentK * F32 > OUTER_OPERAND_MAX_BYTES;
+    return rows * segmentK * F32 > OUTER_OPERAND_MAX_BYTES;
   };
   // A trained head multiplies by its f32 copy whatever the base (a tied head stays with the
   // original table when only the embedding is trained).
@@ -177,8 +187,13 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   // Backward, dh = dlogits W: W [vocab, hidden] is stored across the vocabulary (copied above
   // 4 MiB), and the logits' gradient, read along it, is copied when the vocabulary is awkward.
   const logitsBytes = chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
+  // Read in K segments, an awkward logits' gradient is copied one segment at a time.
+  const segmentedTable =
+    outerSegments && H % 4 === 0 && m.vocabSize % 4 === 0 && 4 * H * m.vocabSize > OUTER_OPERAND_MAX_BYTES;
+  const segmentVocab = Math.max(4, 4 * Math.floor(OUTER_OPERAND_MAX_BYTES / (16 * H)));
+  const logitsCopy = segmentedTable ? pooled(tokens * segmentVocab * F32) : logitsBytes;
   const inputGradientCopy = training
-    ? (copiedAcross(H, m.vocabSize) ? tableCopy : 0) + (f32Head && awkward(m.vocabSize) ? logitsBytes : 0)
+    ? (copiedAcross(H, m.vocabSize) ? tableCopy : 0) + (f32Head && awkward(m.vocabSize) ? logitsCopy : 0)
     : 0;
   // Then a trained head's weight gradient, dW = dlogits^T h: both operands are stored across the
   // tokens ([tokens, vocab] and [tokens, hidden]).

@@ -33,6 +33,11 @@ export interface TrainableModel {
   hiddenStates(ids: Tensor, options?: TrainingForwardOptions): Tensor;
   /** The classifier: hidden [rows, hidden] -> logits [rows, vocab]. */
   head(hidden: Tensor): Tensor;
+  /**
+   * Whether no parameter of the classifier trains now (LoRA, freeze tuning without the head):
+   * a chunked loss then differentiates each chunk in its forward (tokenCrossEntropy's `frozen`).
+   */
+  headFrozen?(): boolean;
   /** The parameters the optimizer updates, by stable names (checkpoints use them). */
   trainableParameters(): [string, Tensor][];
   /** Dropout on (training) or off (evaluation), and the seed its masks derive from. */
@@ -79,6 +84,7 @@ export function trainableCausalLM(
     hiddenSize: model.config.hiddenSize,
     hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
     head: (hidden) => model.logitsFromHidden(hidden),
+    headFrozen: () => headFrozen(model, trainable),
     trainableParameters: () => trainable,
   };
 }
@@ -98,6 +104,7 @@ export function trainablePeftModel(
     hiddenSize: model.config.hiddenSize,
     hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
     head: (hidden) => model.logitsFromHidden(hidden),
+    headFrozen: () => headFrozen(model, peft.trainableParameters()),
     trainableParameters: () => peft.trainableParameters(),
     setTraining: (on, seed) => {
       peft.train(on);
@@ -110,6 +117,13 @@ export function trainablePeftModel(
         convertPissaToLora: options.convertPissaToLora,
       }),
   };
+}
+
+/** Whether none of the trained tensors belongs to the classifier (lm_head, or the table tied to it). */
+function headFrozen(model: CausalLM, trainable: readonly [string, Tensor][]): boolean {
+  const head = new Set<Tensor>();
+  for (const [, tensor] of model.child('lm_head').namedParameters()) head.add(tensor);
+  return !trainable.some(([, tensor]) => head.has(tensor));
 }
 
 /**

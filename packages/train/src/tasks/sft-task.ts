@@ -36,11 +36,15 @@ export function supervisedTask(options: SupervisedTaskOptions = {}): TrainingTas
         ? device.fromArray(host.segmentIds, [host.rows, host.seq], 'i32')
         : undefined;
       const hidden = model.hiddenStates(ids, { ...forwardOptions, positions: host.positions, segmentIds });
-      const loss = causalLmLoss({ hidden, head: model.head, chunkRows: options.chunkRows }, targets, {
-        normalizer,
-        weights,
-        dft: options.dft,
-      });
+      const loss = causalLmLoss(
+        { hidden, head: model.head, chunkRows: options.chunkRows, frozen: model.headFrozen?.() ?? false },
+        targets,
+        {
+          normalizer,
+          weights,
+          dft: options.dft,
+        },
+      );
       return { loss, statistics: null };
     },
   };

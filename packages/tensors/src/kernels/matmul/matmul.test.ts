@@ -320,10 +320,37 @@ describe('matmul operands read in place along their rows', () => {
     expect(device.stats.dispatches - before).toBe(2);
     // K = 18 is not a multiple of 4: both packed.
     await check(device, { a: [18, 12], b: [18, 8], transposeA: true }, 51);
-    // b [1020, 1032] f32 is over OUTER_OPERAND_MAX_BYTES (4 MiB): packed.
-    const large = device.stats.dispatches;
-    await check(device, { a: [4, 1020], b: [1020, 1032] }, 55);
-    expect(device.stats.dispatches - large).toBe(2);
+    // b [1020, 1032] f32 is over OUTER_OPERAND_MAX_BYTES (4 MiB): packed where the tuning does
+    // not read it in K segments.
+    const whole = await createDevice({ tuning: { matmulOuterSegments: false } });
+    try {
+      const large = whole.stats.dispatches;
+      await check(whole, { a: [4, 1020], b: [1020, 1032] }, 55);
+      expect(whole.stats.dispatches - large).toBe(2);
+    } finally {
+      whole.destroy();
+    }
+  });
+
+  it('reads an operand over OUTER_OPERAND_MAX_BYTES in place in K segments added into the output (dh = dlogits E)', async () => {
+    expect(device.tuning.matmulOuterSegments).toBe(device.info.adapterClass === 'software');
+    const segmented = await createDevice({ tuning: { matmulOuterSegments: true } });
+    try {
+      // b [1036, 1032] f32 (4.3 MB): K segments of 1016 and 20 values, no copy; the bias once.
+      let before = segmented.stats.dispatches;
+      await check(segmented, { a: [13, 1036], b: [1036, 1032], bias: true }, 56, 1e-4);
+      expect(segmented.stats.dispatches - before).toBe(2);
+      // a^T [1036, 1032] (the weight gradient of a wide layer), M past the last row tile.
+      before = segmented.stats.dispatches;
+      await check(segmented, { a: [1036, 1032], b: [1036, 12], transposeA: true }, 57, 1e-4);
+      expect(segmented.stats.dispatches - before).toBe(2);
+      // Two rows (decoding) keep the small-M kernel, which reads b in place in one launch.
+      before = segmented.stats.dispatches;
+      await check(segmented, { a: [2, 1036], b: [1036, 1032] }, 59, 1e-4);
+      expect(segmented.stats.dispatches - before).toBe(1);
+    } finally {
+      segmented.destroy();
+    }
   });
 
   it('reads in place on the portable kernel (no subgroups) and in K blocks of chunked tensors', async () => {
@@ -414,6 +441,17 @@ describe('matmul epilogue: alpha and residual', () => {
     expect(await checkEpilogue(device, { a: [1, 16], b: [20, 16], transposeB: true, alpha: 2 }, 64)).toBe(1);
     // alpha 1 with a residual: the decoding kernel's fused residual, unchanged.
     expect(await checkEpilogue(device, { a: [1, 16], b: [20, 16], transposeB: true, alpha: 1 }, 65)).toBe(1);
+  });
+
+  it('scales every K segment of an operand read in place in segments and adds the residual once', async () => {
+    const segmented = await createDevice({ tuning: { matmulOuterSegments: true } });
+    try {
+      expect(
+        await checkEpilogue(segmented, { a: [9, 1036], b: [1036, 1032], bias: true, alpha: -0.75 }, 66),
+      ).toBe(2);
+    } finally {
+      segmented.destroy();
+    }
   });
 
   it('scales every K block of a chunked product and adds the residual once', async () => {

@@ -22,6 +22,7 @@ import {
   type MatrixSource,
   needsPacking,
   type OperandPlan,
+  outerSegmentK,
   packedRowLimit,
   planOperand,
   readsOuter,
@@ -255,7 +256,8 @@ function runFolded(problem: Problem): void {
     ...(a.chunked && transposeA ? rowCuts(a, M) : []),
     ...(b.chunked && !transposeB ? rowCuts(b, N) : []),
   ];
-  const kSegments = K === 0 ? [[0, 0] as [number, number]] : segments(K, kCuts, K);
+  const kSegments =
+    K === 0 ? [[0, 0] as [number, number]] : segments(K, kCuts, outerSegmentK(device.tuning, problem));
 
   if (!transposeA && kSegments.length === 1 && runSmallRows(problem, rowCutList, columnCuts)) return;
 

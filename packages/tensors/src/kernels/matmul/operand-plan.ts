@@ -1,3 +1,4 @@
+import type { Tuning } from '../../device/adapter-class.js';
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
@@ -68,11 +69,13 @@ export function planOperand(
     };
   }
   if (!needsPacking(source, K, dtype)) {
+    // Rows rowStride apart: the whole K of a matrix, or a K segment of a longer row.
+    const line = source.rowStride / 4;
     return {
       range: vectorRange(source.range),
       offset: source.offset / 4,
-      panel: tile * k4,
-      line: k4,
+      panel: tile * line,
+      line,
       step: 1,
       batchStride: source.batchStride / 4,
       temporary: null,
@@ -124,13 +127,20 @@ export function vectorRange(range: BufferRange): BufferRange {
 }
 
 /**
- * Direct reads need f32 rows contiguous in K with K a multiple of 4 (vec4 loads). Rows whose
- * length is a multiple of 4 KiB (K a multiple of 1024) are packed as well: the rows one tile reads
- * side by side would map to the same L1 cache sets.
+ * Direct reads need f32 rows contiguous in K with K a multiple of 4 (vec4 loads), rows a multiple
+ * of 4 values apart (the whole K, or a K segment of longer rows) from an offset that is one too.
+ * Rows 4 KiB apart or a multiple of it (a row stride a multiple of 1024) are packed as well: the
+ * rows one tile reads side by side would map to the same L1 cache sets.
  */
 export function needsPacking(source: MatrixSource, K: number, dtype: DType): boolean {
-  const direct = dtype === 'f32' && source.kStride === 1 && source.rowStride === K && K % 4 === 0;
-  return !direct || (K > 0 && K % 1024 === 0);
+  const direct =
+    dtype === 'f32' &&
+    source.kStride === 1 &&
+    source.rowStride >= K &&
+    source.rowStride % 4 === 0 &&
+    source.offset % 4 === 0 &&
+    K % 4 === 0;
+  return !direct || (K > 0 && source.rowStride % 1024 === 0);
 }
 
 /**
@@ -166,6 +176,30 @@ export function readsOuter(
     K % 4 === 0 &&
     tile % 4 === 0
   );
+}
+
+/**
+ * The longest K segment of a product whose operand stored across K (a^T [K, M], b [K, N]) is
+ * read in place in segments (tuning.matmulOuterSegments): at most OUTER_OPERAND_MAX_BYTES of
+ * that operand per launch, a multiple of 4. K itself where no such operand is over the limit.
+ */
+export function outerSegmentK(
+  tuning: Pick<Tuning, 'matmulOuterOperands' | 'matmulOuterSegments' | 'matmulSmallRowsMax'>,
+  problem: { K: number; M: number; N: number; dtype: DType; transposeA: boolean; transposeB: boolean },
+): number {
+  const { K, M, N, dtype, transposeA, transposeB } = problem;
+  if (!tuning.matmulOuterOperands || !tuning.matmulOuterSegments || dtype !== 'f32' || K % 4 !== 0) return K;
+  // A few rows read b in place already (the small-M kernel, which takes one K segment).
+  if (!transposeA && M <= tuning.matmulSmallRowsMax) return K;
+  let limit = K;
+  for (const [across, rows] of [
+    [transposeA, M],
+    [!transposeB, N],
+  ] as const) {
+    if (!across || rows % 4 !== 0 || 4 * rows * K <= OUTER_OPERAND_MAX_BYTES) continue;
+    limit = Math.min(limit, Math.max(4, 4 * Math.floor(OUTER_OPERAND_MAX_BYTES / (16 * rows))));
+  }
+  return limit;
 }
 
 /** Most rows of a packed operand that fit one binding, in whole panels. */
