@@ -91,7 +91,13 @@ export {
 } from './kernels/decode/decode-matvec.js';
 export { type DecodeSampleOptions, decodeSample } from './kernels/decode/decode-sample.js';
 export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
-export { type PrefillAttentionOptions, prefillAttention } from './kernels/decode/prefill-attention.js';
+export {
+  type PrefillAppendOptions,
+  type PrefillAttentionOptions,
+  prefillAppend,
+  prefillAttention,
+} from './kernels/decode/prefill-attention.js';
+export { prefillProduct } from './kernels/decode/prefill-product.js';
 export { embedding } from './kernels/embedding/embedding.js';
 export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.js';
 // Kernel selection by capability (features, limits, adapter class), and which variant ran

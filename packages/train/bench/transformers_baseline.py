@@ -8,7 +8,10 @@ One case per process (so its peak resident memory is its own), given as JSON on 
 - lora-sft: transformers LlamaForCausalLM + peft LoRA (r, alpha, all-linear, dropout 0), every
   token trained, torch.optim.AdamW on the adapter (lr 1e-3), clip_grad_norm_(1.0): forward with
   labels, backward, clip, step, zero_grad; the time of one whole step.
-- prefill: model(input_ids) with use_cache=True over a [1, prompt] batch under no_grad.
+- prefill: what generate() does before its first token: model(input_ids, use_cache=True,
+  logits_to_keep=1) over a [1, prompt] batch under no_grad (the KV cache is built, logits only at
+  the last position), then the argmax of those logits (the first new token), as webtune's timing
+  covers the KV cache, the forward, the head at the last position, the argmax and reading the id back.
 - decode: model.generate (greedy, exactly new_tokens tokens, KV cache); a streamer stamps the first
   new token (the end of prefill) and the last; decode speed = (new_tokens - 1) / that span.
 
@@ -73,7 +76,8 @@ def main():
             for run in range(spec['warmup'] + spec['repeats']):
                 with torch.no_grad():
                     started = time.perf_counter()
-                    model(input_ids=prompt, use_cache=True)
+                    logits = model(input_ids=prompt, use_cache=True, logits_to_keep=1).logits
+                    int(logits[0, -1].argmax())
                     elapsed = time.perf_counter() - started
                 if run >= spec['warmup']:
                     times.append(elapsed)

@@ -5,6 +5,10 @@
 //   pnpm bench                                   (every package's bench; this is @webtune/train's)
 //   pnpm --filter @webtune/train bench           (builds, then runs this)
 //   node --expose-gc bench/versus-transformers.mjs [--only=<regexp>] [--repeats=N] [--warmup=N]
+//     [--generate-options=<JSON>]
+//
+// --generate-options: extra options of webtune's generate for the prefill and decode cases, to
+// compare paths in one build, e.g. '{"tiledPrefill":false}' (the prompt through the forward).
 //
 // Cases: a LoRA SFT step (r 8, alpha 16, all-linear, every token trained, AdamW, clipping),
 // prefill (1 x prompt) and greedy decode (new tokens, KV cache) on the stories260K and stories15M
@@ -100,6 +104,7 @@ async function runWorker(spec) {
     ];
     for (let run = 0; run < spec.warmup + spec.repeats; run++) {
       const { timings } = await generateWithTimings(model, null, [ids], {
+        ...spec.generateOptions,
         maxNewTokens: spec.case === 'prefill' ? 1 : NEW_TOKENS,
         stopTokens: [],
       });
@@ -186,6 +191,7 @@ async function runHarness() {
     process.exit(2);
   }
   const only = option('only') ? new RegExp(option('only')) : null;
+  const generateOptions = option('generate-options') ? JSON.parse(option('generate-options')) : {};
   const { python, reason } = findPython();
   if (!python) console.error(`versus-transformers: baseline absent: ${reason}`);
   const lpThreads = process.env.LP_NUM_THREADS ?? `unset (lavapipe then uses ${cpus().length} threads)`;
@@ -203,7 +209,7 @@ async function runHarness() {
   for (const spec of cases) {
     const shape = STEP_SHAPES[spec.shape];
     console.error(`versus-transformers: ${spec.name} (webtune) ...`);
-    const worker = { shape: spec.shape, case: spec.case, warmup, repeats };
+    const worker = { shape: spec.shape, case: spec.case, warmup, repeats, generateOptions };
     const webtune = runChild(process.execPath, [
       '--expose-gc',
       fileURLToPath(import.meta.url),
@@ -247,6 +253,9 @@ async function runHarness() {
           : { batch: 1, prompt: PROMPT, new_tokens: NEW_TOKENS }),
       dtype: 'f32',
       statistic: `median of ${repeats} after ${warmup} warm-up`,
+      ...(spec.case !== 'lora-sft' && Object.keys(generateOptions).length > 0
+        ? { generate_options: generateOptions }
+        : {}),
       webtune_runs_s: webtune?.runs ?? null,
       baseline_runs_s: baseline?.runs ?? null,
       webtune_adapter: webtune ? `${webtune.adapter} (${webtune.adapter_class})` : null,

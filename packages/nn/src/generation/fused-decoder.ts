@@ -15,6 +15,7 @@ import {
   div,
   PackedWeight,
   prefillAttention,
+  prefillProduct,
   type Tensor,
 } from '@webtune/tensors';
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
@@ -23,6 +24,7 @@ import type { CausalLM } from '../models/llama.js';
 import { Linear, type RMSNorm } from '../module/layers.js';
 import type { KVCache } from './kv-cache.js';
 import type { SamplingOptions } from './sampling.js';
+import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefill.js';
 
 /** A low-rank term the fused kernels add to a projection: scale * B (A x), A [r, in], B [out, r] f32. */
 export interface FusedLowRankTerm {
@@ -164,6 +166,7 @@ export class FusedDecoder {
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly padding: Tensor;
+  private readonly paddingAmounts: number[];
   private readonly hidden: Tensor;
   private readonly qkv: Tensor;
   private readonly attended: Tensor;
@@ -267,6 +270,7 @@ export class FusedDecoder {
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
     this.padding = keep(device.fromArray(padding, [batch], 'u32'));
+    this.paddingAmounts = [...padding];
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
     this.hidden = keep(device.empty([batch, hiddenSize], 'f32'));
     this.qkv = keep(device.empty([batch, (heads + 2 * kvHeads) * headDim], 'f32'));
@@ -366,6 +370,17 @@ export class FusedDecoder {
   }
 
   /**
+   * Why `prefill(..., tiled)` cannot run this model, or null: prefillProduct has no DoRA factor
+   * and no stacked gate/up weight (Phi-3), so such prompts take decode's products or the forward.
+   */
+  get tiledPrefillUnsupported(): string | null {
+    if (this.prefillUnsupported) return this.prefillUnsupported;
+    if (this.model.config.fusedProjections) return "Phi-3's stacked gate_up_proj";
+    const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+    return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
+  }
+
+  /**
    * Records one step for the ids in `this.ids` at the cache's next slot `slot`: the logits of the
    * next token land in `this.logits`. With `argmaxAt`, the greedy choice too (into `this.ids` and
    * the token log at that step). Advances nothing; the caller moves the cache.
@@ -454,17 +469,20 @@ export class FusedDecoder {
     epilogue: DecodeEpilogue,
     out: Tensor,
     u: Tensor | null,
+    tiled = false,
   ): void {
     const adapted = group.terms.filter((term): term is FusedLowRankTerm => term !== null);
+    // A prompt's rows: the register-tiled products (each weight read once per tile of rows).
+    const run = tiled ? prefillProduct : decodeMatvec;
     if (u)
-      decodeMatvec(this.device, {
+      run(this.device, {
         x,
         weights: adapted.map((term) => term.a),
         norm,
         epilogue: 'store',
         out: u,
       });
-    decodeMatvec(this.device, {
+    run(this.device, {
       x,
       weights: group.weights,
       biases: group.biases,
@@ -510,6 +528,8 @@ export class FusedDecoder {
     steps: number,
     start: number,
     choose: boolean,
+    /** Run the products as register-tiled prefill products (long prompts) instead of decode's matvecs. */
+    tiled = false,
   ): Promise<Float32Array | number[]> {
     const { device, model } = this;
     const { config } = model;
@@ -520,7 +540,7 @@ export class FusedDecoder {
       throw new Error(
         `FusedDecoder.prefill: ${steps} steps after ${start} exceed the cache (${this.cache.capacity})`,
       );
-    const unsupported = this.prefillUnsupported;
+    const unsupported = tiled ? this.tiledPrefillUnsupported : this.prefillUnsupported;
     if (unsupported) throw new Error(`FusedDecoder.prefill: ${unsupported}`);
     const eps = config.rmsNormEps;
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
@@ -533,24 +553,44 @@ export class FusedDecoder {
       const activation = device.empty([rows, config.intermediateSize], 'f32');
       const scratch = (group: Group) => (group.width > 0 ? device.empty([rows, group.width], 'f32') : null);
       decodeEmbed(device, this.embedTable, input, hidden);
+      // Tiled: the queries rotated beside the cache, then the forward's attention kernel over the cache.
+      const queries = tiled ? device.empty([rows, heads * headDim], 'f32') : null;
+      const mask =
+        tiled && batch > 1 ? leftPaddingMask(device, this.paddingAmounts, this.cache.capacity) : undefined;
       this.layers.forEach((layer, index) => {
-        this.product(layer.qkv, hidden, { weight: layer.inputNorm, eps }, 'store', qkv, scratch(layer.qkv));
-        prefillAttention(device, {
+        this.product(
+          layer.qkv,
+          hidden,
+          { weight: layer.inputNorm, eps },
+          'store',
+          qkv,
+          scratch(layer.qkv),
+          tiled,
+        );
+        const where = {
           qkv,
           cos: this.cos,
           sin: this.sin,
           padding: this.padding,
-          keys: this.cache.keys[index],
-          values: this.cache.values[index],
           qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
-          out: attended,
           heads,
           kvHeads,
           start,
           steps,
-          scale: config.attentionScale ?? 1 / Math.sqrt(headDim),
-        });
-        this.product(layer.o, attended, null, 'residual', hidden, scratch(layer.o));
+        };
+        const scale = config.attentionScale ?? 1 / Math.sqrt(headDim);
+        const attendedRows = queries
+          ? tiledPrefillAttention(device, this.cache, index, where, queries, scale, mask)
+          : attended;
+        if (!queries)
+          prefillAttention(device, {
+            ...where,
+            keys: this.cache.keys[index],
+            values: this.cache.values[index],
+            out: attended,
+            scale,
+          });
+        this.product(layer.o, attendedRows, null, 'residual', hidden, scratch(layer.o), tiled);
         this.product(
           layer.gateUp,
           hidden,
@@ -558,8 +598,9 @@ export class FusedDecoder {
           'swiglu',
           activation,
           scratch(layer.gateUp),
+          tiled,
         );
-        this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down));
+        this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down), tiled);
       });
       // Each row's last position continues: copy it into the step's hidden state.
       const from = hidden.binding('FusedDecoder.prefill');
@@ -571,9 +612,12 @@ export class FusedDecoder {
           { buffer: to.buffer, offset: to.offset + b * rowBytes, size: rowBytes },
         );
       }
-      this.encodeHead();
-      if (!choose) return (await this.logits.toArray()) as Float32Array;
-      decodeArgmax(device, this.logits, this.ids, this.tokens, 0);
+      // Tiled: the model's own final norm and head (its small-rows matmul reads the head faster
+      // than decode's matvec on lavapipe: 8 against 32 ms at the stories15M shape's 32000 x 288).
+      const logits = tiled ? modelHead(model, this.hidden) : this.logits;
+      if (!tiled) this.encodeHead();
+      if (!choose) return (await logits.toArray()) as Float32Array;
+      decodeArgmax(device, logits, this.ids, this.tokens, 0);
       return Array.from(await this.ids.toArray());
     });
   }

@@ -53,11 +53,18 @@ export interface GenerateOptions extends SamplingOptions {
   fusedDecode?: boolean;
   /**
    * Prompt tokens (all rows together) up to which the prompt itself runs through the fused decode
-   * kernels rather than the model's forward (default 32). Those kernels read every weight once per
-   * block of 8 rows, so a long prompt is faster through the forward's tiled products; a short one
-   * (a chat turn) saves the forward's extra dispatches. 0 always uses the forward.
+   * kernels (default 32). Those kernels read every weight once per block of 8 rows; a longer
+   * prompt runs through the fused prefill (`tiledPrefill`) or the model's forward. 0 always uses
+   * the forward.
    */
   fusedPrefillTokens?: number;
+  /**
+   * Prompts over `fusedPrefillTokens` run through the fused kernels with register-tiled products
+   * (kernels/decode/prefill-product.ts: each weight read once per tile of rows), keys and values
+   * rotated straight into the cache, one submit. Default: where the device's tuning prefers
+   * register-tiled matmuls (CPU rasterisers); elsewhere, and with false, through the model's forward.
+   */
+  tiledPrefill?: boolean;
   /**
    * Steps recorded into one command buffer before the host reads the chosen ids back (fused path
    * only; default 8; sampling with several prompts takes one). Steps past a stop token are
@@ -206,6 +213,9 @@ export async function generateWithTimings(
 
   if (maxNewTokens === 0) return { results: finish(), timings };
 
+  // Prefill's time starts here: building the KV cache is part of it (as Transformers' prefill
+  // builds its cache inside the forward).
+  let started = performance.now();
   const cache = KVCache.forModel(device, config, batch, capacity, weightDtype(model));
   let paddingMask: Tensor | null = null;
   let fused: FusedDecoder | null = null;
@@ -223,7 +233,6 @@ export async function generateWithTimings(
       padding.map((pad) => Array.from({ length: steps }, (_, i) => Math.max(0, start + i - pad)));
 
     // Prefill: every prompt token at once, logits only at the last position.
-    let started = performance.now();
     const firstIds = new Int32Array(batch * longest);
     for (let b = 0; b < batch; b++) {
       firstIds.fill(padId, b * longest, b * longest + padding[b]);
@@ -247,9 +256,16 @@ export async function generateWithTimings(
     if (!Number.isInteger(fusedPrefillTokens) || fusedPrefillTokens < 0) {
       throw new ModelError(`fusedPrefillTokens must be a non-negative integer, got ${fusedPrefillTokens}`);
     }
+    const tiledPrefill = options.tiledPrefill ?? device.tuning.matmulKernel === 'register';
+    const short = batch * longest <= fusedPrefillTokens;
     let next: number[];
-    if (fused && fused.prefillUnsupported === null && batch * longest <= fusedPrefillTokens) {
-      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice);
+    // Long prompts take the tiled prefill where it applies; short ones decode's products.
+    const prefillForm =
+      !fused || fusedPrefillTokens === 0 ? null : short ? 'matvec' : tiledPrefill ? 'tiled' : null;
+    const prefillBlocked =
+      prefillForm === 'tiled' ? fused?.tiledPrefillUnsupported : fused?.prefillUnsupported;
+    if (fused && prefillForm && prefillBlocked === null) {
+      const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice, prefillForm === 'tiled');
       cache.advance(longest);
       if (first instanceof Float32Array) next = sampleRows(first);
       else {

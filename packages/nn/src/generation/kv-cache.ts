@@ -8,7 +8,9 @@ import { ModelError } from '../errors.js';
  * `length` filled positions with buffer copies (no kernel) and attends over the filled prefix.
  * With one batch row the prefix is a view of the cache; with several rows attention gets the
  * whole capacity and the causal mask (query offset = `length`) hides the unfilled tail, which
- * is zero-filled so it can never inject NaN.
+ * is zero-filled so it can never inject NaN. A one-row cache is not filled (no kernel reads a
+ * position before it is written: the forward attends over the filled prefix, the fused kernels
+ * stop at the step's own slot).
  */
 export class KVCache {
   readonly keys: Tensor[] = [];
@@ -29,9 +31,11 @@ export class KVCache {
     if (!(capacity > 0 && batch > 0)) {
       throw new ModelError(`KVCache: batch (${batch}) and capacity (${capacity}) must be positive`);
     }
+    const shape = [batch, capacity, kvHeads, headDim];
+    const make = () => (batch > 1 ? zeros(device, shape, dtype) : device.empty(shape, dtype)).keep();
     for (let i = 0; i < layers; i++) {
-      this.keys.push(zeros(device, [batch, capacity, kvHeads, headDim], dtype).keep());
-      this.values.push(zeros(device, [batch, capacity, kvHeads, headDim], dtype).keep());
+      this.keys.push(make());
+      this.values.push(make());
     }
   }
 

@@ -3,7 +3,8 @@ import { beforeAll, describe, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { expectKernel } from '../../testing/expect-kernel.js';
-import { prefillAttention } from './prefill-attention.js';
+import { attention } from '../attention/attention.js';
+import { prefillAppend, prefillAttention } from './prefill-attention.js';
 import { decodeAttentionReference } from './reference.js';
 
 let device: Device;
@@ -22,6 +23,8 @@ interface Case {
   qkNorm: boolean;
   seed: number;
   lanes?: number;
+  /** prefillAppend (keys into the cache, rotated queries out) and the attention op, not prefillAttention. */
+  append?: boolean;
 }
 
 /**
@@ -51,7 +54,7 @@ async function check(label: string, c: Case): Promise<void> {
   const out = device.empty([rows * steps, heads * headDim], 'f32');
   const scale = 1 / Math.sqrt(headDim);
   const qkNorm = c.qkNorm ? { q: qNorm, k: kNorm, eps: 1e-6 } : null;
-  prefillAttention(device, {
+  const inputs = {
     qkv: device.fromArray(qkv, [rows * steps, width], 'f32'),
     cos: device.fromArray(cos, [capacity, half], 'f32'),
     sin: device.fromArray(sin, [capacity, half], 'f32'),
@@ -65,14 +68,26 @@ async function check(label: string, c: Case): Promise<void> {
           eps: 1e-6,
         }
       : null,
-    out,
     heads,
     kvHeads,
     start,
     steps,
-    scale,
-    ...(c.lanes ? { lanes: c.lanes } : {}),
-  });
+  };
+  if (c.append) {
+    const queries = device.empty([rows * steps, heads * headDim], 'f32');
+    prefillAppend(device, { ...inputs, queries });
+    const mask = new Uint32Array(rows * capacity);
+    padding.forEach((pad, r) => {
+      mask.fill(1, r * capacity + pad, (r + 1) * capacity);
+    });
+    const { output } = attention(queries.reshape([rows, steps, heads, headDim]), keys, values, {
+      causal: true,
+      scale,
+      queryOffset: start,
+      paddingMask: device.fromArray(mask, [rows, capacity], 'u32'),
+    });
+    device.copyBuffer(output.binding('test'), out.binding('test'));
+  } else prefillAttention(device, { ...inputs, out, scale, ...(c.lanes ? { lanes: c.lanes } : {}) });
   const expected = new Float64Array(rows * steps * heads * headDim);
   for (let t = 0; t < steps; t++) {
     const stepQkv = new Float32Array(rows * width);
@@ -141,6 +156,33 @@ describe('prefillAttention', () => {
       qkNorm: false,
       seed: 12,
       lanes: 16,
+    });
+  });
+
+  it('prefillAppend + the attention op over the cache give the same outputs and caches (q/k norm, padding, keys before the prompt, head size 48)', async () => {
+    await check('append, qk norm, padded', {
+      rows: 2,
+      steps: 9,
+      start: 3,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 8,
+      padding: [0, 5],
+      qkNorm: true,
+      seed: 13,
+      append: true,
+    });
+    await check('append, head size 48', {
+      rows: 1,
+      steps: 13,
+      start: 0,
+      heads: 3,
+      kvHeads: 3,
+      headDim: 48,
+      padding: [0],
+      qkNorm: false,
+      seed: 14,
+      append: true,
     });
   });
 });

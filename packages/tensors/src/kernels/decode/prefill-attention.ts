@@ -34,6 +34,15 @@ export interface PrefillAttentionOptions {
   lanes?: number;
 }
 
+/** What prefillAppend needs: prefillAttention's inputs, and where the rotated queries go. */
+export interface PrefillAppendOptions extends Omit<PrefillAttentionOptions, 'out' | 'lanes' | 'scale'> {
+  /**
+   * [rows * steps, heads headDim] f32: every position's query heads, normalised (Qwen3) and
+   * rotated, for the attention op (kernels/attention) to read as [rows, steps, heads, headDim].
+   */
+  queries: Tensor;
+}
+
 const FIELDS: UniformField[] = [
   { name: 'start', type: 'u32' },
   { name: 'steps', type: 'u32' },
@@ -96,7 +105,7 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
   const appends = rows * steps * kvHeads;
   device.dispatch({
     key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}`,
-    source: () => appendSource(headDim, norm),
+    source: () => appendSource(headDim, norm, false),
     bindings: [...common, keys, values],
     uniforms: { fields: FIELDS, values: values_(appends) },
     workgroups: grid(Math.ceil(appends / 64), device.maxWorkgroupsPerDimension),
@@ -108,6 +117,60 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
     bindings: [...common, keys, values, out],
     uniforms: { fields: FIELDS, values: values_(queries) },
     workgroups: grid(queries, device.maxWorkgroupsPerDimension),
+  });
+}
+
+/**
+ * The first half of prefillAttention for a prompt whose attention runs through the attention op
+ * (kernels/attention, the forward's kernel: tiles of keys, fast at every head size): one dispatch
+ * normalises (Qwen3) and rotates every position's keys into the KV cache at start + t, copies the
+ * values there, and writes the normalised, rotated query heads to `queries`.
+ */
+export function prefillAppend(device: Device, options: PrefillAppendOptions): void {
+  const { qkv, cos, sin, padding, keys, values, qkNorm, queries, heads, kvHeads, start, steps } = options;
+  const [rows, capacity, cacheHeads, headDim] = keys.shape;
+  const width = (heads + 2 * kvHeads) * headDim;
+  if (qkv.rank !== 2 || qkv.shape[0] !== rows * steps || qkv.shape[1] !== width) {
+    throw new TensorError(`prefillAppend: qkv ${qkv.describe()} is not [${rows * steps}, ${width}]`);
+  }
+  if (cacheHeads !== kvHeads || heads % kvHeads !== 0 || headDim % 2 !== 0) {
+    throw new TensorError(`prefillAppend: ${heads} heads over a cache ${keys.describe()}`);
+  }
+  if (start + steps > capacity) {
+    throw new TensorError(`prefillAppend: ${steps} steps after ${start} outside a cache of ${capacity}`);
+  }
+  if (cos.shape[1] !== headDim / 2) {
+    throw new TensorError(`prefillAppend: rotary table ${cos.describe()} is not for head size ${headDim}`);
+  }
+  if (padding.size !== rows || queries.size !== rows * steps * heads * headDim || queries.dtype !== 'f32') {
+    throw new TensorError(
+      `prefillAppend: padding ${padding.describe()} or queries ${queries.describe()} is off`,
+    );
+  }
+  const norm = !!qkNorm;
+  const count = rows * steps * (kvHeads + heads);
+  device.dispatch({
+    key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}:queries`,
+    source: () => appendSource(headDim, norm, true),
+    bindings: [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, queries],
+    uniforms: {
+      fields: FIELDS,
+      values: {
+        start,
+        steps,
+        capacity,
+        heads,
+        kv_heads: kvHeads,
+        group: heads / kvHeads,
+        width,
+        half: headDim / 2,
+        positions: cos.shape[0],
+        count,
+        scale: 1,
+        eps: qkNorm?.eps ?? 0,
+      },
+    },
+    workgroups: grid(Math.ceil(count / 64), device.maxWorkgroupsPerDimension),
   });
 }
 
@@ -161,12 +224,9 @@ function locate(per: string): string {
   let base = step_row * params.width;`;
 }
 
-function appendSource(D: number, qkNorm: boolean): string {
-  const body = `
-  let index = flat_workgroup(wid, nwg) * 64u + lid.x;
-  if (index >= params.count) { return; }
-  let kv = index % params.kv_heads;
-  ${locate('params.kv_heads')}
+/** Keys and values into the cache; with `queries`, each position's query heads rotated as well. */
+function appendSource(D: number, qkNorm: boolean, queries: boolean): string {
+  const append = `
   let k_from = base + params.heads * ${D}u + kv * ${D}u;
   let v_from = k_from + params.kv_heads * ${D}u;
   ${rotatedHead(D, 'k', 'k_from', qkNorm ? 'k_norm' : null)}
@@ -175,11 +235,33 @@ function appendSource(D: number, qkNorm: boolean): string {
     key_cache[at + i] = k[i];
     value_cache[at + i] = qkv[v_from + i];
   }`;
+  const body = queries
+    ? `
+  let index = flat_workgroup(wid, nwg) * 64u + lid.x;
+  if (index >= params.count) { return; }
+  let item = index % (params.kv_heads + params.heads);
+  ${locate('(params.kv_heads + params.heads)')}
+  if (item < params.kv_heads) {
+    let kv = item;
+    ${append}
+  } else {
+    let head = item - params.kv_heads;
+    ${rotatedHead(D, 'q', `base + head * ${D}u`, qkNorm ? 'q_norm' : null)}
+    let to = (step_row * params.heads + head) * ${D}u;
+    for (var i = 0u; i < ${D}u; i++) { query_out[to + i] = q[i]; }
+  }`
+    : `
+  let index = flat_workgroup(wid, nwg) * 64u + lid.x;
+  if (index >= params.count) { return; }
+  let kv = index % params.kv_heads;
+  ${locate('params.kv_heads')}
+  ${append}`;
   return kernelSource({
     storage: [
       ...STORAGE(qkNorm),
       { name: 'key_cache', type: 'f32', access: 'read_write' },
       { name: 'value_cache', type: 'f32', access: 'read_write' },
+      ...(queries ? [{ name: 'query_out', type: 'f32' as const, access: 'read_write' as const }] : []),
     ],
     uniforms: FIELDS,
     workgroupSize: 64,

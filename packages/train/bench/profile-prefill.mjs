@@ -1,0 +1,89 @@
+// Where one prefill (1 x prompt tokens, up to the first new token) spends its time: GPU time per
+// kernel from `timestamp-query` (Device.startProfile), dispatch, submit and read-back counts,
+// pipelines compiled, beside the plain wall-clock and CPU time. Same model and prompt as the
+// prefill case of versus-transformers.mjs (random weights, f32, greedy).
+//
+//   pnpm --filter @webtune/train build && node bench/profile-prefill.mjs [--shape=stories260K|stories15M]
+//     [--warmup=N] [--prompt=N] [--keys] [--json] [--fused-prefill-tokens=N] [--tiled-prefill=true|false]
+//
+// --warmup: unprofiled prefills before the profiled one (default 3; the median of their times
+// after the first is the plain wall time). --fused-prefill-tokens, --tiled-prefill: generate's
+// options of those names (default: generate's choice for the adapter).
+import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
+import { createDevice, formatKernelProfile } from '@webtune/tensors';
+import { STEP_SHAPES } from './step-shapes.mjs';
+
+const args = process.argv.slice(2);
+const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const shapeName = option('shape') ?? 'stories260K';
+const shape = STEP_SHAPES[shapeName];
+if (!shape) {
+  console.error(`profile-prefill: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
+  process.exit(2);
+}
+const warmup = Number(option('warmup') ?? 3);
+const prompt = Number(option('prompt') ?? 128);
+if (!Number.isInteger(warmup) || warmup < 1 || !Number.isInteger(prompt) || prompt < 1) {
+  console.error('profile-prefill: --warmup and --prompt must be integers >= 1');
+  process.exit(2);
+}
+const fusedPrefillTokens = option('fused-prefill-tokens')
+  ? Number(option('fused-prefill-tokens'))
+  : undefined;
+const tiledPrefill = option('tiled-prefill') ? option('tiled-prefill') === 'true' : undefined;
+
+const device = await createDevice({ dawnOptions: ['disable-dawn-features=timestamp_quantization'] });
+const config = createModelConfig({
+  ...shape.config,
+  tieWordEmbeddings: true,
+  maxPositionEmbeddings: 512,
+  bosTokenId: 1,
+  eosTokenIds: [2],
+});
+const model = initializeModel(new CausalLM(device, config), { seed: 0 });
+const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+const options = {
+  maxNewTokens: 1,
+  stopTokens: [],
+  ...(fusedPrefillTokens !== undefined ? { fusedPrefillTokens } : {}),
+  ...(tiledPrefill !== undefined ? { tiledPrefill } : {}),
+};
+const plainMs = [];
+const plainCpuMs = [];
+for (let run = 0; run < warmup; run++) {
+  const cpu = process.cpuUsage();
+  const { timings } = await generateWithTimings(model, null, [ids], options);
+  const used = process.cpuUsage(cpu);
+  if (run > 0 || warmup === 1) {
+    plainMs.push(timings.prefillMs);
+    plainCpuMs.push((used.user + used.system) / 1000);
+  }
+}
+const pipelinesBefore = device.stats.pipelines;
+device.startProfile();
+const { timings } = await generateWithTimings(model, null, [ids], options);
+const profile = await device.stopProfile();
+const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? null;
+const plainPrefillMs = median(plainMs);
+const summary = {
+  shape: shapeName,
+  prompt,
+  adapter: `${device.info.vendor} ${device.info.architecture} ${device.info.device ?? ''}`.trim(),
+  plain_prefill_ms: plainPrefillMs,
+  plain_tokens_per_s: Math.round(prompt / (plainPrefillMs / 1000)),
+  plain_prefill_cpu_ms: median(plainCpuMs),
+  profiled_prefill_ms: timings.prefillMs,
+  pipelines_compiled_while_profiled: device.stats.pipelines - pipelinesBefore,
+  ...profile,
+};
+if (args.includes('--json')) {
+  console.log(JSON.stringify(summary));
+} else {
+  console.log(
+    `${shapeName} prefill 1 x ${prompt} on ${summary.adapter}: plain ${plainPrefillMs.toFixed(1)} ms (${summary.plain_tokens_per_s} tok/s, process CPU ${summary.plain_prefill_cpu_ms.toFixed(0)} ms), profiled ${timings.prefillMs.toFixed(1)} ms, ${summary.pipelines_compiled_while_profiled} pipelines compiled while profiled`,
+  );
+  console.log(formatKernelProfile(profile));
+  if (args.includes('--keys')) console.log(`\n${formatKernelProfile(profile, profile.keys)}`);
+}
+model.dispose();
+device.destroy();
