@@ -1,19 +1,13 @@
 import {
-  DECODE_LAYER_HEAD_BUFFERS,
-  DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
-  type DecodeLayerShape,
   type Device,
   decodeArgmax,
   decodeAttention,
   decodeEmbed,
   decodeLayer,
-  decodeLayerLayout,
-  decodeLayerUnsupported,
   decodeMatvec,
   decodeSample,
   div,
-  PackedWeight,
   prefillAttention,
   prefillProduct,
   type Tensor,
@@ -21,132 +15,30 @@ import {
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
 import * as F from '../functional.js';
 import type { CausalLM } from '../models/llama.js';
-import { Linear, type RMSNorm } from '../module/layers.js';
+import type { Linear, RMSNorm } from '../module/layers.js';
+import {
+  type Group,
+  type LayerWeights,
+  type PackedLayers,
+  packDecodeLayers,
+  type Weight,
+} from './decode-layer-weights.js';
+import {
+  type FusedLowRankTerm,
+  fusedDecodeUnsupported,
+  type Projection,
+  projectionOf,
+} from './fused-decode-support.js';
 import type { KVCache } from './kv-cache.js';
 import type { SamplingOptions } from './sampling.js';
+
+export {
+  type FusedLowRankLayer,
+  type FusedLowRankTerm,
+  fusedDecodeUnsupported,
+} from './fused-decode-support.js';
+
 import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefill.js';
-
-/** A low-rank term the fused kernels add to a projection: scale * B (A x), A [r, in], B [out, r] f32. */
-export interface FusedLowRankTerm {
-  a: Tensor;
-  b: Tensor;
-  scale: number;
-  /**
-   * DoRA: the magnitude m [out] f32 and ||W + s B A|| per output row (computed when the decoder is
-   * made, since the weights may have been trained since the last call); the kernels then multiply
-   * W x + s B A x by m / ||W + s B A|| before the bias.
-   */
-  dora?: { magnitude: Tensor; norm: () => Tensor } | null;
-}
-
-/**
- * A wrapper of a projection (LoRA) that the fused kernels can apply: its base Linear and the active
- * adapter's low-rank term (null when no adapter is active or it is merged), or null when the
- * kernels cannot reproduce its forward right now (dropout while training, a merged adapter).
- */
-export interface FusedLowRankLayer {
-  fusedLowRank(): { base: Linear; term: FusedLowRankTerm | null } | null;
-}
-
-type Projection = { base: Linear; term: FusedLowRankTerm | null };
-
-/** The Linear and LoRA term a projection module stands for, or why it cannot be fused. */
-function projectionOf(name: string, child: unknown): Projection | string {
-  if (child instanceof Linear && child.constructor === Linear) return { base: child, term: null };
-  const wrapper = child as Partial<FusedLowRankLayer>;
-  if (name === 'lm_head' || typeof wrapper.fusedLowRank !== 'function')
-    return `${name} is wrapped (an adapter)`;
-  const resolved = wrapper.fusedLowRank();
-  if (!resolved)
-    return `${name} holds an adapter the fused kernels cannot apply (dropout while training, merged)`;
-  if (!(resolved.base instanceof Linear) || resolved.base.constructor !== Linear)
-    return `${name} wraps a wrapped layer`;
-  const term = resolved.term;
-  if (
-    term &&
-    (term.a.dtype !== 'f32' ||
-      term.b.dtype !== 'f32' ||
-      term.a.shape[1] % 4 !== 0 ||
-      (term.dora && term.dora.magnitude.dtype !== 'f32'))
-  )
-    return `${name}'s adapter is not f32 with an input size a multiple of 4`;
-  return resolved;
-}
-
-/**
- * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
- * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
- * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
- * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
- * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
- * prompts go through the forward.
- */
-export function fusedDecodeUnsupported(model: CausalLM): string | null {
-  const c = model.config;
-  if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
-  if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
-  if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
-  if (c.localRope || c.ropeLayers) return 'per-layer rotary settings';
-  if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
-  if (rotaryDim(c) !== c.headDim) return 'partial rotary';
-  if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
-    return 'sizes not a multiple of 4';
-  const formats = new Set<string>();
-  for (const [name, child] of model.namedModules()) {
-    if (!name.endsWith('_proj') && name !== 'lm_head') continue;
-    // LoRA wrappers stand for their base Linear plus a low-rank term the kernels add.
-    const projection = projectionOf(name, child);
-    if (typeof projection === 'string') return projection;
-    const linear = projection.base;
-    const packed = linear.packedParameter('weight');
-    if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
-      return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
-    if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
-    if (!packed && linear.parameter('weight').dtype !== 'f32')
-      return `${name} holds ${linear.parameter('weight').dtype} weights`;
-    if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
-    // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
-    if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
-      return `${name} (stacked gate and up) holds an adapter or a bias`;
-  }
-  if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
-  if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
-  // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
-  for (const [name, tensor] of model.namedParameters()) {
-    if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;
-  }
-  return null;
-}
-
-/** A projection's weight: f32, or frozen f16/bf16 halves (an f16 base) read in place. */
-type Weight = Tensor | PackedWeight;
-
-/** Products of one dispatch (q/k/v, o, gate/up, down): weights, biases and LoRA terms. */
-interface Group {
-  weights: Weight[];
-  biases: Tensor[] | null;
-  terms: (FusedLowRankTerm | null)[];
-  /** DoRA's m / ||W + s B A|| [out] of each weight with a DoRA term (null for others). */
-  factors: (Tensor | null)[];
-  /** Where each adapted weight's A x starts in u, and u's width (0: no adapter in the group). */
-  offsets: number[];
-  width: number;
-  /** [batch, width]: A x of the adapted weights during decode steps. */
-  u: Tensor | null;
-}
-
-interface LayerWeights {
-  /** Sliding window of this layer's attention (0: every key). */
-  window: number;
-  inputNorm: Tensor;
-  postNorm: Tensor;
-  qkNorm: { q: Tensor; k: Tensor } | null;
-  qkv: Group;
-  o: Group;
-  gateUp: Group;
-  down: Group;
-}
 
 /**
  * Batch decoding in a handful of dispatches per layer and no host round trip between steps:
@@ -179,7 +71,7 @@ export class FusedDecoder {
    * parameters packed into one buffer, copied on the device when the decoder is made. Null where
    * the layers are too large, adapted or not f32.
    */
-  private readonly packedLayers: { shape: DecodeLayerShape; buffers: Tensor[]; head: boolean } | null;
+  private readonly packedLayers: PackedLayers | null;
   private seen: Tensor | null = null;
   private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
@@ -279,79 +171,14 @@ export class FusedDecoder {
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
-    this.packedLayers = layerKernel ? this.packLayers() : null;
+    this.packedLayers = layerKernel
+      ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
+          this.keep(tensor),
+        )
+      : null;
   }
 
   /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
-  private packLayers(): { shape: DecodeLayerShape; buffers: Tensor[]; head: boolean } | null {
-    const { device, model } = this;
-    const { config } = model;
-    const shape: DecodeLayerShape = {
-      hidden: config.hiddenSize,
-      intermediate: config.intermediateSize,
-      heads: config.numAttentionHeads,
-      kvHeads: config.numKeyValueHeads,
-      headDim: config.headDim,
-      bias: this.layers[0].qkv.biases !== null,
-      qkNorm: this.layers[0].qkNorm !== null,
-    };
-    const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
-    const plain = groups.every(
-      (group) =>
-        group.u === null && group.weights.every((w) => !(w instanceof PackedWeight) && w.dtype === 'f32'),
-    );
-    // Biases past q/k/v (Llama's attention_bias on o_proj, mlp_bias) keep the five dispatches.
-    const otherBiases = this.layers.some(
-      (layer) => layer.o.biases || layer.gateUp.biases || layer.down.biases,
-    );
-    if (!plain || otherBiases || decodeLayerUnsupported(device, shape) !== null) return null;
-    const layout = decodeLayerLayout(shape);
-    const buffers = this.layers.map((layer) => {
-      const buffer = this.keep(device.empty([layout.length], 'f32'));
-      const target = buffer.binding('FusedDecoder.packLayers');
-      const put = (tensor: Tensor, offset: number) => {
-        const source = tensor.binding('FusedDecoder.packLayers');
-        device.copyBuffer(source, {
-          buffer: target.buffer,
-          offset: target.offset + offset * 4,
-          size: source.size,
-        });
-      };
-      // q, k and v (or Phi-3's stacked qkv_proj) side by side, and their biases.
-      put(layer.inputNorm, layout.inputNorm);
-      let at = layout.qkv;
-      for (const weight of layer.qkv.weights as Tensor[]) {
-        put(weight, at);
-        at += weight.size;
-      }
-      if (layer.qkv.biases && layout.qkvBias !== null) {
-        at = layout.qkvBias;
-        for (const bias of layer.qkv.biases) {
-          put(bias, at);
-          at += bias.size;
-        }
-      }
-      if (layer.qkNorm && layout.qNorm !== null && layout.kNorm !== null) {
-        put(layer.qkNorm.q, layout.qNorm);
-        put(layer.qkNorm.k, layout.kNorm);
-      }
-      put(layer.o.weights[0] as Tensor, layout.o);
-      put(layer.postNorm, layout.postNorm);
-      // Gate then up: Phi-3's stacked gate_up_proj fills both (up starts right after gate).
-      put(layer.gateUp.weights[0] as Tensor, layout.gate);
-      if (layer.gateUp.weights.length > 1) put(layer.gateUp.weights[1] as Tensor, layout.up);
-      put(layer.down.weights[0] as Tensor, layout.down);
-      return buffer;
-    });
-    // A small f32 head goes into the last layer's dispatch too (with the greedy argmax).
-    const head =
-      device.gpu.limits.maxStorageBuffersPerShaderStage >= DECODE_LAYER_HEAD_BUFFERS &&
-      !(this.head instanceof PackedWeight) &&
-      this.head.dtype === 'f32' &&
-      this.head.size <= DECODE_LAYER_MAX_WEIGHTS;
-    return { shape, buffers, head };
-  }
-
   /** The final norm's eps. */
   private get finalEps(): number {
     return (this.model.model.child('norm') as RMSNorm).eps;

@@ -1,0 +1,102 @@
+import type { Tensor } from '@webtune/tensors';
+import { rotaryDim } from '../config/model-config.js';
+import type { CausalLM } from '../models/llama.js';
+import { Linear } from '../module/layers.js';
+
+/*
+ * Which models the fused decode kernels can run, and the Linear and LoRA/DoRA term each projection
+ * stands for (fused-decoder.ts builds its weight groups from these).
+ */
+
+/** A low-rank term the fused kernels add to a projection: scale * B (A x), A [r, in], B [out, r] f32. */
+export interface FusedLowRankTerm {
+  a: Tensor;
+  b: Tensor;
+  scale: number;
+  /**
+   * DoRA: the magnitude m [out] f32 and ||W + s B A|| per output row (computed when the decoder is
+   * made, since the weights may have been trained since the last call); the kernels then multiply
+   * W x + s B A x by m / ||W + s B A|| before the bias.
+   */
+  dora?: { magnitude: Tensor; norm: () => Tensor } | null;
+}
+
+/**
+ * A wrapper of a projection (LoRA) that the fused kernels can apply: its base Linear and the active
+ * adapter's low-rank term (null when no adapter is active or it is merged), or null when the
+ * kernels cannot reproduce its forward right now (dropout while training, a merged adapter).
+ */
+export interface FusedLowRankLayer {
+  fusedLowRank(): { base: Linear; term: FusedLowRankTerm | null } | null;
+}
+
+export type Projection = { base: Linear; term: FusedLowRankTerm | null };
+
+/** The Linear and LoRA term a projection module stands for, or why it cannot be fused. */
+export function projectionOf(name: string, child: unknown): Projection | string {
+  if (child instanceof Linear && child.constructor === Linear) return { base: child, term: null };
+  const wrapper = child as Partial<FusedLowRankLayer>;
+  if (name === 'lm_head' || typeof wrapper.fusedLowRank !== 'function')
+    return `${name} is wrapped (an adapter)`;
+  const resolved = wrapper.fusedLowRank();
+  if (!resolved)
+    return `${name} holds an adapter the fused kernels cannot apply (dropout while training, merged)`;
+  if (!(resolved.base instanceof Linear) || resolved.base.constructor !== Linear)
+    return `${name} wraps a wrapped layer`;
+  const term = resolved.term;
+  if (
+    term &&
+    (term.a.dtype !== 'f32' ||
+      term.b.dtype !== 'f32' ||
+      term.a.shape[1] % 4 !== 0 ||
+      (term.dora && term.dora.magnitude.dtype !== 'f32'))
+  )
+    return `${name}'s adapter is not f32 with an input size a multiple of 4`;
+  return resolved;
+}
+
+/**
+ * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
+ * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
+ * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
+ * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
+ * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
+ * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
+ * prompts go through the forward.
+ */
+export function fusedDecodeUnsupported(model: CausalLM): string | null {
+  const c = model.config;
+  if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
+  if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
+  if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
+  if (c.localRope || c.ropeLayers) return 'per-layer rotary settings';
+  if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
+  if (rotaryDim(c) !== c.headDim) return 'partial rotary';
+  if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
+    return 'sizes not a multiple of 4';
+  const formats = new Set<string>();
+  for (const [name, child] of model.namedModules()) {
+    if (!name.endsWith('_proj') && name !== 'lm_head') continue;
+    // LoRA wrappers stand for their base Linear plus a low-rank term the kernels add.
+    const projection = projectionOf(name, child);
+    if (typeof projection === 'string') return projection;
+    const linear = projection.base;
+    const packed = linear.packedParameter('weight');
+    if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
+      return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
+    if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
+    if (!packed && linear.parameter('weight').dtype !== 'f32')
+      return `${name} holds ${linear.parameter('weight').dtype} weights`;
+    if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
+    // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
+    if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
+      return `${name} (stacked gate and up) holds an adapter or a bias`;
+  }
+  if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
+  if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
+  // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
+  for (const [name, tensor] of model.namedParameters()) {
+    if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;
+  }
+  return null;
+}
