@@ -53,7 +53,8 @@ async function runWorker(spec) {
   const { getPeftModel, loraConfig } = await import('@webtune/peft');
   const { createDevice } = await import('@webtune/tensors');
   const { supervisedTask, train, trainablePeftModel } = await import('@webtune/train');
-  const device = await createDevice();
+  // --tuning=<JSON>: Tuning overrides (to compare kernel paths in one build).
+  const device = await createDevice(spec.tuning ? { tuning: spec.tuning } : {});
   const shape = STEP_SHAPES[spec.shape];
   const baselineRss = process.memoryUsage().rss;
   device.resetPeak();
@@ -192,6 +193,7 @@ async function runHarness() {
   }
   const only = option('only') ? new RegExp(option('only')) : null;
   const generateOptions = option('generate-options') ? JSON.parse(option('generate-options')) : {};
+  const tuning = option('tuning') ? JSON.parse(option('tuning')) : null;
   const { python, reason } = findPython();
   if (!python) console.error(`versus-transformers: baseline absent: ${reason}`);
   const lpThreads = process.env.LP_NUM_THREADS ?? `unset (lavapipe then uses ${cpus().length} threads)`;
@@ -209,7 +211,7 @@ async function runHarness() {
   for (const spec of cases) {
     const shape = STEP_SHAPES[spec.shape];
     console.error(`versus-transformers: ${spec.name} (webtune) ...`);
-    const worker = { shape: spec.shape, case: spec.case, warmup, repeats, generateOptions };
+    const worker = { shape: spec.shape, case: spec.case, warmup, repeats, generateOptions, tuning };
     const webtune = runChild(process.execPath, [
       '--expose-gc',
       fileURLToPath(import.meta.url),
