@@ -1,11 +1,18 @@
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
-import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { PackedWeight } from '../packed-matmul/packed-weight.js';
+import type { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
+import {
+  checkProductInputs,
+  loadWeight,
+  PRODUCT_FIELDS,
+  productBindings,
+  productUniforms,
+  subgroupsCover,
+} from './product-inputs.js';
 
 /**
  * What a fused decode product does after the dot products:
@@ -45,30 +52,6 @@ export interface DecodeMatvecOptions {
   } | null;
 }
 
-const FIELDS: UniformField[] = [
-  { name: 'k4', type: 'u32' },
-  { name: 'n0', type: 'u32' },
-  { name: 'n1', type: 'u32' },
-  { name: 'n2', type: 'u32' },
-  { name: 'start1', type: 'u32' },
-  { name: 'start2', type: 'u32' },
-  { name: 'blocks', type: 'u32' },
-  { name: 'out_row', type: 'u32' },
-  { name: 'eps', type: 'f32' },
-  { name: 'inv_k', type: 'f32' },
-  { name: 'rows', type: 'u32' },
-  { name: 'u_row', type: 'u32' },
-  { name: 'u_off0', type: 'u32' },
-  { name: 'u_off1', type: 'u32' },
-  { name: 'u_off2', type: 'u32' },
-  { name: 'rank0', type: 'u32' },
-  { name: 'rank1', type: 'u32' },
-  { name: 'rank2', type: 'u32' },
-  { name: 'scale0', type: 'f32' },
-  { name: 'scale1', type: 'f32' },
-  { name: 'scale2', type: 'f32' },
-];
-
 /**
  * Rows one workgroup computes when x has more of them than that (prefill): a third grid axis
  * takes the rest. SwiGLU keeps two sums per output, so it takes half as many rows (registers).
@@ -83,40 +66,9 @@ const ROW_BLOCK = 8;
  * a hidden size: cheaper than a dispatch).
  */
 export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void {
-  const { x, weights, norm, epilogue, out } = options;
-  const biases = options.biases ?? [];
-  if (
-    biases.length > 0 &&
-    (biases.length !== weights.length || biases.some((b, i) => b.size !== weights[i].shape[0]))
-  ) {
-    throw new TensorError('decodeMatvec: give one bias [n_w] per weight, or none');
-  }
-  const [rows, K] = x.shape;
-  if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
-    throw new TensorError(`decodeMatvec: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
-  }
-  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length > 2)) {
-    throw new TensorError(`decodeMatvec: ${weights.length} weights for epilogue ${epilogue}`);
-  }
-  const format = weightFormat(weights);
-  for (const w of weights) {
-    const fits =
-      w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
-    if (!fits) throw new TensorError(`decodeMatvec: weight ${w.describe()} does not take rows of ${K}`);
-  }
-  // One swiglu weight holds gate and up stacked (Phi-3's gate_up_proj): n outputs from 2n rows.
-  const stacked = epilogue === 'swiglu' && weights.length === 1;
-  if (stacked && (weights[0].shape[0] % 2 !== 0 || biases.length > 0 || options.lowRank))
-    throw new TensorError(
-      'decodeMatvec: a stacked gate/up weight needs an even row count, and takes no bias or LoRA term',
-    );
-  const n = stacked ? [weights[0].shape[0] / 2] : weights.map((w) => w.shape[0]);
-  const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
-  if (epilogue === 'swiglu' && !stacked && n[1] !== n[0])
-    throw new TensorError('decodeMatvec: gate and up differ');
-  if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
-    throw new TensorError(`decodeMatvec: out ${out.describe()} is not [${rows}, ${width}] f32`);
-  }
+  const { norm, epilogue } = options;
+  const inputs = checkProductInputs('decodeMatvec', options, { stacked: true, dora: true });
+  const { rows, n, format, biases, lowRank, terms, stacked } = inputs;
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
   const cols = Math.max(1, device.tuning.matmulSmallRowsCols);
@@ -127,37 +79,13 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     throw new TensorError(`decodeMatvec: ${rows} rows are more than one dispatch takes`);
   const perWeight = epilogue === 'swiglu' ? [Math.ceil(n[0] / cols)] : n.map((v) => Math.ceil(v / cols));
   const blocks = perWeight.reduce((a, b) => a + b, 0);
-  const lowRank = options.lowRank ?? null;
-  const terms = lowRank ? weights.map((_, i) => lowRank.terms[i] ?? null) : weights.map(() => null);
-  if (lowRank) {
-    const [uRows, uWidth] = lowRank.u.shape;
-    if (lowRank.terms.length !== weights.length || uRows !== rows || lowRank.u.dtype !== 'f32')
-      throw new TensorError(
-        `decodeMatvec: low-rank terms for ${weights.length} weights over u ${lowRank.u.describe()}`,
-      );
-    terms.forEach((term, i) => {
-      if (!term) return;
-      const [bRows, rank] = term.b.shape;
-      const factorFits = !term.factor || (term.factor.size === n[i] && term.factor.dtype === 'f32');
-      if (
-        term.b.rank !== 2 ||
-        bRows !== n[i] ||
-        term.b.dtype !== 'f32' ||
-        term.offset + rank > uWidth ||
-        !factorFits
-      )
-        throw new TensorError(
-          `decodeMatvec: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
-        );
-    });
-  }
   const loraMask = terms.map((t) => (t ? (t.factor ? 'd' : '1') : '0')).join('');
   const shape = {
     lora: terms.map((t) => !!t),
     dora: terms.map((t) => !!t?.factor),
     format,
     rows: rowBlock,
-    weights: epilogue === 'swiglu' ? 1 : weights.length,
+    weights: epilogue === 'swiglu' ? 1 : options.weights.length,
     norm: !!norm,
     epilogue,
     bias: biases.length > 0,
@@ -170,59 +98,10 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
   device.dispatch({
     key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
-    bindings: [
-      x,
-      ...(norm ? [norm.weight] : []),
-      ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
-      ...biases,
-      ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
-      ...terms.flatMap((t) => (t?.factor ? [t.factor] : [])),
-      out,
-    ],
-    uniforms: {
-      fields: FIELDS,
-      values: {
-        k4: K / 4,
-        n0: n[0],
-        n1: n[1] ?? 0,
-        n2: n[2] ?? 0,
-        start1: perWeight[0],
-        start2: perWeight[0] + (perWeight[1] ?? 0),
-        blocks,
-        out_row: width,
-        eps: norm?.eps ?? 0,
-        inv_k: 1 / K,
-        rows,
-        u_row: lowRank ? lowRank.u.shape[1] : 0,
-        u_off0: terms[0]?.offset ?? 0,
-        u_off1: terms[1]?.offset ?? 0,
-        u_off2: terms[2]?.offset ?? 0,
-        rank0: terms[0]?.b.shape[1] ?? 0,
-        rank1: terms[1]?.b.shape[1] ?? 0,
-        rank2: terms[2]?.b.shape[1] ?? 0,
-        scale0: terms[0]?.scale ?? 0,
-        scale1: terms[1]?.scale ?? 0,
-        scale2: terms[2]?.scale ?? 0,
-      },
-    },
+    bindings: productBindings(options, inputs),
+    uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
     workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowBlocks],
   });
-}
-
-/** The weights' common storage: f32 tensors, or packed halves of one format. */
-function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
-  const formats = new Set(
-    weights.map((w) =>
-      w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
-    ),
-  );
-  const [format] = formats;
-  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
-    throw new TensorError(
-      `decodeMatvec: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
-    );
-  }
-  return format;
 }
 
 interface MatvecShape {
@@ -436,7 +315,7 @@ function matvecSource(shape: MatvecShape): string {
       ),
       { name: 'out', type: 'f32', access: 'read_write' },
     ],
-    uniforms: FIELDS,
+    uniforms: PRODUCT_FIELDS,
     workgroupSize: L,
     helpers: shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
     body: lines.join('\n'),
@@ -448,16 +327,3 @@ function matvecSource(shape: MatvecShape): string {
  * The 4 weight values at vec4 index `at` (row * K/4 + step): one vec4 load for f32, two words of
  * two halves each for f16 (unpack2x16float) and bf16 (the high 16 bits of an f32).
  */
-function loadWeight(format: MatvecShape['format'], name: string, at: string): string {
-  if (format === 'f32') return `${name}[${at}]`;
-  const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
-  if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;
-  const pair = (i: number) => `bitcast<f32>(${word(i)} << 16u), bitcast<f32>(${word(i)} & 0xffff0000u)`;
-  return `vec4<f32>(${pair(0)}, ${pair(1)})`;
-}
-
-/** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */
-function subgroupsCover(device: Device, lanes: number): boolean {
-  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return device.gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= lanes;
-}

@@ -1,35 +1,17 @@
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
-import { type UniformField, uniformStruct } from '../../device/uniforms.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { uniformStruct } from '../../device/uniforms.js';
 import { KERNELS } from '../names.js';
-import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import type { DecodeMatvecOptions } from './decode-matvec.js';
-
-const FIELDS: UniformField[] = [
-  { name: 'k4', type: 'u32' },
-  { name: 'n0', type: 'u32' },
-  { name: 'n1', type: 'u32' },
-  { name: 'n2', type: 'u32' },
-  { name: 'start1', type: 'u32' },
-  { name: 'start2', type: 'u32' },
-  { name: 'blocks', type: 'u32' },
-  { name: 'out_row', type: 'u32' },
-  { name: 'eps', type: 'f32' },
-  { name: 'inv_k', type: 'f32' },
-  { name: 'rows', type: 'u32' },
-  { name: 'u_row', type: 'u32' },
-  { name: 'u_off0', type: 'u32' },
-  { name: 'u_off1', type: 'u32' },
-  { name: 'u_off2', type: 'u32' },
-  { name: 'rank0', type: 'u32' },
-  { name: 'rank1', type: 'u32' },
-  { name: 'rank2', type: 'u32' },
-  { name: 'scale0', type: 'f32' },
-  { name: 'scale1', type: 'f32' },
-  { name: 'scale2', type: 'f32' },
-];
+import {
+  checkProductInputs,
+  loadWeight,
+  PRODUCT_FIELDS,
+  productBindings,
+  productUniforms,
+  subgroupsCover,
+} from './product-inputs.js';
 
 /** What one prefill product kernel computes; everything here is in the pipeline key. */
 export interface PrefillProductShape {
@@ -60,52 +42,9 @@ export interface PrefillProductShape {
  * (matmulTileRows, matmulTileCols, matmulWorkgroup, matmulSubgroups).
  */
 export function prefillProduct(device: Device, options: DecodeMatvecOptions): void {
-  const { x, weights, norm, epilogue, out } = options;
-  const biases = options.biases ?? [];
-  const [rows, K] = x.shape;
-  if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
-    throw new TensorError(`prefillProduct: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
-  }
-  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && weights.length !== 2)) {
-    throw new TensorError(`prefillProduct: ${weights.length} weights for epilogue ${epilogue}`);
-  }
-  if (
-    biases.length > 0 &&
-    (biases.length !== weights.length || biases.some((b, i) => b.size !== weights[i].shape[0]))
-  ) {
-    throw new TensorError('prefillProduct: give one bias [n_w] per weight, or none');
-  }
-  const format = weightFormat(weights);
-  for (const w of weights) {
-    const fits =
-      w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
-    if (!fits) throw new TensorError(`prefillProduct: weight ${w.describe()} does not take rows of ${K}`);
-  }
-  const n = weights.map((w) => w.shape[0]);
-  const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
-  if (epilogue === 'swiglu' && n[1] !== n[0]) throw new TensorError('prefillProduct: gate and up differ');
-  if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
-    throw new TensorError(`prefillProduct: out ${out.describe()} is not [${rows}, ${width}] f32`);
-  }
-  const lowRank = options.lowRank ?? null;
-  const terms = lowRank ? weights.map((_, i) => lowRank.terms[i] ?? null) : weights.map(() => null);
-  if (lowRank) {
-    const [uRows, uWidth] = lowRank.u.shape;
-    if (lowRank.terms.length !== weights.length || uRows !== rows || lowRank.u.dtype !== 'f32')
-      throw new TensorError(
-        `prefillProduct: low-rank terms for ${weights.length} weights over u ${lowRank.u.describe()}`,
-      );
-    terms.forEach((term, i) => {
-      if (!term) return;
-      if ((term as { factor?: Tensor | null }).factor)
-        throw new TensorError('prefillProduct: DoRA factors are not supported (use decodeMatvec)');
-      const [bRows, rank] = term.b.shape;
-      if (term.b.rank !== 2 || bRows !== n[i] || term.b.dtype !== 'f32' || term.offset + rank > uWidth)
-        throw new TensorError(
-          `prefillProduct: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
-        );
-    });
-  }
+  const { weights, norm, epilogue } = options;
+  const inputs = checkProductInputs('prefillProduct', options, { stacked: false, dora: false });
+  const { rows, n, format, biases, terms } = inputs;
   const swiglu = epilogue === 'swiglu';
   const lanes = Math.max(1, device.tuning.matmulWorkgroup);
   // SwiGLU keeps two sums per output (gate, up): half the columns, the same registers and rows
@@ -136,40 +75,8 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
   device.dispatch({
     key: prefillProductKey(shape),
     source: () => prefillProductSource(shape),
-    bindings: [
-      x,
-      ...(norm ? [norm.weight] : []),
-      ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
-      ...biases,
-      ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
-      out,
-    ],
-    uniforms: {
-      fields: FIELDS,
-      values: {
-        k4: K / 4,
-        n0: n[0],
-        n1: n[1] ?? 0,
-        n2: n[2] ?? 0,
-        start1: perWeight[0],
-        start2: perWeight[0] + (perWeight[1] ?? 0),
-        blocks,
-        out_row: width,
-        eps: norm?.eps ?? 0,
-        inv_k: 1 / K,
-        rows,
-        u_row: lowRank ? lowRank.u.shape[1] : 0,
-        u_off0: terms[0]?.offset ?? 0,
-        u_off1: terms[1]?.offset ?? 0,
-        u_off2: terms[2]?.offset ?? 0,
-        rank0: terms[0]?.b.shape[1] ?? 0,
-        rank1: terms[1]?.b.shape[1] ?? 0,
-        rank2: terms[2]?.b.shape[1] ?? 0,
-        scale0: terms[0]?.scale ?? 0,
-        scale1: terms[1]?.scale ?? 0,
-        scale2: terms[2]?.scale ?? 0,
-      },
-    },
+    bindings: productBindings(options, inputs),
+    uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
     workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowTiles],
   });
 }
@@ -190,14 +97,6 @@ export function prefillProductKey(shape: PrefillProductShape): string {
 }
 
 /** The 4 weight values at vec4 index `at`: a vec4 load (f32) or two words of two halves (f16, bf16). */
-function loadWeight(format: PrefillProductShape['format'], name: string, at: string): string {
-  if (format === 'f32') return `${name}[${at}]`;
-  const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
-  if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;
-  const pair = (i: number) => `bitcast<f32>(${word(i)} << 16u), bitcast<f32>(${word(i)} & 0xffff0000u)`;
-  return `vec4<f32>(${pair(0)}, ${pair(1)})`;
-}
-
 export function prefillProductSource(shape: PrefillProductShape): string {
   const { rows: R, cols: C, lanes: L, norm, epilogue, subgroups } = shape;
   const swiglu = epilogue === 'swiglu';
@@ -344,7 +243,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
   storage.forEach((s, i) => {
     header.push(`@group(0) @binding(${i}) var<storage, ${s.access}> ${s.name}: array<${s.type}>;`);
   });
-  header.push(uniformStruct(FIELDS));
+  header.push(uniformStruct(PRODUCT_FIELDS));
   header.push(`@group(0) @binding(${storage.length}) var<uniform> params: Params;`);
   return [
     ...header,
@@ -354,26 +253,4 @@ export function prefillProductSource(shape: PrefillProductShape): string {
     ...lines,
     '}',
   ].join('\n');
-}
-
-/** The weights' common storage: f32 tensors, or packed halves of one format. */
-function weightFormat(weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
-  const formats = new Set(
-    weights.map((w) =>
-      w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
-    ),
-  );
-  const [format] = formats;
-  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
-    throw new TensorError(
-      `prefillProduct: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
-    );
-  }
-  return format;
-}
-
-/** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */
-function subgroupsCover(device: Device, lanes: number): boolean {
-  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return device.gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= lanes;
 }

@@ -1,0 +1,207 @@
+import type { Device } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { UniformField } from '../../device/uniforms.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
+import type { DecodeMatvecOptions } from './decode-matvec.js';
+
+/*
+ * What decodeMatvec and prefillProduct share: they take the same inputs (rows of x, up to three
+ * weights read in place, biases, an optional RMSNorm, LoRA terms, an epilogue) and differ only in
+ * how the product is spread over invocations. The checks, the bindings and the uniforms are here.
+ */
+
+/** The products' uniforms; the WGSL of both kernels reads them under these names. */
+export const PRODUCT_FIELDS: UniformField[] = [
+  { name: 'k4', type: 'u32' },
+  { name: 'n0', type: 'u32' },
+  { name: 'n1', type: 'u32' },
+  { name: 'n2', type: 'u32' },
+  { name: 'start1', type: 'u32' },
+  { name: 'start2', type: 'u32' },
+  { name: 'blocks', type: 'u32' },
+  { name: 'out_row', type: 'u32' },
+  { name: 'eps', type: 'f32' },
+  { name: 'inv_k', type: 'f32' },
+  { name: 'rows', type: 'u32' },
+  { name: 'u_row', type: 'u32' },
+  { name: 'u_off0', type: 'u32' },
+  { name: 'u_off1', type: 'u32' },
+  { name: 'u_off2', type: 'u32' },
+  { name: 'rank0', type: 'u32' },
+  { name: 'rank1', type: 'u32' },
+  { name: 'rank2', type: 'u32' },
+  { name: 'scale0', type: 'f32' },
+  { name: 'scale1', type: 'f32' },
+  { name: 'scale2', type: 'f32' },
+];
+
+type Term = NonNullable<DecodeMatvecOptions['lowRank']>['terms'][number];
+
+/** A product's inputs, checked. */
+export interface ProductInputs {
+  rows: number;
+  K: number;
+  /** Outputs of each weight (a stacked gate/up weight: half its rows). */
+  n: number[];
+  /** Columns of `out`. */
+  width: number;
+  format: 'f32' | 'f16' | 'bf16';
+  biases: readonly Tensor[];
+  lowRank: DecodeMatvecOptions['lowRank'];
+  /** One entry per weight: its LoRA term or null. */
+  terms: Term[];
+  /** One swiglu weight holding gate and up stacked (Phi-3's gate_up_proj). */
+  stacked: boolean;
+}
+
+/**
+ * Checks a product's inputs, naming the kernel (`kernel`) and the input that is wrong.
+ * `stacked`: whether one stacked gate/up weight may stand for two; `dora`: whether DoRA factors
+ * are taken.
+ */
+export function checkProductInputs(
+  kernel: string,
+  options: DecodeMatvecOptions,
+  allow: { stacked: boolean; dora: boolean },
+): ProductInputs {
+  const { x, weights, epilogue, out } = options;
+  const biases = options.biases ?? [];
+  if (
+    biases.length > 0 &&
+    (biases.length !== weights.length || biases.some((b, i) => b.size !== weights[i].shape[0]))
+  ) {
+    throw new TensorError(`${kernel}: give one bias [n_w] per weight, or none`);
+  }
+  const [rows, K] = x.shape;
+  if (x.rank !== 2 || K % 4 !== 0 || x.dtype !== 'f32') {
+    throw new TensorError(`${kernel}: x must be [rows, K] f32 with K % 4 == 0, got ${x.describe()}`);
+  }
+  const swigluWeights = allow.stacked ? weights.length > 2 : weights.length !== 2;
+  if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && swigluWeights)) {
+    throw new TensorError(`${kernel}: ${weights.length} weights for epilogue ${epilogue}`);
+  }
+  const format = weightFormat(kernel, weights);
+  for (const w of weights) {
+    const fits =
+      w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
+    if (!fits) throw new TensorError(`${kernel}: weight ${w.describe()} does not take rows of ${K}`);
+  }
+  const stacked = epilogue === 'swiglu' && weights.length === 1;
+  if (stacked && (weights[0].shape[0] % 2 !== 0 || biases.length > 0 || options.lowRank))
+    throw new TensorError(
+      `${kernel}: a stacked gate/up weight needs an even row count, and takes no bias or LoRA term`,
+    );
+  const n = stacked ? [weights[0].shape[0] / 2] : weights.map((w) => w.shape[0]);
+  const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
+  if (epilogue === 'swiglu' && !stacked && n[1] !== n[0])
+    throw new TensorError(`${kernel}: gate and up differ`);
+  if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
+    throw new TensorError(`${kernel}: out ${out.describe()} is not [${rows}, ${width}] f32`);
+  }
+  const lowRank = options.lowRank ?? null;
+  const terms = lowRank ? weights.map((_, i) => lowRank.terms[i] ?? null) : weights.map(() => null);
+  if (lowRank) {
+    const [uRows, uWidth] = lowRank.u.shape;
+    if (lowRank.terms.length !== weights.length || uRows !== rows || lowRank.u.dtype !== 'f32')
+      throw new TensorError(
+        `${kernel}: low-rank terms for ${weights.length} weights over u ${lowRank.u.describe()}`,
+      );
+    terms.forEach((term, i) => {
+      if (!term) return;
+      if (term.factor && !allow.dora)
+        throw new TensorError(`${kernel}: DoRA factors are not supported (use decodeMatvec)`);
+      const [bRows, rank] = term.b.shape;
+      const factorFits = !term.factor || (term.factor.size === n[i] && term.factor.dtype === 'f32');
+      if (
+        term.b.rank !== 2 ||
+        bRows !== n[i] ||
+        term.b.dtype !== 'f32' ||
+        term.offset + rank > uWidth ||
+        !factorFits
+      )
+        throw new TensorError(
+          `${kernel}: LoRA B ${term.b.describe()} does not fit weight ${i} over u ${lowRank.u.describe()}`,
+        );
+    });
+  }
+  return { rows, K, n, width, format, biases, lowRank, terms, stacked };
+}
+
+/** The bindings both kernels declare, in order: x, norm, weights, biases, u and B, DoRA factors, out. */
+export function productBindings(options: DecodeMatvecOptions, inputs: ProductInputs): Tensor[] {
+  const { x, norm, weights, out } = options;
+  const { biases, lowRank, terms } = inputs;
+  return [
+    x,
+    ...(norm ? [norm.weight] : []),
+    ...weights.map((w) => (w instanceof PackedWeight ? w.chunks[0].words : w)),
+    ...biases,
+    ...(lowRank ? [lowRank.u, ...terms.flatMap((t) => (t ? [t.b] : []))] : []),
+    ...terms.flatMap((t) => (t?.factor ? [t.factor] : [])),
+    out,
+  ];
+}
+
+/** The uniforms (PRODUCT_FIELDS) of a product whose weights' outputs take `perWeight` blocks each. */
+export function productUniforms(
+  options: DecodeMatvecOptions,
+  inputs: ProductInputs,
+  perWeight: readonly number[],
+): Record<string, number> {
+  const { n, K, rows, width, lowRank, terms } = inputs;
+  return {
+    k4: K / 4,
+    n0: n[0],
+    n1: n[1] ?? 0,
+    n2: n[2] ?? 0,
+    start1: perWeight[0],
+    start2: perWeight[0] + (perWeight[1] ?? 0),
+    blocks: perWeight.reduce((a, b) => a + b, 0),
+    out_row: width,
+    eps: options.norm?.eps ?? 0,
+    inv_k: 1 / K,
+    rows,
+    u_row: lowRank ? lowRank.u.shape[1] : 0,
+    u_off0: terms[0]?.offset ?? 0,
+    u_off1: terms[1]?.offset ?? 0,
+    u_off2: terms[2]?.offset ?? 0,
+    rank0: terms[0]?.b.shape[1] ?? 0,
+    rank1: terms[1]?.b.shape[1] ?? 0,
+    rank2: terms[2]?.b.shape[1] ?? 0,
+    scale0: terms[0]?.scale ?? 0,
+    scale1: terms[1]?.scale ?? 0,
+    scale2: terms[2]?.scale ?? 0,
+  };
+}
+
+/** The weights' common storage: f32 tensors, or packed halves of one format. */
+function weightFormat(kernel: string, weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
+  const formats = new Set(
+    weights.map((w) =>
+      w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
+    ),
+  );
+  const [format] = formats;
+  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
+    throw new TensorError(
+      `${kernel}: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
+    );
+  }
+  return format;
+}
+
+/** WGSL that loads vec4 `at` of a weight stored as `format` (f16 and bf16 halves widened to f32). */
+export function loadWeight(format: ProductInputs['format'], name: string, at: string): string {
+  if (format === 'f32') return `${name}[${at}]`;
+  const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
+  if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;
+  const pair = (i: number) => `bitcast<f32>(${word(i)} << 16u), bitcast<f32>(${word(i)} & 0xffff0000u)`;
+  return `vec4<f32>(${pair(0)}, ${pair(1)})`;
+}
+
+/** Whether a workgroup of `lanes` invocations is always one subgroup on this device. */
+export function subgroupsCover(device: Device, lanes: number): boolean {
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return device.gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= lanes;
+}
