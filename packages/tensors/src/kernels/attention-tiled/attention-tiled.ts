@@ -1,7 +1,7 @@
 import type { Tuning } from '../../device/adapter-class.js';
 import { grid } from '../../device/device.js';
 import type { Device, Tensor } from '../../tensor/tensor.js';
-import { KEY_MASK_WGSL, SOFTCAP_WGSL } from '../attention/attention-wgsl.js';
+import { ATTENTION_PARAM_FIELDS, KEY_MASK_WGSL, SOFTCAP_WGSL } from '../attention/attention-wgsl.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 
@@ -48,21 +48,7 @@ export function useTiledAttention(caps: AttentionCapabilities, headDim: number):
 export const TILED_ATTENTION_FIELDS = [
   { name: 'total', type: 'u32' as const },
   { name: 'q_blocks', type: 'u32' as const },
-  { name: 'seq_q', type: 'u32' as const },
-  { name: 'seq_k', type: 'u32' as const },
-  { name: 'heads_q', type: 'u32' as const },
-  { name: 'heads_kv', type: 'u32' as const },
-  { name: 'group', type: 'u32' as const },
-  { name: 'query_offset', type: 'i32' as const },
-  { name: 'scale', type: 'f32' as const },
-  { name: 'empty_logsumexp', type: 'f32' as const },
-  { name: 'causal', type: 'u32' as const },
-  // 0 = no mask, 1 = padding mask, 2 = segment ids.
-  { name: 'masked', type: 'u32' as const },
-  // 0 = no sliding window.
-  { name: 'window', type: 'u32' as const },
-  // 0 = no soft-capping.
-  { name: 'softcap', type: 'f32' as const },
+  ...ATTENTION_PARAM_FIELDS,
 ];
 
 export interface TiledAttentionJob {

@@ -9,7 +9,7 @@ import {
 } from '../attention-tiled/attention-tiled.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
-import { KEY_MASK_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
+import { ATTENTION_PARAM_FIELDS, KEY_MASK_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
 import { keyLanesAttention, keyLanesWidth } from './key-lanes.js';
 
 export interface AttentionOptions {
@@ -61,22 +61,8 @@ export interface AttentionResult {
 const FIELDS = [
   { name: 'total', type: 'u32' as const },
   { name: 'q_blocks', type: 'u32' as const },
-  { name: 'seq_q', type: 'u32' as const },
-  { name: 'seq_k', type: 'u32' as const },
-  { name: 'heads_q', type: 'u32' as const },
-  { name: 'heads_kv', type: 'u32' as const },
-  { name: 'group', type: 'u32' as const },
-  { name: 'query_offset', type: 'i32' as const },
-  { name: 'scale', type: 'f32' as const },
-  { name: 'empty_logsumexp', type: 'f32' as const },
   { name: 'vectors', type: 'u32' as const },
-  { name: 'causal', type: 'u32' as const },
-  // 0 = no mask, 1 = padding mask, 2 = segment ids.
-  { name: 'masked', type: 'u32' as const },
-  // 0 = no sliding window.
-  { name: 'window', type: 'u32' as const },
-  // 0 = no soft-capping.
-  { name: 'softcap', type: 'f32' as const },
+  ...ATTENTION_PARAM_FIELDS,
 ];
 
 /**
@@ -153,6 +139,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const logsumexp = device.empty([batch, headsQ, seqQ], 'f32');
   if (output.size === 0) return { output, logsumexp };
 
+  // The uniforms every attention kernel reads (each adds its own block counts).
+  const common = {
+    seq_q: seqQ,
+    seq_k: seqK,
+    heads_q: headsQ,
+    heads_kv: headsKV,
+    group: headsQ / headsKV,
+    query_offset: queryOffset,
+    scale,
+    empty_logsumexp: Number.POSITIVE_INFINITY,
+    causal: causal ? 1 : 0,
+    masked: mask ? (options.segments ? 2 : 1) : 0,
+    window: window ?? 0,
+    softcap: softcap ?? 0,
+  };
   if (useTiledAttention(attentionCapabilities(device), headDim)) {
     // GPUs: the work of a query block spread over a 16 x 16 workgroup (kernels/attention-tiled/).
     tiledAttention({
@@ -162,20 +163,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       mask: mask ?? null,
       output,
       logsumexp,
-      values: {
-        seq_q: seqQ,
-        seq_k: seqK,
-        heads_q: headsQ,
-        heads_kv: headsKV,
-        group: headsQ / headsKV,
-        query_offset: queryOffset,
-        scale,
-        empty_logsumexp: Number.POSITIVE_INFINITY,
-        causal: causal ? 1 : 0,
-        masked: mask ? (options.segments ? 2 : 1) : 0,
-        window: window ?? 0,
-        softcap: softcap ?? 0,
-      },
+      values: common,
     });
     return { output, logsumexp };
   }
@@ -190,20 +178,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       output,
       logsumexp,
       lanes,
-      values: {
-        seq_q: seqQ,
-        seq_k: seqK,
-        heads_q: headsQ,
-        heads_kv: headsKV,
-        group: headsQ / headsKV,
-        query_offset: queryOffset,
-        scale,
-        empty_logsumexp: Number.POSITIVE_INFINITY,
-        causal: causal ? 1 : 0,
-        masked: mask ? (options.segments ? 2 : 1) : 0,
-        window: window ?? 0,
-        softcap: softcap ?? 0,
-      },
+      values: common,
     });
     return { output, logsumexp };
   }
@@ -257,23 +232,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
     bindings: [q, k, v, mask ?? q, output, logsumexp],
     uniforms: {
       fields: FIELDS,
-      values: {
-        total,
-        q_blocks: qBlocks,
-        seq_q: seqQ,
-        seq_k: seqK,
-        heads_q: headsQ,
-        heads_kv: headsKV,
-        group: headsQ / headsKV,
-        query_offset: queryOffset,
-        scale,
-        empty_logsumexp: Number.POSITIVE_INFINITY,
-        vectors,
-        causal: causal ? 1 : 0,
-        masked: mask ? (options.segments ? 2 : 1) : 0,
-        window: window ?? 0,
-        softcap: softcap ?? 0,
-      },
+      values: { ...common, total, q_blocks: qBlocks, vectors },
     },
     workgroups: grid(total, device.maxWorkgroupsPerDimension),
   });

@@ -5,7 +5,7 @@ import type { DType } from '../../tensor/dtype.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding } from '../shared/wgsl.js';
-import { SOFTCAP_WGSL } from './attention-wgsl.js';
+import { ATTENTION_PARAM_FIELDS, KEY_RANGE_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
 
 /**
  * Attention at small head dims on CPU rasterisers ("key lanes"). The row-per-invocation kernels
@@ -37,21 +37,7 @@ const ROWS_PER_LANE = 1;
 const KEY_LANES_FIELDS = [
   { name: 'blocks', type: 'u32' as const },
   { name: 'row_blocks', type: 'u32' as const },
-  { name: 'seq_q', type: 'u32' as const },
-  { name: 'seq_k', type: 'u32' as const },
-  { name: 'heads_q', type: 'u32' as const },
-  { name: 'heads_kv', type: 'u32' as const },
-  { name: 'group', type: 'u32' as const },
-  { name: 'query_offset', type: 'i32' as const },
-  { name: 'scale', type: 'f32' as const },
-  { name: 'empty_logsumexp', type: 'f32' as const },
-  { name: 'causal', type: 'u32' as const },
-  // 0 = no mask, 1 = padding mask, 2 = segment ids.
-  { name: 'masked', type: 'u32' as const },
-  // 0 = no sliding window.
-  { name: 'window', type: 'u32' as const },
-  // 0 = no soft-capping.
-  { name: 'softcap', type: 'f32' as const },
+  ...ATTENTION_PARAM_FIELDS,
 ];
 
 type KeyLanesValues = Record<(typeof KEY_LANES_FIELDS)[number]['name'], number>;
@@ -98,16 +84,7 @@ const KPL: u32 = ${KEYS_PER_LANE}u;
 const SKIP: f32 = -1.0e38;
 fn dot_w(a: ${vector}, b: ${vector}) -> f32 { return ${vector === 'f32' ? 'a * b' : 'dot(a, b)'}; }
 ${SOFTCAP_WGSL}
-// First key query i sees under the sliding window (0 without one).
-fn window_begin(i: u32) -> u32 {
-  if (params.window == 0u) { return 0u; }
-  return u32(clamp(i32(i) + params.query_offset - i32(params.window) + 1, 0, i32(params.seq_k)));
-}
-// One past the last key query i sees (every key, or causal: up to its position).
-fn key_end_of(i: u32) -> u32 {
-  if (params.causal == 0u) { return params.seq_k; }
-  return u32(clamp(i32(i) + params.query_offset + 1, 0, i32(params.seq_k)));
-}
+${KEY_RANGE_WGSL}
 // The mask word of key j of batch row b: 1 without a mask, else the padding flag or segment id.
 fn key_word(b: u32, j: u32) -> u32 {
   if (params.masked == 0u) { return 1u; }
