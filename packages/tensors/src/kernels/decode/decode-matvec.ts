@@ -1,12 +1,12 @@
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
-import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import type { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 import {
   checkProductInputs,
+  type DecodeEpilogue,
+  type DecodeMatvecOptions,
   loadWeight,
   PRODUCT_FIELDS,
   productBindings,
@@ -14,43 +14,7 @@ import {
   subgroupsCover,
 } from './product-inputs.js';
 
-/**
- * What a fused decode product does after the dot products:
- * - 'store': out[r, offset_w + o] = sum (the weights' outputs side by side: q, k, v);
- * - 'swiglu': out[r, o] = silu(sum over weight 0) * (sum over weight 1) (gate, up), or over the
- *   two halves of one weight [2n, K], gate rows first (Phi-3's gate_up_proj);
- * - 'residual': out[r, o] += sum (o_proj or down_proj added to the residual stream in place).
- */
-export type DecodeEpilogue = 'store' | 'swiglu' | 'residual';
-
-export interface DecodeMatvecOptions {
-  /** Rows [rows, K] f32 (the batch's hidden states or activations); K % 4 == 0. */
-  x: Tensor;
-  /**
-   * Weights [n_w, K] in nn.Linear's [out, in] layout, read in place: 1 to 3 of them, all f32
-   * tensors or all frozen half-precision PackedWeights of one format (f16, the LoRA default
-   * base, or bf16; one chunk each), whose halves are widened in the kernel.
-   */
-  weights: readonly (Tensor | PackedWeight)[];
-  /** Biases [n_w] of the weights, all or none (added before the epilogue). */
-  biases?: readonly Tensor[] | null;
-  /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
-  norm?: { weight: Tensor; eps: number } | null;
-  epilogue: DecodeEpilogue;
-  /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
-  out: Tensor;
-  /**
-   * LoRA's low-rank terms, added to each weight's sums before the bias and epilogue:
-   * scale_w * B_w u_w, where u [rows, U] holds every adapted weight's A x side by side (a
-   * decodeMatvec 'store' of the A matrices) and B_w [n_w, r_w] f32. One entry per weight, null
-   * for a weight without an adapter. DoRA: `factor` [n_w] f32 (m / ||W + s B A|| per output)
-   * multiplies the weight's sum with its low-rank term, before the bias.
-   */
-  lowRank?: {
-    u: Tensor;
-    terms: readonly ({ b: Tensor; offset: number; scale: number; factor?: Tensor | null } | null)[];
-  } | null;
-}
+export type { DecodeEpilogue, DecodeMatvecOptions } from './product-inputs.js';
 
 /**
  * Rows one workgroup computes when x has more of them than that (prefill): a third grid axis

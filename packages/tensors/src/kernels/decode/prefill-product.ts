@@ -3,9 +3,9 @@ import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { uniformStruct } from '../../device/uniforms.js';
 import { KERNELS } from '../names.js';
-import type { DecodeMatvecOptions } from './decode-matvec.js';
 import {
   checkProductInputs,
+  type DecodeMatvecOptions,
   loadWeight,
   PRODUCT_FIELDS,
   productBindings,
