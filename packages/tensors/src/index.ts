@@ -38,6 +38,7 @@ export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './de
 // Device
 export { sizeClass } from './device/buffer-pool.js';
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
+export { type DawnPolling, dawnPollingStats, installDawnPolling } from './device/dawn-polling.js';
 export {
   type Bindable,
   type Device,

@@ -1,4 +1,5 @@
 import { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './adapter-class.js';
+import { type DawnPolling, installDawnPolling } from './dawn-polling.js';
 import { type Device, type DeviceInfo, WebGpuDevice } from './device.js';
 import { NoAdapterError, noAdapterAdvice } from './errors.js';
 
@@ -19,6 +20,12 @@ export interface CreateDeviceOptions {
   maxBindingBytes?: number;
   /** Dawn toggles for Node, e.g. ['enable-dawn-features=allow_unsafe_apis']. */
   dawnOptions?: string[];
+  /**
+   * How Dawn's Node bindings poll while waiting for the GPU (device/dawn-polling.ts): 'sleep'
+   * (default) sleeps between polls, 'spin' keeps Dawn's busy loop, which holds a CPU core for the
+   * whole wait. The environment variable WEBTUNE_DAWN_POLLING overrides it.
+   */
+  dawnPolling?: DawnPolling;
 }
 
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
@@ -60,6 +67,7 @@ function isNode(): boolean {
 export async function createDevice(options: CreateDeviceOptions = {}): Promise<Device> {
   if (isNode()) process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const { gpu, backend } = await findGpu(options);
+  if (backend === 'dawn-node') installDawnPolling(options.dawnPolling ?? 'sleep');
   const adapter = await gpu.requestAdapter({
     powerPreference: options.powerPreference,
     forceFallbackAdapter: options.forceFallbackAdapter,

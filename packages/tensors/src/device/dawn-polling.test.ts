@@ -1,0 +1,85 @@
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { matmul } from '../kernels/matmul/matmul.js';
+import { rand } from '../ops/creation.js';
+import { createDevice } from './create-device.js';
+import { dawnPollingStats, installDawnPolling } from './dawn-polling.js';
+import type { Device } from './device.js';
+
+let device: Device;
+beforeAll(async () => {
+  device = await createDevice();
+});
+afterAll(() => {
+  installDawnPolling('sleep');
+});
+
+describe('Dawn polling', () => {
+  it('is installed by createDevice in Node and leaves JavaScript callbacks alone', async () => {
+    expect(dawnPollingStats().mode).toBe(process.env.WEBTUNE_DAWN_POLLING ?? 'sleep');
+    const before = dawnPollingStats().polls;
+    const order: string[] = [];
+    await new Promise<void>((resolve) => {
+      setImmediate(
+        (a: string, b: string) => {
+          order.push(a, b);
+          resolve();
+        },
+        'x',
+        'y',
+      );
+    });
+    expect(order).toEqual(['x', 'y']);
+    expect(await promisify(setImmediate)('value')).toBe('value');
+    expect(dawnPollingStats().polls).toBe(before);
+  });
+
+  it('counts and delays native callbacks only, by at most 1 ms', async () => {
+    installDawnPolling('sleep');
+    const before = dawnPollingStats();
+    // Math.random is a native function, as the callbacks Dawn's bindings schedule are.
+    await new Promise<void>((resolve) => {
+      setImmediate(Math.random);
+      setImmediate(resolve);
+    });
+    const after = dawnPollingStats();
+    // Dawn's own polls may land in the same turn; each sleeps at most 1 ms.
+    const polls = after.polls - before.polls;
+    expect(polls).toBeGreaterThanOrEqual(1);
+    expect(after.sleptMs - before.sleptMs).toBeGreaterThan(0);
+    expect(after.sleptMs - before.sleptMs).toBeLessThanOrEqual(polls);
+  });
+
+  it('polls a long GPU wait far less often than the busy loop does', async () => {
+    const a = rand(device, [512, 512], { seed: 1 });
+    const b = rand(device, [512, 512], { seed: 2 });
+    const job = async () => {
+      let c = matmul(a, b);
+      for (let i = 0; i < 5; i++) {
+        const next = matmul(c, b, { alpha: 1 / 256 });
+        c.dispose();
+        c = next;
+      }
+      const values = await device.read(c);
+      c.dispose();
+      return values;
+    };
+    await job(); // compile outside the measured waits
+    const pollsOf = async (mode: 'sleep' | 'spin') => {
+      installDawnPolling(mode);
+      const start = dawnPollingStats().polls;
+      const values = await job();
+      return { polls: dawnPollingStats().polls - start, values };
+    };
+    const spin = await pollsOf('spin');
+    const sleep = await pollsOf('sleep');
+    // Same results either way; the sleeping wait polls a few times per millisecond at most
+    // (20 us at first, growing to 1 ms), the busy loop as fast as the thread can.
+    expect(Array.from(sleep.values)).toEqual(Array.from(spin.values));
+    console.log(`Dawn polls during one wait: busy loop ${spin.polls}, sleeping ${sleep.polls}`);
+    expect(spin.polls).toBeGreaterThan(0);
+    expect(sleep.polls * 3).toBeLessThan(spin.polls);
+    a.dispose();
+    b.dispose();
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * How Dawn's Node bindings wait for the GPU, and why webtune changes it.
+ *
+ * While any promise of theirs is pending (mapAsync, onSubmittedWorkDone, pipeline creation),
+ * the bindings call `globalThis.setImmediate` with a native callback that processes Dawn's
+ * events and schedules itself again: a busy loop that keeps one CPU core at 100% for the whole
+ * wait. On a GPU that costs a core; on a software adapter (lavapipe) it takes the core from the
+ * rasteriser's own threads. Measured on a 2-core machine: a 150 ms compute job took 225-245 ms
+ * while the loop spun, and 141-147 ms when it slept between polls.
+ *
+ * `installDawnPolling('sleep')` wraps `globalThis.setImmediate` so that a native callback (only
+ * native addons pass those; JavaScript callbacks go straight through, untouched) is scheduled
+ * after the thread sleeps (Atomics.wait, which uses no CPU) for a tenth of the time the current
+ * wait has lasted, between 20 us and 1 ms. A wait so ends at most ~10% + 20 us late, and a long
+ * wait polls a few hundred times a second instead of hundreds of thousands. Node only; browsers
+ * wait natively.
+ */
+
+export type DawnPolling = 'sleep' | 'spin';
+
+/** Minimum and maximum sleep between two polls, in milliseconds. */
+const MIN_SLEEP_MS = 0.02;
+const MAX_SLEEP_MS = 1;
+/** A poll more than this long after the previous one starts a new wait. */
+const NEW_WAIT_GAP_MS = 2;
+
+interface PollingState {
+  mode: DawnPolling;
+  original: typeof setImmediate;
+  cell: Int32Array;
+  waitStart: number;
+  lastPoll: number;
+  polls: number;
+  sleptMs: number;
+}
+
+const STATE_KEY = Symbol.for('webtune.dawnPolling');
+
+function state(): PollingState | undefined {
+  return (globalThis as Record<symbol, PollingState | undefined>)[STATE_KEY];
+}
+
+function isNativeFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && Function.prototype.toString.call(fn).endsWith('{ [native code] }');
+}
+
+/**
+ * Sets how Dawn's Node bindings poll while they wait (see the module comment). Idempotent; a later
+ * call changes the mode. The environment variable WEBTUNE_DAWN_POLLING (sleep|spin) overrides `mode`.
+ */
+export function installDawnPolling(mode: DawnPolling = 'sleep'): DawnPolling {
+  const env = typeof process !== 'undefined' ? process.env?.WEBTUNE_DAWN_POLLING : undefined;
+  if (env !== undefined && env !== 'sleep' && env !== 'spin')
+    throw new Error(`WEBTUNE_DAWN_POLLING must be "sleep" or "spin", not ${JSON.stringify(env)}`);
+  const chosen: DawnPolling = (env as DawnPolling | undefined) ?? mode;
+  const existing = state();
+  if (existing) {
+    existing.mode = chosen;
+    return chosen;
+  }
+  if (typeof globalThis.setImmediate !== 'function' || typeof SharedArrayBuffer === 'undefined')
+    return chosen;
+  const s: PollingState = {
+    mode: chosen,
+    original: globalThis.setImmediate,
+    cell: new Int32Array(new SharedArrayBuffer(4)),
+    waitStart: 0,
+    lastPoll: Number.NEGATIVE_INFINITY,
+    polls: 0,
+    sleptMs: 0,
+  };
+  (globalThis as Record<symbol, PollingState>)[STATE_KEY] = s;
+  const wrapped = function setImmediate(callback: (...args: unknown[]) => void, ...args: unknown[]) {
+    if (isNativeFunction(callback)) {
+      s.polls++;
+      if (s.mode === 'spin') return s.original(callback, ...args);
+      const now = performance.now();
+      if (now - s.lastPoll > NEW_WAIT_GAP_MS) s.waitStart = now;
+      const ms = Math.min(MAX_SLEEP_MS, Math.max(MIN_SLEEP_MS, 0.1 * (now - s.waitStart)));
+      Atomics.wait(s.cell, 0, 0, ms);
+      s.lastPoll = performance.now();
+      s.sleptMs += ms;
+    }
+    return s.original(callback, ...args);
+  } as typeof setImmediate;
+  // Keep util.promisify(setImmediate) working (its custom form is an enumerable own property).
+  Object.assign(wrapped, s.original);
+  globalThis.setImmediate = wrapped;
+  return chosen;
+}
+
+/** Native callbacks scheduled (Dawn's polls) and milliseconds slept before them, since installDawnPolling (zeros if not installed). */
+export function dawnPollingStats(): { mode: DawnPolling | 'none'; polls: number; sleptMs: number } {
+  const s = state();
+  return s ? { mode: s.mode, polls: s.polls, sleptMs: s.sleptMs } : { mode: 'none', polls: 0, sleptMs: 0 };
+}
