@@ -8,8 +8,9 @@
 // Options: --only=<regexp> over shape names (default: the stories15M shape only; the 0.6B shape
 // runs when named), --formats=f32,f16,q8_0,q4_0, --steps=N timed steps after one warm-up (default 2),
 // --layers=N keeps the first N decoder layers of each shape (vocabulary and widths unchanged:
-// `--only=0.6B --layers=2` times the full-size products in minutes), --json: one JSON row per case
-// on stdout.
+// `--only=0.6B --layers=2` times the full-size products in minutes), --activations=f32,f16 the
+// storage of the activations each layer keeps (default f32; f16 needs shader-f16), --json: one
+// JSON row per case on stdout.
 //
 // Weights are random and streamed into the model tensor by tensor through loadWeights (the same
 // path as a safetensors file), packed on the way: host memory holds one tensor at a time. Device
@@ -28,6 +29,7 @@ const steps = Number(option('steps') ?? 2);
 const only = new RegExp(option('only') ?? 'stories15M');
 const formats = (option('formats') ?? 'f32,f16,q8_0,q4_0').split(',');
 const layers = option('layers') ? Number(option('layers')) : null;
+const activationDtypes = (option('activations') ?? 'f32').split(',');
 
 const QWEN3 = {
   '0.6B': { hiddenSize: 1024, intermediateSize: 3072, numHiddenLayers: 28, numAttentionHeads: 16 },
@@ -92,76 +94,88 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
   const shape = layers
     ? { ...full, name: `${full.name}, ${layers} layers`, config: { ...full.config, numHiddenLayers: layers } }
     : full;
-  for (const baseFormat of formats) {
-    globalThis.gc?.();
-    await device.sync();
-    device.resetPeak();
-    hostPeak = process.memoryUsage().rss;
-    const hostBefore = hostPeak;
-    const deviceBefore = device.memory().liveBytes;
-    const config = createModelConfig(shape.config);
-    const model = new CausalLM(device, config);
-    const loadStart = performance.now();
-    await loadWeights(model, randomEntries(model, 7), { baseFormat });
-    const loadMs = performance.now() - loadStart;
-    const peft = await getPeftModel(
-      model,
-      loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
-      { seed: 0 },
-    );
-    const data = Array.from({ length: shape.batch }, (_, r) => {
-      const ids = Array.from({ length: shape.seq }, (_, t) => (r * 7919 + t * 104729) % config.vocabSize);
-      return { inputIds: ids, labels: ids };
-    });
-    const times = [];
-    await train({
-      model: trainablePeftModel(peft),
-      task: supervisedTask({ stage: 'pt' }),
-      train: data,
-      args: { perDeviceTrainBatchSize: shape.batch, maxSteps: 1 + steps, learningRate: 1e-3, shuffle: false },
-      onEvent: (event) => {
-        if (event.type === 'step-end') {
-          times.push(event.stepMs);
-          info(`  ${shape.name} ${baseFormat}: step ${event.step} ${Math.round(event.stepMs)} ms`);
-        }
-      },
-    });
-    const devicePeak = device.memory().peakBytes - deviceBefore;
-    const plan = planMemory({
-      model: config,
-      baseFormat,
-      finetuningType: 'lora',
-      lora: { r: 8, targetsPerLayer: 7 },
-      batchSize: shape.batch,
-      sequenceLength: shape.seq,
-      gradientCheckpointing: false,
-      limits: {
-        maxBufferSize: device.gpu.limits.maxBufferSize,
-        maxStorageBufferBindingSize: device.maxBindingBytes,
-      },
-    });
-    const timed = times.slice(1).sort((a, b) => a - b);
-    const stepMs = timed[Math.floor(timed.length / 2)];
-    const row = {
-      name: 'qlora-sft',
-      model: shape.name,
-      base_format: baseFormat,
-      tokens: shape.batch * shape.seq,
-      tokens_per_s: Number(((shape.batch * shape.seq) / (stepMs / 1000)).toFixed(1)),
-      load_ms: Math.round(loadMs),
-      peak_device_bytes: devicePeak,
-      planned_peak_bytes: plan.peak,
-      plan_error: Number(((plan.peak - devicePeak) / devicePeak).toFixed(3)),
-      peak_host_bytes: hostPeak - hostBefore,
-    };
-    rows.push(row);
-    if (jsonOnly) console.log(JSON.stringify(row));
-    else
-      info(
-        `${shape.name} ${baseFormat}: ${row.tokens_per_s} tokens/s, device peak ${formatBytes(devicePeak)} (plan ${formatBytes(plan.peak)}, ${(row.plan_error * 100).toFixed(1)}%), host peak +${formatBytes(row.peak_host_bytes)}, load ${row.load_ms} ms`,
+  for (const baseFormat of formats)
+    for (const activationDtype of activationDtypes) {
+      globalThis.gc?.();
+      await device.sync();
+      device.resetPeak();
+      hostPeak = process.memoryUsage().rss;
+      const hostBefore = hostPeak;
+      const deviceBefore = device.memory().liveBytes;
+      const config = createModelConfig(shape.config);
+      const model = new CausalLM(device, config);
+      const loadStart = performance.now();
+      await loadWeights(model, randomEntries(model, 7), { baseFormat });
+      const loadMs = performance.now() - loadStart;
+      const peft = await getPeftModel(
+        model,
+        loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+        { seed: 0 },
       );
-    model.dispose();
-  }
+      const data = Array.from({ length: shape.batch }, (_, r) => {
+        const ids = Array.from({ length: shape.seq }, (_, t) => (r * 7919 + t * 104729) % config.vocabSize);
+        return { inputIds: ids, labels: ids };
+      });
+      const times = [];
+      await train({
+        model: trainablePeftModel(peft),
+        task: supervisedTask({ stage: 'pt' }),
+        train: data,
+        args: {
+          perDeviceTrainBatchSize: shape.batch,
+          maxSteps: 1 + steps,
+          learningRate: 1e-3,
+          shuffle: false,
+          activationDtype,
+        },
+        onEvent: (event) => {
+          if (event.type === 'step-end') {
+            times.push(event.stepMs);
+            info(
+              `  ${shape.name} ${baseFormat} ${activationDtype}: step ${event.step} ${Math.round(event.stepMs)} ms`,
+            );
+          }
+        },
+      });
+      const devicePeak = device.memory().peakBytes - deviceBefore;
+      const plan = planMemory({
+        model: config,
+        baseFormat,
+        finetuningType: 'lora',
+        lora: { r: 8, targetsPerLayer: 7 },
+        batchSize: shape.batch,
+        sequenceLength: shape.seq,
+        gradientCheckpointing: false,
+        activationDtype: device.hasF16 ? activationDtype : 'f32',
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
+        limits: {
+          maxBufferSize: device.gpu.limits.maxBufferSize,
+          maxStorageBufferBindingSize: device.maxBindingBytes,
+        },
+      });
+      const timed = times.slice(1).sort((a, b) => a - b);
+      const stepMs = timed[Math.floor(timed.length / 2)];
+      const row = {
+        name: 'qlora-sft',
+        model: shape.name,
+        base_format: baseFormat,
+        activations: device.hasF16 ? activationDtype : 'f32',
+        tokens: shape.batch * shape.seq,
+        tokens_per_s: Number(((shape.batch * shape.seq) / (stepMs / 1000)).toFixed(1)),
+        load_ms: Math.round(loadMs),
+        peak_device_bytes: devicePeak,
+        planned_peak_bytes: plan.peak,
+        plan_error: Number(((plan.peak - devicePeak) / devicePeak).toFixed(3)),
+        peak_host_bytes: hostPeak - hostBefore,
+      };
+      rows.push(row);
+      if (jsonOnly) console.log(JSON.stringify(row));
+      else
+        info(
+          `${shape.name} ${baseFormat}, ${row.activations} activations: ${row.tokens_per_s} tokens/s, device peak ${formatBytes(devicePeak)} (plan ${formatBytes(plan.peak)}, ${(row.plan_error * 100).toFixed(1)}%), host peak +${formatBytes(row.peak_host_bytes)}, load ${row.load_ms} ms`,
+        );
+      model.dispose();
+    }
 }
 clearInterval(sampler);
 if (!jsonOnly) {
