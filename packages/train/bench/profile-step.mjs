@@ -5,6 +5,7 @@
 //
 //   pnpm --filter @webtune/train build && node bench/profile-step.mjs [--shape=stories260K|stories15M]
 //     [--warmup=N] [--keys] [--json] [--tuning=<JSON of Tuning overrides>] [--checkpointed-head] [--dawn=<options>]
+//     [--activations=f32|f16]
 //
 // --warmup: unprofiled steps before the profiled one (default 2; the median of their times after
 // the first is printed as the step's plain wall time, and the median CPU time of the process per
@@ -37,6 +38,8 @@ if (!Number.isInteger(warmup) || warmup < 1) {
 // --checkpointed-head: the chunked classifier recomputes its logits in backward even though the
 // head is frozen (the path before tokenCrossEntropy's `frozen`), to compare the two in one build.
 const checkpointedHead = args.includes('--checkpointed-head');
+// --activations=f16: the activations each layer keeps are stored in f16 (activationDtype).
+const activationDtype = option('activations') ?? 'f32';
 // --tuning='{"matmulOuterOperands":false}': tuning overrides, to compare kernel paths.
 const tuning = option('tuning') ? JSON.parse(option('tuning')) : undefined;
 // --dawn=<option>,...: more of Dawn's create() options (e.g. enable-dawn-features=disable_robustness).
@@ -79,6 +82,7 @@ await train({
     maxGradNorm: 1,
     shuffle: false,
     gradientCheckpointing: false,
+    activationDtype,
   },
   onEvent: (event) => {
     if (event.type !== 'step-end') return;
