@@ -130,6 +130,8 @@ describe('activations saved in f16 (float64 reference)', () => {
     expect(HALF_SAVED_POLICY({ saving: 'matmul', producer: 'swiglu' })).toBe(false);
     expect(HALF_SAVED_POLICY({ saving: 'attention', producer: 'rotary' })).toBe(true);
     expect(HALF_SAVED_POLICY({ saving: 'matmul', producer: 'rmsNorm' })).toBe(true);
+    expect(HALF_SAVED_POLICY({ saving: 'matmul', producer: 'dropout' })).toBe(true);
+    expect(HALF_SAVED_POLICY({ saving: 'matmul', producer: 'matmul' })).toBe(false);
   });
 });
 

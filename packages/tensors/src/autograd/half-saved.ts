@@ -33,13 +33,18 @@ const FULL_PRECISION_PRODUCERS = new Set(['mul', 'div', 'pow', 'swiglu']);
  * webtune's rule: every f32 activation made inside the scope and saved for backward is stored in
  * f16, except a norm's input (the residual stream, whose outliers grow layer over layer, and from
  * which the norm's backward recomputes its statistics), a product of two activations (the gated
- * MLP's silu(gate) up, where the largest activations of a model arise), and the loss's logits.
+ * MLP's silu(gate) up, where the largest activations of a model arise), the loss's logits, and a
+ * product's output that another product reads (LoRA's rank-r A x: too small to pay two casts).
  * Statistics an op returns beside its output (attention's and the loss's log-sum-exp) and every
  * tensor not made inside the scope (parameters, frozen weights, rotary tables, masks) stay as
  * they are, whatever the policy.
  */
 export const HALF_SAVED_POLICY: HalfSavedPolicy = ({ saving, producer }) =>
-  !FULL_PRECISION_SAVERS.has(saving) && !FULL_PRECISION_PRODUCERS.has(producer);
+  !FULL_PRECISION_SAVERS.has(saving) &&
+  !FULL_PRECISION_PRODUCERS.has(producer) &&
+  // A product's output read by another product is LoRA's A x (r wide): under 1% of a layer's
+  // kept bytes, not worth a cast each way per target.
+  !(saving === 'matmul' && producer === 'matmul');
 
 /** One f16 copy, shared by the tape nodes holding it. */
 export interface HalfEntry {

@@ -69,7 +69,8 @@ export function layerActivationWidths(
     for (let k = 0; k < counted; k++) transient.push(out);
     if (targeted) {
       kept.push(lora.r);
-      keptHalf.push(true);
+      // A x stays f32 (too narrow to be worth its casts).
+      keptHalf.push(false);
       // DoRA multiplies the base output and the scaled adapter output by per-row factors:
       // both products' tensor inputs are kept.
       if (lora.dora) {
