@@ -1,7 +1,5 @@
 import { sameShape } from '../tensor/shape.js';
 import type { AutogradBackend } from './backend.js';
-import type { Rule } from './engine.js';
-import { RULES } from './rules.js';
 
 /*
  * Half-precision storage of the activations the tape keeps for backward (docs/architecture/
@@ -69,10 +67,15 @@ interface HalfScope {
 let active: HalfScope | null = null;
 /** A storage (or the tensor itself) -> its live f16 copy. */
 const copies = new WeakMap<object, HalfEntry>();
-let ruleNames: Map<Rule, string> | null = null;
+/** Each rule of the table -> its name (`differentiable()` registers them). */
+const ruleNames = new WeakMap<object, string>();
 
-function nameOf(rule: Rule): string {
-  ruleNames ??= new Map(Object.entries(RULES).map(([name, r]) => [r as Rule, name]));
+/** Registers the name the policy sees for a rule (functions.ts, for every rule of the table). */
+export function nameRule(rule: object, name: string): void {
+  ruleNames.set(rule, name);
+}
+
+function nameOf(rule: object): string {
   return ruleNames.get(rule) ?? 'other';
 }
 
@@ -97,7 +100,7 @@ export function halfScopeOpen(): boolean {
 }
 
 /** Notes the op that made `output` inside the scope (a view keeps the name of what it views). */
-export function noteMade(rule: Rule, args: readonly unknown[], output: unknown): void {
+export function noteMade(rule: object, args: readonly unknown[], output: unknown): void {
   if (!active || typeof output !== 'object' || output === null) return;
   const name = nameOf(rule);
   if (name === 'reshape') {
@@ -115,7 +118,7 @@ export function noteMade(rule: Rule, args: readonly unknown[], output: unknown):
  */
 export function storeSaved<T extends object>(
   ops: AutogradBackend<T>,
-  rule: Rule,
+  rule: object,
   saved: readonly T[],
   extras: readonly unknown[],
   isLeaf: (tensor: object) => boolean,
