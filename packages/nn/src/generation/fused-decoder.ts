@@ -68,10 +68,11 @@ export class FusedDecoder {
   private readonly tokens: Tensor;
   /**
    * Small layers (stories260K) run whole in one dispatch each (`decodeLayer`): each layer's
-   * parameters packed into one buffer, copied on the device when the decoder is made. Null where
-   * the layers are too large, adapted or not f32.
+   * parameters packed into one buffer, copied on the device at the first decode step
+   * (`packedLayers`). Null where the layers are too large, adapted or not f32; undefined until then.
    */
-  private readonly packedLayers: PackedLayers | null;
+  private packed: PackedLayers | null | undefined = undefined;
+  private readonly layerKernel: boolean;
   private seen: Tensor | null = null;
   private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
@@ -171,11 +172,22 @@ export class FusedDecoder {
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
-    this.packedLayers = layerKernel
-      ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
-          this.keep(tensor),
-        )
-      : null;
+    this.layerKernel = layerKernel;
+  }
+
+  /**
+   * The packed layers, made on the first decode step (not in the constructor): a prompt-only call
+   * (one new token, the prefill's) never copies the layers.
+   */
+  private get packedLayers(): PackedLayers | null {
+    if (this.packed === undefined) {
+      this.packed = this.layerKernel
+        ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
+            this.keep(tensor),
+          )
+        : null;
+    }
+    return this.packed;
   }
 
   /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
