@@ -1,4 +1,5 @@
 import {
+  DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
   type Device,
   decodeArgmax,
@@ -358,8 +359,9 @@ export class FusedDecoder {
    * over every position (one dispatch), keys rotated and written straight into the cache (one),
    * causal attention over the cache (one), o_proj + residual (one), RMSNorm + gate/up + SiLU
    * (one), down_proj + residual (one); then each row's last position goes through the final norm
-   * and the head into `this.logits`. Greedy (`choose`): the argmax of each row lands in
-   * `this.ids` and its values come back; otherwise the logits [batch, vocab] come back.
+   * and the head into `this.logits` (a small head: decode's matvec with the norm, one dispatch).
+   * Greedy (`choose`): the argmax of each row lands in `this.ids` and its values come back;
+   * otherwise the logits [batch, vocab] come back.
    * Advances nothing; the caller moves the cache.
    */
   async prefill(
@@ -451,10 +453,13 @@ export class FusedDecoder {
           { buffer: to.buffer, offset: to.offset + b * rowBytes, size: rowBytes },
         );
       }
-      // Tiled: the model's own final norm and head (its small-rows matmul reads the head faster
-      // than decode's matvec on lavapipe: 8 against 32 ms at the stories15M shape's 32000 x 288).
-      const logits = tiled ? modelHead(model, this.hidden) : this.logits;
-      if (!tiled) this.encodeHead();
+      // Tiled with a large head: the model's own final norm and head (its small-rows matmul reads
+      // the head faster than decode's matvec on lavapipe: 8 against 32 ms at the stories15M
+      // shape's 32000 x 288). A small head (stories260K's 512 x 64) takes decode's matvec with the
+      // norm folded in: one dispatch instead of two.
+      const largeHead = tiled && this.head.shape[0] * this.head.shape[1] > DECODE_LAYER_MAX_WEIGHTS;
+      const logits = largeHead ? modelHead(model, this.hidden) : this.logits;
+      if (!largeHead) this.encodeHead();
       if (!choose) return (await logits.toArray()) as Float32Array;
       decodeArgmax(device, logits, this.ids, this.tokens, 0);
       return Array.from(await this.ids.toArray());
