@@ -125,6 +125,13 @@ const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?][] = [
     false,
     ['embed_tokens', 'lm_head'],
   ],
+  [
+    'stories-like, f16 base, embed_tokens and lm_head trained (f32 copies beside the f16 table)',
+    STORIES_LIKE,
+    'f16',
+    false,
+    ['embed_tokens', 'lm_head'],
+  ],
   ['Qwen3-like, f32 base (a 2,048 vocabulary: the logits gradient is copied too)', QWEN3_LIKE, 'f32', false],
 ];
 
