@@ -7,7 +7,13 @@
 // decoder layers, the full 151,936-token vocabulary: an f32 table over one 128 MiB binding is
 // split and decodes unfused, an f16 one decodes fused), --new=N new tokens (default 64),
 // --prompt=N prompt tokens (default 16), --runs=N timed runs per storage (default 3).
-import { CausalLM, createModelConfig, generateWithTimings, initializeModel, packFrozenWeights } from '@webtune/nn';
+import {
+  CausalLM,
+  createModelConfig,
+  generateWithTimings,
+  initializeModel,
+  packFrozenWeights,
+} from '@webtune/nn';
 import { createDevice } from '@webtune/tensors';
 
 const args = process.argv.slice(2);
@@ -77,7 +83,10 @@ const tableBytes = (model) => {
 };
 
 const models = { 'f32 table': await withF32Table(await halfBase()), 'f16 table': await halfBase() };
-const ids = [1, ...Array.from({ length: promptTokens - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+const ids = [
+  1,
+  ...Array.from({ length: promptTokens - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3))),
+];
 const results = Object.fromEntries(Object.keys(models).map((k) => [k, []]));
 const info = {};
 for (let run = 0; run <= runs; run++) {

@@ -129,9 +129,11 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('QLoRA SFT on stories260K',
     const f32 = await losses('f32');
     for (const chunkRows of [undefined, 96]) {
       const half = await losses('f16', chunkRows);
-      console.log(`f16 base (chunkRows ${chunkRows}): ${half.map((l, i) => (l - f32[i]).toExponential(2)).join(' ')}`);
+      console.log(
+        `f16 base (chunkRows ${chunkRows}): ${half.map((l, i) => (l - f32[i]).toExponential(2)).join(' ')}`,
+      );
       expect(half).toHaveLength(3);
-      half.forEach((loss, i) => expect(Math.abs(loss - f32[i])).toBeLessThan(1e-3));
+      for (const [i, loss] of half.entries()) expect(Math.abs(loss - f32[i])).toBeLessThan(1e-3);
     }
   });
 

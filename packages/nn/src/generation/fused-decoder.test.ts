@@ -214,7 +214,12 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
         const cache = KVCache.forModel(small, half.config, 1, 8);
         const decoder = new FusedDecoder(half, cache, [0], 1);
         try {
-          const logits = (await decoder.prefill(Int32Array.from(prompt), prompt.length, 0, false)) as Float32Array;
+          const logits = (await decoder.prefill(
+            Int32Array.from(prompt),
+            prompt.length,
+            0,
+            false,
+          )) as Float32Array;
           const expected = await small.scope(async () =>
             half.forward(small.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
           );

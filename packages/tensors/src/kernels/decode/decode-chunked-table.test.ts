@@ -61,19 +61,30 @@ describe('decodeMatvec with a packed weight split over buffers', () => {
 
   it('refuses a split weight with a bias, a LoRA term or another epilogue, and an out without room', () => {
     const [N, K] = [120, 44];
-    const weight = packedWeightFromBytes(device, 'f16', [N, K], encodeRows(new Float32Array(N * K), N, K, 'f16'));
+    const weight = packedWeightFromBytes(
+      device,
+      'f16',
+      [N, K],
+      encodeRows(new Float32Array(N * K), N, K, 'f16'),
+    );
     expect(weight.chunks.length).toBeGreaterThan(1);
     const x = device.empty([1, K], 'f32');
     const out = device.empty([1, N], 'f32');
     expect(() =>
-      decodeMatvec(device, { x, weights: [weight], biases: [device.empty([N], 'f32')], epilogue: 'store', out }),
+      decodeMatvec(device, {
+        x,
+        weights: [weight],
+        biases: [device.empty([N], 'f32')],
+        epilogue: 'store',
+        out,
+      }),
     ).toThrow(/split over \d+ buffers/);
     expect(() => decodeMatvec(device, { x, weights: [weight], epilogue: 'residual', out })).toThrow(
       /split over \d+ buffers/,
     );
-    expect(() => decodeMatvec(device, { x, weights: [weight], epilogue: 'store', out, outColumn: 1 })).toThrow(
-      /no room/,
-    );
+    expect(() =>
+      decodeMatvec(device, { x, weights: [weight], epilogue: 'store', out, outColumn: 1 }),
+    ).toThrow(/no room/);
     weight.dispose();
   });
 });

@@ -205,7 +205,7 @@ export function productUniforms(
   inputs: ProductInputs,
   perWeight: readonly number[],
 ): Record<string, number> {
-  const { n, K, rows, width, lowRank, terms } = inputs;
+  const { n, K, rows, lowRank, terms } = inputs;
   return {
     k4: K / 4,
     n0: n[0],

@@ -24,7 +24,7 @@ export function packedGather(ids: Tensor, weight: PackedWeight): Tensor {
   if (ids.device !== weight.device) throw new TensorError(`${what}: operands live on different devices`);
   if (ids.dtype !== 'i32') throw new TensorError(`${what}: ids must be i32, got ${ids.dtype}`);
   const device = ids.device;
-  const [vocab, K] = weight.shape;
+  const K = weight.cols;
   const out = device.empty([...ids.shape, K], 'f32');
   if (out.size === 0) return out;
   const idsRange = ids.binding(what);
