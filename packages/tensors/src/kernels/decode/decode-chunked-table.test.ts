@@ -16,25 +16,36 @@ import { normMatvecReference } from './reference.js';
  */
 
 let device: Device;
+/** The GPU classes' small-rows tuning (32 lanes, 4 columns per workgroup), same bindings. */
+let gpuLike: Device;
 beforeAll(async () => {
   device = await createDevice({ maxBindingBytes: 4096 });
+  gpuLike = await createDevice({
+    maxBindingBytes: 4096,
+    tuning: { matmulSmallRowsLanes: 32, matmulSmallRowsCols: 4 },
+  });
 });
-afterAll(() => device?.destroy());
+afterAll(() => {
+  device?.destroy();
+  gpuLike?.destroy();
+});
 
 const tolerance = { rtol: 2e-5, atol: 2e-5 };
 
 describe('decodeMatvec with a packed weight split over buffers', () => {
-  for (const [format, rows] of [
-    ['f16', 1],
-    ['f16', 3],
-    ['bf16', 2],
+  for (const [format, rows, tuning] of [
+    ['f16', 1, 'software'],
+    ['f16', 3, 'software'],
+    ['bf16', 2, 'software'],
+    ['f16', 1, 'GPU'],
   ] as const) {
-    it(`${format}, ${rows} row(s): norm + head over 7 chunks (two dispatches of three, one of one) equals the float64 reference, placed at outColumn`, async () => {
+    it(`${format}, ${rows} row(s), ${tuning} tuning: norm + head over 7 chunks (two dispatches of three, one of one) equals the float64 reference, placed at outColumn`, async () => {
+      const on = tuning === 'GPU' ? gpuLike : device;
       const rng = new Rng(rows + (format === 'f16' ? 10 : 20));
       // 88-byte rows: 46 rows per 4 KiB chunk, 301 rows in 7 chunks (the last of 25).
       const [N, K] = [301, 44];
       const bytes = encodeRows(rng.uniform(N * K, -1, 1), N, K, format);
-      const weight = packedWeightFromBytes(device, format, [N, K], bytes);
+      const weight = packedWeightFromBytes(on, format, [N, K], bytes);
       expect(weight.chunks.length).toBe(7);
       const values = decodeRows(bytes, N, K, format);
       const x = rng.uniform(rows * K, -2, 2);
@@ -42,11 +53,11 @@ describe('decodeMatvec with a packed weight split over buffers', () => {
       // Three columns before the head's outputs and two after, which the product leaves alone.
       const [before, width] = [3, N + 5];
       const initial = rng.uniform(rows * width, -1, 1);
-      const out = device.fromArray(initial, [rows, width], 'f32');
-      decodeMatvec(device, {
-        x: device.fromArray(x, [rows, K], 'f32'),
+      const out = on.fromArray(initial, [rows, width], 'f32');
+      decodeMatvec(on, {
+        x: on.fromArray(x, [rows, K], 'f32'),
         weights: [weight],
-        norm: { weight: device.fromArray(gain, [K], 'f32'), eps: 1e-5 },
+        norm: { weight: on.fromArray(gain, [K], 'f32'), eps: 1e-5 },
         epilogue: 'store',
         out,
         outColumn: before,
