@@ -1,5 +1,5 @@
 // The decode head's product (final norm + [vocab, hidden] matvec, one row) with the table in f32
-// against f16 (one chunk, and split in chunks of rows at a forced binding size), alternating in
+// against f16 (decodeMatvec; a head over one binding is split in chunks of rows), alternating in
 // one process: median ms per product over 20 products per sample, 7 samples after a warm-up.
 //   node bench/head-matvec.mjs [vocab=32000] [hidden=288]
 import { createDevice, decodeMatvec, encodeRows, packedWeightFromBytes } from '@webtune/tensors';
