@@ -157,7 +157,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
           const batch = { rows: rows.slice(0, 4), ids: [0, 1, 2, 3] };
           const parameters = applied.trainable.trainableParameters();
           for (const [, tensor] of parameters) requiresGrad(tensor);
-          const { loss } = task.forward(counted(applied.trainable, calls), batch, 100);
+          const { loss } = task.forward(counted(applied.trainable, calls), batch, 100, {});
           backward(loss);
           const values = await Promise.all(
             parameters.map(async ([name, tensor]) => {
