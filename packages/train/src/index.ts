@@ -148,6 +148,7 @@ export {
 export { type KtoTaskOptions, ktoTask } from './tasks/kto-task.js';
 export {
   checkLogitsChunking,
+  LOGITS_CHUNK_ALIGN,
   LOGITS_CHUNK_BYTES,
   type LogitsChunkFacts,
   type LogitsChunking,

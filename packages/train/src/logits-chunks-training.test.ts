@@ -1,5 +1,7 @@
+import { prepareDatasetFromDirectory } from '@webtune/data/node';
 import { backward, clearTape, createDevice, type Device, gradOf, requiresGrad } from '@webtune/tensors';
-import { expectClose, requireFixtures } from '@webtune/test-utils';
+import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
+import type { Tokenizer } from '@webtune/tokenizers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SupervisedRow } from './data/rows.js';
 import type { StepEndEvent } from './events.js';
@@ -12,9 +14,9 @@ import { train } from './trainer.js';
 
 // The run plan's logits chunking (logits_chunk_rows) as the CLI and the web app get it: planRun ->
 // applyMethod -> createTask -> train(). stories260K's 512-token vocabulary never reaches the
-// rule's 32 MiB, so the default is shown chunking on a device whose storage binding is 256 KiB
-// (min(32 MiB, binding) / 2 KiB per row = 128 rows per chunk), the same rule a 32k or 152k
-// vocabulary meets at its real size.
+// rule's 64 MiB, so the default is shown chunking on a device whose storage binding is 256 KiB
+// (min(64 MiB, binding) / 2 KiB per row = at most 128 rows per chunk), the same rule a 32k or
+// 152k vocabulary meets at its real size.
 
 const SMALL_BINDING = 256 * 1024;
 const BASE = {
@@ -35,12 +37,14 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
     let device: Device;
     let small: Device;
     let rows: SupervisedRow[];
+    let tokenizer: Tokenizer;
 
     beforeAll(async () => {
       device = await createDevice();
       small = await createDevice({ maxBindingBytes: SMALL_BINDING });
-      const { model, tokenizer } = await loadStories(device);
-      model.dispose();
+      const loaded = await loadStories(device);
+      loaded.model.dispose();
+      tokenizer = loaded.tokenizer;
       rows = await identityRows(tokenizer, { rows: 12, cutoffLen: 96 });
     });
     afterAll(() => {
@@ -58,7 +62,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       },
     });
 
-    async function run(on: Device, keys: Record<string, unknown>) {
+    async function run(on: Device, keys: Record<string, unknown>, data: unknown[] = rows) {
       const plan = planRun({ ...BASE, ...keys });
       const { model } = await loadStories(on);
       try {
@@ -73,7 +77,7 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
         await train({
           model: counted(applied.trainable, calls),
           task,
-          train: rows,
+          train: data,
           args: { ...plan.trainingArguments, loggingSteps: 1 },
           onEvent: (event) => {
             if (event.type === 'step-end') losses.push((event as StepEndEvent).loss);
@@ -111,7 +115,9 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
           headFrozen: true,
           maxBindingBytes: small.maxBindingBytes,
         });
-        expect(chunk).toBe(Math.ceil(tokens / Math.ceil(tokens / 128)));
+        // At most 128 rows (256 KiB of 2 KiB rows), 64-row multiples, as few chunks as 128 make.
+        expect(chunk! % 64).toBe(0);
+        expect(Math.ceil(tokens / chunk!)).toBe(Math.ceil(tokens / 128));
         const sizes: number[] = [];
         for (let start = 0; start < tokens; start += chunk!) sizes.push(Math.min(chunk!, tokens - start));
         return sizes;
@@ -176,7 +182,12 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       // The trained head's threshold is min(256 MiB, binding): chunked on the small binding.
       expect(plain.calls).toEqual([microRows()[0]]);
       // Checkpointed: each chunk's classifier runs in forward and again in backward.
-      const chunk = Math.ceil(microRows()[0] / Math.ceil(microRows()[0] / 128));
+      const chunk = logitsChunkRows('auto', {
+        rows: microRows()[0],
+        vocabSize: 512,
+        headFrozen: false,
+        maxBindingBytes: small.maxBindingBytes,
+      })!;
       expect(chunked.calls.length).toBe(2 * Math.ceil(microRows()[0] / chunk));
       expect(chunked.values.map(([name]) => name)).toEqual(plain.values.map(([name]) => name));
       chunked.values.forEach(([name, values], i) => {
@@ -184,5 +195,36 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
         expectClose(values!, plain.values[i][1]!, { atol: 1e-6, rtol: 1e-4, label: name });
       });
     });
+
+    it.each([
+      ['dpo', 'dpo_en_demo'],
+      ['kto', 'kto_en_demo'],
+    ])(
+      '%s: the default chunks the policy and reference log-probabilities, with the unchunked losses and weights',
+      async (stage, dataset) => {
+        const prepared = await prepareDatasetFromDirectory({
+          stage: stage as 'dpo' | 'kto',
+          datasets: [dataset],
+          datasetDir: fixturePath(DATASETS),
+          tokenizer,
+          template: 'default',
+          cutoffLen: 64,
+          maxSamples: 4,
+        });
+        const keys = { stage, dataset, per_device_train_batch_size: 2, max_steps: 2, learning_rate: 5e-3 };
+        const plain = await run(device, { ...keys, logits_chunk_rows: 0 }, prepared.train);
+        const chunked = await run(small, keys, prepared.train);
+        // Each micro-batch holds 4 sequences of up to 64 tokens: the 128-row chunks split them.
+        expect(Math.max(...chunked.calls)).toBeLessThanOrEqual(128);
+        expect(chunked.calls.length).toBeGreaterThan(plain.calls.length);
+        expect(chunked.calls.reduce((a, b) => a + b, 0)).toBe(plain.calls.reduce((a, b) => a + b, 0));
+        expectClose(chunked.losses, plain.losses, { atol: 1e-5, label: `${stage} losses` });
+        // AdamW divides each gradient by its own running size, so a gradient near zero that
+        // differs in its last bits moves its weight differently: within 2% of 2 steps of 5e-3.
+        chunked.weights.forEach(([name, values], i) => {
+          expectClose(values, plain.weights[i][1], { atol: 2e-4, label: name });
+        });
+      },
+    );
   },
 );
