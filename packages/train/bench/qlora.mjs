@@ -9,7 +9,7 @@
 // runs when named), --formats=f32,f16,q8_0,q4_0, --steps=N timed steps after one warm-up (default 2),
 // --layers=N keeps the first N decoder layers of each shape (vocabulary and widths unchanged:
 // `--only=0.6B --layers=2` times the full-size products in minutes), --json: one JSON row per case
-// on stdout, --logits-chunk-rows=auto|0|N: the loss's logits chunking (default auto, the rule of
+// on stdout, --seq=N tokens per row instead of the shape's, --logits-chunk-rows=auto|0|N: the loss's logits chunking (default auto, the rule of
 // @webtune/train's logitsChunkRows; 0: all logits at once).
 //
 // Weights are random and streamed into the model tensor by tensor through loadWeights (the same
@@ -29,6 +29,8 @@ const steps = Number(option('steps') ?? 2);
 const only = new RegExp(option('only') ?? 'stories15M');
 const formats = (option('formats') ?? 'f32,f16,q8_0,q4_0').split(',');
 const layers = option('layers') ? Number(option('layers')) : null;
+// --seq=N: tokens per row instead of each shape's own.
+const seqOverride = option('seq') ? Number(option('seq')) : null;
 const chunking =
   (option('logits-chunk-rows') ?? 'auto') === 'auto' ? 'auto' : Number(option('logits-chunk-rows'));
 
@@ -92,9 +94,10 @@ info(
 );
 const rows = [];
 for (const full of SHAPES.filter((s) => only.test(s.name))) {
-  const shape = layers
+  const layered = layers
     ? { ...full, name: `${full.name}, ${layers} layers`, config: { ...full.config, numHiddenLayers: layers } }
     : full;
+  const shape = seqOverride ? { ...layered, seq: seqOverride } : layered;
   for (const baseFormat of formats) {
     globalThis.gc?.();
     await device.sync();
