@@ -40,7 +40,8 @@ if (!Number.isInteger(warmup) || warmup < 1) {
 const checkpointedHead = args.includes('--checkpointed-head');
 // --chunk-rows=auto|0|N: the loss's logits chunking instead of the shape's (auto: logitsChunkRows' rule).
 const chunkOption = option('chunk-rows');
-const chunkRows = chunkOption === undefined ? shape.chunkRows : chunkOption === 'auto' ? 'auto' : Number(chunkOption);
+const chunkRows =
+  chunkOption === undefined ? shape.chunkRows : chunkOption === 'auto' ? 'auto' : Number(chunkOption);
 // --tuning='{"matmulOuterOperands":false}': tuning overrides, to compare kernel paths.
 const tuning = option('tuning') ? JSON.parse(option('tuning')) : undefined;
 // --dawn=<option>,...: more of Dawn's create() options (e.g. enable-dawn-features=disable_robustness).
