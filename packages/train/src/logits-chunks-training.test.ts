@@ -147,54 +147,60 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))(
       );
     });
 
-    it('a trained head (full fine-tuning) is chunked through checkpointing, with the gradients of the whole classifier', async () => {
-      const gradients = async (on: Device, keys: Record<string, unknown>) => {
-        const plan = planRun({ ...BASE, finetuning_type: 'full', ...keys });
-        const { model } = await loadStories(on);
-        try {
-          const applied = await applyMethod(model, plan.method, { seed: 1 });
-          expect(applied.trainable.headFrozen?.()).toBe(false);
-          const calls: number[] = [];
-          const task = createTask(plan.task, {
-            padTokenId: 0,
-            seed: plan.config.seed,
-            logitsChunkRows: plan.logitsChunkRows,
-          });
-          const batch = { rows: rows.slice(0, 4), ids: [0, 1, 2, 3] };
-          const parameters = applied.trainable.trainableParameters();
-          for (const [, tensor] of parameters) requiresGrad(tensor);
-          const { loss } = task.forward(counted(applied.trainable, calls), batch, 100, {});
-          backward(loss);
-          const values = await Promise.all(
-            parameters.map(async ([name, tensor]) => {
-              const grad = gradOf(tensor);
-              return [name, grad ? ((await grad.toArray()) as Float32Array) : null] as const;
-            }),
-          );
-          for (const [, tensor] of parameters) requiresGrad(tensor, false);
-          return { calls, values };
-        } finally {
-          model.dispose();
-        }
-      };
-      const plain = await gradients(device, { logits_chunk_rows: 0 });
-      const chunked = await gradients(small, {});
-      // The trained head's threshold is min(256 MiB, binding): chunked on the small binding.
-      expect(plain.calls).toEqual([microRows()[0]]);
-      // Checkpointed: each chunk's classifier runs in forward and again in backward.
-      const chunk = logitsChunkRows('auto', {
-        rows: microRows()[0],
-        vocabSize: 512,
-        headFrozen: false,
-        maxBindingBytes: small.maxBindingBytes,
-      })!;
-      expect(chunked.calls.length).toBe(2 * Math.ceil(microRows()[0] / chunk));
-      expect(chunked.values.map(([name]) => name)).toEqual(plain.values.map(([name]) => name));
-      chunked.values.forEach(([name, values], i) => {
-        expect(values, name).not.toBeNull();
-        expectClose(values!, plain.values[i][1]!, { atol: 1e-6, rtol: 1e-4, label: name });
-      });
-    });
+    it.each([
+      ['full fine-tuning', { finetuning_type: 'full' }],
+      ['LoRA with lm_head in additional_target (modules_to_save)', { additional_target: 'lm_head' }],
+    ])(
+      'a trained head (%s) is chunked through checkpointing, with the gradients of the whole classifier',
+      async (_, method) => {
+        const gradients = async (on: Device, keys: Record<string, unknown>) => {
+          const plan = planRun({ ...BASE, ...method, ...keys });
+          const { model } = await loadStories(on);
+          try {
+            const applied = await applyMethod(model, plan.method, { seed: 1 });
+            expect(applied.trainable.headFrozen?.()).toBe(false);
+            const calls: number[] = [];
+            const task = createTask(plan.task, {
+              padTokenId: 0,
+              seed: plan.config.seed,
+              logitsChunkRows: plan.logitsChunkRows,
+            });
+            const batch = { rows: rows.slice(0, 4), ids: [0, 1, 2, 3] };
+            const parameters = applied.trainable.trainableParameters();
+            for (const [, tensor] of parameters) requiresGrad(tensor);
+            const { loss } = task.forward(counted(applied.trainable, calls), batch, 100, {});
+            backward(loss);
+            const values = await Promise.all(
+              parameters.map(async ([name, tensor]) => {
+                const grad = gradOf(tensor);
+                return [name, grad ? ((await grad.toArray()) as Float32Array) : null] as const;
+              }),
+            );
+            for (const [, tensor] of parameters) requiresGrad(tensor, false);
+            return { calls, values };
+          } finally {
+            model.dispose();
+          }
+        };
+        const plain = await gradients(device, { logits_chunk_rows: 0 });
+        const chunked = await gradients(small, {});
+        // The trained head's threshold is min(256 MiB, binding): chunked on the small binding.
+        expect(plain.calls).toEqual([microRows()[0]]);
+        // Checkpointed: each chunk's classifier runs in forward and again in backward.
+        const chunk = logitsChunkRows('auto', {
+          rows: microRows()[0],
+          vocabSize: 512,
+          headFrozen: false,
+          maxBindingBytes: small.maxBindingBytes,
+        })!;
+        expect(chunked.calls.length).toBe(2 * Math.ceil(microRows()[0] / chunk));
+        expect(chunked.values.map(([name]) => name)).toEqual(plain.values.map(([name]) => name));
+        chunked.values.forEach(([name, values], i) => {
+          expect(values, name).not.toBeNull();
+          expectClose(values!, plain.values[i][1]!, { atol: 1e-6, rtol: 1e-4, label: name });
+        });
+      },
+    );
 
     it.each([
       ['dpo', 'dpo_en_demo'],
