@@ -163,6 +163,14 @@ const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?, number?][] = 
   ],
   ['Qwen3-like, f32 base, logits in chunks of 40 rows', QWEN3_LIKE, 'f32', false, undefined, 40],
   [
+    'stories-like, f16 base (f16 table), logits in chunks of 32 rows',
+    STORIES_LIKE,
+    'f16',
+    false,
+    undefined,
+    32,
+  ],
+  [
     'stories-like, Q8_0 base, lm_head trained, logits in chunks of 32 rows (checkpointed)',
     STORIES_LIKE,
     'q8_0',
