@@ -67,6 +67,7 @@ async function measure(
   seq: number,
   checkpointing: Checkpointing,
   modulesToSave: string[] | null = null,
+  chunkRows = 0,
 ): Promise<{ measured: Measured; config: ModelConfig }> {
   await device.sync();
   const before = device.memory().liveBytes;
@@ -90,7 +91,7 @@ async function measure(
     });
     await train({
       model: trainablePeftModel(peft),
-      task: supervisedTask({ stage: 'pt' }),
+      task: supervisedTask({ stage: 'pt', chunkRows }),
       train: rows,
       // Two steps: the second runs with AdamW's moments allocated.
       args: {
@@ -111,7 +112,18 @@ async function measure(
 /** No checkpointing, checkpointing, or checkpointing with the layer inputs stored in f16. */
 type Checkpointing = boolean | 'f16';
 
-const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?][] = [
+/** A small model with a large vocabulary: the logits are most of a step's memory. */
+const LARGE_VOCABULARY = {
+  ...STORIES_LIKE,
+  hiddenSize: 64,
+  intermediateSize: 172,
+  numAttentionHeads: 8,
+  numKeyValueHeads: 8,
+  vocabSize: 32000,
+};
+
+/** [label, shape, base, checkpointing, modules_to_save, rows of logits per chunk (0: all)] */
+const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?, number?][] = [
   ['stories-like, f32 base', STORIES_LIKE, 'f32', false],
   ['stories-like, f16 base', STORIES_LIKE, 'f16', false],
   ['stories-like, Q8_0 base', STORIES_LIKE, 'q8_0', false],
@@ -133,12 +145,45 @@ const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?][] = [
     ['embed_tokens', 'lm_head'],
   ],
   ['Qwen3-like, f32 base (a 2,048 vocabulary: the logits gradient is copied too)', QWEN3_LIKE, 'f32', false],
+  [
+    'stories-like, f32 base, logits in chunks of 32 rows (frozen head)',
+    STORIES_LIKE,
+    'f32',
+    false,
+    undefined,
+    32,
+  ],
+  [
+    'stories-like, Q4_0 base, checkpointing, logits in chunks of 48 rows',
+    STORIES_LIKE,
+    'q4_0',
+    true,
+    undefined,
+    48,
+  ],
+  ['Qwen3-like, f32 base, logits in chunks of 40 rows', QWEN3_LIKE, 'f32', false, undefined, 40],
+  [
+    'stories-like, f16 base (f16 table), logits in chunks of 32 rows',
+    STORIES_LIKE,
+    'f16',
+    false,
+    undefined,
+    32,
+  ],
+  [
+    'stories-like, Q8_0 base, lm_head trained, logits in chunks of 32 rows (checkpointed)',
+    STORIES_LIKE,
+    'q8_0',
+    false,
+    ['embed_tokens', 'lm_head'],
+    32,
+  ],
 ];
 
 describe('memory plan against the device', () => {
   it.for(CASES)(
     '%s: weights, LoRA parameters and the peak of 2 LoRA SFT steps',
-    async ([label, shape, baseFormat, checkpointing, modulesToSave], context) => {
+    async ([label, shape, baseFormat, checkpointing, modulesToSave, chunkRows], context) => {
       if (checkpointing === 'f16') requireF16(context, device.hasF16);
       const batch = 2;
       const seq = 64;
@@ -149,6 +194,7 @@ describe('memory plan against the device', () => {
         seq,
         checkpointing,
         modulesToSave ?? null,
+        chunkRows ?? 0,
       );
       const plan = planMemory({
         model: config,
@@ -164,6 +210,7 @@ describe('memory plan against the device', () => {
         gradientCheckpointing: checkpointing !== false,
         checkpointDtype: checkpointing === 'f16' ? 'f16' : 'f32',
         matmulOuterSegments: device.tuning.matmulOuterSegments,
+        logitsChunkRows: chunkRows,
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,
@@ -180,6 +227,38 @@ describe('memory plan against the device', () => {
       expect(Math.abs(plan.peak / measured.peak - 1)).toBeLessThan(0.05);
     },
   );
+
+  it('a 32,000-token vocabulary on hidden 64: chunks of 32 logits rows save what the plan says', async () => {
+    const planFor = (config: ModelConfig, logitsChunkRows: number) =>
+      planMemory({
+        model: config,
+        baseFormat: 'f32',
+        finetuningType: 'lora',
+        lora: { r: 8, targetsPerLayer: 7 },
+        batchSize: 2,
+        sequenceLength: 64,
+        gradientCheckpointing: false,
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
+        logitsChunkRows,
+        limits: {
+          maxBufferSize: device.gpu.limits.maxBufferSize,
+          maxStorageBufferBindingSize: device.maxBindingBytes,
+        },
+      });
+    const whole = await measure(LARGE_VOCABULARY, 'f32', 2, 64, false, null, 0);
+    const chunked = await measure(LARGE_VOCABULARY, 'f32', 2, 64, false, null, 32);
+    const [planWhole, planChunked] = [planFor(whole.config, 0), planFor(chunked.config, 32)];
+    console.log(
+      `32,000 vocabulary, 2 x 64 tokens: peak ${whole.measured.peak} -> ${chunked.measured.peak} measured, ${planWhole.peak} -> ${planChunked.peak} planned`,
+    );
+    expect(Math.abs(planWhole.peak / whole.measured.peak - 1)).toBeLessThan(0.05);
+    expect(Math.abs(planChunked.peak / chunked.measured.peak - 1)).toBeLessThan(0.05);
+    // The logits (16 MiB) and their gradient are most of the whole run's peak: chunked, it is
+    // less than half, and the plan's saving is the measured one within 5%.
+    expect(chunked.measured.peak).toBeLessThan(0.5 * whole.measured.peak);
+    const saved = whole.measured.peak - chunked.measured.peak;
+    expect(Math.abs((planWhole.peak - planChunked.peak) / saved - 1)).toBeLessThan(0.05);
+  });
 
   it('a longer sequence grows the planned peak as much as the measured one', async () => {
     // Without the terms the plan would not follow the device: a longer sequence grows the
