@@ -50,10 +50,15 @@ const options = {
 };
 const plainMs = [];
 const plainCpuMs = [];
+// Every warm-up call's prefill time, the first included: calls 2-4 are what versus-transformers
+// times (median of 3 after 1 warm-up), and first-use costs (fresh buffers, JavaScript not yet
+// optimised, Dawn's deferred clean-up) show there rather than in the warm median.
+const callMs = [];
 for (let run = 0; run < warmup; run++) {
   const cpu = process.cpuUsage();
   const { timings } = await generateWithTimings(model, null, [ids], options);
   const used = process.cpuUsage(cpu);
+  callMs.push(Math.round(timings.prefillMs * 10) / 10);
   if (run > 0 || warmup === 1) {
     plainMs.push(timings.prefillMs);
     plainCpuMs.push((used.user + used.system) / 1000);
@@ -74,6 +79,7 @@ const summary = {
   plain_prefill_cpu_ms: median(plainCpuMs),
   profiled_prefill_ms: timings.prefillMs,
   pipelines_compiled_while_profiled: device.stats.pipelines - pipelinesBefore,
+  warmup_calls_ms: callMs,
   ...profile,
 };
 if (args.includes('--json')) {
@@ -82,6 +88,7 @@ if (args.includes('--json')) {
   console.log(
     `${shapeName} prefill 1 x ${prompt} on ${summary.adapter}: plain ${plainPrefillMs.toFixed(1)} ms (${summary.plain_tokens_per_s} tok/s, process CPU ${summary.plain_prefill_cpu_ms.toFixed(0)} ms), profiled ${timings.prefillMs.toFixed(1)} ms, ${summary.pipelines_compiled_while_profiled} pipelines compiled while profiled`,
   );
+  console.log(`warm-up calls (ms, the first compiles): ${callMs.join(' ')}`);
   console.log(formatKernelProfile(profile));
   if (args.includes('--keys')) console.log(`\n${formatKernelProfile(profile, profile.keys)}`);
 }

@@ -6,6 +6,7 @@
 //   pnpm --filter @webtune/train build && node bench/profile-step.mjs [--shape=stories260K|stories15M]
 //     [--warmup=N] [--keys] [--json] [--tuning=<JSON of Tuning overrides>] [--checkpointed-head] [--dawn=<options>]
 //     [--activations=f32|f16]
+//     [--chunk-rows=auto|0|N]
 //
 // --warmup: unprofiled steps before the profiled one (default 2; the median of their times after
 // the first is printed as the step's plain wall time, and the median CPU time of the process per
@@ -40,6 +41,10 @@ if (!Number.isInteger(warmup) || warmup < 1) {
 const checkpointedHead = args.includes('--checkpointed-head');
 // --activations=f16: the activations each layer keeps are stored in f16 (activationDtype).
 const activationDtype = option('activations') ?? 'f32';
+// --chunk-rows=auto|0|N: the loss's logits chunking instead of the shape's (auto: logitsChunkRows' rule).
+const chunkOption = option('chunk-rows');
+const chunkRows =
+  chunkOption === undefined ? shape.chunkRows : chunkOption === 'auto' ? 'auto' : Number(chunkOption);
 // --tuning='{"matmulOuterOperands":false}': tuning overrides, to compare kernel paths.
 const tuning = option('tuning') ? JSON.parse(option('tuning')) : undefined;
 // --dawn=<option>,...: more of Dawn's create() options (e.g. enable-dawn-features=disable_robustness).
@@ -72,7 +77,7 @@ let profiled = null;
 let profiledStepMs = null;
 await train({
   model: checkpointedHead ? { ...trainablePeftModel(peft), headFrozen: undefined } : trainablePeftModel(peft),
-  task: supervisedTask({ stage: 'pt', chunkRows: shape.chunkRows }),
+  task: supervisedTask({ stage: 'pt', chunkRows: chunkRows ?? 0 }),
   train: rows,
   args: {
     perDeviceTrainBatchSize: shape.batch,

@@ -8,9 +8,14 @@
 // Options: --only=<regexp> over shape names (default: the stories15M shape only; the 0.6B shape
 // runs when named), --formats=f32,f16,q8_0,q4_0, --steps=N timed steps after one warm-up (default 2),
 // --layers=N keeps the first N decoder layers of each shape (vocabulary and widths unchanged:
-// `--only=0.6B --layers=2` times the full-size products in minutes), --activations=f32,f16 the
-// storage of the activations each layer keeps (default f32; f16 needs shader-f16), --json: one
-// JSON row per case on stdout.
+// `--only=0.6B --layers=2` times the full-size products in minutes), --json: one JSON row per case
+// on stdout, --table=f32: under an f16/bf16 base, decode the packed token table (and tied head)
+// back into an f32 tensor after loading, the storage before half-precision tables (its device
+// peak is taken from after that conversion; the plan's row then assumes the packed table),
+// --seq=N tokens per row instead of the shape's, --logits-chunk-rows=auto|0|N: the loss's logits
+// chunking (default auto, the rule of @webtune/train's logitsChunkRows; 0: all logits at once),
+// --activations=f32,f16: the storage of the activations each layer keeps (default f32; f16 needs
+// shader-f16).
 //
 // Weights are random and streamed into the model tensor by tensor through loadWeights (the same
 // path as a safetensors file), packed on the way: host memory holds one tensor at a time. Device
@@ -19,7 +24,7 @@
 import { CausalLM, createModelConfig, loadWeights } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { createDevice, formatBytes } from '@webtune/tensors';
-import { planMemory, supervisedTask, train, trainablePeftModel } from '@webtune/train';
+import { logitsChunkRows, planMemory, supervisedTask, train, trainablePeftModel } from '@webtune/train';
 
 const args = process.argv.slice(2);
 const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -30,6 +35,21 @@ const only = new RegExp(option('only') ?? 'stories15M');
 const formats = (option('formats') ?? 'f32,f16,q8_0,q4_0').split(',');
 const layers = option('layers') ? Number(option('layers')) : null;
 const activationDtypes = (option('activations') ?? 'f32').split(',');
+// --seq=N: tokens per row instead of each shape's own.
+const seqOverride = option('seq') ? Number(option('seq')) : null;
+const chunking =
+  (option('logits-chunk-rows') ?? 'auto') === 'auto' ? 'auto' : Number(option('logits-chunk-rows'));
+const f32Table = option('table') === 'f32';
+
+/** The storage before half-precision tables: the packed table decoded into an f32 tensor. */
+async function unpackTable(model) {
+  const packed = model.getSubmodule('model.embed_tokens').takePackedParameter('weight');
+  if (model.config.tieWordEmbeddings) model.getSubmodule('lm_head').takePackedParameter('weight');
+  const values = Float32Array.from(await packed.decode());
+  model.setParameterByName('model.embed_tokens.weight', device.fromArray(values, packed.shape, 'f32').keep());
+  packed.dispose();
+  model.tieWeights();
+}
 
 const QWEN3 = {
   '0.6B': { hiddenSize: 1024, intermediateSize: 3072, numHiddenLayers: 28, numAttentionHeads: 16 },
@@ -91,9 +111,10 @@ info(
 );
 const rows = [];
 for (const full of SHAPES.filter((s) => only.test(s.name))) {
-  const shape = layers
+  const layered = layers
     ? { ...full, name: `${full.name}, ${layers} layers`, config: { ...full.config, numHiddenLayers: layers } }
     : full;
+  const shape = seqOverride ? { ...layered, seq: seqOverride } : layered;
   for (const baseFormat of formats)
     for (const activationDtype of activationDtypes) {
       globalThis.gc?.();
@@ -107,6 +128,11 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
       const loadStart = performance.now();
       await loadWeights(model, randomEntries(model, 7), { baseFormat });
       const loadMs = performance.now() - loadStart;
+      if (f32Table && (baseFormat === 'f16' || baseFormat === 'bf16')) {
+        await unpackTable(model);
+        await device.sync();
+        device.resetPeak();
+      }
       const peft = await getPeftModel(
         model,
         loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
@@ -119,7 +145,7 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
       const times = [];
       await train({
         model: trainablePeftModel(peft),
-        task: supervisedTask({ stage: 'pt' }),
+        task: supervisedTask({ stage: 'pt', chunkRows: chunking }),
         train: data,
         args: {
           perDeviceTrainBatchSize: shape.batch,
@@ -138,6 +164,13 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
         },
       });
       const devicePeak = device.memory().peakBytes - deviceBefore;
+      // The rows per chunk the task chose (LoRA: a frozen head).
+      const chunkRows = logitsChunkRows(chunking, {
+        rows: shape.batch * shape.seq,
+        vocabSize: config.vocabSize,
+        headFrozen: true,
+        maxBindingBytes: device.maxBindingBytes,
+      });
       const plan = planMemory({
         model: config,
         baseFormat,
@@ -148,6 +181,7 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
         gradientCheckpointing: false,
         activationDtype: device.hasF16 ? activationDtype : 'f32',
         matmulOuterSegments: device.tuning.matmulOuterSegments,
+        logitsChunkRows: chunkRows,
         limits: {
           maxBufferSize: device.gpu.limits.maxBufferSize,
           maxStorageBufferBindingSize: device.maxBindingBytes,
@@ -160,7 +194,9 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
         model: shape.name,
         base_format: baseFormat,
         activations: device.hasF16 ? activationDtype : 'f32',
+        table: f32Table && (baseFormat === 'f16' || baseFormat === 'bf16') ? 'f32' : 'packed',
         tokens: shape.batch * shape.seq,
+        logits_chunk_rows: chunkRows ?? shape.batch * shape.seq,
         tokens_per_s: Number(((shape.batch * shape.seq) / (stepMs / 1000)).toFixed(1)),
         load_ms: Math.round(loadMs),
         peak_device_bytes: devicePeak,
@@ -172,7 +208,7 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
       if (jsonOnly) console.log(JSON.stringify(row));
       else
         info(
-          `${shape.name} ${baseFormat}, ${row.activations} activations: ${row.tokens_per_s} tokens/s, device peak ${formatBytes(devicePeak)} (plan ${formatBytes(plan.peak)}, ${(row.plan_error * 100).toFixed(1)}%), host peak +${formatBytes(row.peak_host_bytes)}, load ${row.load_ms} ms`,
+          `${shape.name} ${baseFormat}, ${device.hasF16 ? activationDtype : 'f32'} activations (logits ${row.logits_chunk_rows} rows at once): ${row.tokens_per_s} tokens/s, device peak ${formatBytes(devicePeak)} (plan ${formatBytes(plan.peak)}, ${(row.plan_error * 100).toFixed(1)}%), host peak +${formatBytes(row.peak_host_bytes)}, load ${row.load_ms} ms`,
         );
       model.dispose();
     }
@@ -193,6 +229,12 @@ if (!jsonOnly) {
         batchSize: 1,
         sequenceLength: 1024,
         gradientCheckpointing: true,
+        logitsChunkRows: logitsChunkRows(chunking, {
+          rows: 1024,
+          vocabSize: config.vocabSize,
+          headFrozen: true,
+          maxBindingBytes: 2 ** 27,
+        }),
         limits: { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 },
       });
       entry[`${baseFormat} weights`] = formatBytes(plan.weights);
@@ -200,6 +242,8 @@ if (!jsonOnly) {
     }
     table.push(entry);
   }
-  info('Memory plan, LoRA r 8 all-linear, batch 1 x 1024 tokens, gradient checkpointing:');
+  info(
+    `Memory plan, LoRA r 8 all-linear, batch 1 x 1024 tokens, gradient checkpointing, logits chunking ${chunking}:`,
+  );
   console.table(table);
 }

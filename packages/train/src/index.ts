@@ -146,6 +146,15 @@ export {
 } from './schedule/learning-rate.js';
 // Stages
 export { type KtoTaskOptions, ktoTask } from './tasks/kto-task.js';
+export {
+  checkLogitsChunking,
+  LOGITS_CHUNK_ALIGN,
+  LOGITS_CHUNK_BYTES,
+  type LogitsChunkFacts,
+  type LogitsChunking,
+  logitsChunkRows,
+  TRAINED_HEAD_LOGITS_BYTES,
+} from './tasks/logits-chunks.js';
 export { type PreferenceTaskOptions, preferenceTask, type ReferenceChoice } from './tasks/preference-task.js';
 export { type RewardTaskOptions, rewardTask } from './tasks/reward-task.js';
 export { type SupervisedTaskOptions, supervisedTask } from './tasks/sft-task.js';

@@ -40,7 +40,7 @@ describe('three LoRA SFT steps against Transformers + PEFT + torch.optim.AdamW (
   // chunkRows 3: the frozen head's chunks are differentiated in forward (tokenCrossEntropy's
   // `frozen`, from TrainableModel.headFrozen) instead of being recomputed in backward.
   it.each([
-    ['the whole classifier at once', undefined],
+    ['the whole classifier at once', 0],
     ['the classifier in chunks of 3 rows, frozen', 3],
   ])(
     "the trainer's loss, grad norm, learning rate and LoRA weights after each step are PyTorch's (%s)",

@@ -188,6 +188,11 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
       ],
       [['train', config, '--lora_rank', 'big', '--dry-run'], 2, /lora_rank must be an integer, got "big"/],
       [
+        ['train', config, '--logits_chunk_rows', '-2', '--dry-run'],
+        2,
+        /logits_chunk_rows must be 0 \(all logits at once\) or a number of rows per chunk, got -2/,
+      ],
+      [
         ['train', config, 'lr_scheduler_type=cosine_with_min_lr', '--dry-run'],
         2,
         /cosine_with_min_lr needs one of lr_scheduler_kwargs.min_lr or min_lr_rate/,
@@ -252,6 +257,10 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('webtune train on stories26
       /memory plan \(base f16 \(half precision, frozen\)\)\nbase precision from infer_dtype: auto \(f16: [^)]+\)\n {2}weights\s+[\d.]+ (KiB|MiB)\n/,
     );
     expect(result.stdout).toMatch(/predicted peak\s+[\d.]+ (MiB|GiB)/);
+    // 16,384 tokens of a 512-token vocabulary: 32 MiB of logits, within the chunking rule's 64 MiB.
+    expect(result.stdout).toMatch(/logits and their gradient \(16384 rows at once\)\s+64.0 MiB/);
+    const chunked = await webtune(['train', json, '--logits_chunk_rows', '1024', '--dry-run']);
+    expect(chunked.stdout).toMatch(/logits and their gradient \(1024 rows at once\)\s+4.0 MiB/);
     const pinned = await webtune(['train', json, 'infer_dtype=float32', '--dry-run']);
     expect(pinned.stdout).toMatch(/memory plan \(base f32\)\nbase precision from infer_dtype: float32\n/);
     const quantized = await webtune(['train', json, '--quantization_bit', '4', '--dry-run']);

@@ -144,6 +144,10 @@ export async function prepareRun(
     trainable: applied.trainable,
     peft: applied.peft,
     trainableNames: applied.trainableNames,
-    task: createTask(plan.task, { padTokenId: tokenizer.padTokenId ?? 0, seed: plan.config.seed }),
+    task: createTask(plan.task, {
+      padTokenId: tokenizer.padTokenId ?? 0,
+      seed: plan.config.seed,
+      logitsChunkRows: plan.logitsChunkRows,
+    }),
   };
 }

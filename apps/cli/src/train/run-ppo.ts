@@ -130,6 +130,7 @@ export async function runPpo(
         stopTokens,
       },
       padTokenId,
+      logitsChunkRows: plan.logitsChunkRows,
       storage: directoryStorage(outputDir),
       onStep: (step) =>
         log(

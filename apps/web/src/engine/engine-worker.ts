@@ -404,6 +404,7 @@ const coreHandlers: Omit<{ [K in EngineRequest['kind']]: Handler<K> }, keyof Web
         task: createTask(plan.task, {
           padTokenId: tokenizerOf(loaded).padTokenId ?? 0,
           seed: plan.config.seed,
+          logitsChunkRows: plan.logitsChunkRows,
         }),
         train: data.train.filter((row) => kinds.includes(row.kind)) as unknown[],
         validation: data.validation.filter((row) => kinds.includes(row.kind)) as unknown[],

@@ -141,6 +141,7 @@ export async function runPpoInBrowser(
       }),
       queries,
       args,
+      logitsChunkRows: plan.logitsChunkRows,
       ppo: {
         epochs: plan.task.epochs,
         bufferSize: plan.task.bufferSize,

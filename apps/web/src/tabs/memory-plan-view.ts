@@ -106,7 +106,7 @@ function render(element: HTMLElement, reply: MemoryPlanReply): void {
     ['Optimizer state (AdamW)', plan.optimizer],
     ['Activations with gradient checkpointing', plan.activationsCheckpointed],
     ['Activations without checkpointing', plan.activations],
-    ['Logits and their gradient', plan.logits],
+    [`Logits and their gradient (${plan.logitsChunkRows} rows at once)`, plan.logits],
     ['KV cache (chat, at this length)', plan.kvCache],
     ['Predicted peak', plan.peak],
   ];

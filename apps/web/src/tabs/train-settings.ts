@@ -263,6 +263,17 @@ export const NUMBER_SETTINGS: NumberSetting[] = [
     step: 1,
     stages: ['ppo'],
   },
+  {
+    key: 'logitsChunkRows',
+    yaml: 'logits_chunk_rows',
+    label: 'Logits chunk rows',
+    help: 'Rows of vocabulary logits computed at once; empty: chosen from the vocabulary, the tokens and the device; 0: all at once.',
+    value: Number.NaN,
+    optional: true,
+    min: 0,
+    step: 1,
+    stages: ['pt', 'sft', 'dpo', 'kto', 'ppo'],
+  },
 ];
 
 /** The schedules the trainer implements (those needing lr_scheduler_kwargs are for config files). */

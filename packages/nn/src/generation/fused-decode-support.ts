@@ -1,7 +1,7 @@
 import type { Tensor } from '@webtune/tensors';
 import { rotaryDim } from '../config/model-config.js';
 import type { CausalLM } from '../models/llama.js';
-import { Linear } from '../module/layers.js';
+import { type Embedding, Linear } from '../module/layers.js';
 
 /*
  * Which models the fused decode kernels can run, and the Linear and LoRA/DoRA term each projection
@@ -57,7 +57,9 @@ export function projectionOf(name: string, child: unknown): Projection | string 
 
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
- * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
+ * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place; its token
+ * table and head too, split in chunks of rows over several buffers where one binding cannot hold
+ * them), with or
  * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
  * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
  * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
@@ -84,7 +86,9 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     const packed = linear.packedParameter('weight');
     if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
       return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
-    if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
+    // A vocabulary-wide packed head over one binding is read chunk by chunk (decodeMatvec).
+    if (packed && packed.chunks.length > 1 && name !== 'lm_head')
+      return `${name} is split over several buffers`;
     if (!packed && linear.parameter('weight').dtype !== 'f32')
       return `${name} holds ${linear.parameter('weight').dtype} weights`;
     if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
@@ -93,8 +97,12 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
       return `${name} (stacked gate and up) holds an adapter or a bias`;
   }
   if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
-  if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
-  // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
+  // A packed token table (a half-precision or quantized base) is read by the packed gather, in chunks.
+  const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');
+  if (!table && model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32')
+    return 'a non-f32 embedding';
+  // The kernels bind each f32 weight whole: one split over several buffers (over the binding
+  // limit, an f32 vocabulary-wide table) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
     if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;
   }

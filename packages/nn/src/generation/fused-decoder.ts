@@ -1,4 +1,5 @@
 import {
+  DECODE_LAYER_MAX_WEIGHTS,
   type DecodeEpilogue,
   type Device,
   decodeArgmax,
@@ -8,6 +9,7 @@ import {
   decodeMatvec,
   decodeSample,
   div,
+  PackedWeight,
   prefillAttention,
   prefillProduct,
   type Tensor,
@@ -15,7 +17,7 @@ import {
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
 import * as F from '../functional.js';
 import type { CausalLM } from '../models/llama.js';
-import type { Linear, RMSNorm } from '../module/layers.js';
+import type { Embedding, Linear, RMSNorm } from '../module/layers.js';
 import {
   type Group,
   type LayerWeights,
@@ -52,7 +54,8 @@ import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefi
  */
 export class FusedDecoder {
   private readonly layers: LayerWeights[];
-  private readonly embedTable: Tensor;
+  /** The token table: f32, or packed (a half-precision or quantized base), read by a gather. */
+  private readonly embedTable: Tensor | PackedWeight;
   private readonly finalNorm: Tensor;
   private readonly head: Weight;
   private readonly cos: Tensor;
@@ -68,10 +71,11 @@ export class FusedDecoder {
   private readonly tokens: Tensor;
   /**
    * Small layers (stories260K) run whole in one dispatch each (`decodeLayer`): each layer's
-   * parameters packed into one buffer, copied on the device when the decoder is made. Null where
-   * the layers are too large, adapted or not f32.
+   * parameters packed into one buffer, copied on the device at the first decode step
+   * (`packedLayers`). Null where the layers are too large, adapted or not f32; undefined until then.
    */
-  private readonly packedLayers: PackedLayers | null;
+  private packed: PackedLayers | null | undefined = undefined;
+  private readonly layerKernel: boolean;
   private seen: Tensor | null = null;
   private draws: Tensor | null = null;
   private readonly owned: Tensor[] = [];
@@ -143,7 +147,9 @@ export class FusedDecoder {
         down: group(names('mlp.down_proj')),
       };
     });
-    this.embedTable = p('model.embed_tokens.weight');
+    this.embedTable =
+      model.model.child<Embedding>('embed_tokens').packedParameter('weight') ??
+      p('model.embed_tokens.weight');
     this.finalNorm = p('model.norm.weight');
     const head = modules.get('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
@@ -171,11 +177,22 @@ export class FusedDecoder {
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
-    this.packedLayers = layerKernel
-      ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
-          this.keep(tensor),
-        )
-      : null;
+    this.layerKernel = layerKernel;
+  }
+
+  /**
+   * The packed layers, made on the first decode step (not in the constructor): a prompt-only call
+   * (one new token, the prefill's) never copies the layers.
+   */
+  private get packedLayers(): PackedLayers | null {
+    if (this.packed === undefined) {
+      this.packed = this.layerKernel
+        ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
+            this.keep(tensor),
+          )
+        : null;
+    }
+    return this.packed;
   }
 
   /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
@@ -219,12 +236,15 @@ export class FusedDecoder {
     const scale = config.attentionScale ?? 1 / Math.sqrt(config.headDim);
     const packed = this.packedLayers;
     if (packed) {
+      // decodeLayer's first layer reads an f32 table; a packed one is gathered before it.
+      const table = this.embedTable instanceof PackedWeight ? null : this.embedTable;
+      if (!table) decodeEmbed(device, this.embedTable, this.ids, this.hidden);
       packed.buffers.forEach((weights, index) => {
         decodeLayer(device, {
           shape: packed.shape,
           weights,
           hidden: this.hidden,
-          embed: index === 0 ? { table: this.embedTable, ids: this.ids } : null,
+          embed: index === 0 && table ? { table, ids: this.ids } : null,
           cos: this.cos,
           sin: this.sin,
           padding: this.padding,
@@ -346,8 +366,9 @@ export class FusedDecoder {
    * over every position (one dispatch), keys rotated and written straight into the cache (one),
    * causal attention over the cache (one), o_proj + residual (one), RMSNorm + gate/up + SiLU
    * (one), down_proj + residual (one); then each row's last position goes through the final norm
-   * and the head into `this.logits`. Greedy (`choose`): the argmax of each row lands in
-   * `this.ids` and its values come back; otherwise the logits [batch, vocab] come back.
+   * and the head into `this.logits` (a small head: decode's matvec with the norm, one dispatch).
+   * Greedy (`choose`): the argmax of each row lands in `this.ids` and its values come back;
+   * otherwise the logits [batch, vocab] come back.
    * Advances nothing; the caller moves the cache.
    */
   async prefill(
@@ -439,10 +460,13 @@ export class FusedDecoder {
           { buffer: to.buffer, offset: to.offset + b * rowBytes, size: rowBytes },
         );
       }
-      // Tiled: the model's own final norm and head (its small-rows matmul reads the head faster
-      // than decode's matvec on lavapipe: 8 against 32 ms at the stories15M shape's 32000 x 288).
-      const logits = tiled ? modelHead(model, this.hidden) : this.logits;
-      if (!tiled) this.encodeHead();
+      // Tiled with a large head: the model's own final norm and head (its small-rows matmul reads
+      // the head faster than decode's matvec on lavapipe: 8 against 32 ms at the stories15M
+      // shape's 32000 x 288). A small head (stories260K's 512 x 64) takes decode's matvec with the
+      // norm folded in: one dispatch instead of two.
+      const largeHead = tiled && this.head.shape[0] * this.head.shape[1] > DECODE_LAYER_MAX_WEIGHTS;
+      const logits = largeHead ? modelHead(model, this.hidden) : this.logits;
+      if (!largeHead) this.encodeHead();
       if (!choose) return (await logits.toArray()) as Float32Array;
       decodeArgmax(device, logits, this.ids, this.tokens, 0);
       return Array.from(await this.ids.toArray());

@@ -1,8 +1,10 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose, fixturePath, requireFixtures } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModelConfig } from '../config/model-config.js';
 import { packFrozenWeights } from '../loading/frozen-weights.js';
-import type { CausalLM } from '../models/llama.js';
+import { CausalLM } from '../models/llama.js';
+import { initializeModel } from '../module/initialize.js';
 import { loadModelDirectory } from '../node.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
 import { FusedDecoder } from './fused-decoder.js';
@@ -96,7 +98,7 @@ describe.skipIf(!requireFixtures(HF))('tiled prefill on stories260K', () => {
     }
   });
 
-  it('takes one submit and at most 6 dispatches per layer (+ 4) for a 128-token prompt (the forward takes twice as many)', async () => {
+  it('takes one submit and at most 6 dispatches per layer (+ 3) for a 128-token prompt (the forward takes twice as many)', async () => {
     const prompt = promptOf(128, model.config.vocabSize, 6);
     const count = async (tiledPrefill: boolean) => {
       await device.sync();
@@ -110,10 +112,46 @@ describe.skipIf(!requireFixtures(HF))('tiled prefill on stories260K', () => {
     const tiled = await count(true);
     const forward = await count(false);
     const layers = model.config.numHiddenLayers;
-    // Per layer q/k/v, append, attention, o, gate/up, down; then embed, final norm, head and argmax.
-    expect(tiled.dispatches).toBeLessThanOrEqual(6 * layers + 4);
+    // Per layer q/k/v, append, attention, o, gate/up, down; then embed, the final norm with the
+    // (small) head, and the argmax.
+    expect(tiled.dispatches).toBeLessThanOrEqual(6 * layers + 3);
     expect(tiled.submits).toBe(1);
     expect(forward.dispatches).toBeGreaterThanOrEqual(2 * tiled.dispatches - 6);
+  });
+});
+
+describe('tiled prefill with a head over 2^17 weights', () => {
+  it("takes the model's own norm and head, and gives the forward's last logits (1e-4)", async () => {
+    const config = createModelConfig({
+      hiddenSize: 32,
+      intermediateSize: 40,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      vocabSize: 4099,
+    });
+    const model = initializeModel(new CausalLM(device, config), { seed: 7, std: 0.2 });
+    const prompt = promptOf(37, config.vocabSize, 8);
+    const cache = KVCache.forModel(device, config, 1, prompt.length + 1);
+    const decoder = new FusedDecoder(model, cache, [0], 1);
+    try {
+      const logits = (await decoder.prefill(
+        Int32Array.from(prompt),
+        prompt.length,
+        0,
+        false,
+        true,
+      )) as Float32Array;
+      const expected = await device.scope(async () =>
+        model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+      );
+      expect(logits.length).toBe(config.vocabSize);
+      expectClose(logits, expected, { atol: 1e-4, rtol: 0, label: 'large head prefill' });
+    } finally {
+      decoder.dispose();
+      cache.dispose();
+      model.dispose();
+    }
   });
 });
 

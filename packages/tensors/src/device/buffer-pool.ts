@@ -29,6 +29,10 @@ export function sizeClass(bytes: number): number {
  * Reuses GPU buffers by size class and usage. Buffers released while commands that use them are
  * still being recorded wait in `pending` until that command buffer is submitted; only then may a
  * later queue.writeBuffer touch them (writeBuffer runs before the not-yet-submitted commands).
+ * A buffer released while nothing is being recorded (`recording()` false: every command that can
+ * use it is submitted) is reusable at once, so a call that frees its buffers after reading its
+ * result (a prompt's prefill, a generate call) hands them to the next call instead of leaving
+ * that one to allocate fresh ones (lazily zero-filled, first touched: several times slower).
  */
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
@@ -40,6 +44,8 @@ export class BufferPool {
   constructor(
     private readonly device: GPUDevice,
     private readonly maxBufferSize: number,
+    /** Whether commands are recorded and not yet submitted (the buffer may be used by them). */
+    private readonly recording: () => boolean = () => true,
   ) {}
 
   acquire(bytes: number, usage: number, label?: string): GPUBuffer {
@@ -55,26 +61,32 @@ export class BufferPool {
     return this.device.createBuffer({ size, usage, label });
   }
 
-  /** Returns a buffer; it becomes reusable after the next submit. */
+  /** Returns a buffer; it becomes reusable after the next submit, or now when nothing is recorded. */
   release(buffer: GPUBuffer): void {
+    if (!this.recording()) {
+      this.makeFree(buffer);
+      return;
+    }
     this.pending.push(buffer);
     this.pendingBytes += buffer.size;
   }
 
   /** Called right after a submit: released buffers may now be handed out again. */
   afterSubmit(): void {
-    for (const buffer of this.pending) {
-      const key = `${buffer.usage}:${buffer.size}`;
-      let list = this.free.get(key);
-      if (!list) {
-        list = [];
-        this.free.set(key, list);
-      }
-      list.push(buffer);
-      this.pooledBytes += buffer.size;
-    }
+    for (const buffer of this.pending) this.makeFree(buffer);
     this.pending = [];
     this.pendingBytes = 0;
+  }
+
+  private makeFree(buffer: GPUBuffer): void {
+    const key = `${buffer.usage}:${buffer.size}`;
+    let list = this.free.get(key);
+    if (!list) {
+      list = [];
+      this.free.set(key, list);
+    }
+    list.push(buffer);
+    this.pooledBytes += buffer.size;
   }
 
   /** Destroys every pooled buffer (memory goes back to the driver). */

@@ -112,6 +112,20 @@ describe('tensors and memory', () => {
     expect(device.formatMemory()).toMatch(/live .* peak .* pooled .* allocated/);
   });
 
+  it('reuses a buffer freed while nothing is recorded at once, without waiting for a submit', async () => {
+    const a = device.fromArray(new Float32Array(300).fill(3), [300], 'f32');
+    const sum = binary('add', a, 1);
+    expect((await sum.toArray())[0]).toBe(4);
+    sum.dispose();
+    // Everything that used a is submitted: its buffer is free for the next tensor of its size class.
+    const buffer = a.chunks[0].buffer;
+    a.dispose();
+    const b = device.fromArray(new Float32Array(300).fill(7), [300], 'f32');
+    expect(b.chunks[0].buffer).toBe(buffer);
+    expect((await b.toArray())[299]).toBe(7);
+    b.dispose();
+  });
+
   it('does not let a reused buffer be overwritten before earlier commands ran', async () => {
     // a is read by a recorded (not yet submitted) dispatch, then disposed; a new upload must not land in a's buffer
     // before that dispatch runs.

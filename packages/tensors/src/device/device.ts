@@ -45,7 +45,7 @@ export class WebGpuDevice implements Device {
     const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     this.maxBindingBytes = Math.floor(Math.min(options.maxBindingBytes ?? limit, limit) / 16) * 16;
     this.maxWorkgroupsPerDimension = gpu.limits.maxComputeWorkgroupsPerDimension;
-    this.pool = new BufferPool(gpu, gpu.limits.maxBufferSize);
+    this.pool = new BufferPool(gpu, gpu.limits.maxBufferSize, () => this.recorder.pending);
     this.lifetime = new TensorLifetime(this.pool, this.maxBindingBytes);
     this.cache = new PipelineCache(gpu, () => this.stats.pipelines++);
     this.recorder = new CommandRecorder(

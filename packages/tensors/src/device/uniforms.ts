@@ -25,8 +25,15 @@ function fieldSize(type: UniformType): { size: number; align: number } {
 }
 
 const layoutCache = new Map<string, Layout>();
+/**
+ * Layouts by the fields array itself: kernels pass the same constant array at every dispatch, so
+ * the lookup (twice per dispatch) costs no string building. Arrays are never mutated after use.
+ */
+const layoutByFields = new WeakMap<readonly UniformField[], Layout>();
 
 export function uniformLayout(fields: readonly UniformField[]): Layout {
+  const known = layoutByFields.get(fields);
+  if (known) return known;
   const key = fields.map((f) => `${f.name}:${f.type}`).join(';');
   let layout = layoutCache.get(key);
   if (!layout) {
@@ -41,6 +48,7 @@ export function uniformLayout(fields: readonly UniformField[]): Layout {
     layout = { offsets, size: Math.max(16, Math.ceil(offset / 16) * 16) };
     layoutCache.set(key, layout);
   }
+  layoutByFields.set(fields, layout);
   return layout;
 }
 

@@ -44,6 +44,13 @@ export interface MemoryPlanInput {
    * adapters). Default false: such an operand is counted as copied.
    */
   matmulOuterSegments?: boolean;
+  /**
+   * Rows of logits the loss computes at once (logitsChunkRows' rule, @webtune/train's tasks);
+   * absent or at least the tokens: all at once. Chunked, a frozen head keeps each chunk's
+   * [rows, hidden] row gradient instead of logits; a trained head keeps each chunk's hidden
+   * states and recomputes its logits in backward.
+   */
+  logitsChunkRows?: number;
   /** The adapter's limits, and a memory budget (a browser tab's, or the GPU's). */
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; budgetBytes?: number };
 }
@@ -57,8 +64,13 @@ export interface MemoryPlan {
   /** Activations kept for backward, without and with gradient checkpointing. */
   activations: number;
   activationsCheckpointed: number;
-  /** The classifier's logits and their gradient ([tokens, vocab] f32, twice). */
+  /**
+   * The classifier's logits and their gradient ([tokens, vocab] f32, twice; chunked, one chunk's
+   * [rows, vocab] twice).
+   */
   logits: number;
+  /** Rows of logits computed at once (the tokens when they are not chunked). */
+  logitsChunkRows: number;
   /** Copies the f32 matmul makes of the classifier's operands (the table, the logits' gradient). */
   workspace: number;
   /** Generation's KV cache at sequenceLength (inference). */
@@ -115,7 +127,8 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const rest = bytes - full * chunkBytes;
     return full * pooled(chunkBytes) + (rest > 0 ? pooled(rest) : 0);
   };
-  // The token table (and an untied head): f32, or Q8_0 under a quantized base (tableFormat).
+  // The token table (and an untied head): f32 under an f32 base, Q8_0 under a quantized base,
+  // the base's halves (f16/bf16) under a half-precision one (tableFormat).
   const table = input.baseFormat === 'f32' ? null : tableFormat(input.baseFormat);
   const tableRowBytes = table === null ? H * F32 : Math.ceil((H * bitsPerWeight(formatFor(table, H))) / 8);
   const embedding = chunked(m.vocabSize * tableRowBytes, tableRowBytes);
@@ -177,7 +190,17 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const layerInput = input.checkpointDtype === 'f16' ? chunked(tokens * H * 2, H * 2) : tokenTensor(H);
   const activationsCheckpointed = training ? m.numHiddenLayers * layerInput + outer + keptPerLayer : 0;
   // The logits are kept by the loss and their gradient is made in backward ([tokens, vocab] f32).
-  const logits = (training ? 2 : 1) * chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
+  // Chunked (training only), one chunk of rows at a time: the classifier's terms below count
+  // `classifierRows` rows.
+  const chunkedLogits =
+    training &&
+    input.logitsChunkRows !== undefined &&
+    input.logitsChunkRows > 0 &&
+    input.logitsChunkRows < tokens;
+  const classifierRows = chunkedLogits ? (input.logitsChunkRows as number) : tokens;
+  const logitsChunks = Math.ceil(tokens / classifierRows);
+  const rowsTensor = (rows: number, width: number) => chunked(rows * width * F32, width * F32);
+  const logits = (training ? 2 : 1) * rowsTensor(classifierRows, m.vocabSize);
   // The f32 matmul copies (packs) an operand it cannot read in place (operand-plan.ts). One read
   // along the reduced dimension (x, h, a weight [out, in] under W^T) is read in place when its
   // rows are contiguous and their length is a multiple of 4 but not of 1,024 values. One stored
@@ -207,19 +230,20 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const forwardCopy = awkward(H) ? tableCopy : 0;
   // Backward, dh = dlogits W: W [vocab, hidden] is stored across the vocabulary (copied above
   // 4 MiB), and the logits' gradient, read along it, is copied when the vocabulary is awkward.
-  const logitsBytes = chunked(tokens * m.vocabSize * F32, m.vocabSize * F32);
+  const logitsBytes = rowsTensor(classifierRows, m.vocabSize);
   // Read in K segments, an awkward logits' gradient is copied one segment at a time.
   const segmentedTable =
     outerSegments && H % 4 === 0 && m.vocabSize % 4 === 0 && 4 * H * m.vocabSize > OUTER_OPERAND_MAX_BYTES;
   const segmentVocab = Math.max(4, 4 * Math.floor(OUTER_OPERAND_MAX_BYTES / (16 * H)));
-  const logitsCopy = segmentedTable ? pooled(tokens * segmentVocab * F32) : logitsBytes;
+  const logitsCopy = segmentedTable ? pooled(classifierRows * segmentVocab * F32) : logitsBytes;
   const inputGradientCopy = training
     ? (copiedAcross(H, m.vocabSize) ? tableCopy : 0) + (f32Head && awkward(m.vocabSize) ? logitsCopy : 0)
     : 0;
   // Then a trained head's weight gradient, dW = dlogits^T h: both operands are stored across the
   // tokens ([tokens, vocab] and [tokens, hidden]).
   const weightGradientCopy = headTrained
-    ? (copiedAcross(m.vocabSize, tokens) ? logitsBytes : 0) + (copiedAcross(H, tokens) ? tokenTensor(H) : 0)
+    ? (copiedAcross(m.vocabSize, classifierRows) ? logitsBytes : 0) +
+      (copiedAcross(H, classifierRows) ? rowsTensor(classifierRows, H) : 0)
     : 0;
   const backwardCopy = Math.max(inputGradientCopy, weightGradientCopy);
   const workspace = Math.max(forwardCopy, backwardCopy);
@@ -250,13 +274,42 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     // gradient, the operand copies and the gradient of the final hidden states.
     // (dh, then a trained head's weight gradient and its copies.)
     const headGradient = headTrained ? chunked(m.vocabSize * H * F32, H * F32) : 0;
-    const classifier =
-      between +
-      Math.max(
-        logitsBytes + forwardCopy,
-        logits + inputGradientCopy + tokenTensor(H),
-        logits + tokenTensor(H) + headGradient + weightGradientCopy,
-      );
+    const chunkHidden = rowsTensor(classifierRows, H);
+    let classifier: number;
+    if (!chunkedLogits) {
+      classifier =
+        between +
+        Math.max(
+          logitsBytes + forwardCopy,
+          logits + inputGradientCopy + tokenTensor(H),
+          logits + tokenTensor(H) + headGradient + weightGradientCopy,
+        );
+    } else if (
+      input.finetuningType === 'lora' &&
+      !headTrained &&
+      !(m.tieWordEmbeddings && lora?.trainedTables?.embedding)
+    ) {
+      // A frozen head, chunk by chunk in forward (rowGradient): the row gradients of the chunks
+      // so far, then the last chunk's slice of the hidden states, logits, their gradient and
+      // the operand copies of dh = dlogits W.
+      classifier =
+        between +
+        logitsChunks * chunkHidden +
+        Math.max(logitsBytes + forwardCopy, chunkHidden + logits + inputGradientCopy);
+    } else {
+      // A trained head, checkpointed: every chunk's hidden states are kept for backward, where
+      // each chunk's logits are made again; the hidden states' gradient adds up whole, and so
+      // does the head's (the sum so far, the chunk's and their sum: three [vocab, hidden]).
+      const kept = logitsChunks * chunkHidden;
+      classifier =
+        between +
+        kept +
+        Math.max(
+          logitsBytes + forwardCopy,
+          logits + inputGradientCopy + chunkHidden + 2 * tokenTensor(H),
+          logits + chunkHidden + 2 * tokenTensor(H) + 3 * headGradient + weightGradientCopy,
+        );
+    }
     // In a layer's backward: the logits (the loss's output scope holds them until the step ends;
     // their gradient is gone), the gradients reaching the MLP (gate, up, their product) and the
     // layer's output, and the largest operand copy of its products (layerBackwardCopy). With
@@ -264,18 +317,20 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     // tensors) is live. Parameter gradients accumulate while activations are freed; counting both
     // in full bounds it. Then the embedding's backward: every gradient, the logits and the
     // gradient reaching the table.
-    const embeddingBackward = gradients + logitsBytes + tokenTensor(H);
+    // Chunked, no logits outlive the classifier.
+    const heldLogits = chunkedLogits ? 0 : logitsBytes;
+    const embeddingBackward = gradients + heldLogits + tokenTensor(H);
     const inFlight = 3 * tokenTensor(m.intermediateSize) + tokenTensor(H) + layerBackwardCopy;
     const recomputed = input.gradientCheckpointing ? keptPerLayer + layerTransient : 0;
     // A trained embedding's gradient is made after every layer's backward.
     const embeddingGradient = lora?.trainedTables?.embedding ? chunked(m.vocabSize * H * F32, H * F32) : 0;
     const backward =
-      gradients - embeddingGradient + between + recomputed + logitsBytes + inFlight + halfUnpacked;
+      gradients - embeddingGradient + between + recomputed + heldLogits + inFlight + halfUnpacked;
     peak = resident + Math.max(forwardEnd, classifier, backward, embeddingBackward);
   } else {
     peak = resident + logits + forwardCopy + kvCache;
   }
-  const largestTensor = Math.max(m.vocabSize * tableRowBytes, tokens * m.vocabSize * F32);
+  const largestTensor = Math.max(m.vocabSize * tableRowBytes, classifierRows * m.vocabSize * F32);
   const widestRow = Math.max(m.vocabSize, m.intermediateSize, H) * F32;
 
   const budget = input.limits.budgetBytes ?? Number.POSITIVE_INFINITY;
@@ -310,6 +365,7 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     activations,
     activationsCheckpointed,
     logits,
+    logitsChunkRows: classifierRows,
     workspace,
     kvCache,
     layerTransient,
@@ -339,7 +395,7 @@ export function formatMemoryPlan(plan: MemoryPlan, gradientCheckpointing: boolea
     row('optimizer state (AdamW)', plan.optimizer),
     row(`activations${gradientCheckpointing ? '' : ' (kept)'}`, plan.activations),
     row(`activations, checkpointed${gradientCheckpointing ? ' (kept)' : ''}`, plan.activationsCheckpointed),
-    row('logits and their gradient', plan.logits),
+    row(`logits and their gradient (${plan.logitsChunkRows} rows at once)`, plan.logits),
     row('matmul workspace', plan.workspace),
     row('KV cache', plan.kvCache),
     row('predicted peak', plan.peak),

@@ -80,4 +80,39 @@ describe('the memory plan input of a planned run', () => {
     const small = planMemory(memoryPlanInputOf(run({ quantization_bit: 4, bf16: true }), MODEL, DEVICE));
     expect(small.peak).toBeLessThan(f32.peak);
   });
+
+  it('plans the logits in the chunks the tasks will use (logitsChunkRows), and what they save', () => {
+    // Qwen3-0.6B's shape: a 151,936-token vocabulary, 1 x 128 tokens (78 MB of f32 logits).
+    const qwen = createModelConfig({
+      architecture: 'Qwen3ForCausalLM',
+      hiddenSize: 1024,
+      intermediateSize: 3072,
+      numHiddenLayers: 28,
+      numAttentionHeads: 16,
+      numKeyValueHeads: 8,
+      headDim: 128,
+      vocabSize: 151936,
+      tieWordEmbeddings: true,
+      qkNorm: true,
+    });
+    const keys = { per_device_train_batch_size: 1, cutoff_len: 128, quantization_bit: 4 };
+    const chunked = memoryPlanInputOf(run(keys), qwen, DEVICE);
+    // 64 MiB holds 110 rows of 151,936 logits: 2 chunks of 64.
+    expect(chunked.logitsChunkRows).toBe(64);
+    const off = memoryPlanInputOf(run({ ...keys, logits_chunk_rows: 0 }), qwen, DEVICE);
+    expect(off).not.toHaveProperty('logitsChunkRows');
+    expect(memoryPlanInputOf(run({ ...keys, logits_chunk_rows: 16 }), qwen, DEVICE).logitsChunkRows).toBe(16);
+    // A trained head (the tied table under modules_to_save) keeps 78 MB of logits whole.
+    const trained = memoryPlanInputOf(run({ ...keys, additional_target: 'embed_tokens' }), qwen, DEVICE);
+    expect(trained).not.toHaveProperty('logitsChunkRows');
+    const [planChunked, planOff] = [planMemory(chunked), planMemory(off)];
+    expect(planChunked.logitsChunkRows).toBe(64);
+    expect(planOff.logitsChunkRows).toBe(128);
+    // One chunk's logits and gradient, each in a pooled buffer (at most 25% above its size).
+    expect(planChunked.logits).toBeGreaterThanOrEqual(2 * 64 * 151936 * 4);
+    expect(planChunked.logits).toBeLessThanOrEqual(1.25 * 2 * 64 * 151936 * 4);
+    // The whole logits and their gradient (2 x 74 MiB) against one chunk's (2 x 37 MiB) and the
+    // row gradients: over 60 MiB less at the peak.
+    expect(planOff.peak - planChunked.peak).toBeGreaterThan(60 * 1024 ** 2);
+  });
 });

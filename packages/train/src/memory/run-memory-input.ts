@@ -1,5 +1,6 @@
 import type { BaseFormat, ModelConfig } from '@webtune/nn';
 import type { RunPlan } from '../plan/run-plan.js';
+import { logitsChunkRows as chunkRowsOf } from '../tasks/logits-chunks.js';
 import type { MemoryPlanInput, PlanModelShape } from './memory-plan.js';
 
 /** What the memory plan needs to know of the device a run will use. */
@@ -40,6 +41,18 @@ export function memoryPlanInputOf(
   // Freeze tuning is planned as full (an upper bound); the bottleneck adapter like LoRA (a few
   // small trainable matrices per layer beside a frozen base).
   const full = config.finetuning_type === 'full' || config.finetuning_type === 'freeze';
+  const trainedTables = { embedding: saved.includes('embed_tokens'), head: saved.includes('lm_head') };
+  const batchSize = trainingArguments.perDeviceTrainBatchSize ?? 1;
+  // The tasks' rule (logitsChunkRows) at the longest micro-batch. A tied table that trains is the
+  // head too.
+  const headFrozen =
+    !full && !trainedTables.head && !(model.tieWordEmbeddings === true && trainedTables.embedding);
+  const logitsChunkRows = chunkRowsOf(plan.logitsChunkRows, {
+    rows: batchSize * plan.data.cutoffLen,
+    vocabSize: model.vocabSize,
+    headFrozen,
+    maxBindingBytes: device.maxStorageBufferBindingSize,
+  });
   return {
     model,
     baseFormat,
@@ -50,14 +63,15 @@ export function memoryPlanInputOf(
       dora: config.use_dora === true,
       dropout: Number(config.lora_dropout ?? 0) > 0,
       // additional_target (PEFT's modules_to_save): the table and the head trained whole.
-      trainedTables: { embedding: saved.includes('embed_tokens'), head: saved.includes('lm_head') },
+      trainedTables,
     },
-    batchSize: trainingArguments.perDeviceTrainBatchSize ?? 1,
+    batchSize,
     sequenceLength: plan.data.cutoffLen,
     gradientCheckpointing: trainingArguments.gradientCheckpointing ?? true,
     checkpointDtype: trainingArguments.checkpointDtype ?? 'f32',
     activationDtype: device.hasF16 === false ? 'f32' : (trainingArguments.activationDtype ?? 'f32'),
     matmulOuterSegments: device.matmulOuterSegments ?? false,
+    ...(logitsChunkRows === undefined ? {} : { logitsChunkRows }),
     limits: {
       maxBufferSize: device.maxBufferSize,
       maxStorageBufferBindingSize: device.maxStorageBufferBindingSize,

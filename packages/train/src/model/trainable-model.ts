@@ -35,6 +35,8 @@ export interface TrainingForwardOptions {
 export interface TrainableModel {
   readonly device: Device;
   readonly hiddenSize: number;
+  /** Columns of the classifier's logits (absent: the loss chunks them only when asked to). */
+  readonly vocabSize?: number;
   /** Hidden states after the final norm, [batch, seq, hidden], for i32 ids [batch, seq]. */
   hiddenStates(ids: Tensor, options?: TrainingForwardOptions): Tensor;
   /** The classifier: hidden [rows, hidden] -> logits [rows, vocab]. */
@@ -88,6 +90,7 @@ export function trainableCausalLM(
   return {
     device: model.device,
     hiddenSize: model.config.hiddenSize,
+    vocabSize: model.config.vocabSize,
     hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
     head: (hidden) => model.logitsFromHidden(hidden),
     headFrozen: () => headFrozen(model, trainable),
@@ -108,6 +111,7 @@ export function trainablePeftModel(
   return {
     device: model.device,
     hiddenSize: model.config.hiddenSize,
+    vocabSize: model.config.vocabSize,
     hiddenStates: (ids, forwardOptions) => decoderHiddenStates(model, ids, forwardOptions),
     head: (hidden) => model.logitsFromHidden(hidden),
     headFrozen: () => headFrozen(model, peft.trainableParameters()),

@@ -6,6 +6,7 @@ import type { CausalLM, ModelFileSource } from '@webtune/nn';
 import { freezeTrainableNames, getPeftModel, loadAdapter, type PeftModel } from '@webtune/peft';
 import { type TrainableModel, trainableCausalLM, trainablePeftModel } from '../model/trainable-model.js';
 import { ktoTask } from '../tasks/kto-task.js';
+import type { LogitsChunking } from '../tasks/logits-chunks.js';
 import { preferenceTask } from '../tasks/preference-task.js';
 import { rewardTask } from '../tasks/reward-task.js';
 import { supervisedTask } from '../tasks/sft-task.js';
@@ -62,14 +63,22 @@ export interface CreateTaskOptions {
   /** The tokenizer's pad token id (0 when it has none). */
   padTokenId: number;
   seed: number;
+  /** The plan's logitsChunkRows ('auto' when absent). */
+  logitsChunkRows?: LogitsChunking;
 }
 
 /** The stage's training task. */
 export function createTask(task: TaskPlan, options: CreateTaskOptions): TrainingTask<unknown> {
   const collate = { padTokenId: options.padTokenId };
+  const chunkRows = options.logitsChunkRows ?? 'auto';
   switch (task.type) {
     case 'supervised':
-      return supervisedTask({ stage: task.stage, collate, dft: task.dft }) as TrainingTask<unknown>;
+      return supervisedTask({
+        stage: task.stage,
+        collate,
+        dft: task.dft,
+        chunkRows,
+      }) as TrainingTask<unknown>;
     case 'preference':
       return preferenceTask({
         loss: task.loss,
@@ -78,6 +87,7 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
         simpoGamma: task.simpoGamma,
         ftx: task.ftx,
         collate,
+        chunkRows,
       }) as TrainingTask<unknown>;
     case 'kto':
       return ktoTask({
@@ -86,11 +96,12 @@ export function createTask(task: TaskPlan, options: CreateTaskOptions): Training
         undesirableWeight: task.undesirableWeight,
         ftx: task.ftx,
         collate,
+        chunkRows,
       }) as TrainingTask<unknown>;
     case 'ppo':
       // trainPpo trains (generation in the loop); its rows are SFT rows, so the SFT loss is what
       // evaluating them means.
-      return supervisedTask({ stage: 'sft', collate }) as TrainingTask<unknown>;
+      return supervisedTask({ stage: 'sft', collate, chunkRows }) as TrainingTask<unknown>;
     case 'reward':
       return rewardTask({ seed: options.seed, collate }) as TrainingTask<unknown>;
   }

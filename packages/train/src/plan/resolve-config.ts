@@ -224,6 +224,11 @@ function checkRanges(config: LlamaFactoryConfig, problem: Problem): void {
     const value = config[key];
     if (typeof value === 'number' && value < 1) problem(key, `${key} must be at least 1, got ${value}`);
   }
+  if (config.logits_chunk_rows != null && !(config.logits_chunk_rows >= 0))
+    problem(
+      'logits_chunk_rows',
+      `logits_chunk_rows must be 0 (all logits at once) or a number of rows per chunk, got ${config.logits_chunk_rows}`,
+    );
   if (!(config.learning_rate >= 0))
     problem('learning_rate', `learning_rate must be at least 0, got ${config.learning_rate}`);
   if (!(config.lora_dropout >= 0 && config.lora_dropout < 1))

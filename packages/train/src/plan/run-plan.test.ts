@@ -19,6 +19,18 @@ describe('planRun', () => {
     );
   });
 
+  it('logits_chunk_rows: unset follows the chunking rule (auto), 0 turns it off, n sets the rows; others are refused', () => {
+    expect(planRun(BASE).logitsChunkRows).toBe('auto');
+    expect(planRun({ ...BASE, logits_chunk_rows: 0 }).logitsChunkRows).toBe(0);
+    expect(planRun({ ...BASE, logits_chunk_rows: '64' }).logitsChunkRows).toBe(64);
+    expect(() => planRun({ ...BASE, logits_chunk_rows: -3 })).toThrow(
+      /logits_chunk_rows must be 0 \(all logits at once\) or a number of rows per chunk, got -3/,
+    );
+    expect(() => planRun({ ...BASE, logits_chunk_rows: 1.5 })).toThrow(
+      /logits_chunk_rows must be an integer/,
+    );
+  });
+
   it("plans LoRA SFT with LLaMA-Factory's defaults", () => {
     const plan = planRun(BASE);
     expect(plan.stage).toBe('sft');

@@ -16,6 +16,7 @@ import {
 } from '@webtune/peft';
 import type { TrainingArguments } from '../config/training-arguments.js';
 import type { ScheduleType } from '../schedule/learning-rate.js';
+import type { LogitsChunking } from '../tasks/logits-chunks.js';
 import { baseFormatOf } from './base-format.js';
 import type { LlamaFactoryConfig } from './config-keys.js';
 import { ConfigError, type RawConfig, type ResolvedConfig, resolveConfig } from './resolve-config.js';
@@ -129,6 +130,12 @@ export interface RunPlan {
   stage: 'pt' | 'sft' | 'rm' | 'dpo' | 'kto' | 'ppo';
   method: MethodPlan;
   task: TaskPlan;
+  /**
+   * Rows of vocabulary logits the stage's loss computes at once (logits_chunk_rows): 'auto'
+   * (the default) follows logitsChunkRows' rule per micro-batch, 0 computes them all at once.
+   * The reward model has no vocabulary head and ignores it.
+   */
+  logitsChunkRows: LogitsChunking;
   data: DataPlan;
   trainingArguments: TrainingArguments;
   generation: GenerationPlan;
@@ -162,6 +169,7 @@ export function planResolved(resolved: ResolvedConfig): RunPlan {
     stage,
     method: checkedMethodOf(config, baseModel),
     task: taskOf(config, stage),
+    logitsChunkRows: config.logits_chunk_rows ?? 'auto',
     data: dataOf(config, stage),
     trainingArguments: trainingArgumentsOf(config, baseModel),
     generation: generationOf(config),

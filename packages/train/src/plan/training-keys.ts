@@ -85,6 +85,9 @@ export const TRAINING_KEYS = {
   gradient_checkpointing: supported('train', 'boolean', null, {
     note: "Transformers' switch; disable_gradient_checkpointing is LLaMA-Factory's",
   }),
+  logits_chunk_rows: supported('train', 'integer', null, {
+    note: 'webtune only: rows of vocabulary logits the loss computes at once; unset chooses from the vocabulary, the tokens and the device (docs/architecture/logits-chunks.md), 0 computes them all at once',
+  }),
   bf16: supported('train', 'boolean', false, { note: 'a frozen bf16 base (LoRA); activations stay f32' }),
   fp16: supported('train', 'boolean', false, { note: 'a frozen f16 base (LoRA); activations stay f32' }),
   pure_bf16: supported('train', 'boolean', false, { note: 'as bf16: a frozen bf16 base' }),

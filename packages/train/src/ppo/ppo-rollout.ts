@@ -7,6 +7,7 @@ import { type CausalLM, generate } from '@webtune/nn';
 import { IGNORE_INDEX, tokenCrossEntropy, type ValueHead } from '@webtune/objectives';
 import { autograd, type Device, noGrad, type Tensor } from '@webtune/tensors';
 import type { TrainableModel } from '../model/trainable-model.js';
+import { classifierSource, type LogitsChunking } from '../tasks/logits-chunks.js';
 
 /** A query and the policy's answer (the stop token included when the answer ended on it). */
 export interface PpoSample {
@@ -54,11 +55,13 @@ export function logprobsAndValues(
   model: TrainableModel,
   valueHead: ValueHead,
   batch: PpoBatch,
-  options: { gradientCheckpointing?: boolean } = {},
+  options: { gradientCheckpointing?: boolean; chunkRows?: LogitsChunking } = {},
 ): { logprobs: Tensor; values: Tensor } {
   const hidden = model.hiddenStates(batch.ids, { gradientCheckpointing: options.gradientCheckpointing });
   const width = hidden.shape[2];
-  const logprobs = autograd.neg(tokenCrossEntropy({ hidden, head: model.head }, batch.targets));
+  const logprobs = autograd.neg(
+    tokenCrossEntropy(classifierSource(model, hidden, options.chunkRows), batch.targets),
+  );
   const flat = autograd.reshape(hidden, [batch.rows * batch.seq, width]);
   const values = autograd.matmul(flat, valueHead.weight, { transposeB: true, bias: valueHead.bias });
   return { logprobs, values: autograd.reshape(values, [batch.rows, batch.seq]) };
@@ -112,6 +115,7 @@ export async function rolloutValues(
   samples: readonly PpoSample[],
   padTokenId: number,
   chunk: number,
+  chunkRows?: LogitsChunking,
 ): Promise<RolloutValues> {
   const out: RolloutValues = { logprobs: [], referenceLogprobs: [], values: [] };
   if (!model.withAdaptersDisabled)
@@ -121,10 +125,13 @@ export async function rolloutValues(
     const packed = model.device.scope(() =>
       noGrad(() => {
         const batch = collateSamples(model.device, part, padTokenId);
-        const policy = logprobsAndValues(model, valueHead, batch);
+        const policy = logprobsAndValues(model, valueHead, batch, { chunkRows });
         const reference = model.withAdaptersDisabled!(() =>
           autograd.neg(
-            tokenCrossEntropy({ hidden: model.hiddenStates(batch.ids), head: model.head }, batch.targets),
+            tokenCrossEntropy(
+              classifierSource(model, model.hiddenStates(batch.ids), chunkRows),
+              batch.targets,
+            ),
           ),
         );
         return {

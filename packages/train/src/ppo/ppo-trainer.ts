@@ -35,6 +35,7 @@ import { shouldSave } from '../loop/strategies.js';
 import type { TrainableModel } from '../model/trainable-model.js';
 import { trainingOptimizer, trainingSchedule } from '../optimizer/training-optimizer.js';
 import { learningRateAt } from '../schedule/learning-rate.js';
+import type { LogitsChunking } from '../tasks/logits-chunks.js';
 import { saveValueHead } from '../tasks/value-head-file.js';
 import { PpoCheckpoints } from './ppo-checkpoint.js';
 import {
@@ -79,6 +80,8 @@ export interface TrainPpoOptions {
   ppo?: PpoSettings;
   generation: GenerationSettings;
   padTokenId: number;
+  /** Rows of logits per chunk for the log-probabilities ('auto' by default, see logitsChunkRows). */
+  logitsChunkRows?: LogitsChunking;
   /** The policy's value head (default: a fresh one, as TRL's AutoModelForCausalLMWithValueHead). */
   valueHead?: ValueHead;
   storage?: TrainingStorage | null;
@@ -220,7 +223,14 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
         );
       }
       const scores = settings.scoreNorm ? Array.from(moments.normalize(rawScores)) : rawScores;
-      const rollout = await rolloutValues(trainable, valueHead, samples, options.padTokenId, micro);
+      const rollout = await rolloutValues(
+        trainable,
+        valueHead,
+        samples,
+        options.padTokenId,
+        micro,
+        options.logitsChunkRows,
+      );
 
       // ---- Rewards, advantages and returns on the host.
       const rewards: Float64Array[] = [];
@@ -265,6 +275,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
                 };
                 const now = logprobsAndValues(trainable, valueHead, batch, {
                   gradientCheckpointing: args.gradientCheckpointing,
+                  chunkRows: options.logitsChunkRows,
                 });
                 const { loss, statistics } = ppoLoss(
                   {

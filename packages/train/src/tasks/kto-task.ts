@@ -12,13 +12,15 @@ import { autograd, type Device, noGrad, slice, type Tensor } from '@webtune/tens
 import { type CollateOptions, collateRows, type KtoRow } from '../data/rows.js';
 import type { TrainableModel, TrainingForwardOptions } from '../model/trainable-model.js';
 import { chooseReference, type ReferenceChoice } from './choose-reference.js';
+import { classifierSource, type LogitsChunking } from './logits-chunks.js';
 import type { TaskBatch, TrainingTask } from './training-task.js';
 
 export interface KtoTaskOptions extends Omit<KtoLossOptions, 'normalizer'> {
   /** Where the reference comes from; 'auto' as for preferenceTask. */
   reference?: ReferenceChoice;
   frozenCopy?: TrainableModel;
-  chunkRows?: number;
+  /** Rows of logits computed at once by the fused classifier ('auto' by default, see logitsChunkRows). */
+  chunkRows?: LogitsChunking;
   collate?: CollateOptions;
 }
 
@@ -71,10 +73,7 @@ export function ktoTask(options: KtoTaskOptions = {}): TrainingTask<KtoRow> {
     targets: Tensor,
     forward: TrainingForwardOptions = {},
   ) =>
-    sequenceLogProbs(
-      { hidden: model.hiddenStates(ids, forward), head: model.head, chunkRows: options.chunkRows },
-      targets,
-    );
+    sequenceLogProbs(classifierSource(model, model.hiddenStates(ids, forward), options.chunkRows), targets);
   // Both halves in one pass (no gradient is taken through the reference).
   const bothOf = (model: TrainableModel, batch: KtoBatch) => {
     const sums = logProbs(model, batch.ids, batch.targets);

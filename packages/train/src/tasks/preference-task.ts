@@ -11,6 +11,7 @@ import { autograd, concat, type Device, type Tensor } from '@webtune/tensors';
 import { type CollateOptions, collateRows, type PreferenceRow } from '../data/rows.js';
 import type { TrainableModel, TrainingForwardOptions } from '../model/trainable-model.js';
 import { chooseReference, type ReferenceChoice } from './choose-reference.js';
+import { classifierSource, type LogitsChunking } from './logits-chunks.js';
 import type { TaskBatch, TrainingTask } from './training-task.js';
 
 export type { ReferenceChoice };
@@ -23,8 +24,8 @@ export interface PreferenceTaskOptions extends Omit<PreferenceLossOptions, 'norm
   reference?: ReferenceChoice;
   /** The starting model, frozen (for 'frozen-copy'). */
   frozenCopy?: TrainableModel;
-  /** Rows of logits computed at once by the fused classifier (default: all). */
-  chunkRows?: number;
+  /** Rows of logits computed at once by the fused classifier ('auto' by default, see logitsChunkRows). */
+  chunkRows?: LogitsChunking;
   collate?: CollateOptions;
 }
 
@@ -54,7 +55,7 @@ export function preferenceTask(options: PreferenceTaskOptions = {}): TrainingTas
     forwardOptions: TrainingForwardOptions = {},
   ) => {
     const hidden = model.hiddenStates(batch.ids, forwardOptions);
-    const sums = sequenceLogProbs({ hidden, head: model.head, chunkRows: options.chunkRows }, batch.targets);
+    const sums = sequenceLogProbs(classifierSource(model, hidden, options.chunkRows), batch.targets);
     return {
       chosen: autograd.slice(sums, [0], [batch.pairs]),
       rejected: autograd.slice(sums, [batch.pairs], [2 * batch.pairs]),

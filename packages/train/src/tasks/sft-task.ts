@@ -1,12 +1,16 @@
 import { causalLmLoss } from '@webtune/objectives';
 import { type CollateOptions, collateRows, type SupervisedRow, trainedTokensOf } from '../data/rows.js';
+import { classifierSource, type LogitsChunking } from './logits-chunks.js';
 import type { TrainingTask } from './training-task.js';
 
 export interface SupervisedTaskOptions {
   /** 'sft' (labels mask the prompt) or 'pt' (labels are the input ids); the loss is the same. */
   stage?: 'sft' | 'pt';
-  /** Rows of logits computed at once by the fused classifier + loss (default: all at once). */
-  chunkRows?: number;
+  /**
+   * Rows of logits computed at once by the fused classifier + loss: 'auto' (default) follows
+   * logitsChunkRows' rule, 0 computes them all at once.
+   */
+  chunkRows?: LogitsChunking;
   collate?: CollateOptions;
   /** use_dft_loss: each token's loss weighted by its detached target probability (see causalLmLoss). */
   dft?: boolean;
@@ -36,15 +40,11 @@ export function supervisedTask(options: SupervisedTaskOptions = {}): TrainingTas
         ? device.fromArray(host.segmentIds, [host.rows, host.seq], 'i32')
         : undefined;
       const hidden = model.hiddenStates(ids, { ...forwardOptions, positions: host.positions, segmentIds });
-      const loss = causalLmLoss(
-        { hidden, head: model.head, chunkRows: options.chunkRows, frozen: model.headFrozen?.() ?? false },
-        targets,
-        {
-          normalizer,
-          weights,
-          dft: options.dft,
-        },
-      );
+      const loss = causalLmLoss(classifierSource(model, hidden, options.chunkRows), targets, {
+        normalizer,
+        weights,
+        dft: options.dft,
+      });
       return { loss, statistics: null };
     },
   };

@@ -4,16 +4,29 @@ import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
+import { encodePackedGather } from '../packed-matmul/packed-gather.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 
 /**
  * hidden[r, :] = table[ids[r], :] for the ids [rows] (i32) a previous step chose on the device:
  * the embedding lookup of a decode step without a round trip to the host. An id outside the
- * table reads row 0 (the host rejects such an id when it reads the tokens back).
+ * table reads row 0 of an f32 table, zeros of a packed one (the host rejects such an id when it
+ * reads the tokens back). A packed table (f16/bf16 halves, ggml blocks; frozen) is decoded by
+ * the packed gather, each of its chunks of rows one dispatch.
  */
-export function decodeEmbed(device: Device, table: Tensor, ids: Tensor, hidden: Tensor): void {
+export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: Tensor, hidden: Tensor): void {
   const [vocab, width] = table.shape;
   const rows = ids.size;
+  if (table instanceof PackedWeight) {
+    if (hidden.dtype !== 'f32' || hidden.size !== rows * width || ids.dtype !== 'i32')
+      throw new TensorError(
+        `decodeEmbed: table ${table.describe()}, ids ${ids.describe()}, hidden ${hidden.describe()}`,
+      );
+    const what = 'decodeEmbed';
+    encodePackedGather(device, table, ids.binding(what), hidden.binding(what), rows, 0, what);
+    return;
+  }
   if (
     table.dtype !== 'f32' ||
     hidden.dtype !== 'f32' ||
