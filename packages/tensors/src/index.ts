@@ -25,13 +25,17 @@ export {
   enableGrad,
   GPU_BACKEND,
   gradOf,
+  HALF_SAVED_POLICY,
+  type HalfSavedPolicy,
   isGradEnabled,
   isTracked,
   noGrad,
   requiresGrad,
   rowGradient,
   rowGradientWith,
+  type SavedTensorContext,
   tapeSize,
+  withHalfSavedTensors,
   zeroGrad,
 } from './autograd/index.js';
 export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './device/adapter-class.js';

@@ -5,6 +5,7 @@
 //
 //   pnpm --filter @webtune/train build && node bench/profile-step.mjs [--shape=stories260K|stories15M]
 //     [--warmup=N] [--keys] [--json] [--tuning=<JSON of Tuning overrides>] [--checkpointed-head] [--dawn=<options>]
+//     [--activations=f32|f16]
 //     [--chunk-rows=auto|0|N]
 //
 // --warmup: unprofiled steps before the profiled one (default 2; the median of their times after
@@ -38,6 +39,8 @@ if (!Number.isInteger(warmup) || warmup < 1) {
 // --checkpointed-head: the chunked classifier recomputes its logits in backward even though the
 // head is frozen (the path before tokenCrossEntropy's `frozen`), to compare the two in one build.
 const checkpointedHead = args.includes('--checkpointed-head');
+// --activations=f16: the activations each layer keeps are stored in f16 (activationDtype).
+const activationDtype = option('activations') ?? 'f32';
 // --chunk-rows=auto|0|N: the loss's logits chunking instead of the shape's (auto: logitsChunkRows' rule).
 const chunkOption = option('chunk-rows');
 const chunkRows =
@@ -84,6 +87,7 @@ await train({
     maxGradNorm: 1,
     shuffle: false,
     gradientCheckpointing: false,
+    activationDtype,
   },
   onEvent: (event) => {
     if (event.type !== 'step-end') return;

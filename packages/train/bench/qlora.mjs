@@ -13,7 +13,9 @@
 // back into an f32 tensor after loading, the storage before half-precision tables (its device
 // peak is taken from after that conversion; the plan's row then assumes the packed table),
 // --seq=N tokens per row instead of the shape's, --logits-chunk-rows=auto|0|N: the loss's logits
-// chunking (default auto, the rule of @webtune/train's logitsChunkRows; 0: all logits at once).
+// chunking (default auto, the rule of @webtune/train's logitsChunkRows; 0: all logits at once),
+// --activations=f32,f16: the storage of the activations each layer keeps (default f32; f16 needs
+// shader-f16).
 //
 // Weights are random and streamed into the model tensor by tensor through loadWeights (the same
 // path as a safetensors file), packed on the way: host memory holds one tensor at a time. Device
@@ -32,6 +34,7 @@ const steps = Number(option('steps') ?? 2);
 const only = new RegExp(option('only') ?? 'stories15M');
 const formats = (option('formats') ?? 'f32,f16,q8_0,q4_0').split(',');
 const layers = option('layers') ? Number(option('layers')) : null;
+const activationDtypes = (option('activations') ?? 'f32').split(',');
 // --seq=N: tokens per row instead of each shape's own.
 const seqOverride = option('seq') ? Number(option('seq')) : null;
 const chunking =
@@ -112,92 +115,103 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
     ? { ...full, name: `${full.name}, ${layers} layers`, config: { ...full.config, numHiddenLayers: layers } }
     : full;
   const shape = seqOverride ? { ...layered, seq: seqOverride } : layered;
-  for (const baseFormat of formats) {
-    globalThis.gc?.();
-    await device.sync();
-    device.resetPeak();
-    hostPeak = process.memoryUsage().rss;
-    const hostBefore = hostPeak;
-    const deviceBefore = device.memory().liveBytes;
-    const config = createModelConfig(shape.config);
-    const model = new CausalLM(device, config);
-    const loadStart = performance.now();
-    await loadWeights(model, randomEntries(model, 7), { baseFormat });
-    const loadMs = performance.now() - loadStart;
-    if (f32Table && (baseFormat === 'f16' || baseFormat === 'bf16')) {
-      await unpackTable(model);
+  for (const baseFormat of formats)
+    for (const activationDtype of activationDtypes) {
+      globalThis.gc?.();
       await device.sync();
       device.resetPeak();
-    }
-    const peft = await getPeftModel(
-      model,
-      loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
-      { seed: 0 },
-    );
-    const data = Array.from({ length: shape.batch }, (_, r) => {
-      const ids = Array.from({ length: shape.seq }, (_, t) => (r * 7919 + t * 104729) % config.vocabSize);
-      return { inputIds: ids, labels: ids };
-    });
-    const times = [];
-    await train({
-      model: trainablePeftModel(peft),
-      task: supervisedTask({ stage: 'pt', chunkRows: chunking }),
-      train: data,
-      args: { perDeviceTrainBatchSize: shape.batch, maxSteps: 1 + steps, learningRate: 1e-3, shuffle: false },
-      onEvent: (event) => {
-        if (event.type === 'step-end') {
-          times.push(event.stepMs);
-          info(`  ${shape.name} ${baseFormat}: step ${event.step} ${Math.round(event.stepMs)} ms`);
-        }
-      },
-    });
-    const devicePeak = device.memory().peakBytes - deviceBefore;
-    // The rows per chunk the task chose (LoRA: a frozen head).
-    const chunkRows = logitsChunkRows(chunking, {
-      rows: shape.batch * shape.seq,
-      vocabSize: config.vocabSize,
-      headFrozen: true,
-      maxBindingBytes: device.maxBindingBytes,
-    });
-    const plan = planMemory({
-      model: config,
-      baseFormat,
-      finetuningType: 'lora',
-      lora: { r: 8, targetsPerLayer: 7 },
-      batchSize: shape.batch,
-      sequenceLength: shape.seq,
-      gradientCheckpointing: false,
-      matmulOuterSegments: device.tuning.matmulOuterSegments,
-      logitsChunkRows: chunkRows,
-      limits: {
-        maxBufferSize: device.gpu.limits.maxBufferSize,
-        maxStorageBufferBindingSize: device.maxBindingBytes,
-      },
-    });
-    const timed = times.slice(1).sort((a, b) => a - b);
-    const stepMs = timed[Math.floor(timed.length / 2)];
-    const row = {
-      name: 'qlora-sft',
-      model: shape.name,
-      base_format: baseFormat,
-      table: f32Table && (baseFormat === 'f16' || baseFormat === 'bf16') ? 'f32' : 'packed',
-      tokens: shape.batch * shape.seq,
-      logits_chunk_rows: chunkRows ?? shape.batch * shape.seq,
-      tokens_per_s: Number(((shape.batch * shape.seq) / (stepMs / 1000)).toFixed(1)),
-      load_ms: Math.round(loadMs),
-      peak_device_bytes: devicePeak,
-      planned_peak_bytes: plan.peak,
-      plan_error: Number(((plan.peak - devicePeak) / devicePeak).toFixed(3)),
-      peak_host_bytes: hostPeak - hostBefore,
-    };
-    rows.push(row);
-    if (jsonOnly) console.log(JSON.stringify(row));
-    else
-      info(
-        `${shape.name} ${baseFormat} (logits ${row.logits_chunk_rows} rows at once): ${row.tokens_per_s} tokens/s, device peak ${formatBytes(devicePeak)} (plan ${formatBytes(plan.peak)}, ${(row.plan_error * 100).toFixed(1)}%), host peak +${formatBytes(row.peak_host_bytes)}, load ${row.load_ms} ms`,
+      hostPeak = process.memoryUsage().rss;
+      const hostBefore = hostPeak;
+      const deviceBefore = device.memory().liveBytes;
+      const config = createModelConfig(shape.config);
+      const model = new CausalLM(device, config);
+      const loadStart = performance.now();
+      await loadWeights(model, randomEntries(model, 7), { baseFormat });
+      const loadMs = performance.now() - loadStart;
+      if (f32Table && (baseFormat === 'f16' || baseFormat === 'bf16')) {
+        await unpackTable(model);
+        await device.sync();
+        device.resetPeak();
+      }
+      const peft = await getPeftModel(
+        model,
+        loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+        { seed: 0 },
       );
-    model.dispose();
-  }
+      const data = Array.from({ length: shape.batch }, (_, r) => {
+        const ids = Array.from({ length: shape.seq }, (_, t) => (r * 7919 + t * 104729) % config.vocabSize);
+        return { inputIds: ids, labels: ids };
+      });
+      const times = [];
+      await train({
+        model: trainablePeftModel(peft),
+        task: supervisedTask({ stage: 'pt', chunkRows: chunking }),
+        train: data,
+        args: {
+          perDeviceTrainBatchSize: shape.batch,
+          maxSteps: 1 + steps,
+          learningRate: 1e-3,
+          shuffle: false,
+          activationDtype,
+        },
+        onEvent: (event) => {
+          if (event.type === 'step-end') {
+            times.push(event.stepMs);
+            info(
+              `  ${shape.name} ${baseFormat} ${activationDtype}: step ${event.step} ${Math.round(event.stepMs)} ms`,
+            );
+          }
+        },
+      });
+      const devicePeak = device.memory().peakBytes - deviceBefore;
+      // The rows per chunk the task chose (LoRA: a frozen head).
+      const chunkRows = logitsChunkRows(chunking, {
+        rows: shape.batch * shape.seq,
+        vocabSize: config.vocabSize,
+        headFrozen: true,
+        maxBindingBytes: device.maxBindingBytes,
+      });
+      const plan = planMemory({
+        model: config,
+        baseFormat,
+        finetuningType: 'lora',
+        lora: { r: 8, targetsPerLayer: 7 },
+        batchSize: shape.batch,
+        sequenceLength: shape.seq,
+        gradientCheckpointing: false,
+        activationDtype: device.hasF16 ? activationDtype : 'f32',
+        matmulOuterSegments: device.tuning.matmulOuterSegments,
+        logitsChunkRows: chunkRows,
+        limits: {
+          maxBufferSize: device.gpu.limits.maxBufferSize,
+          maxStorageBufferBindingSize: device.maxBindingBytes,
+        },
+      });
+      const timed = times.slice(1).sort((a, b) => a - b);
+      const stepMs = timed[Math.floor(timed.length / 2)];
+      const row = {
+        name: 'qlora-sft',
+        model: shape.name,
+        base_format: baseFormat,
+        activations: device.hasF16 ? activationDtype : 'f32',
+        table: f32Table && (baseFormat === 'f16' || baseFormat === 'bf16') ? 'f32' : 'packed',
+        tokens: shape.batch * shape.seq,
+        logits_chunk_rows: chunkRows ?? shape.batch * shape.seq,
+        tokens_per_s: Number(((shape.batch * shape.seq) / (stepMs / 1000)).toFixed(1)),
+        load_ms: Math.round(loadMs),
+        peak_device_bytes: devicePeak,
+        planned_peak_bytes: plan.peak,
+        plan_error: Number(((plan.peak - devicePeak) / devicePeak).toFixed(3)),
+        peak_host_bytes: hostPeak - hostBefore,
+      };
+      rows.push(row);
+      if (jsonOnly) console.log(JSON.stringify(row));
+      else
+        info(
+          `${shape.name} ${baseFormat}, ${device.hasF16 ? activationDtype : 'f32'} activations (logits ${row.logits_chunk_rows} rows at once): ${row.tokens_per_s} tokens/s, device peak ${formatBytes(devicePeak)} (plan ${formatBytes(plan.peak)}, ${(row.plan_error * 100).toFixed(1)}%), host peak +${formatBytes(row.peak_host_bytes)}, load ${row.load_ms} ms`,
+        );
+      model.dispose();
+    }
 }
 clearInterval(sampler);
 if (!jsonOnly) {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ModelConfig } from '@webtune/nn';
 import { bottleneckConfig, getPeftModel, loraConfig } from '@webtune/peft';
 import { clearTape, createDevice, type Device, sizeClass } from '@webtune/tensors';
 import { requireF16, requireFixtures } from '@webtune/test-utils';
@@ -9,6 +10,7 @@ import { listCheckpoints } from './checkpoint/checkpoint.js';
 import type { TrainingStorage } from './checkpoint/training-storage.js';
 import type { TrainingArguments } from './config/training-arguments.js';
 import type { SupervisedRow } from './data/rows.js';
+import { planMemory } from './memory/memory-plan.js';
 import { trainableCausalLM, trainablePeftModel } from './model/trainable-model.js';
 import { directoryStorage } from './node.js';
 import { supervisedTask } from './tasks/sft-task.js';
@@ -22,6 +24,17 @@ import {
   STORIES,
 } from './testing/stories.js';
 import { train } from './trainer.js';
+
+/** The device as an adapter without shader-f16 would present it (every other member the same). */
+function withoutF16(device: Device): Device {
+  return new Proxy(device, {
+    get: (target, property) => {
+      if (property === 'hasF16') return false;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 // LoRA, Adapter and full fine-tuning of stories260K on identity.json with the placeholders filled.
 describe.skipIf(!requireFixtures(STORIES, DATASETS))('SFT on stories260K', () => {
@@ -155,6 +168,66 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('SFT on stories260K', () =>
     const perLayer = sizeClass(tokens * 64 * 4) - sizeClass(tokens * 64 * 2);
     expect(f32.afterForward - f16.afterForward).toBe(layers * perLayer);
     expect(layers).toBe(5);
+  });
+
+  it('f16 kept activations (no checkpointing): losses within 1e-3 of f32, the saving the plan counts; f32 without shader-f16', async (context) => {
+    requireF16(context, device.hasF16);
+    const runs: { losses: number[]; afterForward: number }[] = [];
+    let config: ModelConfig | null = null;
+    let batchShape = [0, 0];
+    // The third run asks for f16 on an adapter stubbed without shader-f16: it must keep f32.
+    for (const [activationDtype, hasF16] of [
+      ['f32', true],
+      ['f16', true],
+      ['f16', false],
+    ] as const) {
+      const { model } = await loadStories(device);
+      config = model.config;
+      const peft = await getPeftModel(model, lora(), { seed: 1 });
+      const task = supervisedTask();
+      const forward = task.forward;
+      let afterForward = -1;
+      task.forward = (...args) => {
+        const before = device.memory().liveBytes;
+        const result = forward(...args);
+        if (afterForward < 0) {
+          afterForward = device.memory().liveBytes - before;
+          const batch = args[1].rows;
+          batchShape = [batch.length, Math.max(...batch.map((row) => row.inputIds.length))];
+        }
+        return result;
+      };
+      const trainable = trainablePeftModel(peft);
+      const result = await train({
+        model: hasF16 ? trainable : { ...trainable, device: withoutF16(device) },
+        task,
+        train: rows,
+        args: { ...BASE, maxSteps: 4, activationDtype },
+      });
+      runs.push({ losses: result.losses, afterForward });
+      model.dispose();
+    }
+    const [f32, f16, fallback] = runs;
+    for (let i = 0; i < 4; i++) expect(Math.abs(f16.losses[i] - f32.losses[i])).toBeLessThan(1e-3);
+    expect(f16.losses.some((loss, i) => loss !== f32.losses[i])).toBe(true);
+    // What the tape keeps after the first forward shrinks by exactly the plan's activation term.
+    const plan = (activationDtype: 'f32' | 'f16') =>
+      planMemory({
+        model: config!,
+        baseFormat: 'f32',
+        finetuningType: 'lora',
+        lora: { r: 8, targetsPerLayer: 7 },
+        batchSize: batchShape[0],
+        sequenceLength: batchShape[1],
+        gradientCheckpointing: false,
+        activationDtype,
+        limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: device.maxBindingBytes },
+      }).activations;
+    expect(f32.afterForward - f16.afterForward).toBe(plan('f32') - plan('f16'));
+    expect(plan('f32') - plan('f16')).toBeGreaterThan(0);
+    // Without shader-f16 the run is the f32 run, bit for bit.
+    expect(fallback.losses).toEqual(f32.losses);
+    expect(fallback.afterForward).toBe(f32.afterForward);
   });
 
   it('resume after a kill and after a crash while saving repeats the uninterrupted run (files on disk)', async () => {

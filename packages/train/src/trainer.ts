@@ -258,6 +258,7 @@ export async function train<Row>(options: TrainOptions<Row>): Promise<TrainResul
       gradientCheckpointing: args.gradientCheckpointing,
       // f16 storage needs shader-f16; without it the layer inputs stay f32.
       checkpointDtype: args.checkpointDtype === 'f16' && model.device.hasF16 ? 'f16' : 'f32',
+      activationDtype: args.activationDtype === 'f16' && model.device.hasF16 ? 'f16' : 'f32',
       beforeMicroBatch: (micro) => model.setTraining?.(true, dropoutSeed(args.seed, state.globalStep, micro)),
     });
 

@@ -115,6 +115,7 @@ export async function runTraining(plan: RunPlan, options: RunTrainingOptions): P
         maxStorageBufferBindingSize: device.maxBindingBytes,
         budgetBytes: memoryBudget(device.info.adapterClass),
         matmulOuterSegments: device.tuning.matmulOuterSegments,
+        hasF16: device.hasF16,
       });
       refuseIfTooLarge(memory);
     }

@@ -536,6 +536,7 @@ function planInputOf(loaded: LoadedModel, plan: ReturnType<typeof planRun>, gpu:
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize ?? 0,
       budgetBytes: BROWSER_TAB_BUDGET,
       matmulOuterSegments: gpu.tuning.matmulOuterSegments,
+      hasF16: gpu.hasF16,
     },
     baseFormatOfRun(loaded, plan),
   );

@@ -105,6 +105,11 @@ export interface AutogradBackend<T extends object> {
   scope<R>(like: T, fn: () => R): R;
   /** Removes `x` from enclosing scopes so it outlives them (gradients of leaves). */
   keep(x: T): T;
+  /**
+   * What views of one tensor share (GPU: the storage), so the tensors saved in f16 for backward
+   * share one copy per storage (half-saved.ts); absent: the handle itself.
+   */
+  storageOf?(x: T): object;
 
   // ---- forward ops -------------------------------------------------------------------------
   full(like: T, shape: Shape, value: number, dtype?: DType): T;

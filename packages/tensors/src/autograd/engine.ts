@@ -1,6 +1,14 @@
 import { TensorError } from '../device/errors.js';
 import { formatShape, type Shape } from '../tensor/shape.js';
 import type { AutogradBackend } from './backend.js';
+import {
+  type HalfEntry,
+  halfScopeOpen,
+  noteMade,
+  releaseEntry,
+  storeSaved,
+  unpackSaved,
+} from './half-saved.js';
 
 /** What a rule's backward knows about the call it differentiates. */
 export interface BackwardContext {
@@ -50,6 +58,8 @@ interface Node {
   readonly ops: AutogradBackend<object>;
   readonly rule: Rule;
   saved: object[];
+  /** The f16 entry of each saved tensor stored in half precision (half-saved.ts), or null. */
+  halves: (HalfEntry | null)[] | null;
   readonly context: BackwardContext;
   readonly edges: Edge[];
   released: boolean;
@@ -173,11 +183,27 @@ export function apply<T extends object>(
       break;
     }
   }
-  if (!tracked) return rule.forward(ops, args, false);
+  const half = halfScopeOpen();
+  if (!tracked) {
+    const plain = rule.forward(ops, args, false);
+    if (half) noteMade(rule, args, rule.output ? rule.output(plain) : plain);
+    return plain;
+  }
   const result = rule.forward(ops, args, true);
   const output = (rule.output ? rule.output(result) : result) as object;
   const saved = (rule.save?.(args, result) ?? []) as T[];
-  record(ops, rule, output, inputs, args, saved);
+  if (!half) {
+    record(ops, rule, output, inputs, args, saved);
+    return result;
+  }
+  noteMade(rule, args, output);
+  // Statistics returned beside the output (a log-sum-exp) are never stored in half precision.
+  const extras =
+    result !== output && typeof result === 'object' && result
+      ? Object.values(result).filter((x) => x !== output)
+      : [];
+  const stored = storeSaved(ops, rule, saved, extras, (tensor) => leaves.has(tensor));
+  record(ops, rule, output, inputs, args, stored?.saved ?? saved, stored?.entries ?? null);
   return result;
 }
 
@@ -189,6 +215,7 @@ export function record<T extends object>(
   inputs: readonly unknown[],
   args: readonly unknown[],
   saved: readonly T[],
+  halves: (HalfEntry | null)[] | null = null,
 ): void {
   const edges: Edge[] = inputs.map((input) => {
     if (typeof input !== 'object' || input === null) return null;
@@ -201,6 +228,7 @@ export function record<T extends object>(
     ops: ops as AutogradBackend<object>,
     rule,
     saved: saved.map((t) => ops.retain(t)),
+    halves,
     context: {
       args,
       shapes: inputs.map((input) =>
@@ -223,6 +251,8 @@ function releaseNode(node: Node): void {
   node.released = true;
   for (const t of node.saved) node.ops.release(t);
   node.saved = [];
+  if (node.halves) for (const entry of node.halves) if (entry) releaseEntry(entry);
+  node.halves = null;
   tape.delete(node);
 }
 
@@ -339,7 +369,8 @@ export function backward<T extends object>(
     grads.delete(node);
     const ops = node.ops;
     if (grad) {
-      const saved = node.saved;
+      let saved = node.saved;
+      const halves = node.halves;
       const absorbed = new Map<number, object>();
       const context: BackwardContext = {
         ...node.context,
@@ -351,7 +382,11 @@ export function backward<T extends object>(
           return existing;
         },
       };
-      const inputGrads = ops.scope(grad, () => node.rule.backward(ops, grad, saved, context));
+      const inputGrads = ops.scope(grad, () => {
+        // f16-stored activations are read as f32 copies (views of them die with this scope).
+        if (halves) saved = unpackSaved(ops, saved, halves);
+        return node.rule.backward(ops, grad, saved, context);
+      });
       // A rule may hand back its incoming gradient, a saved tensor, or one tensor twice: give
       // each edge a handle of its own so every handle is freed exactly once.
       const owned = new Set<object>();

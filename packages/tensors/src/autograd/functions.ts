@@ -11,6 +11,7 @@ import type {
   UnaryFunction,
 } from './backend.js';
 import { apply } from './engine.js';
+import { nameRule } from './half-saved.js';
 import { type DifferentiableOp, RULES } from './rules.js';
 
 type UnaryFunctions<T> = { [K in UnaryFunction]: (x: T) => T };
@@ -64,6 +65,7 @@ const complete: [Missing, Extra] extends [never, never] ? true : never = true;
 export function differentiable<T extends object>(backend: AutogradBackend<T>): DifferentiableFunctions<T> {
   const functions: Record<string, (...args: unknown[]) => unknown> = {};
   for (const [name, rule] of Object.entries(RULES)) {
+    nameRule(rule, name);
     functions[name] = (...args: unknown[]) => apply(backend, rule, args);
   }
   void complete;

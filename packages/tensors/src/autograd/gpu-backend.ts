@@ -48,6 +48,7 @@ export const GPU_BACKEND: AutogradBackend<Tensor> = {
   release: (x) => x.dispose(),
   scope: (like, fn) => like.device.scope(fn),
   keep: (x) => x.keep(),
+  storageOf: (x) => x.storage,
   full: (like, shape, value, dtype) => full(like.device, shape, value, dtype ?? like.dtype),
   binary,
   unary: (op, x) => unary(op, x),

@@ -46,4 +46,10 @@ export {
 } from './engine.js';
 export { type DifferentiableFunctions, differentiable } from './functions.js';
 export { GPU_BACKEND } from './gpu-backend.js';
+export {
+  HALF_SAVED_POLICY,
+  type HalfSavedPolicy,
+  type SavedTensorContext,
+  withHalfSavedTensors,
+} from './half-saved.js';
 export { rowGradientWith } from './row-gradient.js';

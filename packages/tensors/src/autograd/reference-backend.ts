@@ -134,6 +134,7 @@ export const REFERENCE_BACKEND: AutogradBackend<R> = {
   release: () => {},
   scope: (_like, fn) => fn(),
   keep: (x) => x,
+  storageOf: (x) => x.data,
   full: (_like, shape, value, dtype = 'f32') =>
     tensor(new Float64Array(sizeOf(shape)).fill(value), shape, dtype),
   binary,

@@ -31,6 +31,8 @@ export async function runIdentity(
     if (OPERATIONAL_KEYS.includes(key)) continue;
     // LoRA+ keys count only when LoRA+ is on (identities of runs without it stay as they were).
     if (key.startsWith('loraplus') && args.loraplusLrRatio === null) continue;
+    // So does f16 activation storage (identities of runs without it stay as they were).
+    if (key === 'activationDtype' && args.activationDtype === 'f32') continue;
     settings[key] = args[key];
   }
   const text = JSON.stringify({ settings, plan });

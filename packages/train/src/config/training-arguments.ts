@@ -55,6 +55,13 @@ export interface TrainingArguments {
    * Default 'f32'.
    */
   checkpointDtype?: 'f32' | 'f16';
+  /**
+   * Storage of the activations each decoder layer keeps for backward without checkpointing: 'f16'
+   * stores those the rule of docs/architecture/precision.md allows in half precision where the
+   * adapter has shader-f16 (elsewhere, and under checkpointing, they stay f32); bf16 / fp16 /
+   * pure_bf16 ask for it. Compute stays f32. Default 'f32'.
+   */
+  activationDtype?: 'f32' | 'f16';
   /** seed: data order, dropout masks (default 42). */
   seed?: number;
   /** Shuffle rows each epoch (default true). */
@@ -112,6 +119,7 @@ export function resolveTrainingArguments(args: TrainingArguments): ResolvedTrain
     loraplusLrEmbedding: args.loraplusLrEmbedding ?? 1e-6,
     gradientCheckpointing: args.gradientCheckpointing ?? false,
     checkpointDtype: args.checkpointDtype ?? 'f32',
+    activationDtype: args.activationDtype ?? 'f32',
     seed: args.seed ?? 42,
     shuffle: args.shuffle ?? true,
     loggingSteps: args.loggingSteps ?? 5,

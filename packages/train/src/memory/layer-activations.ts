@@ -30,16 +30,23 @@ export interface PlanLora {
  * peft's linearOnto): 2 outputs per target. DoRA still makes B A x, its scaled copy, the factors'
  * products and the sums (8 outputs per target). q/k norm outputs; post-norm outputs; Phi-3's
  * slices of its fused outputs. Reshapes are views and allocate nothing.
+ *
+ * `keptHalf`: for each kept tensor, whether f16 kept activations store it in half precision
+ * (the rule of HALF_SAVED_POLICY: never a norm's input, the gated product or a logsumexp).
  */
 export function layerActivationWidths(
   m: PlanLayerShape,
   lora: PlanLora | null,
-): { kept: number[]; transient: number[] } {
+): { kept: number[]; transient: number[]; keptHalf: boolean[] } {
   const H = m.hiddenSize;
   const I = m.intermediateSize;
   const qDim = m.numAttentionHeads * m.headDim;
   const kvDim = m.numKeyValueHeads * m.headDim;
   const kept = [H, H, H, H, qDim, kvDim, kvDim, qDim, m.numAttentionHeads, I, I, I];
+  // Under f16 kept activations (HALF_SAVED_POLICY, docs/architecture/precision.md): the norms'
+  // outputs, q, k, v, the attention output, gate and up go f16; the residual stream (both norms'
+  // inputs), the logsumexp and the gated product stay f32.
+  const keptHalf = [true, true, false, false, true, true, true, true, false, true, true, false];
   const transient: number[] = [];
   const projections = layerProjections(m);
   // v and the MLP's gate/up are kept as they come out of their projection (no norm, no rotary
@@ -62,25 +69,35 @@ export function layerActivationWidths(
     for (let k = 0; k < counted; k++) transient.push(out);
     if (targeted) {
       kept.push(lora.r);
+      // A x stays f32 (too narrow to be worth its casts).
+      keptHalf.push(false);
       // DoRA multiplies the base output and the scaled adapter output by per-row factors:
       // both products' tensor inputs are kept.
-      if (lora.dora) kept.push(out, out);
-      if (lora.dropout) kept.push(inFeatures);
+      if (lora.dora) {
+        kept.push(out, out);
+        keptHalf.push(true, true);
+      }
+      if (lora.dropout) {
+        kept.push(inFeatures);
+        keptHalf.push(true);
+      }
     }
   });
   if (m.qkNorm) {
     // The norms' inputs (q and k as projected) are kept; their outputs go into rotary.
     kept.push(qDim, kvDim);
+    keptHalf.push(false, false);
     transient.push(qDim, kvDim);
   }
   if (m.postNorms) {
     // The post norms' inputs (o's and down's outputs) are kept; their outputs go into the adds.
     kept.push(H, H);
+    keptHalf.push(false, false);
     transient.push(H, H);
   }
   if (m.fusedProjections) {
     // q, k and v are sliced out of qkv_proj's output, gate and up out of gate_up_proj's.
     transient.push(qDim, kvDim, kvDim, I, I);
   }
-  return { kept, transient };
+  return { kept, transient, keptHalf };
 }

@@ -32,7 +32,7 @@ const STORIES_LIKE = {
 };
 /** A Qwen3-like layer: q/k norms, grouped keys, head_dim 64, a vocabulary that is a multiple of 1,024. */
 const QWEN3_LIKE = {
-  architecture: 'Qwen3ForCausalLM',
+  architecture: 'Qwen3ForCausalLM' as const,
   hiddenSize: 256,
   intermediateSize: 768,
   numHiddenLayers: 2,
@@ -99,8 +99,9 @@ async function measure(
         maxSteps: 2,
         learningRate: 1e-3,
         shuffle: false,
-        gradientCheckpointing: checkpointing !== false,
+        gradientCheckpointing: checkpointing === true || checkpointing === 'f16',
         checkpointDtype: checkpointing === 'f16' ? 'f16' : 'f32',
+        activationDtype: checkpointing === 'f16-kept' ? 'f16' : 'f32',
       },
     });
     return { measured: { weights, trainable, peak: device.memory().peakBytes - before }, config };
@@ -109,8 +110,11 @@ async function measure(
   }
 }
 
-/** No checkpointing, checkpointing, or checkpointing with the layer inputs stored in f16. */
-type Checkpointing = boolean | 'f16';
+/**
+ * No checkpointing, checkpointing, checkpointing with the layer inputs stored in f16, or no
+ * checkpointing with the kept activations stored in f16 ('f16-kept').
+ */
+type Checkpointing = boolean | 'f16' | 'f16-kept';
 
 /** A small model with a large vocabulary: the logits are most of a step's memory. */
 const LARGE_VOCABULARY = {
@@ -178,13 +182,16 @@ const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?, number?][] = 
     ['embed_tokens', 'lm_head'],
     32,
   ],
+  ['stories-like, f16 base, f16 kept activations', STORIES_LIKE, 'f16', 'f16-kept'],
+  ['stories-like, Q4_0 base, f16 kept activations', STORIES_LIKE, 'q4_0', 'f16-kept'],
+  ['Qwen3-like, f32 base, f16 kept activations', QWEN3_LIKE, 'f32', 'f16-kept'],
 ];
 
 describe('memory plan against the device', () => {
   it.for(CASES)(
     '%s: weights, LoRA parameters and the peak of 2 LoRA SFT steps',
     async ([label, shape, baseFormat, checkpointing, modulesToSave, chunkRows], context) => {
-      if (checkpointing === 'f16') requireF16(context, device.hasF16);
+      if (checkpointing === 'f16' || checkpointing === 'f16-kept') requireF16(context, device.hasF16);
       const batch = 2;
       const seq = 64;
       const { measured, config } = await measure(
@@ -207,8 +214,9 @@ describe('memory plan against the device', () => {
         },
         batchSize: batch,
         sequenceLength: seq,
-        gradientCheckpointing: checkpointing !== false,
+        gradientCheckpointing: checkpointing === true || checkpointing === 'f16',
         checkpointDtype: checkpointing === 'f16' ? 'f16' : 'f32',
+        activationDtype: checkpointing === 'f16-kept' ? 'f16' : 'f32',
         matmulOuterSegments: device.tuning.matmulOuterSegments,
         logitsChunkRows: chunkRows,
         limits: {

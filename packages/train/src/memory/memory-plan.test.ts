@@ -15,6 +15,32 @@ const QWEN3_0_6B: PlanModelShape = {
 const LIMITS = { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 };
 
 describe('memory plan', () => {
+  it('f16 kept activations: each layer keeps its marked tensors in f16; nothing changes under checkpointing', () => {
+    const plan = (activationDtype: 'f32' | 'f16', gradientCheckpointing = false) =>
+      planMemory({
+        model: QWEN3_0_6B,
+        baseFormat: 'q4_0',
+        finetuningType: 'lora',
+        lora: { r: 8, targetsPerLayer: 7 },
+        batchSize: 1,
+        sequenceLength: 512,
+        gradientCheckpointing,
+        activationDtype,
+        limits: LIMITS,
+      });
+    const tokens = 512;
+    // Half-stored per layer: two norms' outputs (1,024), q after rotary and the attention output
+    // (2,048), k and v (1,024), gate and up (3,072); LoRA's A x (8 wide) stays f32.
+    const half = [1024, 1024, 2048, 2048, 1024, 1024, 3072, 3072];
+    const saving = half.reduce(
+      (sum, width) => sum + sizeClass(tokens * width * 4) - sizeClass(tokens * width * 2),
+      0,
+    );
+    expect(plan('f32').activations - plan('f16').activations).toBe(28 * saving);
+    expect(plan('f16').peak).toBeLessThan(plan('f32').peak);
+    expect(plan('f16', true)).toEqual(plan('f32', true));
+  });
+
   it('matmulOuterSegments: an f32 table over 4 MiB is read in K segments in dh = dlogits W, not copied', () => {
     const stories15M: PlanModelShape = {
       hiddenSize: 288,

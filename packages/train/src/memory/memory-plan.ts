@@ -33,6 +33,12 @@ export interface MemoryPlanInput {
   /** Storage of the layer inputs checkpointing keeps (TrainingArguments.checkpointDtype; default f32). */
   checkpointDtype?: 'f32' | 'f16';
   /**
+   * Storage of the activations a layer keeps without checkpointing (TrainingArguments'
+   * activationDtype, where the adapter has shader-f16; default f32): 'f16' stores those
+   * `layerActivationWidths` marks in half precision.
+   */
+  activationDtype?: 'f32' | 'f16';
+  /**
    * The matmul reads an operand stored across K that is over OUTER_OPERAND_MAX_BYTES in place,
    * in K segments, instead of copying it (the device's `tuning.matmulOuterSegments`: software
    * adapters). Default false: such an operand is counted as copied.
@@ -162,9 +168,24 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   const widths = layerActivationWidths(m, lora);
   const keptPerLayer = widths.kept.reduce((sum, width) => sum + tokenTensor(width), 0);
   const layerTransient = training ? widths.transient.reduce((sum, width) => sum + tokenTensor(width), 0) : 0;
+  // f16 kept activations (no checkpointing): the marked tensors are kept as f16 copies; their
+  // f32 originals live until the layer's scope closes (the end of the last layer's forward), and
+  // backward reads f32 copies made as it reaches them (at the MLP's peak: gate and up).
+  const halfKept = training && !input.gradientCheckpointing && input.activationDtype === 'f16';
+  const halfTensor = (width: number) => chunked(tokens * width * 2, width * 2);
+  const keptStored = halfKept
+    ? widths.kept.reduce(
+        (sum, width, i) => sum + (widths.keptHalf[i] ? halfTensor(width) : tokenTensor(width)),
+        0,
+      )
+    : keptPerLayer;
+  const halfOriginals = halfKept
+    ? widths.kept.reduce((sum, width, i) => sum + (widths.keptHalf[i] ? tokenTensor(width) : 0), 0)
+    : 0;
+  const halfUnpacked = halfKept ? 2 * tokenTensor(m.intermediateSize) : 0;
   // The embedding's output (the first layer's norm input) and the final norm's output.
   const outer = 2 * tokenTensor(H);
-  const activations = training ? m.numHiddenLayers * keptPerLayer + outer : 0;
+  const activations = training ? m.numHiddenLayers * keptStored + outer : 0;
   // Checkpointing keeps each layer's input; in backward one layer is recomputed at a time.
   const layerInput = input.checkpointDtype === 'f16' ? chunked(tokens * H * 2, H * 2) : tokenTensor(H);
   const activationsCheckpointed = training ? m.numHiddenLayers * layerInput + outer + keptPerLayer : 0;
@@ -247,7 +268,8 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
   if (training) {
     // The end of the last layer's forward: everything kept so far plus that layer's transients
     // (with checkpointing, that layer's kept tensors too).
-    const forwardEnd = (input.gradientCheckpointing ? activationsCheckpointed : activations) + layerTransient;
+    const forwardEnd =
+      (input.gradientCheckpointing ? activationsCheckpointed : activations) + layerTransient + halfOriginals;
     // The classifier: in forward the logits and the table's copy; in backward the logits, their
     // gradient, the operand copies and the gradient of the final hidden states.
     // (dh, then a trained head's weight gradient and its copies.)
@@ -302,7 +324,8 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const recomputed = input.gradientCheckpointing ? keptPerLayer + layerTransient : 0;
     // A trained embedding's gradient is made after every layer's backward.
     const embeddingGradient = lora?.trainedTables?.embedding ? chunked(m.vocabSize * H * F32, H * F32) : 0;
-    const backward = gradients - embeddingGradient + between + recomputed + heldLogits + inFlight;
+    const backward =
+      gradients - embeddingGradient + between + recomputed + heldLogits + inFlight + halfUnpacked;
     peak = resident + Math.max(forwardEnd, classifier, backward, embeddingBackward);
   } else {
     peak = resident + logits + forwardCopy + kvCache;

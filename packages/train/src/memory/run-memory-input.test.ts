@@ -48,12 +48,23 @@ describe('the memory plan input of a planned run', () => {
       // LLaMA-Factory checkpoints unless disable_gradient_checkpointing; bf16 stores its inputs in f16.
       gradientCheckpointing: true,
       checkpointDtype: 'f16',
+      // and the activations a layer keeps when checkpointing is off.
+      activationDtype: 'f16',
       matmulOuterSegments: true,
       limits: { ...DEVICE, budgetBytes: 2 ** 32 },
     });
     const defaults = memoryPlanInputOf(run({}), MODEL, DEVICE);
     // Transformers' per_device_train_batch_size default, LLaMA-Factory's cutoff_len default.
-    expect(defaults).toMatchObject({ batchSize: 8, sequenceLength: 2048, checkpointDtype: 'f32' });
+    expect(defaults).toMatchObject({
+      batchSize: 8,
+      sequenceLength: 2048,
+      checkpointDtype: 'f32',
+      activationDtype: 'f32',
+    });
+    // An adapter without shader-f16 keeps f32 activations whatever the config asks.
+    expect(memoryPlanInputOf(run({ bf16: true }), MODEL, { ...DEVICE, hasF16: false }).activationDtype).toBe(
+      'f32',
+    );
     expect(defaults.lora?.targetsPerLayer).toBe(7);
     expect(defaults.limits).not.toHaveProperty('budgetBytes');
   });

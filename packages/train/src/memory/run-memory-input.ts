@@ -11,6 +11,8 @@ export interface PlanDevice {
   budgetBytes?: number;
   /** The device's `tuning.matmulOuterSegments` (software adapters read large operands in slices). */
   matmulOuterSegments?: boolean;
+  /** Whether the adapter has shader-f16 (false: f16 activations stay f32); default true. */
+  hasF16?: boolean;
 }
 
 /**
@@ -67,6 +69,7 @@ export function memoryPlanInputOf(
     sequenceLength: plan.data.cutoffLen,
     gradientCheckpointing: trainingArguments.gradientCheckpointing ?? true,
     checkpointDtype: trainingArguments.checkpointDtype ?? 'f32',
+    activationDtype: device.hasF16 === false ? 'f32' : (trainingArguments.activationDtype ?? 'f32'),
     matmulOuterSegments: device.matmulOuterSegments ?? false,
     ...(logitsChunkRows === undefined ? {} : { logitsChunkRows }),
     limits: {

@@ -1,6 +1,6 @@
 import type { CausalLM, LinearLike, ModelFileSink } from '@webtune/nn';
 import { type PeftModel, saveAdapter } from '@webtune/peft';
-import { autograd, checkpoint, type Device, type Tensor } from '@webtune/tensors';
+import { autograd, checkpoint, type Device, type Tensor, withHalfSavedTensors } from '@webtune/tensors';
 
 /** Options of one training forward. */
 export interface TrainingForwardOptions {
@@ -12,6 +12,12 @@ export interface TrainingForwardOptions {
    * its input is cast up, its output rounded to f16 once (see docs/architecture/precision.md).
    */
   checkpointDtype?: 'f32' | 'f16';
+  /**
+   * Storage of the activations each layer keeps for backward when checkpointing is off: 'f16'
+   * stores those HALF_SAVED_POLICY allows (the adapter must have shader-f16); compute stays f32
+   * (see docs/architecture/precision.md). Ignored under checkpointing (checkpointDtype applies).
+   */
+  activationDtype?: 'f32' | 'f16';
   /** Position of each token per row (packed rows restart at 0 per example); default 0..seq-1. */
   positions?: readonly (readonly number[])[];
   /**
@@ -153,10 +159,15 @@ function decoderHiddenStates(model: CausalLM, ids: Tensor, options: TrainingForw
   // layers only the f16 inputs stay, as the memory plan counts.
   let h = half ? device.scope(() => autograd.cast(model.embed(ids), 'f16')) : model.embed(ids);
   const layers = [...decoder.layers];
+  // f16 kept activations: each layer's ops save f16 copies of what the rule allows; the f32
+  // originals die with the layer's scope.
+  const halfKept = !options.gradientCheckpointing && options.activationDtype === 'f16';
+  const plain = (layer: (typeof layers)[number], input: Tensor) =>
+    halfKept ? withHalfSavedTensors(() => layer.forward(input, context)) : layer.forward(input, context);
   layers.forEach((layer, index) => {
     const input = h;
     h = device.scope(() => {
-      if (!options.gradientCheckpointing) return layer.forward(input, context);
+      if (!options.gradientCheckpointing) return plain(layer, input);
       const output = checkpoint(
         (x) =>
           half

@@ -376,8 +376,11 @@ function trainingArgumentsOf(config: LlamaFactoryConfig, baseModel: string): Tra
       : {}),
     gradientCheckpointing: config.gradient_checkpointing ?? !config.disable_gradient_checkpointing,
     // LLaMA-Factory's half-precision switches also halve the layer inputs checkpointing keeps
-    // (only when set, so plans without them read as before).
-    ...(config.bf16 || config.fp16 || config.pure_bf16 ? { checkpointDtype: 'f16' as const } : {}),
+    // (only when set, so plans without them read as before),
+    // and the activations a layer keeps for backward without checkpointing.
+    ...(config.bf16 || config.fp16 || config.pure_bf16
+      ? { checkpointDtype: 'f16' as const, activationDtype: 'f16' as const }
+      : {}),
     seed: config.seed,
     shuffle: !config.disable_shuffling,
     loggingSteps: config.logging_steps,
