@@ -2,13 +2,17 @@ import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { KERNELS } from '../names.js';
+import { isQuantized } from '../packed-matmul/formats.js';
+import { packedDecoderWgsl } from '../packed-matmul/packed-decoders-wgsl.js';
 import { kernelSource } from '../shared/wgsl.js';
 import {
   checkProductInputs,
   type DecodeEpilogue,
   type DecodeMatvecOptions,
+  type HalfOrF32,
   loadWeight,
   PRODUCT_FIELDS,
+  type ProductFormat,
   productBindings,
   productUniforms,
   subgroupsCover,
@@ -31,7 +35,7 @@ const ROW_BLOCK = 8;
  */
 export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void {
   const { norm, epilogue } = options;
-  const inputs = checkProductInputs('decodeMatvec', options, { stacked: true, dora: true });
+  const inputs = checkProductInputs('decodeMatvec', options, { stacked: true, dora: true, quantized: true });
   const { rows, n, format, biases, lowRank, terms, stacked } = inputs;
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
@@ -72,8 +76,11 @@ interface MatvecShape {
   /** Per weight: whether a LoRA term (u, B) is added, and whether DoRA's factor then scales it. */
   lora: boolean[];
   dora: boolean[];
-  /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
-  format: 'f32' | 'f16' | 'bf16';
+  /**
+   * f32 weights (vec4 loads), packed halves (two u32 words per 4 values), or ggml blocks (Q8_0,
+   * Q4_0, Q4_K: the lanes split K by 32-value blocks, each decoding its block's scale once).
+   */
+  format: ProductFormat;
   /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
   rows: number;
   /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
@@ -152,9 +159,45 @@ function matvecSource(shape: MatvecShape): string {
   emit(`  let col0 = local * ${C}u;`);
   for (let r = 0; r < R; r++)
     for (let j = 0; j < C; j++) for (let p = 0; p < sums; p++) emit(`  var acc_${p}_${r}_${j} = 0.0;`);
-  for (let j = 0; j < C; j++) emit(`  let row_${j} = min(col0 + ${j}u, n - 1u) * params.k4;`);
+  const quantized = isQuantized(shape.format as 'q8_0');
+  // A quantized weight's rows are addressed in bytes (the decoders' `row`), the others' in vec4s.
+  const rowUnit = quantized ? 'params.row_bytes' : 'params.k4';
+  for (let j = 0; j < C; j++) emit(`  let row_${j} = min(col0 + ${j}u, n - 1u) * ${rowUnit};`);
   const loop = (weightIndex: number) => {
     const body: string[] = [];
+    if (quantized) {
+      // Lanes take whole 32-value blocks: each weight row's block scale is decoded once per block.
+      body.push(`    for (var blk = lid.x; blk < params.k4 / 8u; blk += ${L}u) {`);
+      const names: string[] = [];
+      for (let j = 0; j < C; j++) {
+        for (let p = 0; p < sums; p++) {
+          const name = swiglu ? weightNames[shape.stacked ? 0 : p] : weightNames[weightIndex];
+          const at = shape.stacked && p === 1 ? `row_${j} + params.n0 * params.row_bytes` : `row_${j}`;
+          body.push(`      let at_${p}_${j} = ${at};`);
+          body.push(`      let scale_${p}_${j} = ${name}_scale(at_${p}_${j}, blk);`);
+          names.push(name);
+        }
+      }
+      body.push('      for (var q = 0u; q < 8u; q++) {');
+      body.push('        let s = blk * 8u + q;');
+      if (norm) body.push('        let gain = g[s];');
+      for (let r = 0; r < R; r++) {
+        const scaled = norm ? ` * gain * inv_${r}` : '';
+        body.push(`        let a_${r} = x[x_${r} + s]${scaled};`);
+      }
+      let index = 0;
+      for (let j = 0; j < C; j++) {
+        for (let p = 0; p < sums; p++) {
+          body.push(
+            `        let b_${p}_${j} = ${names[index++]}_quad(at_${p}_${j}, s * 4u, scale_${p}_${j});`,
+          );
+          for (let r = 0; r < R; r++) body.push(`        acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
+        }
+      }
+      body.push('      }');
+      body.push('    }');
+      return body.join('\n');
+    }
     body.push(`    for (var s = lid.x; s < params.k4; s += ${L}u) {`);
     if (norm) body.push('      let gain = g[s];');
     for (let r = 0; r < R; r++) {
@@ -165,7 +208,7 @@ function matvecSource(shape: MatvecShape): string {
       for (let p = 0; p < sums; p++) {
         const name = swiglu ? weightNames[shape.stacked ? 0 : p] : weightNames[weightIndex];
         const at = shape.stacked && p === 1 ? `row_${j} + params.n0 * params.k4 + s` : `row_${j} + s`;
-        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, at)};`);
+        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format as HalfOrF32, name, at)};`);
         for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
       }
     }
@@ -281,7 +324,15 @@ function matvecSource(shape: MatvecShape): string {
     ],
     uniforms: PRODUCT_FIELDS,
     workgroupSize: L,
-    helpers: shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+    helpers: [
+      shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+      // The shared block decoders (packed-decoders-wgsl.ts), one set per weight binding.
+      ...(quantized
+        ? weightNames.map((name) =>
+            packedDecoderWgsl(shape.format as 'q8_0', { buffer: name, prefix: `${name}_` }),
+          )
+        : []),
+    ].join('\n'),
     body: lines.join('\n'),
   });
   return shape.subgroups ? `enable subgroups;\n${source}` : source;

@@ -2,6 +2,7 @@ import type { Device } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { isQuantized, type PackedFormat } from '../packed-matmul/formats.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
 
 /*
@@ -24,8 +25,9 @@ export interface DecodeMatvecOptions {
   x: Tensor;
   /**
    * Weights [n_w, K] in nn.Linear's [out, in] layout, read in place: 1 to 3 of them, all f32
-   * tensors or all frozen half-precision PackedWeights of one format (f16, the LoRA default
-   * base, or bf16; one chunk each), whose halves are widened in the kernel.
+   * tensors or all frozen PackedWeights of one format (one chunk each): f16 (the LoRA default
+   * base) or bf16 halves widened in the kernel, or (decodeMatvec only) ggml Q8_0, Q4_0 or Q4_K
+   * blocks decoded in the kernel by the packed matmul's decoders (QLoRA bases, GGUF imports).
    */
   weights: readonly (Tensor | PackedWeight)[];
   /** Biases [n_w] of the weights, all or none (added before the epilogue). */
@@ -71,19 +73,26 @@ export const PRODUCT_FIELDS: UniformField[] = [
   { name: 'scale0', type: 'f32' },
   { name: 'scale1', type: 'f32' },
   { name: 'scale2', type: 'f32' },
+  /** Bytes per weight row of a ggml-quantized weight (0 otherwise). */
+  { name: 'row_bytes', type: 'u32' },
 ];
+
+/** Storage of a product's weights: f32, halves, or (decodeMatvec) ggml blocks. */
+export type ProductFormat = 'f32' | PackedFormat;
+/** The formats every product kernel reads. */
+export type HalfOrF32 = 'f32' | 'f16' | 'bf16';
 
 type Term = NonNullable<DecodeMatvecOptions['lowRank']>['terms'][number];
 
 /** A product's inputs, checked. */
-export interface ProductInputs {
+export interface ProductInputs<F extends ProductFormat = HalfOrF32> {
   rows: number;
   K: number;
   /** Outputs of each weight (a stacked gate/up weight: half its rows). */
   n: number[];
   /** Columns of `out`. */
   width: number;
-  format: 'f32' | 'f16' | 'bf16';
+  format: F;
   biases: readonly Tensor[];
   lowRank: DecodeMatvecOptions['lowRank'];
   /** One entry per weight: its LoRA term or null. */
@@ -95,13 +104,23 @@ export interface ProductInputs {
 /**
  * Checks a product's inputs, naming the kernel (`kernel`) and the input that is wrong.
  * `stacked`: whether one stacked gate/up weight may stand for two; `dora`: whether DoRA factors
- * are taken.
+ * are taken; `quantized`: whether ggml-quantized weights (Q8_0, Q4_0, Q4_K) are taken.
  */
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean },
-): ProductInputs {
+  allow: { stacked: boolean; dora: boolean; quantized: true },
+): ProductInputs<ProductFormat>;
+export function checkProductInputs(
+  kernel: string,
+  options: DecodeMatvecOptions,
+  allow: { stacked: boolean; dora: boolean; quantized?: false },
+): ProductInputs;
+export function checkProductInputs(
+  kernel: string,
+  options: DecodeMatvecOptions,
+  allow: { stacked: boolean; dora: boolean; quantized?: boolean },
+): ProductInputs<ProductFormat> {
   const { x, weights, epilogue, out } = options;
   const biases = options.biases ?? [];
   if (
@@ -118,7 +137,7 @@ export function checkProductInputs(
   if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && swigluWeights)) {
     throw new TensorError(`${kernel}: ${weights.length} weights for epilogue ${epilogue}`);
   }
-  const format = weightFormat(kernel, weights);
+  const format = weightFormat(kernel, weights, allow.quantized ?? false);
   for (const w of weights) {
     const fits =
       w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
@@ -166,7 +185,10 @@ export function checkProductInputs(
 }
 
 /** The bindings both kernels declare, in order: x, norm, weights, biases, u and B, DoRA factors, out. */
-export function productBindings(options: DecodeMatvecOptions, inputs: ProductInputs): Tensor[] {
+export function productBindings(
+  options: DecodeMatvecOptions,
+  inputs: ProductInputs<ProductFormat>,
+): Tensor[] {
   const { x, norm, weights, out } = options;
   const { biases, lowRank, terms } = inputs;
   return [
@@ -183,7 +205,7 @@ export function productBindings(options: DecodeMatvecOptions, inputs: ProductInp
 /** The uniforms (PRODUCT_FIELDS) of a product whose weights' outputs take `perWeight` blocks each. */
 export function productUniforms(
   options: DecodeMatvecOptions,
-  inputs: ProductInputs,
+  inputs: ProductInputs<ProductFormat>,
   perWeight: readonly number[],
 ): Record<string, number> {
   const { n, K, rows, width, lowRank, terms } = inputs;
@@ -209,27 +231,34 @@ export function productUniforms(
     scale0: terms[0]?.scale ?? 0,
     scale1: terms[1]?.scale ?? 0,
     scale2: terms[2]?.scale ?? 0,
+    row_bytes: isQuantized(inputs.format as PackedFormat) ? (options.weights[0] as PackedWeight).rowBytes : 0,
   };
 }
 
-/** The weights' common storage: f32 tensors, or packed halves of one format. */
-function weightFormat(kernel: string, weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
+/** The weights' common storage: f32 tensors, or packed weights of one format. */
+function weightFormat(
+  kernel: string,
+  weights: readonly (Tensor | PackedWeight)[],
+  quantized: boolean,
+): ProductFormat {
   const formats = new Set(
     weights.map((w) =>
       w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
     ),
   );
   const [format] = formats;
-  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
+  const takes = ['f32', 'f16', 'bf16', ...(quantized ? ['q8_0', 'q4_0', 'q4_k'] : [])];
+  if (formats.size !== 1 || !takes.includes(format)) {
+    const packed = quantized ? 'f16/bf16/q8_0/q4_0/q4_k' : 'f16/bf16';
     throw new TensorError(
-      `${kernel}: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
+      `${kernel}: weights must be all f32 tensors or all ${packed} packed weights of one format, got ${[...formats].join(', ')}`,
     );
   }
-  return format;
+  return format as ProductFormat;
 }
 
 /** WGSL that loads vec4 `at` of a weight stored as `format` (f16 and bf16 halves widened to f32). */
-export function loadWeight(format: ProductInputs['format'], name: string, at: string): string {
+export function loadWeight(format: HalfOrF32, name: string, at: string): string {
   if (format === 'f32') return `${name}[${at}]`;
   const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
   if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;
