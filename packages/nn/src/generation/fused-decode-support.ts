@@ -1,7 +1,7 @@
 import type { Tensor } from '@webtune/tensors';
 import { rotaryDim } from '../config/model-config.js';
 import type { CausalLM } from '../models/llama.js';
-import { Linear } from '../module/layers.js';
+import { type Embedding, Linear } from '../module/layers.js';
 
 /*
  * Which models the fused decode kernels can run, and the Linear and LoRA/DoRA term each projection
@@ -55,26 +55,48 @@ export function projectionOf(name: string, child: unknown): Projection | string 
   return resolved;
 }
 
+/** The fused product a projection's weight goes into (its layer's q/k/v or gate/up), or null. */
+function productOf(name: string): string | null {
+  const match = /^(.*)\.(q|k|v|qkv|o|gate|up|gate_up|down)_proj$/.exec(name);
+  if (!match) return null;
+  const kind = match[2];
+  const group = ['q', 'k', 'v', 'qkv'].includes(kind)
+    ? 'q/k/v'
+    : ['gate', 'up', 'gate_up'].includes(kind)
+      ? 'gate/up'
+      : kind;
+  return `${match[1]} ${group}`;
+}
+
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
- * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place), with or
+ * Llama-family shape with f32 weights or a frozen packed base read in place (f16/bf16 halves,
+ * ggml Q8_0/Q4_0/Q4_K blocks: QLoRA bases and GGUF imports, with their Q8_0 table and head), with or
  * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
  * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
+ * else (adapters in training with dropout, Gemma, soft-capping,
  * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
  * prompts go through the forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
-  if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
-  if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
-  if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
-  if (c.localRope || c.ropeLayers) return 'per-layer rotary settings';
+  // Gemma's features, each named: the kernels have none of them yet (a list, so that what is
+  // left after one lands stays visible).
+  const features = [
+    c.normAddsOne ? 'Gemma (1 + w) RMSNorm weights' : null,
+    c.embeddingMultiplier != null ? 'Gemma embedding scale' : null,
+    c.postNorms ? 'Gemma 2/3 post-attention and post-feed-forward norms' : null,
+    c.hiddenAct !== 'silu' ? `activation ${c.hiddenAct} (the products' epilogue is SiLU)` : null,
+    c.attnLogitSoftcapping != null ? 'attention logit soft-capping' : null,
+    c.finalLogitSoftcapping != null ? 'final logit soft-capping' : null,
+    c.localRope || c.ropeLayers ? 'per-layer rotary settings (Gemma 3 local rope)' : null,
+  ].filter((feature): feature is string => feature !== null);
+  if (features.length > 0) return features.join('; ');
   if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
   if (rotaryDim(c) !== c.headDim) return 'partial rotary';
   if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
     return 'sizes not a multiple of 4';
-  const formats = new Set<string>();
+  const formats = new Map<string, string>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
     // LoRA wrappers stand for their base Linear plus a low-rank term the kernels add.
@@ -82,18 +104,26 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     if (typeof projection === 'string') return projection;
     const linear = projection.base;
     const packed = linear.packedParameter('weight');
-    if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
-      return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
     if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
     if (!packed && linear.parameter('weight').dtype !== 'f32')
       return `${name} holds ${linear.parameter('weight').dtype} weights`;
-    if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
+    // The weights of one product (q/k/v, gate/up) share a format; the products may differ (a
+    // quantized base keeps a row that is not whole blocks in f16: stories260K's down_proj).
+    const product = productOf(name);
+    if (product) {
+      const format = packed ? packed.format : 'f32';
+      const seen = formats.get(product);
+      if (seen && seen !== format) return `${product} in several formats (${seen}, ${format})`;
+      formats.set(product, format);
+    }
     // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
     if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
       return `${name} (stacked gate and up) holds an adapter or a bias`;
   }
-  if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
-  if (model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32') return 'a non-f32 embedding';
+  // A packed token table (a quantized base's Q8_0 table) is read by the packed gather (decodeEmbed).
+  const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');
+  if (!table && model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32')
+    return 'a non-f32 embedding';
   // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
     if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;

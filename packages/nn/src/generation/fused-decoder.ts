@@ -8,6 +8,8 @@ import {
   decodeMatvec,
   decodeSample,
   div,
+  isQuantized,
+  PackedWeight,
   prefillAttention,
   prefillProduct,
   type Tensor,
@@ -15,7 +17,7 @@ import {
 import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
 import * as F from '../functional.js';
 import type { CausalLM } from '../models/llama.js';
-import type { Linear, RMSNorm } from '../module/layers.js';
+import type { Embedding, Linear, RMSNorm } from '../module/layers.js';
 import {
   type Group,
   type LayerWeights,
@@ -52,7 +54,8 @@ import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefi
  */
 export class FusedDecoder {
   private readonly layers: LayerWeights[];
-  private readonly embedTable: Tensor;
+  /** The token table: f32, or packed (a quantized base's Q8_0 table), read by a gather. */
+  private readonly embedTable: Tensor | PackedWeight;
   private readonly finalNorm: Tensor;
   private readonly head: Weight;
   private readonly cos: Tensor;
@@ -143,7 +146,9 @@ export class FusedDecoder {
         down: group(names('mlp.down_proj')),
       };
     });
-    this.embedTable = p('model.embed_tokens.weight');
+    this.embedTable =
+      model.model.child<Embedding>('embed_tokens').packedParameter('weight') ??
+      p('model.embed_tokens.weight');
     this.finalNorm = p('model.norm.weight');
     const head = modules.get('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
@@ -204,6 +209,8 @@ export class FusedDecoder {
     if (this.prefillUnsupported) return this.prefillUnsupported;
     if (this.model.config.fusedProjections) return "Phi-3's stacked gate_up_proj";
     const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+    if (groups.some((group) => group.weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))))
+      return 'ggml-quantized projections (prefillProduct reads f32, f16 and bf16; decodeMatvec reads them)';
     return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
   }
 
@@ -219,12 +226,15 @@ export class FusedDecoder {
     const scale = config.attentionScale ?? 1 / Math.sqrt(config.headDim);
     const packed = this.packedLayers;
     if (packed) {
+      // decodeLayer's first layer reads an f32 table; a packed one is gathered before it.
+      const table = this.embedTable instanceof PackedWeight ? null : this.embedTable;
+      if (!table) decodeEmbed(device, this.embedTable, this.ids, this.hidden);
       packed.buffers.forEach((weights, index) => {
         decodeLayer(device, {
           shape: packed.shape,
           weights,
           hidden: this.hidden,
-          embed: index === 0 ? { table: this.embedTable, ids: this.ids } : null,
+          embed: index === 0 && table ? { table, ids: this.ids } : null,
           cos: this.cos,
           sin: this.sin,
           padding: this.padding,
