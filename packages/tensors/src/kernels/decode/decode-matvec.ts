@@ -26,6 +26,9 @@ export type { DecodeEpilogue, DecodeMatvecOptions } from './product-inputs.js';
  */
 const ROW_BLOCK = 8;
 
+/** 2 sqrt(2 / pi): GELU's tanh form is x sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3). */
+const GELU_TANH_SCALE = 2 * Math.sqrt(2 / Math.PI);
+
 /**
  * One dispatch of batch-`rows` decoding (or of a prompt's rows in prefill): an optional RMSNorm of
  * the rows, their products with up to three weights read in place ([out, in], no transposed copy),
@@ -35,7 +38,12 @@ const ROW_BLOCK = 8;
  */
 export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void {
   const { norm, epilogue } = options;
-  const inputs = checkProductInputs('decodeMatvec', options, { stacked: true, dora: true, quantized: true });
+  const inputs = checkProductInputs('decodeMatvec', options, {
+    stacked: true,
+    dora: true,
+    quantized: true,
+    gelu: true,
+  });
   const { rows, n, format, biases, lowRank, terms, stacked } = inputs;
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
@@ -60,11 +68,12 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     lanes,
     cols,
     stacked,
+    gelu: epilogue === 'swiglu' && options.activation === 'gelu_tanh',
     // The subgroup form unrolls the epilogue per output: with LoRA's loops that is slow to compile.
     subgroups: subgroupsCover(device, lanes) && !lowRank,
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}${shape.gelu ? ':gelu' : ''}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: productBindings(options, inputs),
     uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
@@ -95,6 +104,8 @@ interface MatvecShape {
   subgroups: boolean;
   /** SwiGLU over one weight [2n, K]: up's rows start n rows after gate's. */
   stacked: boolean;
+  /** The gated epilogue's activation is GELU's tanh form (GeGLU) instead of SiLU. */
+  gelu: boolean;
 }
 
 function matvecSource(shape: MatvecShape): string {
@@ -252,6 +263,11 @@ function matvecSource(shape: MatvecShape): string {
     out.push(`      let at = ${row} * params.out_row + out_offset + ${col};`);
     if (epilogue === 'store') out.push('      out[at] = total_0;');
     else if (epilogue === 'residual') out.push('      out[at] = out[at] + total_0;');
+    else if (shape.gelu)
+      // x sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3): 0.5 x (1 + tanh(u)), no overflow.
+      out.push(
+        `      out[at] = total_0 / (1.0 + exp(-${GELU_TANH_SCALE} * (total_0 + 0.044715 * total_0 * total_0 * total_0))) * total_1;`,
+      );
     else out.push('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
     return out;
   };

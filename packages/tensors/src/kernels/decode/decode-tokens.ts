@@ -15,10 +15,18 @@ import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
  * reads the tokens back). A packed table (a quantized base's Q8_0 table, f16/bf16 halves; frozen)
  * is decoded by the packed gather's kernel, one dispatch per chunk of rows.
  */
-export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: Tensor, hidden: Tensor): void {
+export function decodeEmbed(
+  device: Device,
+  table: Tensor | PackedWeight,
+  ids: Tensor,
+  hidden: Tensor,
+  /** Multiplies each embedding (Gemma's sqrt(hidden)); f32 tables only. */
+  scale = 1,
+): void {
   const [vocab, width] = table.shape;
   const rows = ids.size;
   if (table instanceof PackedWeight) {
+    if (scale !== 1) throw new TensorError(`decodeEmbed: a packed table ${table.describe()} takes no scale`);
     if (hidden.dtype !== 'f32' || hidden.size !== rows * width || ids.dtype !== 'i32')
       throw new TensorError(
         `decodeEmbed: table ${table.describe()}, ids ${ids.describe()}, hidden ${hidden.describe()}`,
@@ -63,6 +71,7 @@ export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: T
     { name: 'count', type: 'u32' },
     { name: 'width', type: 'u32' },
     { name: 'vocab', type: 'u32' },
+    { name: 'scale', type: 'f32' },
   ];
   device.dispatch({
     key: `${KERNELS.decode}:embed`,
@@ -81,10 +90,10 @@ export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: T
   let row = index / params.width;
   let id = ids[row];
   let token = select(0u, u32(id), id >= 0 && u32(id) < params.vocab);
-  hidden[index] = table[token * params.width + index % params.width];`,
+  hidden[index] = table[token * params.width + index % params.width] * params.scale;`,
       }),
     bindings: [table, ids, hidden],
-    uniforms: { fields, values: { count: rows * width, width, vocab } },
+    uniforms: { fields, values: { count: rows * width, width, vocab, scale } },
     workgroups: grid(Math.ceil((rows * width) / 64), device.maxWorkgroupsPerDimension),
   });
 }
@@ -156,5 +165,34 @@ export function decodeArgmax(device: Device, logits: Tensor, ids: Tensor, tokens
     bindings: [logits, ids, tokens],
     uniforms: { fields, values: { vocab, log_offset: at * rows } },
     workgroups: [rows],
+  });
+}
+
+/**
+ * Gemma 2's final logit soft-capping in place: logits = cap tanh(logits / cap), before the argmax
+ * or the sampler reads them (tanh's argument clamped: exactly 1 past 15).
+ */
+export function decodeSoftcap(device: Device, logits: Tensor, cap: number): void {
+  if (logits.dtype !== 'f32' || !(cap > 0))
+    throw new TensorError(`decodeSoftcap: logits ${logits.describe()} and a positive cap, got ${cap}`);
+  const fields: UniformField[] = [
+    { name: 'count', type: 'u32' },
+    { name: 'cap', type: 'f32' },
+  ];
+  device.dispatch({
+    key: `${KERNELS.decode}:softcap`,
+    source: () =>
+      kernelSource({
+        storage: [{ name: 'logits', type: 'f32', access: 'read_write' }],
+        uniforms: fields,
+        workgroupSize: 64,
+        body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.count) { return; }
+  logits[index] = params.cap * tanh(clamp(logits[index] / params.cap, -15.0, 15.0));`,
+      }),
+    bindings: [logits],
+    uniforms: { fields, values: { count: logits.size, cap } },
+    workgroups: grid(Math.ceil(logits.size / 64), device.maxWorkgroupsPerDimension),
   });
 }

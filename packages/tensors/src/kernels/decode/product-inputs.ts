@@ -35,6 +35,11 @@ export interface DecodeMatvecOptions {
   /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
   norm?: { weight: Tensor; eps: number } | null;
   epilogue: DecodeEpilogue;
+  /**
+   * The gate's activation of the 'swiglu' epilogue: SiLU (default) or (decodeMatvec only) GELU's
+   * tanh form (Gemma's GeGLU, gelu_pytorch_tanh): out = act(gate) * up.
+   */
+  activation?: 'silu' | 'gelu_tanh';
   /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
   out: Tensor;
   /**
@@ -109,19 +114,21 @@ export interface ProductInputs<F extends ProductFormat = HalfOrF32> {
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; quantized: true },
+  allow: { stacked: boolean; dora: boolean; quantized: true; gelu?: boolean },
 ): ProductInputs<ProductFormat>;
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; quantized?: false },
+  allow: { stacked: boolean; dora: boolean; quantized?: false; gelu?: boolean },
 ): ProductInputs;
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; quantized?: boolean },
+  allow: { stacked: boolean; dora: boolean; quantized?: boolean; gelu?: boolean },
 ): ProductInputs<ProductFormat> {
   const { x, weights, epilogue, out } = options;
+  if ((options.activation ?? 'silu') !== 'silu' && !allow.gelu)
+    throw new TensorError(`${kernel}: takes no activation ${options.activation} (SiLU only)`);
   const biases = options.biases ?? [];
   if (
     biases.length > 0 &&
