@@ -37,7 +37,10 @@ export interface LayerWeights {
   /** Sliding window of this layer's attention (0: every key). */
   window: number;
   inputNorm: Tensor;
+  /** The MLP's input norm (post_attention_layernorm; Gemma 2/3: pre_feedforward_layernorm). */
   postNorm: Tensor;
+  /** Gemma 2/3: the norms of the attention's and the MLP's outputs before the residual add. */
+  residualNorms: { attention: Tensor; mlp: Tensor } | null;
   qkNorm: { q: Tensor; k: Tensor } | null;
   qkv: Group;
   o: Group;

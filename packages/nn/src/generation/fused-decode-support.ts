@@ -73,25 +73,17 @@ function productOf(name: string): string | null {
  * Llama-family shape with f32 weights or a frozen packed base read in place (f16/bf16 halves,
  * ggml Q8_0/Q4_0/Q4_K blocks: QLoRA bases and GGUF imports, with their Q8_0 table and head), with or
  * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
- * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (adapters in training with dropout, Gemma, soft-capping,
- * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
+ * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3),
+ * and Gemma 1/2/3's parts (see fused-decode-gemma.ts; a packed table under Gemma's embedding scale
+ * excepted). Everything else (adapters in training with dropout, NoPE layers, LongRoPE, partial
+ * rotary) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
  * prompts go through the forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
-  // Gemma's features, each named: the kernels have none of them yet (a list, so that what is
-  // left after one lands stays visible).
-  const features = [
-    c.normAddsOne ? 'Gemma (1 + w) RMSNorm weights' : null,
-    c.embeddingMultiplier != null ? 'Gemma embedding scale' : null,
-    c.postNorms ? 'Gemma 2/3 post-attention and post-feed-forward norms' : null,
-    c.hiddenAct !== 'silu' ? `activation ${c.hiddenAct} (the products' epilogue is SiLU)` : null,
-    c.attnLogitSoftcapping != null ? 'attention logit soft-capping' : null,
-    c.finalLogitSoftcapping != null ? 'final logit soft-capping' : null,
-    c.localRope || c.ropeLayers ? 'per-layer rotary settings (Gemma 3 local rope)' : null,
-  ].filter((feature): feature is string => feature !== null);
-  if (features.length > 0) return features.join('; ');
+  // Gemma (1, 2, 3) decodes fused: (1 + w) norms, the embedding scale, GeGLU, post norms,
+  // soft-capping and Gemma 3's local rotary tables are in the kernels (fused-decode-gemma.ts).
+  if (c.ropeLayers) return 'NoPE layers (rotary switched off per layer)';
   if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
   if (rotaryDim(c) !== c.headDim) return 'partial rotary';
   if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
@@ -124,6 +116,8 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');
   if (!table && model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32')
     return 'a non-f32 embedding';
+  if (table && c.embeddingMultiplier != null)
+    return 'an embedding scale (Gemma) over a packed token table (the packed gather does not scale)';
   // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
     if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;

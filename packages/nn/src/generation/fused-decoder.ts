@@ -6,7 +6,9 @@ import {
   decodeEmbed,
   decodeLayer,
   decodeMatvec,
+  decodeNormAdd,
   decodeSample,
+  decodeSoftcap,
   div,
   isQuantized,
   PackedWeight,
@@ -25,6 +27,7 @@ import {
   packDecodeLayers,
   type Weight,
 } from './decode-layer-weights.js';
+import { type DecodeFeatures, decodeFeaturesOf, normWeightOf } from './fused-decode-gemma.js';
 import {
   type FusedLowRankTerm,
   fusedDecodeUnsupported,
@@ -60,6 +63,12 @@ export class FusedDecoder {
   private readonly head: Weight;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
+  /** Gemma 3's rotary tables of its sliding (local) layers, or null. */
+  private readonly local: { cos: Tensor; sin: Tensor } | null;
+  /** Gemma's parts (neutral for the Llama family). */
+  private readonly features: DecodeFeatures;
+  /** [batch, hidden]: o_proj's and down_proj's outputs before their post norms (Gemma 2/3). */
+  private readonly projected: Tensor | null;
   private readonly padding: Tensor;
   private readonly paddingAmounts: number[];
   private readonly hidden: Tensor;
@@ -125,14 +134,28 @@ export class FusedDecoder {
         u: width > 0 ? this.keep(device.empty([batch, width], 'f32')) : null,
       };
     };
+    this.features = decodeFeaturesOf(config);
+    const norm = (tensor: Tensor) => normWeightOf(device, config, tensor, (t) => this.keep(t));
     this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => {
       const at = (name: string) => p(`model.layers.${i}.${name}`);
       const names = (...parts: string[]) => parts.map((part) => `model.layers.${i}.${part}`);
       return {
         window: usesSlidingWindow(config, i) ? (config.slidingWindow ?? 0) : 0,
-        inputNorm: at('input_layernorm.weight'),
-        postNorm: at('post_attention_layernorm.weight'),
-        qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
+        inputNorm: norm(at('input_layernorm.weight')),
+        // Gemma 2/3: the MLP's input norm is pre_feedforward_layernorm; post_attention_layernorm
+        // and post_feedforward_layernorm norm the sublayers' outputs.
+        postNorm: norm(
+          at(config.postNorms ? 'pre_feedforward_layernorm.weight' : 'post_attention_layernorm.weight'),
+        ),
+        residualNorms: config.postNorms
+          ? {
+              attention: norm(at('post_attention_layernorm.weight')),
+              mlp: norm(at('post_feedforward_layernorm.weight')),
+            }
+          : null,
+        qkNorm: config.qkNorm
+          ? { q: norm(at('self_attn.q_norm.weight')), k: norm(at('self_attn.k_norm.weight')) }
+          : null,
         // Phi-3 stacks q/k/v in qkv_proj and gate/up in gate_up_proj: one weight per group.
         qkv: group(
           config.fusedProjections
@@ -149,7 +172,7 @@ export class FusedDecoder {
     this.embedTable =
       model.model.child<Embedding>('embed_tokens').packedParameter('weight') ??
       p('model.embed_tokens.weight');
-    this.finalNorm = p('model.norm.weight');
+    this.finalNorm = norm(p('model.norm.weight'));
     const head = modules.get('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
     const keep = <T extends Tensor>(tensor: T): T => {
@@ -166,6 +189,16 @@ export class FusedDecoder {
     });
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
+    const localRope = config.localRope;
+    const localTables = localRope
+      ? F.rotaryTables(device, {
+          positions,
+          dim: rotaryDim(config),
+          base: localRope.theta,
+          scaling: localRope.scaling ?? undefined,
+        })
+      : null;
+    this.local = localTables ? { cos: keep(localTables.cos), sin: keep(localTables.sin) } : null;
     this.padding = keep(device.fromArray(padding, [batch], 'u32'));
     this.paddingAmounts = [...padding];
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
@@ -173,14 +206,17 @@ export class FusedDecoder {
     this.qkv = keep(device.empty([batch, (heads + 2 * kvHeads) * headDim], 'f32'));
     this.attended = keep(device.empty([batch, heads * headDim], 'f32'));
     this.activation = keep(device.empty([batch, config.intermediateSize], 'f32'));
+    this.projected = config.postNorms ? keep(device.empty([batch, hiddenSize], 'f32')) : null;
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
-    this.packedLayers = layerKernel
-      ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
-          this.keep(tensor),
-        )
-      : null;
+    // decodeLayer has none of Gemma's parts: Gemma keeps the five dispatches per layer.
+    this.packedLayers =
+      layerKernel && !config.normAddsOne
+        ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
+            this.keep(tensor),
+          )
+        : null;
   }
 
   /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
@@ -198,7 +234,10 @@ export class FusedDecoder {
    * window, so such prompts go through the model's forward (the steps after it stay fused).
    */
   get prefillUnsupported(): string | null {
-    return this.layers.some((layer) => layer.window > 0) ? 'sliding-window attention' : null;
+    if (this.layers.some((layer) => layer.window > 0)) return 'sliding-window attention';
+    const c = this.model.config;
+    // The prompt kernels have none of Gemma's parts: its prompts go through the forward.
+    return c.normAddsOne || c.postNorms || c.attnLogitSoftcapping != null ? 'Gemma' : null;
   }
 
   /**
@@ -262,17 +301,21 @@ export class FusedDecoder {
       if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
       return;
     }
-    decodeEmbed(device, this.embedTable, this.ids, this.hidden);
+    const { features } = this;
+    decodeEmbed(device, this.embedTable, this.ids, this.hidden, features.embedScale);
     this.layers.forEach((layer, index) => {
+      // Gemma 3's sliding layers rotate with their own (local) tables.
+      const rotary = layer.window > 0 && this.local ? this.local : { cos: this.cos, sin: this.sin };
       this.product(layer.qkv, this.hidden, { weight: layer.inputNorm, eps }, 'store', this.qkv, layer.qkv.u);
       decodeAttention(device, {
         qkv: this.qkv,
-        cos: this.cos,
-        sin: this.sin,
+        cos: rotary.cos,
+        sin: rotary.sin,
         padding: this.padding,
         keys: this.cache.keys[index],
         values: this.cache.values[index],
         qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
+        softcap: features.attentionSoftcap,
         out: this.attended,
         heads: config.numAttentionHeads,
         kvHeads: config.numKeyValueHeads,
@@ -280,7 +323,7 @@ export class FusedDecoder {
         scale: config.attentionScale ?? 1 / Math.sqrt(config.headDim),
         window: layer.window,
       });
-      this.product(layer.o, this.attended, null, 'residual', this.hidden, layer.o.u);
+      this.sublayerOut(layer.o, this.attended, layer.residualNorms?.attention ?? null);
       this.product(
         layer.gateUp,
         this.hidden,
@@ -289,10 +332,24 @@ export class FusedDecoder {
         this.activation,
         layer.gateUp.u,
       );
-      this.product(layer.down, this.activation, null, 'residual', this.hidden, layer.down.u);
+      this.sublayerOut(layer.down, this.activation, layer.residualNorms?.mlp ?? null);
     });
     this.encodeHead();
     if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
+  }
+
+  /**
+   * o_proj or down_proj of x joining the residual stream: added in place, or (Gemma 2/3) stored,
+   * normed by its post norm and added.
+   */
+  private sublayerOut(group: Group, x: Tensor, postNorm: Tensor | null): void {
+    if (!postNorm || !this.projected) {
+      this.product(group, x, null, 'residual', this.hidden, group.u);
+      return;
+    }
+    this.product(group, x, null, 'store', this.projected, group.u);
+    const eps = this.model.config.rmsNormEps;
+    decodeNormAdd(this.device, { x: this.projected, weight: postNorm, eps, out: this.hidden });
   }
 
   /**
@@ -325,6 +382,9 @@ export class FusedDecoder {
       biases: group.biases,
       norm,
       epilogue,
+      ...(epilogue === 'swiglu' && this.features.activation !== 'silu'
+        ? { activation: this.features.activation }
+        : {}),
       out,
       lowRank: u
         ? {
@@ -339,7 +399,7 @@ export class FusedDecoder {
     });
   }
 
-  /** Final norm + head of `this.hidden` into `this.logits`. */
+  /** Final norm + head of `this.hidden` into `this.logits` (soft-capped where Gemma 2 caps them). */
   private encodeHead(): void {
     decodeMatvec(this.device, {
       x: this.hidden,
@@ -348,6 +408,8 @@ export class FusedDecoder {
       epilogue: 'store',
       out: this.logits,
     });
+    const cap = this.features.finalSoftcap;
+    if (cap !== null) decodeSoftcap(this.device, this.logits, cap);
   }
 
   /**
