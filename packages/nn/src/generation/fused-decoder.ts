@@ -16,8 +16,7 @@ import {
   prefillProduct,
   type Tensor,
 } from '@webtune/tensors';
-import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
-import * as F from '../functional.js';
+import { usesSlidingWindow } from '../config/model-config.js';
 import type { CausalLM } from '../models/llama.js';
 import type { Embedding, Linear, RMSNorm } from '../module/layers.js';
 import {
@@ -27,7 +26,12 @@ import {
   packDecodeLayers,
   type Weight,
 } from './decode-layer-weights.js';
-import { type DecodeFeatures, decodeFeaturesOf, normWeightOf } from './fused-decode-gemma.js';
+import {
+  type DecodeFeatures,
+  decodeFeaturesOf,
+  normWeightOf,
+  rotaryTablesFor,
+} from './fused-decode-gemma.js';
 import {
   type FusedLowRankTerm,
   fusedDecodeUnsupported,
@@ -179,26 +183,11 @@ export class FusedDecoder {
       this.owned.push(tensor.keep());
       return tensor;
     };
-    // Rotary tables for every position the cache can hold, computed once as the model computes them.
-    const positions = Array.from({ length: cache.capacity }, (_, i) => i);
-    const tables = F.rotaryTables(device, {
-      positions,
-      dim: rotaryDim(config),
-      base: config.ropeTheta,
-      scaling: config.ropeScaling ?? undefined,
-    });
+    // Rotary tables for every position the cache can hold (and Gemma 3's local ones), kept.
+    const tables = rotaryTablesFor(device, config, cache.capacity);
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
-    const localRope = config.localRope;
-    const localTables = localRope
-      ? F.rotaryTables(device, {
-          positions,
-          dim: rotaryDim(config),
-          base: localRope.theta,
-          scaling: localRope.scaling ?? undefined,
-        })
-      : null;
-    this.local = localTables ? { cos: keep(localTables.cos), sin: keep(localTables.sin) } : null;
+    this.local = tables.local ? { cos: keep(tables.local.cos), sin: keep(tables.local.sin) } : null;
     this.padding = keep(device.fromArray(padding, [batch], 'u32'));
     this.paddingAmounts = [...padding];
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
