@@ -80,15 +80,15 @@ export function packDecodeLayers(
   };
   const groups = layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
   const plain = groups.every(
-    (group) =>
-      group.u === null && group.weights.every((w) => w instanceof PackedWeight || w.dtype === 'f32'),
+    (group) => group.u === null && group.weights.every((w) => w instanceof PackedWeight || w.dtype === 'f32'),
   );
   // Biases past q/k/v (Llama's attention_bias on o_proj, mlp_bias) keep the five dispatches.
   const otherBiases = layers.some((layer) => layer.o.biases || layer.gateUp.biases || layer.down.biases);
   if (!plain || otherBiases || decodeLayerUnsupported(device, shape) !== null) return null;
   const layout = decodeLayerLayout(shape);
   // A packed weight's decoded copy stays alive with the decoder (a copy is recorded, not yet run).
-  const f32 = (weight: Weight): Tensor => (weight instanceof PackedWeight ? keep(unpackWeight(weight)) : weight);
+  const f32 = (weight: Weight): Tensor =>
+    weight instanceof PackedWeight ? keep(unpackWeight(weight)) : weight;
   const buffers = layers.map((layer) => {
     const buffer = keep(device.empty([layout.length], 'f32'));
     const target = buffer.binding('FusedDecoder.packLayers');
