@@ -5,7 +5,8 @@
 //   node --expose-gc bench/quantized-decode.mjs [--shape=stories15M|stories260K]
 //     [--base=q8_0,q4_0] [--tokens=128] [--prompt=128] [--repeats=3] [--tuning=<JSON>]
 // stdout: one JSON row per base and path: tokens/s (median of the repeats after one warm-up),
-// dispatches, submits and readbacks per decoded token, and each run's tokens/s.
+// dispatches, submits and readbacks per decoded token, the call's process CPU time (prefill
+// included; steadier than wall time on a loaded machine), and each run's tokens/s.
 const { CausalLM, createModelConfig, generateWithTimings, initializeModel, packFrozenWeights } = await import(
   '@webtune/nn'
 );
@@ -58,12 +59,16 @@ for (const base of bases) {
   for (let run = 0; run <= repeats; run++) {
     for (const fusedDecode of [false, true]) {
       globalThis.gc?.();
+      const cpu = process.cpuUsage();
       const { timings } = await generateWithTimings(model, null, [prompt], {
         maxNewTokens: newTokens,
         stopTokens: [],
         fusedDecode,
       });
-      if (run > 0) runs[fusedDecode].push(timings);
+      const used = process.cpuUsage(cpu);
+      // Process CPU time (every lavapipe thread) of the whole call, prefill included: less
+      // sensitive to the machine's load than wall time.
+      if (run > 0) runs[fusedDecode].push({ ...timings, cpuMs: (used.user + used.system) / 1000 });
     }
   }
   for (const fused of ['false', 'true']) {
@@ -78,6 +83,8 @@ for (const base of bases) {
         dispatches_per_token: +per('decodeDispatches').toFixed(2),
         submits_per_token: +per('decodeSubmits').toFixed(3),
         readbacks_per_token: +per('decodeReadbacks').toFixed(3),
+        call_cpu_ms: +median(list.map((t) => t.cpuMs)).toFixed(0),
+        prefill_ms: +median(list.map((t) => t.prefillMs)).toFixed(0),
         runs_tokens_per_second: list.map((t) => +((t.decodeSteps / t.decodeMs) * 1000).toFixed(1)),
       }),
     );
