@@ -1,6 +1,7 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packFrozenWeights } from '../loading/frozen-weights.js';
 import type { CausalLM } from '../models/llama.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
 import { FusedDecoder, fusedDecodeUnsupported } from './fused-decoder.js';
@@ -68,4 +69,22 @@ describe('fused decoding of Gemma', () => {
       }
     });
   }
+
+  it('names why a quantized Gemma stays unfused (the embedding scale over a packed table), in the timings too', async () => {
+    const { model } = await loadTransformersFixture(device, 'gemma3');
+    try {
+      await packFrozenWeights(model, 'q8_0');
+      expect(model.getSubmodule('model.embed_tokens').packedParameter('weight')?.format).toBe('q8_0');
+      expect(fusedDecodeUnsupported(model)).toMatch(/embedding scale/);
+      const { results, timings } = await generateWithTimings(model, null, [[1, 5]], {
+        maxNewTokens: 3,
+        stopTokens: [],
+      });
+      expect(timings.fused).toBe(false);
+      expect(timings.unfusedReason).toMatch(/embedding scale/);
+      expect(results[0].tokens).toHaveLength(3);
+    } finally {
+      model.dispose();
+    }
+  });
 });
