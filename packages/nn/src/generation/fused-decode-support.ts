@@ -74,8 +74,7 @@ function productOf(name: string): string | null {
  * ggml Q8_0/Q4_0/Q4_K blocks: QLoRA bases and GGUF imports, with their Q8_0 table and head), with or
  * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
  * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3),
- * and Gemma 1/2/3's parts (see fused-decode-gemma.ts; a packed table under Gemma's embedding scale
- * excepted). Everything else (adapters in training with dropout, NoPE layers, LongRoPE, partial
+ * and Gemma 2/3's parts (see fused-decode-gemma.ts). Everything else (adapters in training with dropout, NoPE layers, LongRoPE, partial
  * rotary) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
  * prompts go through the forward.
  */
@@ -116,8 +115,6 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');
   if (!table && model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32')
     return 'a non-f32 embedding';
-  if (table && c.embeddingMultiplier != null)
-    return 'an embedding scale (Gemma) over a packed token table (the packed gather does not scale)';
   // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
     if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;

@@ -64,7 +64,7 @@ describe('decode kernels for Gemma', () => {
     }
   });
 
-  it('adds RMSNorm(x) * weight into the residual rows (odd width), and scales embeddings', async () => {
+  it('adds RMSNorm(x) * weight into the residual rows (odd width), and scales embeddings (f32 and Q8_0 tables)', async () => {
     const rng = new Rng(7);
     const [rows, width] = [3, 37];
     const x = rng.uniform(rows * width, -3, 3);
@@ -98,9 +98,28 @@ describe('decode kernels for Gemma', () => {
       const id = i < width ? 4 : 8;
       return table[id * width + (i % width)] * Math.fround(6.08);
     });
+    // A packed (Q8_0) table: the gather, then the scale.
+    const packedBytes = encodeRows(rng.uniform(9 * 64, -1, 1), 9, 64, 'q8_0');
+    const packedValues = decodeRows(packedBytes, 9, 64, 'q8_0');
+    const fromPacked = device.empty([2, 64], 'f32');
+    decodeEmbed(
+      device,
+      packedWeightFromBytes(device, 'q8_0', [9, 64], packedBytes),
+      device.fromArray([4, 8], [2], 'i32'),
+      fromPacked,
+      6.08,
+    );
+    const packedExpected = Float64Array.from(
+      { length: 128 },
+      (_, i) => packedValues[(i < 64 ? 4 : 8) * 64 + (i % 64)] * Math.fround(6.08),
+    );
     await expectKernel(
       'norm add, scaled embedding',
-      { out: { actual: out, expected }, embedded: { actual: hidden, expected: embedded } },
+      {
+        out: { actual: out, expected },
+        embedded: { actual: hidden, expected: embedded },
+        packed: { actual: fromPacked, expected: packedExpected },
+      },
       tolerance,
     );
   });

@@ -20,13 +20,12 @@ export function decodeEmbed(
   table: Tensor | PackedWeight,
   ids: Tensor,
   hidden: Tensor,
-  /** Multiplies each embedding (Gemma's sqrt(hidden)); f32 tables only. */
+  /** Multiplies each embedding (Gemma's sqrt(hidden)); a packed table takes one more dispatch. */
   scale = 1,
 ): void {
   const [vocab, width] = table.shape;
   const rows = ids.size;
   if (table instanceof PackedWeight) {
-    if (scale !== 1) throw new TensorError(`decodeEmbed: a packed table ${table.describe()} takes no scale`);
     if (hidden.dtype !== 'f32' || hidden.size !== rows * width || ids.dtype !== 'i32')
       throw new TensorError(
         `decodeEmbed: table ${table.describe()}, ids ${ids.describe()}, hidden ${hidden.describe()}`,
@@ -55,6 +54,8 @@ export function decodeEmbed(
         workgroups: grid(workgroupsFor(rows * quads, workgroup), device.maxWorkgroupsPerDimension),
       });
     });
+    // Gemma's scale: one more dispatch over the gathered rows.
+    if (scale !== 1) scaleInPlace(device, hidden, scale);
     return;
   }
   if (
@@ -194,5 +195,29 @@ export function decodeSoftcap(device: Device, logits: Tensor, cap: number): void
     bindings: [logits],
     uniforms: { fields, values: { count: logits.size, cap } },
     workgroups: grid(Math.ceil(logits.size / 64), device.maxWorkgroupsPerDimension),
+  });
+}
+
+/** values *= factor in place (f32). */
+function scaleInPlace(device: Device, values: Tensor, factor: number): void {
+  const fields: UniformField[] = [
+    { name: 'count', type: 'u32' },
+    { name: 'factor', type: 'f32' },
+  ];
+  device.dispatch({
+    key: `${KERNELS.decode}:scale`,
+    source: () =>
+      kernelSource({
+        storage: [{ name: 'values', type: 'f32', access: 'read_write' }],
+        uniforms: fields,
+        workgroupSize: 64,
+        body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.count) { return; }
+  values[index] = values[index] * params.factor;`,
+      }),
+    bindings: [values],
+    uniforms: { fields, values: { count: values.size, factor } },
+    workgroups: grid(Math.ceil(values.size / 64), device.maxWorkgroupsPerDimension),
   });
 }
