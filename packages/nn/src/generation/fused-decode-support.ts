@@ -80,7 +80,7 @@ function productOf(name: string): string | null {
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
-  // Gemma (1, 2, 3) decodes fused: (1 + w) norms, the embedding scale, GeGLU, post norms,
+  // Gemma 2/3 decode fused: (1 + w) norms, the embedding scale, GeGLU, post norms,
   // soft-capping and Gemma 3's local rotary tables are in the kernels (fused-decode-gemma.ts).
   if (c.ropeLayers) return 'NoPE layers (rotary switched off per layer)';
   if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
