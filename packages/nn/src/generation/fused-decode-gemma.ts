@@ -3,11 +3,11 @@ import { type ModelConfig, rotaryDim } from '../config/model-config.js';
 import * as F from '../functional.js';
 
 /*
- * What the fused decoder does differently for Gemma (2 and 3, the families the repo loads): (1 + w) norm weights, the
- * sqrt(hidden) embedding scale, GeGLU (GELU's tanh form) in the MLP, post-attention and
- * post-feed-forward norms added into the residual stream, attention and final logit
- * soft-capping, and Gemma 3's local rotary tables on its sliding layers. Llama-family models get
- * the neutral settings.
+ * What the fused decoder does differently for Gemma (2 and 3, the families the repo loads):
+ * (1 + w) norm weights, the sqrt(hidden) embedding scale, GeGLU (GELU's tanh form) in the MLP,
+ * post-attention and post-feed-forward norms added into the residual stream, attention and final
+ * logit soft-capping, and Gemma 3's local rotary tables on its sliding layers. Llama-family
+ * models get the neutral settings.
  */
 export interface DecodeFeatures {
   /** Multiplies each embedding (Gemma: sqrt(hidden), as an f32); 1 otherwise. */
