@@ -9,7 +9,9 @@
 // runs when named), --formats=f32,f16,q8_0,q4_0, --steps=N timed steps after one warm-up (default 2),
 // --layers=N keeps the first N decoder layers of each shape (vocabulary and widths unchanged:
 // `--only=0.6B --layers=2` times the full-size products in minutes), --json: one JSON row per case
-// on stdout.
+// on stdout, --table=f32: under an f16/bf16 base, decode the packed token table (and tied head)
+// back into an f32 tensor after loading, the storage before half-precision tables (its device
+// peak is taken from after that conversion; the plan's row then assumes the packed table).
 //
 // Weights are random and streamed into the model tensor by tensor through loadWeights (the same
 // path as a safetensors file), packed on the way: host memory holds one tensor at a time. Device
@@ -28,6 +30,17 @@ const steps = Number(option('steps') ?? 2);
 const only = new RegExp(option('only') ?? 'stories15M');
 const formats = (option('formats') ?? 'f32,f16,q8_0,q4_0').split(',');
 const layers = option('layers') ? Number(option('layers')) : null;
+const f32Table = option('table') === 'f32';
+
+/** The storage before half-precision tables: the packed table decoded into an f32 tensor. */
+async function unpackTable(model) {
+  const packed = model.getSubmodule('model.embed_tokens').takePackedParameter('weight');
+  if (model.config.tieWordEmbeddings) model.getSubmodule('lm_head').takePackedParameter('weight');
+  const values = Float32Array.from(await packed.decode());
+  model.setParameterByName('model.embed_tokens.weight', device.fromArray(values, packed.shape, 'f32').keep());
+  packed.dispose();
+  model.tieWeights();
+}
 
 const QWEN3 = {
   '0.6B': { hiddenSize: 1024, intermediateSize: 3072, numHiddenLayers: 28, numAttentionHeads: 16 },
@@ -104,6 +117,11 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
     const loadStart = performance.now();
     await loadWeights(model, randomEntries(model, 7), { baseFormat });
     const loadMs = performance.now() - loadStart;
+    if (f32Table && (baseFormat === 'f16' || baseFormat === 'bf16')) {
+      await unpackTable(model);
+      await device.sync();
+      device.resetPeak();
+    }
     const peft = await getPeftModel(
       model,
       loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
@@ -146,6 +164,7 @@ for (const full of SHAPES.filter((s) => only.test(s.name))) {
       name: 'qlora-sft',
       model: shape.name,
       base_format: baseFormat,
+      table: f32Table && (baseFormat === 'f16' || baseFormat === 'bf16') ? 'f32' : 'packed',
       tokens: shape.batch * shape.seq,
       tokens_per_s: Number(((shape.batch * shape.seq) / (stepMs / 1000)).toFixed(1)),
       load_ms: Math.round(loadMs),

@@ -107,6 +107,36 @@ describe.skipIf(!requireFixtures(STORIES, DATASETS))('QLoRA SFT on stories260K',
     }
   });
 
+  it('f16 base with its f16 token table and tied head: LoRA losses within 1e-3 of the f32 base, the classifier plain and chunked', async () => {
+    const args: TrainingArguments = { ...BASE, gradientAccumulationSteps: 1, maxSteps: 3 };
+    const losses = async (baseFormat: BaseFormat, chunkRows?: number) => {
+      const { model } = await load(baseFormat);
+      try {
+        if (baseFormat === 'f16')
+          expect(model.getSubmodule('model.embed_tokens').packedParameter('weight')?.format).toBe('f16');
+        const peft = await getPeftModel(model, lora(), { seed: 1 });
+        const result = await train({
+          model: trainablePeftModel(peft),
+          task: supervisedTask({ chunkRows }),
+          train: rows,
+          args,
+        });
+        return result.losses;
+      } finally {
+        model.dispose();
+      }
+    };
+    const f32 = await losses('f32');
+    for (const chunkRows of [undefined, 96]) {
+      const half = await losses('f16', chunkRows);
+      console.log(
+        `f16 base (chunkRows ${chunkRows}): ${half.map((l, i) => (l - f32[i]).toExponential(2)).join(' ')}`,
+      );
+      expect(half).toHaveLength(3);
+      for (const [i, loss] of half.entries()) expect(Math.abs(loss - f32[i])).toBeLessThan(1e-3);
+    }
+  });
+
   it('refuses full fine-tuning on a quantized base, naming the reason', async () => {
     const { model } = await load('q4_0');
     expect(() => trainableCausalLM(model)).toThrow(

@@ -71,7 +71,8 @@ function productOf(name: string): string | null {
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
  * Llama-family shape with f32 weights or a frozen packed base read in place (f16/bf16 halves,
- * ggml Q8_0/Q4_0/Q4_K blocks: QLoRA bases and GGUF imports, with their Q8_0 table and head), with or
+ * ggml Q8_0/Q4_0/Q4_K blocks: QLoRA bases and GGUF imports; its token table and head too, split
+ * in chunks of rows over several buffers where one binding cannot hold them), with or
  * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
  * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3),
  * and Gemma 2/3's parts (see fused-decode-gemma.ts). Everything else (adapters in training with dropout, NoPE layers, LongRoPE, partial
@@ -95,7 +96,9 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     if (typeof projection === 'string') return projection;
     const linear = projection.base;
     const packed = linear.packedParameter('weight');
-    if (packed && packed.chunks.length > 1) return `${name} is split over several buffers`;
+    // A vocabulary-wide packed head over one binding is read chunk by chunk (decodeMatvec).
+    if (packed && packed.chunks.length > 1 && name !== 'lm_head')
+      return `${name} is split over several buffers`;
     if (!packed && linear.parameter('weight').dtype !== 'f32')
       return `${name} holds ${linear.parameter('weight').dtype} weights`;
     // The weights of one product (q/k/v, gate/up) share a format; the products may differ (a
@@ -111,11 +114,12 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
       return `${name} (stacked gate and up) holds an adapter or a bias`;
   }
-  // A packed token table (a quantized base's Q8_0 table) is read by the packed gather (decodeEmbed).
+  // A packed token table (a half-precision or quantized base) is read by the packed gather, in chunks.
   const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');
   if (!table && model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32')
     return 'a non-f32 embedding';
-  // The kernels bind each weight whole: one split over several buffers (over the binding limit) stays unfused.
+  // The kernels bind each f32 weight whole: one split over several buffers (over the binding
+  // limit, an f32 vocabulary-wide table) stays unfused.
   for (const [name, tensor] of model.namedParameters()) {
     if (tensor.storage.chunks.length > 1) return `${name} is split over several buffers`;
   }

@@ -159,6 +159,8 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
       expect(half.getSubmodule('model.layers.0.self_attn.q_proj').packedParameter('weight')?.format).toBe(
         'f16',
       );
+      // The token table (and the tied head) is stored in f16 too, read by the packed gather and head.
+      expect(half.getSubmodule('model.embed_tokens').packedParameter('weight')?.format).toBe('f16');
       expect(fusedDecodeUnsupported(half)).toBeNull();
       const prompt = [1, 403, 407, 261];
       const cache = KVCache.forModel(device, half.config, 1, 8);
@@ -192,6 +194,62 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
       expect(fused.results[0].tokens).toEqual(plain.results[0].tokens);
     } finally {
       half.dispose();
+    }
+  });
+
+  it('decodes an f16 base whose f16 table and tied head are split over 3 buffers (24 KiB bindings): the forward logits, the unfused tokens', async () => {
+    // 128-byte f16 rows: 192 per 24 KiB binding, the 512-row table in 3 chunks; each projection
+    // (at most 22,016 bytes) stays whole.
+    const small = await createDevice({ maxBindingBytes: 24 * 1024 });
+    try {
+      const { model: half } = (await loadModelDirectory(small, fixturePath(HF))) as { model: CausalLM };
+      try {
+        await packFrozenWeights(half, 'f16');
+        const table = half.getSubmodule('model.embed_tokens').packedParameter('weight');
+        expect(table?.format).toBe('f16');
+        expect(table?.chunks.length).toBe(3);
+        expect(half.getSubmodule('lm_head').packedParameter('weight')).toBe(table);
+        expect(fusedDecodeUnsupported(half)).toBeNull();
+        const prompt = [1, 403, 407, 261];
+        const cache = KVCache.forModel(small, half.config, 1, 8);
+        const decoder = new FusedDecoder(half, cache, [0], 1);
+        try {
+          const logits = (await decoder.prefill(
+            Int32Array.from(prompt),
+            prompt.length,
+            0,
+            false,
+          )) as Float32Array;
+          const expected = await small.scope(async () =>
+            half.forward(small.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+          );
+          expectClose(logits, expected, { atol: 1e-4, rtol: 0, label: 'chunked f16 prefill' });
+          cache.advance(prompt.length);
+          decoder.setIds([300]);
+          decoder.encodeLogits(cache.length);
+          const stepExpected = await small.scope(async () =>
+            half.forward(small.fromArray([...prompt, 300], [1, 5], 'i32'), { logits: 'last' }).toArray(),
+          );
+          expectClose(await decoder.logits.toArray(), stepExpected, {
+            atol: 1e-4,
+            rtol: 0,
+            label: 'chunked f16 step',
+          });
+        } finally {
+          decoder.dispose();
+          cache.dispose();
+        }
+        const prompts = [[1, 403, 407, 261], [1]];
+        const options = { maxNewTokens: 20, stopTokens: [] };
+        const plain = await generateWithTimings(half, null, prompts, { ...options, fusedDecode: false });
+        const fused = await generateWithTimings(half, null, prompts, options);
+        expect(fused.timings.fused).toBe(true);
+        expect(fused.results.map((r) => r.tokens)).toEqual(plain.results.map((r) => r.tokens));
+      } finally {
+        half.dispose();
+      }
+    } finally {
+      small.destroy();
     }
   });
 

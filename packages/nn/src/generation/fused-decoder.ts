@@ -61,7 +61,7 @@ import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefi
  */
 export class FusedDecoder {
   private readonly layers: LayerWeights[];
-  /** The token table: f32, or packed (a quantized base's Q8_0 table), read by a gather. */
+  /** The token table: f32, or packed (a half-precision or quantized base), read by a gather. */
   private readonly embedTable: Tensor | PackedWeight;
   private readonly finalNorm: Tensor;
   private readonly head: Weight;

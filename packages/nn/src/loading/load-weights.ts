@@ -87,7 +87,7 @@ export async function loadWeights(
     if (target && chosen !== null && baseFormat !== 'f32') {
       const weight = packFrozen(device, values, [target.rows, target.cols], chosen);
       target.owner.setPackedParameter('weight', weight);
-      const asked = target.table ? (tableFormat(baseFormat) ?? chosen) : baseFormat;
+      const asked = target.table ? tableFormat(baseFormat) : baseFormat;
       if (options.packSummary)
         record(options.packSummary, asked, chosen, weight.byteLength, values.length * 4);
     } else {

@@ -125,6 +125,13 @@ const CASES: [string, Shape, BaseFormat, Checkpointing, string[]?][] = [
     false,
     ['embed_tokens', 'lm_head'],
   ],
+  [
+    'stories-like, f16 base, embed_tokens and lm_head trained (f32 copies beside the f16 table)',
+    STORIES_LIKE,
+    'f16',
+    false,
+    ['embed_tokens', 'lm_head'],
+  ],
   ['Qwen3-like, f32 base (a 2,048 vocabulary: the logits gradient is copied too)', QWEN3_LIKE, 'f32', false],
 ];
 
@@ -165,8 +172,9 @@ describe('memory plan against the device', () => {
       console.log(
         `${label}: peak measured ${measured.peak}, planned ${plan.peak} (${((plan.peak / measured.peak - 1) * 100).toFixed(1)}%)`,
       );
-      // Weights and A/B are tensors the plan counts one by one: within 2%.
-      expect(Math.abs(plan.weights / measured.weights - 1)).toBeLessThan(0.02);
+      // Weights (the f16 or Q8_0 table included) are tensors the plan counts one by one, each in
+      // its pool size class: exact. A/B within 2%.
+      expect(plan.weights).toBe(measured.weights);
       expect(Math.abs(plan.trainable / measured.trainable - 1)).toBeLessThan(0.02);
       // The issue asks for the peak within 15%; these shapes land within 5%.
       expect(Math.abs(plan.peak / measured.peak - 1)).toBeLessThan(0.05);
@@ -201,4 +209,37 @@ describe('memory plan against the device', () => {
     expect(measuredGrowth).toBeGreaterThan(0);
     expect(Math.abs(plannedGrowth / measuredGrowth - 1)).toBeLessThan(0.1);
   });
+
+  it.for(['f16', 'bf16', 'q8_0'] as const)(
+    '%s base: the resident weights of a table split in chunks of rows over 1 MiB bindings, exactly',
+    async (baseFormat) => {
+      // The stories-like table [4096, 288]: 2.36 MB in f16/bf16 (3 chunks), 1.25 MB in Q8_0 (2).
+      const small = await createDevice({ maxBindingBytes: 1 << 20 });
+      try {
+        const config = createModelConfig(STORIES_LIKE);
+        const model = new CausalLM(small, config);
+        const before = small.memory().liveBytes;
+        await loadWeights(model, randomWeights(model, 3), { baseFormat });
+        const table = model.getSubmodule('model.embed_tokens').packedParameter('weight');
+        expect(table?.format).toBe(baseFormat);
+        expect(table?.chunks.length).toBe(baseFormat === 'q8_0' ? 2 : 3);
+        const plan = planMemory({
+          model: config,
+          baseFormat,
+          finetuningType: 'none',
+          batchSize: 1,
+          sequenceLength: 16,
+          gradientCheckpointing: false,
+          limits: {
+            maxBufferSize: small.gpu.limits.maxBufferSize,
+            maxStorageBufferBindingSize: small.maxBindingBytes,
+          },
+        });
+        expect(plan.weights).toBe(small.memory().liveBytes - before);
+        model.dispose();
+      } finally {
+        small.destroy();
+      }
+    },
+  );
 });

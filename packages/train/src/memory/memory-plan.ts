@@ -109,7 +109,8 @@ export function planMemory(input: MemoryPlanInput): MemoryPlan {
     const rest = bytes - full * chunkBytes;
     return full * pooled(chunkBytes) + (rest > 0 ? pooled(rest) : 0);
   };
-  // The token table (and an untied head): f32, or Q8_0 under a quantized base (tableFormat).
+  // The token table (and an untied head): f32 under an f32 base, Q8_0 under a quantized base,
+  // the base's halves (f16/bf16) under a half-precision one (tableFormat).
   const table = input.baseFormat === 'f32' ? null : tableFormat(input.baseFormat);
   const tableRowBytes = table === null ? H * F32 : Math.ceil((H * bitsPerWeight(formatFor(table, H))) / 8);
   const embedding = chunked(m.vocabSize * tableRowBytes, tableRowBytes);

@@ -4,6 +4,7 @@ import { TensorError } from '../../device/errors.js';
 import { KERNELS } from '../names.js';
 import { isQuantized } from '../packed-matmul/formats.js';
 import { packedDecoderWgsl } from '../packed-matmul/packed-decoders-wgsl.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 import {
   checkProductInputs,
@@ -37,12 +38,18 @@ const GELU_TANH_SCALE = 2 * Math.sqrt(2 / Math.PI);
  * a hidden size: cheaper than a dispatch).
  */
 export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void {
+  const [only] = options.weights;
+  if (options.weights.length === 1 && only instanceof PackedWeight && only.chunks.length > 1) {
+    chunkedMatvec(device, options, only);
+    return;
+  }
   const { norm, epilogue } = options;
   const inputs = checkProductInputs('decodeMatvec', options, {
     stacked: true,
     dora: true,
     quantized: true,
     gelu: true,
+    outColumn: true,
   });
   const { rows, n, format, biases, lowRank, terms, stacked } = inputs;
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
@@ -79,6 +86,34 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
     workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowBlocks],
   });
+}
+
+/**
+ * A packed weight split in chunks of rows (a vocabulary-wide head over one binding): its chunks
+ * are weights side by side in out, up to three per dispatch (each dispatch writes its columns).
+ * Only a plain 'store' product takes it (a head: no bias, no LoRA term).
+ */
+function chunkedMatvec(device: Device, options: DecodeMatvecOptions, weight: PackedWeight): void {
+  if (options.epilogue !== 'store' || (options.biases?.length ?? 0) > 0 || options.lowRank)
+    throw new TensorError(
+      `decodeMatvec: ${weight.describe()} is split over ${weight.chunks.length} buffers; only a 'store' product without bias or LoRA term (a head) takes such a weight`,
+    );
+  const views = weight.chunks.map(
+    (chunk) =>
+      new PackedWeight(device, weight.format, [chunk.rows, weight.cols], [{ ...chunk, firstRow: 0 }]),
+  );
+  const start = options.outColumn ?? 0;
+  if (options.out.shape[1] < start + weight.rows)
+    throw new TensorError(
+      `decodeMatvec: out ${options.out.describe()} has no room for the ${weight.rows} outputs of ${weight.describe()} from column ${start}`,
+    );
+  for (let first = 0; first < views.length; first += 3) {
+    decodeMatvec(device, {
+      ...options,
+      weights: views.slice(first, first + 3),
+      outColumn: start + weight.chunks[first].firstRow,
+    });
+  }
 }
 
 interface MatvecShape {
@@ -154,17 +189,17 @@ function matvecSource(shape: MatvecShape): string {
   emit('  var which = 0u;');
   emit('  var local = block;');
   emit('  var n = params.n0;');
-  emit('  var out_offset = 0u;');
+  emit('  var out_offset = params.out_col;');
   if (!swiglu && shape.weights > 2) {
     emit(
-      '  if (block >= params.start2) { which = 2u; local = block - params.start2; n = params.n2; out_offset = params.n0 + params.n1; }',
+      '  if (block >= params.start2) { which = 2u; local = block - params.start2; n = params.n2; out_offset += params.n0 + params.n1; }',
     );
     emit(
-      '  else if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }',
+      '  else if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset += params.n0; }',
     );
   } else if (!swiglu && shape.weights > 1) {
     emit(
-      '  if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }',
+      '  if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset += params.n0; }',
     );
   }
   emit(`  let col0 = local * ${C}u;`);

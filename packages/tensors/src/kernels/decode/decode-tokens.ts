@@ -4,16 +4,16 @@ import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { GATHER_FIELDS, gatherSource } from '../packed-matmul/packed-matmul-wgsl.js';
+import { encodePackedGather } from '../packed-matmul/packed-gather.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
-import { kernelSource, workgroupsFor } from '../shared/wgsl.js';
+import { kernelSource } from '../shared/wgsl.js';
 
 /**
  * hidden[r, :] = table[ids[r], :] for the ids [rows] (i32) a previous step chose on the device:
  * the embedding lookup of a decode step without a round trip to the host. An id outside the
  * table reads row 0 of an f32 table, zeros of a packed one (the host rejects such an id when it
- * reads the tokens back). A packed table (a quantized base's Q8_0 table, f16/bf16 halves; frozen)
- * is decoded by the packed gather's kernel, one dispatch per chunk of rows.
+ * reads the tokens back). A packed table (f16/bf16 halves, ggml blocks; frozen) is decoded by
+ * the packed gather, each of its chunks of rows one dispatch.
  */
 export function decodeEmbed(
   device: Device,
@@ -30,30 +30,8 @@ export function decodeEmbed(
       throw new TensorError(
         `decodeEmbed: table ${table.describe()}, ids ${ids.describe()}, hidden ${hidden.describe()}`,
       );
-    const workgroup = device.tuning.elementwiseWorkgroup;
-    const quads = Math.ceil(width / 4);
-    table.chunks.forEach((chunk, index) => {
-      device.dispatch({
-        key: `${KERNELS.packedGather}:${table.format}:${workgroup}`,
-        source: () => gatherSource(table.format, workgroup),
-        bindings: [ids, chunk.words, hidden],
-        uniforms: {
-          fields: GATHER_FIELDS,
-          values: {
-            tokens: rows,
-            k: width,
-            quads,
-            row_bytes: table.rowBytes,
-            row0: chunk.firstRow,
-            rows: chunk.rows,
-            vocab,
-            zero_outside: index === 0 ? 1 : 0,
-            t0: 0,
-          },
-        },
-        workgroups: grid(workgroupsFor(rows * quads, workgroup), device.maxWorkgroupsPerDimension),
-      });
-    });
+    const what = 'decodeEmbed';
+    encodePackedGather(device, table, ids.binding(what), hidden.binding(what), rows, 0, what);
     // Gemma's scale: one more dispatch over the gathered rows.
     if (scale !== 1) scaleInPlace(device, hidden, scale);
     return;

@@ -43,6 +43,13 @@ export interface DecodeMatvecOptions {
   /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
   out: Tensor;
   /**
+   * decodeMatvec only: the column of `out` where the weights' outputs start (default 0); `out`
+   * may then be wider than their width. A packed weight split in chunks of rows (a
+   * vocabulary-wide head over one binding) is computed so: its chunks side by side, up to three
+   * per dispatch, each dispatch writing its columns of the one output.
+   */
+  outColumn?: number;
+  /**
    * LoRA's low-rank terms, added to each weight's sums before the bias and epilogue:
    * scale_w * B_w u_w, where u [rows, U] holds every adapted weight's A x side by side (a
    * decodeMatvec 'store' of the A matrices) and B_w [n_w, r_w] f32. One entry per weight, null
@@ -78,6 +85,7 @@ export const PRODUCT_FIELDS: UniformField[] = [
   { name: 'scale0', type: 'f32' },
   { name: 'scale1', type: 'f32' },
   { name: 'scale2', type: 'f32' },
+  { name: 'out_col', type: 'u32' },
   /** Bytes per weight row of a ggml-quantized weight (0 otherwise). */
   { name: 'row_bytes', type: 'u32' },
 ];
@@ -114,17 +122,17 @@ export interface ProductInputs<F extends ProductFormat = HalfOrF32> {
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; quantized: true; gelu?: boolean },
+  allow: { stacked: boolean; dora: boolean; quantized: true; gelu?: boolean; outColumn?: boolean },
 ): ProductInputs<ProductFormat>;
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; quantized?: false; gelu?: boolean },
+  allow: { stacked: boolean; dora: boolean; quantized?: false; gelu?: boolean; outColumn?: boolean },
 ): ProductInputs;
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; quantized?: boolean; gelu?: boolean },
+  allow: { stacked: boolean; dora: boolean; quantized?: boolean; gelu?: boolean; outColumn?: boolean },
 ): ProductInputs<ProductFormat> {
   const { x, weights, epilogue, out } = options;
   if ((options.activation ?? 'silu') !== 'silu' && !allow.gelu)
@@ -159,8 +167,19 @@ export function checkProductInputs(
   const width = epilogue === 'store' ? n.reduce((a, b) => a + b, 0) : n[0];
   if (epilogue === 'swiglu' && !stacked && n[1] !== n[0])
     throw new TensorError(`${kernel}: gate and up differ`);
-  if (out.rank !== 2 || out.shape[0] !== rows || out.shape[1] !== width || out.dtype !== 'f32') {
-    throw new TensorError(`${kernel}: out ${out.describe()} is not [${rows}, ${width}] f32`);
+  const outColumn = options.outColumn ?? 0;
+  if (outColumn !== 0 && !allow.outColumn)
+    throw new TensorError(`${kernel}: takes no outColumn (its outputs fill out's rows)`);
+  if (!Number.isInteger(outColumn) || outColumn < 0)
+    throw new TensorError(`${kernel}: outColumn ${outColumn} is not a column index`);
+  const columns = outColumn === 0 ? width : `${outColumn} + ${width} columns`;
+  if (
+    out.rank !== 2 ||
+    out.shape[0] !== rows ||
+    (outColumn === 0 ? out.shape[1] !== width : out.shape[1] < outColumn + width) ||
+    out.dtype !== 'f32'
+  ) {
+    throw new TensorError(`${kernel}: out ${out.describe()} is not [${rows}, ${columns}] f32`);
   }
   const lowRank = options.lowRank ?? null;
   const terms = lowRank ? weights.map((_, i) => lowRank.terms[i] ?? null) : weights.map(() => null);
@@ -215,7 +234,7 @@ export function productUniforms(
   inputs: ProductInputs<ProductFormat>,
   perWeight: readonly number[],
 ): Record<string, number> {
-  const { n, K, rows, width, lowRank, terms } = inputs;
+  const { n, K, rows, lowRank, terms } = inputs;
   return {
     k4: K / 4,
     n0: n[0],
@@ -224,7 +243,7 @@ export function productUniforms(
     start1: perWeight[0],
     start2: perWeight[0] + (perWeight[1] ?? 0),
     blocks: perWeight.reduce((a, b) => a + b, 0),
-    out_row: width,
+    out_row: options.out.shape[1],
     eps: options.norm?.eps ?? 0,
     inv_k: 1 / K,
     rows,
@@ -238,6 +257,7 @@ export function productUniforms(
     scale0: terms[0]?.scale ?? 0,
     scale1: terms[1]?.scale ?? 0,
     scale2: terms[2]?.scale ?? 0,
+    out_col: options.outColumn ?? 0,
     row_bytes: isQuantized(inputs.format as PackedFormat) ? (options.weights[0] as PackedWeight).rowBytes : 0,
   };
 }

@@ -1,4 +1,5 @@
-import { grid } from '../../device/device.js';
+import { type Device, grid } from '../../device/device.js';
+import type { Bindable } from '../../device/device-types.js';
 import { TensorError } from '../../device/errors.js';
 import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
@@ -23,37 +24,55 @@ export function packedGather(ids: Tensor, weight: PackedWeight): Tensor {
   if (ids.device !== weight.device) throw new TensorError(`${what}: operands live on different devices`);
   if (ids.dtype !== 'i32') throw new TensorError(`${what}: ids must be i32, got ${ids.dtype}`);
   const device = ids.device;
-  const [vocab, K] = weight.shape;
+  const K = weight.cols;
   const out = device.empty([...ids.shape, K], 'f32');
   if (out.size === 0) return out;
   const idsRange = ids.binding(what);
-  const workgroup = device.tuning.elementwiseWorkgroup;
-  const quads = Math.ceil(K / 4);
   for (const outChunk of out.chunks) {
     const t0 = outChunk.elementOffset / K;
-    const tokens = outChunk.elements / K;
-    weight.chunks.forEach((chunk, index) => {
-      device.dispatch({
-        key: `${KERNELS.packedGather}:${weight.format}:${workgroup}`,
-        source: () => gatherSource(weight.format, workgroup),
-        bindings: [idsRange, chunk.words.binding(what), whole(outChunk.buffer)],
-        uniforms: {
-          fields: GATHER_FIELDS,
-          values: {
-            tokens,
-            k: K,
-            quads,
-            row_bytes: weight.rowBytes,
-            row0: chunk.firstRow,
-            rows: chunk.rows,
-            vocab,
-            zero_outside: index === 0 ? 1 : 0,
-            t0,
-          },
-        },
-        workgroups: grid(workgroupsFor(tokens * quads, workgroup), device.maxWorkgroupsPerDimension),
-      });
-    });
+    encodePackedGather(device, weight, idsRange, whole(outChunk.buffer), outChunk.elements / K, t0, what);
   }
   return out;
+}
+
+/**
+ * Records the gather of rows of a packed table into `out`: out[t, :] = W[ids[t0 + t], :] for
+ * `tokens` tokens (each table chunk one dispatch, the first writing zeros for ids outside the
+ * vocabulary). `out` must hold tokens x cols f32 values; packedGather and the fused decoder's
+ * embedding lookup (decodeEmbed with a packed table) both record it.
+ */
+export function encodePackedGather(
+  device: Device,
+  weight: PackedWeight,
+  ids: BufferRange | Bindable,
+  out: BufferRange | Bindable,
+  tokens: number,
+  t0: number,
+  what: string,
+): void {
+  const [vocab, K] = weight.shape;
+  const workgroup = device.tuning.elementwiseWorkgroup;
+  const quads = Math.ceil(K / 4);
+  weight.chunks.forEach((chunk, index) => {
+    device.dispatch({
+      key: `${KERNELS.packedGather}:${weight.format}:${workgroup}`,
+      source: () => gatherSource(weight.format, workgroup),
+      bindings: [ids, chunk.words.binding(what), out],
+      uniforms: {
+        fields: GATHER_FIELDS,
+        values: {
+          tokens,
+          k: K,
+          quads,
+          row_bytes: weight.rowBytes,
+          row0: chunk.firstRow,
+          rows: chunk.rows,
+          vocab,
+          zero_outside: index === 0 ? 1 : 0,
+          t0,
+        },
+      },
+      workgroups: grid(workgroupsFor(tokens * quads, workgroup), device.maxWorkgroupsPerDimension),
+    });
+  });
 }
