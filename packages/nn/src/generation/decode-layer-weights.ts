@@ -86,6 +86,8 @@ export function packDecodeLayers(
   const otherBiases = layers.some((layer) => layer.o.biases || layer.gateUp.biases || layer.down.biases);
   if (!plain || otherBiases || decodeLayerUnsupported(device, shape) !== null) return null;
   const layout = decodeLayerLayout(shape);
+  // The kernel binds a layer's buffer whole (a device with a small binding limit keeps five dispatches).
+  if (layout.length * 4 > device.maxBindingBytes) return null;
   // A packed weight's decoded copy stays alive with the decoder (a copy is recorded, not yet run).
   const f32 = (weight: Weight): Tensor =>
     weight instanceof PackedWeight ? keep(unpackWeight(weight)) : weight;
