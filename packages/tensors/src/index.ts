@@ -94,8 +94,9 @@ export {
   type DecodeMatvecOptions,
   decodeMatvec,
 } from './kernels/decode/decode-matvec.js';
+export { decodeNormAdd } from './kernels/decode/decode-norm-add.js';
 export { type DecodeSampleOptions, decodeSample } from './kernels/decode/decode-sample.js';
-export { decodeArgmax, decodeEmbed } from './kernels/decode/decode-tokens.js';
+export { decodeArgmax, decodeEmbed, decodeSoftcap } from './kernels/decode/decode-tokens.js';
 export {
   type PrefillAppendOptions,
   type PrefillAttentionOptions,
@@ -146,9 +147,11 @@ export {
   packedLinear,
   packedMatmul,
   packedMatmulInputGrad,
+  packedRowvecShape,
   packedTileShape,
   unpackWeight,
 } from './kernels/packed-matmul/packed-matmul.js';
+export { type PackedRowvecShape, packedRowvecSource } from './kernels/packed-matmul/packed-rowvec.js';
 export { type PackedTileShape, packedTileKey } from './kernels/packed-matmul/packed-tiled-wgsl.js';
 export {
   type PackedChunk,

@@ -7,6 +7,7 @@ import {
   decodeLayerUnsupported,
   PackedWeight,
   type Tensor,
+  unpackWeight,
 } from '@webtune/tensors';
 import type { ModelConfig } from '../config/model-config.js';
 import type { FusedLowRankTerm } from './fused-decode-support.js';
@@ -37,7 +38,10 @@ export interface LayerWeights {
   /** Sliding window of this layer's attention (0: every key). */
   window: number;
   inputNorm: Tensor;
+  /** The MLP's input norm (post_attention_layernorm; Gemma 2/3: pre_feedforward_layernorm). */
   postNorm: Tensor;
+  /** Gemma 2/3: the norms of the attention's and the MLP's outputs before the residual add. */
+  residualNorms: { attention: Tensor; mlp: Tensor } | null;
   qkNorm: { q: Tensor; k: Tensor } | null;
   qkv: Group;
   o: Group;
@@ -53,8 +57,10 @@ export interface PackedLayers {
 }
 
 /**
- * Copies each small, plain f32 layer (no adapter, no bias past q/k/v) into one buffer in
- * decodeLayer's layout; null where a layer cannot take the one-dispatch path.
+ * Copies each small, plain layer (no adapter, no bias past q/k/v) into one f32 buffer in
+ * decodeLayer's layout; null where a layer cannot take the one-dispatch path. A packed base's
+ * weights (f16/bf16 halves, Q8_0/Q4_0/Q4_K blocks) are decoded into it once: the values the
+ * packed kernels would read, exactly, at a cost bounded by DECODE_LAYER_MAX_WEIGHTS f32 per layer.
  */
 export function packDecodeLayers(
   device: Device,
@@ -74,13 +80,17 @@ export function packDecodeLayers(
   };
   const groups = layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
   const plain = groups.every(
-    (group) =>
-      group.u === null && group.weights.every((w) => !(w instanceof PackedWeight) && w.dtype === 'f32'),
+    (group) => group.u === null && group.weights.every((w) => w instanceof PackedWeight || w.dtype === 'f32'),
   );
   // Biases past q/k/v (Llama's attention_bias on o_proj, mlp_bias) keep the five dispatches.
   const otherBiases = layers.some((layer) => layer.o.biases || layer.gateUp.biases || layer.down.biases);
   if (!plain || otherBiases || decodeLayerUnsupported(device, shape) !== null) return null;
   const layout = decodeLayerLayout(shape);
+  // The kernel binds a layer's buffer whole (a device with a small binding limit keeps five dispatches).
+  if (layout.length * 4 > device.maxBindingBytes) return null;
+  // A packed weight's decoded copy stays alive with the decoder (a copy is recorded, not yet run).
+  const f32 = (weight: Weight): Tensor =>
+    weight instanceof PackedWeight ? keep(unpackWeight(weight)) : weight;
   const buffers = layers.map((layer) => {
     const buffer = keep(device.empty([layout.length], 'f32'));
     const target = buffer.binding('FusedDecoder.packLayers');
@@ -95,7 +105,7 @@ export function packDecodeLayers(
     // q, k and v (or Phi-3's stacked qkv_proj) side by side, and their biases.
     put(layer.inputNorm, layout.inputNorm);
     let at = layout.qkv;
-    for (const weight of layer.qkv.weights as Tensor[]) {
+    for (const weight of layer.qkv.weights.map(f32)) {
       put(weight, at);
       at += weight.size;
     }
@@ -110,12 +120,12 @@ export function packDecodeLayers(
       put(layer.qkNorm.q, layout.qNorm);
       put(layer.qkNorm.k, layout.kNorm);
     }
-    put(layer.o.weights[0] as Tensor, layout.o);
+    put(f32(layer.o.weights[0]), layout.o);
     put(layer.postNorm, layout.postNorm);
     // Gate then up: Phi-3's stacked gate_up_proj fills both (up starts right after gate).
-    put(layer.gateUp.weights[0] as Tensor, layout.gate);
-    if (layer.gateUp.weights.length > 1) put(layer.gateUp.weights[1] as Tensor, layout.up);
-    put(layer.down.weights[0] as Tensor, layout.down);
+    put(f32(layer.gateUp.weights[0]), layout.gate);
+    if (layer.gateUp.weights.length > 1) put(f32(layer.gateUp.weights[1]), layout.up);
+    put(f32(layer.down.weights[0]), layout.down);
     return buffer;
   });
   // A small f32 head goes into the last layer's dispatch too (with the greedy argmax).

@@ -55,28 +55,40 @@ export function projectionOf(name: string, child: unknown): Projection | string 
   return resolved;
 }
 
+/** The fused product a projection's weight goes into (its layer's q/k/v or gate/up), or null. */
+function productOf(name: string): string | null {
+  const match = /^(.*)\.(q|k|v|qkv|o|gate|up|gate_up|down)_proj$/.exec(name);
+  if (!match) return null;
+  const kind = match[2];
+  const group = ['q', 'k', 'v', 'qkv'].includes(kind)
+    ? 'q/k/v'
+    : ['gate', 'up', 'gate_up'].includes(kind)
+      ? 'gate/up'
+      : kind;
+  return `${match[1]} ${group}`;
+}
+
 /**
  * Why the fused decode path cannot run a model, or null when it can. The fused path covers the
- * Llama-family shape with f32 weights or a frozen f16/bf16 base (packed, read in place; its token
- * table and head too, split in chunks of rows over several buffers where one binding cannot hold
- * them), with or
+ * Llama-family shape with f32 weights or a frozen packed base read in place (f16/bf16 halves,
+ * ggml Q8_0/Q4_0/Q4_K blocks: QLoRA bases and GGUF imports; its token table and head too, split
+ * in chunks of rows over several buffers where one binding cannot hold them), with or
  * without LoRA or DoRA adapters (their low-rank terms and DoRA's factors applied in the kernels): separate q/k/v and gate/up
- * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3). Everything
- * else (adapters in training with dropout, ggml-quantized bases, Gemma, soft-capping,
- * NoPE layers) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
+ * projections (with or without bias) or Phi-3's stacked ones, SiLU, full rotary (any scaling but LongRoPE), optional per-head q/k norm (Qwen3),
+ * and Gemma 2/3's parts (see fused-decode-gemma.ts). Everything else (adapters in training with dropout, NoPE layers, LongRoPE, partial
+ * rotary) decodes through the model's own forward. Sliding windows (Mistral) decode fused; their
  * prompts go through the forward.
  */
 export function fusedDecodeUnsupported(model: CausalLM): string | null {
   const c = model.config;
-  if (c.postNorms || c.normAddsOne || c.embeddingMultiplier != null) return 'Gemma norms';
-  if (c.hiddenAct !== 'silu') return `activation ${c.hiddenAct}`;
-  if (c.attnLogitSoftcapping != null || c.finalLogitSoftcapping != null) return 'soft-capping';
-  if (c.localRope || c.ropeLayers) return 'per-layer rotary settings';
+  // Gemma 2/3 decode fused: (1 + w) norms, the embedding scale, GeGLU, post norms,
+  // soft-capping and Gemma 3's local rotary tables are in the kernels (fused-decode-gemma.ts).
+  if (c.ropeLayers) return 'NoPE layers (rotary switched off per layer)';
   if (c.ropeScaling?.type === 'longrope') return 'LongRoPE';
   if (rotaryDim(c) !== c.headDim) return 'partial rotary';
   if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
     return 'sizes not a multiple of 4';
-  const formats = new Set<string>();
+  const formats = new Map<string, string>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
     // LoRA wrappers stand for their base Linear plus a low-rank term the kernels add.
@@ -84,19 +96,24 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
     if (typeof projection === 'string') return projection;
     const linear = projection.base;
     const packed = linear.packedParameter('weight');
-    if (packed && packed.format !== 'f16' && packed.format !== 'bf16')
-      return `${name} holds ${packed.format} blocks (the fused kernels read f32, f16 and bf16)`;
     // A vocabulary-wide packed head over one binding is read chunk by chunk (decodeMatvec).
     if (packed && packed.chunks.length > 1 && name !== 'lm_head')
       return `${name} is split over several buffers`;
     if (!packed && linear.parameter('weight').dtype !== 'f32')
       return `${name} holds ${linear.parameter('weight').dtype} weights`;
-    if (name.endsWith('_proj')) formats.add(packed ? packed.format : 'f32');
+    // The weights of one product (q/k/v, gate/up) share a format; the products may differ (a
+    // quantized base keeps a row that is not whole blocks in f16: stories260K's down_proj).
+    const product = productOf(name);
+    if (product) {
+      const format = packed ? packed.format : 'f32';
+      const seen = formats.get(product);
+      if (seen && seen !== format) return `${product} in several formats (${seen}, ${format})`;
+      formats.set(product, format);
+    }
     // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
     if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
       return `${name} (stacked gate and up) holds an adapter or a bias`;
   }
-  if (formats.size > 1) return `projections in several formats (${[...formats].join(', ')})`;
   // A packed token table (a half-precision or quantized base) is read by the packed gather, in chunks.
   const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');
   if (!table && model.getParameterByName('model.embed_tokens.weight')?.dtype !== 'f32')

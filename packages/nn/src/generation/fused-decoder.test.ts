@@ -410,7 +410,7 @@ describe('fused decoding against Transformers goldens', () => {
 
   it('names why a model decodes through its own forward, in the generation timings too', async () => {
     for (const [name, reason] of [
-      ['gemma2', /Gemma/],
+      ['smollm3', /NoPE/],
       ['phi3', /LongRoPE/],
     ] as const) {
       const { model } = await loadTransformersFixture(device, name);

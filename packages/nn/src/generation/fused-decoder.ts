@@ -7,15 +7,17 @@ import {
   decodeEmbed,
   decodeLayer,
   decodeMatvec,
+  decodeNormAdd,
   decodeSample,
+  decodeSoftcap,
   div,
+  isQuantized,
   PackedWeight,
   prefillAttention,
   prefillProduct,
   type Tensor,
 } from '@webtune/tensors';
-import { rotaryDim, usesSlidingWindow } from '../config/model-config.js';
-import * as F from '../functional.js';
+import { usesSlidingWindow } from '../config/model-config.js';
 import type { CausalLM } from '../models/llama.js';
 import type { Embedding, Linear, RMSNorm } from '../module/layers.js';
 import {
@@ -25,6 +27,12 @@ import {
   packDecodeLayers,
   type Weight,
 } from './decode-layer-weights.js';
+import {
+  type DecodeFeatures,
+  decodeFeaturesOf,
+  normWeightOf,
+  rotaryTablesFor,
+} from './fused-decode-gemma.js';
 import {
   type FusedLowRankTerm,
   fusedDecodeUnsupported,
@@ -60,6 +68,12 @@ export class FusedDecoder {
   private readonly head: Weight;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
+  /** Gemma 3's rotary tables of its sliding (local) layers, or null. */
+  private readonly local: { cos: Tensor; sin: Tensor } | null;
+  /** Gemma's parts (neutral for the Llama family). */
+  private readonly features: DecodeFeatures;
+  /** [batch, hidden]: o_proj's and down_proj's outputs before their post norms (Gemma 2/3). */
+  private readonly projected: Tensor | null;
   private readonly padding: Tensor;
   private readonly paddingAmounts: number[];
   private readonly hidden: Tensor;
@@ -69,11 +83,7 @@ export class FusedDecoder {
   readonly logits: Tensor;
   readonly ids: Tensor;
   private readonly tokens: Tensor;
-  /**
-   * Small layers (stories260K) run whole in one dispatch each (`decodeLayer`): each layer's
-   * parameters packed into one buffer, copied on the device at the first decode step
-   * (`packedLayers`). Null where the layers are too large, adapted or not f32; undefined until then.
-   */
+  /** Small layers run in one dispatch each (`decodeLayer`), packed at the first decode step: see packedLayers. */
   private packed: PackedLayers | null | undefined = undefined;
   private readonly layerKernel: boolean;
   private seen: Tensor | null = null;
@@ -126,14 +136,28 @@ export class FusedDecoder {
         u: width > 0 ? this.keep(device.empty([batch, width], 'f32')) : null,
       };
     };
+    this.features = decodeFeaturesOf(config);
+    const norm = (tensor: Tensor) => normWeightOf(device, config, tensor, (t) => this.keep(t));
     this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => {
       const at = (name: string) => p(`model.layers.${i}.${name}`);
       const names = (...parts: string[]) => parts.map((part) => `model.layers.${i}.${part}`);
       return {
         window: usesSlidingWindow(config, i) ? (config.slidingWindow ?? 0) : 0,
-        inputNorm: at('input_layernorm.weight'),
-        postNorm: at('post_attention_layernorm.weight'),
-        qkNorm: config.qkNorm ? { q: at('self_attn.q_norm.weight'), k: at('self_attn.k_norm.weight') } : null,
+        inputNorm: norm(at('input_layernorm.weight')),
+        // Gemma 2/3: the MLP's input norm is pre_feedforward_layernorm; post_attention_layernorm
+        // and post_feedforward_layernorm norm the sublayers' outputs.
+        postNorm: norm(
+          at(config.postNorms ? 'pre_feedforward_layernorm.weight' : 'post_attention_layernorm.weight'),
+        ),
+        residualNorms: config.postNorms
+          ? {
+              attention: norm(at('post_attention_layernorm.weight')),
+              mlp: norm(at('post_feedforward_layernorm.weight')),
+            }
+          : null,
+        qkNorm: config.qkNorm
+          ? { q: norm(at('self_attn.q_norm.weight')), k: norm(at('self_attn.k_norm.weight')) }
+          : null,
         // Phi-3 stacks q/k/v in qkv_proj and gate/up in gate_up_proj: one weight per group.
         qkv: group(
           config.fusedProjections
@@ -150,23 +174,18 @@ export class FusedDecoder {
     this.embedTable =
       model.model.child<Embedding>('embed_tokens').packedParameter('weight') ??
       p('model.embed_tokens.weight');
-    this.finalNorm = p('model.norm.weight');
+    this.finalNorm = norm(p('model.norm.weight'));
     const head = modules.get('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
     const keep = <T extends Tensor>(tensor: T): T => {
       this.owned.push(tensor.keep());
       return tensor;
     };
-    // Rotary tables for every position the cache can hold, computed once as the model computes them.
-    const positions = Array.from({ length: cache.capacity }, (_, i) => i);
-    const tables = F.rotaryTables(device, {
-      positions,
-      dim: rotaryDim(config),
-      base: config.ropeTheta,
-      scaling: config.ropeScaling ?? undefined,
-    });
+    // Rotary tables for every position the cache can hold (and Gemma 3's local ones), kept.
+    const tables = rotaryTablesFor(device, config, cache.capacity);
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
+    this.local = tables.local ? { cos: keep(tables.local.cos), sin: keep(tables.local.sin) } : null;
     this.padding = keep(device.fromArray(padding, [batch], 'u32'));
     this.paddingAmounts = [...padding];
     const { hiddenSize, headDim, numAttentionHeads: heads, numKeyValueHeads: kvHeads } = config;
@@ -174,6 +193,7 @@ export class FusedDecoder {
     this.qkv = keep(device.empty([batch, (heads + 2 * kvHeads) * headDim], 'f32'));
     this.attended = keep(device.empty([batch, heads * headDim], 'f32'));
     this.activation = keep(device.empty([batch, config.intermediateSize], 'f32'));
+    this.projected = config.postNorms ? keep(device.empty([batch, hiddenSize], 'f32')) : null;
     this.logits = keep(device.empty([batch, config.vocabSize], 'f32'));
     this.ids = keep(device.empty([batch], 'i32'));
     this.tokens = keep(device.empty([Math.max(1, maxSteps) * batch], 'i32'));
@@ -181,21 +201,22 @@ export class FusedDecoder {
   }
 
   /**
-   * The packed layers, made on the first decode step (not in the constructor): a prompt-only call
-   * (one new token, the prefill's) never copies the layers.
+   * Each small layer's parameters in one buffer, made on the first decode step (a prompt-only call
+   * never copies them); null where the layers are too large or adapted, and for Gemma (decodeLayer
+   * has none of its parts: it keeps five dispatches per layer).
    */
   private get packedLayers(): PackedLayers | null {
     if (this.packed === undefined) {
-      this.packed = this.layerKernel
-        ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
-            this.keep(tensor),
-          )
-        : null;
+      this.packed =
+        this.layerKernel && !this.model.config.normAddsOne
+          ? packDecodeLayers(this.device, this.model.config, this.layers, this.head, (tensor) =>
+              this.keep(tensor),
+            )
+          : null;
     }
     return this.packed;
   }
 
-  /** Each layer's parameters in one buffer (decodeLayerLayout), where decodeLayer takes the layers. */
   /** The final norm's eps. */
   private get finalEps(): number {
     return (this.model.model.child('norm') as RMSNorm).eps;
@@ -210,7 +231,10 @@ export class FusedDecoder {
    * window, so such prompts go through the model's forward (the steps after it stay fused).
    */
   get prefillUnsupported(): string | null {
-    return this.layers.some((layer) => layer.window > 0) ? 'sliding-window attention' : null;
+    if (this.layers.some((layer) => layer.window > 0)) return 'sliding-window attention';
+    const c = this.model.config;
+    // The prompt kernels have none of Gemma's parts: its prompts go through the forward.
+    return c.normAddsOne || c.postNorms || c.attnLogitSoftcapping != null ? 'Gemma' : null;
   }
 
   /**
@@ -221,6 +245,8 @@ export class FusedDecoder {
     if (this.prefillUnsupported) return this.prefillUnsupported;
     if (this.model.config.fusedProjections) return "Phi-3's stacked gate_up_proj";
     const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+    if (groups.some((group) => group.weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))))
+      return 'ggml-quantized projections (prefillProduct reads f32, f16 and bf16; decodeMatvec reads them)';
     return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
   }
 
@@ -272,17 +298,21 @@ export class FusedDecoder {
       if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
       return;
     }
-    decodeEmbed(device, this.embedTable, this.ids, this.hidden);
+    const { features } = this;
+    decodeEmbed(device, this.embedTable, this.ids, this.hidden, features.embedScale);
     this.layers.forEach((layer, index) => {
+      // Gemma 3's sliding layers rotate with their own (local) tables.
+      const rotary = layer.window > 0 && this.local ? this.local : { cos: this.cos, sin: this.sin };
       this.product(layer.qkv, this.hidden, { weight: layer.inputNorm, eps }, 'store', this.qkv, layer.qkv.u);
       decodeAttention(device, {
         qkv: this.qkv,
-        cos: this.cos,
-        sin: this.sin,
+        cos: rotary.cos,
+        sin: rotary.sin,
         padding: this.padding,
         keys: this.cache.keys[index],
         values: this.cache.values[index],
         qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
+        softcap: features.attentionSoftcap,
         out: this.attended,
         heads: config.numAttentionHeads,
         kvHeads: config.numKeyValueHeads,
@@ -290,7 +320,7 @@ export class FusedDecoder {
         scale: config.attentionScale ?? 1 / Math.sqrt(config.headDim),
         window: layer.window,
       });
-      this.product(layer.o, this.attended, null, 'residual', this.hidden, layer.o.u);
+      this.sublayerOut(layer.o, this.attended, layer.residualNorms?.attention ?? null);
       this.product(
         layer.gateUp,
         this.hidden,
@@ -299,10 +329,24 @@ export class FusedDecoder {
         this.activation,
         layer.gateUp.u,
       );
-      this.product(layer.down, this.activation, null, 'residual', this.hidden, layer.down.u);
+      this.sublayerOut(layer.down, this.activation, layer.residualNorms?.mlp ?? null);
     });
     this.encodeHead();
     if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
+  }
+
+  /**
+   * o_proj or down_proj of x joining the residual stream: added in place, or (Gemma 2/3) stored,
+   * normed by its post norm and added.
+   */
+  private sublayerOut(group: Group, x: Tensor, postNorm: Tensor | null): void {
+    if (!postNorm || !this.projected) {
+      this.product(group, x, null, 'residual', this.hidden, group.u);
+      return;
+    }
+    this.product(group, x, null, 'store', this.projected, group.u);
+    const eps = this.model.config.rmsNormEps;
+    decodeNormAdd(this.device, { x: this.projected, weight: postNorm, eps, out: this.hidden });
   }
 
   /**
@@ -335,6 +379,9 @@ export class FusedDecoder {
       biases: group.biases,
       norm,
       epilogue,
+      ...(epilogue === 'swiglu' && this.features.activation !== 'silu'
+        ? { activation: this.features.activation }
+        : {}),
       out,
       lowRank: u
         ? {
@@ -349,7 +396,7 @@ export class FusedDecoder {
     });
   }
 
-  /** Final norm + head of `this.hidden` into `this.logits`. */
+  /** Final norm + head of `this.hidden` into `this.logits` (soft-capped where Gemma 2 caps them). */
   private encodeHead(): void {
     decodeMatvec(this.device, {
       x: this.hidden,
@@ -358,6 +405,8 @@ export class FusedDecoder {
       epilogue: 'store',
       out: this.logits,
     });
+    const cap = this.features.finalSoftcap;
+    if (cap !== null) decodeSoftcap(this.device, this.logits, cap);
   }
 
   /**

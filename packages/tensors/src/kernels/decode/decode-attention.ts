@@ -30,6 +30,8 @@ export interface DecodeAttentionOptions {
    * 0 or absent: every key from the row's padding.
    */
   window?: number;
+  /** Logit soft-capping (Gemma 2): each score s becomes cap tanh(s / cap); 0 or absent: none. */
+  softcap?: number;
   /** Lanes per workgroup (they split the keys); default by adapter class. */
   lanes?: number;
 }
@@ -46,6 +48,7 @@ const FIELDS: UniformField[] = [
   { name: 'scale', type: 'f32' },
   { name: 'eps', type: 'f32' },
   { name: 'window', type: 'u32' },
+  { name: 'softcap', type: 'f32' },
 ];
 
 /**
@@ -102,6 +105,7 @@ export function decodeAttention(device: Device, options: DecodeAttentionOptions)
         scale,
         eps: qkNorm?.eps ?? 0,
         window: options.window ?? 0,
+        softcap: options.softcap ?? 0,
       },
     },
     workgroups: [heads, rows],
@@ -166,7 +170,7 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
     let at = ((cache_row + j) * params.kv_heads + kv) * ${D}u;
     var total = 0.0;
     for (var i = 0u; i < ${D}u; i++) { total += q[i] * key_cache[at + i]; }
-    let score = total * params.scale;
+    let score = soft_cap(total * params.scale);
     let top = max(m, score);
     let correction = exp(m - top);
     let weight = exp(score - top);
@@ -177,7 +181,7 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
   if (lane == 0u) {
     var total = 0.0;
     for (var i = 0u; i < ${D}u; i++) { total += q[i] * k[i]; }
-    let score = total * params.scale;
+    let score = soft_cap(total * params.scale);
     let top = max(m, score);
     let correction = exp(m - top);
     let weight = exp(score - top);
@@ -222,6 +226,11 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
     uniforms: FIELDS,
     workgroupSize: L,
     helpers: [
+      // cap tanh(s / cap) where params.softcap > 0 (tanh's argument clamped: exact 1 past 15).
+      `fn soft_cap(s: f32) -> f32 {
+  if (params.softcap > 0.0) { return params.softcap * tanh(clamp(s / params.softcap, -15.0, 15.0)); }
+  return s;
+}`,
       `var<workgroup> lane_max: array<f32, ${L}>;`,
       `var<workgroup> lane_sum: array<f32, ${L}>;`,
       `var<workgroup> lane_acc: array<f32, ${L * D}>;`,

@@ -2,14 +2,18 @@ import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { KERNELS } from '../names.js';
+import { isQuantized } from '../packed-matmul/formats.js';
+import { packedDecoderWgsl } from '../packed-matmul/packed-decoders-wgsl.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 import {
   checkProductInputs,
   type DecodeEpilogue,
   type DecodeMatvecOptions,
+  type HalfOrF32,
   loadWeight,
   PRODUCT_FIELDS,
+  type ProductFormat,
   productBindings,
   productUniforms,
   subgroupsCover,
@@ -22,6 +26,9 @@ export type { DecodeEpilogue, DecodeMatvecOptions } from './product-inputs.js';
  * takes the rest. SwiGLU keeps two sums per output, so it takes half as many rows (registers).
  */
 const ROW_BLOCK = 8;
+
+/** 2 sqrt(2 / pi): GELU's tanh form is x sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3). */
+const GELU_TANH_SCALE = 2 * Math.sqrt(2 / Math.PI);
 
 /**
  * One dispatch of batch-`rows` decoding (or of a prompt's rows in prefill): an optional RMSNorm of
@@ -37,7 +44,13 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     return;
   }
   const { norm, epilogue } = options;
-  const inputs = checkProductInputs('decodeMatvec', options, { stacked: true, dora: true, outColumn: true });
+  const inputs = checkProductInputs('decodeMatvec', options, {
+    stacked: true,
+    dora: true,
+    quantized: true,
+    gelu: true,
+    outColumn: true,
+  });
   const { rows, n, format, biases, lowRank, terms, stacked } = inputs;
   // The small-M matmul's tuning: lavapipe wants few lanes and many columns, GPUs the reverse.
   const lanes = Math.max(1, device.tuning.matmulSmallRowsLanes);
@@ -62,11 +75,12 @@ export function decodeMatvec(device: Device, options: DecodeMatvecOptions): void
     lanes,
     cols,
     stacked,
+    gelu: epilogue === 'swiglu' && options.activation === 'gelu_tanh',
     // The subgroup form unrolls the epilogue per output: with LoRA's loops that is slow to compile.
     subgroups: subgroupsCover(device, lanes) && !lowRank,
   };
   device.dispatch({
-    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
+    key: `${KERNELS.decode}:matvec:${format}:${rowBlock}:${stacked ? 'stacked:' : ''}lora${lowRank ? loraMask : '-'}:${shape.weights}:${shape.norm ? 'norm' : 'plain'}:${epilogue}:${shape.bias ? 'bias' : 'nobias'}${shape.gelu ? ':gelu' : ''}:${lanes}x${cols}:${shape.subgroups ? 'sg' : 'wg'}`,
     source: () => matvecSource(shape),
     bindings: productBindings(options, inputs),
     uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
@@ -106,8 +120,11 @@ interface MatvecShape {
   /** Per weight: whether a LoRA term (u, B) is added, and whether DoRA's factor then scales it. */
   lora: boolean[];
   dora: boolean[];
-  /** f32 weights (vec4 loads) or packed halves (two u32 words per 4 values). */
-  format: 'f32' | 'f16' | 'bf16';
+  /**
+   * f32 weights (vec4 loads), packed halves (two u32 words per 4 values), or ggml blocks (Q8_0,
+   * Q4_0, Q4_K: the lanes split K by 32-value blocks, each decoding its block's scale once).
+   */
+  format: ProductFormat;
   /** Rows per workgroup (workgroup z takes rows z R .. z R + R - 1 of x, clamped). */
   rows: number;
   /** Weights read by separate workgroups (1 for swiglu, which reads both in one loop). */
@@ -122,6 +139,8 @@ interface MatvecShape {
   subgroups: boolean;
   /** SwiGLU over one weight [2n, K]: up's rows start n rows after gate's. */
   stacked: boolean;
+  /** The gated epilogue's activation is GELU's tanh form (GeGLU) instead of SiLU. */
+  gelu: boolean;
 }
 
 function matvecSource(shape: MatvecShape): string {
@@ -186,9 +205,45 @@ function matvecSource(shape: MatvecShape): string {
   emit(`  let col0 = local * ${C}u;`);
   for (let r = 0; r < R; r++)
     for (let j = 0; j < C; j++) for (let p = 0; p < sums; p++) emit(`  var acc_${p}_${r}_${j} = 0.0;`);
-  for (let j = 0; j < C; j++) emit(`  let row_${j} = min(col0 + ${j}u, n - 1u) * params.k4;`);
+  const quantized = isQuantized(shape.format as 'q8_0');
+  // A quantized weight's rows are addressed in bytes (the decoders' `row`), the others' in vec4s.
+  const rowUnit = quantized ? 'params.row_bytes' : 'params.k4';
+  for (let j = 0; j < C; j++) emit(`  let row_${j} = min(col0 + ${j}u, n - 1u) * ${rowUnit};`);
   const loop = (weightIndex: number) => {
     const body: string[] = [];
+    if (quantized) {
+      // Lanes take whole 32-value blocks: each weight row's block scale is decoded once per block.
+      body.push(`    for (var blk = lid.x; blk < params.k4 / 8u; blk += ${L}u) {`);
+      const names: string[] = [];
+      for (let j = 0; j < C; j++) {
+        for (let p = 0; p < sums; p++) {
+          const name = swiglu ? weightNames[shape.stacked ? 0 : p] : weightNames[weightIndex];
+          const at = shape.stacked && p === 1 ? `row_${j} + params.n0 * params.row_bytes` : `row_${j}`;
+          body.push(`      let at_${p}_${j} = ${at};`);
+          body.push(`      let scale_${p}_${j} = ${name}_scale(at_${p}_${j}, blk);`);
+          names.push(name);
+        }
+      }
+      body.push('      for (var q = 0u; q < 8u; q++) {');
+      body.push('        let s = blk * 8u + q;');
+      if (norm) body.push('        let gain = g[s];');
+      for (let r = 0; r < R; r++) {
+        const scaled = norm ? ` * gain * inv_${r}` : '';
+        body.push(`        let a_${r} = x[x_${r} + s]${scaled};`);
+      }
+      let index = 0;
+      for (let j = 0; j < C; j++) {
+        for (let p = 0; p < sums; p++) {
+          body.push(
+            `        let b_${p}_${j} = ${names[index++]}_quad(at_${p}_${j}, s * 4u, scale_${p}_${j});`,
+          );
+          for (let r = 0; r < R; r++) body.push(`        acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
+        }
+      }
+      body.push('      }');
+      body.push('    }');
+      return body.join('\n');
+    }
     body.push(`    for (var s = lid.x; s < params.k4; s += ${L}u) {`);
     if (norm) body.push('      let gain = g[s];');
     for (let r = 0; r < R; r++) {
@@ -199,7 +254,7 @@ function matvecSource(shape: MatvecShape): string {
       for (let p = 0; p < sums; p++) {
         const name = swiglu ? weightNames[shape.stacked ? 0 : p] : weightNames[weightIndex];
         const at = shape.stacked && p === 1 ? `row_${j} + params.n0 * params.k4 + s` : `row_${j} + s`;
-        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format, name, at)};`);
+        body.push(`      let b_${p}_${j} = ${loadWeight(shape.format as HalfOrF32, name, at)};`);
         for (let r = 0; r < R; r++) body.push(`      acc_${p}_${r}_${j} += dot(a_${r}, b_${p}_${j});`);
       }
     }
@@ -243,6 +298,11 @@ function matvecSource(shape: MatvecShape): string {
     out.push(`      let at = ${row} * params.out_row + out_offset + ${col};`);
     if (epilogue === 'store') out.push('      out[at] = total_0;');
     else if (epilogue === 'residual') out.push('      out[at] = out[at] + total_0;');
+    else if (shape.gelu)
+      // x sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3): 0.5 x (1 + tanh(u)), no overflow.
+      out.push(
+        `      out[at] = total_0 / (1.0 + exp(-${GELU_TANH_SCALE} * (total_0 + 0.044715 * total_0 * total_0 * total_0))) * total_1;`,
+      );
     else out.push('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
     return out;
   };
@@ -315,7 +375,15 @@ function matvecSource(shape: MatvecShape): string {
     ],
     uniforms: PRODUCT_FIELDS,
     workgroupSize: L,
-    helpers: shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+    helpers: [
+      shape.subgroups ? '' : `var<workgroup> partial: array<f32, ${Math.max(count, R) * L}>;`,
+      // The shared block decoders (packed-decoders-wgsl.ts), one set per weight binding.
+      ...(quantized
+        ? weightNames.map((name) =>
+            packedDecoderWgsl(shape.format as 'q8_0', { buffer: name, prefix: `${name}_` }),
+          )
+        : []),
+    ].join('\n'),
     body: lines.join('\n'),
   });
   return shape.subgroups ? `enable subgroups;\n${source}` : source;

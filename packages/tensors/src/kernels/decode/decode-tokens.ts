@@ -15,7 +15,14 @@ import { kernelSource } from '../shared/wgsl.js';
  * reads the tokens back). A packed table (f16/bf16 halves, ggml blocks; frozen) is decoded by
  * the packed gather, each of its chunks of rows one dispatch.
  */
-export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: Tensor, hidden: Tensor): void {
+export function decodeEmbed(
+  device: Device,
+  table: Tensor | PackedWeight,
+  ids: Tensor,
+  hidden: Tensor,
+  /** Multiplies each embedding (Gemma's sqrt(hidden)); a packed table takes one more dispatch. */
+  scale = 1,
+): void {
   const [vocab, width] = table.shape;
   const rows = ids.size;
   if (table instanceof PackedWeight) {
@@ -25,6 +32,8 @@ export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: T
       );
     const what = 'decodeEmbed';
     encodePackedGather(device, table, ids.binding(what), hidden.binding(what), rows, 0, what);
+    // Gemma's scale: one more dispatch over the gathered rows.
+    if (scale !== 1) scaleInPlace(device, hidden, scale);
     return;
   }
   if (
@@ -41,6 +50,7 @@ export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: T
     { name: 'count', type: 'u32' },
     { name: 'width', type: 'u32' },
     { name: 'vocab', type: 'u32' },
+    { name: 'scale', type: 'f32' },
   ];
   device.dispatch({
     key: `${KERNELS.decode}:embed`,
@@ -59,10 +69,10 @@ export function decodeEmbed(device: Device, table: Tensor | PackedWeight, ids: T
   let row = index / params.width;
   let id = ids[row];
   let token = select(0u, u32(id), id >= 0 && u32(id) < params.vocab);
-  hidden[index] = table[token * params.width + index % params.width];`,
+  hidden[index] = table[token * params.width + index % params.width] * params.scale;`,
       }),
     bindings: [table, ids, hidden],
-    uniforms: { fields, values: { count: rows * width, width, vocab } },
+    uniforms: { fields, values: { count: rows * width, width, vocab, scale } },
     workgroups: grid(Math.ceil((rows * width) / 64), device.maxWorkgroupsPerDimension),
   });
 }
@@ -134,5 +144,58 @@ export function decodeArgmax(device: Device, logits: Tensor, ids: Tensor, tokens
     bindings: [logits, ids, tokens],
     uniforms: { fields, values: { vocab, log_offset: at * rows } },
     workgroups: [rows],
+  });
+}
+
+/**
+ * Gemma 2's final logit soft-capping in place: logits = cap tanh(logits / cap), before the argmax
+ * or the sampler reads them (tanh's argument clamped: exactly 1 past 15).
+ */
+export function decodeSoftcap(device: Device, logits: Tensor, cap: number): void {
+  if (logits.dtype !== 'f32' || !(cap > 0))
+    throw new TensorError(`decodeSoftcap: logits ${logits.describe()} and a positive cap, got ${cap}`);
+  const fields: UniformField[] = [
+    { name: 'count', type: 'u32' },
+    { name: 'cap', type: 'f32' },
+  ];
+  device.dispatch({
+    key: `${KERNELS.decode}:softcap`,
+    source: () =>
+      kernelSource({
+        storage: [{ name: 'logits', type: 'f32', access: 'read_write' }],
+        uniforms: fields,
+        workgroupSize: 64,
+        body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.count) { return; }
+  logits[index] = params.cap * tanh(clamp(logits[index] / params.cap, -15.0, 15.0));`,
+      }),
+    bindings: [logits],
+    uniforms: { fields, values: { count: logits.size, cap } },
+    workgroups: grid(Math.ceil(logits.size / 64), device.maxWorkgroupsPerDimension),
+  });
+}
+
+/** values *= factor in place (f32). */
+function scaleInPlace(device: Device, values: Tensor, factor: number): void {
+  const fields: UniformField[] = [
+    { name: 'count', type: 'u32' },
+    { name: 'factor', type: 'f32' },
+  ];
+  device.dispatch({
+    key: `${KERNELS.decode}:scale`,
+    source: () =>
+      kernelSource({
+        storage: [{ name: 'values', type: 'f32', access: 'read_write' }],
+        uniforms: fields,
+        workgroupSize: 64,
+        body: `
+  let index = flat_workgroup(wid, nwg) * WG + lid.x;
+  if (index >= params.count) { return; }
+  values[index] = values[index] * params.factor;`,
+      }),
+    bindings: [values],
+    uniforms: { fields, values: { count: values.size, factor } },
+    workgroups: grid(Math.ceil(values.size / 64), device.maxWorkgroupsPerDimension),
   });
 }

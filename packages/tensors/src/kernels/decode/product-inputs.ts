@@ -2,6 +2,7 @@ import type { Device } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { isQuantized, type PackedFormat } from '../packed-matmul/formats.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
 
 /*
@@ -24,8 +25,9 @@ export interface DecodeMatvecOptions {
   x: Tensor;
   /**
    * Weights [n_w, K] in nn.Linear's [out, in] layout, read in place: 1 to 3 of them, all f32
-   * tensors or all frozen half-precision PackedWeights of one format (f16, the LoRA default
-   * base, or bf16; one chunk each), whose halves are widened in the kernel.
+   * tensors or all frozen PackedWeights of one format (one chunk each): f16 (the LoRA default
+   * base) or bf16 halves widened in the kernel, or (decodeMatvec only) ggml Q8_0, Q4_0 or Q4_K
+   * blocks decoded in the kernel by the packed matmul's decoders (QLoRA bases, GGUF imports).
    */
   weights: readonly (Tensor | PackedWeight)[];
   /** Biases [n_w] of the weights, all or none (added before the epilogue). */
@@ -33,6 +35,11 @@ export interface DecodeMatvecOptions {
   /** RMSNorm of each row of x (weight [K], eps) before the product, computed in the same kernel. */
   norm?: { weight: Tensor; eps: number } | null;
   epilogue: DecodeEpilogue;
+  /**
+   * The gate's activation of the 'swiglu' epilogue: SiLU (default) or (decodeMatvec only) GELU's
+   * tanh form (Gemma's GeGLU, gelu_pytorch_tanh): out = act(gate) * up.
+   */
+  activation?: 'silu' | 'gelu_tanh';
   /** [rows, width] f32: written ('store', 'swiglu') or updated in place ('residual'). */
   out: Tensor;
   /**
@@ -79,19 +86,26 @@ export const PRODUCT_FIELDS: UniformField[] = [
   { name: 'scale1', type: 'f32' },
   { name: 'scale2', type: 'f32' },
   { name: 'out_col', type: 'u32' },
+  /** Bytes per weight row of a ggml-quantized weight (0 otherwise). */
+  { name: 'row_bytes', type: 'u32' },
 ];
+
+/** Storage of a product's weights: f32, halves, or (decodeMatvec) ggml blocks. */
+export type ProductFormat = 'f32' | PackedFormat;
+/** The formats every product kernel reads. */
+export type HalfOrF32 = 'f32' | 'f16' | 'bf16';
 
 type Term = NonNullable<DecodeMatvecOptions['lowRank']>['terms'][number];
 
 /** A product's inputs, checked. */
-export interface ProductInputs {
+export interface ProductInputs<F extends ProductFormat = HalfOrF32> {
   rows: number;
   K: number;
   /** Outputs of each weight (a stacked gate/up weight: half its rows). */
   n: number[];
   /** Columns of `out`. */
   width: number;
-  format: 'f32' | 'f16' | 'bf16';
+  format: F;
   biases: readonly Tensor[];
   lowRank: DecodeMatvecOptions['lowRank'];
   /** One entry per weight: its LoRA term or null. */
@@ -103,14 +117,26 @@ export interface ProductInputs {
 /**
  * Checks a product's inputs, naming the kernel (`kernel`) and the input that is wrong.
  * `stacked`: whether one stacked gate/up weight may stand for two; `dora`: whether DoRA factors
- * are taken.
+ * are taken; `quantized`: whether ggml-quantized weights (Q8_0, Q4_0, Q4_K) are taken.
  */
 export function checkProductInputs(
   kernel: string,
   options: DecodeMatvecOptions,
-  allow: { stacked: boolean; dora: boolean; outColumn?: boolean },
-): ProductInputs {
+  allow: { stacked: boolean; dora: boolean; quantized: true; gelu?: boolean; outColumn?: boolean },
+): ProductInputs<ProductFormat>;
+export function checkProductInputs(
+  kernel: string,
+  options: DecodeMatvecOptions,
+  allow: { stacked: boolean; dora: boolean; quantized?: false; gelu?: boolean; outColumn?: boolean },
+): ProductInputs;
+export function checkProductInputs(
+  kernel: string,
+  options: DecodeMatvecOptions,
+  allow: { stacked: boolean; dora: boolean; quantized?: boolean; gelu?: boolean; outColumn?: boolean },
+): ProductInputs<ProductFormat> {
   const { x, weights, epilogue, out } = options;
+  if ((options.activation ?? 'silu') !== 'silu' && !allow.gelu)
+    throw new TensorError(`${kernel}: takes no activation ${options.activation} (SiLU only)`);
   const biases = options.biases ?? [];
   if (
     biases.length > 0 &&
@@ -126,7 +152,7 @@ export function checkProductInputs(
   if (weights.length < 1 || weights.length > 3 || (epilogue === 'swiglu' && swigluWeights)) {
     throw new TensorError(`${kernel}: ${weights.length} weights for epilogue ${epilogue}`);
   }
-  const format = weightFormat(kernel, weights);
+  const format = weightFormat(kernel, weights, allow.quantized ?? false);
   for (const w of weights) {
     const fits =
       w instanceof PackedWeight ? w.cols === K && w.chunks.length === 1 : w.rank === 2 && w.shape[1] === K;
@@ -185,7 +211,10 @@ export function checkProductInputs(
 }
 
 /** The bindings both kernels declare, in order: x, norm, weights, biases, u and B, DoRA factors, out. */
-export function productBindings(options: DecodeMatvecOptions, inputs: ProductInputs): Tensor[] {
+export function productBindings(
+  options: DecodeMatvecOptions,
+  inputs: ProductInputs<ProductFormat>,
+): Tensor[] {
   const { x, norm, weights, out } = options;
   const { biases, lowRank, terms } = inputs;
   return [
@@ -202,7 +231,7 @@ export function productBindings(options: DecodeMatvecOptions, inputs: ProductInp
 /** The uniforms (PRODUCT_FIELDS) of a product whose weights' outputs take `perWeight` blocks each. */
 export function productUniforms(
   options: DecodeMatvecOptions,
-  inputs: ProductInputs,
+  inputs: ProductInputs<ProductFormat>,
   perWeight: readonly number[],
 ): Record<string, number> {
   const { n, K, rows, lowRank, terms } = inputs;
@@ -229,27 +258,34 @@ export function productUniforms(
     scale1: terms[1]?.scale ?? 0,
     scale2: terms[2]?.scale ?? 0,
     out_col: options.outColumn ?? 0,
+    row_bytes: isQuantized(inputs.format as PackedFormat) ? (options.weights[0] as PackedWeight).rowBytes : 0,
   };
 }
 
-/** The weights' common storage: f32 tensors, or packed halves of one format. */
-function weightFormat(kernel: string, weights: readonly (Tensor | PackedWeight)[]): 'f32' | 'f16' | 'bf16' {
+/** The weights' common storage: f32 tensors, or packed weights of one format. */
+function weightFormat(
+  kernel: string,
+  weights: readonly (Tensor | PackedWeight)[],
+  quantized: boolean,
+): ProductFormat {
   const formats = new Set(
     weights.map((w) =>
       w instanceof PackedWeight ? w.format : w.dtype === 'f32' ? 'f32' : `a ${w.dtype} tensor`,
     ),
   );
   const [format] = formats;
-  if (formats.size !== 1 || !(format === 'f32' || format === 'f16' || format === 'bf16')) {
+  const takes = ['f32', 'f16', 'bf16', ...(quantized ? ['q8_0', 'q4_0', 'q4_k'] : [])];
+  if (formats.size !== 1 || !takes.includes(format)) {
+    const packed = quantized ? 'f16/bf16/q8_0/q4_0/q4_k' : 'f16/bf16';
     throw new TensorError(
-      `${kernel}: weights must be all f32 tensors or all f16/bf16 packed weights, got ${[...formats].join(', ')}`,
+      `${kernel}: weights must be all f32 tensors or all ${packed} packed weights of one format, got ${[...formats].join(', ')}`,
     );
   }
-  return format;
+  return format as ProductFormat;
 }
 
 /** WGSL that loads vec4 `at` of a weight stored as `format` (f16 and bf16 halves widened to f32). */
-export function loadWeight(format: ProductInputs['format'], name: string, at: string): string {
+export function loadWeight(format: HalfOrF32, name: string, at: string): string {
   if (format === 'f32') return `${name}[${at}]`;
   const word = (i: number) => `${name}[2u * (${at}) + ${i}u]`;
   if (format === 'f16') return `vec4<f32>(unpack2x16float(${word(0)}), unpack2x16float(${word(1)}))`;

@@ -52,6 +52,8 @@ export interface DecodeAttentionCase {
   qkNorm?: { q: ArrayLike<number>; k: ArrayLike<number>; eps: number } | null;
   /** Sliding window: the query at position p sees keys p - window < j <= p (0 or absent: none). */
   window?: number;
+  /** Logit soft-capping: each score s becomes cap tanh(s / cap) (0 or absent: none). */
+  softcap?: number;
 }
 
 /**
@@ -100,7 +102,8 @@ export function decodeAttentionReference(c: DecodeAttentionCase): {
       for (let key = first; key <= slot; key++) {
         let dot = 0;
         for (let i = 0; i < D; i++) dot += q[i] * keys[at(row, key, kv) + i];
-        scores.push(dot * c.scale);
+        const score = dot * c.scale;
+        scores.push(c.softcap ? c.softcap * Math.tanh(score / c.softcap) : score);
       }
       const max = Math.max(...scores);
       const weights = scores.map((s) => Math.exp(s - max));

@@ -48,11 +48,11 @@ fn ${p}half(o: u32) -> f32 {
 // Words holding the 8 bytes from an even byte offset o.
 fn ${p}words2(o: u32) -> vec2<u32> {
   let i = o >> 2u;
-  let w0 = ${w}[i];
-  let w1 = ${w}[i + 1u];
-  if ((o & 2u) == 0u) { return vec2<u32>(w0, w1); }
-  let w2 = ${w}[i + 2u];
-  return vec2<u32>((w0 >> 16u) | (w1 << 16u), (w1 >> 16u) | (w2 << 16u));
+  let word0 = ${w}[i];
+  let word1 = ${w}[i + 1u];
+  if ((o & 2u) == 0u) { return vec2<u32>(word0, word1); }
+  let word2 = ${w}[i + 2u];
+  return vec2<u32>((word0 >> 16u) | (word1 << 16u), (word1 >> 16u) | (word2 << 16u));
 }`;
   const bodies: Record<PackedFormat, { scale: string; quad: string }> = {
     f16: {

@@ -9,6 +9,7 @@ import type { BufferRange, Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
 import { workgroupsFor } from '../shared/wgsl.js';
 import { UNPACK_FIELDS, unpackSource } from './packed-matmul-wgsl.js';
+import { launchRowvec, type PackedRowvecShape } from './packed-rowvec.js';
 import {
   PACKED_TILE_FIELDS,
   type PackedTileShape,
@@ -58,6 +59,24 @@ export function packedTileShape(
   }
   const lanesN = gcd(lanes, 16);
   return { ...common, rows: tuning.matmulTileRows, lanesN, lanesM: lanes / lanesN, subgroups: false };
+}
+
+/**
+ * The one-row product's shape (packed-rowvec.ts: lanes split K) for a product of `rows` rows, or
+ * null where the tiled kernel takes it: more rows than the class's `matmulSmallRowsMax`, the
+ * rule of the f32 small-rows matmul, with that kernel's lanes and columns.
+ */
+export function packedRowvecShape(
+  device: Device,
+  format: PackedWeight['format'],
+  rows: number,
+): PackedRowvecShape | null {
+  const tuning = device.tuning;
+  if (rows < 1 || rows > tuning.matmulSmallRowsMax) return null;
+  const lanes = Math.max(1, tuning.matmulSmallRowsLanes);
+  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  const subgroups = device.gpu.features.has('subgroups') && (info?.subgroupMinSize ?? 0) >= lanes;
+  return { format, rows, lanes, cols: Math.max(1, tuning.matmulSmallRowsCols), subgroups };
 }
 
 function gcd(x: number, y: number): number {
@@ -113,7 +132,8 @@ function launchTile(device: Device, shape: PackedTileShape, job: TileLaunch): vo
 /**
  * x W^T for a packed frozen weight W [N, K]: x [..., K] f32 gives [..., N] f32. A tiled kernel
  * (packed-tiled-wgsl.ts) decodes each tile of the weight once per tile of rows and accumulates in
- * f32. A weight split in chunks runs chunk by chunk into column ranges of the output; an output
+ * f32; a product of a few rows (decoding; packedRowvecShape) takes the one-row kernel, whose
+ * lanes split K (packed-rowvec.ts). A weight split in chunks runs chunk by chunk into column ranges of the output; an output
  * larger than one binding runs in row ranges. x must fit one binding.
  */
 export function packedMatmul(x: Tensor, weight: PackedWeight): Tensor {
@@ -133,8 +153,24 @@ export function packedMatmul(x: Tensor, weight: PackedWeight): Tensor {
     const firstRow = outChunk.elementOffset / N;
     const rows = outChunk.elements / N;
     const shape = packedTileShape(device, weight.format, 'forward', rows, K % 4 === 0);
+    const rowvec = packedRowvecShape(device, weight.format, rows);
     for (const chunk of weight.chunks) {
       if (chunk.rows === 0) continue;
+      if (rowvec) {
+        launchRowvec(device, rowvec, {
+          a: xRange,
+          w: chunk.words.binding(what),
+          out: whole(outChunk.buffer),
+          m: rows,
+          n: chunk.rows,
+          inner: K,
+          aOffset: firstRow * K,
+          cOffset: chunk.firstRow,
+          cRow: N,
+          rowBytes: weight.rowBytes,
+        });
+        continue;
+      }
       launchTile(device, shape, {
         a: xRange,
         w: chunk.words.binding(what),
