@@ -5,6 +5,7 @@ import {
   type Device,
   decodeLayerLayout,
   decodeLayerUnsupported,
+  isQuantized,
   PackedWeight,
   type Tensor,
   unpackWeight,
@@ -135,4 +136,32 @@ export function packDecodeLayers(
     head.dtype === 'f32' &&
     head.size <= DECODE_LAYER_MAX_WEIGHTS;
   return { shape, buffers, head: withHead };
+}
+
+/**
+ * Why the fused prefill cannot run a model's prompt, or null: the prompt kernel has no sliding
+ * window and none of Gemma's parts, so such prompts go through the model's forward (the steps
+ * after it stay fused).
+ */
+export function prefillUnsupportedOf(config: ModelConfig, layers: readonly LayerWeights[]): string | null {
+  if (layers.some((layer) => layer.window > 0)) return 'sliding-window attention';
+  return config.normAddsOne || config.postNorms || config.attnLogitSoftcapping != null ? 'Gemma' : null;
+}
+
+/**
+ * Why the tiled prefill cannot run a model, or null: prefillProduct has no DoRA factor, no stacked
+ * gate/up weight (Phi-3) and no ggml block formats, so such prompts take decode's products or the
+ * forward.
+ */
+export function tiledPrefillUnsupportedOf(
+  config: ModelConfig,
+  layers: readonly LayerWeights[],
+): string | null {
+  const blocked = prefillUnsupportedOf(config, layers);
+  if (blocked) return blocked;
+  if (config.fusedProjections) return "Phi-3's stacked gate_up_proj";
+  const groups = layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
+  if (groups.some((group) => group.weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))))
+    return 'ggml-quantized projections (prefillProduct reads f32, f16 and bf16; decodeMatvec reads them)';
+  return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
 }

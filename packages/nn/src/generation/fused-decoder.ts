@@ -11,7 +11,6 @@ import {
   decodeSample,
   decodeSoftcap,
   div,
-  isQuantized,
   PackedWeight,
   prefillAttention,
   prefillProduct,
@@ -25,6 +24,8 @@ import {
   type LayerWeights,
   type PackedLayers,
   packDecodeLayers,
+  prefillUnsupportedOf,
+  tiledPrefillUnsupportedOf,
   type Weight,
 } from './decode-layer-weights.js';
 import {
@@ -83,7 +84,7 @@ export class FusedDecoder {
   readonly logits: Tensor;
   readonly ids: Tensor;
   private readonly tokens: Tensor;
-  /** Small layers run in one dispatch each (`decodeLayer`), packed at the first decode step: see packedLayers. */
+  /** Small layers in one dispatch each (`decodeLayer`): see packedLayers. */
   private packed: PackedLayers | null | undefined = undefined;
   private readonly layerKernel: boolean;
   private seen: Tensor | null = null;
@@ -217,6 +218,11 @@ export class FusedDecoder {
     return this.packed;
   }
 
+  /** Packs the small layers for decodeLayer now instead of at the first step (generate calls it before counting decode dispatches). */
+  prepareDecode(): void {
+    void this.packedLayers;
+  }
+
   /** The final norm's eps. */
   private get finalEps(): number {
     return (this.model.model.child('norm') as RMSNorm).eps;
@@ -226,28 +232,14 @@ export class FusedDecoder {
     return this.model.device;
   }
 
-  /**
-   * Why `prefill` cannot run this model's prompt, or null: the prompt kernel has no sliding
-   * window, so such prompts go through the model's forward (the steps after it stay fused).
-   */
+  /** Why `prefill` cannot run this model's prompt, or null (see prefillUnsupportedOf). */
   get prefillUnsupported(): string | null {
-    if (this.layers.some((layer) => layer.window > 0)) return 'sliding-window attention';
-    const c = this.model.config;
-    // The prompt kernels have none of Gemma's parts: its prompts go through the forward.
-    return c.normAddsOne || c.postNorms || c.attnLogitSoftcapping != null ? 'Gemma' : null;
+    return prefillUnsupportedOf(this.model.config, this.layers);
   }
 
-  /**
-   * Why `prefill(..., tiled)` cannot run this model, or null: prefillProduct has no DoRA factor
-   * and no stacked gate/up weight (Phi-3), so such prompts take decode's products or the forward.
-   */
+  /** Why `prefill(..., tiled)` cannot run this model, or null (see tiledPrefillUnsupportedOf). */
   get tiledPrefillUnsupported(): string | null {
-    if (this.prefillUnsupported) return this.prefillUnsupported;
-    if (this.model.config.fusedProjections) return "Phi-3's stacked gate_up_proj";
-    const groups = this.layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
-    if (groups.some((group) => group.weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))))
-      return 'ggml-quantized projections (prefillProduct reads f32, f16 and bf16; decodeMatvec reads them)';
-    return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
+    return tiledPrefillUnsupportedOf(this.model.config, this.layers);
   }
 
   /**

@@ -275,6 +275,9 @@ export async function generateWithTimings(
       }
     } else next = await step(firstIds, longest, positionsFor(0, longest));
     timings.prefillMs = performance.now() - started;
+    // Decode steps follow: pack the small layers now, so their one-time copies are not counted as
+    // the first step's dispatches (a prompt-only call never packs them).
+    if (maxNewTokens > 1) fused?.prepareDecode();
     const before = { ...device.stats };
     started = performance.now();
     for (let index = 0; ; index++) {
