@@ -67,47 +67,22 @@ const FIELDS: UniformField[] = [
  * matrix and no separate key/value tensors exist. A position inside a row's left padding sees no key and gets zeros.
  */
 export function prefillAttention(device: Device, options: PrefillAttentionOptions): void {
-  const { qkv, cos, sin, padding, keys, values, qkNorm, out, heads, kvHeads, start, steps, scale } = options;
-  const [rows, capacity, cacheHeads, headDim] = keys.shape;
-  const width = (heads + 2 * kvHeads) * headDim;
-  if (qkv.rank !== 2 || qkv.shape[0] !== rows * steps || qkv.shape[1] !== width) {
-    throw new TensorError(`prefillAttention: qkv ${qkv.describe()} is not [${rows * steps}, ${width}]`);
-  }
-  if (cacheHeads !== kvHeads || heads % kvHeads !== 0 || headDim % 2 !== 0) {
-    throw new TensorError(`prefillAttention: ${heads} heads over a cache ${keys.describe()}`);
-  }
-  if (start + steps > capacity) {
-    throw new TensorError(`prefillAttention: ${steps} steps after ${start} outside a cache of ${capacity}`);
-  }
-  if (cos.shape[1] !== headDim / 2) {
-    throw new TensorError(`prefillAttention: rotary table ${cos.describe()} is not for head size ${headDim}`);
-  }
-  if (padding.size !== rows || out.shape[0] !== rows * steps || out.shape[1] !== heads * headDim) {
-    throw new TensorError(`prefillAttention: padding ${padding.describe()} or out ${out.describe()} is off`);
+  const { qkv, cos, sin, padding, keys, values, qkNorm, out, heads, steps } = options;
+  const { rows, headDim, uniformsFor } = checkPrefillInputs('prefillAttention', options, options.scale);
+  if (out.shape[0] !== rows * steps || out.shape[1] !== heads * headDim) {
+    throw new TensorError(
+      `prefillAttention: out ${out.describe()} is not [${rows * steps}, ${heads * headDim}]`,
+    );
   }
   const norm = !!qkNorm;
   const lanes = options.lanes ?? (device.info.adapterClass === 'software' ? 8 : 32);
-  const values_ = (count: number) => ({
-    start,
-    steps,
-    capacity,
-    heads,
-    kv_heads: kvHeads,
-    group: heads / kvHeads,
-    width,
-    half: headDim / 2,
-    positions: cos.shape[0],
-    count,
-    scale,
-    eps: qkNorm?.eps ?? 0,
-  });
   const common = [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : [])];
-  const appends = rows * steps * kvHeads;
+  const appends = rows * steps * options.kvHeads;
   device.dispatch({
     key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}`,
     source: () => appendSource(headDim, norm, false),
     bindings: [...common, keys, values],
-    uniforms: { fields: FIELDS, values: values_(appends) },
+    uniforms: { fields: FIELDS, values: uniformsFor(appends) },
     workgroups: grid(Math.ceil(appends / 64), device.maxWorkgroupsPerDimension),
   });
   const queries = rows * Math.ceil(steps / lanes) * heads;
@@ -115,7 +90,7 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
     key: `${KERNELS.decode}:prefill-attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}`,
     source: () => attentionSource(headDim, norm, lanes),
     bindings: [...common, keys, values, out],
-    uniforms: { fields: FIELDS, values: values_(queries) },
+    uniforms: { fields: FIELDS, values: uniformsFor(queries) },
     workgroups: grid(queries, device.maxWorkgroupsPerDimension),
   });
 }
@@ -127,24 +102,11 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
  * values there, and writes the normalised, rotated query heads to `queries`.
  */
 export function prefillAppend(device: Device, options: PrefillAppendOptions): void {
-  const { qkv, cos, sin, padding, keys, values, qkNorm, queries, heads, kvHeads, start, steps } = options;
-  const [rows, capacity, cacheHeads, headDim] = keys.shape;
-  const width = (heads + 2 * kvHeads) * headDim;
-  if (qkv.rank !== 2 || qkv.shape[0] !== rows * steps || qkv.shape[1] !== width) {
-    throw new TensorError(`prefillAppend: qkv ${qkv.describe()} is not [${rows * steps}, ${width}]`);
-  }
-  if (cacheHeads !== kvHeads || heads % kvHeads !== 0 || headDim % 2 !== 0) {
-    throw new TensorError(`prefillAppend: ${heads} heads over a cache ${keys.describe()}`);
-  }
-  if (start + steps > capacity) {
-    throw new TensorError(`prefillAppend: ${steps} steps after ${start} outside a cache of ${capacity}`);
-  }
-  if (cos.shape[1] !== headDim / 2) {
-    throw new TensorError(`prefillAppend: rotary table ${cos.describe()} is not for head size ${headDim}`);
-  }
-  if (padding.size !== rows || queries.size !== rows * steps * heads * headDim || queries.dtype !== 'f32') {
+  const { qkv, cos, sin, padding, keys, values, qkNorm, queries, heads, kvHeads, steps } = options;
+  const { rows, headDim, uniformsFor } = checkPrefillInputs('prefillAppend', options, 1);
+  if (queries.size !== rows * steps * heads * headDim || queries.dtype !== 'f32') {
     throw new TensorError(
-      `prefillAppend: padding ${padding.describe()} or queries ${queries.describe()} is off`,
+      `prefillAppend: queries ${queries.describe()} is not ${rows * steps * heads * headDim} f32 values`,
     );
   }
   const norm = !!qkNorm;
@@ -153,23 +115,7 @@ export function prefillAppend(device: Device, options: PrefillAppendOptions): vo
     key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}:queries`,
     source: () => appendSource(headDim, norm, true),
     bindings: [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, queries],
-    uniforms: {
-      fields: FIELDS,
-      values: {
-        start,
-        steps,
-        capacity,
-        heads,
-        kv_heads: kvHeads,
-        group: heads / kvHeads,
-        width,
-        half: headDim / 2,
-        positions: cos.shape[0],
-        count,
-        scale: 1,
-        eps: qkNorm?.eps ?? 0,
-      },
-    },
+    uniforms: { fields: FIELDS, values: uniformsFor(count) },
     workgroups: grid(Math.ceil(count / 64), device.maxWorkgroupsPerDimension),
   });
 }
@@ -326,4 +272,48 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
     workgroupSize: L,
     body,
   });
+}
+
+/**
+ * The checks prefillAttention and prefillAppend share (q/k/v, the cache, the rotary table, the
+ * padding), and their uniform values for `count` invocations.
+ */
+function checkPrefillInputs(
+  name: string,
+  options: Omit<PrefillAttentionOptions, 'out' | 'lanes' | 'scale'>,
+  scale: number,
+) {
+  const { qkv, cos, padding, keys, qkNorm, heads, kvHeads, start, steps } = options;
+  const [rows, capacity, cacheHeads, headDim] = keys.shape;
+  const width = (heads + 2 * kvHeads) * headDim;
+  if (qkv.rank !== 2 || qkv.shape[0] !== rows * steps || qkv.shape[1] !== width) {
+    throw new TensorError(`${name}: qkv ${qkv.describe()} is not [${rows * steps}, ${width}]`);
+  }
+  if (cacheHeads !== kvHeads || heads % kvHeads !== 0 || headDim % 2 !== 0) {
+    throw new TensorError(`${name}: ${heads} heads over a cache ${keys.describe()}`);
+  }
+  if (start + steps > capacity) {
+    throw new TensorError(`${name}: ${steps} steps after ${start} outside a cache of ${capacity}`);
+  }
+  if (cos.shape[1] !== headDim / 2) {
+    throw new TensorError(`${name}: rotary table ${cos.describe()} is not for head size ${headDim}`);
+  }
+  if (padding.size !== rows) {
+    throw new TensorError(`${name}: padding ${padding.describe()} is not one value per row (${rows})`);
+  }
+  const uniformsFor = (count: number) => ({
+    start,
+    steps,
+    capacity,
+    heads,
+    kv_heads: kvHeads,
+    group: heads / kvHeads,
+    width,
+    half: headDim / 2,
+    positions: cos.shape[0],
+    count,
+    scale,
+    eps: qkNorm?.eps ?? 0,
+  });
+  return { rows, headDim, uniformsFor };
 }
