@@ -68,7 +68,7 @@ export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection
   let source = () => tiledSource(shape);
   if (selection.variant === 'subgroup-matrix') {
     if (!selection.subgroupMatrix) throw new TensorError('runTiledMatmul: subgroup-matrix without a configuration');
-    const { config, lanes } = selection.subgroupMatrix;
+    const { config, lanes, emulated } = selection.subgroupMatrix;
     const matrices: SubgroupMatrixShape = {
       config,
       lanes,
@@ -77,6 +77,7 @@ export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection
       a: shape.a,
       b: shape.b,
       bias: shape.bias,
+      emulated,
     };
     tile = subgroupMatrixTile(matrices);
     key = `${KERNELS.matmul}:sgmatrix:${subgroupMatrixKey(matrices)}`;

@@ -77,8 +77,11 @@ export interface MatmulSelection {
   perThread: 4 | 8;
   /** Why this variant, in words (the GPU benchmark prints it). */
   reason: string;
-  /** Subgroup-matrix only: the configuration and the workgroup size (subgroupMaxSize). */
-  subgroupMatrix?: { config: SubgroupMatrixConfig; lanes: number };
+  /**
+   * Subgroup-matrix only: the configuration and the workgroup size (subgroupMaxSize); `emulated`
+   * (tests only) swaps the builtins for plain WGSL (subgroup-matrix-ops.ts).
+   */
+  subgroupMatrix?: { config: SubgroupMatrixConfig; lanes: number; emulated?: boolean };
 }
 
 /** Workgroup memory the workgroup-tiled kernel needs: two 64 x 16 f32 panels (128 x 16 for the large tile). */

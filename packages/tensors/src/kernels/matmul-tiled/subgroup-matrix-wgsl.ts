@@ -1,6 +1,7 @@
 import { uniformStruct } from '../../device/uniforms.js';
 import { loader, PROLOGUE, TILED_FIELDS, type TiledOperand } from './matmul-tiled-wgsl.js';
 import type { SubgroupMatrixConfig } from './subgroup-matrix-config.js';
+import { builtinOps, emulatedOps } from './subgroup-matrix-ops.js';
 
 /**
  * One subgroup-matrix matmul pipeline (everything here changes the WGSL and so is in the key).
@@ -35,6 +36,11 @@ export interface SubgroupMatrixShape {
   a: TiledOperand;
   b: TiledOperand;
   bias: boolean;
+  /**
+   * Tests only: plain-WGSL stand-ins for the builtins (subgroup-matrix-ops.ts), so the kernel's
+   * staging and edges run on adapters without the feature.
+   */
+  emulated?: boolean;
 }
 
 /** Output rows, columns and k per staged step of one workgroup. */
@@ -83,6 +89,7 @@ export function subgroupMatrixKey(shape: SubgroupMatrixShape): string {
     operand(shape.a),
     operand(shape.b),
     shape.bias ? 'bias' : 'nobias',
+    ...(shape.emulated ? ['emulated'] : []),
   ].join(':');
 }
 
@@ -94,14 +101,10 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   const { M, N, K } = config;
   const { rows: TR, cols: TC, depth: D } = subgroupMatrixTile(shape);
   if (D % 4 !== 0) throw new Error(`subgroupMatrixSource: the staged depth ${D} is not a multiple of 4`);
-  const left = `subgroup_matrix_left<${T}, ${K}, ${M}>`;
-  const right = `subgroup_matrix_right<${T}, ${N}, ${K}>`;
-  const result = `subgroup_matrix_result<f32, ${N}, ${M}>`;
+  const ops = (shape.emulated ? emulatedOps : builtinOps)(config);
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
-  if (T === 'f16') emit('enable f16;');
-  emit('enable subgroups;');
-  emit('enable chromium_experimental_subgroup_matrix;');
+  for (const line of ops.enables) emit(line);
   const bindings = [
     { name: 'a', type: shape.a.vector ? `vec4<${T}>` : T, access: 'read' },
     { name: 'b', type: shape.b.vector ? `vec4<${T}>` : T, access: 'read' },
@@ -118,13 +121,14 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   emit(`var<workgroup> panel_a: array<${T}, ${TR * D}>;`);
   emit(`var<workgroup> panel_b: array<${T}, ${TC * D}>;`);
   emit(`var<workgroup> result_tile: array<f32, ${TR * TC}>;`);
+  for (const line of ops.functions) emit(line);
   emit(`@compute @workgroup_size(${lanes}, 1, 1)`);
   emit(
     'fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {',
   );
   emit(PROLOGUE);
   for (let i = 0; i < shape.fragmentsM; i++) {
-    for (let j = 0; j < shape.fragmentsN; j++) emit(`  var acc_${i}_${j} = ${result}(0.0);`);
+    for (let j = 0; j < shape.fragmentsN; j++) emit(`  var acc_${i}_${j} = ${ops.zero};`);
   }
   emit(`  for (var k0 = 0u; k0 < params.k; k0 += ${D}u) {`);
   emit('    workgroupBarrier();');
@@ -144,19 +148,19 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   for (let step = 0; step < shape.kSteps; step++) {
     for (let i = 0; i < shape.fragmentsM; i++) {
       emit(
-        `    let left_${step}_${i} = subgroupMatrixLoad<${left}>(&panel_a, ${i * M * D + step * K}u, false, ${D}u);`,
+        `    let left_${step}_${i} = ${ops.load('left', i * M * D + step * K, false, D)};`,
       );
     }
     for (let j = 0; j < shape.fragmentsN; j++) {
       // The B panel holds column c's k values contiguously: a K x N matrix in column-major order.
       emit(
-        `    let right_${step}_${j} = subgroupMatrixLoad<${right}>(&panel_b, ${j * N * D + step * K}u, true, ${D}u);`,
+        `    let right_${step}_${j} = ${ops.load('right', j * N * D + step * K, true, D)};`,
       );
     }
     for (let i = 0; i < shape.fragmentsM; i++) {
       for (let j = 0; j < shape.fragmentsN; j++) {
         emit(
-          `    acc_${i}_${j} = subgroupMatrixMultiplyAccumulate(left_${step}_${i}, right_${step}_${j}, acc_${i}_${j});`,
+          `    acc_${i}_${j} = ${ops.multiplyAccumulate(`left_${step}_${i}`, `right_${step}_${j}`, `acc_${i}_${j}`)};`,
         );
       }
     }
@@ -165,7 +169,7 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   emit('  workgroupBarrier();');
   for (let i = 0; i < shape.fragmentsM; i++) {
     for (let j = 0; j < shape.fragmentsN; j++) {
-      emit(`  subgroupMatrixStore(&result_tile, ${i * M * TC + j * N}u, acc_${i}_${j}, false, ${TC}u);`);
+      emit(`  ${ops.store(i * M * TC + j * N, `acc_${i}_${j}`, false, TC)}`);
     }
   }
   emit('  workgroupBarrier();');
