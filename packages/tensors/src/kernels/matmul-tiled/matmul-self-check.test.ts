@@ -4,7 +4,12 @@ import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { matmul } from '../matmul/matmul.js';
-import { type CandidateMatmul, selfCheckMatmul, selfCheckProducts } from './matmul-self-check.js';
+import {
+  type CandidateMatmul,
+  type CandidateOptions,
+  selfCheckMatmul,
+  selfCheckProducts,
+} from './matmul-self-check.js';
 import type { MatmulSelection } from './select-variant.js';
 import { tiledProduct } from './subgroup-matrix-check.js';
 
@@ -20,10 +25,10 @@ afterAll(() => device?.destroy());
 const workgroupTiled: MatmulSelection = { variant: 'workgroup-tiled', lanes: 0, rows: 0, perThread: 4, reason: '' };
 const subgroupTiled: MatmulSelection = { variant: 'subgroup-tiled', lanes: 8, rows: 8, perThread: 4, reason: '' };
 const workgroupTile = { rows: 64, cols: 64, depth: 16 };
-const right: CandidateMatmul = (a, b, options) => tiledProduct(a, b, options, workgroupTiled);
+const right = (a: Tensor, b: Tensor, options: CandidateOptions): Tensor => tiledProduct(a, b, options, workgroupTiled);
 
 /** Runs the right kernel, then changes the output on the host: the broken variants' results. */
-function broken(edit: (out: Float32Array, shape: number[]) => void): CandidateMatmul {
+function broken(edit: (out: Float32Array, shape: readonly number[]) => void): CandidateMatmul {
   return async (a, b, options) => {
     const out = right(a, b, options);
     const data = Float32Array.from(await out.toArray());
@@ -33,11 +38,11 @@ function broken(edit: (out: Float32Array, shape: number[]) => void): CandidateMa
 }
 
 /** Runs the right kernel on altered inputs. */
-function alteredInputs(edit: (a: Float32Array, shape: number[], transposed: boolean) => void): CandidateMatmul {
+function alteredInputs(edit: (a: Float32Array, shape: readonly number[], transposed: boolean) => void): CandidateMatmul {
   return async (a, b, options) => {
     const data = Float32Array.from(await a.toArray());
     edit(data, a.shape, options.transposeA);
-    return right(a.device.fromArray(data, a.shape, a.dtype) as Tensor, b, options);
+    return right(a.device.fromArray(data, a.shape, a.dtype), b, options);
   };
 }
 

@@ -101,7 +101,9 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   const { M, N, K } = config;
   const { rows: TR, cols: TC, depth: D } = subgroupMatrixTile(shape);
   if (D % 4 !== 0) throw new Error(`subgroupMatrixSource: the staged depth ${D} is not a multiple of 4`);
-  const ops = (shape.emulated ? emulatedOps : builtinOps)(config);
+  const ops = shape.emulated
+    ? emulatedOps(config, shape.fragmentsM * shape.fragmentsN)
+    : builtinOps(config);
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
   for (const line of ops.enables) emit(line);
@@ -127,8 +129,9 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
     'fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {',
   );
   emit(PROLOGUE);
+  for (const line of ops.prologue) emit(line);
   for (let i = 0; i < shape.fragmentsM; i++) {
-    for (let j = 0; j < shape.fragmentsN; j++) emit(`  var acc_${i}_${j} = ${ops.zero};`);
+    for (let j = 0; j < shape.fragmentsN; j++) emit(`  var acc_${i}_${j} = ${ops.zero(i * shape.fragmentsN + j)};`);
   }
   emit(`  for (var k0 = 0u; k0 < params.k; k0 += ${D}u) {`);
   emit('    workgroupBarrier();');
