@@ -22,10 +22,23 @@ beforeAll(async () => {
 });
 afterAll(() => device?.destroy());
 
-const workgroupTiled: MatmulSelection = { variant: 'workgroup-tiled', lanes: 0, rows: 0, perThread: 4, reason: '' };
-const subgroupTiled: MatmulSelection = { variant: 'subgroup-tiled', lanes: 8, rows: 8, perThread: 4, reason: '' };
+const workgroupTiled: MatmulSelection = {
+  variant: 'workgroup-tiled',
+  lanes: 0,
+  rows: 0,
+  perThread: 4,
+  reason: '',
+};
+const subgroupTiled: MatmulSelection = {
+  variant: 'subgroup-tiled',
+  lanes: 8,
+  rows: 8,
+  perThread: 4,
+  reason: '',
+};
 const workgroupTile = { rows: 64, cols: 64, depth: 16 };
-const right = (a: Tensor, b: Tensor, options: CandidateOptions): Tensor => tiledProduct(a, b, options, workgroupTiled);
+const right = (a: Tensor, b: Tensor, options: CandidateOptions): Tensor =>
+  tiledProduct(a, b, options, workgroupTiled);
 
 /** Runs the right kernel, then changes the output on the host: the broken variants' results. */
 function broken(edit: (out: Float32Array, shape: readonly number[]) => void): CandidateMatmul {
@@ -38,7 +51,9 @@ function broken(edit: (out: Float32Array, shape: readonly number[]) => void): Ca
 }
 
 /** Runs the right kernel on altered inputs. */
-function alteredInputs(edit: (a: Float32Array, shape: readonly number[], transposed: boolean) => void): CandidateMatmul {
+function alteredInputs(
+  edit: (a: Float32Array, shape: readonly number[], transposed: boolean) => void,
+): CandidateMatmul {
   return async (a, b, options) => {
     const data = Float32Array.from(await a.toArray());
     edit(data, a.shape, options.transposeA);
@@ -65,9 +80,18 @@ describe('selfCheckProducts', () => {
       ['K', tile.depth],
     ] as const) {
       const extents = dims.map((d) => d[axis]);
-      expect(extents.some((e) => e < size), `${axis} short of one tile`).toBe(true);
-      expect(extents.some((e) => e % size === 0), `${axis} whole tiles`).toBe(true);
-      expect(extents.some((e) => e > size && e % size !== 0), `${axis} a partial second tile`).toBe(true);
+      expect(
+        extents.some((e) => e < size),
+        `${axis} short of one tile`,
+      ).toBe(true);
+      expect(
+        extents.some((e) => e % size === 0),
+        `${axis} whole tiles`,
+      ).toBe(true);
+      expect(
+        extents.some((e) => e > size && e % size !== 0),
+        `${axis} a partial second tile`,
+      ).toBe(true);
     }
     expect(dims.some((d) => d.K % 4 !== 0)).toBe(true);
     expect(products.some((p) => p.transposeA)).toBe(true);
@@ -153,8 +177,14 @@ describe('selfCheckMatmul on lavapipe', () => {
       'f32',
       workgroupTile,
     );
-    expect(outcome).toEqual({ passed: false, reason: expect.stringContaining('failed to run: no such pipeline') });
-    const out = matmul(device.fromArray([1, 2, 3, 4], [2, 2], 'f32'), device.fromArray([1, 0, 0, 1], [2, 2], 'f32'));
+    expect(outcome).toEqual({
+      passed: false,
+      reason: expect.stringContaining('failed to run: no such pipeline'),
+    });
+    const out = matmul(
+      device.fromArray([1, 2, 3, 4], [2, 2], 'f32'),
+      device.fromArray([1, 0, 0, 1], [2, 2], 'f32'),
+    );
     expect(Array.from(await out.toArray())).toEqual([1, 2, 3, 4]);
   });
 });

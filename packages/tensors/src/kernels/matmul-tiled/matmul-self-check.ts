@@ -65,7 +65,10 @@ function values(count: number, seed: number, dtype: 'f32' | 'f16'): Float32Array
 
 function describe(product: SelfCheckProduct): string {
   const flags = [product.transposeA && 'a^T', product.transposeB && 'b^T', product.bias && 'bias'];
-  return `[${product.a.join(', ')}] x [${product.b.join(', ')}]${flags.filter(Boolean).map((f) => ` ${f}`).join('')}`;
+  return `[${product.a.join(', ')}] x [${product.b.join(', ')}]${flags
+    .filter(Boolean)
+    .map((f) => ` ${f}`)
+    .join('')}`;
 }
 
 /**

@@ -67,7 +67,8 @@ export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection
   let key = `${KERNELS.matmul}:tiled:${tiledKey(shape)}`;
   let source = () => tiledSource(shape);
   if (selection.variant === 'subgroup-matrix') {
-    if (!selection.subgroupMatrix) throw new TensorError('runTiledMatmul: subgroup-matrix without a configuration');
+    if (!selection.subgroupMatrix)
+      throw new TensorError('runTiledMatmul: subgroup-matrix without a configuration');
     const { config, lanes, emulated } = selection.subgroupMatrix;
     const matrices: SubgroupMatrixShape = {
       config,

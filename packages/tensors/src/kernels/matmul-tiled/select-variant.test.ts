@@ -151,9 +151,14 @@ describe('selectMatmulVariant with subgroup matrices (fake adapters)', () => {
   it('never picks an unchecked or failed kernel: the fallback names why', () => {
     const unchecked = selectMatmulVariant(gpu([matrixFeature], matrices({})), training);
     expect(unchecked.variant).toBe('workgroup-tiled');
-    expect(unchecked.reason).toContain('subgroup-matrix not used: f32 8x8x8 -> f32 has not been self-checked');
+    expect(unchecked.reason).toContain(
+      'subgroup-matrix not used: f32 8x8x8 -> f32 has not been self-checked',
+    );
     const failed = { passed: false, reason: 'product 1: element 7 is 0.5, the float64 reference 0.25' };
-    const rejected = selectMatmulVariant(gpu([matrixFeature], matrices({ f32: failed, f16: passed })), training);
+    const rejected = selectMatmulVariant(
+      gpu([matrixFeature], matrices({ f32: failed, f16: passed })),
+      training,
+    );
     expect(rejected.variant).toBe('workgroup-tiled');
     expect(rejected.reason).toContain('failed the self-check: product 1: element 7');
     // The other dtype's pass does not carry over.
@@ -170,13 +175,19 @@ describe('selectMatmulVariant with subgroup matrices (fake adapters)', () => {
     expect(noFeature.variant).toBe('workgroup-tiled');
     expect(noFeature.reason).not.toContain('subgroup-matrix');
     const halfResult = [{ ...f16Config, resultComponentType: 'f16' } as const];
-    const accumulatesInHalf = selectMatmulVariant(gpu([matrixFeature], matrices({ f16: passed }, halfResult)), {
-      ...training,
-      dtype: 'f16',
-    });
+    const accumulatesInHalf = selectMatmulVariant(
+      gpu([matrixFeature], matrices({ f16: passed }, halfResult)),
+      {
+        ...training,
+        dtype: 'f16',
+      },
+    );
     expect(accumulatesInHalf.variant).toBe('workgroup-tiled');
     expect(accumulatesInHalf.reason).toContain('do not accumulate in f32');
-    const small = gpu([matrixFeature], { ...matrices({ f32: passed }), maxComputeWorkgroupStorageSize: 4096 });
+    const small = gpu([matrixFeature], {
+      ...matrices({ f32: passed }),
+      maxComputeWorkgroupStorageSize: 4096,
+    });
     expect(selectMatmulVariant(small, training).variant).not.toBe('subgroup-matrix');
     expect(selectMatmulVariant(small, training).reason).toContain('bytes of workgroup memory');
     const noLanes = gpu([matrixFeature], {

@@ -6,7 +6,7 @@ import {
   parseSubgroupMatrixConfigs,
   type SubgroupMatrixConfig,
 } from './subgroup-matrix-config.js';
-import { subgroupMatrixCheckOf, type SubgroupMatrixCheck } from './subgroup-matrix-state.js';
+import { type SubgroupMatrixCheck, subgroupMatrixCheckOf } from './subgroup-matrix-state.js';
 import { subgroupMatrixLayout, subgroupMatrixWorkgroupBytes } from './subgroup-matrix-wgsl.js';
 
 /**
@@ -190,7 +190,13 @@ export function selectMatmulVariant(
 function selectFallback(
   caps: MatmulCapabilities,
   problem: MatmulProblemSummary,
-  pick: (variant: MatmulVariant, reason: string, lanes?: number, rows?: number, perThread?: 4 | 8) => MatmulSelection,
+  pick: (
+    variant: MatmulVariant,
+    reason: string,
+    lanes?: number,
+    rows?: number,
+    perThread?: 4 | 8,
+  ) => MatmulSelection,
   preference: Tuning['matmulKernel'],
 ): MatmulSelection {
   const subgroupOk = caps.features.has('subgroups') && caps.subgroupMinSize >= 4;

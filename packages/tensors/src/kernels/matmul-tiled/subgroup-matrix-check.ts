@@ -2,26 +2,32 @@ import { broadcastShapes } from '../../tensor/shape.js';
 import type { Device, Tensor } from '../../tensor/tensor.js';
 import { type CandidateOptions, type CheckTile, selfCheckMatmul } from './matmul-self-check.js';
 import { runTiledMatmul } from './matmul-tiled.js';
-import {
-  type MatmulSelection,
-  matmulCapabilities,
-  SUBGROUP_MATRIX_FEATURE,
-} from './select-variant.js';
+import { type MatmulSelection, matmulCapabilities, SUBGROUP_MATRIX_FEATURE } from './select-variant.js';
 import { chooseSubgroupMatrixConfig, describeSubgroupMatrixConfig } from './subgroup-matrix-config.js';
-import { recordSubgroupMatrixCheck, type SubgroupMatrixCheck, subgroupMatrixCheckOf } from './subgroup-matrix-state.js';
+import {
+  recordSubgroupMatrixCheck,
+  type SubgroupMatrixCheck,
+  subgroupMatrixCheckOf,
+} from './subgroup-matrix-state.js';
 import { subgroupMatrixLayout, subgroupMatrixTile } from './subgroup-matrix-wgsl.js';
 
 /**
  * a x b with one tiled variant, whatever the selection would pick: the self-check's way to run a
  * candidate kernel (also the tests' way to run the variants lavapipe has).
  */
-export function tiledProduct(a: Tensor, b: Tensor, options: CandidateOptions, selection: MatmulSelection): Tensor {
+export function tiledProduct(
+  a: Tensor,
+  b: Tensor,
+  options: CandidateOptions,
+  selection: MatmulSelection,
+): Tensor {
   const [aRows, aCols] = a.shape.slice(-2);
   const [bRows, bCols] = b.shape.slice(-2);
   const M = options.transposeA ? aCols : aRows;
   const K = options.transposeA ? aRows : aCols;
   const N = options.transposeB ? bRows : bCols;
-  if ((options.transposeB ? bCols : bRows) !== K) throw new Error(`tiledProduct: inner dimensions differ (${K})`);
+  if ((options.transposeB ? bCols : bRows) !== K)
+    throw new Error(`tiledProduct: inner dimensions differ (${K})`);
   const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const out = a.device.empty([...batch, M, N], a.dtype);
   runTiledMatmul({ a, b, out, ...options, M, K, N }, selection);

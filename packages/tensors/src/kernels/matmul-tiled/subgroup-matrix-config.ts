@@ -71,7 +71,8 @@ export function chooseSubgroupMatrixConfig(
   configs: readonly SubgroupMatrixConfig[],
   dtype: 'f32' | 'f16',
 ): { config: SubgroupMatrixConfig } | { config: null; reason: string } {
-  if (configs.length === 0) return { config: null, reason: 'the adapter lists no subgroup-matrix configuration' };
+  if (configs.length === 0)
+    return { config: null, reason: 'the adapter lists no subgroup-matrix configuration' };
   const ofDtype = configs.filter((c) => c.componentType === dtype);
   if (ofDtype.length === 0) {
     return {

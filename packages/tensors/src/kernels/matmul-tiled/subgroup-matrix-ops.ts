@@ -111,6 +111,7 @@ export function emulatedOps(config: SubgroupMatrixConfig, accumulators: number):
     zero: (slot) => `emulated_zero(${slot}u)`,
     load: (_which, offset, colMajor, stride) => `EmulatedView(${offset}u, ${colMajor}, ${stride}u)`,
     multiplyAccumulate: (l, r, acc) => `emulated_multiply_accumulate(${l}, ${r}, ${acc})`,
-    store: (offset, value, colMajor, stride) => `emulated_store(${offset}u, ${value}, ${colMajor}, ${stride}u);`,
+    store: (offset, value, colMajor, stride) =>
+      `emulated_store(${offset}u, ${value}, ${colMajor}, ${stride}u);`,
   };
 }

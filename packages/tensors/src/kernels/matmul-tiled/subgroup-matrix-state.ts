@@ -14,6 +14,10 @@ export function subgroupMatrixCheckOf(device: Device): Partial<Record<'f32' | 'f
   return checks.get(device) ?? {};
 }
 
-export function recordSubgroupMatrixCheck(device: Device, dtype: 'f32' | 'f16', check: SubgroupMatrixCheck): void {
+export function recordSubgroupMatrixCheck(
+  device: Device,
+  dtype: 'f32' | 'f16',
+  check: SubgroupMatrixCheck,
+): void {
   checks.set(device, { ...subgroupMatrixCheckOf(device), [dtype]: check });
 }

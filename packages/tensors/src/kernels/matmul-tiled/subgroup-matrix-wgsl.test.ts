@@ -71,7 +71,14 @@ const uint = (text: string) => {
 };
 
 /** Marks the elements [r, c] of a rows x cols matrix at offset/stride/majorness; each once overall. */
-function cover(seen: Uint8Array, offset: number, colMajor: boolean, stride: number, rows: number, cols: number) {
+function cover(
+  seen: Uint8Array,
+  offset: number,
+  colMajor: boolean,
+  stride: number,
+  rows: number,
+  cols: number,
+) {
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const at = colMajor ? offset + c * stride + r : offset + r * stride + c;
@@ -81,103 +88,106 @@ function cover(seen: Uint8Array, offset: number, colMajor: boolean, stride: numb
   }
 }
 
-describe.each(configs.map((config, i) => [`${config.componentType} ${config.M}x${config.N}x${config.K}`, config, i] as const))(
-  'subgroupMatrixSource %s',
-  (_name, config, variant) => {
-    const shape = shapeFor(config, variant);
-    const source = subgroupMatrixSource(shape);
-    const { rows, cols, depth } = subgroupMatrixTile(shape);
-    const { M, N, K } = config;
-    const T = config.componentType;
-    const steps = shape.kSteps;
+describe.each(
+  configs.map(
+    (config, i) => [`${config.componentType} ${config.M}x${config.N}x${config.K}`, config, i] as const,
+  ),
+)('subgroupMatrixSource %s', (_name, config, variant) => {
+  const shape = shapeFor(config, variant);
+  const source = subgroupMatrixSource(shape);
+  const { rows, cols, depth } = subgroupMatrixTile(shape);
+  const { M, N, K } = config;
+  const T = config.componentType;
+  const steps = shape.kSteps;
 
-    it('enables what it uses, first, and runs one workgroup of subgroupMaxSize lanes', () => {
-      const enables = source.split('\n').filter((line) => line.startsWith('enable '));
-      expect(enables).toEqual([
-        ...(T === 'f16' ? ['enable f16;'] : []),
-        'enable subgroups;',
-        'enable chromium_experimental_subgroup_matrix;',
-      ]);
-      expect(source.startsWith(enables.join('\n'))).toBe(true);
-      expect(source).toContain(`@compute @workgroup_size(${shape.lanes}, 1, 1)`);
-      expect(depth % 4).toBe(0);
-      expect(depth).toBeGreaterThanOrEqual(16);
-      expect(rows).toBeLessThanOrEqual(Math.max(32, M));
-      expect(cols).toBeLessThanOrEqual(Math.max(32, N));
-    });
+  it('enables what it uses, first, and runs one workgroup of subgroupMaxSize lanes', () => {
+    const enables = source.split('\n').filter((line) => line.startsWith('enable '));
+    expect(enables).toEqual([
+      ...(T === 'f16' ? ['enable f16;'] : []),
+      'enable subgroups;',
+      'enable chromium_experimental_subgroup_matrix;',
+    ]);
+    expect(source.startsWith(enables.join('\n'))).toBe(true);
+    expect(source).toContain(`@compute @workgroup_size(${shape.lanes}, 1, 1)`);
+    expect(depth % 4).toBe(0);
+    expect(depth).toBeGreaterThanOrEqual(16);
+    expect(rows).toBeLessThanOrEqual(Math.max(32, M));
+    expect(cols).toBeLessThanOrEqual(Math.max(32, N));
+  });
 
-    it("declares only the configuration's matrix types, column count first", () => {
-      const types = new Set(source.match(/subgroup_matrix_(left|right|result)<[^>]*>/g));
-      expect([...types].sort()).toEqual(
-        [
-          `subgroup_matrix_left<${T}, ${K}, ${M}>`,
-          `subgroup_matrix_right<${T}, ${N}, ${K}>`,
-          `subgroup_matrix_result<f32, ${N}, ${M}>`,
-        ].sort(),
-      );
-      expect(source).toContain(`var<workgroup> panel_a: array<${T}, ${rows * depth}>;`);
-      expect(source).toContain(`var<workgroup> panel_b: array<${T}, ${cols * depth}>;`);
-      expect(source).toContain(`var<workgroup> result_tile: array<f32, ${rows * cols}>;`);
-      expect(subgroupMatrixWorkgroupBytes(shape)).toBe((rows + cols) * depth * (T === 'f16' ? 2 : 4) + rows * cols * 4);
-    });
+  it("declares only the configuration's matrix types, column count first", () => {
+    const types = new Set(source.match(/subgroup_matrix_(left|right|result)<[^>]*>/g));
+    expect([...types].sort()).toEqual(
+      [
+        `subgroup_matrix_left<${T}, ${K}, ${M}>`,
+        `subgroup_matrix_right<${T}, ${N}, ${K}>`,
+        `subgroup_matrix_result<f32, ${N}, ${M}>`,
+      ].sort(),
+    );
+    expect(source).toContain(`var<workgroup> panel_a: array<${T}, ${rows * depth}>;`);
+    expect(source).toContain(`var<workgroup> panel_b: array<${T}, ${cols * depth}>;`);
+    expect(source).toContain(`var<workgroup> result_tile: array<f32, ${rows * cols}>;`);
+    expect(subgroupMatrixWorkgroupBytes(shape)).toBe(
+      (rows + cols) * depth * (T === 'f16' ? 2 : 4) + rows * cols * 4,
+    );
+  });
 
-    it('loads every staged panel element once per step, inside the panels', () => {
-      const loads = calls(source, 'subgroupMatrixLoad');
-      const panelA = new Uint8Array(rows * depth);
-      const panelB = new Uint8Array(cols * depth);
-      let lefts = 0;
-      let rights = 0;
-      for (const [pointer, offset, colMajor, stride] of loads) {
-        if (pointer === '&panel_a') {
-          lefts++;
-          expect(colMajor).toBe('false');
-          expect(uint(stride)).toBe(depth);
-          cover(panelA, uint(offset), false, depth, M, K);
-        } else {
-          rights++;
-          expect(pointer).toBe('&panel_b');
-          expect(colMajor).toBe('true');
-          expect(uint(stride)).toBe(depth);
-          cover(panelB, uint(offset), true, depth, K, N);
-        }
-      }
-      expect(lefts).toBe(steps * shape.fragmentsM);
-      expect(rights).toBe(steps * shape.fragmentsN);
-      expect(panelA.every((n) => n === 1)).toBe(true);
-      expect(panelB.every((n) => n === 1)).toBe(true);
-    });
-
-    it('accumulates every (step, row block, column block) product once, and stores every result once', () => {
-      const products = calls(source, 'subgroupMatrixMultiplyAccumulate').map((args) => args.join(' '));
-      const want: string[] = [];
-      for (let s = 0; s < steps; s++) {
-        for (let i = 0; i < shape.fragmentsM; i++) {
-          for (let j = 0; j < shape.fragmentsN; j++) want.push(`left_${s}_${i} right_${s}_${j} acc_${i}_${j}`);
-        }
-      }
-      expect(products.sort()).toEqual(want.sort());
-      const tile = new Uint8Array(rows * cols);
-      const stores = calls(source, 'subgroupMatrixStore');
-      expect(stores).toHaveLength(shape.fragmentsM * shape.fragmentsN);
-      for (const [pointer, offset, , colMajor, stride] of stores) {
-        expect(pointer).toBe('&result_tile');
+  it('loads every staged panel element once per step, inside the panels', () => {
+    const loads = calls(source, 'subgroupMatrixLoad');
+    const panelA = new Uint8Array(rows * depth);
+    const panelB = new Uint8Array(cols * depth);
+    let lefts = 0;
+    let rights = 0;
+    for (const [pointer, offset, colMajor, stride] of loads) {
+      if (pointer === '&panel_a') {
+        lefts++;
         expect(colMajor).toBe('false');
-        cover(tile, uint(offset), false, uint(stride), M, N);
+        expect(uint(stride)).toBe(depth);
+        cover(panelA, uint(offset), false, depth, M, K);
+      } else {
+        rights++;
+        expect(pointer).toBe('&panel_b');
+        expect(colMajor).toBe('true');
+        expect(uint(stride)).toBe(depth);
+        cover(panelB, uint(offset), true, depth, K, N);
       }
-      expect(tile.every((n) => n === 1)).toBe(true);
-    });
+    }
+    expect(lefts).toBe(steps * shape.fragmentsM);
+    expect(rights).toBe(steps * shape.fragmentsN);
+    expect(panelA.every((n) => n === 1)).toBe(true);
+    expect(panelB.every((n) => n === 1)).toBe(true);
+  });
 
-    it('stages whole panels, masks the output edge and adds the bias only when bound', () => {
-      expect(source).toContain(`for (var s = lid.x; s < ${(rows * depth) / 4}u; s += ${shape.lanes}u)`);
-      expect(source).toContain(`for (var s = lid.x; s < ${(cols * depth) / 4}u; s += ${shape.lanes}u)`);
-      expect(source).toContain(`for (var k0 = 0u; k0 < params.k; k0 += ${depth}u)`);
-      expect(source).toContain('if (row < params.m && col < params.n)');
-      expect(source.includes('bias[col]')).toBe(shape.bias);
-      expect(source.includes('var<storage, read> bias')).toBe(shape.bias);
-      expect(source.match(/workgroupBarrier\(\)/g)).toHaveLength(4);
-    });
-  },
-);
+  it('accumulates every (step, row block, column block) product once, and stores every result once', () => {
+    const products = calls(source, 'subgroupMatrixMultiplyAccumulate').map((args) => args.join(' '));
+    const want: string[] = [];
+    for (let s = 0; s < steps; s++) {
+      for (let i = 0; i < shape.fragmentsM; i++) {
+        for (let j = 0; j < shape.fragmentsN; j++) want.push(`left_${s}_${i} right_${s}_${j} acc_${i}_${j}`);
+      }
+    }
+    expect(products.sort()).toEqual(want.sort());
+    const tile = new Uint8Array(rows * cols);
+    const stores = calls(source, 'subgroupMatrixStore');
+    expect(stores).toHaveLength(shape.fragmentsM * shape.fragmentsN);
+    for (const [pointer, offset, , colMajor, stride] of stores) {
+      expect(pointer).toBe('&result_tile');
+      expect(colMajor).toBe('false');
+      cover(tile, uint(offset), false, uint(stride), M, N);
+    }
+    expect(tile.every((n) => n === 1)).toBe(true);
+  });
+
+  it('stages whole panels, masks the output edge and adds the bias only when bound', () => {
+    expect(source).toContain(`for (var s = lid.x; s < ${(rows * depth) / 4}u; s += ${shape.lanes}u)`);
+    expect(source).toContain(`for (var s = lid.x; s < ${(cols * depth) / 4}u; s += ${shape.lanes}u)`);
+    expect(source).toContain(`for (var k0 = 0u; k0 < params.k; k0 += ${depth}u)`);
+    expect(source).toContain('if (row < params.m && col < params.n)');
+    expect(source.includes('bias[col]')).toBe(shape.bias);
+    expect(source.includes('var<storage, read> bias')).toBe(shape.bias);
+    expect(source.match(/workgroupBarrier\(\)/g)).toHaveLength(4);
+  });
+});
 
 describe('subgroupMatrixSource refusals and keys', () => {
   it('refuses a configuration that does not accumulate in f32 or whose inputs are not the dtype', () => {

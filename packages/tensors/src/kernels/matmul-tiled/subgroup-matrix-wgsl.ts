@@ -101,9 +101,7 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   const { M, N, K } = config;
   const { rows: TR, cols: TC, depth: D } = subgroupMatrixTile(shape);
   if (D % 4 !== 0) throw new Error(`subgroupMatrixSource: the staged depth ${D} is not a multiple of 4`);
-  const ops = shape.emulated
-    ? emulatedOps(config, shape.fragmentsM * shape.fragmentsN)
-    : builtinOps(config);
+  const ops = shape.emulated ? emulatedOps(config, shape.fragmentsM * shape.fragmentsN) : builtinOps(config);
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
   for (const line of ops.enables) emit(line);
@@ -131,7 +129,8 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   emit(PROLOGUE);
   for (const line of ops.prologue) emit(line);
   for (let i = 0; i < shape.fragmentsM; i++) {
-    for (let j = 0; j < shape.fragmentsN; j++) emit(`  var acc_${i}_${j} = ${ops.zero(i * shape.fragmentsN + j)};`);
+    for (let j = 0; j < shape.fragmentsN; j++)
+      emit(`  var acc_${i}_${j} = ${ops.zero(i * shape.fragmentsN + j)};`);
   }
   emit(`  for (var k0 = 0u; k0 < params.k; k0 += ${D}u) {`);
   emit('    workgroupBarrier();');
@@ -150,15 +149,11 @@ export function subgroupMatrixSource(shape: SubgroupMatrixShape): string {
   emit('    workgroupBarrier();');
   for (let step = 0; step < shape.kSteps; step++) {
     for (let i = 0; i < shape.fragmentsM; i++) {
-      emit(
-        `    let left_${step}_${i} = ${ops.load('left', i * M * D + step * K, false, D)};`,
-      );
+      emit(`    let left_${step}_${i} = ${ops.load('left', i * M * D + step * K, false, D)};`);
     }
     for (let j = 0; j < shape.fragmentsN; j++) {
       // The B panel holds column c's k values contiguously: a K x N matrix in column-major order.
-      emit(
-        `    let right_${step}_${j} = ${ops.load('right', j * N * D + step * K, true, D)};`,
-      );
+      emit(`    let right_${step}_${j} = ${ops.load('right', j * N * D + step * K, true, D)};`);
     }
     for (let i = 0; i < shape.fragmentsM; i++) {
       for (let j = 0; j < shape.fragmentsN; j++) {

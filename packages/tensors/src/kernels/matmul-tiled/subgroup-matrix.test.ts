@@ -5,8 +5,8 @@ import type { Device, KernelLaunch } from '../../device/device.js';
 import { matmul } from '../matmul/matmul.js';
 import { selfCheckMatmul } from './matmul-self-check.js';
 import { matmulCapabilities, SUBGROUP_MATRIX_FEATURE, selectMatmulVariant } from './select-variant.js';
-import type { SubgroupMatrixConfig } from './subgroup-matrix-config.js';
 import { subgroupMatrixSelection, tiledProduct, verifySubgroupMatrix } from './subgroup-matrix-check.js';
+import type { SubgroupMatrixConfig } from './subgroup-matrix-config.js';
 import { subgroupMatrixLayout, subgroupMatrixTile } from './subgroup-matrix-wgsl.js';
 
 // No adapter here exposes chromium-experimental-subgroup-matrix (docs/architecture/kernel-selection.md),
@@ -32,7 +32,12 @@ async function checkEmulated(config: SubgroupMatrixConfig) {
   selection.subgroupMatrix = { config, lanes, emulated: true };
   keys.length = 0;
   const tile = subgroupMatrixTile({ config, ...subgroupMatrixLayout(config) });
-  const outcome = await selfCheckMatmul(device, (a, b, o) => tiledProduct(a, b, o, selection), config.componentType as 'f32', tile);
+  const outcome = await selfCheckMatmul(
+    device,
+    (a, b, o) => tiledProduct(a, b, o, selection),
+    config.componentType as 'f32',
+    tile,
+  );
   expect(outcome.reason).toContain('match the float64 reference');
   expect(outcome.passed).toBe(true);
   expect(keys.length).toBeGreaterThanOrEqual(4);
@@ -60,7 +65,13 @@ describe('the subgroup-matrix kernel with emulated builtins, against float64 on 
 
 describe('the real subgroup-matrix kernel where the adapter lacks the feature', () => {
   it('is refused by Dawn, the self-check says so, and the device keeps working', async () => {
-    const config: SubgroupMatrixConfig = { componentType: 'f32', resultComponentType: 'f32', M: 8, N: 8, K: 8 };
+    const config: SubgroupMatrixConfig = {
+      componentType: 'f32',
+      resultComponentType: 'f32',
+      M: 8,
+      N: 8,
+      K: 8,
+    };
     const selection = subgroupMatrixSelection(config, lanes);
     const outcome = await selfCheckMatmul(device, (a, b, o) => tiledProduct(a, b, o, selection), 'f32', {
       rows: 32,
@@ -68,8 +79,13 @@ describe('the real subgroup-matrix kernel where the adapter lacks the feature', 
       depth: 16,
     });
     expect(outcome.passed).toBe(false);
-    expect(outcome.reason).toMatch(/^product 1 of 4 .* failed to run: .*chromium_experimental_subgroup_matrix/s);
-    const out = matmul(device.fromArray([1, 2, 3, 4], [2, 2], 'f32'), device.fromArray([0, 1, 1, 0], [2, 2], 'f32'));
+    expect(outcome.reason).toMatch(
+      /^product 1 of 4 .* failed to run: .*chromium_experimental_subgroup_matrix/s,
+    );
+    const out = matmul(
+      device.fromArray([1, 2, 3, 4], [2, 2], 'f32'),
+      device.fromArray([0, 1, 1, 0], [2, 2], 'f32'),
+    );
     expect(Array.from(await out.toArray())).toEqual([2, 1, 4, 3]);
   });
 
@@ -94,8 +110,17 @@ describe('the real subgroup-matrix kernel where the adapter lacks the feature', 
       },
     });
     const fake = Object.create(device, { gpu: { value: claiming } }) as Device;
-    const summary = { dtype: 'f32', rows: 256, cols: 256, folded: true, transposeA: false, chunked: false } as const;
-    expect(selectMatmulVariant(matmulCapabilities(fake), summary).reason).toContain('has not been self-checked');
+    const summary = {
+      dtype: 'f32',
+      rows: 256,
+      cols: 256,
+      folded: true,
+      transposeA: false,
+      chunked: false,
+    } as const;
+    expect(selectMatmulVariant(matmulCapabilities(fake), summary).reason).toContain(
+      'has not been self-checked',
+    );
     const checks = await verifySubgroupMatrix(fake);
     expect(checks.f32?.passed).toBe(false);
     expect(checks.f32?.reason).toContain('f32 8x8x8 -> f32, 8 lanes: product 1 of 4');
@@ -104,7 +129,10 @@ describe('the real subgroup-matrix kernel where the adapter lacks the feature', 
     expect(selection.variant).toBe('workgroup-tiled');
     expect(selection.reason).toContain('subgroup-matrix not used: f32 8x8x8 -> f32 failed the self-check');
     // And a matmul on it gives the right numbers through the fallback.
-    const out = matmul(fake.fromArray([1, 2, 3, 4], [2, 2], 'f32'), fake.fromArray([1, 1, 1, 1], [2, 2], 'f32'));
+    const out = matmul(
+      fake.fromArray([1, 2, 3, 4], [2, 2], 'f32'),
+      fake.fromArray([1, 1, 1, 1], [2, 2], 'f32'),
+    );
     expect(Array.from(await out.toArray())).toEqual([3, 3, 7, 7]);
   });
 });
