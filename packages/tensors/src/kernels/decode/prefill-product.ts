@@ -3,6 +3,9 @@ import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { uniformStruct } from '../../device/uniforms.js';
 import { KERNELS } from '../names.js';
+import { isQuantized } from '../packed-matmul/formats.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
+import { GELU_TANH_SCALE, prefillQuantizedProduct } from './prefill-product-quantized.js';
 import {
   checkProductInputs,
   type DecodeMatvecOptions,
@@ -28,6 +31,8 @@ export interface PrefillProductShape {
   bias: boolean;
   /** Lane l loads rows l, l + lanes, ... of the tile and subgroupBroadcast hands them to the others. */
   subgroups: boolean;
+  /** The gated epilogue's activation is GELU's tanh form (Gemma's GeGLU) instead of SiLU. */
+  gelu?: boolean;
 }
 
 /**
@@ -43,7 +48,12 @@ export interface PrefillProductShape {
  */
 export function prefillProduct(device: Device, options: DecodeMatvecOptions): void {
   const { weights, norm, epilogue } = options;
-  const inputs = checkProductInputs('prefillProduct', options, { stacked: false, dora: false });
+  // ggml blocks (Q8_0, Q4_0, Q4_K): the same product with the blocks decoded in the kernel.
+  if (weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))) {
+    prefillQuantizedProduct(device, options);
+    return;
+  }
+  const inputs = checkProductInputs('prefillProduct', options, { stacked: false, dora: false, gelu: true });
   const { rows, n, format, biases, terms } = inputs;
   const swiglu = epilogue === 'swiglu';
   const lanes = Math.max(1, device.tuning.matmulWorkgroup);
@@ -65,6 +75,7 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
     epilogue,
     bias: biases.length > 0,
     subgroups,
+    gelu: swiglu && options.activation === 'gelu_tanh',
   };
   const perBlock = lanes * cols;
   const perWeight = swiglu ? [Math.ceil(n[0] / perBlock)] : n.map((v) => Math.ceil(v / perBlock));
@@ -93,6 +104,7 @@ export function prefillProductKey(shape: PrefillProductShape): string {
     shape.epilogue,
     shape.bias ? 'bias' : 'nobias',
     shape.subgroups ? 'sg' : 'lanes',
+    ...(shape.gelu ? ['gelu'] : []),
   ].join(':');
 }
 
@@ -207,6 +219,11 @@ export function prefillProductSource(shape: PrefillProductShape): string {
     emit('      let at = row * params.out_row + out_offset + col;');
     if (epilogue === 'store') emit('      out[at] = total_0;');
     else if (epilogue === 'residual') emit('      out[at] = out[at] + total_0;');
+    else if (shape.gelu)
+      // GELU's tanh form, x sigmoid(2u) with u = sqrt(2 / pi) (x + 0.044715 x^3): no overflow.
+      emit(
+        `      out[at] = total_0 / (1.0 + exp(-${GELU_TANH_SCALE} * (total_0 + 0.044715 * total_0 * total_0 * total_0))) * total_1;`,
+      );
     else emit('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
     emit('    }');
   }
