@@ -148,16 +148,14 @@ export function prefillUnsupportedOf(config: ModelConfig, layers: readonly Layer
 }
 
 /**
- * Why the tiled prefill cannot run a model, or null: prefillProduct has no DoRA factor and no
- * stacked gate/up weight (Phi-3), so such prompts take decode's products or the forward. It reads
- * f32, f16, bf16 and ggml blocks (Q8_0, Q4_0, Q4_K), and runs Gemma 2/3 (their norms, GeGLU, post
- * norms, soft-caps, local rotary and sliding windows: the attention op takes both).
+ * Why the tiled prefill cannot run a model the fused decoder takes, or null. Today nothing blocks
+ * it: prefillProduct reads f32, f16, bf16 and ggml blocks (Q8_0, Q4_0, Q4_K), with LoRA, DoRA's
+ * factors and Phi-3's stacked gate_up_proj, and the prompt's attention (the attention op) takes
+ * Gemma 2/3's soft-cap and sliding windows. The check stays for parts a later model may add.
  */
 export function tiledPrefillUnsupportedOf(
-  config: ModelConfig,
-  layers: readonly LayerWeights[],
+  _config: ModelConfig,
+  _layers: readonly LayerWeights[],
 ): string | null {
-  if (config.fusedProjections) return "Phi-3's stacked gate_up_proj";
-  const groups = layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
-  return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
+  return null;
 }

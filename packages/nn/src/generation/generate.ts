@@ -63,6 +63,7 @@ export interface GenerateOptions extends SamplingOptions {
    * (kernels/decode/prefill-product.ts: each weight read once per tile of rows), keys and values
    * rotated straight into the cache, one submit. Default: where the device's tuning prefers
    * register-tiled matmuls (CPU rasterisers); elsewhere, and with false, through the model's forward.
+   * Shorter prompts that decode's products cannot run (Gemma, sliding windows) take it too, unless false.
    */
   tiledPrefill?: boolean;
   /**
@@ -266,10 +267,12 @@ export async function generateWithTimings(
     const short = batch * longest <= fusedPrefillTokens;
     let next: number[];
     // Long prompts take the tiled prefill where it applies; short ones decode's products.
-    // A short prompt decode's products cannot run (Gemma, sliding windows) takes the tiled prefill.
+    // A short prompt decode's products cannot run (Gemma, sliding windows) takes the tiled prefill
+    // (unless `tiledPrefill: false` says otherwise).
     let prefillForm: 'tiled' | 'matvec' | null =
       !fused || fusedPrefillTokens === 0 ? null : short ? 'matvec' : tiledPrefill ? 'tiled' : null;
-    if (prefillForm === 'matvec' && fused?.prefillUnsupported) prefillForm = 'tiled';
+    if (prefillForm === 'matvec' && fused?.prefillUnsupported && options.tiledPrefill !== false)
+      prefillForm = 'tiled';
     const prefillBlocked =
       prefillForm === 'tiled' ? fused?.tiledPrefillUnsupported : fused?.prefillUnsupported;
     if (fused && prefillForm && prefillBlocked === null) {

@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => gpuLike?.destroy());
 
-type Format = 'f32' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k';
+type Format = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k';
 
 /** Random Q4_K super-blocks: d and dmin f16 in [0, 1/64), random 6-bit scales, mins, nibbles. */
 function randomQ4K(rows: number, cols: number, rng: Rng): Uint8Array {
@@ -66,6 +66,10 @@ interface Case {
   gelu?: boolean;
   /** LoRA rank per weight (0: none). */
   ranks?: number[];
+  /** DoRA: each adapted weight's factor [n] scales its sum with its LoRA term. */
+  dora?: boolean;
+  /** The gated epilogue over one weight [2n, K], gate rows first (Phi-3's gate_up_proj). */
+  stacked?: boolean;
   seed: number;
 }
 
@@ -78,7 +82,16 @@ async function check(on: Device, c: Case): Promise<void> {
   const x = rng.uniform(rows * K, -2, 2);
   const gain = rng.uniform(K, 0.5, 1.5);
   const norm = c.norm ? { weight: gain, eps: 1e-5 } : null;
-  const weights = widths.map((n) => weightOf(on, c.format, n, K, rng));
+  const weights = c.stacked
+    ? (() => {
+        const both = weightOf(on, c.format, 2 * widths[0], K, rng);
+        const half = widths[0] * K;
+        return [
+          { tensor: both.tensor, values: both.values.subarray(0, half) },
+          { tensor: both.tensor, values: both.values.subarray(half) },
+        ];
+      })()
+    : widths.map((n) => weightOf(on, c.format, n, K, rng));
   const biases = c.bias ? widths.map((n) => rng.uniform(n, -1, 1)) : null;
   const ranks = c.ranks ?? widths.map(() => 0);
   const offsets: number[] = [];
@@ -90,13 +103,14 @@ async function check(on: Device, c: Case): Promise<void> {
   const u = rng.uniform(rows * Math.max(1, uWidth), -1, 1);
   const bs = widths.map((n, i) => rng.uniform(n * Math.max(1, ranks[i]), -1, 1));
   const scales = ranks.map((_, i) => 0.5 + i);
+  const factors = widths.map((n, i) => (c.dora && ranks[i] ? rng.uniform(n, 0.5, 1.5) : null));
   const width = epilogue === 'store' ? widths.reduce((a, b) => a + b, 0) : widths[0];
   const residual = rng.uniform(rows * width, -1, 1);
   const out =
     epilogue === 'residual' ? on.fromArray(residual, [rows, width], 'f32') : on.empty([rows, width], 'f32');
   prefillProduct(on, {
     x: on.fromArray(x, [rows, K], 'f32'),
-    weights: weights.map((w) => w.tensor),
+    weights: c.stacked ? [weights[0].tensor] : weights.map((w) => w.tensor),
     biases: biases ? biases.map((b) => on.fromArray(b, [b.length], 'f32')) : null,
     norm: norm ? { weight: on.fromArray(gain, [K], 'f32'), eps: norm.eps } : null,
     epilogue,
@@ -108,7 +122,12 @@ async function check(on: Device, c: Case): Promise<void> {
             u: on.fromArray(u, [rows, uWidth], 'f32'),
             terms: ranks.map((rank, i) =>
               rank
-                ? { b: on.fromArray(bs[i], [widths[i], rank], 'f32'), offset: offsets[i], scale: scales[i] }
+                ? {
+                    b: on.fromArray(bs[i], [widths[i], rank], 'f32'),
+                    offset: offsets[i],
+                    scale: scales[i],
+                    factor: factors[i] ? on.fromArray(factors[i], [widths[i]], 'f32') : null,
+                  }
                 : null,
             ),
           }
@@ -125,7 +144,8 @@ async function check(on: Device, c: Case): Promise<void> {
       const col = at % widths[i];
       let low = 0;
       for (let t = 0; t < ranks[i]; t++) low += u[r * uWidth + offsets[i] + t] * bs[i][col * ranks[i] + t];
-      return value + scales[i] * low + (biases ? biases[i][col] : 0);
+      const factor = factors[i]?.[col] ?? 1;
+      return (value + scales[i] * low) * factor + (biases ? biases[i][col] : 0);
     });
   });
   const expected = new Float64Array(rows * width);
@@ -149,7 +169,7 @@ async function check(on: Device, c: Case): Promise<void> {
   const tolerance = { rtol: 3e-5, atol: Math.max(3e-5, 2e-6 * largest * (norm ? 5 : 1)) };
   const label = `${c.format} ${epilogue}${c.gelu ? ' gelu' : ''} rows ${rows}`;
   await expectKernel(label, { out: { actual: out, expected } }, tolerance);
-  for (const w of weights) w.tensor.dispose();
+  for (const w of c.stacked ? [weights[0]] : weights) w.tensor.dispose();
 }
 
 const Ks = { q8_0: 96, q4_0: 160, q4_k: 256 } as const;
@@ -213,25 +233,68 @@ describe('prefillProduct over ggml-quantized weights', () => {
     }
   });
 
-  it('refuses DoRA factors and a stacked gate/up weight over quantized blocks (decodeMatvec takes them)', () => {
+  it('DoRA factors scale the adapted weights (q and v of three; gate and up): f32, f16, Q8_0, Q4_K', async () => {
+    // One epilogue per format (each case compiles its own shader), both tunings.
+    const cases = [
+      [device, 'f32', 'store'],
+      [gpuLike, 'q4_k', 'store'],
+      [gpuLike, 'f16', 'swiglu'],
+      [device, 'q8_0', 'swiglu'],
+    ] as const;
+    for (const [on, format, epilogue] of cases) {
+      const gated = epilogue === 'swiglu';
+      await check(on, {
+        rows: gated ? 7 : 26,
+        K: format === 'q4_k' ? 256 : 64,
+        widths: gated ? [9, 9] : [11, 6, 6],
+        epilogue,
+        norm: true,
+        bias: !gated,
+        ranks: gated ? [2, 2] : [3, 0, 2],
+        dora: true,
+        format,
+        seed: 20 + format.length,
+      });
+    }
+  });
+
+  it("one stacked gate/up weight [2n, K] (Phi-3's gate_up_proj) reads up n rows after gate: f32, bf16, Q4_0, and GeGLU", async () => {
+    for (const format of ['f32', 'bf16', 'q4_0'] as const) {
+      await check(device, {
+        rows: 31,
+        K: format === 'q4_0' ? 96 : 52,
+        widths: [13, 13],
+        epilogue: 'swiglu',
+        norm: true,
+        stacked: true,
+        format,
+        seed: 40 + format.length,
+      });
+    }
+    await check(gpuLike, {
+      rows: 5,
+      K: 64,
+      widths: [10, 10],
+      epilogue: 'swiglu',
+      stacked: true,
+      gelu: true,
+      format: 'q8_0',
+      seed: 50,
+    });
+  });
+
+  it('refuses a stacked gate/up weight with a bias', () => {
     const rng = new Rng(7);
     const w = weightOf(device, 'q8_0', 8, 32, rng).tensor;
-    const x = device.empty([5, 32], 'f32');
-    expect(() =>
-      prefillProduct(device, { x, weights: [w], epilogue: 'swiglu', out: device.empty([5, 4], 'f32') }),
-    ).toThrow(/1 weights for epilogue swiglu/);
     expect(() =>
       prefillProduct(device, {
-        x,
+        x: device.empty([5, 32], 'f32'),
         weights: [w],
-        epilogue: 'store',
-        out: device.empty([5, 8], 'f32'),
-        lowRank: {
-          u: device.empty([5, 2], 'f32'),
-          terms: [{ b: device.empty([8, 2], 'f32'), offset: 0, scale: 1, factor: device.empty([8], 'f32') }],
-        },
+        biases: [device.empty([8], 'f32')],
+        epilogue: 'swiglu',
+        out: device.empty([5, 4], 'f32'),
       }),
-    ).toThrow(/DoRA factors are not supported/);
+    ).toThrow(/stacked gate\/up weight needs an even row count, and takes no bias or LoRA term/);
     w.dispose();
   });
 });

@@ -31,6 +31,10 @@ export interface PrefillQuantizedShape {
   gelu: boolean;
   /** Lane l loads rows l, l + lanes, ... of the tile and subgroupBroadcast hands them to the others. */
   subgroups: boolean;
+  /** Per weight: DoRA's factor [n] multiplies its sum with its LoRA term (before the bias). */
+  dora: boolean[];
+  /** The gated epilogue over one weight [2n, K] (Phi-3's gate_up_proj): up's rows start n rows after gate's. */
+  stacked: boolean;
 }
 
 /** 2 sqrt(2 / pi): GELU's tanh form is x sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3). */
@@ -48,12 +52,12 @@ export const GELU_TANH_SCALE = 2 * Math.sqrt(2 / Math.PI);
 export function prefillQuantizedProduct(device: Device, options: DecodeMatvecOptions): void {
   const { weights, norm, epilogue } = options;
   const inputs = checkProductInputs('prefillProduct', options, {
-    stacked: false,
-    dora: false,
+    stacked: true,
+    dora: true,
     quantized: true,
     gelu: true,
   });
-  const { rows, n, format, biases, terms } = inputs;
+  const { rows, n, format, biases, terms, stacked } = inputs;
   if (format === 'f32' || !isQuantized(format))
     throw new TensorError(
       `prefillQuantizedProduct: weights of ${format} are not ggml blocks (use prefillProduct)`,
@@ -66,7 +70,7 @@ export function prefillQuantizedProduct(device: Device, options: DecodeMatvecOpt
   const tileRows = Math.max(1, device.tuning.matmulTileRows);
   const subgroups = device.tuning.matmulSubgroups && subgroupsCover(device, lanes);
   const shape: PrefillQuantizedShape = {
-    format,
+    format: format as PrefillQuantizedShape['format'],
     rows: subgroups ? Math.max(1, Math.floor(tileRows / lanes)) * lanes : tileRows,
     cols,
     lanes,
@@ -77,6 +81,8 @@ export function prefillQuantizedProduct(device: Device, options: DecodeMatvecOpt
     bias: biases.length > 0,
     gelu: gated && options.activation === 'gelu_tanh',
     subgroups,
+    dora: terms.map((t) => !!t?.factor),
+    stacked,
   };
   const perBlock = lanes * cols;
   const perWeight = gated ? [Math.ceil(n[0] / perBlock)] : n.map((v) => Math.ceil(v / perBlock));
@@ -106,6 +112,8 @@ export function prefillQuantizedKey(shape: PrefillQuantizedShape): string {
     shape.gelu ? 'gelu' : 'silu',
     shape.bias ? 'bias' : 'nobias',
     shape.subgroups ? 'sg' : 'lanes',
+    `dora${shape.dora.map((on) => (on ? '1' : '0')).join('')}`,
+    shape.stacked ? 'stacked' : 'apart',
   ].join(':');
 }
 
@@ -113,7 +121,15 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
   const { rows: R, cols: C, lanes: L, norm, epilogue, subgroups } = shape;
   const gated = epilogue === 'swiglu';
   const sums = gated ? 2 : 1;
-  const names = gated ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const names = gated
+    ? shape.stacked
+      ? ['w0', 'w0']
+      : ['w0', 'w1']
+    : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const bound = shape.stacked ? ['w0'] : names;
+  // Up's rows of a stacked gate/up weight start n rows (bytes) after gate's.
+  const upAt = (p: number, j: number) =>
+    shape.stacked && p === 1 ? `w_at_${j} + params.n0 * params.row_bytes` : `w_at_${j}`;
   const loads = subgroups ? R / L : R;
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
@@ -151,7 +167,7 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
     body.push('    for (var blk = 0u; blk < params.k4 / 8u; blk++) {');
     for (let p = 0; p < sums; p++) {
       const name = gated ? names[p] : names[weight];
-      for (let j = 0; j < C; j++) body.push(`      let scale_${p}_${j} = ${name}_scale(w_at_${j}, blk);`);
+      for (let j = 0; j < C; j++) body.push(`      let scale_${p}_${j} = ${name}_scale(${upAt(p, j)}, blk);`);
     }
     body.push('      for (var q = 0u; q < 8u; q++) {');
     body.push('        let s = blk * 8u + q;');
@@ -164,7 +180,7 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
       const name = gated ? names[p] : names[weight];
       for (let j = 0; j < C; j++) {
         body.push(
-          `        let b_${p}_${j} = ${name}_quad(w_at_${j}, s * 4u, scale_${p}_${j})${norm ? ' * gain' : ''};`,
+          `        let b_${p}_${j} = ${name}_quad(${upAt(p, j)}, s * 4u, scale_${p}_${j})${norm ? ' * gain' : ''};`,
         );
       }
     }
@@ -207,7 +223,7 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
     for (let p = 0; p < sums; p++) {
       emit(`      var total_${p} = acc_${p}_0_${j}${norm ? ' * inv_0' : ''};`);
       const lora = (w: number) =>
-        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low;${shape.dora[w] ? ` total_${p} *= dora_f${w}[col];` : ''} }`;
       if (gated) {
         if (shape.lora[p]) emit(`      ${lora(p)}`);
         if (shape.bias) emit(`      total_${p} += bias${p}[col];`);
@@ -242,7 +258,7 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
   const storage: { name: string; type: string; access: 'read' | 'read_write' }[] = [
     { name: 'x', type: 'vec4<f32>', access: 'read' },
     ...(norm ? [{ name: 'g', type: 'vec4<f32>', access: 'read' as const }] : []),
-    ...names.map((name) => ({ name, type: 'u32', access: 'read' as const })),
+    ...bound.map((name) => ({ name, type: 'u32', access: 'read' as const })),
     ...(shape.bias ? names.map((_, i) => ({ name: `bias${i}`, type: 'f32', access: 'read' as const })) : []),
     ...(shape.lora.some(Boolean)
       ? [
@@ -252,6 +268,9 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
           ),
         ]
       : []),
+    ...shape.dora.flatMap((on, i) =>
+      on ? [{ name: `dora_f${i}`, type: 'f32', access: 'read' as const }] : [],
+    ),
     { name: 'out', type: 'f32', access: 'read_write' },
   ];
   // Written out here rather than through kernelSource(): the subgroup form needs `enable subgroups`
@@ -264,7 +283,7 @@ export function prefillQuantizedSource(shape: PrefillQuantizedShape): string {
   header.push(uniformStruct(PRODUCT_FIELDS));
   header.push(`@group(0) @binding(${storage.length}) var<uniform> params: Params;`);
   // The shared block decoders, one set per weight binding.
-  for (const name of names)
+  for (const name of bound)
     header.push(packedDecoderWgsl(shape.format, { buffer: name, prefix: `${name}_` }));
   return [
     ...header,

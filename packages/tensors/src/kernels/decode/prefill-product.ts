@@ -33,6 +33,10 @@ export interface PrefillProductShape {
   subgroups: boolean;
   /** The gated epilogue's activation is GELU's tanh form (Gemma's GeGLU) instead of SiLU. */
   gelu?: boolean;
+  /** Per weight: DoRA's factor [n] multiplies its sum with its LoRA term (before the bias). */
+  dora?: boolean[];
+  /** The gated epilogue over one weight [2n, K] (Phi-3's gate_up_proj): up's rows start n rows after gate's. */
+  stacked?: boolean;
 }
 
 /**
@@ -53,8 +57,8 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
     prefillQuantizedProduct(device, options);
     return;
   }
-  const inputs = checkProductInputs('prefillProduct', options, { stacked: false, dora: false, gelu: true });
-  const { rows, n, format, biases, terms } = inputs;
+  const inputs = checkProductInputs('prefillProduct', options, { stacked: true, dora: true, gelu: true });
+  const { rows, n, format, biases, terms, stacked } = inputs;
   const swiglu = epilogue === 'swiglu';
   const lanes = Math.max(1, device.tuning.matmulWorkgroup);
   // SwiGLU keeps two sums per output (gate, up): half the columns, the same registers and rows
@@ -76,6 +80,8 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
     bias: biases.length > 0,
     subgroups,
     gelu: swiglu && options.activation === 'gelu_tanh',
+    dora: terms.map((t) => !!t?.factor),
+    stacked,
   };
   const perBlock = lanes * cols;
   const perWeight = swiglu ? [Math.ceil(n[0] / perBlock)] : n.map((v) => Math.ceil(v / perBlock));
@@ -105,6 +111,8 @@ export function prefillProductKey(shape: PrefillProductShape): string {
     shape.bias ? 'bias' : 'nobias',
     shape.subgroups ? 'sg' : 'lanes',
     ...(shape.gelu ? ['gelu'] : []),
+    ...(shape.dora?.some(Boolean) ? [`dora${shape.dora.map((on) => (on ? '1' : '0')).join('')}`] : []),
+    ...(shape.stacked ? ['stacked'] : []),
   ].join(':');
 }
 
@@ -113,7 +121,12 @@ export function prefillProductSource(shape: PrefillProductShape): string {
   const { rows: R, cols: C, lanes: L, norm, epilogue, subgroups } = shape;
   const swiglu = epilogue === 'swiglu';
   const sums = swiglu ? 2 : 1;
-  const names = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const names = swiglu
+    ? shape.stacked
+      ? ['w0', 'w0']
+      : ['w0', 'w1']
+    : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const bound = shape.stacked ? ['w0'] : names;
   const loads = subgroups ? R / L : R;
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
@@ -156,7 +169,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
       const name = swiglu ? names[p] : names[weight];
       for (let j = 0; j < C; j++) {
         body.push(
-          `      let b_${p}_${j} = ${loadWeight(shape.format, name, `w_at_${j} + s`)}${norm ? ' * gain' : ''};`,
+          `      let b_${p}_${j} = ${loadWeight(shape.format, name, `w_at_${j} + ${shape.stacked && p === 1 ? 'params.n0 * params.k4 + ' : ''}s`)}${norm ? ' * gain' : ''};`,
         );
       }
     }
@@ -202,7 +215,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
     for (let p = 0; p < sums; p++) {
       emit(`      var total_${p} = acc_${p}_0_${j}${norm ? ' * inv_0' : ''};`);
       const lora = (w: number) =>
-        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low;${shape.dora?.[w] ? ` total_${p} *= dora_f${w}[col];` : ''} }`;
       if (swiglu) {
         if (shape.lora[p]) emit(`      ${lora(p)}`);
         if (shape.bias) emit(`      total_${p} += bias${p}[col];`);
@@ -237,7 +250,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
   const storage: { name: string; type: string; access: 'read' | 'read_write' }[] = [
     { name: 'x', type: 'vec4<f32>', access: 'read' },
     ...(norm ? [{ name: 'g', type: 'vec4<f32>', access: 'read' as const }] : []),
-    ...names.map((name) => ({
+    ...bound.map((name) => ({
       name,
       type: shape.format === 'f32' ? 'vec4<f32>' : 'u32',
       access: 'read' as const,
@@ -251,6 +264,9 @@ export function prefillProductSource(shape: PrefillProductShape): string {
           ),
         ]
       : []),
+    ...(shape.dora ?? []).flatMap((on, i) =>
+      on ? [{ name: `dora_f${i}`, type: 'f32', access: 'read' as const }] : [],
+    ),
     { name: 'out', type: 'f32', access: 'read_write' },
   ];
   // Written out here rather than through kernelSource(): the subgroup form needs `enable subgroups`

@@ -1,19 +1,21 @@
 import { createDevice, type Device } from '@webtune/tensors';
 import { expectClose } from '@webtune/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModelConfig } from '../config/model-config.js';
 import { packFrozenWeights } from '../loading/frozen-weights.js';
-import type { CausalLM } from '../models/llama.js';
+import { CausalLM } from '../models/llama.js';
+import { initializeModel } from '../module/initialize.js';
 import { loadTransformersFixture } from '../testing/fixtures.js';
 import { FusedDecoder } from './fused-decoder.js';
 import { generateWithTimings } from './generate.js';
 import { KVCache } from './kv-cache.js';
 
 /*
- * Gemma 2 and 3 prompts through the tiled prefill, against the tiny random Transformers goldens
- * (tools/golden/transformers_families.py) and the model's forward: (1 + w) norms, the embedding
- * scale, GeGLU, post norms, Gemma 2's attention soft-cap (2) and final soft-cap (3), Gemma 3's
- * q/k norms and local rotary tables, and the sliding window (4) of the local layers, which the
- * prompts here are longer than.
+ * Families with their own parts through the tiled prefill. Gemma 2 and 3, against the tiny random
+ * Transformers goldens (tools/golden/transformers_families.py) and the model's forward: (1 + w)
+ * norms, the embedding scale, GeGLU, post norms, Gemma 2's attention soft-cap (2) and final
+ * soft-cap (3), Gemma 3's q/k norms and local rotary tables, and the sliding window (4) of the
+ * local layers, which the prompts here are longer than. Phi-3: stacked qkv_proj and gate_up_proj.
  */
 
 let device: Device;
@@ -117,4 +119,34 @@ describe('tiled prefill of Gemma', () => {
       model.dispose();
     }
   });
+});
+
+describe('tiled prefill of Phi-3', () => {
+  for (const slidingWindow of [6, null]) {
+    it(`stacked qkv_proj and gate_up_proj, sliding window ${slidingWindow}: the forward's logits, and generate's tokens`, async () => {
+      const config = createModelConfig({
+        architecture: 'Phi3ForCausalLM',
+        hiddenSize: 32,
+        intermediateSize: 48,
+        numHiddenLayers: 2,
+        numAttentionHeads: 4,
+        numKeyValueHeads: 2,
+        vocabSize: 64,
+        slidingWindow,
+      });
+      const model = initializeModel(new CausalLM(device, config), { seed: 5, std: 0.2 });
+      try {
+        expect(config.fusedProjections).toBe(true);
+        await expectForwardLogits(model, promptOf(27, config.vocabSize, 5), `phi-3 window ${slidingWindow}`);
+        const prompts = [promptOf(19, config.vocabSize, 6), promptOf(11, config.vocabSize, 7)];
+        const options = { maxNewTokens: 8, stopTokens: [], fusedPrefillTokens: 1 };
+        const tiled = await generateWithTimings(model, null, prompts, { ...options, tiledPrefill: true });
+        const forward = await generateWithTimings(model, null, prompts, { ...options, tiledPrefill: false });
+        expect(tiled.timings.prefillPath).toBe('tiled');
+        expect(tiled.results.map((r) => r.tokens)).toEqual(forward.results.map((r) => r.tokens));
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });
