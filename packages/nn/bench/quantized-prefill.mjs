@@ -14,8 +14,14 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const { CausalLM, createModelConfig, generateWithTimings, initializeModel, packFrozenWeights, parseModelConfig } =
-  await import('@webtune/nn');
+const {
+  CausalLM,
+  createModelConfig,
+  generateWithTimings,
+  initializeModel,
+  packFrozenWeights,
+  parseModelConfig,
+} = await import('@webtune/nn');
 const { loadModelDirectory } = await import('@webtune/nn/node');
 const { createDevice } = await import('@webtune/tensors');
 
@@ -52,9 +58,7 @@ function gemmaAt15M(name) {
     max_position_embeddings: 512,
   });
   if (text.layer_types)
-    text.layer_types = Array.from({ length: 6 }, (_, i) =>
-      text.layer_types[i % text.layer_types.length],
-    );
+    text.layer_types = Array.from({ length: 6 }, (_, i) => text.layer_types[i % text.layer_types.length]);
   return parseModelConfig(json);
 }
 
