@@ -107,6 +107,27 @@ describe('tiled prefill of Gemma', () => {
     }
   });
 
+  it("with the GPU classes' product tiles (4 x 4, 64 lanes, no subgroup loads): a short Gemma 2 prompt takes the tiled prefill and gives Transformers' first tokens", async () => {
+    const gpuLike = await createDevice({
+      tuning: { matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 64, matmulSubgroups: false },
+    });
+    try {
+      const { model, golden } = await loadTransformersFixture(gpuLike, 'gemma2');
+      try {
+        const { results, timings } = await generateWithTimings(model, null, [golden.greedy.prompt], {
+          maxNewTokens: 4,
+          stopTokens: [],
+        });
+        expect(timings.prefillPath).toBe('tiled');
+        expect(results[0].tokens).toEqual(golden.greedy.tokens.slice(0, 4));
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      gpuLike.destroy();
+    }
+  });
+
   it('a short Gemma prompt, which decode-product prefill cannot run, takes the tiled prefill', async () => {
     const { model } = await loadTransformersFixture(device, 'gemma2');
     try {
