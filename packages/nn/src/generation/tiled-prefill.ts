@@ -13,7 +13,8 @@ import type { KVCache } from './kv-cache.js';
  * The tiled prefill's attention of one layer (FusedDecoder.prefill with `tiled`): prefillAppend
  * rotates the keys into the cache and the queries into `queries`, then the attention op (the
  * forward's kernel) attends over the cache: one row over the filled prefix, several over the whole
- * cache with their left padding masked (`mask`); Gemma's sliding window and soft-cap where given. Returns the output as rows [rows, heads headDim].
+ * cache with their left padding masked (`mask`); Gemma's sliding window and soft-cap where given.
+ * Returns the output as rows [rows, heads headDim].
  */
 export function tiledPrefillAttention(
   device: Device,

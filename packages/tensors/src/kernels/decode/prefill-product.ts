@@ -42,7 +42,9 @@ export interface PrefillProductShape {
 /**
  * The products of a prompt's rows in prefill, with the same inputs and results as decodeMatvec
  * (optional RMSNorm of the rows, up to three weights read in place in [out, in] layout, f32 or
- * f16/bf16 halves, biases, LoRA's low-rank terms, and the store / residual / SwiGLU epilogues),
+ * f16/bf16 halves, or ggml blocks through prefillQuantizedProduct; biases, LoRA's low-rank terms
+ * with DoRA's factors, the store / residual / gated epilogues with SiLU or GeGLU, and a stacked
+ * gate/up weight),
  * but as a register-tiled product: each invocation accumulates a tile of `rows` x `cols`
  * outputs, so every weight is read once per tile of rows (decodeMatvec reads it once per 8 rows,
  * and splits K over lanes, which suits one row). The norm is folded into the product:
