@@ -450,16 +450,11 @@ export class FusedDecoder {
       const queries = tiled ? device.empty([rows, heads * headDim], 'f32') : null;
       const mask =
         tiled && batch > 1 ? leftPaddingMask(device, this.paddingAmounts, this.cache.capacity) : undefined;
+      // One group's products over the prompt's rows (its A x into a scratch of its own).
+      const run = (group: Group, x: Tensor, norm: Tensor, epilogue: DecodeEpilogue, out: Tensor) =>
+        this.product(group, x, { weight: norm, eps }, epilogue, out, scratch(group), tiled);
       this.layers.forEach((layer, index) => {
-        this.product(
-          layer.qkv,
-          hidden,
-          { weight: layer.inputNorm, eps },
-          'store',
-          qkv,
-          scratch(layer.qkv),
-          tiled,
-        );
+        run(layer.qkv, hidden, layer.inputNorm, 'store', qkv);
         const where = {
           qkv,
           ...(layer.window > 0 && this.local ? this.local : { cos: this.cos, sin: this.sin }),
@@ -487,15 +482,7 @@ export class FusedDecoder {
           });
         const rowsOf = (group: Group) => ({ hidden, projected, u: scratch(group), tiled });
         this.sublayerOut(layer.o, attendedRows, layer.residualNorms?.attention ?? null, rowsOf(layer.o));
-        this.product(
-          layer.gateUp,
-          hidden,
-          { weight: layer.postNorm, eps },
-          'swiglu',
-          activation,
-          scratch(layer.gateUp),
-          tiled,
-        );
+        run(layer.gateUp, hidden, layer.postNorm, 'swiglu', activation);
         this.sublayerOut(layer.down, activation, layer.residualNorms?.mlp ?? null, rowsOf(layer.down));
       });
       // Each row's last position continues: copy it into the step's hidden state.
