@@ -128,6 +128,29 @@ describe('tiled prefill of Gemma', () => {
     }
   });
 
+  it('gemma2: a 128-token prompt takes 8 dispatches per layer (the forward more than twice as many in all)', async () => {
+    const { model } = await loadTransformersFixture(device, 'gemma2');
+    try {
+      const prompt = promptOf(128, model.config.vocabSize, 8);
+      const count = async (tiledPrefill: boolean) => {
+        await generateWithTimings(model, null, [prompt], { maxNewTokens: 1, stopTokens: [], tiledPrefill });
+        await device.sync();
+        const before = device.stats.dispatches;
+        await generateWithTimings(model, null, [prompt], { maxNewTokens: 1, stopTokens: [], tiledPrefill });
+        return device.stats.dispatches - before;
+      };
+      const [tiled, forward] = [await count(true), await count(false)];
+      const layers = model.config.numHiddenLayers;
+      // Per layer q/k/v, append, attention, o, its post norm added, gate/up (GeGLU), down, its post
+      // norm added; the decoder's (1 + w) norm weights (4 per layer and the final one, made once per
+      // call); the scaled embedding, the small head with the final norm, its soft-cap, the argmax.
+      expect(tiled).toBe(8 * layers + (4 * layers + 1) + 4);
+      expect(forward).toBeGreaterThan(2 * tiled);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('a short Gemma prompt, which decode-product prefill cannot run, takes the tiled prefill', async () => {
     const { model } = await loadTransformersFixture(device, 'gemma2');
     try {

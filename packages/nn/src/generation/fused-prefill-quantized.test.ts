@@ -87,4 +87,26 @@ describe.skipIf(!requireFixtures(HF))('tiled prefill of a quantized stories260K'
       }
     });
   }
+
+  it('q8_0: a 128-token prompt takes 6 dispatches per layer + 3 (the forward more than twice as many)', async () => {
+    const { model } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM };
+    try {
+      await packFrozenWeights(model, 'q8_0');
+      const prompt = promptOf(128, model.config.vocabSize, 9);
+      const count = async (tiledPrefill: boolean) => {
+        await generateWithTimings(model, null, [prompt], { maxNewTokens: 1, stopTokens: [], tiledPrefill });
+        await device.sync();
+        const before = device.stats.dispatches;
+        await generateWithTimings(model, null, [prompt], { maxNewTokens: 1, stopTokens: [], tiledPrefill });
+        return device.stats.dispatches - before;
+      };
+      const [tiled, forward] = [await count(true), await count(false)];
+      // Per layer q/k/v, append, attention, o, gate/up, down; the packed table's gather, the small
+      // tied Q8_0 head with the final norm, the argmax (measured: 33 against 79).
+      expect(tiled).toBe(6 * model.config.numHiddenLayers + 3);
+      expect(forward).toBeGreaterThan(2 * tiled);
+    } finally {
+      model.dispose();
+    }
+  });
 });
