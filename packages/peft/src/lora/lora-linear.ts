@@ -197,13 +197,25 @@ export class LoraLinear extends Module implements LinearLike, FusedLowRankLayer 
       if (this.mergedAdapters.length > 0) this.unmerge();
       return base.forward(x);
     }
-    const result = base.forward(x);
     const name = runtime.activeAdapter;
-    if (this.mergedAdapters.length > 0 || name === null) return result;
-    const settings = this.settings.get(name);
-    if (!settings) return result;
+    const settings = name === null || this.mergedAdapters.length > 0 ? undefined : this.settings.get(name);
+    if (!settings || name === null) return base.forward(x);
     const a = this.loraA(name);
     const b = this.loraB(name);
+    const weight = base.packedParameter('weight') ? null : base.parameter('weight');
+    // Plain LoRA on an unpacked base of the adapter's dtype, no dropout: one op whose forward adds
+    // s B (A x) in the base product's epilogue, and whose input gradient dy W + dh A is one product.
+    if (
+      weight &&
+      x.device.tuning.lowRankEpilogue &&
+      !settings.useDora &&
+      !(runtime.training && settings.dropout > 0) &&
+      weight.dtype === a.dtype &&
+      x.dtype === a.dtype
+    ) {
+      return F.lowRankLinear(x, weight, base.optionalParameter('bias'), a, b, settings.scaling);
+    }
+    const result = base.forward(x);
     let input = F.cast(x, a.dtype as 'f32' | 'f16');
     const dropping = runtime.training && settings.dropout > 0;
     // The mask depends on (runtime seed, path, shape) only, so a recomputed forward (gradient
