@@ -29,8 +29,8 @@ export function linearOnto(x: Tensor, weight: Tensor, residual: Tensor, alpha: n
 }
 
 /**
- * x W^T + bias + scaling (x A^T) B^T for weight [out, in], a [r, in], b [out, r]: LoRA's forward
- * as one autograd op (the base product adds the low-rank term in its epilogue).
+ * x W^T + bias + scaling (x A^T) B^T (+ residual) for weight [out, in], a [r, in], b [out, r]:
+ * LoRA's forward as one autograd op (the base product adds the low-rank term in its epilogue).
  */
 export function lowRankLinear(
   x: Tensor,
@@ -39,8 +39,9 @@ export function lowRankLinear(
   a: Tensor,
   b: Tensor,
   scaling: number,
+  residual: Tensor | null = null,
 ): Tensor {
-  const { output, hidden } = autograd.lowRankLinear(x, weight, a, b, { bias, scaling });
+  const { output, hidden } = autograd.lowRankLinear(x, weight, a, b, { bias, scaling, residual });
   hidden.dispose();
   return output;
 }

@@ -46,9 +46,11 @@ export interface MatmulOptions<T> {
   lowRank?: { a: T; b: T; alpha?: number } | null;
 }
 
-/** lowRankLinear's options: y = x W^T + bias + scaling (x D^T) U^T. */
+/** lowRankLinear's options: y = x W^T + bias + scaling (x D^T) U^T (+ residual). */
 export interface LowRankLinearOptions<T> {
   bias?: T | null;
+  /** Added to the output in the same epilogue (the residual stream after o_proj or down_proj). */
+  residual?: T | null;
   /** Default 1. */
   scaling?: number;
 }

@@ -152,6 +152,11 @@ export const OP_CASES: OpCase[] = [
   ),
   c(
     'lowRankLinear',
+    [t([2, 3, 6]), t([8, 6]), t([4, 6]), t([8, 4]), { residual: t([2, 3, 8]), scaling: -1.5 }],
+    'LoRA onto the residual stream',
+  ),
+  c(
+    'lowRankLinear',
     [t([3, 5]), t([7, 5]), t([3, 5]), t([7, 3]), { scaling: 0.5 }],
     'rank 3 (unfused on GPUs)',
   ),

@@ -397,16 +397,24 @@ const REST = {
     },
     { save: (args) => [args[0], args[1], ...lowRankOf(args)] },
   ),
-  // x W^T + bias + s (x D^T) U^T (LoRA): forward keeps h = x D^T; backward's dx = g W + dh D is one
+  // x W^T + bias + s (x D^T) U^T (+ residual; LoRA): forward keeps h = x D^T; backward's dx = g W + dh D is one
   // product (the low-rank term in its epilogue), with an earlier sum for x absorbed as its residual.
   lowRankLinear: rule(
-    (args) => [args[0], args[1], args[2], args[3], (args[4] as LowRankLinearOptions<T>)?.bias ?? null],
+    (args) => {
+      const options = args[4] as LowRankLinearOptions<T> | undefined;
+      return [args[0], args[1], args[2], args[3], options?.bias ?? null, options?.residual ?? null];
+    },
     (o, [x, weight, down, up, options]) => {
-      const { bias = null, scaling = 1 } = (options as LowRankLinearOptions<T> | undefined) ?? {};
+      const {
+        bias = null,
+        residual = null,
+        scaling = 1,
+      } = (options as LowRankLinearOptions<T> | undefined) ?? {};
       const hidden = o.matmul(x as T, down as T, { transposeB: true });
       const output = o.matmul(x as T, weight as T, {
         transposeB: true,
         bias,
+        residual,
         lowRank: { a: hidden, b: up as T, alpha: scaling },
       });
       return { output, hidden } satisfies LowRankLinearResult<T>;
@@ -429,6 +437,7 @@ const REST = {
         c.needs[2] && matmulGradB(o, dh as T, x, false, true, shapeOf(c, 2), 1),
         c.needs[3] && matmulGradB(o, g, hidden, false, true, shapeOf(c, 3), scaling),
         c.needs[4] && sumTo(o, g, shapeOf(c, 4)),
+        c.needs[5] && g,
       ];
     },
     {
