@@ -113,16 +113,21 @@ describe('matmul lowRank: a low-rank product added in the epilogue', () => {
     ).toBeGreaterThan(1);
   });
 
-  it('fuses on the GPU classes too, whose tiled kernels have no epilogue term (register kernel)', async () => {
+  it('keeps the tiled kernels of the GPU tunings and adds the term as a second product', async () => {
     for (const matmulKernel of ['workgroup', 'subgroup'] as const) {
       const gpuLike = await createDevice({ tuning: { matmulKernel } });
       try {
-        await checkLowRank(
-          gpuLike,
+        const cases: LowRankCase[] = [
           { a: [2, 13, 20], b: [33, 20], r: 8, transposeB: true, lowAlpha: 2, bias: true },
-          9,
-        );
-        await checkLowRank(gpuLike, { a: [30, 36], b: [36, 20], r: 8, lowAlpha: 1, residual: true }, 10);
+          { a: [30, 36], b: [36, 20], r: 8, lowAlpha: 1, residual: true },
+        ];
+        for (const [i, c] of cases.entries()) {
+          gpuLike.startProfile();
+          const dispatches = await checkLowRank(gpuLike, c, 9 + i);
+          const profile = await gpuLike.stopProfile();
+          expect(dispatches).toBeGreaterThan(1);
+          expect(profile.keys.some((k) => k.name.includes('tiled'))).toBe(true);
+        }
       } finally {
         gpuLike.destroy();
       }

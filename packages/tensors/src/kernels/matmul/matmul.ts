@@ -171,7 +171,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     const tiled = selection.variant === 'workgroup-tiled' || selection.variant === 'subgroup-tiled';
     // K = 0 (the output is the bias or zeros) stays on the register path, which handles it; so
     // does a scaled product (alpha), whose factor only the register kernel's epilogue applies.
-    if (tiled && K > 0 && alpha === 1 && !problem.lowRank) {
+    // A low-rank term does not move a product off a tiled kernel: it is added by a second product.
+    if (tiled && K > 0 && alpha === 1) {
+      problem.lowRank = null;
       runTiledMatmul({ a, b, out, bias, transposeA, transposeB, M, K, N }, selection);
     } else if (folded) runFolded(problem);
     else runBatched(problem, batch, aBatch, bBatch);
