@@ -40,9 +40,13 @@ const rows = Array.from({ length: shape.batch }, (_, r) => {
 for (const side of sides) {
   side.device = await createDevice({ tuning: side.tuning });
   side.model = initializeModel(new CausalLM(side.device, config), { seed: 0 });
-  side.peft = await getPeftModel(side.model, loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }), {
-    seed: 0,
-  });
+  side.peft = await getPeftModel(
+    side.model,
+    loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+    {
+      seed: 0,
+    },
+  );
   side.wall = [];
   side.cpu = [];
   side.dispatches = null;

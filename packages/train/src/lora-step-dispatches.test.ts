@@ -92,6 +92,8 @@ describe('dispatches of a LoRA SFT step at the stories260K shape', () => {
     // 395 before lowRankLinear: a count above this bound is a regression of issue #21's step.
     expect(one.dispatches).toBeLessThanOrEqual(318);
     expect(one.losses.length).toBe(3);
-    one.losses.forEach((loss, i) => expect(Math.abs(loss - apart.losses[i])).toBeLessThan(1e-4));
+    one.losses.forEach((loss, i) => {
+      expect(Math.abs(loss - apart.losses[i])).toBeLessThan(1e-4);
+    });
   });
 });

@@ -168,9 +168,9 @@ describe('LoRA as one fused op (lowRankLinear)', () => {
     expect([one.forward, one.backward]).toEqual([2, 4]);
     expect([three.forward, three.backward]).toEqual([3, 5]);
     expectClose(one.output, three.output, { rtol: 1e-5, atol: 1e-6, label: 'output' });
-    one.grads.forEach((grad, i) =>
-      expectClose(grad, three.grads[i], { rtol: 1e-5, atol: 1e-6, label: `grad ${i}` }),
-    );
+    one.grads.forEach((grad, i) => {
+      expectClose(grad, three.grads[i], { rtol: 1e-5, atol: 1e-6, label: `grad ${i}` });
+    });
   });
 
   it('adds the residual stream in the same epilogue (forwardResidual): no add, its gradient passed on', async () => {
