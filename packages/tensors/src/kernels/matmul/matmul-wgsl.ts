@@ -313,8 +313,8 @@ export function matmulSource(shape: MatmulKernelShape): string {
 
 /**
  * The low-rank term, after the main loop: the accumulators take the main product's factor first,
- * then lr_alpha * sum_k L(row, k) R(k, col) over r / 4 vec4 steps. Each invocation loads its own
- * L rows (r is small: a LoRA rank), clamped like the main loop's, and its columns of R.
+ * then lr_alpha * sum_k L(row, k) R(k, col) over r / 4 vec4 steps: L's rows clamped like the
+ * main loop's and shared through subgroups where A's are, each invocation's own columns of R.
  */
 function emitLowRank(shape: MatmulKernelShape, emit: (line: string) => void): void {
   const { rows: R, cols: C } = shape;
@@ -323,9 +323,16 @@ function emitLowRank(shape: MatmulKernelShape, emit: (line: string) => void): vo
     for (let r = 0; r < R; r++)
       for (let j = 0; j < C; j++) emit(`  acc_${r}_${j} = params.alpha * acc_${r}_${j};`);
   }
-  for (let r = 0; r < R; r++)
-    emit(`  let lr_row_${r} = params.lr_a_offset + min(row0 + ${r}u, last_row) * params.lr_k4;`);
+  // With subgroups the lanes share the tile's rows, as in the main loop: lane l loads rows l,
+  // l + lanesN, ... and subgroupBroadcast hands them round (the trip count is uniform).
+  const shared = shape.subgroups;
+  const loads = shared ? R / shape.lanesN : R;
+  for (let i = 0; i < loads; i++) {
+    const row = shared ? `row0 + ${i * shape.lanesN}u + lane` : `row0 + ${i}u`;
+    emit(`  let lr_row_${i} = params.lr_a_offset + min(${row}, last_row) * params.lr_k4;`);
+  }
   emit('  for (var l4 = 0u; l4 < params.lr_k4; l4++) {');
+  for (let i = 0; i < loads; i++) emit(`    let lr_load_${i} = lr_a[lr_row_${i} + l4];`);
   const bValue = (j: number, q: number) =>
     shape.lowRank === 'outer' ? `lr_b_${q}_${Math.floor(j / 4)}.${lane[j % 4]}` : `lr_b_${j}.${lane[q]}`;
   if (shape.lowRank === 'outer') {
@@ -343,7 +350,11 @@ function emitLowRank(shape: MatmulKernelShape, emit: (line: string) => void): vo
       );
   }
   for (let r = 0; r < R; r++) {
-    emit(`    let lr_a_${r} = lr_a[lr_row_${r} + l4];`);
+    emit(
+      shared
+        ? `    let lr_a_${r} = subgroupBroadcast(lr_load_${Math.floor(r / shape.lanesN)}, ${r % shape.lanesN}u);`
+        : `    let lr_a_${r} = lr_load_${r};`,
+    );
     for (let j = 0; j < C; j++) {
       let sum = `acc_${r}_${j}`;
       for (let q = 0; q < 4; q++) sum = `fma(lr_a_${r}.${lane[q]}, ${bValue(j, q)}, ${sum})`;
