@@ -28,6 +28,24 @@ export function linearOnto(x: Tensor, weight: Tensor, residual: Tensor, alpha: n
   return autograd.matmul(x, weight, { transposeB: true, residual, ...(alpha === 1 ? {} : { alpha }) });
 }
 
+/**
+ * x W^T + bias + scaling (x A^T) B^T (+ residual) for weight [out, in], a [r, in], b [out, r]:
+ * LoRA's forward as one autograd op (the base product adds the low-rank term in its epilogue).
+ */
+export function lowRankLinear(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  a: Tensor,
+  b: Tensor,
+  scaling: number,
+  residual: Tensor | null = null,
+): Tensor {
+  const { output, hidden } = autograd.lowRankLinear(x, weight, a, b, { bias, scaling, residual });
+  hidden.dispose();
+  return output;
+}
+
 /** a @ b for 2-D operands (B A of a LoRA pair). */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   return autograd.matmul(a, b);

@@ -6,6 +6,8 @@ export type {
   CrossEntropyOptions as AutogradCrossEntropyOptions,
   CrossEntropyResult as AutogradCrossEntropyResult,
   DropoutOptions as AutogradDropoutOptions,
+  LowRankLinearOptions as AutogradLowRankLinearOptions,
+  LowRankLinearResult as AutogradLowRankLinearResult,
   MatmulOptions as AutogradMatmulOptions,
   RotaryOptions as AutogradRotaryOptions,
   UnaryFunction as AutogradUnaryFunction,
@@ -110,6 +112,7 @@ export { clipByGlobalNorm, globalNorm } from './kernels/global-norm/global-norm.
 export { countKernelVariants, kernelVariant } from './kernels/kernel-variant.js';
 export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernels/layer-norm/layer-norm.js';
 // Matmul
+export type { LowRankTerm } from './kernels/matmul/low-rank.js';
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
 export { OUTER_OPERAND_MAX_BYTES } from './kernels/matmul/operand-plan.js';
 export {

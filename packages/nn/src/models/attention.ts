@@ -178,7 +178,8 @@ export class GatedMLP extends Module {
 
 /**
  * layer(x) + residual. A plain Linear (exactly that class, not a subclass or a LoRA wrapper)
- * takes the residual into its matmul; anything else runs its own forward and then an add.
+ * takes the residual into its matmul, a layer with `forwardResidual` (LoRA) into its own;
+ * anything else runs its own forward and then an add.
  */
 export function linearPlusResidual(layer: LinearLike, x: Tensor, residual: Tensor | undefined): Tensor {
   if (!residual) return layer.forward(x);
@@ -190,5 +191,8 @@ export function linearPlusResidual(layer: LinearLike, x: Tensor, residual: Tenso
       residual,
     );
   }
+  // A layer that can take the residual into its own product (LoRA's fused op) says so.
+  const onto = (layer as { forwardResidual?: (x: Tensor, residual: Tensor) => Tensor }).forwardResidual;
+  if (typeof onto === 'function') return onto.call(layer, x, residual);
   return F.add(residual, layer.forward(x));
 }

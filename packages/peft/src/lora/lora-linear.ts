@@ -197,13 +197,14 @@ export class LoraLinear extends Module implements LinearLike, FusedLowRankLayer 
       if (this.mergedAdapters.length > 0) this.unmerge();
       return base.forward(x);
     }
-    const result = base.forward(x);
     const name = runtime.activeAdapter;
-    if (this.mergedAdapters.length > 0 || name === null) return result;
-    const settings = this.settings.get(name);
-    if (!settings) return result;
+    const settings = name === null || this.mergedAdapters.length > 0 ? undefined : this.settings.get(name);
+    if (!settings || name === null) return base.forward(x);
     const a = this.loraA(name);
     const b = this.loraB(name);
+    const fused = this.fusedOp(x, settings, a);
+    if (fused) return F.lowRankLinear(x, fused, base.optionalParameter('bias'), a, b, settings.scaling);
+    const result = base.forward(x);
     let input = F.cast(x, a.dtype as 'f32' | 'f16');
     const dropping = runtime.training && settings.dropout > 0;
     // The mask depends on (runtime seed, path, shape) only, so a recomputed forward (gradient
@@ -231,6 +232,37 @@ export class LoraLinear extends Module implements LinearLike, FusedLowRankLayer 
     }
     const dora = F.add(F.mul(F.sub(factor, 1), baseResult), F.mul(F.scale(lora, settings.scaling), factor));
     return F.add(result, F.cast(dora, result.dtype as 'f32' | 'f16'));
+  }
+
+  /**
+   * residual + forward(x) (the residual stream after o_proj or down_proj): added in the fused
+   * op's epilogue where `forward` runs as one lowRankLinear, else a separate add.
+   */
+  forwardResidual(x: Tensor, residual: Tensor): Tensor {
+    const runtime = this.runtime;
+    const name = runtime.activeAdapter;
+    const settings =
+      runtime.disabled || name === null || this.mergedAdapters.length > 0
+        ? undefined
+        : this.settings.get(name);
+    const weight = settings && name !== null ? this.fusedOp(x, settings, this.loraA(name)) : null;
+    if (!settings || name === null || !weight || residual.dtype !== x.dtype)
+      return F.add(residual, this.forward(x));
+    const bias = this.baseLayer.optionalParameter('bias');
+    return F.lowRankLinear(x, weight, bias, this.loraA(name), this.loraB(name), settings.scaling, residual);
+  }
+
+  /**
+   * The base weight when plain LoRA runs as one lowRankLinear op (s B (A x) added in the base
+   * product's epilogue, the input gradient dy W + dh A one product): an unpacked base of the
+   * adapter's dtype, the input of it too, no DoRA, no dropout while training; else null.
+   */
+  private fusedOp(x: Tensor, settings: LoraSettings, a: Tensor): Tensor | null {
+    const base = this.baseLayer;
+    if (!x.device.tuning.lowRankEpilogue || base.packedParameter('weight')) return null;
+    const weight = base.parameter('weight');
+    if (settings.useDora || (this.runtime.training && settings.dropout > 0)) return null;
+    return weight.dtype === a.dtype && x.dtype === a.dtype ? weight : null;
   }
 
   /**

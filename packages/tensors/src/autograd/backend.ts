@@ -39,6 +39,26 @@ export interface MatmulOptions<T> {
   residual?: T | null;
   /** Factor of the product alone (not of the bias or residual); default 1. */
   alpha?: number;
+  /**
+   * A low-rank product added to the output: alpha L op(R), L [..., M, r] like a's rows, R laid
+   * out like b ([N, r] with transposeB, else [r, N]); fused into the epilogue where the kernel can.
+   */
+  lowRank?: { a: T; b: T; alpha?: number } | null;
+}
+
+/** lowRankLinear's options: y = x W^T + bias + scaling (x D^T) U^T (+ residual). */
+export interface LowRankLinearOptions<T> {
+  bias?: T | null;
+  /** Added to the output in the same epilogue (the residual stream after o_proj or down_proj). */
+  residual?: T | null;
+  /** Default 1. */
+  scaling?: number;
+}
+
+/** lowRankLinear's result: the output and the rank-r x D^T (LoRA's A x) it kept for backward. */
+export interface LowRankLinearResult<T> {
+  output: T;
+  hidden: T;
 }
 
 export interface RotaryOptions {

@@ -6,6 +6,8 @@ import type {
   CrossEntropyOptions,
   CrossEntropyResult,
   DropoutOptions,
+  LowRankLinearOptions,
+  LowRankLinearResult,
   MatmulOptions,
   RotaryOptions,
   UnaryFunction,
@@ -48,6 +50,12 @@ export interface DifferentiableFunctions<T extends object> extends UnaryFunction
   rmsNorm(x: T, weight: T | null, eps: number): T;
   layerNorm(x: T, weight: T | null, bias: T | null, eps: number): T;
   matmul(a: T, b: T, options?: MatmulOptions<T>): T;
+  /**
+   * x W^T + bias + scaling (x D^T) U^T for weight [out, in], down [r, in], up [out, r] (LoRA's
+   * base layer, A and B): two products forward (x D^T, then the base product with the low-rank
+   * term in its epilogue) and the input gradient dy W + dh D in one product backward.
+   */
+  lowRankLinear(x: T, weight: T, down: T, up: T, options?: LowRankLinearOptions<T>): LowRankLinearResult<T>;
   rotary(x: T, cos: T, sin: T, options: RotaryOptions): T;
   embedding(table: T, ids: T): T;
   attention(q: T, k: T, v: T, options?: AttentionOptions<T>): { output: T; logsumexp: T };

@@ -127,6 +127,39 @@ export const OP_CASES: OpCase[] = [
     'alpha + bias + residual, transposeA',
   ),
   c('matmul', [t([2, 3, 4]), t([2, 4, 5]), { alpha: 3, residual: t([2, 3, 5]) }], 'batched alpha + residual'),
+  c(
+    'matmul',
+    [
+      t([2, 3, 4]),
+      t([5, 4]),
+      { transposeB: true, bias: t([5]), lowRank: { a: t([2, 3, 4]), b: t([5, 4]), alpha: 1.5 } },
+    ],
+    'low-rank term, transposeB + bias',
+  ),
+  c(
+    'matmul',
+    [
+      t([2, 3, 6]),
+      t([6, 8]),
+      { alpha: 2, residual: t([2, 3, 8]), lowRank: { a: t([2, 3, 4]), b: t([4, 8]), alpha: -0.5 } },
+    ],
+    'low-rank term read along N, alpha + residual',
+  ),
+  c(
+    'lowRankLinear',
+    [t([2, 3, 6]), t([8, 6]), t([4, 6]), t([8, 4]), { bias: t([8]), scaling: 2 }],
+    'LoRA: base + bias + scaled B A x',
+  ),
+  c(
+    'lowRankLinear',
+    [t([2, 3, 6]), t([8, 6]), t([4, 6]), t([8, 4]), { residual: t([2, 3, 8]), scaling: -1.5 }],
+    'LoRA onto the residual stream',
+  ),
+  c(
+    'lowRankLinear',
+    [t([3, 5]), t([7, 5]), t([3, 5]), t([7, 3]), { scaling: 0.5 }],
+    'rank 3 (unfused on GPUs)',
+  ),
   c('rotary', [t([2, 3, 2, 8]), ...ROTARY_TABLES, { style: 'half' }], 'half'),
   c('rotary', [t([2, 3, 2, 8]), ...ROTARY_TABLES, { style: 'interleaved' }], 'interleaved'),
   c('rotary', [t([1, 3, 2, 10]), t([3, 2]), t([3, 2]), { style: 'half', rotaryDim: 4 }], 'partial'),
@@ -187,7 +220,8 @@ export interface RandomSource {
 }
 
 /**
- * Draws the data of every tensor spec in `args` (one level into arrays and plain objects) from
+ * Draws the data of every tensor spec in `args` (two levels into arrays and plain objects: a
+ * matmul's lowRank operands sit in its options) from
  * `rng`; the same seed gives the same data on every backend.
  */
 export function materialize<T>(
@@ -206,7 +240,7 @@ export function materialize<T>(
       for (const [at, forced] of value.plant ?? []) data[at] = forced;
       return make(data, value);
     }
-    if (depth > 0) return value;
+    if (depth > 1) return value;
     if (Array.isArray(value)) return value.map((v) => draw(v, depth + 1));
     if (value && typeof value === 'object') {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, draw(v, depth + 1)]));

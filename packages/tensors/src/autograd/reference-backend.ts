@@ -87,7 +87,16 @@ function matmul(a: R, b: R, options: MatmulOptions<R> = {}): R {
     bias: options.bias?.data,
     residual: options.residual?.data,
   });
-  return tensor(result.data, result.shape, a.dtype);
+  const low = options.lowRank;
+  if (!low) return tensor(result.data, result.shape, a.dtype);
+  // The low-rank term as a second product over the output's rows, the first as its residual.
+  const r = low.a.shape[low.a.shape.length - 1];
+  const sum = matmulReference(low.a.data, [low.a.data.length / r, r], low.b.data, low.b.shape, {
+    transposeB: options.transposeB,
+    alpha: low.alpha,
+    residual: result.data,
+  });
+  return tensor(sum.data, result.shape, a.dtype);
 }
 
 function binary(op: Parameters<AutogradBackend<R>['binary']>[0], a: R, b: R | number): R {

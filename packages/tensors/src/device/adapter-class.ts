@@ -103,6 +103,12 @@ export interface Tuning {
   attentionKeyLanesHeadDim: number;
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
+  /**
+   * LoRA layers run as one lowRankLinear op (the B A x term in the base product's epilogue, the
+   * input gradient dy W + dh A in one product) instead of three products forward and five
+   * backward. On every class; false restores the separate products (to compare them).
+   */
+  lowRankEpilogue: boolean;
 }
 
 const TUNINGS: Record<AdapterClass, Tuning> = {
@@ -131,6 +137,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionKernel: 'lanes',
     attentionKeyLanesHeadDim: 8,
     maxDispatchesPerSubmit: 256,
+    lowRankEpilogue: true,
   },
   integrated: {
     elementwiseWorkgroup: 256,
@@ -155,6 +162,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
+    lowRankEpilogue: true,
   },
   discrete: {
     elementwiseWorkgroup: 256,
@@ -179,6 +187,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
+    lowRankEpilogue: true,
   },
 };
 

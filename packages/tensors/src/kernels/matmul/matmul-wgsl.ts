@@ -39,6 +39,12 @@ export interface MatmulKernelShape {
   scaled?: boolean;
   /** A tensor of the output's layout is added in the epilogue (bound before the output). */
   residual?: boolean;
+  /**
+   * A low-rank product lr_alpha * L op(R) is added before the store (LoRA's s (x A^T) B^T on the
+   * base product, or dh A on dy W): L [M, r] row-major, R [N, r] ('rows') or [r, N] ('outer'),
+   * r a multiple of 4; bound after the residual. See emitLowRank.
+   */
+  lowRank?: 'rows' | 'outer';
 }
 
 /** Output rows covered by one workgroup (the height of a packed A panel). */
@@ -64,6 +70,7 @@ export function matmulKey(shape: MatmulKernelShape): string {
     ...(shape.bOuter ? ['bT'] : []),
     ...(shape.scaled ? ['alpha'] : []),
     ...(shape.residual ? ['res'] : []),
+    ...(shape.lowRank ? [`lr${shape.lowRank === 'outer' ? 'T' : ''}`] : []),
   ].join(':');
 }
 
@@ -113,6 +120,25 @@ export const MATMUL_FIELDS: UniformField[] = [
 
 /** MATMUL_FIELDS plus the factor of a scaled product (shape.scaled). */
 export const MATMUL_SCALED_FIELDS: UniformField[] = [...MATMUL_FIELDS, { name: 'alpha', type: 'f32' }];
+
+/**
+ * MATMUL_SCALED_FIELDS plus the low-rank term (shape.lowRank), offsets and lines in vec4s: L's
+ * row r4 = lr_k4 vec4s long; R's line (outer: [r, N], one k's row of N / 4 vec4s).
+ */
+export const MATMUL_LOW_RANK_FIELDS: UniformField[] = [
+  ...MATMUL_SCALED_FIELDS,
+  { name: 'lr_a_offset', type: 'u32' },
+  { name: 'lr_b_offset', type: 'u32' },
+  { name: 'lr_b_line', type: 'u32' },
+  { name: 'lr_k4', type: 'u32' },
+  { name: 'lr_alpha', type: 'f32' },
+];
+
+/** The uniform layout of a kernel shape. */
+export function matmulFields(shape: MatmulKernelShape): UniformField[] {
+  if (shape.lowRank) return MATMUL_LOW_RANK_FIELDS;
+  return shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS;
+}
 
 /**
  * The matmul kernel. Each invocation accumulates rows x cols outputs in registers, four k per
@@ -247,6 +273,7 @@ export function matmulSource(shape: MatmulKernelShape): string {
     }
   }
   emit('  }');
+  if (shape.lowRank) emitLowRank(shape, emit);
 
   if (shape.vectorStore) emitVectorEpilogue(shape, emit);
   else emitScalarEpilogue(shape, emit);
@@ -258,6 +285,10 @@ export function matmulSource(shape: MatmulKernelShape): string {
   const stored = shape.vectorStore ? `vec4<${shape.outType}>` : shape.outType;
   if (shape.bias) storage.push({ name: 'bias', type: stored, access: 'read' });
   if (shape.residual) storage.push({ name: 'residual', type: stored, access: 'read' });
+  if (shape.lowRank) {
+    storage.push({ name: 'lr_a', type: 'vec4<f32>', access: 'read' });
+    storage.push({ name: 'lr_b', type: 'vec4<f32>', access: 'read' });
+  }
   storage.push({ name: 'out', type: stored, access: 'read_write' });
 
   // Written out here rather than through kernelSource(): the subgroup variant needs the
@@ -268,7 +299,7 @@ export function matmulSource(shape: MatmulKernelShape): string {
   storage.forEach((s, i) => {
     header.push(`@group(0) @binding(${i}) var<storage, ${s.access}> ${s.name}: array<${s.type}>;`);
   });
-  header.push(uniformStruct(shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS));
+  header.push(uniformStruct(matmulFields(shape)));
   header.push(`@group(0) @binding(${storage.length}) var<uniform> params: Params;`);
   return [
     ...header,
@@ -278,6 +309,59 @@ export function matmulSource(shape: MatmulKernelShape): string {
     ...lines,
     '}',
   ].join('\n');
+}
+
+/**
+ * The low-rank term, after the main loop: the accumulators take the main product's factor first,
+ * then lr_alpha * sum_k L(row, k) R(k, col) over r / 4 vec4 steps: L's rows clamped like the
+ * main loop's and shared through subgroups where A's are, each invocation's own columns of R.
+ */
+function emitLowRank(shape: MatmulKernelShape, emit: (line: string) => void): void {
+  const { rows: R, cols: C } = shape;
+  const lane = ['x', 'y', 'z', 'w'];
+  if (shape.scaled) {
+    for (let r = 0; r < R; r++)
+      for (let j = 0; j < C; j++) emit(`  acc_${r}_${j} = params.alpha * acc_${r}_${j};`);
+  }
+  // With subgroups the lanes share the tile's rows, as in the main loop: lane l loads rows l,
+  // l + lanesN, ... and subgroupBroadcast hands them round (the trip count is uniform).
+  const shared = shape.subgroups;
+  const loads = shared ? R / shape.lanesN : R;
+  for (let i = 0; i < loads; i++) {
+    const row = shared ? `row0 + ${i * shape.lanesN}u + lane` : `row0 + ${i}u`;
+    emit(`  let lr_row_${i} = params.lr_a_offset + min(${row}, last_row) * params.lr_k4;`);
+  }
+  emit('  for (var l4 = 0u; l4 < params.lr_k4; l4++) {');
+  for (let i = 0; i < loads; i++) emit(`    let lr_load_${i} = lr_a[lr_row_${i} + l4];`);
+  const bValue = (j: number, q: number) =>
+    shape.lowRank === 'outer' ? `lr_b_${q}_${Math.floor(j / 4)}.${lane[j % 4]}` : `lr_b_${j}.${lane[q]}`;
+  if (shape.lowRank === 'outer') {
+    for (let q = 0; q < 4; q++) {
+      for (let g = 0; g < C / 4; g++) {
+        emit(
+          `    let lr_b_${q}_${g} = params.lr_alpha * lr_b[params.lr_b_offset + (l4 * 4u + ${q}u) * params.lr_b_line + min(col0 + ${4 * g}u, params.n - 4u) / 4u];`,
+        );
+      }
+    }
+  } else {
+    for (let j = 0; j < C; j++)
+      emit(
+        `    let lr_b_${j} = params.lr_alpha * lr_b[params.lr_b_offset + b_col_${j} * params.lr_k4 + l4];`,
+      );
+  }
+  for (let r = 0; r < R; r++) {
+    emit(
+      shared
+        ? `    let lr_a_${r} = subgroupBroadcast(lr_load_${Math.floor(r / shape.lanesN)}, ${r % shape.lanesN}u);`
+        : `    let lr_a_${r} = lr_load_${r};`,
+    );
+    for (let j = 0; j < C; j++) {
+      let sum = `acc_${r}_${j}`;
+      for (let q = 0; q < 4; q++) sum = `fma(lr_a_${r}.${lane[q]}, ${bValue(j, q)}, ${sum})`;
+      emit(`    acc_${r}_${j} = ${sum};`);
+    }
+  }
+  emit('  }');
 }
 
 /**
@@ -314,7 +398,7 @@ function emitScalarEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
   emitStoreLoop(shape, emit, (r) =>
     Array.from({ length: C }, (_, j) => {
       const earlier = shape.accumulate ? `f32(out[at + ${j}u]) + ` : '';
-      const product = shape.scaled ? `params.alpha * acc_${r}_${j}` : `acc_${r}_${j}`;
+      const product = shape.scaled && !shape.lowRank ? `params.alpha * acc_${r}_${j}` : `acc_${r}_${j}`;
       const residual = shape.residual ? ` + f32(residual[at + ${j}u])` : '';
       return `if (col0 + ${j}u < params.n) { out[at + ${j}u] = ${cast(`${earlier}${product} + bias_${j}${residual}`)}; }`;
     }),
@@ -340,7 +424,7 @@ function emitVectorEpilogue(shape: MatmulKernelShape, emit: (line: string) => vo
     Array.from({ length: C / 4 }, (_, q) => {
       const value = [0, 1, 2, 3].map((i) => `acc_${r}_${4 * q + i}`).join(', ');
       const earlier = shape.accumulate ? `vec4f(out[at / 4u + ${q}u]) + ` : '';
-      const product = shape.scaled ? `params.alpha * vec4f(${value})` : `vec4f(${value})`;
+      const product = shape.scaled && !shape.lowRank ? `params.alpha * vec4f(${value})` : `vec4f(${value})`;
       const residual = shape.residual ? ` + vec4f(residual[at / 4u + ${q}u])` : '';
       return `if (col0 + ${4 * q}u < params.n) { out[at / 4u + ${q}u] = ${type}(${earlier}${product} + bias_${q}${residual}); }`;
     }),

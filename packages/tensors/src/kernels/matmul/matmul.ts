@@ -9,10 +9,11 @@ import { matmulCapabilities, selectMatmulVariant } from '../matmul-tiled/select-
 import { KERNELS } from '../names.js';
 import { chunkOfRow, chunkRange, rowCuts, segments } from '../shared/chunks.js';
 import { MAX_RANK, padDims } from '../shared/strided.js';
+import { kernelShape } from './kernel-shape.js';
+import { checkLowRank, fusableLowRank, type LowRankTerm, lowRankLaunch } from './low-rank.js';
 import {
-  MATMUL_FIELDS,
-  MATMUL_SCALED_FIELDS,
   type MatmulKernelShape,
+  matmulFields,
   matmulKey,
   matmulSource,
   tileCols,
@@ -48,6 +49,8 @@ export interface MatmulOptions {
    * the residual are added: LoRA's scaling, and its gradients.
    */
   alpha?: number;
+  /** A low-rank product added to the output, fused where it can be (low-rank.ts). */
+  lowRank?: LowRankTerm | null;
 }
 
 /**
@@ -133,6 +136,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       );
     }
   }
+  const lowRank = options.lowRank ?? null;
+  if (lowRank) checkLowRank(lowRank, outShape, transposeB, dtype, describe);
   const out = device.empty(outShape, dtype);
   if (out.size === 0) return out;
   const problem: Problem = {
@@ -143,6 +148,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     bias,
     residual: residual && !residual.chunked && !out.chunked ? residual : null,
     fusedResidual: false,
+    lowRank: lowRank && folded && !transposeA && fusableLowRank(lowRank, N, transposeB) ? lowRank : null,
+    fusedLowRank: false,
     alpha,
     transposeA,
     transposeB,
@@ -167,7 +174,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       selection.variant === 'subgroup-matrix';
     // K = 0 (the output is the bias or zeros) stays on the register path, which handles it; so
     // does a scaled product (alpha), whose factor only the register kernel's epilogue applies.
+    // A low-rank term does not move a product off a tiled kernel: it is added by a second product.
     if (tiled && K > 0 && alpha === 1) {
+      problem.lowRank = null;
       runTiledMatmul({ a, b, out, bias, transposeA, transposeB, M, K, N }, selection);
     } else if (folded) runFolded(problem);
     else runBatched(problem, batch, aBatch, bBatch);
@@ -175,12 +184,26 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     out.dispose();
     throw error;
   }
+  let result: Tensor = out;
   if (residual && !problem.fusedResidual) {
-    const sum = add(out, residual);
+    result = add(out, residual);
     out.dispose();
+  }
+  if (lowRank && !problem.fusedLowRank) {
+    // Not fused: the term's own product takes the first as its residual.
+    const sum = matmul(
+      lowRank.a.reshape([...outShape.slice(0, -1), lowRank.a.shape.at(-1) ?? 0]),
+      lowRank.b,
+      {
+        transposeB,
+        alpha: lowRank.alpha ?? 1,
+        residual: result,
+      },
+    );
+    result.dispose();
     return sum;
   }
-  return out;
+  return result;
 }
 
 interface Problem {
@@ -192,6 +215,9 @@ interface Problem {
   /** Fused by runSmallRows where it applies (sets fusedResidual); added afterwards otherwise. */
   residual: Tensor | null;
   fusedResidual: boolean;
+  /** A fusable low-rank term: runFolded adds it in the epilogue of a single K segment (fusedLowRank). */
+  lowRank: LowRankTerm | null;
+  fusedLowRank: boolean;
   /** Factor of the product (1: none). */
   alpha: number;
   transposeA: boolean;
@@ -201,47 +227,6 @@ interface Problem {
   K: number;
   N: number;
   dtype: 'f32' | 'f16';
-}
-
-/** Picks the kernel variant for this device and problem. */
-function kernelShape(
-  device: Device,
-  rows: number,
-  problem: Problem,
-  columnOffsets: readonly number[],
-): MatmulKernelShape {
-  const tuning = device.tuning;
-  const lanes = tuning.matmulWorkgroup;
-  const info = (device.gpu as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  const subgroups =
-    tuning.matmulSubgroups &&
-    device.gpu.features.has('subgroups') &&
-    (info?.subgroupMinSize ?? 0) >= lanes &&
-    tuning.matmulTileRows % lanes === 0;
-  const common = {
-    cols: tuning.matmulTileCols,
-    vectorStore:
-      tuning.matmulTileCols % 4 === 0 &&
-      problem.N % 4 === 0 &&
-      columnOffsets.every((offset) => offset % 4 === 0),
-    bias: problem.bias !== null,
-    accumulate: false,
-    outType: problem.dtype,
-  };
-  if (subgroups) {
-    // A few rows (decoding a token): one row per lane wastes less work on clamped rows. Only two
-    // heights, so lavapipe compiles few variants (each takes seconds).
-    const tile = rows <= lanes ? lanes : tuning.matmulTileRows;
-    return { ...common, rows: tile, lanesN: lanes, lanesM: 1, subgroups: true };
-  }
-  const lanesN = gcd(lanes, 16);
-  const lanesM = lanes / lanesN;
-  const tile = Math.max(1, Math.min(tuning.matmulTileRows, Math.ceil(rows / lanesM)));
-  return { ...common, rows: tile, lanesN, lanesM, subgroups: false };
-}
-
-function gcd(x: number, y: number): number {
-  return y === 0 ? x : gcd(y, x % y);
 }
 
 /**
@@ -262,7 +247,9 @@ function runFolded(problem: Problem): void {
   const kSegments =
     K === 0 ? [[0, 0] as [number, number]] : segments(K, kCuts, outerSegmentK(device.tuning, problem));
 
-  if (!transposeA && kSegments.length === 1 && runSmallRows(problem, rowCutList, columnCuts)) return;
+  const lowRank = kSegments.length === 1 ? problem.lowRank : null;
+  if (!transposeA && kSegments.length === 1 && !lowRank && runSmallRows(problem, rowCutList, columnCuts))
+    return;
 
   const shape = kernelShape(device, M, problem, columnCuts);
   const tileM = tileRows(shape);
@@ -333,6 +320,7 @@ function runFolded(problem: Problem): void {
       ...(residual ? { residual: true } : {}),
       ...(outerA ? { aOuter: true } : {}),
       ...(outerB ? { bOuter: true } : {}),
+      ...(lowRank ? { lowRank: transposeB ? ('rows' as const) : ('outer' as const) } : {}),
     };
     const bias = kIndex === 0 ? problem.bias : null;
     const packA = !outerA && needsPacking(aSource(0, k0), k, dtype);
@@ -361,6 +349,7 @@ function runFolded(problem: Problem): void {
         c: { range: chunkRange(chunk), offset: (rows[0] - firstRow) * N + columns[0], row: N },
         biasOffset: columns[0],
         residual: residual?.binding('matmul') ?? null,
+        lowRank: lowRank ? lowRankLaunch(lowRank, transposeB, N, rows[0], columns[0]) : null,
         batch: null,
       });
     };
@@ -387,6 +376,7 @@ function runFolded(problem: Problem): void {
     for (const plan of aPlans) plan.temporary?.dispose();
   });
   problem.fusedResidual = problem.residual !== null;
+  problem.fusedLowRank = lowRank !== null;
 }
 
 /**
@@ -544,6 +534,8 @@ interface Launch {
   biasOffset: number;
   /** The residual, laid out like the output (read at the output's offsets); shape.residual. */
   residual: BufferRange | null;
+  /** The fused low-rank term's bindings and uniform values (shape.lowRank). */
+  lowRank?: { bindings: BufferRange[]; values: Record<string, number> } | null;
   batch: { shape: number[]; a: number[]; b: number[]; c: number[] } | null;
 }
 
@@ -578,7 +570,8 @@ function launch(problem: Problem, shape: MatmulKernelShape, job: Launch): void {
   values.batch_a = padDims(job.batch?.a ?? []);
   values.batch_b = padDims(job.batch?.b ?? []);
   values.batch_c = padDims(job.batch?.c ?? []);
-  if (shape.scaled) values.alpha = problem.alpha;
+  if (shape.scaled || shape.lowRank) values.alpha = problem.alpha;
+  if (shape.lowRank) Object.assign(values, job.lowRank?.values);
   device.dispatch({
     key: `${KERNELS.matmul}:${matmulKey(shape)}`,
     source: () => matmulSource(shape),
@@ -587,9 +580,10 @@ function launch(problem: Problem, shape: MatmulKernelShape, job: Launch): void {
       job.b.range,
       ...(bias ? [bias] : []),
       ...(shape.residual && job.residual ? [job.residual] : []),
+      ...(shape.lowRank ? (job.lowRank?.bindings ?? []) : []),
       job.c.range,
     ],
-    uniforms: { fields: shape.scaled ? MATMUL_SCALED_FIELDS : MATMUL_FIELDS, values },
+    uniforms: { fields: matmulFields(shape), values },
     workgroups: grid(tiles, device.maxWorkgroupsPerDimension),
   });
 }
