@@ -586,7 +586,7 @@ export class FusedDecoder {
   }
 
   dispose(): void {
-    for (const tensor of this.owned) tensor.dispose();
+    for (const tensor of this.owned.reverse()) tensor.dispose();
     this.owned.length = 0;
   }
 }

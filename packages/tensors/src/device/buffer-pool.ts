@@ -46,6 +46,8 @@ export class BufferPool {
     private readonly maxBufferSize: number,
     /** Whether commands are recorded and not yet submitted (the buffer may be used by them). */
     private readonly recording: () => boolean = () => true,
+    /** Called once per buffer created (device statistics). */
+    private readonly onCreate: () => void = () => {},
   ) {}
 
   acquire(bytes: number, usage: number, label?: string): GPUBuffer {
@@ -58,6 +60,7 @@ export class BufferPool {
       return reused;
     }
     this.allocatedBytes += size;
+    this.onCreate();
     return this.device.createBuffer({ size, usage, label });
   }
 
