@@ -62,9 +62,16 @@ wrap(gpu, 'createComputePipeline', 'pipelines', { timed: true });
 wrap(gpu, 'createCommandEncoder', 'encoders');
 wrap(gpu.queue, 'writeBuffer', 'writeBuffer', {
   timed: true,
-  bytes: (a) => `${a[2].byteLength} -> ${a[0].label} (${a[0].size})`,
+  bytes: (a) => a[4] ?? a[2].byteLength,
 });
 wrap(gpu.queue, 'submit', 'submit', { timed: true });
+// Host time from the call's start to its first submit (cache, decoder and every dispatch encoded).
+let callStart = 0;
+const submit = gpu.queue.submit;
+gpu.queue.submit = (...a) => {
+  if (!counts.toSubmitMs) count('toSubmitMs', performance.now() - callStart);
+  return submit(...a);
+};
 const bufferProto = Object.getPrototypeOf(gpu.createBuffer({ size: 16, usage: 8 }));
 const mapAsync = bufferProto.mapAsync;
 bufferProto.mapAsync = function (...a) {
@@ -78,7 +85,12 @@ bufferProto.destroy = function () {
   return destroy.call(this);
 };
 new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) count('gcMs', entry.duration);
+  for (const entry of list.getEntries()) {
+    count('gcMs', entry.duration);
+    // detail.kind: 1 minor (scavenge), 2 major (mark-compact), 4 incremental, 8 weak callbacks.
+    if (entry.detail?.kind === 2) count('majorGcMs', entry.duration);
+    if (args.includes('--slow') && entry.duration > 2) console.error(`gc kind ${entry.detail?.kind} ${entry.duration.toFixed(1)} ms flags ${entry.detail?.flags}`);
+  }
 }).observe({ entryTypes: ['gc'] });
 
 const config = createModelConfig({
@@ -96,6 +108,7 @@ for (let call = 1; call <= calls; call++) {
   reset();
   if (args.includes('--slow')) console.error(`-- call ${call}`);
   const cpu = process.cpuUsage();
+  callStart = performance.now();
   const { timings } = await generateWithTimings(model, null, [ids], { maxNewTokens: 1, stopTokens: [] });
   const used = process.cpuUsage(cpu);
   const row = { call, prefillMs: round(timings.prefillMs), cpuMs: round((used.user + used.system) / 1000) };
