@@ -34,6 +34,27 @@ describe('Dawn polling', () => {
     expect(dawnPollingStats().polls).toBe(before);
   });
 
+  it('decides "native or not" once per callback function', async () => {
+    const printed = Function.prototype.toString;
+    let prints = 0;
+    Function.prototype.toString = function (this: unknown) {
+      prints++;
+      return printed.call(this);
+    };
+    try {
+      const callback = () => {};
+      for (let i = 0; i < 5; i++)
+        await new Promise<void>((resolve) => setImmediate(callback) && setImmediate(resolve));
+      // callback once, and each fresh resolve once.
+      expect(prints).toBeLessThanOrEqual(1 + 5);
+      const again = prints;
+      await new Promise<void>((resolve) => setImmediate(callback) && setImmediate(resolve));
+      expect(prints - again).toBe(1);
+    } finally {
+      Function.prototype.toString = printed;
+    }
+  });
+
   it('counts and delays native callbacks only, by at most 1 ms', async () => {
     installDawnPolling('sleep');
     const before = dawnPollingStats();

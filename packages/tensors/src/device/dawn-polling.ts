@@ -40,8 +40,17 @@ function state(): PollingState | undefined {
   return (globalThis as Record<symbol, PollingState | undefined>)[STATE_KEY];
 }
 
+/** Whether each callback seen is native, so a function scheduled again is not printed again. */
+const nativeByFunction = new WeakMap<object, boolean>();
+
 function isNativeFunction(fn: unknown): boolean {
-  return typeof fn === 'function' && Function.prototype.toString.call(fn).endsWith('{ [native code] }');
+  if (typeof fn !== 'function') return false;
+  let native = nativeByFunction.get(fn);
+  if (native === undefined) {
+    native = Function.prototype.toString.call(fn).endsWith('{ [native code] }');
+    nativeByFunction.set(fn, native);
+  }
+  return native;
 }
 
 /**
