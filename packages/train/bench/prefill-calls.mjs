@@ -5,6 +5,17 @@
 //
 //   pnpm --filter @webtune/train build && node --expose-gc bench/prefill-calls.mjs
 //     [--shape=stories260K|stories15M] [--calls=N] [--prompt=N] [--json]
+//     [--slow [--slow-ms=2]] [--dawn=<dawn option>,...] [--between=sleep|gc|write]
+//
+// --slow: print each timed GPU call over --slow-ms (with its size and CLOCK_MONOTONIC end, to find
+// it in `perf record -k CLOCK_MONOTONIC`) and each GC pause over 2 ms. --dawn: createDevice's
+// dawnOptions (e.g. disable-dawn-features=disable_lazy_clear_for_mapped_at_creation_buffer to
+// see the zero-filled staging rings again). --between: an experiment between calls (a 200 ms
+// sleep, a forced GC, or a tiny write and sync) to see whether a cost is time-, GC- or
+// write-bound. Columns: per call, counts of each wrapped GPU call and their host ms;
+// toSubmitMs is the host time from the call's start to its first submit; gcMs / majorGcMs the
+// GC pauses (PerformanceObserver). Findings: docs/architecture/decode-path.md ("Calls after the
+// first").
 import { PerformanceObserver } from 'node:perf_hooks';
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice } from '@webtune/tensors';
@@ -89,7 +100,10 @@ new PerformanceObserver((list) => {
     count('gcMs', entry.duration);
     // detail.kind: 1 minor (scavenge), 2 major (mark-compact), 4 incremental, 8 weak callbacks.
     if (entry.detail?.kind === 2) count('majorGcMs', entry.duration);
-    if (args.includes('--slow') && entry.duration > 2) console.error(`gc kind ${entry.detail?.kind} ${entry.duration.toFixed(1)} ms flags ${entry.detail?.flags}`);
+    if (args.includes('--slow') && entry.duration > 2)
+      console.error(
+        `gc kind ${entry.detail?.kind} ${entry.duration.toFixed(1)} ms flags ${entry.detail?.flags}`,
+      );
   }
 }).observe({ entryTypes: ['gc'] });
 
