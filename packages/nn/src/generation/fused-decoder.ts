@@ -490,9 +490,9 @@ export class FusedDecoder {
           tiled,
         );
         this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down), tiled);
-        // The first layer goes to the device now: it runs while the host records the others
-        // (2-3 ms of host time in a 12 ms stories260K prefill on lavapipe). One more submit.
-        if (index === 0 && this.layers.length > 1) device.flush();
+        // A long prompt's first layer goes to the device now: it runs while the host records the
+        // others (2-3 ms of host time in a 12 ms stories260K prefill on lavapipe). One more submit.
+        if (tiled && index === 0 && this.layers.length > 1) device.flush();
       });
       // Each row's last position continues: copy it into the step's hidden state.
       const from = hidden.binding('FusedDecoder.prefill');
