@@ -5,7 +5,6 @@ import {
   type Device,
   decodeLayerLayout,
   decodeLayerUnsupported,
-  isQuantized,
   PackedWeight,
   type Tensor,
   unpackWeight,
@@ -139,9 +138,9 @@ export function packDecodeLayers(
 }
 
 /**
- * Why the fused prefill cannot run a model's prompt, or null: the prompt kernel has no sliding
- * window and none of Gemma's parts, so such prompts go through the model's forward (the steps
- * after it stay fused).
+ * Why the fused prefill with decode's products cannot run a model's prompt, or null: its prompt
+ * attention kernel has no sliding window and none of Gemma's parts, so such prompts take the tiled
+ * prefill (generate falls back to it) or the model's forward (the steps after it stay fused).
  */
 export function prefillUnsupportedOf(config: ModelConfig, layers: readonly LayerWeights[]): string | null {
   if (layers.some((layer) => layer.window > 0)) return 'sliding-window attention';
@@ -149,19 +148,14 @@ export function prefillUnsupportedOf(config: ModelConfig, layers: readonly Layer
 }
 
 /**
- * Why the tiled prefill cannot run a model, or null: prefillProduct has no DoRA factor, no stacked
- * gate/up weight (Phi-3) and no ggml block formats, so such prompts take decode's products or the
- * forward.
+ * Why the tiled prefill cannot run a model the fused decoder takes, or null. Today nothing blocks
+ * it: prefillProduct reads f32, f16, bf16 and ggml blocks (Q8_0, Q4_0, Q4_K), with LoRA, DoRA's
+ * factors and Phi-3's stacked gate_up_proj, and the prompt's attention (the attention op) takes
+ * Gemma 2/3's soft-cap and sliding windows. The check stays for parts a later model may add.
  */
 export function tiledPrefillUnsupportedOf(
-  config: ModelConfig,
-  layers: readonly LayerWeights[],
+  _config: ModelConfig,
+  _layers: readonly LayerWeights[],
 ): string | null {
-  const blocked = prefillUnsupportedOf(config, layers);
-  if (blocked) return blocked;
-  if (config.fusedProjections) return "Phi-3's stacked gate_up_proj";
-  const groups = layers.flatMap((layer) => [layer.qkv, layer.o, layer.gateUp, layer.down]);
-  if (groups.some((group) => group.weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))))
-    return 'ggml-quantized projections (prefillProduct reads f32, f16 and bf16; decodeMatvec reads them)';
-  return groups.some((group) => group.factors.some((factor) => factor !== null)) ? 'DoRA' : null;
+  return null;
 }

@@ -378,7 +378,7 @@ describe('fused decoding against Transformers goldens', () => {
   });
 
   for (const slidingWindow of [6, null]) {
-    it(`phi-3 (stacked qkv_proj and gate_up_proj, sliding window ${slidingWindow}): the forward's logits and the unfused path's tokens (prompt ${slidingWindow ? 'through the forward' : 'fused'})`, async () => {
+    it(`phi-3 (stacked qkv_proj and gate_up_proj, sliding window ${slidingWindow}): the forward's logits and the unfused path's tokens (prompt ${slidingWindow ? 'through the tiled prefill' : 'fused'})`, async () => {
       const config = createModelConfig({
         architecture: 'Phi3ForCausalLM',
         hiddenSize: 32,

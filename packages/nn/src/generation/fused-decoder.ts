@@ -178,10 +178,7 @@ export class FusedDecoder {
     this.finalNorm = norm(p('model.norm.weight'));
     const head = modules.get('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
-    const keep = <T extends Tensor>(tensor: T): T => {
-      this.owned.push(tensor.keep());
-      return tensor;
-    };
+    const keep = <T extends Tensor>(tensor: T): T => this.keep(tensor);
     // Rotary tables for every position the cache can hold (and Gemma 3's local ones), kept.
     const tables = rotaryTablesFor(device, config, cache.capacity);
     this.cos = keep(tables.cos);
@@ -329,16 +326,21 @@ export class FusedDecoder {
 
   /**
    * o_proj or down_proj of x joining the residual stream: added in place, or (Gemma 2/3) stored,
-   * normed by its post norm and added.
+   * normed by its post norm and added. `at`: a prompt's rows (prefill) instead of the step's.
    */
-  private sublayerOut(group: Group, x: Tensor, postNorm: Tensor | null): void {
-    if (!postNorm || !this.projected) {
-      this.product(group, x, null, 'residual', this.hidden, group.u);
+  private sublayerOut(
+    group: Group,
+    x: Tensor,
+    postNorm: Tensor | null,
+    at = { hidden: this.hidden, projected: this.projected, u: group.u, tiled: false },
+  ): void {
+    if (!postNorm || !at.projected) {
+      this.product(group, x, null, 'residual', at.hidden, at.u, at.tiled);
       return;
     }
-    this.product(group, x, null, 'store', this.projected, group.u);
+    this.product(group, x, null, 'store', at.projected, at.u, at.tiled);
     const eps = this.model.config.rmsNormEps;
-    decodeNormAdd(this.device, { x: this.projected, weight: postNorm, eps, out: this.hidden });
+    decodeNormAdd(this.device, { x: at.projected, weight: postNorm, eps, out: at.hidden });
   }
 
   /**
@@ -441,25 +443,21 @@ export class FusedDecoder {
       const attended = device.empty([rows, heads * headDim], 'f32');
       const activation = device.empty([rows, config.intermediateSize], 'f32');
       const scratch = (group: Group) => (group.width > 0 ? device.empty([rows, group.width], 'f32') : null);
-      decodeEmbed(device, this.embedTable, input, hidden);
+      decodeEmbed(device, this.embedTable, input, hidden, this.features.embedScale);
+      // Gemma 2/3: o_proj's and down_proj's rows before their post norms.
+      const projected = this.projected ? device.empty([rows, hiddenSize], 'f32') : null;
       // Tiled: the queries rotated beside the cache, then the forward's attention kernel over the cache.
       const queries = tiled ? device.empty([rows, heads * headDim], 'f32') : null;
       const mask =
         tiled && batch > 1 ? leftPaddingMask(device, this.paddingAmounts, this.cache.capacity) : undefined;
+      // One group's products over the prompt's rows (its A x into a scratch of its own).
+      const run = (group: Group, x: Tensor, norm: Tensor, epilogue: DecodeEpilogue, out: Tensor) =>
+        this.product(group, x, { weight: norm, eps }, epilogue, out, scratch(group), tiled);
       this.layers.forEach((layer, index) => {
-        this.product(
-          layer.qkv,
-          hidden,
-          { weight: layer.inputNorm, eps },
-          'store',
-          qkv,
-          scratch(layer.qkv),
-          tiled,
-        );
+        run(layer.qkv, hidden, layer.inputNorm, 'store', qkv);
         const where = {
           qkv,
-          cos: this.cos,
-          sin: this.sin,
+          ...(layer.window > 0 && this.local ? this.local : { cos: this.cos, sin: this.sin }),
           padding: this.padding,
           qkNorm: layer.qkNorm ? { ...layer.qkNorm, eps } : null,
           heads,
@@ -469,7 +467,10 @@ export class FusedDecoder {
         };
         const scale = config.attentionScale ?? 1 / Math.sqrt(headDim);
         const attendedRows = queries
-          ? tiledPrefillAttention(device, this.cache, index, where, queries, scale, mask)
+          ? tiledPrefillAttention(device, this.cache, index, where, queries, scale, mask, {
+              window: layer.window,
+              softcap: this.features.attentionSoftcap,
+            })
           : attended;
         if (!queries)
           prefillAttention(device, {
@@ -479,17 +480,10 @@ export class FusedDecoder {
             out: attended,
             scale,
           });
-        this.product(layer.o, attendedRows, null, 'residual', hidden, scratch(layer.o), tiled);
-        this.product(
-          layer.gateUp,
-          hidden,
-          { weight: layer.postNorm, eps },
-          'swiglu',
-          activation,
-          scratch(layer.gateUp),
-          tiled,
-        );
-        this.product(layer.down, activation, null, 'residual', hidden, scratch(layer.down), tiled);
+        const rowsOf = (group: Group) => ({ hidden, projected, u: scratch(group), tiled });
+        this.sublayerOut(layer.o, attendedRows, layer.residualNorms?.attention ?? null, rowsOf(layer.o));
+        run(layer.gateUp, hidden, layer.postNorm, 'swiglu', activation);
+        this.sublayerOut(layer.down, activation, layer.residualNorms?.mlp ?? null, rowsOf(layer.down));
         // A long prompt's first layer goes to the device now: it runs while the host records the
         // others (2-3 ms of host time in a 12 ms stories260K prefill on lavapipe). One more submit.
         if (tiled && index === 0 && this.layers.length > 1) device.flush();

@@ -63,6 +63,7 @@ export interface GenerateOptions extends SamplingOptions {
    * (kernels/decode/prefill-product.ts: each weight read once per tile of rows), keys and values
    * rotated straight into the cache, one submit. Default: where the device's tuning prefers
    * register-tiled matmuls (CPU rasterisers); elsewhere, and with false, through the model's forward.
+   * Shorter prompts that decode's products cannot run (Gemma, sliding windows) take it too, unless false.
    */
   tiledPrefill?: boolean;
   /**
@@ -116,6 +117,11 @@ export interface GenerationTimings {
    * false', 'LongRoPE'), or null when it did.
    */
   unfusedReason: string | null;
+  /**
+   * How the prompt ran: the fused kernels with register-tiled products ('tiled') or decode's
+   * products ('matvec'), or the model's forward ('forward').
+   */
+  prefillPath: 'tiled' | 'matvec' | 'forward';
   /** Device work during decoding (after prefill): compute dispatches, submits and read-backs. */
   decodeDispatches: number;
   decodeSubmits: number;
@@ -206,6 +212,7 @@ export async function generateWithTimings(
     decodeSteps: 0,
     fused: false,
     unfusedReason: null,
+    prefillPath: 'forward',
     decodeDispatches: 0,
     decodeSubmits: 0,
     decodeReadbacks: 0,
@@ -260,11 +267,16 @@ export async function generateWithTimings(
     const short = batch * longest <= fusedPrefillTokens;
     let next: number[];
     // Long prompts take the tiled prefill where it applies; short ones decode's products.
-    const prefillForm =
+    // A short prompt decode's products cannot run (Gemma, sliding windows) takes the tiled prefill
+    // (unless `tiledPrefill: false` says otherwise).
+    let prefillForm: 'tiled' | 'matvec' | null =
       !fused || fusedPrefillTokens === 0 ? null : short ? 'matvec' : tiledPrefill ? 'tiled' : null;
+    if (prefillForm === 'matvec' && fused?.prefillUnsupported && options.tiledPrefill !== false)
+      prefillForm = 'tiled';
     const prefillBlocked =
       prefillForm === 'tiled' ? fused?.tiledPrefillUnsupported : fused?.prefillUnsupported;
     if (fused && prefillForm && prefillBlocked === null) {
+      timings.prefillPath = prefillForm;
       const first = await fused.prefill(firstIds, longest, 0, greedyOnDevice, prefillForm === 'tiled');
       cache.advance(longest);
       if (first instanceof Float32Array) next = sampleRows(first);

@@ -13,7 +13,8 @@ import type { KVCache } from './kv-cache.js';
  * The tiled prefill's attention of one layer (FusedDecoder.prefill with `tiled`): prefillAppend
  * rotates the keys into the cache and the queries into `queries`, then the attention op (the
  * forward's kernel) attends over the cache: one row over the filled prefix, several over the whole
- * cache with their left padding masked (`mask`). Returns the output as rows [rows, heads headDim].
+ * cache with their left padding masked (`mask`); Gemma's sliding window and soft-cap where given.
+ * Returns the output as rows [rows, heads headDim].
  */
 export function tiledPrefillAttention(
   device: Device,
@@ -23,6 +24,8 @@ export function tiledPrefillAttention(
   queries: Tensor,
   scale: number,
   mask: Tensor | undefined,
+  /** Gemma: the layer's sliding window (0: every key) and the attention logit soft-cap (0: none). */
+  gemma: { window: number; softcap: number } = { window: 0, softcap: 0 },
 ): Tensor {
   const { heads, kvHeads, start, steps } = inputs;
   const batch = cache.batch;
@@ -41,6 +44,8 @@ export function tiledPrefillAttention(
       scale,
       queryOffset: start,
       ...(mask ? { paddingMask: mask } : {}),
+      ...(gemma.window > 0 ? { window: gemma.window } : {}),
+      ...(gemma.softcap > 0 ? { softcap: gemma.softcap } : {}),
     },
   );
   return output.reshape([batch * steps, heads * headDim]);

@@ -77,4 +77,36 @@ describe.skipIf(!requireFixtures(HF))('QLoRA on the fused decode path', () => {
       model.dispose();
     }
   });
+
+  it("Q8_0 base + LoRA on all linear layers: a 37-token prompt through the tiled prefill gives the forward's last logits (1e-4)", async () => {
+    const { model: base } = (await loadModelDirectory(device, fixturePath(HF))) as { model: CausalLM };
+    await packFrozenWeights(base, 'q8_0');
+    const peft = await getPeftModel(
+      base,
+      loraConfig({ r: 4, lora_alpha: 8, target_modules: 'all-linear', init_lora_weights: false }),
+      { seed: 5 },
+    );
+    const model = peft.model;
+    const prompt = [1, ...Array.from({ length: 36 }, (_, i) => 3 + ((i * 7919) % 500))];
+    const cache = KVCache.forModel(device, model.config, 1, prompt.length);
+    const decoder = new FusedDecoder(model, cache, [0], 1);
+    try {
+      expect(decoder.tiledPrefillUnsupported).toBeNull();
+      const logits = (await decoder.prefill(
+        Int32Array.from(prompt),
+        prompt.length,
+        0,
+        false,
+        true,
+      )) as Float32Array;
+      const expected = await device.scope(async () =>
+        model.forward(device.fromArray(prompt, [1, prompt.length], 'i32'), { logits: 'last' }).toArray(),
+      );
+      expectClose(logits, expected, { atol: 1e-4, rtol: 0, label: 'QLoRA tiled prefill' });
+    } finally {
+      decoder.dispose();
+      cache.dispose();
+      model.dispose();
+    }
+  });
 });

@@ -187,7 +187,7 @@ describe('prefillProduct', () => {
     }
   });
 
-  it('rejects K not a multiple of 4, a wrong output shape and a SwiGLU of one weight', () => {
+  it('rejects K not a multiple of 4, a wrong output shape and a SwiGLU of one weight of odd rows (not a stacked gate/up)', () => {
     const x = device.empty([4, 6], 'f32');
     const w = device.empty([3, 6], 'f32');
     expect(() =>
@@ -200,6 +200,6 @@ describe('prefillProduct', () => {
     ).toThrow(/is not \[4, 3\] f32/);
     expect(() =>
       prefillProduct(device, { x: x4, weights: [w4], epilogue: 'swiglu', out: device.empty([4, 3], 'f32') }),
-    ).toThrow(/1 weights for epilogue swiglu/);
+    ).toThrow(/stacked gate\/up weight needs an even row count/);
   });
 });

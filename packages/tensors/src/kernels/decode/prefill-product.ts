@@ -3,6 +3,9 @@ import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import { uniformStruct } from '../../device/uniforms.js';
 import { KERNELS } from '../names.js';
+import { isQuantized } from '../packed-matmul/formats.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
+import { GELU_TANH_SCALE, prefillQuantizedProduct } from './prefill-product-quantized.js';
 import {
   checkProductInputs,
   type DecodeMatvecOptions,
@@ -28,12 +31,20 @@ export interface PrefillProductShape {
   bias: boolean;
   /** Lane l loads rows l, l + lanes, ... of the tile and subgroupBroadcast hands them to the others. */
   subgroups: boolean;
+  /** The gated epilogue's activation is GELU's tanh form (Gemma's GeGLU) instead of SiLU. */
+  gelu?: boolean;
+  /** Per weight: DoRA's factor [n] multiplies its sum with its LoRA term (before the bias). */
+  dora?: boolean[];
+  /** The gated epilogue over one weight [2n, K] (Phi-3's gate_up_proj): up's rows start n rows after gate's. */
+  stacked?: boolean;
 }
 
 /**
  * The products of a prompt's rows in prefill, with the same inputs and results as decodeMatvec
  * (optional RMSNorm of the rows, up to three weights read in place in [out, in] layout, f32 or
- * f16/bf16 halves, biases, LoRA's low-rank terms, and the store / residual / SwiGLU epilogues),
+ * f16/bf16 halves, or ggml blocks through prefillQuantizedProduct; biases, LoRA's low-rank terms
+ * with DoRA's factors, the store / residual / gated epilogues with SiLU or GeGLU, and a stacked
+ * gate/up weight),
  * but as a register-tiled product: each invocation accumulates a tile of `rows` x `cols`
  * outputs, so every weight is read once per tile of rows (decodeMatvec reads it once per 8 rows,
  * and splits K over lanes, which suits one row). The norm is folded into the product:
@@ -43,8 +54,13 @@ export interface PrefillProductShape {
  */
 export function prefillProduct(device: Device, options: DecodeMatvecOptions): void {
   const { weights, norm, epilogue } = options;
-  const inputs = checkProductInputs('prefillProduct', options, { stacked: false, dora: false });
-  const { rows, n, format, biases, terms } = inputs;
+  // ggml blocks (Q8_0, Q4_0, Q4_K): the same product with the blocks decoded in the kernel.
+  if (weights.some((w) => w instanceof PackedWeight && isQuantized(w.format))) {
+    prefillQuantizedProduct(device, options);
+    return;
+  }
+  const inputs = checkProductInputs('prefillProduct', options, { stacked: true, dora: true, gelu: true });
+  const { rows, n, format, biases, terms, stacked } = inputs;
   const swiglu = epilogue === 'swiglu';
   const lanes = Math.max(1, device.tuning.matmulWorkgroup);
   // SwiGLU keeps two sums per output (gate, up): half the columns, the same registers and rows
@@ -65,6 +81,9 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
     epilogue,
     bias: biases.length > 0,
     subgroups,
+    gelu: swiglu && options.activation === 'gelu_tanh',
+    dora: terms.map((t) => !!t?.factor),
+    stacked,
   };
   const perBlock = lanes * cols;
   const perWeight = swiglu ? [Math.ceil(n[0] / perBlock)] : n.map((v) => Math.ceil(v / perBlock));
@@ -93,6 +112,9 @@ export function prefillProductKey(shape: PrefillProductShape): string {
     shape.epilogue,
     shape.bias ? 'bias' : 'nobias',
     shape.subgroups ? 'sg' : 'lanes',
+    ...(shape.gelu ? ['gelu'] : []),
+    ...(shape.dora?.some(Boolean) ? [`dora${shape.dora.map((on) => (on ? '1' : '0')).join('')}`] : []),
+    ...(shape.stacked ? ['stacked'] : []),
   ].join(':');
 }
 
@@ -101,7 +123,12 @@ export function prefillProductSource(shape: PrefillProductShape): string {
   const { rows: R, cols: C, lanes: L, norm, epilogue, subgroups } = shape;
   const swiglu = epilogue === 'swiglu';
   const sums = swiglu ? 2 : 1;
-  const names = swiglu ? ['w0', 'w1'] : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const names = swiglu
+    ? shape.stacked
+      ? ['w0', 'w0']
+      : ['w0', 'w1']
+    : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
+  const bound = shape.stacked ? ['w0'] : names;
   const loads = subgroups ? R / L : R;
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
@@ -144,7 +171,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
       const name = swiglu ? names[p] : names[weight];
       for (let j = 0; j < C; j++) {
         body.push(
-          `      let b_${p}_${j} = ${loadWeight(shape.format, name, `w_at_${j} + s`)}${norm ? ' * gain' : ''};`,
+          `      let b_${p}_${j} = ${loadWeight(shape.format, name, `w_at_${j} + ${shape.stacked && p === 1 ? 'params.n0 * params.k4 + ' : ''}s`)}${norm ? ' * gain' : ''};`,
         );
       }
     }
@@ -190,7 +217,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
     for (let p = 0; p < sums; p++) {
       emit(`      var total_${p} = acc_${p}_0_${j}${norm ? ' * inv_0' : ''};`);
       const lora = (w: number) =>
-        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low; }`;
+        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low;${shape.dora?.[w] ? ` total_${p} *= dora_f${w}[col];` : ''} }`;
       if (swiglu) {
         if (shape.lora[p]) emit(`      ${lora(p)}`);
         if (shape.bias) emit(`      total_${p} += bias${p}[col];`);
@@ -207,6 +234,11 @@ export function prefillProductSource(shape: PrefillProductShape): string {
     emit('      let at = row * params.out_row + out_offset + col;');
     if (epilogue === 'store') emit('      out[at] = total_0;');
     else if (epilogue === 'residual') emit('      out[at] = out[at] + total_0;');
+    else if (shape.gelu)
+      // GELU's tanh form, x sigmoid(2u) with u = sqrt(2 / pi) (x + 0.044715 x^3): no overflow.
+      emit(
+        `      out[at] = total_0 / (1.0 + exp(-${GELU_TANH_SCALE} * (total_0 + 0.044715 * total_0 * total_0 * total_0))) * total_1;`,
+      );
     else emit('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
     emit('    }');
   }
@@ -220,7 +252,7 @@ export function prefillProductSource(shape: PrefillProductShape): string {
   const storage: { name: string; type: string; access: 'read' | 'read_write' }[] = [
     { name: 'x', type: 'vec4<f32>', access: 'read' },
     ...(norm ? [{ name: 'g', type: 'vec4<f32>', access: 'read' as const }] : []),
-    ...names.map((name) => ({
+    ...bound.map((name) => ({
       name,
       type: shape.format === 'f32' ? 'vec4<f32>' : 'u32',
       access: 'read' as const,
@@ -234,6 +266,9 @@ export function prefillProductSource(shape: PrefillProductShape): string {
           ),
         ]
       : []),
+    ...(shape.dora ?? []).flatMap((on, i) =>
+      on ? [{ name: `dora_f${i}`, type: 'f32', access: 'read' as const }] : [],
+    ),
     { name: 'out', type: 'f32', access: 'read_write' },
   ];
   // Written out here rather than through kernelSource(): the subgroup form needs `enable subgroups`
