@@ -9,7 +9,8 @@
 // Dawn's linux-x64 dawn.node), lib/libvulkan.so.1 (the Vulkan loader of this machine, used only
 // when the target has none), torch_baseline.py (the Transformers + PEFT side; the target's own
 // Python supplies torch, transformers and peft), capabilities.mjs (what the adapter offers the
-// kernel selection) and run.sh.
+// kernel selection), vulkan-cooperative-matrix.c (what the Vulkan driver reports for subgroup
+// matrices) and run.sh.
 import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -109,6 +110,9 @@ if (loader) copyFileSync(loader, join(stage, 'lib', 'libvulkan.so.1'));
 copyFileSync(join(here, 'torch_baseline.py'), join(stage, 'torch_baseline.py'));
 // The adapter's features, subgroup sizes and limits: `bin/node capabilities.mjs`.
 copyFileSync(join(here, 'capabilities.mjs'), join(stage, 'capabilities.mjs'));
+// What the Vulkan driver itself reports for Dawn's subgroup-matrix conditions (cooperative
+// matrices, the memory model, full subgroups): `gcc -o vkcm vulkan-cooperative-matrix.c -ldl && ./vkcm`.
+copyFileSync(join(here, 'vulkan-cooperative-matrix.c'), join(stage, 'vulkan-cooperative-matrix.c'));
 writeFileSync(
   join(stage, 'run.sh'),
   `#!/bin/sh

@@ -6,6 +6,14 @@
 //   ./run.sh --scale=tiny         (minute-sized shapes: proves the whole path on any machine)
 //   --python=/path/to/python      (the baseline's Python; default $WEBTUNE_BENCH_PYTHON, python3)
 //   --only=<regexp>               (cases whose name matches)
+//   --no-subgroup-matrix          (Dawn without allow_unsafe_apis: the subgroup-matrix feature,
+//                                  experimental in Dawn, stays hidden and its kernel unused)
+//
+// Dawn lists chromium-experimental-subgroup-matrix (tensor cores through Vulkan cooperative
+// matrices) only with allow_unsafe_apis, so the runner asks for it by default. Where the adapter
+// then has the feature, createDevice self-checks the subgroup-matrix kernel against float64 before
+// any case runs; the report's `webtune.subgroup_matrix` says what the adapter offered and what the
+// check found, and each matmul row's `selected`/`selection_reason` says whether it was used.
 //
 // Cases: matmul f32 and f16 at 4096^3; LoRA SFT steps on Qwen3-0.6B and 1.7B shapes with an f16
 // and a 4-bit (Q4_0) frozen base (random weights made on the fly); prefill and greedy decode on
@@ -25,8 +33,11 @@ import {
   createDevice,
   matmul,
   matmulCapabilities,
+  parseSubgroupMatrixConfigs,
   randn,
+  SUBGROUP_MATRIX_FEATURE,
   selectMatmulVariant,
+  subgroupMatrixCheckOf,
 } from '@webtune/tensors';
 import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
 
@@ -119,7 +130,23 @@ async function* randomEntries(model, seed) {
   }
 }
 
-const device = await createDevice();
+const subgroupMatrixWanted = !args.includes('--no-subgroup-matrix');
+const device = await createDevice({
+  dawnOptions: subgroupMatrixWanted ? ['enable-dawn-features=allow_unsafe_apis'] : [],
+});
+/** What the adapter offered for subgroup matrices and what the device's self-check found. */
+function subgroupMatrixReport() {
+  const info = device.gpu.adapterInfo ?? {};
+  const { configs, ignored } = parseSubgroupMatrixConfigs(info.subgroupMatrixConfigs);
+  return {
+    requested: subgroupMatrixWanted ? 'allow_unsafe_apis' : 'no (--no-subgroup-matrix)',
+    feature: device.gpu.features.has(SUBGROUP_MATRIX_FEATURE),
+    configs,
+    ...(ignored.length ? { ignored } : {}),
+    self_check: subgroupMatrixCheckOf(device),
+  };
+}
+log(`subgroup matrices: ${JSON.stringify(subgroupMatrixReport())}`);
 const adapter = `${device.info.vendor} ${device.info.architecture} ${device.info.device} (${device.info.adapterClass})`;
 log(`webtune on ${adapter}; scale ${scale}`);
 const webtune = [];
@@ -133,6 +160,7 @@ async function matmulCase(dtype) {
     return;
   }
   const times = [];
+  const stopCounting = countKernelVariants(device);
   await device.scope(async () => {
     const a = randn(device, [n, n], { seed: 1, dtype });
     const b = randn(device, [n, n], { seed: 2, dtype });
@@ -159,6 +187,8 @@ async function matmulCase(dtype) {
     n,
     selected: selection.variant,
     selection_reason: selection.reason,
+    kernels: stopCounting(),
+    subgroup_matrix_self_check: subgroupMatrixCheckOf(device)[dtype] ?? null,
   });
   log(`${name}: ${webtune.at(-1).webtune.toFixed(1)} GFLOP/s`);
 }
@@ -368,7 +398,12 @@ console.log(
   JSON.stringify(
     {
       scale,
-      webtune: { adapter, features: device.info.features, node: process.version },
+      webtune: {
+        adapter,
+        features: device.info.features,
+        node: process.version,
+        subgroup_matrix: subgroupMatrixReport(),
+      },
       baseline: {
         device: baseline.device ?? null,
         dtype: baseline.dtype ?? null,

@@ -44,6 +44,10 @@ describe('webtune', () => {
     expect(report.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     expect(Array.isArray(report.features)).toBe(true);
     expect(report.webtune).toMatch(/^\d+\.\d+\.\d+/);
+    // The matmul kernel a large product gets, and why; lavapipe offers no subgroup matrices.
+    expect(report.kernels.matmul_4096.f32.selected).toBe('register');
+    expect(report.kernels.matmul_4096.f32.selection_reason).toContain('tuning prefers it');
+    expect(report.kernels.subgroup_matrix).toEqual({ feature: false, configs: [], self_check: {} });
   });
 
   it('rejects an unknown option with exit code 2 and no stack trace; --verbose adds the stack', async () => {

@@ -114,13 +114,32 @@ export { type LayerNormOptions, type LayerNormResult, layerNorm } from './kernel
 export { type MatmulOptions, matmul } from './kernels/matmul/matmul.js';
 export { OUTER_OPERAND_MAX_BYTES } from './kernels/matmul/operand-plan.js';
 export {
+  type CandidateMatmul,
+  type SelfCheckProduct,
+  selfCheckMatmul,
+  selfCheckProducts,
+} from './kernels/matmul-tiled/matmul-self-check.js';
+export {
   type MatmulCapabilities,
   type MatmulProblemSummary,
   type MatmulSelection,
   type MatmulVariant,
   matmulCapabilities,
+  SUBGROUP_MATRIX_FEATURE,
+  type SubgroupMatrixCapabilities,
   selectMatmulVariant,
+  subgroupMatrixChoice,
 } from './kernels/matmul-tiled/select-variant.js';
+export { tiledProduct, verifySubgroupMatrix } from './kernels/matmul-tiled/subgroup-matrix-check.js';
+export {
+  chooseSubgroupMatrixConfig,
+  parseSubgroupMatrixConfigs,
+  type SubgroupMatrixConfig,
+} from './kernels/matmul-tiled/subgroup-matrix-config.js';
+export {
+  type SubgroupMatrixCheck,
+  subgroupMatrixCheckOf,
+} from './kernels/matmul-tiled/subgroup-matrix-state.js';
 // Kernel authoring
 export { KERNELS, type KernelName } from './kernels/names.js';
 // Frozen weights in half precision or ggml blocks (Q8_0, Q4_0, Q4_K), decoded inside the matmul kernels

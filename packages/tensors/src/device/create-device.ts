@@ -32,7 +32,14 @@ export interface CreateDeviceOptions {
   dawnPolling?: DawnPolling;
 }
 
-const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
+// chromium-experimental-subgroup-matrix: Dawn lists it only with allow_unsafe_apis (an
+// experimental feature) on adapters with cooperative matrices; its kernel is self-checked below.
+const WANTED_FEATURES: GPUFeatureName[] = [
+  'shader-f16',
+  'subgroups',
+  'timestamp-query',
+  'chromium-experimental-subgroup-matrix',
+] as GPUFeatureName[];
 
 // Dawn crashes the process if the object returned by create() is garbage-collected while a
 // device made from it is alive: keep every one for the life of the process.
@@ -111,9 +118,16 @@ export async function createDevice(options: CreateDeviceOptions = {}): Promise<D
     features: [...gpuDevice.features].sort(),
     limits,
   };
-  return new WebGpuDevice(gpuDevice, info, tuningFor(adapterClass, options.tuning), {
+  const device = new WebGpuDevice(gpuDevice, info, tuningFor(adapterClass, options.tuning), {
     maxBindingBytes: options.maxBindingBytes,
   });
+  if (gpuDevice.features.has('chromium-experimental-subgroup-matrix')) {
+    // The subgroup-matrix kernel has run on no adapter where webtune is developed: it is selected
+    // only after it reproduces float64 products on this device (kernels/matmul-tiled/).
+    const { verifySubgroupMatrix } = await import('../kernels/matmul-tiled/subgroup-matrix-check.js');
+    await verifySubgroupMatrix(device);
+  }
+  return device;
 }
 
 const LIMIT_NAMES = [

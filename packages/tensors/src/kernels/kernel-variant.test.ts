@@ -15,6 +15,9 @@ describe('kernelVariant', () => {
   it('names matmul and attention pipelines from their keys, and nothing else', () => {
     expect(kernelVariant('matmul:tiled:workgroup:f16:v4:sr:bias')).toBe('matmul workgroup-tiled');
     expect(kernelVariant('matmul:tiled:subgroup:8x8:f32:v4:v4:nobias')).toBe('matmul subgroup-tiled');
+    expect(kernelVariant('matmul:sgmatrix:f16x16x16x16f32:l32:f2x2x1:f16:v4:sk:bias')).toBe(
+      'matmul subgroup-matrix',
+    );
     expect(kernelVariant('matmul:small:nk:1x8x4:sg:k4:n4:nobias')).toBe('matmul small-rows');
     expect(kernelVariant('matmul:sg:24x4:8x1:nobias:store4:f32')).toBe('matmul register');
     expect(kernelVariant('attention:f32:64:8:32:shared')).toBe('attention subgroup-shared');

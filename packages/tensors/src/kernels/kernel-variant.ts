@@ -4,7 +4,7 @@ import { KERNELS } from './names.js';
 /**
  * The named variant of a matmul, attention, packed-weight or decode pipeline, from its cache key (what the GPU
  * benchmark reports per case); null for other kernels.
- * - matmul: 'small-rows', 'register', 'workgroup-tiled', 'subgroup-tiled'
+ * - matmul: 'small-rows', 'register', 'workgroup-tiled', 'subgroup-tiled', 'subgroup-matrix'
  *   (kernels/matmul-tiled/select-variant.ts says when each is chosen);
  * - attention forward: 'workgroup-tiled' (GPUs, kernels/attention-tiled/), 'subgroup-shared'
  *   (rows shared with subgroupBroadcast), 'unrolled' or
@@ -15,6 +15,7 @@ export function kernelVariant(key: string): string | null {
   const parts = key.split(':');
   if (parts[0] === KERNELS.matmul) {
     if (parts[1] === 'tiled') return `matmul ${parts[2]}-tiled`;
+    if (parts[1] === 'sgmatrix') return 'matmul subgroup-matrix';
     if (parts[1] === 'small') return 'matmul small-rows';
     return 'matmul register';
   }

@@ -79,7 +79,7 @@ export const TILED_FIELDS: UniformField[] = [
 ];
 
 /** WGSL returning the vec4f of k .. k + 3 of `row` (zeros past K) for operand `name`. */
-function loader(name: 'a' | 'b', operand: TiledOperand): string {
+export function loader(name: 'a' | 'b', operand: TiledOperand): string {
   if (operand.vector) {
     return `fn load_${name}(base: u32, row: u32, k: u32) -> vec4f {
   if (k >= params.k) { return vec4f(0.0); }
@@ -96,7 +96,7 @@ function loader(name: 'a' | 'b', operand: TiledOperand): string {
 }
 
 /** Decodes the tile and batch entry of this workgroup into tile_m, tile_n, a_base, b_base, c_base. */
-const PROLOGUE = `  let tile = wid.y * nwg.x + wid.x;
+export const PROLOGUE = `  let tile = wid.y * nwg.x + wid.x;
   if (tile >= params.tiles) { return; }
   let tile_n = tile % params.tiles_n;
   var rest = tile / params.tiles_n;

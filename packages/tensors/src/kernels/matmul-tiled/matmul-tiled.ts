@@ -6,6 +6,13 @@ import { KERNELS } from '../names.js';
 import { MAX_RANK, padDims } from '../shared/strided.js';
 import { TILED_FIELDS, type TiledShape, tiledKey, tiledSource, tiledTile } from './matmul-tiled-wgsl.js';
 import type { MatmulSelection } from './select-variant.js';
+import {
+  type SubgroupMatrixShape,
+  subgroupMatrixKey,
+  subgroupMatrixLayout,
+  subgroupMatrixSource,
+  subgroupMatrixTile,
+} from './subgroup-matrix-wgsl.js';
 
 export interface TiledProblem {
   a: Tensor;
@@ -21,14 +28,15 @@ export interface TiledProblem {
 }
 
 /**
- * Runs a x b (NumPy batch broadcasting, optional transposes and bias) with the workgroup-tiled or
- * subgroup-tiled kernel, reading both operands in place: no packing copy, f16 stays f16 in memory.
+ * Runs a x b (NumPy batch broadcasting, optional transposes and bias) with the workgroup-tiled,
+ * subgroup-tiled or subgroup-matrix kernel, reading both operands in place: no packing copy, f16 stays f16 in memory.
  * A batch over a alone folds into M; other batches are decoded per workgroup with per-operand
  * strides (0 where broadcast). Every tensor must fit one storage binding.
  */
 export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection): void {
   const { a, b, out, bias, transposeA, transposeB, M, K, N } = problem;
-  if (selection.variant !== 'workgroup-tiled' && selection.variant !== 'subgroup-tiled') {
+  const tiledVariants = ['workgroup-tiled', 'subgroup-tiled', 'subgroup-matrix'];
+  if (!tiledVariants.includes(selection.variant)) {
     throw new TensorError(`runTiledMatmul: ${selection.variant} is not a tiled variant`);
   }
   const device = a.device;
@@ -55,7 +63,27 @@ export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection
     b: { vector: vector(bK), kContiguous: bK === 1 },
     bias: bias !== null,
   };
-  const tile = tiledTile(shape);
+  let tile = tiledTile(shape);
+  let key = `${KERNELS.matmul}:tiled:${tiledKey(shape)}`;
+  let source = () => tiledSource(shape);
+  if (selection.variant === 'subgroup-matrix') {
+    if (!selection.subgroupMatrix)
+      throw new TensorError('runTiledMatmul: subgroup-matrix without a configuration');
+    const { config, lanes, emulated } = selection.subgroupMatrix;
+    const matrices: SubgroupMatrixShape = {
+      config,
+      lanes,
+      ...subgroupMatrixLayout(config),
+      dtype,
+      a: shape.a,
+      b: shape.b,
+      bias: shape.bias,
+      emulated,
+    };
+    tile = subgroupMatrixTile(matrices);
+    key = `${KERNELS.matmul}:sgmatrix:${subgroupMatrixKey(matrices)}`;
+    source = () => subgroupMatrixSource(matrices);
+  }
   const tilesM = Math.ceil(rows / tile.rows);
   const tilesN = Math.ceil(N / tile.cols);
   let batchShape: number[] = [];
@@ -75,8 +103,8 @@ export function runTiledMatmul(problem: TiledProblem, selection: MatmulSelection
   const tiles = tilesM * tilesN * (folded ? 1 : sizeOf(batch));
   if (tiles >= 2 ** 32) throw new TensorError(`matmul: ${tiles} tiles exceed one dispatch`);
   device.dispatch({
-    key: `${KERNELS.matmul}:tiled:${tiledKey(shape)}`,
-    source: () => tiledSource(shape),
+    key,
+    source,
     bindings: [a.binding('matmul'), b.binding('matmul'), ...(bias ? [bias] : []), out.binding('matmul')],
     uniforms: {
       fields: TILED_FIELDS,

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { type AdapterClass, tuningFor } from '../../device/adapter-class.js';
-import { type MatmulCapabilities, type MatmulProblemSummary, selectMatmulVariant } from './select-variant.js';
+import {
+  type MatmulCapabilities,
+  type MatmulProblemSummary,
+  type SubgroupMatrixCapabilities,
+  selectMatmulVariant,
+} from './select-variant.js';
 
 /** A fake adapter: only capabilities, no vendor name anywhere. */
 function caps(
@@ -112,5 +117,94 @@ describe('selectMatmulVariant', () => {
     expect(selectMatmulVariant(caps('discrete', ['subgroups']), { ...training, dtype: 'f16' }).variant).toBe(
       'register',
     );
+  });
+});
+
+describe('selectMatmulVariant with subgroup matrices (fake adapters)', () => {
+  const matrixFeature = 'chromium-experimental-subgroup-matrix';
+  const f16Config = { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 } as const;
+  const f32Config = { componentType: 'f32', resultComponentType: 'f32', M: 8, N: 8, K: 8 } as const;
+  const passed = { passed: true, reason: 'products match' };
+  const matrices = (
+    check: SubgroupMatrixCapabilities['check'],
+    configs: SubgroupMatrixCapabilities['configs'] = [f16Config, f32Config],
+  ): Partial<MatmulCapabilities> => ({ subgroupMatrix: { configs, subgroupMaxSize: 32, check } });
+  const gpu = (features: string[], extra: Partial<MatmulCapabilities>) =>
+    caps('discrete', ['shader-f16', 'subgroups', ...features], extra);
+
+  it('picks the subgroup-matrix kernel for a dtype whose self-check passed, with its configuration', () => {
+    const chosen = selectMatmulVariant(gpu([matrixFeature], matrices({ f16: passed, f32: passed })), {
+      ...training,
+      dtype: 'f16',
+    });
+    expect(chosen.variant).toBe('subgroup-matrix');
+    expect(chosen.subgroupMatrix).toEqual({ config: f16Config, lanes: 32 });
+    expect(chosen.reason).toContain('f16 16x16x16 -> f32');
+    expect(chosen.reason).toContain('self-check passed');
+    const single = selectMatmulVariant(gpu([matrixFeature], matrices({ f32: passed })), training);
+    expect(single.subgroupMatrix?.config).toEqual(f32Config);
+    // Also on the integrated class, whose tuning prefers the workgroup kernel.
+    const integrated = caps('integrated', ['subgroups', matrixFeature], matrices({ f32: passed }));
+    expect(selectMatmulVariant(integrated, training).variant).toBe('subgroup-matrix');
+  });
+
+  it('never picks an unchecked or failed kernel: the fallback names why', () => {
+    const unchecked = selectMatmulVariant(gpu([matrixFeature], matrices({})), training);
+    expect(unchecked.variant).toBe('workgroup-tiled');
+    expect(unchecked.reason).toContain(
+      'subgroup-matrix not used: f32 8x8x8 -> f32 has not been self-checked',
+    );
+    const failed = { passed: false, reason: 'product 1: element 7 is 0.5, the float64 reference 0.25' };
+    const rejected = selectMatmulVariant(
+      gpu([matrixFeature], matrices({ f32: failed, f16: passed })),
+      training,
+    );
+    expect(rejected.variant).toBe('workgroup-tiled');
+    expect(rejected.reason).toContain('failed the self-check: product 1: element 7');
+    // The other dtype's pass does not carry over.
+    const f16 = selectMatmulVariant(gpu([matrixFeature], matrices({ f32: failed, f16: passed })), {
+      ...training,
+      dtype: 'f16',
+    });
+    expect(f16.variant).toBe('subgroup-matrix');
+  });
+
+  it('needs the feature itself, usable configurations and room for the tile', () => {
+    // Configurations without the feature (a stale adapter info) are not enough; no reason is added.
+    const noFeature = selectMatmulVariant(gpu([], matrices({ f32: passed })), training);
+    expect(noFeature.variant).toBe('workgroup-tiled');
+    expect(noFeature.reason).not.toContain('subgroup-matrix');
+    const halfResult = [{ ...f16Config, resultComponentType: 'f16' } as const];
+    const accumulatesInHalf = selectMatmulVariant(
+      gpu([matrixFeature], matrices({ f16: passed }, halfResult)),
+      {
+        ...training,
+        dtype: 'f16',
+      },
+    );
+    expect(accumulatesInHalf.variant).toBe('workgroup-tiled');
+    expect(accumulatesInHalf.reason).toContain('do not accumulate in f32');
+    const small = gpu([matrixFeature], {
+      ...matrices({ f32: passed }),
+      maxComputeWorkgroupStorageSize: 4096,
+    });
+    expect(selectMatmulVariant(small, training).variant).not.toBe('subgroup-matrix');
+    expect(selectMatmulVariant(small, training).reason).toContain('bytes of workgroup memory');
+    const noLanes = gpu([matrixFeature], {
+      subgroupMatrix: { configs: [f32Config], subgroupMaxSize: 0, check: { f32: passed } },
+    });
+    expect(selectMatmulVariant(noLanes, training).reason).toContain('subgroupMaxSize 0');
+  });
+
+  it('keeps the earlier rules first: software class, few rows, chunks, f16 without shader-f16', () => {
+    const all = matrices({ f16: passed, f32: passed });
+    expect(selectMatmulVariant(caps('software', [matrixFeature, 'shader-f16'], all), training).variant).toBe(
+      'register',
+    );
+    const discrete = gpu([matrixFeature], all);
+    expect(selectMatmulVariant(discrete, { ...training, rows: 2 }).variant).toBe('small-rows');
+    expect(selectMatmulVariant(discrete, { ...training, chunked: true }).variant).toBe('register');
+    const noHalf = caps('discrete', ['subgroups', matrixFeature], all);
+    expect(selectMatmulVariant(noHalf, { ...training, dtype: 'f16' }).variant).toBe('register');
   });
 });

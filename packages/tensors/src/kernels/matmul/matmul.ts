@@ -161,7 +161,10 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     chunked: a.chunked || b.chunked || out.chunked,
   });
   try {
-    const tiled = selection.variant === 'workgroup-tiled' || selection.variant === 'subgroup-tiled';
+    const tiled =
+      selection.variant === 'workgroup-tiled' ||
+      selection.variant === 'subgroup-tiled' ||
+      selection.variant === 'subgroup-matrix';
     // K = 0 (the output is the bias or zeros) stays on the register path, which handles it; so
     // does a scaled product (alpha), whose factor only the register kernel's epilogue applies.
     if (tiled && K > 0 && alpha === 1) {
