@@ -45,6 +45,7 @@ export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './de
 export { sizeClass } from './device/buffer-pool.js';
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
 export { type DawnPolling, dawnPollingStats, installDawnPolling } from './device/dawn-polling.js';
+export { DEFAULT_DAWN_TOGGLES, withDefaultDawnToggles } from './device/dawn-toggles.js';
 export {
   type Bindable,
   type Device,

@@ -115,7 +115,8 @@ describe.skipIf(!requireFixtures(HF))('tiled prefill on stories260K', () => {
     // Per layer q/k/v, append, attention, o, gate/up, down; then embed, the final norm with the
     // (small) head, and the argmax.
     expect(tiled.dispatches).toBeLessThanOrEqual(6 * layers + 3);
-    expect(tiled.submits).toBe(1);
+    // Two submits: the first layer is submitted early, to run while the others are recorded.
+    expect(tiled.submits).toBe(2);
     expect(forward.dispatches).toBeGreaterThanOrEqual(2 * tiled.dispatches - 6);
   });
 });

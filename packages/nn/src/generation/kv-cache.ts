@@ -125,7 +125,11 @@ export class KVCache {
   }
 
   dispose(): void {
-    for (const tensor of [...this.keys, ...this.values]) tensor.dispose();
+    // The reverse of creation order (the buffer pool then gives the next cache the same buffers).
+    for (let i = this.keys.length - 1; i >= 0; i--) {
+      this.values[i].dispose();
+      this.keys[i].dispose();
+    }
     this.keys.length = 0;
     this.values.length = 0;
   }

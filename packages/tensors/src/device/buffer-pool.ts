@@ -35,7 +35,11 @@ export function sizeClass(bytes: number): number {
  * that one to allocate fresh ones (lazily zero-filled, first touched: several times slower).
  */
 export class BufferPool {
+  /** Free buffers by usage and size, each list sorted by creation order, newest first. */
   private readonly free = new Map<string, GPUBuffer[]>();
+  /** Creation order of every buffer the pool made. */
+  private readonly order = new WeakMap<GPUBuffer, number>();
+  private created = 0;
   private pending: GPUBuffer[] = [];
   pooledBytes = 0;
   pendingBytes = 0;
@@ -46,6 +50,8 @@ export class BufferPool {
     private readonly maxBufferSize: number,
     /** Whether commands are recorded and not yet submitted (the buffer may be used by them). */
     private readonly recording: () => boolean = () => true,
+    /** Called once per buffer created (device statistics). */
+    private readonly onCreate: () => void = () => {},
   ) {}
 
   acquire(bytes: number, usage: number, label?: string): GPUBuffer {
@@ -58,7 +64,10 @@ export class BufferPool {
       return reused;
     }
     this.allocatedBytes += size;
-    return this.device.createBuffer({ size, usage, label });
+    this.onCreate();
+    const buffer = this.device.createBuffer({ size, usage, label });
+    this.order.set(buffer, this.created++);
+    return buffer;
   }
 
   /** Returns a buffer; it becomes reusable after the next submit, or now when nothing is recorded. */
@@ -85,7 +94,20 @@ export class BufferPool {
       list = [];
       this.free.set(key, list);
     }
-    list.push(buffer);
+    // The oldest free buffer goes out first (the list's end). So the buffer a request gets depends
+    // only on which buffers are free, not on the order they were freed in: work that repeats (a
+    // prefill, a training step) makes the same requests against the same free buffers and gets
+    // the same buffers back each time, and the bind groups cached for them hit.
+    const rankOf = (b: GPUBuffer) => this.order.get(b) ?? -1;
+    const rank = rankOf(buffer);
+    let low = 0;
+    let high = list.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (rankOf(list[middle]) > rank) low = middle + 1;
+      else high = middle;
+    }
+    list.splice(low, 0, buffer);
     this.pooledBytes += buffer.size;
   }
 

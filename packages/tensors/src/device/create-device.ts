@@ -1,5 +1,6 @@
 import { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './adapter-class.js';
 import { type DawnPolling, installDawnPolling } from './dawn-polling.js';
+import { withDefaultDawnToggles } from './dawn-toggles.js';
 import { type Device, type DeviceInfo, WebGpuDevice } from './device.js';
 import { NoAdapterError, noAdapterAdvice } from './errors.js';
 
@@ -18,7 +19,10 @@ export interface CreateDeviceOptions {
    * 128 MiB limit on a machine that offers more, so chunked-tensor paths can be tested.
    */
   maxBindingBytes?: number;
-  /** Dawn toggles for Node, e.g. ['enable-dawn-features=allow_unsafe_apis']. */
+  /**
+   * Dawn toggles for Node, e.g. ['enable-dawn-features=allow_unsafe_apis']. webtune adds its own
+   * (dawn-toggles.ts: no zero-fill of Dawn's mapped staging buffers) unless these disable them.
+   */
   dawnOptions?: string[];
   /**
    * How Dawn's Node bindings poll while waiting for the GPU (device/dawn-polling.ts): 'sleep'
@@ -57,7 +61,7 @@ async function findGpu(options: CreateDeviceOptions): Promise<{ gpu: GPU; backen
       `could not load the npm package "webgpu" (Dawn for Node.js): ${(error as Error).message}. Install it with \`pnpm add webgpu\`.`,
     );
   }
-  const gpu = module.create(options.dawnOptions ?? []);
+  const gpu = module.create(withDefaultDawnToggles(options.dawnOptions));
   nodeGpus.push(gpu);
   return { gpu, backend: 'dawn-node' };
 }

@@ -49,5 +49,10 @@ export interface DeviceStats {
   dispatches: number;
   submits: number;
   readbacks: number;
+  /** Compute pipelines compiled (lavapipe compiles the shader here: tens of ms each). */
   pipelines: number;
+  /** Bind groups created (the cache missed: new buffers or a buffer handed to a different tensor). */
+  bindGroups: number;
+  /** GPU buffers created by the pool (it had no free one of the size class; the rest are reused). */
+  buffers: number;
 }

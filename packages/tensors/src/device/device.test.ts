@@ -126,6 +126,45 @@ describe('tensors and memory', () => {
     b.dispose();
   });
 
+  it('hands out the same buffers for the same requests whatever order they were freed in', async () => {
+    await device.sync();
+    // An uncommon size class, so no other test's freed buffers are in its list.
+    const make = () => [0, 1, 2].map(() => device.empty([1234], 'f32'));
+    const first = make();
+    const original = first.map((t) => t.chunks[0].buffer);
+    // Which of the first three buffers each tensor got (GPUBuffers compare by identity only).
+    const buffersOf = (tensors: Tensor[]) => tensors.map((t) => original.indexOf(t.chunks[0].buffer));
+    for (const t of first) t.dispose(); // oldest first
+    const second = make();
+    expect(buffersOf(second)).toEqual([0, 1, 2]);
+    for (const t of [...second].reverse()) t.dispose(); // newest first
+    const third = make();
+    expect(buffersOf(third)).toEqual([0, 1, 2]);
+    for (const t of [third[1], third[0], third[2]]) t.dispose();
+    const fourth = make();
+    expect(buffersOf(fourth)).toEqual([0, 1, 2]);
+    for (const t of fourth) t.dispose();
+  });
+
+  it('gives a scope that runs again the same buffers, so its bind groups are reused (counted)', async () => {
+    // Three tensors of one size class per run: a scope disposing oldest-first would hand them back
+    // permuted (the pool is last-in first-out) and every dispatch would need a new bind group.
+    const run = () =>
+      device.scope(async () => {
+        const a = device.fromArray(new Float32Array(200).fill(1), [200], 'f32');
+        const b = binary('add', a, 2);
+        const c = binary('mul', b, a);
+        return (await c.toArray())[0];
+      });
+    expect(await run()).toBe(3);
+    const before = { ...device.stats };
+    for (let i = 0; i < 3; i++) expect(await run()).toBe(3);
+    expect(device.stats.dispatches - before.dispatches).toBe(6);
+    expect(device.stats.buffers - before.buffers).toBe(0);
+    expect(device.stats.bindGroups - before.bindGroups).toBe(0);
+    expect(device.stats.pipelines - before.pipelines).toBe(0);
+  });
+
   it('does not let a reused buffer be overwritten before earlier commands ran', async () => {
     // a is read by a recorded (not yet submitted) dispatch, then disposed; a new upload must not land in a's buffer
     // before that dispatch runs.

@@ -26,7 +26,14 @@ export class WebGpuDevice implements Device {
   readonly hasF16: boolean;
   readonly maxBindingBytes: number;
   readonly maxWorkgroupsPerDimension: number;
-  readonly stats: DeviceStats = { dispatches: 0, submits: 0, readbacks: 0, pipelines: 0 };
+  readonly stats: DeviceStats = {
+    dispatches: 0,
+    submits: 0,
+    readbacks: 0,
+    pipelines: 0,
+    bindGroups: 0,
+    buffers: 0,
+  };
   private readonly pool: BufferPool;
   private readonly lifetime: TensorLifetime;
   private readonly cache: PipelineCache;
@@ -45,9 +52,18 @@ export class WebGpuDevice implements Device {
     const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
     this.maxBindingBytes = Math.floor(Math.min(options.maxBindingBytes ?? limit, limit) / 16) * 16;
     this.maxWorkgroupsPerDimension = gpu.limits.maxComputeWorkgroupsPerDimension;
-    this.pool = new BufferPool(gpu, gpu.limits.maxBufferSize, () => this.recorder.pending);
+    this.pool = new BufferPool(
+      gpu,
+      gpu.limits.maxBufferSize,
+      () => this.recorder.pending,
+      () => this.stats.buffers++,
+    );
     this.lifetime = new TensorLifetime(this.pool, this.maxBindingBytes);
-    this.cache = new PipelineCache(gpu, () => this.stats.pipelines++);
+    this.cache = new PipelineCache(
+      gpu,
+      () => this.stats.pipelines++,
+      () => this.stats.bindGroups++,
+    );
     this.recorder = new CommandRecorder(
       gpu,
       this.pool,

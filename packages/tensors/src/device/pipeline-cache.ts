@@ -51,6 +51,8 @@ export class PipelineCache {
     private readonly gpu: GPUDevice,
     /** Called once per newly compiled pipeline (device statistics). */
     private readonly onCompile: () => void,
+    /** Called once per bind group created (device statistics). */
+    private readonly onBindGroup: () => void = () => {},
   ) {}
 
   /** The pipeline of `key`, compiling `source()` the first time the key is seen. */
@@ -101,6 +103,7 @@ export class PipelineCache {
           resource: { buffer: uniform.buffer, offset: uniform.offset, size: uniform.size },
         });
       }
+      this.onBindGroup();
       return this.gpu.createBindGroup({ layout: compiled.pipeline.getBindGroupLayout(0), entries });
     }
     let cacheKey = `${key}|${uniform?.size ?? 0}`;
@@ -114,6 +117,7 @@ export class PipelineCache {
         });
       }
       group = this.gpu.createBindGroup({ layout: compiled.layout, entries });
+      this.onBindGroup();
       if (this.bindGroups.size >= BIND_GROUP_CACHE_SIZE) this.bindGroups.clear();
       this.bindGroups.set(cacheKey, group);
     }

@@ -87,7 +87,10 @@ export class TensorLifetime {
       const index = this.scopes.lastIndexOf(created);
       if (index >= 0) this.scopes.splice(index, 1);
       const kept = failed ? new Set<Tensor>() : collectTensors(result);
-      for (const tensor of created) {
+      // Newest first: the pool hands out the last buffer released first, so a scope that runs
+      // again (the next prefill, the next step) gets back the same buffer for each tensor, and the
+      // bind groups cached for those buffers hit instead of being made anew each call.
+      for (const tensor of [...created].reverse()) {
         if (kept.has(tensor)) this.scopes[this.scopes.length - 1]?.add(tensor);
         else tensor.dispose();
       }

@@ -185,4 +185,19 @@ describe('prefillAttention', () => {
       append: true,
     });
   });
+
+  it('prefillAppend without q/k norms: odd half head size, GQA, padding, keys before the prompt', async () => {
+    await check('append, padded, GQA', {
+      rows: 3,
+      steps: 7,
+      start: 2,
+      heads: 6,
+      kvHeads: 2,
+      headDim: 6,
+      padding: [0, 4, 1],
+      qkNorm: false,
+      seed: 15,
+      append: true,
+    });
+  });
 });
