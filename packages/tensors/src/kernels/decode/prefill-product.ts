@@ -1,11 +1,11 @@
 import type { Device } from '../../device/device.js';
 import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
-import { uniformStruct } from '../../device/uniforms.js';
 import { KERNELS } from '../names.js';
 import { isQuantized } from '../packed-matmul/formats.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
-import { GELU_TANH_SCALE, prefillQuantizedProduct } from './prefill-product-quantized.js';
+import { prefillQuantizedProduct } from './prefill-product-quantized.js';
+import { type PrefillTileShape, prefillTileSource, tileFmas, tileRowLoads } from './prefill-tile-wgsl.js';
 import {
   checkProductInputs,
   type DecodeMatvecOptions,
@@ -17,26 +17,8 @@ import {
 } from './product-inputs.js';
 
 /** What one prefill product kernel computes; everything here is in the pipeline key. */
-export interface PrefillProductShape {
+export interface PrefillProductShape extends PrefillTileShape {
   format: 'f32' | 'f16' | 'bf16';
-  /** Output rows and columns one invocation accumulates (register tile), lanes per workgroup (along columns). */
-  rows: number;
-  cols: number;
-  lanes: number;
-  /** Weights read by separate workgroups (1 for swiglu, which reads gate and up in one loop). */
-  weights: number;
-  lora: boolean[];
-  norm: boolean;
-  epilogue: DecodeMatvecOptions['epilogue'];
-  bias: boolean;
-  /** Lane l loads rows l, l + lanes, ... of the tile and subgroupBroadcast hands them to the others. */
-  subgroups: boolean;
-  /** The gated epilogue's activation is GELU's tanh form (Gemma's GeGLU) instead of SiLU. */
-  gelu?: boolean;
-  /** Per weight: DoRA's factor [n] multiplies its sum with its LoRA term (before the bias). */
-  dora?: boolean[];
-  /** The gated epilogue over one weight [2n, K] (Phi-3's gate_up_proj): up's rows start n rows after gate's. */
-  stacked?: boolean;
 }
 
 /**
@@ -120,172 +102,21 @@ export function prefillProductKey(shape: PrefillProductShape): string {
 
 /** The 4 weight values at vec4 index `at`: a vec4 load (f32) or two words of two halves (f16, bf16). */
 export function prefillProductSource(shape: PrefillProductShape): string {
-  const { rows: R, cols: C, lanes: L, norm, epilogue, subgroups } = shape;
-  const swiglu = epilogue === 'swiglu';
-  const sums = swiglu ? 2 : 1;
-  const names = swiglu
-    ? shape.stacked
-      ? ['w0', 'w0']
-      : ['w0', 'w1']
-    : Array.from({ length: shape.weights }, (_, i) => `w${i}`);
-  const bound = shape.stacked ? ['w0'] : names;
-  const loads = subgroups ? R / L : R;
-  const lines: string[] = [];
-  const emit = (line: string) => lines.push(line);
-  emit('  let block = wid.y * nwg.x + wid.x;');
-  emit('  if (block >= params.blocks) { return; }');
-  emit(`  let row0 = wid.z * ${R}u;`);
-  // Rows and columns past the end read the last one again and store nothing.
-  for (let i = 0; i < loads; i++) {
-    const row = subgroups ? `row0 + ${i * L}u + lid.x` : `row0 + ${i}u`;
-    emit(`  let x_at_${i} = min(${row}, params.rows - 1u) * params.k4;`);
-  }
-  emit('  var which = 0u;');
-  emit('  var local = block;');
-  emit('  var n = params.n0;');
-  emit('  var out_offset = 0u;');
-  if (!swiglu && shape.weights > 2) {
-    emit(
-      '  if (block >= params.start2) { which = 2u; local = block - params.start2; n = params.n2; out_offset = params.n0 + params.n1; }',
-    );
-  }
-  if (!swiglu && shape.weights > 1) {
-    emit(
-      `  ${shape.weights > 2 ? 'else ' : ''}if (block >= params.start1) { which = 1u; local = block - params.start1; n = params.n1; out_offset = params.n0; }`,
-    );
-  }
-  emit(`  let col0 = local * ${L * C}u + lid.x * ${C}u;`);
-  for (let j = 0; j < C; j++) emit(`  let w_at_${j} = min(col0 + ${j}u, n - 1u) * params.k4;`);
-  for (let p = 0; p < sums; p++)
-    for (let r = 0; r < R; r++) for (let j = 0; j < C; j++) emit(`  var acc_${p}_${r}_${j} = 0.0;`);
-  if (norm) for (let i = 0; i < loads; i++) emit(`  var squares_${i} = 0.0;`);
-  const loop = (weight: number) => {
-    const body: string[] = [];
-    body.push('    for (var s = 0u; s < params.k4; s++) {');
-    if (norm) body.push('      let gain = g[s];');
-    for (let i = 0; i < loads; i++) {
-      body.push(`      let a_${i} = x[x_at_${i} + s];`);
-      if (norm) body.push(`      squares_${i} += dot(a_${i}, a_${i});`);
-    }
-    for (let p = 0; p < sums; p++) {
-      const name = swiglu ? names[p] : names[weight];
-      for (let j = 0; j < C; j++) {
-        body.push(
-          `      let b_${p}_${j} = ${loadWeight(shape.format, name, `w_at_${j} + ${shape.stacked && p === 1 ? 'params.n0 * params.k4 + ' : ''}s`)}${norm ? ' * gain' : ''};`,
-        );
-      }
-    }
-    for (let r = 0; r < R; r++) {
-      const row = subgroups ? `row_${r}` : `a_${r}`;
-      if (subgroups) body.push(`      let row_${r} = subgroupBroadcast(a_${Math.floor(r / L)}, ${r % L}u);`);
-      // A chain of four fmas per accumulator (dot() is a multiply and three adds on lavapipe).
-      for (let p = 0; p < sums; p++)
-        for (let j = 0; j < C; j++) {
-          let sum = `acc_${p}_${r}_${j}`;
-          for (const lane of ['x', 'y', 'z', 'w']) sum = `fma(${row}.${lane}, b_${p}_${j}.${lane}, ${sum})`;
-          body.push(`      acc_${p}_${r}_${j} = ${sum};`);
-        }
-    }
-    body.push('    }');
-    return body.join('\n');
-  };
-  if (swiglu || shape.weights === 1) emit(`  {\n${loop(0)}\n  }`);
-  else {
-    for (let w = 0; w < shape.weights; w++) {
-      const guard =
-        w === 0 ? 'if (which == 0u)' : w === shape.weights - 1 ? 'else' : `else if (which == ${w}u)`;
-      emit(`  ${guard} {\n${loop(w)}\n  }`);
-    }
-  }
-  // Each row's inverse RMS (the norm): from the squares of the lane that loaded the row.
-  for (let r = 0; r < R; r++) {
-    if (!norm) continue;
-    if (subgroups) {
-      emit(
-        `  var inv_${r} = inverseSqrt(subgroupBroadcast(squares_${Math.floor(r / L)}, ${r % L}u) * params.inv_k + params.eps);`,
-      );
-    } else emit(`  var inv_${r} = inverseSqrt(squares_${r} * params.inv_k + params.eps);`);
-  }
-  // The tile is stored row by row in a loop (accumulator row 0, then the rows shift up): unrolled,
-  // the stores would be as much code as the loop, and lavapipe compiles for long.
-  emit(`  let store_rows = select(0u, min(${R}u, params.rows - row0), row0 < params.rows);`);
-  emit('  for (var r = 0u; r < store_rows; r++) {');
-  emit('    let row = row0 + r;');
-  for (let j = 0; j < C; j++) {
-    emit(`    if (col0 + ${j}u < n) {`);
-    emit(`      let col = col0 + ${j}u;`);
-    for (let p = 0; p < sums; p++) {
-      emit(`      var total_${p} = acc_${p}_0_${j}${norm ? ' * inv_0' : ''};`);
-      const lora = (w: number) =>
-        `{ var low = 0.0; for (var t = 0u; t < params.rank${w}; t++) { low += u[row * params.u_row + params.u_off${w} + t] * lora_b${w}[col * params.rank${w} + t]; } total_${p} += params.scale${w} * low;${shape.dora?.[w] ? ` total_${p} *= dora_f${w}[col];` : ''} }`;
-      if (swiglu) {
-        if (shape.lora[p]) emit(`      ${lora(p)}`);
-        if (shape.bias) emit(`      total_${p} += bias${p}[col];`);
-      } else if (names.length === 1) {
-        if (shape.lora[0]) emit(`      ${lora(0)}`);
-        if (shape.bias) emit(`      total_${p} += bias0[col];`);
-      } else {
-        for (let w = 0; w < names.length; w++) {
-          if (shape.lora[w]) emit(`      if (which == ${w}u) ${lora(w)}`);
-          if (shape.bias) emit(`      if (which == ${w}u) { total_${p} += bias${w}[col]; }`);
+  return prefillTileSource(shape, {
+    type: shape.format === 'f32' ? 'vec4<f32>' : 'u32',
+    rowStride: 'params.k4',
+    loop: (weight, tile) => {
+      const body = ['    for (var s = 0u; s < params.k4; s++) {', ...tileRowLoads(tile, '      ')];
+      for (let p = 0; p < tile.sums; p++) {
+        const at = (j: number) =>
+          `w_at_${j} + ${shape.stacked && p === 1 ? 'params.n0 * params.k4 + ' : ''}s`;
+        for (let j = 0; j < shape.cols; j++) {
+          const value = loadWeight(shape.format, tile.nameOf(p, weight), at(j));
+          body.push(`      let b_${p}_${j} = ${value}${shape.norm ? ' * gain' : ''};`);
         }
       }
-    }
-    emit('      let at = row * params.out_row + out_offset + col;');
-    if (epilogue === 'store') emit('      out[at] = total_0;');
-    else if (epilogue === 'residual') emit('      out[at] = out[at] + total_0;');
-    else if (shape.gelu)
-      // GELU's tanh form, x sigmoid(2u) with u = sqrt(2 / pi) (x + 0.044715 x^3): no overflow.
-      emit(
-        `      out[at] = total_0 / (1.0 + exp(-${GELU_TANH_SCALE} * (total_0 + 0.044715 * total_0 * total_0 * total_0))) * total_1;`,
-      );
-    else emit('      out[at] = total_0 / (1.0 + exp(-total_0)) * total_1;');
-    emit('    }');
-  }
-  for (let r = 0; r + 1 < R; r++) {
-    for (let p = 0; p < sums; p++)
-      for (let j = 0; j < C; j++) emit(`    acc_${p}_${r}_${j} = acc_${p}_${r + 1}_${j};`);
-    if (norm) emit(`    inv_${r} = inv_${r + 1};`);
-  }
-  emit('  }');
-
-  const storage: { name: string; type: string; access: 'read' | 'read_write' }[] = [
-    { name: 'x', type: 'vec4<f32>', access: 'read' },
-    ...(norm ? [{ name: 'g', type: 'vec4<f32>', access: 'read' as const }] : []),
-    ...bound.map((name) => ({
-      name,
-      type: shape.format === 'f32' ? 'vec4<f32>' : 'u32',
-      access: 'read' as const,
-    })),
-    ...(shape.bias ? names.map((_, i) => ({ name: `bias${i}`, type: 'f32', access: 'read' as const })) : []),
-    ...(shape.lora.some(Boolean)
-      ? [
-          { name: 'u', type: 'f32', access: 'read' as const },
-          ...shape.lora.flatMap((on, i) =>
-            on ? [{ name: `lora_b${i}`, type: 'f32', access: 'read' as const }] : [],
-          ),
-        ]
-      : []),
-    ...(shape.dora ?? []).flatMap((on, i) =>
-      on ? [{ name: `dora_f${i}`, type: 'f32', access: 'read' as const }] : [],
-    ),
-    { name: 'out', type: 'f32', access: 'read_write' },
-  ];
-  // Written out here rather than through kernelSource(): the subgroup form needs `enable subgroups`
-  // before the declarations.
-  const header: string[] = [];
-  if (subgroups) header.push('enable subgroups;');
-  storage.forEach((s, i) => {
-    header.push(`@group(0) @binding(${i}) var<storage, ${s.access}> ${s.name}: array<${s.type}>;`);
+      body.push(...tileFmas(tile, '      '), '    }');
+      return body.join('\n');
+    },
   });
-  header.push(uniformStruct(PRODUCT_FIELDS));
-  header.push(`@group(0) @binding(${storage.length}) var<uniform> params: Params;`);
-  return [
-    ...header,
-    `@compute @workgroup_size(${L}, 1, 1)`,
-    'fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u,',
-    '        @builtin(num_workgroups) nwg: vec3u) {',
-    ...lines,
-    '}',
-  ].join('\n');
 }
