@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matmul } from '../kernels/matmul/matmul.js';
 import { rand } from '../ops/creation.js';
 import { createDevice } from './create-device.js';
-import { dawnPollingStats, installDawnPolling } from './dawn-polling.js';
+import { dawnPollingStats, expectDawnWait, installDawnPolling } from './dawn-polling.js';
 import type { Device } from './device.js';
 
 let device: Device;
@@ -69,6 +69,42 @@ describe('Dawn polling', () => {
     expect(polls).toBeGreaterThanOrEqual(1);
     expect(after.sleptMs - before.sleptMs).toBeGreaterThan(0);
     expect(after.sleptMs - before.sleptMs).toBeLessThanOrEqual(polls);
+  });
+
+  it('sleeps a named wait to just before the end its kind had, unless blind', async () => {
+    const pollOnce = async () => {
+      const before = dawnPollingStats().sleptMs;
+      await new Promise<void>((resolve) => {
+        setImmediate(Math.random);
+        setImmediate(resolve);
+      });
+      return dawnPollingStats().sleptMs - before;
+    };
+    try {
+      installDawnPolling('sleep');
+      // A first wait of this kind lasting ~6 ms (nothing to expect yet: a 20 us sleep).
+      const first = expectDawnWait('test:named');
+      const firstSlept = await pollOnce();
+      const until = performance.now() + 6;
+      while (performance.now() < until) {
+        // the work being waited for
+      }
+      first();
+      expect(firstSlept).toBeLessThan(1);
+      // The next one sleeps straight to ~90% of it (6 * 0.9 - 0.15 = 5.25 ms) before its first poll.
+      const second = expectDawnWait('test:named');
+      const slept = await pollOnce();
+      second();
+      expect(slept).toBeGreaterThan(5);
+      // 'sleep-blind' ignores the kind: the age schedule's 20 us.
+      installDawnPolling('sleep-blind');
+      const blind = expectDawnWait('test:named');
+      const blindSlept = await pollOnce();
+      blind();
+      expect(blindSlept).toBeLessThan(1);
+    } finally {
+      installDawnPolling('sleep');
+    }
   });
 
   it('polls a long GPU wait far less often than the busy loop does', async () => {
