@@ -107,6 +107,29 @@ describe('Dawn polling', () => {
     }
   });
 
+  it('names each read-back by the work before it, so a repeated read-back has an expectation', async () => {
+    const a = rand(device, [64, 64], { seed: 3 });
+    const read = async (products: number) => {
+      let c = matmul(a, a);
+      for (let i = 1; i < products; i++) {
+        const next = matmul(c, a, { alpha: 1 / 64 });
+        c.dispose();
+        c = next;
+      }
+      await device.read(c);
+      c.dispose();
+    };
+    await read(3); // (with rand's dispatch before it: a kind of its own)
+    await read(3);
+    const before = dawnPollingStats();
+    await read(3); // the same work: the same kind, expected from the last
+    await read(2); // other work: a kind of its own, first seen
+    const after = dawnPollingStats();
+    expect(after.namedWaits - before.namedWaits).toBe(2);
+    expect(after.expectedWaits - before.expectedWaits).toBe(1);
+    a.dispose();
+  });
+
   it('polls a long GPU wait far less often than the busy loop does', async () => {
     const a = rand(device, [512, 512], { seed: 1 });
     const b = rand(device, [512, 512], { seed: 2 });

@@ -45,6 +45,9 @@ interface PollingState {
   lastPoll: number;
   polls: number;
   sleptMs: number;
+  /** Named waits begun (expectDawnWait) and, of those, the ones that had an expectation. */
+  namedWaits: number;
+  expectedWaits: number;
   /** Durations of named waits (expectDawnWait), per kind. */
   history: WaitHistory;
   /** The schedule of named waits in 'sleep' mode. */
@@ -103,6 +106,8 @@ export function installDawnPolling(
     lastPoll: Number.NEGATIVE_INFINITY,
     polls: 0,
     sleptMs: 0,
+    namedWaits: 0,
+    expectedWaits: 0,
     history: new WaitHistory(),
     schedule: { ...DEFAULT_POLL_SCHEDULE, ...schedule },
     named: null,
@@ -143,14 +148,34 @@ export function expectDawnWait(kind: string): () => void {
   if (!s) return () => {};
   const named = { start: performance.now(), expectedMs: s.history.expected(kind) };
   s.named = named;
+  s.namedWaits++;
+  if (named.expectedMs !== undefined) s.expectedWaits++;
   return () => {
     s.history.record(kind, performance.now() - named.start);
     if (s.named === named) s.named = null;
   };
 }
 
-/** Native callbacks scheduled (Dawn's polls) and milliseconds slept before them, since installDawnPolling (zeros if not installed). */
-export function dawnPollingStats(): { mode: DawnPolling | 'none'; polls: number; sleptMs: number } {
+/**
+ * Native callbacks scheduled (Dawn's polls) and milliseconds slept before them, and the named
+ * waits begun (`expectedWaits`: those a previous wait of the same kind gave an expectation), since
+ * installDawnPolling (zeros if not installed).
+ */
+export function dawnPollingStats(): {
+  mode: DawnPolling | 'none';
+  polls: number;
+  sleptMs: number;
+  namedWaits: number;
+  expectedWaits: number;
+} {
   const s = state();
-  return s ? { mode: s.mode, polls: s.polls, sleptMs: s.sleptMs } : { mode: 'none', polls: 0, sleptMs: 0 };
+  return s
+    ? {
+        mode: s.mode,
+        polls: s.polls,
+        sleptMs: s.sleptMs,
+        namedWaits: s.namedWaits,
+        expectedWaits: s.expectedWaits,
+      }
+    : { mode: 'none', polls: 0, sleptMs: 0, namedWaits: 0, expectedWaits: 0 };
 }
