@@ -27,9 +27,13 @@ export class CommandRecorder {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pendingDispatches = 0;
-  /** Dispatches and submits since the last read-back: the kind of the next read-back's wait. */
+  /**
+   * Dispatches, submits and a hash of the dispatches' grids since the last read-back: the kind of
+   * the next read-back's wait (the same work gives the same kind; a longer prompt, a larger grid).
+   */
   private dispatchesSinceRead = 0;
   private submitsSinceRead = 0;
+  private gridsSinceRead = 0;
   private readonly slotSize: number;
   private readonly uniformHost: ArrayBuffer;
   private readonly uniformView: DataView;
@@ -101,6 +105,7 @@ export class CommandRecorder {
     pass.dispatchWorkgroups(x, y, z);
     this.pendingDispatches++;
     this.dispatchesSinceRead++;
+    this.gridsSinceRead = (Math.imul(this.gridsSinceRead, 31) + x * 1_000_003 + y * 1_009 + z) | 0;
     if (this.profiler) this.endPass();
   }
 
@@ -162,9 +167,12 @@ export class CommandRecorder {
     this.flush();
     // The wait is named by the work it waits for, so Dawn's polls crowd where the same read-back
     // ended before (dawn-polling.ts).
-    const waited = expectDawnWait(`read:${this.dispatchesSinceRead}:${this.submitsSinceRead}:${bytes}`);
+    const waited = expectDawnWait(
+      `read:${this.dispatchesSinceRead}:${this.submitsSinceRead}:${this.gridsSinceRead}:${bytes}`,
+    );
     this.dispatchesSinceRead = 0;
     this.submitsSinceRead = 0;
+    this.gridsSinceRead = 0;
     try {
       await keepAlive(staging.mapAsync(1, 0, bytes));
     } finally {

@@ -71,37 +71,44 @@ describe('Dawn polling', () => {
     expect(after.sleptMs - before.sleptMs).toBeLessThanOrEqual(polls);
   });
 
-  it('sleeps a named wait to just before the end its kind had, unless blind', async () => {
+  it('sleeps a named wait toward the end its kind had, unless blind', async () => {
+    // Slept per poll during one turn of the event loop (Dawn's own polls may land in it too).
     const pollOnce = async () => {
-      const before = dawnPollingStats().sleptMs;
+      const before = dawnPollingStats();
       await new Promise<void>((resolve) => {
         setImmediate(Math.random);
         setImmediate(resolve);
       });
-      return dawnPollingStats().sleptMs - before;
+      const after = dawnPollingStats();
+      return (after.sleptMs - before.sleptMs) / Math.max(1, after.polls - before.polls);
     };
-    try {
-      installDawnPolling('sleep');
-      // A first wait of this kind lasting ~6 ms (nothing to expect yet: a 20 us sleep).
-      const first = expectDawnWait('test:named');
-      const firstSlept = await pollOnce();
-      const until = performance.now() + 6;
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
       while (performance.now() < until) {
         // the work being waited for
       }
+    };
+    try {
+      installDawnPolling('sleep');
+      // A first wait of this kind lasting ~30 ms: nothing to expect, the age schedule (a tenth of
+      // the wait so far, at most 1 ms).
+      const first = expectDawnWait('test:named');
+      busy(3);
+      expect(await pollOnce()).toBeLessThanOrEqual(1);
+      busy(27);
       first();
-      expect(firstSlept).toBeLessThan(1);
-      // The next one sleeps straight to ~90% of it (6 * 0.9 - 0.15 = 5.25 ms) before its first poll.
+      // The next one, 3 ms or more in, sleeps half its age toward the guard (30 * 0.9 - 0.15 ms):
+      // at least 1.5 ms while it is under ~25 ms old.
       const second = expectDawnWait('test:named');
-      const slept = await pollOnce();
+      busy(3);
+      expect(await pollOnce()).toBeGreaterThan(1.2);
       second();
-      expect(slept).toBeGreaterThan(5);
-      // 'sleep-blind' ignores the kind: the age schedule's 20 us.
+      // 'sleep-blind' ignores the kind: the age schedule again.
       installDawnPolling('sleep-blind');
       const blind = expectDawnWait('test:named');
-      const blindSlept = await pollOnce();
+      busy(3);
+      expect(await pollOnce()).toBeLessThanOrEqual(1);
       blind();
-      expect(blindSlept).toBeLessThan(1);
     } finally {
       installDawnPolling('sleep');
     }

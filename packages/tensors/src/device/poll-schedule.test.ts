@@ -35,11 +35,13 @@ describe('poll schedule', () => {
     }
   });
 
-  it('sleeps to a guard before the expected end, in slices of at most leadMaxMs', () => {
+  it('sleeps up to a guard before the expected end in slices growing by half the age', () => {
     // Expected 10 ms: polling starts at 10 * 0.9 - 0.15 = 8.85 ms.
     expect(pollStartMs(10)).toBeCloseTo(8.85, 12);
-    expect(pollSleepMs(0, 10)).toBeCloseTo(8, 12); // the first slice is capped at leadMaxMs
-    expect(pollSleepMs(8, 10)).toBeCloseTo(0.85, 12);
+    expect(pollSleepMs(0, 10)).toBe(0.02);
+    expect(pollSleepMs(2, 10)).toBeCloseTo(1, 12); // half the age
+    expect(pollSleepMs(8, 10)).toBeCloseTo(0.85, 12); // no further than the guard
+    expect(pollSleepMs(30, 100)).toBe(8); // slices of at most leadMaxMs
     // From the guard on, the growing schedule starts again from its 20 us.
     expect(pollSleepMs(8.85, 10)).toBe(0.02);
     expect(pollSleepMs(9.85, 10)).toBeCloseTo(0.1, 12);
@@ -83,11 +85,17 @@ describe('poll schedule', () => {
     const long = simulate(40, 10);
     expect(long.lateMs).toBeLessThanOrEqual(1 + 1e-9);
     expect(long.polls).toBeLessThan(simulate(40, undefined).polls + 10);
-    // Work that ends before the guard is seen at the end of the lead slice it ends in (at most
-    // leadMaxMs late, never after the guard).
-    const early = simulate(7, 10);
-    expect(early.seenMs).toBeCloseTo(8, 9);
+    // Work that ends before the guard is seen at the end of the lead slice it ends in, never
+    // after the guard.
+    expect(simulate(7, 10).seenMs).toBeLessThanOrEqual(pollStartMs(10) + 1e-9);
     expect(simulate(8.5, 10).seenMs).toBeCloseTo(pollStartMs(10), 9);
+  });
+
+  it('is at most half a wait late when the expectation is far off', () => {
+    // Other work under the same kind: expected 100 ms, done in 1-20 ms.
+    for (let ms = 1; ms <= 20; ms += 0.7) {
+      expect(simulate(ms, 100).lateMs).toBeLessThanOrEqual(0.5 * ms + 0.02 + 1e-9);
+    }
   });
 
   it('uses the schedule it is given', () => {

@@ -4,9 +4,10 @@
  *
  * Without an expectation a wait sleeps a `fraction` of its age between polls (20 us at first, at
  * most 1 ms), so it ends at most ~10% late: ~1 ms on a 10 ms prefill. With one (the shortest of
- * the last few waits of the same kind, `WaitHistory`), the wait sleeps straight to a guard before
- * the expected end, then starts the same growing schedule again from there: the polls crowd where
- * the work is likely to finish, and a wait that runs long backs off as before.
+ * the last few waits of the same kind, `WaitHistory`), the wait's sleeps grow faster (half its age)
+ * up to a guard before the expected end, then the growing schedule starts again from there: the
+ * polls crowd where the work is likely to finish, a wait that runs long backs off as before, and
+ * one that ends far sooner than expected is at most half its duration late.
  */
 
 export interface PollSchedule {
@@ -21,6 +22,12 @@ export interface PollSchedule {
   guardMs: number;
   /** Longest single sleep while the expected end is still far (keeps other JavaScript responsive). */
   leadMaxMs: number;
+  /**
+   * Before the guard, sleep at most this share of the wait's age (at least minMs): the sleeps
+   * grow by half each poll, so a wrong expectation (other work under the same kind) makes a wait
+   * at most this share late, never a whole expected duration.
+   */
+  leadGrowth: number;
 }
 
 /** The schedule of waits with an expectation ('sleep' mode of installDawnPolling). */
@@ -31,6 +38,7 @@ export const DEFAULT_POLL_SCHEDULE: Readonly<PollSchedule> = Object.freeze({
   guardFraction: 0.1,
   guardMs: 0.15,
   leadMaxMs: 8,
+  leadGrowth: 0.5,
 });
 
 /** The schedule by the wait's age alone (waits nobody named, and 'sleep-blind'). */
@@ -59,7 +67,12 @@ export function pollSleepMs(
   schedule: PollSchedule = DEFAULT_POLL_SCHEDULE,
 ): number {
   const start = pollStartMs(expectedMs, schedule);
-  if (elapsedMs < start) return Math.min(start - elapsedMs, schedule.leadMaxMs);
+  if (elapsedMs < start)
+    return Math.min(
+      start - elapsedMs,
+      schedule.leadMaxMs,
+      Math.max(schedule.minMs, schedule.leadGrowth * elapsedMs),
+    );
   return Math.min(schedule.maxMs, Math.max(schedule.minMs, schedule.fraction * (elapsedMs - start)));
 }
 
