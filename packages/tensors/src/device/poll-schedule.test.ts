@@ -45,6 +45,9 @@ describe('poll schedule', () => {
     // From the guard on, the growing schedule starts again from its 20 us.
     expect(pollSleepMs(8.85, 10)).toBe(0.02);
     expect(pollSleepMs(9.85, 10)).toBeCloseTo(0.1, 12);
+    // At most 0.25 ms until the wait is twice as long as expected, then up to 1 ms again.
+    expect(pollSleepMs(15, 10)).toBe(0.25);
+    expect(pollSleepMs(19.9, 10)).toBe(0.25);
     expect(pollSleepMs(30, 10)).toBe(1);
     // A tiny or meaningless expectation starts polling at once.
     expect(pollStartMs(0.1)).toBe(0);
@@ -84,7 +87,10 @@ describe('poll schedule', () => {
     // Expected 10 ms, the work takes 40: after the guard the sleeps grow to 1 ms again.
     const long = simulate(40, 10);
     expect(long.lateMs).toBeLessThanOrEqual(1 + 1e-9);
-    expect(long.polls).toBeLessThan(simulate(40, undefined).polls + 10);
+    // It pays the 0.25 ms polls up to twice the expected time (at most 2 * 10 / 0.25 = 80 more).
+    expect(long.polls).toBeLessThan(simulate(40, undefined).polls + (2 * 10) / 0.25);
+    // Far past it, the sleeps are the age schedule's 1 ms again.
+    expect(pollSleepMs(200, 10)).toBe(1);
     // Work that ends before the guard is seen at the end of the lead slice it ends in, never
     // after the guard.
     expect(simulate(7, 10).seenMs).toBeLessThanOrEqual(pollStartMs(10) + 1e-9);
@@ -99,9 +105,10 @@ describe('poll schedule', () => {
   });
 
   it('uses the schedule it is given', () => {
-    const tight: PollSchedule = { ...DEFAULT_POLL_SCHEDULE, maxMs: 0.25, guardFraction: 0.2, guardMs: 0 };
+    const tight: PollSchedule = { ...DEFAULT_POLL_SCHEDULE, maxMs: 0.5, guardFraction: 0.2, guardMs: 0 };
     expect(pollStartMs(10, tight)).toBeCloseTo(8, 12);
     expect(pollSleepMs(18, 10, tight)).toBe(0.25);
+    expect(pollSleepMs(28, 10, tight)).toBe(0.5);
     expect(Object.isFrozen(DEFAULT_POLL_SCHEDULE)).toBe(true);
   });
 });

@@ -16,6 +16,11 @@ export interface PollSchedule {
   maxMs: number;
   /** Sleep this share of the time since the schedule (re)started. */
   fraction: number;
+  /**
+   * Longest sleep after the guard while the wait is not yet twice as long as expected (then
+   * maxMs): a wait that runs a little long is still seen soon, one far off backs off.
+   */
+  nearMaxMs: number;
   /** Start polling this share of the expected time before the expected end ... */
   guardFraction: number;
   /** ... and at least this many ms before it. */
@@ -35,6 +40,7 @@ export const DEFAULT_POLL_SCHEDULE: Readonly<PollSchedule> = Object.freeze({
   minMs: 0.02,
   maxMs: 1,
   fraction: 0.1,
+  nearMaxMs: 0.25,
   guardFraction: 0.1,
   guardMs: 0.15,
   leadMaxMs: 8,
@@ -73,7 +79,9 @@ export function pollSleepMs(
       schedule.leadMaxMs,
       Math.max(schedule.minMs, schedule.leadGrowth * elapsedMs),
     );
-  return Math.min(schedule.maxMs, Math.max(schedule.minMs, schedule.fraction * (elapsedMs - start)));
+  const near = expectedMs !== undefined && start > 0 && elapsedMs < 2 * expectedMs;
+  const longest = near ? Math.min(schedule.nearMaxMs, schedule.maxMs) : schedule.maxMs;
+  return Math.min(longest, Math.max(schedule.minMs, schedule.fraction * (elapsedMs - start)));
 }
 
 /**
