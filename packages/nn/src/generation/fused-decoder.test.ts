@@ -279,13 +279,9 @@ describe.skipIf(!requireFixtures(HF))('fused decoding on stories260K', () => {
       submits: t.decodeSubmits / t.decodeSteps,
     });
     // A dispatch per layer (decodeLayer: the layers are small; the last one embeds nothing but
-    // takes the final norm, the head and the argmax) = 5 dispatches per step; 8 steps per read-back,
-    // in two submits (the chunk's first step is submitted early, to run while the host records
-    // the others): 23 steps = chunks of 8, 8 and 7 = 6 submits, and one that carries the layers'
-    // packing copies when the first ids are written (device.write submits pending work first).
+    // takes the final norm, the head and the argmax) = 5 dispatches per step; 8 steps per submit.
     expect(perStep(fused.timings).dispatches).toBe(5);
-    expect(fused.timings.decodeSubmits).toBe(7);
-    expect(fused.timings.decodeReadbacks).toBe(3);
+    expect(perStep(fused.timings).submits).toBeLessThanOrEqual(0.25);
     expect(perStep(plain.timings).dispatches).toBeGreaterThan(10 * 5);
     expect(perStep(single.timings).submits).toBeLessThanOrEqual(1.05);
   });

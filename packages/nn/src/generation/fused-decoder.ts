@@ -553,9 +553,6 @@ export class FusedDecoder {
           repetitionPenalty: options.repetitionPenalty ?? 1,
         });
       }
-      // The first step goes to the device at once: it runs while the host records the others
-      // (the GPU otherwise idles for the whole chunk's recording). One more submit per chunk.
-      if (step === 0 && steps > 1) this.device.flush();
     }
     const log = await this.tokens.toArray();
     return Array.from({ length: steps }, (_, step) =>
