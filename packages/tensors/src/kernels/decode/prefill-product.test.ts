@@ -15,7 +15,18 @@ let gpuLike: Device;
 beforeAll(async () => {
   device = await createDevice();
   gpuLike = await createDevice({
-    tuning: { matmulSubgroups: false, matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 16 },
+    tuning: {
+      matmulSubgroups: false,
+      matmulTileRows: 4,
+      matmulTileCols: 4,
+      matmulWorkgroup: 16,
+      prefillSubgroups: false,
+      prefillTileRows: [4],
+      prefillStoreCols: 4,
+      prefillResidualCols: 4,
+      prefillGatedCols: 2,
+      prefillWorkgroup: 16,
+    },
   });
 });
 afterAll(() => gpuLike?.destroy());
@@ -184,6 +195,50 @@ describe('prefillProduct', () => {
         format,
         seed: 9,
       });
+    }
+  });
+
+  it('every tile the lavapipe prefill tuning can choose (each candidate height, the columns of each kind, both workgroup orders) at odd sizes', async () => {
+    const { prefillTileRows: heights, prefillRowTilesInner: inner } = device.tuning;
+    for (const [i, height] of heights.entries()) {
+      // The tuning's own order for every height, and the other order for the first.
+      for (const rowTilesInner of i === 0 ? [inner, !inner] : [inner]) {
+        const on = await createDevice({
+          tuning: { prefillTileRows: [height], prefillRowTilesInner: rowTilesInner },
+        });
+        try {
+          // Rows: two full tiles and a partial one; widths: a partial column block.
+          const rows = 2 * height + 5;
+          await check(on, {
+            rows,
+            K: 28,
+            widths: [37, 13, 13],
+            epilogue: 'store',
+            norm: true,
+            bias: true,
+            seed: 20 + i,
+          });
+          await check(on, {
+            rows,
+            K: 20,
+            widths: [35, 35],
+            epilogue: 'swiglu',
+            norm: true,
+            ranks: [2, 0],
+            seed: 30 + i,
+          });
+          await check(on, {
+            rows: height - 3,
+            K: 44,
+            widths: [21],
+            epilogue: 'residual',
+            format: 'f16',
+            seed: 40 + i,
+          });
+        } finally {
+          on.destroy();
+        }
+      }
     }
   });
 
