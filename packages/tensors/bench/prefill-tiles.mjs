@@ -5,7 +5,7 @@
 // are set through the device's prefill tuning and alternate sample by sample in one process; the
 // first rounds are discarded (warm-up, pipeline compiles); each configuration's result is checked
 // against a float64 CPU product first. Prints one JSON line per (case, configuration): median ms
-// per product, GFLOP/s, samples, and the largest error.
+// per product, GFLOP/s, samples, the largest error, and the first product's time (compile included).
 //   node bench/prefill-tiles.mjs [--shape=stories15M,stories260K,qwen3-0.6B] [--m=16,64,128,200,512]
 //     [--kinds=qkv,gated,o,down] [--formats=f32,f16,q8_0] [--rows=16,24,32] [--cols=2,4,6,8]
 //     [--gated-cols=1,2,3,4] [--lanes=8] [--inner=0,1] [--samples=7] [--warm=2] [--sample-ms=40]
@@ -181,8 +181,10 @@ for (const shapeName of shapes) {
         for (const c of configs) {
           setTuning(c);
           const out = device.fromArray(new Float32Array(M * width), [M, width], 'f32');
+          const first = performance.now();
           run(out);
           const got = await out.toArray();
+          c.firstMs = performance.now() - first;
           for (let i = 0; i < got.length; i++) c.error = Math.max(c.error, Math.abs(got[i] - expected[i]));
           out.destroy?.();
           if (c.error > 1e-4 * Math.max(1, scale) * (format === 'f32' ? 1 : 1))
@@ -222,6 +224,9 @@ for (const shapeName of shapes) {
               gflops: +((flops * M) / ms / 1e6).toFixed(1),
               best_gflops: +((flops * M) / Math.min(...c.ms) / 1e6).toFixed(1),
               max_error: +c.error.toExponential(2),
+              // The first product of a configuration, its pipeline's compile included (the first
+              // M of a case only; later Ms reuse the pipeline).
+              first_ms: +c.firstMs.toFixed(1),
               samples: c.ms.map((v) => +v.toFixed(3)),
             }),
           );
