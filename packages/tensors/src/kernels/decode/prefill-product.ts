@@ -31,8 +31,9 @@ export interface PrefillProductShape extends PrefillTileShape {
  * outputs, so every weight is read once per tile of rows (decodeMatvec reads it once per 8 rows,
  * and splits K over lanes, which suits one row). The norm is folded into the product:
  * sum_k x g w = (sum_k x (g w)), scaled by each row's inverse RMS, whose squares are summed in
- * the same loop over K. Tile sizes and the subgroup loads follow the register matmul's tuning
- * (matmulTileRows, matmulTileCols, matmulWorkgroup, matmulSubgroups).
+ * the same loop over K. The tile (rows by the prompt's length, columns by the ending, lanes,
+ * subgroup loads, workgroup order) is the class's prefill tuning, apart from the training
+ * matmul's (prefillTileChoice in prefill-tile-choice.ts).
  */
 export function prefillProduct(device: Device, options: DecodeMatvecOptions): void {
   const { weights, norm, epilogue } = options;
