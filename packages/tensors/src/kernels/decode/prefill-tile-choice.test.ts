@@ -17,6 +17,16 @@ describe('prefillTileRows', () => {
     expect(prefillTileRows([32, 16], 1, 0)).toBe(16);
   });
 
+  it("the software class's rule: 32-row tiles unless 16-row ones pad over 15% fewer rows", () => {
+    const {
+      prefillTileRows: heights,
+      prefillRowsSlack: slack,
+      prefillWorkgroup: lanes,
+    } = tuningFor('software');
+    const chosen = [40, 64, 100, 110, 128, 200, 512].map((m) => prefillTileRows(heights, m, slack, lanes));
+    expect(chosen).toEqual([16, 32, 16, 32, 32, 32, 32]);
+  });
+
   it('rounds heights down to a multiple of the lanes (subgroup loads), at least one multiple', () => {
     expect(prefillTileRows([30], 64, 0, 8)).toBe(24);
     expect(prefillTileRows([5], 64, 0, 8)).toBe(8);
