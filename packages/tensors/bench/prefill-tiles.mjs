@@ -9,6 +9,9 @@
 //   node bench/prefill-tiles.mjs [--shape=stories15M,stories260K,qwen3-0.6B] [--m=16,64,128,200,512]
 //     [--kinds=qkv,gated,o,down] [--formats=f32,f16,q8_0] [--rows=16,24,32] [--cols=2,4,6,8]
 //     [--gated-cols=1,2,3,4] [--lanes=8] [--inner=0,1] [--samples=7] [--warm=2] [--sample-ms=40]
+//     [--layers=1]
+// `--layers=N` cycles N copies of the weights (as a model's layers do: each product then reads
+// weights that are not in cache); the check uses the first copy.
 // `--cols` applies to qkv / o / down, `--gated-cols` to gated (each gated column keeps two sums).
 import {
   createDevice,
@@ -48,6 +51,7 @@ const innerList = numbers('inner', '0,1');
 const samples = Number(args.samples ?? 7);
 const warm = Number(args.warm ?? 2);
 const sampleMs = Number(args['sample-ms'] ?? 40);
+const layers = Math.max(1, Number(args.layers ?? 1));
 
 const device = await createDevice();
 const defaults = { ...device.tuning };
@@ -151,6 +155,10 @@ for (const shapeName of shapes) {
     for (const kind of kinds) {
       const { K, widths, epilogue, norm } = kindOf(kind, s);
       const weights = widths.map((n) => weightOf(format, random(n * K, 0.1), n, K));
+      // Further layers' copies (the same values: only where they live differs).
+      const copies = [weights.map((w) => w.tensor)];
+      for (let l = 1; l < layers; l++)
+        copies.push(weights.map((w, i) => weightOf(format, w.values, widths[i], K).tensor));
       const gainValues = norm ? Float32Array.from(random(K, 0.5), (v) => 1 + v) : null;
       const gain = gainValues ? device.fromArray(gainValues, [K], 'f32') : null;
       const width = epilogue === 'store' ? widths.reduce((a, b) => a + b, 0) : widths[0];
@@ -168,10 +176,10 @@ for (const shapeName of shapes) {
           epilogue,
         );
         const scale = expected.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-        const run = (out) =>
+        const run = (out, layer = 0) =>
           prefillProduct(device, {
             x,
-            weights: weights.map((w) => w.tensor),
+            weights: copies[layer % layers],
             norm: gain ? { weight: gain, eps: 1e-5 } : null,
             epilogue,
             out,
@@ -202,7 +210,7 @@ for (const shapeName of shapes) {
           for (const c of configs) {
             setTuning(c);
             const start = performance.now();
-            for (let r = 0; r < c.reps; r++) run(out);
+            for (let r = 0; r < c.reps; r++) run(out, r);
             await out.toArray();
             if (round >= warm) c.ms.push((performance.now() - start) / c.reps);
           }
@@ -219,6 +227,7 @@ for (const shapeName of shapes) {
               K,
               widths,
               tile: label(c),
+              layers,
               median_ms: +ms.toFixed(3),
               min_ms: +Math.min(...c.ms).toFixed(3),
               gflops: +((flops * M) / ms / 1e6).toFixed(1),
