@@ -242,6 +242,36 @@ describe('prefillProduct', () => {
     }
   });
 
+  it("the tile height and the workgroup order change no bit of the products (each output's sum over K keeps its order)", async () => {
+    const old = await createDevice({
+      tuning: { prefillTileRows: [24], prefillRowsSlack: 0, prefillRowTilesInner: false },
+    });
+    try {
+      const rng = new Rng(50);
+      const rows = 45;
+      const K = 36;
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const gate = rng.uniform(19 * K, -1, 1);
+      const up = rng.uniform(19 * K, -1, 1);
+      const results: Float32Array[] = [];
+      for (const on of [device, old]) {
+        const out = on.empty([rows, 19], 'f32');
+        prefillProduct(on, {
+          x: on.fromArray(x, [rows, K], 'f32'),
+          weights: [on.fromArray(gate, [19, K], 'f32'), on.fromArray(up, [19, K], 'f32')],
+          norm: { weight: on.fromArray(gain, [K], 'f32'), eps: 1e-5 },
+          epilogue: 'swiglu',
+          out,
+        });
+        results.push(await out.toArray());
+      }
+      expect(Array.from(results[0])).toEqual(Array.from(results[1]));
+    } finally {
+      old.destroy();
+    }
+  });
+
   it('rejects K not a multiple of 4, a wrong output shape and a SwiGLU of one weight of odd rows (not a stacked gate/up)', () => {
     const x = device.empty([4, 6], 'f32');
     const w = device.empty([3, 6], 'f32');
