@@ -32,8 +32,11 @@ function random(count, seed) {
   return out;
 }
 
-async function setUp(build) {
-  const device = await build.lib.createDevice({ dawnOptions: ['disable-dawn-features=timestamp_quantization'] });
+async function setUp(build, tuning = {}) {
+  const device = await build.lib.createDevice({
+    dawnOptions: ['disable-dawn-features=timestamp_quantization'],
+    tuning,
+  });
   return { ...build, device };
 }
 
@@ -69,6 +72,15 @@ async function measure({ lib, device }, shapeName, steps) {
     });
     output.dispose();
     logsumexp.dispose();
+    if (lib.promptAttention) {
+      lib
+        .promptAttention(queries.reshape([1, steps, heads, headDim]), keys, values, {
+          causal: true,
+          scale: 1 / Math.sqrt(headDim),
+          queryOffset: 0,
+        })
+        .dispose();
+    }
   };
   once();
   await device.sync();
@@ -81,6 +93,10 @@ async function measure({ lib, device }, shapeName, steps) {
 
 const devices = [];
 for (const build of builds) devices.push(await setUp(build));
+// --chunks=4,16: more devices of this build with promptAttention's other chunk sizes.
+for (const chunk of (option('chunks') ?? '').split(',').filter(Boolean).map(Number)) {
+  devices.push(await setUp({ name: `chunk ${chunk}`, lib: current }, { promptAttentionChunk: chunk }));
+}
 
 const { loadavg } = await import('node:os');
 for (let round = 0; round < rounds; round++) {

@@ -64,6 +64,7 @@ export { type AdamWOptions, adamwStep } from './kernels/adamw/adamw.js';
 export { type AdamWStepsOptions, type AdamWUpdate, adamwSteps } from './kernels/adamw/adamw-multi.js';
 // Transformer kernels: rotary, embedding, scatter-add, attention
 export { type AttentionOptions, type AttentionResult, attention } from './kernels/attention/attention.js';
+export { type PromptAttentionOptions, promptAttention } from './kernels/attention/prompt-attention.js';
 export {
   type AttentionBackwardOptions,
   attentionBackward,

@@ -101,6 +101,20 @@ export interface Tuning {
    * at head dim 8 it took 0.7-0.9x the CPU time of the row-per-invocation kernel (tools/kernel-lab).
    */
   attentionKeyLanesHeadDim: number;
+  /**
+   * Keys per chunk of promptAttention's kernel (kernels/attention/prompt-attention.ts: a lane per
+   * query row, the chunk's key and value rows loaded a row per lane and shared with
+   * subgroupBroadcast, its loops written out in the source); a multiple of attentionBlockQ, 0
+   * leaves a prompt's attention to attention(). On lavapipe at head dim 8, chunks of 8 took about
+   * 0.6x the key-lanes kernel's time, 16 about 0.7x and 32 about 1x (bench/prefill-attention.mjs).
+   */
+  promptAttentionChunk: number;
+  /**
+   * Largest head dim promptAttention's chunked kernel takes. On lavapipe it lost to attention()'s
+   * subgroup kernel at 48 (every q.k and p.v term of the chunk broadcast) and takes 10-50 s to
+   * compile at 64-128.
+   */
+  promptAttentionHeadDim: number;
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
   /**
@@ -136,6 +150,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: true,
     attentionKernel: 'lanes',
     attentionKeyLanesHeadDim: 8,
+    promptAttentionChunk: 8,
+    promptAttentionHeadDim: 8,
     maxDispatchesPerSubmit: 256,
     lowRankEpilogue: true,
   },
@@ -161,6 +177,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    promptAttentionChunk: 0,
+    promptAttentionHeadDim: 0,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
   },
@@ -186,6 +204,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    promptAttentionChunk: 0,
+    promptAttentionHeadDim: 0,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
   },
