@@ -18,15 +18,18 @@ const FIELDS = [
 /**
  * A prompt's causal attention (the tiled prefill's, over the KV cache): attention()'s output
  * without the log-sum-exp, which nothing after a prefill reads. Where the device's tuning sets
- * `promptAttentionChunk` (CPU rasterisers) and q is f32 with a head dim that is a multiple of 4,
- * it runs the chunked kernel below; otherwise it is attention() itself.
+ * `promptAttentionChunk` and `promptAttentionHeadDim` (CPU rasterisers), the device has subgroups
+ * and q is f32 with a head dim that is a multiple of 4 and at most promptAttentionHeadDim, it runs
+ * the chunked kernel below; otherwise it is attention() itself. Same masking as attention():
+ * causal from `queryOffset`, a padding mask [batch, seqK], a sliding window, the soft-cap, GQA.
  *
- * The chunked kernel: a workgroup is `lanes` consecutive query rows of one head (a lane per row),
- * walking the keys up to its last row's causal end in chunks of CHUNK keys whose loops are written
- * out in the source. Every lane reads the same key and value rows at the same time (loads whose
- * address is the same for every lane), so a chunk's q.k products, its one rescaling exp per row and
- * its p.v sums run as straight-line SIMD code on the rows' registers, with no private arrays,
- * barriers or cross-lane operations.
+ * The chunked kernel: a workgroup is one subgroup of `lanes` lanes taking PROMPT_ROWS_PER_LANE
+ * query rows each, all of one head, in registers; it walks the keys up to its last row's causal end
+ * in chunks of `promptAttentionChunk` keys. Each lane loads whole key and value rows of the chunk
+ * (a different row per lane, so every load brings new data), subgroupBroadcast hands each row to
+ * every lane once, and every row of every lane scores the chunk, rescales once (one exp) and adds
+ * its p.v terms, all written out in the source: no private arrays, barriers or reductions. At
+ * stories260K's head dim 8 it took about 0.35-0.45x the key-lanes kernel's time on lavapipe.
  */
 export function promptAttention(q: Tensor, k: Tensor, v: Tensor, options: PromptAttentionOptions = {}): Tensor {
   const device = q.device;
@@ -74,11 +77,12 @@ export function promptAttention(q: Tensor, k: Tensor, v: Tensor, options: Prompt
   }
   const output = device.empty(q.shape, 'f32');
   if (output.size === 0) return output;
-  const rowBlocks = Math.ceil(seqQ / lanes);
+  const rows = PROMPT_ROWS_PER_LANE;
+  const rowBlocks = Math.ceil(seqQ / (lanes * rows));
   const blocks = batch * headsQ * rowBlocks;
   device.dispatch({
-    key: [KERNELS.attention, 'prompt', headDim, lanes, chunk, LOADS].join(':'),
-    source: () => promptSource(headDim / 4, lanes, chunk),
+    key: [KERNELS.attention, 'prompt', headDim, lanes, chunk, rows].join(':'),
+    source: () => promptSource(headDim / 4, lanes, chunk, rows),
     bindings: [q, k, v, mask ?? q, output],
     uniforms: {
       fields: FIELDS,
@@ -104,7 +108,12 @@ export function promptAttention(q: Tensor, k: Tensor, v: Tensor, options: Prompt
   return output;
 }
 
-const LOADS: 'uniform' | 'broadcast' = (globalThis as { PROMPT_LOADS?: 'uniform' | 'broadcast' }).PROMPT_LOADS ?? 'broadcast';
+/**
+ * Query rows per lane of promptAttention's kernel: each broadcast key and value serves all of them.
+ * On lavapipe at head dim 8 (alternated in one process, load 13): 1, 2 and 4 rows took 0.43, 0.38
+ * and 0.34x the key-lanes kernel's time at 128 positions, 0.58, 0.54 and 0.45x at 512.
+ */
+const PROMPT_ROWS_PER_LANE = 4;
 
 /**
  * Lanes (query rows) of a promptAttention workgroup, or 0 where the device leaves prompts to
@@ -122,20 +131,34 @@ const each = (count: number, line: (index: number) => string, join = '\n') =>
   Array.from({ length: count }, (_, index) => line(index)).join(join);
 
 /**
- * The chunked prompt-attention kernel for head dims of `vectors` vec4s. LOADS 'uniform' (every lane
- * loading the chunk's rows itself, the same address in every lane) was 4-5x slower than
- * attention()'s kernels on lavapipe, where such a load costs a scalar load per lane.
+ * The chunked prompt-attention kernel for head dims of `vectors` vec4s, `rows` query rows per lane
+ * (lane l takes rows first + r lanes + l), each chunk's key and value vectors broadcast once for
+ * all of them. Loading the chunk's rows in every lane instead (the same address in each) was
+ * 4-5x slower than attention()'s kernels on lavapipe, where such a load costs a scalar load per lane.
  */
-function promptSource(vectors: number, lanes: number, chunk: number): string {
+function promptSource(vectors: number, lanes: number, chunk: number, rows: number): string {
   if (chunk % lanes !== 0) throw new TensorError(`promptAttention: a chunk of ${chunk} keys over ${lanes} lanes`);
   const V = vectors;
   const C = chunk;
-  const broadcast = LOADS === 'broadcast';
-  // Broadcast: lane l loads keys start + g lanes + l (g < chunk / lanes) and hands them round.
-  const load = (buffer: string, t: number, c: number) =>
-    broadcast
-      ? `subgroupBroadcast(${buffer}_lane_${Math.floor(t / lanes)}_${c}, ${t % lanes}u)`
-      : `${buffer}[at_${t} + ${c}u]`;
+  const R = rows;
+  const groups = C / lanes;
+  // Lane l loads keys start + g lanes + l (g < chunk / lanes); key t of the chunk comes from lane t % lanes.
+  const from = (name: string, t: number) => `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
+  const perRow = (r: number) => `
+    {
+${each(C, (t) =>
+  [
+    `      let visible_${t} = word_${t} != 0u && key_${t} >= row_begin_${r} && key_${t} < row_end_${r};`,
+    `      let score_${t} = select(SKIP, soft_cap(${each(V, (c) => `dot(q_${r}_${c}, key_${t}_${c})`, ' + ')}), visible_${t});`,
+  ].join('\n'),
+)}
+      let new_max = max(row_max_${r}, ${each(C - 1, (t) => `max(score_${t}, `, '')}score_${C - 1}${')'.repeat(C - 1)});
+      let correction = exp(row_max_${r} - new_max);
+${each(C, (t) => `      let p_${t} = select(0.0, exp(score_${t} - new_max), visible_${t});`)}
+      row_sum_${r} = row_sum_${r} * correction + ${each(C, (t) => `p_${t}`, ' + ')};
+${each(V, (c) => `      acc_${r}_${c} = acc_${r}_${c} * correction + ${each(C, (t) => `p_${t} * value_${t}_${c}`, ' + ')};`)}
+      row_max_${r} = new_max;
+    }`;
   const source = kernelSource({
     storage: [
       { name: 'q', type: 'vec4<f32>', access: 'read' },
@@ -158,55 +181,57 @@ ${KEY_RANGE_WGSL}`,
   let head = batch_head % params.heads_q;
   let b = batch_head / params.heads_q;
   let kv_head = head / params.group;
-  let first = row_block * WG;
-  let last = min(first + WG, params.seq_q) - 1u;
-  let i = min(first + lid.x, last);
-  let q_at = ((b * params.seq_q + i) * params.heads_q + head) * ${V}u;
-${each(V, (c) => `  let q_${c} = q[q_at + ${c}u] * params.scale;`)}
-${each(V, (c) => `  var acc_${c} = vec4<f32>(0.0);`)}
-  let row_end = key_end_of(i);
-  let row_begin = window_begin(i);
+  let first = row_block * ${R * lanes}u;
+  let last = min(first + ${R * lanes}u, params.seq_q) - 1u;
+${each(R, (r) =>
+  [
+    `  let i_${r} = min(first + ${r * lanes}u + lane, last);`,
+    `  let q_at_${r} = ((b * params.seq_q + i_${r}) * params.heads_q + head) * ${V}u;`,
+    each(V, (c) => `  let q_${r}_${c} = q[q_at_${r} + ${c}u] * params.scale;`),
+    each(V, (c) => `  var acc_${r}_${c} = vec4<f32>(0.0);`),
+    `  let row_end_${r} = key_end_of(i_${r});`,
+    `  let row_begin_${r} = window_begin(i_${r});`,
+    `  var row_max_${r} = SKIP;`,
+    `  var row_sum_${r} = 0.0;`,
+  ].join('\n'),
+)}
   let walk_begin = window_begin(first);
   let walk_end = key_end_of(last);
   let kv_stride = params.heads_kv * ${V}u;
   let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * ${V}u;
   let mask_base = b * params.seq_k;
-  var row_max = SKIP;
-  var row_sum = 0.0;
   for (var start = walk_begin; start < walk_end; start += ${C}u) {
-${
-  broadcast
-    ? each(
-        C / lanes,
-        (g) => `    let lane_at_${g} = kv_base + min(start + ${g * lanes}u + lane, walk_end - 1u) * kv_stride;
-${each(V, (c) => `    let k_lane_${g}_${c} = k[lane_at_${g} + ${c}u];\n    let v_lane_${g}_${c} = v[lane_at_${g} + ${c}u];`)}`,
-      )
-    : ''
-}
-${each(C, (t) =>
+${each(groups, (g) =>
   [
-    `    let j_${t} = min(start + ${t}u, walk_end - 1u);`,
-    `    let at_${t} = kv_base + j_${t} * kv_stride;`,
-    `    var word_${t} = 1u;`,
-    `    if (params.masked != 0u) { word_${t} = mask[mask_base + j_${t}]; }`,
-    `    let visible_${t} = start + ${t}u < walk_end && j_${t} >= row_begin && j_${t} < row_end && word_${t} != 0u;`,
-    `    let score_${t} = select(SKIP, soft_cap(${each(V, (c) => `dot(q_${c}, ${load('k', t, c)})`, ' + ')}), visible_${t});`,
+    `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
+    `    let lane_at_${g} = kv_base + min(lane_key_${g}, walk_end - 1u) * kv_stride;`,
+    // Keys past the walk (the last chunk's tail) are masked like padding.
+    `    var lane_word_${g} = select(0u, 1u, lane_key_${g} < walk_end);`,
+    `    if (params.masked != 0u) { lane_word_${g} = select(0u, mask[mask_base + min(lane_key_${g}, walk_end - 1u)], lane_key_${g} < walk_end); }`,
+    each(V, (c) => `    let lane_k_${c}_${g} = k[lane_at_${g} + ${c}u];\n    let lane_v_${c}_${g} = v[lane_at_${g} + ${c}u];`),
   ].join('\n'),
 )}
-    let new_max = max(row_max, ${each(C - 1, (t) => `max(score_${t}, `, '')}score_${C - 1}${')'.repeat(C - 1)});
-    let correction = exp(row_max - new_max);
-${each(C, (t) => `    let p_${t} = select(0.0, exp(score_${t} - new_max), visible_${t});`)}
-    row_sum = row_sum * correction + ${each(C, (t) => `p_${t}`, ' + ')};
-${each(V, (c) => `    acc_${c} = acc_${c} * correction + ${each(C, (t) => `p_${t} * ${load('v', t, c)}`, ' + ')};`)}
-    row_max = new_max;
+${each(C, (t) =>
+  [
+    `    let key_${t} = start + ${t}u;`,
+    `    let word_${t} = ${from('lane_word', t)};`,
+    each(V, (c) => `    let key_${t}_${c} = ${from(`lane_k_${c}`, t)};`),
+    each(V, (c) => `    let value_${t}_${c} = ${from(`lane_v_${c}`, t)};`),
+  ].join('\n'),
+)}
+${each(R, perRow)}
   }
-  if (first + lid.x >= params.seq_q) { return; }
-  let out_at = ((b * params.seq_q + first + lid.x) * params.heads_q + head) * ${V}u;
-  // A row that sees no key (all padding): zeros, not 0 / 0.
-  let inverse = select(0.0, 1.0 / row_sum, row_sum > 0.0);
-${each(V, (c) => `  out[out_at + ${c}u] = acc_${c} * inverse;`)}`,
+${each(R, (r) =>
+  [
+    `  if (first + ${r * lanes}u + lane < params.seq_q) {`,
+    `    let out_at = ((b * params.seq_q + first + ${r * lanes}u + lane) * params.heads_q + head) * ${V}u;`,
+    '    // A row that sees no key (all padding): zeros, not 0 / 0.',
+    `    let inverse = select(0.0, 1.0 / row_sum_${r}, row_sum_${r} > 0.0);`,
+    each(V, (c) => `    out[out_at + ${c}u] = acc_${r}_${c} * inverse;`),
+    '  }',
+  ].join('\n'),
+)}`,
   });
-  if (!broadcast) return source;
   const signature = 'nwg: vec3u) {';
   return `enable subgroups;\n${source.replace(signature, 'nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {')}`;
 }
