@@ -54,7 +54,9 @@ async function measure({ lib, device }, shapeName, steps) {
   );
   const hiddenOut = device.empty([steps, hidden], 'f32');
   const qkv = device.fromArray(random(steps * width, 2), [steps, width], 'f32');
-  const angles = new Float32Array(positions * half).map((_, i) => Math.floor(i / half) * 10 ** (-(i % half) / half));
+  const angles = new Float32Array(positions * half).map(
+    (_, i) => Math.floor(i / half) * 10 ** (-(i % half) / half),
+  );
   const cos = device.fromArray(angles.map(Math.cos), [positions, half], 'f32');
   const sin = device.fromArray(angles.map(Math.sin), [positions, half], 'f32');
   const padding = device.fromArray(new Uint32Array([0]), [1], 'u32');
@@ -104,7 +106,9 @@ for (let round = 0; round < rounds; round++) {
     for (const steps of shapeName === 'stories15M' ? prompts : prompts.filter((p) => p <= 512)) {
       for (const build of devices) {
         const rows = await measure(build, shapeName, steps);
-        const line = rows.map((row) => `${row.name.replace(/^decode:|^attention:/, '')} ${row.us.toFixed(0)}`);
+        const line = rows.map(
+          (row) => `${row.name.replace(/^decode:|^attention:/, '')} ${row.us.toFixed(0)}`,
+        );
         console.log(
           `round ${round} ${shapeName} M=${steps} ${build.name.padEnd(7)} load ${loadavg()[0].toFixed(2)}: ${line.join(' | ')}`,
         );
@@ -112,4 +116,3 @@ for (let round = 0; round < rounds; round++) {
     }
   }
 }
-

@@ -64,11 +64,11 @@ export { type AdamWOptions, adamwStep } from './kernels/adamw/adamw.js';
 export { type AdamWStepsOptions, type AdamWUpdate, adamwSteps } from './kernels/adamw/adamw-multi.js';
 // Transformer kernels: rotary, embedding, scatter-add, attention
 export { type AttentionOptions, type AttentionResult, attention } from './kernels/attention/attention.js';
-export { type PromptAttentionOptions, promptAttention } from './kernels/attention/prompt-attention.js';
 export {
   type AttentionBackwardOptions,
   attentionBackward,
 } from './kernels/attention/attention-backward.js';
+export { type PromptAttentionOptions, promptAttention } from './kernels/attention/prompt-attention.js';
 // Elementwise
 export { type BinaryOp, binary } from './kernels/binary/binary.js';
 // Unary, where, cast, layout and random (kernels/unary, where, cast, copy, random)

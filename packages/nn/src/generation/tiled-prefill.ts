@@ -1,4 +1,10 @@
-import { type Device, type PrefillAppendOptions, prefillAppend, promptAttention, type Tensor } from '@webtune/tensors';
+import {
+  type Device,
+  type PrefillAppendOptions,
+  prefillAppend,
+  promptAttention,
+  type Tensor,
+} from '@webtune/tensors';
 import type { CausalLM } from '../models/llama.js';
 import type { RMSNorm } from '../module/layers.js';
 import type { KVCache } from './kv-cache.js';

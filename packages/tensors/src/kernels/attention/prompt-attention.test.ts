@@ -77,7 +77,10 @@ describe('promptAttention', () => {
         // Head dim 48 is past promptAttentionHeadDim (8): attention() runs.
         if (chunked()) expect(keys.some((key) => key.startsWith('attention:prompt:'))).toBe(headDim === 8);
         await check(
-          { dims: { batch: 1, seqQ, seqK: seqQ + 6, headsQ: 3, headsKV: 1, headDim }, options: { queryOffset: 6 } },
+          {
+            dims: { batch: 1, seqQ, seqK: seqQ + 6, headsQ: 3, headsKV: 1, headDim },
+            options: { queryOffset: 6 },
+          },
           seqQ + headDim + 1,
         );
       }
@@ -133,7 +136,11 @@ describe('promptAttention', () => {
   });
 
   it('a head dim that is not a multiple of 4 is left to attention()', async () => {
-    const keys = await check({ dims: { batch: 2, seqQ: 9, seqK: 9, headsQ: 2, headsKV: 1, headDim: 6 } }, 25, wide);
+    const keys = await check(
+      { dims: { batch: 2, seqQ: 9, seqK: 9, headsQ: 2, headsKV: 1, headDim: 6 } },
+      25,
+      wide,
+    );
     expect(keys.some((key) => key.startsWith('attention:prompt:'))).toBe(false);
   });
 });

@@ -31,13 +31,24 @@ const FIELDS = [
  * its p.v terms, all written out in the source: no private arrays, barriers or reductions. At
  * stories260K's head dim 8 it took about 0.35-0.45x the key-lanes kernel's time on lavapipe.
  */
-export function promptAttention(q: Tensor, k: Tensor, v: Tensor, options: PromptAttentionOptions = {}): Tensor {
+export function promptAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: PromptAttentionOptions = {},
+): Tensor {
   const device = q.device;
   const chunk = device.tuning.promptAttentionChunk;
   const lanes = promptAttentionLanes(device);
   const [batch, seqQ, headsQ, headDim] = q.shape;
-  if (lanes === 0 ||
-    headDim > device.tuning.promptAttentionHeadDim || q.rank !== 4 || q.dtype !== 'f32' || headDim % 4 !== 0 || k.rank !== 4) {
+  if (
+    lanes === 0 ||
+    headDim > device.tuning.promptAttentionHeadDim ||
+    q.rank !== 4 ||
+    q.dtype !== 'f32' ||
+    headDim % 4 !== 0 ||
+    k.rank !== 4
+  ) {
     const { output, logsumexp } = attention(q, k, v, options);
     logsumexp.dispose();
     return output;
@@ -54,7 +65,8 @@ export function promptAttention(q: Tensor, k: Tensor, v: Tensor, options: Prompt
     v.dtype !== 'f32' ||
     headsKV === 0 ||
     headsQ % headsKV !== 0 ||
-    (mask && (mask.dtype === 'f32' || mask.dtype === 'f16' || mask.shape[0] !== batch || mask.shape[1] !== seqK))
+    (mask &&
+      (mask.dtype === 'f32' || mask.dtype === 'f16' || mask.shape[0] !== batch || mask.shape[1] !== seqK))
   ) {
     // attention() validates and names the bad operand.
     const { output, logsumexp } = attention(q, k, v, options);
@@ -137,13 +149,15 @@ const each = (count: number, line: (index: number) => string, join = '\n') =>
  * 4-5x slower than attention()'s kernels on lavapipe, where such a load costs a scalar load per lane.
  */
 function promptSource(vectors: number, lanes: number, chunk: number, rows: number): string {
-  if (chunk % lanes !== 0) throw new TensorError(`promptAttention: a chunk of ${chunk} keys over ${lanes} lanes`);
+  if (chunk % lanes !== 0)
+    throw new TensorError(`promptAttention: a chunk of ${chunk} keys over ${lanes} lanes`);
   const V = vectors;
   const C = chunk;
   const R = rows;
   const groups = C / lanes;
   // Lane l loads keys start + g lanes + l (g < chunk / lanes); key t of the chunk comes from lane t % lanes.
-  const from = (name: string, t: number) => `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
+  const from = (name: string, t: number) =>
+    `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
   const perRow = (r: number) => `
     {
 ${each(C, (t) =>
@@ -208,7 +222,11 @@ ${each(groups, (g) =>
     // Keys past the walk (the last chunk's tail) are masked like padding.
     `    var lane_word_${g} = select(0u, 1u, lane_key_${g} < walk_end);`,
     `    if (params.masked != 0u) { lane_word_${g} = select(0u, mask[mask_base + min(lane_key_${g}, walk_end - 1u)], lane_key_${g} < walk_end); }`,
-    each(V, (c) => `    let lane_k_${c}_${g} = k[lane_at_${g} + ${c}u];\n    let lane_v_${c}_${g} = v[lane_at_${g} + ${c}u];`),
+    each(
+      V,
+      (c) =>
+        `    let lane_k_${c}_${g} = k[lane_at_${g} + ${c}u];\n    let lane_v_${c}_${g} = v[lane_at_${g} + ${c}u];`,
+    ),
   ].join('\n'),
 )}
 ${each(C, (t) =>

@@ -21,11 +21,14 @@ describe('decodeEmbed (f32 table)', () => {
     ] as const) {
       const rng = new Rng(rows * width + vocab);
       const table = rng.uniform(vocab * width, -1, 1);
-      const ids = Int32Array.from({ length: rows }, (_, r) => (r === 3 ? vocab + 2 : r === 4 ? -1 : (r * 17) % vocab));
+      const ids = Int32Array.from({ length: rows }, (_, r) =>
+        r === 3 ? vocab + 2 : r === 4 ? -1 : (r * 17) % vocab,
+      );
       const expected = new Float64Array(rows * width);
       ids.forEach((id, r) => {
         const token = id >= 0 && id < vocab ? id : 0;
-        for (let c = 0; c < width; c++) expected[r * width + c] = Math.fround(table[token * width + c] * scale);
+        for (let c = 0; c < width; c++)
+          expected[r * width + c] = Math.fround(table[token * width + c] * scale);
       });
       const hidden = device.empty([rows, width], 'f32');
       decodeEmbed(
