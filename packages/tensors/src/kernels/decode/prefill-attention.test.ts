@@ -201,8 +201,8 @@ describe('prefillAttention', () => {
     });
   });
 
-  it('prefillAppend by rotated vec4 pairs (no q/k norms, head sizes 8, 64 and 128): GQA, padding, keys before the prompt, odd steps', async () => {
-    await check('pairs, head size 8', {
+  it('prefillAppend without q/k norms at head sizes 8 (per head), 64 and 128 (by rotated vec4 pairs): GQA, padding, keys before the prompt, odd steps', async () => {
+    await check('per head, head size 8', {
       rows: 3,
       steps: 11,
       start: 3,

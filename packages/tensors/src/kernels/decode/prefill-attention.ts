@@ -111,8 +111,9 @@ export function prefillAppend(device: Device, options: PrefillAppendOptions): vo
   }
   const norm = !!qkNorm;
   const bindings = [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, queries];
-  if (!norm && headDim % 8 === 0) {
-    // One invocation per rotated vec4 pair (i, i + half) of one head: lanes along the head.
+  if (!norm && headDim % 8 === 0 && headDim >= 16) {
+    // One invocation per rotated vec4 pair (i, i + half) of one head: lanes along the head. At head
+    // size 8 (one pair per head) it was no faster than the per-head kernel on lavapipe.
     const pairs = headDim / 8;
     const count = rows * steps * (kvHeads + heads) * pairs;
     device.dispatch({
@@ -135,7 +136,7 @@ export function prefillAppend(device: Device, options: PrefillAppendOptions): vo
 }
 
 /**
- * prefillAppend without q/k norms at a head size that is a multiple of 8: one invocation per pair
+ * prefillAppend without q/k norms at a head size that is a multiple of 8 from 16: one invocation per pair
  * of vec4s (i, i + half) of one head of one position, so consecutive lanes read consecutive
  * vectors of q/k/v and the rotary tables and nothing loops. The per-head kernel (appendSource)
  * ran one invocation per head with its loops over a private array: 24 workgroups whose every
