@@ -4,6 +4,7 @@
 //
 //   pnpm --filter @webtune/tensors build && node bench/prefill-attention.mjs [--repeats=N]
 //     [--shapes=stories260K,stories15M] [--prompts=128,512] [--compare=/path/to/other/dist/index.js]
+//     [--kernels=embed,append,attention] [--rounds=N] [--chunks=8,16]
 //
 // --compare: a second build of @webtune/tensors (e.g. a copy of an older dist) run alternately
 // with this one on its own device, round by round, so both see the same load.
@@ -19,6 +20,8 @@ const SHAPES = {
   stories15M: { hidden: 288, heads: 6, kvHeads: 6, headDim: 48, vocab: 32000 },
 };
 const shapes = (option('shapes') ?? 'stories260K,stories15M').split(',');
+// --kernels=embed,append: leave the attention out (long prompts at the stories15M shape).
+const kernels = new Set((option('kernels') ?? 'embed,append,attention').split(','));
 const builds = [{ name: 'this', lib: current }];
 if (option('compare')) builds.push({ name: 'compare', lib: await import(option('compare')) });
 
@@ -65,8 +68,9 @@ async function measure({ lib, device }, shapeName, steps) {
   const queries = device.empty([steps, heads * headDim], 'f32');
   const inputs = { qkv, cos, sin, padding, qkNorm: null, heads, kvHeads, start: 0, steps };
   const once = () => {
-    lib.decodeEmbed(device, table, ids, hiddenOut);
-    lib.prefillAppend(device, { ...inputs, keys, values, queries });
+    if (kernels.has('embed')) lib.decodeEmbed(device, table, ids, hiddenOut);
+    if (kernels.has('append')) lib.prefillAppend(device, { ...inputs, keys, values, queries });
+    if (!kernels.has('attention')) return;
     const { output, logsumexp } = lib.attention(queries.reshape([1, steps, heads, headDim]), keys, values, {
       causal: true,
       scale: 1 / Math.sqrt(headDim),
