@@ -105,7 +105,7 @@ export interface Tuning {
    * Keys per chunk of promptAttention's kernel (kernels/attention/prompt-attention.ts: a lane per
    * query row, the chunk's key and value rows loaded a row per lane and shared with
    * subgroupBroadcast, its loops written out in the source); a multiple of attentionBlockQ, 0
-   * leaves a prompt's attention to attention(). On lavapipe at head dim 8, chunks of 8 took about
+   * leaves a prompt's attention to attention(). On lavapipe at head dim 8 (one row per lane), chunks of 8 took about
    * 0.6x the key-lanes kernel's time, 16 about 0.7x and 32 about 1x (bench/prefill-attention.mjs).
    */
   promptAttentionChunk: number;

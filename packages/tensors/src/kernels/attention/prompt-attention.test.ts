@@ -135,6 +135,17 @@ describe('promptAttention', () => {
     await check({ dims: { batch: 1, seqQ: 21, seqK: 21, headsQ: 6, headsKV: 2, headDim: 128 } }, 24);
   });
 
+  it('refuses bad options with their names', () => {
+    device.scope(() => {
+      const q = device.empty([1, 3, 2, 8], 'f32');
+      const k = device.empty([1, 3, 1, 8], 'f32');
+      expect(() => promptAttention(q, k, k, { window: 0 })).toThrow(/window 0 must be a positive/);
+      expect(() => promptAttention(q, k, k, { softcap: -1 })).toThrow(/softcap -1 must be a positive/);
+      expect(() => promptAttention(q, k, k, { queryOffset: 0.5 })).toThrow(/queryOffset 0.5/);
+      expect(() => promptAttention(q, device.empty([1, 3, 3, 8], 'f32'), k)).toThrow(/heads|shapes differ/);
+    });
+  });
+
   it('a head dim that is not a multiple of 4 is left to attention()', async () => {
     const keys = await check(
       { dims: { batch: 2, seqQ: 9, seqK: 9, headsQ: 2, headsKV: 1, headDim: 6 } },

@@ -77,16 +77,18 @@ export function promptAttention(
   const queryOffset = options.queryOffset ?? seqK - seqQ;
   const window = options.window ?? 0;
   const softcap = options.softcap ?? 0;
-  if (
-    !Number.isFinite(scale) ||
-    !Number.isInteger(queryOffset) ||
-    !(Number.isInteger(window) && window >= 0) ||
-    !(Number.isFinite(softcap) && softcap >= 0)
-  ) {
-    throw new TensorError(
-      `promptAttention: scale ${scale}, queryOffset ${queryOffset}, window ${window}, softcap ${softcap}`,
-    );
-  }
+  const bad = [
+    !Number.isFinite(scale) && `scale ${scale} is not finite`,
+    !(Number.isInteger(queryOffset) && Math.abs(queryOffset) < 2 ** 31) &&
+      `queryOffset ${queryOffset} must be a 32-bit integer`,
+    options.window !== undefined &&
+      !(Number.isInteger(window) && window >= 1 && window < 2 ** 31) &&
+      `window ${window} must be a positive 32-bit integer`,
+    options.softcap !== undefined &&
+      !(Number.isFinite(softcap) && softcap > 0) &&
+      `softcap ${softcap} must be a positive number`,
+  ].find(Boolean);
+  if (bad) throw new TensorError(`promptAttention(q ${q.describe()}): ${bad}`);
   const output = device.empty(q.shape, 'f32');
   if (output.size === 0) return output;
   const rows = PROMPT_ROWS_PER_LANE;
