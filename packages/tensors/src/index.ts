@@ -68,6 +68,7 @@ export {
   type AttentionBackwardOptions,
   attentionBackward,
 } from './kernels/attention/attention-backward.js';
+export { type PromptAttentionOptions, promptAttention } from './kernels/attention/prompt-attention.js';
 // Elementwise
 export { type BinaryOp, binary } from './kernels/binary/binary.js';
 // Unary, where, cast, layout and random (kernels/unary, where, cast, copy, random)

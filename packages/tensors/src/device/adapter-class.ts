@@ -102,6 +102,20 @@ export interface Tuning {
    */
   attentionKeyLanesHeadDim: number;
   /**
+   * Keys per chunk of promptAttention's kernel (kernels/attention/prompt-attention.ts: a lane per
+   * query row, the chunk's key and value rows loaded a row per lane and shared with
+   * subgroupBroadcast, its loops written out in the source); a multiple of attentionBlockQ, 0
+   * leaves a prompt's attention to attention(). On lavapipe at head dim 8 (one row per lane), chunks of 8 took about
+   * 0.6x the key-lanes kernel's time, 16 about 0.7x and 32 about 1x (bench/prefill-attention.mjs).
+   */
+  promptAttentionChunk: number;
+  /**
+   * Largest head dim promptAttention's chunked kernel takes. On lavapipe it lost to attention()'s
+   * subgroup kernel at 48 (every q.k and p.v term of the chunk broadcast) and takes 10-50 s to
+   * compile at 64-128.
+   */
+  promptAttentionHeadDim: number;
+  /**
    * The prompt's products in prefill (kernels/decode/prefill-tile-choice.ts), tuned apart from the
    * training matmul. Candidate tile heights (rows per invocation), preferred first: a prompt of M
    * rows takes the first whose padded rows (M rounded up to the height) are within
@@ -160,6 +174,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: true,
     attentionKernel: 'lanes',
     attentionKeyLanesHeadDim: 8,
+    promptAttentionChunk: 8,
+    promptAttentionHeadDim: 8,
     // docs/architecture/decode-path.md: 32 x 4 (gated 32 x 2 pairs) beat the matmul's 24 x 4 at
     // every stories15M and Qwen3-0.6B product for 128 rows; 16 rows only for prompts a 32-row tile
     // would pad by over 15% more (a 16-row tile does 0.8-0.95 of a 32-row one's work per second).
@@ -196,6 +212,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    promptAttentionChunk: 0,
+    promptAttentionHeadDim: 0,
     // The prefill products' tile on GPUs is the register matmul's (not measured on a GPU yet).
     prefillTileRows: [4],
     prefillRowsSlack: 0,
@@ -230,6 +248,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    promptAttentionChunk: 0,
+    promptAttentionHeadDim: 0,
     // The prefill products' tile on GPUs is the register matmul's (not measured on a GPU yet).
     prefillTileRows: [4],
     prefillRowsSlack: 0,
