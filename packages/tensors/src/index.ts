@@ -93,6 +93,13 @@ export {
   decodeLayerUnsupported,
 } from './kernels/decode/decode-layer.js';
 export {
+  type DecodeHeadOptions,
+  decodeHead,
+  STREAMING_HEAD_MAX_K,
+  STREAMING_HEAD_MAX_ROWS,
+  streamingHeadUnsupported,
+} from './kernels/decode/decode-head.js';
+export {
   type DecodeEpilogue,
   type DecodeMatvecOptions,
   decodeMatvec,

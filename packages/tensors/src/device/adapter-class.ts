@@ -109,6 +109,13 @@ export interface Tuning {
    * backward. On every class; false restores the separate products (to compare them).
    */
   lowRankEpilogue: boolean;
+  /**
+   * Vocabulary rows per workgroup of decoding's streaming head (kernels/decode/decode-head.ts:
+   * 8 lanes split K, each row read once, the argmax's candidates kept as it goes); 0 keeps
+   * decode's matvec and the argmax over the logits. On lavapipe the 32000 x 288 head took 2.6-5 ms
+   * against 7.9-8.4 ms for the matvec (1.6x less CPU time).
+   */
+  decodeHeadRows: number;
 }
 
 const TUNINGS: Record<AdapterClass, Tuning> = {
@@ -138,6 +145,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionKeyLanesHeadDim: 8,
     maxDispatchesPerSubmit: 256,
     lowRankEpilogue: true,
+    decodeHeadRows: 128,
   },
   integrated: {
     elementwiseWorkgroup: 256,
@@ -163,6 +171,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
+    decodeHeadRows: 0,
   },
   discrete: {
     elementwiseWorkgroup: 256,
@@ -188,6 +197,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionKeyLanesHeadDim: 0,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
+    decodeHeadRows: 0,
   },
 };
 

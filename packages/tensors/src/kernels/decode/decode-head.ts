@@ -1,0 +1,262 @@
+import type { Device } from '../../device/device.js';
+import { grid } from '../../device/device.js';
+import { TensorError } from '../../device/errors.js';
+import type { UniformField } from '../../device/uniforms.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { KERNELS } from '../names.js';
+import { PackedWeight } from '../packed-matmul/packed-weight.js';
+import { kernelSource } from '../shared/wgsl.js';
+import { decodeMatvec } from './decode-matvec.js';
+import { decodeArgmax } from './decode-tokens.js';
+import { type HalfOrF32, loadWeight, subgroupsCover } from './product-inputs.js';
+
+/** Lanes of the streaming head's workgroup: one subgroup, which splits K. */
+const HEAD_LANES = 8;
+/** Rows of x (decode's batch, a prefill's last rows) the streaming head keeps in registers. */
+export const STREAMING_HEAD_MAX_ROWS = 4;
+/** Largest K the streaming head unrolls (vec4 chunks of x per lane: K / 32). */
+export const STREAMING_HEAD_MAX_K = 2048;
+/** No index yet (every value of the block was NaN). */
+const NONE = 0xffffffff;
+
+export interface DecodeHeadOptions {
+  /** [rows, K] f32: the rows' last hidden states. */
+  x: Tensor;
+  /** [vocab, K]: the head, f32 or a one-chunk f16/bf16 PackedWeight. */
+  weight: Tensor | PackedWeight;
+  /** The final RMSNorm, folded in (each row's inverse RMS times the gain). */
+  norm?: { weight: Tensor; eps: number };
+  /** [rows, vocab] f32: the logits. */
+  out: Tensor;
+  /**
+   * Greedy choice of each row (as decodeArgmax: the largest non-NaN value, the lowest index among
+   * ties, -1 for a row of NaN) into ids[row] and tokens[at * rows + row].
+   */
+  argmax?: { ids: Tensor; tokens: Tensor; at: number };
+}
+
+/**
+ * Why the streaming head does not take this product (null: it does). It needs the tuning's
+ * `decodeHeadRows` (the software class), a workgroup of 8 lanes that is one subgroup, f32 or
+ * f16/bf16 weights in one buffer, K a multiple of 4 up to STREAMING_HEAD_MAX_K, and at most
+ * STREAMING_HEAD_MAX_ROWS rows.
+ */
+export function streamingHeadUnsupported(device: Device, weight: Tensor | PackedWeight, rows: number): string | null {
+  if (device.tuning.decodeHeadRows < 1) return 'the tuning has no streaming head (decodeHeadRows 0)';
+  if (!subgroupsCover(device, HEAD_LANES)) return `subgroups do not cover ${HEAD_LANES} lanes`;
+  const [, K] = weight.shape;
+  if (K % 4 !== 0 || K > STREAMING_HEAD_MAX_K) return `K ${K} is not a multiple of 4 up to ${STREAMING_HEAD_MAX_K}`;
+  if (rows < 1 || rows > STREAMING_HEAD_MAX_ROWS) return `${rows} rows (at most ${STREAMING_HEAD_MAX_ROWS})`;
+  if (weight instanceof PackedWeight) {
+    if (weight.format !== 'f16' && weight.format !== 'bf16') return `a ${weight.format} head`;
+    if (weight.chunks.length !== 1) return `a head over ${weight.chunks.length} buffers`;
+  } else if (weight.dtype !== 'f32') return `a ${weight.dtype} head`;
+  return null;
+}
+
+/**
+ * The vocabulary head of decoding (and of a prompt's last rows): the final norm folded in, the
+ * product with the [vocab, K] head into the logits and, when asked, the greedy choice. Where the
+ * streaming head applies (streamingHeadUnsupported), one workgroup of 8 lanes streams
+ * `decodeHeadRows` consecutive rows of the table: x's rows are normalised once into registers
+ * (the lanes split K in vec4 chunks), each head row is read once (its vec4s contiguous over the
+ * lanes), summed with subgroupAdd, and the block's greedy candidate is kept as it goes, so the
+ * argmax reads one candidate per block instead of the logits (two dispatches in all). Elsewhere
+ * decode's matvec and decodeArgmax, as before.
+ */
+export function decodeHead(device: Device, options: DecodeHeadOptions): void {
+  const { x, weight, norm, out, argmax } = options;
+  const [rows, K] = x.shape;
+  const [vocab, weightK] = weight.shape;
+  if (x.dtype !== 'f32' || weightK !== K || out.shape[0] !== rows || out.shape[1] !== vocab)
+    throw new TensorError(
+      `decodeHead: x ${x.describe()}, head ${weight instanceof PackedWeight ? weight.describe() : weight.describe()} and out ${out.describe()} do not fit`,
+    );
+  if (streamingHeadUnsupported(device, weight, rows) !== null) {
+    decodeMatvec(device, { x, weights: [weight], ...(norm ? { norm } : {}), epilogue: 'store', out });
+    if (argmax) decodeArgmax(device, out, argmax.ids, argmax.tokens, argmax.at);
+    return;
+  }
+  const rowsPerBlock = device.tuning.decodeHeadRows;
+  const blocks = Math.ceil(vocab / rowsPerBlock);
+  const format: HalfOrF32 = weight instanceof PackedWeight ? (weight.format as HalfOrF32) : 'f32';
+  const candidates = argmax ? device.empty([rows, blocks, 2], 'u32') : null;
+  const fields: UniformField[] = [
+    { name: 'vocab', type: 'u32' },
+    { name: 'block_rows', type: 'u32' },
+    { name: 'blocks', type: 'u32' },
+    { name: 'eps', type: 'f32' },
+  ];
+  const shape = { rows, k4: K / 4, norm: !!norm, format, argmax: !!argmax };
+  device.dispatch({
+    key: `${KERNELS.decode}:head:${format}:${rows}:${K / 4}:${norm ? 'norm' : 'plain'}:${argmax ? 'argmax' : 'logits'}`,
+    source: () => streamingHeadSource(shape),
+    bindings: [
+      x,
+      ...(norm ? [norm.weight] : []),
+      weight instanceof PackedWeight ? weight.chunks[0].words : weight,
+      out,
+      ...(candidates ? [candidates] : []),
+    ],
+    uniforms: { fields, values: { vocab, block_rows: rowsPerBlock, blocks, eps: norm?.eps ?? 0 } },
+    workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
+  });
+  if (argmax && candidates) {
+    candidatesArgmax(device, candidates, argmax.ids, argmax.tokens, argmax.at);
+    candidates.dispose();
+  }
+}
+
+interface HeadShape {
+  rows: number;
+  k4: number;
+  norm: boolean;
+  format: HalfOrF32;
+  argmax: boolean;
+}
+
+function streamingHeadSource(shape: HeadShape): string {
+  const { rows: R, k4, format } = shape;
+  const L = HEAD_LANES;
+  const chunks = Math.ceil(k4 / L);
+  const ragged = k4 % L !== 0;
+  const lines: string[] = [];
+  const emit = (line: string) => lines.push(line);
+  emit('  let block = wid.y * nwg.x + wid.x;');
+  emit('  if (block >= params.blocks) { return; }');
+  emit('  let first = block * params.block_rows;');
+  emit('  let last = min(first + params.block_rows, params.vocab);');
+  // Chunk i of a lane is x's vec4 lid + 8 i; the last chunk of a ragged K is off past k4.
+  for (let i = 0; i < chunks; i++) {
+    const inRange = ragged && i === chunks - 1;
+    emit(`  let at_${i} = ${inRange ? `min(lid.x + ${i * L}u, ${k4 - 1}u)` : `lid.x + ${i * L}u`};`);
+    if (inRange) emit(`  let in_${i} = lid.x + ${i * L}u < ${k4}u;`);
+  }
+  const guard = (i: number, value: string, zero: string) =>
+    ragged && i === chunks - 1 ? `select(${zero}, ${value}, in_${i})` : value;
+  for (let r = 0; r < R; r++) {
+    for (let i = 0; i < chunks; i++)
+      emit(`  let x_${r}_${i} = ${guard(i, `x[${r * k4}u + at_${i}]`, 'vec4<f32>(0.0)')};`);
+    if (shape.norm) {
+      const squares = Array.from({ length: chunks }, (_, i) => `dot(x_${r}_${i}, x_${r}_${i})`).join(' + ');
+      emit(`  let inv_${r} = inverseSqrt(subgroupAdd(${squares}) * ${1 / (k4 * 4)} + params.eps);`);
+      for (let i = 0; i < chunks; i++) emit(`  let a_${r}_${i} = x_${r}_${i} * g[at_${i}] * inv_${r};`);
+    } else for (let i = 0; i < chunks; i++) emit(`  let a_${r}_${i} = x_${r}_${i};`);
+    if (shape.argmax) {
+      emit(`  var best_${r} = 0.0;`);
+      emit(`  var index_${r} = ${NONE}u;`);
+    }
+  }
+  emit('  for (var v = first; v < last; v++) {');
+  emit(`    let base = v * ${k4}u;`);
+  for (let r = 0; r < R; r++) emit(`    var acc_${r} = vec4<f32>(0.0);`);
+  for (let i = 0; i < chunks; i++) {
+    emit(`    let w_${i} = ${loadWeight(format, 'w', `base + at_${i}`)};`);
+    for (let r = 0; r < R; r++) {
+      // A lane past K adds nothing (select, not a zero factor: 0 * inf would be NaN).
+      emit(`    acc_${r} = ${guard(i, `fma(a_${r}_${i}, w_${i}, acc_${r})`, `acc_${r}`)};`);
+    }
+  }
+  for (let r = 0; r < R; r++) {
+    emit(`    let total_${r} = subgroupAdd(acc_${r}.x + acc_${r}.y + acc_${r}.z + acc_${r}.w);`);
+    emit(`    if (lid.x == 0u) { out[${r}u * params.vocab + v] = total_${r}; }`);
+    // Rows go in index order: a strictly larger value replaces, so the lowest index wins ties.
+    if (shape.argmax)
+      emit(
+        `    if (total_${r} == total_${r} && (index_${r} == ${NONE}u || total_${r} > best_${r})) { best_${r} = total_${r}; index_${r} = v; }`,
+      );
+  }
+  emit('  }');
+  if (shape.argmax) {
+    emit('  if (lid.x == 0u) {');
+    for (let r = 0; r < R; r++) {
+      emit(`    candidates[2u * (${r}u * params.blocks + block)] = bitcast<u32>(best_${r});`);
+      emit(`    candidates[2u * (${r}u * params.blocks + block) + 1u] = index_${r};`);
+    }
+    emit('  }');
+  }
+  const source = kernelSource({
+    storage: [
+      { name: 'x', type: 'vec4<f32>', access: 'read' },
+      ...(shape.norm ? [{ name: 'g', type: 'vec4<f32>' as const, access: 'read' as const }] : []),
+      { name: 'w', type: format === 'f32' ? 'vec4<f32>' : 'u32', access: 'read' },
+      { name: 'out', type: 'f32', access: 'read_write' },
+      ...(shape.argmax ? [{ name: 'candidates', type: 'u32' as const, access: 'read_write' as const }] : []),
+    ],
+    uniforms: [
+      { name: 'vocab', type: 'u32' },
+      { name: 'block_rows', type: 'u32' },
+      { name: 'blocks', type: 'u32' },
+      { name: 'eps', type: 'f32' },
+    ],
+    workgroupSize: L,
+    body: lines.join('\n'),
+  });
+  return `enable subgroups;\n${source}`;
+}
+
+const CANDIDATE_LANES = 64;
+
+/**
+ * The greedy choice of each row from the streaming head's block candidates ([rows, blocks] of
+ * (value bits, index)): the largest value, the lowest index among ties, -1 where every block
+ * held only NaN; one workgroup per row.
+ */
+function candidatesArgmax(device: Device, candidates: Tensor, ids: Tensor, tokens: Tensor, at: number): void {
+  const [rows, blocks] = candidates.shape;
+  if (ids.size !== rows || ids.dtype !== 'i32' || tokens.dtype !== 'i32' || tokens.size < (at + 1) * rows)
+    throw new TensorError(`decodeHead: ids ${ids.describe()} or tokens ${tokens.describe()} do not fit step ${at}`);
+  const L = CANDIDATE_LANES;
+  const fields: UniformField[] = [
+    { name: 'blocks', type: 'u32' },
+    { name: 'log_offset', type: 'u32' },
+  ];
+  device.dispatch({
+    key: `${KERNELS.decode}:head-argmax`,
+    source: () =>
+      kernelSource({
+        storage: [
+          { name: 'candidates', type: 'u32', access: 'read' },
+          { name: 'ids', type: 'i32', access: 'read_write' },
+          { name: 'tokens', type: 'i32', access: 'read_write' },
+        ],
+        uniforms: fields,
+        workgroupSize: L,
+        helpers: `var<workgroup> best_value: array<f32, ${L}>;\nvar<workgroup> best_index: array<u32, ${L}>;`,
+        body: `
+  let row = wid.x;
+  var value = 0.0;
+  var index = ${NONE}u;
+  for (var b = lid.x; b < params.blocks; b += ${L}u) {
+    let at = 2u * (row * params.blocks + b);
+    let candidate = candidates[at + 1u];
+    let x = bitcast<f32>(candidates[at]);
+    if (candidate != ${NONE}u && (index == ${NONE}u || x > value)) { value = x; index = candidate; }
+  }
+  best_value[lid.x] = value;
+  best_index[lid.x] = index;
+  workgroupBarrier();
+  for (var stride = ${L / 2}u; stride > 0u; stride /= 2u) {
+    if (lid.x < stride) {
+      let other = best_index[lid.x + stride];
+      let mine = best_index[lid.x];
+      let other_value = best_value[lid.x + stride];
+      if (other != ${NONE}u && (mine == ${NONE}u || other_value > best_value[lid.x] ||
+          (other_value == best_value[lid.x] && other < mine))) {
+        best_value[lid.x] = other_value;
+        best_index[lid.x] = other;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let chosen = select(i32(best_index[0]), -1, best_index[0] == ${NONE}u);
+    ids[row] = chosen;
+    tokens[params.log_offset + row] = chosen;
+  }`,
+      }),
+    bindings: [candidates, ids, tokens],
+    uniforms: { fields, values: { blocks, log_offset: at * rows } },
+    workgroups: [rows],
+  });
+}
