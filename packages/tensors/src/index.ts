@@ -83,6 +83,13 @@ export {
 export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
 export { type DecodeAttentionOptions, decodeAttention } from './kernels/decode/decode-attention.js';
 export {
+  type DecodeHeadOptions,
+  decodeHead,
+  STREAMING_HEAD_MAX_K,
+  STREAMING_HEAD_MAX_ROWS,
+  streamingHeadUnsupported,
+} from './kernels/decode/decode-head.js';
+export {
   DECODE_LAYER_HEAD_BUFFERS,
   DECODE_LAYER_MAX_WEIGHTS,
   type DecodeLayerLayout,
@@ -92,13 +99,6 @@ export {
   decodeLayerLayout,
   decodeLayerUnsupported,
 } from './kernels/decode/decode-layer.js';
-export {
-  type DecodeHeadOptions,
-  decodeHead,
-  STREAMING_HEAD_MAX_K,
-  STREAMING_HEAD_MAX_ROWS,
-  streamingHeadUnsupported,
-} from './kernels/decode/decode-head.js';
 export {
   type DecodeEpilogue,
   type DecodeMatvecOptions,

@@ -47,12 +47,14 @@ async function runHead(
   const rng = new Rng(seed);
   const x = rng.uniform(rows * K, -2, 2);
   const gain = rng.uniform(K, 0.5, 1.5);
-  let table = rng.uniform(vocab * K, -1, 1);
+  const drawn = rng.uniform(vocab * K, -1, 1);
   const weight = options.half
-    ? packedWeightFromBytes(on, options.half, [vocab, K], encodeRows(table, vocab, K, options.half))
-    : on.fromArray(table, [vocab, K], 'f32');
+    ? packedWeightFromBytes(on, options.half, [vocab, K], encodeRows(drawn, vocab, K, options.half))
+    : on.fromArray(drawn, [vocab, K], 'f32');
   // Halves: the reference multiplies the stored (rounded) values.
-  if (options.half) table = decodeRows(encodeRows(table, vocab, K, options.half), vocab, K, options.half);
+  const table: ArrayLike<number> = options.half
+    ? decodeRows(encodeRows(drawn, vocab, K, options.half), vocab, K, options.half)
+    : drawn;
   const out = on.empty([rows, vocab], 'f32');
   const ids = on.fromArray(new Int32Array(rows), [rows], 'i32');
   const tokens = on.fromArray(new Int32Array(3 * rows).fill(5), [3 * rows], 'i32');
@@ -65,7 +67,11 @@ async function runHead(
     argmax: { ids, tokens, at: 1 },
   });
   const expected = normMatvecReference(x, rows, K, norm ? normSpec : null, table, vocab);
-  await expectKernel(`head rows ${rows} K ${K} vocab ${vocab}`, { out: { actual: out, expected } }, tolerance);
+  await expectKernel(
+    `head rows ${rows} K ${K} vocab ${vocab}`,
+    { out: { actual: out, expected } },
+    tolerance,
+  );
   const logits = (await out.toArray()) as Float32Array;
   const chosen = hostArgmax(logits, rows, vocab);
   await expectKernel('argmax', {

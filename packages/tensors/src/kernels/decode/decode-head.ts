@@ -9,13 +9,18 @@ import { kernelSource } from '../shared/wgsl.js';
 import { decodeMatvec } from './decode-matvec.js';
 import { decodeArgmax } from './decode-tokens.js';
 import { type HalfOrF32, loadWeight, subgroupsCover } from './product-inputs.js';
+import {
+  STREAMING_LANES,
+  STREAMING_MAX_K,
+  STREAMING_MAX_ROWS,
+  streamingPrologue,
+  streamingRowSums,
+} from './streaming-rows-wgsl.js';
 
-/** Lanes of the streaming head's workgroup: one subgroup, which splits K. */
-const HEAD_LANES = 8;
 /** Rows of x (decode's batch, a prefill's last rows) the streaming head keeps in registers. */
-export const STREAMING_HEAD_MAX_ROWS = 4;
-/** Largest K the streaming head unrolls (vec4 chunks of x per lane: K / 32). */
-export const STREAMING_HEAD_MAX_K = 2048;
+export const STREAMING_HEAD_MAX_ROWS = STREAMING_MAX_ROWS;
+/** Largest K the streaming head unrolls. */
+export const STREAMING_HEAD_MAX_K = STREAMING_MAX_K;
 /** No index yet (every value of the block was NaN). */
 const NONE = 0xffffffff;
 
@@ -41,11 +46,16 @@ export interface DecodeHeadOptions {
  * f16/bf16 weights in one buffer, K a multiple of 4 up to STREAMING_HEAD_MAX_K, and at most
  * STREAMING_HEAD_MAX_ROWS rows.
  */
-export function streamingHeadUnsupported(device: Device, weight: Tensor | PackedWeight, rows: number): string | null {
+export function streamingHeadUnsupported(
+  device: Device,
+  weight: Tensor | PackedWeight,
+  rows: number,
+): string | null {
   if (device.tuning.decodeHeadRows < 1) return 'the tuning has no streaming head (decodeHeadRows 0)';
-  if (!subgroupsCover(device, HEAD_LANES)) return `subgroups do not cover ${HEAD_LANES} lanes`;
+  if (!subgroupsCover(device, STREAMING_LANES)) return `subgroups do not cover ${STREAMING_LANES} lanes`;
   const [, K] = weight.shape;
-  if (K % 4 !== 0 || K > STREAMING_HEAD_MAX_K) return `K ${K} is not a multiple of 4 up to ${STREAMING_HEAD_MAX_K}`;
+  if (K % 4 !== 0 || K > STREAMING_HEAD_MAX_K)
+    return `K ${K} is not a multiple of 4 up to ${STREAMING_HEAD_MAX_K}`;
   if (rows < 1 || rows > STREAMING_HEAD_MAX_ROWS) return `${rows} rows (at most ${STREAMING_HEAD_MAX_ROWS})`;
   if (weight instanceof PackedWeight) {
     if (weight.format !== 'f16' && weight.format !== 'bf16') return `a ${weight.format} head`;
@@ -117,53 +127,28 @@ interface HeadShape {
 
 function streamingHeadSource(shape: HeadShape): string {
   const { rows: R, k4, format } = shape;
-  const L = HEAD_LANES;
-  const chunks = Math.ceil(k4 / L);
-  const ragged = k4 % L !== 0;
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
   emit('  let block = wid.y * nwg.x + wid.x;');
   emit('  if (block >= params.blocks) { return; }');
   emit('  let first = block * params.block_rows;');
   emit('  let last = min(first + params.block_rows, params.vocab);');
-  // Chunk i of a lane is x's vec4 lid + 8 i; the last chunk of a ragged K is off past k4.
-  for (let i = 0; i < chunks; i++) {
-    const inRange = ragged && i === chunks - 1;
-    emit(`  let at_${i} = ${inRange ? `min(lid.x + ${i * L}u, ${k4 - 1}u)` : `lid.x + ${i * L}u`};`);
-    if (inRange) emit(`  let in_${i} = lid.x + ${i * L}u < ${k4}u;`);
-  }
-  const guard = (i: number, value: string, zero: string) =>
-    ragged && i === chunks - 1 ? `select(${zero}, ${value}, in_${i})` : value;
-  for (let r = 0; r < R; r++) {
-    for (let i = 0; i < chunks; i++)
-      emit(`  let x_${r}_${i} = ${guard(i, `x[${r * k4}u + at_${i}]`, 'vec4<f32>(0.0)')};`);
-    if (shape.norm) {
-      const squares = Array.from({ length: chunks }, (_, i) => `dot(x_${r}_${i}, x_${r}_${i})`).join(' + ');
-      emit(`  let inv_${r} = inverseSqrt(subgroupAdd(${squares}) * ${1 / (k4 * 4)} + params.eps);`);
-      for (let i = 0; i < chunks; i++) emit(`  let a_${r}_${i} = x_${r}_${i} * g[at_${i}] * inv_${r};`);
-    } else for (let i = 0; i < chunks; i++) emit(`  let a_${r}_${i} = x_${r}_${i};`);
-    if (shape.argmax) {
+  for (const line of streamingPrologue(R, k4, shape.norm)) emit(line);
+  if (shape.argmax) {
+    for (let r = 0; r < R; r++) {
       emit(`  var best_${r} = 0.0;`);
       emit(`  var index_${r} = ${NONE}u;`);
     }
   }
   emit('  for (var v = first; v < last; v++) {');
-  emit(`    let base = v * ${k4}u;`);
-  for (let r = 0; r < R; r++) emit(`    var acc_${r} = vec4<f32>(0.0);`);
-  for (let i = 0; i < chunks; i++) {
-    emit(`    let w_${i} = ${loadWeight(format, 'w', `base + at_${i}`)};`);
-    for (let r = 0; r < R; r++) {
-      // A lane past K adds nothing (select, not a zero factor: 0 * inf would be NaN).
-      emit(`    acc_${r} = ${guard(i, `fma(a_${r}_${i}, w_${i}, acc_${r})`, `acc_${r}`)};`);
-    }
-  }
+  emit(`    let row = v * ${k4}u;`);
+  for (const line of streamingRowSums(R, k4, 'h', 'row', (at) => loadWeight(format, 'w', at))) emit(line);
   for (let r = 0; r < R; r++) {
-    emit(`    let total_${r} = subgroupAdd(acc_${r}.x + acc_${r}.y + acc_${r}.z + acc_${r}.w);`);
-    emit(`    if (lid.x == 0u) { out[${r}u * params.vocab + v] = total_${r}; }`);
+    emit(`    if (lid.x == 0u) { out[${r}u * params.vocab + v] = total_h_${r}; }`);
     // Rows go in index order: a strictly larger value replaces, so the lowest index wins ties.
     if (shape.argmax)
       emit(
-        `    if (total_${r} == total_${r} && (index_${r} == ${NONE}u || total_${r} > best_${r})) { best_${r} = total_${r}; index_${r} = v; }`,
+        `    if (total_h_${r} == total_h_${r} && (index_${r} == ${NONE}u || total_h_${r} > best_${r})) { best_${r} = total_h_${r}; index_${r} = v; }`,
       );
   }
   emit('  }');
@@ -189,7 +174,7 @@ function streamingHeadSource(shape: HeadShape): string {
       { name: 'blocks', type: 'u32' },
       { name: 'eps', type: 'f32' },
     ],
-    workgroupSize: L,
+    workgroupSize: STREAMING_LANES,
     body: lines.join('\n'),
   });
   return `enable subgroups;\n${source}`;
@@ -205,7 +190,9 @@ const CANDIDATE_LANES = 64;
 function candidatesArgmax(device: Device, candidates: Tensor, ids: Tensor, tokens: Tensor, at: number): void {
   const [rows, blocks] = candidates.shape;
   if (ids.size !== rows || ids.dtype !== 'i32' || tokens.dtype !== 'i32' || tokens.size < (at + 1) * rows)
-    throw new TensorError(`decodeHead: ids ${ids.describe()} or tokens ${tokens.describe()} do not fit step ${at}`);
+    throw new TensorError(
+      `decodeHead: ids ${ids.describe()} or tokens ${tokens.describe()} do not fit step ${at}`,
+    );
   const L = CANDIDATE_LANES;
   const fields: UniformField[] = [
     { name: 'blocks', type: 'u32' },
