@@ -116,6 +116,11 @@ export interface Tuning {
    * against 7.9-8.4 ms for the matvec (1.6x less CPU time).
    */
   decodeHeadRows: number;
+  /**
+   * Weights (elements) up to which a decode layer runs as one workgroup in one dispatch
+   * (decodeLayer) instead of five; DECODE_LAYER_MAX_WEIGHTS (2^17) on every class.
+   */
+  decodeLayerMaxWeights: number;
 }
 
 const TUNINGS: Record<AdapterClass, Tuning> = {
@@ -146,6 +151,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     maxDispatchesPerSubmit: 256,
     lowRankEpilogue: true,
     decodeHeadRows: 128,
+    decodeLayerMaxWeights: 1 << 17,
   },
   integrated: {
     elementwiseWorkgroup: 256,
@@ -172,6 +178,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
     decodeHeadRows: 0,
+    decodeLayerMaxWeights: 1 << 17,
   },
   discrete: {
     elementwiseWorkgroup: 256,
@@ -198,6 +205,7 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
     decodeHeadRows: 0,
+    decodeLayerMaxWeights: 1 << 17,
   },
 };
 
