@@ -21,6 +21,12 @@ import {
 export const STREAMING_HEAD_MAX_ROWS = STREAMING_MAX_ROWS;
 /** Largest K the streaming head unrolls. */
 export const STREAMING_HEAD_MAX_K = STREAMING_MAX_K;
+const HEAD_FIELDS: UniformField[] = [
+  { name: 'vocab', type: 'u32' },
+  { name: 'block_rows', type: 'u32' },
+  { name: 'blocks', type: 'u32' },
+  { name: 'eps', type: 'f32' },
+];
 /** No index yet (every value of the block was NaN). */
 const NONE = 0xffffffff;
 
@@ -80,7 +86,7 @@ export function decodeHead(device: Device, options: DecodeHeadOptions): void {
   const [vocab, weightK] = weight.shape;
   if (x.dtype !== 'f32' || weightK !== K || out.shape[0] !== rows || out.shape[1] !== vocab)
     throw new TensorError(
-      `decodeHead: x ${x.describe()}, head ${weight instanceof PackedWeight ? weight.describe() : weight.describe()} and out ${out.describe()} do not fit`,
+      `decodeHead: x ${x.describe()}, head ${weight.describe()} and out ${out.describe()} do not fit`,
     );
   if (streamingHeadUnsupported(device, weight, rows) !== null) {
     decodeMatvec(device, { x, weights: [weight], ...(norm ? { norm } : {}), epilogue: 'store', out });
@@ -91,12 +97,6 @@ export function decodeHead(device: Device, options: DecodeHeadOptions): void {
   const blocks = Math.ceil(vocab / rowsPerBlock);
   const format: HalfOrF32 = weight instanceof PackedWeight ? (weight.format as HalfOrF32) : 'f32';
   const candidates = argmax ? device.empty([rows, blocks, 2], 'u32') : null;
-  const fields: UniformField[] = [
-    { name: 'vocab', type: 'u32' },
-    { name: 'block_rows', type: 'u32' },
-    { name: 'blocks', type: 'u32' },
-    { name: 'eps', type: 'f32' },
-  ];
   const shape = { rows, k4: K / 4, norm: !!norm, format, argmax: !!argmax };
   device.dispatch({
     key: `${KERNELS.decode}:head:${format}:${rows}:${K / 4}:${norm ? 'norm' : 'plain'}:${argmax ? 'argmax' : 'logits'}`,
@@ -108,7 +108,10 @@ export function decodeHead(device: Device, options: DecodeHeadOptions): void {
       out,
       ...(candidates ? [candidates] : []),
     ],
-    uniforms: { fields, values: { vocab, block_rows: rowsPerBlock, blocks, eps: norm?.eps ?? 0 } },
+    uniforms: {
+      fields: HEAD_FIELDS,
+      values: { vocab, block_rows: rowsPerBlock, blocks, eps: norm?.eps ?? 0 },
+    },
     workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
   });
   if (argmax && candidates) {
@@ -168,12 +171,7 @@ function streamingHeadSource(shape: HeadShape): string {
       { name: 'out', type: 'f32', access: 'read_write' },
       ...(shape.argmax ? [{ name: 'candidates', type: 'u32' as const, access: 'read_write' as const }] : []),
     ],
-    uniforms: [
-      { name: 'vocab', type: 'u32' },
-      { name: 'block_rows', type: 'u32' },
-      { name: 'blocks', type: 'u32' },
-      { name: 'eps', type: 'f32' },
-    ],
+    uniforms: HEAD_FIELDS,
     workgroupSize: STREAMING_LANES,
     body: lines.join('\n'),
   });
