@@ -13,7 +13,10 @@ let device: Device;
 let small: Device;
 /** A GPU class's tuning (no streaming head): decode's matvec and decodeArgmax. */
 let gpuLike: Device;
+/** 4 KiB bindings: a half head over several buffers (a dispatch per chunk). */
+let chunked: Device;
 beforeAll(async () => {
+  chunked = await createDevice({ maxBindingBytes: 4096, tuning: { decodeHeadRows: 16 } });
   device = await createDevice();
   small = await createDevice({ tuning: { decodeHeadRows: 7 } });
   gpuLike = await createDevice({
@@ -21,7 +24,7 @@ beforeAll(async () => {
   });
 });
 afterAll(() => {
-  for (const d of [device, small, gpuLike]) d.destroy();
+  for (const d of [device, small, gpuLike, chunked]) d.destroy();
 });
 
 const tolerance = { rtol: 2e-5, atol: 2e-5 };
@@ -41,7 +44,15 @@ function hostArgmax(logits: Float32Array, rows: number, vocab: number): number[]
 
 async function runHead(
   on: Device,
-  options: { rows: number; K: number; vocab: number; norm: boolean; seed: number; half?: 'f16' | 'bf16' },
+  options: {
+    rows: number;
+    K: number;
+    vocab: number;
+    norm: boolean;
+    seed: number;
+    half?: 'f16' | 'bf16';
+    chunks?: number;
+  },
 ) {
   const { rows, K, vocab, norm, seed } = options;
   const rng = new Rng(seed);
@@ -51,6 +62,8 @@ async function runHead(
   const weight = options.half
     ? packedWeightFromBytes(on, options.half, [vocab, K], encodeRows(drawn, vocab, K, options.half))
     : on.fromArray(drawn, [vocab, K], 'f32');
+  if (options.chunks)
+    expect(weight.shape[0] === vocab && 'chunks' in weight && weight.chunks.length).toBe(options.chunks);
   // Halves: the reference multiplies the stored (rounded) values.
   const table: ArrayLike<number> = options.half
     ? decodeRows(encodeRows(drawn, vocab, K, options.half), vocab, K, options.half)
@@ -102,7 +115,7 @@ describe('decodeHead (streaming head)', () => {
       [device, 3, 100, 515, true, 2],
       [device, 2, 64, 300, false, 3],
       [small, 1, 20, 101, true, 4],
-      [small, 4, 292, 129, true, 5],
+      [small, 4, 68, 129, true, 5],
     ] as const) {
       expect(streamingHeadUnsupported(on, on.empty([vocab, K], 'f32'), rows)).toBeNull();
       await runHead(on, { rows, K, vocab, norm, seed });
@@ -112,6 +125,12 @@ describe('decodeHead (streaming head)', () => {
   it('reads f16 and bf16 heads (the stored halves) like f32 ones', async () => {
     await runHead(device, { rows: 1, K: 44, vocab: 777, norm: true, seed: 6, half: 'f16' });
     await runHead(small, { rows: 2, K: 36, vocab: 61, norm: true, seed: 7, half: 'bf16' });
+  });
+
+  it('reads a half head split over buffers, a dispatch per chunk, with one argmax over every chunk', async () => {
+    // 88-byte rows: 46 rows per 4 KiB chunk, 301 rows in 7 chunks (the last of 25), blocks of 16.
+    await runHead(chunked, { rows: 1, K: 44, vocab: 301, norm: true, seed: 10, half: 'f16', chunks: 7 });
+    await runHead(chunked, { rows: 3, K: 44, vocab: 301, norm: true, seed: 11, half: 'bf16', chunks: 7 });
   });
 
   it('keeps the argmax rules over blocks: lowest index among ties across blocks, NaN skipped, -1 for a NaN row', async () => {

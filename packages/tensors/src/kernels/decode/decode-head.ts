@@ -22,9 +22,17 @@ export const STREAMING_HEAD_MAX_ROWS = STREAMING_MAX_ROWS;
 /** Largest K the streaming head unrolls. */
 export const STREAMING_HEAD_MAX_K = STREAMING_MAX_K;
 const HEAD_FIELDS: UniformField[] = [
+  /** Rows of this dispatch's part of the head (a chunk's, or the whole vocabulary). */
   { name: 'vocab', type: 'u32' },
   { name: 'block_rows', type: 'u32' },
+  /** Blocks of this dispatch, and of every dispatch of the head (candidates per x row). */
   { name: 'blocks', type: 'u32' },
+  { name: 'all_blocks', type: 'u32' },
+  /** The part's first vocabulary row, and its first block among all_blocks. */
+  { name: 'first_row', type: 'u32' },
+  { name: 'first_block', type: 'u32' },
+  /** Logits per x row (the whole vocabulary). */
+  { name: 'out_row', type: 'u32' },
   { name: 'eps', type: 'f32' },
 ];
 /** No index yet (every value of the block was NaN). */
@@ -49,7 +57,7 @@ export interface DecodeHeadOptions {
 /**
  * Why the streaming head does not take this product (null: it does). It needs the tuning's
  * `decodeHeadRows` (the software class), a workgroup of 8 lanes that is one subgroup, f32 or
- * f16/bf16 weights in one buffer, K a multiple of 4 up to STREAMING_HEAD_MAX_K, and at most
+ * f16/bf16 weights (a half head split over buffers: a dispatch per chunk), K a multiple of 4 up to STREAMING_HEAD_MAX_K, and at most
  * STREAMING_HEAD_MAX_ROWS rows.
  */
 export function streamingHeadUnsupported(
@@ -65,7 +73,6 @@ export function streamingHeadUnsupported(
   if (rows < 1 || rows > STREAMING_HEAD_MAX_ROWS) return `${rows} rows (at most ${STREAMING_HEAD_MAX_ROWS})`;
   if (weight instanceof PackedWeight) {
     if (weight.format !== 'f16' && weight.format !== 'bf16') return `a ${weight.format} head`;
-    if (weight.chunks.length !== 1) return `a head over ${weight.chunks.length} buffers`;
   } else if (weight.dtype !== 'f32') return `a ${weight.dtype} head`;
   return null;
 }
@@ -94,26 +101,43 @@ export function decodeHead(device: Device, options: DecodeHeadOptions): void {
     return;
   }
   const rowsPerBlock = device.tuning.decodeHeadRows;
-  const blocks = Math.ceil(vocab / rowsPerBlock);
   const format: HalfOrF32 = weight instanceof PackedWeight ? (weight.format as HalfOrF32) : 'f32';
-  const candidates = argmax ? device.empty([rows, blocks, 2], 'u32') : null;
+  // The parts of the head, each in its own binding: a half head's chunks of rows, or the table.
+  const parts =
+    weight instanceof PackedWeight
+      ? weight.chunks.map((chunk) => ({
+          table: chunk.words as Tensor,
+          firstRow: chunk.firstRow,
+          rows: chunk.rows,
+        }))
+      : [{ table: weight, firstRow: 0, rows: vocab }];
+  const allBlocks = parts.reduce((sum, part) => sum + Math.ceil(part.rows / rowsPerBlock), 0);
+  const candidates = argmax ? device.empty([rows, allBlocks, 2], 'u32') : null;
   const shape = { rows, k4: K / 4, norm: !!norm, format, argmax: !!argmax };
-  device.dispatch({
-    key: `${KERNELS.decode}:head:${format}:${rows}:${K / 4}:${norm ? 'norm' : 'plain'}:${argmax ? 'argmax' : 'logits'}`,
-    source: () => streamingHeadSource(shape),
-    bindings: [
-      x,
-      ...(norm ? [norm.weight] : []),
-      weight instanceof PackedWeight ? weight.chunks[0].words : weight,
-      out,
-      ...(candidates ? [candidates] : []),
-    ],
-    uniforms: {
-      fields: HEAD_FIELDS,
-      values: { vocab, block_rows: rowsPerBlock, blocks, eps: norm?.eps ?? 0 },
-    },
-    workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
-  });
+  let firstBlock = 0;
+  for (const part of parts) {
+    const blocks = Math.ceil(part.rows / rowsPerBlock);
+    device.dispatch({
+      key: `${KERNELS.decode}:head:${format}:${rows}:${K / 4}:${norm ? 'norm' : 'plain'}:${argmax ? 'argmax' : 'logits'}`,
+      source: () => streamingHeadSource(shape),
+      bindings: [x, ...(norm ? [norm.weight] : []), part.table, out, ...(candidates ? [candidates] : [])],
+      uniforms: {
+        fields: HEAD_FIELDS,
+        values: {
+          vocab: part.rows,
+          block_rows: rowsPerBlock,
+          blocks,
+          all_blocks: allBlocks,
+          first_row: part.firstRow,
+          first_block: firstBlock,
+          out_row: vocab,
+          eps: norm?.eps ?? 0,
+        },
+      },
+      workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
+    });
+    firstBlock += blocks;
+  }
   if (argmax && candidates) {
     candidatesArgmax(device, candidates, argmax.ids, argmax.tokens, argmax.at);
     candidates.dispose();
@@ -147,19 +171,20 @@ function streamingHeadSource(shape: HeadShape): string {
   emit(`    let row = v * ${k4}u;`);
   for (const line of streamingRowSums(R, k4, 'h', 'row', (at) => loadWeight(format, 'w', at))) emit(line);
   for (let r = 0; r < R; r++) {
-    emit(`    if (lid.x == 0u) { out[${r}u * params.vocab + v] = total_h_${r}; }`);
+    emit(`    if (lid.x == 0u) { out[${r}u * params.out_row + params.first_row + v] = total_h_${r}; }`);
     // Rows go in index order: a strictly larger value replaces, so the lowest index wins ties.
     if (shape.argmax)
       emit(
-        `    if (total_h_${r} == total_h_${r} && (index_${r} == ${NONE}u || total_h_${r} > best_${r})) { best_${r} = total_h_${r}; index_${r} = v; }`,
+        `    if (total_h_${r} == total_h_${r} && (index_${r} == ${NONE}u || total_h_${r} > best_${r})) { best_${r} = total_h_${r}; index_${r} = params.first_row + v; }`,
       );
   }
   emit('  }');
   if (shape.argmax) {
     emit('  if (lid.x == 0u) {');
     for (let r = 0; r < R; r++) {
-      emit(`    candidates[2u * (${r}u * params.blocks + block)] = bitcast<u32>(best_${r});`);
-      emit(`    candidates[2u * (${r}u * params.blocks + block) + 1u] = index_${r};`);
+      emit(`    let slot_${r} = 2u * (${r}u * params.all_blocks + params.first_block + block);`);
+      emit(`    candidates[slot_${r}] = bitcast<u32>(best_${r});`);
+      emit(`    candidates[slot_${r} + 1u] = index_${r};`);
     }
     emit('  }');
   }
