@@ -105,7 +105,7 @@ describe('decodeHead (streaming head)', () => {
     const f32 = device.empty([300, 36], 'f32');
     expect(streamingHeadUnsupported(device, f32, 1)).toBeNull();
     expect(streamingHeadUnsupported(device, f32, 5)).toMatch(/5 rows/);
-    expect(streamingHeadUnsupported(device, device.empty([30, 2052], 'f32'), 1)).toMatch(/K 2052/);
+    expect(streamingHeadUnsupported(device, device.empty([30, 388], 'f32'), 1)).toMatch(/K 388/);
     expect(streamingHeadUnsupported(gpuLike, f32, 1)).toMatch(/decodeHeadRows 0/);
   });
 
@@ -114,6 +114,7 @@ describe('decodeHead (streaming head)', () => {
       [device, 1, 36, 1037, true, 1],
       [device, 3, 100, 515, true, 2],
       [device, 2, 64, 300, false, 3],
+      [device, 1, 380, 257, true, 12],
       [small, 1, 20, 101, true, 4],
       [small, 4, 68, 129, true, 5],
     ] as const) {

@@ -11,8 +11,13 @@
 export const STREAMING_LANES = 8;
 /** Rows of x the streaming products keep in registers. */
 export const STREAMING_MAX_ROWS = 4;
-/** Largest K they unroll (vec4 chunks of x per lane: K / 32). */
-export const STREAMING_MAX_K = 2048;
+/**
+ * Largest K they take (vec4 chunks of x per lane: K / 32, in registers). Measured on lavapipe
+ * (32000-row f32 head, process CPU per head, alternating with decode's matvec): 5.5-6.3 against
+ * 8.5-8.7 ms at K 288, 7.3-7.7 against 9.8-10.2 at 384, but 15-18 against 12.7-12.8 at 512 and
+ * no better at 1024 (x spilled from registers).
+ */
+export const STREAMING_MAX_K = 384;
 
 /** Chunks per lane and whether the last one runs past K (K / 4 not a multiple of the lanes). */
 export function streamingChunks(k4: number): { chunks: number; ragged: boolean } {
