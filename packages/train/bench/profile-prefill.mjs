@@ -5,10 +5,12 @@
 //
 //   pnpm --filter @webtune/train build && node bench/profile-prefill.mjs [--shape=stories260K|stories15M]
 //     [--warmup=N] [--prompt=N] [--keys] [--json] [--fused-prefill-tokens=N] [--tiled-prefill=true|false]
+//     [--tuning=<JSON>]
 //
 // --warmup: unprofiled prefills before the profiled one (default 3; the median of their times
 // after the first is the plain wall time). --fused-prefill-tokens, --tiled-prefill: generate's
-// options of those names (default: generate's choice for the adapter).
+// options of those names (default: generate's choice for the adapter). --tuning: the device's
+// Tuning overrides (to compare kernel tiles in one build).
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice, formatKernelProfile } from '@webtune/tensors';
 import { STEP_SHAPES } from './step-shapes.mjs';
@@ -32,7 +34,11 @@ const fusedPrefillTokens = option('fused-prefill-tokens')
   : undefined;
 const tiledPrefill = option('tiled-prefill') ? option('tiled-prefill') === 'true' : undefined;
 
-const device = await createDevice({ dawnOptions: ['disable-dawn-features=timestamp_quantization'] });
+const tuning = option('tuning') ? JSON.parse(option('tuning')) : undefined;
+const device = await createDevice({
+  dawnOptions: ['disable-dawn-features=timestamp_quantization'],
+  ...(tuning ? { tuning } : {}),
+});
 const config = createModelConfig({
   ...shape.config,
   tieWordEmbeddings: true,

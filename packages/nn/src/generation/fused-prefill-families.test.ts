@@ -109,7 +109,19 @@ describe('tiled prefill of Gemma', () => {
 
   it("with the GPU classes' product tiles (4 x 4, 64 lanes, no subgroup loads): a short Gemma 2 prompt takes the tiled prefill and gives Transformers' first tokens", async () => {
     const gpuLike = await createDevice({
-      tuning: { matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 64, matmulSubgroups: false },
+      tuning: {
+        matmulTileRows: 4,
+        matmulTileCols: 4,
+        matmulWorkgroup: 64,
+        matmulSubgroups: false,
+        prefillTileRows: [4],
+        prefillStoreCols: 4,
+        prefillResidualCols: 4,
+        prefillGatedCols: 2,
+        prefillWorkgroup: 64,
+        prefillSubgroups: false,
+        prefillRowTilesInner: false,
+      },
     });
     try {
       const { model, golden } = await loadTransformersFixture(gpuLike, 'gemma2');

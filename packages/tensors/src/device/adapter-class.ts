@@ -101,6 +101,30 @@ export interface Tuning {
    * at head dim 8 it took 0.7-0.9x the CPU time of the row-per-invocation kernel (tools/kernel-lab).
    */
   attentionKeyLanesHeadDim: number;
+  /**
+   * The prompt's products in prefill (kernels/decode/prefill-tile-choice.ts), tuned apart from the
+   * training matmul. Candidate tile heights (rows per invocation), preferred first: a prompt of M
+   * rows takes the first whose padded rows (M rounded up to the height) are within
+   * prefillRowsSlack of the least padding any candidate gives, so a 128-row prompt does not run
+   * 144 rows. With subgroup loads a height is rounded down to a multiple of the lanes.
+   */
+  prefillTileRows: readonly number[];
+  /** Padded rows a candidate height may add beyond the least any candidate pads, as a fraction of M. */
+  prefillRowsSlack: number;
+  /** Output columns per invocation of the 'store' (q/k/v), 'residual' (o, down) and gated (gate/up pairs) products. */
+  prefillStoreCols: number;
+  prefillResidualCols: number;
+  prefillGatedCols: number;
+  /** Invocations per prefill product workgroup (along columns). */
+  prefillWorkgroup: number;
+  /** Rows shared with subgroupBroadcast (as matmulSubgroups; needs a subgroup holding the workgroup). */
+  prefillSubgroups: boolean;
+  /**
+   * Neighbouring workgroups take the row tiles of one weight slice (row tiles along x, weight
+   * blocks along y) instead of the weight blocks of one row tile, so a slice of the weight is still
+   * in cache when the next row tile reads it.
+   */
+  prefillRowTilesInner: boolean;
   /** Dispatches recorded before the pending command buffer is submitted. */
   maxDispatchesPerSubmit: number;
   /**
@@ -148,6 +172,17 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: true,
     attentionKernel: 'lanes',
     attentionKeyLanesHeadDim: 8,
+    // docs/architecture/decode-path.md: 32 x 4 (gated 32 x 2 pairs) beat the matmul's 24 x 4 at
+    // every stories15M and Qwen3-0.6B product for 128 rows; 16 rows only for prompts a 32-row tile
+    // would pad by over 15% more (a 16-row tile does 0.8-0.95 of a 32-row one's work per second).
+    prefillTileRows: [32, 16],
+    prefillRowsSlack: 0.15,
+    prefillStoreCols: 4,
+    prefillResidualCols: 4,
+    prefillGatedCols: 2,
+    prefillWorkgroup: 8,
+    prefillSubgroups: true,
+    prefillRowTilesInner: true,
     maxDispatchesPerSubmit: 256,
     lowRankEpilogue: true,
     decodeHeadRows: 128,
@@ -175,6 +210,15 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    // The prefill products' tile on GPUs is the register matmul's (not measured on a GPU yet).
+    prefillTileRows: [4],
+    prefillRowsSlack: 0,
+    prefillStoreCols: 4,
+    prefillResidualCols: 4,
+    prefillGatedCols: 2,
+    prefillWorkgroup: 64,
+    prefillSubgroups: false,
+    prefillRowTilesInner: false,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
     decodeHeadRows: 0,
@@ -202,6 +246,15 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    // The prefill products' tile on GPUs is the register matmul's (not measured on a GPU yet).
+    prefillTileRows: [4],
+    prefillRowsSlack: 0,
+    prefillStoreCols: 4,
+    prefillResidualCols: 4,
+    prefillGatedCols: 2,
+    prefillWorkgroup: 64,
+    prefillSubgroups: false,
+    prefillRowTilesInner: false,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
     decodeHeadRows: 0,

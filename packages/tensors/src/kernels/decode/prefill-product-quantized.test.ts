@@ -22,7 +22,18 @@ let gpuLike: Device;
 beforeAll(async () => {
   device = await createDevice();
   gpuLike = await createDevice({
-    tuning: { matmulSubgroups: false, matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 16 },
+    tuning: {
+      matmulSubgroups: false,
+      matmulTileRows: 4,
+      matmulTileCols: 4,
+      matmulWorkgroup: 16,
+      prefillSubgroups: false,
+      prefillTileRows: [4],
+      prefillStoreCols: 4,
+      prefillResidualCols: 4,
+      prefillGatedCols: 2,
+      prefillWorkgroup: 16,
+    },
   });
 });
 afterAll(() => gpuLike?.destroy());
@@ -281,6 +292,48 @@ describe('prefillProduct over ggml-quantized weights', () => {
       format: 'q8_0',
       seed: 50,
     });
+  });
+
+  it('every tile height the lavapipe prefill tuning can choose, in both workgroup orders: Q8_0 and Q4_K at odd row counts', async () => {
+    const { prefillTileRows: heights, prefillRowTilesInner: inner } = device.tuning;
+    for (const [i, height] of heights.entries()) {
+      for (const rowTilesInner of i === 0 ? [inner, !inner] : [inner]) {
+        const on = await createDevice({
+          tuning: { prefillTileRows: [height], prefillRowTilesInner: rowTilesInner },
+        });
+        try {
+          const rows = 2 * height + 3;
+          await check(on, {
+            rows,
+            K: 64,
+            widths: [40, 9, 9],
+            epilogue: 'store',
+            norm: true,
+            format: 'q8_0',
+            seed: 60 + i,
+          });
+          await check(on, {
+            rows,
+            K: 256,
+            widths: [11, 11],
+            epilogue: 'swiglu',
+            norm: true,
+            format: 'q4_k',
+            seed: 70 + i,
+          });
+          await check(on, {
+            rows: height - 1,
+            K: 256,
+            widths: [13],
+            epilogue: 'residual',
+            format: 'q4_k',
+            seed: 80 + i,
+          });
+        } finally {
+          on.destroy();
+        }
+      }
+    }
   });
 
   it('refuses a stacked gate/up weight with a bias', () => {

@@ -4,6 +4,7 @@ import { TensorError } from '../../device/errors.js';
 import { KERNELS } from '../names.js';
 import { isQuantized } from '../packed-matmul/formats.js';
 import { packedDecoderWgsl } from '../packed-matmul/packed-decoders-wgsl.js';
+import { prefillTileChoice } from './prefill-tile-choice.js';
 import { type PrefillTileShape, prefillTileSource, tileFmas, tileRowLoads } from './prefill-tile-wgsl.js';
 import {
   checkProductInputs,
@@ -11,7 +12,6 @@ import {
   PRODUCT_FIELDS,
   productBindings,
   productUniforms,
-  subgroupsCover,
 } from './product-inputs.js';
 
 /** What one quantized prefill product kernel computes; everything here is in the pipeline key. */
@@ -45,15 +45,15 @@ export function prefillQuantizedProduct(device: Device, options: DecodeMatvecOpt
       `prefillQuantizedProduct: weights of ${format} are not ggml blocks (use prefillProduct)`,
     );
   const gated = epilogue === 'swiglu';
-  const lanes = Math.max(1, device.tuning.matmulWorkgroup);
-  // The gated epilogue keeps two sums per output (gate, up): half the columns, the same registers.
-  const tileCols = Math.max(1, device.tuning.matmulTileCols);
-  const cols = gated ? Math.max(1, Math.floor(tileCols / 2)) : tileCols;
-  const tileRows = Math.max(1, device.tuning.matmulTileRows);
-  const subgroups = device.tuning.matmulSubgroups && subgroupsCover(device, lanes);
+  const tile = prefillTileChoice(
+    device,
+    gated ? 'gated' : epilogue === 'residual' ? 'residual' : 'store',
+    rows,
+  );
+  const { cols, lanes, subgroups } = tile;
   const shape: PrefillQuantizedShape = {
     format: format as PrefillQuantizedShape['format'],
-    rows: subgroups ? Math.max(1, Math.floor(tileRows / lanes)) * lanes : tileRows,
+    rows: tile.rows,
     cols,
     lanes,
     weights: gated ? 1 : weights.length,
@@ -65,6 +65,7 @@ export function prefillQuantizedProduct(device: Device, options: DecodeMatvecOpt
     subgroups,
     dora: terms.map((t) => !!t?.factor),
     stacked,
+    ...(tile.rowTilesInner ? { rowTilesInner: true } : {}),
   };
   const perBlock = lanes * cols;
   const perWeight = gated ? [Math.ceil(n[0] / perBlock)] : n.map((v) => Math.ceil(v / perBlock));
@@ -72,12 +73,13 @@ export function prefillQuantizedProduct(device: Device, options: DecodeMatvecOpt
   const rowTiles = Math.ceil(rows / shape.rows);
   if (rowTiles > device.maxWorkgroupsPerDimension)
     throw new TensorError(`prefillProduct: ${rows} rows are more than one dispatch takes`);
+  const blockGrid = grid(blocks, device.maxWorkgroupsPerDimension);
   device.dispatch({
     key: prefillQuantizedKey(shape),
     source: () => prefillQuantizedSource(shape),
     bindings: productBindings(options, inputs),
     uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
-    workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowTiles],
+    workgroups: shape.rowTilesInner ? [rowTiles, ...blockGrid] : [...blockGrid, rowTiles],
   });
 }
 
@@ -96,6 +98,7 @@ export function prefillQuantizedKey(shape: PrefillQuantizedShape): string {
     shape.subgroups ? 'sg' : 'lanes',
     `dora${shape.dora.map((on) => (on ? '1' : '0')).join('')}`,
     shape.stacked ? 'stacked' : 'apart',
+    ...(shape.rowTilesInner ? ['rows-inner'] : []),
   ].join(':');
 }
 

@@ -15,7 +15,18 @@ let gpuLike: Device;
 beforeAll(async () => {
   device = await createDevice();
   gpuLike = await createDevice({
-    tuning: { matmulSubgroups: false, matmulTileRows: 4, matmulTileCols: 4, matmulWorkgroup: 16 },
+    tuning: {
+      matmulSubgroups: false,
+      matmulTileRows: 4,
+      matmulTileCols: 4,
+      matmulWorkgroup: 16,
+      prefillSubgroups: false,
+      prefillTileRows: [4],
+      prefillStoreCols: 4,
+      prefillResidualCols: 4,
+      prefillGatedCols: 2,
+      prefillWorkgroup: 16,
+    },
   });
 });
 afterAll(() => gpuLike?.destroy());
@@ -184,6 +195,80 @@ describe('prefillProduct', () => {
         format,
         seed: 9,
       });
+    }
+  });
+
+  it('every tile the lavapipe prefill tuning can choose (each candidate height, the columns of each kind, both workgroup orders) at odd sizes', async () => {
+    const { prefillTileRows: heights, prefillRowTilesInner: inner } = device.tuning;
+    for (const [i, height] of heights.entries()) {
+      // The tuning's own order for every height, and the other order for the first.
+      for (const rowTilesInner of i === 0 ? [inner, !inner] : [inner]) {
+        const on = await createDevice({
+          tuning: { prefillTileRows: [height], prefillRowTilesInner: rowTilesInner },
+        });
+        try {
+          // Rows: two full tiles and a partial one; widths: a partial column block.
+          const rows = 2 * height + 5;
+          await check(on, {
+            rows,
+            K: 28,
+            widths: [37, 13, 13],
+            epilogue: 'store',
+            norm: true,
+            bias: true,
+            seed: 20 + i,
+          });
+          await check(on, {
+            rows,
+            K: 20,
+            widths: [35, 35],
+            epilogue: 'swiglu',
+            norm: true,
+            ranks: [2, 0],
+            seed: 30 + i,
+          });
+          await check(on, {
+            rows: height - 3,
+            K: 44,
+            widths: [21],
+            epilogue: 'residual',
+            format: 'f16',
+            seed: 40 + i,
+          });
+        } finally {
+          on.destroy();
+        }
+      }
+    }
+  });
+
+  it("the tile height and the workgroup order change no bit of the products (each output's sum over K keeps its order)", async () => {
+    const old = await createDevice({
+      tuning: { prefillTileRows: [24], prefillRowsSlack: 0, prefillRowTilesInner: false },
+    });
+    try {
+      const rng = new Rng(50);
+      const rows = 45;
+      const K = 36;
+      const x = rng.uniform(rows * K, -2, 2);
+      const gain = rng.uniform(K, 0.5, 1.5);
+      const gate = rng.uniform(19 * K, -1, 1);
+      const up = rng.uniform(19 * K, -1, 1);
+      const results: Float32Array[] = [];
+      for (const on of [device, old]) {
+        const out = on.empty([rows, 19], 'f32');
+        prefillProduct(on, {
+          x: on.fromArray(x, [rows, K], 'f32'),
+          weights: [on.fromArray(gate, [19, K], 'f32'), on.fromArray(up, [19, K], 'f32')],
+          norm: { weight: on.fromArray(gain, [K], 'f32'), eps: 1e-5 },
+          epilogue: 'swiglu',
+          out,
+        });
+        results.push(await out.toArray());
+      }
+      expect(Array.from(results[0])).toEqual(Array.from(results[1]));
+    } finally {
+      old.destroy();
     }
   });
 

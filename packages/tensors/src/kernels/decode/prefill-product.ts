@@ -5,6 +5,7 @@ import { KERNELS } from '../names.js';
 import { isQuantized } from '../packed-matmul/formats.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { prefillQuantizedProduct } from './prefill-product-quantized.js';
+import { prefillTileChoice } from './prefill-tile-choice.js';
 import { type PrefillTileShape, prefillTileSource, tileFmas, tileRowLoads } from './prefill-tile-wgsl.js';
 import {
   checkProductInputs,
@@ -13,7 +14,6 @@ import {
   PRODUCT_FIELDS,
   productBindings,
   productUniforms,
-  subgroupsCover,
 } from './product-inputs.js';
 
 /** What one prefill product kernel computes; everything here is in the pipeline key. */
@@ -31,8 +31,9 @@ export interface PrefillProductShape extends PrefillTileShape {
  * outputs, so every weight is read once per tile of rows (decodeMatvec reads it once per 8 rows,
  * and splits K over lanes, which suits one row). The norm is folded into the product:
  * sum_k x g w = (sum_k x (g w)), scaled by each row's inverse RMS, whose squares are summed in
- * the same loop over K. Tile sizes and the subgroup loads follow the register matmul's tuning
- * (matmulTileRows, matmulTileCols, matmulWorkgroup, matmulSubgroups).
+ * the same loop over K. The tile (rows by the prompt's length, columns by the ending, lanes,
+ * subgroup loads, workgroup order) is the class's prefill tuning, apart from the training
+ * matmul's (prefillTileChoice in prefill-tile-choice.ts).
  */
 export function prefillProduct(device: Device, options: DecodeMatvecOptions): void {
   const { weights, norm, epilogue } = options;
@@ -44,17 +45,16 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
   const inputs = checkProductInputs('prefillProduct', options, { stacked: true, dora: true, gelu: true });
   const { rows, n, format, biases, terms, stacked } = inputs;
   const swiglu = epilogue === 'swiglu';
-  const lanes = Math.max(1, device.tuning.matmulWorkgroup);
-  // SwiGLU keeps two sums per output (gate, up): half the columns, the same registers and rows
-  // (each row loaded still serves as many products).
-  const tileCols = Math.max(1, device.tuning.matmulTileCols);
-  const cols = swiglu ? Math.max(1, Math.floor(tileCols / 2)) : tileCols;
-  const tileRows = Math.max(1, device.tuning.matmulTileRows);
-  const subgroups = device.tuning.matmulSubgroups && subgroupsCover(device, lanes);
+  const tile = prefillTileChoice(
+    device,
+    swiglu ? 'gated' : epilogue === 'residual' ? 'residual' : 'store',
+    rows,
+  );
+  const { cols, lanes, subgroups } = tile;
   const shape: PrefillProductShape = {
     format,
     // With subgroup loads the tile's rows are a multiple of the lanes (lane l loads rows l, l + lanes, ...).
-    rows: subgroups ? Math.max(1, Math.floor(tileRows / lanes)) * lanes : tileRows,
+    rows: tile.rows,
     cols,
     lanes,
     weights: swiglu ? 1 : weights.length,
@@ -66,6 +66,7 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
     gelu: swiglu && options.activation === 'gelu_tanh',
     dora: terms.map((t) => !!t?.factor),
     stacked,
+    ...(tile.rowTilesInner ? { rowTilesInner: true } : {}),
   };
   const perBlock = lanes * cols;
   const perWeight = swiglu ? [Math.ceil(n[0] / perBlock)] : n.map((v) => Math.ceil(v / perBlock));
@@ -73,12 +74,13 @@ export function prefillProduct(device: Device, options: DecodeMatvecOptions): vo
   const rowTiles = Math.ceil(rows / shape.rows);
   if (rowTiles > device.maxWorkgroupsPerDimension)
     throw new TensorError(`prefillProduct: ${rows} rows are more than one dispatch takes`);
+  const blockGrid = grid(blocks, device.maxWorkgroupsPerDimension);
   device.dispatch({
     key: prefillProductKey(shape),
     source: () => prefillProductSource(shape),
     bindings: productBindings(options, inputs),
     uniforms: { fields: PRODUCT_FIELDS, values: productUniforms(options, inputs, perWeight) },
-    workgroups: [...grid(blocks, device.maxWorkgroupsPerDimension), rowTiles],
+    workgroups: shape.rowTilesInner ? [rowTiles, ...blockGrid] : [...blockGrid, rowTiles],
   });
 }
 
@@ -97,6 +99,7 @@ export function prefillProductKey(shape: PrefillProductShape): string {
     ...(shape.gelu ? ['gelu'] : []),
     ...(shape.dora?.some(Boolean) ? [`dora${shape.dora.map((on) => (on ? '1' : '0')).join('')}`] : []),
     ...(shape.stacked ? ['stacked'] : []),
+    ...(shape.rowTilesInner ? ['rows-inner'] : []),
   ].join(':');
 }
 

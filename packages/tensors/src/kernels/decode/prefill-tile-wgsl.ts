@@ -24,6 +24,11 @@ export interface PrefillTileShape {
   dora?: boolean[];
   /** The gated epilogue over one weight [2n, K] (Phi-3's gate_up_proj): up's rows start n rows after gate's. */
   stacked?: boolean;
+  /**
+   * Row tiles along x and weight blocks along y (and z): neighbouring workgroups read the same
+   * weight slice for successive row tiles. Otherwise weight blocks along x (and y), row tiles along z.
+   */
+  rowTilesInner?: boolean;
 }
 
 /** What differs between weight formats: how a weight row is addressed and read over K. */
@@ -105,9 +110,9 @@ export function prefillTileSource(shape: PrefillTileShape, weights: PrefillTileW
   const tile: PrefillTile = { shape, sums, loads, nameOf: (p, weight) => (gated ? names[p] : names[weight]) };
   const lines: string[] = [];
   const emit = (line: string) => lines.push(line);
-  emit('  let block = wid.y * nwg.x + wid.x;');
+  emit(shape.rowTilesInner ? '  let block = wid.z * nwg.y + wid.y;' : '  let block = wid.y * nwg.x + wid.x;');
   emit('  if (block >= params.blocks) { return; }');
-  emit(`  let row0 = wid.z * ${R}u;`);
+  emit(`  let row0 = ${shape.rowTilesInner ? 'wid.x' : 'wid.z'} * ${R}u;`);
   // Rows and columns past the end read the last one again and store nothing.
   for (let i = 0; i < loads; i++) {
     const row = subgroups ? `row0 + ${i * L}u + lid.x` : `row0 + ${i}u`;
