@@ -84,6 +84,13 @@ export {
 export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
 export { type DecodeAttentionOptions, decodeAttention } from './kernels/decode/decode-attention.js';
 export {
+  type DecodeHeadOptions,
+  decodeHead,
+  STREAMING_HEAD_MAX_K,
+  STREAMING_HEAD_MAX_ROWS,
+  streamingHeadUnsupported,
+} from './kernels/decode/decode-head.js';
+export {
   DECODE_LAYER_HEAD_BUFFERS,
   DECODE_LAYER_MAX_WEIGHTS,
   type DecodeLayerLayout,

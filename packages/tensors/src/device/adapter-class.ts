@@ -147,6 +147,18 @@ export interface Tuning {
    * backward. On every class; false restores the separate products (to compare them).
    */
   lowRankEpilogue: boolean;
+  /**
+   * Vocabulary rows per workgroup of decoding's streaming head (kernels/decode/decode-head.ts:
+   * 8 lanes split K, each row read once, the argmax's candidates kept as it goes); 0 keeps
+   * decode's matvec and the argmax over the logits. On lavapipe the 32000 x 288 head took 2.6-5 ms
+   * against 7.9-8.4 ms for the matvec (1.6x less CPU time).
+   */
+  decodeHeadRows: number;
+  /**
+   * Weights (elements) up to which a decode layer runs as one workgroup in one dispatch
+   * (decodeLayer) instead of five; DECODE_LAYER_MAX_WEIGHTS (2^17) on every class.
+   */
+  decodeLayerMaxWeights: number;
 }
 
 const TUNINGS: Record<AdapterClass, Tuning> = {
@@ -189,6 +201,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     prefillRowTilesInner: true,
     maxDispatchesPerSubmit: 256,
     lowRankEpilogue: true,
+    decodeHeadRows: 128,
+    decodeLayerMaxWeights: 1 << 17,
   },
   integrated: {
     elementwiseWorkgroup: 256,
@@ -225,6 +239,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     prefillRowTilesInner: false,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
+    decodeHeadRows: 0,
+    decodeLayerMaxWeights: 1 << 17,
   },
   discrete: {
     elementwiseWorkgroup: 256,
@@ -261,6 +277,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     prefillRowTilesInner: false,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
+    decodeHeadRows: 0,
+    decodeLayerMaxWeights: 1 << 17,
   },
 };
 
