@@ -86,6 +86,7 @@ export {
   type AttentionBackwardOptions,
   attentionBackward,
 } from './kernels/attention/attention-backward.js';
+export { type PromptAttentionOptions, promptAttention } from './kernels/attention/prompt-attention.js';
 // Elementwise
 export { type BinaryOp, binary } from './kernels/binary/binary.js';
 // Unary, where, cast, layout and random (kernels/unary, where, cast, copy, random)
@@ -100,6 +101,13 @@ export {
 } from './kernels/cross-entropy/cross-entropy.js';
 export { crossEntropyBackward } from './kernels/cross-entropy/cross-entropy-backward.js';
 export { type DecodeAttentionOptions, decodeAttention } from './kernels/decode/decode-attention.js';
+export {
+  type DecodeHeadOptions,
+  decodeHead,
+  STREAMING_HEAD_MAX_K,
+  STREAMING_HEAD_MAX_ROWS,
+  streamingHeadUnsupported,
+} from './kernels/decode/decode-head.js';
 export {
   DECODE_LAYER_HEAD_BUFFERS,
   DECODE_LAYER_MAX_WEIGHTS,

@@ -9,11 +9,11 @@ import {
   decodeMatvec,
   decodeNormAdd,
   decodeSample,
-  decodeSoftcap,
   div,
   PackedWeight,
   prefillAttention,
   prefillProduct,
+  streamingHeadUnsupported,
   type Tensor,
 } from '@webtune/tensors';
 import { usesSlidingWindow } from '../config/model-config.js';
@@ -49,6 +49,7 @@ export {
   fusedDecodeUnsupported,
 } from './fused-decode-support.js';
 
+import { encodeFusedHead } from './fused-decode-head.js';
 import { leftPaddingMask, modelHead, tiledPrefillAttention } from './tiled-prefill.js';
 
 /**
@@ -284,9 +285,7 @@ export class FusedDecoder {
               : null,
         });
       });
-      if (packed.head) return;
-      this.encodeHead();
-      if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
+      if (!packed.head) this.encodeHead(argmaxAt);
       return;
     }
     const { features } = this;
@@ -322,8 +321,7 @@ export class FusedDecoder {
       );
       this.sublayerOut(layer.down, this.activation, layer.residualNorms?.mlp ?? null);
     });
-    this.encodeHead();
-    if (argmaxAt !== undefined) decodeArgmax(device, this.logits, this.ids, this.tokens, argmaxAt);
+    this.encodeHead(argmaxAt);
   }
 
   /**
@@ -392,17 +390,11 @@ export class FusedDecoder {
     });
   }
 
-  /** Final norm + head of `this.hidden` into `this.logits` (soft-capped where Gemma 2 caps them). */
-  private encodeHead(): void {
-    decodeMatvec(this.device, {
-      x: this.hidden,
-      weights: [this.head],
-      norm: { weight: this.finalNorm, eps: this.finalEps },
-      epilogue: 'store',
-      out: this.logits,
-    });
-    const cap = this.features.finalSoftcap;
-    if (cap !== null) decodeSoftcap(this.device, this.logits, cap);
+  /** Final norm + head into `this.logits`; with `argmaxAt`, the greedy choice (fused-decode-head.ts). */
+  private encodeHead(argmaxAt?: number): void {
+    const { hidden, head, finalNorm, finalEps, logits, ids, tokens } = this;
+    const parts = { hidden, head, finalNorm, finalEps, logits, ids, tokens };
+    encodeFusedHead(this.device, { ...parts, finalSoftcap: this.features.finalSoftcap }, argmaxAt);
   }
 
   /**
@@ -500,15 +492,22 @@ export class FusedDecoder {
           { buffer: to.buffer, offset: to.offset + b * rowBytes, size: rowBytes },
         );
       }
-      // Tiled with a large head: the model's own final norm and head (its small-rows matmul reads
-      // the head faster than decode's matvec on lavapipe: 8 against 32 ms at the stories15M
-      // shape's 32000 x 288). A small head (stories260K's 512 x 64) takes decode's matvec with the
-      // norm folded in: one dispatch instead of two.
-      const largeHead = tiled && this.head.shape[0] * this.head.shape[1] > DECODE_LAYER_MAX_WEIGHTS;
-      const logits = largeHead ? modelHead(model, this.hidden) : this.logits;
-      if (!largeHead) this.encodeHead();
-      if (!choose) return (await logits.toArray()) as Float32Array;
-      decodeArgmax(device, logits, this.ids, this.tokens, 0);
+      // The last rows' head is decoding's (decodeHead: the streaming head where the tuning has
+      // one, with the argmax). Tiled with a large head the streaming head cannot take, the
+      // model's own final norm and head (its small-rows matmul read the stories15M shape's
+      // 32000 x 288 head faster than decode's matvec on lavapipe: 8 against 32 ms).
+      const largeHead =
+        tiled &&
+        this.head.shape[0] * this.head.shape[1] > DECODE_LAYER_MAX_WEIGHTS &&
+        streamingHeadUnsupported(device, this.head, batch) !== null;
+      if (largeHead) {
+        const logits = modelHead(model, this.hidden);
+        if (!choose) return (await logits.toArray()) as Float32Array;
+        decodeArgmax(device, logits, this.ids, this.tokens, 0);
+        return Array.from(await this.ids.toArray());
+      }
+      this.encodeHead(choose ? 0 : undefined);
+      if (!choose) return (await this.logits.toArray()) as Float32Array;
       return Array.from(await this.ids.toArray());
     });
   }

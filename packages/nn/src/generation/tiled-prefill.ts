@@ -1,8 +1,8 @@
 import {
-  attention,
   type Device,
   type PrefillAppendOptions,
   prefillAppend,
+  promptAttention,
   type Tensor,
 } from '@webtune/tensors';
 import type { CausalLM } from '../models/llama.js';
@@ -11,8 +11,9 @@ import type { KVCache } from './kv-cache.js';
 
 /**
  * The tiled prefill's attention of one layer (FusedDecoder.prefill with `tiled`): prefillAppend
- * rotates the keys into the cache and the queries into `queries`, then the attention op (the
- * forward's kernel) attends over the cache: one row over the filled prefix, several over the whole
+ * rotates the keys into the cache and the queries into `queries`, then promptAttention (the
+ * forward's kernel, or on CPU rasterisers at small head dims a prompt kernel of its own) attends
+ * over the cache: one row over the filled prefix, several over the whole
  * cache with their left padding masked (`mask`); Gemma's sliding window and soft-cap where given.
  * Returns the output as rows [rows, heads headDim].
  */
@@ -35,7 +36,7 @@ export function tiledPrefillAttention(
   prefillAppend(device, { ...inputs, keys, values, queries });
   const seen = batch > 1 ? cache.capacity : start + steps;
   const cached = (tensor: Tensor) => (batch > 1 ? tensor : tensor.prefixView([1, seen, kvHeads, headDim]));
-  const { output } = attention(
+  const output = promptAttention(
     queries.reshape([batch, steps, heads, headDim]),
     cached(keys),
     cached(values),

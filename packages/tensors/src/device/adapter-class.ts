@@ -102,6 +102,20 @@ export interface Tuning {
    */
   attentionKeyLanesHeadDim: number;
   /**
+   * Keys per chunk of promptAttention's kernel (kernels/attention/prompt-attention.ts: a lane per
+   * query row, the chunk's key and value rows loaded a row per lane and shared with
+   * subgroupBroadcast, its loops written out in the source); a multiple of attentionBlockQ, 0
+   * leaves a prompt's attention to attention(). On lavapipe at head dim 8 (one row per lane), chunks of 8 took about
+   * 0.6x the key-lanes kernel's time, 16 about 0.7x and 32 about 1x (bench/prefill-attention.mjs).
+   */
+  promptAttentionChunk: number;
+  /**
+   * Largest head dim promptAttention's chunked kernel takes. On lavapipe it lost to attention()'s
+   * subgroup kernel at 48 (every q.k and p.v term of the chunk broadcast) and takes 10-50 s to
+   * compile at 64-128.
+   */
+  promptAttentionHeadDim: number;
+  /**
    * The prompt's products in prefill (kernels/decode/prefill-tile-choice.ts), tuned apart from the
    * training matmul. Candidate tile heights (rows per invocation), preferred first: a prompt of M
    * rows takes the first whose padded rows (M rounded up to the height) are within
@@ -133,6 +147,18 @@ export interface Tuning {
    * backward. On every class; false restores the separate products (to compare them).
    */
   lowRankEpilogue: boolean;
+  /**
+   * Vocabulary rows per workgroup of decoding's streaming head (kernels/decode/decode-head.ts:
+   * 8 lanes split K, each row read once, the argmax's candidates kept as it goes); 0 keeps
+   * decode's matvec and the argmax over the logits. On lavapipe the 32000 x 288 head took 2.6-5 ms
+   * against 7.9-8.4 ms for the matvec (1.6x less CPU time).
+   */
+  decodeHeadRows: number;
+  /**
+   * Weights (elements) up to which a decode layer runs as one workgroup in one dispatch
+   * (decodeLayer) instead of five; DECODE_LAYER_MAX_WEIGHTS (2^17) on every class.
+   */
+  decodeLayerMaxWeights: number;
 }
 
 const TUNINGS: Record<AdapterClass, Tuning> = {
@@ -160,6 +186,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: true,
     attentionKernel: 'lanes',
     attentionKeyLanesHeadDim: 8,
+    promptAttentionChunk: 8,
+    promptAttentionHeadDim: 8,
     // docs/architecture/decode-path.md: 32 x 4 (gated 32 x 2 pairs) beat the matmul's 24 x 4 at
     // every stories15M and Qwen3-0.6B product for 128 rows; 16 rows only for prompts a 32-row tile
     // would pad by over 15% more (a 16-row tile does 0.8-0.95 of a 32-row one's work per second).
@@ -173,6 +201,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     prefillRowTilesInner: true,
     maxDispatchesPerSubmit: 256,
     lowRankEpilogue: true,
+    decodeHeadRows: 128,
+    decodeLayerMaxWeights: 1 << 17,
   },
   integrated: {
     elementwiseWorkgroup: 256,
@@ -196,6 +226,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    promptAttentionChunk: 0,
+    promptAttentionHeadDim: 0,
     // The prefill products' tile on GPUs is the register matmul's (not measured on a GPU yet).
     prefillTileRows: [4],
     prefillRowsSlack: 0,
@@ -207,6 +239,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     prefillRowTilesInner: false,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
+    decodeHeadRows: 0,
+    decodeLayerMaxWeights: 1 << 17,
   },
   discrete: {
     elementwiseWorkgroup: 256,
@@ -230,6 +264,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     attentionSubgroups: false,
     attentionKernel: 'workgroup',
     attentionKeyLanesHeadDim: 0,
+    promptAttentionChunk: 0,
+    promptAttentionHeadDim: 0,
     // The prefill products' tile on GPUs is the register matmul's (not measured on a GPU yet).
     prefillTileRows: [4],
     prefillRowsSlack: 0,
@@ -241,6 +277,8 @@ const TUNINGS: Record<AdapterClass, Tuning> = {
     prefillRowTilesInner: false,
     maxDispatchesPerSubmit: 128,
     lowRankEpilogue: true,
+    decodeHeadRows: 0,
+    decodeLayerMaxWeights: 1 << 17,
   },
 };
 

@@ -22,6 +22,7 @@ describe('kernelVariant', () => {
     expect(kernelVariant('matmul:sg:24x4:8x1:nobias:store4:f32')).toBe('matmul register');
     expect(kernelVariant('attention:f32:64:8:32:shared')).toBe('attention subgroup-shared');
     expect(kernelVariant('attention:key-lanes:f32:8:8:2:1')).toBe('attention key-lanes');
+    expect(kernelVariant('attention:prompt:8:8:8:4')).toBe('attention prompt-chunked');
     expect(kernelVariant('attention:tiled:f16:128:workgroup')).toBe('attention workgroup-tiled');
     expect(kernelVariant('attention-backward:tiled:dkv:f16:128')).toBe('attention-backward workgroup-tiled');
     expect(kernelVariant('attention-backward:dq:f32:4:16:true:null:padding:8:lanes')).toBe(

@@ -7,7 +7,7 @@ import { KERNELS } from './names.js';
  * - matmul: 'small-rows', 'register', 'workgroup-tiled', 'subgroup-tiled', 'subgroup-matrix'
  *   (kernels/matmul-tiled/select-variant.ts says when each is chosen);
  * - attention forward: 'workgroup-tiled' (GPUs, kernels/attention-tiled/), 'subgroup-shared'
- *   (rows shared with subgroupBroadcast), 'unrolled' or
+ *   (rows shared with subgroupBroadcast), 'key-lanes', 'prompt-chunked' (promptAttention), 'unrolled' or
  *   'looped' over the head dim; attention backward: 'workgroup-tiled', 'subgroup-shared' or 'lanes';
  * - packed frozen weights by kernel and format, fused decode steps by kind.
  */
@@ -22,6 +22,7 @@ export function kernelVariant(key: string): string | null {
   if (parts[0] === KERNELS.attention) {
     if (parts[1] === 'tiled') return 'attention workgroup-tiled';
     if (parts[1] === 'key-lanes') return 'attention key-lanes';
+    if (parts[1] === 'prompt') return 'attention prompt-chunked';
     const kind = parts.at(-1);
     return `attention ${kind === 'shared' ? 'subgroup-shared' : kind}`;
   }

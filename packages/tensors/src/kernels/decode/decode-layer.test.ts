@@ -211,7 +211,7 @@ describe('decodeLayer', () => {
     });
   }
 
-  it('names why a layer is too large or odd-sized for one workgroup', () => {
+  it('names why a layer is too large or odd-sized for one workgroup', async () => {
     const base = { bias: false, qkNorm: false };
     expect(
       decodeLayerUnsupported(device, {
@@ -223,6 +223,11 @@ describe('decodeLayer', () => {
         headDim: 48,
       }),
     ).toMatch(/weights per layer/);
+    // The limit is the tuning's (decodeLayerMaxWeights): a device allowing 2^21 takes that layer.
+    const wide = await createDevice({ tuning: { decodeLayerMaxWeights: 1 << 21 } });
+    const stories15M = { ...base, hidden: 288, intermediate: 768, heads: 6, kvHeads: 6, headDim: 48 };
+    expect(decodeLayerUnsupported(wide, stories15M)).toBeNull();
+    wide.destroy();
     expect(
       decodeLayerUnsupported(device, {
         ...base,

@@ -103,8 +103,8 @@ export function decodeLayerUnsupported(
 ): string | null {
   const { hidden: H, intermediate: I, heads, kvHeads, headDim: D } = shape;
   const weights = (heads + 2 * kvHeads) * D * H + H * heads * D + 3 * I * H;
-  if (weights > DECODE_LAYER_MAX_WEIGHTS)
-    return `${weights} weights per layer (one workgroup per layer takes up to ${DECODE_LAYER_MAX_WEIGHTS})`;
+  const most = device.tuning.decodeLayerMaxWeights;
+  if (weights > most) return `${weights} weights per layer (one workgroup per layer takes up to ${most})`;
   if (H % 4 !== 0 || I % 4 !== 0 || (heads * D) % 4 !== 0 || D % 2 !== 0 || heads % kvHeads !== 0)
     return 'sizes not a multiple of 4';
   const bytes = workgroupFloats(shape, lanes) * 4;

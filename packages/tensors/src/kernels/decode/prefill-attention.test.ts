@@ -200,4 +200,43 @@ describe('prefillAttention', () => {
       append: true,
     });
   });
+
+  it('prefillAppend without q/k norms at head sizes 8 (per head), 64 and 128 (by rotated vec4 pairs): GQA, padding, keys before the prompt, odd steps', async () => {
+    await check('per head, head size 8', {
+      rows: 3,
+      steps: 11,
+      start: 3,
+      heads: 8,
+      kvHeads: 4,
+      headDim: 8,
+      padding: [0, 5, 2],
+      qkNorm: false,
+      seed: 16,
+      append: true,
+    });
+    await check('pairs, head size 64', {
+      rows: 2,
+      steps: 5,
+      start: 1,
+      heads: 4,
+      kvHeads: 1,
+      headDim: 64,
+      padding: [3, 0],
+      qkNorm: false,
+      seed: 17,
+      append: true,
+    });
+    await check('pairs, head size 128', {
+      rows: 1,
+      steps: 3,
+      start: 0,
+      heads: 2,
+      kvHeads: 2,
+      headDim: 128,
+      padding: [0],
+      qkNorm: false,
+      seed: 18,
+      append: true,
+    });
+  });
 });

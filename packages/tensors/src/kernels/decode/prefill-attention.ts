@@ -110,13 +110,89 @@ export function prefillAppend(device: Device, options: PrefillAppendOptions): vo
     );
   }
   const norm = !!qkNorm;
+  const bindings = [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, queries];
+  if (!norm && headDim % 8 === 0 && headDim >= 16) {
+    // One invocation per rotated vec4 pair (i, i + half) of one head: lanes along the head. At head
+    // size 8 (one pair per head) it was no faster than the per-head kernel on lavapipe.
+    const pairs = headDim / 8;
+    const count = rows * steps * (kvHeads + heads) * pairs;
+    device.dispatch({
+      key: `${KERNELS.decode}:prefill-append:${headDim}:pairs`,
+      source: () => appendPairsSource(headDim),
+      bindings,
+      uniforms: { fields: FIELDS, values: uniformsFor(count) },
+      workgroups: grid(Math.ceil(count / 64), device.maxWorkgroupsPerDimension),
+    });
+    return;
+  }
   const count = rows * steps * (kvHeads + heads);
   device.dispatch({
     key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}:queries`,
     source: () => appendSource(headDim, norm, true),
-    bindings: [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, queries],
+    bindings,
     uniforms: { fields: FIELDS, values: uniformsFor(count) },
     workgroups: grid(Math.ceil(count / 64), device.maxWorkgroupsPerDimension),
+  });
+}
+
+/**
+ * prefillAppend without q/k norms at a head size that is a multiple of 8 from 16: one invocation per pair
+ * of vec4s (i, i + half) of one head of one position, so consecutive lanes read consecutive
+ * vectors of q/k/v and the rotary tables and nothing loops. The per-head kernel (appendSource)
+ * ran one invocation per head with its loops over a private array: 24 workgroups whose every
+ * access was a gather on lavapipe, 0.7 ms at the stories15M shape.
+ */
+function appendPairsSource(D: number): string {
+  const P = D / 8;
+  const body = `
+  let index = flat_workgroup(wid, nwg) * 64u + lid.x;
+  if (index >= params.count) { return; }
+  let c = index % ${P}u;
+  let item = (index / ${P}u) % (params.kv_heads + params.heads);
+  let step_row = index / ${P}u / (params.kv_heads + params.heads);
+  let row = step_row / params.steps;
+  let step = step_row % params.steps;
+  let pad = padding[row];
+  let slot = params.start + step;
+  let position = min(select(0u, slot - pad, slot >= pad), params.positions - 1u);
+  // In vec4s: a row of q/k/v, a head, a rotary row.
+  let base = step_row * (params.width / 4u);
+  let cos_v = cos_table[position * ${P}u + c];
+  let sin_v = sin_table[position * ${P}u + c];
+  if (item < params.kv_heads) {
+    let kv = item;
+    let k_from = base + (params.heads + kv) * ${D / 4}u + c;
+    let v_from = k_from + params.kv_heads * ${D / 4}u;
+    let a = qkv[k_from];
+    let b = qkv[k_from + ${P}u];
+    let at = ((row * params.capacity + slot) * params.kv_heads + kv) * ${D / 4}u + c;
+    key_cache[at] = a * cos_v - b * sin_v;
+    key_cache[at + ${P}u] = b * cos_v + a * sin_v;
+    value_cache[at] = qkv[v_from];
+    value_cache[at + ${P}u] = qkv[v_from + ${P}u];
+  } else {
+    let head = item - params.kv_heads;
+    let q_from = base + head * ${D / 4}u + c;
+    let a = qkv[q_from];
+    let b = qkv[q_from + ${P}u];
+    let to = (step_row * params.heads + head) * ${D / 4}u + c;
+    query_out[to] = a * cos_v - b * sin_v;
+    query_out[to + ${P}u] = b * cos_v + a * sin_v;
+  }`;
+  const vec = 'vec4<f32>' as const;
+  return kernelSource({
+    storage: [
+      { name: 'qkv', type: vec, access: 'read' },
+      { name: 'cos_table', type: vec, access: 'read' },
+      { name: 'sin_table', type: vec, access: 'read' },
+      { name: 'padding', type: 'u32', access: 'read' },
+      { name: 'key_cache', type: vec, access: 'read_write' },
+      { name: 'value_cache', type: vec, access: 'read_write' },
+      { name: 'query_out', type: vec, access: 'read_write' },
+    ],
+    uniforms: FIELDS,
+    workgroupSize: 64,
+    body,
   });
 }
 
