@@ -44,6 +44,8 @@ interface PollingState {
   cell: Int32Array;
   waitStart: number;
   lastPoll: number;
+  /** The poll before the last one (a named wait that ended was not yet seen then). */
+  previousPoll: number;
   polls: number;
   sleptMs: number;
   /** Named waits begun (expectDawnWait) and, of those, the ones that had an expectation. */
@@ -105,6 +107,7 @@ export function installDawnPolling(
     cell: new Int32Array(new SharedArrayBuffer(4)),
     waitStart: 0,
     lastPoll: Number.NEGATIVE_INFINITY,
+    previousPoll: Number.NEGATIVE_INFINITY,
     polls: 0,
     sleptMs: 0,
     namedWaits: 0,
@@ -127,6 +130,7 @@ export function installDawnPolling(
           : pollSleepMs(now - named.start, undefined, AGE_POLL_SCHEDULE)
         : pollSleepMs(now - s.waitStart, undefined, AGE_POLL_SCHEDULE);
       Atomics.wait(s.cell, 0, 0, ms);
+      s.previousPoll = s.lastPoll;
       s.lastPoll = performance.now();
       s.sleptMs += ms;
     }
@@ -152,7 +156,10 @@ export function expectDawnWait(kind: string): () => void {
   s.namedWaits++;
   if (named.expectedMs !== undefined) s.expectedWaits++;
   return () => {
-    s.history.record(kind, performance.now() - named.start);
+    // The work ended after the last poll that did not see it: record that (a lower bound), not
+    // when it was seen, or a wait seen late would teach the next one to be as late (the
+    // expectation would shrink by only the guard per wait after one slow wait).
+    s.history.record(kind, Math.max(0, s.previousPoll - named.start));
     if (s.named === named) s.named = null;
   };
 }
