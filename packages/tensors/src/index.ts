@@ -44,7 +44,12 @@ export { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './de
 // Device
 export { sizeClass } from './device/buffer-pool.js';
 export { type CreateDeviceOptions, createDevice } from './device/create-device.js';
-export { type DawnPolling, dawnPollingStats, installDawnPolling } from './device/dawn-polling.js';
+export {
+  type DawnPolling,
+  dawnPollingStats,
+  expectDawnWait,
+  installDawnPolling,
+} from './device/dawn-polling.js';
 export { DEFAULT_DAWN_TOGGLES, withDefaultDawnToggles } from './device/dawn-toggles.js';
 export {
   type Bindable,
@@ -57,7 +62,20 @@ export {
   type MemoryStats,
 } from './device/device.js';
 export { DeviceLostError, GpuError, NoAdapterError, TensorError } from './device/errors.js';
-export { formatKernelProfile, type KernelProfile, type KernelTime } from './device/kernel-profiler.js';
+export {
+  formatKernelProfile,
+  type KernelProfile,
+  type KernelSpan,
+  type KernelTime,
+} from './device/kernel-profiler.js';
+export {
+  AGE_POLL_SCHEDULE,
+  DEFAULT_POLL_SCHEDULE,
+  type PollSchedule,
+  pollSleepMs,
+  pollStartMs,
+  WaitHistory,
+} from './device/poll-schedule.js';
 export type { UniformField, UniformType, UniformValue } from './device/uniforms.js';
 // Row-wise kernels: reductions, softmax, norms, cross-entropy, AdamW, global norm
 export { type AdamWOptions, adamwStep } from './kernels/adamw/adamw.js';

@@ -4,11 +4,14 @@
 // Same step as profile-step.mjs. Under a loaded machine, compare A and B of one run only.
 //
 //   node --expose-gc bench/step-ab.mjs [--shape=stories260K|stories15M] [--rounds=N] [--steps=N]
-//     [--tuning-a=<JSON>] [--tuning-b=<JSON>]
+//     [--tuning-a=<JSON>] [--tuning-b=<JSON>] [--polling-a=<mode>] [--polling-b=<mode>]
+//
+// --polling-a/-b: the Dawn polling mode (installDawnPolling: sleep, sleep-blind, spin) set before
+// each of that side's rounds (default: leave it as createDevice set it).
 import { loadavg } from 'node:os';
 import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
-import { createDevice } from '@webtune/tensors';
+import { createDevice, installDawnPolling } from '@webtune/tensors';
 import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
 import { STEP_SHAPES } from './step-shapes.mjs';
 
@@ -23,8 +26,8 @@ if (!shape) {
 const rounds = Number(option('rounds') ?? 4);
 const steps = Number(option('steps') ?? 3);
 const sides = [
-  { name: 'A', tuning: JSON.parse(option('tuning-a') ?? '{}') },
-  { name: 'B', tuning: JSON.parse(option('tuning-b') ?? '{}') },
+  { name: 'A', tuning: JSON.parse(option('tuning-a') ?? '{}'), polling: option('polling-a') },
+  { name: 'B', tuning: JSON.parse(option('tuning-b') ?? '{}'), polling: option('polling-b') },
 ];
 const config = createModelConfig({
   ...shape.config,
@@ -55,6 +58,7 @@ const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length 
 const loads = [loadavg()[0]];
 for (let round = 0; round < rounds; round++) {
   for (const side of sides) {
+    if (side.polling) installDawnPolling(side.polling);
     let last = null;
     let before = null;
     await train({
@@ -94,6 +98,7 @@ for (const side of sides) {
       side: side.name,
       shape: shapeName,
       tuning: side.tuning,
+      polling: side.polling ?? null,
       step_ms: Number(wall.toFixed(1)),
       tokens_per_s: Math.round(tokens / (wall / 1000)),
       cpu_ms: Number(median(side.cpu).toFixed(0)),

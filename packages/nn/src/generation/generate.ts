@@ -256,7 +256,9 @@ export async function generateWithTimings(
         : (fusedDecodeUnsupported(model) ?? (fed ? 'LongRoPE' : null));
     if (timings.unfusedReason === null) {
       // The fused kernels run the prompt too (keys and values straight into the cache).
-      fused = new FusedDecoder(model, cache, padding, Math.min(stepsPerSubmit, Math.max(1, maxNewTokens)));
+      // (fusedDecodeUnsupported was just run: the constructor need not walk the model again.)
+      const steps = Math.min(stepsPerSubmit, Math.max(1, maxNewTokens));
+      fused = new FusedDecoder(model, cache, padding, steps, true, true);
       timings.fused = true;
     }
     const fusedPrefillTokens = options.fusedPrefillTokens ?? 32;

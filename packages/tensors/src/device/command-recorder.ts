@@ -1,6 +1,7 @@
 import type { BufferRange, Chunk } from '../tensor/storage.js';
 import type { BufferPool } from './buffer-pool.js';
 import { BufferUsage, READBACK_USAGE } from './buffer-pool.js';
+import { expectDawnWait } from './dawn-polling.js';
 import { keepAlive } from './keep-alive.js';
 import type { KernelProfiler } from './kernel-profiler.js';
 import type { CompiledKernel } from './pipeline-cache.js';
@@ -26,6 +27,13 @@ export class CommandRecorder {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pendingDispatches = 0;
+  /**
+   * Dispatches, submits and a hash of the dispatches' grids since the last read-back: the kind of
+   * the next read-back's wait (the same work gives the same kind; a longer prompt, a larger grid).
+   */
+  private dispatchesSinceRead = 0;
+  private submitsSinceRead = 0;
+  private gridsSinceRead = 0;
   private readonly slotSize: number;
   private readonly uniformHost: ArrayBuffer;
   private readonly uniformView: DataView;
@@ -96,6 +104,8 @@ export class CommandRecorder {
     else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.pendingDispatches++;
+    this.dispatchesSinceRead++;
+    this.gridsSinceRead = (Math.imul(this.gridsSinceRead, 31) + x * 1_000_003 + y * 1_009 + z) | 0;
     if (this.profiler) this.endPass();
   }
 
@@ -128,6 +138,7 @@ export class CommandRecorder {
     afterSubmit?.();
     this.encoder = null;
     this.pendingDispatches = 0;
+    this.submitsSinceRead++;
     this.uniformSlotsUsed = 0;
     this.pool.afterSubmit();
     this.onSubmit();
@@ -154,7 +165,19 @@ export class CommandRecorder {
         encoder.copyBufferToBuffer(chunk.buffer, 0, staging, chunk.elementOffset * bytesPerElement, length);
     }
     this.flush();
-    await keepAlive(staging.mapAsync(1, 0, bytes));
+    // The wait is named by the work it waits for, so Dawn's polls crowd where the same read-back
+    // ended before (dawn-polling.ts).
+    const waited = expectDawnWait(
+      `read:${this.dispatchesSinceRead}:${this.submitsSinceRead}:${this.gridsSinceRead}:${bytes}`,
+    );
+    this.dispatchesSinceRead = 0;
+    this.submitsSinceRead = 0;
+    this.gridsSinceRead = 0;
+    try {
+      await keepAlive(staging.mapAsync(1, 0, bytes));
+    } finally {
+      waited();
+    }
     const raw = new Uint8Array(bytes);
     raw.set(new Uint8Array(staging.getMappedRange(0, bytes)));
     staging.unmap();

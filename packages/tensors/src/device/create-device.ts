@@ -26,8 +26,9 @@ export interface CreateDeviceOptions {
   dawnOptions?: string[];
   /**
    * How Dawn's Node bindings poll while waiting for the GPU (device/dawn-polling.ts): 'sleep'
-   * (default) sleeps between polls, 'spin' keeps Dawn's busy loop, which holds a CPU core for the
-   * whole wait. The environment variable WEBTUNE_DAWN_POLLING overrides it.
+   * (default) sleeps between polls, polling densely near the end the same read-back had before;
+   * 'sleep-blind' sleeps by the wait's age alone; 'spin' keeps Dawn's busy loop, which holds a CPU
+   * core for the whole wait. The environment variable WEBTUNE_DAWN_POLLING overrides it.
    */
   dawnPolling?: DawnPolling;
 }

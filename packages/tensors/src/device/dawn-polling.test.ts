@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matmul } from '../kernels/matmul/matmul.js';
 import { rand } from '../ops/creation.js';
 import { createDevice } from './create-device.js';
-import { dawnPollingStats, installDawnPolling } from './dawn-polling.js';
+import { dawnPollingStats, expectDawnWait, installDawnPolling } from './dawn-polling.js';
 import type { Device } from './device.js';
 
 let device: Device;
@@ -69,6 +69,74 @@ describe('Dawn polling', () => {
     expect(polls).toBeGreaterThanOrEqual(1);
     expect(after.sleptMs - before.sleptMs).toBeGreaterThan(0);
     expect(after.sleptMs - before.sleptMs).toBeLessThanOrEqual(polls);
+  });
+
+  it('sleeps a named wait toward the end its kind had, unless blind', async () => {
+    // Slept per poll during one turn of the event loop (Dawn's own polls may land in it too).
+    const pollOnce = async () => {
+      const before = dawnPollingStats();
+      await new Promise<void>((resolve) => {
+        setImmediate(Math.random);
+        setImmediate(resolve);
+      });
+      const after = dawnPollingStats();
+      return (after.sleptMs - before.sleptMs) / Math.max(1, after.polls - before.polls);
+    };
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        // the work being waited for
+      }
+    };
+    try {
+      installDawnPolling('sleep');
+      // A first wait of this kind lasting ~30 ms: nothing to expect, the age schedule (a tenth of
+      // the wait so far, at most 1 ms).
+      const first = expectDawnWait('test:named');
+      busy(27);
+      expect(await pollOnce()).toBeLessThanOrEqual(1);
+      busy(3);
+      await pollOnce(); // the poll that sees the end (the last that did not was ~27 ms in)
+      first();
+      // Recorded: ~27 ms (the last poll that had not seen the end). The next one, 3 ms or more
+      // in, sleeps half its age toward the guard (27 * 0.9 - 0.15 ms): at least 1.5 ms while it
+      // is under ~22 ms old.
+      const second = expectDawnWait('test:named');
+      busy(3);
+      expect(await pollOnce()).toBeGreaterThan(1.2);
+      second();
+      // 'sleep-blind' ignores the kind: the age schedule again.
+      installDawnPolling('sleep-blind');
+      const blind = expectDawnWait('test:named');
+      busy(3);
+      expect(await pollOnce()).toBeLessThanOrEqual(1);
+      blind();
+    } finally {
+      installDawnPolling('sleep');
+    }
+  });
+
+  it('names each read-back by the work before it, so a repeated read-back has an expectation', async () => {
+    const a = rand(device, [64, 64], { seed: 3 });
+    const read = async (products: number) => {
+      let c = matmul(a, a);
+      for (let i = 1; i < products; i++) {
+        const next = matmul(c, a, { alpha: 1 / 64 });
+        c.dispose();
+        c = next;
+      }
+      await device.read(c);
+      c.dispose();
+    };
+    await read(3); // (with rand's dispatch before it: a kind of its own)
+    await read(3);
+    const before = dawnPollingStats();
+    await read(3); // the same work: the same kind, expected from the last
+    await read(2); // other work: a kind of its own, first seen
+    const after = dawnPollingStats();
+    expect(after.namedWaits - before.namedWaits).toBe(2);
+    expect(after.expectedWaits - before.expectedWaits).toBe(1);
+    a.dispose();
   });
 
   it('polls a long GPU wait far less often than the busy loop does', async () => {

@@ -238,6 +238,7 @@ export class WebGpuDevice implements Device {
       timed: measured !== null,
       kernels: measured?.kernels ?? counted((key) => key.split(':')[0]),
       keys: measured?.keys ?? counted((key) => key),
+      spans: measured?.spans ?? [],
     };
   }
 

@@ -43,9 +43,22 @@ describe('kernel profile', () => {
       expect(profile.gpuMs).toBeGreaterThan(0);
       // GPU time is measured inside the wall-clock span of the profile.
       expect(profile.gpuMs).toBeLessThanOrEqual(profile.wallMs);
+      // One span per dispatch, in submit order: each ends after it begins, after the previous ends
+      // (one queue), and the spans' durations sum to the GPU time.
+      expect(profile.spans.map((span) => span.key.split(':')[0]).slice(0, 4)).toEqual(
+        Array(4).fill(KERNELS.binary),
+      );
+      expect(profile.spans).toHaveLength(profile.dispatches);
+      profile.spans.forEach((span, i) => {
+        expect(span.end).toBeGreaterThanOrEqual(span.begin);
+        if (i > 0) expect(span.begin).toBeGreaterThanOrEqual(profile.spans[i - 1].end);
+      });
+      const spanned = profile.spans.reduce((total, span) => total + (span.end - span.begin), 0);
+      expect(spanned).toBeCloseTo(profile.gpuMs, 3);
     } else {
       expect(profile.timed).toBe(false);
       expect(Number.isNaN(profile.gpuMs)).toBe(true);
+      expect(profile.spans).toEqual([]);
     }
     const table = formatKernelProfile(profile);
     expect(table).toContain(KERNELS.binary);

@@ -31,6 +31,19 @@ export interface KernelProfile {
   kernels: KernelTime[];
   /** Per full pipeline key (kernel plus variant), largest total first. */
   keys: KernelTime[];
+  /**
+   * Every timed dispatch in submit order: its key and its begin and end timestamps in milliseconds
+   * of the adapter's clock (lavapipe's is CLOCK_MONOTONIC, the clock of `process.hrtime`, so host
+   * events can be placed between kernels). Empty without timestamp-query.
+   */
+  spans: KernelSpan[];
+}
+
+/** One profiled dispatch: its kernel key and GPU begin/end in milliseconds of the adapter's clock. */
+export interface KernelSpan {
+  key: string;
+  begin: number;
+  end: number;
 }
 
 /** Timestamps of one submit: the keys of its dispatches and the buffer their times land in. */
@@ -101,7 +114,14 @@ export class KernelProfiler {
   }
 
   /** Waits for every submit's timestamps and sums them per kernel. */
-  async collect(): Promise<{ dispatches: number; gpuMs: number; kernels: KernelTime[]; keys: KernelTime[] }> {
+  async collect(): Promise<{
+    dispatches: number;
+    gpuMs: number;
+    kernels: KernelTime[];
+    keys: KernelTime[];
+    spans: KernelSpan[];
+  }> {
+    const spans: KernelSpan[] = [];
     const byName = new Map<string, KernelTime>();
     const byKey = new Map<string, KernelTime>();
     let gpuMs = 0;
@@ -112,6 +132,7 @@ export class KernelProfiler {
         const begin = times[2 * i];
         const end = times[2 * i + 1];
         const ms = end > begin ? Number(end - begin) / 1e6 : 0;
+        spans.push({ key, begin: Number(begin) / 1e6, end: Number(end) / 1e6 });
         gpuMs += ms;
         dispatches++;
         add(byKey, key, ms);
@@ -120,7 +141,7 @@ export class KernelProfiler {
     }
     this.submits.length = 0;
     const sorted = (map: Map<string, KernelTime>) => [...map.values()].sort((a, b) => b.totalMs - a.totalMs);
-    return { dispatches, gpuMs, kernels: sorted(byName), keys: sorted(byKey) };
+    return { dispatches, gpuMs, kernels: sorted(byName), keys: sorted(byKey), spans };
   }
 }
 

@@ -92,31 +92,35 @@ export class PipelineCache {
     ranges: readonly BufferRange[],
     uniform: { buffer: GPUBuffer; offset: number; size: number } | null,
   ): GPUBindGroup {
-    const entries: GPUBindGroupEntry[] = ranges.map((range, binding) => ({
-      binding,
-      resource: { buffer: range.buffer, offset: range.offset, size: range.size },
-    }));
+    // (Entries are built only where a bind group is created: a cached one costs a key lookup.)
+    const entries = (): GPUBindGroupEntry[] =>
+      ranges.map((range, binding) => ({
+        binding,
+        resource: { buffer: range.buffer, offset: range.offset, size: range.size },
+      }));
     if (!compiled.layout) {
+      const list = entries();
       if (uniform) {
-        entries.push({
-          binding: entries.length,
+        list.push({
+          binding: list.length,
           resource: { buffer: uniform.buffer, offset: uniform.offset, size: uniform.size },
         });
       }
       this.onBindGroup();
-      return this.gpu.createBindGroup({ layout: compiled.pipeline.getBindGroupLayout(0), entries });
+      return this.gpu.createBindGroup({ layout: compiled.pipeline.getBindGroupLayout(0), entries: list });
     }
     let cacheKey = `${key}|${uniform?.size ?? 0}`;
     for (const range of ranges) cacheKey += `|${this.bufferId(range.buffer)}:${range.offset}:${range.size}`;
     let group = this.bindGroups.get(cacheKey);
     if (!group) {
+      const list = entries();
       if (uniform) {
-        entries.push({
-          binding: entries.length,
+        list.push({
+          binding: list.length,
           resource: { buffer: uniform.buffer, offset: 0, size: uniform.size },
         });
       }
-      group = this.gpu.createBindGroup({ layout: compiled.layout, entries });
+      group = this.gpu.createBindGroup({ layout: compiled.layout, entries: list });
       this.onBindGroup();
       if (this.bindGroups.size >= BIND_GROUP_CACHE_SIZE) this.bindGroups.clear();
       this.bindGroups.set(cacheKey, group);
