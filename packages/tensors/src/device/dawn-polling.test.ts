@@ -154,20 +154,31 @@ describe('Dawn polling', () => {
       return values;
     };
     await job(); // compile outside the measured waits
-    const pollsOf = async (mode: 'sleep' | 'spin') => {
+    const pollsOf = async (mode: 'sleep' | 'sleep-blind' | 'spin') => {
       installDawnPolling(mode);
       const start = dawnPollingStats().polls;
+      const began = performance.now();
       const values = await job();
-      return { polls: dawnPollingStats().polls - start, values };
+      return { polls: dawnPollingStats().polls - start, values, ms: performance.now() - began };
     };
     const spin = await pollsOf('spin');
+    const blind = await pollsOf('sleep-blind');
     const sleep = await pollsOf('sleep');
-    // Same results either way; the sleeping wait polls a few times per millisecond at most
-    // (20 us at first, growing to 1 ms), the busy loop as fast as the thread can.
+    installDawnPolling('sleep');
+    // Same results every way. The blind schedule polls a few times per millisecond at most (20 us
+    // at first, growing to 1 ms), the busy loop as fast as the thread can. The named wait (this
+    // job's read-back is named alike each time, so it has an expectation) sleeps toward the
+    // expected end and then polls at most every 0.25 ms: never more than 4 polls per millisecond
+    // of wait, whatever the load (under load the busy loop itself polls less, so the ratio to it
+    // is asserted for the blind schedule only).
     expect(Array.from(sleep.values)).toEqual(Array.from(spin.values));
-    console.log(`Dawn polls during one wait: busy loop ${spin.polls}, sleeping ${sleep.polls}`);
+    expect(Array.from(blind.values)).toEqual(Array.from(spin.values));
+    console.log(
+      `Dawn polls during one wait: busy loop ${spin.polls}, blind sleeps ${blind.polls}, named wait ${sleep.polls} in ${sleep.ms.toFixed(1)} ms`,
+    );
     expect(spin.polls).toBeGreaterThan(0);
-    expect(sleep.polls * 3).toBeLessThan(spin.polls);
+    expect(blind.polls * 3).toBeLessThan(spin.polls);
+    expect(sleep.polls).toBeLessThanOrEqual(4 * sleep.ms + 8);
     a.dispose();
     b.dispose();
   });
