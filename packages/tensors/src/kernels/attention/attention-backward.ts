@@ -10,6 +10,8 @@ import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 import { checkSegments } from './attention.js';
 import { SOFTCAP_WGSL } from './attention-wgsl.js';
+import { rowLanesWidth } from './row-lanes.js';
+import { rowLanesQueryGrad } from './row-lanes-backward.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */
@@ -208,13 +210,28 @@ export function attentionBackward(
   // One workgroup per block of `wg` query rows (or key rows) of one head.
   const queryBlocks = batch * headsQ * Math.ceil(seqQ / wg);
   const keyBlocks = batch * headsKV * Math.ceil(seqK / wg);
-  device.dispatch({
-    key: keyOf('dq'),
-    source: () => queryGradSource(variant),
-    bindings: [q, k, v, grad, logsumexp, delta, ...(mask ? [mask] : []), dq],
-    uniforms: { fields: FIELDS, values: { ...values, rows: queryBlocks } },
-    workgroups: grid(queryBlocks, device.maxWorkgroupsPerDimension),
-  });
+  const rowLanes = rowLanesWidth(device, headDim, dtype);
+  if (rowLanes > 0) {
+    // Small f32 head dims on CPU rasterisers: lanes own query rows, keys broadcast (row-lanes-backward.ts).
+    const { rows: _, ...range } = values;
+    rowLanesQueryGrad({
+      ...{ q, k, v, grad, logsumexp, delta, mask, dq, lanes: rowLanes },
+      values: {
+        ...range,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        causal: variant.causal ? 1 : 0,
+        masked: mask ? (variant.segments ? 2 : 1) : 0,
+      },
+    });
+  } else {
+    device.dispatch({
+      key: keyOf('dq'),
+      source: () => queryGradSource(variant),
+      bindings: [q, k, v, grad, logsumexp, delta, ...(mask ? [mask] : []), dq],
+      uniforms: { fields: FIELDS, values: { ...values, rows: queryBlocks } },
+      workgroups: grid(queryBlocks, device.maxWorkgroupsPerDimension),
+    });
+  }
   device.dispatch({
     key: keyOf('dkv'),
     source: () => keyValueGradSource(variant),
