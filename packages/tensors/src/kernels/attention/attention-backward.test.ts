@@ -244,16 +244,19 @@ describe('attention-backward', () => {
       device.tuning.attentionSubgroups &&
       device.gpu.features.has('subgroups') &&
       (info?.subgroupMinSize ?? 0) >= device.tuning.attentionBlockQ;
-    const dkv = keys.find((key) => key.includes(':dkv:'));
-    expect(dkv?.endsWith(expected ? ':sg' : ':lanes')).toBe(true);
-    // dq: the row-lanes kernel where rowLanesWidth allows it (f32, head dim 8 on CPU rasterisers).
+    // The row-lanes kernels where rowLanesWidth allows them (f32, head dim 8 on CPU rasterisers),
+    // else the per-row kernels, with subgroup loads where the tuning and the adapter allow them.
     const rowLanes = rowLanesWidth(device, 8, 'f32') > 0;
     expect(keys.some((key) => key.includes('row-lanes:dq'))).toBe(rowLanes);
-    if (!rowLanes)
-      expect(keys.find((key) => key.includes(':dq:'))?.endsWith(expected ? ':sg' : ':lanes')).toBe(true);
+    expect(keys.some((key) => key.includes('row-lanes:dkv'))).toBe(rowLanes);
+    if (!rowLanes) {
+      for (const pass of [':dq:', ':dkv:']) {
+        expect(keys.find((key) => key.includes(pass))?.endsWith(expected ? ':sg' : ':lanes')).toBe(true);
+      }
+    }
   });
 
-  it('dq by the row-lanes kernel and by the per-row kernel agree with float64 (padding, segments, windows, soft cap, GQA)', async () => {
+  it('dq, dk and dv by the row-lanes kernels and by the per-row kernels agree with float64 (padding, segments, windows, soft cap, GQA)', async () => {
     const perRow = await createDevice({ tuning: { promptAttentionChunk: 0 } });
     const segments = packedSegments(
       [

@@ -11,7 +11,7 @@ import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl
 import { checkSegments } from './attention.js';
 import { SOFTCAP_WGSL } from './attention-wgsl.js';
 import { rowLanesWidth } from './row-lanes.js';
-import { rowLanesQueryGrad } from './row-lanes-backward.js';
+import { rowLanesKeyValueGrad, rowLanesQueryGrad } from './row-lanes-backward.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */
@@ -212,26 +212,30 @@ export function attentionBackward(
   const keyBlocks = batch * headsKV * Math.ceil(seqK / wg);
   const rowLanes = rowLanesWidth(device, headDim, dtype);
   if (rowLanes > 0) {
-    // Small f32 head dims on CPU rasterisers: lanes own query rows, keys broadcast (row-lanes-backward.ts).
+    // Small f32 head dims on CPU rasterisers: lanes own query (key) rows, the other side is
+    // broadcast (row-lanes-backward.ts).
     const { rows: _, ...range } = values;
-    rowLanesQueryGrad({
-      ...{ q, k, v, grad, logsumexp, delta, mask, dq, lanes: rowLanes },
+    const job = {
+      ...{ q, k, v, grad, logsumexp, delta, mask, lanes: rowLanes },
       values: {
         ...range,
         empty_logsumexp: Number.POSITIVE_INFINITY,
         causal: variant.causal ? 1 : 0,
         masked: mask ? (variant.segments ? 2 : 1) : 0,
       },
-    });
-  } else {
-    device.dispatch({
-      key: keyOf('dq'),
-      source: () => queryGradSource(variant),
-      bindings: [q, k, v, grad, logsumexp, delta, ...(mask ? [mask] : []), dq],
-      uniforms: { fields: FIELDS, values: { ...values, rows: queryBlocks } },
-      workgroups: grid(queryBlocks, device.maxWorkgroupsPerDimension),
-    });
+    };
+    rowLanesQueryGrad({ ...job, dq });
+    rowLanesKeyValueGrad({ ...job, dk, dv });
+    delta.dispose();
+    return { q: dq, k: dk, v: dv };
   }
+  device.dispatch({
+    key: keyOf('dq'),
+    source: () => queryGradSource(variant),
+    bindings: [q, k, v, grad, logsumexp, delta, ...(mask ? [mask] : []), dq],
+    uniforms: { fields: FIELDS, values: { ...values, rows: queryBlocks } },
+    workgroups: grid(queryBlocks, device.maxWorkgroupsPerDimension),
+  });
   device.dispatch({
     key: keyOf('dkv'),
     source: () => keyValueGradSource(variant),
