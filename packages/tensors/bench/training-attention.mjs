@@ -37,9 +37,21 @@ for (const tuning of tunings) {
 
 async function measure(device) {
   const q = device.fromArray(random(batch * seq * heads * headDim, 1), [batch, seq, heads, headDim], 'f32');
-  const k = device.fromArray(random(batch * seq * kvHeads * headDim, 2), [batch, seq, kvHeads, headDim], 'f32');
-  const v = device.fromArray(random(batch * seq * kvHeads * headDim, 3), [batch, seq, kvHeads, headDim], 'f32');
-  const grad = device.fromArray(random(batch * seq * heads * headDim, 4), [batch, seq, heads, headDim], 'f32');
+  const k = device.fromArray(
+    random(batch * seq * kvHeads * headDim, 2),
+    [batch, seq, kvHeads, headDim],
+    'f32',
+  );
+  const v = device.fromArray(
+    random(batch * seq * kvHeads * headDim, 3),
+    [batch, seq, kvHeads, headDim],
+    'f32',
+  );
+  const grad = device.fromArray(
+    random(batch * seq * heads * headDim, 4),
+    [batch, seq, heads, headDim],
+    'f32',
+  );
   const once = () => {
     const { output, logsumexp } = attention(q, k, v, { causal: true });
     const grads = attentionBackward(q, k, v, output, logsumexp, grad, { causal: true });

@@ -13,7 +13,13 @@ import { KEY_LANES_FIELDS, type KeyLanesValues, keyLanesHelpers, withLane } from
  * to all lanes. dq_i = scale sum_j p_ij (dO_i . v_j - D_i) k_j, p_ij = exp(s_ij - L_i), the score
  * soft-capped and ds taking the cap's slope, as attentionBackward's other kernels.
  */
-const ROWS_PER_LANE = 4;
+/**
+ * Query rows per lane of the dq kernel and key rows per lane of the dk/dv kernel. On lavapipe at
+ * stories260K's step shape (bench/training-attention.mjs, load 4-5) 2 beat 4 in both (dq about 7-8
+ * against 10-11 ms, dk/dv 8-11 against 16-17 ms per layer): the backward's rows carry more registers.
+ */
+const ROWS_PER_LANE = 2;
+const KEY_ROWS_PER_LANE = 2;
 
 export interface RowLanesQueryGradJob {
   q: Tensor;
@@ -157,7 +163,7 @@ export interface RowLanesKeyValueGradJob extends Omit<RowLanesQueryGradJob, 'dq'
 }
 
 /**
- * dk and dv in the row-lanes layout: each lane owns ROWS_PER_LANE key rows of one kv head (their
+ * dk and dv in the row-lanes layout: each lane owns KEY_ROWS_PER_LANE key rows of one kv head (their
  * k, v and the dk, dv sums in registers); the workgroup walks, for every query head of the kv head's
  * group, the queries that can see its keys in chunks, each lane loading a different query's q, dO,
  * log-sum-exp, D and key range, broadcast to all lanes. dk_j = scale sum ds_ij q_i, dv_j = sum p_ij dO_i.
@@ -167,12 +173,12 @@ export function rowLanesKeyValueGrad(job: RowLanesKeyValueGradJob): void {
   const device = k.device;
   const [batch, seqK, headsKV, headDim] = k.shape;
   const chunk = device.tuning.promptAttentionChunk;
-  const rowBlocks = Math.ceil(seqK / (lanes * ROWS_PER_LANE));
+  const rowBlocks = Math.ceil(seqK / (lanes * KEY_ROWS_PER_LANE));
   const blocks = batch * headsKV * rowBlocks;
   if (blocks >= 2 ** 32) throw new TensorError('attentionBackward: too many key rows');
   device.dispatch({
-    key: [KERNELS.attentionBackward, 'row-lanes:dkv', headDim, lanes, chunk, ROWS_PER_LANE].join(':'),
-    source: () => keyValueGradSource(headDim, lanes, chunk, ROWS_PER_LANE),
+    key: [KERNELS.attentionBackward, 'row-lanes:dkv', headDim, lanes, chunk, KEY_ROWS_PER_LANE].join(':'),
+    source: () => keyValueGradSource(headDim, lanes, chunk, KEY_ROWS_PER_LANE),
     bindings: [job.q, job.k, job.v, job.grad, job.logsumexp, job.delta, job.mask ?? job.q, job.dk, job.dv],
     uniforms: { fields: KEY_LANES_FIELDS, values: { ...job.values, blocks, row_blocks: rowBlocks } },
     workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
