@@ -17,6 +17,7 @@ import { KEY_LANES_FIELDS, type KeyLanesValues, keyLanesHelpers, withLane } from
  * Query rows per lane of the dq kernel and key rows per lane of the dk/dv kernel. On lavapipe at
  * stories260K's step shape (bench/training-attention.mjs, load 4-5) 2 beat 4 in both (dq about 7-8
  * against 10-11 ms, dk/dv 8-11 against 16-17 ms per layer): the backward's rows carry more registers.
+ * 1 lost to 2 (dq 10.2-11.5, dk/dv 10.4-12.8 ms), and chunks of 16 keys to chunks of 8 (tuning).
  */
 const ROWS_PER_LANE = 2;
 const KEY_ROWS_PER_LANE = 2;
