@@ -28,12 +28,7 @@ import {
   tiledPrefillUnsupportedOf,
   type Weight,
 } from './decode-layer-weights.js';
-import {
-  type DecodeFeatures,
-  decodeFeaturesOf,
-  normWeightOf,
-  rotaryTablesFor,
-} from './fused-decode-gemma.js';
+import { type DecodeFeatures, decodeFeaturesOf, normWeightOf } from './fused-decode-gemma.js';
 import {
   type FusedLowRankTerm,
   fusedDecodeUnsupported,
@@ -182,8 +177,9 @@ export class FusedDecoder {
     const head = modules.get('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
     const keep = <T extends Tensor>(tensor: T): T => this.keep(tensor);
-    // Rotary tables for every position the cache can hold (and Gemma 3's local ones), kept.
-    const tables = rotaryTablesFor(device, config, cache.capacity);
+    // Rotary tables for every position the cache can hold (and Gemma 3's local ones): views of the
+    // model's kept tables (built once per capacity and config, not per call).
+    const tables = model.rotaryTableCache.tablesFor(device, config, cache.capacity);
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
     this.local = tables.local ? { cos: keep(tables.local.cos), sin: keep(tables.local.sin) } : null;
