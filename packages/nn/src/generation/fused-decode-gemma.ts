@@ -1,5 +1,5 @@
 import type { Device, Tensor } from '@webtune/tensors';
-import { type ModelConfig, rotaryDim } from '../config/model-config.js';
+import type { ModelConfig } from '../config/model-config.js';
 import * as F from '../functional.js';
 
 /*
@@ -44,20 +44,4 @@ export function normWeightOf(
 ): Tensor {
   if (!config.normAddsOne) return weight;
   return keep(device.scope(() => F.add(weight, 1).keep()));
-}
-
-/**
- * Rotary tables [capacity, rotary / 2] for every position a cache can hold, computed once as the
- * model computes them, and Gemma 3's local tables (its sliding layers' base and scaling) or null.
- */
-export function rotaryTablesFor(
-  device: Device,
-  config: ModelConfig,
-  capacity: number,
-): { cos: Tensor; sin: Tensor; local: { cos: Tensor; sin: Tensor } | null } {
-  const positions = Array.from({ length: capacity }, (_, i) => i);
-  const tables = (base: number, scaling: ModelConfig['ropeScaling']) =>
-    F.rotaryTables(device, { positions, dim: rotaryDim(config), base, scaling: scaling ?? undefined });
-  const local = config.localRope ? tables(config.localRope.theta, config.localRope.scaling) : null;
-  return { ...tables(config.ropeTheta, config.ropeScaling), local };
 }

@@ -28,12 +28,7 @@ import {
   tiledPrefillUnsupportedOf,
   type Weight,
 } from './decode-layer-weights.js';
-import {
-  type DecodeFeatures,
-  decodeFeaturesOf,
-  normWeightOf,
-  rotaryTablesFor,
-} from './fused-decode-gemma.js';
+import { type DecodeFeatures, decodeFeaturesOf, normWeightOf } from './fused-decode-gemma.js';
 import {
   type FusedLowRankTerm,
   fusedDecodeUnsupported,
@@ -114,10 +109,11 @@ export class FusedDecoder {
     };
     // A projection: its base Linear's weight (packed halves where the base is packed, else the f32
     // tensor) and bias, and the LoRA term of its wrapper.
-    const modules = new Map(model.namedModules());
+    // (Looked up by path: a map of every module made ~100 KB of garbage per generate call.)
+    const moduleAt = (name: string) => model.getSubmodule(name);
     const batch = cache.batch;
     const group = (names: string[]): Group => {
-      const projections = names.map((name) => projectionOf(name, modules.get(name)) as Projection);
+      const projections = names.map((name) => projectionOf(name, moduleAt(name)) as Projection);
       const terms = projections.map((projection) => projection.term);
       const offsets: number[] = [];
       let width = 0;
@@ -179,11 +175,12 @@ export class FusedDecoder {
       model.model.child<Embedding>('embed_tokens').packedParameter('weight') ??
       p('model.embed_tokens.weight');
     this.finalNorm = norm(p('model.norm.weight'));
-    const head = modules.get('lm_head') as Linear;
+    const head = moduleAt('lm_head') as Linear;
     this.head = head.packedParameter('weight') ?? head.parameter('weight');
     const keep = <T extends Tensor>(tensor: T): T => this.keep(tensor);
-    // Rotary tables for every position the cache can hold (and Gemma 3's local ones), kept.
-    const tables = rotaryTablesFor(device, config, cache.capacity);
+    // Rotary tables for every position the cache can hold (and Gemma 3's local ones): views of the
+    // model's kept tables (built once per capacity and config, not per call).
+    const tables = model.rotaryTableCache.tablesFor(device, config, cache.capacity);
     this.cos = keep(tables.cos);
     this.sin = keep(tables.sin);
     this.local = tables.local ? { cos: keep(tables.local.cos), sin: keep(tables.local.sin) } : null;

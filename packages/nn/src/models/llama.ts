@@ -3,6 +3,7 @@ import { type ModelConfig, rotaryDim } from '../config/model-config.js';
 import { ModelError } from '../errors.js';
 import * as F from '../functional.js';
 import type { KVCache } from '../generation/kv-cache.js';
+import { RotaryTableCache } from '../generation/rotary-table-cache.js';
 import { Embedding, Linear, type LinearLike, RMSNorm } from '../module/layers.js';
 import { Module, ModuleList } from '../module/module.js';
 import { Attention, GatedMLP, type LayerContext } from './attention.js';
@@ -93,6 +94,9 @@ export interface ForwardOptions {
  * Build it empty with `new CausalLM(device, config)` and fill it with a loader or `initialize()`.
  */
 export class CausalLM extends Module {
+  /** Rotary tables of a cache's positions kept between `generate` calls (see RotaryTableCache). */
+  readonly rotaryTableCache = new RotaryTableCache();
+
   constructor(
     readonly device: Device,
     readonly config: ModelConfig,
@@ -104,6 +108,17 @@ export class CausalLM extends Module {
 
   get model(): DecoderModel {
     return this.child<DecoderModel>('model');
+  }
+
+  /** Frees the parameters and the tables kept between calls (releaseCachedTables). */
+  override dispose(): void {
+    super.dispose();
+    this.releaseCachedTables();
+  }
+
+  /** Frees the tables `generate` keeps between calls (rotary tables); the next call builds them again. */
+  releaseCachedTables(): void {
+    this.rotaryTableCache.release();
   }
 
   /** Points lm_head.weight at the embedding when the config ties them. Loaders call this. */

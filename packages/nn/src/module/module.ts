@@ -124,9 +124,18 @@ export class Module {
    * in declaration order (depth first), like PyTorch's named_modules().
    */
   *namedModules(prefix = ''): Generator<[string, Module]> {
-    yield [prefix, this];
-    for (const [name, child] of this.children) {
-      yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+    // Depth first, each module before its children, children in the order they were added. An
+    // explicit stack: nested `yield*` passed every module up through one generator per level
+    // (~140 KB of garbage per generate call at the stories15M shape, in its support check).
+    const stack: [string, Module][] = [[prefix, this]];
+    while (stack.length > 0) {
+      const [path, module] = stack.pop() as [string, Module];
+      yield [path, module];
+      const children = [...module.children];
+      for (let i = children.length - 1; i >= 0; i--) {
+        const [name, child] = children[i];
+        stack.push([path ? `${path}.${name}` : name, child]);
+      }
     }
   }
 
