@@ -107,6 +107,8 @@ export interface Tuning {
    * subgroupBroadcast, its loops written out in the source); a multiple of attentionBlockQ, 0
    * leaves a prompt's attention to attention(). On lavapipe at head dim 8 (one row per lane), chunks of 8 took about
    * 0.6x the key-lanes kernel's time, 16 about 0.7x and 32 about 1x (bench/prefill-attention.mjs).
+   * The training step's row-lanes attention (row-lanes.ts, row-lanes-backward.ts) takes the same
+   * chunk and head-dim limit (0 also turns it off); 8 beat 16 there too (bench/training-attention.mjs).
    */
   promptAttentionChunk: number;
   /**

@@ -6,6 +6,7 @@ import { roundToF16 } from '../../tensor/dtype.js';
 import { attentionBackward } from './attention-backward.js';
 import { type AttentionBackwardReferenceOptions, attentionBackwardReference } from './backward-reference.js';
 import { attentionReference } from './reference.js';
+import { rowLanesWidth } from './row-lanes.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -85,7 +86,7 @@ function packedSegments(rows: number[][], seq: number): number[] {
 
 describe('attention-backward', () => {
   it('segment ids (neat packing): no gradient crosses packed examples, on both kernel variants', async () => {
-    const plain = await createDevice({ tuning: { attentionSubgroups: false } });
+    const plain = await createDevice({ tuning: { attentionSubgroups: false, promptAttentionChunk: 0 } });
     const segments = packedSegments(
       [
         [5, 9, 1, 12],
@@ -136,7 +137,7 @@ describe('attention-backward', () => {
 
   for (const seq of [33, 130]) {
     it(`sliding windows 1, 3 and 16 at seq ${seq}: GQA, KV-cache offsets, padding`, async () => {
-      const plain = await createDevice({ tuning: { attentionSubgroups: false } });
+      const plain = await createDevice({ tuning: { attentionSubgroups: false, promptAttentionChunk: 0 } });
       for (const [w, window] of [1, 3, 16].entries()) {
         const seed = seq * 100 + window * 10;
         const target = w % 2 === 0 ? device : plain;
@@ -212,7 +213,7 @@ describe('attention-backward', () => {
   it('head rows longer than one vector per lane (head sizes 48 and 10), shared or loaded by every lane', async () => {
     // 48: 12 vec4s, 10: 10 scalars per row, both more than one per lane of a software workgroup,
     // so the subgroup variant loads several pieces per lane.
-    const plain = await createDevice({ tuning: { attentionSubgroups: false } });
+    const plain = await createDevice({ tuning: { attentionSubgroups: false, promptAttentionChunk: 0 } });
     for (const target of [device, plain]) {
       await check(target, { batch: 1, seqQ: 19, seqK: 19, headsQ: 2, headsKV: 1, headDim: 48 }, 10);
       await check(
@@ -243,8 +244,65 @@ describe('attention-backward', () => {
       device.tuning.attentionSubgroups &&
       device.gpu.features.has('subgroups') &&
       (info?.subgroupMinSize ?? 0) >= device.tuning.attentionBlockQ;
-    const dq = keys.find((key) => key.includes(':dq:'));
-    expect(dq?.endsWith(expected ? ':sg' : ':lanes')).toBe(true);
+    // The row-lanes kernels where rowLanesWidth allows them (f32, head dim 8 on CPU rasterisers),
+    // else the per-row kernels, with subgroup loads where the tuning and the adapter allow them.
+    const rowLanes = rowLanesWidth(device, 8, 'f32') > 0;
+    expect(keys.some((key) => key.includes('row-lanes:dq'))).toBe(rowLanes);
+    expect(keys.some((key) => key.includes('row-lanes:dkv'))).toBe(rowLanes);
+    if (!rowLanes) {
+      for (const pass of [':dq:', ':dkv:']) {
+        expect(keys.find((key) => key.includes(pass))?.endsWith(expected ? ':sg' : ':lanes')).toBe(true);
+      }
+    }
+  });
+
+  it('dq, dk and dv by the row-lanes kernels and by the per-row kernels agree with float64 (padding, segments, windows, soft cap, GQA)', async () => {
+    const perRow = await createDevice({ tuning: { promptAttentionChunk: 0 } });
+    const segments = packedSegments(
+      [
+        [5, 9, 1, 12],
+        [20, 6],
+      ],
+      37,
+    );
+    const cases: Case[] = [
+      { batch: 2, seqQ: 37, seqK: 37, headsQ: 6, headsKV: 2, headDim: 8, padded: [0, 1, 40, 55] },
+      { batch: 1, seqQ: 13, seqK: 29, headsQ: 3, headsKV: 1, headDim: 4, options: { window: 7 } },
+      {
+        batch: 2,
+        seqQ: 37,
+        seqK: 37,
+        headsQ: 4,
+        headsKV: 2,
+        headDim: 8,
+        segments,
+        options: { segments: true },
+      },
+      {
+        batch: 1,
+        seqQ: 21,
+        seqK: 21,
+        headsQ: 2,
+        headsKV: 2,
+        headDim: 8,
+        options: { softcap: 1.5, scale: 2 },
+      },
+      {
+        batch: 2,
+        seqQ: 11,
+        seqK: 19,
+        headsQ: 2,
+        headsKV: 1,
+        headDim: 8,
+        options: { causal: false },
+        padded: [3, 20],
+      },
+    ];
+    for (const [n, c] of cases.entries()) {
+      await check(device, c, 600 + n);
+      await check(perRow, c, 600 + n);
+    }
+    perRow.destroy();
   });
 
   it('spreads more than 65,535 workgroups over two grid dimensions', async () => {

@@ -10,6 +10,8 @@ import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 import { checkSegments } from './attention.js';
 import { SOFTCAP_WGSL } from './attention-wgsl.js';
+import { rowLanesWidth } from './row-lanes.js';
+import { rowLanesKeyValueGrad, rowLanesQueryGrad } from './row-lanes-backward.js';
 
 export interface AttentionBackwardOptions {
   /** Default true. */
@@ -208,6 +210,25 @@ export function attentionBackward(
   // One workgroup per block of `wg` query rows (or key rows) of one head.
   const queryBlocks = batch * headsQ * Math.ceil(seqQ / wg);
   const keyBlocks = batch * headsKV * Math.ceil(seqK / wg);
+  const rowLanes = rowLanesWidth(device, headDim, dtype);
+  if (rowLanes > 0) {
+    // Small f32 head dims on CPU rasterisers: lanes own query (key) rows, the other side is
+    // broadcast (row-lanes-backward.ts).
+    const { rows: _, ...range } = values;
+    const job = {
+      ...{ q, k, v, grad, logsumexp, delta, mask, lanes: rowLanes },
+      values: {
+        ...range,
+        empty_logsumexp: Number.POSITIVE_INFINITY,
+        causal: variant.causal ? 1 : 0,
+        masked: mask ? (variant.segments ? 2 : 1) : 0,
+      },
+    };
+    rowLanesQueryGrad({ ...job, dq });
+    rowLanesKeyValueGrad({ ...job, dk, dv });
+    delta.dispose();
+    return { q: dq, k: dk, v: dv };
+  }
   device.dispatch({
     key: keyOf('dq'),
     source: () => queryGradSource(variant),

@@ -11,6 +11,7 @@ import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 import { ATTENTION_PARAM_FIELDS, KEY_MASK_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
 import { keyLanesAttention, keyLanesWidth } from './key-lanes.js';
+import { rowLanesAttention, rowLanesWidth } from './row-lanes.js';
 
 export interface AttentionOptions {
   /** Query i may see key j only when j <= queryOffset + i. Default true. */
@@ -165,6 +166,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       logsumexp,
       values: common,
     });
+    return { output, logsumexp };
+  }
+  const rowLanes = rowLanesWidth(device, headDim, q.dtype);
+  if (rowLanes > 0) {
+    // Small head dims in f32 on CPU rasterisers: lanes own query rows, keys broadcast (row-lanes.ts).
+    rowLanesAttention({ q, k, v, mask: mask ?? null, output, logsumexp, lanes: rowLanes, values: common });
     return { output, logsumexp };
   }
   const lanes = keyLanesWidth(device, headDim);

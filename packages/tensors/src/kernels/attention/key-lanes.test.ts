@@ -6,15 +6,22 @@ import { roundToF16 } from '../../tensor/dtype.js';
 import { attention } from './attention.js';
 import { keyLanesWidth } from './key-lanes.js';
 import { type AttentionDims, type AttentionReferenceOptions, attentionReference } from './reference.js';
+import { rowLanesWidth } from './row-lanes.js';
 
 let device: Device;
 /** The same adapter with the key-lanes kernel turned off: the row-per-invocation kernel runs. */
 let rows: Device;
+/** The same adapter with the row-lanes kernel (row-lanes.ts) turned off: f32 at head dims 4 and 8 take key lanes too. */
+let keyLanesOnly: Device;
 beforeAll(async () => {
   device = await createDevice();
-  rows = await createDevice({ tuning: { attentionKeyLanesHeadDim: 0 } });
+  rows = await createDevice({ tuning: { attentionKeyLanesHeadDim: 0, promptAttentionChunk: 0 } });
+  keyLanesOnly = await createDevice({ tuning: { promptAttentionChunk: 0 } });
 });
-afterAll(() => rows.destroy());
+afterAll(() => {
+  rows.destroy();
+  keyLanesOnly.destroy();
+});
 
 const keyLanes = () => keyLanesWidth(device, 8) > 0;
 
@@ -77,12 +84,19 @@ function segments(rowsOfLengths: number[][], seq: number): number[] {
   });
 }
 
-describe('attention, key-lanes kernel (small head dims)', () => {
+describe('attention, row-lanes and key-lanes kernels (small head dims)', () => {
   it('is the software path for head dims up to attentionKeyLanesHeadDim where the adapter has subgroups', async () => {
     const expectsKeyLanes = device.gpu.features.has('subgroups') && device.info.adapterClass === 'software';
     expect(keyLanes()).toBe(expectsKeyLanes);
     expect(keyLanesWidth(device, device.tuning.attentionKeyLanesHeadDim + 1)).toBe(0);
     expect(keyLanesWidth(rows, 8)).toBe(0);
+    // Row lanes: f32 at head dims that are multiples of 4 up to promptAttentionHeadDim, same adapters.
+    expect(rowLanesWidth(device, 8, 'f32') > 0).toBe(
+      expectsKeyLanes && device.tuning.promptAttentionHeadDim >= 8,
+    );
+    expect(rowLanesWidth(device, 6, 'f32')).toBe(0);
+    expect(rowLanesWidth(device, 8, 'f16')).toBe(0);
+    expect(rowLanesWidth(keyLanesOnly, 8, 'f32')).toBe(0);
   });
 
   for (const headDim of [8, 6, 4]) {
@@ -110,9 +124,13 @@ describe('attention, key-lanes kernel (small head dims)', () => {
             },
           ];
           for (const [n, c] of cases.entries()) {
-            const keys = await check(device, c, headDim * 1000 + seqQ * 10 + group + n * 7);
+            const seed = headDim * 1000 + seqQ * 10 + group + n * 7;
+            const keys = await check(device, c, seed);
+            const keyLanesKeys = await check(keyLanesOnly, c, seed);
             if (keyLanes() && headDim <= device.tuning.attentionKeyLanesHeadDim) {
-              expect(keys.some((key) => key.includes('key-lanes'))).toBe(true);
+              const expected = rowLanesWidth(device, headDim, 'f32') > 0 ? 'row-lanes' : 'key-lanes';
+              expect(keys.some((key) => key.includes(expected))).toBe(true);
+              expect(keyLanesKeys.some((key) => key.includes('key-lanes'))).toBe(true);
             }
           }
         }
@@ -156,6 +174,7 @@ describe('attention, key-lanes kernel (small head dims)', () => {
     ];
     for (const [n, c] of cases.entries()) {
       await check(device, c, 300 + n);
+      await check(keyLanesOnly, c, 300 + n);
       await check(rows, c, 300 + n);
     }
   });

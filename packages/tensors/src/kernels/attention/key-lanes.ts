@@ -34,13 +34,13 @@ const KEYS_PER_LANE = 2;
  */
 const ROWS_PER_LANE = 1;
 
-const KEY_LANES_FIELDS = [
+export const KEY_LANES_FIELDS = [
   { name: 'blocks', type: 'u32' as const },
   { name: 'row_blocks', type: 'u32' as const },
   ...ATTENTION_PARAM_FIELDS,
 ];
 
-type KeyLanesValues = Record<(typeof KEY_LANES_FIELDS)[number]['name'], number>;
+export type KeyLanesValues = Record<(typeof KEY_LANES_FIELDS)[number]['name'], number>;
 
 /** Lanes of a key-lanes workgroup, or 0 when the device or head dim does not take that path. */
 export function keyLanesWidth(device: Device, headDim: number): number {
@@ -53,7 +53,7 @@ export function keyLanesWidth(device: Device, headDim: number): number {
 }
 
 /** Types of one key-lanes variant: rows are loaded as vec4 where the head dim allows. */
-interface KeyLanesLayout {
+export interface KeyLanesLayout {
   dtype: DType;
   headDim: number;
   lanes: number;
@@ -67,7 +67,7 @@ function layoutTypes(layout: KeyLanesLayout) {
 }
 
 /** kernelSource() with the subgroups extension and the `lane` builtin (subgroup_invocation_id). */
-function withLane(source: string): string {
+export function withLane(source: string): string {
   const signature = 'nwg: vec3u) {';
   if (!source.includes(signature))
     throw new TensorError('attention: kernelSource() main signature not found');
@@ -75,7 +75,7 @@ function withLane(source: string): string {
 }
 
 /** WGSL helpers of the key-lanes kernels: constants, the dot product, the soft cap and the window. */
-function keyLanesHelpers(layout: KeyLanesLayout): string {
+export function keyLanesHelpers(layout: KeyLanesLayout): string {
   const { vector, vectors } = layoutTypes(layout);
   return `
 const DV: u32 = ${vectors}u;
@@ -101,7 +101,7 @@ fn word_visible(word: u32, segment: u32) -> bool {
 }`;
 }
 
-interface ForwardJob {
+export interface ForwardJob {
   q: Tensor;
   k: Tensor;
   v: Tensor;

@@ -271,6 +271,39 @@ describe('rotaryTables frequencies', () => {
 });
 
 describe('rotary inverse', () => {
+  it('takes the vec4 kernel for half style, f32, whole heads and pairs in fours, forward and inverse, shared and per-row tables', async () => {
+    for (const [shape, batched] of [
+      [[3, 5, 2, 8], false],
+      [[2, 9, 3, 24], true],
+    ] as [number[], boolean][]) {
+      const data = new Rng(shape[3]).uniform(size(shape));
+      const dim = shape[3];
+      const positions = Array.from({ length: shape[0] }, (_, b) =>
+        Array.from({ length: shape[1] }, (_, s) => 3 * b + s),
+      );
+      const spec = batched ? { positions, dim, base: 500 } : { seqLen: shape[1], dim, base: 500 };
+      const tables = rotaryTableValues(spec);
+      for (const inverse of [false, true]) {
+        await device.scope(async () => {
+          const { cos, sin } = rotaryTables(device, spec);
+          device.startProfile();
+          const out = rotary(device.fromArray(data, shape, 'f32'), cos, sin, { style: 'half', inverse });
+          const result = await out.toArray();
+          const profile = await device.stopProfile();
+          expect(profile.keys.map((key) => key.name)).toContain(
+            `rotary:half:quads:f32${inverse ? ':inverse' : ''}`,
+          );
+          const sinValues = inverse ? tables.sin.map((v) => -v) : tables.sin;
+          const expected = rotaryReference(data, shape, tables.cos, sinValues, {
+            style: 'half',
+            batchedTables: batched,
+          });
+          expectClose(result, expected, { rtol: 1e-5, atol: 1e-6, label: `${shape} inverse ${inverse}` });
+        });
+      }
+    }
+  });
+
   it('rotates by the opposite angle (the reference with -sin) and undoes the rotation', async () => {
     const shape = [2, 5, 3, 8];
     const data = new Rng(90).uniform(size(shape));
