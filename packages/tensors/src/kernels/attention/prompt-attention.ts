@@ -5,6 +5,7 @@ import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 import { type AttentionOptions, attention } from './attention.js';
 import { ATTENTION_PARAM_FIELDS, KEY_RANGE_WGSL, SOFTCAP_WGSL } from './attention-wgsl.js';
+import { chunkKeyValueBroadcasts, chunkKeyValueLoads, each } from './lane-broadcast-wgsl.js';
 
 /** What promptAttention takes: attention()'s options without segment ids. */
 export type PromptAttentionOptions = Omit<AttentionOptions, 'segments'>;
@@ -141,9 +142,6 @@ export function promptAttentionLanes(device: Device): number {
   return (info?.subgroupMinSize ?? 0) >= lanes ? lanes : 0;
 }
 
-const each = (count: number, line: (index: number) => string, join = '\n') =>
-  Array.from({ length: count }, (_, index) => line(index)).join(join);
-
 /**
  * The chunked prompt-attention kernel for head dims of `vectors` vec4s, `rows` query rows per lane
  * (lane l takes rows first + r lanes + l), each chunk's key and value vectors broadcast once for
@@ -157,9 +155,6 @@ function promptSource(vectors: number, lanes: number, chunk: number, rows: numbe
   const C = chunk;
   const R = rows;
   const groups = C / lanes;
-  // Lane l loads keys start + g lanes + l (g < chunk / lanes); key t of the chunk comes from lane t % lanes.
-  const from = (name: string, t: number) =>
-    `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
   const perRow = (r: number) => `
     {
 ${each(C, (t) =>
@@ -217,28 +212,14 @@ ${each(R, (r) =>
   let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * ${V}u;
   let mask_base = b * params.seq_k;
   for (var start = walk_begin; start < walk_end; start += ${C}u) {
-${each(groups, (g) =>
-  [
-    `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
-    `    let lane_at_${g} = kv_base + min(lane_key_${g}, walk_end - 1u) * kv_stride;`,
-    // Keys past the walk (the last chunk's tail) are masked like padding.
-    `    var lane_word_${g} = select(0u, 1u, lane_key_${g} < walk_end);`,
-    `    if (params.masked != 0u) { lane_word_${g} = select(0u, mask[mask_base + min(lane_key_${g}, walk_end - 1u)], lane_key_${g} < walk_end); }`,
-    each(
-      V,
-      (c) =>
-        `    let lane_k_${c}_${g} = k[lane_at_${g} + ${c}u];\n    let lane_v_${c}_${g} = v[lane_at_${g} + ${c}u];`,
-    ),
-  ].join('\n'),
-)}
-${each(C, (t) =>
-  [
-    `    let key_${t} = start + ${t}u;`,
-    `    let word_${t} = ${from('lane_word', t)};`,
-    each(V, (c) => `    let key_${t}_${c} = ${from(`lane_k_${c}`, t)};`),
-    each(V, (c) => `    let value_${t}_${c} = ${from(`lane_v_${c}`, t)};`),
-  ].join('\n'),
-)}
+${chunkKeyValueLoads(groups, V, (g) => [
+  `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
+  `    let lane_at_${g} = kv_base + min(lane_key_${g}, walk_end - 1u) * kv_stride;`,
+  // Keys past the walk (the last chunk's tail) are masked like padding.
+  `    var lane_word_${g} = select(0u, 1u, lane_key_${g} < walk_end);`,
+  `    if (params.masked != 0u) { lane_word_${g} = select(0u, mask[mask_base + min(lane_key_${g}, walk_end - 1u)], lane_key_${g} < walk_end); }`,
+])}
+${chunkKeyValueBroadcasts(C, V, lanes)}
 ${each(R, perRow)}
   }
 ${each(R, (r) =>

@@ -4,6 +4,7 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 import { KEY_LANES_FIELDS, type KeyLanesValues, keyLanesHelpers, withLane } from './key-lanes.js';
+import { broadcastOf, chunkKeyValueBroadcasts, chunkKeyValueLoads, each } from './lane-broadcast-wgsl.js';
 
 /**
  * dq of attention's backward in the row-lanes layout of row-lanes.ts, for the same devices and
@@ -53,9 +54,6 @@ export function rowLanesQueryGrad(job: RowLanesQueryGradJob): void {
   });
 }
 
-const each = (count: number, line: (index: number) => string, join = '\n') =>
-  Array.from({ length: count }, (_, index) => line(index)).join(join);
-
 /** The dq kernel's WGSL, every loop over rows, keys and the head dim written out. */
 export function queryGradSource(headDim: number, lanes: number, chunk: number, rows: number): string {
   if (chunk % lanes !== 0)
@@ -64,8 +62,6 @@ export function queryGradSource(headDim: number, lanes: number, chunk: number, r
   const C = chunk;
   const R = rows;
   const groups = C / lanes;
-  const from = (name: string, t: number) =>
-    `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
   const perRow = (r: number) => `
     {
 ${each(C, (t) =>
@@ -124,27 +120,13 @@ ${each(R, (r) =>
   let kv_stride = params.heads_kv * DV;
   let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
   for (var start = walk_begin; start < walk_end; start += ${C}u) {
-${each(groups, (g) =>
-  [
-    `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
-    `    let lane_clamped_${g} = min(lane_key_${g}, walk_end - 1u);`,
-    `    let lane_at_${g} = kv_base + lane_clamped_${g} * kv_stride;`,
-    `    let lane_word_${g} = select(0u, key_word(b, lane_clamped_${g}), lane_key_${g} < walk_end);`,
-    each(
-      V,
-      (c) =>
-        `    let lane_k_${c}_${g} = k[lane_at_${g} + ${c}u];\n    let lane_v_${c}_${g} = v[lane_at_${g} + ${c}u];`,
-    ),
-  ].join('\n'),
-)}
-${each(C, (t) =>
-  [
-    `    let key_${t} = start + ${t}u;`,
-    `    let word_${t} = ${from('lane_word', t)};`,
-    each(V, (c) => `    let key_${t}_${c} = ${from(`lane_k_${c}`, t)};`),
-    each(V, (c) => `    let value_${t}_${c} = ${from(`lane_v_${c}`, t)};`),
-  ].join('\n'),
-)}
+${chunkKeyValueLoads(groups, V, (g) => [
+  `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
+  `    let lane_clamped_${g} = min(lane_key_${g}, walk_end - 1u);`,
+  `    let lane_at_${g} = kv_base + lane_clamped_${g} * kv_stride;`,
+  `    let lane_word_${g} = select(0u, key_word(b, lane_clamped_${g}), lane_key_${g} < walk_end);`,
+])}
+${chunkKeyValueBroadcasts(C, V, lanes)}
 ${each(R, perRow)}
   }
 ${each(R, (r) =>
@@ -194,8 +176,7 @@ export function keyValueGradSource(headDim: number, lanes: number, chunk: number
   const C = chunk;
   const R = rows;
   const groups = C / lanes;
-  const from = (name: string, t: number) =>
-    `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
+  const from = (name: string, t: number) => broadcastOf(name, t, lanes);
   const perRow = (r: number) => `
     {
 ${each(C, (t) =>

@@ -4,6 +4,7 @@ import { TensorError } from '../../device/errors.js';
 import { KERNELS } from '../names.js';
 import { kernelSource } from '../shared/wgsl.js';
 import { type ForwardJob, KEY_LANES_FIELDS, keyLanesHelpers, withLane } from './key-lanes.js';
+import { chunkKeyValueBroadcasts, chunkKeyValueLoads, each } from './lane-broadcast-wgsl.js';
 
 /**
  * The training forward of attention at small head dims on CPU rasterisers ("row lanes"): each
@@ -52,9 +53,6 @@ export function rowLanesAttention(job: ForwardJob): void {
   });
 }
 
-const each = (count: number, line: (index: number) => string, join = '\n') =>
-  Array.from({ length: count }, (_, index) => line(index)).join(join);
-
 /**
  * The kernel's WGSL, its row, key and head-dim loops written out (private arrays indexed in loops
  * live in memory on lavapipe). Lane l takes rows first + r lanes + l; key t of a chunk is loaded by
@@ -66,8 +64,6 @@ export function rowLanesSource(headDim: number, lanes: number, chunk: number, ro
   const C = chunk;
   const R = rows;
   const groups = C / lanes;
-  const from = (name: string, t: number) =>
-    `subgroupBroadcast(${name}_${Math.floor(t / lanes)}, ${t % lanes}u)`;
   const perRow = (r: number) => `
     {
 ${each(C, (t) =>
@@ -125,28 +121,14 @@ ${each(R, (r) =>
   let kv_stride = params.heads_kv * DV;
   let kv_base = (b * params.seq_k * params.heads_kv + kv_head) * DV;
   for (var start = walk_begin; start < walk_end; start += ${C}u) {
-${each(groups, (g) =>
-  [
-    `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
-    `    let lane_clamped_${g} = min(lane_key_${g}, walk_end - 1u);`,
-    `    let lane_at_${g} = kv_base + lane_clamped_${g} * kv_stride;`,
-    // Keys past the walk (the last chunk's tail) are masked like padding.
-    `    let lane_word_${g} = select(0u, key_word(b, lane_clamped_${g}), lane_key_${g} < walk_end);`,
-    each(
-      V,
-      (c) =>
-        `    let lane_k_${c}_${g} = k[lane_at_${g} + ${c}u];\n    let lane_v_${c}_${g} = v[lane_at_${g} + ${c}u];`,
-    ),
-  ].join('\n'),
-)}
-${each(C, (t) =>
-  [
-    `    let key_${t} = start + ${t}u;`,
-    `    let word_${t} = ${from('lane_word', t)};`,
-    each(V, (c) => `    let key_${t}_${c} = ${from(`lane_k_${c}`, t)};`),
-    each(V, (c) => `    let value_${t}_${c} = ${from(`lane_v_${c}`, t)};`),
-  ].join('\n'),
-)}
+${chunkKeyValueLoads(groups, V, (g) => [
+  `    let lane_key_${g} = start + ${g * lanes}u + lane;`,
+  `    let lane_clamped_${g} = min(lane_key_${g}, walk_end - 1u);`,
+  `    let lane_at_${g} = kv_base + lane_clamped_${g} * kv_stride;`,
+  // Keys past the walk (the last chunk's tail) are masked like padding.
+  `    let lane_word_${g} = select(0u, key_word(b, lane_clamped_${g}), lane_key_${g} < walk_end);`,
+])}
+${chunkKeyValueBroadcasts(C, V, lanes)}
 ${each(R, perRow)}
   }
 ${each(R, (r) =>
