@@ -7,7 +7,7 @@ import { KERNELS } from '../names.js';
 import { PackedWeight } from '../packed-matmul/packed-weight.js';
 import { kernelSource } from '../shared/wgsl.js';
 import { decodeMatvec } from './decode-matvec.js';
-import { decodeArgmax } from './decode-tokens.js';
+import { argmaxReduceWgsl, decodeArgmax } from './decode-tokens.js';
 import { type HalfOrF32, loadWeight, subgroupsCover } from './product-inputs.js';
 import {
   STREAMING_LANES,
@@ -243,27 +243,7 @@ function candidatesArgmax(device: Device, candidates: Tensor, ids: Tensor, token
     let x = bitcast<f32>(candidates[at]);
     if (candidate != ${NONE}u && (index == ${NONE}u || x > value)) { value = x; index = candidate; }
   }
-  best_value[lid.x] = value;
-  best_index[lid.x] = index;
-  workgroupBarrier();
-  for (var stride = ${L / 2}u; stride > 0u; stride /= 2u) {
-    if (lid.x < stride) {
-      let other = best_index[lid.x + stride];
-      let mine = best_index[lid.x];
-      let other_value = best_value[lid.x + stride];
-      if (other != ${NONE}u && (mine == ${NONE}u || other_value > best_value[lid.x] ||
-          (other_value == best_value[lid.x] && other < mine))) {
-        best_value[lid.x] = other_value;
-        best_index[lid.x] = other;
-      }
-    }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) {
-    let chosen = select(i32(best_index[0]), -1, best_index[0] == ${NONE}u);
-    ids[row] = chosen;
-    tokens[params.log_offset + row] = chosen;
-  }`,
+${argmaxReduceWgsl(L)}`,
       }),
     bindings: [candidates, ids, tokens],
     uniforms: { fields, values: { blocks, log_offset: at * rows } },

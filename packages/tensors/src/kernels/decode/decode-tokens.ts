@@ -99,6 +99,38 @@ const EMBED_PER = 4;
 const ARGMAX_LANES = 256;
 
 /**
+ * The end of an argmax kernel of `lanes` lanes: each lane's best (value, index) (index 0xffffffff:
+ * none) reduced over the workgroup, the highest value winning and the lowest index among equals,
+ * and the choice (-1 when no lane had one) written to ids[row] and the step's token log. Shared by
+ * decodeArgmax and decodeHead's candidate argmax; needs `best_value` / `best_index` workgroup
+ * arrays of `lanes` entries.
+ */
+export function argmaxReduceWgsl(lanes: number): string {
+  const L = lanes;
+  return `  best_value[lid.x] = value;
+  best_index[lid.x] = index;
+  workgroupBarrier();
+  for (var stride = ${L / 2}u; stride > 0u; stride /= 2u) {
+    if (lid.x < stride) {
+      let other = best_index[lid.x + stride];
+      let mine = best_index[lid.x];
+      let other_value = best_value[lid.x + stride];
+      if (other != 0xffffffffu && (mine == 0xffffffffu || other_value > best_value[lid.x] ||
+          (other_value == best_value[lid.x] && other < mine))) {
+        best_value[lid.x] = other_value;
+        best_index[lid.x] = other;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let chosen = select(i32(best_index[0]), -1, best_index[0] == 0xffffffffu);
+    ids[row] = chosen;
+    tokens[params.log_offset + row] = chosen;
+  }`;
+}
+
+/**
  * The greedy choice of every row of logits [rows, vocab] on the device: the index of the largest
  * value (the lowest index among ties), written to ids [rows] (the next step's input) and to
  * tokens[at * rows + r] (the log the host reads back once for several steps). A row with no
@@ -138,27 +170,7 @@ export function decodeArgmax(device: Device, logits: Tensor, ids: Tensor, tokens
     if (index == 0xffffffffu) { if (x == x) { value = x; index = v; } }
     else if (x > value) { value = x; index = v; }
   }
-  best_value[lid.x] = value;
-  best_index[lid.x] = index;
-  workgroupBarrier();
-  for (var stride = ${L / 2}u; stride > 0u; stride /= 2u) {
-    if (lid.x < stride) {
-      let other = best_index[lid.x + stride];
-      let mine = best_index[lid.x];
-      let other_value = best_value[lid.x + stride];
-      if (other != 0xffffffffu && (mine == 0xffffffffu || other_value > best_value[lid.x] ||
-          (other_value == best_value[lid.x] && other < mine))) {
-        best_value[lid.x] = other_value;
-        best_index[lid.x] = other;
-      }
-    }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) {
-    let chosen = select(i32(best_index[0]), -1, best_index[0] == 0xffffffffu);
-    ids[row] = chosen;
-    tokens[params.log_offset + row] = chosen;
-  }`,
+${argmaxReduceWgsl(L)}`,
       }),
     bindings: [logits, ids, tokens],
     uniforms: { fields, values: { vocab, log_offset: at * rows } },
