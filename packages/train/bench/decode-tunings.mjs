@@ -6,12 +6,9 @@
 // process CPU time per token (all lavapipe threads, the prompt included), steadier under load.
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice } from '@webtune/tensors';
-import { STEP_SHAPES } from './step-shapes.mjs';
+import { benchPrompt, benchShape, generationConfig } from './step-shapes.mjs';
 
-const args = process.argv.slice(2);
-const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const shapeName = option('shape') ?? 'stories15M';
-const shape = STEP_SHAPES[shapeName];
+const { option, shapeName, shape } = benchShape('decode-tunings', 'stories15M');
 const rounds = Number(option('rounds') ?? 8);
 const newTokens = Number(option('new') ?? 64);
 const prompt = Number(option('prompt') ?? 128);
@@ -19,20 +16,11 @@ const tunings = JSON.parse(option('tunings') ?? '{"matvec head":{"decodeHeadRows
 const runs = [];
 for (const [name, tuning] of Object.entries(tunings)) {
   const device = await createDevice({ tuning });
-  const config = createModelConfig({
-    ...shape.config,
-    tieWordEmbeddings: true,
-    maxPositionEmbeddings: 512,
-    bosTokenId: 1,
-    eosTokenIds: [2],
-  });
+  const config = generationConfig(createModelConfig, shape);
   const model = initializeModel(new CausalLM(device, config), { seed: 0 });
   runs.push({ name, device, model, config, ms: [], cpu: [], tokens: null });
 }
-const ids = (config) => [
-  1,
-  ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3))),
-];
+const ids = (config) => benchPrompt(config, prompt);
 const options = { maxNewTokens: newTokens, stopTokens: [] };
 for (let round = 0; round <= rounds; round++) {
   for (const run of runs) {

@@ -19,16 +19,10 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice } from '@webtune/tensors';
-import { STEP_SHAPES } from './step-shapes.mjs';
+import { benchPrompt, benchShape, generationConfig } from './step-shapes.mjs';
 
 const args = process.argv.slice(2);
-const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const shapeName = option('shape') ?? 'stories260K';
-const shape = STEP_SHAPES[shapeName];
-if (!shape) {
-  console.error(`prefill-calls: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
-  process.exit(2);
-}
+const { option, shapeName, shape } = benchShape('prefill-calls', 'stories260K', args);
 const calls = Number(option('calls') ?? 8);
 const prompt = Number(option('prompt') ?? 128);
 if (!Number.isInteger(calls) || calls < 1 || !Number.isInteger(prompt) || prompt < 1) {
@@ -107,16 +101,10 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 
-const config = createModelConfig({
-  ...shape.config,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 512,
-  bosTokenId: 1,
-  eosTokenIds: [2],
-});
+const config = generationConfig(createModelConfig, shape);
 const model = initializeModel(new CausalLM(device, config), { seed: 0 });
 await device.sync();
-const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+const ids = benchPrompt(config, prompt);
 const rows = [];
 for (let call = 1; call <= calls; call++) {
   reset();

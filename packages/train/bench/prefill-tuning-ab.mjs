@@ -12,16 +12,9 @@
 // kernels before session 6), b = the class's own prefill tuning.
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice } from '@webtune/tensors';
-import { STEP_SHAPES } from './step-shapes.mjs';
+import { benchPrompt, benchShape, generationConfig } from './step-shapes.mjs';
 
-const args = process.argv.slice(2);
-const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const shapeName = option('shape') ?? 'stories15M';
-const shape = STEP_SHAPES[shapeName];
-if (!shape) {
-  console.error(`prefill-tuning-ab: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
-  process.exit(2);
-}
+const { option, shapeName, shape } = benchShape('prefill-tuning-ab', 'stories15M');
 const prompt = Number(option('prompt') ?? 128);
 const calls = Number(option('calls') ?? 15);
 const warmup = Number(option('warmup') ?? 3);
@@ -29,14 +22,8 @@ const tunings = {
   a: JSON.parse(option('a') ?? '{"prefillTileRows":[24],"prefillRowsSlack":0,"prefillRowTilesInner":false}'),
   b: JSON.parse(option('b') ?? '{}'),
 };
-const config = createModelConfig({
-  ...shape.config,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 512,
-  bosTokenId: 1,
-  eosTokenIds: [2],
-});
-const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+const config = generationConfig(createModelConfig, shape);
+const ids = benchPrompt(config, prompt);
 const sides = [];
 for (const [name, tuning] of Object.entries(tunings)) {
   const device = await createDevice({ tuning });

@@ -10,29 +10,17 @@
 // the prompt's head) are listed too, so read the decode rows (decode:*) per token.
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice, formatKernelProfile } from '@webtune/tensors';
-import { STEP_SHAPES } from './step-shapes.mjs';
+import { benchPrompt, benchShape, generationConfig } from './step-shapes.mjs';
 
 const args = process.argv.slice(2);
-const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const shapeName = option('shape') ?? 'stories15M';
-const shape = STEP_SHAPES[shapeName];
-if (!shape) {
-  console.error(`profile-decode: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
-  process.exit(2);
-}
+const { option, shapeName, shape } = benchShape('profile-decode', 'stories15M', args);
 const warmup = Number(option('warmup') ?? 2);
 const prompt = Number(option('prompt') ?? 128);
 const newTokens = Number(option('new') ?? 128);
 const device = await createDevice({ dawnOptions: ['disable-dawn-features=timestamp_quantization'] });
-const config = createModelConfig({
-  ...shape.config,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 512,
-  bosTokenId: 1,
-  eosTokenIds: [2],
-});
+const config = generationConfig(createModelConfig, shape);
 const model = initializeModel(new CausalLM(device, config), { seed: 0 });
-const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+const ids = benchPrompt(config, prompt);
 const options = { maxNewTokens: newTokens, stopTokens: [] };
 const decodeMs = [];
 for (let run = 0; run < warmup; run++) {

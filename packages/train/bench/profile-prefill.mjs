@@ -13,16 +13,10 @@
 // Tuning overrides (to compare kernel tiles in one build).
 import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { createDevice, formatKernelProfile } from '@webtune/tensors';
-import { STEP_SHAPES } from './step-shapes.mjs';
+import { benchPrompt, benchShape, generationConfig } from './step-shapes.mjs';
 
 const args = process.argv.slice(2);
-const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const shapeName = option('shape') ?? 'stories260K';
-const shape = STEP_SHAPES[shapeName];
-if (!shape) {
-  console.error(`profile-prefill: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
-  process.exit(2);
-}
+const { option, shapeName, shape } = benchShape('profile-prefill', 'stories260K', args);
 const warmup = Number(option('warmup') ?? 3);
 const prompt = Number(option('prompt') ?? 128);
 if (!Number.isInteger(warmup) || warmup < 1 || !Number.isInteger(prompt) || prompt < 1) {
@@ -39,15 +33,9 @@ const device = await createDevice({
   dawnOptions: ['disable-dawn-features=timestamp_quantization'],
   ...(tuning ? { tuning } : {}),
 });
-const config = createModelConfig({
-  ...shape.config,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 512,
-  bosTokenId: 1,
-  eosTokenIds: [2],
-});
+const config = generationConfig(createModelConfig, shape);
 const model = initializeModel(new CausalLM(device, config), { seed: 0 });
-const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+const ids = benchPrompt(config, prompt);
 const options = {
   maxNewTokens: 1,
   stopTokens: [],

@@ -28,3 +28,34 @@ export const STEP_SHAPES = {
     chunkRows: 256,
   },
 };
+
+/**
+ * A bench script's `--name=value` options and its `--shape=` (one of STEP_SHAPES, else `fallback`);
+ * an unknown shape ends the process with the list of known ones.
+ */
+export function benchShape(script, fallback, args = process.argv.slice(2)) {
+  const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const shapeName = option('shape') ?? fallback;
+  const shape = STEP_SHAPES[shapeName];
+  if (!shape) {
+    console.error(`${script}: unknown --shape=${shapeName} (${Object.keys(STEP_SHAPES).join(', ')})`);
+    process.exit(2);
+  }
+  return { option, shapeName, shape };
+}
+
+/** The generation benches' model config for a shape (random weights; tied head, bos 1, eos 2). */
+export function generationConfig(createModelConfig, shape) {
+  return createModelConfig({
+    ...shape.config,
+    tieWordEmbeddings: true,
+    maxPositionEmbeddings: 512,
+    bosTokenId: 1,
+    eosTokenIds: [2],
+  });
+}
+
+/** The generation benches' prompt: bos, then `length - 1` ids spread over the vocabulary. */
+export function benchPrompt(config, length) {
+  return [1, ...Array.from({ length: length - 1 }, (_, i) => 3 + ((i * 7919) % (config.vocabSize - 3)))];
+}
