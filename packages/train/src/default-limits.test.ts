@@ -107,18 +107,37 @@ async function expectSameSteps(adapterClass: AdapterClass, config: ModelConfigIn
   }
 }
 
+// Head size 128 for both the LoRA and the full fine-tune steps: they share their attention
+// kernels, whose first compile is what costs here. On lavapipe with an empty shader cache
+// (~/.cache/mesa_shader_cache_db) the GPU classes' tiled attention backward at head size 128
+// compiles in about a minute per variant (the packed and the separate one); with the cache,
+// seconds. The other head sizes of the GPU classes (64 to 256) are compiled by
+// null-backend-limits.test.ts, and the packed tiled kernels run against float64 in tensors'
+// packed-stats.test.ts.
+const COLD_COMPILE_MS = 300_000;
+
 describe('training under WebGPU default limits, every adapter class', () => {
-  // Head size 128 for both the LoRA and the full fine-tune steps: they share their attention
-  // kernels, whose first compile on lavapipe is what costs here.
   for (const adapterClass of CLASSES) {
-    it(`${adapterClass}: LoRA SFT steps of a Qwen3-shaped model, head size 128, equal the adapter-limits device's`, async () => {
-      await expectSameSteps(adapterClass, qwen3(128), true);
-    });
-    it(`${adapterClass}: full fine-tune steps, head size 128, equal the adapter-limits device's`, async () => {
-      await expectSameSteps(adapterClass, qwen3(128), false);
-    });
-    it(`${adapterClass}: LoRA SFT steps, head size 64, equal the adapter-limits device's`, async () => {
-      await expectSameSteps(adapterClass, qwen3(64), true);
-    });
+    it(
+      `${adapterClass}: LoRA SFT steps of a Qwen3-shaped model, head size 128, equal the adapter-limits device's`,
+      async () => {
+        await expectSameSteps(adapterClass, qwen3(128), true);
+      },
+      COLD_COMPILE_MS,
+    );
+    it(
+      `${adapterClass}: full fine-tune steps, head size 128, equal the adapter-limits device's`,
+      async () => {
+        await expectSameSteps(adapterClass, qwen3(128), false);
+      },
+      COLD_COMPILE_MS,
+    );
   }
+  it(
+    "software: LoRA SFT steps, head size 64, equal the adapter-limits device's",
+    async () => {
+      await expectSameSteps('software', qwen3(64), true);
+    },
+    COLD_COMPILE_MS,
+  );
 });

@@ -1,5 +1,6 @@
 import type { Device } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
+import { storageBuffersPerStage } from '../shared/joint-binding.js';
 import type { KernelSourceSpec } from '../shared/wgsl.js';
 
 /**
@@ -15,7 +16,7 @@ export const SEPARATE_STATS_BINDINGS = 9;
  * buffers. Both read the same values, so the gradients are bit-identical.
  */
 export function packedAttentionStats(device: Device): boolean {
-  return device.gpu.limits.maxStorageBuffersPerShaderStage < SEPARATE_STATS_BINDINGS;
+  return storageBuffersPerStage(device) < SEPARATE_STATS_BINDINGS;
 }
 
 /**

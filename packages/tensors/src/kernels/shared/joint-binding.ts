@@ -5,7 +5,10 @@ import type { KernelSourceSpec } from './wgsl.js';
 
 /** Storage buffers a kernel may bind per shader stage on this device (WebGPU's default is 8). */
 export function storageBuffersPerStage(device: Device): number {
-  return device.gpu.limits.maxStorageBuffersPerShaderStage;
+  // device.info.limits is a plain object (cheap on a hot path); the GPU's own object otherwise.
+  return (
+    device.info?.limits?.maxStorageBuffersPerShaderStage ?? device.gpu.limits.maxStorageBuffersPerShaderStage
+  );
 }
 
 /**
