@@ -35,8 +35,14 @@ if (backend === 'null') {
 // One decoder layer of each family's shape (head dims 64, 80, 96, 128, 256; GQA; hidden 4096).
 const SHAPES = {
   'llama-hd64': { hiddenSize: 512, intermediateSize: 1376, numAttentionHeads: 8, numKeyValueHeads: 2 },
-  'phi-hd80': { hiddenSize: 640, intermediateSize: 1720, numAttentionHeads: 8, numKeyValueHeads: 8, headDim: 80 },
-  'hd96': { hiddenSize: 768, intermediateSize: 2048, numAttentionHeads: 8, numKeyValueHeads: 4, headDim: 96 },
+  'phi-hd80': {
+    hiddenSize: 640,
+    intermediateSize: 1720,
+    numAttentionHeads: 8,
+    numKeyValueHeads: 8,
+    headDim: 80,
+  },
+  hd96: { hiddenSize: 768, intermediateSize: 2048, numAttentionHeads: 8, numKeyValueHeads: 4, headDim: 96 },
   'qwen3-hd128': {
     architecture: 'Qwen3ForCausalLM',
     hiddenSize: 1024,
@@ -46,7 +52,13 @@ const SHAPES = {
     headDim: 128,
     qkNorm: true,
   },
-  'gemma-hd256': { hiddenSize: 512, intermediateSize: 1536, numAttentionHeads: 4, numKeyValueHeads: 1, headDim: 256 },
+  'gemma-hd256': {
+    hiddenSize: 512,
+    intermediateSize: 1536,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 1,
+    headDim: 256,
+  },
   'llama-4096': { hiddenSize: 4096, intermediateSize: 4096, numAttentionHeads: 32, numKeyValueHeads: 8 },
 };
 const FORMATS = ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k'];
@@ -82,14 +94,17 @@ async function makeModel(device, config, baseFormat) {
   return model;
 }
 
-// Rows of different lengths, so the batch carries a padding mask.
+// Rows of different lengths: a padded batch.
 const rows = (config, count, length) =>
   Array.from({ length: count }, (_, r) => {
-    const ids = Array.from({ length: length - 11 * r }, (_, t) => 3 + ((r * 7919 + t * 104729) % (config.vocabSize - 3)));
+    const ids = Array.from(
+      { length: length - 11 * r },
+      (_, t) => 3 + ((r * 7919 + t * 104729) % (config.vocabSize - 3)),
+    );
     return { inputIds: ids, labels: ids };
   });
 
-async function step(model, trainable, config, activationDtype) {
+async function step(trainable, config, activationDtype) {
   await train({
     model: trainable,
     task: supervisedTask({ stage: 'pt' }),
@@ -114,7 +129,9 @@ async function attempt(name, run) {
     await run();
     console.log(`ok    ${name} (${(performance.now() - started).toFixed(0)} ms)`);
   } catch (error) {
-    const message = String(error?.message ?? error).split('\n')[0].slice(0, 300);
+    const message = String(error?.message ?? error)
+      .split('\n')[0]
+      .slice(0, 300);
     console.log(`FAIL  ${name}: ${message}`);
     failures.set(message, [...(failures.get(message) ?? []), name]);
   }
@@ -129,7 +146,9 @@ for (const adapterClass of classes) {
       dawnOptions: backend === 'null' ? ['backend=null'] : undefined,
     });
     const storage = device.info.limits.maxStorageBuffersPerShaderStage;
-    console.log(`# ${adapterClass} ${shapeName}: ${device.info.device}, ${storage} storage buffers per stage`);
+    console.log(
+      `# ${adapterClass} ${shapeName}: ${device.info.device}, ${storage} storage buffers per stage`,
+    );
     const config = modelConfig(shape);
     for (const baseFormat of FORMATS) {
       if (shapeName === 'llama-4096' && (baseFormat === 'f32' || baseFormat === 'f16')) continue;
@@ -138,10 +157,14 @@ for (const adapterClass of classes) {
         await attempt(`${name} lora act-${activationDtype}`, async () => {
           const model = await makeModel(device, config, baseFormat);
           try {
-            const peft = await getPeftModel(model, loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }), {
-              seed: 0,
-            });
-            await step(model, trainablePeftModel(peft), config, activationDtype);
+            const peft = await getPeftModel(
+              model,
+              loraConfig({ r: 8, lora_alpha: 16, target_modules: 'all-linear' }),
+              {
+                seed: 0,
+              },
+            );
+            await step(trainablePeftModel(peft), config, activationDtype);
           } finally {
             model.dispose();
           }
@@ -151,7 +174,7 @@ for (const adapterClass of classes) {
         await attempt(`${name} full`, async () => {
           const model = await makeModel(device, config, baseFormat);
           try {
-            await step(model, trainableCausalLM(model), config, 'f32');
+            await step(trainableCausalLM(model), config, 'f32');
           } finally {
             model.dispose();
           }
@@ -170,4 +193,5 @@ for (const adapterClass of classes) {
   }
 }
 console.log(`\n${failures.size} distinct failures`);
-for (const [message, names] of failures) console.log(`- ${message}\n    ${names.length} cases, e.g. ${names.slice(0, 4).join('; ')}`);
+for (const [message, names] of failures)
+  console.log(`- ${message}\n    ${names.length} cases, e.g. ${names.slice(0, 4).join('; ')}`);

@@ -1,10 +1,12 @@
-import { CausalLM, createModelConfig, initializeModel, type ModelConfigInput } from '@webtune/nn';
+import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { type AdapterClass, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainableCausalLM, trainablePeftModel } from './model/trainable-model.js';
 import { supervisedTask } from './tasks/sft-task.js';
 import { train } from './trainer.js';
+
+type ModelConfigInput = Parameters<typeof createModelConfig>[0];
 
 /*
  * Training under WebGPU's default limits (8 storage buffers per stage, 16 KiB of workgroup

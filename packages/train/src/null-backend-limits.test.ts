@@ -1,10 +1,14 @@
-import { CausalLM, createModelConfig, generate, initializeModel, type ModelConfigInput } from '@webtune/nn';
+import { CausalLM, createModelConfig, generate, initializeModel } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { type AdapterClass, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainableCausalLM, trainablePeftModel } from './model/trainable-model.js';
 import { supervisedTask } from './tasks/sft-task.js';
 import { train } from './trainer.js';
+
+type ModelConfigInput = Parameters<typeof createModelConfig>[0];
+/** One layer's shape: the sweep sets the layer count and the vocabulary. */
+type LayerShape = Omit<ModelConfigInput, 'vocabSize' | 'numHiddenLayers'>;
 
 /*
  * A compile-only sweep at real per-layer shapes under WebGPU's default limits: Dawn's null backend
@@ -16,7 +20,7 @@ import { train } from './trainer.js';
  * on lavapipe by default-limits.test.ts; this proves that every kernel at these shapes fits.
  */
 const CLASSES: AdapterClass[] = ['software', 'integrated', 'discrete'];
-const SHAPES: Record<string, ModelConfigInput> = {
+const SHAPES: Record<string, LayerShape> = {
   'Llama, head size 64': {
     hiddenSize: 512,
     intermediateSize: 1376,
