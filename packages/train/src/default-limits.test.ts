@@ -1,4 +1,4 @@
-import { CausalLM, createModelConfig, initializeModel } from '@webtune/nn';
+import { CausalLM, createModelConfig, generateWithTimings, initializeModel } from '@webtune/nn';
 import { getPeftModel, loraConfig } from '@webtune/peft';
 import { type AdapterClass, createDevice, type Device } from '@webtune/tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,7 +82,12 @@ async function steps(device: Device, config: ModelConfigInput, lora: boolean) {
     for (const [name, tensor] of model.namedParameters()) {
       if (!lora || name.includes('lora_')) weights.set(name, (await tensor.toArray()) as Float32Array);
     }
-    return { losses, weights };
+    // The trained model generates (with its adapters: chat, eval and PPO's rollouts do).
+    const { results, timings } = await generateWithTimings(model, null, [ROWS[0].inputIds.slice(0, 9)], {
+      maxNewTokens: 5,
+      stopTokens: [],
+    });
+    return { losses, weights, tokens: results[0].tokens, unfusedReason: timings.unfusedReason };
   } finally {
     model.dispose();
   }
@@ -99,6 +104,12 @@ async function expectSameSteps(adapterClass: AdapterClass, config: ModelConfigIn
     expect(Number.isFinite(loss)).toBe(true);
     expect(Math.abs(loss - over.losses[i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(loss)));
   });
+  expect(under.tokens).toEqual(over.tokens);
+  if (lora) {
+    // q/k/v with three adapters binds 10 storage buffers: decoding goes through the forward there.
+    expect(under.unfusedReason).toMatch(/q\/k\/v binds 10 storage buffers, over this device's 8 per stage/);
+    expect(over.unfusedReason).toBeNull();
+  }
   expect([...under.weights.keys()]).toEqual([...over.weights.keys()]);
   expect(under.weights.size).toBeGreaterThan(0);
   for (const [name, values] of under.weights) {

@@ -77,3 +77,46 @@ describe('generate under WebGPU default limits, every adapter class', () => {
     }
   }
 });
+
+describe('generate under WebGPU default limits: products that would bind more than 8 storage buffers', () => {
+  // Qwen2's q/k/v with their biases bind 9 (x, norm, three weights, three biases, out): such a
+  // device decodes and prefills through the forward, with the same tokens.
+  const qwen2 = createModelConfig({
+    architecture: 'Qwen2ForCausalLM',
+    hiddenSize: 64,
+    intermediateSize: 96,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 2,
+    attentionBias: true,
+    vocabSize: 96,
+    tieWordEmbeddings: true,
+    maxPositionEmbeddings: 128,
+    bosTokenId: 1,
+    eosTokenIds: [2],
+  });
+  for (const adapterClass of CLASSES) {
+    it(`${adapterClass}: Qwen2 (q/k/v biases) decodes through the forward, with the adapter-limits device's tokens`, async () => {
+      const run = async (device: Device) => {
+        const model = initializeModel(new CausalLM(device, qwen2), { seed: 4 });
+        try {
+          const { results, timings } = await generateWithTimings(model, null, PROMPTS, {
+            maxNewTokens: 5,
+            stopTokens: [],
+          });
+          return { tokens: results.map((result) => result.tokens), timings };
+        } finally {
+          model.dispose();
+        }
+      };
+      const under = await run(devices.get(`${adapterClass}:default`)!);
+      const over = await run(devices.get(`${adapterClass}:adapter`)!);
+      expect(under.timings.unfusedReason).toMatch(
+        /q\/k\/v binds 9 storage buffers, over this device's 8 per stage/,
+      );
+      expect(under.timings.prefillPath).toBe('forward');
+      expect(over.timings.fused).toBe(true);
+      expect(under.tokens).toEqual(over.tokens);
+    });
+  }
+});
