@@ -1,5 +1,6 @@
 // Which kernels need more than WebGPU's default limits, per adapter class, at real model shapes.
-// Runs one layer of each shape through a LoRA SFT step (forward, backward, clipping, AdamW), a
+// Runs one layer of each shape through a LoRA SFT step (forward, backward, clipping, AdamW, then
+// generate with the adapters), a
 // full fine-tune step (f32 bases) and generate (tiled prefill + fused decode) on a device made with
 // `limits: 'default'`, and prints each failure (the kernel and the limit it broke).
 //
@@ -51,6 +52,14 @@ const SHAPES = {
     numKeyValueHeads: 8,
     headDim: 128,
     qkNorm: true,
+  },
+  'qwen2-bias': {
+    architecture: 'Qwen2ForCausalLM',
+    hiddenSize: 512,
+    intermediateSize: 1376,
+    numAttentionHeads: 8,
+    numKeyValueHeads: 2,
+    attentionBias: true,
   },
   'gemma-hd256': {
     hiddenSize: 512,
@@ -165,6 +174,11 @@ for (const adapterClass of classes) {
               },
             );
             await step(trainablePeftModel(peft), config, activationDtype);
+            // Generation with the adapters (chat, eval, PPO's rollouts).
+            await generate(model, null, [rows(config, 1, 41)[0].inputIds], {
+              maxNewTokens: 2,
+              stopTokens: [],
+            });
           } finally {
             model.dispose();
           }

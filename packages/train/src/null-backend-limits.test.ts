@@ -15,8 +15,9 @@ type LayerShape = Omit<ModelConfigInput, 'vocabSize' | 'numHiddenLayers'>;
  * holds exactly the default limits (8 storage buffers per stage, 16 KiB of workgroup storage, 256
  * invocations) and validates every pipeline with Tint, but runs no kernel (read-backs are zeroed
  * here so generation goes on). One decoder layer of each family's head size (64, 80, 96, 128 with
- * Qwen3's q/k norms, 256), GQA, a padded batch: a LoRA step (forward, backward, clipping, AdamW),
- * a full fine-tune step and generate, for each adapter class's kernels. The results are checked
+ * Qwen3's q/k norms, 256; Qwen2's biases), GQA, a padded batch: a LoRA step (forward, backward,
+ * clipping, AdamW) then generate with the adapters, a full fine-tune step, and generate, for each
+ * adapter class's kernels. The results are checked
  * on lavapipe by default-limits.test.ts; this proves that every kernel at these shapes fits.
  */
 const CLASSES: AdapterClass[] = ['software', 'integrated', 'discrete'];
@@ -49,6 +50,14 @@ const SHAPES: Record<string, LayerShape> = {
     numKeyValueHeads: 8,
     headDim: 128,
     qkNorm: true,
+  },
+  'Qwen2, q/k/v biases': {
+    architecture: 'Qwen2ForCausalLM',
+    hiddenSize: 512,
+    intermediateSize: 1376,
+    numAttentionHeads: 8,
+    numKeyValueHeads: 2,
+    attentionBias: true,
   },
   'Gemma, head size 256': {
     hiddenSize: 512,
@@ -143,9 +152,10 @@ describe("every kernel at real layer shapes compiles under WebGPU's default limi
         for (const run of ['lora', 'full', 'generate'] as const) {
           const model = initializeModel(new CausalLM(device, config), { seed: 0 });
           try {
-            if (run === 'generate') {
+            if (run !== 'generate') await oneStep(model, run === 'lora');
+            // Generation after LoRA steps runs with the adapters (chat, eval, PPO's rollouts).
+            if (run !== 'full')
               await generate(model, null, [rows[0].inputIds], { maxNewTokens: 2, stopTokens: [] });
-            } else await oneStep(model, run === 'lora');
           } catch (error) {
             throw new Error(`${adapterClass}, ${name}, ${run}: ${(error as Error).message.split('\n')[0]}`);
           } finally {
