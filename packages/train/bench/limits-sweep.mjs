@@ -1,8 +1,8 @@
 // Which kernels need more than WebGPU's default limits, per adapter class, at real model shapes.
 // Runs one layer of each shape through a LoRA SFT step (forward, backward, clipping, AdamW, then
-// generate with the adapters), a
-// full fine-tune step (f32 bases) and generate (tiled prefill + fused decode) on a device made with
-// `limits: 'default'`, and prints each failure (the kernel and the limit it broke).
+// generate with the adapters), a full fine-tune step (f32 bases) and generate (tiled prefill +
+// fused decode) on a device made with `limits: 'default'`, and prints each failure (the kernel and
+// the limit it broke).
 //
 //   node packages/train/bench/limits-sweep.mjs [--backend=null|lavapipe] [--classes=software,discrete]
 //     [--only=<regexp over the case name>]

@@ -17,8 +17,8 @@ type LayerShape = Omit<ModelConfigInput, 'vocabSize' | 'numHiddenLayers'>;
  * here so generation goes on). One decoder layer of each family's head size (64, 80, 96, 128 with
  * Qwen3's q/k norms, 256; Qwen2's biases), GQA, a padded batch: a LoRA step (forward, backward,
  * clipping, AdamW) then generate with the adapters, a full fine-tune step, and generate, for each
- * adapter class's kernels. The results are checked
- * on lavapipe by default-limits.test.ts; this proves that every kernel at these shapes fits.
+ * adapter class's kernels. The results are checked on lavapipe by default-limits.test.ts; this
+ * proves that every kernel at these shapes fits.
  */
 const CLASSES: AdapterClass[] = ['software', 'integrated', 'discrete'];
 const SHAPES: Record<string, LayerShape> = {
