@@ -8,6 +8,9 @@
 //   --only=<regexp>               (cases whose name matches)
 //   --no-subgroup-matrix          (Dawn without allow_unsafe_apis: the subgroup-matrix feature,
 //                                  experimental in Dawn, stays hidden and its kernel unused)
+//   --limits=default              (the device asks for no limits: WebGPU's defaults, as in many
+//                                  browsers, and the kernel variants that fit them; default:
+//                                  every limit the adapter offers)
 //
 // Dawn lists chromium-experimental-subgroup-matrix (tensor cores through Vulkan cooperative
 // matrices) only with allow_unsafe_apis, so the runner asks for it by default. Where the adapter
@@ -133,7 +136,11 @@ async function* randomEntries(model, seed) {
 const subgroupMatrixWanted = !args.includes('--no-subgroup-matrix');
 const device = await createDevice({
   dawnOptions: subgroupMatrixWanted ? ['enable-dawn-features=allow_unsafe_apis'] : [],
+  limits: option('limits') === 'default' ? 'default' : 'adapter',
 });
+log(
+  `limits: ${option('limits') === 'default' ? "WebGPU's defaults" : "the adapter's"} (${device.info.limits.maxStorageBuffersPerShaderStage} storage buffers per stage)`,
+);
 /** What the adapter offered for subgroup matrices and what the device's self-check found. */
 function subgroupMatrixReport() {
   const info = device.gpu.adapterInfo ?? {};
