@@ -1,0 +1,130 @@
+// webtune's host cost at the real Qwen3 structures: prefill (1 x 128), greedy decode and a LoRA
+// SFT step (1 x 512, r 8 all-linear, AdamW, clipping) on Dawn's null backend, where every
+// pipeline and bind group is validated and encoded but no kernel runs. The wall time is what the
+// host spends dispatching, so `ceiling_tokens_per_s` is what webtune could reach if the GPU took
+// no time at all, set beside #21's H100 targets. What is trimmed (layers, vocabulary) and why it
+// keeps the host cost: bench/host-cost-cases.mjs. Docs: docs/guide/benchmarks.md.
+//
+//   pnpm --filter @webtune/train build
+//   node --expose-gc bench/host-cost.mjs [--sizes=0.6B,1.7B] [--class=discrete|integrated|software]
+//     [--cases=prefill,decode,lora-sft] [--layers=1,3] [--check-layers=N] [--vocab=8192]
+//     [--base=q4_0|f16|f32] [--repeats=5] [--warmup=2] [--new-tokens=32]
+//     [--step-tuning=<JSON>] [--backend=null|adapter] [--qk-norm=on|off]
+//
+// --class: the adapter class whose kernels and tuning run (default discrete: the H100's).
+// --step-tuning: tuning overrides for the LoRA step's device only. Default on the GPU classes
+//   {"attentionKernel":"lanes"}: the tiled attention backward's dkv kernel at head dim 128 binds 9
+//   storage buffers, over WebGPU's default limit of 8 that the null backend offers; the rows say
+//   which tuning ran. '{}' runs the class's own tuning.
+// --qk-norm=off: the structure without Qwen3's q/k norms. Today the kernels that fuse them into
+//   decode's attention and the prompt's append bind 9 storage buffers, over the null backend's
+//   default limit of 8 (the `limits` work fixes them); without the norms the decode and prefill
+//   dispatch the same count of kernels (the norms ride inside those kernels), the step 4 fewer per
+//   layer (the norms' forward and backward). Default on.
+// --check-layers=N: also measures N layers directly and puts the measured figures beside the
+//   extrapolated ones (`checked_at`).
+// --backend=adapter: the machine's own adapter instead of the null backend (then the figures
+//   include the GPU's time; for comparison only).
+//
+// stdout: one JSON row per case (the benchmark row format: case, unit, webtune, better, ...);
+// progress and the load average go to stderr.
+import { loadavg } from 'node:os';
+import * as nn from '@webtune/nn';
+import * as peft from '@webtune/peft';
+import { createDevice } from '@webtune/tensors';
+import * as train from '@webtune/train';
+import { hostCostRows, measureAtLayers, QWEN3_LAYERS, QWEN3_VOCAB, zeroReadBacks } from './host-cost-cases.mjs';
+
+const args = process.argv.slice(2);
+const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const fail = (message) => {
+  console.error(`host-cost: ${message}`);
+  process.exit(2);
+};
+const sizes = (option('sizes') ?? '0.6B,1.7B').split(',');
+for (const size of sizes) if (!['0.6B', '1.7B'].includes(size)) fail(`unknown size ${size} (0.6B, 1.7B)`);
+const adapterClass = option('class') ?? 'discrete';
+if (!['discrete', 'integrated', 'software'].includes(adapterClass)) fail(`unknown --class=${adapterClass}`);
+const cases = (option('cases') ?? 'prefill,decode,lora-sft').split(',');
+for (const name of cases) if (!['prefill', 'decode', 'lora-sft'].includes(name)) fail(`unknown case ${name}`);
+const layerCounts = (option('layers') ?? '1,3').split(',').map(Number);
+if (layerCounts.length !== 2 || !(layerCounts[0] < layerCounts[1]) || layerCounts[0] < 1)
+  fail('--layers takes two increasing layer counts, e.g. 1,3');
+const checkLayers = option('check-layers') ? Number(option('check-layers')) : null;
+const vocab = Number(option('vocab') ?? 8192);
+const baseFormat = option('base') ?? 'q4_0';
+const backend = option('backend') ?? 'null';
+const gpuClass = adapterClass !== 'software';
+const qkNorm = (option('qk-norm') ?? 'on') !== 'off';
+const stepTuning = JSON.parse(option('step-tuning') ?? (gpuClass ? '{"attentionKernel":"lanes"}' : '{}'));
+const measure = {
+  vocab,
+  baseFormat,
+  repeats: Number(option('repeats') ?? 5),
+  warmup: Number(option('warmup') ?? 2),
+  prompt: 128,
+  newTokens: Number(option('new-tokens') ?? 32),
+  seq: 512,
+  qkNorm,
+  log: (line) => console.error(line),
+};
+
+const dawnOptions = backend === 'null' ? ['backend=null'] : [];
+const generationDevice = await createDevice({ dawnOptions, adapterClass });
+const stepDevice = cases.includes('lora-sft')
+  ? await createDevice({ dawnOptions, adapterClass, tuning: stepTuning })
+  : null;
+if (backend === 'null') {
+  zeroReadBacks(generationDevice);
+  if (stepDevice) zeroReadBacks(stepDevice);
+}
+const libs = { nn, peft, train };
+const load = [loadavg()[0]];
+console.error(
+  `host-cost: ${generationDevice.info.description ?? generationDevice.info.device ?? 'adapter'}, class ${adapterClass}, load ${load[0].toFixed(2)}`,
+);
+
+async function measureStructure(size, layers) {
+  const generationCases = cases.filter((name) => name !== 'lora-sft');
+  const point = generationCases.length
+    ? await measureAtLayers(generationDevice, libs, { ...measure, size, layers, cases: generationCases })
+    : {};
+  if (stepDevice) {
+    Object.assign(point, await measureAtLayers(stepDevice, libs, { ...measure, size, layers, cases: ['lora-sft'] }));
+  }
+  return point;
+}
+
+const rows = [];
+for (const size of sizes) {
+  const points = {};
+  for (const layers of layerCounts) points[layers] = await measureStructure(size, layers);
+  let checked;
+  if (checkLayers) {
+    const direct = await measureStructure(size, checkLayers);
+    checked = Object.fromEntries(Object.entries(direct).map(([name, value]) => [name, { layers: checkLayers, ...value }]));
+  }
+  load.push(loadavg()[0]);
+  const headBytes = { f32: 4, f16: 2, q4_0: 18 / 32 }[baseFormat] ?? 4;
+  rows.push(
+    ...hostCostRows(size, points, {
+      ...measure,
+      layerCounts,
+      checked,
+      common: {
+        adapter_class: adapterClass,
+        backend: backend === 'null' ? 'dawn null (no kernel runs: host cost only)' : 'adapter (GPU time included)',
+        ...(cases.includes('lora-sft') ? { step_tuning: stepTuning } : {}),
+        full_vocab_head_buffers: Math.ceil(
+          (QWEN3_VOCAB * (size === '0.6B' ? 1024 : 2048) * headBytes) / generationDevice.maxBindingBytes,
+        ),
+        load: load.map((value) => Number(value.toFixed(2))),
+        node: process.version,
+      },
+    }),
+  );
+}
+for (const row of rows) console.log(JSON.stringify(row));
+console.error(`host-cost: ${QWEN3_LAYERS}-layer figures extrapolated from ${layerCounts.join(' and ')} layers`);
+generationDevice.destroy();
+stepDevice?.destroy();
