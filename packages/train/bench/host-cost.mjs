@@ -7,9 +7,9 @@
 //
 //   pnpm --filter @webtune/train build
 //   node --expose-gc bench/host-cost.mjs [--sizes=0.6B,1.7B] [--class=discrete|integrated|software]
-//     [--cases=prefill,decode,lora-sft] [--layers=1,3] [--check-layers=N] [--vocab=8192]
-//     [--base=q4_0|f16|f32] [--repeats=5] [--warmup=2] [--new-tokens=32]
-//     [--step-tuning=<JSON>] [--backend=null|adapter] [--qk-norm=on|off]
+//     [--cases=prefill,decode,lora-sft] [--layers=2,6] [--step-layers=1,3] [--check-layers=N] [--vocab=8192]
+//     [--base=q4_0|f16|f32] [--repeats=9] [--warmup=2] [--new-tokens=64]
+//     [--step-tuning=<JSON>] [--backend=null|adapter] [--qk-norm=on|off] [--seq=512]
 //
 // --class: the adapter class whose kernels and tuning run (default discrete: the H100's).
 // --step-tuning: tuning overrides for the LoRA step's device only. Default on the GPU classes
@@ -19,8 +19,9 @@
 // --qk-norm=off: the structure without Qwen3's q/k norms. Today the kernels that fuse them into
 //   decode's attention and the prompt's append bind 9 storage buffers, over the null backend's
 //   default limit of 8 (the `limits` work fixes them); without the norms the decode and prefill
-//   dispatch the same count of kernels (the norms ride inside those kernels), the step 4 fewer per
-//   layer (the norms' forward and backward). Default on.
+//   dispatch the same count of kernels (the norms ride inside those kernels); the step runs the
+//   norms as kernels of their own, so without them its figures are a lower bound. Default on.
+// --seq: the step's sequence length (default 512; it changes a few dispatches per layer).
 // --check-layers=N: also measures N layers directly and puts the measured figures beside the
 //   extrapolated ones (`checked_at`).
 // --backend=adapter: the machine's own adapter instead of the null backend (then the figures
@@ -28,12 +29,11 @@
 //
 // stdout: one JSON row per case (the benchmark row format: case, unit, webtune, better, ...);
 // progress and the load average go to stderr.
-import { loadavg } from 'node:os';
 import * as nn from '@webtune/nn';
 import * as peft from '@webtune/peft';
 import { createDevice } from '@webtune/tensors';
 import * as train from '@webtune/train';
-import { hostCostRows, measureAtLayers, QWEN3_LAYERS, QWEN3_VOCAB, zeroReadBacks } from './host-cost-cases.mjs';
+import { QWEN3_LAYERS, runHostCost } from './host-cost-cases.mjs';
 
 const args = process.argv.slice(2);
 const option = (name) => args.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -47,9 +47,16 @@ const adapterClass = option('class') ?? 'discrete';
 if (!['discrete', 'integrated', 'software'].includes(adapterClass)) fail(`unknown --class=${adapterClass}`);
 const cases = (option('cases') ?? 'prefill,decode,lora-sft').split(',');
 for (const name of cases) if (!['prefill', 'decode', 'lora-sft'].includes(name)) fail(`unknown case ${name}`);
-const layerCounts = (option('layers') ?? '1,3').split(',').map(Number);
-if (layerCounts.length !== 2 || !(layerCounts[0] < layerCounts[1]) || layerCounts[0] < 1)
-  fail('--layers takes two increasing layer counts, e.g. 1,3');
+const layerOption = (name, fallback) => {
+  const counts = (option(name) ?? fallback).split(',').map(Number);
+  if (counts.length !== 2 || !(counts[0] < counts[1]) || !(counts[0] >= 1) || !Number.isInteger(counts[1]))
+    fail(`--${name} takes two increasing layer counts, e.g. ${fallback}`);
+  return counts;
+};
+// Generation at 2 and 6 layers; the step at 1 and 3 (at 1.7B's widths its activations at 1 x 512
+// fill the null backend's 512 MiB at 2 layers: there its per-layer cost is the 0.6B step's).
+const layerCounts = layerOption('layers', '2,6');
+const stepLayerCounts = layerOption('step-layers', '1,3');
 const checkLayers = option('check-layers') ? Number(option('check-layers')) : null;
 const vocab = Number(option('vocab') ?? 8192);
 const baseFormat = option('base') ?? 'q4_0';
@@ -60,71 +67,29 @@ const stepTuning = JSON.parse(option('step-tuning') ?? (gpuClass ? '{"attentionK
 const measure = {
   vocab,
   baseFormat,
-  repeats: Number(option('repeats') ?? 5),
+  repeats: Number(option('repeats') ?? 9),
   warmup: Number(option('warmup') ?? 2),
   prompt: 128,
-  newTokens: Number(option('new-tokens') ?? 32),
-  seq: 512,
+  newTokens: Number(option('new-tokens') ?? 64),
+  seq: Number(option('seq') ?? 512),
   qkNorm,
-  log: (line) => console.error(line),
 };
 
-const dawnOptions = backend === 'null' ? ['backend=null'] : [];
-const generationDevice = await createDevice({ dawnOptions, adapterClass });
-const stepDevice = cases.includes('lora-sft')
-  ? await createDevice({ dawnOptions, adapterClass, tuning: stepTuning })
-  : null;
-if (backend === 'null') {
-  zeroReadBacks(generationDevice);
-  if (stepDevice) zeroReadBacks(stepDevice);
-}
-const libs = { nn, peft, train };
-const load = [loadavg()[0]];
-console.error(
-  `host-cost: ${generationDevice.info.description ?? generationDevice.info.device ?? 'adapter'}, class ${adapterClass}, load ${load[0].toFixed(2)}`,
-);
-
-async function measureStructure(size, layers) {
-  const generationCases = cases.filter((name) => name !== 'lora-sft');
-  const point = generationCases.length
-    ? await measureAtLayers(generationDevice, libs, { ...measure, size, layers, cases: generationCases })
-    : {};
-  if (stepDevice) {
-    Object.assign(point, await measureAtLayers(stepDevice, libs, { ...measure, size, layers, cases: ['lora-sft'] }));
-  }
-  return point;
-}
-
-const rows = [];
-for (const size of sizes) {
-  const points = {};
-  for (const layers of layerCounts) points[layers] = await measureStructure(size, layers);
-  let checked;
-  if (checkLayers) {
-    const direct = await measureStructure(size, checkLayers);
-    checked = Object.fromEntries(Object.entries(direct).map(([name, value]) => [name, { layers: checkLayers, ...value }]));
-  }
-  load.push(loadavg()[0]);
-  const headBytes = { f32: 4, f16: 2, q4_0: 18 / 32 }[baseFormat] ?? 4;
-  rows.push(
-    ...hostCostRows(size, points, {
-      ...measure,
-      layerCounts,
-      checked,
-      common: {
-        adapter_class: adapterClass,
-        backend: backend === 'null' ? 'dawn null (no kernel runs: host cost only)' : 'adapter (GPU time included)',
-        ...(cases.includes('lora-sft') ? { step_tuning: stepTuning } : {}),
-        full_vocab_head_buffers: Math.ceil(
-          (QWEN3_VOCAB * (size === '0.6B' ? 1024 : 2048) * headBytes) / generationDevice.maxBindingBytes,
-        ),
-        load: load.map((value) => Number(value.toFixed(2))),
-        node: process.version,
-      },
-    }),
-  );
-}
+const rows = await runHostCost({
+  createDevice,
+  libs: { nn, peft, train },
+  sizes,
+  adapterClass,
+  cases,
+  layerCounts,
+  stepLayerCounts,
+  checkLayers,
+  backend,
+  stepTuning,
+  measure,
+  log: (line) => console.error(line),
+});
 for (const row of rows) console.log(JSON.stringify(row));
-console.error(`host-cost: ${QWEN3_LAYERS}-layer figures extrapolated from ${layerCounts.join(' and ')} layers`);
-generationDevice.destroy();
-stepDevice?.destroy();
+console.error(
+  `host-cost: ${QWEN3_LAYERS}-layer figures extrapolated from ${layerCounts.join(' and ')} layers (the step: ${stepLayerCounts.join(' and ')})`,
+);
