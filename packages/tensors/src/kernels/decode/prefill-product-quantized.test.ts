@@ -8,6 +8,7 @@ import { decodeRows, encodeRows } from '../packed-matmul/formats.js';
 import { packedWeightFromBytes } from '../packed-matmul/packed-weight.js';
 import type { DecodeEpilogue } from './decode-matvec.js';
 import { prefillProduct } from './prefill-product.js';
+import { forEachPrefillTile } from './prefill-tile-sweep.js';
 import { normMatvecReference } from './reference.js';
 
 /*
@@ -295,45 +296,35 @@ describe('prefillProduct over ggml-quantized weights', () => {
   });
 
   it('every tile height the lavapipe prefill tuning can choose, in both workgroup orders: Q8_0 and Q4_K at odd row counts', async () => {
-    const { prefillTileRows: heights, prefillRowTilesInner: inner } = device.tuning;
-    for (const [i, height] of heights.entries()) {
-      for (const rowTilesInner of i === 0 ? [inner, !inner] : [inner]) {
-        const on = await createDevice({
-          tuning: { prefillTileRows: [height], prefillRowTilesInner: rowTilesInner },
-        });
-        try {
-          const rows = 2 * height + 3;
-          await check(on, {
-            rows,
-            K: 64,
-            widths: [40, 9, 9],
-            epilogue: 'store',
-            norm: true,
-            format: 'q8_0',
-            seed: 60 + i,
-          });
-          await check(on, {
-            rows,
-            K: 256,
-            widths: [11, 11],
-            epilogue: 'swiglu',
-            norm: true,
-            format: 'q4_k',
-            seed: 70 + i,
-          });
-          await check(on, {
-            rows: height - 1,
-            K: 256,
-            widths: [13],
-            epilogue: 'residual',
-            format: 'q4_k',
-            seed: 80 + i,
-          });
-        } finally {
-          on.destroy();
-        }
-      }
-    }
+    await forEachPrefillTile(device, async (on, height, index) => {
+      const rows = 2 * height + 3;
+      await check(on, {
+        rows,
+        K: 64,
+        widths: [40, 9, 9],
+        epilogue: 'store',
+        norm: true,
+        format: 'q8_0',
+        seed: 60 + index,
+      });
+      await check(on, {
+        rows,
+        K: 256,
+        widths: [11, 11],
+        epilogue: 'swiglu',
+        norm: true,
+        format: 'q4_k',
+        seed: 70 + index,
+      });
+      await check(on, {
+        rows: height - 1,
+        K: 256,
+        widths: [13],
+        epilogue: 'residual',
+        format: 'q4_k',
+        seed: 80 + index,
+      });
+    });
   });
 
   it('refuses a stacked gate/up weight with a bias', () => {

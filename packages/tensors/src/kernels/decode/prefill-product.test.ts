@@ -7,6 +7,7 @@ import { decodeRows, encodeRows } from '../packed-matmul/formats.js';
 import { packedWeightFromBytes } from '../packed-matmul/packed-weight.js';
 import type { DecodeEpilogue } from './decode-matvec.js';
 import { prefillProduct } from './prefill-product.js';
+import { forEachPrefillTile } from './prefill-tile-sweep.js';
 import { normMatvecReference } from './reference.js';
 
 let device: Device;
@@ -199,47 +200,36 @@ describe('prefillProduct', () => {
   });
 
   it('every tile the lavapipe prefill tuning can choose (each candidate height, the columns of each kind, both workgroup orders) at odd sizes', async () => {
-    const { prefillTileRows: heights, prefillRowTilesInner: inner } = device.tuning;
-    for (const [i, height] of heights.entries()) {
-      // The tuning's own order for every height, and the other order for the first.
-      for (const rowTilesInner of i === 0 ? [inner, !inner] : [inner]) {
-        const on = await createDevice({
-          tuning: { prefillTileRows: [height], prefillRowTilesInner: rowTilesInner },
-        });
-        try {
-          // Rows: two full tiles and a partial one; widths: a partial column block.
-          const rows = 2 * height + 5;
-          await check(on, {
-            rows,
-            K: 28,
-            widths: [37, 13, 13],
-            epilogue: 'store',
-            norm: true,
-            bias: true,
-            seed: 20 + i,
-          });
-          await check(on, {
-            rows,
-            K: 20,
-            widths: [35, 35],
-            epilogue: 'swiglu',
-            norm: true,
-            ranks: [2, 0],
-            seed: 30 + i,
-          });
-          await check(on, {
-            rows: height - 3,
-            K: 44,
-            widths: [21],
-            epilogue: 'residual',
-            format: 'f16',
-            seed: 40 + i,
-          });
-        } finally {
-          on.destroy();
-        }
-      }
-    }
+    await forEachPrefillTile(device, async (on, height, index) => {
+      // Rows: two full tiles and a partial one; widths: a partial column block.
+      const rows = 2 * height + 5;
+      await check(on, {
+        rows,
+        K: 28,
+        widths: [37, 13, 13],
+        epilogue: 'store',
+        norm: true,
+        bias: true,
+        seed: 20 + index,
+      });
+      await check(on, {
+        rows,
+        K: 20,
+        widths: [35, 35],
+        epilogue: 'swiglu',
+        norm: true,
+        ranks: [2, 0],
+        seed: 30 + index,
+      });
+      await check(on, {
+        rows: height - 3,
+        K: 44,
+        widths: [21],
+        epilogue: 'residual',
+        format: 'f16',
+        seed: 40 + index,
+      });
+    });
   });
 
   it("the tile height and the workgroup order change no bit of the products (each output's sum over K keeps its order)", async () => {
