@@ -74,7 +74,12 @@ for (let round = 0; round < rounds; round++) {
     });
     record(build, `host prefill Qwen3-${size} at ${layers} layers`, gen.prefill.ms, gen.prefill.dispatches);
     record(build, `host decode Qwen3-${size} at ${layers} layers`, gen.decode.ms, gen.decode.dispatches);
-    record(build, `host lora-sft Qwen3-${size} at ${stepLayers} layers`, step['lora-sft'].ms, step['lora-sft'].dispatches);
+    record(
+      build,
+      `host lora-sft Qwen3-${size} at ${stepLayers} layers`,
+      step['lora-sft'].ms,
+      step['lora-sft'].dispatches,
+    );
     loads.push(loadavg()[0]);
     console.error(
       `round ${round + 1} ${build.name}: prefill ${gen.prefill.ms.toFixed(2)}, decode ${gen.decode.ms.toFixed(3)}, step ${step['lora-sft'].ms.toFixed(1)} CPU ms (load ${loads.at(-1).toFixed(2)})`,
@@ -83,7 +88,11 @@ for (let round = 0; round < rounds; round++) {
 }
 restore();
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const units = { prefill: 'host CPU ms per prefill', decode: 'host CPU ms per token', 'lora-sft': 'host CPU ms per step' };
+const units = {
+  prefill: 'host CPU ms per prefill',
+  decode: 'host CPU ms per token',
+  'lora-sft': 'host CPU ms per step',
+};
 for (const name of Object.keys(builds[0].figures)) {
   const [a, b] = builds.map((build) => build.figures[name]);
   const ma = median(a.values);
@@ -96,7 +105,10 @@ for (const name of Object.keys(builds[0].figures)) {
       B: Number(mb.toPrecision(4)),
       b_over_a: Number((mb / ma).toFixed(3)),
       dispatches: { A: a.dispatches, B: b.dispatches },
-      rounds: { A: a.values.map((v) => Number(v.toPrecision(4))), B: b.values.map((v) => Number(v.toPrecision(4))) },
+      rounds: {
+        A: a.values.map((v) => Number(v.toPrecision(4))),
+        B: b.values.map((v) => Number(v.toPrecision(4))),
+      },
       roots: { A: builds[0].root, B: builds[1].root },
       adapter_class: adapterClass,
       qk_norm: measure.qkNorm,

@@ -151,7 +151,8 @@ export async function measureAtLayers(device, libs, options) {
       const prefillCpu = fastest(runs.map((run) => run.short.all.cpuMs));
       // Per step: the medians' difference (the fastest of each side need not come from one repeat).
       const decodeCpu =
-        (median(runs.map((run) => run.long.all.cpuMs)) - median(runs.map((run) => run.short.all.cpuMs))) / steps;
+        (median(runs.map((run) => run.long.all.cpuMs)) - median(runs.map((run) => run.short.all.cpuMs))) /
+        steps;
       out.prefill = {
         ms: prefillCpu,
         wallMs: fastest(runs.map((run) => run.long.timings.prefillMs)),
@@ -247,7 +248,9 @@ export function hostCostRows(size, points, context) {
     const pb = points[b]?.[name] ?? (slope ? { ...slope.at, b: slope.b } : null);
     if (!pa || !pb) continue;
     const perLayer = (field) =>
-      slope ? (slope.b[field] - slope.a[field]) / (slope.layers[1] - slope.layers[0]) : (pb[field] - pa[field]) / (b - a);
+      slope
+        ? (slope.b[field] - slope.a[field]) / (slope.layers[1] - slope.layers[0])
+        : (pb[field] - pa[field]) / (b - a);
     const at = (field) => pa[field] + perLayer(field) * (QWEN3_LAYERS - a);
     const ms = at('ms');
     const dispatches = at('dispatches');
@@ -298,7 +301,8 @@ export function hostCostRows(size, points, context) {
  * imports. Read-backs return zeros for the run's length on the null backend (restored after).
  */
 export async function runHostCost(options) {
-  const { createDevice, libs, sizes, adapterClass, cases, layerCounts, stepLayerCounts, checkLayers } = options;
+  const { createDevice, libs, sizes, adapterClass, cases, layerCounts, stepLayerCounts, checkLayers } =
+    options;
   const { backend = 'null', stepTuning = {}, measure, log } = options;
   const dawnOptions = backend === 'null' ? ['backend=null'] : [];
   const generationDevice = await createDevice({ dawnOptions, adapterClass });
@@ -307,14 +311,22 @@ export async function runHostCost(options) {
     : null;
   const restore = backend === 'null' ? zeroReadBacks(generationDevice) : () => {};
   const load = [loadavg()[0]];
-  log?.(`host cost: ${backend === 'null' ? 'Dawn null backend' : 'the adapter'}, class ${adapterClass}, load ${load[0].toFixed(2)}`);
+  log?.(
+    `host cost: ${backend === 'null' ? 'Dawn null backend' : 'the adapter'}, class ${adapterClass}, load ${load[0].toFixed(2)}`,
+  );
   const measureStructure = async (size, layers, which) => {
     const point = {};
     const generationCases = which.filter((name) => name !== 'lora-sft');
     if (generationCases.length) {
       Object.assign(
         point,
-        await measureAtLayers(generationDevice, libs, { ...measure, size, layers, cases: generationCases, log }),
+        await measureAtLayers(generationDevice, libs, {
+          ...measure,
+          size,
+          layers,
+          cases: generationCases,
+          log,
+        }),
       );
     }
     if (stepDevice && which.includes('lora-sft')) {
@@ -331,7 +343,8 @@ export async function runHostCost(options) {
     await measureStructure(sizes[0], 1, cases);
     // The 1.7B step fits the null backend at one layer only: its per-layer cost is the 0.6B step's
     // (the same kernels per layer), so the 0.6B step is measured first whenever the 1.7B one is.
-    const order = stepDevice && sizes.includes('1.7B') ? ['0.6B', ...sizes.filter((s) => s !== '0.6B')] : sizes;
+    const order =
+      stepDevice && sizes.includes('1.7B') ? ['0.6B', ...sizes.filter((s) => s !== '0.6B')] : sizes;
     const slopes = {};
     for (const size of order) {
       const points = {};
@@ -372,10 +385,14 @@ export async function runHostCost(options) {
           checked,
           common: {
             adapter_class: adapterClass,
-            backend: backend === 'null' ? 'dawn null (no kernel runs: host cost only)' : 'adapter (GPU time included)',
+            backend:
+              backend === 'null'
+                ? 'dawn null (no kernel runs: host cost only)'
+                : 'adapter (GPU time included)',
             ...(stepDevice ? { step_tuning: stepTuning } : {}),
             full_vocab_head_buffers: Math.ceil(
-              (QWEN3_VOCAB * QWEN3_STRUCTURES[size].hiddenSize * headBytes) / generationDevice.maxBindingBytes,
+              (QWEN3_VOCAB * QWEN3_STRUCTURES[size].hiddenSize * headBytes) /
+                generationDevice.maxBindingBytes,
             ),
             load: load.map((value) => Number(value.toFixed(2))),
             node: process.version,

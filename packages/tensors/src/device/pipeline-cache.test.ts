@@ -33,7 +33,14 @@ describe('PipelineCache.bindGroup', () => {
     ];
     const first = cache.bindGroup('a', a, ranges, uniform);
     // The same key (fresh range objects, another uniform slot) hits.
-    expect(cache.bindGroup('a', a, ranges.map((r) => ({ ...r })), { ...uniform, offset: 768 })).toBe(first);
+    expect(
+      cache.bindGroup(
+        'a',
+        a,
+        ranges.map((r) => ({ ...r })),
+        { ...uniform, offset: 768 },
+      ),
+    ).toBe(first);
     expect(created).toHaveLength(1);
     // The group binds the uniform at offset 0: the slot travels as the dynamic offset.
     expect(created[0].entries).toEqual([

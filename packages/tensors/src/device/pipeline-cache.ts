@@ -19,10 +19,18 @@ interface CachedBindGroup {
   next: CachedBindGroup | null;
 }
 
-function sameRanges(saved: readonly number[], ids: readonly number[], ranges: readonly BufferRange[]): boolean {
+function sameRanges(
+  saved: readonly number[],
+  ids: readonly number[],
+  ranges: readonly BufferRange[],
+): boolean {
   if (saved.length !== ranges.length * 3) return false;
   for (let i = 0; i < ranges.length; i++) {
-    if (saved[3 * i] !== ids[i] || saved[3 * i + 1] !== ranges[i].offset || saved[3 * i + 2] !== ranges[i].size)
+    if (
+      saved[3 * i] !== ids[i] ||
+      saved[3 * i + 1] !== ranges[i].offset ||
+      saved[3 * i + 2] !== ranges[i].size
+    )
       return false;
   }
   return true;
@@ -149,7 +157,11 @@ export class PipelineCache {
       hash = Math.imul(hash ^ range.size, 0x27d4eb2f);
     }
     for (let entry = this.bindGroups.get(hash) ?? null; entry; entry = entry.next) {
-      if (entry.kernel === kernel && entry.uniformSize === uniformSize && sameRanges(entry.ranges, ids, ranges)) {
+      if (
+        entry.kernel === kernel &&
+        entry.uniformSize === uniformSize &&
+        sameRanges(entry.ranges, ids, ranges)
+      ) {
         return entry.group;
       }
     }
@@ -160,7 +172,8 @@ export class PipelineCache {
         resource: { buffer: uniform.buffer, offset: 0, size: uniform.size },
       });
     }
-    const group = this.gpu.createBindGroup({ layout: compiled.layout, entries: list });
+    // Labelled by the kernel, so Dawn's validation messages name it.
+    const group = this.gpu.createBindGroup({ label: key, layout: compiled.layout, entries: list });
     this.onBindGroup();
     if (this.bindGroupCount >= BIND_GROUP_CACHE_SIZE) this.clearBindGroups();
     const saved: number[] = [];
