@@ -32,7 +32,7 @@ const measure = {
   vocab: 8192,
   baseFormat: 'q4_0',
   repeats: Number(option('repeats') ?? 9),
-  warmup: 2,
+  warmup: 10,
   prompt: 128,
   newTokens: 64,
   seq: 512,

@@ -7,7 +7,8 @@
 // time (see `fastest` below for why not the wall time).
 //
 // What is trimmed, and why the host cost stays that of the real model:
-// - Layers: each case runs at two layer counts (default 2 and 6; the step 1 and 3) and is extrapolated to the real
+// - Layers: each case runs at two layer counts (default 2 and 10 at 0.6B, 2 and 6 at 1.7B; the
+//   step 1 and 3) and is extrapolated to the real
 //   count (28) by the per-layer slope. Every decoder layer dispatches the same kernels with the
 //   same grids, so dispatches, submits and host time are affine in the layer count; the rows
 //   carry both measured points, and the dispatch counts extrapolated this way are exact (checked
@@ -126,6 +127,8 @@ export async function measureAtLayers(device, libs, options) {
   const out = {};
   try {
     await nn.loadWeights(model, zeroEntries(model), { baseFormat });
+    // Loading leaves its f32 uploads in the pool; the null backend's memory cap counts them.
+    device.trimPool();
     if (cases.includes('prefill') || cases.includes('decode')) {
       const ids = [1, ...Array.from({ length: prompt - 1 }, (_, i) => 3 + ((i * 7919) % (vocab - 3)))];
       // Each repeat runs a call that only prefills (1 new token: the prompt's) and one that also
@@ -262,8 +265,14 @@ export function hostCostRows(size, points, context) {
       webtune: Number(ms.toPrecision(4)),
       better: 'lower',
       dispatches: Math.round(dispatches),
-      submits: Math.round(at('submits')),
-      readbacks: Math.round(at('readbacks')),
+      // Submits are not affine in the layers: a submit also ends after `maxDispatchesPerSubmit`
+      // (decode's, per token, span the 8 tokens of a chunk: a fraction).
+      submits: (() => {
+        const least = context.maxDispatchesPerSubmit ? dispatches / context.maxDispatchesPerSubmit : 0;
+        const value = Math.max(at('submits'), least);
+        return name === 'decode' ? Number(value.toFixed(2)) : Math.ceil(value - 1e-9);
+      })(),
+      readbacks: name === 'decode' ? Number(at('readbacks').toFixed(3)) : Math.round(at('readbacks')),
       host_us_per_dispatch: Number(((ms * 1000) / dispatches).toPrecision(3)),
       // Tokens/s if the GPU's own time were zero: the host alone allows no more.
       ceiling_tokens_per_s: Number(ceiling.toPrecision(4)),
@@ -279,7 +288,16 @@ export function hostCostRows(size, points, context) {
             per_layer_from: `${slope.structure} at ${slope.layers.join(' and ')} layers (${slope.a.dispatches} and ${slope.b.dispatches} dispatches); this structure's activations at 2 layers exceed the null backend's 512 MiB`,
           }
         : {}),
-      ...(context.checked?.[name] ? { checked_at: context.checked[name] } : {}),
+      ...(context.checked?.[name]
+        ? {
+            checked_at: context.checked[name],
+            // The line's value at the checked count, to set beside the measured one.
+            extrapolated_at_check: {
+              ms: Number((pa.ms + perLayer('ms') * (context.checked[name].layers - a)).toPrecision(4)),
+              dispatches: pa.dispatches + perLayer('dispatches') * (context.checked[name].layers - a),
+            },
+          }
+        : {}),
       structure: `Qwen3-${size}: ${QWEN3_LAYERS} layers (extrapolated from ${slope ? a : `${a} and ${b}`}), hidden ${QWEN3_STRUCTURES[size].hiddenSize}, intermediate ${QWEN3_STRUCTURES[size].intermediateSize}, 16/8 heads, head dim 128, ${context.qkNorm === false ? 'NO q/k norms' : 'q/k norms'}, tied embeddings`,
       qk_norm: context.qkNorm !== false,
       vocab: context.vocab,
@@ -301,8 +319,10 @@ export function hostCostRows(size, points, context) {
  * imports. Read-backs return zeros for the run's length on the null backend (restored after).
  */
 export async function runHostCost(options) {
-  const { createDevice, libs, sizes, adapterClass, cases, layerCounts, stepLayerCounts, checkLayers } =
-    options;
+  const { createDevice, libs, sizes, adapterClass, cases, stepLayerCounts, checkLayers } = options;
+  // Generation's two layer counts: one pair, or a pair per size.
+  const countsOf = (size) =>
+    Array.isArray(options.layerCounts) ? options.layerCounts : options.layerCounts[size];
   const { backend = 'null', stepTuning = {}, measure, log } = options;
   const dawnOptions = backend === 'null' ? ['backend=null'] : [];
   const generationDevice = await createDevice({ dawnOptions, adapterClass });
@@ -348,6 +368,7 @@ export async function runHostCost(options) {
     const slopes = {};
     for (const size of order) {
       const points = {};
+      const layerCounts = countsOf(size);
       const generationCases = sizes.includes(size) ? cases.filter((name) => name !== 'lora-sft') : [];
       const stepCounts = size === '1.7B' ? [stepLayerCounts[0]] : stepLayerCounts;
       for (const layers of new Set([...layerCounts, ...stepCounts])) {
@@ -369,7 +390,12 @@ export async function runHostCost(options) {
       if (!sizes.includes(size)) continue;
       let checked;
       if (checkLayers) {
-        const direct = await measureStructure(size, checkLayers, cases);
+        // Generation only: the step's activations at more layers exceed the null backend's memory.
+        const direct = await measureStructure(
+          size,
+          checkLayers,
+          cases.filter((name) => name !== 'lora-sft'),
+        );
         checked = Object.fromEntries(
           Object.entries(direct).map(([name, value]) => [name, { layers: checkLayers, ...value }]),
         );
@@ -382,6 +408,7 @@ export async function runHostCost(options) {
           layerCounts,
           stepLayerCounts,
           slopes: size === '1.7B' ? slopes : undefined,
+          maxDispatchesPerSubmit: generationDevice.tuning.maxDispatchesPerSubmit,
           checked,
           common: {
             adapter_class: adapterClass,

@@ -7,8 +7,8 @@
 //
 //   pnpm --filter @webtune/train build
 //   node --expose-gc bench/host-cost.mjs [--sizes=0.6B,1.7B] [--class=discrete|integrated|software]
-//     [--cases=prefill,decode,lora-sft] [--layers=2,6] [--step-layers=1,3] [--check-layers=N] [--vocab=8192]
-//     [--base=q4_0|f16|f32] [--repeats=9] [--warmup=2] [--new-tokens=64]
+//     [--cases=prefill,decode,lora-sft] [--layers=2,10] [--step-layers=1,3] [--check-layers=N] [--vocab=8192]
+//     [--base=q4_0|f16|f32] [--repeats=9] [--warmup=10] [--new-tokens=64]
 //     [--step-tuning=<JSON>] [--backend=null|adapter] [--qk-norm=on|off] [--seq=512]
 //
 // --class: the adapter class whose kernels and tuning run (default discrete: the H100's).
@@ -22,8 +22,8 @@
 //   dispatch the same count of kernels (the norms ride inside those kernels); the step runs the
 //   norms as kernels of their own, so without them its figures are a lower bound. Default on.
 // --seq: the step's sequence length (default 512; it changes a few dispatches per layer).
-// --check-layers=N: also measures N layers directly and puts the measured figures beside the
-//   extrapolated ones (`checked_at`).
+// --check-layers=N: also measures the prefill and decode at N layers directly and puts the
+//   figures beside the extrapolated ones (`checked_at`).
 // --backend=adapter: the machine's own adapter instead of the null backend (then the figures
 //   include the GPU's time; for comparison only).
 //
@@ -53,9 +53,10 @@ const layerOption = (name, fallback) => {
     fail(`--${name} takes two increasing layer counts, e.g. ${fallback}`);
   return counts;
 };
-// Generation at 2 and 6 layers; the step at 1 and 3 (at 1.7B's widths its activations at 1 x 512
-// fill the null backend's 512 MiB at 2 layers: there its per-layer cost is the 0.6B step's).
-const layerCounts = layerOption('layers', '2,6');
+// Generation at 2 and 10 layers (1.7B: 2 and 6, its weights fill the null backend's 512 MiB
+// beyond); the step at 1 and 3 (at 1.7B's widths its activations at 1 x 512 fill it at 2 layers:
+// there its per-layer cost is the 0.6B step's).
+const layerCounts = option('layers') ? layerOption('layers', '2,10') : { '0.6B': [2, 10], '1.7B': [2, 6] };
 const stepLayerCounts = layerOption('step-layers', '1,3');
 const checkLayers = option('check-layers') ? Number(option('check-layers')) : null;
 const vocab = Number(option('vocab') ?? 8192);
@@ -68,7 +69,8 @@ const measure = {
   vocab,
   baseFormat,
   repeats: Number(option('repeats') ?? 9),
-  warmup: Number(option('warmup') ?? 2),
+  // V8 optimises the op layer over the first few dozen calls: fewer warm-ups read 2-3x high.
+  warmup: Number(option('warmup') ?? 10),
   prompt: 128,
   newTokens: Number(option('new-tokens') ?? 64),
   seq: Number(option('seq') ?? 512),
@@ -91,5 +93,5 @@ const rows = await runHostCost({
 });
 for (const row of rows) console.log(JSON.stringify(row));
 console.error(
-  `host-cost: ${QWEN3_LAYERS}-layer figures extrapolated from ${layerCounts.join(' and ')} layers (the step: ${stepLayerCounts.join(' and ')})`,
+  `host-cost: ${QWEN3_LAYERS}-layer figures extrapolated (each row's \`structure\` says from which counts)`,
 );
