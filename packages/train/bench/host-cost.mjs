@@ -7,7 +7,7 @@
 //
 //   pnpm --filter @webtune/train build
 //   node --expose-gc bench/host-cost.mjs [--sizes=0.6B,1.7B] [--class=discrete|integrated|software]
-//     [--cases=prefill,decode,lora-sft] [--layers=2,10] [--step-layers=1,3] [--check-layers=N] [--vocab=8192]
+//     [--cases=prefill,decode,lora-sft] [--layers=2,10] [--step-layers=1,3 (software: 1,2)] [--check-layers=N] [--vocab=8192]
 //     [--base=q4_0|f16|f32] [--repeats=9] [--warmup=10] [--new-tokens=64]
 //     [--step-tuning=<JSON>] [--backend=null|adapter] [--qk-norm=on|off] [--seq=512]
 //
@@ -57,7 +57,8 @@ const layerOption = (name, fallback) => {
 // beyond); the step at 1 and 3 (at 1.7B's widths its activations at 1 x 512 fill it at 2 layers:
 // there its per-layer cost is the 0.6B step's).
 const layerCounts = option('layers') ? layerOption('layers', '2,10') : { '0.6B': [2, 10], '1.7B': [2, 6] };
-const stepLayerCounts = layerOption('step-layers', '1,3');
+// The software class's step holds more device memory per layer: 1 and 2 layers there.
+const stepLayerCounts = layerOption('step-layers', adapterClass === 'software' ? '1,2' : '1,3');
 const checkLayers = option('check-layers') ? Number(option('check-layers')) : null;
 const vocab = Number(option('vocab') ?? 8192);
 const baseFormat = option('base') ?? 'q4_0';
