@@ -117,7 +117,8 @@ writeFileSync(
   join(stage, 'run.sh'),
   `#!/bin/sh
 # webtune's GPU benchmark: prints one JSON report on stdout (progress on stderr).
-# Options: --scale=tiny, --python=/path/to/python (torch + transformers + peft), --only=<regexp>.
+# Options: --scale=tiny, --python=/path/to/python (torch + transformers + peft), --only=<regexp>,
+# --host-only (only the host cost on the null backend), --no-host.
 here="$(cd "$(dirname "$0")" && pwd)"
 # The target's own Vulkan loader wins; the bundled one is the fallback.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 '; then

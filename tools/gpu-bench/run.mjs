@@ -8,9 +8,16 @@
 //   --only=<regexp>               (cases whose name matches)
 //   --no-subgroup-matrix          (Dawn without allow_unsafe_apis: the subgroup-matrix feature,
 //                                  experimental in Dawn, stays hidden and its kernel unused)
+//   --host-only                   (only the report's `host` section: no GPU case, no baseline)
+//   --no-host                     (no `host` section)
 //   --limits=default              (the device asks for no limits: WebGPU's defaults, as in many
 //                                  browsers, and the kernel variants that fit them; default:
 //                                  every limit the adapter offers)
+//
+// The `host` section is webtune's host cost on this machine's CPU: the prefill, decode and LoRA
+// step at the Qwen3-0.6B/1.7B structures on Dawn's null backend (every pipeline validated and
+// encoded, no kernel run) with this adapter's class, so the GPU rows can be read against the
+// floor the host puts under them (packages/train/bench/host-cost-cases.mjs says what it trims).
 //
 // Dawn lists chromium-experimental-subgroup-matrix (tensor cores through Vulkan cooperative
 // matrices) only with allow_unsafe_apis, so the runner asks for it by default. Where the adapter
@@ -43,6 +50,7 @@ import {
   subgroupMatrixCheckOf,
 } from '@webtune/tensors';
 import { supervisedTask, train, trainablePeftModel } from '@webtune/train';
+import { runHostCost } from '../../packages/train/bench/host-cost-cases.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -131,6 +139,12 @@ async function* randomEntries(model, seed) {
     else for (let i = 0; i < size; i++) values[i] = (next() - 0.5) * 0.07;
     yield { name, dtype: 'F32', shape: [...slot.shape], data: new Uint8Array(values.buffer) };
   }
+}
+
+// The child process of the report's `host` section: one JSON line on stdout, then exit.
+if (option('host-worker')) {
+  console.log(JSON.stringify({ host: await hostSection(option('host-worker')) }));
+  process.exit(0);
 }
 
 const subgroupMatrixWanted = !args.includes('--no-subgroup-matrix');
@@ -337,14 +351,92 @@ async function attentionCase() {
   );
 }
 
-await withKernels(() => matmulCase('f32'));
-await withKernels(() => matmulCase('f16'));
-for (const shape of SIZES.sft) {
-  for (const format of ['f16', 'q4_0']) await withKernels(() => sftCase(shape, format));
+const hostOnly = args.includes('--host-only');
+if (!hostOnly) {
+  await withKernels(() => matmulCase('f32'));
+  await withKernels(() => matmulCase('f16'));
+  for (const shape of SIZES.sft) {
+    for (const format of ['f16', 'q4_0']) await withKernels(() => sftCase(shape, format));
+  }
+  await withKernels(generationCases);
+  await withKernels(attentionCase);
 }
-await withKernels(generationCases);
-await withKernels(attentionCase);
+const adapterClass = device.info.adapterClass;
 device.destroy();
+
+/**
+ * The report's `host` section, measured in a child process (`--host-worker`): Dawn prints a
+ * failed pipeline's validation messages on stdout, which must hold the report alone, and the
+ * null backend's read-backs are zeroed for the whole process while it runs.
+ */
+function hostSectionInChild() {
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', process.argv[1], `--host-worker=${adapterClass}`, `--scale=${scale}`],
+    { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const last = (child.stdout ?? '')
+    .trim()
+    .split('\n')
+    .findLast((line) => line.startsWith('{"host":'));
+  if (child.status === 0 && last) return JSON.parse(last).host;
+  return { rows: [], error: `the host-cost process exited with ${child.status ?? child.error?.message}` };
+}
+
+/**
+ * The host cost of this adapter class on the null backend. Qwen3's q/k norms on first; where a
+ * kernel that fuses them does not fit the null backend's default limits, once more without them,
+ * saying so.
+ */
+async function hostSection(adapterClass) {
+  const tiny = scale === 'tiny';
+  const run = (qkNorm) =>
+    runHostCost({
+      createDevice,
+      libs: {
+        nn: { CausalLM, createModelConfig, generateWithTimings, loadWeights },
+        peft: { getPeftModel, loraConfig },
+        train: { supervisedTask, train, trainablePeftModel },
+      },
+      sizes: tiny ? ['0.6B'] : ['0.6B', '1.7B'],
+      adapterClass,
+      cases: ['prefill', 'decode', 'lora-sft'],
+      layerCounts: tiny ? [1, 2] : { '0.6B': [2, 10], '1.7B': [2, 6] },
+      stepLayerCounts: [1, tiny ? 2 : 3],
+      // The tiled attention backward binds 9 storage buffers at head dim 128 (the null backend
+      // offers WebGPU's default 8): the GPU classes' step runs the lanes attention there.
+      stepTuning: adapterClass === 'software' ? {} : { attentionKernel: 'lanes' },
+      measure: {
+        vocab: 8192,
+        baseFormat: 'q4_0',
+        repeats: tiny ? 2 : 9,
+        warmup: tiny ? 1 : 10,
+        prompt: 128,
+        newTokens: tiny ? 8 : 64,
+        seq: 512,
+        qkNorm,
+      },
+      log,
+    });
+  try {
+    return { rows: await run(true) };
+  } catch (error) {
+    log(`host cost with q/k norms failed (${error.message.split('\n')[0]}); once more without them`);
+    try {
+      return {
+        rows: await run(false),
+        note: `without Qwen3's q/k norms: with them, ${error.message.split('\n')[0]}`,
+      };
+    } catch (again) {
+      return { rows: [], error: again.message.split('\n')[0] };
+    }
+  }
+}
+const host = args.includes('--no-host') ? null : hostSectionInChild();
+if (hostOnly) {
+  console.log(JSON.stringify({ scale, webtune: { adapter, node: process.version }, host }, null, 2));
+  process.exit(0);
+}
 
 // The baseline: the same cases in Transformers + PEFT, in one Python process.
 const python =
@@ -418,6 +510,7 @@ console.log(
         ...(baseline.error ? { error: baseline.error } : {}),
       },
       rows,
+      ...(host ? { host } : {}),
     },
     null,
     2,

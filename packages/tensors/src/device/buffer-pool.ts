@@ -1,3 +1,15 @@
+interface PooledBuffer {
+  rank: number;
+  size: number;
+  usage: number;
+}
+
+/** The free-list key of a usage and size class: a number, so a lookup builds no string. */
+function freeKey(usage: number, size: number): number {
+  // Usage flags stay below 2^10 (QUERY_RESOLVE is 0x200); sizes below 2^42 keep the key exact.
+  return size * 1024 + usage;
+}
+
 /** GPUBufferUsage values, spelled out so the package needs no WebGPU globals installed. */
 export const BufferUsage = {
   MAP_READ: 0x1,
@@ -35,10 +47,13 @@ export function sizeClass(bytes: number): number {
  * that one to allocate fresh ones (lazily zero-filled, first touched: several times slower).
  */
 export class BufferPool {
-  /** Free buffers by usage and size, each list sorted by creation order, newest first. */
-  private readonly free = new Map<string, GPUBuffer[]>();
-  /** Creation order of every buffer the pool made. */
-  private readonly order = new WeakMap<GPUBuffer, number>();
+  /** Free buffers by `freeKey(usage, size)`, each list sorted by creation order, newest first. */
+  private readonly free = new Map<number, GPUBuffer[]>();
+  /**
+   * Creation order, size and usage of every buffer the pool has seen: read here instead of
+   * `GPUBuffer.size`/`.usage`, which call into Dawn on every read.
+   */
+  private readonly known = new WeakMap<GPUBuffer, PooledBuffer>();
   private created = 0;
   private pending: GPUBuffer[] = [];
   pooledBytes = 0;
@@ -54,19 +69,24 @@ export class BufferPool {
     private readonly onCreate: () => void = () => {},
   ) {}
 
-  acquire(bytes: number, usage: number, label?: string): GPUBuffer {
+  /** `label` may be a function: it is called only when a buffer is created (not on reuse). */
+  acquire(bytes: number, usage: number, label?: string | (() => string)): GPUBuffer {
     let size = sizeClass(bytes);
     if (size > this.maxBufferSize) size = Math.ceil(bytes / 4) * 4;
-    const list = this.free.get(`${usage}:${size}`);
+    const list = this.free.get(freeKey(usage, size));
     const reused = list?.pop();
     if (reused) {
-      this.pooledBytes -= reused.size;
+      this.pooledBytes -= size;
       return reused;
     }
     this.allocatedBytes += size;
     this.onCreate();
-    const buffer = this.device.createBuffer({ size, usage, label });
-    this.order.set(buffer, this.created++);
+    const buffer = this.device.createBuffer({
+      size,
+      usage,
+      label: typeof label === 'function' ? label() : label,
+    });
+    this.known.set(buffer, { rank: this.created++, size, usage });
     return buffer;
   }
 
@@ -77,7 +97,7 @@ export class BufferPool {
       return;
     }
     this.pending.push(buffer);
-    this.pendingBytes += buffer.size;
+    this.pendingBytes += this.infoOf(buffer).size;
   }
 
   /** Called right after a submit: released buffers may now be handed out again. */
@@ -88,7 +108,8 @@ export class BufferPool {
   }
 
   private makeFree(buffer: GPUBuffer): void {
-    const key = `${buffer.usage}:${buffer.size}`;
+    const info = this.infoOf(buffer);
+    const key = freeKey(info.usage, info.size);
     let list = this.free.get(key);
     if (!list) {
       list = [];
@@ -98,17 +119,26 @@ export class BufferPool {
     // only on which buffers are free, not on the order they were freed in: work that repeats (a
     // prefill, a training step) makes the same requests against the same free buffers and gets
     // the same buffers back each time, and the bind groups cached for them hit.
-    const rankOf = (b: GPUBuffer) => this.order.get(b) ?? -1;
-    const rank = rankOf(buffer);
+    const rank = info.rank;
     let low = 0;
     let high = list.length;
     while (low < high) {
       const middle = (low + high) >> 1;
-      if (rankOf(list[middle]) > rank) low = middle + 1;
+      if (this.infoOf(list[middle]).rank > rank) low = middle + 1;
       else high = middle;
     }
     list.splice(low, 0, buffer);
-    this.pooledBytes += buffer.size;
+    this.pooledBytes += info.size;
+  }
+
+  /** What the pool knows of a buffer; one it did not create ranks below all of its own. */
+  private infoOf(buffer: GPUBuffer): PooledBuffer {
+    let info = this.known.get(buffer);
+    if (!info) {
+      info = { rank: -1, size: buffer.size, usage: buffer.usage };
+      this.known.set(buffer, info);
+    }
+    return info;
   }
 
   /** Destroys every pooled buffer (memory goes back to the driver). */

@@ -9,6 +9,33 @@ export interface CompiledKernel {
 
 const BIND_GROUP_CACHE_SIZE = 8192;
 
+/** One cached bind group and its key: kernel id, uniform size, (buffer id, offset, size) per range. */
+interface CachedBindGroup {
+  kernel: number;
+  uniformSize: number;
+  ranges: number[];
+  group: GPUBindGroup;
+  /** Another bind group whose key has the same hash. */
+  next: CachedBindGroup | null;
+}
+
+function sameRanges(
+  saved: readonly number[],
+  ids: readonly number[],
+  ranges: readonly BufferRange[],
+): boolean {
+  if (saved.length !== ranges.length * 3) return false;
+  for (let i = 0; i < ranges.length; i++) {
+    if (
+      saved[3 * i] !== ids[i] ||
+      saved[3 * i + 1] !== ranges[i].offset ||
+      saved[3 * i + 2] !== ranges[i].size
+    )
+      return false;
+  }
+  return true;
+}
+
 const BINDING_DECLARATION =
   /@group\((\d+)\)\s*@binding\((\d+)\)\s*var<\s*(storage|uniform)\s*(?:,\s*(read_write|read)\s*)?>/g;
 
@@ -40,7 +67,12 @@ export function bindGroupLayoutEntries(code: string): GPUBindGroupLayoutEntry[] 
  */
 export class PipelineCache {
   private readonly pipelines = new Map<string, CompiledKernel>();
-  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  /** Cached bind groups by the hash of their key; entries with the same hash are chained. */
+  private readonly bindGroups = new Map<number, CachedBindGroup>();
+  private bindGroupCount = 0;
+  private readonly kernelIds = new Map<CompiledKernel, number>();
+  /** Scratch for the buffer ids of one lookup. */
+  private readonly rangeIds: number[] = [];
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
   /** Shader compile errors; reported before the 'invalid pipeline' errors they cause. */
@@ -109,28 +141,67 @@ export class PipelineCache {
       this.onBindGroup();
       return this.gpu.createBindGroup({ layout: compiled.pipeline.getBindGroupLayout(0), entries: list });
     }
-    let cacheKey = `${key}|${uniform?.size ?? 0}`;
-    for (const range of ranges) cacheKey += `|${this.bufferId(range.buffer)}:${range.offset}:${range.size}`;
-    let group = this.bindGroups.get(cacheKey);
-    if (!group) {
-      const list = entries();
-      if (uniform) {
-        list.push({
-          binding: list.length,
-          resource: { buffer: uniform.buffer, offset: 0, size: uniform.size },
-        });
-      }
-      group = this.gpu.createBindGroup({ layout: compiled.layout, entries: list });
-      this.onBindGroup();
-      if (this.bindGroups.size >= BIND_GROUP_CACHE_SIZE) this.bindGroups.clear();
-      this.bindGroups.set(cacheKey, group);
+    // The cache key is the kernel, the uniform's size and each range's (buffer, offset, size):
+    // hashed to a number and compared field by field, so a hit builds no string and no array.
+    const kernel = this.kernelId(compiled);
+    const uniformSize = uniform?.size ?? 0;
+    const ids = this.rangeIds;
+    ids.length = ranges.length;
+    let hash = Math.imul(kernel, 0x9e3779b1) ^ uniformSize;
+    for (let i = 0; i < ranges.length; i++) {
+      const range = ranges[i];
+      const id = this.bufferId(range.buffer);
+      ids[i] = id;
+      hash = Math.imul(hash ^ id, 0x85ebca6b);
+      hash = Math.imul(hash ^ range.offset, 0xc2b2ae35);
+      hash = Math.imul(hash ^ range.size, 0x27d4eb2f);
     }
+    for (let entry = this.bindGroups.get(hash) ?? null; entry; entry = entry.next) {
+      if (
+        entry.kernel === kernel &&
+        entry.uniformSize === uniformSize &&
+        sameRanges(entry.ranges, ids, ranges)
+      ) {
+        return entry.group;
+      }
+    }
+    const list = entries();
+    if (uniform) {
+      list.push({
+        binding: list.length,
+        resource: { buffer: uniform.buffer, offset: 0, size: uniform.size },
+      });
+    }
+    // Labelled by the kernel, so Dawn's validation messages name it.
+    const group = this.gpu.createBindGroup({ label: key, layout: compiled.layout, entries: list });
+    this.onBindGroup();
+    if (this.bindGroupCount >= BIND_GROUP_CACHE_SIZE) this.clearBindGroups();
+    const saved: number[] = [];
+    for (let i = 0; i < ranges.length; i++) saved.push(ids[i], ranges[i].offset, ranges[i].size);
+    this.bindGroups.set(hash, {
+      kernel,
+      uniformSize,
+      ranges: saved,
+      group,
+      next: this.bindGroups.get(hash) ?? null,
+    });
+    this.bindGroupCount++;
     return group;
   }
 
   /** Drops the cached bind groups (they hold buffers the pool wants to free). */
   clearBindGroups(): void {
     this.bindGroups.clear();
+    this.bindGroupCount = 0;
+  }
+
+  private kernelId(compiled: CompiledKernel): number {
+    let id = this.kernelIds.get(compiled);
+    if (id === undefined) {
+      id = this.kernelIds.size + 1;
+      this.kernelIds.set(compiled, id);
+    }
+    return id;
   }
 
   /** The first shader compile error since the last call, if any. */

@@ -28,7 +28,8 @@ export class TensorLifetime {
     shape: readonly number[],
     dtype: string,
   ): Storage {
-    const label = `${dtype}${formatShape(shape)}`;
+    // The label (dtype and shape) is built only where the pool creates a buffer, not on reuse.
+    const label = () => `${dtype}${formatShape(shape)}`;
     const bytes = elements * bytesPerElement;
     const chunks: Chunk[] = [];
     if (bytes <= this.maxBindingBytes) {
@@ -41,7 +42,7 @@ export class TensorLifetime {
       const rowBytes = rowElements * bytesPerElement;
       if (rowBytes > this.maxBindingBytes) {
         throw new TensorError(
-          `tensor ${label}: one row of ${rowBytes} bytes exceeds this device's binding limit of ${this.maxBindingBytes} bytes`,
+          `tensor ${label()}: one row of ${rowBytes} bytes exceeds this device's binding limit of ${this.maxBindingBytes} bytes`,
         );
       }
       let rows = rowsPerChunk(rowBytes, this.maxBindingBytes);
@@ -50,7 +51,7 @@ export class TensorLifetime {
       for (let offset = 0; offset < elements; offset += perChunk) {
         const count = Math.min(perChunk, elements - offset);
         chunks.push({
-          buffer: this.pool.acquire(count * bytesPerElement, STORAGE_USAGE, `${label}#${chunks.length}`),
+          buffer: this.pool.acquire(count * bytesPerElement, STORAGE_USAGE, `${label()}#${chunks.length}`),
           elementOffset: offset,
           elements: count,
         });

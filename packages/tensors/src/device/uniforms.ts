@@ -15,6 +15,10 @@ export interface UniformField {
 interface Layout {
   offsets: number[];
   size: number;
+  /** Per field: 0 u32 lanes, 1 i32, 2 f32. */
+  kinds: number[];
+  /** Per field: how many 4-byte lanes it holds. */
+  lanes: number[];
 }
 
 function fieldSize(type: UniformType): { size: number; align: number } {
@@ -38,14 +42,18 @@ export function uniformLayout(fields: readonly UniformField[]): Layout {
   let layout = layoutCache.get(key);
   if (!layout) {
     const offsets: number[] = [];
+    const kinds: number[] = [];
+    const lanes: number[] = [];
     let offset = 0;
     for (const f of fields) {
       const { size, align } = fieldSize(f.type);
       offset = Math.ceil(offset / align) * align;
       offsets.push(offset);
+      kinds.push(f.type === 'f32' || f.type === 'vec4f' ? 2 : f.type === 'i32' || f.type === 'vec4i' ? 1 : 0);
+      lanes.push(size / 4);
       offset += size;
     }
-    layout = { offsets, size: Math.max(16, Math.ceil(offset / 16) * 16) };
+    layout = { offsets, size: Math.max(16, Math.ceil(offset / 16) * 16), kinds, lanes };
     layoutCache.set(key, layout);
   }
   layoutByFields.set(fields, layout);
@@ -62,20 +70,26 @@ export function writeUniforms(
   fields: readonly UniformField[],
   values: Record<string, UniformValue>,
 ): void {
-  const { offsets } = uniformLayout(fields);
-  fields.forEach((f, i) => {
-    const v = values[f.name];
-    if (v === undefined) throw new Error(`uniform ${f.name} has no value`);
+  // Runs at every dispatch: a plain loop over the cached layout, no closure or array per field.
+  const { offsets, kinds, lanes } = uniformLayout(fields);
+  for (let i = 0; i < fields.length; i++) {
+    const name = fields[i].name;
+    const v = values[name];
+    if (v === undefined) throw new Error(`uniform ${name} has no value`);
     const at = base + offsets[i];
-    const scalarKind =
-      f.type === 'f32' || f.type === 'vec4f' ? 'f' : f.type === 'i32' || f.type === 'vec4i' ? 'i' : 'u';
-    const list = typeof v === 'number' ? [v] : Array.from(v);
-    const count = typeof v === 'number' ? 1 : fieldSize(f.type).size / 4;
-    for (let k = 0; k < count; k++) {
-      const x = list[k] ?? 0;
-      if (scalarKind === 'f') view.setFloat32(at + 4 * k, x, true);
-      else if (scalarKind === 'i') view.setInt32(at + 4 * k, x, true);
-      else view.setUint32(at + 4 * k, x >>> 0, true);
+    const kind = kinds[i];
+    if (typeof v === 'number') {
+      writeLane(view, at, kind, v);
+      continue;
     }
-  });
+    // Vectors and arrays: the given values, zeros past their end.
+    const count = lanes[i];
+    for (let k = 0; k < count; k++) writeLane(view, at + 4 * k, kind, v[k] ?? 0);
+  }
+}
+
+function writeLane(view: DataView, at: number, kind: number, x: number): void {
+  if (kind === 2) view.setFloat32(at, x, true);
+  else if (kind === 1) view.setInt32(at, x, true);
+  else view.setUint32(at, x >>> 0, true);
 }

@@ -31,11 +31,19 @@ export class Storage {
     return this.elements * this.bytesPerElement;
   }
 
-  /** Bytes of GPU memory held, counting the pool's size-class rounding. */
+  private allocated = -1;
+
+  /**
+   * Bytes of GPU memory held, counting the pool's size-class rounding. Read once: the chunks never
+   * change, and `GPUBuffer.size` is a call into Dawn on every read (twice per tensor's life).
+   */
   get allocatedBytes(): number {
-    let total = 0;
-    for (const c of this.chunks) total += c.buffer.size;
-    return total;
+    if (this.allocated < 0) {
+      let total = 0;
+      for (const c of this.chunks) total += c.buffer.size;
+      this.allocated = total;
+    }
+    return this.allocated;
   }
 }
 
