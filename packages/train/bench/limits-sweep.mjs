@@ -59,7 +59,7 @@ const SHAPES = {
     intermediateSize: 1376,
     numAttentionHeads: 8,
     numKeyValueHeads: 2,
-    attentionBias: true,
+    qkvBias: true,
   },
   'gemma-hd256': {
     hiddenSize: 512,

@@ -57,7 +57,7 @@ const SHAPES: Record<string, LayerShape> = {
     intermediateSize: 1376,
     numAttentionHeads: 8,
     numKeyValueHeads: 2,
-    attentionBias: true,
+    qkvBias: true,
   },
   'Gemma, head size 256': {
     hiddenSize: 512,

@@ -88,7 +88,7 @@ describe('generate under WebGPU default limits: products that would bind more th
     numHiddenLayers: 2,
     numAttentionHeads: 4,
     numKeyValueHeads: 2,
-    attentionBias: true,
+    qkvBias: true,
     vocabSize: 96,
     tieWordEmbeddings: true,
     maxPositionEmbeddings: 128,
