@@ -27,10 +27,18 @@ export function jointBindingSpec(
   offset: string,
 ): KernelSourceSpec {
   const firstBinding = spec.storage.find((binding) => binding.name === first);
+  const secondBinding = spec.storage.find((binding) => binding.name === second);
   const storage = spec.storage
     .filter((binding) => binding.name !== second)
     .map((binding) => (binding.name === first ? { ...binding, name: joint } : binding));
-  if (!firstBinding || storage.length !== spec.storage.length - 1 || firstBinding.access !== 'read') {
+  if (
+    !firstBinding ||
+    !secondBinding ||
+    storage.length !== spec.storage.length - 1 ||
+    firstBinding.access !== 'read' ||
+    secondBinding.access !== 'read' ||
+    firstBinding.type !== secondBinding.type
+  ) {
     throw new TensorError(
       `jointBindingSpec: the kernel binds no read-only "${first}" and "${second}" to join`,
     );
