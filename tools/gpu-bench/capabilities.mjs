@@ -21,11 +21,43 @@ Object.assign(globalThis, globals);
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'];
-const LIMITS = [
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxStorageBufferBindingSize',
-];
+// WebGPU's default limits (what a device holds when it asks for none, as many browsers give):
+// webtune's kernels fit them on every adapter class (createDevice({ limits: 'default' }) tests it).
+const DEFAULT_LIMITS = {
+  maxBufferSize: 268_435_456,
+  maxStorageBufferBindingSize: 134_217_728,
+  maxUniformBufferBindingSize: 65_536,
+  maxStorageBuffersPerShaderStage: 8,
+  maxUniformBuffersPerShaderStage: 12,
+  maxBindingsPerBindGroup: 1000,
+  maxComputeWorkgroupStorageSize: 16_384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxComputeWorkgroupSizeY: 256,
+  maxComputeWorkgroupSizeZ: 64,
+  maxComputeWorkgroupsPerDimension: 65_535,
+  minStorageBufferOffsetAlignment: 256,
+  minUniformBufferOffsetAlignment: 256,
+};
+const LIMITS = Object.keys(DEFAULT_LIMITS);
+
+/**
+ * The adapter's limits against WebGPU's defaults: those it offers above them, those below (a
+ * conformant adapter has none), and whether webtune runs on a device holding only the defaults.
+ */
+function againstDefaults(limits) {
+  const better = (name, value) =>
+    name.startsWith('min') ? value < DEFAULT_LIMITS[name] : value > DEFAULT_LIMITS[name];
+  const worse = (name, value) =>
+    name.startsWith('min') ? value > DEFAULT_LIMITS[name] : value < DEFAULT_LIMITS[name];
+  const below = LIMITS.filter((name) => typeof limits[name] === 'number' && worse(name, limits[name]));
+  return {
+    aboveDefaults: LIMITS.filter((name) => typeof limits[name] === 'number' && better(name, limits[name])),
+    belowDefaults: below,
+    // webtune's kernels select variants that fit the defaults (docs/architecture/kernel-selection.md).
+    runsUnderDefaults: below.length === 0,
+  };
+}
 const report = {};
 for (const [name, options] of [
   ['default', []],
@@ -51,6 +83,7 @@ for (const [name, options] of [
     features: Object.fromEntries(FEATURES.map((feature) => [feature, adapter.features.has(feature)])),
     limits: Object.fromEntries(LIMITS.map((limit) => [limit, adapter.limits[limit]])),
   };
+  report[name].defaultLimits = againstDefaults(report[name].limits);
 }
 console.log(JSON.stringify(report, null, 2));
 process.exit(0);

@@ -10,6 +10,9 @@
 //                                  experimental in Dawn, stays hidden and its kernel unused)
 //   --host-only                   (only the report's `host` section: no GPU case, no baseline)
 //   --no-host                     (no `host` section)
+//   --limits=default              (the device asks for no limits: WebGPU's defaults, as in many
+//                                  browsers, and the kernel variants that fit them; default:
+//                                  every limit the adapter offers)
 //
 // The `host` section is webtune's host cost on this machine's CPU: the prefill, decode and LoRA
 // step at the Qwen3-0.6B/1.7B structures on Dawn's null backend (every pipeline validated and
@@ -147,7 +150,11 @@ if (option('host-worker')) {
 const subgroupMatrixWanted = !args.includes('--no-subgroup-matrix');
 const device = await createDevice({
   dawnOptions: subgroupMatrixWanted ? ['enable-dawn-features=allow_unsafe_apis'] : [],
+  limits: option('limits') === 'default' ? 'default' : 'adapter',
 });
+log(
+  `limits: ${option('limits') === 'default' ? "WebGPU's defaults" : "the adapter's"} (${device.info.limits.maxStorageBuffersPerShaderStage} storage buffers per stage)`,
+);
 /** What the adapter offered for subgroup matrices and what the device's self-check found. */
 function subgroupMatrixReport() {
   const info = device.gpu.adapterInfo ?? {};

@@ -61,7 +61,20 @@ export {
   type KernelLaunch,
   type MemoryStats,
 } from './device/device.js';
-export { DeviceLostError, GpuError, NoAdapterError, TensorError } from './device/errors.js';
+export {
+  LIMIT_NAMES,
+  type LimitName,
+  type LimitsRequest,
+  requestedLimits,
+  WEBGPU_DEFAULT_LIMITS,
+} from './device/device-limits.js';
+export {
+  DeviceLimitsError,
+  DeviceLostError,
+  GpuError,
+  NoAdapterError,
+  TensorError,
+} from './device/errors.js';
 export {
   formatKernelProfile,
   type KernelProfile,

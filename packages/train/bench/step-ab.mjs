@@ -5,7 +5,9 @@
 //
 //   node --expose-gc bench/step-ab.mjs [--shape=stories260K|stories15M] [--rounds=N] [--steps=N]
 //     [--tuning-a=<JSON>] [--tuning-b=<JSON>] [--polling-a=<mode>] [--polling-b=<mode>]
+//     [--limits-a=adapter|default|<JSON>] [--limits-b=...]
 //
+// --limits-a/-b: createDevice's `limits` for that side ('default': WebGPU's default limits).
 // --polling-a/-b: the Dawn polling mode (installDawnPolling: sleep, sleep-blind, spin) set before
 // each of that side's rounds (default: leave it as createDevice set it).
 import { loadavg } from 'node:os';
@@ -26,9 +28,23 @@ if (!shape) {
 const rounds = Number(option('rounds') ?? 4);
 const steps = Number(option('steps') ?? 3);
 const sides = [
-  { name: 'A', tuning: JSON.parse(option('tuning-a') ?? '{}'), polling: option('polling-a') },
-  { name: 'B', tuning: JSON.parse(option('tuning-b') ?? '{}'), polling: option('polling-b') },
+  {
+    name: 'A',
+    tuning: JSON.parse(option('tuning-a') ?? '{}'),
+    polling: option('polling-a'),
+    limits: limitsOption('a'),
+  },
+  {
+    name: 'B',
+    tuning: JSON.parse(option('tuning-b') ?? '{}'),
+    polling: option('polling-b'),
+    limits: limitsOption('b'),
+  },
 ];
+function limitsOption(side) {
+  const value = option(`limits-${side}`) ?? 'adapter';
+  return value.startsWith('{') ? JSON.parse(value) : value;
+}
 const config = createModelConfig({
   ...shape.config,
   tieWordEmbeddings: true,
@@ -41,7 +57,7 @@ const rows = Array.from({ length: shape.batch }, (_, r) => {
   return { inputIds: ids, labels: ids };
 });
 for (const side of sides) {
-  side.device = await createDevice({ tuning: side.tuning });
+  side.device = await createDevice({ tuning: side.tuning, limits: side.limits });
   side.model = initializeModel(new CausalLM(side.device, config), { seed: 0 });
   side.peft = await getPeftModel(
     side.model,
@@ -99,6 +115,7 @@ for (const side of sides) {
       shape: shapeName,
       tuning: side.tuning,
       polling: side.polling ?? null,
+      limits: side.limits,
       step_ms: Number(wall.toFixed(1)),
       tokens_per_s: Math.round(tokens / (wall / 1000)),
       cpu_ms: Number(median(side.cpu).toFixed(0)),

@@ -89,6 +89,7 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
   if (c.hiddenSize % 4 !== 0 || c.intermediateSize % 4 !== 0 || (c.numAttentionHeads * c.headDim) % 4 !== 0)
     return 'sizes not a multiple of 4';
   const formats = new Map<string, string>();
+  const bindings = new Map<string, { count: number; lowRank: boolean }>();
   for (const [name, child] of model.namedModules()) {
     if (!name.endsWith('_proj') && name !== 'lm_head') continue;
     // LoRA wrappers stand for their base Linear plus a low-rank term the kernels add.
@@ -109,10 +110,29 @@ export function fusedDecodeUnsupported(model: CausalLM): string | null {
       const seen = formats.get(product);
       if (seen && seen !== format) return `${product} in several formats (${seen}, ${format})`;
       formats.set(product, format);
+      const { term } = projection;
+      const entry = bindings.get(product) ?? { count: 0, lowRank: false };
+      // The weight, its bias, its adapter's B and DoRA's factors.
+      entry.count += 1 + (linear.hasBias ? 1 : 0) + (term ? 1 : 0) + (term?.dora ? 1 : 0);
+      entry.lowRank ||= !!term;
+      bindings.set(product, entry);
     }
     // Phi-3's stacked gate_up_proj: its two halves go into one SwiGLU product, without LoRA or bias.
     if (name.endsWith('gate_up_proj') && (projection.term || linear.hasBias))
       return `${name} (stacked gate and up) holds an adapter or a bias`;
+  }
+  // A product binds x, its norm (or residual), its weights, their biases, u and each adapter's B,
+  // DoRA's factors and out (decode/product-inputs.ts). A device with fewer storage buffers per
+  // stage (WebGPU's default is 8: Qwen2's q/k/v with biases binds 9, with LoRA 13) decodes and
+  // prefills through the forward, whose kernels fit the defaults.
+  const limit =
+    model.device.info.limits?.maxStorageBuffersPerShaderStage ??
+    model.device.gpu.limits.maxStorageBuffersPerShaderStage;
+  for (const [product, { count, lowRank }] of bindings) {
+    // x, the norm or residual, out; u where an adapter is active.
+    const total = count + 3 + (lowRank ? 1 : 0);
+    if (total > limit)
+      return `${product} binds ${total} storage buffers, over this device's ${limit} per stage`;
   }
   // A packed token table (a half-precision or quantized base) is read by the packed gather, in chunks.
   const table = model.model.child<Embedding>('embed_tokens').packedParameter('weight');

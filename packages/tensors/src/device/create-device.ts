@@ -2,6 +2,7 @@ import { type AdapterClass, classifyAdapter, type Tuning, tuningFor } from './ad
 import { type DawnPolling, installDawnPolling } from './dawn-polling.js';
 import { withDefaultDawnToggles } from './dawn-toggles.js';
 import { type Device, type DeviceInfo, WebGpuDevice } from './device.js';
+import { LIMIT_NAMES, type LimitsRequest, requestedLimits } from './device-limits.js';
 import { NoAdapterError, noAdapterAdvice } from './errors.js';
 
 export interface CreateDeviceOptions {
@@ -31,6 +32,16 @@ export interface CreateDeviceOptions {
    * core for the whole wait. The environment variable WEBTUNE_DAWN_POLLING overrides it.
    */
   dawnPolling?: DawnPolling;
+  /**
+   * Which limits the device asks for (device/device-limits.ts): 'adapter' (default) asks for every
+   * limit the adapter offers; 'default' asks for none, so the device holds WebGPU's default limits
+   * (what many browsers and adapters give: 8 storage buffers per stage, 16 KiB of workgroup
+   * storage, 256 invocations per workgroup); an object caps the limits it names at its values
+   * (never above the adapter's) and asks for the adapter's maxima for the rest. Kernels then pick
+   * the variants that fit (docs/architecture/kernel-selection.md). `device.info.limits` says what
+   * the device got.
+   */
+  limits?: LimitsRequest;
 }
 
 // chromium-experimental-subgroup-matrix: Dawn lists it only with allow_unsafe_apis (an
@@ -73,10 +84,13 @@ function isNode(): boolean {
 
 /**
  * Gets a WebGPU device in Node.js (Dawn, npm `webgpu`) or in a browser (`navigator.gpu`), asks
- * for every limit the adapter offers (without them the device gets the spec minimums) and the
+ * for every limit the adapter offers unless `limits` says otherwise (without them the device gets
+ * WebGPU's default limits) and the
  * features kernels can use, and picks kernel tile sizes for the adapter's class.
  */
 export async function createDevice(options: CreateDeviceOptions = {}): Promise<Device> {
+  // A bad limits request is refused before any adapter is asked for.
+  requestedLimits(undefined, options.limits ?? 'adapter');
   if (isNode()) process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const { gpu, backend } = await findGpu(options);
   if (backend === 'dawn-node') installDawnPolling(options.dawnPolling ?? 'sleep');
@@ -89,11 +103,7 @@ export async function createDevice(options: CreateDeviceOptions = {}): Promise<D
     throw new NoAdapterError(`no WebGPU adapter was found. ${noAdapterAdvice(platform)}`);
   }
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
-  const requiredLimits: Record<string, number> = {};
-  for (const key of LIMIT_NAMES) {
-    const value = (adapter.limits as unknown as Record<string, number | undefined>)[key];
-    if (typeof value === 'number') requiredLimits[key] = value;
-  }
+  const requiredLimits = requestedLimits(adapter.limits, options.limits ?? 'adapter');
   const gpuDevice = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'webtune' });
   const adapterInfo = adapter.info ?? ({} as GPUAdapterInfo);
   const description = {
@@ -130,20 +140,3 @@ export async function createDevice(options: CreateDeviceOptions = {}): Promise<D
   }
   return device;
 }
-
-const LIMIT_NAMES = [
-  'maxBufferSize',
-  'maxStorageBufferBindingSize',
-  'maxUniformBufferBindingSize',
-  'maxStorageBuffersPerShaderStage',
-  'maxUniformBuffersPerShaderStage',
-  'maxBindingsPerBindGroup',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupSizeZ',
-  'maxComputeWorkgroupsPerDimension',
-  'minStorageBufferOffsetAlignment',
-  'minUniformBufferOffsetAlignment',
-] as const;

@@ -40,3 +40,8 @@ export function noAdapterAdvice(platform: string): string {
   }
   return 'Install or update the GPU driver (Metal on macOS, D3D12 or Vulkan on Windows).';
 }
+
+/** A `limits` request to createDevice that names an unknown limit or a value no device can hold. */
+export class DeviceLimitsError extends Error {
+  override name = 'DeviceLimitsError';
+}

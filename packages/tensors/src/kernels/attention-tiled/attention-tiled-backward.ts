@@ -1,7 +1,8 @@
 import { grid } from '../../device/device.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { packedStatsSpec } from '../attention/packed-stats.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../shared/wgsl.js';
+import { type KernelSourceSpec, kernelSource } from '../shared/wgsl.js';
 import {
   attentionTiledHelpers,
   TILE,
@@ -16,8 +17,12 @@ export interface TiledAttentionBackwardJob {
   /** dO, q's shape. */
   grad: Tensor;
   logsumexp: Tensor;
-  /** f32 [batch, headsQ, seqQ]: D_i = dO_i . O_i (attentionBackward's first pass). */
+  /**
+   * f32 [batch, headsQ, seqQ]: D_i = dO_i . O_i (attentionBackward's first pass); with
+   * packedStats, [batch, headsQ, seqQ, 2] holding (L_i, D_i), and logsumexp is not bound.
+   */
   delta: Tensor;
+  packedStats?: boolean;
   mask: Tensor | null;
   dq: Tensor;
   dk: Tensor;
@@ -51,15 +56,19 @@ export function tiledAttentionBackward(job: TiledAttentionBackwardJob): void {
     { name: 'delta', type: 'f32' as const, access: 'read' as const },
     { name: 'mask', type: 'u32' as const, access: 'read' as const },
   ];
-  const bound = [q, job.k, job.v, grad, logsumexp, delta, mask ?? q];
+  const packed = job.packedStats === true;
+  const bound = [q, job.k, job.v, grad, ...(packed ? [] : [logsumexp]), delta, mask ?? q];
+  const source = (spec: KernelSourceSpec) =>
+    kernelSource(packed ? packedStatsSpec(spec, 'lse', 'delta') : spec);
+  const suffix = packed ? ':packed' : '';
   const helpers = `${attentionTiledHelpers(headDim / 4)}
 var<workgroup> second: array<f32, ${TILE * TILE}>;`;
   const qBlocks = Math.ceil(seqQ / TILE);
   const queryTotal = batch * headsQ * qBlocks;
   device.dispatch({
-    key: `${KERNELS.attentionBackward}:tiled:dq:${dtype}:${headDim}`,
+    key: `${KERNELS.attentionBackward}:tiled:dq:${dtype}:${headDim}${suffix}`,
     source: () =>
-      kernelSource({
+      source({
         storage: [...inputs, { name: 'dq', type: stored, access: 'read_write' }],
         uniforms: TILED_ATTENTION_FIELDS,
         workgroupSize: [TILE, TILE, 1],
@@ -73,9 +82,9 @@ var<workgroup> second: array<f32, ${TILE * TILE}>;`;
   const kBlocks = Math.ceil(seqK / TILE);
   const keyTotal = batch * headsKV * kBlocks;
   device.dispatch({
-    key: `${KERNELS.attentionBackward}:tiled:dkv:${dtype}:${headDim}`,
+    key: `${KERNELS.attentionBackward}:tiled:dkv:${dtype}:${headDim}${suffix}`,
     source: () =>
-      kernelSource({
+      source({
         storage: [
           ...inputs,
           { name: 'dk', type: stored, access: 'read_write' },

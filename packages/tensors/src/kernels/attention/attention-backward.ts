@@ -10,6 +10,7 @@ import { KERNELS } from '../names.js';
 import { kernelSource, type StorageBinding, workgroupsFor } from '../shared/wgsl.js';
 import { checkSegments } from './attention.js';
 import { SOFTCAP_WGSL } from './attention-wgsl.js';
+import { packedAttentionStats, packedStatsSpec } from './packed-stats.js';
 import { rowLanesWidth } from './row-lanes.js';
 import { rowLanesKeyValueGrad, rowLanesQueryGrad } from './row-lanes-backward.js';
 
@@ -61,6 +62,8 @@ interface Variant {
   workgroup: number;
   /** Rows every lane needs are loaded a few vec4s per lane and shared with subgroupBroadcast. */
   subgroups: boolean;
+  /** logsumexp and delta are read from one packed buffer (packed-stats.ts: fewer storage buffers). */
+  packedStats: boolean;
 }
 
 /**
@@ -151,6 +154,7 @@ export function attentionBackward(
       device.tuning.attentionSubgroups &&
       device.gpu.features.has('subgroups') &&
       (info?.subgroupMinSize ?? 0) >= workgroup,
+    packedStats: packedAttentionStats(device),
   };
   const values = {
     rows: 0,
@@ -165,14 +169,16 @@ export function attentionBackward(
     softcap: options.softcap ?? 0,
   };
   const keyOf = (pass: string) =>
-    `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.segments ? 'segments' : 'padding'}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}`;
+    `${KERNELS.attentionBackward}:${pass}:${dtype}:${width}:${variant.vectors}:${variant.causal}:${variant.maskType}:${variant.segments ? 'segments' : 'padding'}:${variant.workgroup}:${variant.subgroups ? 'sg' : 'lanes'}${variant.packedStats ? ':packed' : ''}`;
   const queryRows = batch * headsQ * seqQ;
-  const delta = device.empty([batch, headsQ, seqQ], 'f32');
+  // Packed: delta holds (logsumexp, delta) per query row, and stands for both below.
+  const delta = device.empty(variant.packedStats ? [batch, headsQ, seqQ, 2] : [batch, headsQ, seqQ], 'f32');
+  const stats = variant.packedStats ? [delta] : [logsumexp, delta];
   const wg = variant.workgroup;
   device.dispatch({
     key: keyOf('delta'),
     source: () => deltaSource(variant),
-    bindings: [output, grad, delta],
+    bindings: [output, grad, ...(variant.packedStats ? [logsumexp] : []), delta],
     uniforms: { fields: FIELDS, values: { ...values, rows: queryRows } },
     workgroups: grid(workgroupsFor(queryRows, wg), device.maxWorkgroupsPerDimension),
   });
@@ -185,6 +191,7 @@ export function attentionBackward(
       grad,
       logsumexp,
       delta,
+      packedStats: variant.packedStats,
       mask,
       dq,
       dk,
@@ -216,7 +223,7 @@ export function attentionBackward(
     // broadcast (row-lanes-backward.ts).
     const { rows: _, ...range } = values;
     const job = {
-      ...{ q, k, v, grad, logsumexp, delta, mask, lanes: rowLanes },
+      ...{ q, k, v, grad, logsumexp, delta, packedStats: variant.packedStats, mask, lanes: rowLanes },
       values: {
         ...range,
         empty_logsumexp: Number.POSITIVE_INFINITY,
@@ -232,14 +239,14 @@ export function attentionBackward(
   device.dispatch({
     key: keyOf('dq'),
     source: () => queryGradSource(variant),
-    bindings: [q, k, v, grad, logsumexp, delta, ...(mask ? [mask] : []), dq],
+    bindings: [q, k, v, grad, ...stats, ...(mask ? [mask] : []), dq],
     uniforms: { fields: FIELDS, values: { ...values, rows: queryBlocks } },
     workgroups: grid(queryBlocks, device.maxWorkgroupsPerDimension),
   });
   device.dispatch({
     key: keyOf('dkv'),
     source: () => keyValueGradSource(variant),
-    bindings: [q, k, v, grad, logsumexp, delta, ...(mask ? [mask] : []), dk, dv],
+    bindings: [q, k, v, grad, ...stats, ...(mask ? [mask] : []), dk, dv],
     uniforms: { fields: FIELDS, values: { ...values, rows: keyBlocks } },
     workgroups: grid(keyBlocks, device.maxWorkgroupsPerDimension),
   });
@@ -283,7 +290,7 @@ function sharedRowLoads(variant: Variant, targets: [string, string][], at: strin
 
 /** kernelSource() with the subgroups extension and the `lane` builtin when the variant uses them. */
 function sourceFor(variant: Variant, spec: Parameters<typeof kernelSource>[0]): string {
-  const source = kernelSource(spec);
+  const source = kernelSource(variant.packedStats ? packedStatsSpec(spec, 'logsumexp', 'delta') : spec);
   if (!variant.subgroups) return source;
   const signature = 'nwg: vec3u) {';
   if (!source.includes(signature))
@@ -328,7 +335,12 @@ function deltaSource(variant: Variant): string {
     storage: [
       { name: 'output', type: storage, access: 'read' },
       { name: 'grad', type: storage, access: 'read' },
-      { name: 'delta', type: 'f32', access: 'read_write' },
+      ...(variant.packedStats
+        ? [
+            { name: 'logsumexp', type: 'f32' as const, access: 'read' as const },
+            { name: 'stats', type: 'vec2<f32>' as const, access: 'read_write' as const },
+          ]
+        : [{ name: 'delta', type: 'f32' as const, access: 'read_write' as const }]),
     ],
     uniforms: FIELDS,
     workgroupSize: variant.workgroup,
@@ -343,7 +355,7 @@ function deltaSource(variant: Variant): string {
   let base = ((b * params.seq_q + i) * params.heads_q + h) * ${variant.vectors}u;
   var total = 0.0;
   for (var d = 0u; d < ${variant.vectors}u; d++) { total += dot_row(${load('output', 'base + d')}, ${load('grad', 'base + d')}); }
-  delta[row] = total;`,
+  ${variant.packedStats ? 'stats[row] = vec2f(logsumexp[row], total);' : 'delta[row] = total;'}`,
   });
 }
 

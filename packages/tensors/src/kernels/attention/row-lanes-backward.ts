@@ -2,9 +2,10 @@ import { grid } from '../../device/device.js';
 import { TensorError } from '../../device/errors.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../shared/wgsl.js';
+import { type KernelSourceSpec, kernelSource } from '../shared/wgsl.js';
 import { KEY_LANES_FIELDS, type KeyLanesValues, keyLanesHelpers, withLane } from './key-lanes.js';
 import { broadcastOf, chunkKeyValueBroadcasts, chunkKeyValueLoads, each } from './lane-broadcast-wgsl.js';
+import { packedStatsSpec } from './packed-stats.js';
 
 /**
  * dq of attention's backward in the row-lanes layout of row-lanes.ts, for the same devices and
@@ -21,6 +22,12 @@ import { broadcastOf, chunkKeyValueBroadcasts, chunkKeyValueLoads, each } from '
  * 1 lost to 2 (dq 10.2-11.5, dk/dv 10.4-12.8 ms), and chunks of 16 keys to chunks of 8 (tuning).
  */
 const ROWS_PER_LANE = 2;
+
+const packedKey = (job: { packedStats?: boolean }): string[] => (job.packedStats ? ['packed'] : []);
+const statsOf = (job: { logsumexp: Tensor; delta: Tensor; packedStats?: boolean }): Tensor[] =>
+  job.packedStats ? [job.delta] : [job.logsumexp, job.delta];
+const statsSource = (packed: boolean, spec: KernelSourceSpec): string =>
+  kernelSource(packed ? packedStatsSpec(spec, 'logsumexp', 'delta') : spec);
 const KEY_ROWS_PER_LANE = 2;
 
 export interface RowLanesQueryGradJob {
@@ -29,7 +36,9 @@ export interface RowLanesQueryGradJob {
   v: Tensor;
   grad: Tensor;
   logsumexp: Tensor;
+  /** With packedStats: (logsumexp, delta) per query row (packed-stats.ts), and logsumexp is not bound. */
   delta: Tensor;
+  packedStats?: boolean;
   mask: Tensor | null;
   dq: Tensor;
   lanes: number;
@@ -46,16 +55,30 @@ export function rowLanesQueryGrad(job: RowLanesQueryGradJob): void {
   const blocks = batch * headsQ * rowBlocks;
   if (blocks >= 2 ** 32) throw new TensorError('attentionBackward: too many query rows');
   device.dispatch({
-    key: [KERNELS.attentionBackward, 'row-lanes:dq', headDim, lanes, chunk, ROWS_PER_LANE].join(':'),
-    source: () => queryGradSource(headDim, lanes, chunk, ROWS_PER_LANE),
-    bindings: [job.q, job.k, job.v, job.grad, job.logsumexp, job.delta, job.mask ?? job.q, job.dq],
+    key: [
+      KERNELS.attentionBackward,
+      'row-lanes:dq',
+      headDim,
+      lanes,
+      chunk,
+      ROWS_PER_LANE,
+      ...packedKey(job),
+    ].join(':'),
+    source: () => queryGradSource(headDim, lanes, chunk, ROWS_PER_LANE, job.packedStats),
+    bindings: [job.q, job.k, job.v, job.grad, ...statsOf(job), job.mask ?? job.q, job.dq],
     uniforms: { fields: KEY_LANES_FIELDS, values: { ...job.values, blocks, row_blocks: rowBlocks } },
     workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
   });
 }
 
 /** The dq kernel's WGSL, every loop over rows, keys and the head dim written out. */
-export function queryGradSource(headDim: number, lanes: number, chunk: number, rows: number): string {
+export function queryGradSource(
+  headDim: number,
+  lanes: number,
+  chunk: number,
+  rows: number,
+  packed = false,
+): string {
   if (chunk % lanes !== 0)
     throw new TensorError(`attentionBackward: a chunk of ${chunk} keys over ${lanes} lanes`);
   const V = headDim / 4;
@@ -75,7 +98,7 @@ ${each(C, (t) =>
 ${each(V, (c) => `      acc_${r}_${c} += ${each(C, (t) => `ds_${t} * key_${t}_${c}`, ' + ')};`)}
     }`;
   return withLane(
-    kernelSource({
+    statsSource(packed, {
       storage: [
         { name: 'q', type: 'vec4<f32>', access: 'read' },
         { name: 'k', type: 'vec4<f32>', access: 'read' },
@@ -160,16 +183,30 @@ export function rowLanesKeyValueGrad(job: RowLanesKeyValueGradJob): void {
   const blocks = batch * headsKV * rowBlocks;
   if (blocks >= 2 ** 32) throw new TensorError('attentionBackward: too many key rows');
   device.dispatch({
-    key: [KERNELS.attentionBackward, 'row-lanes:dkv', headDim, lanes, chunk, KEY_ROWS_PER_LANE].join(':'),
-    source: () => keyValueGradSource(headDim, lanes, chunk, KEY_ROWS_PER_LANE),
-    bindings: [job.q, job.k, job.v, job.grad, job.logsumexp, job.delta, job.mask ?? job.q, job.dk, job.dv],
+    key: [
+      KERNELS.attentionBackward,
+      'row-lanes:dkv',
+      headDim,
+      lanes,
+      chunk,
+      KEY_ROWS_PER_LANE,
+      ...packedKey(job),
+    ].join(':'),
+    source: () => keyValueGradSource(headDim, lanes, chunk, KEY_ROWS_PER_LANE, job.packedStats),
+    bindings: [job.q, job.k, job.v, job.grad, ...statsOf(job), job.mask ?? job.q, job.dk, job.dv],
     uniforms: { fields: KEY_LANES_FIELDS, values: { ...job.values, blocks, row_blocks: rowBlocks } },
     workgroups: grid(blocks, device.maxWorkgroupsPerDimension),
   });
 }
 
 /** The dk/dv kernel's WGSL, every loop over key rows, queries and the head dim written out. */
-export function keyValueGradSource(headDim: number, lanes: number, chunk: number, rows: number): string {
+export function keyValueGradSource(
+  headDim: number,
+  lanes: number,
+  chunk: number,
+  rows: number,
+  packed = false,
+): string {
   if (chunk % lanes !== 0)
     throw new TensorError(`attentionBackward: a chunk of ${chunk} queries over ${lanes} lanes`);
   const V = headDim / 4;
@@ -191,7 +228,7 @@ ${each(V, (c) => `      dk_${r}_${c} += ${each(C, (t) => `ds_${t} * query_${t}_$
 ${each(V, (c) => `      dv_${r}_${c} += ${each(C, (t) => `p_${t} * g_${t}_${c}`, ' + ')};`)}
     }`;
   return withLane(
-    kernelSource({
+    statsSource(packed, {
       storage: [
         { name: 'q', type: 'vec4<f32>', access: 'read' },
         { name: 'k', type: 'vec4<f32>', access: 'read' },

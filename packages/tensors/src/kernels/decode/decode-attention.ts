@@ -3,7 +3,8 @@ import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../shared/wgsl.js';
+import { jointBindingSpec, jointTensor, storageBuffersPerStage } from '../shared/joint-binding.js';
+import { type KernelSourceSpec, kernelSource } from '../shared/wgsl.js';
 
 export interface DecodeAttentionOptions {
   /** [rows, (heads + 2 kvHeads) headDim] f32: this step's q, k and v side by side (decodeMatvec 'store'). */
@@ -87,10 +88,13 @@ export function decodeAttention(device: Device, options: DecodeAttentionOptions)
     (device.info.adapterClass === 'software'
       ? 8
       : Math.max(4, Math.min(32, 2 ** Math.floor(Math.log2(3584 / headDim)))));
+  // 9 storage buffers with the norms; fewer on the device: both norms read from one buffer.
+  const joint = qkNorm && storageBuffersPerStage(device) < 9 ? jointTensor(device, qkNorm.q, qkNorm.k) : null;
+  const norms = joint ? [joint] : qkNorm ? [qkNorm.q, qkNorm.k] : [];
   device.dispatch({
-    key: `${KERNELS.decode}:attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}`,
-    source: () => attentionSource(headDim, norm, lanes),
-    bindings: [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, out],
+    key: `${KERNELS.decode}:attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}${joint ? ':joint' : ''}`,
+    source: () => attentionSource(headDim, norm, lanes, !!joint),
+    bindings: [qkv, cos, sin, padding, ...norms, keys, values, out],
     uniforms: {
       fields: FIELDS,
       values: {
@@ -110,9 +114,10 @@ export function decodeAttention(device: Device, options: DecodeAttentionOptions)
     },
     workgroups: [heads, rows],
   });
+  joint?.dispose();
 }
 
-function attentionSource(D: number, qkNorm: boolean, L: number): string {
+function attentionSource(D: number, qkNorm: boolean, L: number, joint: boolean): string {
   const normOf = (vector: string, weight: string) => `
   {
     var squares = 0.0;
@@ -207,7 +212,7 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
     for (var t = 0u; t < ${L}u; t++) { value += lane_acc[t * ${D}u + i] * factors[t]; }
     out[out_base + i] = value / total;
   }`;
-  return kernelSource({
+  const spec: KernelSourceSpec = {
     storage: [
       { name: 'qkv', type: 'f32', access: 'read' },
       { name: 'cos_table', type: 'f32', access: 'read' },
@@ -236,5 +241,6 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
       `var<workgroup> lane_acc: array<f32, ${L * D}>;`,
     ].join('\n'),
     body,
-  });
+  };
+  return kernelSource(joint ? jointBindingSpec(spec, 'q_norm', 'k_norm', 'qk_norm', `${D}u`) : spec);
 }

@@ -17,6 +17,7 @@ import {
 } from './reference.js';
 
 let device: Device;
+const sharedDevice = () => device;
 beforeAll(async () => {
   device = await createDevice();
 });
@@ -373,8 +374,11 @@ describe('decodeAttention', () => {
       seed: number;
       lanes?: number;
       window?: number;
+      /** Another device (one with WebGPU's default limits); default the shared one. */
+      target?: Device;
     },
   ) => {
+    const device = options.target ?? sharedDevice();
     const { rows, heads, kvHeads, headDim, slot, padding } = options;
     const capacity = slot + 3;
     const rng = new Rng(options.seed);
@@ -484,6 +488,31 @@ describe('decodeAttention', () => {
       seed: 3,
       lanes: 16,
     });
+  });
+
+  it('under WebGPU default limits (8 storage buffers): the q/k norm weights joined in one buffer, head size 80, GPU lanes', async () => {
+    const limited = await createDevice({ adapterClass: 'discrete', limits: 'default' });
+    try {
+      expect(limited.info.limits.maxStorageBuffersPerShaderStage).toBe(8);
+      limited.startProfile();
+      await run('default limits, joined norms', {
+        rows: 3,
+        heads: 4,
+        kvHeads: 2,
+        headDim: 80,
+        slot: 11,
+        padding: [0, 4, 11],
+        qkNorm: true,
+        seed: 6,
+        target: limited,
+      });
+      const keys = (await limited.stopProfile()).keys.map((entry) => entry.name);
+      expect(keys.filter((key) => key.startsWith('decode:attention'))).toEqual([
+        'decode:attention:80:qknorm:32:joint',
+      ]);
+    } finally {
+      limited.destroy();
+    }
   });
 
   it('a sliding window (Mistral): keys from the window start or the padding, whichever is later', async () => {

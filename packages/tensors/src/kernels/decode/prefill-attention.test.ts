@@ -1,5 +1,5 @@
 import { Rng } from '@webtune/test-utils';
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createDevice } from '../../device/create-device.js';
 import type { Device } from '../../device/device.js';
 import { expectKernel } from '../../testing/expect-kernel.js';
@@ -8,6 +8,7 @@ import { prefillAppend, prefillAttention } from './prefill-attention.js';
 import { decodeAttentionReference } from './reference.js';
 
 let device: Device;
+const sharedDevice = () => device;
 beforeAll(async () => {
   device = await createDevice();
 });
@@ -25,6 +26,8 @@ interface Case {
   lanes?: number;
   /** prefillAppend (keys into the cache, rotated queries out) and the attention op, not prefillAttention. */
   append?: boolean;
+  /** Another device (one with WebGPU's default limits); default the shared one. */
+  target?: Device;
 }
 
 /**
@@ -32,6 +35,7 @@ interface Case {
  * (each step writes its key and value, then attends over the cache so far): outputs and caches.
  */
 async function check(label: string, c: Case): Promise<void> {
+  const device = c.target ?? sharedDevice();
   const { rows, steps, start, heads, kvHeads, headDim, padding } = c;
   const capacity = start + steps + 2;
   const rng = new Rng(c.seed);
@@ -130,6 +134,41 @@ async function check(label: string, c: Case): Promise<void> {
 }
 
 describe('prefillAttention', () => {
+  it('under WebGPU default limits (8 storage buffers): the q/k norm weights joined in one buffer, prefillAttention and prefillAppend', async () => {
+    const limited = await createDevice({ adapterClass: 'software', limits: 'default' });
+    try {
+      expect(limited.info.limits.maxStorageBuffersPerShaderStage).toBe(8);
+      limited.startProfile();
+      const joined = {
+        rows: 2,
+        steps: 7,
+        start: 2,
+        heads: 4,
+        kvHeads: 2,
+        padding: [0, 4],
+        qkNorm: true,
+        target: limited,
+      };
+      await check('default limits, qk norm, padded', { ...joined, headDim: 8, seed: 21 });
+      await check('default limits, append, qk norm, head size 12', {
+        ...joined,
+        headDim: 12,
+        seed: 22,
+        append: true,
+      });
+      const keys = (await limited.stopProfile()).keys
+        .map((entry) => entry.name)
+        .filter((key) => key.includes('prefill'));
+      expect(keys.sort()).toEqual([
+        'decode:prefill-append:12:qknorm:queries:joint',
+        'decode:prefill-append:8:qknorm:joint',
+        'decode:prefill-attention:8:qknorm:8:joint',
+      ]);
+    } finally {
+      limited.destroy();
+    }
+  });
+
   it('matches the decode reference run step by step: grouped heads, q/k norm, left padding, keys before the prompt', async () => {
     await check('qk norm, padded', {
       rows: 2,

@@ -4,7 +4,8 @@ import { TensorError } from '../../device/errors.js';
 import type { UniformField } from '../../device/uniforms.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { KERNELS } from '../names.js';
-import { kernelSource } from '../shared/wgsl.js';
+import { jointBindingSpec, jointTensor, storageBuffersPerStage } from '../shared/joint-binding.js';
+import { type KernelSourceSpec, kernelSource } from '../shared/wgsl.js';
 
 export interface PrefillAttentionOptions {
   /**
@@ -76,23 +77,27 @@ export function prefillAttention(device: Device, options: PrefillAttentionOption
   }
   const norm = !!qkNorm;
   const lanes = options.lanes ?? (device.info.adapterClass === 'software' ? 8 : 32);
-  const common = [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : [])];
+  // The attention binds 9 storage buffers with the norms; fewer on the device: one buffer for both.
+  const joint = qkNorm && storageBuffersPerStage(device) < 9 ? jointTensor(device, qkNorm.q, qkNorm.k) : null;
+  const suffix = joint ? ':joint' : '';
+  const common = [qkv, cos, sin, padding, ...(joint ? [joint] : qkNorm ? [qkNorm.q, qkNorm.k] : [])];
   const appends = rows * steps * options.kvHeads;
   device.dispatch({
-    key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}`,
-    source: () => appendSource(headDim, norm, false),
+    key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}${suffix}`,
+    source: () => appendSource(headDim, norm, false, !!joint),
     bindings: [...common, keys, values],
     uniforms: { fields: FIELDS, values: uniformsFor(appends) },
     workgroups: grid(Math.ceil(appends / 64), device.maxWorkgroupsPerDimension),
   });
   const queries = rows * Math.ceil(steps / lanes) * heads;
   device.dispatch({
-    key: `${KERNELS.decode}:prefill-attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}`,
-    source: () => attentionSource(headDim, norm, lanes),
+    key: `${KERNELS.decode}:prefill-attention:${headDim}:${norm ? 'qknorm' : 'plain'}:${lanes}${suffix}`,
+    source: () => attentionSource(headDim, norm, lanes, !!joint),
     bindings: [...common, keys, values, out],
     uniforms: { fields: FIELDS, values: uniformsFor(queries) },
     workgroups: grid(queries, device.maxWorkgroupsPerDimension),
   });
+  joint?.dispose();
 }
 
 /**
@@ -110,7 +115,10 @@ export function prefillAppend(device: Device, options: PrefillAppendOptions): vo
     );
   }
   const norm = !!qkNorm;
-  const bindings = [qkv, cos, sin, padding, ...(qkNorm ? [qkNorm.q, qkNorm.k] : []), keys, values, queries];
+  // 9 storage buffers with the norms; fewer on the device: both norms read from one buffer.
+  const joint = qkNorm && storageBuffersPerStage(device) < 9 ? jointTensor(device, qkNorm.q, qkNorm.k) : null;
+  const norms = joint ? [joint] : qkNorm ? [qkNorm.q, qkNorm.k] : [];
+  const bindings = [qkv, cos, sin, padding, ...norms, keys, values, queries];
   if (!norm && headDim % 8 === 0 && headDim >= 16) {
     // One invocation per rotated vec4 pair (i, i + half) of one head: lanes along the head. At head
     // size 8 (one pair per head) it was no faster than the per-head kernel on lavapipe.
@@ -127,12 +135,13 @@ export function prefillAppend(device: Device, options: PrefillAppendOptions): vo
   }
   const count = rows * steps * (kvHeads + heads);
   device.dispatch({
-    key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}:queries`,
-    source: () => appendSource(headDim, norm, true),
+    key: `${KERNELS.decode}:prefill-append:${headDim}:${norm ? 'qknorm' : 'plain'}:queries${joint ? ':joint' : ''}`,
+    source: () => appendSource(headDim, norm, true, !!joint),
     bindings,
     uniforms: { fields: FIELDS, values: uniformsFor(count) },
     workgroups: grid(Math.ceil(count / 64), device.maxWorkgroupsPerDimension),
   });
+  joint?.dispose();
 }
 
 /**
@@ -209,6 +218,11 @@ const STORAGE = (qkNorm: boolean) => [
     : []),
 ];
 
+/** A kernel's source, its q and k norm weights read from one joint buffer (q's, then k's) where `joint`. */
+function normedSource(D: number, joint: boolean, spec: KernelSourceSpec): string {
+  return kernelSource(joint ? jointBindingSpec(spec, 'q_norm', 'k_norm', 'qk_norm', `${D}u`) : spec);
+}
+
 /** Loads head vector `name` from qkv at `from`, normalises it with `weight` and rotates it to `position`. */
 function rotatedHead(D: number, name: string, from: string, weight: string | null): string {
   return `
@@ -247,7 +261,7 @@ function locate(per: string): string {
 }
 
 /** Keys and values into the cache; with `queries`, each position's query heads rotated as well. */
-function appendSource(D: number, qkNorm: boolean, queries: boolean): string {
+function appendSource(D: number, qkNorm: boolean, queries: boolean, joint: boolean): string {
   const append = `
   let k_from = base + params.heads * ${D}u + kv * ${D}u;
   let v_from = k_from + params.kv_heads * ${D}u;
@@ -278,7 +292,7 @@ function appendSource(D: number, qkNorm: boolean, queries: boolean): string {
   let kv = index % params.kv_heads;
   ${locate('params.kv_heads')}
   ${append}`;
-  return kernelSource({
+  return normedSource(D, joint, {
     storage: [
       ...STORAGE(qkNorm),
       { name: 'key_cache', type: 'f32', access: 'read_write' },
@@ -291,7 +305,7 @@ function appendSource(D: number, qkNorm: boolean, queries: boolean): string {
   });
 }
 
-function attentionSource(D: number, qkNorm: boolean, L: number): string {
+function attentionSource(D: number, qkNorm: boolean, L: number, joint: boolean): string {
   const body = `
   // Workgroup: L consecutive positions of one query head of one row; lane = position.
   let group_index = flat_workgroup(wid, nwg);
@@ -337,7 +351,7 @@ function attentionSource(D: number, qkNorm: boolean, L: number): string {
     let out_base = step_row * params.heads * ${D}u + head * ${D}u;
     for (var i = 0u; i < ${D}u; i++) { out[out_base + i] = acc[i] * inverse; }
   }`;
-  return kernelSource({
+  return normedSource(D, joint, {
     storage: [
       ...STORAGE(qkNorm),
       { name: 'key_cache', type: 'f32', access: 'read' },
