@@ -403,9 +403,8 @@ async function hostSection(adapterClass) {
       cases: ['prefill', 'decode', 'lora-sft'],
       layerCounts: tiny ? [1, 2] : { '0.6B': [2, 10], '1.7B': [2, 6] },
       stepLayerCounts: [1, tiny ? 2 : 3],
-      // The tiled attention backward binds 9 storage buffers at head dim 128 (the null backend
-      // offers WebGPU's default 8): the GPU classes' step runs the lanes attention there.
-      stepTuning: adapterClass === 'software' ? {} : { attentionKernel: 'lanes' },
+      // The class's own kernels: they fit the null backend's default limits (kernel-selection.md).
+      stepTuning: {},
       measure: {
         vocab: 8192,
         baseFormat: 'q4_0',

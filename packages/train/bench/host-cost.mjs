@@ -12,15 +12,13 @@
 //     [--step-tuning=<JSON>] [--backend=null|adapter] [--qk-norm=on|off] [--seq=512]
 //
 // --class: the adapter class whose kernels and tuning run (default discrete: the H100's).
-// --step-tuning: tuning overrides for the LoRA step's device only. Default on the GPU classes
-//   {"attentionKernel":"lanes"}: the tiled attention backward's dkv kernel at head dim 128 binds 9
-//   storage buffers, over WebGPU's default limit of 8 that the null backend offers; the rows say
-//   which tuning ran. '{}' runs the class's own tuning.
-// --qk-norm=off: the structure without Qwen3's q/k norms. Today the kernels that fuse them into
-//   decode's attention and the prompt's append bind 9 storage buffers, over the null backend's
-//   default limit of 8 (the `limits` work fixes them); without the norms the decode and prefill
-//   dispatch the same count of kernels (the norms ride inside those kernels); the step runs the
-//   norms as kernels of their own, so without them its figures are a lower bound. Default on.
+// --step-tuning: tuning overrides for the LoRA step's device only (default none: the class's own
+//   kernels; the rows say which tuning ran).
+// --qk-norm=off: the structure without Qwen3's q/k norms (default on). On the null backend, which
+//   holds WebGPU's default 8 storage buffers per stage, the kernels that fuse the norms into
+//   decode's attention and the prompt's append read both norm weights from one joined buffer
+//   (two buffer copies per such dispatch: 2 more dispatches per layer in the prefill); a device
+//   with 9 or more binds them apart.
 // --seq: the step's sequence length (default 512; it changes a few dispatches per layer).
 // --check-layers=N: also measures the prefill and decode at N layers directly and puts the
 //   figures beside the extrapolated ones (`checked_at`).
@@ -63,9 +61,8 @@ const checkLayers = option('check-layers') ? Number(option('check-layers')) : nu
 const vocab = Number(option('vocab') ?? 8192);
 const baseFormat = option('base') ?? 'q4_0';
 const backend = option('backend') ?? 'null';
-const gpuClass = adapterClass !== 'software';
 const qkNorm = (option('qk-norm') ?? 'on') !== 'off';
-const stepTuning = JSON.parse(option('step-tuning') ?? (gpuClass ? '{"attentionKernel":"lanes"}' : '{}'));
+const stepTuning = JSON.parse(option('step-tuning') ?? '{}');
 const measure = {
   vocab,
   baseFormat,
