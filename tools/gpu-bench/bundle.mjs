@@ -77,20 +77,23 @@ const webtunePackages = {
     });
   },
 };
-await esbuild.build({
-  entryPoints: [join(here, 'run.mjs')],
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  outfile: join(stage, 'run.mjs'),
-  external: ['webgpu'],
-  plugins: [webtunePackages],
-  banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-  },
-  logLevel: 'warning',
-});
+/** One script of this folder and what it imports, as one ES module in the archive. */
+const bundleScript = (name) =>
+  esbuild.build({
+    entryPoints: [join(here, name)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: join(stage, name),
+    external: ['webgpu'],
+    plugins: [webtunePackages],
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+await bundleScript('run.mjs');
 
 // 2. The webgpu package: its loader and the linux-x64 Dawn addon only.
 const webgpu = dirname(
@@ -108,8 +111,9 @@ copyFileSync(process.execPath, join(stage, 'bin', 'node'));
 const loader = vulkanLoader();
 if (loader) copyFileSync(loader, join(stage, 'lib', 'libvulkan.so.1'));
 copyFileSync(join(here, 'torch_baseline.py'), join(stage, 'torch_baseline.py'));
-// The adapter's features, subgroup sizes and limits: `bin/node capabilities.mjs`.
-copyFileSync(join(here, 'capabilities.mjs'), join(stage, 'capabilities.mjs'));
+// The adapter's features, subgroup sizes and limits: `bin/node capabilities.mjs` (WebGPU's
+// default limits from @webtune/tensors bundled in).
+await bundleScript('capabilities.mjs');
 // What the Vulkan driver itself reports for Dawn's subgroup-matrix conditions (cooperative
 // matrices, the memory model, full subgroups): `gcc -o vkcm vulkan-cooperative-matrix.c -ldl && ./vkcm`.
 copyFileSync(join(here, 'vulkan-cooperative-matrix.c'), join(stage, 'vulkan-cooperative-matrix.c'));

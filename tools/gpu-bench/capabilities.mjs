@@ -4,9 +4,11 @@
 // matrix configurations and the limits the selection reads. One JSON object on stdout, for Dawn
 // without toggles and with allow_unsafe_apis (experimental features appear only there).
 //
-//   node tools/gpu-bench/capabilities.mjs      (a checkout: webgpu from packages/tensors)
+//   node tools/gpu-bench/capabilities.mjs      (a built checkout: webgpu from packages/tensors)
 //   bin/node capabilities.mjs                  (inside the bundle: its node_modules/webgpu)
 import { createRequire } from 'node:module';
+// Built by `pnpm build` in a checkout; bundle.mjs bundles it into the archive's copy.
+import { WEBGPU_DEFAULT_LIMITS } from '../../packages/tensors/dist/index.js';
 
 /** npm `webgpu` beside this file (the bundle), else the one @webtune/tensors depends on. */
 function loadWebgpu() {
@@ -23,22 +25,7 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'];
 // WebGPU's default limits (what a device holds when it asks for none, as many browsers give):
 // webtune's kernels fit them on every adapter class (createDevice({ limits: 'default' }) tests it).
-const DEFAULT_LIMITS = {
-  maxBufferSize: 268_435_456,
-  maxStorageBufferBindingSize: 134_217_728,
-  maxUniformBufferBindingSize: 65_536,
-  maxStorageBuffersPerShaderStage: 8,
-  maxUniformBuffersPerShaderStage: 12,
-  maxBindingsPerBindGroup: 1000,
-  maxComputeWorkgroupStorageSize: 16_384,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxComputeWorkgroupSizeX: 256,
-  maxComputeWorkgroupSizeY: 256,
-  maxComputeWorkgroupSizeZ: 64,
-  maxComputeWorkgroupsPerDimension: 65_535,
-  minStorageBufferOffsetAlignment: 256,
-  minUniformBufferOffsetAlignment: 256,
-};
+const DEFAULT_LIMITS = WEBGPU_DEFAULT_LIMITS;
 const LIMITS = Object.keys(DEFAULT_LIMITS);
 
 /**
